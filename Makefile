@@ -1,0 +1,40 @@
+# The README's commands. A fresh machine needs only python3, make and git.
+SHELL := /bin/bash
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+PY := $(VENV)/bin/python
+OUTFLOW := $(VENV)/bin/outflow
+PEOPLE ?= 2000
+SEED ?= 42
+
+.PHONY: setup demo test ui bench lint clean
+
+$(UV):
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --all-groups
+	@touch $@
+
+setup: $(VENV)/.synced
+
+demo: setup
+	$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
+
+test: setup
+	$(VENV)/bin/pytest
+
+ui: setup
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+bench: setup
+	$(PY) bench/identity_resolution.py
+
+lint: setup
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) $(TOOLS) data warehouse .dagster_home dbt_project/target dbt_project/logs
