@@ -5,10 +5,12 @@ from __future__ import annotations
 import typer
 from rich.console import Console
 
+from activations.cli import app as sync_app
 from outflow import __version__
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(sync_app, name="sync")
 
 
 @app.callback()
