@@ -44,7 +44,9 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
 def list_(directory: DirOpt = None) -> None:
     """List the declared syncs."""
     syncs = load_syncs(directory)
-    table = Table("name", "source", "mode", "destination", "object", "schedule", "file")
+    table = Table()
+    for col in ("name", "source", "mode", "destination", "object", "schedule", "file"):
+        table.add_column(col, overflow="fold", no_wrap=col == "name", min_width=len(col))
     for s in syncs:
         table.add_row(
             s.name, s.source, s.mode.value, s.destination.type, s.destination.object, s.schedule or "-",
@@ -131,8 +133,13 @@ def runs(
         ).fetchall()
     finally:
         con.close()
-    cols = ["sync", "started", "status", "added", "changed", "removed", "invalid", "acked", "rejected", "s"]
-    table = Table(*cols, "error")
+    table = Table()
+    for col in ("sync", "started", "status", "add/chg/rm/inv", "acked/rej", "secs", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col == "status")
     for r in rows:
-        table.add_row(*("" if v is None else str(v) for v in r))
+        name_, started, status, a, c, rm, inv, ack, rej, secs, error = r
+        table.add_row(
+            name_, f"{started:%Y-%m-%d %H:%M:%S}" if started else "", status, f"{a}/{c}/{rm}/{inv}",
+            f"{ack}/{rej}", "" if secs is None else str(secs), error or "",
+        )  # fmt: skip
     console.print(table)

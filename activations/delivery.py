@@ -104,7 +104,9 @@ class Deliverer:
         self.stats = DeliveryStats()
 
     def _wait(self, state) -> float:  # type: ignore[no-untyped-def]
-        base = wait_exponential_jitter(initial=self.initial_backoff, max=self.max_backoff)(state)
+        base = wait_exponential_jitter(
+            multiplier=self.initial_backoff, max=self.max_backoff, jitter=self.initial_backoff
+        )(state)
         exc = state.outcome.exception() if state.outcome else None
         ra = getattr(exc, "retry_after", None)
         return max(base, ra) if ra is not None else base
