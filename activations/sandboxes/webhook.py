@@ -59,6 +59,7 @@ class SandboxState:
         self.secret = secret
         self.lock = threading.Lock()
         self.bucket = _Bucket(*rate_limit) if rate_limit else None
+        self.delay = 0.0  # seconds added to every accepted batch (a slow destination)
         self.reset()
 
     def reset(self) -> None:
@@ -203,6 +204,8 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             if fault["kind"] == "slow":
                 time.sleep(float(fault.get("seconds", 1.0)))
+        if self.server.state.delay:
+            time.sleep(self.server.state.delay)
         try:
             payload = json.loads(body)
             records = payload["data"]["records"]
