@@ -63,7 +63,10 @@ def shared_limiter(base_url: str, rate: RateLimit | None) -> AsyncLimiter | None
         # drop limiters of finished loops
         for k in [k for k in _LIMITERS if k[0] != loop_id]:
             del _LIMITERS[k]
-        lim = AsyncLimiter(rate.requests, rate.per_seconds)
+        # Paced, nearly burst-free (10% of the allowance): a burst allowance equal to the
+        # vendor's would race the vendor's own bucket (requests in flight arrive bunched) and get 429s.
+        burst = max(1.0, min(rate.requests, rate.requests * 0.1))
+        lim = AsyncLimiter(burst, rate.per_seconds * burst / rate.requests)
         _LIMITERS[key] = lim
     return lim
 

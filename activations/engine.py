@@ -51,6 +51,8 @@ class SyncResult:
     rejected: int = 0
     held_before: int = 0
     duration_s: float = 0.0
+    diff_s: float = 0.0
+    deliver_s: float = 0.0
     error: str | None = None
     requests: int = 0
     retries: int = 0
@@ -166,18 +168,29 @@ def _commit_batch(
     hi: int,
     rejected: dict[str, str],
     has_updates: bool,
+    clear_rejected: bool,
 ) -> None:
-    """Record one acknowledged batch (rows _rn in (lo, hi]) atomically: state, rejected rows, row log."""
-    rk, rm = list(rejected), list(rejected.values())
+    """Record one acknowledged batch (rows _rn in (lo, hi]) atomically: state, rejected rows, row log.
+
+    ``has_updates``: the batch holds change/remove rows (whose old state must go); ``clear_rejected``: the
+    sync has rejected rows on record that an acknowledgement may clear. Both skip work on the common path.
+    """
+    rng = f"p._rn > {int(lo)} AND p._rn <= {int(hi)}"
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _outflow_rej AS "
-            "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS message",
-            [rk, rm],
-        )
-        rng = f"p._rn > {int(lo)} AND p._rn <= {int(hi)}"
-        acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
+        if rejected:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _outflow_rej AS "
+                "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS message",
+                [list(rejected), list(rejected.values())],
+            )
+            acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
+            log_from = f"{_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key"
+            status = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END, r.message"
+        else:
+            acked = rng
+            log_from = f"{_PENDING} p"
+            status = "'ok', NULL"
         if has_updates:
             con.execute(
                 f"DELETE FROM {SCHEMA}.sync_state WHERE sync_name = ? AND key IN "
@@ -192,8 +205,7 @@ def _commit_batch(
         )
         con.execute(
             f"INSERT INTO {SCHEMA}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
-            f"SELECT ?, ?, p._key, p._op, CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END, r.message, "
-            f"now()::TIMESTAMP FROM {_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key WHERE {rng}",
+            f"SELECT ?, ?, p._key, p._op, {status}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
             [run_id, cfg.name],
         )
         if rejected:
@@ -207,11 +219,12 @@ def _commit_batch(
                     last_failed_at = excluded.last_failed_at""",
                 [cfg.name],
             )
-        con.execute(
-            f"DELETE FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ? AND key IN "
-            f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
-            [cfg.name],
-        )
+        if clear_rejected:
+            con.execute(
+                f"DELETE FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
+                [cfg.name],
+            )
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -251,6 +264,9 @@ async def _deliver_all(
             max_backoff=d.max_backoff_seconds,
         )  # fmt: skip
         ranges = [(lo, min(lo + size, res.to_send)) for lo in range(0, res.to_send, size)]
+        (had_rejected,) = con.execute(
+            f"SELECT count(*) > 0 FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
+        ).fetchone()  # type: ignore[misc]
         sem = asyncio.Semaphore(cfg.concurrency)
 
         async def one(lo: int, hi: int) -> None:
@@ -258,7 +274,8 @@ async def _deliver_all(
                 records, has_updates = _records(con, cfg, dest, lo, hi)
                 results = await deliverer.deliver(records)
                 rejected = {r.key: r.message or "rejected" for r in results if not r.ok}
-                _commit_batch(con, cfg, res.run_id, lo, hi, rejected, has_updates)
+                clear = bool(had_rejected or res.rejected)
+                _commit_batch(con, cfg, res.run_id, lo, hi, rejected, has_updates, clear)
                 res.acked += len(records) - len(rejected)
                 res.rejected += len(rejected)
                 log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)
@@ -345,7 +362,9 @@ def _run(
             res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
             return
 
+    t_diff = time.perf_counter()
     con.execute(f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg)}")
+    res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
     res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
@@ -385,6 +404,7 @@ def _run(
         f"CREATE OR REPLACE TEMP TABLE {_PENDING} AS SELECT *, row_number() OVER () AS _rn "
         f"FROM {_DIFF} WHERE _op <> 'invalid'"
     )
+    t_send = time.perf_counter()
     try:
         asyncio.run(_deliver_all(con, cfg, dest, res))
     except AuthFailed as exc:
@@ -395,6 +415,8 @@ def _run(
         res.status = "failed"
         res.error = str(exc)
         return
+    finally:
+        res.deliver_s = time.perf_counter() - t_send
     res.status = "partial" if res.rejected else "success"
     if res.rejected:
         res.error = f"{res.rejected} rows rejected by the destination (see {SCHEMA}.sync_rejected_rows)"

@@ -15,11 +15,11 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import time
 from typing import Any
 
 import httpx
+import orjson
 
 from activations.destinations.base import Destination, PreparedRequest, Record, RowResult
 from outflow.errors import OutflowError
@@ -92,7 +92,7 @@ class WebhookDestination(Destination):
                 ],
             },
         }
-        body = json.dumps(payload, separators=(",", ":"), default=str).encode()
+        body = orjson.dumps(payload, default=str)
         # Message id: stable for the same set of record versions, so a resent batch has the same id.
         digest = hashlib.sha256("|".join(r.idempotency_key for r in records).encode()).hexdigest()
         msg_id = "msg_" + digest[:24]

@@ -25,6 +25,8 @@ from collections import defaultdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import orjson
+
 from activations.destinations.webhook import verify
 
 log = logging.getLogger(__name__)
@@ -55,8 +57,20 @@ class _Bucket:
 
 
 class SandboxState:
-    def __init__(self, secret: str, rate_limit: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        rate_limit: tuple[float, float] | None = None,
+        *,
+        allow_unsigned: bool = False,
+        discard: bool = False,
+    ) -> None:
         self.secret = secret
+        # allow_unsigned: accept requests carrying NO webhook-* headers (for clients that cannot sign, e.g. a
+        # generic REST tool in the benchmark); a request with a bad signature is still refused.
+        self.allow_unsigned = allow_unsigned
+        # discard: count applied records but keep no field values (benchmarks at millions of rows).
+        self.discard = discard
         self.lock = threading.Lock()
         self.bucket = _Bucket(*rate_limit) if rate_limit else None
         self.delay = 0.0  # seconds added to every accepted batch (a slow destination)
@@ -105,7 +119,7 @@ class SandboxState:
                     self.stats["rows_refused"] += 1
                     continue
                 if op == "upsert":
-                    store[key] = r.get("fields", {})
+                    store[key] = {} if self.discard else r.get("fields", {})
                 elif op == "update":
                     if key not in store:
                         results.append({"key": key, "status": "error", "message": "record not found"})
@@ -136,7 +150,7 @@ class _Handler(BaseHTTPRequestHandler):
         log.debug("sandbox: " + format, *args)
 
     def _send(self, code: int, body: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(body).encode()
+        data = orjson.dumps(body)
         self.send_response(code)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
@@ -183,7 +197,11 @@ class _Handler(BaseHTTPRequestHandler):
                     st.stats["rate_limited"] += 1
                 return self._send(429, {"error": "rate limit exceeded"}, {"retry-after": f"{wait:.3f}"})
         headers = {k.lower(): v for k, v in self.headers.items()}
-        if not verify(st.secret, headers, body):
+        unsigned = not any(h in headers for h in ("webhook-id", "webhook-timestamp", "webhook-signature"))
+        if unsigned and st.allow_unsigned:
+            with st.lock:
+                st.stats["unsigned_accepted"] += 1
+        elif not verify(st.secret, headers, body):
             with st.lock:
                 st.stats["bad_signature"] += 1
             return self._send(401, {"error": "invalid webhook signature"})
@@ -207,10 +225,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.state.delay:
             time.sleep(self.server.state.delay)
         try:
-            payload = json.loads(body)
+            payload = orjson.loads(body)
             records = payload["data"]["records"]
             obj = path
-        except (ValueError, KeyError, TypeError):
+        except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
             return self._send(400, {"error": "body is not a sync batch"})
         with st.lock:
             bad = [str(r.get("key")) for r in records if str(r.get("key")) in st.reject_keys]
@@ -231,13 +249,25 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
     state: SandboxState
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out or a dropped connection: expected under fault injection.
+        log.debug("sandbox: connection from %s ended abruptly", client_address, exc_info=True)
+
 
 class WebhookSandbox:
     """In-process handle: ``with WebhookSandbox(secret) as sb: sb.url ...``."""
 
-    def __init__(self, secret: str, *, port: int = 0, rate_limit: tuple[float, float] | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        port: int = 0,
+        rate_limit: tuple[float, float] | None = None,
+        allow_unsigned: bool = False,
+        discard: bool = False,
+    ) -> None:
         self.server = _Server(("127.0.0.1", port), _Handler)
-        self.server.state = SandboxState(secret, rate_limit)
+        self.server.state = SandboxState(secret, rate_limit, allow_unsigned=allow_unsigned, discard=discard)
         self._thread: threading.Thread | None = None
 
     @property
@@ -289,11 +319,19 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8790)
     p.add_argument("--secret-env", default="OUTFLOW_SANDBOX_SECRET")
     p.add_argument("--rate", type=float, default=None, help="requests per second allowed")
+    p.add_argument("--allow-unsigned", action="store_true", help="accept requests with no webhook-* headers")
+    p.add_argument("--discard", action="store_true", help="keep counts only, not field values")
     a = p.parse_args()
     secret = os.environ.get(a.secret_env)
     if not secret:
         raise SystemExit(f"environment variable {a.secret_env} is not set")
-    sb = WebhookSandbox(secret, port=a.port, rate_limit=(a.rate, 1.0) if a.rate else None)
+    sb = WebhookSandbox(
+        secret,
+        port=a.port,
+        rate_limit=(a.rate, 1.0) if a.rate else None,
+        allow_unsigned=a.allow_unsigned,
+        discard=a.discard,
+    )
     logging.basicConfig(level=logging.INFO)
     log.info("webhook sandbox listening on %s", sb.url)
     try:
