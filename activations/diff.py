@@ -44,103 +44,136 @@ def mapped_alias(i: int) -> str:
     return f"c{i}"
 
 
+def _is_null(e: exp.Expression) -> exp.Expression:
+    return exp.Is(this=e, expression=exp.Null())
+
+
+def _not_null(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=_is_null(e))
+
+
 def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main") -> str:
-    """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row."""
+    """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
+
+    Shape (one statement):
+      src   = source keyed and hashed (mapped columns only);
+      st    = this sync's acknowledged state;
+      cand  = src ⟗ st where the key is new, gone, or its hash differs (what the mode needs);
+      dup   = candidate keys that occur more than once in the source;
+      final = cand with the invalid reason checked on candidates only (an unchanged row was valid when it
+              was sent, so validation cost follows the changes, not the audience).
+    """
     cols = list(cfg.fields)
     pk = _col(cfg.primary_key)
-
-    reasons: list[tuple[exp.Expression, str]] = [(exp.Is(this=pk, expression=exp.Null()), "null_key")]
-    for c in cfg.checked_email_columns:
-        bad = exp.and_(
-            exp.Not(this=exp.Is(this=_col(c), expression=exp.Null())),
-            exp.Not(this=exp.RegexpLike(this=exp.cast(_col(c), "varchar"), expression=_str(EMAIL_PATTERN))),
-        )
-        reasons.append((bad, f"invalid_email:{c}"))
-    case = exp.Case()
-    for cond, why in reasons:
-        case = case.when(cond, _str(why))
+    source = exp.table_(cfg.source, db=source_schema, quoted=True)
+    wanted = OPS_BY_MODE[cfg.mode]
+    aliases = [mapped_alias(i) for i in range(len(cols))]
 
     src = exp.select(
         exp.alias_(exp.cast(pk, "varchar"), "_key"),
         exp.alias_(row_hash_expr(cols, dialect), "_hash"),
-        exp.alias_(case, "_reason"),
         exp.alias_(exp.true(), "_present"),
-        *[exp.alias_(_col(c), mapped_alias(i)) for i, c in enumerate(cols)],
-    ).from_(exp.table_(cfg.source, db=source_schema, quoted=True))
-
-    dup = (
-        exp.select("_key")
-        .from_("src")
-        .where(exp.Not(this=exp.Is(this=exp.column("_key"), expression=exp.Null())))
-        .group_by("_key")
-        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
-    )
-    checked = (
-        exp.select(
-            *[exp.column(c, "src") for c in ["_key", "_hash", "_present"]],
-            *[exp.column(mapped_alias(i), "src") for i in range(len(cols))],
-            exp.alias_(
-                exp.Case()
-                .when(
-                    exp.Not(this=exp.Is(this=exp.column("_key", "dup"), expression=exp.Null())),
-                    _str("duplicate_key"),
-                )
-                .else_(exp.column("_reason", "src")),
-                "_reason",
-            ),
-        )
-        .from_("src")
-        .join(
-            "dup",
-            on=exp.EQ(this=exp.column("_key", "src"), expression=exp.column("_key", "dup")),
-            join_type="left",
-        )
-    )
+        *[exp.alias_(_col(c), a) for c, a in zip(cols, aliases, strict=True)],
+    ).from_(source)
     state = (
         exp.select(exp.column("key"), exp.column("row_hash"))
         .from_(exp.table_("sync_state", db=SCHEMA))
         .where(exp.EQ(this=exp.column("sync_name"), expression=_str(cfg.name)))
     )
 
-    s_key, st_key = exp.column("_key", "s"), exp.column("key", "st")
-    is_null = lambda e: exp.Is(this=e, expression=exp.Null())  # noqa: E731
-    not_null = lambda e: exp.Not(this=is_null(e))  # noqa: E731
-    op = (
-        exp.Case()
-        .when(not_null(exp.column("_reason", "s")), _str("invalid"))
-        .when(is_null(st_key), _str("add"))
-        .when(is_null(exp.column("_present", "s")), _str("remove"))
-        .else_(_str("change"))
-    )
-    wanted = OPS_BY_MODE[cfg.mode]
-    conds = [not_null(exp.column("_reason", "s"))]
-    if "add" in wanted:
-        conds.append(is_null(st_key))
+    s_key, st_key, present = exp.column("_key", "src"), exp.column("key", "st"), exp.column("_present", "src")
+    conds: list[exp.Expression] = [_is_null(st_key)]  # new keys (and null keys) are always candidates
     if "remove" in wanted:
-        conds.append(is_null(exp.column("_present", "s")))
+        conds.append(_is_null(present))
     if "change" in wanted:
         conds.append(
             exp.and_(
-                not_null(s_key),
-                not_null(st_key),
-                exp.NEQ(this=exp.column("_hash", "s"), expression=exp.column("row_hash", "st")),
+                _not_null(present),
+                _not_null(st_key),
+                exp.NEQ(this=exp.column("_hash", "src"), expression=exp.column("row_hash", "st")),
             )
         )
-    final = (
+    cand = (
         exp.select(
             exp.alias_(exp.Coalesce(this=s_key, expressions=[st_key]), "_key"),
-            exp.alias_(op, "_op"),
-            exp.column("_hash", "s"),
-            exp.column("_reason", "s"),
-            *[exp.column(mapped_alias(i), "s") for i in range(len(cols))],
+            exp.alias_(st_key.copy(), "_st_key"),
+            exp.column("_hash", "src"),
+            present.copy(),
+            *[exp.column(a, "src") for a in aliases],
         )
-        .from_("s")
-        .join("st", on=exp.EQ(this=s_key, expression=st_key), join_type="full outer")
+        .from_("src")
+        .join(
+            "st",
+            on=exp.EQ(this=s_key, expression=st_key),
+            join_type="full outer" if "remove" in wanted else "left",
+        )
         .where(exp.or_(*conds))
+    )
+    src_key = exp.cast(pk.copy(), "varchar")
+    dup = (
+        exp.select(exp.alias_(src_key, "_key"))
+        .from_(source.copy())
+        .where(
+            src_key.copy().isin(
+                query=exp.select("_key").from_("cand").where(_not_null(exp.column("_present")))
+            )
+        )
+        .group_by(src_key.copy())
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    )
+
+    c_present = exp.column("_present", "c")
+    reason = exp.Case().when(
+        exp.and_(_not_null(c_present), _is_null(exp.column("_key", "c"))), _str("null_key")
+    )
+    reason = reason.when(_not_null(exp.column("_key", "d")), _str("duplicate_key"))
+    for c in cfg.checked_email_columns:
+        col = exp.column(aliases[cols.index(c)], "c")
+        bad = exp.and_(
+            _not_null(col),
+            exp.Not(
+                this=exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(EMAIL_PATTERN))
+            ),
+        )
+        reason = reason.when(bad, _str(f"invalid_email:{c}"))
+
+    op = (
+        exp.Case()
+        .when(_is_null(c_present.copy()), _str("remove"))
+        .when(_is_null(exp.column("_st_key", "c")), _str("add"))
+        .else_(_str("change"))
+    )
+    inner = (
+        exp.select(
+            exp.column("_key", "c"),
+            exp.alias_(op, "_op"),
+            exp.column("_hash", "c"),
+            exp.alias_(reason, "_reason"),
+            *[exp.column(a, "c") for a in aliases],
+        )
+        .from_(exp.alias_(exp.to_table("cand"), "c"))
+        .join(
+            exp.alias_(exp.to_table("dup"), "d"),
+            on=exp.EQ(this=exp.column("_key", "c"), expression=exp.column("_key", "d")),
+            join_type="left",
+        )
+    )
+    final = (
+        exp.select(
+            exp.column("_key"),
+            exp.alias_(
+                exp.Case().when(_not_null(exp.column("_reason")), _str("invalid")).else_(exp.column("_op")),
+                "_op",
+            ),
+            exp.column("_hash"),
+            exp.column("_reason"),
+            *[exp.column(a) for a in aliases],
+        )
+        .from_(exp.alias_(exp.Subquery(this=inner), "x"))
         .with_("src", as_=src)
-        .with_("dup", as_=dup)
-        .with_("s", as_=checked)
         .with_("st", as_=state)
+        .with_("cand", as_=cand)
+        .with_("dup", as_=dup)
     )
     return final.sql(dialect=dialect)
 

@@ -8,6 +8,7 @@ project lock).
     .venv/bin/python bench/sync_engine.py                                  # 100k and 1M rows
     .venv/bin/python bench/sync_engine.py --sizes 100000,1000000,10000000  # 10M too (long; run once)
     .venv/bin/python bench/sync_engine.py --sizes 20000 --no-drt           # quick smoke
+    .venv/bin/python bench/sync_engine.py --diff-only --sizes 1000000,10000000  # diff time only, no HTTP
 
 Each size runs in its own subprocess so its peak RSS is its own. The sandbox runs in another process.
 """
@@ -167,6 +168,39 @@ def worker(args: argparse.Namespace) -> None:
     print(json.dumps(out))
 
 
+def diff_worker(args: argparse.Namespace) -> None:
+    """Diff only (no HTTP): state seeded as if everything had been acknowledged, then 1% changed."""
+    import duckdb
+
+    from activations.diff import build_diff_sql
+    from activations.state import ensure_schema
+
+    rows = args.worker_rows
+    with tempfile.TemporaryDirectory(prefix="outflow-bench-") as d:
+        db = Path(d) / "bench.duckdb"
+        _make_table(db, rows)
+        cfg = _cfg("http://127.0.0.1:9", "bench_diff", args.batch_size, 1)
+        con = duckdb.connect(str(db))
+        ensure_schema(con)
+        sql = build_diff_sql(cfg)
+        t = time.perf_counter()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE d AS {sql}")
+        first = time.perf_counter() - t
+        con.execute("INSERT INTO outflow.sync_state SELECT 'bench_diff', _key, _hash, now(), 'seed' FROM d")
+        con.execute("CHECKPOINT")
+        con.close()
+        changed = _touch_share(db, args.changed)
+        con = duckdb.connect(str(db))
+        t = time.perf_counter()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE d AS {sql}")
+        second = time.perf_counter() - t
+        (found,) = con.execute("SELECT count(*) FROM d").fetchone()  # type: ignore[misc]
+        con.close()
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"rows": rows, "initial_diff_s": first, "incremental_diff_s": second,
+                      "changed": changed, "found": found, "peak_rss_mb": peak_mb}))  # fmt: skip
+
+
 def rate_worker(args: argparse.Namespace) -> None:
     from activations.engine import run_sync
 
@@ -269,16 +303,28 @@ def main() -> None:
     p.add_argument("--rate-seconds", type=float, default=10.0, help="length of the rate-limited run")
     p.add_argument("--rate-batch", type=int, default=100)
     p.add_argument("--no-drt", action="store_true", help="skip the drt-core comparison")
+    p.add_argument("--diff-only", action="store_true", help="only time the warehouse diff (no HTTP)")
     p.add_argument("--worker-rows", type=int, help=argparse.SUPPRESS)
     p.add_argument("--worker-url", help=argparse.SUPPRESS)
     p.add_argument("--worker-kind", default="size", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault(SECRET_ENV, "whsec_" + "b3V0Zmxvdy1iZW5jaC1zZWNyZXQtMDAwMQ==")
     if args.worker_rows:
-        (rate_worker if args.worker_kind == "rate" else worker)(args)
+        {"rate": rate_worker, "diff": diff_worker}.get(args.worker_kind, worker)(args)
         return
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.diff_only:
+        print(f"warehouse diff only (state seeded as fully acknowledged), {args.changed:.0%} changed")
+        head = ["rows".rjust(10), "initial diff s", "incremental diff s", "found".rjust(8), "peak MB"]
+        print(" | ".join(head))
+        for n in sizes:
+            r = _sub(["--worker-rows", str(n), "--worker-url", "-", "--worker-kind", "diff",
+                      "--changed", str(args.changed)])  # fmt: skip
+            assert r["found"] == r["changed"], r
+            print(f"{n:>10} | {r['initial_diff_s']:>14.3f} | {r['incremental_diff_s']:>18.3f} | "
+                  f"{r['found']:>8} | {r['peak_rss_mb']:>7.0f}", flush=True)  # fmt: skip
+        return
     common = ["--batch-size", str(args.batch_size), "--concurrency", str(args.concurrency)]
     common += ["--changed", str(args.changed)]
     print(f"sync engine benchmark: batch {args.batch_size}, concurrency {args.concurrency}, "
