@@ -80,16 +80,9 @@ class SyncFailed(OutflowError):
 
 
 def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
-    try:
-        from outflow.warehouse import connect  # type: ignore[import-not-found]
+    from outflow.warehouse import connect
 
-        return connect(warehouse) if warehouse else connect()
-    except ImportError:
-        from outflow.settings import warehouse_path
-
-        path = Path(warehouse) if warehouse else warehouse_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(path))
+    return connect(warehouse)
 
 
 def make_destination(cfg: SyncConfig) -> Destination:

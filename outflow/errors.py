@@ -1,7 +1,5 @@
-"""The one exception type for user-facing errors."""
-
-from __future__ import annotations
+"""The one exception type for mistakes a user can make: the CLI prints its message as one line."""
 
 
 class OutflowError(Exception):
-    """A user-facing error: the CLI prints its message as one red line and exits 1, no traceback."""
+    """A user-facing error: what is wrong, where, and how to fix it."""
