@@ -9,6 +9,7 @@ import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
 from activations.engine import Preflight, SyncFailed, SyncResult, run_sync
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 GROUP = "activations"
 
@@ -42,11 +43,11 @@ def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.
         kinds={"python", cfg.destination.type},
         description=f"{cfg.mode.value} main.{cfg.source} → {cfg.destination.type}:{cfg.destination.object}",
         tags={"outflow/sync": cfg.name},
-        pool="outflow_warehouse",
+        pool=WAREHOUSE_POOL,
     )
-    def _sync(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            res = run_sync(cfg, preflight=preflight)
+            res = run_sync(cfg, warehouse=warehouse.file(), preflight=preflight)
         except SyncFailed as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(

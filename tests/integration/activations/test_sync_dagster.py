@@ -11,6 +11,7 @@ import pytest
 from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import build_defs
+from orchestration.resources import WarehouseResource
 
 
 @pytest.fixture
@@ -27,13 +28,13 @@ def test_one_asset_per_sync_downstream_of_its_model(
 ) -> None:
     defs = build_defs()
     key = dg.AssetKey(["activations", "contacts_webhook"])
-    spec = defs.resolve_all_asset_specs()
-    by_key = {s.key: s for s in spec}
+    by_key = {s.key: s for a in defs.assets for s in a.specs}
     assert key in by_key
     assert [d.asset_key for d in by_key[key].deps] == [dg.AssetKey(["sync_contacts"])]
     assert [s.name for s in defs.schedules] == ["activation_sync_contacts_webhook_schedule"]
 
-    result = dg.materialize(list(defs.assets), selection=[key])
+    res = {"warehouse": WarehouseResource(path=str(warehouse))}
+    result = dg.materialize(list(defs.assets), selection=[key], resources=res)
     assert result.success
     md = result.asset_materializations_for_node("activations__contacts_webhook")[0].metadata
     assert md["added"].value == 500 and md["rejected"].value == 0 and md["invalid"].value == 0
@@ -44,10 +45,11 @@ def test_one_asset_per_sync_downstream_of_its_model(
     con.close()
 
 
-def test_failed_sync_fails_its_asset(defs_env: Path, sandbox: WebhookSandbox) -> None:
+def test_failed_sync_fails_its_asset(defs_env: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
     sandbox.inject("status", code=401, times=5)
     defs = build_defs()
-    result = dg.materialize(list(defs.assets), raise_on_error=False)
+    res = {"warehouse": WarehouseResource(path=str(warehouse))}
+    result = dg.materialize(list(defs.assets), raise_on_error=False, resources=res)
     assert not result.success
     failure = result.failure_data_for_node("activations__contacts_webhook")
     assert failure is not None and "refused the credentials" in str(failure.error)
