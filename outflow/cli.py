@@ -6,9 +6,11 @@ import typer
 from rich.console import Console
 
 from outflow import __version__
+from outflow.segments.cli import app as segment_app
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(segment_app, name="segment")
 
 
 @app.callback()

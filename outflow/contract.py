@@ -120,7 +120,12 @@ TABLES: dict[str, Table] = {
                 _c("purpose", "string", True, "marketing, analytics or transactional"),
                 _c("channel", "string", True, "channel the consent covers", CONSENT_CHANNELS),
                 _c("status", "string", True, "granted or revoked", ("granted", "revoked")),
-                _c("source", "string", True, "where it was captured: web_form, preference_center, crm, import"),
+                _c(
+                    "source",
+                    "string",
+                    True,
+                    "where it was captured: web_form, preference_center, crm, import",
+                ),
                 _c("occurred_at", "timestamp", True, "when it was given or withdrawn"),
             ),
         ),

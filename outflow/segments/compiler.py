@@ -548,3 +548,13 @@ def render_dbt(select: exp.Select, dialect: str = "duckdb") -> str:
     sql = select.sql(dialect=dialect, pretty=True)
     sql = re.sub(re.escape(REF_PREFIX) + r"([a-z0-9_]+)", lambda m: "{{ ref('" + m.group(1) + "') }}", sql)
     return sql.replace(NOW_TOKEN, "{{ outflow_now() }}")
+
+
+def inline_segments(name: str, compiled: dict[str, CompiledSegment]) -> exp.Select:
+    """The segment's query with every referenced segment inlined as a subquery (no built seg_* needed)."""
+    tree = compiled[name].select.copy()
+    for t in list(tree.find_all(exp.Table)):
+        ref = t.name.removeprefix(REF_PREFIX)
+        if t.name.startswith(REF_PREFIX) and ref.startswith("seg_") and ref[4:] in compiled:
+            t.replace(inline_segments(ref[4:], compiled).subquery(t.alias or ref))
+    return tree
