@@ -6,6 +6,8 @@ select person_id, 'cart_abandoners' as segment from {{ ref('seg_cart_abandoners'
 union all
 select person_id, 'customers' as segment from {{ ref('seg_customers') }}
 union all
+select person_id, 'engaged_leads' as segment from {{ ref('seg_engaged_leads') }}
+union all
 select person_id, 'hot_leads' as segment from {{ ref('seg_hot_leads') }}
 union all
 select person_id, 'lapsed_customers' as segment from {{ ref('seg_lapsed_customers') }}
