@@ -125,17 +125,18 @@ def incremental_history(con: duckdb.DuckDBPyConnection, now: str) -> int:
         create or replace temp table changes as
         with open_stays as (
             select person_id, segment, entered_at from segment_membership_history where exited_at is null
-        ), entered as (
-            select c.person_id, c.segment, timestamp '{now}' as entered_at, null::timestamp as exited_at
-            from segment_membership c left join open_stays o using (person_id, segment)
-            where o.person_id is null
-        ), exited as (
-            select o.person_id, o.segment, o.entered_at, timestamp '{now}' as exited_at
-            from open_stays o left join segment_membership c using (person_id, segment)
-            where c.person_id is null
+        ), changed as (
+            select
+                coalesce(o.person_id, c.person_id) as person_id,
+                coalesce(o.segment, c.segment) as segment,
+                coalesce(o.entered_at, timestamp '{now}') as entered_at,
+                case when c.person_id is null then timestamp '{now}' end as exited_at
+            from open_stays o
+            full outer join segment_membership c on c.person_id = o.person_id and c.segment = o.segment
+            where o.person_id is null or c.person_id is null
         )
         select md5(person_id || '|' || segment || '|' || cast(entered_at as varchar)) as membership_id, *
-        from (select * from entered union all select * from exited)
+        from changed
     """)
     con.execute(
         "delete from segment_membership_history where membership_id in (select membership_id from changes)"

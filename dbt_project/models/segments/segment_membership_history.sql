@@ -17,25 +17,17 @@ open_stays as (
     select person_id, segment, entered_at from {{ this }} where exited_at is null
 ),
 
-entered as (
-    select c.person_id, c.segment, cast({{ outflow_now() }} as timestamp) as entered_at,
-        cast(null as timestamp) as exited_at
-    from current_members as c
-    left join open_stays as o on o.person_id = c.person_id and o.segment = c.segment
-    where o.person_id is null
-),
-
-exited as (
-    select o.person_id, o.segment, o.entered_at, cast({{ outflow_now() }} as timestamp) as exited_at
-    from open_stays as o
-    left join current_members as c on c.person_id = o.person_id and c.segment = o.segment
-    where c.person_id is null
-),
-
+-- One full outer join finds both kinds of change: members without an open stay (entered) and open stays
+-- without a member (exited). Only those rows are written.
 changes as (
-    select * from entered
-    union all
-    select * from exited
+    select
+        coalesce(o.person_id, c.person_id) as person_id,
+        coalesce(o.segment, c.segment) as segment,
+        coalesce(o.entered_at, cast({{ outflow_now() }} as timestamp)) as entered_at,
+        case when c.person_id is null then cast({{ outflow_now() }} as timestamp) end as exited_at
+    from open_stays as o
+    full outer join current_members as c on c.person_id = o.person_id and c.segment = o.segment
+    where o.person_id is null or c.person_id is null
 )
 {% else %}
 changes as (
