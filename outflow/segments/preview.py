@@ -23,7 +23,12 @@ class Preview:
 
 
 def _default_as_of(con) -> str:  # noqa: ANN001
-    """The data's 'now': the latest event in fct_events when present, else the current time."""
+    """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
+    from outflow.load import dataset_as_of
+
+    as_of = dataset_as_of(con)
+    if as_of:
+        return as_of
     try:
         (ts,) = con.execute("select max(occurred_at) from main.fct_events").fetchone()
     except Exception:  # noqa: BLE001 - a warehouse without events

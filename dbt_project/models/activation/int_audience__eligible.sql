@@ -3,7 +3,8 @@
 --   2. the global exclusion list is removed (always);
 --   3. consent: a non-transactional audience keeps only people whose latest consent for the audience's
 --      purpose on its channel is `granted` (no record = no consent);
---   4. reachability: the channel needs an address (email: an email; sms: a phone; ads: either).
+--   4. suppressions: a hard-bounced current email blocks the email channel (transactional included);
+--   5. reachability: the channel needs an address (email: an email; sms: a phone; ads: either).
 {{ config(materialized='table') }}
 
 with candidates as (
@@ -19,10 +20,13 @@ from candidates as c
 inner join profiles as p on p.person_id = c.person_id
 left join {{ ref('dim_consent') }} as k
     on k.person_id = c.person_id and k.channel = c.channel and k.purpose = c.purpose
-where c.person_id not in (select person_id from {{ ref('erased_persons') }})
-  and c.person_id not in (select person_id from {{ ref('excluded_persons') }})
+where not exists (select 1 from {{ ref('erased_persons') }} as x where x.person_id = c.person_id)
+  and not exists (select 1 from {{ ref('excluded_persons') }} as x where x.person_id = c.person_id)
   and (c.is_transactional or coalesce(k.is_granted, false))
-  and not coalesce(k.is_suppressed, false)
+  and not exists (
+      select 1 from {{ ref('int_consent__suppressions') }} as s
+      where s.person_id = c.person_id and s.channel = c.channel
+  )
   and case c.channel
         when 'email' then coalesce(p.email, '') <> ''
         when 'sms' then coalesce(p.phone, '') <> ''

@@ -5,7 +5,7 @@
 --   in the trailing `trigger_cap_window_days` (default 7) days; the earliest (then the most important) wins.
 --   The ranking uses only trigger data, so it is the same on every run and rebuild.
 -- * Quiet hours: if it is between `quiet_start_hour` (21) and `quiet_end_hour` (8) in the person's time zone
---   (from their country), send_after is the next quiet_end_hour local time, in UTC; unknown zone: now.
+--   (dim_profiles.timezone, derived from the country), send_after is the next quiet_end_hour local time, in UTC; unknown zone: now.
 {{ config(materialized='table') }}
 
 {% set cap = var('trigger_cap', 1) %}
@@ -24,15 +24,18 @@ with candidates as (
 ),
 
 gated as (
-    select c.*, p.email, p.phone, p.first_name, p.last_name, p.country
+    select c.*, p.email, p.phone, p.first_name, p.last_name, p.country, p.timezone
     from candidates as c
     inner join {{ ref('dim_profiles') }} as p on p.person_id = c.person_id
     left join {{ ref('dim_consent') }} as k
         on k.person_id = c.person_id and k.channel = c.channel and k.purpose = c.purpose
-    where c.person_id not in (select person_id from {{ ref('erased_persons') }})
-      and c.person_id not in (select person_id from {{ ref('excluded_persons') }})
+    where not exists (select 1 from {{ ref('erased_persons') }} as x where x.person_id = c.person_id)
+      and not exists (select 1 from {{ ref('excluded_persons') }} as x where x.person_id = c.person_id)
       and (c.purpose = 'transactional' or coalesce(k.is_granted, false))
-      and not coalesce(k.is_suppressed, false)
+      and not exists (
+          select 1 from {{ ref('int_consent__suppressions') }} as s
+          where s.person_id = c.person_id and s.channel = c.channel
+      )
       and case c.channel
             when 'email' then coalesce(p.email, '') <> ''
             when 'sms' then coalesce(p.phone, '') <> ''
@@ -57,12 +60,11 @@ capped as (
 zoned as (
     select
         c.*,
-        z.time_zone,
-        case when z.time_zone is not null
-            then (cast({{ outflow_now() }} as timestamp) at time zone 'UTC') at time zone z.time_zone
+        c.timezone as time_zone,
+        case when c.timezone is not null
+            then (cast({{ outflow_now() }} as timestamp) at time zone 'UTC') at time zone c.timezone
         end as local_now
     from capped as c
-    left join {{ ref('country_timezones') }} as z on z.country = c.country
     where c.cap_rank <= {{ cap }}
 )
 
