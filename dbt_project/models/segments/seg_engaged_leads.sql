@@ -15,6 +15,6 @@ WHERE
     )
     AND sg_customers.person_id IS NULL
     AND (
-      t.pricing_views_30d * 10 + t.email_clicks_30d * 15 + t.email_opens_30d * 3 + LEAST(t.web_events_30d, 20) >= 60
+      t.pricing_views_30d * 10 + t.email_clicks_30d * 15 + t.email_opens_30d * 3 + LEAST(t.web_events_30d, 20) >= 15
     )
   )

@@ -18,9 +18,9 @@ WHERE
     AND sg_customers.person_id IS NULL
     AND (
       NOT sg_pricing_interest.person_id IS NULL
-      OR t.email_clicks_30d >= 2
+      OR t.email_clicks_30d >= 1
       OR (
-        t.pricing_views_30d >= 2 AND p.last_seen_at >= {{ outflow_now() }} - INTERVAL '7' DAY
+        t.pricing_views_30d >= 1 AND p.last_seen_at >= {{ outflow_now() }} - INTERVAL '7' DAY
       )
     )
   )

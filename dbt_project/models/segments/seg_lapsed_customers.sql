@@ -9,7 +9,7 @@ WITH ev_1 AS (
   WHERE
     e.occurred_at <= {{ outflow_now() }}
     AND e.occurred_at >= {{ outflow_now() }} - INTERVAL '90' DAY
-    AND e.source = 'order'
+    AND e.event_type = 'order_completed'
   GROUP BY
     e.person_id
 )

@@ -8,7 +8,7 @@ WITH ev_1 AS (
   FROM {{ ref('fct_events') }} AS e
   WHERE
     e.occurred_at <= {{ outflow_now() }}
-    AND e.occurred_at >= {{ outflow_now() }} - INTERVAL '14' DAY
+    AND e.occurred_at >= {{ outflow_now() }} - INTERVAL '30' DAY
     AND e.event_type = 'page_view'
     AND STARTS_WITH(e.page_path, '/pricing')
   GROUP BY
@@ -22,4 +22,4 @@ LEFT JOIN {{ ref('dim_profile_traits') }} AS t
 LEFT JOIN ev_1
   ON ev_1.person_id = p.person_id
 WHERE
-  COALESCE(ev_1.n, 0) >= 3
+  COALESCE(ev_1.n, 0) >= 2

@@ -20,7 +20,7 @@ latest as (
 ),
 
 orders as (
-    select person_id, occurred_at from {{ ref('fct_events') }} where source = 'order' and person_id is not null
+    select person_id, occurred_at from {{ ref('fct_events') }} where event_type = 'order_completed' and person_id is not null
 )
 
 select

@@ -32,5 +32,5 @@ where l.rn = 1
   and l.trial_ends_at <= cast({{ outflow_now() }} as timestamp) + interval '{{ notice_days }} days'
   and not exists (
       select 1 from {{ ref('fct_events') }} as o
-      where o.source = 'order' and o.person_id = l.person_id and o.occurred_at > l.occurred_at
+      where o.event_type = 'order_completed' and o.person_id = l.person_id and o.occurred_at > l.occurred_at
   )
