@@ -51,7 +51,10 @@ def preview_segment(
     path = warehouse or warehouse_path()
     if not Path(path).exists():
         raise SegmentError(f"{path}: warehouse not found; build it first (outflow demo / dbt build)")
-    con = duckdb.connect(str(path), read_only=True)
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.ConnectionException:  # already open read-write in this process (tests, notebooks)
+        con = duckdb.connect(str(path))
     try:
         as_of = as_of or _default_as_of(con)
         sql = {n: render_direct(inline_segments(n, compiled), now=as_of) for n in compiled}
