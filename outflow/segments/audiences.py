@@ -64,6 +64,13 @@ class Audience(BaseModel):
     priority_group: str | None = None
     priority: int = Field(default=100, ge=1)
 
+    @field_validator("description")
+    @classmethod
+    def _desc(cls, v: str) -> str:
+        if "{{" in v or "{%" in v or "{#" in v:
+            raise ValueError("Jinja delimiters ({{, {%, {#) are not allowed: dbt would render them")
+        return v
+
     @field_validator("name", "segment", "priority_group")
     @classmethod
     def _ident(cls, v: str | None) -> str | None:

@@ -54,6 +54,8 @@ ALLOWED_FUNCTIONS: tuple[type[exp.Expression], ...] = (
     exp.StrPosition,
     exp.StartsWith,
     exp.Substring,
+    exp.Right,
+    exp.Left,
     exp.CurrentTimestamp,
     exp.CurrentDate,
     exp.Cast,
@@ -309,7 +311,7 @@ class Compiler:
                 return exp.StartsWith(this=col, expression=lit)
             if op == "ends with":
                 n = len(str(v))
-                return exp.EQ(this=exp.Substring(this=col, start=exp.Literal.number(-n)), expression=lit)
+                return exp.EQ(this=exp.Right(this=col, expression=exp.Literal.number(n)), expression=lit)
             pos = exp.GT(this=exp.StrPosition(this=col, substr=lit), expression=exp.Literal.number(0))
             return pos if op == "contains" else exp.Not(this=exp.Paren(this=pos))
         if op in (">", ">=", "<", "<="):
@@ -338,6 +340,10 @@ class Compiler:
             name = f"{col.table}.{col.name}" if col.table else col.name
             r = resolver(name, ctx, c.path)
             col.replace(r.column)
+        # 'now' in an expression is the model's now (the as_of var), not the wall clock.
+        for node in list(tree.find_all(exp.CurrentTimestamp, exp.CurrentDate)):
+            now = _now()
+            node.replace(exp.cast(now, "DATE") if isinstance(node, exp.CurrentDate) else now)
         return exp.Paren(this=tree)
 
     def _cond(self, c: Cond, ctx: _Ctx, in_event: bool = False) -> exp.Expression:

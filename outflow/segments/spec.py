@@ -83,6 +83,7 @@ _FORBIDDEN_VALUE = re.compile(
     re.IGNORECASE,
 )
 
+_JINJA = re.compile(r"\{\{|\{%|\{#")
 Scalar = str | int | float | bool | date
 
 
@@ -174,6 +175,13 @@ class SegmentSpec(_Strict):
     owner: str = Field(min_length=1)
     conditions: list[dict[str, Any]] | dict[str, Any]
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("description", "owner")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if _JINJA.search(v):
+            raise ValueError("Jinja delimiters ({{, {%, {#) are not allowed: dbt would render them")
+        return v
 
     @field_validator("name")
     @classmethod

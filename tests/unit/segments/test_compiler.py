@@ -234,3 +234,55 @@ def test_every_shipped_segment_transpiles(dialect) -> None:
 def test_committed_generated_models_are_fresh() -> None:
     stale = stale_files(DBT_PROJECT_DIR)
     assert stale == [], "run `outflow segment compile` and commit:\n" + "\n".join(stale)
+
+
+def test_jinja_in_description_is_refused(project) -> None:
+    s = seg("j", [{"field": "country", "op": "=", "value": "FR"}])
+    s["description"] = "{{ run_query('drop table main.dim_profiles') }}"
+    with pytest.raises(SegmentError, match="Jinja"):
+        compile_project(project(s))
+
+
+def test_now_in_an_expression_is_the_models_now(project) -> None:
+    p = project(seg("n", [{"expr": "last_seen_at >= current_timestamp - interval 3 day"}]))
+    sql = compile_project(p)["n"].sql(pretty=False)
+    assert "__outflow_now__" in sql and "CURRENT_TIMESTAMP" not in sql
+
+
+def test_audience_errors_name_the_file(project, tmp_path) -> None:
+    from outflow.segments.audiences import load_audiences
+
+    d = tmp_path / "aud"
+    d.mkdir()
+    (d / "a.yml").write_text("audiences:\n  - {name: x, segment: hot_lead, channel: email}\n")
+    with pytest.raises(
+        SegmentError, match=r"a.yml: audiences\[0\] 'x': unknown segment 'hot_lead'.*'hot_leads'"
+    ):
+        load_audiences(d, {"hot_leads", "customers"})
+    (d / "a.yml").write_text("audiences:\n  - {name: x, segment: hot_leads, channel: fax}\n")
+    with pytest.raises(SegmentError, match=r"a.yml: audiences.0.channel"):
+        load_audiences(d, {"hot_leads"})
+    (d / "a.yml").write_text(
+        "audiences:\n  - {name: x, segment: hot_leads, channel: email, priority_group: g, priority: 1}\n"
+        "  - {name: y, segment: hot_leads, channel: email, priority_group: g, priority: 1}\n"
+    )
+    with pytest.raises(SegmentError, match="priorities must differ"):
+        load_audiences(d, {"hot_leads"})
+
+
+def test_cli_validate_and_compile_show(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from outflow.cli import app
+
+    ok = CliRunner().invoke(app, ["segment", "validate"])
+    assert ok.exit_code == 0, ok.output
+    shown = CliRunner().invoke(app, ["segment", "compile", "--show", "vip_rfm", "--dialect", "bigquery"])
+    assert shown.exit_code == 0 and "r.r_score >= 4" in shown.output
+    (tmp_path / "segments").mkdir()
+    (tmp_path / "segments" / "bad.yml").write_text(
+        "name: bad\ndescription: d\nowner: o\nconditions: [{field: countri, op: '=', value: FR}]\n"
+    )
+    bad = CliRunner().invoke(app, ["segment", "validate", "--project-dir", str(tmp_path)])
+    assert bad.exit_code == 1
+    assert "bad.yml" in bad.output and "'country'" in bad.output and "Traceback" not in bad.output
