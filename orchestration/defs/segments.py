@@ -1,12 +1,13 @@
 """Dagster wiring for segments: segment, audience and trigger sizes as asset metadata (plotted over time).
 
-The segment, audience and trigger models themselves are dbt models, so they are dbt assets; this adds one
-asset downstream of them that records their sizes on every run.
+The segment, audience and trigger models themselves are dbt models, so they are dbt assets (groups
+`segments`, `consent`, `activation`); this adds one asset downstream of them that records their sizes.
 """
 
 import dagster as dg
 from dagster import AssetExecutionContext
 
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.segments import summary
 from outflow.warehouse import connect
 
@@ -17,10 +18,11 @@ UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdou
 @dg.asset(
     group_name="segments",
     deps=[dg.AssetKey(k) for k in UPSTREAM],
+    pool=WAREHOUSE_POOL,
     description="Sizes of every seg_*, sync_* and trg_* model, recorded as metadata on each run.",
 )
-def segment_sizes(context: AssetExecutionContext) -> dg.MaterializeResult:
-    with connect() as con:
+def segment_sizes(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with connect(warehouse.file()) as con:
         sizes = summary(con)
         holdouts = dict(
             con.execute("select audience, count(*) from main.audience_holdouts group by 1").fetchall()

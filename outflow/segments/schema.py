@@ -3,8 +3,8 @@
 The set of known columns comes from the dbt project itself, so a column added to a model is picked up
 without touching this package:
 
-1. ``dbt_project/target/manifest.json`` when it exists (columns declared in the models' YAML), then
-2. the model YAML files under ``dbt_project/models`` (same information, no dbt parse needed), then
+1. the model YAML files under ``dbt_project/models`` (the declared columns and data types), then
+2. ``dbt_project/target/manifest.json`` for models declared elsewhere, then
 3. the foundation contract below, for models that declare no columns anywhere.
 
 Score models (e.g. ``fct_lead_scores``) are optional: their columns are usable only once the model exists.
@@ -176,11 +176,13 @@ def load_catalog(project_dir: Path) -> Catalog:
     models_dir = project_dir / "models"
     wanted = {m for m, _, _ in PERSON_SOURCES} | {EVENT_SOURCE}
     found: dict[str, dict[str, str]] = {}
+    # The models' YAML is the source the manifest is parsed from, so it is never stale; the manifest fills in
+    # models declared elsewhere (packages, other folders).
+    if models_dir.exists():
+        found.update({k: v for k, v in _from_yaml(models_dir, wanted).items() if v})
     manifest = project_dir / "target" / "manifest.json"
     if manifest.exists():
-        found.update({k: v for k, v in _from_manifest(manifest, wanted).items() if v})
-    if models_dir.exists():
-        for k, v in _from_yaml(models_dir, wanted).items():
+        for k, v in _from_manifest(manifest, wanted).items():
             if v and k not in found:
                 found[k] = v
     catalog = Catalog()

@@ -8,12 +8,17 @@ import dagster as dg
 import duckdb
 
 from orchestration.defs.segments import build_defs, segment_sizes
+from orchestration.resources import WarehouseResource
 
 
-def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path, monkeypatch) -> None:
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(built_warehouse))
-    assert build_defs().resolve_asset_graph().get_all_asset_keys()
-    result = dg.materialize([segment_sizes])
+def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) -> None:
+    defs = dg.Definitions.merge(
+        build_defs(), dg.Definitions(resources={"warehouse": WarehouseResource(path=str(built_warehouse))})
+    )
+    assert dg.AssetKey("segment_sizes") in defs.resolve_asset_graph().get_all_asset_keys()
+    result = dg.materialize(
+        [segment_sizes], resources={"warehouse": WarehouseResource(path=str(built_warehouse))}
+    )
     assert result.success
     mats = result.asset_materializations_for_node("segment_sizes")
     meta = mats[0].metadata
