@@ -66,9 +66,18 @@ def preview_segment(
         out = Preview(size=len(mine), as_of=str(as_of))
         if mine:
             cols = ["person_id", "email", "first_name", "country"]
+            # Never display people who asked to be erased (they stay counted: segments are pre-gate).
+            erased = (
+                "and person_id not in (select person_id from main.erased_persons)"
+                if con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = 'main' and table_name = 'erased_persons'"
+                ).fetchone()[0]
+                else ""
+            )
             rows = con.execute(
                 f"select {', '.join(cols)} from main.dim_profiles where person_id in "
-                f"(select unnest(?::varchar[])) order by person_id limit {int(sample)}",
+                f"(select unnest(?::varchar[])) {erased} order by person_id limit {int(sample)}",
                 [sorted(mine)],
             ).fetchall()
             out.sample_columns, out.sample_rows = cols, rows
