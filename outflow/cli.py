@@ -13,9 +13,11 @@ from rich.table import Table
 from activations.cli import app as sync_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
+from outflow.segments.cli import app as segment_app
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 
 
