@@ -29,6 +29,6 @@ def summary(con: Any, schema: str = "main") -> list[tuple[str, int]]:
     ).fetchall()
     out: list[tuple[str, int]] = []
     for (name,) in rows:
-        (n,) = con.execute(f'select count(*) from "{schema}"."{name}"').fetchone()
+        n = con.execute(f'select count(*) from "{schema}"."{name}"').fetchall()[0][0]
         out.append((name, int(n)))
     return out
