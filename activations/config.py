@@ -52,6 +52,9 @@ class Destination(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="vendor settings, e.g. list_id, id_property, api_version"
+    )
 
     @field_validator("type")
     @classmethod

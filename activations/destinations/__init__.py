@@ -6,9 +6,11 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.webhook import WebhookDestination
 
-    return {WebhookDestination.type: WebhookDestination}
+    classes: list[type[Destination]] = [WebhookDestination, SendGridDestination]
+    return {c.type: c for c in classes}
 
 
 class _Lazy(dict):

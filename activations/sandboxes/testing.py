@@ -85,3 +85,43 @@ def write_sync(directory: Path, d: dict[str, Any]) -> SyncConfig:
 
 def set_secret(secret: str, env: str = "OUTFLOW_TEST_WEBHOOK_SECRET") -> None:
     os.environ[env] = secret
+
+
+def vendor_sync_dict(
+    dest_type: str,
+    base_url: str,
+    *,
+    name: str | None = None,
+    source: str = "sync_contacts",
+    primary_key: str = "email",
+    mode: str = "mirror",
+    fields: dict[str, str] | None = None,
+    secret_env: str = "OUTFLOW_TEST_VENDOR_TOKEN",
+    options: dict[str, Any] | None = None,
+    obj: str = "contacts",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A sync YAML dict for a vendor destination pointed at a sandbox (short timeouts and backoff)."""
+    d: dict[str, Any] = {
+        "name": name or f"{dest_type}_sync",
+        "source": source,
+        "primary_key": primary_key,
+        "mode": mode,
+        "destination": {
+            "type": dest_type,
+            "object": obj,
+            "base_url": base_url,
+            "secret_env": secret_env,
+            "timeout_seconds": 2,
+            "max_retries": 4,
+            "max_backoff_seconds": 0.5,
+            "options": options or {},
+        },
+        "fields": fields or {"email": "email", "first_name": "first_name"},
+        "batch_size": 100,
+    }
+    dest = overrides.pop("destination", None)
+    if dest:
+        d["destination"] = {**d["destination"], **dest}
+    d.update(overrides)
+    return d
