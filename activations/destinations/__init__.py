@@ -6,10 +6,11 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.webhook import WebhookDestination
 
-    classes: list[type[Destination]] = [WebhookDestination, SendGridDestination]
+    classes: list[type[Destination]] = [WebhookDestination, SendGridDestination, KlaviyoDestination]
     return {c.type: c for c in classes}
 
 

@@ -53,6 +53,20 @@ def idempotency_key(sync_name: str, key: str, version: str | None = None) -> str
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
 
 
+def nest(fields: dict[str, Any], *, skip_none: bool = True) -> dict[str, Any]:
+    """``{"location.city": "x", "email": "y"}`` -> ``{"location": {"city": "x"}, "email": "y"}``."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if v is None and skip_none:
+            continue
+        cur = out
+        *parents, leaf = k.split(".")
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        cur[leaf] = v
+    return out
+
+
 class Destination(ABC):
     """Subclass per vendor. Register it in ``activations.destinations.DESTINATIONS``."""
 
@@ -114,7 +128,32 @@ class Destination(ABC):
         """Deliver one sub-batch. Default: one request from ``build_request``. Vendors needing several
         calls (id look-ups, async jobs, list membership after an upsert) override this; returning a
         non-2xx response lets the deliverer split the batch, returning RowResults settles each row."""
-        return await call(self.build_request(records))
+        resp = await call(self.build_request(records))
+        if not 400 <= resp.status_code < 500:
+            return resp
+        return await self.resend_without_bad_rows(call, records, resp)
+
+    def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
+        """For a refused call that names its bad rows (by position): {index: message}. Default: none."""
+        return {}
+
+    async def resend_without_bad_rows(
+        self, call: Call, records: list[Record], resp: httpx.Response
+    ) -> httpx.Response | list[RowResult]:
+        """Vendors that refuse a whole call but name the bad rows: reject those, send the rest again."""
+        bad = self.row_errors(resp, len(records))
+        if not bad:
+            return resp  # not attributable to rows: the deliverer splits the batch
+        out = {records[i].key: RowResult(records[i].key, False, msg) for i, msg in bad.items()}
+        rest = [r for i, r in enumerate(records) if i not in bad]
+        if rest:
+            again = await self.exchange(call, rest)
+            if isinstance(again, httpx.Response):
+                if not 200 <= again.status_code < 300:
+                    return again
+                again = self.parse_response(again, rest)
+            out.update({r.key: r for r in again})
+        return [out[r.key] for r in records]
 
     def op_for(self, diff_op: str) -> str:
         """Map a diff operation (add/change/remove) to this destination's operation for the sync's mode."""

@@ -69,26 +69,13 @@ class SendGridDestination(Destination):
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
             return await self._remove(call, records)
-        resp = await call(self.build_request(records))
-        if resp.status_code != 400:
-            return resp
-        bad = self._row_errors(resp, len(records))
-        if not bad:
-            return resp  # not attributable to rows: the deliverer splits the batch
-        rest = [r for i, r in enumerate(records) if i not in bad]
-        out = {records[i].key: RowResult(records[i].key, False, msg) for i, msg in bad.items()}
-        if rest:
-            again = await self.exchange(call, rest)
-            if isinstance(again, httpx.Response):
-                if not 200 <= again.status_code < 300:
-                    return again
-                again = self.parse_response(again, rest)
-            out.update({r.key: r for r in again})
-        return [out[r.key] for r in records]
+        return await super().exchange(call, records)
 
-    def _row_errors(self, resp: httpx.Response, n: int) -> dict[int, str]:
+    def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
+        if response.status_code != 400:
+            return {}
         try:
-            errors = resp.json().get("errors", [])
+            errors = response.json().get("errors", [])
         except (ValueError, AttributeError):
             return {}
         bad: dict[int, str] = {}
