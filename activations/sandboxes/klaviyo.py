@@ -121,8 +121,8 @@ class KlaviyoSandbox(VendorSandbox):
                     self.lists.setdefault(lst, set()).add(pid)
             self.stats["rows_applied"] += len(profiles)
             self.jobs[job_id] = {"status": "complete", "total_count": len(profiles)}
-        return Response(202, {"data": {"type": "profile-bulk-import-job", "id": job_id,
-                                       "attributes": {"status": "queued", "total_count": len(profiles)}}})  # fmt: skip
+        attrs = {"status": "queued", "total_count": len(profiles)}
+        return Response(202, {"data": {"type": "profile-bulk-import-job", "id": job_id, "attributes": attrs}})
 
     def get_profiles(self, req: Request) -> Response:
         if not req.headers.get("revision"):
