@@ -6,11 +6,17 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.webhook import WebhookDestination
 
-    classes: list[type[Destination]] = [WebhookDestination, SendGridDestination, KlaviyoDestination]
+    classes: list[type[Destination]] = [
+        WebhookDestination,
+        SendGridDestination,
+        KlaviyoDestination,
+        HubSpotDestination,
+    ]
     return {c.type: c for c in classes}
 
 
