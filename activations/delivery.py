@@ -147,7 +147,7 @@ class Deliverer:
                 f"sync {self.dest.cfg.name}: destination {self.dest.cfg.destination.base_url} still failing "
                 f"after {self.max_retries} retries: {exc}"
             ) from exc
-        if resp.status_code in (401, 403):
+        if self.dest.is_auth_failure(resp):
             raise AuthFailed(
                 f"sync {self.dest.cfg.name}: destination refused the credentials from "
                 f"{self.dest.cfg.destination.secret_env} ({self.dest.error_message(resp)}); sync stopped"

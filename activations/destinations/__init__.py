@@ -8,6 +8,7 @@ from activations.destinations.base import Destination
 def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
+    from activations.destinations.meta import MetaAudienceDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.webhook import WebhookDestination
 
@@ -16,6 +17,7 @@ def _registry() -> dict[str, type[Destination]]:
         SendGridDestination,
         KlaviyoDestination,
         HubSpotDestination,
+        MetaAudienceDestination,
     ]
     return {c.type: c for c in classes}
 

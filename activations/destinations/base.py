@@ -174,6 +174,14 @@ class Destination(ABC):
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         """Per-row outcome of a 2xx response (partial failures included)."""
 
+    def begin(self, counts: dict[str, int]) -> None:  # noqa: B027 - optional hook
+        """Called once per run before the first batch with the diff counts (add/change/remove), for vendors
+        whose uploads are sessions that must know their last batch (Meta)."""
+
+    def is_auth_failure(self, response: httpx.Response) -> bool:
+        """The vendor refused the credentials (default 401/403; some vendors answer 400 with a code)."""
+        return response.status_code in (401, 403)
+
     def is_transient(self, response: httpx.Response) -> bool:
         """A vendor-specific retriable answer besides 429/5xx (e.g. Salesforce REQUEST_LIMIT_EXCEEDED)."""
         return False
