@@ -9,6 +9,7 @@ def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.meta import MetaAudienceDestination
+    from activations.destinations.salesforce import SalesforceDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.webhook import WebhookDestination
 
@@ -18,6 +19,7 @@ def _registry() -> dict[str, type[Destination]]:
         KlaviyoDestination,
         HubSpotDestination,
         MetaAudienceDestination,
+        SalesforceDestination,
     ]
     return {c.type: c for c in classes}
 
