@@ -11,12 +11,14 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
+from activations.cli import sandbox_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
 app.add_typer(sync_app, name="sync")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.callback()
