@@ -6,6 +6,7 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.meta import MetaAudienceDestination
@@ -20,6 +21,7 @@ def _registry() -> dict[str, type[Destination]]:
         HubSpotDestination,
         MetaAudienceDestination,
         SalesforceDestination,
+        GoogleAdsCustomerMatchDestination,
     ]
     return {c.type: c for c in classes}
 

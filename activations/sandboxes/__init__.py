@@ -7,6 +7,7 @@ from typing import Any
 
 def vendor_sandboxes() -> dict[str, Any]:
     """destination type -> sandbox class, for every vendor destination."""
+    from activations.sandboxes.google_ads import GoogleAdsSandbox
     from activations.sandboxes.hubspot import HubSpotSandbox
     from activations.sandboxes.klaviyo import KlaviyoSandbox
     from activations.sandboxes.meta import MetaSandbox
@@ -19,6 +20,7 @@ def vendor_sandboxes() -> dict[str, Any]:
         "hubspot": HubSpotSandbox,
         "meta_audiences": MetaSandbox,
         "salesforce": SalesforceSandbox,
+        "google_ads_customer_match": GoogleAdsSandbox,
     }
 
 
