@@ -106,7 +106,8 @@ def main() -> None:
                 pct = 100 * r["rows_s"] / r["ceiling"] if r["ceiling"] else 0
                 print(
                     f"{kind:27} {n:>7} {r['batch']:>6} {r['secs']:>7.2f} {r['rows_s']:>9.0f} "
-                    f"{r['ceiling']:>15.0f} {pct:>6.0f}% {r['requests']:>8} {r['refused']:>5} {r['rate']:>11.2f}"
+                    f"{r['ceiling']:>15.0f} {pct:>6.0f}% {r['requests']:>8} {r['refused']:>5} "
+                    f"{r['rate']:>11.2f}"
                 )
 
 
