@@ -12,6 +12,7 @@ def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.meta import MetaAudienceDestination
     from activations.destinations.salesforce import SalesforceDestination
     from activations.destinations.sendgrid import SendGridDestination
+    from activations.destinations.triggers import BrazeDestination, CustomerIoDestination
     from activations.destinations.webhook import WebhookDestination
 
     classes: list[type[Destination]] = [
@@ -22,6 +23,8 @@ def _registry() -> dict[str, type[Destination]]:
         MetaAudienceDestination,
         SalesforceDestination,
         GoogleAdsCustomerMatchDestination,
+        BrazeDestination,
+        CustomerIoDestination,
     ]
     return {c.type: c for c in classes}
 

@@ -13,6 +13,7 @@ def vendor_sandboxes() -> dict[str, Any]:
     from activations.sandboxes.meta import MetaSandbox
     from activations.sandboxes.salesforce import SalesforceSandbox
     from activations.sandboxes.sendgrid import SendGridSandbox
+    from activations.sandboxes.triggers import BrazeSandbox, CustomerIoSandbox
 
     return {
         "sendgrid": SendGridSandbox,
@@ -21,6 +22,8 @@ def vendor_sandboxes() -> dict[str, Any]:
         "meta_audiences": MetaSandbox,
         "salesforce": SalesforceSandbox,
         "google_ads_customer_match": GoogleAdsSandbox,
+        "braze": BrazeSandbox,
+        "customerio": CustomerIoSandbox,
     }
 
 
