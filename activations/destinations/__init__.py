@@ -6,6 +6,7 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.file_export import FileExportDestination
     from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
@@ -25,6 +26,7 @@ def _registry() -> dict[str, type[Destination]]:
         GoogleAdsCustomerMatchDestination,
         BrazeDestination,
         CustomerIoDestination,
+        FileExportDestination,
     ]
     return {c.type: c for c in classes}
 
