@@ -10,6 +10,7 @@ def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
+    from activations.destinations.mailchimp import MailchimpDestination
     from activations.destinations.meta import MetaAudienceDestination
     from activations.destinations.salesforce import SalesforceDestination
     from activations.destinations.sendgrid import SendGridDestination
@@ -27,6 +28,7 @@ def _registry() -> dict[str, type[Destination]]:
         BrazeDestination,
         CustomerIoDestination,
         FileExportDestination,
+        MailchimpDestination,
     ]
     return {c.type: c for c in classes}
 

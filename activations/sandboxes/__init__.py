@@ -10,6 +10,7 @@ def vendor_sandboxes() -> dict[str, Any]:
     from activations.sandboxes.google_ads import GoogleAdsSandbox
     from activations.sandboxes.hubspot import HubSpotSandbox
     from activations.sandboxes.klaviyo import KlaviyoSandbox
+    from activations.sandboxes.mailchimp import MailchimpSandbox
     from activations.sandboxes.meta import MetaSandbox
     from activations.sandboxes.salesforce import SalesforceSandbox
     from activations.sandboxes.sendgrid import SendGridSandbox
@@ -24,6 +25,7 @@ def vendor_sandboxes() -> dict[str, Any]:
         "google_ads_customer_match": GoogleAdsSandbox,
         "braze": BrazeSandbox,
         "customerio": CustomerIoSandbox,
+        "mailchimp": MailchimpSandbox,
     }
 
 
