@@ -26,28 +26,12 @@ import duckdb  # noqa: E402
 from activations.destinations import DESTINATIONS  # noqa: E402
 from activations.engine import run_sync  # noqa: E402
 from activations.sandboxes import vendor_sandboxes  # noqa: E402
-from activations.sandboxes.testing import vendor_sync_dict, write_sync  # noqa: E402
+from activations.sandboxes.testing import VENDOR_PLANS as PLANS  # noqa: E402
+from activations.sandboxes.testing import make_triggers, vendor_sync_dict, write_sync  # noqa: E402
 
 TOKEN_ENV = "OUTFLOW_BENCH_VENDOR_TOKEN"
-DEV_ENV = "OUTFLOW_BENCH_GOOGLE_DEV_TOKEN"
-
-# destination type -> (requests, per_seconds) the vendor publishes / the sandbox enforces, calls per batch,
-# extra sync settings
-PLANS: dict[str, dict[str, Any]] = {
-    "sendgrid": {"calls": 1, "options": {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11"}},
-    "klaviyo": {"calls": 1, "options": {"list_id": "Bench1"},
-                "fields": {"email": "email", "first_name": "first_name", "score": "properties.score"}},
-    "hubspot": {"calls": 2, "options": {"list_id": "1"},
-                "fields": {"email": "email", "first_name": "firstname", "score": "lead_score"}},
-    "meta_audiences": {"calls": 1, "options": {"audience_id": "2385"},
-                       "fields": {"email": "EMAIL", "first_name": "FN"}, "suffix": "/v21.0"},
-    "salesforce": {"calls": 1, "mode": "upsert", "primary_key": "person_id", "obj": "Contact",
-                   "options": {"external_id_field": "Outflow_Id__c"},
-                   "fields": {"person_id": "Outflow_Id__c", "email": "Email", "first_name": "FirstName"}},
-    "google_ads_customer_match": {"calls": 3, "fields": {"email": "email", "first_name": "first_name"},
-                                  "options": {"customer_id": "1234567890", "user_list_id": "1",
-                                              "developer_token_env": DEV_ENV}},
-}  # fmt: skip
+TOKEN = "bench-token"
+DEV_ENV = "OUTFLOW_GOOGLE_DEV_TOKEN"
 
 
 def _table(path: Path, rows: int) -> None:
@@ -57,6 +41,7 @@ def _table(path: Path, rows: int) -> None:
             'user' || i || '@example.com' AS email, 'name' || i AS first_name, (i * 7) % 100 AS score
             FROM range({int(rows)}) r(i)"""
     )
+    make_triggers(con, rows=rows)
     con.close()
 
 
@@ -69,11 +54,13 @@ def run(kind: str, rows: int, batch_size: int | None, workdir: Path) -> dict[str
     wh = workdir / f"{kind}_{rows}.duckdb"
     _table(wh, rows)
     kwargs = {"google_ads_customer_match": {"developer_token": "bench-dev"}}.get(kind, {})
-    with cls(token="bench-token", real_rate_limit=True, **kwargs) as sb:
+    os.environ[TOKEN_ENV] = f"site:{TOKEN}" if kind == "customerio" else TOKEN
+    with cls(token=TOKEN, real_rate_limit=True, **kwargs) as sb:
         d = vendor_sync_dict(
             kind, sb.url + plan.get("suffix", ""), name=f"bench_{kind}", mode=plan.get("mode", "mirror"),
             primary_key=plan.get("primary_key", "email"), fields=plan.get("fields"), options=plan["options"],
             obj=plan.get("obj", "contacts"), secret_env=TOKEN_ENV, batch_size=size,
+            source=plan.get("source", "sync_contacts"),
             destination={"rate_limit": {"requests": req, "per_seconds": per}, "max_retries": 10,
                          "max_backoff_seconds": 5, "timeout_seconds": 30},
         )  # fmt: skip
@@ -94,7 +81,6 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=None)
     p.add_argument("--only", default=None, help="comma-separated destination types")
     a = p.parse_args()
-    os.environ[TOKEN_ENV] = "bench-token"
     os.environ[DEV_ENV] = "bench-dev"
     kinds = a.only.split(",") if a.only else list(PLANS)
     print(f"{'destination':27} {'rows':>7} {'batch':>6} {'secs':>7} {'rows/s':>9} {'ceiling rows/s':>15} "

@@ -125,3 +125,31 @@ def vendor_sync_dict(
         d["destination"] = {**d["destination"], **dest}
     d.update(overrides)
     return d
+
+
+# destination type -> how tests and the benchmark point a sync at its sandbox: calls per batch (for the
+# theoretical ceiling), field mapping, options. Google Ads reads its developer token from the env var
+# OUTFLOW_GOOGLE_DEV_TOKEN.
+VENDOR_PLANS: dict[str, dict[str, Any]] = {
+    "sendgrid": {"calls": 1, "options": {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11"}},
+    "klaviyo": {"calls": 1, "options": {"list_id": "Bench1"},
+                "fields": {"email": "email", "first_name": "first_name", "score": "properties.score"}},
+    "hubspot": {"calls": 2, "options": {"list_id": "1"},
+                "fields": {"email": "email", "first_name": "firstname", "score": "lead_score"}},
+    "meta_audiences": {"calls": 1, "options": {"audience_id": "2385"},
+                       "fields": {"email": "EMAIL", "first_name": "FN"}, "suffix": "/v21.0"},
+    "salesforce": {"calls": 1, "mode": "upsert", "primary_key": "person_id", "obj": "Contact",
+                   "options": {"external_id_field": "Outflow_Id__c"},
+                   "fields": {"person_id": "Outflow_Id__c", "email": "Email", "first_name": "FirstName"}},
+    "google_ads_customer_match": {"calls": 3, "fields": {"email": "email", "first_name": "first_name"},
+                                  "options": {"customer_id": "1234567890", "user_list_id": "1",
+                                              "developer_token_env": "OUTFLOW_GOOGLE_DEV_TOKEN"}},
+    "mailchimp": {"calls": 1, "options": {"list_id": "bench1"}, "suffix": "/3.0",
+                  "fields": {"email": "email_address", "first_name": "merge_fields.FNAME"}},
+    "braze": {"calls": 1, "mode": "insert", "source": "trg_welcome", "primary_key": "trigger_id",
+              "fields": {"person_id": "external_id", "event_name": "name", "email": "properties.email"},
+              "options": {}},
+    "customerio": {"calls": 1, "mode": "insert", "source": "trg_welcome", "primary_key": "trigger_id",
+                   "fields": {"person_id": "id", "event_name": "name", "email": "properties.email"},
+                   "options": {}},
+}  # fmt: skip
