@@ -38,3 +38,18 @@ def test_cli_port_taken_is_one_clear_line() -> None:
         s.close()
     assert out.exit_code == 1
     assert f"cannot start the sandboxes from port {port}" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_example_syncs_are_valid_and_match_sandbox_ports() -> None:
+    from pathlib import Path
+
+    from activations.config import load_syncs
+
+    examples = load_syncs(Path(__file__).resolve().parents[3] / "activations" / "sandboxes" / "examples")
+    kinds = {c.destination.type for c in examples}
+    assert kinds == set(DESTINATIONS) - {"webhook"}
+    order = ["webhook", *vendor_sandboxes()]  # `outflow sandbox` gives ports in this order from 8790
+    for c in examples:
+        if c.destination.type != "file":
+            port = 8790 + order.index(c.destination.type)
+            assert c.destination.base_url.startswith(f"http://127.0.0.1:{port}"), c.name
