@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
+from activations.cli import sandbox_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -19,6 +20,7 @@ app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_arg
 console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
+app.add_typer(sandbox_app, name="sandbox")
 
 
 @app.callback()
