@@ -119,17 +119,21 @@ def demo_cmd(
         console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")
-        for col in ("sync", "status", "added", "changed", "removed", "invalid", "acked", "rejected"):
-            table.add_column(col, justify="left" if col in ("sync", "status") else "right")
+        for col in ("sync", "destination", "status", "added", "changed", "removed", "invalid", "acked", "rejected"):
+            table.add_column(col, justify="left" if col in ("sync", "destination", "status") else "right")
         for r in report.syncs:
             table.add_row(
-                r["sync"], r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
+                r["sync"], r.get("destination", ""), r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
                 *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected")),
             )  # fmt: skip
         console.print(table)
-    for kind, objects in report.received.items():
-        held = ", ".join(f"{count:,} {obj}" for obj, count in objects.items() if count)
-        console.print(f"[bold]{kind}[/bold] sandbox received: {held or 'nothing'}")
+    if report.received:
+        table = Table(title="What each destination sandbox holds now")
+        table.add_column("destination")
+        table.add_column("holds")
+        for kind, held in report.received.items():
+            table.add_row(kind, held)
+        console.print(table)
 
 
 def _date(value: str, option: str) -> date:

@@ -181,6 +181,10 @@ class VendorSandbox:
         """What the destination holds (JSON-able), for tests and ``GET /_sandbox/store``."""
         return {}
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        """The environment a sync needs to talk to this sandbox: its secret env var (and any other)."""
+        return {cfg.destination.secret_env: self.token}
+
     # --- handle -----------------------------------------------------------------------------------------
     @property
     def url(self) -> str:

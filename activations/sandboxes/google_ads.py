@@ -44,6 +44,13 @@ class GoogleAdsSandbox(VendorSandbox):
             ("POST", v + r"/customers/(?P<cid>\d+)/offlineUserDataJobs/(?P<job>\d+):run", self.run),
         ]
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        env = {cfg.destination.secret_env: self.token}
+        developer_env = (cfg.destination.options or {}).get("developer_token_env")
+        if developer_env:
+            env[developer_env] = self.developer_token
+        return env
+
     def authorized(self, req: Request) -> bool:
         return (
             req.headers.get("authorization") == f"Bearer {self.token}"

@@ -85,6 +85,9 @@ class CustomerIoSandbox(VendorSandbox):
     def routes(self) -> list[Route]:
         return [("POST", r"/api/v2/batch", self.batch)]
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        return {cfg.destination.secret_env: f"{self.site_id}:{self.token}"}
+
     def authorized(self, req: Request) -> bool:
         expected = base64.b64encode(f"{self.site_id}:{self.token}".encode()).decode()
         return req.headers.get("authorization") == f"Basic {expected}"

@@ -273,6 +273,9 @@ class WebhookSandbox:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        return {cfg.destination.secret_env: self.state.secret}
+
     def inject(self, kind: str, **kw: Any) -> None:
         """Queue a fault. kinds: status(code, retry_after?, times), slow(seconds, times), drop(times),
         partial(keys, message) — per-row errors in a 200; reject_keys(keys, message) — 422 for any batch
