@@ -20,7 +20,8 @@ def build(path: Path) -> Path:
     con = duckdb.connect(str(path))
     con.execute("create schema raw")
     con.execute(
-        "create table raw.crm_contacts (contact_id varchar, email varchar, phone varchar, first_name varchar, "
+        "create table raw.crm_contacts (contact_id varchar, email varchar, phone varchar, "
+        "first_name varchar, "
         "last_name varchar, company varchar, job_title varchar, industry varchar, employee_count integer, "
         "country varchar, city varchar, state varchar, postal_code varchar, gender varchar, birth_date date, "
         "created_at timestamp, updated_at timestamp)"
@@ -50,7 +51,8 @@ def build(path: Path) -> Path:
         [[f"w{i}", f"ck{i % N}", _ts(i % 30 + 1), _ts(i % 30)] for i in range(3 * N)],
     )
     con.execute(
-        "create table raw.email_events (event_id varchar, email varchar, campaign_id varchar, event_type varchar, "
+        "create table raw.email_events (event_id varchar, email varchar, campaign_id varchar, "
+        "event_type varchar, "
         "bounce_type varchar, occurred_at timestamp)"
     )
     con.executemany(
@@ -61,7 +63,8 @@ def build(path: Path) -> Path:
         ],
     )
     con.execute(
-        "create table raw.orders (order_id varchar, email varchar, phone varchar, user_id varchar, amount double, "
+        "create table raw.orders (order_id varchar, email varchar, phone varchar, user_id "
+        "varchar, amount double, "
         "currency varchar, status varchar, ordered_at timestamp)"
     )
     con.executemany(
@@ -100,7 +103,8 @@ def build(path: Path) -> Path:
         "last_name, company, country from raw.crm_contacts"
     )
     con.execute(
-        "create table main.dim_profiles as select 'p' || i as person_id, 'person' || i || '@example.com' as email, "
+        "create table main.dim_profiles as select 'p' || i as person_id, 'person' || i || "
+        "'@example.com' as email, "
         "'+1512555' || (1000 + i) as phone, 'First' || i as first_name, 'Last' || i as last_name, "
         "'Acme' as company, 'US' as country, 'c' || i as crm_id, 3 as identifier_count, true as is_known "
         "from range(?) t(i)",
@@ -115,7 +119,8 @@ def build(path: Path) -> Path:
         "lower(trim(identifier)) as identifier_value, requested_at from raw.erasure_requests"
     )
     con.execute(
-        "create table main.sync_email_newsletter as select person_id, email, first_name from main.dim_profiles"
+        "create table main.sync_email_newsletter as select person_id, email, first_name from "
+        "main.dim_profiles"
     )
     con.execute(
         "create table main.sync_ads_lookalike as select person_id, email, phone from main.dim_profiles "
