@@ -68,7 +68,7 @@ def check(
     try:
         _check(asset, warehouse, config, as_of, fail_on_warn, plan_only, rebaseline, show_passed)
     except QualityError as exc:
-        console.print(f"[red]{exc}[/red]")
+        console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
 

@@ -218,9 +218,11 @@ def plan(
     return apply_policy(specs, cfg)
 
 
-def apply_policy(specs: list[CheckSpec], cfg: QualityConfig) -> tuple[list[CheckSpec], list[CheckSpec]]:
-    """Severity overrides, disabled checks, and checks dbt already covers."""
-    covered = dbt_rules()
+def apply_policy(
+    specs: list[CheckSpec], cfg: QualityConfig, covered: frozenset[tuple[str, str, str]] | None = None
+) -> tuple[list[CheckSpec], list[CheckSpec]]:
+    """Severity overrides, disabled checks, and checks dbt already covers (``covered``: dbt's rules)."""
+    covered = dbt_rules() if covered is None else covered
     kept: list[CheckSpec] = []
     deferred: list[CheckSpec] = []
     for s in specs:
