@@ -396,3 +396,48 @@ def _interpret(spec: CheckSpec, er: Any, df: Any, cfg: QualityConfig) -> CheckRe
         message=message,
         sample=sample,
     )
+
+
+# ---------------------------------------------------------------------------------- static catalog
+
+ACTIVATION_CHECKS: tuple[tuple[str, str, str | None], ...] = (
+    ("email_valid", "every email is a valid address", "valid"),
+    ("email_present", "every row sent to the email channel has an email", "not_null"),
+    ("phone_valid", "every phone is an E.164 number", "valid"),
+    ("phone_present", "every row sent to the sms channel has a phone", "not_null"),
+    ("consent", "every person has consent for the channel in the consent ledger", None),
+    ("no_erased_person", "no person with an erasure request is in the model", None),
+    ("row_count_change", "the row count is within the configured band of the previous run", None),
+)
+
+
+def catalog(asset: str, config: QualityConfig | None = None) -> list[CheckSpec]:
+    """The checks an asset can have, known without the warehouse (for Dagster's check specs).
+
+    Severity overrides apply and rules dbt already tests are left out. At run time a check the data
+    makes not applicable (no phone column, no ledger) is reported as skipped.
+    """
+    cfg = config or load_config()
+    now = resolve_now()
+    if asset.startswith("raw.") or asset == PROFILE_ASSET:
+        with duckdb.connect(":memory:") as empty:
+            specs = (
+                raw_suite(empty, asset.removeprefix("raw."), cfg, now)
+                if asset.startswith("raw.")
+                else profile_suite(empty, cfg)
+            )
+    else:
+        relation = f"main.{asset}"
+        specs = [
+            CheckSpec(
+                asset,
+                name,
+                Severity.BLOCKING,
+                desc,
+                "",
+                rule=(relation, name.split("_")[0], kind) if kind else None,
+            )
+            for name, desc, kind in ACTIVATION_CHECKS
+        ]
+    kept, _ = apply_policy(specs, cfg)
+    return kept
