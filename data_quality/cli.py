@@ -88,7 +88,7 @@ def _check(
     now = None
     if as_of:
         try:
-            now = dt.datetime.fromisoformat(as_of)
+            now = runner._parse_as_of(as_of)
         except ValueError:
             raise QualityError(f"--as-of {as_of!r} is not an ISO date or timestamp") from None
     con = _connect(warehouse)
@@ -100,7 +100,7 @@ def _check(
                 console.print(f"{a}: baseline set to {store.rebaseline(con, a)} rows")
             return
         if plan_only:
-            _print_plan(con, asset, cfg, runner.resolve_now(now))
+            _print_plan(con, asset, cfg, runner.resolve_now(now, con))
             return
         with console.status("running data quality checks (Great Expectations)…"):
             run = runner.run_checks(con, asset, config=cfg, now=now)
@@ -133,8 +133,11 @@ def _sev(sev: Severity) -> str:
 
 def _print_run(run, show_passed: bool) -> None:  # noqa: ANN001
     table = Table(title=f"data quality run {run.run_id} (data as of {run.now:%Y-%m-%d %H:%M})")
-    for col in ("asset", "check", "severity", "status", "failed / rows", "detail"):
-        table.add_column(col, overflow="fold")
+    table.add_column("check", overflow="fold")
+    table.add_column("severity")
+    table.add_column("status")
+    table.add_column("failed / rows", justify="right")
+    table.add_column("detail", overflow="fold")
     shown = 0
     for r in run.results:
         if not show_passed and r.status in ("passed", "skipped"):
@@ -145,10 +148,9 @@ def _print_run(run, show_passed: bool) -> None:  # noqa: ANN001
         if r.status == "failed" and r.failed_count is None and r.observed is not None:
             detail += f" (observed {json.dumps(r.observed, default=str)})"
         style = _STATUS_STYLE.get(r.status, "")
-        table.add_row(r.asset, r.name, _sev(r.severity), f"[{style}]{r.status}[/{style}]", counts, detail)
-    counts = {
-        s: sum(1 for r in run.results if r.status == s) for s in ("passed", "failed", "error", "skipped")
-    }
+        table.add_row(r.check_id, _sev(r.severity), f"[{style}]{r.status}[/{style}]", counts, detail)
+    statuses = ("passed", "failed", "error", "skipped")
+    counts = {s: sum(1 for r in run.results if r.status == s) for s in statuses}
     if shown:
         console.print(table)
     console.print(
@@ -161,4 +163,4 @@ def _print_run(run, show_passed: bool) -> None:  # noqa: ANN001
     else:
         console.print("[green]OK: no blocking check failed[/green]")
     if run.report_path:
-        console.print(f"report: {run.report_path}")
+        console.print(f"report: {run.report_path}", soft_wrap=True)

@@ -8,6 +8,7 @@ and enforced ``not_null``/``unique`` column constraints of a model contract.
 from __future__ import annotations
 
 import logging
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,27 @@ import yaml
 log = logging.getLogger(__name__)
 
 KINDS = {"not_null", "unique", "accepted_values"}
+
+# staging models that are 1:1 projections of a raw table: a test on one of their columns covers the
+# raw column of the same name (the rule is checked once, on the normalized value)
+STAGING_OF = {
+    "stg_crm__contacts": "raw.crm_contacts",
+    "stg_web__events": "raw.web_events",
+    "stg_email__events": "raw.email_events",
+    "stg_shop__orders": "raw.orders",
+    "stg_consent__events": "raw.consent_events",
+    "stg_privacy__erasure_requests": "raw.erasure_requests",
+}
+_VAR_DEFAULT = re.compile(r"""var\(\s*['"][^'"]+['"]\s*,\s*['"]([^'"]+)['"]\s*\)""")
+
+
+def _schema(value: object, fallback: str) -> str:
+    """A source's schema; ``{{ var('raw_schema', 'raw') }}`` resolves to the var's default."""
+    text = str(value or fallback)
+    if "{{" in text:
+        m = _VAR_DEFAULT.search(text)
+        return m.group(1) if m else fallback
+    return text
 
 
 def _default_project_dir() -> Path:
@@ -65,7 +87,7 @@ def dbt_rules(project_dir: Path | None = None) -> frozenset[tuple[str, str, str]
         for src in doc.get("sources") or []:
             if not isinstance(src, dict):
                 continue
-            schema = src.get("schema") or src.get("name")
+            schema = _schema(src.get("schema"), str(src.get("name")))
             for tbl in src.get("tables") or []:
                 if isinstance(tbl, dict) and "name" in tbl:
                     relation = f"{schema}.{tbl.get('identifier') or tbl['name']}"
@@ -73,4 +95,6 @@ def dbt_rules(project_dir: Path | None = None) -> frozenset[tuple[str, str, str]
         for model in doc.get("models") or []:
             if isinstance(model, dict) and "name" in model:
                 rules |= _column_rules(f"main.{model['name']}", model.get("columns"))
+                if model["name"] in STAGING_OF:
+                    rules |= _column_rules(STAGING_OF[model["name"]], model.get("columns"))
     return frozenset(rules)

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-try:  # the foundation's shared error type, so the CLI prints one red line
-    from outflow.errors import OutflowError as _Base
-except ImportError:  # pragma: no cover - before the foundation lands
-    _Base = Exception  # type: ignore[misc,assignment]
+from outflow.errors import OutflowError
 
 
-class QualityError(_Base):  # type: ignore[valid-type,misc]
+class QualityError(OutflowError):
     """A problem the user can fix: a bad config key, an unknown asset, a missing table."""

@@ -113,10 +113,14 @@ def _gx() -> dict[str, Any]:
     """The shared ephemeral GX context and its pandas batch definition (created once per process)."""
     with _gx_lock:
         if not _gx_state:
+            logging.getLogger("great_expectations").setLevel(logging.WARNING)
             import great_expectations as gx
             from great_expectations.data_context.types.base import ProgressBarsConfig
             from great_expectations.expectations.expectation_configuration import ExpectationConfiguration
 
+            for name in list(logging.root.manager.loggerDict):
+                if name.startswith("great_expectations"):
+                    logging.getLogger(name).setLevel(logging.WARNING)
             ctx = gx.get_context(mode="ephemeral")
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             source = ctx.data_sources.add_pandas("outflow_warehouse")
@@ -130,21 +134,35 @@ def _gx() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- now and assets
 
 
-def resolve_now(now: dt.datetime | None = None) -> dt.datetime:
-    """The checks' "now": the argument, else OUTFLOW_AS_OF (ISO time of the data), else the clock.
+def resolve_now(now: dt.datetime | None = None, con: duckdb.DuckDBPyConnection | None = None) -> dt.datetime:
+    """The checks' "now", as a naive UTC datetime.
 
-    Returned as a naive UTC datetime.
+    The argument, else OUTFLOW_AS_OF (an ISO date or time), else the as-of date of a generated dataset
+    (``raw.dataset_info``, so synthetic data is judged at its own "today"), else the clock. A date
+    without a time means "data through that day": now is the end of that day.
     """
     if now is not None:
         return now.replace(tzinfo=None) if now.tzinfo is None else now.astimezone(dt.UTC).replace(tzinfo=None)
     as_of = os.environ.get("OUTFLOW_AS_OF")
     if as_of:
         try:
-            parsed = dt.datetime.fromisoformat(as_of)
+            return _parse_as_of(as_of)
         except ValueError:
             raise QualityError(f"OUTFLOW_AS_OF={as_of!r} is not an ISO date or timestamp") from None
-        return resolve_now(parsed)
+    if con is not None:
+        from outflow.load import dataset_as_of
+
+        data_as_of = dataset_as_of(con)
+        if data_as_of:
+            return _parse_as_of(data_as_of)
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _parse_as_of(text: str) -> dt.datetime:
+    text = text.strip()
+    if len(text) == 10:  # a date: the end of that day
+        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time()) + dt.timedelta(days=1)
+    return resolve_now(dt.datetime.fromisoformat(text))
 
 
 def available_assets(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -256,7 +274,7 @@ def run_checks(
     connection is writable. ``report`` writes the HTML page next to the warehouse file.
     """
     cfg = config or load_config()
-    moment = resolve_now(now)
+    moment = resolve_now(now, con)
     assets = resolve_assets(con, selection)
     specs, deferred = plan(con, assets, cfg, moment)
     run = QualityRun(
@@ -280,9 +298,9 @@ def run_checks(
 
         run.report_path = write_report(run, store.report_dir(con, cfg))
     for r in run.blocking_failures:
-        log.error("blocking check %s", r.summary())
+        log.info("blocking check %s", r.summary())
     for r in run.warnings:
-        log.warning("check %s", r.summary())
+        log.info("warn check %s", r.summary())
     return run
 
 
@@ -400,14 +418,17 @@ def _interpret(spec: CheckSpec, er: Any, df: Any, cfg: QualityConfig) -> CheckRe
 
 # ---------------------------------------------------------------------------------- static catalog
 
-ACTIVATION_CHECKS: tuple[tuple[str, str, str | None], ...] = (
-    ("email_valid", "every email is a valid address", "valid"),
-    ("email_present", "every row sent to the email channel has an email", "not_null"),
-    ("phone_valid", "every phone is an E.164 number", "valid"),
-    ("phone_present", "every row sent to the sms channel has a phone", "not_null"),
-    ("consent", "every person has consent for the channel in the consent ledger", None),
-    ("no_erased_person", "no person with an erasure request is in the model", None),
-    ("row_count_change", "the row count is within the configured band of the previous run", None),
+ACTIVATION_CHECKS: tuple[tuple[str, str, str | None, str | None], ...] = (
+    # name, description, column, dbt rule kind
+    ("key_not_null", "the key is never null", "person_id", "not_null"),
+    ("key_unique", "the key is unique", "person_id", "unique"),
+    ("email_valid", "every email is a valid address", "email", None),
+    ("email_present", "every row sent to the email channel has an email", "email", "not_null"),
+    ("phone_valid", "every phone is an E.164 number", "phone", None),
+    ("phone_present", "every row sent to the sms channel has a phone", "phone", "not_null"),
+    ("consent", "every person has consent for the channel in the consent ledger", None, None),
+    ("no_erased_person", "no person with an erasure request is in the model", None, None),
+    ("row_count_change", "the row count is within the configured band of the previous run", None, None),
 )
 
 
@@ -435,9 +456,9 @@ def catalog(asset: str, config: QualityConfig | None = None) -> list[CheckSpec]:
                 Severity.BLOCKING,
                 desc,
                 "",
-                rule=(relation, name.split("_")[0], kind) if kind else None,
+                rule=(relation, col, kind) if col and kind else None,
             )
-            for name, desc, kind in ACTIVATION_CHECKS
+            for name, desc, col, kind in ACTIVATION_CHECKS
         ]
     kept, _ = apply_policy(specs, cfg)
     return kept

@@ -272,9 +272,17 @@ def _survivorship_checks(
             )
             continue
         if f in ("email", "phone") and ident:
+            usable = "".join(
+                cond
+                for col, cond in (
+                    ("is_shared", " and not coalesce(i.is_shared, false)"),
+                    ("block_reason", " and i.block_reason is null"),
+                )
+                if col in ident
+            )
             source = (
                 f"exists (select 1 from {quote(cfg.identity_table)} i where i.person_id = p.person_id "
-                f"and i.identifier_type = '{f}')"
+                f"and i.identifier_type = '{f}'{usable})"
             )
         elif f in crm and "crm_id" in prof and crm:
             key = TABLES["crm_contacts"].key
@@ -340,7 +348,28 @@ def activation_suite(
     ident_cols = [c for c in (key, "email", "phone", "channel") if c in cols]
     ident_cols = list(dict.fromkeys(ident_cols))
     base = _frame(relation, ident_cols, cols)
-    out: list[CheckSpec] = []
+    out: list[CheckSpec] = [
+        CheckSpec(
+            model,
+            "key_not_null",
+            Severity.BLOCKING,
+            f"the key {key} is never null",
+            "expect_column_values_to_not_be_null",
+            {"column": key},
+            base,
+            rule=(relation, key, "not_null"),
+        ),
+        CheckSpec(
+            model,
+            "key_unique",
+            Severity.BLOCKING,
+            f"the key {key} is unique",
+            "expect_column_values_to_be_unique",
+            {"column": key},
+            base,
+            rule=(relation, key, "unique"),
+        ),
+    ]
 
     # contact points valid for the channel
     for col, regex, needed_by in (("email", EMAIL_REGEX, Channel.EMAIL), ("phone", E164_REGEX, Channel.SMS)):

@@ -12,7 +12,8 @@ from data_quality.config import QualityConfig, Severity, load_config
 from data_quality.dbt_rules import dbt_rules
 from data_quality.errors import QualityError
 from data_quality.gate import preflight
-from data_quality.runner import apply_policy, plan, run_checks
+from data_quality.runner import apply_policy, run_checks
+from data_quality.suites import activation_suite, raw_suite
 from tests.integration.quality.fixtures import AS_OF
 
 
@@ -37,28 +38,41 @@ def test_clean_warehouse_passes_every_blocking_check(con: duckdb.DuckDBPyConnect
     assert (run.report_path.parent / "latest.html").is_file()
 
 
-def test_null_key_in_raw_fails_blocking_and_samples_the_row(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute("update raw.orders set order_id = null where order_id = 'o3'")
-    run = run_checks(con, "raw.orders", now=AS_OF)
-    res = _by_id(run)["raw.orders:order_id_not_null"]
+def test_null_key_in_activation_model_fails_blocking_and_samples_the_row(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    con.execute("update main.sync_email_newsletter set person_id = null where email = 'person3@example.com'")
+    run = run_checks(con, "sync_email_newsletter", now=AS_OF)
+    res = _by_id(run)["sync_email_newsletter:key_not_null"]
     assert res.status == "failed" and res.severity == Severity.BLOCKING
-    assert res.failed_count == 1 and res.element_count == 20
+    assert res.failed_count == 1 and res.element_count == 40
     assert res.sample and res.sample[0]["email"] == "person3@example.com"
     assert not run.ok
     rows = con.execute(
-        "select row_json from outflow_quality.failed_rows "
-        "where run_id = ? and check_name = 'order_id_not_null'",
+        "select row_json from outflow_quality.failed_rows where run_id = ? and check_name = 'key_not_null'",
         [run.run_id],
     ).fetchall()
     assert len(rows) == 1 and json.loads(rows[0][0])["email"] == "person3@example.com"
-    assert "order_id_not_null" in run.report_path.read_text()
+    assert "key_not_null" in run.report_path.read_text()
 
 
 def test_duplicated_id_fails_unique(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        "insert into main.sync_email_newsletter "
+        "select * from main.sync_email_newsletter where person_id = 'p7'"
+    )
+    failures = preflight(con, "sync_email_newsletter", now=AS_OF)
+    assert failures == ["sync_email_newsletter:key_unique failed: 2 of 41 rows (the key person_id is unique)"]
+
+
+def test_raw_keys_are_left_to_the_dbt_source_tests(con: duckdb.DuckDBPyConnection) -> None:
+    """The raw keys are tested by dbt (source tests in dbt_project/): GX does not repeat them."""
+    con.execute("update raw.orders set order_id = null where order_id = 'o3'")
     con.execute("insert into raw.web_events select * from raw.web_events where event_id = 'w7'")
-    res = _by_id(run_checks(con, "raw.web_events", now=AS_OF))["raw.web_events:event_id_unique"]
-    assert res.status == "failed" and res.failed_count == 2
-    assert {r["event_id"] for r in res.sample} == {"w7"}
+    run = run_checks(con, ["raw.orders", "raw.web_events"], now=AS_OF, report=False)
+    deferred = {s.check_id for s in run.deferred_to_dbt}
+    assert {"raw.orders:order_id_not_null", "raw.web_events:event_id_unique"} <= deferred
+    assert not deferred & {r.check_id for r in run.results}
 
 
 def test_raw_accepted_values_future_timestamps_freshness_and_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -204,8 +218,9 @@ def test_a_rule_dbt_tests_is_not_repeated_in_gx(con: duckdb.DuckDBPyConnection, 
     covered = dbt_rules(project)
     assert ("raw.orders", "order_id", "unique") in covered
     assert ("main.sync_email_newsletter", "email", "not_null") in covered
-    specs, _ = plan(con, ["raw.orders", "sync_email_newsletter"], QualityConfig(), AS_OF)
-    kept, deferred = apply_policy(specs, QualityConfig(), covered)
+    cfg = QualityConfig()
+    specs = raw_suite(con, "orders", cfg, AS_OF) + activation_suite(con, "sync_email_newsletter", cfg, None)
+    kept, deferred = apply_policy(specs, cfg, covered)
     assert {s.check_id for s in deferred} == {
         "raw.orders:order_id_not_null",
         "raw.orders:order_id_unique",
