@@ -10,12 +10,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from activations.cli import app as sync_app
 from data_quality.cli import check as check_command
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(sync_app, name="sync")
 app.command(name="check")(check_command)
 
 
