@@ -51,6 +51,10 @@ class QualityConfig(BaseModel):
         default_factory=dict,
         description="activation model -> channel, when neither a channel column nor the name says",
     )
+    keys: dict[str, str] = Field(
+        default_factory=dict,
+        description="activation model -> key column (default: person_id; idempotency key for trg_*)",
+    )
     transactional_models: list[str] = Field(
         default_factory=list,
         description="activation models that carry transactional messages (consent-exempt)",

@@ -199,7 +199,7 @@ def resolve_assets(con: duckdb.DuckDBPyConnection, selection: str | list[str] | 
                 if not exists(con, f"raw.{table}"):
                     raise QualityError(f"raw.{table} is not in the warehouse (load the raw data first)")
                 out.append(f"raw.{table}")
-            elif name.startswith("sync_"):
+            elif name.startswith(("sync_", "trg_")):
                 if not exists(con, f"main.{name}"):
                     raise QualityError(_unknown(sel, con))
                 out.append(name)

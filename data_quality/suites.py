@@ -342,7 +342,10 @@ def activation_suite(
         from data_quality.errors import QualityError
 
         raise QualityError(f"activation model {relation} is not in the warehouse (run dbt build first)")
-    key = "person_id" if "person_id" in cols else next(iter(cols))
+    key = cfg.keys.get(model) or next(
+        (c for c in ("idempotency_key", "trigger_id") if c in cols and model.startswith("trg_")),
+        "person_id" if "person_id" in cols else next(iter(cols)),
+    )
     has_channel_col = "channel" in cols
     channel = channel_of(model, cols, cfg)
     ident_cols = [c for c in (key, "email", "phone", "channel") if c in cols]
@@ -427,7 +430,18 @@ def activation_suite(
     band_desc = (
         f"the row count is within ±{cfg.row_count_band:.0%} (+{cfg.row_count_slack} rows) of the previous run"
     )
-    if previous_count is None:
+    if model.startswith("trg_"):
+        out.append(
+            CheckSpec(
+                model,
+                "row_count_change",
+                Severity.BLOCKING,
+                band_desc,
+                "expect_table_row_count_to_be_between",
+                skip="not applicable: trigger models fire per event, their size is not a baseline",
+            )
+        )
+    elif previous_count is None:
         out.append(
             CheckSpec(
                 model,

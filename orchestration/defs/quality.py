@@ -19,8 +19,9 @@ import duckdb
 
 from data_quality.config import Severity, load_config
 from data_quality.runner import catalog, run_checks
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.contract import TABLES
-from outflow.settings import DBT_PROJECT_DIR, warehouse_path
+from outflow.settings import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +70,16 @@ def quality_checks_for(asset: str) -> dg.AssetChecksDefinition:
     ]
 
     @dg.multi_asset_check(
-        specs=check_specs, name=_check_fn_name(asset), can_subset=True, compute_kind="great_expectations"
+        specs=check_specs,
+        name=_check_fn_name(asset),
+        can_subset=True,
+        compute_kind="great_expectations",
+        pool=WAREHOUSE_POOL,
     )
-    def _checks(context: dg.AssetCheckExecutionContext) -> Iterator[dg.AssetCheckResult]:
-        path = warehouse_path()
-        con = duckdb.connect(str(path))
+    def _checks(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> Iterator[dg.AssetCheckResult]:
+        con = duckdb.connect(str(warehouse.file()))
         try:
             run = run_checks(con, asset, config=cfg)
         finally:

@@ -1,160 +1,177 @@
-"""Real in-process Dagster runs: a failed blocking check stops the sync downstream, and nothing
-reaches the sandbox.
+"""The gate end to end with the real sync engine and its webhook sandbox on 127.0.0.1.
 
-The sync engine is another part of the project; here a stand-in downstream asset POSTs the activation
-model's rows to a local HTTP sandbox on 127.0.0.1, exactly where a sync would deliver them.
+- Dagster: the GX suite of an activation model runs as asset checks; a failed blocking check stops the
+  sync asset downstream in the same in-process run, and the sandbox receives nothing.
+- Engine: ``run_sync(..., preflight=data_quality.gate.preflight)`` refuses the sync (CLI path).
 """
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-import httpx
 import pytest
 
+from activations.engine import SyncFailed, run_sync
+from activations.sandboxes.testing import make_secret, sync_dict, write_sync
+from activations.sandboxes.webhook import WebhookSandbox
+from data_quality.gate import preflight
+from orchestration.defs.activation_syncs import build_sync_asset
 from orchestration.defs.quality import build_defs, quality_checks_for
+from orchestration.resources import WarehouseResource
 
 MODEL = dg.AssetKey(["sync_email_newsletter"])
+SYNC = dg.AssetKey(["activations", "newsletter_webhook"])
+SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
 
 
 @pytest.fixture
-def sandbox() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            received.extend(json.loads(body)["profiles"])
-            self.send_response(202)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/profiles", received
-    server.shutdown()
-    server.server_close()
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookSandbox]:
+    secret = make_secret()
+    monkeypatch.setenv(SECRET_ENV, secret)
+    with WebhookSandbox(secret) as sb:
+        yield sb
 
 
 @pytest.fixture
 def env(quality_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(quality_db))
     monkeypatch.setenv("OUTFLOW_AS_OF", "2026-06-01T12:00:00")
+    monkeypatch.delenv("OUTFLOW_QUALITY_CONFIG", raising=False)
     return quality_db
 
 
-def _pipeline(url: str) -> list:
-    @dg.asset(key=MODEL)
-    def sync_email_newsletter() -> None:
-        """Stand-in for the dbt activation model: rebuilt from the profiles."""
-        from outflow.settings import warehouse_path
+def _sync_cfg(sandbox: WebhookSandbox, tmp_path: Path):
+    d = sync_dict(
+        sandbox.url,
+        name="newsletter_webhook",
+        source="sync_email_newsletter",
+        secret_env=SECRET_ENV,
+        fields={"email": "email", "first_name": "firstName"},
+    )
+    return write_sync(tmp_path / "syncs", d)
 
-        with duckdb.connect(str(warehouse_path())) as con:
-            con.execute(
-                "create or replace table main.sync_email_newsletter as "
-                "select person_id, email, first_name from main.dim_profiles"
-            )
 
-    @dg.asset(deps=[MODEL])
-    def newsletter_sync() -> dg.MaterializeResult:
-        """Stand-in for the sync: pushes the model's rows to the sandbox over HTTP."""
-        from outflow.settings import warehouse_path
+@dg.asset(key=MODEL)
+def sync_email_newsletter(warehouse: WarehouseResource) -> None:
+    """Stand-in for the dbt activation model (same key): rebuilt from the profiles."""
+    with duckdb.connect(str(warehouse.file())) as con:
+        con.execute(
+            "create or replace table main.sync_email_newsletter as "
+            "select person_id, email, first_name from main.dim_profiles"
+        )
 
-        with duckdb.connect(str(warehouse_path()), read_only=True) as con:
-            rows = con.execute("select person_id, email from main.sync_email_newsletter").fetchall()
-        httpx.post(url, json={"profiles": [{"id": p, "email": e} for p, e in rows]}).raise_for_status()
-        return dg.MaterializeResult(metadata={"sent": len(rows)})
 
-    return [sync_email_newsletter, newsletter_sync, quality_checks_for("sync_email_newsletter")]
+def _run(env: Path, sandbox: WebhookSandbox, tmp_path: Path, *extra) -> dg.ExecuteInProcessResult:
+    assets = [sync_email_newsletter, build_sync_asset(_sync_cfg(sandbox, tmp_path))]
+    return dg.materialize(
+        [*assets, quality_checks_for("sync_email_newsletter"), *extra],
+        resources={"warehouse": WarehouseResource(path=str(env))},
+        raise_on_error=False,
+    )
 
 
 def _check(result: dg.ExecuteInProcessResult, name: str) -> dg.AssetCheckEvaluation:
     evals = [e for e in result.get_asset_check_evaluations() if e.check_name == name]
-    assert len(evals) == 1
+    assert len(evals) == 1, [e.check_name for e in result.get_asset_check_evaluations()]
     return evals[0]
 
 
-def test_clean_model_passes_its_checks_and_the_sync_delivers(env: Path, sandbox) -> None:
-    url, received = sandbox
-    result = dg.materialize(_pipeline(url), raise_on_error=False)
+def _materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
+    return {m.asset_key for m in result.get_asset_materialization_events()}
+
+
+def test_clean_model_passes_its_checks_and_the_sync_delivers(
+    env: Path, sandbox: WebhookSandbox, tmp_path: Path
+) -> None:
+    result = _run(env, sandbox, tmp_path)
     assert result.success
-    assert _check(result, "email_valid").passed
-    assert _check(result, "consent").passed
-    assert len(received) == 40
-    mats = {m.asset_key for m in result.get_asset_materialization_events()}
-    assert dg.AssetKey(["newsletter_sync"]) in mats
+    assert _check(result, "email_valid").passed and _check(result, "consent").passed
+    assert SYNC in _materialized(result)
+    assert len(sandbox.records("contacts")) == 40
 
 
-def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(env: Path, sandbox) -> None:
-    url, received = sandbox
-    with duckdb.connect(str(env)) as con:  # broken upstream data: an invalid email on a profile
+def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
+    env: Path, sandbox: WebhookSandbox, tmp_path: Path
+) -> None:
+    with duckdb.connect(str(env)) as con:  # broken upstream data: an invalid email on one profile
         con.execute("update main.dim_profiles set email = 'person7.example.com' where person_id = 'p7'")
-    result = dg.materialize(_pipeline(url), raise_on_error=False)
+    result = _run(env, sandbox, tmp_path)
     check = _check(result, "email_valid")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.ERROR
-    md = check.metadata
-    assert md["failed_count"].value == 1 and md["severity"].value == "blocking"
+    md = check.metadata  # what the UI shows
+    assert md["failed_count"].value == 1 and md["row_count"].value == 40
+    assert md["severity"].value == "blocking"
     assert md["failed_rows_sample"].value[0]["email"] == "person7.example.com"
-    assert received == []  # nothing left the warehouse
-    mats = {m.asset_key for m in result.get_asset_materialization_events()}
-    assert MODEL in mats and dg.AssetKey(["newsletter_sync"]) not in mats
+    assert MODEL in _materialized(result) and SYNC not in _materialized(result)
+    assert sandbox.records("contacts") == {} and sandbox.stats.get("batches_accepted", 0) == 0
 
 
-def test_warn_check_does_not_block(env: Path, sandbox) -> None:
-    url, received = sandbox
-    cfg = env.parent / "quality.yml"
-    cfg.write_text("severity:\n  email_valid: warn\n")
+def test_consent_violation_stops_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+    with duckdb.connect(str(env)) as con:
+        con.execute(
+            "update main.int_consent__ledger set status = 'revoked' "
+            "where identifier_value = 'person3@example.com' and channel = 'email'"
+        )
+    result = _run(env, sandbox, tmp_path)
+    assert not _check(result, "consent").passed
+    assert SYNC not in _materialized(result) and sandbox.records("contacts") == {}
+
+
+def test_warn_check_does_not_block(
+    env: Path, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = tmp_path / "quality.yml"
+    cfg.write_text("severity:\n  sync_email_newsletter:email_valid: warn\n")
+    monkeypatch.setenv("OUTFLOW_QUALITY_CONFIG", str(cfg))
     with duckdb.connect(str(env)) as con:
         con.execute("update main.dim_profiles set email = 'person7.example.com' where person_id = 'p7'")
-    import os
-
-    os.environ["OUTFLOW_QUALITY_CONFIG"] = str(cfg)
-    try:
-        result = dg.materialize(_pipeline(url), raise_on_error=False)
-    finally:
-        del os.environ["OUTFLOW_QUALITY_CONFIG"]
+    result = _run(env, sandbox, tmp_path)
     check = _check(result, "email_valid")
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert len(received) == 40
+    assert SYNC in _materialized(result)
+    # the engine still sets the malformed row aside itself
+    assert len(sandbox.records("contacts")) == 39
 
 
-def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox) -> None:
-    url, received = sandbox
-
+def test_raw_blocking_check_stops_everything_downstream(
+    env: Path, sandbox: WebhookSandbox, tmp_path: Path
+) -> None:
     @dg.asset(key=dg.AssetKey(["raw", "orders"]))
     def raw_orders() -> None:
         """Stand-in loader: loads an order without its (required) amount."""
         with duckdb.connect(str(env)) as con:
             con.execute("update raw.orders set amount = null where order_id = 'o1'")
 
-    @dg.asset(key=dg.AssetKey(["dim_profiles"]), deps=[raw_orders.key])
-    def dim_profiles() -> None:
-        pass
-
-    pipeline = _pipeline(url)
-
-    @dg.asset(key=MODEL, deps=[dim_profiles.key])
-    def model_asset() -> None:
+    @dg.asset(key=MODEL, deps=[raw_orders.key])
+    def model() -> None:
         pass
 
     result = dg.materialize(
-        [raw_orders, dim_profiles, model_asset, pipeline[1], quality_checks_for("raw.orders")],
+        [raw_orders, model, build_sync_asset(_sync_cfg(sandbox, tmp_path)), quality_checks_for("raw.orders")],
+        resources={"warehouse": WarehouseResource(path=str(env))},
         raise_on_error=False,
     )
     assert not _check(result, "amount_not_null").passed
     assert _check(result, "currency_not_null").passed
-    mats = {m.asset_key for m in result.get_asset_materialization_events()}
-    assert mats == {dg.AssetKey(["raw", "orders"])}
-    assert received == []
+    assert _materialized(result) == {dg.AssetKey(["raw", "orders"])}
+    assert sandbox.records("contacts") == {}
+
+
+def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+    cfg = _sync_cfg(sandbox, tmp_path)
+    with duckdb.connect(str(env)) as con:
+        con.execute("delete from main.int_consent__ledger where identifier_value = 'person3@example.com'")
+    with pytest.raises(SyncFailed, match="consent failed: 1 of 40 rows") as exc:
+        run_sync(cfg, warehouse=env, preflight=preflight)
+    assert exc.value.result.status == "refused"
+    assert sandbox.records("contacts") == {}
+    with duckdb.connect(str(env)) as con:
+        con.execute("delete from main.sync_email_newsletter where email = 'person3@example.com'")
+    assert run_sync(cfg, warehouse=env, preflight=preflight).acked == 39
+    assert len(sandbox.records("contacts")) == 39
 
 
 def test_build_defs_loads_checks_with_their_severity() -> None:
