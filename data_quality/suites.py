@@ -35,6 +35,8 @@ FRESHNESS_COLUMN = {
     "consent_events": "occurred_at",
     "erasure_requests": "requested_at",
 }
+# set by the pipeline on arrival, not by a source's clock: "not in the future" does not apply
+WAREHOUSE_CLOCK_COLUMNS = {"received_at"}
 # accepted-values rules that guard consent and erasure are blocking; the others warn
 BLOCKING_ACCEPTED = {"consent_events", "erasure_requests"}
 
@@ -159,7 +161,7 @@ def raw_suite(
                     rule=(asset, c.name, "accepted_values"),
                 )
             )
-        if c.type == "timestamp":
+        if c.type == "timestamp" and c.name not in WAREHOUSE_CLOCK_COLUMNS:
             out.append(
                 col_check(
                     c.name,
@@ -243,35 +245,35 @@ def profile_suite(con: duckdb.DuckDBPyConnection, cfg: QualityConfig) -> list[Ch
     return out
 
 
+CANDIDATES_RELATION = "main.int_profiles__attribute_candidates"
+
+
 def _survivorship_checks(
     con: duckdb.DuckDBPyConnection, cfg: QualityConfig, prof: dict[str, str], ident: dict[str, str]
 ) -> list[CheckSpec]:
-    """A field some source record of the person carries is filled in the golden record.
+    """A field that some source offers for the person is filled in the golden record.
 
-    The sources of a field are found through the identity map: a person's CRM records (crm_id) and the
-    orders/forms behind their identifiers carry names, companies, emails and phones. Here the check is the
-    strongest one the warehouse supports without re-implementing survivorship: a person who has an
-    identifier of the field's kind (email -> an email identifier, phone -> a phone identifier) must have the
-    field filled, and a person with a CRM id must have the CRM-sourced fields the CRM record carries.
+    With the project's survivorship candidates (``int_profiles__attribute_candidates``: every value a
+    source offers for a golden-record field) the check is exact: survivorship must never drop a field
+    that has a candidate. Without that model it falls back to the sources themselves: an email/phone
+    identifier of the person, or the person's CRM record carrying the field.
     """
     out: list[CheckSpec] = []
+    cand = columns(con, CANDIDATES_RELATION)
     crm = columns(con, "main.stg_crm__contacts")
     for f in cfg.survivorship_fields:
         name = f"survivorship_{f}_filled"
-        desc = f"{f} is filled whenever a source record of the person has it"
+        desc = f"{f} is filled whenever a source offers a value for the person"
+        base = CheckSpec(PROFILE_ASSET, name, Severity.WARN, desc, "expect_column_values_to_be_in_set")
         if f not in prof:
-            out.append(
-                CheckSpec(
-                    PROFILE_ASSET,
-                    name,
-                    Severity.WARN,
-                    desc,
-                    "expect_column_values_to_be_in_set",
-                    skip=f"dim_profiles has no column {f}",
-                )
-            )
+            out.append(replace(base, skip=f"dim_profiles has no column {f}"))
             continue
-        if f in ("email", "phone") and ident:
+        if {"person_id", "field", "value"} <= set(cand):
+            source = (
+                f"exists (select 1 from {quote(CANDIDATES_RELATION)} c where c.person_id = p.person_id "
+                f"and c.field = '{f}' and c.value is not null)"
+            )
+        elif f in ("email", "phone") and ident:
             usable = "".join(
                 cond
                 for col, cond in (
@@ -284,35 +286,21 @@ def _survivorship_checks(
                 f"exists (select 1 from {quote(cfg.identity_table)} i where i.person_id = p.person_id "
                 f"and i.identifier_type = '{f}'{usable})"
             )
-        elif f in crm and "crm_id" in prof and crm:
+        elif f in crm and "crm_id" in prof:
             key = TABLES["crm_contacts"].key
             source = (
                 f"exists (select 1 from {quote('main.stg_crm__contacts')} c "
                 f'where c."{key}" = p.crm_id and c."{f}" is not null)'
             )
         else:
-            out.append(
-                CheckSpec(
-                    PROFILE_ASSET,
-                    name,
-                    Severity.WARN,
-                    desc,
-                    "expect_column_values_to_be_in_set",
-                    skip=f"no source relation for {f} found",
-                )
-            )
+            out.append(replace(base, skip=f"no source relation for {f} found"))
             continue
         out.append(
-            CheckSpec(
-                PROFILE_ASSET,
-                name,
-                Severity.WARN,
-                desc,
-                "expect_column_values_to_be_in_set",
-                {"column": "kept", "value_set": [True]},
-                f'select p.person_id, p."{f}", (p."{f}" is not null) as kept '
-                f"from {quote(PROFILES_RELATION)} p "
-                f"where {source}",
+            replace(
+                base,
+                kwargs={"column": "kept", "value_set": [True]},
+                frame=f'select p.person_id, p."{f}", (p."{f}" is not null) as kept '
+                f"from {quote(PROFILES_RELATION)} p where {source}",
             )
         )
     return out
