@@ -40,7 +40,7 @@ class QualityConfig(BaseModel):
     row_count_band: float = Field(0.3, ge=0, le=10, description="allowed relative change vs the previous run")
     row_count_slack: int = Field(5, ge=0, description="absolute rows always allowed on top of the band")
     consent_table: str | None = Field(
-        "main.int_consent__ledger", description="consent ledger relation; checks skip when it is absent"
+        "main.dim_consent", description="consent per person/channel/purpose; checks skip when it is absent"
     )
     erasure_table: str | None = Field(
         "main.stg_privacy__erasure_requests", description="erasure relation; checks skip when it is absent"

@@ -98,3 +98,23 @@ def dbt_rules(project_dir: Path | None = None) -> frozenset[tuple[str, str, str]
                 if model["name"] in STAGING_OF:
                     rules |= _column_rules(STAGING_OF[model["name"]], model.get("columns"))
     return frozenset(rules)
+
+
+@lru_cache(maxsize=4)
+def model_meta(project_dir: Path | None = None) -> dict[str, dict[str, object]]:
+    """Model name -> its dbt ``meta`` (top level or under ``config``), e.g. an audience's channel/purpose."""
+    root = project_dir or _default_project_dir()
+    out: dict[str, dict[str, object]] = {}
+    if not root.is_dir():
+        return out
+    for path in sorted([*root.glob("models/**/*.yml"), *root.glob("models/**/*.yaml")]):
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        for model in (doc.get("models") or []) if isinstance(doc, dict) else []:
+            if isinstance(model, dict) and "name" in model:
+                meta = {**((model.get("config") or {}).get("meta") or {}), **(model.get("meta") or {})}
+                if meta:
+                    out[str(model["name"])] = meta
+    return out

@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 
 from data_quality.config import Channel, QualityConfig, Severity
+from data_quality.dbt_rules import model_meta
 from data_quality.warehouse import columns, quote, split_relation
 from outflow.contract import TABLES
 
@@ -310,9 +311,14 @@ def _survivorship_checks(
 
 
 def channel_of(model: str, cols: dict[str, str], cfg: QualityConfig) -> Channel | None:
-    """The channel an activation model sends to: config, else a constant ``channel`` column, else its name."""
+    """The one channel of an activation model: config ``channels``, else the model's dbt ``meta.channel``,
+    else a token of its name (sync_hot_leads_email). None when unknown (a per-row ``channel`` column,
+    as trigger models have, is used by the consent check instead)."""
     if model in cfg.channels:
         return cfg.channels[model]
+    meta = model_meta().get(model, {})
+    if str(meta.get("channel", "")) in {c.value for c in Channel}:
+        return Channel(str(meta["channel"]))
     tokens = model.removeprefix("sync_").split("_")
     for ch in Channel:
         if ch.value in tokens:
@@ -461,7 +467,9 @@ def activation_suite(
 
 
 def _select_list(key: str, cols: dict[str, str]) -> str:
-    keep = dict.fromkeys([key, *(c for c in ("email", "phone") if c in cols)])
+    keep = dict.fromkeys(
+        [key, *(c for c in ("person_id", "email", "phone", "channel", "purpose") if c in cols)]
+    )
     return ", ".join(f"s.{quote_col(c)}" for c in keep)
 
 
@@ -472,7 +480,7 @@ def quote_col(c: str) -> str:
 def _identity_match(alias: str, cols: dict[str, str], key: str, ident_table: str, target: str) -> str:
     """SQL: the row's person matches an identifier in ``target`` (a subquery alias with type/value)."""
     conds = []
-    if key == "person_id":
+    if "person_id" in cols:
         conds.append(
             f"exists (select 1 from {quote(ident_table)} i where i.person_id = {alias}.person_id "
             f"and i.identifier_type = {target}.identifier_type "
@@ -500,7 +508,7 @@ def _consent_check(
         model,
         "consent",
         Severity.BLOCKING,
-        f"every person has {cfg.consent_purpose} consent for the channel in the consent ledger",
+        "every person has consent for the channel and purpose in the consent ledger",
         "expect_column_values_to_be_in_set",
         {"column": "has_consent", "value_set": [True]},
     )
@@ -510,24 +518,33 @@ def _consent_check(
     lcols = columns(con, ledger)
     if not lcols:
         return replace(spec, skip=f"not applicable: consent ledger {ledger} is absent")
-    if model in cfg.transactional_models:
+    purpose = str(model_meta().get(model, {}).get("purpose", "")) or None
+    if model in cfg.transactional_models or purpose == "transactional":
         return replace(spec, skip="not applicable: transactional messages are consent-exempt")
-    if channel is None and "channel" not in cols:
+    if "channel" in cols and model not in cfg.channels:
+        chan = "s.channel"  # per row (trigger models)
+    elif channel is not None:
+        chan = f"'{channel.value}'"
+    else:
         return replace(
             spec,
             skip=None,
             expectation="expect_table_columns_to_match_set",
             kwargs={"column_set": ["channel"], "exact_match": False},
             frame=f"select * from {quote(relation)} limit 0",
-            description="the channel of the model is known (channel column, model name or config 'channels')",
+            description="the model's channel is known (config 'channels', dbt meta, name or column)",
         )
-    chan = f"'{channel.value}'" if channel is not None else "s.channel"
-    granted = _ledger_grant_sql(lcols, ledger, "s", cols, key, chan, cfg)
+    if "purpose" in cols:  # per row: transactional rows are exempt
+        purp, exempt = "s.purpose", "s.purpose = 'transactional' or "
+    else:
+        purp, exempt = f"'{purpose or cfg.consent_purpose}'", ""
+    granted = _ledger_grant_sql(lcols, ledger, "s", cols, key, chan, purp, cfg)
     sel = _select_list(key, cols)
     return replace(
         spec,
-        kwargs={"column": "has_consent", "value_set": [True]},
-        frame=f"select {sel}, ({granted}) as has_consent from {quote(relation)} s",
+        description=f"every person has consent for the channel and purpose ({purp.strip(chr(39))}) "
+        f"in {ledger}",
+        frame=f"select {sel}, ({exempt}{granted}) as has_consent from {quote(relation)} s",
     )
 
 
@@ -538,6 +555,7 @@ def _ledger_grant_sql(
     cols: dict[str, str],
     key: str,
     chan: str,
+    purpose: str,
     cfg: QualityConfig,
 ) -> str:
     """SQL boolean: the ledger grants consent for the row's person on the channel.
@@ -546,15 +564,17 @@ def _ledger_grant_sql(
     ``identifier_value``), holding either a ``status`` ('granted'/'revoked') or a boolean
     ``is_granted``/``has_consent``/``consented`` column.
     """
-    if "status" in lcols:
+    flag = next((c for c in ("is_granted", "has_consent", "consented", "granted") if c in lcols), None)
+    if flag:
+        ok = f"l.{flag}"
+    elif "status" in lcols:
         ok = "l.status = 'granted'"
     else:
-        flag = next((c for c in ("is_granted", "has_consent", "consented", "granted") if c in lcols), None)
-        ok = f"l.{flag}" if flag else "true"
+        ok = "true"
     conds = [f"l.channel = {chan}"] if "channel" in lcols else []
     if "purpose" in lcols:
-        conds.append(f"l.purpose = '{cfg.consent_purpose}'")
-    if "person_id" in lcols and key == "person_id":
+        conds.append(f"l.purpose = {purpose}")
+    if "person_id" in lcols and "person_id" in cols:
         match = f"l.person_id = {alias}.person_id"
     elif {"identifier_type", "identifier_value"} <= set(lcols):
         match = _identity_match(alias, cols, key, cfg.identity_table, "l")
@@ -586,7 +606,7 @@ def _erasure_check(
     ecols = columns(con, table)
     if not ecols:
         return replace(spec, skip=f"not applicable: erasure table {table} is absent")
-    if "person_id" in ecols and key == "person_id":
+    if "person_id" in ecols and "person_id" in cols:
         erased = f"exists (select 1 from {quote(table)} e where e.person_id = s.person_id)"
     else:
         value = "identifier_value" if "identifier_value" in ecols else "identifier"

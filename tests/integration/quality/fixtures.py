@@ -111,7 +111,7 @@ def build(path: Path) -> Path:
         [N],
     )
     con.execute(
-        "create table main.int_consent__ledger as select identifier_type, lower(trim(identifier)) as "
+        "create table main.dim_consent as select identifier_type, lower(trim(identifier)) as "
         "identifier_value, purpose, channel, status, occurred_at as updated_at from raw.consent_events"
     )
     con.execute(

@@ -117,16 +117,16 @@ def test_missing_phone_for_sms_and_bad_phone(con: duckdb.DuckDBPyConnection) -> 
 def test_consent_violation_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
     assert preflight(con, "sync_email_newsletter", now=AS_OF) == []
     con.execute(
-        "update main.int_consent__ledger set status = 'revoked' "
+        "update main.dim_consent set status = 'revoked' "
         "where identifier_value = 'person9@example.com' and channel = 'email'"
     )
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert failures == [
-        "sync_email_newsletter:consent failed: 1 of 40 rows (every person has marketing consent for the "
-        "channel in the consent ledger)"
+        "sync_email_newsletter:consent failed: 1 of 40 rows (every person has consent for the channel "
+        "and purpose (marketing) in main.dim_consent)"
     ]
     # consent for another channel does not count
-    con.execute("update main.int_consent__ledger set channel = 'sms' where channel = 'ads'")
+    con.execute("update main.dim_consent set channel = 'sms' where channel = 'ads'")
     res = _by_id(run_checks(con, "sync_ads_lookalike", now=AS_OF, report=False))
     assert res["sync_ads_lookalike:consent"].status == "failed"
 
@@ -245,3 +245,44 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
 def test_unknown_asset_is_one_clear_error(con: duckdb.DuckDBPyConnection) -> None:
     with pytest.raises(QualityError, match="did you mean 'sync_email_newsletter'"):
         run_checks(con, "sync_email_newsleter", now=AS_OF)
+
+
+def test_trigger_model_consent_per_row_channel_and_purpose(con: duckdb.DuckDBPyConnection) -> None:
+    """Trigger models carry channel and purpose per row; transactional rows are consent-exempt."""
+    con.execute(
+        "create table main.trg_welcome as select 'k' || i as idempotency_key, 'p' || i as person_id, "
+        "'email' as channel, case when i < 5 then 'transactional' else 'marketing' end as purpose, "
+        "'person' || i || '@example.com' as email from range(10) t(i)"
+    )
+    assert preflight(con, "trg_welcome", now=AS_OF) == []
+    # consent gone for a transactional row (exempt) and for a marketing row (violation)
+    con.execute(
+        "delete from main.dim_consent where channel = 'email' "
+        "and identifier_value in ('person1@example.com', 'person7@example.com')"
+    )
+    run = run_checks(con, "trg_welcome", now=AS_OF, report=False)
+    res = _by_id(run)
+    assert res["trg_welcome:consent"].failed_count == 1
+    assert res["trg_welcome:consent"].sample[0]["idempotency_key"] == "k7"
+    assert res["trg_welcome:row_count_change"].status == "skipped"
+    # the key of a trigger model is its idempotency key: one person may fire twice
+    con.execute(
+        "insert into main.trg_welcome values ('k10', 'p2', 'email', 'transactional', 'person2@example.com')"
+    )
+    assert (
+        _by_id(run_checks(con, "trg_welcome", now=AS_OF, report=False))["trg_welcome:key_unique"].status
+        == "passed"
+    )
+
+
+def test_channel_and_purpose_come_from_dbt_meta(tmp_path: Path) -> None:
+    from data_quality.dbt_rules import model_meta
+
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "a.yml").write_text(
+        "models:\n  - name: sync_vips\n    meta: {channel: email, purpose: transactional}\n"
+        "  - name: sync_other\n    config: {meta: {channel: sms}}\n"
+    )
+    meta = model_meta(tmp_path)
+    assert meta["sync_vips"] == {"channel": "email", "purpose": "transactional"}
+    assert meta["sync_other"]["channel"] == "sms"

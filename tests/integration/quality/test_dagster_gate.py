@@ -112,7 +112,7 @@ def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
 def test_consent_violation_stops_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     with duckdb.connect(str(env)) as con:
         con.execute(
-            "update main.int_consent__ledger set status = 'revoked' "
+            "update main.dim_consent set status = 'revoked' "
             "where identifier_value = 'person3@example.com' and channel = 'email'"
         )
     result = _run(env, sandbox, tmp_path)
@@ -163,7 +163,7 @@ def test_raw_blocking_check_stops_everything_downstream(
 def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     cfg = _sync_cfg(sandbox, tmp_path)
     with duckdb.connect(str(env)) as con:
-        con.execute("delete from main.int_consent__ledger where identifier_value = 'person3@example.com'")
+        con.execute("delete from main.dim_consent where identifier_value = 'person3@example.com'")
     with pytest.raises(SyncFailed, match="consent failed: 1 of 40 rows") as exc:
         run_sync(cfg, warehouse=env, preflight=preflight)
     assert exc.value.result.status == "refused"
