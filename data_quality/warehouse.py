@@ -33,10 +33,11 @@ def exists(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
 
 
 def activation_models(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Every ``sync_*`` table or view in schema ``main``."""
+    """Every activation model (``sync_*`` audiences, ``trg_*`` triggers) in schema ``main``."""
     rows = con.execute(
         "select table_name from information_schema.tables where table_catalog = current_database() "
-        "and table_schema = 'main' and table_name like 'sync\\_%' escape '\\' order by 1"
+        "and table_schema = 'main' and (table_name like 'sync\\_%' escape '\\' "
+        "or table_name like 'trg\\_%' escape '\\') order by 1"
     ).fetchall()
     return [r[0] for r in rows]
 

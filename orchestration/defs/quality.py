@@ -32,8 +32,13 @@ def asset_key(asset: str) -> dg.AssetKey:
 
 
 def discover_activation_models(project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
-    """Every ``sync_*`` dbt model: SQL files under models/ and nodes of a compiled manifest."""
-    names = {p.stem for p in (project_dir / "models").rglob("sync_*.sql")} if project_dir.is_dir() else set()
+    """Every ``sync_*``/``trg_*`` dbt model: SQL files under models/ and nodes of a compiled manifest."""
+    models = project_dir / "models"
+    names = (
+        {p.stem for pat in ("sync_*.sql", "trg_*.sql") for p in models.rglob(pat)}
+        if models.is_dir()
+        else set()
+    )
     manifest = project_dir / "target" / "manifest.json"
     if manifest.is_file():
         try:
@@ -41,7 +46,7 @@ def discover_activation_models(project_dir: Path = DBT_PROJECT_DIR) -> list[str]
             names |= {
                 n["name"]
                 for n in nodes.values()
-                if n.get("resource_type") == "model" and n["name"].startswith("sync_")
+                if n.get("resource_type") == "model" and n["name"].startswith(("sync_", "trg_"))
             }
         except (OSError, ValueError, KeyError):
             log.warning("%s could not be read; activation models found from SQL files only", manifest)
