@@ -9,7 +9,7 @@ import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
 from activations.engine import Preflight, SyncFailed, SyncResult, run_sync
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
 
 GROUP = "activations"
 
@@ -70,7 +70,9 @@ def build_defs(
         if not cfg.schedule:
             continue
         job = dg.define_asset_job(
-            f"activation_sync_{cfg.name}", selection=dg.AssetSelection.assets(sync_asset_key(cfg))
+            f"activation_sync_{cfg.name}",
+            selection=dg.AssetSelection.assets(sync_asset_key(cfg)),
+            tags=WAREHOUSE_RUN_TAGS,
         )
         jobs.append(job)
         schedules.append(
