@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
+from activations.cli import sandbox_app
 from data_quality.cli import check as check_command
 from outflow import __version__, settings
 from outflow.errors import OutflowError
@@ -20,6 +21,7 @@ app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_arg
 console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
+app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 
 
