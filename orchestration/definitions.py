@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, raw, segments
+from orchestration.defs import activation_syncs, dbt, quality, raw, segments
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 everything = dg.AssetSelection.all()
@@ -17,6 +17,7 @@ def build_definitions() -> dg.Definitions:
         dbt.build_defs(),
         segments.build_defs(),
         activation_syncs.build_defs(),
+        quality.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
             schedules=[

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from data_quality.cli import check as check_command
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -21,6 +22,7 @@ console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
+app.command(name="check")(check_command)
 
 
 @app.callback()
