@@ -99,9 +99,12 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    from data_quality.gate import preflight
+
     cfg = find_sync(name, directory)
     try:
-        res = run_sync(cfg, warehouse=warehouse, dry_run=dry_run, force=force)
+        # nothing leaves the warehouse past a failed blocking data-quality check
+        res = run_sync(cfg, warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight)
     except SyncFailed as exc:
         _print_result(exc.result)
         raise

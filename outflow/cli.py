@@ -121,7 +121,17 @@ def demo_cmd(
         console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")
-        for col in ("sync", "destination", "status", "added", "changed", "removed", "invalid", "acked", "rejected"):
+        for col in (
+            "sync",
+            "destination",
+            "status",
+            "added",
+            "changed",
+            "removed",
+            "invalid",
+            "acked",
+            "rejected",
+        ):
             table.add_column(col, justify="left" if col in ("sync", "destination", "status") else "right")
         for r in report.syncs:
             table.add_row(

@@ -42,9 +42,17 @@ def _held(store: Any) -> str:
     """A one-line account of what a sandbox holds: the size of each collection it keeps."""
     parts = []
     for name, value in (store or {}).items():
-        if isinstance(value, dict) and value and all(isinstance(v, (list, set, dict)) for v in value.values()):
+        if (
+            isinstance(value, dict)
+            and value
+            and all(isinstance(v, (list, set, dict)) for v in value.values())
+        ):
             inner = ", ".join(f"{k}: {len(v)}" for k, v in value.items())
-            parts.append(f"{name} ({inner})" if name in ("lists", "audiences", "user_lists") else f"{len(value)} {name}")
+            parts.append(
+                f"{name} ({inner})"
+                if name in ("lists", "audiences", "user_lists")
+                else f"{len(value)} {name}"
+            )
         elif isinstance(value, (list, dict)):
             parts.append(f"{len(value)} {name}")
     return "; ".join(parts) or "nothing"
@@ -57,6 +65,7 @@ def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], 
     from activations.engine import SyncFailed, run_sync
     from activations.sandboxes import start_all
     from activations.sandboxes.testing import make_secret
+    from data_quality.gate import preflight
 
     sandboxes = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)))
     for sandbox in sandboxes.values():
@@ -77,17 +86,28 @@ def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], 
         else:
             results.append({"sync": cfg.name, "status": "skipped", "error": f"no sandbox for {kind}"})
             continue
-        local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base_url})})
+        local = cfg.model_copy(
+            update={"destination": cfg.destination.model_copy(update={"base_url": base_url})}
+        )
         try:
-            res = run_sync(local, warehouse=warehouse)
+            res = run_sync(local, warehouse=warehouse, preflight=preflight)
             results.append({"sync": cfg.name, "destination": kind, **res.as_dict()})
         except SyncFailed as exc:
-            results.append({"sync": cfg.name, "destination": kind, "status": exc.result.status, "error": exc.result.error})
+            results.append(
+                {
+                    "sync": cfg.name,
+                    "destination": kind,
+                    "status": exc.result.status,
+                    "error": exc.result.error,
+                }
+            )
     received = {}
     for kind in sorted(used):
         sandbox = sandboxes[kind]
         if kind == "webhook":
-            received[kind] = f"{len(sandbox.records('contacts'))} contacts; {len(sandbox.messages('events'))} events"
+            received[kind] = (
+                f"{len(sandbox.records('contacts'))} contacts; {len(sandbox.messages('events'))} events"
+            )
         else:
             received[kind] = _held(sandbox.store())
     return results, received

@@ -60,7 +60,9 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
 
 
-def shared_mask(ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray) -> np.ndarray:
+def shared_mask(
+    ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray
+) -> np.ndarray:
     """True for nodes linked to more distinct nodes of some type than that type's cap.
 
     ia/ib: integer node ids of the edges' ends; ta/tb: their type codes; caps[type_code]: the cap (-1: none).

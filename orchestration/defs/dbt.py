@@ -6,7 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow import settings
@@ -43,7 +49,11 @@ def ensure_manifest() -> None:
     manifest = DBT_PROJECT.manifest_path
     if manifest.exists():
         built = manifest.stat().st_mtime
-        sources = [p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")]
+        sources = [
+            p
+            for d in ("models", "macros", "seeds", "snapshots")
+            for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
+        ]
         sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
         if all(p.stat().st_mtime <= built for p in sources if p.is_file()):
             return
