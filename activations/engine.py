@@ -301,6 +301,65 @@ def run_sync(
     sample_size: int = 5,
 ) -> SyncResult:
     """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused."""
+    return asyncio.run(
+        run_sync_async(
+            cfg,
+            con=con,
+            warehouse=warehouse,
+            dry_run=dry_run,
+            force=force,
+            preflight=preflight,
+            sample_size=sample_size,
+        )  # fmt: skip
+    )
+
+
+def run_syncs(
+    cfgs: list[SyncConfig],
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    warehouse: Path | str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    preflight: Preflight | None = None,
+) -> list[SyncResult | OutflowError]:
+    """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
+
+    One entry per sync, in order: its result, or the OutflowError (e.g. SyncFailed) it raised.
+    """
+
+    async def _all() -> list[SyncResult | OutflowError]:
+        base = _connect(warehouse) if con is None else con
+        try:
+            outs = await asyncio.gather(
+                *(
+                    run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight)
+                    for c in cfgs
+                ),
+                return_exceptions=True,
+            )
+        finally:
+            if con is None:
+                base.close()
+        for o in outs:
+            if isinstance(o, BaseException) and not isinstance(o, OutflowError):
+                raise o
+        return list(outs)  # type: ignore[arg-type]
+
+    return asyncio.run(_all())
+
+
+async def run_sync_async(
+    cfg: SyncConfig,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    warehouse: Path | str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    preflight: Preflight | None = None,
+    sample_size: int = 5,
+) -> SyncResult:
+    """``run_sync`` as a coroutine (one event loop can run several syncs)."""
     t0 = time.perf_counter()
     dest = make_destination(cfg)  # missing/ill-shaped secret: error before any data is read
     own = con is None
@@ -314,7 +373,7 @@ def run_sync(
         _start_run(con, cfg, res)
         try:
             opts = {"dry_run": dry_run, "force": force, "preflight": preflight, "sample_size": sample_size}
-            _run(con, cfg, dest, res, **opts)
+            await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
             res.error = str(exc)
             if res.status == "running":
@@ -338,7 +397,7 @@ def run_sync(
     return res
 
 
-def _run(
+async def _run(
     con: duckdb.DuckDBPyConnection,
     cfg: SyncConfig,
     dest: Destination,
@@ -357,7 +416,8 @@ def _run(
             return
 
     t_diff = time.perf_counter()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg)}")
+    # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
+    await asyncio.to_thread(con.execute, f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg)}")
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
@@ -400,7 +460,7 @@ def _run(
     )
     t_send = time.perf_counter()
     try:
-        asyncio.run(_deliver_all(con, cfg, dest, res))
+        await _deliver_all(con, cfg, dest, res)
     except AuthFailed as exc:
         res.status = "failed"
         res.error = str(exc)

@@ -227,3 +227,32 @@ def test_rate_limiter_is_shared_per_destination(tmp_path: Path, secret: str, con
         res = run_sync(cfg, con=con)  # 25 requests at 10/s
         assert res.acked == 500 and res.duration_s >= 1.3
         assert sb.stats.get("rate_limited", 0) <= 1
+
+
+def test_concurrent_syncs_share_the_destination_rate_limit(tmp_path: Path, secret: str, con) -> None:
+    from activations.engine import run_syncs
+
+    make_triggers(con, rows=200)
+    rate = {"rate_limit": {"requests": 10, "per_seconds": 1}}
+    with WebhookSandbox(secret, rate_limit=(10, 1.0)) as sb:
+        a = _cfg(tmp_path, sb, name="audience_a", batch_size=20, destination=rate)
+        b = _cfg(tmp_path, sb, name="welcome_b", source="trg_welcome", mode="insert", batch_size=20,
+                 destination=rate)  # fmt: skip
+        results = run_syncs([a, b], con=con)  # 25 + 10 requests through ONE 10 req/s limiter
+        assert [r.acked for r in results] == [500, 200]  # type: ignore[union-attr]
+        assert max(r.duration_s for r in results) >= 2.5  # type: ignore[union-attr]
+        assert sb.stats.get("rate_limited", 0) <= 1
+        assert len(sb.records("contacts")) == 500 and len(sb.messages("events")) == 200
+
+
+def test_cli_runs_several_syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse))
+    make_triggers(con, rows=50)
+    con.close()
+    _cfg(tmp_path, sandbox)
+    _cfg(tmp_path, sandbox, name="welcome", source="trg_welcome", mode="insert")
+    base = ["--dir", str(tmp_path / "syncs"), "--warehouse", str(warehouse)]
+    out = CliRunner().invoke(app, ["sync", "run", "--all", *base])
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert "sync contacts_webhook: success" in out.stdout and "sync welcome: success" in out.stdout
+    assert len(sandbox.records("contacts")) == 500 and len(sandbox.messages("events")) == 50
