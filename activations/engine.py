@@ -380,6 +380,9 @@ async def run_sync_async(
                 res.status = "failed"
         finally:
             res.duration_s = time.perf_counter() - t0
+            if res.status == "running":  # an unexpected error escaped: record it, then let it propagate
+                res.status = "failed"
+                res.error = res.error or "internal error (see the logs)"
             _finish_run(con, res)
             con.execute(f"DROP TABLE IF EXISTS {_PENDING}")
             con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
