@@ -146,14 +146,14 @@ def runs(
 ) -> None:
     """Show the latest runs from outflow.sync_runs."""
     from activations.engine import _connect
-    from activations.state import ensure_schema
+    from activations.state import ensure_schema, ns
 
     con = _connect(warehouse)
     try:
         ensure_schema(con)
         rows = con.execute(
             "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
-            "round(duration_s, 2), error FROM outflow.sync_runs WHERE ? IS NULL OR sync_name = ? "
+            f"round(duration_s, 2), error FROM {ns(con)}.sync_runs WHERE ? IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
         ).fetchall()

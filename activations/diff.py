@@ -52,7 +52,9 @@ def _not_null(e: exp.Expression) -> exp.Expression:
     return exp.Not(this=_is_null(e))
 
 
-def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main") -> str:
+def build_diff_sql(
+    cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main", state_catalog: str | None = None
+) -> str:
     """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
 
     Shape (one statement):
@@ -77,7 +79,7 @@ def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: s
     ).from_(source)
     state = (
         exp.select(exp.column("key"), exp.column("row_hash"))
-        .from_(exp.table_("sync_state", db=SCHEMA))
+        .from_(exp.table_("sync_state", db=SCHEMA, catalog=state_catalog, quoted=True))
         .where(exp.EQ(this=exp.column("sync_name"), expression=_str(cfg.name)))
     )
 
