@@ -22,9 +22,7 @@ console = Console()
 err = Console(stderr=True)
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
-WarehouseOpt = Annotated[
-    Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")
-]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")]
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -198,13 +196,9 @@ def sandbox(
     token = os.environ.get(token_env) or "sandbox-token"
     secret = os.environ.get(secret_env) or make_secret()
     try:
-        running = start_all(
-            token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits
-        )
+        running = start_all(token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits)
     except OSError as exc:
-        raise OutflowError(
-            f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0"
-        ) from exc
+        raise OutflowError(f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0") from exc
     table = Table("destination type", "base URL", "inspect")
     for kind, sb in running.items():
         table.add_row(kind, sb.url, f"{sb.url}/_sandbox/" + ("stats" if kind == "webhook" else "store"))

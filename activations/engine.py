@@ -149,8 +149,7 @@ def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[st
             f"SELECT _key, _reason, {cols} FROM {_DIFF} WHERE _op = ? ORDER BY _key LIMIT ?", [op, n]
         ).fetchall()
         out[op] = [
-            {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))}
-            for r in rows
+            {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))} for r in rows
         ]
     return out
 
@@ -248,9 +247,7 @@ def _records(
     return out, has_updates
 
 
-async def _deliver_all(
-    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult
-) -> None:
+async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult) -> None:
     q = ns(con)
     size = dest.batch_size
     d = cfg.destination
@@ -336,10 +333,7 @@ def run_syncs(
         base = _connect(warehouse) if con is None else con
         try:
             outs = await asyncio.gather(
-                *(
-                    run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight)
-                    for c in cfgs
-                ),
+                *(run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight) for c in cfgs),
                 return_exceptions=True,
             )
         finally:
@@ -434,9 +428,7 @@ async def _run(
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
     res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
     res.to_send = res.added + res.changed + res.removed
-    (res.held_before,) = con.execute(
-        f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]
-    ).fetchone()  # type: ignore[misc]
+    (res.held_before,) = con.execute(f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchone()  # type: ignore[misc]
 
     if dry_run:
         res.samples = _samples(con, cfg, sample_size)

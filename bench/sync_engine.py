@@ -156,12 +156,8 @@ def worker(args: argparse.Namespace) -> None:
         out = {
             "rows": rows,
             "setup_s": setup_s,
-            "initial": {
-                k: getattr(first, k) for k in ("diff_s", "deliver_s", "duration_s", "acked", "requests")
-            },
-            "incremental": {
-                k: getattr(second, k) for k in ("diff_s", "deliver_s", "duration_s", "acked", "requests")
-            },
+            "initial": {k: getattr(first, k) for k in ("diff_s", "deliver_s", "duration_s", "acked", "requests")},
+            "incremental": {k: getattr(second, k) for k in ("diff_s", "deliver_s", "duration_s", "acked", "requests")},
             "changed": changed,
             "peak_rss_mb": peak_mb,
         }
@@ -294,9 +290,7 @@ def drt_run(exe: Path, url: str, rows: int, batch: int, changed_share: float, sb
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", default="100000,1000000", help="comma-separated audience sizes")
-    p.add_argument(
-        "--changed", type=float, default=0.01, help="share of rows changed for the incremental run"
-    )
+    p.add_argument("--changed", type=float, default=0.01, help="share of rows changed for the incremental run")
     p.add_argument("--batch-size", type=int, default=1000)
     p.add_argument("--concurrency", type=int, default=4)
     p.add_argument("--rate", type=float, default=20.0, help="allowed requests/s for the rate-limited run")

@@ -28,9 +28,7 @@ def _connect(warehouse: Path | None) -> duckdb.DuckDBPyConnection:
 
     path = warehouse or warehouse_path()
     if not path.is_file():
-        raise QualityError(
-            f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)"
-        )
+        raise QualityError(f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)")
     try:
         return duckdb.connect(str(path))
     except duckdb.Error as exc:
@@ -40,14 +38,10 @@ def _connect(warehouse: Path | None) -> duckdb.DuckDBPyConnection:
 def check(
     asset: Annotated[
         str | None,
-        typer.Argument(
-            help="all (default), raw, profiles, activation, or one asset: raw.orders, dim_profiles, sync_x"
-        ),
+        typer.Argument(help="all (default), raw, profiles, activation, or one asset: raw.orders, dim_profiles, sync_x"),
     ] = None,
     warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: OUTFLOW_WAREHOUSE)")] = None,
-    config: Annotated[
-        Path | None, typer.Option(help="quality config YAML (default: OUTFLOW_QUALITY_CONFIG)")
-    ] = None,
+    config: Annotated[Path | None, typer.Option(help="quality config YAML (default: OUTFLOW_QUALITY_CONFIG)")] = None,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="the data's now (ISO); default OUTFLOW_AS_OF, else the clock"),
@@ -60,9 +54,7 @@ def check(
     rebaseline: Annotated[
         bool, typer.Option(help="accept the current row counts of the selected activation models as baseline")
     ] = False,
-    show_passed: Annotated[
-        bool, typer.Option("--all-rows", help="also list passed and skipped checks")
-    ] = False,
+    show_passed: Annotated[bool, typer.Option("--all-rows", help="also list passed and skipped checks")] = False,
 ) -> None:
     """Run the checks of ASSET; exit 1 when a blocking check fails."""
     try:

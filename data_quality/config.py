@@ -94,9 +94,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> QualityConfig:
         return QualityConfig()
     file = Path(raw_path)
     if not file.is_file():
-        raise QualityError(
-            f"{file}: quality config file not found (set OUTFLOW_QUALITY_CONFIG to an existing file)"
-        )
+        raise QualityError(f"{file}: quality config file not found (set OUTFLOW_QUALITY_CONFIG to an existing file)")
     try:
         data: Any = yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as exc:

@@ -69,10 +69,7 @@ class CheckResult:
         if self.status == ERROR:
             return f"{self.check_id} could not run: {self.message}"
         if self.failed_count is not None and self.element_count is not None:
-            return (
-                f"{self.check_id} failed: {self.failed_count} of {self.element_count} rows "
-                f"({self.description})"
-            )
+            return f"{self.check_id} failed: {self.failed_count} of {self.element_count} rows ({self.description})"
         obs = f" (observed {self.observed})" if self.observed is not None else ""
         return f"{self.check_id} failed: {self.description}{obs}"
 
@@ -125,9 +122,7 @@ def _gx() -> dict[str, Any]:
             ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
             source = ctx.data_sources.add_pandas("outflow_warehouse")
             batch_def = source.add_dataframe_asset("frame").add_batch_definition_whole_dataframe("whole")
-            _gx_state.update(
-                gx=gx, context=ctx, batch_definition=batch_def, config_cls=ExpectationConfiguration
-            )
+            _gx_state.update(gx=gx, context=ctx, batch_definition=batch_def, config_cls=ExpectationConfiguration)
         return _gx_state
 
 

@@ -87,9 +87,7 @@ def _frame(relation: str, cols: list[str], types: dict[str, str]) -> str:
 # ---------------------------------------------------------------------------------------------- raw
 
 
-def raw_suite(
-    con: duckdb.DuckDBPyConnection, table: str, cfg: QualityConfig, now: dt.datetime
-) -> list[CheckSpec]:
+def raw_suite(con: duckdb.DuckDBPyConnection, table: str, cfg: QualityConfig, now: dt.datetime) -> list[CheckSpec]:
     """Schema, keys, required columns, accepted values, no future timestamps, freshness."""
     t = TABLES[table]
     asset = f"raw.{table}"
@@ -421,9 +419,7 @@ def activation_suite(
     out.append(_erasure_check(con, model, relation, cols, key, cfg))
 
     # row-count change vs the previous accepted run
-    band_desc = (
-        f"the row count is within ±{cfg.row_count_band:.0%} (+{cfg.row_count_slack} rows) of the previous run"
-    )
+    band_desc = f"the row count is within ±{cfg.row_count_band:.0%} (+{cfg.row_count_slack} rows) of the previous run"
     if model.startswith("trg_"):
         out.append(
             CheckSpec(
@@ -467,9 +463,7 @@ def activation_suite(
 
 
 def _select_list(key: str, cols: dict[str, str]) -> str:
-    keep = dict.fromkeys(
-        [key, *(c for c in ("person_id", "email", "phone", "channel", "purpose") if c in cols)]
-    )
+    keep = dict.fromkeys([key, *(c for c in ("person_id", "email", "phone", "channel", "purpose") if c in cols)])
     return ", ".join(f"s.{quote_col(c)}" for c in keep)
 
 
@@ -487,9 +481,7 @@ def _identity_match(alias: str, cols: dict[str, str], key: str, ident_table: str
             f"and i.identifier_value = {target}.identifier_value)"
         )
     if "email" in cols:
-        conds.append(
-            f"({target}.identifier_type = 'email' and {target}.identifier_value = lower(trim({alias}.email)))"
-        )
+        conds.append(f"({target}.identifier_type = 'email' and {target}.identifier_value = lower(trim({alias}.email)))")
     if "phone" in cols:
         conds.append(f"({target}.identifier_type = 'phone' and {target}.identifier_value = {alias}.phone)")
     return " or ".join(conds) or "false"
@@ -542,8 +534,7 @@ def _consent_check(
     sel = _select_list(key, cols)
     return replace(
         spec,
-        description=f"every person has consent for the channel and purpose ({purp.strip(chr(39))}) "
-        f"in {ledger}",
+        description=f"every person has consent for the channel and purpose ({purp.strip(chr(39))}) in {ledger}",
         frame=f"select {sel}, ({exempt}{granted}) as has_consent from {quote(relation)} s",
     )
 

@@ -45,16 +45,14 @@ def activation_models(con: duckdb.DuckDBPyConnection) -> list[str]:
 def is_read_only(con: duckdb.DuckDBPyConnection) -> bool:
     try:
         return bool(
-            con.execute(
-                "select readonly from duckdb_databases() where database_name = current_database()"
-            ).fetchone()[0]
+            con.execute("select readonly from duckdb_databases() where database_name = current_database()").fetchone()[
+                0
+            ]
         )
     except duckdb.Error:
         return False
 
 
 def database_path(con: duckdb.DuckDBPyConnection) -> str | None:
-    row = con.execute(
-        "select path from duckdb_databases() where database_name = current_database()"
-    ).fetchone()
+    row = con.execute("select path from duckdb_databases() where database_name = current_database()").fetchone()
     return row[0] if row and row[0] else None

@@ -20,9 +20,7 @@ def build_definitions() -> dg.Definitions:
         quality.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
-            schedules=[
-                dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")
-            ],
+            schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],
             resources={"warehouse": WarehouseResource()},
             # DuckDB allows one writer: steps of a run execute one after another in one process.
             executor=dg.in_process_executor,

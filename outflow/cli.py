@@ -63,9 +63,7 @@ def generate_cmd(
 
 @app.command("load")
 def load_cmd(
-    directory: Path = typer.Argument(
-        ..., help="Folder with <table>.csv / <table>.parquet files or <table>/ folders."
-    ),
+    directory: Path = typer.Argument(..., help="Folder with <table>.csv / <table>.parquet files or <table>/ folders."),
     quarantine: bool = typer.Option(
         False, "--quarantine", help="Set bad rows aside in raw.rejected_rows instead of refusing the file."
     ),
@@ -135,7 +133,9 @@ def demo_cmd(
             table.add_column(col, justify="left" if col in ("sync", "destination", "status") else "right")
         for r in report.syncs:
             table.add_row(
-                r["sync"], r.get("destination", ""), r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
+                r["sync"],
+                r.get("destination", ""),
+                f"{r['status']}: {r['error']}" if r.get("error") else r["status"],
                 *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected")),
             )  # fmt: skip
         console.print(table)

@@ -42,16 +42,10 @@ def _held(store: Any) -> str:
     """A one-line account of what a sandbox holds: the size of each collection it keeps."""
     parts = []
     for name, value in (store or {}).items():
-        if (
-            isinstance(value, dict)
-            and value
-            and all(isinstance(v, (list, set, dict)) for v in value.values())
-        ):
+        if isinstance(value, dict) and value and all(isinstance(v, (list, set, dict)) for v in value.values()):
             inner = ", ".join(f"{k}: {len(v)}" for k, v in value.items())
             parts.append(
-                f"{name} ({inner})"
-                if name in ("lists", "audiences", "user_lists")
-                else f"{len(value)} {name}"
+                f"{name} ({inner})" if name in ("lists", "audiences", "user_lists") else f"{len(value)} {name}"
             )
         elif isinstance(value, (list, dict)):
             parts.append(f"{len(value)} {name}")
@@ -86,9 +80,7 @@ def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], 
         else:
             results.append({"sync": cfg.name, "status": "skipped", "error": f"no sandbox for {kind}"})
             continue
-        local = cfg.model_copy(
-            update={"destination": cfg.destination.model_copy(update={"base_url": base_url})}
-        )
+        local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base_url})})
         try:
             res = run_sync(local, warehouse=warehouse, preflight=preflight)
             results.append({"sync": cfg.name, "destination": kind, **res.as_dict()})
@@ -105,9 +97,7 @@ def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], 
     for kind in sorted(used):
         sandbox = sandboxes[kind]
         if kind == "webhook":
-            received[kind] = (
-                f"{len(sandbox.records('contacts'))} contacts; {len(sandbox.messages('events'))} events"
-            )
+            received[kind] = f"{len(sandbox.records('contacts'))} contacts; {len(sandbox.messages('events'))} events"
         else:
             received[kind] = _held(sandbox.store())
     return results, received

@@ -294,9 +294,7 @@ class VendorSandbox:
                             body = req.json()
                         except orjson.JSONDecodeError:
                             body = req.body.decode(errors="replace")
-                        self.requests.append(
-                            {"method": req.method, "path": req.path, "query": req.query, "body": body}
-                        )
+                        self.requests.append({"method": req.method, "path": req.path, "query": req.query, "body": body})
                 try:
                     return fn(req)
                 except SandboxError as exc:

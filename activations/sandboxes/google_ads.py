@@ -58,9 +58,7 @@ class GoogleAdsSandbox(VendorSandbox):
         )
 
     def auth_error(self) -> Response:
-        return Response(
-            401, _status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
-        )
+        return Response(401, _status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
 
     def rate_limited(self, wait: float) -> Response:
         body = _status(429, "RESOURCE_EXHAUSTED", "Too many requests.")
@@ -131,9 +129,7 @@ class GoogleAdsSandbox(VendorSandbox):
             if job is None:
                 raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
             if job["status"] != "PENDING":
-                raise SandboxError(
-                    400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job")
-                )
+                raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job"))
         errors = []
         for i, op in enumerate(ops):
             problem = self._check_op(op)

@@ -56,9 +56,7 @@ class BrazeSandbox(VendorSandbox):
             elif not e.get("name") or not e.get("time"):
                 errors.append({"type": "'name' and 'time' are required", "input_array": "events", "index": i})
             elif str(who) in self.faults.partial_keys:
-                errors.append(
-                    {"type": self.faults.partial_keys[str(who)], "input_array": "events", "index": i}
-                )
+                errors.append({"type": self.faults.partial_keys[str(who)], "input_array": "events", "index": i})
             else:
                 ok.append(e)
         if events and not ok:

@@ -8,7 +8,6 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import (
     DagsterDbtTranslator,
-    DagsterDbtTranslatorSettings,
     DbtCliResource,
     DbtProject,
     dbt_assets,
@@ -50,9 +49,7 @@ def ensure_manifest() -> None:
     if manifest.exists():
         built = manifest.stat().st_mtime
         sources = [
-            p
-            for d in ("models", "macros", "seeds", "snapshots")
-            for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
+            p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
         ]
         sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
         if all(p.stat().st_mtime <= built for p in sources if p.is_file()):
@@ -63,12 +60,8 @@ def ensure_manifest() -> None:
 def build_defs() -> dg.Definitions:
     ensure_manifest()
 
-    @dbt_assets(
-        manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL
-    )
-    def outflow_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-    ):
+    @dbt_assets(manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL)
+    def outflow_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         dbt_env(warehouse.file())
         with connect(warehouse.file()) as con:
             as_of = dataset_as_of(con)

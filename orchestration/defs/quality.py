@@ -34,11 +34,7 @@ def asset_key(asset: str) -> dg.AssetKey:
 def discover_activation_models(project_dir: Path = DBT_PROJECT_DIR) -> list[str]:
     """Every ``sync_*``/``trg_*`` dbt model: SQL files under models/ and nodes of a compiled manifest."""
     models = project_dir / "models"
-    names = (
-        {p.stem for pat in ("sync_*.sql", "trg_*.sql") for p in models.rglob(pat)}
-        if models.is_dir()
-        else set()
-    )
+    names = {p.stem for pat in ("sync_*.sql", "trg_*.sql") for p in models.rglob(pat)} if models.is_dir() else set()
     manifest = project_dir / "target" / "manifest.json"
     if manifest.is_file():
         try:
@@ -81,9 +77,7 @@ def quality_checks_for(asset: str) -> dg.AssetChecksDefinition:
         compute_kind="great_expectations",
         pool=WAREHOUSE_POOL,
     )
-    def _checks(
-        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
-    ) -> Iterator[dg.AssetCheckResult]:
+    def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
         con = duckdb.connect(str(warehouse.file()))
         try:
             run = run_checks(con, asset, config=cfg)

@@ -57,10 +57,7 @@ def build(path: Path) -> Path:
     )
     con.executemany(
         "insert into raw.email_events values (?, ?, 'cmp1', ?, null, ?)",
-        [
-            [f"e{i}", f"person{i % N}@example.com", ["sent", "open", "click"][i % 3], _ts(i + 2)]
-            for i in range(2 * N)
-        ],
+        [[f"e{i}", f"person{i % N}@example.com", ["sent", "open", "click"][i % 3], _ts(i + 2)] for i in range(2 * N)],
     )
     con.execute(
         "create table raw.orders (order_id varchar, email varchar, phone varchar, user_id "
@@ -77,11 +74,7 @@ def build(path: Path) -> Path:
     )
     con.executemany(
         "insert into raw.consent_events values (?, 'email', ?, 'marketing', ?, 'granted', 'web_form', ?)",
-        [
-            [f"ce{i}-{ch}", f"person{i}@example.com", ch, _ts(100)]
-            for i in range(N)
-            for ch in ("email", "ads")
-        ],
+        [[f"ce{i}-{ch}", f"person{i}@example.com", ch, _ts(100)] for i in range(N) for ch in ("email", "ads")],
     )
     con.execute(
         "create table raw.erasure_requests (request_id varchar, identifier_type varchar, identifier varchar, "
@@ -118,10 +111,7 @@ def build(path: Path) -> Path:
         "create table main.stg_privacy__erasure_requests as select request_id, identifier_type, "
         "lower(trim(identifier)) as identifier_value, requested_at from raw.erasure_requests"
     )
-    con.execute(
-        "create table main.sync_email_newsletter as select person_id, email, first_name from "
-        "main.dim_profiles"
-    )
+    con.execute("create table main.sync_email_newsletter as select person_id, email, first_name from main.dim_profiles")
     con.execute(
         "create table main.sync_ads_lookalike as select person_id, email, phone from main.dim_profiles "
         "where person_id < 'p3'"

@@ -30,9 +30,7 @@ def test_clean_warehouse_passes_every_blocking_check(con: duckdb.DuckDBPyConnect
     assets = set(run.assets)
     assert {"raw.orders", "dim_profiles", "sync_email_newsletter", "sync_ads_lookalike"} <= assets
     # results are kept in the warehouse and a report page is written
-    n = con.execute(
-        "select count(*) from outflow_quality.check_results where run_id = ?", [run.run_id]
-    ).fetchone()
+    n = con.execute("select count(*) from outflow_quality.check_results where run_id = ?", [run.run_id]).fetchone()
     assert n[0] == len(run.results)
     assert run.report_path is not None and run.report_path.is_file()
     assert (run.report_path.parent / "latest.html").is_file()
@@ -58,8 +56,7 @@ def test_null_key_in_activation_model_fails_blocking_and_samples_the_row(
 
 def test_duplicated_id_fails_unique(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "insert into main.sync_email_newsletter "
-        "select * from main.sync_email_newsletter where person_id = 'p7'"
+        "insert into main.sync_email_newsletter select * from main.sync_email_newsletter where person_id = 'p7'"
     )
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert failures == ["sync_email_newsletter:key_unique failed: 2 of 41 rows (the key person_id is unique)"]
@@ -97,9 +94,7 @@ def test_invalid_email_in_activation_model_blocks_the_sync(con: duckdb.DuckDBPyC
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert len(failures) == 1 and failures[0].startswith("sync_email_newsletter:email_valid failed: 1 of 40")
     assert "not-an-email" not in failures[0]  # no personal data in the message
-    sample = con.execute(
-        "select row_json from outflow_quality.failed_rows where check_name = 'email_valid'"
-    ).fetchone()
+    sample = con.execute("select row_json from outflow_quality.failed_rows where check_name = 'email_valid'").fetchone()
     assert json.loads(sample[0])["email"] == "not-an-email"
 
 
@@ -133,12 +128,9 @@ def test_consent_violation_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> No
 
 def test_erased_person_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "insert into main.stg_privacy__erasure_requests "
-        "values ('r2', 'phone', '+15125551004', timestamp '2026-05-30')"
+        "insert into main.stg_privacy__erasure_requests values ('r2', 'phone', '+15125551004', timestamp '2026-05-30')"
     )
-    failures = preflight(
-        con, "sync_email_newsletter", now=AS_OF
-    )  # model has no phone: matched through identity
+    failures = preflight(con, "sync_email_newsletter", now=AS_OF)  # model has no phone: matched through identity
     assert len(failures) == 1 and "no_erased_person failed: 1 of 40" in failures[0]
 
 
@@ -165,9 +157,7 @@ def test_half_the_rows_gone_fails_the_row_count_band(con: duckdb.DuckDBPyConnect
     first = _by_id(run_checks(con, "sync_email_newsletter", now=AS_OF, report=False))
     assert first["sync_email_newsletter:row_count_change"].status == "passed"  # records the baseline
     assert con.execute("select row_count from outflow_quality.row_counts").fetchall() == [(40,)]
-    con.execute(
-        "delete from main.sync_email_newsletter where person_id in (select 'p' || i from range(20) t(i))"
-    )
+    con.execute("delete from main.sync_email_newsletter where person_id in (select 'p' || i from range(20) t(i))")
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert len(failures) == 1 and "row_count_change failed" in failures[0]
     # a failed run does not move the baseline; an accepted change does
@@ -181,8 +171,7 @@ def test_half_the_rows_gone_fails_the_row_count_band(con: duckdb.DuckDBPyConnect
 
 def test_over_merged_cluster_fails_profile_check(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
-        "insert into main.int_identity__identifiers select 'cookie', 'ck-x' || i, 'p1', false, null "
-        "from range(60) t(i)"
+        "insert into main.int_identity__identifiers select 'cookie', 'ck-x' || i, 'p1', false, null from range(60) t(i)"
     )
     con.execute("update main.dim_profiles set first_name = null where person_id = 'p2'")
     res = _by_id(run_checks(con, "profiles", now=AS_OF, report=False))
@@ -266,13 +255,8 @@ def test_trigger_model_consent_per_row_channel_and_purpose(con: duckdb.DuckDBPyC
     assert res["trg_welcome:consent"].sample[0]["idempotency_key"] == "k7"
     assert res["trg_welcome:row_count_change"].status == "skipped"
     # the key of a trigger model is its idempotency key: one person may fire twice
-    con.execute(
-        "insert into main.trg_welcome values ('k10', 'p2', 'email', 'transactional', 'person2@example.com')"
-    )
-    assert (
-        _by_id(run_checks(con, "trg_welcome", now=AS_OF, report=False))["trg_welcome:key_unique"].status
-        == "passed"
-    )
+    con.execute("insert into main.trg_welcome values ('k10', 'p2', 'email', 'transactional', 'person2@example.com')")
+    assert _by_id(run_checks(con, "trg_welcome", now=AS_OF, report=False))["trg_welcome:key_unique"].status == "passed"
 
 
 def test_channel_and_purpose_come_from_dbt_meta(tmp_path: Path) -> None:

@@ -136,9 +136,7 @@ def test_warn_check_does_not_block(
     assert len(sandbox.records("contacts")) == 39
 
 
-def test_raw_blocking_check_stops_everything_downstream(
-    env: Path, sandbox: WebhookSandbox, tmp_path: Path
-) -> None:
+def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     @dg.asset(key=dg.AssetKey(["raw", "orders"]))
     def raw_orders() -> None:
         """Stand-in loader: loads an order without its (required) amount."""
@@ -177,9 +175,7 @@ def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, t
 def test_build_defs_loads_checks_with_their_severity() -> None:
     defs = build_defs()
     specs = {
-        (s.asset_key.to_user_string(), s.name): s
-        for checks in defs.asset_checks or []
-        for s in checks.check_specs
+        (s.asset_key.to_user_string(), s.name): s for checks in defs.asset_checks or [] for s in checks.check_specs
     }
     assert specs[("raw/orders", "amount_not_null")].blocking
     # the raw keys are dbt source tests (they appear as dbt asset checks), not repeated in GX
