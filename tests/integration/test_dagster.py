@@ -66,23 +66,41 @@ def test_definitions_match_snapshot(defs):
     assert shape == json.loads(SNAPSHOT.read_text())
 
 
-def test_whole_graph_materializes_in_process(defs, tmp_path, monkeypatch):
-    from activations.config import load_syncs
+def test_whole_graph_materializes_in_process(tmp_path, monkeypatch):
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    from activations.config import load_syncs, syncs_dir
     from activations.sandboxes import start_all
     from activations.sandboxes.testing import make_secret
+    from orchestration.definitions import build_definitions
 
     warehouse = tmp_path / "dagster.duckdb"
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
-    job = defs.get_job_def("outflow_daily")
-    run_config = {"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}}
-    # every declared sync delivers to its sandbox, on the port its YAML names
-    sandboxes = start_all(token="t0ken", webhook_secret=make_secret(), port_base=8790)
+    # every declared sync delivers to its sandbox: the same YAML, pointed at a sandbox on a free port
+    sandboxes = start_all(token="t0ken", webhook_secret=make_secret())
     try:
-        syncs = [cfg for cfg in load_syncs() if cfg.destination.type != "file"]
+        local = tmp_path / "syncs"
+        local.mkdir()
+        for path in sorted(syncs_dir().glob("*.yml")):
+            doc = yaml.safe_load(path.read_text())
+            dest = doc["destination"]
+            if dest["type"] in sandboxes:
+                url = urlsplit(dest["base_url"])
+                netloc = urlsplit(sandboxes[dest["type"]].url).netloc
+                dest["base_url"] = url._replace(netloc=netloc).geturl()
+            elif dest["type"] == "file":
+                dest["base_url"] = (tmp_path / "exports").as_uri()
+            (local / path.name).write_text(yaml.safe_dump(doc))
+        monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(local))
+        syncs = load_syncs()
         for cfg in syncs:
-            for name, value in sandboxes[cfg.destination.type].credentials(cfg).items():
-                monkeypatch.setenv(name, value)
-        result = job.execute_in_process(run_config=run_config)
+            if cfg.destination.type in sandboxes:
+                for name, value in sandboxes[cfg.destination.type].credentials(cfg).items():
+                    monkeypatch.setenv(name, value)
+        job = build_definitions().get_job_def("outflow_daily")
+        result = job.execute_in_process(run_config={"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}})
         webhook = sandboxes["webhook"]
         received = len(webhook.records("contacts")) + len(webhook.messages("events"))
     finally:
