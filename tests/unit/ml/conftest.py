@@ -37,3 +37,71 @@ def make_synthetic(n: int = 3000, seed: int = 0) -> pl.DataFrame:
 @pytest.fixture(scope="module")
 def synthetic() -> pl.DataFrame:
     return make_synthetic()
+
+
+AS_OF = dt.datetime(2026, 6, 1)
+
+
+def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.datetime = AS_OF) -> None:
+    """main.dim_profiles and main.fct_events shaped like the foundation contract, with behaviour
+    (pricing views, email clicks) that precedes orders."""
+    rng = np.random.default_rng(seed)
+    con.execute("create schema if not exists main")
+    titles = ["CEO", "VP Marketing", "Director of Sales", "Marketing Manager", "Analyst", None]
+    industries = ["Software", "Retail", "Finance", None]
+    profiles = []
+    events = []
+    eid = 0
+    start = as_of - dt.timedelta(days=240)
+    for i in range(n_people):
+        pid = f"person_{i:05d}"
+        first_seen = start + dt.timedelta(days=float(rng.uniform(0, 200)))
+        intent = rng.random()
+        profiles.append(
+            (
+                pid,
+                titles[rng.integers(0, len(titles))],
+                int(rng.lognormal(4, 1.3)),
+                industries[rng.integers(0, len(industries))],
+                rng.choice(["US", "DE", "FR", "GB"]),
+                first_seen,
+            )
+        )
+        t = first_seen
+        while t < as_of:
+            t += dt.timedelta(days=float(rng.exponential(12 / (0.3 + intent))))
+            if t >= as_of:
+                break
+            kind = rng.random()
+            if kind < 0.5:
+                page = "/pricing" if rng.random() < intent * 0.6 else "/blog/post"
+                events.append((f"e{eid}", pid, "web", "page_view", t, page, None, None))
+            elif kind < 0.9:
+                etype = "click" if rng.random() < intent * 0.5 else "open"
+                events.append((f"e{eid}", pid, "email", etype, t, None, "c1", None))
+            elif rng.random() < intent * 0.4:
+                events.append(
+                    (f"e{eid}", pid, "order", "completed", t, None, None, float(rng.uniform(20, 500)))
+                )
+            eid += 1
+    con.execute(
+        "create or replace table main.dim_profiles (person_id varchar, job_title varchar, employee_count int,"
+        " industry varchar, country varchar, first_seen_at timestamp)"
+    )
+    con.executemany("insert into main.dim_profiles values (?, ?, ?, ?, ?, ?)", profiles)
+    con.execute(
+        "create or replace table main.fct_events (event_id varchar, person_id varchar, source varchar,"
+        " event_type varchar, occurred_at timestamp, page_path varchar, campaign_id varchar, amount double)"
+    )
+    con.executemany("insert into main.fct_events values (?, ?, ?, ?, ?, ?, ?, ?)", events)
+
+
+@pytest.fixture()
+def small_warehouse(tmp_path):
+    import duckdb
+
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    make_warehouse_tables(con)
+    yield con
+    con.close()
