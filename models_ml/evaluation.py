@@ -196,3 +196,30 @@ def evaluate(
             min_group_size=min_group_size,
         )
     return report
+
+
+def score_distribution(scores: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+    """Reference distribution for drift checks: inner quantile edges and the share in each bin."""
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    if len(s) == 0:
+        return {"edges": [], "fractions": []}
+    edges = np.unique(np.quantile(s, np.linspace(0, 1, bins + 1)[1:-1]))
+    counts = np.bincount(np.searchsorted(edges, s, side="right"), minlength=len(edges) + 1)
+    return {"edges": edges.tolist(), "fractions": (counts / counts.sum()).tolist()}
+
+
+def population_stability_index(reference: dict[str, list[float]], scores: np.ndarray) -> float | None:
+    """PSI of `scores` against a reference from `score_distribution` (0.1 = moderate, 0.25 = major shift)."""
+    s = np.asarray(scores, dtype=float)
+    s = s[~np.isnan(s)]
+    if len(s) == 0 or not reference.get("fractions"):
+        return None
+    edges = np.asarray(reference["edges"], dtype=float)
+    expected = np.asarray(reference["fractions"], dtype=float)
+    counts = np.bincount(np.searchsorted(edges, s, side="right"), minlength=len(expected))
+    actual = counts / counts.sum()
+    eps = 1e-4
+    e = np.clip(expected, eps, None)
+    a = np.clip(actual, eps, None)
+    return float(np.sum((a - e) * np.log(a / e)))

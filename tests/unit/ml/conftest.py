@@ -60,10 +60,10 @@ def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.dat
         profiles.append(
             (
                 pid,
-                titles[rng.integers(0, len(titles))],
+                titles[int(rng.integers(0, len(titles)))],
                 int(rng.lognormal(4, 1.3)),
-                industries[rng.integers(0, len(industries))],
-                rng.choice(["US", "DE", "FR", "GB"]),
+                industries[int(rng.integers(0, len(industries)))],
+                str(rng.choice(["US", "DE", "FR", "GB"])),
                 first_seen,
             )
         )
@@ -84,16 +84,38 @@ def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.dat
                     (f"e{eid}", pid, "order", "completed", t, None, None, float(rng.uniform(20, 500)))
                 )
             eid += 1
-    con.execute(
-        "create or replace table main.dim_profiles (person_id varchar, job_title varchar, employee_count int,"
-        " industry varchar, country varchar, first_seen_at timestamp)"
+    prof = pl.DataFrame(
+        profiles,
+        schema={
+            "person_id": pl.String,
+            "job_title": pl.String,
+            "employee_count": pl.Int32,
+            "industry": pl.String,
+            "country": pl.String,
+            "first_seen_at": pl.Datetime("us"),
+        },
+        orient="row",
     )
-    con.executemany("insert into main.dim_profiles values (?, ?, ?, ?, ?, ?)", profiles)
-    con.execute(
-        "create or replace table main.fct_events (event_id varchar, person_id varchar, source varchar,"
-        " event_type varchar, occurred_at timestamp, page_path varchar, campaign_id varchar, amount double)"
+    ev = pl.DataFrame(
+        events,
+        schema={
+            "event_id": pl.String,
+            "person_id": pl.String,
+            "source": pl.String,
+            "event_type": pl.String,
+            "occurred_at": pl.Datetime("us"),
+            "page_path": pl.String,
+            "campaign_id": pl.String,
+            "amount": pl.Float64,
+        },
+        orient="row",
     )
-    con.executemany("insert into main.fct_events values (?, ?, ?, ?, ?, ?, ?, ?)", events)
+    con.register("_prof", prof.to_arrow())
+    con.register("_ev", ev.to_arrow())
+    con.execute("create or replace table main.dim_profiles as select * from _prof")
+    con.execute("create or replace table main.fct_events as select * from _ev")
+    con.unregister("_prof")
+    con.unregister("_ev")
 
 
 @pytest.fixture()
