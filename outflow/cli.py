@@ -1,22 +1,160 @@
-"""The `outflow` command line."""
+"""The `outflow` command line. Mistakes a user can make are one red line, never a traceback."""
 
 from __future__ import annotations
 
+import logging
+from datetime import date
+from pathlib import Path
+
 import typer
 from rich.console import Console
+from rich.table import Table
 
-from outflow import __version__
+from outflow import __version__, settings
+from outflow.errors import OutflowError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
 
 
 @app.callback()
-def main() -> None:
+def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
     """Outflow: warehouse-native marketing automation."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @app.command()
 def version() -> None:
     """Print the version."""
     console.print(f"outflow {__version__}")
+
+
+@app.command("generate")
+def generate_cmd(
+    people: int = typer.Option(2000, "--people", "-n", min=1, help="How many people to simulate."),
+    seed: int = typer.Option(42, "--seed", help="Random seed: the same seed gives the same data."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: OUTFLOW_DATA_DIR or ./data)."),
+    as_of: str = typer.Option("2026-11-01", "--as-of", help="The dataset's 'today' (YYYY-MM-DD)."),
+    load: bool = typer.Option(True, "--load/--no-load", help="Also load the files into the warehouse."),
+) -> None:
+    """Write synthetic raw tables (and their ground truth) that follow the raw data contract."""
+    from outflow.generate import generate
+    from outflow.load import load_directory
+    from outflow.warehouse import connect
+
+    target = out or settings.data_dir()
+    result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
+    _rows_table(f"Generated {people:,} people into {target}", result.rows)
+    if load:
+        with connect() as con:
+            load_directory(con, target)
+        console.print(f"Loaded into [bold]{settings.warehouse_path()}[/bold]")
+
+
+@app.command("load")
+def load_cmd(
+    directory: Path = typer.Argument(
+        ..., help="Folder with <table>.csv / <table>.parquet files or <table>/ folders."
+    ),
+    quarantine: bool = typer.Option(
+        False, "--quarantine", help="Set bad rows aside in raw.rejected_rows instead of refusing the file."
+    ),
+) -> None:
+    """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract."""
+    from outflow.load import load_directory
+    from outflow.warehouse import connect
+
+    with connect() as con:
+        result = load_directory(con, directory, quarantine=quarantine)
+    _rows_table(f"Loaded {directory} into {settings.warehouse_path()}", result.rows, result.rejected)
+    for table in result.missing_tables:
+        console.print(f"[yellow]no file for {table}: loaded as an empty table[/yellow]")
+
+
+@app.command("build")
+def build_cmd(
+    select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
+) -> None:
+    """Run `dbt build` (models, seeds, tests) against the warehouse."""
+    from outflow.pipeline import build
+
+    build(select=select)
+    console.print("[green]dbt build passed[/green]")
+
+
+@app.command("identity")
+def identity_cmd() -> None:
+    """Report identity resolution: persons, shared identifiers, and accuracy against the ground truth."""
+    from outflow.pipeline import summarize
+
+    _summary_table(summarize(), {})
+
+
+@app.command("demo")
+def demo_cmd(
+    people: int = typer.Option(2000, "--people", "-n", min=1),
+    seed: int = typer.Option(42, "--seed"),
+) -> None:
+    """The whole job on the embedded DuckDB: synthetic data → dbt → identity → summary."""
+    from outflow.pipeline import StageTimer, build, generate_and_load, summarize
+
+    timer = StageTimer()
+    console.rule("[bold]Outflow demo")
+    with console.status("generating and loading synthetic data…"), timer.stage("generate + load"):
+        generate_and_load(people, seed)
+    with console.status("dbt build (staging → identity → profiles, with tests)…"), timer.stage("dbt build"):
+        build()
+    with timer.stage("summary"):
+        summary = summarize()
+    _summary_table(summary, timer.seconds)
+
+
+def _date(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise OutflowError(f"{option}: '{value}' is not a date; use YYYY-MM-DD") from None
+
+
+def _rows_table(title: str, rows: dict[str, int], rejected: dict[str, int] | None = None) -> None:
+    table = Table(title=title)
+    table.add_column("table")
+    table.add_column("rows", justify="right")
+    if rejected is not None:
+        table.add_column("set aside", justify="right")
+    for name, count in rows.items():
+        extra = [f"{rejected.get(name, 0):,}"] if rejected is not None else []
+        table.add_row(name, f"{count:,}", *extra)
+    console.print(table)
+
+
+def _summary_table(summary, seconds: dict[str, float]) -> None:
+    table = Table(title="Summary", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    if summary.people_true is not None:
+        table.add_row("people (generated)", f"{summary.people_true:,}")
+    for name, count in summary.rows.items():
+        table.add_row(f"raw {name}", f"{count:,}")
+    table.add_row("identifiers", f"{summary.identifiers:,}")
+    table.add_row("  shared or blocked", f"{summary.shared_or_blocked:,}")
+    table.add_row("profiles (persons)", f"{summary.persons:,}")
+    table.add_row("  known (beyond a cookie)", f"{summary.known_profiles:,}")
+    table.add_row("largest cluster", f"{summary.largest_cluster}")
+    if summary.accuracy:
+        table.add_row("identity precision (pairwise)", f"{summary.accuracy.precision:.4f}")
+        table.add_row("identity recall (pairwise)", f"{summary.accuracy.recall:.4f}")
+    for stage, secs in seconds.items():
+        table.add_row(f"time: {stage}", f"{secs:.1f} s")
+    console.print(table)
+
+
+def run() -> None:
+    """Entry point: user mistakes become one red line and exit code 1."""
+    try:
+        app()
+    except OutflowError as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise SystemExit(1) from None

@@ -1,0 +1,37 @@
+{#- Normalization shared by every staging model. -#}
+
+{% macro normalize_email(col) -%}
+nullif(lower(trim({{ col }})), '')
+{%- endmacro %}
+
+{#- The form used for matching: lowercased, plus-tag removed, and for gmail the dots removed and
+    googlemail.com folded into gmail.com. Anything that does not look like an address is null. -#}
+{% macro canonical_email(col) -%}
+case
+  when regexp_full_match(lower(trim({{ col }})), '[^@\s]+@[^@\s]+\.[a-z]{2,}') then
+    case
+      when split_part(lower(trim({{ col }})), '@', 2) in ('gmail.com', 'googlemail.com')
+        then replace(split_part(split_part(lower(trim({{ col }})), '@', 1), '+', 1), '.', '') || '@gmail.com'
+      else split_part(split_part(lower(trim({{ col }})), '@', 1), '+', 1) || '@' || split_part(lower(trim({{ col }})), '@', 2)
+    end
+end
+{%- endmacro %}
+
+{#- Collapse inner whitespace, trim, and capitalise the first letter of each word. -#}
+{% macro normalize_name(col) -%}
+nullif(
+  array_to_string(
+    list_transform(
+      string_split(trim(regexp_replace({{ col }}, '\s+', ' ', 'g')), ' '),
+      lambda w: upper(left(w, 1)) || lower(substr(w, 2))
+    ),
+    ' '
+  ),
+  ''
+)
+{%- endmacro %}
+
+{#- "Now" for every model: the as_of var when set, else the current time. -#}
+{% macro outflow_now() -%}
+{%- if var('as_of', '') -%} cast('{{ var("as_of") }}' as timestamp) {%- else -%} cast(current_timestamp as timestamp) {%- endif -%}
+{%- endmacro %}

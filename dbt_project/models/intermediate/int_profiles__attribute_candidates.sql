@@ -1,0 +1,62 @@
+{#- Long format: every value a source offers for a golden-record field, with when it was observed.
+    Only identifiers that identify exactly this person are offered (no role, junk or shared ones). -#}
+with persons as (
+    select * from {{ ref('int_identity__record_persons') }}
+),
+
+usable_emails as (
+    select identifier_value from {{ ref('int_identity__identifiers') }}
+    where identifier_type = 'email' and person_id is not null
+),
+
+usable_phones as (
+    select identifier_value from {{ ref('int_identity__identifiers') }}
+    where identifier_type = 'phone' and person_id is not null
+),
+
+crm as (
+    select persons.person_id, crm.*
+    from {{ ref('stg_crm__contacts') }} as crm
+    inner join persons on persons.record_id = 'crm:' || crm.contact_id
+),
+
+crm_long as (
+    unpivot (
+        select
+            person_id,
+            updated_at as observed_at,
+            case when email_canonical in (select identifier_value from usable_emails) then email end as email,
+            case when phone_e164 in (select identifier_value from usable_phones) then phone_e164 end as phone,
+            first_name, last_name, company, job_title, industry,
+            cast(employee_count as varchar) as employee_count,
+            country, city, state, postal_code, gender,
+            cast(birth_date as varchar) as birth_date
+        from crm
+    ) on email, phone, first_name, last_name, company, job_title, industry, employee_count,
+        country, city, state, postal_code, gender, birth_date
+    into name field value value
+),
+
+orders as (
+    select persons.person_id, orders.*
+    from {{ ref('stg_shop__orders') }} as orders
+    inner join persons on persons.record_id = 'order:' || orders.order_id
+),
+
+web as (
+    select persons.person_id, web.*
+    from {{ ref('stg_web__events') }} as web
+    inner join persons on persons.record_id = 'web:' || web.event_id
+    where web.email_canonical is not null
+)
+
+select person_id, field, value, 'crm' as source, observed_at from crm_long
+union all
+select person_id, 'email', email, 'order', ordered_at from orders
+where email_canonical in (select identifier_value from usable_emails)
+union all
+select person_id, 'phone', phone_e164, 'order', ordered_at from orders
+where phone_e164 in (select identifier_value from usable_phones)
+union all
+select person_id, 'email', email, 'web', occurred_at from web
+where email_canonical in (select identifier_value from usable_emails)

@@ -1,0 +1,20 @@
+with phones as (
+    select * from {{ ref('stg_phones__e164') }} where country_raw is null
+)
+
+select
+    consent.event_id,
+    lower(consent.identifier_type) as identifier_type,
+    case lower(consent.identifier_type)
+        when 'email' then {{ canonical_email('consent.identifier') }}
+        when 'phone' then phones.phone_e164
+    end as identifier_value,
+    lower(consent.purpose) as purpose,
+    lower(consent.channel) as channel,
+    lower(consent.status) as status,
+    consent.source,
+    consent.occurred_at
+from {{ source('raw', 'consent_events') }} as consent
+left join phones
+    on lower(consent.identifier_type) = 'phone'
+    and phones.phone_raw = consent.identifier

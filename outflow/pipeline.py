@@ -1,0 +1,102 @@
+"""The main job as plain functions: generate → load → dbt build → measure. The CLI and Dagster call these."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from outflow import settings
+from outflow.build import run_dbt
+from outflow.generate import DEFAULT_AS_OF, generate
+from outflow.identity import PairScores, warehouse_accuracy
+from outflow.load import LoadResult, dataset_as_of, load_directory
+from outflow.warehouse import connect, table_exists
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageTimer:
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = time.perf_counter() - start
+
+
+def generate_and_load(
+    people: int,
+    seed: int,
+    warehouse: Path | None = None,
+    data_dir: Path | None = None,
+    as_of: date = DEFAULT_AS_OF,
+) -> LoadResult:
+    out = data_dir or settings.data_dir()
+    generate(people, seed, out, as_of=as_of)
+    with connect(warehouse) as con:
+        return load_directory(con, out)
+
+
+def build(warehouse: Path | None = None, select: str | None = None) -> None:
+    """`dbt build` the project against the warehouse, with the loaded dataset's as-of date."""
+    with connect(warehouse) as con:
+        as_of = dataset_as_of(con)
+    args = ["build"] + (["--select", select] if select else [])
+    run_dbt(args, warehouse=warehouse, as_of=as_of)
+
+
+@dataclass
+class WarehouseSummary:
+    people_true: int | None
+    identifiers: int
+    persons: int
+    known_profiles: int
+    shared_or_blocked: int
+    largest_cluster: int
+    accuracy: PairScores | None
+    rows: dict[str, int]
+
+
+def summarize(warehouse: Path | None = None) -> WarehouseSummary:
+    with connect(warehouse) as con:
+        ident = con.execute(
+            "select count(*), count(distinct person_id), count(*) filter (where person_id is null), "
+            "coalesce(max(cluster_size), 0) from main.int_identity__identifiers"
+        ).fetchall()[0]
+        known = con.execute("select count(*) filter (where is_known) from main.dim_profiles").fetchall()[0][0]
+        rows = {
+            t: con.execute(f"select count(*) from raw.{t}").fetchall()[0][0]
+            for t in (
+                "crm_contacts",
+                "web_events",
+                "email_events",
+                "orders",
+                "consent_events",
+                "erasure_requests",
+            )
+        }
+        has_truth = table_exists(con, "truth", "identifiers")
+        people = con.execute("select count(*) from truth.people").fetchall()[0][0] if has_truth else None
+        accuracy = warehouse_accuracy(con) if has_truth else None
+    return WarehouseSummary(
+        people_true=people,
+        identifiers=ident[0],
+        persons=ident[1],
+        known_profiles=known,
+        shared_or_blocked=ident[2],
+        largest_cluster=ident[3],
+        accuracy=accuracy,
+        rows=rows,
+    )
+
+
+Step = Callable[[], object]

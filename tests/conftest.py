@@ -1,0 +1,22 @@
+"""Shared fixtures: one real warehouse, generated and built with dbt once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from outflow.pipeline import build, generate_and_load
+
+DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
+DEMO_SEED = 42
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB file with the default synthetic mix loaded and `dbt build` (all models and tests) done."""
+    root = tmp_path_factory.mktemp("warehouse")
+    warehouse = root / "outflow.duckdb"
+    generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=root / "data")
+    build(warehouse=warehouse)
+    return warehouse
