@@ -9,6 +9,7 @@ rule-based lead score), and, when a group column is given, a fairness audit.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,19 @@ from models_ml.model import FeatureTable, TrainedModel, _label_array, as_polars
 log = logging.getLogger(__name__)
 
 FOUR_FIFTHS = 0.8
+UNKNOWN_GROUP = "(unknown)"
+
+
+def _two_proportion_p(p1: float, n1: int, p2: float, n2: int) -> float:
+    """Two-sided p-value of a two-proportion z-test (pooled)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    pooled = (p1 * n1 + p2 * n2) / (n1 + n2)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0 if p1 == p2 else 0.0
+    z = abs(p1 - p2) / se
+    return math.erfc(z / math.sqrt(2))
 
 
 def top_decile_lift(y: np.ndarray, scores: np.ndarray, fraction: float = 0.1) -> float | None:
@@ -80,6 +94,8 @@ def fairness_audit(
     selection_fraction: float = 0.1,
     min_ratio: float = FOUR_FIFTHS,
     min_group_size: int = 30,
+    significance: float = 0.05,
+    unjudged: Sequence[str] = (UNKNOWN_GROUP,),
 ) -> dict[str, Any]:
     """Score distribution and selection rate per group, checked against the four-fifths rule.
 
@@ -87,10 +103,13 @@ def fairness_audit(
     audience a campaign would target). Each group's selection rate is divided by the highest
     group's rate (impact ratio); a group with at least `min_group_size` people fails when its
     ratio is below `min_ratio` (0.8, the four-fifths rule). Smaller groups are reported but not
-    judged. `passes` is true when no judged group fails.
+    judged, and so are the `unjudged` groups (by default people whose attribute is missing).
+    With small groups a ratio below 0.8 can be chance, so a group fails only when the gap to the
+    highest group is also statistically significant (two-proportion z-test, p < `significance`).
+    `passes` is true when no judged group fails.
     """
     s = np.asarray(scores, dtype=float)
-    g = pl.Series("group", groups).cast(pl.String).fill_null("(unknown)")
+    g = pl.Series("group", groups).cast(pl.String).fill_null(UNKNOWN_GROUP)
     if len(g) != len(s):
         raise ModelError(f"group has {len(g)} values but there are {len(s)} scores")
     if len(s) == 0:
@@ -109,23 +128,30 @@ def fairness_audit(
         )
         .sort("group")
     )
-    judged = per.filter(pl.col("n") >= min_group_size)
-    best = float(judged["selection_rate"].max()) if judged.height else float(per["selection_rate"].max())
+    judged = per.filter((pl.col("n") >= min_group_size) & ~pl.col("group").is_in(list(unjudged)))
+    source = judged if judged.height else per
+    best_row = source.sort("selection_rate", descending=True).row(0, named=True)
+    best = float(best_row["selection_rate"])
     rows = []
     for r in per.iter_rows(named=True):
         ratio = (r["selection_rate"] / best) if best > 0 else None
-        judged_row = r["n"] >= min_group_size
+        judged_row = r["n"] >= min_group_size and r["group"] not in unjudged
+        p_value = _two_proportion_p(r["selection_rate"], r["n"], best, int(best_row["n"]))
+        fails = judged_row and ratio is not None and ratio < min_ratio and p_value < significance
         rows.append(
             {
                 **{k: (float(v) if isinstance(v, float) else v) for k, v in r.items()},
                 "impact_ratio": ratio,
+                "p_value_vs_highest": p_value,
                 "judged": judged_row,
-                "passes": (not judged_row) or ratio is None or ratio >= min_ratio,
+                "passes": not fails,
             }
         )
     return {
         "rule": f"four-fifths: each group's top-{selection_fraction:.0%} selection rate >= "
-        f"{min_ratio:g} x the highest group's (groups with n >= {min_group_size})",
+        f"{min_ratio:g} x the highest group's (groups with n >= {min_group_size}; a shortfall "
+        f"counts when significant at p < {significance:g})",
+        "significance": significance,
         "selection_fraction": selection_fraction,
         "min_ratio": min_ratio,
         "min_group_size": min_group_size,

@@ -102,8 +102,12 @@ def seniority_expr(col: str = "job_title") -> pl.Expr:
     return expr.otherwise(pl.lit("individual"))
 
 
+ORDER_EVENT_TYPES = ("order_completed", "completed")
+
+
 def _is_order() -> pl.Expr:
-    return pl.col("source") == "order"
+    """A completed order (fct_events names order events `order_<status>`)."""
+    return (pl.col("source") == "order") & pl.col("event_type").is_in(ORDER_EVENT_TYPES)
 
 
 def features_at(
@@ -123,7 +127,7 @@ def features_at(
     is_email = pl.col("source") == "email"
     is_open = is_email & (pl.col("event_type") == "open")
     is_click = is_email & (pl.col("event_type") == "click")
-    is_pricing = is_web & pl.col("page_path").fill_null("").str.contains("(?i)pricing|plans|demo|contact")
+    is_pricing = is_web & pl.col("page_path").fill_null("").str.contains("(?i)pricing")
     is_order = _is_order()
     engaged = is_web | is_open | is_click
     aggs: list[pl.Expr] = [

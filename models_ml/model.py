@@ -275,6 +275,7 @@ def train(
     num_boost_round: int = 400,
     early_stopping_rounds: int = 30,
     baseline: bool = True,
+    refit: bool = False,
     seed: int = 0,
 ) -> TrainedModel:
     """Train an xgboost classifier (and a logistic baseline) on any feature table.
@@ -283,7 +284,9 @@ def train(
     feature_columns: the columns to learn from; by default every column except the label,
     `time_column` and `exclude` (use `exclude` for ids). time_column: rows at the latest times
     (about `valid_fraction` of them) form the validation set used for early stopping; without it
-    a stratified random split is used.
+    a stratified random split is used. refit: after early stopping has chosen the number of
+    trees, train again on all rows (validation included) with that many trees, so the latest
+    period also teaches the model.
     """
     df = as_polars(features)
     if df.height == 0:
@@ -327,7 +330,12 @@ def train(
         best,
         valid_auc,
     )
-    base = _fit_baseline(encoding, x[~valid_mask], y[~valid_mask], seed) if baseline else None
+    fit_rows = ~valid_mask
+    if refit:
+        dall = encoding.dmatrix(x, y)
+        booster = xgb.train(merged, dall, num_boost_round=best + 1, verbose_eval=False)
+        fit_rows = np.ones(len(y), dtype=bool)
+    base = _fit_baseline(encoding, x[fit_rows], y[fit_rows], seed) if baseline else None
     info = {
         **split_info,
         "n_train": int((~valid_mask).sum()),
@@ -337,6 +345,7 @@ def train(
         "valid_auc": float(valid_auc) if valid_auc is not None else None,
         "num_boost_round": num_boost_round,
         "early_stopping_rounds": early_stopping_rounds,
+        "refit_on_all_rows": refit,
     }
     return TrainedModel(booster, encoding, best, merged, info, base)
 

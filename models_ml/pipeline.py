@@ -19,6 +19,7 @@ as_of) is exactly the holdout label, so `train_and_score` also reports both AUCs
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 from typing import Any
 
@@ -28,7 +29,13 @@ import polars as pl
 
 from models_ml import features as F
 from models_ml.errors import ModelError
-from models_ml.evaluation import evaluate, population_stability_index, score_distribution, score_metrics
+from models_ml.evaluation import (
+    UNKNOWN_GROUP,
+    evaluate,
+    population_stability_index,
+    score_distribution,
+    score_metrics,
+)
 from models_ml.model import score, train
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry, decide_promotion
 from models_ml.store import ensure_scores_table, write_scores
@@ -38,6 +45,7 @@ log = logging.getLogger(__name__)
 HORIZON_DAYS = 30
 N_CUTOFFS = 6
 CUTOFF_STEP_DAYS = 14
+HOLDOUT_SHARE = 0.3
 RULE_SCORE_TABLES = ("fct_lead_scores_backtest", "fct_lead_scores")
 
 
@@ -58,7 +66,7 @@ def plan_cutoffs(
     """(training cutoffs oldest first, holdout cutoff T = as_of - horizon)."""
     holdout = as_of - dt.timedelta(days=horizon_days)
     last_train = holdout - dt.timedelta(days=horizon_days)
-    cutoffs = [last_train - dt.timedelta(days=step_days * k) for k in range(n_cutoffs)]
+    cutoffs = [last_train - dt.timedelta(days=step_days * k) for k in range(n_cutoffs - 1)] + [holdout]
     if earliest is not None:
         # keep cutoffs with at least a few weeks of history before them
         cutoffs = [c for c in cutoffs if c >= earliest + dt.timedelta(days=14)]
@@ -107,8 +115,25 @@ def truth_labels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
     return df
 
 
+def holdout_person(person_id: pl.Expr, share: float) -> pl.Expr:
+    """A stable pseudo-random `share` of people (blake2b of person_id): the same people every run,
+    whatever the library versions, so successive models are compared on the same holdout."""
+    limit = int(round(share * 10_000))
+
+    def pick(ids: pl.Series) -> pl.Series:
+        return pl.Series(
+            [
+                int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()) % 10_000 < limit
+                for v in ids
+            ],
+            dtype=pl.Boolean,
+        )
+
+    return person_id.map_batches(pick, return_dtype=pl.Boolean)
+
+
 def _group_column(df: pl.DataFrame) -> pl.DataFrame:
-    return df.with_columns(pl.col("country").fill_null("(unknown)").alias("country_group"))
+    return df.with_columns(pl.col("country").fill_null(UNKNOWN_GROUP).alias("country_group"))
 
 
 def train_model(
@@ -121,6 +146,7 @@ def train_model(
     step_days: int = CUTOFF_STEP_DAYS,
     margin: float = DEFAULT_MARGIN,
     exclude_customers: bool = False,
+    holdout_share: float = HOLDOUT_SHARE,
     seed: int = 0,
 ) -> dict[str, Any]:
     """Train on past cutoffs, evaluate on the holdout, register, and promote through the gate."""
@@ -133,13 +159,20 @@ def train_model(
         step_days=step_days,
         earliest=_earliest_event(con),
     )
-    data = F.build_training_set(
-        con, [*cutoffs, holdout_cutoff], horizon_days=horizon_days, exclude_customers=exclude_customers
+    data = F.build_training_set(con, cutoffs, horizon_days=horizon_days, exclude_customers=exclude_customers)
+    data = _group_column(data).with_columns(
+        holdout_person(pl.col("person_id"), holdout_share).alias("_holdout")
     )
-    data = _group_column(data)
-    train_df = data.filter(pl.col(F.TIME_COLUMN) < holdout_cutoff)
-    holdout = data.filter(pl.col(F.TIME_COLUMN) == holdout_cutoff)
-    cols = F.feature_columns(data)
+    # holdout people are never trained on, at any cutoff; they are scored at the holdout cutoff
+    train_df = data.filter(~pl.col("_holdout")).drop("_holdout")
+    holdout = data.filter(pl.col("_holdout") & (pl.col(F.TIME_COLUMN) == holdout_cutoff)).drop("_holdout")
+    if holdout.height == 0 or holdout[F.LABEL_COLUMN].n_unique() < 2:
+        raise ModelError(
+            f"the holdout at {holdout_cutoff:%Y-%m-%d} has {holdout.height} people and "
+            f"{int(holdout[F.LABEL_COLUMN].sum())} conversions; need both outcomes to evaluate"
+        )
+    cols = F.feature_columns(train_df)
+    # early stopping on the latest training cutoff (time-based), then refit on all training rows
     model = train(
         train_df,
         F.LABEL_COLUMN,
@@ -147,6 +180,7 @@ def train_model(
         time_column=F.TIME_COLUMN,
         seed=seed,
         valid_fraction=0.25,
+        refit=True,
     )
 
     compare: dict[str, np.ndarray] = {}

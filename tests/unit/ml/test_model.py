@@ -111,3 +111,19 @@ def test_fairness_four_fifths():
     assert not audit["passes"] and audit["failing_groups"] == ["b"]
     small = next(g for g in audit["groups"] if g["group"] == "c")
     assert small["judged"] is False
+
+
+def test_fairness_small_gap_in_small_groups_is_not_a_failure():
+    # group b's selection rate is 0.7 x a's, but with 40 people each that is within chance
+    scores = np.array([1.0] * 10 + [0.0] * 30 + [1.0] * 7 + [0.0] * 33)
+    groups = ["a"] * 40 + ["b"] * 40
+    audit = fairness_audit(scores, groups, selection_fraction=0.2)
+    b = next(g for g in audit["groups"] if g["group"] == "b")
+    assert b["impact_ratio"] < 0.8 and b["p_value_vs_highest"] > 0.05 and audit["passes"]
+
+
+def test_fairness_unknown_group_is_reported_not_judged():
+    scores = np.concatenate([np.linspace(0.5, 1, 200), np.zeros(200)])
+    audit = fairness_audit(scores, ["US"] * 200 + [None] * 200)
+    unknown = next(g for g in audit["groups"] if g["group"] == "(unknown)")
+    assert unknown["selection_rate"] == 0 and unknown["judged"] is False and audit["passes"]
