@@ -10,11 +10,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(score_app, name="score")
 
 
 @app.callback()
