@@ -12,9 +12,9 @@ The dbt project builds the identifier graph in SQL (normalization, junk and role
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
+import duckdb
 import numpy as np
 import polars as pl
 
@@ -54,34 +54,70 @@ def connected_components(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray
     return parent
 
 
-def _shared_nodes(edges: pl.DataFrame, config: IdentityConfig) -> pl.DataFrame:
-    """Identifiers linked to more distinct identifiers of some type than its cap allows."""
-    both = pl.concat(
-        [
-            edges.select(
-                pl.col("a").alias("node"), pl.col("b").alias("other"), pl.col("b_type").alias("other_type")
-            ),
-            edges.select(
-                pl.col("b").alias("node"), pl.col("a").alias("other"), pl.col("a_type").alias("other_type")
-            ),
-        ]
-    )
-    caps = pl.DataFrame(
-        {"other_type": list(config.max_links_per_type), "cap": list(config.max_links_per_type.values())},
-        schema={"other_type": pl.String, "cap": pl.Int64},
-    )
-    return (
-        both.join(caps, on="other_type")
-        .group_by("node", "other_type", "cap")
-        .agg(pl.col("other").n_unique().alias("links"))
-        .filter(pl.col("links") > pl.col("cap"))
-        .select("node")
-        .unique()
-    )
+def shared_mask(
+    ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray
+) -> np.ndarray:
+    """True for nodes linked to more distinct nodes of some type than that type's cap.
+
+    ia/ib: integer node ids of the edges' ends; ta/tb: their type codes; caps[type_code]: the cap (-1: none).
+    """
+    node = np.concatenate([ia, ib])
+    other = np.concatenate([ib, ia])
+    other_type = np.concatenate([tb, ta])
+    cap = caps[other_type]
+    capped = cap >= 0
+    links = pl.DataFrame({"node": node[capped], "other": other[capped], "t": other_type[capped]}).unique()
+    counts = links.group_by("node", "t").len()
+    over = counts["len"].to_numpy() > caps[counts["t"].to_numpy()]
+    mask = np.zeros(n, dtype=bool)
+    mask[counts["node"].to_numpy()[over]] = True
+    return mask
 
 
-def _new_id(key: str) -> str:
-    return "p_" + hashlib.sha1(key.encode()).hexdigest()[:16]
+def new_person_ids(anchors: pl.Series) -> pl.Series:
+    """A new person's id: "p_" + the first 16 hex digits of the md5 of its smallest identifier key.
+
+    md5 (through DuckDB, vectorised) is the same on every version and platform, so a rebuild from scratch
+    gives the same ids.
+    """
+    frame = pl.DataFrame({"anchor": anchors})
+    return duckdb.sql("select 'p_' || left(md5(anchor), 16) as person_id from frame").pl().to_series()
+
+
+@dataclass
+class CodedGraph:
+    """The identifier graph with integer node ids (row order of `index`) and the guard applied."""
+
+    index: pl.DataFrame  # key, type, idx, tc (type code)
+    type_names: list[str]
+    ia: np.ndarray  # usable edges: both ends unshared
+    ib: np.ndarray
+    ta: np.ndarray
+    tb: np.ndarray
+    shared: np.ndarray  # bool per node
+
+
+def prepare_graph(nodes: pl.DataFrame, edges: pl.DataFrame, config: IdentityConfig) -> CodedGraph:
+    """Code keys as integers once and mark shared identifiers; everything after works on arrays."""
+    index = nodes.select("key", "type").unique("key", keep="first", maintain_order=True).with_row_index("idx")
+    type_names = index["type"].unique().sort().to_list()
+    type_code = {t: i for i, t in enumerate(type_names)}
+    caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
+    index = index.with_columns(
+        pl.col("idx").cast(pl.Int64), tc=pl.col("type").replace_strict(type_code, return_dtype=pl.Int64)
+    )
+    ends = index.select("key", "idx", "tc")
+    coded = (
+        edges.select("a", "b")
+        .join(ends.rename({"key": "a", "idx": "ia", "tc": "ta"}), on="a")
+        .join(ends.rename({"key": "b", "idx": "ib", "tc": "tb"}), on="b")
+        .filter(pl.col("ia") != pl.col("ib"))
+    )
+    ia, ib = coded["ia"].to_numpy(), coded["ib"].to_numpy()
+    ta, tb = coded["ta"].to_numpy(), coded["tb"].to_numpy()
+    shared = shared_mask(ia, ib, ta, tb, index.height, caps)
+    usable = ~shared[ia] & ~shared[ib]
+    return CodedGraph(index, type_names, ia[usable], ib[usable], ta[usable], tb[usable], shared)
 
 
 def resolve(
@@ -95,44 +131,25 @@ def resolve(
     nodes: `key` (e.g. "email:ann@x.com"), `type`.
     edges: `a`, `b` (node keys that co-occurred in one record).
     previous: the last run's `key`, `person_id` (for stable ids), or None.
-    Returns one row per node: key, person_id (null for shared identifiers), is_shared, cluster_size.
+    Returns one row per node: key, type, person_id (null for shared identifiers), is_shared, cluster_size.
     """
     config = config or IdentityConfig()
-    nodes = nodes.select("key", "type").unique("key", keep="first").sort("key")
-    typed = (
-        edges.select("a", "b")
-        .join(nodes.rename({"key": "a", "type": "a_type"}), on="a")
-        .join(nodes.rename({"key": "b", "type": "b_type"}), on="b")
-        .filter(pl.col("a") != pl.col("b"))
-    )
-    shared = _shared_nodes(typed, config)
-    usable = typed.join(shared.rename({"node": "a"}), on="a", how="anti").join(
-        shared.rename({"node": "b"}), on="b", how="anti"
-    )
-    index = nodes.with_row_index("idx").select("key", "type", pl.col("idx").cast(pl.Int64))
-    coded = usable.join(index.select(pl.col("key").alias("a"), pl.col("idx").alias("ia")), on="a").join(
-        index.select(pl.col("key").alias("b"), pl.col("idx").alias("ib")), on="b"
-    )
-    n = index.height
-    labels = connected_components(coded["ia"].to_numpy(), coded["ib"].to_numpy(), n)
-    out = index.with_columns(component=pl.Series(labels, dtype=pl.Int64))
-    out = out.with_columns(cluster_size=pl.len().over("component"))
-    oversized = out.filter(pl.col("cluster_size") > config.max_cluster_size)
-    if oversized.height:
+    g = prepare_graph(nodes, edges, config)
+    n = g.index.height
+    labels = connected_components(g.ia, g.ib, n)
+    sizes = np.bincount(labels, minlength=n)
+    if (sizes > config.max_cluster_size).any():
         # break oversized components: drop weak links (cookies, devices) inside them and recompute
-        big = set(oversized["component"].to_list())
-        strong = coded.join(
-            index.select(pl.col("idx").alias("ia"), pl.col("type").alias("ta")), on="ia"
-        ).join(index.select(pl.col("idx").alias("ib"), pl.col("type").alias("tb")), on="ib")
-        lab = pl.Series(labels)
-        strong = strong.filter(
-            ~(lab.gather(strong["ia"]).is_in(list(big)))
-            | (~pl.col("ta").is_in(WEAK_TYPES) & ~pl.col("tb").is_in(WEAK_TYPES))
-        )
-        labels = connected_components(strong["ia"].to_numpy(), strong["ib"].to_numpy(), n)
-        out = index.with_columns(component=pl.Series(labels, dtype=pl.Int64))
-        out = out.with_columns(cluster_size=pl.len().over("component"))
-    out = out.with_columns(is_shared=pl.col("key").is_in(shared["node"].implode()))
+        weak = np.isin(np.array(g.type_names), WEAK_TYPES)
+        inside = sizes[labels[g.ia]] > config.max_cluster_size
+        keep = ~(inside & (weak[g.ta] | weak[g.tb]))
+        labels = connected_components(g.ia[keep], g.ib[keep], n)
+        sizes = np.bincount(labels, minlength=n)
+    out = g.index.select("key", "type").with_columns(
+        component=pl.Series(labels),
+        cluster_size=pl.Series(sizes[labels]),
+        is_shared=pl.Series(g.shared),
+    )
     return _assign_ids(out, previous)
 
 
@@ -159,7 +176,7 @@ def _assign_ids(out: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFram
     else:
         comp_anchor = comp_anchor.with_columns(prev_id=pl.lit(None, dtype=pl.String))
     comp_anchor = comp_anchor.with_columns(
-        person_id=pl.coalesce("prev_id", pl.col("anchor").map_elements(_new_id, return_dtype=pl.String))
+        person_id=pl.coalesce(pl.col("prev_id"), new_person_ids(comp_anchor["anchor"]))
     )
     return (
         out.join(comp_anchor.select("component", "person_id"), on="component")

@@ -1,0 +1,30 @@
+"""All of Outflow's Dagster definitions: each domain's `build_defs()`, merged, plus shared resources."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from orchestration.defs import dbt, raw
+from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
+
+everything = dg.AssetSelection.all()
+daily_job = dg.define_asset_job("outflow_daily", selection=everything, tags=WAREHOUSE_RUN_TAGS)
+
+
+def build_definitions() -> dg.Definitions:
+    return dg.Definitions.merge(
+        raw.build_defs(),
+        dbt.build_defs(),
+        dg.Definitions(
+            jobs=[daily_job],
+            schedules=[
+                dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")
+            ],
+            resources={"warehouse": WarehouseResource()},
+            # DuckDB allows one writer: steps of a run execute one after another in one process.
+            executor=dg.in_process_executor,
+        ),
+    )
+
+
+defs = build_definitions()

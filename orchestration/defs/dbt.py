@@ -1,0 +1,63 @@
+"""The dbt project as Dagster assets: grouped by dbt folder, owners from dbt meta, tests as checks."""
+
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from outflow import settings
+from outflow.build import dbt_env, dbt_vars, run_dbt
+from outflow.load import dataset_as_of
+from outflow.warehouse import connect
+
+# the dbt installed beside this interpreter, so the UI works without activating the venv
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+DBT_PROJECT = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+
+
+class OutflowDbtTranslator(DagsterDbtTranslator):
+    """Group = the model's dbt folder (staging, intermediate, marts, activation…); owners = meta.owner."""
+
+    def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
+        if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
+            fqn = dbt_resource_props.get("fqn", [])
+            return fqn[1] if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2 else "seeds"
+        return super().get_group_name(dbt_resource_props)
+
+    def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:
+        owner = (dbt_resource_props.get("meta") or {}).get("owner") or (
+            dbt_resource_props.get("config", {}).get("meta") or {}
+        ).get("owner")
+        if not owner:
+            return None
+        return [owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"]
+
+
+def ensure_manifest() -> None:
+    """Parse the project when no manifest exists yet (a fresh clone), so definitions always load."""
+    if not DBT_PROJECT.manifest_path.exists():
+        run_dbt(["parse"])
+
+
+def build_defs() -> dg.Definitions:
+    ensure_manifest()
+
+    @dbt_assets(
+        manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL
+    )
+    def outflow_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
+    ):
+        dbt_env(warehouse.file())
+        with connect(warehouse.file()) as con:
+            as_of = dataset_as_of(con)
+        yield from dbt.cli(["build", *dbt_vars(as_of)], context=context).stream()
+
+    return dg.Definitions(
+        assets=[outflow_dbt_models],
+        resources={"dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)},
+    )

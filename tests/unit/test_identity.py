@@ -1,0 +1,101 @@
+import networkx as nx
+import numpy as np
+import polars as pl
+
+from outflow.identity import IdentityConfig, connected_components, pairwise_scores, resolve
+
+
+def _nodes(*keys):
+    return pl.DataFrame({"key": list(keys), "type": [k.split(":")[0] for k in keys]})
+
+
+def _edges(*pairs):
+    return pl.DataFrame(
+        {"a": [a for a, _ in pairs], "b": [b for _, b in pairs]}, schema={"a": pl.String, "b": pl.String}
+    )
+
+
+def test_components_match_networkx_on_random_graphs():
+    rng = np.random.default_rng(0)
+    for n, m in ((50, 30), (1000, 900), (5000, 8000)):
+        src, dst = rng.integers(0, n, m), rng.integers(0, n, m)
+        labels = connected_components(src, dst, n)
+        graph = nx.Graph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(zip(src.tolist(), dst.tolist()))
+        expected = np.empty(n, dtype=np.int64)
+        for comp in nx.connected_components(graph):
+            expected[list(comp)] = min(comp)
+        assert np.array_equal(labels, expected)
+
+
+def test_household_device_does_not_merge_two_people():
+    nodes = _nodes("cookie:shared", "user_id:ann", "user_id:bob", "email:ann@x.com", "email:bob@y.com")
+    edges = _edges(
+        ("cookie:shared", "user_id:ann"), ("cookie:shared", "user_id:bob"),
+        ("email:ann@x.com", "user_id:ann"), ("email:bob@y.com", "user_id:bob"),
+    )  # fmt: skip
+    out = resolve(nodes, edges)
+    ids = dict(zip(out["key"], out["person_id"]))
+    assert ids["cookie:shared"] is None
+    assert ids["user_id:ann"] == ids["email:ann@x.com"] != ids["user_id:bob"] == ids["email:bob@y.com"]
+
+
+def test_cap_per_type_is_configurable():
+    nodes = _nodes("email:team@x.com", "crm_id:1", "crm_id:2")
+    edges = _edges(("email:team@x.com", "crm_id:1"), ("email:team@x.com", "crm_id:2"))
+    merged = resolve(nodes, edges, config=IdentityConfig(max_links_per_type={"crm_id": 3}))
+    assert merged["person_id"].n_unique() == 1
+    split = resolve(nodes, edges, config=IdentityConfig(max_links_per_type={"crm_id": 1}))
+    assert split.filter(pl.col("key") == "email:team@x.com")["is_shared"].item()
+    assert split.filter(pl.col("person_id").is_not_null())["person_id"].n_unique() == 2
+
+
+def test_oversized_cluster_loses_its_weak_links():
+    keys = ["user_id:a", "user_id:b"] + [f"cookie:{i}" for i in range(6)]
+    edges = [("user_id:a", f"cookie:{i}") for i in range(3)] + [
+        ("user_id:b", f"cookie:{i}") for i in range(3, 6)
+    ]
+    edges.append(("cookie:2", "cookie:3"))  # a chain of devices joins a and b
+    out = resolve(_nodes(*keys), _edges(*edges), config=IdentityConfig(max_cluster_size=5))
+    ids = dict(zip(out["key"], out["person_id"]))
+    assert ids["user_id:a"] != ids["user_id:b"]
+    assert out["cluster_size"].max() <= 5
+
+
+def test_person_id_is_stable_when_identifiers_join_merge_and_split():
+    nodes = _nodes("email:m@x.com", "user_id:u1", "email:n@x.com", "user_id:u2")
+    edges = _edges(("email:m@x.com", "user_id:u1"), ("email:n@x.com", "user_id:u2"))
+    first = resolve(nodes, edges)
+    ids = dict(zip(first["key"], first["person_id"]))
+    # a new identifier that sorts before every other one joins the first person: the id stays
+    nodes2 = pl.concat([nodes, _nodes("email:0000first@x.com")])
+    edges2 = pl.concat([edges, _edges(("email:0000first@x.com", "user_id:u1"))])
+    second = resolve(nodes2, edges2, previous=first)
+    ids2 = dict(zip(second["key"], second["person_id"]))
+    assert ids2["email:0000first@x.com"] == ids2["user_id:u1"] == ids["user_id:u1"]
+    # the two persons merge: one of the old ids survives for everyone
+    merged = resolve(nodes2, pl.concat([edges2, _edges(("user_id:u1", "user_id:u2"))]), previous=second)
+    assert merged["person_id"].n_unique() == 1
+    assert merged["person_id"][0] in {ids["user_id:u1"], ids["user_id:u2"]}
+    # and split again: each old id goes back to the component holding most of its identifiers
+    split = resolve(nodes, edges, previous=first)
+    assert dict(zip(split["key"], split["person_id"])) == ids
+
+
+def test_ids_are_deterministic_from_scratch():
+    nodes = _nodes("email:a@x.com", "user_id:u")
+    edges = _edges(("email:a@x.com", "user_id:u"))
+    assert resolve(nodes, edges)["person_id"].to_list() == resolve(nodes, edges)["person_id"].to_list()
+
+
+def test_pairwise_scores():
+    truth = pl.DataFrame({"key": list("abcd"), "cluster": ["x", "x", "x", "y"]})
+    perfect = pairwise_scores(truth, truth)
+    assert (perfect.precision, perfect.recall) == (1.0, 1.0)
+    split = pl.DataFrame({"key": list("abcd"), "cluster": ["1", "1", "2", "3"]})
+    s = pairwise_scores(split, truth)
+    assert s.precision == 1.0 and abs(s.recall - 1 / 3) < 1e-9
+    over = pl.DataFrame({"key": list("abcd"), "cluster": ["1", "1", "1", "1"]})
+    o = pairwise_scores(over, truth)
+    assert o.recall == 1.0 and abs(o.precision - 3 / 6) < 1e-9
