@@ -32,17 +32,14 @@ log = logging.getLogger(__name__)
 DEFAULT_MARGIN = 0.005
 
 
-def registry_root() -> Path:
+def registry_root(warehouse: Path | None = None) -> Path:
     """OUTFLOW_MODEL_REGISTRY, else a `models` folder beside the warehouse file."""
     value = os.environ.get("OUTFLOW_MODEL_REGISTRY")
     if value:
         return Path(value).expanduser().resolve()
-    try:
-        from outflow.settings import warehouse_path
+    from outflow.settings import warehouse_path
 
-        return warehouse_path().parent / "models"
-    except ImportError:  # pragma: no cover
-        return Path("warehouse/models").resolve()
+    return (warehouse or warehouse_path()).parent / "models"
 
 
 def code_version() -> dict[str, Any]:

@@ -68,7 +68,22 @@ def write_scores(
 
 
 def read_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    ensure_scores_table(con)
+    """The current scores (an empty frame when the table does not exist yet)."""
+    exists = con.execute(
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'main' and table_name = 'ml_lead_scores'"
+    ).fetchall()[0][0]
+    if not exists:
+        return pl.DataFrame(
+            schema={
+                "person_id": pl.String,
+                "score": pl.Float64,
+                "decile": pl.Int32,
+                "reason_codes": pl.String,
+                "model_version": pl.String,
+                "scored_at": pl.Datetime("us"),
+            }
+        )
     df = pl.from_arrow(con.sql(f"select * from {SCORES_TABLE}").to_arrow_table())
     assert isinstance(df, pl.DataFrame)
     return df
