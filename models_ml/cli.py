@@ -117,7 +117,7 @@ def run_cmd(
             result = score_people(con, as_of=as_of, registry=ModelRegistry(registry), version=version)
         console.print(
             f"scored {result['rows']} people with model {result['model_version']} "
-            f"(mean score {_fmt(result['mean_score'])}, drift PSI {_fmt(result['psi'])}) "
+            f"(mean score {_fmt(result['mean_score'])}, drift PSI vs previous run {_fmt(result['psi'])}) "
             "→ main.ml_lead_scores"
         )
         top = result["scores"].sort("score", descending=True).head(5)

@@ -279,16 +279,33 @@ def score_people(
     feats = F.build_features(con, as_of_dt, exclude_customers=exclude_customers)
     ensure_scores_table(con)
     scored = score(model, feats, id_column="person_id", top_k=top_k)
-    n = write_scores(con, scored, meta["version"])
+    scored_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    n = write_scores(con, scored, meta["version"], scored_at=scored_at)
     s = scored["score"].to_numpy()
-    psi = population_stability_index(meta.get("reference_distribution", {}), s)
+    previous = registry.score_runs()
+    psi_previous = population_stability_index(previous[-1]["distribution"], s) if previous else None
+    registry.record_score_run(
+        {
+            "scored_at": scored_at.isoformat(),
+            "as_of": as_of_dt.isoformat(),
+            "model_version": meta["version"],
+            "rows": n,
+            "mean_score": float(np.mean(s)) if n else None,
+            "distribution": score_distribution(s),
+            "psi_vs_previous_run": psi_previous,
+        }
+    )
     return {
         "model_version": meta["version"],
         "rows": n,
         "as_of": as_of_dt,
+        "scored_at": scored_at,
         "mean_score": float(np.mean(s)) if n else None,
         "null_rate": float(scored["score"].null_count() / n) if n else None,
-        "psi": psi,
+        # drift against the previous scoring run (None on the first run) and, for information,
+        # against the model's holdout scores (which differ by design: the holdout is a past cutoff)
+        "psi": psi_previous,
+        "psi_vs_holdout": population_stability_index(meta.get("reference_distribution", {}), s),
         "scores": scored,
     }
 

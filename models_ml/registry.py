@@ -7,6 +7,7 @@ Layout (root from OUTFLOW_MODEL_REGISTRY, default `<warehouse dir>/models`):
     <root>/<version>/meta.json      metrics, training-data window, feature list, code version, params
     <root>/CURRENT                  the promoted version
     <root>/promotions.jsonl         every promotion decision, accepted or not
+    <root>/score_runs.jsonl         every scoring run: model version, time, score distribution
 """
 
 from __future__ import annotations
@@ -136,6 +137,18 @@ class ModelRegistry:
         entry = {"at": dt.datetime.now(dt.UTC).isoformat(), **entry}
         with (self.root / "promotions.jsonl").open("a") as fh:
             fh.write(json.dumps(entry, default=str) + "\n")
+
+    def record_score_run(self, entry: dict[str, Any]) -> None:
+        """Append one scoring run's summary (version, time, score distribution) to score_runs.jsonl."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "score_runs.jsonl").open("a") as fh:
+            fh.write(json.dumps(entry, default=str) + "\n")
+
+    def score_runs(self) -> list[dict[str, Any]]:
+        f = self.root / "score_runs.jsonl"
+        if not f.exists():
+            return []
+        return [json.loads(line) for line in f.read_text().splitlines() if line.strip()]
 
     # -- reading ---------------------------------------------------------------------------
     def versions(self) -> list[ModelVersion]:

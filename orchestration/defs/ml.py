@@ -119,7 +119,8 @@ def build_defs() -> dg.Definitions:
                 "rows": dg.MetadataValue.int(result["rows"]),
                 "model_version": dg.MetadataValue.text(result["model_version"]),
                 "mean_score": dg.MetadataValue.float(float(result["mean_score"] or 0.0)),
-                "psi_vs_holdout": dg.MetadataValue.float(float(result["psi"] or 0.0)),
+                "psi_vs_previous_run": dg.MetadataValue.float(float(result["psi"] or 0.0)),
+                "psi_vs_holdout": dg.MetadataValue.float(float(result["psi_vs_holdout"] or 0.0)),
                 "people_per_decile": dg.MetadataValue.json(
                     dict(zip(deciles["decile"], deciles["len"], strict=True))
                 ),
@@ -141,30 +142,32 @@ def build_defs() -> dg.Definitions:
 
     @dg.asset_check(asset=SCORES_KEY, name="score_distribution_drift")
     def score_distribution_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        """PSI of today's scores against the model's holdout scores (WARN above 0.25)."""
+        """PSI of the current scores against the previous scoring run's (WARN above 0.25)."""
         with connect(warehouse.file()) as con:
             scores = read_scores(con)
         if scores.height == 0:
             return dg.AssetCheckResult(
                 passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"reason": "no scores"}
             )
-        versions = {v.version: v.meta for v in _registry(warehouse).versions()}
-        version = scores["model_version"][0]
-        meta = versions.get(version)
-        if meta is None:
+        current_at = scores["scored_at"][0].isoformat()
+        earlier = [r for r in _registry(warehouse).score_runs() if r["scored_at"] < current_at]
+        if not earlier:
             return dg.AssetCheckResult(
-                passed=False,
+                passed=True,
                 severity=dg.AssetCheckSeverity.WARN,
-                metadata={"reason": f"model {version} is not in the registry"},
+                metadata={"reason": "first scoring run: nothing to compare with"},
             )
-        psi = population_stability_index(meta.get("reference_distribution", {}), scores["score"].to_numpy())
+        reference = earlier[-1]
+        psi = population_stability_index(reference["distribution"], scores["score"].to_numpy())
         return dg.AssetCheckResult(
             passed=psi is not None and psi <= DRIFT_PSI_WARN,
             severity=dg.AssetCheckSeverity.WARN,
             metadata={
                 "psi": float(psi if psi is not None else -1.0),
                 "threshold": DRIFT_PSI_WARN,
-                "model_version": version,
+                "model_version": scores["model_version"][0],
+                "previous_run": reference["scored_at"],
+                "previous_model_version": reference["model_version"],
                 "mean_score": float(scores["score"].mean() or 0.0),
             },
         )
