@@ -21,6 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import xgboost as xgb
+from sklearn.metrics import roc_auc_score
 
 from models_ml.errors import ModelError
 
@@ -28,7 +29,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
-    "eval_metric": ["logloss", "auc"],
+    "eval_metric": "logloss",  # early stopping on validation log loss; AUC is computed once at the end
     "tree_method": "hist",
     "learning_rate": 0.1,
     "max_depth": 5,
@@ -161,13 +162,17 @@ class TrainedModel:
         x = self.encoding.matrix(as_polars(features))
         return self._predict_matrix(x)
 
-    def _predict_matrix(self, x: np.ndarray, contribs: bool = False) -> np.ndarray:
+    def _predict_matrix(self, x: np.ndarray, contribs: bool = False, approx: bool = False) -> np.ndarray:
         if x.shape[0] == 0:
             width = len(self.encoding.names) + 1
             return np.zeros((0, width), dtype=np.float32) if contribs else np.zeros(0, dtype=np.float32)
         dm = self.encoding.dmatrix(x)
         return self.booster.predict(
-            dm, iteration_range=(0, self.best_iteration + 1), pred_contribs=contribs, validate_features=False
+            dm,
+            iteration_range=(0, self.best_iteration + 1),
+            pred_contribs=contribs,
+            approx_contribs=approx,
+            validate_features=False,
         )
 
     def predict_baseline(self, features: FeatureTable) -> np.ndarray | None:
@@ -322,7 +327,9 @@ def train(
         verbose_eval=False,
     )
     best = int(getattr(booster, "best_iteration", num_boost_round - 1))
-    valid_auc = evals_result["valid"]["auc"][best] if "auc" in evals_result.get("valid", {}) else None
+    valid_pred = booster.predict(dvalid, iteration_range=(0, best + 1))
+    valid_y = y[valid_mask]
+    valid_auc = roc_auc_score(valid_y, valid_pred) if 0 < valid_y.sum() < len(valid_y) else None
     log.info(
         "trained xgboost on %d rows (%d validation), best iteration %d, validation AUC %s",
         int((~valid_mask).sum()),
@@ -361,12 +368,15 @@ def deciles(scores: np.ndarray) -> np.ndarray:
     return (ranks * 10 // n + 1).astype(np.int32)
 
 
-def reason_codes(model: TrainedModel, x: np.ndarray, top_k: int = 3) -> tuple[np.ndarray, np.ndarray]:
-    """The top_k features by absolute contribution (log-odds), per row, from xgboost's pred_contribs.
+def reason_codes(
+    model: TrainedModel, x: np.ndarray, top_k: int = 3, approx: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """The top_k features by absolute contribution (log-odds), per row, from xgboost's pred_contribs
+    (exact TreeSHAP; `approx=True` uses xgboost's faster per-path approximation).
 
     Returns (indices, contributions), both of shape (n, top_k).
     """
-    contribs = model._predict_matrix(x, contribs=True)[:, :-1]  # last column is the bias
+    contribs = model._predict_matrix(x, contribs=True, approx=approx)[:, :-1]  # last column is the bias
     k = min(top_k, contribs.shape[1])
     if contribs.shape[0] == 0:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k))
@@ -384,6 +394,7 @@ def score(
     id_column: str | Sequence[str] = "person_id",
     top_k: int = 3,
     with_reasons: bool = True,
+    approx_reasons: bool = False,
 ) -> pl.DataFrame:
     """Score every row: id column(s), score (probability), decile (1 = best) and reason_codes.
 
@@ -402,7 +413,7 @@ def score(
         pl.Series("decile", deciles(proba), dtype=pl.Int32),
     )
     if with_reasons:
-        idx, vals = reason_codes(model, x, top_k)
+        idx, vals = reason_codes(model, x, top_k, approx=approx_reasons)
         names = np.array(model.encoding.names, dtype=object)
         k = idx.shape[1]
         cols = {}
