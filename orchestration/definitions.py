@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import dbt, ml, raw
+from orchestration.defs import activation_syncs, dbt, ml, raw, segments
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 everything = dg.AssetSelection.all()
@@ -15,6 +15,8 @@ def build_definitions() -> dg.Definitions:
     return dg.Definitions.merge(
         raw.build_defs(),
         dbt.build_defs(),
+        segments.build_defs(),
+        activation_syncs.build_defs(),
         ml.build_defs(),
         dg.Definitions(
             jobs=[daily_job],

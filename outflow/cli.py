@@ -10,12 +10,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from activations.cli import app as sync_app
 from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
+from outflow.segments.cli import app as segment_app
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
+app.add_typer(segment_app, name="segment")
+app.add_typer(sync_app, name="sync")
 app.add_typer(score_app, name="score")
 
 
@@ -99,18 +103,33 @@ def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
-    """The whole job on the embedded DuckDB: synthetic data → dbt → identity → summary."""
-    from outflow.pipeline import StageTimer, build, generate_and_load, summarize
+    """The whole job on the embedded DuckDB: synthetic data → dbt → scores → segments → syncs to sandboxes."""
+    from outflow.demo import run_demo
 
-    timer = StageTimer()
     console.rule("[bold]Outflow demo")
-    with console.status("generating and loading synthetic data…"), timer.stage("generate + load"):
-        generate_and_load(people, seed)
-    with console.status("dbt build (staging → identity → profiles, with tests)…"), timer.stage("dbt build"):
-        build()
-    with timer.stage("summary"):
-        summary = summarize()
-    _summary_table(summary, timer.seconds)
+    with console.status("running: generate → dbt build → scores → segments → syncs…"):
+        report = run_demo(people, seed)
+    _summary_table(report.summary, report.seconds)
+    if report.segments:
+        table = Table(title="Segments, audiences and triggers")
+        table.add_column("model")
+        table.add_column("people", justify="right")
+        for name, size in report.segments:
+            table.add_row(name, f"{size:,}")
+        console.print(table)
+    if report.syncs:
+        table = Table(title="Syncs to the local destination sandboxes")
+        for col in ("sync", "status", "added", "changed", "removed", "invalid", "acked", "rejected"):
+            table.add_column(col, justify="left" if col in ("sync", "status") else "right")
+        for r in report.syncs:
+            table.add_row(
+                r["sync"], r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
+                *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected")),
+            )  # fmt: skip
+        console.print(table)
+    for kind, objects in report.received.items():
+        held = ", ".join(f"{count:,} {obj}" for obj, count in objects.items() if count)
+        console.print(f"[bold]{kind}[/bold] sandbox received: {held or 'nothing'}")
 
 
 def _date(value: str, option: str) -> date:

@@ -54,24 +54,31 @@ def connected_components(src: np.ndarray, dst: np.ndarray, n: int) -> np.ndarray
     return parent
 
 
-def shared_mask(
-    ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray
-) -> np.ndarray:
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values. (np.unique is many times slower than sort + diff on large int arrays.)"""
+    ordered = np.sort(values)
+    return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
+
+
+def shared_mask(ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray) -> np.ndarray:
     """True for nodes linked to more distinct nodes of some type than that type's cap.
 
     ia/ib: integer node ids of the edges' ends; ta/tb: their type codes; caps[type_code]: the cap (-1: none).
     """
-    node = np.concatenate([ia, ib])
-    other = np.concatenate([ib, ia])
-    other_type = np.concatenate([tb, ta])
-    cap = caps[other_type]
-    capped = cap >= 0
-    links = pl.DataFrame({"node": node[capped], "other": other[capped], "t": other_type[capped]}).unique()
-    counts = links.group_by("node", "t").len()
-    over = counts["len"].to_numpy() > caps[counts["t"].to_numpy()]
-    mask = np.zeros(n, dtype=bool)
-    mask[counts["node"].to_numpy()[over]] = True
-    return mask
+    node = np.concatenate([ia, ib]).astype(np.int64)
+    other = np.concatenate([ib, ia]).astype(np.int64)
+    other_type = np.concatenate([tb, ta]).astype(np.int64)
+    capped = caps[other_type] >= 0
+    node, other, other_type = node[capped], other[capped], other_type[capped]
+    # distinct (node, other) pairs; the other end's type is a function of `other`, so it rides along
+    pair = _distinct(node * n + other)
+    node, other = pair // n, pair % n
+    ntypes = len(caps)
+    type_of = np.zeros(n, dtype=np.int64)
+    type_of[np.concatenate([ia, ib])] = np.concatenate([ta, tb])
+    counts = np.bincount(node * ntypes + type_of[other], minlength=n * ntypes).reshape(n, ntypes)
+    limits = np.where(caps >= 0, caps, np.iinfo(np.int64).max)
+    return (counts > limits).any(axis=1)
 
 
 def new_person_ids(anchors: pl.Series) -> pl.Series:
@@ -106,15 +113,16 @@ def prepare_graph(nodes: pl.DataFrame, edges: pl.DataFrame, config: IdentityConf
     index = index.with_columns(
         pl.col("idx").cast(pl.Int64), tc=pl.col("type").replace_strict(type_code, return_dtype=pl.Int64)
     )
-    ends = index.select("key", "idx", "tc")
+    ends = index.select("key", "idx")
     coded = (
         edges.select("a", "b")
-        .join(ends.rename({"key": "a", "idx": "ia", "tc": "ta"}), on="a")
-        .join(ends.rename({"key": "b", "idx": "ib", "tc": "tb"}), on="b")
+        .join(ends.rename({"key": "a", "idx": "ia"}), on="a")
+        .join(ends.rename({"key": "b", "idx": "ib"}), on="b")
         .filter(pl.col("ia") != pl.col("ib"))
     )
     ia, ib = coded["ia"].to_numpy(), coded["ib"].to_numpy()
-    ta, tb = coded["ta"].to_numpy(), coded["tb"].to_numpy()
+    type_codes = index["tc"].to_numpy()
+    ta, tb = type_codes[ia], type_codes[ib]
     shared = shared_mask(ia, ib, ta, tb, index.height, caps)
     usable = ~shared[ia] & ~shared[ib]
     return CodedGraph(index, type_names, ia[usable], ib[usable], ta[usable], tb[usable], shared)
@@ -155,7 +163,9 @@ def resolve(
 
 def _assign_ids(out: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """Give every component a person id, keeping the ids of earlier runs."""
-    comp_anchor = out.group_by("component").agg(pl.col("key").min().alias("anchor"))
+    # the smallest key per component (DuckDB's string min aggregates in parallel, far faster here)
+    keys = out.select("component", "key")
+    comp_anchor = duckdb.sql("select component, min(key) as anchor from keys group by component").pl()
     if previous is not None and previous.height:
         prev = previous.select("key", pl.col("person_id").alias("prev_id")).filter(
             pl.col("prev_id").is_not_null()

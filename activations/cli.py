@@ -1,0 +1,145 @@
+"""``outflow sync ...``: list, validate, run and inspect activation syncs."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from activations.config import find_sync, load_sync, load_syncs, syncs_dir
+from activations.engine import SyncFailed, SyncResult, run_sync
+from outflow.errors import OutflowError
+
+app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
+WarehouseOpt = Annotated[
+    Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")
+]
+
+
+def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except OutflowError as exc:
+            err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+@app.command("list")
+@_friendly
+def list_(directory: DirOpt = None) -> None:
+    """List the declared syncs."""
+    syncs = load_syncs(directory)
+    table = Table()
+    for col in ("name", "source", "mode", "destination", "object", "schedule", "file"):
+        table.add_column(col, overflow="fold", no_wrap=col == "name", min_width=len(col))
+    for s in syncs:
+        table.add_row(
+            s.name, s.source, s.mode.value, s.destination.type, s.destination.object, s.schedule or "-",
+            Path(s.path or "").name,
+        )  # fmt: skip
+    console.print(table)
+    if not syncs:
+        console.print(f"no syncs declared in {directory or syncs_dir()}")
+
+
+@app.command()
+@_friendly
+def validate(
+    files: Annotated[list[Path] | None, typer.Argument(help="files to check (default: all)")] = None,
+    directory: DirOpt = None,
+) -> None:
+    """Validate sync YAML files; the first problem is printed as file: key: message."""
+    if files:
+        syncs = [load_sync(f) for f in files]
+    else:
+        syncs = load_syncs(directory)
+    console.print(f"[green]{len(syncs)} sync(s) valid[/green]")
+
+
+def _print_result(res: SyncResult) -> None:
+    table = Table("added", "changed", "removed", "invalid", "acked", "rejected", "duration")
+    table.add_row(
+        *(str(v) for v in (res.added, res.changed, res.removed, res.invalid, res.acked, res.rejected)),
+        f"{res.duration_s:.2f}s",
+    )
+    console.print(table)
+    for op, rows in res.samples.items():
+        if rows:
+            console.print(f"[bold]{op}[/bold] sample:")
+            for r in rows:
+                console.print("  " + json.dumps(r, default=str), highlight=False)
+
+
+@app.command()
+@_friendly
+def run(
+    name: Annotated[str, typer.Argument(help="sync name")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be sent; send nothing")] = False,
+    force: Annotated[bool, typer.Option("--force", help="override the circuit breaker")] = False,
+    directory: DirOpt = None,
+    warehouse: WarehouseOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+) -> None:
+    """Run one sync (or preview it with --dry-run)."""
+    level = logging.INFO if verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    cfg = find_sync(name, directory)
+    try:
+        res = run_sync(cfg, warehouse=warehouse, dry_run=dry_run, force=force)
+    except SyncFailed as exc:
+        _print_result(exc.result)
+        raise
+    _print_result(res)
+    label = "dry run: nothing sent" if res.dry_run else res.status
+    colour = "yellow" if res.status in ("partial", "dry_run") else "green"
+    console.print(f"[{colour}]sync {name}: {label}[/{colour}]" + (f" ({res.error})" if res.error else ""))
+
+
+@app.command()
+@_friendly
+def runs(
+    name: Annotated[str | None, typer.Argument(help="sync name (default: all)")] = None,
+    limit: int = 10,
+    warehouse: WarehouseOpt = None,
+) -> None:
+    """Show the latest runs from outflow.sync_runs."""
+    from activations.engine import _connect
+    from activations.state import ensure_schema
+
+    con = _connect(warehouse)
+    try:
+        ensure_schema(con)
+        rows = con.execute(
+            "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
+            "round(duration_s, 2), error FROM outflow.sync_runs WHERE ? IS NULL OR sync_name = ? "
+            "ORDER BY started_at DESC LIMIT ?",
+            [name, name, limit],
+        ).fetchall()
+    finally:
+        con.close()
+    table = Table()
+    for col in ("sync", "started", "status", "add/chg/rm/inv", "acked/rej", "secs", "error"):
+        table.add_column(col, overflow="fold", no_wrap=col == "status")
+    for r in rows:
+        name_, started, status, a, c, rm, inv, ack, rej, secs, error = r
+        table.add_row(
+            name_, f"{started:%Y-%m-%d %H:%M:%S}" if started else "", status, f"{a}/{c}/{rm}/{inv}",
+            f"{ack}/{rej}", "" if secs is None else str(secs), error or "",
+        )  # fmt: skip
+    console.print(table)

@@ -1,0 +1,172 @@
+"""Delivery: async httpx, one shared rate limiter per destination, retries, batch splitting.
+
+Failure handling (one rule per failure class):
+- 429, 5xx, timeout, connection error: retried with exponential backoff and jitter, honouring Retry-After;
+- 401/403: ``AuthFailed`` at once (no retry);
+- other 4xx for a batch of several rows: the batch is split in halves to isolate the bad record(s);
+- other 4xx for a single row: that row is rejected with the destination's message;
+- 2xx: the destination parses per-row outcomes (partial failures).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import time
+from dataclasses import dataclass
+
+import httpx
+from aiolimiter import AsyncLimiter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from activations.config import RateLimit
+from activations.destinations.base import Destination, Record, RowResult
+from outflow.errors import OutflowError
+
+log = logging.getLogger(__name__)
+
+
+class AuthFailed(OutflowError):
+    """The destination refused our credentials (401/403): the sync stops at once."""
+
+
+class DestinationUnavailable(OutflowError):
+    """Retries exhausted on transient failures: the sync stops; unsent rows go next run."""
+
+
+class _Transient(Exception):
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass
+class DeliveryStats:
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0  # 429 answers received
+    splits: int = 0
+
+
+_LIMITERS: dict[tuple[int, str], AsyncLimiter] = {}
+
+
+def shared_limiter(base_url: str, rate: RateLimit | None) -> AsyncLimiter | None:
+    """One limiter per destination base URL (per event loop), shared by every sync pointing there."""
+    if rate is None:
+        return None
+    loop_id = id(asyncio.get_running_loop())
+    key = (loop_id, base_url)
+    lim = _LIMITERS.get(key)
+    if lim is None:
+        # drop limiters of finished loops
+        for k in [k for k in _LIMITERS if k[0] != loop_id]:
+            del _LIMITERS[k]
+        # Paced, nearly burst-free (10% of the allowance): a burst allowance equal to the
+        # vendor's would race the vendor's own bucket (requests in flight arrive bunched) and get 429s.
+        burst = max(1.0, min(rate.requests, rate.requests * 0.1))
+        lim = AsyncLimiter(burst, rate.per_seconds * burst / rate.requests)
+        _LIMITERS[key] = lim
+    return lim
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class Deliverer:
+    """Sends batches for one sync through a shared client and limiter."""
+
+    def __init__(
+        self,
+        dest: Destination,
+        client: httpx.AsyncClient,
+        limiter: AsyncLimiter | None,
+        *,
+        max_retries: int,
+        max_backoff: float,
+        initial_backoff: float = 0.1,
+    ) -> None:
+        self.dest = dest
+        self.client = client
+        self.limiter = limiter
+        self.max_retries = max_retries
+        self.max_backoff = max_backoff
+        self.initial_backoff = initial_backoff
+        self.stats = DeliveryStats()
+
+    def _wait(self, state) -> float:  # type: ignore[no-untyped-def]
+        base = wait_exponential_jitter(
+            multiplier=self.initial_backoff, max=self.max_backoff, jitter=self.initial_backoff
+        )(state)
+        exc = state.outcome.exception() if state.outcome else None
+        ra = getattr(exc, "retry_after", None)
+        return max(base, ra) if ra is not None else base
+
+    async def _send_once(self, records: list[Record]) -> httpx.Response:
+        req = self.dest.build_request(records)
+        if self.limiter is not None:
+            await self.limiter.acquire()
+        self.stats.requests += 1
+        try:
+            resp = await self.client.request(req.method, req.url, headers=req.headers, content=req.content)
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            raise _Transient(f"{type(exc).__name__}: {exc or 'no response'}") from exc
+        if resp.status_code == 429 or resp.status_code >= 500:
+            if resp.status_code == 429:
+                self.stats.throttled += 1
+            retry_after = parse_retry_after(resp.headers.get("retry-after"))
+            raise _Transient(self.dest.error_message(resp), retry_after)
+        return resp
+
+    async def _send_with_retry(self, records: list[Record]) -> httpx.Response:
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(self.max_retries + 1),
+                wait=self._wait,
+                retry=retry_if_exception_type(_Transient),
+                reraise=True,
+            ):
+                with attempt:
+                    if attempt.retry_state.attempt_number > 1:
+                        self.stats.retries += 1
+                    return await self._send_once(records)
+        except _Transient as exc:
+            raise DestinationUnavailable(
+                f"sync {self.dest.cfg.name}: destination {self.dest.cfg.destination.base_url} still failing "
+                f"after {self.max_retries} retries: {exc}"
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def deliver(self, records: list[Record]) -> list[RowResult]:
+        """Per-row outcomes for these records; raises AuthFailed / DestinationUnavailable."""
+        if not records:
+            return []
+        resp = await self._send_with_retry(records)
+        if resp.status_code in (401, 403):
+            raise AuthFailed(
+                f"sync {self.dest.cfg.name}: destination refused the credentials from "
+                f"{self.dest.cfg.destination.secret_env} ({self.dest.error_message(resp)}); sync stopped"
+            )
+        if 200 <= resp.status_code < 300:
+            return self.dest.parse_response(resp, records)
+        message = self.dest.error_message(resp)
+        if len(records) == 1:
+            return [RowResult(records[0].key, False, message)]
+        self.stats.splits += 1
+        mid = len(records) // 2
+        log.info("sync %s: batch of %d refused (%s); splitting", self.dest.cfg.name, len(records), message)
+        left = await self.deliver(records[:mid])
+        right = await self.deliver(records[mid:])
+        return left + right

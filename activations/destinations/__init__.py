@@ -1,0 +1,38 @@
+"""Destinations: one module per vendor contract, registered by type name."""
+
+from __future__ import annotations
+
+from activations.destinations.base import Destination
+
+
+def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.webhook import WebhookDestination
+
+    return {WebhookDestination.type: WebhookDestination}
+
+
+class _Lazy(dict):
+    """Registry filled on first use (avoids import cycles with activations.config)."""
+
+    def _fill(self) -> None:
+        if not super().__len__():
+            self.update(_registry())
+
+    def __contains__(self, k: object) -> bool:
+        self._fill()
+        return super().__contains__(k)
+
+    def __getitem__(self, k: str) -> type[Destination]:
+        self._fill()
+        return super().__getitem__(k)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        self._fill()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._fill()
+        return super().__len__()
+
+
+DESTINATIONS: dict[str, type[Destination]] = _Lazy()

@@ -1,0 +1,118 @@
+"""Signed webhook destination following the Standard Webhooks specification.
+
+Request: ``POST {base_url}/{object}`` with a JSON body ``{"type", "timestamp", "data": {"sync", "object",
+"records": [{"op", "key", "idempotency_key", "fields"}]}}`` and the headers ``webhook-id``,
+``webhook-timestamp`` and ``webhook-signature`` (``v1,`` + base64 HMAC-SHA256 of ``{id}.{timestamp}.{body}``
+keyed with the base64-decoded part of the ``whsec_`` secret).
+
+Response: 2xx with optional ``{"results": [{"key", "status": "ok"|"error", "message"}]}`` for per-row
+outcomes (partial failure); keys absent from ``results`` count as accepted.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import httpx
+import orjson
+
+from activations.destinations.base import Destination, PreparedRequest, Record, RowResult
+from outflow.errors import OutflowError
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key from a ``whsec_<base64>`` secret."""
+    body = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("secret is not whsec_ followed by base64") from exc
+    if not key:
+        raise ValueError("secret is empty")
+    return key
+
+
+def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` header value for one message."""
+    key = decode_secret(secret)
+    to_sign = f"{msg_id}.{timestamp}.".encode() + body
+    digest = hmac.new(key, to_sign, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int = 300) -> bool:
+    """Check a received message's signature (any of the space-separated v1 signatures) and timestamp."""
+    msg_id = headers.get("webhook-id")
+    ts = headers.get("webhook-timestamp")
+    sigs = headers.get("webhook-signature")
+    if not (msg_id and ts and sigs):
+        return False
+    try:
+        ts_i = int(ts)
+    except ValueError:
+        return False
+    if abs(time.time() - ts_i) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, ts_i, body).split(",", 1)[1]
+    for sig in sigs.split():
+        version, _, value = sig.partition(",")
+        if version == "v1" and hmac.compare_digest(value, expected):
+            return True
+    return False
+
+
+class WebhookDestination(Destination):
+    type = "webhook"
+    max_batch_size = 1000
+
+    def check_secret(self) -> None:
+        try:
+            decode_secret(self._secret)
+        except ValueError as exc:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.secret_env: the value of "
+                f"{self.cfg.destination.secret_env} is not a Standard Webhooks secret (whsec_ + base64)"
+            ) from exc
+
+    def build_request(self, records: list[Record]) -> PreparedRequest:
+        payload: dict[str, Any] = {
+            "type": f"outflow.sync.{self.cfg.mode.value}",
+            "timestamp": int(time.time()),
+            "data": {
+                "sync": self.cfg.name,
+                "object": self.cfg.destination.object,
+                "records": [
+                    {"op": r.op, "key": r.key, "idempotency_key": r.idempotency_key, "fields": r.fields}
+                    for r in records
+                ],
+            },
+        }
+        body = orjson.dumps(payload, default=str)
+        # Message id: stable for the same set of record versions, so a resent batch has the same id.
+        digest = hashlib.sha256("|".join(r.idempotency_key for r in records).encode()).hexdigest()
+        msg_id = "msg_" + digest[:24]
+        ts = int(time.time())
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(ts),
+            "webhook-signature": sign(self._secret, msg_id, ts, body),
+        }
+        url = f"{self.cfg.destination.base_url}/{self.cfg.destination.object}"
+        return PreparedRequest("POST", url, headers, body)
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        failed: dict[str, str] = {}
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:
+            body = {}
+        for item in body.get("results", []) if isinstance(body, dict) else []:
+            if isinstance(item, dict) and item.get("status") not in (None, "ok"):
+                failed[str(item.get("key"))] = str(item.get("message") or item.get("status"))
+        return [RowResult(r.key, r.key not in failed, failed.get(r.key)) for r in records]

@@ -1,0 +1,194 @@
+"""Warehouse-side diff, built with sqlglot.
+
+One set-based query compares the source model with the last acknowledged state of the sync, by primary key
+and a hash of the mapped columns only, and yields the rows to add, change or remove plus the invalid rows.
+Only that (small) result is materialised; the audience itself never leaves the warehouse.
+"""
+
+from __future__ import annotations
+
+from sqlglot import exp
+
+from activations.config import Mode, SyncConfig
+from activations.state import SCHEMA
+
+# A deliberately simple, destination-agnostic shape check: one @, something before it, a dot in the domain,
+# no whitespace. Stricter destination rules belong to the destination.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+OPS_BY_MODE: dict[Mode, tuple[str, ...]] = {
+    Mode.upsert: ("add", "change"),
+    Mode.update: ("add", "change"),
+    Mode.insert: ("add",),
+    Mode.mirror: ("add", "change", "remove"),
+}
+
+
+def _col(name: str, table: str | None = None) -> exp.Column:
+    return exp.column(name, table=table, quoted=True)
+
+
+def _str(v: str) -> exp.Literal:
+    return exp.Literal.string(v)
+
+
+def row_hash_expr(columns: list[str], dialect: str) -> exp.Expression:
+    """A hash of the mapped columns. DuckDB's native multi-argument hash (fast, null-aware); elsewhere MD5."""
+    if dialect == "duckdb":
+        return exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
+    parts = [exp.Coalesce(this=exp.cast(_col(c), "varchar"), expressions=[_str("\u0000")]) for c in columns]
+    return exp.MD5(this=exp.func("CONCAT_WS", _str("\u001f"), *parts))
+
+
+def mapped_alias(i: int) -> str:
+    return f"c{i}"
+
+
+def _is_null(e: exp.Expression) -> exp.Expression:
+    return exp.Is(this=e, expression=exp.Null())
+
+
+def _not_null(e: exp.Expression) -> exp.Expression:
+    return exp.Not(this=_is_null(e))
+
+
+def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main") -> str:
+    """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
+
+    Shape (one statement):
+      src   = source keyed and hashed (mapped columns only);
+      st    = this sync's acknowledged state;
+      cand  = src ⟗ st where the key is new, gone, or its hash differs (what the mode needs);
+      dup   = candidate keys that occur more than once in the source;
+      final = cand with the invalid reason checked on candidates only (an unchanged row was valid when it
+              was sent, so validation cost follows the changes, not the audience).
+    """
+    cols = list(cfg.fields)
+    pk = _col(cfg.primary_key)
+    source = exp.table_(cfg.source, db=source_schema, quoted=True)
+    wanted = OPS_BY_MODE[cfg.mode]
+    aliases = [mapped_alias(i) for i in range(len(cols))]
+
+    src = exp.select(
+        exp.alias_(exp.cast(pk, "varchar"), "_key"),
+        exp.alias_(row_hash_expr(cols, dialect), "_hash"),
+        exp.alias_(exp.true(), "_present"),
+        *[exp.alias_(_col(c), a) for c, a in zip(cols, aliases, strict=True)],
+    ).from_(source)
+    state = (
+        exp.select(exp.column("key"), exp.column("row_hash"))
+        .from_(exp.table_("sync_state", db=SCHEMA))
+        .where(exp.EQ(this=exp.column("sync_name"), expression=_str(cfg.name)))
+    )
+
+    s_key, st_key, present = exp.column("_key", "src"), exp.column("key", "st"), exp.column("_present", "src")
+    conds: list[exp.Expression] = [_is_null(st_key)]  # new keys (and null keys) are always candidates
+    if "remove" in wanted:
+        conds.append(_is_null(present))
+    if "change" in wanted:
+        conds.append(
+            exp.and_(
+                _not_null(present),
+                _not_null(st_key),
+                exp.NEQ(this=exp.column("_hash", "src"), expression=exp.column("row_hash", "st")),
+            )
+        )
+    cand = (
+        exp.select(
+            exp.alias_(exp.Coalesce(this=s_key, expressions=[st_key]), "_key"),
+            exp.alias_(st_key.copy(), "_st_key"),
+            exp.column("_hash", "src"),
+            present.copy(),
+            *[exp.column(a, "src") for a in aliases],
+        )
+        .from_("src")
+        .join(
+            "st",
+            on=exp.EQ(this=s_key, expression=st_key),
+            join_type="full outer" if "remove" in wanted else "left",
+        )
+        .where(exp.or_(*conds))
+    )
+    src_key = exp.cast(pk.copy(), "varchar")
+    dup = (
+        exp.select(exp.alias_(src_key, "_key"))
+        .from_(source.copy())
+        .where(
+            src_key.copy().isin(
+                query=exp.select("_key").from_("cand").where(_not_null(exp.column("_present")))
+            )
+        )
+        .group_by(src_key.copy())
+        .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
+    )
+
+    c_present = exp.column("_present", "c")
+    reason = exp.Case().when(
+        exp.and_(_not_null(c_present), _is_null(exp.column("_key", "c"))), _str("null_key")
+    )
+    reason = reason.when(_not_null(exp.column("_key", "d")), _str("duplicate_key"))
+    for c in cfg.checked_email_columns:
+        col = exp.column(aliases[cols.index(c)], "c")
+        bad = exp.and_(
+            _not_null(col),
+            exp.Not(
+                this=exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(EMAIL_PATTERN))
+            ),
+        )
+        reason = reason.when(bad, _str(f"invalid_email:{c}"))
+
+    op = (
+        exp.Case()
+        .when(_is_null(c_present.copy()), _str("remove"))
+        .when(_is_null(exp.column("_st_key", "c")), _str("add"))
+        .else_(_str("change"))
+    )
+    inner = (
+        exp.select(
+            exp.column("_key", "c"),
+            exp.alias_(op, "_op"),
+            exp.column("_hash", "c"),
+            exp.alias_(reason, "_reason"),
+            *[exp.column(a, "c") for a in aliases],
+        )
+        .from_(exp.alias_(exp.to_table("cand"), "c"))
+        .join(
+            exp.alias_(exp.to_table("dup"), "d"),
+            on=exp.EQ(this=exp.column("_key", "c"), expression=exp.column("_key", "d")),
+            join_type="left",
+        )
+    )
+    final = (
+        exp.select(
+            exp.column("_key"),
+            exp.alias_(
+                exp.Case().when(_not_null(exp.column("_reason")), _str("invalid")).else_(exp.column("_op")),
+                "_op",
+            ),
+            exp.column("_hash"),
+            exp.column("_reason"),
+            *[exp.column(a) for a in aliases],
+        )
+        .from_(exp.alias_(exp.Subquery(this=inner), "x"))
+        .with_("src", as_=src)
+        .with_("st", as_=state)
+        .with_("cand", as_=cand)
+        .with_("dup", as_=dup)
+    )
+    return final.sql(dialect=dialect)
+
+
+def build_source_columns_sql(cfg: SyncConfig, *, source_schema: str = "main") -> tuple[str, list[str]]:
+    """Query listing the source model's columns (information_schema), and the columns the sync needs."""
+    sql = (
+        exp.select("column_name")
+        .from_(exp.table_("columns", db="information_schema"))
+        .where(
+            exp.and_(
+                exp.EQ(this=exp.column("table_schema"), expression=_str(source_schema)),
+                exp.EQ(this=exp.column("table_name"), expression=_str(cfg.source)),
+            )
+        )
+        .sql(dialect="duckdb")
+    )
+    return sql, [cfg.primary_key, *cfg.fields]

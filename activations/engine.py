@@ -1,0 +1,415 @@
+"""``run_sync``: the one entry point the CLI and Dagster share.
+
+Order of a run: secret → warehouse → run log row → preflight → diff (one set-based query) → invalid rows set
+aside → circuit breaker → (dry run stops here) → batches delivered, state committed after EACH acknowledged
+batch → run log row completed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import httpx
+
+from activations.config import SyncConfig, resolve_secret
+from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, shared_limiter
+from activations.destinations import DESTINATIONS
+from activations.destinations.base import Destination, Record, idempotency_key
+from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
+from activations.state import SCHEMA, ensure_schema, purge_logs
+from outflow.errors import OutflowError
+
+log = logging.getLogger(__name__)
+
+Preflight = Callable[[duckdb.DuckDBPyConnection, str], list[str]]
+
+_DIFF = "_outflow_diff"
+_PENDING = "_outflow_pending"
+
+
+@dataclass
+class SyncResult:
+    run_id: str
+    sync_name: str
+    status: str = "running"  # success | partial | failed | refused | dry_run
+    dry_run: bool = False
+    forced: bool = False
+    added: int = 0
+    changed: int = 0
+    removed: int = 0
+    invalid: int = 0
+    to_send: int = 0
+    acked: int = 0
+    rejected: int = 0
+    held_before: int = 0
+    duration_s: float = 0.0
+    diff_s: float = 0.0
+    deliver_s: float = 0.0
+    error: str | None = None
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    samples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def completion_ratio(self) -> float:
+        return 1.0 if self.to_send == 0 else (self.acked + self.rejected) / self.to_send
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "partial", "dry_run")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "completion_ratio": self.completion_ratio}
+
+
+class SyncFailed(OutflowError):
+    """A run that failed or was refused; ``result`` holds its counts."""
+
+    def __init__(self, message: str, result: SyncResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
+    from outflow.warehouse import connect
+
+    return connect(warehouse)
+
+
+def make_destination(cfg: SyncConfig) -> Destination:
+    """Resolve the secret (clear error if missing) and build the destination; reads no data."""
+    secret = resolve_secret(cfg)
+    return DESTINATIONS[cfg.destination.type](cfg, secret)
+
+
+def _check_source(con: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
+    sql, needed = build_source_columns_sql(cfg)
+    have = {r[0] for r in con.execute(sql).fetchall()}
+    where = cfg.path or cfg.name
+    if not have:
+        raise OutflowError(f"{where}: source: model main.{cfg.source} does not exist in the warehouse")
+    if cfg.primary_key not in have:
+        raise OutflowError(f"{where}: primary_key: column {cfg.primary_key!r} is not in main.{cfg.source}")
+    for col in needed[1:]:
+        if col not in have:
+            raise OutflowError(f"{where}: fields.{col}: column {col!r} is not in main.{cfg.source}")
+
+
+def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult) -> None:
+    con.execute(
+        f"UPDATE {SCHEMA}.sync_runs SET status = 'interrupted' WHERE sync_name = ? AND status = 'running'",
+        [cfg.name],
+    )
+    con.execute(
+        f"INSERT INTO {SCHEMA}.sync_runs "
+        "(run_id, sync_name, source, mode, started_at, status, dry_run, forced) "
+        "VALUES (?, ?, ?, ?, now()::TIMESTAMP, 'running', ?, ?)",
+        [res.run_id, cfg.name, cfg.source, cfg.mode.value, res.dry_run, res.forced],
+    )
+
+
+def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
+    con.execute(
+        f"""UPDATE {SCHEMA}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
+            added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?
+            WHERE run_id = ?""",
+        [
+            res.duration_s,
+            res.status,
+            res.added,
+            res.changed,
+            res.removed,
+            res.invalid,
+            res.to_send,
+            res.acked,
+            res.rejected,
+            res.error,
+            res.run_id,
+        ],
+    )
+
+
+def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[str, list[dict[str, Any]]]:
+    names = list(cfg.fields.values())
+    cols = ", ".join(mapped_alias(i) for i in range(len(names)))
+    out: dict[str, list[dict[str, Any]]] = {}
+    for op in ("add", "change", "remove", "invalid"):
+        rows = con.execute(
+            f"SELECT _key, _reason, {cols} FROM {_DIFF} WHERE _op = ? ORDER BY _key LIMIT ?", [op, n]
+        ).fetchall()
+        out[op] = [
+            {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))}
+            for r in rows
+        ]
+    return out
+
+
+def _commit_batch(
+    con: duckdb.DuckDBPyConnection,
+    cfg: SyncConfig,
+    run_id: str,
+    lo: int,
+    hi: int,
+    rejected: dict[str, str],
+    has_updates: bool,
+    clear_rejected: bool,
+) -> None:
+    """Record one acknowledged batch (rows _rn in (lo, hi]) atomically: state, rejected rows, row log.
+
+    ``has_updates``: the batch holds change/remove rows (whose old state must go); ``clear_rejected``: the
+    sync has rejected rows on record that an acknowledgement may clear. Both skip work on the common path.
+    """
+    rng = f"p._rn > {int(lo)} AND p._rn <= {int(hi)}"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        if rejected:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _outflow_rej AS "
+                "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS message",
+                [list(rejected), list(rejected.values())],
+            )
+            acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
+            log_from = f"{_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key"
+            status = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END, r.message"
+        else:
+            acked = rng
+            log_from = f"{_PENDING} p"
+            status = "'ok', NULL"
+        if has_updates:
+            con.execute(
+                f"DELETE FROM {SCHEMA}.sync_state WHERE sync_name = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {acked} AND p._op IN ('change', 'remove'))",
+                [cfg.name],
+            )
+        con.execute(
+            f"INSERT INTO {SCHEMA}.sync_state (sync_name, key, row_hash, acked_at, run_id) "
+            f"SELECT ?, p._key, p._hash, now()::TIMESTAMP, ? FROM {_PENDING} p "
+            f"WHERE {acked} AND p._op <> 'remove'",
+            [cfg.name, run_id],
+        )
+        con.execute(
+            f"INSERT INTO {SCHEMA}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
+            f"SELECT ?, ?, p._key, p._op, {status}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
+            [run_id, cfg.name],
+        )
+        if rejected:
+            con.execute(
+                f"""INSERT INTO {SCHEMA}.sync_rejected_rows
+                    (sync_name, key, op, attempts, last_error, first_failed_at, last_failed_at)
+                    SELECT ?, r.key, p._op, 1, r.message, now()::TIMESTAMP, now()::TIMESTAMP
+                    FROM _outflow_rej r JOIN {_PENDING} p ON p._key = r.key WHERE {rng}
+                    ON CONFLICT (sync_name, key) DO UPDATE SET attempts = sync_rejected_rows.attempts + 1,
+                    last_error = excluded.last_error, op = excluded.op,
+                    last_failed_at = excluded.last_failed_at""",
+                [cfg.name],
+            )
+        if clear_rejected:
+            con.execute(
+                f"DELETE FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
+                [cfg.name],
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def _records(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, lo: int, hi: int
+) -> tuple[list[Record], bool]:
+    names = list(cfg.fields.values())
+    cols = ", ".join(mapped_alias(i) for i in range(len(names)))
+    rows = con.execute(
+        f"SELECT _key, _op, _hash, {cols} FROM {_PENDING} WHERE _rn > ? AND _rn <= ? ORDER BY _rn", [lo, hi]
+    ).fetchall()
+    out: list[Record] = []
+    has_updates = False
+    trigger = cfg.mode.value == "insert"
+    for key, op, h, *vals in rows:
+        if op != "add":
+            has_updates = True
+        dop = dest.op_for(op)
+        version = None if trigger else ("delete" if op == "remove" else str(h))
+        fields = {} if op == "remove" else dict(zip(names, vals, strict=True))
+        out.append(Record(key, dop, fields, idempotency_key(cfg.name, key, version)))
+    return out, has_updates
+
+
+async def _deliver_all(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult
+) -> None:
+    size = dest.batch_size
+    d = cfg.destination
+    limits = httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2)
+    async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
+        deliverer = Deliverer(
+            dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
+            max_backoff=d.max_backoff_seconds,
+        )  # fmt: skip
+        ranges = [(lo, min(lo + size, res.to_send)) for lo in range(0, res.to_send, size)]
+        (had_rejected,) = con.execute(
+            f"SELECT count(*) > 0 FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
+        ).fetchone()  # type: ignore[misc]
+        sem = asyncio.Semaphore(cfg.concurrency)
+
+        async def one(lo: int, hi: int) -> None:
+            async with sem:
+                records, has_updates = _records(con, cfg, dest, lo, hi)
+                results = await deliverer.deliver(records)
+                rejected = {r.key: r.message or "rejected" for r in results if not r.ok}
+                clear = bool(had_rejected or res.rejected)
+                _commit_batch(con, cfg, res.run_id, lo, hi, rejected, has_updates, clear)
+                res.acked += len(records) - len(rejected)
+                res.rejected += len(rejected)
+                log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)
+
+        try:
+            if cfg.concurrency == 1:
+                for lo, hi in ranges:
+                    await one(lo, hi)
+            else:
+                async with asyncio.TaskGroup() as tg:
+                    for lo, hi in ranges:
+                        tg.create_task(one(lo, hi))
+        except* (AuthFailed, DestinationUnavailable) as eg:
+            raise eg.exceptions[0] from None
+        finally:
+            res.requests = deliverer.stats.requests
+            res.retries = deliverer.stats.retries
+            res.throttled = deliverer.stats.throttled
+
+
+def run_sync(
+    cfg: SyncConfig,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    warehouse: Path | str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    preflight: Preflight | None = None,
+    sample_size: int = 5,
+) -> SyncResult:
+    """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused."""
+    t0 = time.perf_counter()
+    dest = make_destination(cfg)  # missing/ill-shaped secret: error before any data is read
+    own = con is None
+    base = _connect(warehouse) if con is None else con
+    con = base.cursor()  # own connection: temp tables are private to this run
+    res = SyncResult(run_id=uuid.uuid4().hex, sync_name=cfg.name, dry_run=dry_run, forced=force)
+    try:
+        ensure_schema(con)
+        _check_source(con, cfg)
+        purge_logs(con, cfg.name, cfg.log_retention_days)
+        _start_run(con, cfg, res)
+        try:
+            opts = {"dry_run": dry_run, "force": force, "preflight": preflight, "sample_size": sample_size}
+            _run(con, cfg, dest, res, **opts)
+        except (OutflowError, httpx.HTTPError) as exc:
+            res.error = str(exc)
+            if res.status == "running":
+                res.status = "failed"
+        finally:
+            res.duration_s = time.perf_counter() - t0
+            _finish_run(con, res)
+            con.execute(f"DROP TABLE IF EXISTS {_PENDING}")
+            con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
+    finally:
+        con.close()
+        if own:
+            base.close()
+    log.info(
+        "sync %s: %s (added=%d changed=%d removed=%d invalid=%d acked=%d rejected=%d) in %.2fs",
+        cfg.name, res.status, res.added, res.changed, res.removed, res.invalid, res.acked, res.rejected,
+        res.duration_s,
+    )  # fmt: skip
+    if not res.ok:
+        raise SyncFailed(f"sync {cfg.name} {res.status}: {res.error}", res)
+    return res
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    cfg: SyncConfig,
+    dest: Destination,
+    res: SyncResult,
+    *,
+    dry_run: bool,
+    force: bool,
+    preflight: Preflight | None,
+    sample_size: int,
+) -> None:
+    if preflight is not None:
+        failures = preflight(con, cfg.source)
+        if failures:
+            res.status = "refused"
+            res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
+            return
+
+    t_diff = time.perf_counter()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg)}")
+    res.diff_s = time.perf_counter() - t_diff
+    counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
+    res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
+    res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
+    res.to_send = res.added + res.changed + res.removed
+    (res.held_before,) = con.execute(
+        f"SELECT count(*) FROM {SCHEMA}.sync_state WHERE sync_name = ?", [cfg.name]
+    ).fetchone()  # type: ignore[misc]
+
+    if dry_run:
+        res.samples = _samples(con, cfg, sample_size)
+        res.status = "dry_run"
+        return
+
+    con.execute("BEGIN TRANSACTION")
+    con.execute(f"DELETE FROM {SCHEMA}.sync_invalid_rows WHERE sync_name = ?", [cfg.name])
+    con.execute(
+        f"INSERT INTO {SCHEMA}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+        f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
+        [cfg.name, res.run_id],
+    )
+    con.execute("COMMIT")
+
+    share_limit = cfg.thresholds.max_change_share
+    disruptive = res.changed + res.removed
+    if res.held_before > cfg.thresholds.min_rows_for_breaker and res.held_before > 0:
+        share = disruptive / res.held_before
+        if share > share_limit and not force:
+            res.status = "refused"
+            res.error = (
+                f"circuit breaker: this run would change or remove {disruptive} of the "
+                f"{res.held_before} rows "
+                f"the destination holds ({share:.1%} > {share_limit:.0%}); rerun with --force if intended"
+            )
+            return
+
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {_PENDING} AS SELECT *, row_number() OVER () AS _rn "
+        f"FROM {_DIFF} WHERE _op <> 'invalid'"
+    )
+    t_send = time.perf_counter()
+    try:
+        asyncio.run(_deliver_all(con, cfg, dest, res))
+    except AuthFailed as exc:
+        res.status = "failed"
+        res.error = str(exc)
+        return
+    except DestinationUnavailable as exc:
+        res.status = "failed"
+        res.error = str(exc)
+        return
+    finally:
+        res.deliver_s = time.perf_counter() - t_send
+    res.status = "partial" if res.rejected else "success"
+    if res.rejected:
+        res.error = f"{res.rejected} rows rejected by the destination (see {SCHEMA}.sync_rejected_rows)"

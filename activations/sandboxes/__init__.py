@@ -1,0 +1,1 @@
+"""Local HTTP servers speaking each destination's contract, with fault injection, for tests and demos."""

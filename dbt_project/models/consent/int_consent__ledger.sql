@@ -1,0 +1,84 @@
+-- Every consent fact, resolved to a person through the identity graph:
+-- * raw consent events: the latest per identifier, purpose and channel;
+-- * email unsubscribes and spam reports: revoke marketing on the email channel (latest per address);
+-- * hard bounces: the address is undeliverable (status `suppressed`, all purposes, email channel).
+-- Identifiers the identity graph does not attribute to one person (blocked, shared) resolve to nobody.
+{{ config(materialized='table') }}
+
+with identifiers as (
+    select identifier_type, identifier_value, person_id
+    from {{ ref('int_identity__identifiers') }}
+    where person_id is not null
+),
+
+consent_events as (
+    select
+        event_id as fact_id,
+        identifier_type,
+        identifier_value,
+        purpose,
+        channel,
+        status,
+        'consent_event' as fact_kind,
+        source,
+        occurred_at
+    from {{ ref('stg_consent__events') }}
+    where identifier_value is not null
+    qualify row_number() over (
+        partition by identifier_type, identifier_value, purpose, channel
+        order by occurred_at desc, case status when 'revoked' then 0 else 1 end, event_id desc
+    ) = 1
+),
+
+email_facts as (
+    select
+        event_id as fact_id,
+        'email' as identifier_type,
+        email_canonical as identifier_value,
+        case when event_type = 'bounce' then 'hard_bounce' else event_type end as fact_kind,
+        campaign_id,
+        occurred_at
+    from {{ ref('stg_email__events') }}
+    where email_canonical is not null
+      and (event_type in ('unsubscribe', 'spam_report') or (event_type = 'bounce' and bounce_type = 'hard'))
+    qualify row_number() over (
+        partition by email_canonical, case when event_type = 'bounce' then 'hard_bounce' else event_type end
+        order by occurred_at desc, event_id desc
+    ) = 1
+),
+
+email_consent as (
+    select
+        fact_id, identifier_type, identifier_value, 'marketing' as purpose, 'email' as channel,
+        'revoked' as status, fact_kind, 'email campaign ' || campaign_id as source, occurred_at
+    from email_facts
+    where fact_kind in ('unsubscribe', 'spam_report')
+    union all
+    select
+        fact_id, identifier_type, identifier_value, purpose, 'email' as channel,
+        'suppressed' as status, fact_kind, 'email campaign ' || campaign_id as source, occurred_at
+    from email_facts, (select unnest(['marketing', 'transactional']) as purpose) as purposes
+    where fact_kind = 'hard_bounce'
+),
+
+facts as (
+    select * from consent_events
+    union all
+    select * from email_consent
+)
+
+select
+    md5(f.fact_kind || '|' || f.fact_id || '|' || f.purpose || '|' || i.person_id) as ledger_id,
+    i.person_id,
+    f.identifier_type,
+    f.identifier_value,
+    f.purpose,
+    f.channel,
+    f.status,
+    f.fact_kind,
+    f.source,
+    f.fact_id,
+    f.occurred_at
+from facts as f
+inner join identifiers as i
+    on i.identifier_type = f.identifier_type and i.identifier_value = f.identifier_value

@@ -1,0 +1,83 @@
+"""Dagster layer for activation syncs: one asset per sync YAML, downstream of its dbt model.
+
+Thin on purpose: the asset calls ``activations.engine.run_sync``, the same function as ``outflow sync run``.
+"""
+
+from collections.abc import Sequence
+
+import dagster as dg
+
+from activations.config import SyncConfig, load_syncs
+from activations.engine import Preflight, SyncFailed, SyncResult, run_sync
+from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
+
+GROUP = "activations"
+
+
+def sync_asset_key(cfg: SyncConfig) -> dg.AssetKey:
+    return dg.AssetKey(["activations", cfg.name])
+
+
+def _metadata(res: SyncResult) -> dict[str, dg.MetadataValue]:
+    return {
+        "run_id": dg.MetadataValue.text(res.run_id),
+        "status": dg.MetadataValue.text(res.status),
+        "added": dg.MetadataValue.int(res.added),
+        "changed": dg.MetadataValue.int(res.changed),
+        "removed": dg.MetadataValue.int(res.removed),
+        "rejected": dg.MetadataValue.int(res.rejected),
+        "invalid": dg.MetadataValue.int(res.invalid),
+        "acked": dg.MetadataValue.int(res.acked),
+        "duration_s": dg.MetadataValue.float(round(res.duration_s, 3)),
+        "completion_ratio": dg.MetadataValue.float(round(res.completion_ratio, 4)),
+    }
+
+
+def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.AssetsDefinition:
+    """The asset for one sync; its upstream is the dbt model's default asset key ``[source]``."""
+
+    @dg.asset(
+        key=sync_asset_key(cfg),
+        deps=[dg.AssetKey([cfg.source])],
+        group_name=GROUP,
+        kinds={"python", cfg.destination.type},
+        description=f"{cfg.mode.value} main.{cfg.source} → {cfg.destination.type}:{cfg.destination.object}",
+        tags={"outflow/sync": cfg.name},
+        pool=WAREHOUSE_POOL,
+    )
+    def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        try:
+            res = run_sync(cfg, warehouse=warehouse.file(), preflight=preflight)
+        except SyncFailed as exc:
+            raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
+        context.log.info(
+            f"sync {cfg.name}: {res.status}; added={res.added} changed={res.changed} removed={res.removed} "
+            f"rejected={res.rejected} invalid={res.invalid}"
+        )
+        return dg.MaterializeResult(metadata=_metadata(res))
+
+    return _sync
+
+
+def build_defs(
+    syncs: Sequence[SyncConfig] | None = None, preflight: Preflight | None = None
+) -> dg.Definitions:
+    """Assets (one per sync YAML) and, for syncs with a ``schedule``, a job and a cron schedule each."""
+    syncs = list(syncs) if syncs is not None else load_syncs()
+    assets = [build_sync_asset(cfg, preflight) for cfg in syncs]
+    jobs, schedules = [], []
+    for cfg in syncs:
+        if not cfg.schedule:
+            continue
+        job = dg.define_asset_job(
+            f"activation_sync_{cfg.name}",
+            selection=dg.AssetSelection.assets(sync_asset_key(cfg)),
+            tags=WAREHOUSE_RUN_TAGS,
+        )
+        jobs.append(job)
+        schedules.append(
+            dg.ScheduleDefinition(
+                name=f"activation_sync_{cfg.name}_schedule", job=job, cron_schedule=cfg.schedule
+            )
+        )
+    return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)

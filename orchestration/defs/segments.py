@@ -1,0 +1,37 @@
+"""Dagster wiring for segments: segment, audience and trigger sizes as asset metadata (plotted over time).
+
+The segment, audience and trigger models themselves are dbt models, so they are dbt assets (groups
+`segments`, `consent`, `activation`); this adds one asset downstream of them that records their sizes.
+"""
+
+import dagster as dg
+from dagster import AssetExecutionContext
+
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from outflow.segments import summary
+from outflow.warehouse import connect
+
+#: The dbt assets this one reads (dagster-dbt's default keys are the model names).
+UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdouts")
+
+
+@dg.asset(
+    group_name="segments",
+    deps=[dg.AssetKey(k) for k in UPSTREAM],
+    pool=WAREHOUSE_POOL,
+    description="Sizes of every seg_*, sync_* and trg_* model, recorded as metadata on each run.",
+)
+def segment_sizes(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with connect(warehouse.file()) as con:
+        sizes = summary(con)
+        holdouts = dict(
+            con.execute("select audience, count(*) from main.audience_holdouts group by 1").fetchall()
+        )
+    metadata: dict[str, dg.MetadataValue] = {name: dg.MetadataValue.int(n) for name, n in sizes}
+    metadata.update({f"holdout_{a}": dg.MetadataValue.int(int(n)) for a, n in holdouts.items()})
+    context.log.info("segment sizes: %s", dict(sizes))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+def build_defs() -> dg.Definitions:
+    return dg.Definitions(assets=[segment_sizes])

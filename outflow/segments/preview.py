@@ -1,0 +1,87 @@
+"""Preview a segment against the warehouse before anything is synced."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from outflow.segments.codegen import compile_project
+from outflow.segments.compiler import inline_segments, render_direct
+from outflow.segments.errors import SegmentError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Preview:
+    size: int
+    as_of: str
+    sample_columns: list[str] = field(default_factory=list)
+    sample_rows: list[tuple] = field(default_factory=list)
+    overlaps: list[tuple[str, int, int]] = field(default_factory=list)
+
+
+def _default_as_of(con) -> str:  # noqa: ANN001
+    """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
+    from outflow.load import dataset_as_of
+
+    as_of = dataset_as_of(con)
+    if as_of:
+        return as_of
+    try:
+        (ts,) = con.execute("select max(occurred_at) from main.fct_events").fetchone()
+    except Exception:  # noqa: BLE001 - a warehouse without events
+        ts = None
+    if ts is None:
+        (ts,) = con.execute("select current_timestamp::timestamp").fetchone()
+    return str(ts)
+
+
+def preview_segment(
+    name: str, project_dir: Path, warehouse: Path | None = None, as_of: str | None = None, sample: int = 5
+) -> Preview:
+    import duckdb
+
+    from outflow.settings import warehouse_path
+
+    compiled = compile_project(project_dir)
+    if name not in compiled:
+        raise SegmentError(f"no segment named {name!r}; known: {', '.join(sorted(compiled))}")
+    path = warehouse or warehouse_path()
+    if not Path(path).exists():
+        raise SegmentError(f"{path}: warehouse not found; build it first (outflow demo / dbt build)")
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.ConnectionException:  # already open read-write in this process (tests, notebooks)
+        con = duckdb.connect(str(path))
+    try:
+        as_of = as_of or _default_as_of(con)
+        sql = {n: render_direct(inline_segments(n, compiled), now=as_of) for n in compiled}
+        try:
+            members = {n: {r[0] for r in con.execute(q).fetchall()} for n, q in sql.items()}
+        except duckdb.Error as exc:
+            raise SegmentError(f"segment query failed against {path}: {str(exc).splitlines()[0]}") from None
+        mine = members[name]
+        out = Preview(size=len(mine), as_of=str(as_of))
+        if mine:
+            cols = ["person_id", "email", "first_name", "country"]
+            # Never display people who asked to be erased (they stay counted: segments are pre-gate).
+            erased = (
+                "and person_id not in (select person_id from main.erased_persons)"
+                if con.execute(
+                    "select count(*) from information_schema.tables "
+                    "where table_schema = 'main' and table_name = 'erased_persons'"
+                ).fetchone()[0]
+                else ""
+            )
+            rows = con.execute(
+                f"select {', '.join(cols)} from main.dim_profiles where person_id in "
+                f"(select unnest(?::varchar[])) {erased} order by person_id limit {int(sample)}",
+                [sorted(mine)],
+            ).fetchall()
+            out.sample_columns, out.sample_rows = cols, rows
+        out.overlaps = [(o, len(m), len(mine & m)) for o, m in sorted(members.items()) if o != name]
+        return out
+    finally:
+        con.close()

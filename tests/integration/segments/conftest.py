@@ -1,0 +1,94 @@
+"""Fixtures for segment/audience/trigger tests on the real built warehouse."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from outflow.build import run_dbt
+from outflow.load import dataset_as_of
+
+
+def sync_models(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, bool]]:
+    """sync_<audience> -> (channel, purpose, is_transactional) from audience_definitions."""
+    rows = con.execute(
+        "select audience, channel, purpose, is_transactional from main.audience_definitions"
+    ).fetchall()
+    return {f"sync_{a}": (c, p, t) for a, c, p, t in rows}
+
+
+def trigger_models(con: duckdb.DuckDBPyConnection) -> list[str]:
+    rows = con.execute(
+        "select table_name from information_schema.tables where table_schema = 'main' "
+        "and table_name like 'trg\\_%' escape '\\' order by 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def members(con: duckdb.DuckDBPyConnection, model: str) -> set[str]:
+    return {r[0] for r in con.execute(f"select person_id from main.{model}").fetchall()}
+
+
+@dataclass
+class Rebuilt:
+    """A copy of the built warehouse, changed, then rebuilt with dbt."""
+
+    before: Path
+    after: Path
+    erased: str  # person we filed an erasure request for
+    revoked: str  # person who revoked marketing email consent
+    excluded: str  # person added to the global exclusion list
+
+
+@pytest.fixture(scope="module")
+def rebuilt(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Rebuilt:
+    """Copy the warehouse; file an erasure, a consent revocation and an exclusion for three current audience
+    members in the raw/seed tables; rebuild everything downstream of them (and the triggers) with dbt."""
+    root = tmp_path_factory.mktemp("segments_rebuild")
+    before = root / "before.duckdb"
+    after = root / "after.duckdb"
+    src = duckdb.connect(str(built_warehouse))
+    src.execute("checkpoint")  # everything into the file before copying it
+    src.close()
+    shutil.copy(built_warehouse, before)
+    shutil.copy(built_warehouse, after)
+    con = duckdb.connect(str(after))
+    as_of = dataset_as_of(con)
+    # Someone in a marketing email audience and in the transactional one (a lapsed customer, say).
+    both = con.execute(
+        "select m.person_id, p.email from main.sync_lapsed_customers_email m "
+        "join main.sync_customers_service_email t using (person_id) "
+        "join main.dim_profiles p using (person_id) order by m.person_id"
+    ).fetchall()
+    assert len(both) >= 3, "demo data should have lapsed customers with consent"
+    (erased, erased_email), (revoked, revoked_email), (excluded, excluded_email) = both[:3]
+    con.execute(
+        "insert into raw.erasure_requests values "
+        "('test-erasure-1', 'email', ?, cast(? as timestamp) - interval 1 hour)",
+        [erased_email.upper(), as_of],
+    )
+    con.execute(
+        "insert into raw.consent_events values ('test-consent-1', 'email', ?, 'marketing', 'email', "
+        "'revoked', 'preference_center', cast(? as timestamp) - interval 1 hour)",
+        [f"  {revoked_email} ", as_of],
+    )
+    con.execute(
+        "insert into main.global_exclusions values ('email', ?, 'test', date '2026-01-01')", [excluded_email]
+    )
+    con.close()
+    run_dbt(
+        [
+            "run",
+            "--select",
+            "stg_consent__events+ stg_privacy__erasure_requests+ excluded_persons+ "
+            "int_trigger__cart_abandoned+ int_trigger__trial_ending+ int_trigger__reengagement+ "
+            "int_trigger__lead_score_threshold+",
+        ],
+        warehouse=after,
+        as_of=as_of,
+    )
+    return Rebuilt(before=before, after=after, erased=erased, revoked=revoked, excluded=excluded)

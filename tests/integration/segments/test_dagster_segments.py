@@ -1,0 +1,29 @@
+"""The Dagster asset that records segment sizes, materialized in process against the built warehouse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+
+from orchestration.defs.segments import build_defs, segment_sizes
+from orchestration.resources import WarehouseResource
+
+
+def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) -> None:
+    defs = dg.Definitions.merge(
+        build_defs(), dg.Definitions(resources={"warehouse": WarehouseResource(path=str(built_warehouse))})
+    )
+    assert dg.AssetKey("segment_sizes") in defs.resolve_asset_graph().get_all_asset_keys()
+    result = dg.materialize(
+        [segment_sizes], resources={"warehouse": WarehouseResource(path=str(built_warehouse))}
+    )
+    assert result.success
+    mats = result.asset_materializations_for_node("segment_sizes")
+    meta = mats[0].metadata
+    con = duckdb.connect(str(built_warehouse))
+    expected = con.execute("select count(*) from main.seg_hot_leads").fetchone()[0]
+    con.close()
+    assert meta["seg_hot_leads"].value == expected
+    assert any(k.startswith("sync_") for k in meta) and any(k.startswith("trg_") for k in meta)
