@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-try:  # the project's one user-facing error type; the CLI prints it as one red line
-    from outflow.errors import OutflowError as _Base
-except ImportError:  # pragma: no cover - only before the foundation provides outflow.errors
-    _Base = Exception  # type: ignore[misc,assignment]
+from outflow.errors import OutflowError
 
 
-class ModelError(_Base):  # type: ignore[valid-type,misc]
+class ModelError(OutflowError):
     """A problem with the features, labels or model registry, explained in one line."""

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import json
 
-import polars as pl
-
 from models_ml import ModelRegistry
 from models_ml.pipeline import train_and_score, train_model
 from models_ml.store import read_scores
@@ -65,4 +63,3 @@ def test_compares_with_rule_scores_and_truth(small_warehouse, tmp_path):
     # the random rule score is near 0.5; the model learns the behaviour that precedes orders
     assert result["truth_auc_model"] > result["truth_auc_rule"]
     assert abs(result["truth_auc_model"] - result["holdout_auc"]) < 0.05
-    assert isinstance(pl.DataFrame, type)
