@@ -143,3 +143,58 @@ def runs(
             f"{ack}/{rej}", "" if secs is None else str(secs), error or "",
         )  # fmt: skip
     console.print(table)
+
+
+sandbox_app = typer.Typer(help="Local sandboxes for every destination.", invoke_without_command=True)
+
+
+@sandbox_app.callback()
+@_friendly
+def sandbox(
+    port_base: Annotated[int, typer.Option("--port-base", help="first port (0: free ports)")] = 8790,
+    real_rate_limits: Annotated[
+        bool, typer.Option("--real-rate-limits", help="enforce each vendor's published rate limit")
+    ] = False,
+    token_env: Annotated[str, typer.Option(help="env var holding the token the vendor sandboxes accept")] = (
+        "OUTFLOW_SANDBOX_TOKEN"
+    ),
+    secret_env: Annotated[str, typer.Option(help="env var holding the webhook sandbox's whsec_ secret")] = (
+        "OUTFLOW_SANDBOX_SECRET"
+    ),
+) -> None:
+    """Start every sandbox on 127.0.0.1, print their base URLs, and serve until Ctrl-C."""
+    import os
+    import threading
+
+    from activations.sandboxes import start_all
+    from activations.sandboxes.testing import make_secret
+
+    token = os.environ.get(token_env) or "sandbox-token"
+    secret = os.environ.get(secret_env) or make_secret()
+    try:
+        running = start_all(
+            token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits
+        )
+    except OSError as exc:
+        raise OutflowError(
+            f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0"
+        ) from exc
+    table = Table("destination type", "base URL", "inspect")
+    for kind, sb in running.items():
+        table.add_row(kind, sb.url, f"{sb.url}/_sandbox/" + ("stats" if kind == "webhook" else "store"))
+    console.print(table)
+    console.print(
+        f"tokens: vendor sandboxes accept the value of {token_env} "
+        f"({'set' if os.environ.get(token_env) else 'unset: the default sandbox-token'}); "
+        f"webhook secret from {secret_env} "
+        f"({'set' if os.environ.get(secret_env) else 'unset: a built-in test key'})"
+    )
+    console.print("serving; Ctrl-C to stop")
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sb in running.values():
+            sb.stop()
+        console.print("sandboxes stopped")

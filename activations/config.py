@@ -47,11 +47,16 @@ class Destination(_Strict):
     type: str = Field(description="destination type, e.g. webhook")
     object: str = Field(description="destination object, e.g. contacts")
     base_url: str
-    secret_env: str = Field(description="NAME of the env var holding the secret (never the secret)")
+    secret_env: str | None = Field(
+        default=None, description="NAME of the env var holding the secret (never the secret); all but file"
+    )
     rate_limit: RateLimit | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="vendor settings, e.g. list_id, id_property, api_version"
+    )
 
     @field_validator("type")
     @classmethod
@@ -65,13 +70,23 @@ class Destination(_Strict):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^\s/]+", v):
-            raise ValueError("must be an http(s) URL")
+        if not re.match(r"^https?://[^\s/]+", v) and not v.startswith("file:///"):
+            raise ValueError("must be an http(s) URL (or file:///directory for type file)")
         return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _secret_needed(self) -> Destination:
+        if self.secret_env is None and self.type != "file":
+            raise ValueError("secret_env: required for this destination type (the NAME of an env var)")
+        if self.base_url.startswith("file:") and self.type != "file":
+            raise ValueError("base_url: must be an http(s) URL")
+        return self
 
     @field_validator("secret_env")
     @classmethod
-    def _env_name(cls, v: str) -> str:
+    def _env_name(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
         if not re.match(r"^[A-Z_][A-Z0-9_]*$", v):
             raise ValueError("must be an environment variable NAME (upper case), not the secret itself")
         return v
@@ -242,6 +257,8 @@ def find_sync(name: str, directory: Path | str | None = None) -> SyncConfig:
 
 def resolve_secret(cfg: SyncConfig) -> str:
     """The secret from the env var the YAML names; a clear error (never the value) if missing."""
+    if cfg.destination.secret_env is None:
+        return ""  # validated: only destinations without credentials (file) omit it
     value = os.environ.get(cfg.destination.secret_env)
     if not value:
         raise OutflowError(

@@ -21,7 +21,7 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from activations.config import RateLimit
-from activations.destinations.base import Destination, Record, RowResult
+from activations.destinations.base import Destination, PreparedRequest, Record, RowResult
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -114,8 +114,7 @@ class Deliverer:
         ra = getattr(exc, "retry_after", None)
         return max(base, ra) if ra is not None else base
 
-    async def _send_once(self, records: list[Record]) -> httpx.Response:
-        req = self.dest.build_request(records)
+    async def _send_once(self, req: PreparedRequest) -> httpx.Response:
         if self.limiter is not None:
             await self.limiter.acquire()
         self.stats.requests += 1
@@ -123,14 +122,15 @@ class Deliverer:
             resp = await self.client.request(req.method, req.url, headers=req.headers, content=req.content)
         except (httpx.TimeoutException, httpx.TransportError) as exc:
             raise _Transient(f"{type(exc).__name__}: {exc or 'no response'}") from exc
-        if resp.status_code == 429 or resp.status_code >= 500:
+        if resp.status_code == 429 or resp.status_code >= 500 or self.dest.is_transient(resp):
             if resp.status_code == 429:
                 self.stats.throttled += 1
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
             raise _Transient(self.dest.error_message(resp), retry_after)
         return resp
 
-    async def _send_with_retry(self, records: list[Record]) -> httpx.Response:
+    async def call(self, req: PreparedRequest) -> httpx.Response:
+        """One request with the shared limiter and retries; AuthFailed on 401/403."""
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(self.max_retries + 1),
@@ -141,24 +141,33 @@ class Deliverer:
                 with attempt:
                     if attempt.retry_state.attempt_number > 1:
                         self.stats.retries += 1
-                    return await self._send_once(records)
+                    resp = await self._send_once(req)
         except _Transient as exc:
             raise DestinationUnavailable(
                 f"sync {self.dest.cfg.name}: destination {self.dest.cfg.destination.base_url} still failing "
                 f"after {self.max_retries} retries: {exc}"
             ) from exc
-        raise AssertionError("unreachable")  # pragma: no cover
+        if self.dest.is_auth_failure(resp):
+            raise AuthFailed(
+                f"sync {self.dest.cfg.name}: destination refused the credentials from "
+                f"{self.dest.cfg.destination.secret_env} ({self.dest.error_message(resp)}); sync stopped"
+            )
+        return resp
 
     async def deliver(self, records: list[Record]) -> list[RowResult]:
         """Per-row outcomes for these records; raises AuthFailed / DestinationUnavailable."""
         if not records:
             return []
-        resp = await self._send_with_retry(records)
-        if resp.status_code in (401, 403):
-            raise AuthFailed(
-                f"sync {self.dest.cfg.name}: destination refused the credentials from "
-                f"{self.dest.cfg.destination.secret_env} ({self.dest.error_message(resp)}); sync stopped"
-            )
+        groups = self.dest.group(records)
+        if len(groups) > 1:
+            out: list[RowResult] = []
+            for g in groups:
+                out += await self.deliver(g)
+            return out
+        answer = await self.dest.exchange(self.call, records)
+        if isinstance(answer, list):
+            return answer
+        resp = answer
         if 200 <= resp.status_code < 300:
             return self.dest.parse_response(resp, records)
         message = self.dest.error_message(resp)

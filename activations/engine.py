@@ -257,6 +257,7 @@ async def _deliver_all(
             max_backoff=d.max_backoff_seconds,
         )  # fmt: skip
         ranges = [(lo, min(lo + size, res.to_send)) for lo in range(0, res.to_send, size)]
+        dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
         (had_rejected,) = con.execute(
             f"SELECT count(*) > 0 FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
         ).fetchone()  # type: ignore[misc]

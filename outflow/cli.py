@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
+from activations.cli import sandbox_app
 from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
@@ -20,6 +21,7 @@ app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_arg
 console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
+app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(score_app, name="score")
 
 

@@ -6,9 +6,31 @@ from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:
+    from activations.destinations.file_export import FileExportDestination
+    from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
+    from activations.destinations.hubspot import HubSpotDestination
+    from activations.destinations.klaviyo import KlaviyoDestination
+    from activations.destinations.mailchimp import MailchimpDestination
+    from activations.destinations.meta import MetaAudienceDestination
+    from activations.destinations.salesforce import SalesforceDestination
+    from activations.destinations.sendgrid import SendGridDestination
+    from activations.destinations.triggers import BrazeDestination, CustomerIoDestination
     from activations.destinations.webhook import WebhookDestination
 
-    return {WebhookDestination.type: WebhookDestination}
+    classes: list[type[Destination]] = [
+        WebhookDestination,
+        SendGridDestination,
+        KlaviyoDestination,
+        HubSpotDestination,
+        MetaAudienceDestination,
+        SalesforceDestination,
+        GoogleAdsCustomerMatchDestination,
+        BrazeDestination,
+        CustomerIoDestination,
+        FileExportDestination,
+        MailchimpDestination,
+    ]
+    return {c.type: c for c in classes}
 
 
 class _Lazy(dict):

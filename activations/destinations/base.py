@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -41,10 +42,29 @@ class PreparedRequest:
     content: bytes = b""
 
 
+Call = Callable[[PreparedRequest], Awaitable[httpx.Response]]
+"""Send one request through the deliverer (shared limiter, retries on 429/5xx/timeouts, AuthFailed on
+401/403) and return the response; any other status is returned for the destination to judge."""
+
+
 def idempotency_key(sync_name: str, key: str, version: str | None = None) -> str:
     """Stable per (sync, key[, version]): a resend of the same record carries the same key."""
     raw = f"{sync_name}\x1f{key}" + (f"\x1f{version}" if version is not None else "")
     return hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def nest(fields: dict[str, Any], *, skip_none: bool = True) -> dict[str, Any]:
+    """``{"location.city": "x", "email": "y"}`` -> ``{"location": {"city": "x"}, "email": "y"}``."""
+    out: dict[str, Any] = {}
+    for k, v in fields.items():
+        if v is None and skip_none:
+            continue
+        cur = out
+        *parents, leaf = k.split(".")
+        for p in parents:
+            cur = cur.setdefault(p, {})
+        cur[leaf] = v
+    return out
 
 
 class Destination(ABC):
@@ -58,6 +78,7 @@ class Destination(ABC):
         self.cfg = cfg
         self._secret = secret
         self.check_secret()
+        self.check_config()
 
     def __repr__(self) -> str:  # never show the secret
         return f"{type(self).__name__}(sync={self.cfg.name!r}, base_url={self.cfg.destination.base_url!r})"
@@ -68,6 +89,71 @@ class Destination(ABC):
 
     def check_secret(self) -> None:  # noqa: B027 - optional hook
         """Raise OutflowError if the secret has the wrong shape (without showing it)."""
+
+    def check_config(self) -> None:  # noqa: B027 - optional hook
+        """Raise OutflowError naming the file and key if the sync does not fit this destination."""
+
+    def option(self, name: str, default: Any = None, *, required: bool = False) -> Any:
+        """``destination.options.<name>`` from the sync YAML; a clear error if required and missing."""
+        from outflow.errors import OutflowError
+
+        value = self.cfg.destination.options.get(name, default)
+        if required and value in (None, ""):
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.options.{name}: required by destination "
+                f"type {self.type}"
+            )
+        return value
+
+    def require_key_mapped_to(self, *dest_fields: str) -> str:
+        """The vendor identifies a record by one of ``dest_fields``; removals carry only the key, so the
+        sync's primary key column must be mapped to that field. Returns the field it is mapped to."""
+        from outflow.errors import OutflowError
+
+        mapped = self.cfg.fields.get(self.cfg.primary_key)
+        if mapped not in dest_fields:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: fields.{self.cfg.primary_key}: destination type "
+                f"{self.type} identifies records by {' or '.join(dest_fields)}; map the primary key column "
+                f"{self.cfg.primary_key!r} to it (e.g. fields: {{{self.cfg.primary_key}: {dest_fields[0]}}})"
+            )
+        return mapped
+
+    def group(self, records: list[Record]) -> list[list[Record]]:
+        """Split a batch into sub-batches each sent by one ``exchange`` (e.g. upserts apart from
+        deletes, which many vendors take on another endpoint). Default: the batch as it is."""
+        return [records]
+
+    async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
+        """Deliver one sub-batch. Default: one request from ``build_request``. Vendors needing several
+        calls (id look-ups, async jobs, list membership after an upsert) override this; returning a
+        non-2xx response lets the deliverer split the batch, returning RowResults settles each row."""
+        resp = await call(self.build_request(records))
+        if not 400 <= resp.status_code < 500:
+            return resp
+        return await self.resend_without_bad_rows(call, records, resp)
+
+    def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
+        """For a refused call that names its bad rows (by position): {index: message}. Default: none."""
+        return {}
+
+    async def resend_without_bad_rows(
+        self, call: Call, records: list[Record], resp: httpx.Response
+    ) -> httpx.Response | list[RowResult]:
+        """Vendors that refuse a whole call but name the bad rows: reject those, send the rest again."""
+        bad = self.row_errors(resp, len(records))
+        if not bad:
+            return resp  # not attributable to rows: the deliverer splits the batch
+        out = {records[i].key: RowResult(records[i].key, False, msg) for i, msg in bad.items()}
+        rest = [r for i, r in enumerate(records) if i not in bad]
+        if rest:
+            again = await self.exchange(call, rest)
+            if isinstance(again, httpx.Response):
+                if not 200 <= again.status_code < 300:
+                    return again
+                again = self.parse_response(again, rest)
+            out.update({r.key: r for r in again})
+        return [out[r.key] for r in records]
 
     def op_for(self, diff_op: str) -> str:
         """Map a diff operation (add/change/remove) to this destination's operation for the sync's mode."""
@@ -87,6 +173,18 @@ class Destination(ABC):
     @abstractmethod
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         """Per-row outcome of a 2xx response (partial failures included)."""
+
+    def begin(self, counts: dict[str, int]) -> None:  # noqa: B027 - optional hook
+        """Called once per run before the first batch with the diff counts (add/change/remove), for vendors
+        whose uploads are sessions that must know their last batch (Meta)."""
+
+    def is_auth_failure(self, response: httpx.Response) -> bool:
+        """The vendor refused the credentials (default 401/403; some vendors answer 400 with a code)."""
+        return response.status_code in (401, 403)
+
+    def is_transient(self, response: httpx.Response) -> bool:
+        """A vendor-specific retriable answer besides 429/5xx (e.g. Salesforce REQUEST_LIMIT_EXCEEDED)."""
+        return False
 
     def error_message(self, response: httpx.Response) -> str:
         """The destination's own message for a failed (non-2xx) response."""

@@ -85,3 +85,71 @@ def write_sync(directory: Path, d: dict[str, Any]) -> SyncConfig:
 
 def set_secret(secret: str, env: str = "OUTFLOW_TEST_WEBHOOK_SECRET") -> None:
     os.environ[env] = secret
+
+
+def vendor_sync_dict(
+    dest_type: str,
+    base_url: str,
+    *,
+    name: str | None = None,
+    source: str = "sync_contacts",
+    primary_key: str = "email",
+    mode: str = "mirror",
+    fields: dict[str, str] | None = None,
+    secret_env: str = "OUTFLOW_TEST_VENDOR_TOKEN",
+    options: dict[str, Any] | None = None,
+    obj: str = "contacts",
+    **overrides: Any,
+) -> dict[str, Any]:
+    """A sync YAML dict for a vendor destination pointed at a sandbox (short timeouts and backoff)."""
+    d: dict[str, Any] = {
+        "name": name or f"{dest_type}_sync",
+        "source": source,
+        "primary_key": primary_key,
+        "mode": mode,
+        "destination": {
+            "type": dest_type,
+            "object": obj,
+            "base_url": base_url,
+            "secret_env": secret_env,
+            "timeout_seconds": 2,
+            "max_retries": 4,
+            "max_backoff_seconds": 0.5,
+            "options": options or {},
+        },
+        "fields": fields or {"email": "email", "first_name": "first_name"},
+        "batch_size": 100,
+    }
+    dest = overrides.pop("destination", None)
+    if dest:
+        d["destination"] = {**d["destination"], **dest}
+    d.update(overrides)
+    return d
+
+
+# destination type -> how tests and the benchmark point a sync at its sandbox: calls per batch (for the
+# theoretical ceiling), field mapping, options. Google Ads reads its developer token from the env var
+# OUTFLOW_GOOGLE_DEV_TOKEN.
+VENDOR_PLANS: dict[str, dict[str, Any]] = {
+    "sendgrid": {"calls": 1, "options": {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11"}},
+    "klaviyo": {"calls": 1, "options": {"list_id": "Bench1"},
+                "fields": {"email": "email", "first_name": "first_name", "score": "properties.score"}},
+    "hubspot": {"calls": 2, "options": {"list_id": "1"},
+                "fields": {"email": "email", "first_name": "firstname", "score": "lead_score"}},
+    "meta_audiences": {"calls": 1, "options": {"audience_id": "2385"},
+                       "fields": {"email": "EMAIL", "first_name": "FN"}, "suffix": "/v21.0"},
+    "salesforce": {"calls": 1, "mode": "upsert", "primary_key": "person_id", "obj": "Contact",
+                   "options": {"external_id_field": "Outflow_Id__c"},
+                   "fields": {"person_id": "Outflow_Id__c", "email": "Email", "first_name": "FirstName"}},
+    "google_ads_customer_match": {"calls": 3, "fields": {"email": "email", "first_name": "first_name"},
+                                  "options": {"customer_id": "1234567890", "user_list_id": "1",
+                                              "developer_token_env": "OUTFLOW_GOOGLE_DEV_TOKEN"}},
+    "mailchimp": {"calls": 1, "options": {"list_id": "bench1"}, "suffix": "/3.0",
+                  "fields": {"email": "email_address", "first_name": "merge_fields.FNAME"}},
+    "braze": {"calls": 1, "mode": "insert", "source": "trg_welcome", "primary_key": "trigger_id",
+              "fields": {"person_id": "external_id", "event_name": "name", "email": "properties.email"},
+              "options": {}},
+    "customerio": {"calls": 1, "mode": "insert", "source": "trg_welcome", "primary_key": "trigger_id",
+                   "fields": {"person_id": "id", "event_name": "name", "email": "properties.email"},
+                   "options": {}},
+}  # fmt: skip

@@ -28,32 +28,11 @@ from typing import Any
 import orjson
 
 from activations.destinations.webhook import verify
+from activations.sandboxes.base import FAULT_KINDS, TokenBucket
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = ("status", "slow", "drop", "partial", "reject_keys")
-
-
-class _Bucket:
-    """Token bucket: ``requests`` per ``per_seconds``, burst = ``requests``."""
-
-    def __init__(self, requests: float, per_seconds: float) -> None:
-        self.capacity = requests
-        self.rate = requests / per_seconds
-        self.tokens = requests
-        self.t = time.monotonic()
-        self.lock = threading.Lock()
-
-    def take(self) -> float:
-        """0 if allowed, else seconds until a token is available."""
-        with self.lock:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.t) * self.rate)
-            self.t = now
-            if self.tokens >= 1:
-                self.tokens -= 1
-                return 0.0
-            return (1 - self.tokens) / self.rate
+_Bucket = TokenBucket  # shared with the vendor sandboxes
 
 
 class SandboxState:

@@ -38,9 +38,16 @@ class OutflowDbtTranslator(DagsterDbtTranslator):
 
 
 def ensure_manifest() -> None:
-    """Parse the project when no manifest exists yet (a fresh clone), so definitions always load."""
-    if not DBT_PROJECT.manifest_path.exists():
-        run_dbt(["parse"])
+    """Parse the project when the manifest is missing (a fresh clone) or older than any project file, so
+    the asset graph always matches the models on disk."""
+    manifest = DBT_PROJECT.manifest_path
+    if manifest.exists():
+        built = manifest.stat().st_mtime
+        sources = [p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")]
+        sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
+        if all(p.stat().st_mtime <= built for p in sources if p.is_file()):
+            return
+    run_dbt(["parse"])
 
 
 def build_defs() -> dg.Definitions:

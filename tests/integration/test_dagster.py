@@ -43,6 +43,18 @@ def test_definitions_load_with_groups_and_schedule(defs):
     assert shape["schedules"]["outflow_daily_schedule"]["cron"] == "0 5 * * *"
 
 
+def test_every_dependency_is_an_asset_the_graph_builds(defs):
+    """A sync or check that depends on a model Dagster does not build would run before it (stale manifest)."""
+    graph = defs.get_repository_def().asset_graph
+    dangling = {
+        (key.to_user_string(), parent.to_user_string())
+        for key in graph.get_all_asset_keys()
+        for parent in graph.get(key).parent_keys
+        if not graph.get(parent).is_materializable
+    }
+    assert not dangling
+
+
 def test_definitions_match_snapshot(defs):
     """Catches accidental changes to asset keys, groups, dependencies and schedules.
 
@@ -55,21 +67,28 @@ def test_definitions_match_snapshot(defs):
 
 
 def test_whole_graph_materializes_in_process(defs, tmp_path, monkeypatch):
+    from activations.config import load_syncs
+    from activations.sandboxes.testing import make_secret
+    from activations.sandboxes.webhook import WebhookSandbox
+
     warehouse = tmp_path / "dagster.duckdb"
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
+    secret = make_secret()
+    syncs = load_syncs()
+    for cfg in syncs:
+        monkeypatch.setenv(cfg.destination.secret_env, secret)
     job = defs.get_job_def("outflow_daily")
-    result = job.execute_in_process(
-        run_config={"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}}
-    )
+    run_config = {"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}}
+    # the declared syncs deliver to a webhook sandbox on the port their YAML names
+    with WebhookSandbox(secret, port=8790) as sandbox:
+        result = job.execute_in_process(run_config=run_config)
+        received = len(sandbox.records("contacts")) + len(sandbox.messages("events"))
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert {
-        "raw/crm_contacts",
-        "stg_crm__contacts",
-        "int_identity__person_map",
-        "dim_profiles",
-        "fct_events",
-    } <= materialized
+    expected = {"raw/crm_contacts", "stg_crm__contacts", "int_identity__person_map", "dim_profiles", "fct_events"}
+    assert expected <= materialized
+    assert {f"activations/{cfg.name}" for cfg in syncs} <= materialized
+    assert received > 0
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)  # dbt tests ran as asset checks
     with connect(warehouse) as con:

@@ -1,0 +1,132 @@
+"""HubSpot CRM contacts and list membership.
+
+- Upsert: ``POST /crm/v3/objects/contacts/batch/upsert`` ``{"inputs": [{"idProperty", "id", "properties"}]}``,
+  at most 100 inputs; ``idProperty`` is ``email`` or a custom unique property (option ``id_property``).
+  ``200`` when all succeed, ``207`` multi-status with ``errors[{status, category, message, context:
+  {id: [...]}}]`` naming the inputs that failed (the rest are applied).
+- Audience membership (option ``list_id``, a MANUAL list): after an upsert, ``PUT
+  /crm/v3/lists/{list_id}/memberships/add`` with the record ids; removal (mirror) reads the record ids with
+  ``POST /crm/v3/objects/contacts/batch/read`` (``idProperty``) and ``PUT .../memberships/remove``.
+- Auth: ``Authorization: Bearer <private app token>``; rate limit 100 requests / 10 s (private apps).
+
+The primary key column must be mapped to the id property. Property values are sent as strings.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import orjson
+
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from outflow.errors import OutflowError
+
+
+class HubSpotDestination(Destination):
+    type = "hubspot"
+    max_batch_size = 100
+
+    def check_config(self) -> None:
+        self.id_property = str(self.option("id_property", "email"))
+        self.require_key_mapped_to(self.id_property)
+        lid = self.option("list_id")
+        self.list_id = None if lid is None else str(lid)
+        if self.cfg.mode.value == "mirror" and self.list_id is None:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.options.list_id: mirror mode keeps a HubSpot "
+                "list in step with the audience; name the (manual) list"
+            )
+        if self.cfg.mode.value not in ("upsert", "mirror"):
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: mode: HubSpot contacts take upsert or mirror"
+            )
+
+    def _headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
+
+    def _id(self, key: str) -> str:
+        return key.strip().lower() if self.id_property == "email" else key
+
+    def group(self, records: list[Record]) -> list[list[Record]]:
+        ups = [r for r in records if r.op != "delete"]
+        dels = [r for r in records if r.op == "delete"]
+        return [g for g in (ups, dels) if g]
+
+    def build_request(self, records: list[Record]) -> PreparedRequest:
+        inputs = []
+        for r in records:
+            props: dict[str, Any] = {k: ("" if v is None else str(v)) for k, v in r.fields.items()}
+            if self.id_property == "email":
+                props["email"] = self._id(r.key)
+            inputs.append({"idProperty": self.id_property, "id": self._id(r.key), "properties": props})
+        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/upsert"
+        return PreparedRequest("POST", url, self._headers(), orjson.dumps({"inputs": inputs}))
+
+    def _failed_ids(self, body: dict[str, Any]) -> dict[str, str]:
+        failed: dict[str, str] = {}
+        for e in body.get("errors", []) or []:
+            ids = (e.get("context") or {}).get("id") or []
+            for i in ids:
+                failed[str(i)] = f"{e.get('category', 'ERROR')}: {e.get('message', '')}"
+        return failed
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        failed = self._failed_ids(body)
+        return [RowResult(r.key, self._id(r.key) not in failed, failed.get(self._id(r.key))) for r in records]
+
+    async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
+        if records[0].op == "delete":
+            return await self._remove(call, records)
+        resp = await call(self.build_request(records))
+        if resp.status_code not in (200, 201, 207) or self.list_id is None:
+            return resp
+        results = self.parse_response(resp, records)
+        ids = []
+        ok = {self._id(r.key) for r in results if r.ok}
+        for item in resp.json().get("results", []):
+            value = str((item.get("properties") or {}).get(self.id_property, "")).strip()
+            value = value.lower() if self.id_property == "email" else value
+            if value in ok:
+                ids.append(str(item["id"]))
+        if ids:
+            add = await call(self._membership("add", ids))
+            if not 200 <= add.status_code < 300:
+                return add
+        return results
+
+    def _membership(self, action: str, ids: list[str]) -> PreparedRequest:
+        url = f"{self.cfg.destination.base_url}/crm/v3/lists/{self.list_id}/memberships/{action}"
+        return PreparedRequest("PUT", url, self._headers(), orjson.dumps(ids))
+
+    async def _remove(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
+        body = {
+            "idProperty": self.id_property,
+            "properties": [self.id_property],
+            "inputs": [{"id": self._id(r.key)} for r in records],
+        }
+        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"
+        resp = await call(PreparedRequest("POST", url, self._headers(), orjson.dumps(body)))
+        if resp.status_code not in (200, 207):
+            return resp
+        ids = [str(item["id"]) for item in resp.json().get("results", [])]
+        if ids:  # contacts HubSpot does not know are not on the list: nothing to remove
+            rm = await call(self._membership("remove", ids))
+            if not 200 <= rm.status_code < 300:
+                return rm
+        return [RowResult(r.key, True) for r in records]
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return super().error_message(response)
+        if isinstance(body, dict) and "message" in body:
+            return f"HTTP {response.status_code}: {body.get('category', '')} {body['message']}".replace(
+                "  ", " "
+            )
+        return super().error_message(response)

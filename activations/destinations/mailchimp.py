@@ -1,0 +1,105 @@
+"""Mailchimp Marketing: batch subscribe/update list members, archive for removals.
+
+- Upsert: ``POST {base_url}/lists/{list_id}`` ``{"members": [{"email_address", "status_if_new",
+  "merge_fields"}], "update_existing": true}``, at most 500 members; the answer lists ``new_members``,
+  ``updated_members`` and
+  ``errors: [{"email_address", "error", "error_code"}]`` for refused members (the rest are applied).
+- Removal (mirror): ``DELETE {base_url}/lists/{list_id}/members/{subscriber_hash}`` archives the member
+  (``subscriber_hash`` = MD5 of the lower-cased email); 404 counts as already gone.
+- Auth: HTTP Basic ``anystring:<API key>``; ``base_url`` is ``https://<dc>.api.mailchimp.com/3.0``.
+  Options: ``list_id`` (required), ``status_if_new`` (default ``subscribed``).
+
+Fields: ``email_address`` (the primary key column maps to it), ``merge_fields.<TAG>``, ``language``, ``vip``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+import httpx
+import orjson
+
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
+from outflow.errors import OutflowError
+
+STATUSES = ("subscribed", "pending", "unsubscribed", "cleaned", "transactional")
+
+
+def subscriber_hash(email: str) -> str:
+    return hashlib.md5(email.strip().lower().encode(), usedforsecurity=False).hexdigest()
+
+
+class MailchimpDestination(Destination):
+    type = "mailchimp"
+    max_batch_size = 500
+
+    def check_config(self) -> None:
+        where = self.cfg.path or self.cfg.name
+        self.require_key_mapped_to("email_address")
+        self.list_id = str(self.option("list_id", required=True))
+        self.status_if_new = str(self.option("status_if_new", "subscribed"))
+        if self.status_if_new not in STATUSES:
+            raise OutflowError(
+                f"{where}: destination.options.status_if_new: must be one of {', '.join(STATUSES)}"
+            )
+        if self.cfg.mode.value not in ("upsert", "mirror"):
+            raise OutflowError(f"{where}: mode: Mailchimp list members take upsert or mirror")
+
+    def _headers(self) -> dict[str, str]:
+        auth = base64.b64encode(f"outflow:{self._secret}".encode()).decode()
+        return {"authorization": f"Basic {auth}", "content-type": "application/json"}
+
+    def group(self, records: list[Record]) -> list[list[Record]]:
+        ups = [r for r in records if r.op != "delete"]
+        dels = [r for r in records if r.op == "delete"]
+        return [g for g in (ups, dels) if g]
+
+    def _member(self, r: Record) -> dict[str, Any]:
+        m: dict[str, Any] = nest({k: v for k, v in r.fields.items() if v is not None})
+        m["email_address"] = r.key.strip().lower()
+        m.setdefault("status_if_new", self.status_if_new)
+        if "merge_fields" in m:
+            m["merge_fields"] = {
+                k: (v if isinstance(v, (int, float)) else str(v)) for k, v in m["merge_fields"].items()
+            }
+        return m
+
+    def build_request(self, records: list[Record]) -> PreparedRequest:
+        body = {"members": [self._member(r) for r in records], "update_existing": True}
+        url = f"{self.cfg.destination.base_url}/lists/{self.list_id}"
+        return PreparedRequest("POST", url, self._headers(), orjson.dumps(body, default=str))
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        body = response.json()
+        failed = {
+            str(e.get("email_address", "")).lower(): f"{e.get('error_code', 'ERROR')}: {e.get('error', '')}"
+            for e in body.get("errors", []) or []
+        }
+        return [
+            RowResult(r.key, r.key.strip().lower() not in failed, failed.get(r.key.strip().lower()))
+            for r in records
+        ]
+
+    async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
+        if records[0].op != "delete":
+            return await super().exchange(call, records)
+        out = []
+        for r in records:  # Mailchimp archives one member per call
+            url = f"{self.cfg.destination.base_url}/lists/{self.list_id}/members/{subscriber_hash(r.key)}"
+            resp = await call(PreparedRequest("DELETE", url, self._headers()))
+            if resp.status_code in (200, 204, 404):
+                out.append(RowResult(r.key, True))
+            else:
+                out.append(RowResult(r.key, False, self.error_message(resp)))
+        return out
+
+    def error_message(self, response: httpx.Response) -> str:
+        try:
+            body = response.json()
+        except ValueError:
+            return super().error_message(response)
+        if isinstance(body, dict) and "title" in body:
+            return f"HTTP {response.status_code}: {body['title']}: {body.get('detail', '')}"
+        return super().error_message(response)

@@ -1,0 +1,161 @@
+"""Trigger destinations: Braze ``/users/track`` events and the Customer.io Track API v2 batch.
+
+Both take ``mode: insert`` from a ``trg_*`` model: each key fires once (the engine never resends an
+acknowledged key); a batch resent after a timeout carries the same per-event idempotency value.
+
+Braze (``braze``): ``POST {base_url}/users/track`` ``{"events": [{"external_id", "name", "time",
+"properties"}]}``, at most 75 events per request, ``Authorization: Bearer <REST API key>``, rate 3,000
+requests / 3 s. ``201`` with ``errors: [{"type", "input_array": "events", "index"}]`` names the refused
+events (the rest are recorded). Braze has no server-side de-duplication for events: each event carries
+``properties.outflow_event_id`` (the idempotency key) so a resend after a lost answer can be recognised
+downstream.
+
+Customer.io (``customerio``): ``POST {base_url}/api/v2/batch`` ``{"batch": [{"type": "person",
+"identifiers": {"id" | "email"}, "action": "event", "name", "id": <ULID>, "timestamp", "attributes"}]}``,
+Basic auth ``site_id:api_key`` (the secret is ``site_id:api_key``), 500 KB per batch; the event ``id`` is a
+ULID derived from the idempotency key, which Customer.io uses to de-duplicate. ``207`` with ``errors:
+[{"batch_index", "reason", "message"}]`` names refused items.
+
+Fields: ``external_id`` (Braze) / ``id`` or ``email`` (Customer.io) for the person, ``name`` for the event
+name (or ``options.event_name``), ``time`` (ISO timestamp, default now) and ``properties.<x>`` for event
+properties.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+
+import httpx
+import orjson
+
+from activations.destinations.base import Destination, PreparedRequest, Record, RowResult, nest
+from outflow.errors import OutflowError
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def ulid_from_key(key: str) -> str:
+    """A stable ULID (26 Crockford base32 characters) from a hex idempotency key."""
+    n = int((key + "0" * 32)[:32], 16)  # 128 bits
+    n &= (1 << 128) - 1
+    n >>= 1  # top bit clear: the timestamp part stays within the ULID range
+    return "".join(_CROCKFORD[(n >> (5 * i)) & 31] for i in reversed(range(26)))
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class _TriggerDestination(Destination):
+    person_fields: tuple[str, ...] = ()
+
+    def check_config(self) -> None:
+        where = self.cfg.path or self.cfg.name
+        if self.cfg.mode.value != "insert":
+            raise OutflowError(
+                f"{where}: mode: {self.type} sends trigger events; use mode: insert on a trg_* model"
+            )
+        values = set(self.cfg.fields.values())
+        if not values & set(self.person_fields):
+            raise OutflowError(
+                f"{where}: fields: map a column to {' or '.join(self.person_fields)} "
+                "(the person the event is for)"
+            )
+        self.event_name = self.option("event_name")
+        if "name" not in values and not self.event_name:
+            raise OutflowError(
+                f"{where}: fields: map a column to name, or set destination.options.event_name"
+            )
+        for src, f in self.cfg.fields.items():
+            if f not in (*self.person_fields, "name", "time") and not f.startswith("properties."):
+                raise OutflowError(
+                    f"{where}: fields.{src}: {f!r} must be one of "
+                    f"{', '.join(self.person_fields)}, name, time, "
+                    "properties.<name>"
+                )
+
+    def _event(self, r: Record) -> dict[str, Any]:
+        f = {k: v for k, v in r.fields.items() if v is not None}
+        props = nest({k: v for k, v in f.items() if k.startswith("properties.")}).get("properties", {})
+        return {
+            "name": str(f.get("name") or self.event_name),
+            "time": str(f["time"]) if "time" in f else _now(),
+            "properties": props,
+            "who": {k: str(f[k]) for k in self.person_fields if k in f},
+        }
+
+
+class BrazeDestination(_TriggerDestination):
+    type = "braze"
+    max_batch_size = 75
+    person_fields = ("external_id",)
+
+    def build_request(self, records: list[Record]) -> PreparedRequest:
+        events = []
+        for r in records:
+            e = self._event(r)
+            props = {**e["properties"], "outflow_event_id": r.idempotency_key}
+            events.append({**e["who"], "name": e["name"], "time": e["time"], "properties": props})
+        headers = {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
+        url = f"{self.cfg.destination.base_url}/users/track"
+        return PreparedRequest("POST", url, headers, orjson.dumps({"events": events}, default=str))
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        failed: dict[int, str] = {}
+        body = response.json() if response.content else {}
+        for e in body.get("errors", []) or []:
+            if e.get("input_array") == "events" and isinstance(e.get("index"), int):
+                failed[e["index"]] = str(e.get("type"))
+        return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]
+
+    def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
+        if response.status_code != 400:
+            return {}
+        try:
+            errors = response.json().get("errors", [])
+        except (ValueError, AttributeError):
+            return {}
+        out = {
+            e["index"]: str(e.get("type"))
+            for e in errors
+            if isinstance(e.get("index"), int) and e["index"] < n
+        }
+        return out if len(out) == len(errors) else {}
+
+
+class CustomerIoDestination(_TriggerDestination):
+    type = "customerio"
+    max_batch_size = 500  # also kept under 500 KB by the body-size check below
+    person_fields = ("id", "email")
+
+    def check_secret(self) -> None:
+        if ":" not in self._secret:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.secret_env: the value of "
+                f"{self.cfg.destination.secret_env} must be site_id:api_key"
+            )
+
+    def build_request(self, records: list[Record]) -> PreparedRequest:
+        batch = []
+        for r in records:
+            e = self._event(r)
+            ts = int(dt.datetime.fromisoformat(e["time"].replace("Z", "+00:00")).timestamp())
+            batch.append({"type": "person", "identifiers": e["who"], "action": "event", "name": e["name"],
+                          "id": ulid_from_key(r.idempotency_key), "timestamp": ts,
+                          "attributes": e["properties"]})  # fmt: skip
+        body = orjson.dumps({"batch": batch}, default=str)
+        if len(body) > 500 * 1024 and len(records) > 1:
+            raise OutflowError(f"sync {self.cfg.name}: a Customer.io batch is over 500 KB; lower batch_size")
+        auth = base64.b64encode(self._secret.encode()).decode()
+        headers = {"authorization": f"Basic {auth}", "content-type": "application/json"}
+        return PreparedRequest("POST", f"{self.cfg.destination.base_url}/api/v2/batch", headers, body)
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        failed: dict[int, str] = {}
+        body = response.json() if response.content else {}
+        for e in body.get("errors", []) or []:
+            if isinstance(e.get("batch_index"), int):
+                failed[e["batch_index"]] = f"{e.get('reason', 'invalid')}: {e.get('message', '')}"
+        return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]

@@ -1,0 +1,159 @@
+"""Mailchimp Marketing sandbox: batch subscribe/update (``POST /3.0/lists/{id}``) and archive (``DELETE
+/3.0/lists/{id}/members/{hash}``). Errors use Mailchimp's problem+json shape; members are keyed by the MD5
+subscriber hash of the lower-cased email, as Mailchimp does."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from typing import Any
+
+from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
+_STATUSES = {"subscribed", "pending", "unsubscribed", "cleaned", "transactional"}
+_MEMBER_KEYS = {
+    "email_address",
+    "email_type",
+    "status",
+    "status_if_new",
+    "merge_fields",
+    "interests",
+    "language",
+    "vip",
+    "location",
+    "tags",
+    "ip_signup",
+    "timestamp_signup",
+    "ip_opt",
+    "timestamp_opt",
+}
+
+
+def _problem(status: int, title: str, detail: str) -> SandboxError:
+    doc = "https://mailchimp.com/developer/marketing/docs/errors/"
+    return SandboxError(
+        status, {"type": doc, "title": title, "status": status, "detail": detail, "instance": ""}
+    )
+
+
+class MailchimpSandbox(VendorSandbox):
+    name = "mailchimp"
+    default_rate_limit = (10.0, 1.0)  # Mailchimp: 10 simultaneous connections; 10 calls/s here
+
+    def routes(self) -> list[Route]:
+        return [
+            ("POST", r"(?:/3\.0)?/lists/(?P<id>\w+)", self.batch),
+            ("DELETE", r"(?:/3\.0)?/lists/(?P<id>\w+)/members/(?P<hash>[0-9a-f]{32})", self.archive),
+        ]
+
+    def authorized(self, req: Request) -> bool:
+        auth = req.headers.get("authorization", "")
+        if not auth.startswith("Basic "):
+            return False
+        try:
+            return base64.b64decode(auth[6:]).decode().split(":", 1)[1] == self.token
+        except (ValueError, IndexError):
+            return False
+
+    def auth_error(self) -> Response:
+        detail = "Your API key may be invalid, or you've attempted to access the wrong datacenter."
+        return _problem(401, "API Key Invalid", detail).response
+
+    def fault_response(self, code: int, message: str | None) -> Any:
+        return {"title": "Injected", "status": code, "detail": message or f"injected {code}"}
+
+    def reset_store(self) -> None:
+        self.lists: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def store(self) -> Any:
+        return self.lists
+
+    def members(self, list_id: str, status: str | None = None) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return {
+                m["email_address"]: dict(m)
+                for m in self.lists.get(list_id, {}).values()
+                if status is None or m["status"] == status
+            }
+
+    def batch(self, req: Request) -> Response:
+        body = req.json()
+        members = body.get("members") if isinstance(body, dict) else None
+        if not isinstance(members, list) or not members:
+            raise _problem(400, "Invalid Resource", "members is required")
+        if len(members) > 500:
+            raise _problem(400, "Invalid Resource", "at most 500 members per batch")
+        new, updated, errors = [], [], []
+        with self.lock:
+            lst = self.lists.setdefault(req.params["id"], {})
+            for m in members:
+                email = str(m.get("email_address", "")).lower()
+                unknown = set(m) - _MEMBER_KEYS
+                status = m.get("status") or m.get("status_if_new")
+                if unknown:
+                    errors.append(
+                        {
+                            "email_address": email,
+                            "error": f"unknown keys {sorted(unknown)}",
+                            "error_code": "ERROR_GENERIC",
+                        }
+                    )
+                elif not _EMAIL.match(email):
+                    errors.append(
+                        {"email_address": email, "error": "invalid email", "error_code": "ERROR_GENERIC"}
+                    )
+                elif status not in _STATUSES:
+                    errors.append(
+                        {"email_address": email, "error": "invalid status", "error_code": "ERROR_GENERIC"}
+                    )
+                elif email in self.faults.partial_keys:
+                    errors.append(
+                        {
+                            "email_address": email,
+                            "error": self.faults.partial_keys[email],
+                            "error_code": "ERROR_CONTACT_EXISTS",
+                        }
+                    )
+                else:
+                    h = hashlib.md5(email.encode(), usedforsecurity=False).hexdigest()
+                    cur = lst.get(h)
+                    if cur is not None and not body.get("update_existing"):
+                        errors.append(
+                            {
+                                "email_address": email,
+                                "error": "member exists",
+                                "error_code": "ERROR_CONTACT_EXISTS",
+                            }
+                        )
+                        continue
+                    merged = {**(cur or {}), **{k: v for k, v in m.items() if k != "status_if_new"}}
+                    merged["email_address"] = email
+                    kept = cur["status"] if cur and cur["status"] != "archived" else None
+                    merged["status"] = m.get("status") or kept or m["status_if_new"]
+                    lst[h] = merged
+                    (updated if cur else new).append(
+                        {"id": h, "email_address": email, "status": merged["status"]}
+                    )
+            self.stats["rows_applied"] += len(new) + len(updated)
+        return Response(
+            200,
+            {
+                "new_members": new,
+                "updated_members": updated,
+                "errors": errors,
+                "total_created": len(new),
+                "total_updated": len(updated),
+                "error_count": len(errors),
+            },
+        )
+
+    def archive(self, req: Request) -> Response:
+        with self.lock:
+            m = self.lists.get(req.params["id"], {}).get(req.params["hash"])
+            if m is None:
+                raise _problem(404, "Resource Not Found", "The requested resource could not be found.")
+            m["status"] = "archived"
+            self.stats["rows_removed"] += 1
+        return Response(204)

@@ -1,0 +1,135 @@
+"""Meta Custom Audiences sandbox: ``POST``/``DELETE /{audience_id}/users`` with payload + session.
+
+Checks, as Meta does: a known schema, every data row as long as the schema, at most 10,000 rows, hashed keys
+as 64 lower-case hex characters (anything else is counted in ``num_invalid_entries`` with a sample), sessions
+(``batch_seq`` increasing, nothing after ``last_batch_flag``). Errors use the Graph API shape; throttling is
+answered like Meta (HTTP 400, code 80003, ``is_transient``), a bad token with code 190.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from activations.hashing import META_KEYS
+from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+MAX_ROWS = 10_000
+
+
+def _graph_error(code: int, message: str, status: int = 400, transient: bool = False) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "OAuthException", "code": code, "is_transient": transient,
+                      "fbtrace_id": uuid.uuid4().hex[:11]}}  # fmt: skip
+
+
+class MetaSandbox(VendorSandbox):
+    name = "meta"
+    default_rate_limit = (10.0, 1.0)  # Meta throttles per ad account by usage score; a steady 10/s here
+
+    def routes(self) -> list[Route]:
+        path = r"(?:/v\d+\.\d+)?/(?P<id>\d+)/users"
+        return [("POST", path, self.add), ("DELETE", path, self.remove)]
+
+    def authorized(self, req: Request) -> bool:
+        return (
+            req.headers.get("authorization") == f"Bearer {self.token}" or req.q("access_token") == self.token
+        )
+
+    def auth_error(self) -> Response:
+        return Response(400, _graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
+
+    def rate_limited(self, wait: float) -> Response:
+        return Response(
+            400, _graph_error(80003, "There have been too many calls to this ad-account.", transient=True)
+        )
+
+    def fault_response(self, code: int, message: str | None) -> Any:
+        return _graph_error(2, message or "An unexpected error has occurred.", transient=True)
+
+    def reset_store(self) -> None:
+        self.audiences: dict[str, dict[str, dict[str, str]]] = {}  # audience -> first identifier -> row
+        self.sessions: dict[int, dict[str, Any]] = {}
+
+    def store(self) -> Any:
+        return {"audiences": self.audiences, "sessions": {str(k): v for k, v in self.sessions.items()}}
+
+    def members(self, audience_id: str) -> dict[str, dict[str, str]]:
+        with self.lock:
+            return dict(self.audiences.get(audience_id, {}))
+
+    def _parse(self, req: Request) -> tuple[list[str], list[list[str]], dict[str, Any]]:
+        body = req.json()
+        payload = body.get("payload") if isinstance(body, dict) else None
+        if not isinstance(payload, dict):
+            raise SandboxError(400, _graph_error(100, "(#100) The parameter payload is required"))
+        schema = payload.get("schema")
+        schema = [schema] if isinstance(schema, str) else schema
+        data = payload.get("data")
+        if not isinstance(schema, list) or not schema or any(k not in META_KEYS for k in schema):
+            raise SandboxError(400, _graph_error(100, f"(#100) Invalid schema {schema!r}"))
+        if not isinstance(data, list) or not data:
+            raise SandboxError(400, _graph_error(100, "(#100) payload.data must be a non-empty array"))
+        if len(data) > MAX_ROWS:
+            raise SandboxError(400, _graph_error(100, f"(#100) at most {MAX_ROWS} users per request"))
+        for i, row in enumerate(data):
+            if not isinstance(row, list) or len(row) != len(schema):
+                raise SandboxError(
+                    400, _graph_error(100, f"(#100) data[{i}] does not match the schema length")
+                )
+        session = body.get("session") or {}
+        if session:
+            for k, t in (("session_id", int), ("batch_seq", int), ("last_batch_flag", bool)):
+                if not isinstance(session.get(k), t):
+                    raise SandboxError(
+                        400, _graph_error(100, f"(#100) session.{k} is required ({t.__name__})")
+                    )
+        return schema, data, session
+
+    def _session(self, audience: str, session: dict[str, Any], n: int) -> int:
+        if not session:
+            return 0
+        sid = session["session_id"]
+        st = self.sessions.setdefault(sid, {"audience": audience, "batches": 0, "rows": 0, "closed": False,
+                                            "last_seq": 0})  # fmt: skip
+        if st["closed"]:
+            raise SandboxError(400, _graph_error(2650, f"(#2650) session {sid} is already finished"))
+        st["batches"] += 1
+        st["rows"] += n
+        st["last_seq"] = max(st["last_seq"], session["batch_seq"])
+        st["closed"] = session["last_batch_flag"]
+        return sid
+
+    def _apply(self, req: Request, add: bool) -> Response:
+        schema, data, session = self._parse(req)
+        audience = req.params["id"]
+        invalid: dict[str, str] = {}
+        with self.lock:
+            members = self.audiences.setdefault(audience, {})
+            sid = self._session(audience, session, len(data))
+            for row in data:
+                entry = dict(zip(schema, row, strict=True))
+                bad = [v for k, v in entry.items() if v and k != "EXTERN_ID" and not _HASH.match(v)]
+                bad += [v for v in entry.values() if v in self.faults.partial_keys]
+                if bad:
+                    invalid[bad[0]] = self.faults.partial_keys.get(bad[0], "not a SHA-256 hash")
+                    continue
+                ident = next((v for v in row if v), None)
+                if ident is None:
+                    invalid[""] = "empty row"
+                    continue
+                if add:
+                    members[ident] = entry
+                else:
+                    members.pop(ident, None)
+            self.stats["rows_applied" if add else "rows_removed"] += len(data) - len(invalid)
+            self.stats["rows_invalid"] += len(invalid)
+        body = {"audience_id": audience, "session_id": sid, "num_received": len(data)}
+        return Response(200, {**body, "num_invalid_entries": len(invalid), "invalid_entry_samples": invalid})
+
+    def add(self, req: Request) -> Response:
+        return self._apply(req, add=True)
+
+    def remove(self, req: Request) -> Response:
+        return self._apply(req, add=False)

@@ -1,0 +1,140 @@
+"""Braze ``/users/track`` and Customer.io ``/api/v2/batch`` sandboxes (trigger events)."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any
+
+from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+
+_ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
+
+
+class BrazeSandbox(VendorSandbox):
+    """Records every event as received (Braze does not de-duplicate); ``events()`` lists them."""
+
+    name = "braze"
+    default_rate_limit = (3000.0, 3.0)  # /users/track: 3,000 requests per 3 seconds
+
+    def routes(self) -> list[Route]:
+        return [("POST", r"/users/track", self.track)]
+
+    def auth_error(self) -> Response:
+        return Response(401, {"message": "Invalid API key: the key is not valid"})
+
+    def rate_limited(self, wait: float) -> Response:
+        return Response(429, {"message": "Rate limit exceeded"}, {"retry-after": f"{max(wait, 0.001):.3f}"})
+
+    def fault_response(self, code: int, message: str | None) -> Any:
+        return {"message": message or f"injected {code}"}
+
+    def reset_store(self) -> None:
+        self.received: list[dict[str, Any]] = []
+
+    def store(self) -> Any:
+        return {"events": self.received}
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.received)
+
+    def track(self, req: Request) -> Response:
+        body = req.json()
+        if not isinstance(body, dict) or not any(k in body for k in ("attributes", "events", "purchases")):
+            msg = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
+            raise SandboxError(400, {"message": msg})
+        events = body.get("events", [])
+        if len(events) > 75:
+            raise SandboxError(400, {"message": "Too many events: at most 75 per request"})
+        errors, ok = [], []
+        for i, e in enumerate(events):
+            who = e.get("external_id") or e.get("braze_id") or e.get("user_alias") or e.get("email")
+            if not who:
+                errors.append({"type": "'external_id', 'braze_id', 'user_alias' or 'email' is required",
+                               "input_array": "events", "index": i})  # fmt: skip
+            elif not e.get("name") or not e.get("time"):
+                errors.append({"type": "'name' and 'time' are required", "input_array": "events", "index": i})
+            elif str(who) in self.faults.partial_keys:
+                errors.append(
+                    {"type": self.faults.partial_keys[str(who)], "input_array": "events", "index": i}
+                )
+            else:
+                ok.append(e)
+        if events and not ok:
+            raise SandboxError(400, {"message": "No valid events", "errors": errors})
+        with self.lock:
+            self.received.extend(ok)
+            self.stats["rows_applied"] += len(ok)
+        out: dict[str, Any] = {"message": "success", "events_processed": len(ok)}
+        if errors:
+            out["errors"] = errors
+        return Response(201, out)
+
+
+class CustomerIoSandbox(VendorSandbox):
+    """De-duplicates events by their ULID ``id`` as Customer.io does; ``events()`` lists the unique ones."""
+
+    name = "customerio"
+    default_rate_limit = (100.0, 1.0)  # Track API: a fair-use 100 requests/s
+
+    def __init__(self, *, site_id: str = "site", **kw: Any) -> None:
+        self.site_id = site_id
+        super().__init__(**kw)
+
+    def routes(self) -> list[Route]:
+        return [("POST", r"/api/v2/batch", self.batch)]
+
+    def authorized(self, req: Request) -> bool:
+        expected = base64.b64encode(f"{self.site_id}:{self.token}".encode()).decode()
+        return req.headers.get("authorization") == f"Basic {expected}"
+
+    def auth_error(self) -> Response:
+        return Response(401, {"meta": {"error": "Unauthorized request"}})
+
+    def fault_response(self, code: int, message: str | None) -> Any:
+        return {"meta": {"error": message or f"injected {code}"}}
+
+    def reset_store(self) -> None:
+        self.received: dict[str, dict[str, Any]] = {}
+
+    def store(self) -> Any:
+        return {"events": self.received}
+
+    def events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return list(self.received.values())
+
+    def batch(self, req: Request) -> Response:
+        if len(req.body) > 500 * 1024:
+            raise SandboxError(413, {"meta": {"error": "batch larger than 500KB"}})
+        body = req.json()
+        items = body.get("batch") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise SandboxError(400, {"meta": {"error": "batch is required"}})
+        errors = []
+        with self.lock:
+            for i, it in enumerate(items):
+                ids = it.get("identifiers") or {}
+                problem = None
+                if it.get("type") != "person" or it.get("action") != "event":
+                    problem = ("invalid", "type must be person and action event")
+                elif len(ids) != 1 or next(iter(ids)) not in ("id", "email", "cio_id"):
+                    problem = ("invalid", "identifiers must hold exactly one of id, email, cio_id")
+                elif not it.get("name"):
+                    problem = ("required", "name is required")
+                elif it.get("id") is not None and not _ULID.match(str(it["id"])):
+                    problem = ("invalid", "id must be a ULID")
+                elif str(next(iter(ids.values()))) in self.faults.partial_keys:
+                    problem = ("invalid", self.faults.partial_keys[str(next(iter(ids.values())))])
+                if problem:
+                    errors.append({"batch_index": i, "reason": problem[0], "message": problem[1]})
+                    continue
+                if it.get("id") in self.received:
+                    self.stats["duplicates_suppressed"] += 1
+                    continue
+                self.received[it.get("id") or f"anon-{len(self.received)}"] = it
+                self.stats["rows_applied"] += 1
+        if errors:
+            return Response(207, {"errors": errors})
+        return Response(200, {})

@@ -1,0 +1,92 @@
+"""HubSpot CRM contacts over real HTTP to its sandbox: batch upsert, 207 multi-status, list membership."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from activations.engine import SyncFailed, run_sync
+from activations.sandboxes.hubspot import HubSpotSandbox
+from activations.sandboxes.testing import vendor_sync_dict, write_sync
+from outflow.errors import OutflowError
+from tests.integration.destinations.conftest import TOKEN
+
+LIST = "123"
+FIELDS = {"email": "email", "first_name": "firstname", "score": "lead_score"}
+
+
+@pytest.fixture
+def sb(token: str) -> Iterator[HubSpotSandbox]:
+    with HubSpotSandbox(token=TOKEN) as s:
+        yield s
+
+
+def _cfg(tmp_path: Path, sb: HubSpotSandbox, options=None, **kw):
+    opts = {"list_id": LIST} if options is None else options
+    d = vendor_sync_dict("hubspot", sb.url, options=opts, fields=kw.pop("fields", FIELDS), **kw)
+    return write_sync(tmp_path / "syncs", d)
+
+
+def _model(con) -> dict[str, tuple]:
+    rows = con.execute("SELECT email, first_name, score FROM main.sync_contacts").fetchall()
+    return {r[0]: (r[1], str(r[2])) for r in rows}
+
+
+def _members(sb: HubSpotSandbox) -> dict[str, tuple]:
+    return {e: (p["firstname"], p["lead_score"]) for e, p in sb.list_members(LIST).items()}
+
+
+def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
+    cfg = _cfg(tmp_path, sb)
+    res = run_sync(cfg, con=con)
+    # batches of 100 (HubSpot's limit): 2 upserts + 2 membership adds
+    assert (res.status, res.acked, res.requests) == ("success", 200, 4)
+    assert _members(sb) == _model(con)
+    first = sb.recorded("POST", "/crm/v3/objects/contacts/batch/upsert")[0]["body"]["inputs"][0]
+    props = {"email": "user0@example.com", "firstname": "name0", "lead_score": "0"}
+    assert first == {"idProperty": "email", "id": "user0@example.com", "properties": props}
+    con.execute("UPDATE main.sync_contacts SET first_name = 'changed' WHERE person_id < 10")
+    con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 190")
+    res = run_sync(cfg, con=con)
+    assert (res.changed, res.removed, res.acked) == (10, 10, 20)
+    assert _members(sb) == _model(con)
+    assert len(sb.store()["contacts"]) == 200  # removal leaves the list, never deletes the CRM record
+    assert run_sync(cfg, con=con).requests == 0
+
+
+def test_207_multi_status_rejects_only_failed_inputs(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
+    sb.inject(
+        "partial", keys=["user5@example.com", "user120@example.com"], message="lead_score: not a number"
+    )
+    res = run_sync(_cfg(tmp_path, sb), con=con)
+    assert (res.status, res.acked, res.rejected, res.requests) == ("partial", 198, 2, 4)  # no resend needed
+    rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    assert rej["user5@example.com"] == "VALIDATION_ERROR: lead_score: not a number"
+    assert len(_members(sb)) == 198 and "user5@example.com" not in _members(sb)
+
+
+def test_custom_id_property_upsert_only(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
+    fields = {"person_id": "outflow_id", "email": "email", "first_name": "firstname"}
+    cfg = _cfg(tmp_path, sb, options={"id_property": "outflow_id"}, primary_key="person_id", mode="upsert",
+               fields=fields)  # fmt: skip
+    assert run_sync(cfg, con=con).acked == 200
+    assert {p["outflow_id"] for p in sb.store()["contacts"].values()} == {str(i) for i in range(200)}
+    assert not sb.recorded("PUT")  # no list named: no membership calls
+
+
+def test_429_retried(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
+    sb.inject("status", code=429, retry_after="0.2", times=2)
+    res = run_sync(_cfg(tmp_path, sb), con=con)
+    assert res.status == "success" and res.throttled == 2
+    assert _members(sb) == _model(con)
+
+
+def test_auth_failure_and_config_errors(tmp_path: Path, sb: HubSpotSandbox, con, monkeypatch) -> None:
+    with pytest.raises(OutflowError, match="destination.options.list_id: mirror mode"):
+        run_sync(_cfg(tmp_path, sb, options={}), con=con)
+    monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", "pat-na1-wrong")
+    with pytest.raises(SyncFailed, match="refused the credentials") as exc:
+        run_sync(_cfg(tmp_path, sb), con=con)
+    assert exc.value.result.requests == 1 and "pat-na1-wrong" not in str(exc.value)
