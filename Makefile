@@ -9,7 +9,7 @@ OUTFLOW := $(VENV)/bin/outflow
 PEOPLE ?= 2000
 SEED ?= 42
 
-.PHONY: setup demo test ui bench lint clean
+.PHONY: setup demo test ui bench lint clean sandbox
 
 $(UV):
 	python3 -m venv $(TOOLS)
@@ -30,8 +30,16 @@ test: setup
 ui: setup
 	DAGSTER_HOME=$(CURDIR)/orchestration/dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
 
+# Each benchmark prints its own table; see the README's Benchmarks section for what each figure means.
 bench: setup
-	$(PY) bench/identity_resolution.py
+	$(PY) bench/identity_resolution.py --demo
+	$(PY) bench/generate_scale.py --people 100000,1000000 --build
+	$(PY) bench/sync_engine.py
+	$(PY) bench/destinations.py
+	$(PY) bench/segments.py --sizes 1000000,10000000
+
+sandbox: setup
+	$(OUTFLOW) sandbox
 
 lint: setup
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, syncs_dir
-from activations.engine import SyncFailed, SyncResult, run_sync
+from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
@@ -22,9 +22,7 @@ console = Console()
 err = Console(stderr=True)
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
-WarehouseOpt = Annotated[
-    Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")
-]
+WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")]
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -88,27 +86,53 @@ def _print_result(res: SyncResult) -> None:
 @app.command()
 @_friendly
 def run(
-    name: Annotated[str, typer.Argument(help="sync name")],
+    names: Annotated[list[str] | None, typer.Argument(help="sync name(s); several run concurrently")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="run every declared sync")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="show what would be sent; send nothing")] = False,
     force: Annotated[bool, typer.Option("--force", help="override the circuit breaker")] = False,
     directory: DirOpt = None,
     warehouse: WarehouseOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
 ) -> None:
-    """Run one sync (or preview it with --dry-run)."""
+    """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    cfg = find_sync(name, directory)
-    try:
-        res = run_sync(cfg, warehouse=warehouse, dry_run=dry_run, force=force)
-    except SyncFailed as exc:
-        _print_result(exc.result)
-        raise
+    from data_quality.gate import preflight  # nothing leaves past a failed blocking quality check
+
+    if all_:
+        cfgs = load_syncs(directory)
+    elif names:
+        cfgs = [find_sync(n, directory) for n in names]
+    else:
+        raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
+    if len(cfgs) == 1:
+        try:
+            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight)
+        except SyncFailed as exc:
+            _print_result(exc.result)
+            raise
+        _report(res)
+        return
+    failed = 0
+    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight):
+        if isinstance(out, SyncResult):
+            _report(out)
+            continue
+        failed += 1
+        if isinstance(out, SyncFailed):
+            _print_result(out.result)
+        err.print(f"[red]{out}[/red]", highlight=False, soft_wrap=True)
+    if failed:
+        raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
+
+
+def _report(res: SyncResult) -> None:
     _print_result(res)
     label = "dry run: nothing sent" if res.dry_run else res.status
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
-    console.print(f"[{colour}]sync {name}: {label}[/{colour}]" + (f" ({res.error})" if res.error else ""))
+    extra = f" ({res.error})" if res.error else ""
+    console.print(f"[{colour}]sync {res.sync_name}: {label}[/{colour}]{extra}", highlight=False)
 
 
 @app.command()
@@ -120,14 +144,14 @@ def runs(
 ) -> None:
     """Show the latest runs from outflow.sync_runs."""
     from activations.engine import _connect
-    from activations.state import ensure_schema
+    from activations.state import ensure_schema, ns
 
     con = _connect(warehouse)
     try:
         ensure_schema(con)
         rows = con.execute(
             "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
-            "round(duration_s, 2), error FROM outflow.sync_runs WHERE ? IS NULL OR sync_name = ? "
+            f"round(duration_s, 2), error FROM {ns(con)}.sync_runs WHERE ? IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
         ).fetchall()
@@ -172,13 +196,9 @@ def sandbox(
     token = os.environ.get(token_env) or "sandbox-token"
     secret = os.environ.get(secret_env) or make_secret()
     try:
-        running = start_all(
-            token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits
-        )
+        running = start_all(token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits)
     except OSError as exc:
-        raise OutflowError(
-            f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0"
-        ) from exc
+        raise OutflowError(f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0") from exc
     table = Table("destination type", "base URL", "inspect")
     for kind, sb in running.items():
         table.add_row(kind, sb.url, f"{sb.url}/_sandbox/" + ("stats" if kind == "webhook" else "store"))

@@ -241,9 +241,7 @@ def load_syncs(directory: Path | str | None = None) -> list[SyncConfig]:
     for f in files:
         cfg = load_sync(f)
         if cfg.name in out:
-            raise OutflowError(
-                f"{_display(f)}: name: {cfg.name!r} is already declared in {out[cfg.name].path}"
-            )
+            raise OutflowError(f"{_display(f)}: name: {cfg.name!r} is already declared in {out[cfg.name].path}")
         out[cfg.name] = cfg
     return [out[k] for k in sorted(out)]
 

@@ -52,7 +52,9 @@ def _not_null(e: exp.Expression) -> exp.Expression:
     return exp.Not(this=_is_null(e))
 
 
-def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main") -> str:
+def build_diff_sql(
+    cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main", state_catalog: str | None = None
+) -> str:
     """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
 
     Shape (one statement):
@@ -77,7 +79,7 @@ def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: s
     ).from_(source)
     state = (
         exp.select(exp.column("key"), exp.column("row_hash"))
-        .from_(exp.table_("sync_state", db=SCHEMA))
+        .from_(exp.table_("sync_state", db=SCHEMA, catalog=state_catalog, quoted=True))
         .where(exp.EQ(this=exp.column("sync_name"), expression=_str(cfg.name)))
     )
 
@@ -113,27 +115,19 @@ def build_diff_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: s
     dup = (
         exp.select(exp.alias_(src_key, "_key"))
         .from_(source.copy())
-        .where(
-            src_key.copy().isin(
-                query=exp.select("_key").from_("cand").where(_not_null(exp.column("_present")))
-            )
-        )
+        .where(src_key.copy().isin(query=exp.select("_key").from_("cand").where(_not_null(exp.column("_present")))))
         .group_by(src_key.copy())
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
     )
 
     c_present = exp.column("_present", "c")
-    reason = exp.Case().when(
-        exp.and_(_not_null(c_present), _is_null(exp.column("_key", "c"))), _str("null_key")
-    )
+    reason = exp.Case().when(exp.and_(_not_null(c_present), _is_null(exp.column("_key", "c"))), _str("null_key"))
     reason = reason.when(_not_null(exp.column("_key", "d")), _str("duplicate_key"))
     for c in cfg.checked_email_columns:
         col = exp.column(aliases[cols.index(c)], "c")
         bad = exp.and_(
             _not_null(col),
-            exp.Not(
-                this=exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(EMAIL_PATTERN))
-            ),
+            exp.Not(this=exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(EMAIL_PATTERN))),
         )
         reason = reason.when(bad, _str(f"invalid_email:{c}"))
 

@@ -24,7 +24,7 @@ from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, 
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Destination, Record, idempotency_key
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
-from activations.state import SCHEMA, ensure_schema, purge_logs
+from activations.state import catalog, ensure_schema, ns, purge_logs
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -105,12 +105,13 @@ def _check_source(con: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
 
 
 def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult) -> None:
+    q = ns(con)
     con.execute(
-        f"UPDATE {SCHEMA}.sync_runs SET status = 'interrupted' WHERE sync_name = ? AND status = 'running'",
+        f"UPDATE {q}.sync_runs SET status = 'interrupted' WHERE sync_name = ? AND status = 'running'",
         [cfg.name],
     )
     con.execute(
-        f"INSERT INTO {SCHEMA}.sync_runs "
+        f"INSERT INTO {q}.sync_runs "
         "(run_id, sync_name, source, mode, started_at, status, dry_run, forced) "
         "VALUES (?, ?, ?, ?, now()::TIMESTAMP, 'running', ?, ?)",
         [res.run_id, cfg.name, cfg.source, cfg.mode.value, res.dry_run, res.forced],
@@ -118,8 +119,9 @@ def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult)
 
 
 def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
+    q = ns(con)
     con.execute(
-        f"""UPDATE {SCHEMA}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
+        f"""UPDATE {q}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
             added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?
             WHERE run_id = ?""",
         [
@@ -147,8 +149,7 @@ def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[st
             f"SELECT _key, _reason, {cols} FROM {_DIFF} WHERE _op = ? ORDER BY _key LIMIT ?", [op, n]
         ).fetchall()
         out[op] = [
-            {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))}
-            for r in rows
+            {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))} for r in rows
         ]
     return out
 
@@ -168,6 +169,7 @@ def _commit_batch(
     ``has_updates``: the batch holds change/remove rows (whose old state must go); ``clear_rejected``: the
     sync has rejected rows on record that an acknowledgement may clear. Both skip work on the common path.
     """
+    q = ns(con)
     rng = f"p._rn > {int(lo)} AND p._rn <= {int(hi)}"
     con.execute("BEGIN TRANSACTION")
     try:
@@ -186,24 +188,24 @@ def _commit_batch(
             status = "'ok', NULL"
         if has_updates:
             con.execute(
-                f"DELETE FROM {SCHEMA}.sync_state WHERE sync_name = ? AND key IN "
+                f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key IN "
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked} AND p._op IN ('change', 'remove'))",
                 [cfg.name],
             )
         con.execute(
-            f"INSERT INTO {SCHEMA}.sync_state (sync_name, key, row_hash, acked_at, run_id) "
+            f"INSERT INTO {q}.sync_state (sync_name, key, row_hash, acked_at, run_id) "
             f"SELECT ?, p._key, p._hash, now()::TIMESTAMP, ? FROM {_PENDING} p "
             f"WHERE {acked} AND p._op <> 'remove'",
             [cfg.name, run_id],
         )
         con.execute(
-            f"INSERT INTO {SCHEMA}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
+            f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
             f"SELECT ?, ?, p._key, p._op, {status}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
             [run_id, cfg.name],
         )
         if rejected:
             con.execute(
-                f"""INSERT INTO {SCHEMA}.sync_rejected_rows
+                f"""INSERT INTO {q}.sync_rejected_rows
                     (sync_name, key, op, attempts, last_error, first_failed_at, last_failed_at)
                     SELECT ?, r.key, p._op, 1, r.message, now()::TIMESTAMP, now()::TIMESTAMP
                     FROM _outflow_rej r JOIN {_PENDING} p ON p._key = r.key WHERE {rng}
@@ -214,7 +216,7 @@ def _commit_batch(
             )
         if clear_rejected:
             con.execute(
-                f"DELETE FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ? AND key IN "
+                f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN "
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
                 [cfg.name],
             )
@@ -245,9 +247,8 @@ def _records(
     return out, has_updates
 
 
-async def _deliver_all(
-    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult
-) -> None:
+async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult) -> None:
+    q = ns(con)
     size = dest.batch_size
     d = cfg.destination
     limits = httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2)
@@ -259,7 +260,7 @@ async def _deliver_all(
         ranges = [(lo, min(lo + size, res.to_send)) for lo in range(0, res.to_send, size)]
         dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
         (had_rejected,) = con.execute(
-            f"SELECT count(*) > 0 FROM {SCHEMA}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
+            f"SELECT count(*) > 0 FROM {q}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
         ).fetchone()  # type: ignore[misc]
         sem = asyncio.Semaphore(cfg.concurrency)
 
@@ -301,6 +302,62 @@ def run_sync(
     sample_size: int = 5,
 ) -> SyncResult:
     """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused."""
+    return asyncio.run(
+        run_sync_async(
+            cfg,
+            con=con,
+            warehouse=warehouse,
+            dry_run=dry_run,
+            force=force,
+            preflight=preflight,
+            sample_size=sample_size,
+        )  # fmt: skip
+    )
+
+
+def run_syncs(
+    cfgs: list[SyncConfig],
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    warehouse: Path | str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    preflight: Preflight | None = None,
+) -> list[SyncResult | OutflowError]:
+    """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
+
+    One entry per sync, in order: its result, or the OutflowError (e.g. SyncFailed) it raised.
+    """
+
+    async def _all() -> list[SyncResult | OutflowError]:
+        base = _connect(warehouse) if con is None else con
+        try:
+            outs = await asyncio.gather(
+                *(run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight) for c in cfgs),
+                return_exceptions=True,
+            )
+        finally:
+            if con is None:
+                base.close()
+        for o in outs:
+            if isinstance(o, BaseException) and not isinstance(o, OutflowError):
+                raise o
+        return list(outs)  # type: ignore[arg-type]
+
+    return asyncio.run(_all())
+
+
+async def run_sync_async(
+    cfg: SyncConfig,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    warehouse: Path | str | None = None,
+    dry_run: bool = False,
+    force: bool = False,
+    preflight: Preflight | None = None,
+    sample_size: int = 5,
+) -> SyncResult:
+    """``run_sync`` as a coroutine (one event loop can run several syncs)."""
     t0 = time.perf_counter()
     dest = make_destination(cfg)  # missing/ill-shaped secret: error before any data is read
     own = con is None
@@ -314,13 +371,16 @@ def run_sync(
         _start_run(con, cfg, res)
         try:
             opts = {"dry_run": dry_run, "force": force, "preflight": preflight, "sample_size": sample_size}
-            _run(con, cfg, dest, res, **opts)
+            await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
             res.error = str(exc)
             if res.status == "running":
                 res.status = "failed"
         finally:
             res.duration_s = time.perf_counter() - t0
+            if res.status == "running":  # an unexpected error escaped: record it, then let it propagate
+                res.status = "failed"
+                res.error = res.error or "internal error (see the logs)"
             _finish_run(con, res)
             con.execute(f"DROP TABLE IF EXISTS {_PENDING}")
             con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
@@ -338,7 +398,7 @@ def run_sync(
     return res
 
 
-def _run(
+async def _run(
     con: duckdb.DuckDBPyConnection,
     cfg: SyncConfig,
     dest: Destination,
@@ -349,6 +409,7 @@ def _run(
     preflight: Preflight | None,
     sample_size: int,
 ) -> None:
+    q = ns(con)
     if preflight is not None:
         failures = preflight(con, cfg.source)
         if failures:
@@ -357,15 +418,17 @@ def _run(
             return
 
     t_diff = time.perf_counter()
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg)}")
+    # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
+    await asyncio.to_thread(
+        con.execute,
+        f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg, state_catalog=catalog(con))}",
+    )
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
     res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
     res.to_send = res.added + res.changed + res.removed
-    (res.held_before,) = con.execute(
-        f"SELECT count(*) FROM {SCHEMA}.sync_state WHERE sync_name = ?", [cfg.name]
-    ).fetchone()  # type: ignore[misc]
+    (res.held_before,) = con.execute(f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchone()  # type: ignore[misc]
 
     if dry_run:
         res.samples = _samples(con, cfg, sample_size)
@@ -373,9 +436,9 @@ def _run(
         return
 
     con.execute("BEGIN TRANSACTION")
-    con.execute(f"DELETE FROM {SCHEMA}.sync_invalid_rows WHERE sync_name = ?", [cfg.name])
+    con.execute(f"DELETE FROM {q}.sync_invalid_rows WHERE sync_name = ?", [cfg.name])
     con.execute(
-        f"INSERT INTO {SCHEMA}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+        f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
         f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
         [cfg.name, res.run_id],
     )
@@ -400,7 +463,7 @@ def _run(
     )
     t_send = time.perf_counter()
     try:
-        asyncio.run(_deliver_all(con, cfg, dest, res))
+        await _deliver_all(con, cfg, dest, res)
     except AuthFailed as exc:
         res.status = "failed"
         res.error = str(exc)
@@ -413,4 +476,4 @@ def _run(
         res.deliver_s = time.perf_counter() - t_send
     res.status = "partial" if res.rejected else "success"
     if res.rejected:
-        res.error = f"{res.rejected} rows rejected by the destination (see {SCHEMA}.sync_rejected_rows)"
+        res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"

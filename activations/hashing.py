@@ -76,9 +76,7 @@ def normalize_phone_e164(value: Any, default_region: str | None = None) -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
-def meta_normalize(
-    key: str, value: Any, *, country: str | None = None, default_region: str | None = None
-) -> str:
+def meta_normalize(key: str, value: Any, *, country: str | None = None, default_region: str | None = None) -> str:
     """Meta's normalization of one field (before hashing); "" when nothing usable is left."""
     s = _text(value)
     if not s:

@@ -7,9 +7,9 @@ import duckdb
 SCHEMA = "outflow"
 
 DDL = [
-    f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}",
+    "CREATE SCHEMA IF NOT EXISTS {ns}",
     # The last state each destination ACKNOWLEDGED, one row per (sync, key).
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_state (
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_state (
         sync_name VARCHAR NOT NULL,
         key VARCHAR NOT NULL,
         row_hash UBIGINT NOT NULL,
@@ -17,7 +17,7 @@ DDL = [
         run_id VARCHAR
     )""",
     # Rows the destination refused; retried next run until accepted.
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_rejected_rows (
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_rejected_rows (
         sync_name VARCHAR NOT NULL,
         key VARCHAR NOT NULL,
         op VARCHAR,
@@ -28,14 +28,14 @@ DDL = [
         PRIMARY KEY (sync_name, key)
     )""",
     # Rows set aside before sending (null/duplicate key, malformed email): the current set per sync.
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_invalid_rows (
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_invalid_rows (
         sync_name VARCHAR NOT NULL,
         key VARCHAR,
         reason VARCHAR NOT NULL,
         run_id VARCHAR,
         detected_at TIMESTAMP
     )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_runs (
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_runs (
         run_id VARCHAR PRIMARY KEY,
         sync_name VARCHAR NOT NULL,
         source VARCHAR,
@@ -55,7 +55,7 @@ DDL = [
         rejected BIGINT,
         error VARCHAR
     )""",
-    f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.sync_row_log (
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_row_log (
         run_id VARCHAR NOT NULL,
         sync_name VARCHAR NOT NULL,
         key VARCHAR,
@@ -67,21 +67,35 @@ DDL = [
 ]
 
 
+def catalog(con: duckdb.DuckDBPyConnection) -> str:
+    """The warehouse's catalog name (DuckDB: the file's stem, e.g. ``outflow`` for outflow.duckdb)."""
+    (name,) = con.execute("SELECT current_database()").fetchone()  # type: ignore[misc]
+    return str(name)
+
+
+def ns(con: duckdb.DuckDBPyConnection) -> str:
+    """The fully qualified ``outflow`` schema. Qualified with the catalog because a warehouse file named
+    ``outflow.duckdb`` makes a bare ``outflow.x`` ambiguous (catalog ``outflow`` or schema ``outflow``)."""
+    return '"' + catalog(con).replace('"', '""') + f'".{SCHEMA}'
+
+
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create the outflow schema and its tables if they do not exist."""
+    q = ns(con)
     for stmt in DDL:
-        con.execute(stmt)
+        con.execute(stmt.format(ns=q))
 
 
 def purge_logs(con: duckdb.DuckDBPyConnection, sync_name: str, retention_days: int) -> None:
     """Drop run-log rows older than the retention setting for one sync."""
+    q = ns(con)
     con.execute(
-        f"DELETE FROM {SCHEMA}.sync_row_log WHERE sync_name = ? "
+        f"DELETE FROM {q}.sync_row_log WHERE sync_name = ? "
         f"AND logged_at < now()::TIMESTAMP - to_days(CAST(? AS INTEGER))",
         [sync_name, retention_days],
     )
     con.execute(
-        f"DELETE FROM {SCHEMA}.sync_runs WHERE sync_name = ? "
+        f"DELETE FROM {q}.sync_runs WHERE sync_name = ? "
         f"AND started_at < now()::TIMESTAMP - to_days(CAST(? AS INTEGER))",
         [sync_name, retention_days],
     )

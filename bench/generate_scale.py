@@ -44,9 +44,7 @@ def stage(name: str, people: int, root: Path) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", default="100000,1000000")
     parser.add_argument("--build", action="store_true")
     parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)

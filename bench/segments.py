@@ -138,9 +138,7 @@ def incremental_history(con: duckdb.DuckDBPyConnection, now: str) -> int:
         select md5(person_id || '|' || segment || '|' || cast(entered_at as varchar)) as membership_id, *
         from changed
     """)
-    con.execute(
-        "delete from segment_membership_history where membership_id in (select membership_id from changes)"
-    )
+    con.execute("delete from segment_membership_history where membership_id in (select membership_id from changes)")
     con.execute("insert into segment_membership_history select * from changes")
     return con.execute("select count(*) from changes").fetchone()[0]
 
@@ -193,16 +191,11 @@ def run(n: int, changed: float, threads: int) -> None:
         con.close()
     print(f"\n== {n:,} profiles, {3 * n:,} events (threads={threads}; generation {t_gen:.1f}s)")
     print("segment sizes: " + ", ".join(f"{s}={v:,}" for s, v in sizes.items()))
-    print(
-        f"segment refresh, all {len(order)} segments ............ {t_seg:6.2f} s  ({members:,} memberships)"
-    )
+    print(f"segment refresh, all {len(order)} segments ............ {t_seg:6.2f} s  ({members:,} memberships)")
     print(f"segment refresh after {changed:.0%} of profiles changed . {t_seg2:6.2f} s")
     print(f"membership history, full refresh ............... {t_full:6.2f} s  ({members:,} rows written)")
     print(f"membership history, incremental, no change ..... {t_noop:6.2f} s  ({w_noop:,} rows written)")
-    print(
-        f"membership history, incremental, {changed:.0%} changed ..... {t_inc:6.2f} s"
-        f"  ({written:,} rows written)"
-    )
+    print(f"membership history, incremental, {changed:.0%} changed ..... {t_inc:6.2f} s  ({written:,} rows written)")
     print(f"membership history, full refresh again ......... {t_full2:6.2f} s")
 
 

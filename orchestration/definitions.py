@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, ml, raw, segments
+from orchestration.defs import activation_syncs, dbt, ml, quality, raw, segments
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 everything = dg.AssetSelection.all()
@@ -17,12 +17,11 @@ def build_definitions() -> dg.Definitions:
         dbt.build_defs(),
         segments.build_defs(),
         activation_syncs.build_defs(),
+        quality.build_defs(),
         ml.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
-            schedules=[
-                dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")
-            ],
+            schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],
             resources={"warehouse": WarehouseResource()},
             # DuckDB allows one writer: steps of a run execute one after another in one process.
             executor=dg.in_process_executor,

@@ -35,9 +35,7 @@ def dbt_vars(as_of: str | None) -> list[str]:
     return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
 
 
-def run_dbt(
-    args: list[str], warehouse: Path | None = None, as_of: str | None = None, quiet: bool = True
-) -> DbtRun:
+def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = None, quiet: bool = True) -> DbtRun:
     """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed."""
     from dbt.cli.main import dbtRunner
 
@@ -69,9 +67,7 @@ def run_dbt(
     if not run.success:
         failed = run.failures()
         if failed:
-            detail = "; ".join(
-                f"{f['name']}: {(f['message'] or f['status']).splitlines()[0]}" for f in failed[:3]
-            )
+            detail = "; ".join(f"{f['name']}: {(f['message'] or f['status']).splitlines()[0]}" for f in failed[:3])
         else:
             detail = str(outcome.exception or "see the dbt log above")
         raise OutflowError(f"dbt {' '.join(args)} failed: {detail}")

@@ -12,6 +12,7 @@ from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
@@ -22,6 +23,7 @@ console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
+app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
 
 
@@ -63,9 +65,7 @@ def generate_cmd(
 
 @app.command("load")
 def load_cmd(
-    directory: Path = typer.Argument(
-        ..., help="Folder with <table>.csv / <table>.parquet files or <table>/ folders."
-    ),
+    directory: Path = typer.Argument(..., help="Folder with <table>.csv / <table>.parquet files or <table>/ folders."),
     quarantine: bool = typer.Option(
         False, "--quarantine", help="Set bad rows aside in raw.rejected_rows instead of refusing the file."
     ),
@@ -121,17 +121,33 @@ def demo_cmd(
         console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")
-        for col in ("sync", "status", "added", "changed", "removed", "invalid", "acked", "rejected"):
-            table.add_column(col, justify="left" if col in ("sync", "status") else "right")
+        for col in (
+            "sync",
+            "destination",
+            "status",
+            "added",
+            "changed",
+            "removed",
+            "invalid",
+            "acked",
+            "rejected",
+        ):
+            table.add_column(col, justify="left" if col in ("sync", "destination", "status") else "right")
         for r in report.syncs:
             table.add_row(
-                r["sync"], r["status"] if not r.get("error") else f"{r['status']}: {r['error']}",
+                r["sync"],
+                r.get("destination", ""),
+                f"{r['status']}: {r['error']}" if r.get("error") else r["status"],
                 *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected")),
             )  # fmt: skip
         console.print(table)
-    for kind, objects in report.received.items():
-        held = ", ".join(f"{count:,} {obj}" for obj, count in objects.items() if count)
-        console.print(f"[bold]{kind}[/bold] sandbox received: {held or 'nothing'}")
+    if report.received:
+        table = Table(title="What each destination sandbox holds now")
+        table.add_column("destination")
+        table.add_column("holds")
+        for kind, held in report.received.items():
+            table.add_row(kind, held)
+        console.print(table)
 
 
 def _date(value: str, option: str) -> date:

@@ -13,6 +13,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from outflow import settings
 from outflow.pipeline import StageTimer, WarehouseSummary, build, generate_and_load, summarize
@@ -27,7 +28,7 @@ class DemoReport:
     seconds: dict[str, float]
     segments: list[tuple[str, int]] = field(default_factory=list)
     syncs: list[dict[str, Any]] = field(default_factory=list)
-    received: dict[str, dict[str, int]] = field(default_factory=dict)
+    received: dict[str, str] = field(default_factory=dict)
 
 
 def _fresh_warehouse(path: Path) -> None:
@@ -37,37 +38,68 @@ def _fresh_warehouse(path: Path) -> None:
             target.unlink()
 
 
-def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, dict[str, int]]]:
-    """Start a sandbox per destination on 127.0.0.1, point every declared sync at it, and run them all."""
+def _held(store: Any) -> str:
+    """A one-line account of what a sandbox holds: the size of each collection it keeps."""
+    parts = []
+    for name, value in (store or {}).items():
+        if isinstance(value, dict) and value and all(isinstance(v, (list, set, dict)) for v in value.values()):
+            inner = ", ".join(f"{k}: {len(v)}" for k, v in value.items())
+            parts.append(
+                f"{name} ({inner})" if name in ("lists", "audiences", "user_lists") else f"{len(value)} {name}"
+            )
+        elif isinstance(value, (list, dict)):
+            parts.append(f"{len(value)} {name}")
+    return "; ".join(parts) or "nothing"
+
+
+def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
+    """Start every destination sandbox on 127.0.0.1 (free ports), point each declared sync at its sandbox
+    (same path, local host and port), give it the sandbox's credentials, and run them all."""
     from activations.config import load_syncs
     from activations.engine import SyncFailed, run_sync
+    from activations.sandboxes import start_all
     from activations.sandboxes.testing import make_secret
-    from activations.sandboxes.webhook import WebhookSandbox
+    from data_quality.gate import preflight
 
-    configs = load_syncs()
-    secret = make_secret(os.urandom(24))
-    sandboxes: dict[str, Any] = {}
+    sandboxes = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)))
+    for sandbox in sandboxes.values():
+        stack.callback(sandbox.stop)
+    exports = warehouse.parent / "exports"
     results: list[dict[str, Any]] = []
-    for cfg in configs:
+    used: set[str] = set()
+    for cfg in load_syncs():
         kind = cfg.destination.type
-        if kind not in sandboxes:
-            if kind != "webhook":
-                results.append({"sync": cfg.name, "status": "skipped", "error": f"no sandbox for {kind}"})
-                continue
-            sandboxes[kind] = stack.enter_context(WebhookSandbox(secret))
-        os.environ[cfg.destination.secret_env] = secret
-        local = cfg.model_copy(
-            update={"destination": cfg.destination.model_copy(update={"base_url": sandboxes[kind].url})}
-        )
+        target = urlsplit(cfg.destination.base_url)
+        if kind == "file":
+            base_url = exports.as_uri()
+        elif kind in sandboxes:
+            sandbox = sandboxes[kind]
+            os.environ.update(sandbox.credentials(cfg))
+            base_url = urlunsplit(target._replace(netloc=urlsplit(sandbox.url).netloc))
+            used.add(kind)
+        else:
+            results.append({"sync": cfg.name, "status": "skipped", "error": f"no sandbox for {kind}"})
+            continue
+        local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base_url})})
         try:
-            res = run_sync(local, warehouse=warehouse)
-            results.append({"sync": cfg.name, **res.as_dict()})
+            res = run_sync(local, warehouse=warehouse, preflight=preflight)
+            results.append({"sync": cfg.name, "destination": kind, **res.as_dict()})
         except SyncFailed as exc:
-            results.append({"sync": cfg.name, "status": exc.result.status, "error": exc.result.error})
-    received = {
-        kind: {obj: len(sb.records(obj)) + len(sb.messages(obj)) for obj in ("contacts", "events")}
-        for kind, sb in sandboxes.items()
-    }
+            results.append(
+                {
+                    "sync": cfg.name,
+                    "destination": kind,
+                    "status": exc.result.status,
+                    "error": exc.result.error,
+                }
+            )
+    received = {}
+    for kind in sorted(used):
+        sandbox = sandboxes[kind]
+        if kind == "webhook":
+            received[kind] = f"{len(sandbox.records('contacts'))} contacts; {len(sandbox.messages('events'))} events"
+        else:
+            received[kind] = _held(sandbox.store())
     return results, received
 
 

@@ -28,7 +28,9 @@ HISTORY_DAYS = 365
 LABEL_WINDOW_DAYS = 30
 
 FIRST_F = "Anna Maria Emma Olivia Sophie Laura Julia Sarah Chloe Grace Mia Lea Nora Ella Ava Zoe Ines Clara Hanna Lucy".split()
-FIRST_M = "James Liam Noah Oliver Lucas Max Paul Leon Felix Henry Jack Tom Adam Louis Hugo Ben Jonas Luca Theo Sam".split()
+FIRST_M = (
+    "James Liam Noah Oliver Lucas Max Paul Leon Felix Henry Jack Tom Adam Louis Hugo Ben Jonas Luca Theo Sam".split()
+)
 LAST = (
     "Smith Jones Brown Taylor Wilson Davies Evans Miller Muller Schmidt Martin Bernard Dubois Garcia Lopez "
     "Walker Wright Clarke Hall Young King Scott Green Baker Adams Hill Moore White Fischer Weber Meyer Wagner "
@@ -119,13 +121,7 @@ def _people(rng: np.random.Generator, start: int, n: int, total: int) -> pl.Data
     industry_i = (company_i * 2654435761 % 2**31) % len(INDUSTRIES)
     employees = (10 ** (1 + (company_i * 40503 % 997) / 997 * 3.5)).astype(np.int64)
     anonymous = rng.random(n) < 0.18
-    logit = (
-        -2.6
-        + 0.9 * seniority
-        + 0.35 * np.log10(employees)
-        + 0.8 * INDUSTRY_FIT[industry_i]
-        + rng.normal(0, 0.7, n)
-    )
+    logit = -2.6 + 0.9 * seniority + 0.35 * np.log10(employees) + 0.8 * INDUSTRY_FIT[industry_i] + rng.normal(0, 0.7, n)
     propensity = _sigmoid(logit)
     converted = (rng.random(n) < propensity) & ~anonymous
     personal = rng.random(n) < 0.55
@@ -164,18 +160,14 @@ def _people(rng: np.random.Generator, start: int, n: int, total: int) -> pl.Data
         ),
         domain=pl.format(
             "{}{}{}.com",
-            pl.col("company_i").map_elements(
-                lambda c: WORD_A[c % len(WORD_A)].lower(), return_dtype=pl.String
-            ),
+            pl.col("company_i").map_elements(lambda c: WORD_A[c % len(WORD_A)].lower(), return_dtype=pl.String),
             pl.col("company_i").map_elements(
                 lambda c: WORD_B[(c // len(WORD_A)) % len(WORD_B)].lower(), return_dtype=pl.String
             ),
             pl.col("company_i"),
         ),
     )
-    local = pl.format(
-        "{}.{}{}", pl.col("first_name").str.to_lowercase(), pl.col("last_name").str.to_lowercase(), "i"
-    )
+    local = pl.format("{}.{}{}", pl.col("first_name").str.to_lowercase(), pl.col("last_name").str.to_lowercase(), "i")
     df = df.with_columns(
         email_local=local,
         email_domain=pl.when(pl.col("personal")).then(pl.col("personal_domain")).otherwise(pl.col("domain")),
@@ -188,9 +180,7 @@ def _people(rng: np.random.Generator, start: int, n: int, total: int) -> pl.Data
             .otherwise(pl.col("email_local")),
             "email_domain",
         ),
-        user_id=pl.when(pl.col("registered") & ~pl.col("anonymous")).then(
-            pl.format("u{}", pl.col("i") + 100_000)
-        ),
+        user_id=pl.when(pl.col("registered") & ~pl.col("anonymous")).then(pl.format("u{}", pl.col("i") + 100_000)),
         n_cookies=pl.Series(np.where(anonymous, 1, np.minimum(1 + rng.poisson(0.6, n), 4))),
     )
     return df.with_columns(_phones(df, rng))
@@ -226,9 +216,7 @@ def _phones(df: pl.DataFrame, rng: np.random.Generator) -> list[pl.Expr]:
             )[style[k]]
         else:
             prefix = {"GB": ("44", "7"), "DE": ("49", "151"), "FR": ("33", "6"), "AU": ("61", "4")}[c]
-            body = (
-                f"{prefix[1]}{sub8[k]:08d}" if c != "GB" else f"7{(400_000_000 + i[k]) % 1_000_000_000:09d}"
-            )
+            body = f"{prefix[1]}{sub8[k]:08d}" if c != "GB" else f"7{(400_000_000 + i[k]) % 1_000_000_000:09d}"
             nsn[k] = body
             e164[k] = f"+{prefix[0]}{body}"
             raw[k] = (
@@ -254,13 +242,7 @@ def _email_variant(df: pl.DataFrame, rng: np.random.Generator, messy: float = 0.
     local = pl.when(m(0.3)).then(pl.format("{}+{}", local, pl.lit("news"))).otherwise(local)
     domain = pl.when(m(0.2) & is_gmail).then(pl.lit("googlemail.com")).otherwise(pl.col("email_domain"))
     addr = pl.format("{}@{}", local, domain)
-    addr = (
-        pl.when(m(0.3))
-        .then(addr.str.to_uppercase())
-        .when(m(0.3))
-        .then(addr.str.to_titlecase())
-        .otherwise(addr)
-    )
+    addr = pl.when(m(0.3)).then(addr.str.to_uppercase()).when(m(0.3)).then(addr.str.to_titlecase()).otherwise(addr)
     addr = pl.when(m(0.3)).then(pl.format("  {} ", addr)).otherwise(addr)
     return df.select(addr.alias("email")).to_series()
 
@@ -272,10 +254,10 @@ def _crm(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> tuple[p
     n = has.height
     created_days = rng.uniform(30, HISTORY_DAYS, n)
     country_name = [
-        COUNTRIES[c][1][k % len(COUNTRIES[c][1])] for c, k in zip(has["country_i"], rng.integers(0, 4, n))
+        COUNTRIES[c][1][k % len(COUNTRIES[c][1])] for c, k in zip(has["country_i"], rng.integers(0, 4, n), strict=False)
     ]
     cities = [
-        COUNTRIES[c][5][k % len(COUNTRIES[c][5])] for c, k in zip(has["country_i"], rng.integers(0, 4, n))
+        COUNTRIES[c][5][k % len(COUNTRIES[c][5])] for c, k in zip(has["country_i"], rng.integers(0, 4, n), strict=False)
     ]
     role = pl.Series(rng.random(n) < 0.04) & ~has["personal"]
     email = _email_variant(has, rng)
@@ -418,9 +400,7 @@ def _web(
     # households: a partner logs in on this person's first cookie, so the device is shared
     hh = df.filter(pl.Series(rng.random(n) < 0.03) & pl.col("user_id").is_not_null() & ~pl.col("anonymous"))
     partner = df.filter(pl.col("user_id").is_not_null()).sample(n=min(hh.height, reg.height), seed=int(rng.integers(1 << 31)), with_replacement=True)  # fmt: skip
-    pair = pl.DataFrame(
-        {"cookie_id": [f"ck{v * 4:09x}" for v in hh["i"]], "user_id": partner["user_id"][: hh.height]}
-    )
+    pair = pl.DataFrame({"cookie_id": [f"ck{v * 4:09x}" for v in hh["i"]], "user_id": partner["user_id"][: hh.height]})
     pair = pair.filter(pl.col("user_id") != pl.Series(hh["user_id"][: pair.height]))
     household = pair.with_columns(
         email=pl.lit(None, dtype=pl.String),
@@ -448,9 +428,7 @@ def _web(
         }
     ).with_columns(received_at=pl.col("occurred_at"))
     web = pl.concat([web, signup, household, ident], how="diagonal_relaxed")
-    shared = pair.select(
-        pl.lit("cookie").alias("identifier_type"), pl.col("cookie_id").alias("identifier_value")
-    )
+    shared = pair.select(pl.lit("cookie").alias("identifier_type"), pl.col("cookie_id").alias("identifier_value"))
     return web, shared
 
 
@@ -470,9 +448,7 @@ def _orders(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> pl.D
     email = _email_variant(sub, rng)
     junk = pl.Series(rng.random(m) < 0.01)
     cur = [COUNTRIES[c][3] for c in sub["country_i"]]
-    status = np.where(
-        rng.random(m) < 0.92, "completed", np.where(rng.random(m) < 0.6, "refunded", "cancelled")
-    )
+    status = np.where(rng.random(m) < 0.92, "completed", np.where(rng.random(m) < 0.6, "refunded", "cancelled"))
     status[len(owner_h) :] = "completed"
     return pl.DataFrame(
         {
@@ -521,9 +497,7 @@ def _email_events(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -
                     "email": _s(addr[mask]),
                     "campaign_id": _s(np.asarray(CAMPAIGNS, dtype=object)[camp[mask]]),
                     "event_type": etype,
-                    "bounce_type": _s(
-                        np.where(hard[mask], "hard", "soft") if etype == "bounce" else np.full(k, None)
-                    ),
+                    "bounce_type": _s(np.where(hard[mask], "hard", "soft") if etype == "bounce" else np.full(k, None)),
                     "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 0)),
                 }
             )
@@ -531,9 +505,7 @@ def _email_events(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -
     return pl.concat(parts)
 
 
-def _consent(
-    df: pl.DataFrame, rng: np.random.Generator, as_of: datetime, crm_people: pl.Series
-) -> pl.DataFrame:
+def _consent(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime, crm_people: pl.Series) -> pl.DataFrame:
     known = df.filter(~pl.col("anonymous"))
     in_crm = known["person_key"].is_in(crm_people.implode()).to_numpy()
     n = known.height
@@ -566,9 +538,7 @@ def _consent(
         revokes = grants.filter(revoke).with_columns(
             status=pl.lit("revoked"),
             source=pl.lit("preference_center"),
-            occurred_at=_ts(
-                as_of, granted_days[revoke.to_numpy()] * rng.uniform(0.05, 0.9, int(revoke.sum()))
-            ),
+            occurred_at=_ts(as_of, granted_days[revoke.to_numpy()] * rng.uniform(0.05, 0.9, int(revoke.sum()))),
         )
         parts += [grants, revokes]
     return pl.concat(parts)
@@ -600,9 +570,7 @@ def _truth_identifiers(df: pl.DataFrame, cookies: pl.DataFrame, crm: pl.DataFram
 
 
 def _with_ids(df: pl.DataFrame, prefix: str, key: str, offset: int) -> pl.DataFrame:
-    ids = pl.concat_str(
-        pl.lit(prefix), pl.int_range(offset, offset + df.height).cast(pl.String).str.zfill(10)
-    )
+    ids = pl.concat_str(pl.lit(prefix), pl.int_range(offset, offset + df.height).cast(pl.String).str.zfill(10))
     return df.select(ids.alias(key), pl.all())
 
 
@@ -653,9 +621,7 @@ def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF)
         )
         write(raw_dir, "erasure_requests", keyed("erasure_requests", "R", "request_id", _erasures(df, rng, as_of_dt)), part)  # fmt: skip
         shared = pl.concat([shared_crm, shared_web]).unique()
-        ids = _truth_identifiers(df, cookies, crm).join(
-            shared, on=["identifier_type", "identifier_value"], how="anti"
-        )
+        ids = _truth_identifiers(df, cookies, crm).join(shared, on=["identifier_type", "identifier_value"], how="anti")
         write(truth_dir, "identifiers", ids, part)
         write(truth_dir, "shared_identifiers", shared, part)
         people_truth = df.select(

@@ -87,8 +87,9 @@ def new_person_ids(anchors: pl.Series) -> pl.Series:
     md5 (through DuckDB, vectorised) is the same on every version and platform, so a rebuild from scratch
     gives the same ids.
     """
-    frame = pl.DataFrame({"anchor": anchors})
-    return duckdb.sql("select 'p_' || left(md5(anchor), 16) as person_id from frame").pl().to_series()
+    with duckdb.connect() as con:
+        con.register("anchors", pl.DataFrame({"anchor": anchors}))
+        return con.sql("select 'p_' || left(md5(anchor), 16) as person_id from anchors").pl().to_series()
 
 
 @dataclass
@@ -164,12 +165,11 @@ def resolve(
 def _assign_ids(out: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """Give every component a person id, keeping the ids of earlier runs."""
     # the smallest key per component (DuckDB's string min aggregates in parallel, far faster here)
-    keys = out.select("component", "key")
-    comp_anchor = duckdb.sql("select component, min(key) as anchor from keys group by component").pl()
+    with duckdb.connect() as con:
+        con.register("keys", out.select("component", "key"))
+        comp_anchor = con.sql("select component, min(key) as anchor from keys group by component").pl()
     if previous is not None and previous.height:
-        prev = previous.select("key", pl.col("person_id").alias("prev_id")).filter(
-            pl.col("prev_id").is_not_null()
-        )
+        prev = previous.select("key", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
         votes = (
             out.join(prev, on="key")
             .group_by("component", "prev_id")

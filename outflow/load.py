@@ -70,9 +70,7 @@ def _validate_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, qua
     try:
         present = {r[0]: r[1] for r in con.execute(f"describe select * from {_reader(path)}").fetchall()}
     except duckdb.Error as exc:
-        raise OutflowError(
-            f"{path}: cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}"
-        ) from None
+        raise OutflowError(f"{path}: cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}") from None
     missing = [c.name for c in table.columns if c.required and c.name not in present]
     if missing:
         raise OutflowError(
@@ -108,15 +106,12 @@ def _validate_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, qua
     # the first line of a CSV is its header, so data row k is line k + 1
     offset = 1 if path.suffix == ".csv" else 0
     staged = (
-        f"select {', '.join(select)}, {reason} as _reason, row_number() over () + {offset} as _row "
-        f"from {_reader(path)}"
+        f"select {', '.join(select)}, {reason} as _reason, row_number() over () + {offset} as _row from {_reader(path)}"
     )
     con.execute(f"create or replace temp table _staged as {staged}")
     bad = next(
         iter(
-            con.execute(
-                "select _row, _reason from _staged where _reason is not null order by _row limit 1"
-            ).fetchall()
+            con.execute("select _row, _reason from _staged where _reason is not null order by _row limit 1").fetchall()
         ),
         None,
     )
@@ -152,7 +147,8 @@ def load_directory(con: duckdb.DuckDBPyConnection, directory: Path, quarantine: 
             names = _validate_file(con, table, path, quarantine)
             con.execute(f"insert into raw.{table.name} select {names} from _staged where _reason is null")
             con.execute(
-                "insert into raw.rejected_rows select ?, ?, _row, _reason, now() from _staged where _reason is not null",
+                "insert into raw.rejected_rows "
+                "select ?, ?, _row, _reason, now() from _staged where _reason is not null",
                 [table.name, str(path)],
             )
         result.rows[table.name] = con.execute(f"select count(*) from raw.{table.name}").fetchall()[0][0]
@@ -165,7 +161,8 @@ def load_directory(con: duckdb.DuckDBPyConnection, directory: Path, quarantine: 
         con.execute("create schema if not exists truth")
         for sub in sorted(p for p in truth_dir.iterdir() if p.is_dir()):
             con.execute(
-                f"create or replace table truth.{sub.name} as select * from read_parquet({_lit(str(sub / '*.parquet'))})"
+                f"create or replace table truth.{sub.name} as "
+                f"select * from read_parquet({_lit(str(sub / '*.parquet'))})"
             )
         result.truth_loaded = True
     as_of = directory / "AS_OF"

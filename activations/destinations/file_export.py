@@ -37,18 +37,14 @@ class FileExportDestination(Destination):
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutflowError(
-                f"{where}: destination.base_url: cannot create {self.directory}: {exc}"
-            ) from exc
+            raise OutflowError(f"{where}: destination.base_url: cannot create {self.directory}: {exc}") from exc
         self._stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         self._seq = itertools.count(1)
 
     def build_request(self, records: list[Record]) -> PreparedRequest:  # pragma: no cover - no HTTP
         raise NotImplementedError("the file destination writes files; see exchange")
 
-    def parse_response(
-        self, response: httpx.Response, records: list[Record]
-    ) -> list[RowResult]:  # pragma: no cover
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:  # pragma: no cover
         raise NotImplementedError
 
     def frame(self, records: list[Record]) -> pl.DataFrame:

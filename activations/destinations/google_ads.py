@@ -59,9 +59,7 @@ class GoogleAdsCustomerMatchDestination(Destination):
                 f"{where}: destination.options.developer_token_env: environment variable {env} is not set"
             )
         if self.cfg.mode.value not in ("upsert", "mirror"):
-            raise OutflowError(
-                f"{where}: mode: Customer Match lists take upsert (add) or mirror (add and remove)"
-            )
+            raise OutflowError(f"{where}: mode: Customer Match lists take upsert (add) or mirror (add and remove)")
 
     def _headers(self) -> dict[str, str]:
         h = {

@@ -38,9 +38,7 @@ class HubSpotDestination(Destination):
                 "list in step with the audience; name the (manual) list"
             )
         if self.cfg.mode.value not in ("upsert", "mirror"):
-            raise OutflowError(
-                f"{self.cfg.path or self.cfg.name}: mode: HubSpot contacts take upsert or mirror"
-            )
+            raise OutflowError(f"{self.cfg.path or self.cfg.name}: mode: HubSpot contacts take upsert or mirror")
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
@@ -126,7 +124,5 @@ class HubSpotDestination(Destination):
         except ValueError:
             return super().error_message(response)
         if isinstance(body, dict) and "message" in body:
-            return f"HTTP {response.status_code}: {body.get('category', '')} {body['message']}".replace(
-                "  ", " "
-            )
+            return f"HTTP {response.status_code}: {body.get('category', '')} {body['message']}".replace("  ", " ")
         return super().error_message(response)

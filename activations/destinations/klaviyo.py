@@ -41,9 +41,7 @@ class KlaviyoDestination(Destination):
         self.list_id = str(self.option("list_id", required=True))
         self.revision = str(self.option("revision", REVISION))
         if self.cfg.mode.value not in ("upsert", "mirror"):
-            raise OutflowError(
-                f"{self.cfg.path or self.cfg.name}: mode: Klaviyo profile import takes upsert or mirror"
-            )
+            raise OutflowError(f"{self.cfg.path or self.cfg.name}: mode: Klaviyo profile import takes upsert or mirror")
 
     def _headers(self, body: bool = True) -> dict[str, str]:
         h = {
@@ -61,9 +59,7 @@ class KlaviyoDestination(Destination):
         return [g for g in [ups, *(dels[i : i + LOOKUP_MAX] for i in range(0, len(dels), LOOKUP_MAX))] if g]
 
     def _profile(self, r: Record) -> dict[str, Any]:
-        attrs = nest(
-            {k: (v if k.startswith("properties.") else str(v)) for k, v in r.fields.items() if v is not None}
-        )
+        attrs = nest({k: (v if k.startswith("properties.") else str(v)) for k, v in r.fields.items() if v is not None})
         if "email" in attrs:
             attrs["email"] = attrs["email"].strip().lower()
         return {"type": "profile", "attributes": attrs}

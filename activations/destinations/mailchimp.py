@@ -41,9 +41,7 @@ class MailchimpDestination(Destination):
         self.list_id = str(self.option("list_id", required=True))
         self.status_if_new = str(self.option("status_if_new", "subscribed"))
         if self.status_if_new not in STATUSES:
-            raise OutflowError(
-                f"{where}: destination.options.status_if_new: must be one of {', '.join(STATUSES)}"
-            )
+            raise OutflowError(f"{where}: destination.options.status_if_new: must be one of {', '.join(STATUSES)}")
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{where}: mode: Mailchimp list members take upsert or mirror")
 
@@ -78,8 +76,7 @@ class MailchimpDestination(Destination):
             for e in body.get("errors", []) or []
         }
         return [
-            RowResult(r.key, r.key.strip().lower() not in failed, failed.get(r.key.strip().lower()))
-            for r in records
+            RowResult(r.key, r.key.strip().lower() not in failed, failed.get(r.key.strip().lower())) for r in records
         ]
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:

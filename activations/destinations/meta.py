@@ -41,16 +41,13 @@ class MetaAudienceDestination(Destination):
         for src, key in self.cfg.fields.items():
             if key not in META_KEYS:
                 raise OutflowError(
-                    f"{where}: fields.{src}: {key!r} is not a Meta schema key; "
-                    f"use one of {', '.join(META_KEYS)}"
+                    f"{where}: fields.{src}: {key!r} is not a Meta schema key; use one of {', '.join(META_KEYS)}"
                 )
         self.key_field = self.require_key_mapped_to("EMAIL", "EXTERN_ID")
         self.audience_id = str(self.option("audience_id", required=True))
         self.default_region = self.option("default_region")
         if self.cfg.mode.value not in ("upsert", "mirror"):
-            raise OutflowError(
-                f"{where}: mode: Meta Custom Audiences take upsert (add) or mirror (add and remove)"
-            )
+            raise OutflowError(f"{where}: mode: Meta Custom Audiences take upsert (add) or mirror (add and remove)")
         self.schema = list(self.cfg.fields.values())
         self._session: dict[str, dict[str, int]] = {}
         self._totals = {"add": 0, "remove": 0}
@@ -77,8 +74,7 @@ class MetaAudienceDestination(Destination):
             if k == "COUNTRY" and v:
                 country = str(v)
         return [
-            meta_value(k, r.fields.get(k), country=country, default_region=self.default_region)
-            for k in self.schema
+            meta_value(k, r.fields.get(k), country=country, default_region=self.default_region) for k in self.schema
         ]
 
     def _session_for(self, op: str, n: int) -> dict[str, Any]:
@@ -128,9 +124,7 @@ class MetaAudienceDestination(Destination):
         for r in records:
             values = [meta_value(self.key_field, r.key)] if r.op == "delete" else self.row(r)
             bad = next((v for v in values if v and v in samples), None)
-            out.append(
-                RowResult(r.key, bad is None, None if bad is None else f"invalid entry: {samples[bad]}")
-            )
+            out.append(RowResult(r.key, bad is None, None if bad is None else f"invalid entry: {samples[bad]}"))
         return out
 
     def _error(self, response: httpx.Response) -> dict[str, Any]:

@@ -49,16 +49,13 @@ class SalesforceDestination(Destination):
             f"{sobject}/{self.ext_field}"
         )
         headers = {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
-        return PreparedRequest(
-            "PATCH", url, headers, orjson.dumps({"allOrNone": False, "records": recs}, default=str)
-        )
+        return PreparedRequest("PATCH", url, headers, orjson.dumps({"allOrNone": False, "records": recs}, default=str))
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         results = response.json()
         if not isinstance(results, list) or len(results) != len(records):
             return [
-                RowResult(r.key, False, "unexpected Salesforce answer (results do not match records)")
-                for r in records
+                RowResult(r.key, False, "unexpected Salesforce answer (results do not match records)") for r in records
             ]
         out = []
         for r, res in zip(records, results, strict=True):
@@ -68,9 +65,7 @@ class SalesforceDestination(Destination):
                 errs = res.get("errors") or [{}]
                 e = errs[0]
                 fields = f" [{', '.join(e.get('fields') or [])}]" if e.get("fields") else ""
-                out.append(
-                    RowResult(r.key, False, f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}{fields}")
-                )
+                out.append(RowResult(r.key, False, f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}{fields}"))
         return out
 
     def _codes(self, response: httpx.Response) -> set[str]:

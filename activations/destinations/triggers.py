@@ -54,20 +54,15 @@ class _TriggerDestination(Destination):
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
         if self.cfg.mode.value != "insert":
-            raise OutflowError(
-                f"{where}: mode: {self.type} sends trigger events; use mode: insert on a trg_* model"
-            )
+            raise OutflowError(f"{where}: mode: {self.type} sends trigger events; use mode: insert on a trg_* model")
         values = set(self.cfg.fields.values())
         if not values & set(self.person_fields):
             raise OutflowError(
-                f"{where}: fields: map a column to {' or '.join(self.person_fields)} "
-                "(the person the event is for)"
+                f"{where}: fields: map a column to {' or '.join(self.person_fields)} (the person the event is for)"
             )
         self.event_name = self.option("event_name")
         if "name" not in values and not self.event_name:
-            raise OutflowError(
-                f"{where}: fields: map a column to name, or set destination.options.event_name"
-            )
+            raise OutflowError(f"{where}: fields: map a column to name, or set destination.options.event_name")
         for src, f in self.cfg.fields.items():
             if f not in (*self.person_fields, "name", "time") and not f.startswith("properties."):
                 raise OutflowError(
@@ -117,11 +112,7 @@ class BrazeDestination(_TriggerDestination):
             errors = response.json().get("errors", [])
         except (ValueError, AttributeError):
             return {}
-        out = {
-            e["index"]: str(e.get("type"))
-            for e in errors
-            if isinstance(e.get("index"), int) and e["index"] < n
-        }
+        out = {e["index"]: str(e.get("type")) for e in errors if isinstance(e.get("index"), int) and e["index"] < n}
         return out if len(out) == len(errors) else {}
 
 

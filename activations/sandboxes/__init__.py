@@ -29,9 +29,7 @@ def vendor_sandboxes() -> dict[str, Any]:
     }
 
 
-def start_all(
-    *, token: str, webhook_secret: str, port_base: int = 0, real_rate_limits: bool = False
-) -> dict[str, Any]:
+def start_all(*, token: str, webhook_secret: str, port_base: int = 0, real_rate_limits: bool = False) -> dict[str, Any]:
     """Start the webhook sandbox and every vendor sandbox on 127.0.0.1; returns type -> running sandbox.
     ``port_base`` 0 picks free ports; otherwise webhook gets ``port_base`` and the vendors the next ports."""
     from activations.sandboxes.webhook import WebhookSandbox

@@ -181,6 +181,10 @@ class VendorSandbox:
         """What the destination holds (JSON-able), for tests and ``GET /_sandbox/store``."""
         return {}
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        """The environment a sync needs to talk to this sandbox: its secret env var (and any other)."""
+        return {cfg.destination.secret_env: self.token}
+
     # --- handle -----------------------------------------------------------------------------------------
     @property
     def url(self) -> str:
@@ -290,9 +294,7 @@ class VendorSandbox:
                             body = req.json()
                         except orjson.JSONDecodeError:
                             body = req.body.decode(errors="replace")
-                        self.requests.append(
-                            {"method": req.method, "path": req.path, "query": req.query, "body": body}
-                        )
+                        self.requests.append({"method": req.method, "path": req.path, "query": req.query, "body": body})
                 try:
                     return fn(req)
                 except SandboxError as exc:

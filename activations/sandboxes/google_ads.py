@@ -44,6 +44,13 @@ class GoogleAdsSandbox(VendorSandbox):
             ("POST", v + r"/customers/(?P<cid>\d+)/offlineUserDataJobs/(?P<job>\d+):run", self.run),
         ]
 
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        env = {cfg.destination.secret_env: self.token}
+        developer_env = (cfg.destination.options or {}).get("developer_token_env")
+        if developer_env:
+            env[developer_env] = self.developer_token
+        return env
+
     def authorized(self, req: Request) -> bool:
         return (
             req.headers.get("authorization") == f"Bearer {self.token}"
@@ -51,9 +58,7 @@ class GoogleAdsSandbox(VendorSandbox):
         )
 
     def auth_error(self) -> Response:
-        return Response(
-            401, _status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
-        )
+        return Response(401, _status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
 
     def rate_limited(self, wait: float) -> Response:
         body = _status(429, "RESOURCE_EXHAUSTED", "Too many requests.")
@@ -124,9 +129,7 @@ class GoogleAdsSandbox(VendorSandbox):
             if job is None:
                 raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
             if job["status"] != "PENDING":
-                raise SandboxError(
-                    400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job")
-                )
+                raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job"))
         errors = []
         for i, op in enumerate(ops):
             problem = self._check_op(op)

@@ -49,9 +49,7 @@ class KlaviyoSandbox(VendorSandbox):
         return req.headers.get("authorization") == f"Klaviyo-API-Key {self.token}"
 
     def auth_error(self) -> Response:
-        return Response(
-            401, {"errors": [_err(401, "Authentication credentials were not provided.", "bad key")]}
-        )
+        return Response(401, {"errors": [_err(401, "Authentication credentials were not provided.", "bad key")]})
 
     def rate_limited(self, wait: float) -> Response:
         body = {"errors": [_err(429, "Request was throttled.", f"Expected available in {wait:.3f} seconds.")]}
@@ -130,15 +128,11 @@ class KlaviyoSandbox(VendorSandbox):
         m = _ANY_EMAIL.match(req.q("filter") or "")
         size = int(req.q("page[size]") or 20)
         if not m or size > 100:
-            raise _refuse(
-                400, [_err(400, "Invalid filter.", "expected any(email,[...]) and page[size] <= 100")]
-            )
+            raise _refuse(400, [_err(400, "Invalid filter.", "expected any(email,[...]) and page[size] <= 100")])
         emails = [e.lower() for e in json.loads(m.group(1))]
         with self.lock:
             ids = [self.by_email[e] for e in emails if e in self.by_email][:size]
-            data = [
-                {"type": "profile", "id": i, "attributes": {"email": self.profiles[i]["email"]}} for i in ids
-            ]
+            data = [{"type": "profile", "id": i, "attributes": {"email": self.profiles[i]["email"]}} for i in ids]
         return Response(200, {"data": data, "links": {"self": req.path, "next": None, "prev": None}})
 
     def _members(self, req: Request, method: str) -> list[str]:

@@ -33,9 +33,7 @@ _MEMBER_KEYS = {
 
 def _problem(status: int, title: str, detail: str) -> SandboxError:
     doc = "https://mailchimp.com/developer/marketing/docs/errors/"
-    return SandboxError(
-        status, {"type": doc, "title": title, "status": status, "detail": detail, "instance": ""}
-    )
+    return SandboxError(status, {"type": doc, "title": title, "status": status, "detail": detail, "instance": ""})
 
 
 class MailchimpSandbox(VendorSandbox):
@@ -101,13 +99,9 @@ class MailchimpSandbox(VendorSandbox):
                         }
                     )
                 elif not _EMAIL.match(email):
-                    errors.append(
-                        {"email_address": email, "error": "invalid email", "error_code": "ERROR_GENERIC"}
-                    )
+                    errors.append({"email_address": email, "error": "invalid email", "error_code": "ERROR_GENERIC"})
                 elif status not in _STATUSES:
-                    errors.append(
-                        {"email_address": email, "error": "invalid status", "error_code": "ERROR_GENERIC"}
-                    )
+                    errors.append({"email_address": email, "error": "invalid status", "error_code": "ERROR_GENERIC"})
                 elif email in self.faults.partial_keys:
                     errors.append(
                         {
@@ -133,9 +127,7 @@ class MailchimpSandbox(VendorSandbox):
                     kept = cur["status"] if cur and cur["status"] != "archived" else None
                     merged["status"] = m.get("status") or kept or m["status_if_new"]
                     lst[h] = merged
-                    (updated if cur else new).append(
-                        {"id": h, "email_address": email, "status": merged["status"]}
-                    )
+                    (updated if cur else new).append({"id": h, "email_address": email, "status": merged["status"]})
             self.stats["rows_applied"] += len(new) + len(updated)
         return Response(
             200,

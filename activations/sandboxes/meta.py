@@ -33,17 +33,13 @@ class MetaSandbox(VendorSandbox):
         return [("POST", path, self.add), ("DELETE", path, self.remove)]
 
     def authorized(self, req: Request) -> bool:
-        return (
-            req.headers.get("authorization") == f"Bearer {self.token}" or req.q("access_token") == self.token
-        )
+        return req.headers.get("authorization") == f"Bearer {self.token}" or req.q("access_token") == self.token
 
     def auth_error(self) -> Response:
         return Response(400, _graph_error(190, "Invalid OAuth access token - Cannot parse access token"))
 
     def rate_limited(self, wait: float) -> Response:
-        return Response(
-            400, _graph_error(80003, "There have been too many calls to this ad-account.", transient=True)
-        )
+        return Response(400, _graph_error(80003, "There have been too many calls to this ad-account.", transient=True))
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return _graph_error(2, message or "An unexpected error has occurred.", transient=True)
@@ -75,16 +71,12 @@ class MetaSandbox(VendorSandbox):
             raise SandboxError(400, _graph_error(100, f"(#100) at most {MAX_ROWS} users per request"))
         for i, row in enumerate(data):
             if not isinstance(row, list) or len(row) != len(schema):
-                raise SandboxError(
-                    400, _graph_error(100, f"(#100) data[{i}] does not match the schema length")
-                )
+                raise SandboxError(400, _graph_error(100, f"(#100) data[{i}] does not match the schema length"))
         session = body.get("session") or {}
         if session:
             for k, t in (("session_id", int), ("batch_seq", int), ("last_batch_flag", bool)):
                 if not isinstance(session.get(k), t):
-                    raise SandboxError(
-                        400, _graph_error(100, f"(#100) session.{k} is required ({t.__name__})")
-                    )
+                    raise SandboxError(400, _graph_error(100, f"(#100) session.{k} is required ({t.__name__})"))
         return schema, data, session
 
     def _session(self, audience: str, session: dict[str, Any], n: int) -> int:

@@ -28,9 +28,7 @@ class SalesforceSandbox(VendorSandbox):
         return Response(401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}])
 
     def rate_limited(self, wait: float) -> Response:
-        return Response(
-            403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]
-        )
+        return Response(403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}])
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return [{"message": message or f"injected {code}", "errorCode": "UNKNOWN_EXCEPTION"}]
@@ -51,9 +49,7 @@ class SalesforceSandbox(VendorSandbox):
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
             raise SandboxError(400, [{"message": "records is required", "errorCode": "JSON_PARSER_ERROR"}])
         if not isinstance(body.get("allOrNone", False), bool):
-            raise SandboxError(
-                400, [{"message": "allOrNone must be boolean", "errorCode": "JSON_PARSER_ERROR"}]
-            )
+            raise SandboxError(400, [{"message": "allOrNone must be boolean", "errorCode": "JSON_PARSER_ERROR"}])
         recs = body["records"]
         if not 1 <= len(recs) <= 200:
             raise SandboxError(400, [{"message": "EXCEEDED_ID_LIMIT: record limit is 200",
@@ -72,15 +68,11 @@ class SalesforceSandbox(VendorSandbox):
                 unknown = [f for f in rec if f != "attributes" and self.known_fields is not None
                            and f not in self.known_fields and f != ext]  # fmt: skip
                 if unknown:
-                    results.append(
-                        self._fail("INVALID_FIELD", f"No such column '{unknown[0]}' on {sobject}", unknown)
-                    )
+                    results.append(self._fail("INVALID_FIELD", f"No such column '{unknown[0]}' on {sobject}", unknown))
                     continue
                 if str(key) in self.faults.partial_keys:
                     results.append(
-                        self._fail(
-                            "FIELD_CUSTOM_VALIDATION_EXCEPTION", self.faults.partial_keys[str(key)], []
-                        )
+                        self._fail("FIELD_CUSTOM_VALIDATION_EXCEPTION", self.faults.partial_keys[str(key)], [])
                     )
                     continue
                 created = str(key) not in store

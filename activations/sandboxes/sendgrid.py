@@ -82,9 +82,7 @@ class SendGridSandbox(VendorSandbox):
                 if not _EMAIL.match(email):
                     row_errors.append({"field": f"contacts[{i}].email", "message": "invalid email"})
                 elif email in self.faults.partial_keys:
-                    row_errors.append(
-                        {"field": f"contacts[{i}].email", "message": self.faults.partial_keys[email]}
-                    )
+                    row_errors.append({"field": f"contacts[{i}].email", "message": self.faults.partial_keys[email]})
         if row_errors:  # SendGrid refuses the whole call and names the rows
             self.count("rows_refused", len(row_errors))
             raise _sg_error(400, row_errors)

@@ -56,9 +56,7 @@ class BrazeSandbox(VendorSandbox):
             elif not e.get("name") or not e.get("time"):
                 errors.append({"type": "'name' and 'time' are required", "input_array": "events", "index": i})
             elif str(who) in self.faults.partial_keys:
-                errors.append(
-                    {"type": self.faults.partial_keys[str(who)], "input_array": "events", "index": i}
-                )
+                errors.append({"type": self.faults.partial_keys[str(who)], "input_array": "events", "index": i})
             else:
                 ok.append(e)
         if events and not ok:
@@ -84,6 +82,9 @@ class CustomerIoSandbox(VendorSandbox):
 
     def routes(self) -> list[Route]:
         return [("POST", r"/api/v2/batch", self.batch)]
+
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        return {cfg.destination.secret_env: f"{self.site_id}:{self.token}"}
 
     def authorized(self, req: Request) -> bool:
         expected = base64.b64encode(f"{self.site_id}:{self.token}".encode()).decode()

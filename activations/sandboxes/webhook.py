@@ -219,6 +219,9 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.received_ids.append(headers.get("webhook-id", ""))
             st.stats["batches_accepted"] += 1
+            now_ms = int(time.time() * 1000)
+            st.stats.setdefault("first_accepted_ms", now_ms)
+            st.stats["last_accepted_ms"] = now_ms
         self._send(200, {"results": st.apply(obj, records)})
 
 
@@ -272,6 +275,9 @@ class WebhookSandbox:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def credentials(self, cfg: Any) -> dict[str, str]:
+        return {cfg.destination.secret_env: self.state.secret}
 
     def inject(self, kind: str, **kw: Any) -> None:
         """Queue a fault. kinds: status(code, retry_after?, times), slow(seconds, times), drop(times),

@@ -59,9 +59,7 @@ def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.
     return _sync
 
 
-def build_defs(
-    syncs: Sequence[SyncConfig] | None = None, preflight: Preflight | None = None
-) -> dg.Definitions:
+def build_defs(syncs: Sequence[SyncConfig] | None = None, preflight: Preflight | None = None) -> dg.Definitions:
     """Assets (one per sync YAML) and, for syncs with a ``schedule``, a job and a cron schedule each."""
     syncs = list(syncs) if syncs is not None else load_syncs()
     assets = [build_sync_asset(cfg, preflight) for cfg in syncs]
@@ -76,8 +74,6 @@ def build_defs(
         )
         jobs.append(job)
         schedules.append(
-            dg.ScheduleDefinition(
-                name=f"activation_sync_{cfg.name}_schedule", job=job, cron_schedule=cfg.schedule
-            )
+            dg.ScheduleDefinition(name=f"activation_sync_{cfg.name}_schedule", job=job, cron_schedule=cfg.schedule)
         )
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)

@@ -6,7 +6,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow import settings
@@ -43,7 +48,9 @@ def ensure_manifest() -> None:
     manifest = DBT_PROJECT.manifest_path
     if manifest.exists():
         built = manifest.stat().st_mtime
-        sources = [p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")]
+        sources = [
+            p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
+        ]
         sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
         if all(p.stat().st_mtime <= built for p in sources if p.is_file()):
             return
@@ -53,12 +60,8 @@ def ensure_manifest() -> None:
 def build_defs() -> dg.Definitions:
     ensure_manifest()
 
-    @dbt_assets(
-        manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL
-    )
-    def outflow_dbt_models(
-        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource
-    ):
+    @dbt_assets(manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL)
+    def outflow_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
         dbt_env(warehouse.file())
         with connect(warehouse.file()) as con:
             as_of = dataset_as_of(con)

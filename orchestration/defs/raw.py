@@ -23,9 +23,7 @@ class RawDataConfig(dg.Config):
 def build_defs() -> dg.Definitions:
     @dg.multi_asset(
         specs=[
-            dg.AssetSpec(
-                key, group_name="raw", description=TABLES[name].description, owners=["team:data-platform"]
-            )
+            dg.AssetSpec(key, group_name="raw", description=TABLES[name].description, owners=["team:data-platform"])
             for name, key in RAW_KEYS.items()
         ],
         pool=WAREHOUSE_POOL,

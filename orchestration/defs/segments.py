@@ -24,9 +24,7 @@ UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdou
 def segment_sizes(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with connect(warehouse.file()) as con:
         sizes = summary(con)
-        holdouts = dict(
-            con.execute("select audience, count(*) from main.audience_holdouts group by 1").fetchall()
-        )
+        holdouts = dict(con.execute("select audience, count(*) from main.audience_holdouts group by 1").fetchall())
     metadata: dict[str, dg.MetadataValue] = {name: dg.MetadataValue.int(n) for name, n in sizes}
     metadata.update({f"holdout_{a}": dg.MetadataValue.int(int(n)) for a, n in holdouts.items()})
     context.log.info("segment sizes: %s", dict(sizes))

@@ -64,9 +64,7 @@ def validate(project_dir: ProjectOpt = None) -> None:
 @app.command("compile")
 def compile_cmd(
     project_dir: ProjectOpt = None,
-    show: Annotated[
-        str | None, typer.Option(help="print one segment's SQL instead of writing models")
-    ] = None,
+    show: Annotated[str | None, typer.Option(help="print one segment's SQL instead of writing models")] = None,
     dialect: Annotated[str, typer.Option(help=f"dialect for --show: {', '.join(DIALECTS)}")] = "duckdb",
 ) -> None:
     """Compile segments and audiences into dbt models (models/segments, models/activation/audiences)."""

@@ -247,8 +247,7 @@ class Compiler:
             return _lit(v)
         if ftype != UNKNOWN and vtype != ftype:
             raise SegmentError(
-                f"{ctx.seg.where}: {c.path}: type mismatch: field {c.field!r} is {ftype}, "
-                f"value {v!r} is {vtype}"
+                f"{ctx.seg.where}: {c.path}: type mismatch: field {c.field!r} is {ftype}, value {v!r} is {vtype}"
             )
         return _lit(v)
 
@@ -268,9 +267,7 @@ class Compiler:
                 raise SegmentError(f"{where}: operator {op!r} takes no value")
             empty: exp.Expression = exp.Is(this=col.copy(), expression=exp.Null())
             if ftype in (STRING, UNKNOWN):
-                empty = exp.or_(
-                    empty, exp.EQ(this=exp.Trim(this=col.copy()), expression=exp.Literal.string(""))
-                )
+                empty = exp.or_(empty, exp.EQ(this=exp.Trim(this=col.copy()), expression=exp.Literal.string("")))
             return exp.Paren(this=empty) if op == "is empty" else exp.Not(this=exp.Paren(this=empty))
         if v is None:
             raise SegmentError(f"{where}: operator {op!r} needs a value")
@@ -326,13 +323,9 @@ class Compiler:
         try:
             statements = sqlglot.parse(c.expr or "", read="duckdb")
         except ParseError as exc:
-            raise SegmentError(
-                f"{where}: expression {c.expr!r} does not parse: {str(exc).splitlines()[0]}"
-            ) from None
+            raise SegmentError(f"{where}: expression {c.expr!r} does not parse: {str(exc).splitlines()[0]}") from None
         if len(statements) != 1 or statements[0] is None:
-            raise SegmentError(
-                f"{where}: expression {c.expr!r} must be one boolean condition, not several statements"
-            )
+            raise SegmentError(f"{where}: expression {c.expr!r} must be one boolean condition, not several statements")
         tree = statements[0]
         validate_condition(tree, where=where)
         # Resolve every column to a known field (qualifying it with the right alias).
@@ -371,9 +364,7 @@ class Compiler:
             return exp.Not(this=test) if c.kind == "in_segment" else test
         if c.kind in ("event", "no_event"):
             if not self.catalog.has(EVENT_SOURCE):
-                raise SegmentError(
-                    f"{ctx.seg.where}: {c.path}: event conditions need the {EVENT_SOURCE} model"
-                )
+                raise SegmentError(f"{ctx.seg.where}: {c.path}: event conditions need the {EVENT_SOURCE} model")
             ev = c.event
             assert ev is not None
             alias = f"ev_{len(ctx.events) + 1}"
@@ -382,15 +373,11 @@ class Compiler:
             ]
             if ev.within_last:
                 filters.append(
-                    exp.GTE(
-                        this=exp.column("occurred_at", table=EVENT_ALIAS), expression=_ago(ev.within_last)
-                    )
+                    exp.GTE(this=exp.column("occurred_at", table=EVENT_ALIAS), expression=_ago(ev.within_last))
                 )
             filters += [self._cond(w, ctx, in_event=True) for w in c.event_where]
             cte = (
-                exp.select(
-                    exp.column("person_id", table=EVENT_ALIAS), exp.alias_(exp.Count(this=exp.Star()), "n")
-                )
+                exp.select(exp.column("person_id", table=EVENT_ALIAS), exp.alias_(exp.Count(this=exp.Star()), "n"))
                 .from_(exp.to_table(f"{REF_PREFIX}{EVENT_SOURCE}").as_(EVENT_ALIAS))
                 .where(exp.and_(*filters))
                 .group_by(exp.column("person_id", table=EVENT_ALIAS))
@@ -399,9 +386,7 @@ class Compiler:
             n = exp.Coalesce(this=exp.column("n", table=alias), expressions=[exp.Literal.number(0)])
             if c.kind == "no_event":
                 return exp.EQ(this=n, expression=exp.Literal.number(0))
-            tests: list[exp.Expression] = [
-                exp.GTE(this=n.copy(), expression=exp.Literal.number(ev.at_least or 1))
-            ]
+            tests: list[exp.Expression] = [exp.GTE(this=n.copy(), expression=exp.Literal.number(ev.at_least or 1))]
             if ev.at_most is not None:
                 tests.append(exp.LTE(this=n.copy(), expression=exp.Literal.number(ev.at_most)))
             return exp.and_(*tests) if len(tests) > 1 else tests[0]
@@ -417,9 +402,7 @@ class Compiler:
             | {f"sg_{s}" for s in ctx.seg_refs}
         )
         validate_condition(condition, where=seg.where, aliases=aliases)
-        q = exp.select(exp.column("person_id", table="p")).from_(
-            exp.to_table(f"{REF_PREFIX}dim_profiles").as_("p")
-        )
+        q = exp.select(exp.column("person_id", table="p")).from_(exp.to_table(f"{REF_PREFIX}dim_profiles").as_("p"))
         for i, cte in enumerate(ctx.events):
             q = q.with_(f"ev_{i + 1}", as_=cte)
         for m, alias in self.person_sources:
@@ -436,24 +419,18 @@ class Compiler:
             alias = f"ev_{i + 1}"
             q = q.join(
                 exp.to_table(alias),
-                on=exp.EQ(
-                    this=exp.column("person_id", table=alias), expression=exp.column("person_id", table="p")
-                ),
+                on=exp.EQ(this=exp.column("person_id", table=alias), expression=exp.column("person_id", table="p")),
                 join_type="left",
             )
         for s in ctx.seg_refs:
             alias = f"sg_{s}"
             q = q.join(
                 exp.to_table(f"{REF_PREFIX}seg_{s}").as_(alias),
-                on=exp.EQ(
-                    this=exp.column("person_id", table=alias), expression=exp.column("person_id", table="p")
-                ),
+                on=exp.EQ(this=exp.column("person_id", table=alias), expression=exp.column("person_id", table="p")),
                 join_type="left",
             )
         q = q.where(condition)
-        models = sorted(
-            ctx.models | {"dim_profiles", "dim_profile_traits"} | ({EVENT_SOURCE} if ctx.events else set())
-        )
+        models = sorted(ctx.models | {"dim_profiles", "dim_profile_traits"} | ({EVENT_SOURCE} if ctx.events else set()))
         return CompiledSegment(segment=seg, select=q, depends_on=list(ctx.seg_refs), models_used=models)
 
     def compile_all(self) -> dict[str, CompiledSegment]:
@@ -473,9 +450,7 @@ def check_cycles(graph: dict[str, list[str]], segments: dict[str, Segment]) -> N
         for d in graph.get(n, []):
             if state.get(d) == 1:
                 cycle = stack[stack.index(d) :] + [d]
-                raise SegmentError(
-                    f"{segments[n].file}: segment {n!r}: cycle between segments: {' -> '.join(cycle)}"
-                )
+                raise SegmentError(f"{segments[n].file}: segment {n!r}: cycle between segments: {' -> '.join(cycle)}")
             if d not in state:
                 visit(d)
         stack.pop()
@@ -540,9 +515,7 @@ def render_direct(
             alias = t.alias
             new = exp.to_table(f"{schema}.{t.name.removeprefix(REF_PREFIX)}")
             t.replace(new.as_(alias) if alias else new)
-    now_expr: exp.Expression = (
-        exp.cast(exp.Literal.string(now), "TIMESTAMP") if now else exp.CurrentTimestamp()
-    )
+    now_expr: exp.Expression = exp.cast(exp.Literal.string(now), "TIMESTAMP") if now else exp.CurrentTimestamp()
     for col in list(tree.find_all(exp.Column)):
         if col.name == NOW_TOKEN:
             col.replace(now_expr.copy())

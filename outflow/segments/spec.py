@@ -260,9 +260,7 @@ def parse_condition(obj: Any, path: str, where: str) -> Cond:
             return Cond(kind="field", path=path, field=fc.field, op=op, value=value)
         if kind in ("event", "no_event"):
             if set(obj) != {kind}:
-                raise SegmentError(
-                    f"{where}: {path}: unexpected keys next to {kind!r}: {sorted(set(obj) - {kind})}"
-                )
+                raise SegmentError(f"{where}: {path}: unexpected keys next to {kind!r}: {sorted(set(obj) - {kind})}")
             ev = EventSpec.model_validate(obj[kind] or {})
             if kind == "no_event" and (ev.at_least or ev.at_most is not None):
                 raise SegmentError(f"{where}: {path}: no_event takes no at_least/at_most")
@@ -271,9 +269,7 @@ def parse_condition(obj: Any, path: str, where: str) -> Cond:
             sub = [parse_condition(c, f"{path}.{kind}.where[{i}]", where) for i, c in enumerate(ev.where)]
             for s in sub:
                 if s.kind not in ("field", "expr", "all", "any", "not"):
-                    raise SegmentError(
-                        f"{where}: {s.path}: only field/expr conditions are allowed inside an event"
-                    )
+                    raise SegmentError(f"{where}: {s.path}: only field/expr conditions are allowed inside an event")
             return Cond(kind=kind, path=path, event=ev, event_where=sub)
         if kind in ("in_segment", "not_in_segment"):
             if set(obj) != {kind} or not isinstance(obj[kind], str) or not NAME_RE.match(obj[kind]):
@@ -283,15 +279,11 @@ def parse_condition(obj: Any, path: str, where: str) -> Cond:
             if set(obj) != {"expr"} or not isinstance(obj["expr"], str):
                 raise SegmentError(f"{where}: {path}: expr takes one SQL boolean expression string")
             if _FORBIDDEN_VALUE.search(obj["expr"]):
-                raise SegmentError(
-                    f"{where}: {path}: expression {obj['expr']!r} is refused (statement or Jinja)"
-                )
+                raise SegmentError(f"{where}: {path}: expression {obj['expr']!r} is refused (statement or Jinja)")
             return Cond(kind="expr", path=path, expr=obj["expr"])
         # groups
         if set(obj) != {kind}:
-            raise SegmentError(
-                f"{where}: {path}: unexpected keys next to {kind!r}: {sorted(set(obj) - {kind})}"
-            )
+            raise SegmentError(f"{where}: {path}: unexpected keys next to {kind!r}: {sorted(set(obj) - {kind})}")
         inner = obj[kind]
         if kind == "not":
             return Cond(kind="not", path=path, children=[parse_condition(inner, f"{path}.not", where)])
@@ -312,9 +304,7 @@ def load_segment(path: Path) -> Segment:
     except yaml.YAMLError as exc:
         raise SegmentError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(raw, dict):
-        raise SegmentError(
-            f"{path}: a segment file must be a mapping with name, description, owner, conditions"
-        )
+        raise SegmentError(f"{path}: a segment file must be a mapping with name, description, owner, conditions")
     try:
         spec = SegmentSpec.model_validate(raw)
     except ValidationError as exc:
@@ -342,8 +332,6 @@ def load_segments(directory: Path) -> dict[str, Segment]:
             continue
         seg = load_segment(path)
         if seg.name in segments:
-            raise SegmentError(
-                f"{path}: segment {seg.name!r} is already defined in {segments[seg.name].file}"
-            )
+            raise SegmentError(f"{path}: segment {seg.name!r} is already defined in {segments[seg.name].file}")
         segments[seg.name] = seg
     return segments

@@ -68,24 +68,35 @@ def test_definitions_match_snapshot(defs):
 
 def test_whole_graph_materializes_in_process(defs, tmp_path, monkeypatch):
     from activations.config import load_syncs
+    from activations.sandboxes import start_all
     from activations.sandboxes.testing import make_secret
-    from activations.sandboxes.webhook import WebhookSandbox
 
     warehouse = tmp_path / "dagster.duckdb"
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
-    secret = make_secret()
-    syncs = load_syncs()
-    for cfg in syncs:
-        monkeypatch.setenv(cfg.destination.secret_env, secret)
     job = defs.get_job_def("outflow_daily")
     run_config = {"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}}
-    # the declared syncs deliver to a webhook sandbox on the port their YAML names
-    with WebhookSandbox(secret, port=8790) as sandbox:
+    # every declared sync delivers to its sandbox, on the port its YAML names
+    sandboxes = start_all(token="t0ken", webhook_secret=make_secret(), port_base=8790)
+    try:
+        syncs = [cfg for cfg in load_syncs() if cfg.destination.type != "file"]
+        for cfg in syncs:
+            for name, value in sandboxes[cfg.destination.type].credentials(cfg).items():
+                monkeypatch.setenv(name, value)
         result = job.execute_in_process(run_config=run_config)
-        received = len(sandbox.records("contacts")) + len(sandbox.messages("events"))
+        webhook = sandboxes["webhook"]
+        received = len(webhook.records("contacts")) + len(webhook.messages("events"))
+    finally:
+        for sandbox in sandboxes.values():
+            sandbox.stop()
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    expected = {"raw/crm_contacts", "stg_crm__contacts", "int_identity__person_map", "dim_profiles", "fct_events"}
+    expected = {
+        "raw/crm_contacts",
+        "stg_crm__contacts",
+        "int_identity__person_map",
+        "dim_profiles",
+        "fct_events",
+    }
     assert expected <= materialized
     assert {f"activations/{cfg.name}" for cfg in syncs} <= materialized
     assert received > 0

@@ -42,11 +42,10 @@ def test_shared_and_junk_identifiers_never_bridge_people(con):
 
 
 def test_profiles_one_row_per_person_with_golden_fields(con):
-    persons = con.execute("select count(distinct person_id) from main.int_identity__identifiers").fetchall()[
-        0
-    ][0]
+    persons = con.execute("select count(distinct person_id) from main.int_identity__identifiers").fetchall()[0][0]
     profiles, with_email, bad_phone, role = con.execute(
-        "select count(*), count(email), count(*) filter (where phone is not null and not regexp_full_match(phone, '\\+[1-9][0-9]{6,14}')), "
+        "select count(*), count(email), "
+        "count(*) filter (where phone is not null and not regexp_full_match(phone, '\\+[1-9][0-9]{6,14}')), "
         "count(*) filter (where email like 'info@%' or email like 'sales@%') from main.dim_profiles"
     ).fetchall()[0]
     assert profiles == persons
@@ -73,9 +72,7 @@ def test_duplicate_crm_records_merge_and_recent_title_survives(con):
 def test_events_timeline_and_traits(con):
     sources = dict(con.execute("select source, count(*) from main.fct_events group by 1").fetchall())
     assert set(sources) == {"web", "email", "order"}
-    stages = dict(
-        con.execute("select lifecycle_stage, count(*) from main.dim_profile_traits group by 1").fetchall()
-    )
+    stages = dict(con.execute("select lifecycle_stage, count(*) from main.dim_profile_traits group by 1").fetchall())
     assert stages.get("customer", 0) > 0 and stages.get("visitor", 0) > 0
     mismatched = con.execute(
         """

@@ -24,9 +24,7 @@ def test_person_id_survives_a_new_identifier_on_a_later_run(tmp_path):
         joined = con.execute(
             "select person_id from main.int_identity__identifiers where identifier_key = 'cookie:000-new-device'"
         ).fetchall()[0][0]
-        after_id = con.execute(
-            "select person_id from main.dim_profiles where user_id = ?", [user_id]
-        ).fetchall()[0][0]
+        after_id = con.execute("select person_id from main.dim_profiles where user_id = ?", [user_id]).fetchall()[0][0]
         after = con.execute("select count(*) from main.dim_profiles").fetchall()[0][0]
     assert joined == person_id
     assert after_id == person_id

@@ -33,11 +33,7 @@ def test_data_is_messy_the_way_real_data_is(data):
     assert emails.is_in(["test@test.com", "none@none.com", "noemail@example.com"]).any()  # junk
     assert crm["contact_id"].str.ends_with("-D").sum() > 10  # duplicate records
     phones = crm["phone"].drop_nulls()
-    assert (
-        phones.str.contains(r"^\(").any()
-        and phones.str.contains(r"^\+").any()
-        and phones.str.contains(r"\.").any()
-    )
+    assert phones.str.contains(r"^\(").any() and phones.str.contains(r"^\+").any() and phones.str.contains(r"\.").any()
     web = _read(data, "raw/web_events")
     assert ((web["received_at"] - web["occurred_at"]).dt.total_days() >= 1).any()  # late-arriving
     shared = _read(data, "truth/shared_identifiers")

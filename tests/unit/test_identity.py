@@ -22,7 +22,7 @@ def test_components_match_networkx_on_random_graphs():
         labels = connected_components(src, dst, n)
         graph = nx.Graph()
         graph.add_nodes_from(range(n))
-        graph.add_edges_from(zip(src.tolist(), dst.tolist()))
+        graph.add_edges_from(zip(src.tolist(), dst.tolist(), strict=False))
         expected = np.empty(n, dtype=np.int64)
         for comp in nx.connected_components(graph):
             expected[list(comp)] = min(comp)
@@ -36,7 +36,7 @@ def test_household_device_does_not_merge_two_people():
         ("email:ann@x.com", "user_id:ann"), ("email:bob@y.com", "user_id:bob"),
     )  # fmt: skip
     out = resolve(nodes, edges)
-    ids = dict(zip(out["key"], out["person_id"]))
+    ids = dict(zip(out["key"], out["person_id"], strict=False))
     assert ids["cookie:shared"] is None
     assert ids["user_id:ann"] == ids["email:ann@x.com"] != ids["user_id:bob"] == ids["email:bob@y.com"]
 
@@ -53,12 +53,10 @@ def test_cap_per_type_is_configurable():
 
 def test_oversized_cluster_loses_its_weak_links():
     keys = ["user_id:a", "user_id:b"] + [f"cookie:{i}" for i in range(6)]
-    edges = [("user_id:a", f"cookie:{i}") for i in range(3)] + [
-        ("user_id:b", f"cookie:{i}") for i in range(3, 6)
-    ]
+    edges = [("user_id:a", f"cookie:{i}") for i in range(3)] + [("user_id:b", f"cookie:{i}") for i in range(3, 6)]
     edges.append(("cookie:2", "cookie:3"))  # a chain of devices joins a and b
     out = resolve(_nodes(*keys), _edges(*edges), config=IdentityConfig(max_cluster_size=5))
-    ids = dict(zip(out["key"], out["person_id"]))
+    ids = dict(zip(out["key"], out["person_id"], strict=False))
     assert ids["user_id:a"] != ids["user_id:b"]
     assert out["cluster_size"].max() <= 5
 
@@ -67,12 +65,12 @@ def test_person_id_is_stable_when_identifiers_join_merge_and_split():
     nodes = _nodes("email:m@x.com", "user_id:u1", "email:n@x.com", "user_id:u2")
     edges = _edges(("email:m@x.com", "user_id:u1"), ("email:n@x.com", "user_id:u2"))
     first = resolve(nodes, edges)
-    ids = dict(zip(first["key"], first["person_id"]))
+    ids = dict(zip(first["key"], first["person_id"], strict=False))
     # a new identifier that sorts before every other one joins the first person: the id stays
     nodes2 = pl.concat([nodes, _nodes("email:0000first@x.com")])
     edges2 = pl.concat([edges, _edges(("email:0000first@x.com", "user_id:u1"))])
     second = resolve(nodes2, edges2, previous=first)
-    ids2 = dict(zip(second["key"], second["person_id"]))
+    ids2 = dict(zip(second["key"], second["person_id"], strict=False))
     assert ids2["email:0000first@x.com"] == ids2["user_id:u1"] == ids["user_id:u1"]
     # the two persons merge: one of the old ids survives for everyone
     merged = resolve(nodes2, pl.concat([edges2, _edges(("user_id:u1", "user_id:u2"))]), previous=second)
@@ -80,7 +78,7 @@ def test_person_id_is_stable_when_identifiers_join_merge_and_split():
     assert merged["person_id"][0] in {ids["user_id:u1"], ids["user_id:u2"]}
     # and split again: each old id goes back to the component holding most of its identifiers
     split = resolve(nodes, edges, previous=first)
-    assert dict(zip(split["key"], split["person_id"])) == ids
+    assert dict(zip(split["key"], split["person_id"], strict=False)) == ids
 
 
 def test_ids_are_deterministic_from_scratch():

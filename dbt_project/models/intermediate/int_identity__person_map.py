@@ -27,6 +27,4 @@ def model(dbt, session):
     if dbt.is_incremental:
         previous = session.sql(f"select identifier_key as key, person_id from {dbt.this}").pl()
     resolved = resolve(nodes, edges, previous=previous, config=config)
-    return resolved.select(
-        pl.col("key").alias("identifier_key"), "person_id", "is_shared", "cluster_size"
-    ).to_arrow()
+    return resolved.select(pl.col("key").alias("identifier_key"), "person_id", "is_shared", "cluster_size").to_arrow()

@@ -52,9 +52,7 @@ def test_consent_and_erasure_reach_the_destination(warehouse: Path, tmp_path: Pa
         first = run_sync(cfg, con=con)
         assert first.status == "success" and first.added > 0
         received = sandbox.records("contacts")
-        assert set(received) == {
-            r[0] for r in con.execute(f"select person_id from main.{AUDIENCE}").fetchall()
-        }
+        assert set(received) == {r[0] for r in con.execute(f"select person_id from main.{AUDIENCE}").fetchall()}
         # The destination only ever received people with granted marketing consent on email.
         no_consent = con.execute(
             """select count(*) from (select unnest(?::varchar[]) as person_id) r

@@ -80,16 +80,12 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     assert res.added == rows - acked  # only what was not acknowledged is sent again
 
     con = duckdb.connect(str(warehouse))
-    statuses = [
-        r[0] for r in con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at").fetchall()
-    ]
+    statuses = [r[0] for r in con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at").fetchall()]
     assert statuses == ["interrupted", "success"]
     if kind == "audience":
         model = {
             str(r[0]): {"email": r[1], "firstName": r[2], "score": r[3]}
-            for r in con.execute(
-                "SELECT person_id, email, first_name, score FROM main.sync_contacts"
-            ).fetchall()
+            for r in con.execute("SELECT person_id, email, first_name, score FROM main.sync_contacts").fetchall()
         }
         assert sandbox.records("contacts") == model  # equal: no missing key, nothing extra
         resent = sandbox.stats["rows_applied"] - rows

@@ -23,9 +23,7 @@ def defs_env(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, monkeypat
     return syncs
 
 
-def test_one_asset_per_sync_downstream_of_its_model(
-    defs_env: Path, sandbox: WebhookSandbox, warehouse
-) -> None:
+def test_one_asset_per_sync_downstream_of_its_model(defs_env: Path, sandbox: WebhookSandbox, warehouse) -> None:
     defs = build_defs()
     key = dg.AssetKey(["activations", "contacts_webhook"])
     by_key = {s.key: s for a in defs.assets for s in a.specs}

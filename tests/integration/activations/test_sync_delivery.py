@@ -84,9 +84,7 @@ def test_partial_failure_rows_rejected_and_retried(tmp_path: Path, sandbox: Webh
     sandbox.inject("partial", keys=["3", "250"], message="firstName: too long")
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 498, 2)
-    rej = con.execute(
-        "SELECT key, attempts, last_error FROM outflow.sync_rejected_rows ORDER BY key"
-    ).fetchall()
+    rej = con.execute("SELECT key, attempts, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()
     assert rej == [("250", 1, "firstName: too long"), ("3", 1, "firstName: too long")]
     res = run_sync(cfg, con=con)  # retried next run, still refused: attempts count up
     assert res.to_send == 2 and res.rejected == 2
@@ -98,9 +96,7 @@ def test_partial_failure_rows_rejected_and_retried(tmp_path: Path, sandbox: Webh
     assert sandbox.records("contacts") == _model(con)
 
 
-def test_whole_batch_failure_is_split_to_isolate_bad_record(
-    tmp_path: Path, sandbox: WebhookSandbox, con
-) -> None:
+def test_whole_batch_failure_is_split_to_isolate_bad_record(tmp_path: Path, sandbox: WebhookSandbox, con) -> None:
     sandbox.inject("reject_keys", keys=["42"], message="email: domain not allowed")
     res = run_sync(_cfg(tmp_path, sandbox), con=con)
     assert (res.acked, res.rejected) == (499, 1)
@@ -124,9 +120,7 @@ def test_auth_failure_stops_at_once(tmp_path: Path, sandbox: WebhookSandbox, con
         run_sync(_cfg(tmp_path, sandbox), con=con)
 
 
-def test_missing_secret_fails_before_reading_data(
-    tmp_path: Path, sandbox: WebhookSandbox, monkeypatch
-) -> None:
+def test_missing_secret_fails_before_reading_data(tmp_path: Path, sandbox: WebhookSandbox, monkeypatch) -> None:
     monkeypatch.delenv("OUTFLOW_TEST_WEBHOOK_SECRET")
     wh = tmp_path / "never_created.duckdb"
     with pytest.raises(OutflowError, match="environment variable OUTFLOW_TEST_WEBHOOK_SECRET is not set"):
@@ -141,9 +135,7 @@ def test_invalid_rows_set_aside_never_sent(tmp_path: Path, sandbox: WebhookSandb
     assert res.invalid == 4 and res.acked == 499  # 500 + 3 rows, minus 4 invalid (both copies of key 7)
     got = sandbox.records("contacts")
     assert "7" not in got and "900" not in got and len(got) == 499
-    reasons = con.execute(
-        "SELECT reason, count(*) FROM outflow.sync_invalid_rows GROUP BY 1 ORDER BY 1"
-    ).fetchall()
+    reasons = con.execute("SELECT reason, count(*) FROM outflow.sync_invalid_rows GROUP BY 1 ORDER BY 1").fetchall()
     assert reasons == [("duplicate_key", 2), ("invalid_email:email", 1), ("null_key", 1)]
 
 
@@ -221,9 +213,36 @@ def test_rate_limiter_is_shared_per_destination(tmp_path: Path, secret: str, con
 
     assert asyncio.run(same())
     with WebhookSandbox(secret, rate_limit=(10, 1.0)) as sb:
-        cfg = _cfg(
-            tmp_path, sb, batch_size=20, destination={"rate_limit": {"requests": 10, "per_seconds": 1}}
-        )
+        cfg = _cfg(tmp_path, sb, batch_size=20, destination={"rate_limit": {"requests": 10, "per_seconds": 1}})
         res = run_sync(cfg, con=con)  # 25 requests at 10/s
         assert res.acked == 500 and res.duration_s >= 1.3
         assert sb.stats.get("rate_limited", 0) <= 1
+
+
+def test_concurrent_syncs_share_the_destination_rate_limit(tmp_path: Path, secret: str, con) -> None:
+    from activations.engine import run_syncs
+
+    make_triggers(con, rows=200)
+    rate = {"rate_limit": {"requests": 10, "per_seconds": 1}}
+    with WebhookSandbox(secret, rate_limit=(10, 1.0)) as sb:
+        a = _cfg(tmp_path, sb, name="audience_a", batch_size=20, destination=rate)
+        b = _cfg(tmp_path, sb, name="welcome_b", source="trg_welcome", mode="insert", batch_size=20,
+                 destination=rate)  # fmt: skip
+        results = run_syncs([a, b], con=con)  # 25 + 10 requests through ONE 10 req/s limiter
+        assert [r.acked for r in results] == [500, 200]  # type: ignore[union-attr]
+        assert max(r.duration_s for r in results) >= 2.5  # type: ignore[union-attr]
+        assert sb.stats.get("rate_limited", 0) <= 1
+        assert len(sb.records("contacts")) == 500 and len(sb.messages("events")) == 200
+
+
+def test_cli_runs_several_syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse))
+    make_triggers(con, rows=50)
+    con.close()
+    _cfg(tmp_path, sandbox)
+    _cfg(tmp_path, sandbox, name="welcome", source="trg_welcome", mode="insert")
+    base = ["--dir", str(tmp_path / "syncs"), "--warehouse", str(warehouse)]
+    out = CliRunner().invoke(app, ["sync", "run", "--all", *base])
+    assert out.exit_code == 0, out.stdout + out.stderr
+    assert "sync contacts_webhook: success" in out.stdout and "sync welcome: success" in out.stdout
+    assert len(sandbox.records("contacts")) == 500 and len(sandbox.messages("events")) == 50

@@ -43,9 +43,7 @@ def people(con):
 def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, **kw):
     opts = {"customer_id": "123-456-7890", "user_list_id": UL, "developer_token_env": DEV_ENV,
             "default_region": "US"}  # fmt: skip
-    d = vendor_sync_dict(
-        "google_ads_customer_match", sb.url, source="sync_people", fields=FIELDS, options=opts, **kw
-    )
+    d = vendor_sync_dict("google_ads_customer_match", sb.url, source="sync_people", fields=FIELDS, options=opts, **kw)
     return write_sync(tmp_path / "syncs", d)
 
 
@@ -61,9 +59,7 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: GoogleAdsSandbo
                                 "countryCode": "US", "postalCode": "10001"}  # fmt: skip
     assert sha256("user5@example.com") in members
     assert all(j["status"] == "SUCCESS" for j in sb.store()["jobs"].values())
-    people.execute(
-        "DELETE FROM main.sync_people WHERE email IN ('user1@example.com', 'First.Last2@Gmail.com')"
-    )
+    people.execute("DELETE FROM main.sync_people WHERE email IN ('user1@example.com', 'First.Last2@Gmail.com')")
     res = run_sync(cfg, con=people)
     assert (res.removed, res.acked) == (2, 2)
     ops = sb.recorded("POST")[-2]["body"]["operations"]
@@ -77,9 +73,7 @@ def test_partial_failure_rejects_operations(tmp_path: Path, sb: GoogleAdsSandbox
     assert (res.status, res.acked, res.rejected) == ("partial", 119, 1)
     (key, msg) = people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchone()
     assert key == "user7@example.com" and msg == "INVALID_USER_IDENTIFIER: user identifier refused"
-    assert all(
-        o["body"]["enablePartialFailure"] for o in sb.recorded("POST") if "operations" in (o["body"] or {})
-    )
+    assert all(o["body"]["enablePartialFailure"] for o in sb.recorded("POST") if "operations" in (o["body"] or {}))
 
 
 def test_429_retried(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:

@@ -57,9 +57,7 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: HubSpotSandbox,
 
 
 def test_207_multi_status_rejects_only_failed_inputs(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
-    sb.inject(
-        "partial", keys=["user5@example.com", "user120@example.com"], message="lead_score: not a number"
-    )
+    sb.inject("partial", keys=["user5@example.com", "user120@example.com"], message="lead_score: not a number")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.status, res.acked, res.rejected, res.requests) == ("partial", 198, 2, 4)  # no resend needed
     rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())

@@ -35,8 +35,7 @@ def _model(con) -> dict[str, tuple]:
 
 def _subscribed(sb: MailchimpSandbox) -> dict[str, tuple]:
     return {
-        e: (m["merge_fields"]["FNAME"], m["merge_fields"]["SCORE"])
-        for e, m in sb.members(LIST, "subscribed").items()
+        e: (m["merge_fields"]["FNAME"], m["merge_fields"]["SCORE"]) for e, m in sb.members(LIST, "subscribed").items()
     }
 
 

@@ -42,9 +42,7 @@ def people(con):
 def _cfg(tmp_path: Path, sb: MetaSandbox, **kw):
     fields = kw.pop("fields", FIELDS)
     opts = {"audience_id": AUD, "default_region": "US"}
-    d = vendor_sync_dict(
-        "meta_audiences", sb.url + "/v21.0", source="sync_people", fields=fields, options=opts, **kw
-    )
+    d = vendor_sync_dict("meta_audiences", sb.url + "/v21.0", source="sync_people", fields=fields, options=opts, **kw)
     return write_sync(tmp_path / "syncs", d)
 
 
@@ -55,14 +53,8 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: MetaSandbox, pe
     members = sb.members(AUD)
     assert len(members) == 150
     row = members[sha256("user7@example.com")]
-    assert (
-        row["PHONE"] == sha256("16505550007")
-        and row["FN"] == sha256("mary")
-        and row["LN"] == sha256("obrien")
-    )
-    assert (
-        row["CT"] == sha256("menlopark") and row["ZIP"] == sha256("94025") and row["COUNTRY"] == sha256("us")
-    )
+    assert row["PHONE"] == sha256("16505550007") and row["FN"] == sha256("mary") and row["LN"] == sha256("obrien")
+    assert row["CT"] == sha256("menlopark") and row["ZIP"] == sha256("94025") and row["COUNTRY"] == sha256("us")
     assert row["DOBY"] == sha256("1984") and row["GEN"] == sha256("f") and row["EXTERN_ID"] == "crm-7"
     sessions = [r["body"]["session"] for r in sb.recorded("POST")]
     assert [s["batch_seq"] for s in sessions] == [1, 2, 3] and len({s["session_id"] for s in sessions}) == 1
@@ -73,13 +65,9 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: MetaSandbox, pe
     assert (res.removed, res.changed, res.acked) == (2, 1, 3)
     delete = sb.recorded("DELETE")[0]["body"]
     assert delete["payload"]["schema"] == ["EMAIL"]
-    assert sorted(delete["payload"]["data"]) == sorted(
-        [[sha256("user1@example.com")], [sha256("user2@example.com")]]
-    )
+    assert sorted(delete["payload"]["data"]) == sorted([[sha256("user1@example.com")], [sha256("user2@example.com")]])
     assert delete["session"]["last_batch_flag"] is True
-    assert len(sb.members(AUD)) == 148 and sb.members(AUD)[sha256("user3@example.com")]["CT"] == sha256(
-        "paloalto"
-    )
+    assert len(sb.members(AUD)) == 148 and sb.members(AUD)[sha256("user3@example.com")]["CT"] == sha256("paloalto")
 
 
 def test_already_hashed_values_pass_through(tmp_path: Path, sb: MetaSandbox, people) -> None:

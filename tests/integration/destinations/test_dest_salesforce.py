@@ -54,9 +54,7 @@ def test_full_and_incremental_upsert(tmp_path: Path, sb: SalesforceSandbox, con)
     assert _held(sb) == _model(con)
     body = sb.recorded("PATCH")[0]
     assert body["path"] == "/services/data/v62.0/composite/sobjects/Contact/Outflow_Id__c"
-    assert body["body"]["allOrNone"] is False and body["body"]["records"][0]["attributes"] == {
-        "type": "Contact"
-    }
+    assert body["body"]["allOrNone"] is False and body["body"]["records"][0]["attributes"] == {"type": "Contact"}
     con.execute("UPDATE main.sync_contacts SET score = 99 WHERE person_id < 5")
     res = run_sync(cfg, con=con)
     assert (res.changed, res.acked, res.requests) == (5, 5, 1)

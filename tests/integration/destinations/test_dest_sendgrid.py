@@ -24,9 +24,7 @@ def sb(token: str) -> Iterator[SendGridSandbox]:
 
 
 def _cfg(tmp_path: Path, sb: SendGridSandbox, **kw):
-    return write_sync(
-        tmp_path / "syncs", vendor_sync_dict("sendgrid", sb.url, options={"list_id": LIST}, **kw)
-    )
+    return write_sync(tmp_path / "syncs", vendor_sync_dict("sendgrid", sb.url, options={"list_id": LIST}, **kw))
 
 
 def _model(con) -> dict[str, str]:
@@ -58,9 +56,7 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: SendGridSandbox
 
 
 def test_row_errors_rejected_rest_resent(tmp_path: Path, sb: SendGridSandbox, con) -> None:
-    sb.inject(
-        "partial", keys=["user3@example.com", "user150@example.com"], message="email is on a block list"
-    )
+    sb.inject("partial", keys=["user3@example.com", "user150@example.com"], message="email is on a block list")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 198, 2)
     rej = con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()

@@ -41,8 +41,7 @@ def test_braze_fires_once_per_key(tmp_path: Path, token: str, trg) -> None:
         ev = sb.events()
         assert len(ev) == 150 and ev[0]["name"] == "welcome" and ev[0]["external_id"] == "0"
         assert (
-            ev[0]["properties"]["email"] == "user0@example.com"
-            and len(ev[0]["properties"]["outflow_event_id"]) == 32
+            ev[0]["properties"]["email"] == "user0@example.com" and len(ev[0]["properties"]["outflow_event_id"]) == 32
         )
         trg.execute("UPDATE main.trg_welcome SET email = 'x@example.com' WHERE person_id < 10")  # no refire
         trg.execute("INSERT INTO main.trg_welcome VALUES ('welcome-900', 900, 'n@example.com', 'welcome')")
@@ -67,9 +66,7 @@ def test_braze_partial_429_and_auth(tmp_path: Path, token: str, trg, monkeypatch
 def test_customerio_idempotent_resend(tmp_path: Path, token: str, trg, monkeypatch) -> None:
     monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", f"site:{TOKEN}")
     with CustomerIoSandbox(token=TOKEN) as sb:
-        sb.inject(
-            "slow", seconds=2.5, times=1
-        )  # the answer is lost (client timeout 2 s): the batch is resent
+        sb.inject("slow", seconds=2.5, times=1)  # the answer is lost (client timeout 2 s): the batch is resent
         res = run_sync(_cfg(tmp_path, "customerio", sb.url, CIO), con=trg)
         assert res.status == "success" and res.acked == 150 and res.retries == 1
         time.sleep(1.0)  # let the slow first attempt land too

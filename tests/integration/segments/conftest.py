@@ -15,9 +15,7 @@ from outflow.load import dataset_as_of
 
 def sync_models(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, bool]]:
     """sync_<audience> -> (channel, purpose, is_transactional) from audience_definitions."""
-    rows = con.execute(
-        "select audience, channel, purpose, is_transactional from main.audience_definitions"
-    ).fetchall()
+    rows = con.execute("select audience, channel, purpose, is_transactional from main.audience_definitions").fetchall()
     return {f"sync_{a}": (c, p, t) for a, c, p, t in rows}
 
 
@@ -76,9 +74,7 @@ def rebuilt(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         "'revoked', 'preference_center', cast(? as timestamp) - interval 1 hour)",
         [f"  {revoked_email} ", as_of],
     )
-    con.execute(
-        "insert into main.global_exclusions values ('email', ?, 'test', date '2026-01-01')", [excluded_email]
-    )
+    con.execute("insert into main.global_exclusions values ('email', ?, 'test', date '2026-01-01')", [excluded_email])
     con.close()
     run_dbt(
         [

@@ -106,9 +106,7 @@ def test_erased_persons_are_in_no_activation_model(con) -> None:
 
 
 def test_holdouts_never_leak_and_are_stable_hashes(con) -> None:
-    holdouts = con.execute(
-        "select audience, person_id, holdout_bucket, holdout_pct from main.audience_holdouts"
-    )
+    holdouts = con.execute("select audience, person_id, holdout_bucket, holdout_pct from main.audience_holdouts")
     rows = holdouts.fetchall()
     assert rows, "demo audiences hold some people out"
     by_audience: dict[str, set[str]] = {}
@@ -122,9 +120,7 @@ def test_holdouts_never_leak_and_are_stable_hashes(con) -> None:
         assert not (members(con, f"sync_{audience}") & held), f"holdouts leaked into sync_{audience}"
     # Stable when percentages change: the held-out set at p% is exactly the buckets below p*100, so raising
     # the percentage only adds people.
-    assign = con.execute(
-        "select audience, person_id, holdout_bucket from main.int_audience__assignments"
-    ).fetchall()
+    assign = con.execute("select audience, person_id, holdout_bucket from main.int_audience__assignments").fetchall()
     for audience in by_audience:
         buckets = {p: b for a, p, b in assign if a == audience}
         at = {pct: {p for p, b in buckets.items() if b < pct * 100} for pct in (5, 10, 20, 50)}
@@ -143,9 +139,7 @@ def test_priority_groups_put_each_person_in_one_audience(con) -> None:
         for a in audiences:
             for p in members(con, f"sync_{a}") | members(con, "audience_holdouts") & {
                 r[0]
-                for r in con.execute(
-                    "select person_id from main.audience_holdouts where audience = ?", [a]
-                ).fetchall()
+                for r in con.execute("select person_id from main.audience_holdouts where audience = ?", [a]).fetchall()
             }:
                 assert p not in seen, f"{p} is in {seen[p]} and {a} (group {group})"
                 seen[p] = a
@@ -158,8 +152,7 @@ def test_priority_groups_put_each_person_in_one_audience(con) -> None:
         for person, eligible in rows:
             contested += 1
             winner = con.execute(
-                "select audience from main.int_audience__assignments "
-                "where person_id = ? and priority_group = ?",
+                "select audience from main.int_audience__assignments where person_id = ? and priority_group = ?",
                 [person, group],
             ).fetchall()
             assert winner == [(eligible[0],)]
@@ -170,9 +163,7 @@ def test_trigger_keys_are_unique_and_quiet_hours_respected(con) -> None:
     (now,) = con.execute("select max(as_of)::timestamp from raw.dataset_info").fetchone()
     deferred = 0
     for model in trigger_models(con):
-        n, distinct = con.execute(
-            f"select count(*), count(distinct idempotency_key) from main.{model}"
-        ).fetchone()
+        n, distinct = con.execute(f"select count(*), count(distinct idempotency_key) from main.{model}").fetchone()
         assert n == distinct
         inside = con.execute(
             f"""select count(*) from main.{model} where time_zone is not null and (
@@ -180,9 +171,7 @@ def test_trigger_keys_are_unique_and_quiet_hours_respected(con) -> None:
             or hour((send_after at time zone 'UTC') at time zone time_zone) < 8)"""
         ).fetchone()[0]
         assert inside == 0, f"{model} schedules sends inside quiet hours"
-        deferred += con.execute(f"select count(*) from main.{model} where send_after > ?", [now]).fetchone()[
-            0
-        ]
+        deferred += con.execute(f"select count(*) from main.{model} where send_after > ?", [now]).fetchone()[0]
     assert deferred > 0, "at the demo's as-of it is night in Europe: some sends must be deferred"
 
 

@@ -16,9 +16,7 @@ def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) ->
         build_defs(), dg.Definitions(resources={"warehouse": WarehouseResource(path=str(built_warehouse))})
     )
     assert dg.AssetKey("segment_sizes") in defs.resolve_asset_graph().get_all_asset_keys()
-    result = dg.materialize(
-        [segment_sizes], resources={"warehouse": WarehouseResource(path=str(built_warehouse))}
-    )
+    result = dg.materialize([segment_sizes], resources={"warehouse": WarehouseResource(path=str(built_warehouse))})
     assert result.success
     mats = result.asset_materializations_for_node("segment_sizes")
     meta = mats[0].metadata

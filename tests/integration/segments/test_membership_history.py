@@ -33,8 +33,7 @@ def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tm
     con = duckdb.connect(str(wh))
     try:
         rows = con.execute(
-            "select membership_id, person_id, segment, entered_at, exited_at "
-            "from main.segment_membership_history"
+            "select membership_id, person_id, segment, entered_at, exited_at from main.segment_membership_history"
         ).fetchall()
         current = set(con.execute("select person_id, segment from main.segment_membership").fetchall())
     finally:

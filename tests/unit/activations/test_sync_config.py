@@ -22,10 +22,10 @@ def _write(tmp_path: Path, d: dict, name: str = "s.yml") -> Path:
 
 def test_examples_are_valid() -> None:
     syncs = load_syncs(EXAMPLES)
-    assert {s.name for s in syncs} == {"high_intent_webhook", "welcome_trigger"}
-    trig = next(s for s in syncs if s.name == "welcome_trigger")
+    assert {s.name for s in syncs} == {"hot_leads_webhook", "cart_abandoned_webhook"}
+    trig = next(s for s in syncs if s.name == "cart_abandoned_webhook")
     assert trig.mode.value == "insert" and trig.is_trigger
-    aud = next(s for s in syncs if s.name == "high_intent_webhook")
+    aud = next(s for s in syncs if s.name == "hot_leads_webhook")
     assert aud.thresholds.max_change_share == 0.20
     assert aud.checked_email_columns == ["email"]
     assert aud.destination.rate_limit is not None and aud.destination.rate_limit.requests == 20

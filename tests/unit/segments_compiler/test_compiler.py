@@ -20,9 +20,7 @@ def members(project_dir: Path, con, name: str) -> set[str]:
     # Build dependencies first, as dbt would.
     for dep in compiled[name].depends_on:
         members(project_dir, con, dep)
-        con.execute(
-            f"create or replace table main.seg_{dep} as " + render_direct(compiled[dep].select, now=NOW)
-        )
+        con.execute(f"create or replace table main.seg_{dep} as " + render_direct(compiled[dep].select, now=NOW))
     return {r[0] for r in con.execute(render_direct(compiled[name].select, now=NOW)).fetchall()}
 
 
@@ -80,9 +78,7 @@ def test_event_window_counts_and_absence(project, fixture_db) -> None:
             "at_least": 3,
         }
     }
-    no_order = {
-        "no_event": {"where": [{"field": "source", "op": "=", "value": "order"}], "within_last": "90 days"}
-    }
+    no_order = {"no_event": {"where": [{"field": "source", "op": "=", "value": "order"}], "within_last": "90 days"}}
     p = project(
         seg("pricing", [pricing]),
         seg("no_order", [no_order]),
@@ -193,9 +189,7 @@ def test_quotes_in_values_stay_literals(project, fixture_db) -> None:
 
 
 def test_cycles_between_segments_are_refused(project) -> None:
-    p = project(
-        seg("a", [{"in_segment": "b"}]), seg("b", [{"not_in_segment": "c"}]), seg("c", [{"in_segment": "a"}])
-    )
+    p = project(seg("a", [{"in_segment": "b"}]), seg("b", [{"not_in_segment": "c"}]), seg("c", [{"in_segment": "a"}]))
     with pytest.raises(SegmentError, match=r"cycle between segments: a -> b -> c -> a"):
         compile_project(p)
     p = project(
@@ -255,9 +249,7 @@ def test_audience_errors_name_the_file(project, tmp_path) -> None:
     d = tmp_path / "aud"
     d.mkdir()
     (d / "a.yml").write_text("audiences:\n  - {name: x, segment: hot_lead, channel: email}\n")
-    with pytest.raises(
-        SegmentError, match=r"a.yml: audiences\[0\] 'x': unknown segment 'hot_lead'.*'hot_leads'"
-    ):
+    with pytest.raises(SegmentError, match=r"a.yml: audiences\[0\] 'x': unknown segment 'hot_lead'.*'hot_leads'"):
         load_audiences(d, {"hot_leads", "customers"})
     (d / "a.yml").write_text("audiences:\n  - {name: x, segment: hot_leads, channel: fax}\n")
     with pytest.raises(SegmentError, match=r"a.yml: audiences.0.channel"):

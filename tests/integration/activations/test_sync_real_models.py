@@ -1,0 +1,56 @@
+"""End to end on the real dbt activation models (the shared built warehouse, copied)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from activations.config import load_sync
+from activations.engine import run_sync
+from activations.sandboxes.webhook import WebhookSandbox
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "activations" / "examples"
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "outflow.duckdb"  # same file name: the catalog is called "outflow", like the schema
+    shutil.copy(built_warehouse, target)
+    wal = built_warehouse.with_name(built_warehouse.name + ".wal")
+    if wal.exists():
+        shutil.copy(wal, target.with_name(target.name + ".wal"))
+    return target
+
+
+def _cfg(name: str, url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    text = (EXAMPLES / f"{name}.yml").read_text().replace("http://127.0.0.1:8790", url)
+    text = text.replace("secret_env: OUTFLOW_WEBHOOK_SECRET", "secret_env: OUTFLOW_TEST_WEBHOOK_SECRET")
+    path = tmp_path / f"{name}.yml"
+    path.write_text(text.replace("rate_limit: {requests: 20, per_seconds: 1}", "rate_limit: {requests: 200}"))
+    return load_sync(path)
+
+
+def test_example_syncs_on_real_models(warehouse_copy: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+    audience = _cfg("hot_leads_webhook", sandbox.url, tmp_path)
+    trigger = _cfg("cart_abandoned_webhook", sandbox.url, tmp_path)
+    res = run_sync(audience, warehouse=warehouse_copy)
+    res_t = run_sync(trigger, warehouse=warehouse_copy)
+    con = duckdb.connect(str(warehouse_copy))
+    model = con.execute(
+        "SELECT CAST(person_id AS VARCHAR), email, first_name FROM main.sync_hot_leads_email"
+    ).fetchall()
+    invalid = {r[0] for r in con.execute("SELECT key FROM outflow.outflow.sync_invalid_rows").fetchall()}
+    keys = [r[0] for r in con.execute("SELECT idempotency_key FROM main.trg_cart_abandoned").fetchall()]
+    con.close()
+    held = sandbox.records("contacts")
+    assert res.acked == len(held) == len(model) - res.invalid
+    for key, email, first_name in model:
+        if key not in invalid:
+            assert held[key]["email"] == email and held[key]["firstName"] == first_name
+    assert sorted(m["key"] for m in sandbox.messages("events")) == sorted(keys)
+    assert res_t.acked == len(keys)
+    again = run_sync(audience, warehouse=warehouse_copy)
+    assert again.to_send == 0

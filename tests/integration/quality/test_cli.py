@@ -1,0 +1,36 @@
+"""``outflow check``: a rich table, exit 1 on a blocking failure, 0 on clean data."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+from typer.testing import CliRunner
+
+from outflow.cli import app
+
+AS_OF = ["--as-of", "2026-06-01T12:00:00"]
+
+
+def test_check_exits_zero_on_clean_data_and_one_on_a_blocking_failure(quality_db: Path) -> None:
+    runner = CliRunner()
+    ok = runner.invoke(app, ["check", "activation", "--warehouse", str(quality_db), *AS_OF])
+    assert ok.exit_code == 0, ok.output
+    assert "OK: no blocking check failed" in ok.output and "report:" in ok.output
+
+    con = duckdb.connect(str(quality_db))
+    con.execute("update main.sync_email_newsletter set email = 'broken' where person_id = 'p2'")
+    con.close()
+    bad = runner.invoke(app, ["check", "sync_email_newsletter", "--warehouse", str(quality_db), *AS_OF])
+    assert bad.exit_code == 1
+    assert "email_valid" in bad.output and "BLOCKED" in bad.output and "1 / 40" in bad.output
+
+
+def test_check_plan_and_user_errors(quality_db: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    plan = runner.invoke(app, ["check", "raw.orders", "--plan", "--warehouse", str(quality_db)])
+    assert plan.exit_code == 0 and "order_id_unique" in plan.output
+    missing = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "nope.duckdb")])
+    assert missing.exit_code == 1 and "does not exist" in missing.output and "Traceback" not in missing.output
+    unknown = runner.invoke(app, ["check", "sync_nope", "--warehouse", str(quality_db)])
+    assert unknown.exit_code == 1 and "unknown asset 'sync_nope'" in unknown.output
