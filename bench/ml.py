@@ -70,15 +70,11 @@ def timed(fn):  # noqa: ANN001, ANN201
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
     parser.add_argument("--no-baseline", action="store_true", help="skip the logistic-baseline timing")
     parser.add_argument("--no-reasons", action="store_true", help="skip the reason-code timings")
-    parser.add_argument(
-        "--exact-reasons-max", type=int, default=100_000, help="largest size for exact reasons"
-    )
+    parser.add_argument("--exact-reasons-max", type=int, default=100_000, help="largest size for exact reasons")
     parser.add_argument("--baseline-max", type=int, default=100_000, help="largest size for the baseline")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -97,9 +93,7 @@ def main() -> None:
         df = make_features(n)
         feats = [c for c in df.columns if c not in ("person_id", "cutoff", "label")]
         model, t_train = timed(
-            lambda df=df, feats=feats: train(
-                df, "label", feature_columns=feats, time_column="cutoff", baseline=False
-            )
+            lambda df=df, feats=feats: train(df, "label", feature_columns=feats, time_column="cutoff", baseline=False)
         )
         t_base = None
         if not args.no_baseline and n <= args.baseline_max:
@@ -111,9 +105,7 @@ def main() -> None:
         if not args.no_reasons:
             if n <= args.exact_reasons_max:
                 _, t_reasons = timed(lambda df=df, model=model: score(model, df, with_reasons=True))
-            _, t_approx = timed(
-                lambda df=df, model=model: score(model, df, with_reasons=True, approx_reasons=True)
-            )
+            _, t_approx = timed(lambda df=df, model=model: score(model, df, with_reasons=True, approx_reasons=True))
         print(
             f"{n:>9,} | {t_train:>11.2f} | {model.best_iteration + 1:>5} | "
             f"{model.train_info['valid_auc']:>9.4f} | "

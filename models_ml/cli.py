@@ -18,9 +18,7 @@ from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
 app = typer.Typer(help="Predictive lead scoring: train, score, report.", no_args_is_help=True)
 console = Console()
 
-AS_OF_HELP = (
-    "The moment to score at (YYYY-MM-DD); default: the loaded dataset's as-of date, else the latest event."
-)
+AS_OF_HELP = "The moment to score at (YYYY-MM-DD); default: the loaded dataset's as-of date, else the latest event."
 REGISTRY_HELP = "Model registry folder (default: OUTFLOW_MODEL_REGISTRY or <warehouse dir>/models)."
 
 
@@ -44,9 +42,7 @@ def _connect(warehouse: Path | None, read_only: bool = False):  # noqa: ANN202 -
 
     path = warehouse or warehouse_path()
     if not path.exists():
-        raise ModelError(
-            f"warehouse {path} does not exist; run `outflow demo` or `outflow load` + `outflow build`"
-        )
+        raise ModelError(f"warehouse {path} does not exist; run `outflow demo` or `outflow load` + `outflow build`")
     try:
         return connect(path, read_only=read_only)
     except duckdb.Error as exc:
@@ -90,9 +86,7 @@ def train_cmd(
         with _connect(warehouse) as con, console.status("training…"):
             result = train_model(con, as_of=as_of, registry=reg, margin=margin)
         report = result["report"]
-        console.print(
-            _metrics_table(report, f"holdout at {result['holdout_cutoff']:%Y-%m-%d} (n={report['n']})")
-        )
+        console.print(_metrics_table(report, f"holdout at {result['holdout_cutoff']:%Y-%m-%d} (n={report['n']})"))
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
         console.print(f"model {result['model_version']}: {verdict} — {result['promotion_reason']}")
         console.print(f"current model: {result['current_version']}")
@@ -101,9 +95,7 @@ def train_cmd(
 @app.command("run")
 def run_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
-    version: Annotated[
-        str | None, typer.Option("--version", help="Model version (default: the promoted one).")
-    ] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
     warehouse: Annotated[
         Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
@@ -125,22 +117,16 @@ def run_cmd(
         for col in ("person_id", "score", "decile", "reasons"):
             table.add_column(col)
         for row in top.iter_rows(named=True):
-            reasons = ", ".join(
-                f"{r['feature']} ({r['contribution']:+.2f})" for r in json.loads(row["reason_codes"])
-            )
+            reasons = ", ".join(f"{r['feature']} ({r['contribution']:+.2f})" for r in json.loads(row["reason_codes"]))
             table.add_row(row["person_id"], f"{row['score']:.3f}", str(row["decile"]), reasons)
         console.print(table)
 
 
 @app.command("report")
 def report_cmd(
-    version: Annotated[
-        str | None, typer.Option("--version", help="Model version (default: the promoted one).")
-    ] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the full evaluation report as JSON.")
-    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full evaluation report as JSON.")] = False,
 ) -> None:
     """Show a model's evaluation report (metrics, calibration, fairness) and the AUC of every version."""
     with _user_errors():

@@ -66,15 +66,10 @@ def _to_datetime(value: dt.datetime | dt.date | str) -> dt.datetime:
     return dt.datetime.combine(value, dt.time())
 
 
-def load_events(
-    con: duckdb.DuckDBPyConnection, before: dt.datetime, after: dt.datetime | None = None
-) -> pl.DataFrame:
+def load_events(con: duckdb.DuckDBPyConnection, before: dt.datetime, after: dt.datetime | None = None) -> pl.DataFrame:
     """Events with `after <= occurred_at < before` (the filter is pushed down to DuckDB)."""
     _require(con, "main", "fct_events")
-    sql = (
-        f"select {', '.join(EVENT_COLUMNS)} from main.fct_events "
-        "where person_id is not null and occurred_at < ?"
-    )
+    sql = f"select {', '.join(EVENT_COLUMNS)} from main.fct_events where person_id is not null and occurred_at < ?"
     params: list[Any] = [before]
     if after is not None:
         sql += " and occurred_at >= ?"
@@ -86,13 +81,9 @@ def load_events(
 
 def load_profiles(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     _require(con, "main", "dim_profiles")
-    df = pl.from_arrow(
-        con.sql(f"select {', '.join(PROFILE_COLUMNS)} from main.dim_profiles").to_arrow_table()
-    )
+    df = pl.from_arrow(con.sql(f"select {', '.join(PROFILE_COLUMNS)} from main.dim_profiles").to_arrow_table())
     assert isinstance(df, pl.DataFrame)
-    return df.with_columns(
-        pl.col("first_seen_at").cast(pl.Datetime("us")), pl.col("employee_count").cast(pl.Float64)
-    )
+    return df.with_columns(pl.col("first_seen_at").cast(pl.Datetime("us")), pl.col("employee_count").cast(pl.Float64))
 
 
 def seniority_expr(col: str = "job_title") -> pl.Expr:
@@ -139,9 +130,7 @@ def features_at(
         (is_email & (pl.col("event_type") == "delivered")).sum().alias("emails_delivered_total"),
         is_open.sum().alias("email_opens_total"),
         is_click.sum().alias("email_clicks_total"),
-        (is_email & pl.col("event_type").is_in(["unsubscribe", "spam_report"]))
-        .any()
-        .alias("email_opted_out"),
+        (is_email & pl.col("event_type").is_in(["unsubscribe", "spam_report"])).any().alias("email_opted_out"),
         (is_email & (pl.col("event_type") == "bounce")).any().alias("email_bounced"),
         is_order.sum().alias("orders_before"),
         pl.col("amount").filter(is_order).sum().alias("revenue_before"),
@@ -156,9 +145,7 @@ def features_at(
             (is_open & within).sum().alias(f"email_opens_{w}d"),
             (is_click & within).sum().alias(f"email_clicks_{w}d"),
         ]
-    aggs.append(
-        pl.col("occurred_at").filter(pl.col("_age") <= 30).dt.date().n_unique().alias("active_days_30d")
-    )
+    aggs.append(pl.col("occurred_at").filter(pl.col("_age") <= 30).dt.date().n_unique().alias("active_days_30d"))
     per_person = ev.group_by("person_id").agg(aggs)
 
     people = profiles.filter(pl.col("first_seen_at") < c).select(
@@ -184,9 +171,7 @@ def features_at(
     return out.with_columns(pl.lit(c).alias(TIME_COLUMN)).sort("person_id")
 
 
-def labels_at(
-    events: pl.DataFrame, cutoff: dt.datetime | dt.date | str, horizon_days: int = 30
-) -> pl.DataFrame:
+def labels_at(events: pl.DataFrame, cutoff: dt.datetime | dt.date | str, horizon_days: int = 30) -> pl.DataFrame:
     """person_id -> label: an order with cutoff < occurred_at <= cutoff + horizon."""
     c = _to_datetime(cutoff)
     end = c + dt.timedelta(days=horizon_days)
@@ -232,16 +217,10 @@ def build_training_set(
     profiles = load_profiles(con)
     frames = []
     for c in cs:
-        feats = features_at(
-            events, profiles, c, exclude_customers=exclude_customers, half_life_days=half_life_days
-        )
+        feats = features_at(events, profiles, c, exclude_customers=exclude_customers, half_life_days=half_life_days)
         lab = labels_at(events, c, horizon_days)
-        frames.append(
-            feats.join(lab, on="person_id", how="left").with_columns(pl.col(LABEL_COLUMN).fill_null(False))
-        )
-        log.info(
-            "cutoff %s: %d people, %d positives", c, frames[-1].height, int(frames[-1][LABEL_COLUMN].sum())
-        )
+        frames.append(feats.join(lab, on="person_id", how="left").with_columns(pl.col(LABEL_COLUMN).fill_null(False)))
+        log.info("cutoff %s: %d people, %d positives", c, frames[-1].height, int(frames[-1][LABEL_COLUMN].sum()))
     return pl.concat(frames, how="vertical_relaxed")
 
 

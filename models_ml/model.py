@@ -95,9 +95,7 @@ class FeatureEncoding:
                 categories[name] = values
                 types.append("c")
             else:
-                raise ModelError(
-                    f"feature column {name!r} has type {dtype}; use numeric, boolean or string columns"
-                )
+                raise ModelError(f"feature column {name!r} has type {dtype}; use numeric, boolean or string columns")
         return cls(list(columns), types, categories)
 
     def matrix(self, df: pl.DataFrame) -> np.ndarray:
@@ -309,9 +307,7 @@ def train(
         raise ModelError("no feature columns to train on")
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
-        raise ModelError(
-            f"the label has a single class ({positives} positives in {len(y)} rows); cannot train"
-        )
+        raise ModelError(f"the label has a single class ({positives} positives in {len(y)} rows); cannot train")
     if not 0.0 < valid_fraction < 1.0:
         raise ModelError(f"valid_fraction must be between 0 and 1, got {valid_fraction}")
 

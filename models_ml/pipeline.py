@@ -122,10 +122,7 @@ def holdout_person(person_id: pl.Expr, share: float) -> pl.Expr:
 
     def pick(ids: pl.Series) -> pl.Series:
         return pl.Series(
-            [
-                int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()) % 10_000 < limit
-                for v in ids
-            ],
+            [int.from_bytes(hashlib.blake2b(str(v).encode(), digest_size=8).digest()) % 10_000 < limit for v in ids],
             dtype=pl.Boolean,
         )
 
@@ -160,9 +157,7 @@ def train_model(
         earliest=_earliest_event(con),
     )
     data = F.build_training_set(con, cutoffs, horizon_days=horizon_days, exclude_customers=exclude_customers)
-    data = _group_column(data).with_columns(
-        holdout_person(pl.col("person_id"), holdout_share).alias("_holdout")
-    )
+    data = _group_column(data).with_columns(holdout_person(pl.col("person_id"), holdout_share).alias("_holdout"))
     # holdout people are never trained on, at any cutoff; they are scored at the holdout cutoff
     train_df = data.filter(~pl.col("_holdout")).drop("_holdout")
     holdout = data.filter(pl.col("_holdout") & (pl.col(F.TIME_COLUMN) == holdout_cutoff)).drop("_holdout")
@@ -197,9 +192,9 @@ def train_model(
     if current_version is not None:
         try:
             current, _ = registry.load(current_version)
-            current_auc = score_metrics(
-                holdout[F.LABEL_COLUMN].cast(pl.Float64).to_numpy(), current.predict(holdout)
-            )["roc_auc"]
+            current_auc = score_metrics(holdout[F.LABEL_COLUMN].cast(pl.Float64).to_numpy(), current.predict(holdout))[
+                "roc_auc"
+            ]
         except ModelError as exc:  # e.g. the current model used features that no longer exist
             log.warning(
                 "current model %s cannot score the holdout (%s); comparing stored metrics",

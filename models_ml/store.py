@@ -45,9 +45,7 @@ def write_scores(
         pl.col("person_id").cast(pl.String),
         pl.col("score").cast(pl.Float64),
         pl.col("decile").cast(pl.Int32),
-        pl.col("reason_codes").cast(pl.String)
-        if "reason_codes" in scores.columns
-        else pl.lit(None, pl.String),
+        pl.col("reason_codes").cast(pl.String) if "reason_codes" in scores.columns else pl.lit(None, pl.String),
         pl.lit(model_version).alias("model_version"),
         pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at"),
     )
@@ -70,8 +68,7 @@ def write_scores(
 def read_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """The current scores (an empty frame when the table does not exist yet)."""
     exists = con.execute(
-        "select count(*) from information_schema.tables "
-        "where table_schema = 'main' and table_name = 'ml_lead_scores'"
+        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = 'ml_lead_scores'"
     ).fetchall()[0][0]
     if not exists:
         return pl.DataFrame(

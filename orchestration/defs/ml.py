@@ -54,9 +54,7 @@ def build_defs() -> dg.Definitions:
         context: dg.AssetExecutionContext, config: TrainConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         with connect(warehouse.file()) as con:
-            result = train_model(
-                con, as_of=config.as_of or None, registry=_registry(warehouse), margin=config.margin
-            )
+            result = train_model(con, as_of=config.as_of or None, registry=_registry(warehouse), margin=config.margin)
         report = result["report"]
         comparison = report["comparison"]
         fairness = report.get("fairness", {})
@@ -77,18 +75,14 @@ def build_defs() -> dg.Definitions:
                 "logistic_auc": dg.MetadataValue.float(
                     float(comparison.get("logistic_baseline", {}).get("roc_auc") or 0.0)
                 ),
-                "rule_based_auc": dg.MetadataValue.float(
-                    float(comparison.get("rule_based", {}).get("roc_auc") or 0.0)
-                ),
+                "rule_based_auc": dg.MetadataValue.float(float(comparison.get("rule_based", {}).get("roc_auc") or 0.0)),
                 "holdout_rows": dg.MetadataValue.int(report["n"]),
                 "model_version": dg.MetadataValue.text(result["model_version"]),
                 "promoted": dg.MetadataValue.bool(bool(result["promoted"])),
                 "promotion_reason": dg.MetadataValue.text(result["promotion_reason"]),
                 "current_version": dg.MetadataValue.text(str(result["current_version"])),
                 "fairness_passes": dg.MetadataValue.bool(bool(fairness.get("passes", True))),
-                "fairness_failing_groups": dg.MetadataValue.text(
-                    ", ".join(fairness.get("failing_groups", []))
-                ),
+                "fairness_failing_groups": dg.MetadataValue.text(", ".join(fairness.get("failing_groups", []))),
                 "calibration": dg.MetadataValue.md(calibration),
                 "report": dg.MetadataValue.json(json.loads(json.dumps(report, default=str))),
             }
@@ -121,9 +115,7 @@ def build_defs() -> dg.Definitions:
                 "mean_score": dg.MetadataValue.float(float(result["mean_score"] or 0.0)),
                 "psi_vs_previous_run": dg.MetadataValue.float(float(result["psi"] or 0.0)),
                 "psi_vs_holdout": dg.MetadataValue.float(float(result["psi_vs_holdout"] or 0.0)),
-                "people_per_decile": dg.MetadataValue.json(
-                    dict(zip(deciles["decile"], deciles["len"], strict=True))
-                ),
+                "people_per_decile": dg.MetadataValue.json(dict(zip(deciles["decile"], deciles["len"], strict=True))),
             }
         )
 

@@ -65,8 +65,7 @@ def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
     with connect(ml_warehouse) as con:
         as_of = dataset_as_of(con)
         scored = con.execute(
-            "select count(*), count(distinct model_version), min(decile), max(decile) "
-            "from main.ml_lead_scores"
+            "select count(*), count(distinct model_version), min(decile), max(decile) from main.ml_lead_scores"
         ).fetchall()[0]
         reasons = con.execute("select reason_codes from main.ml_lead_scores limit 1").fetchall()[0][0]
     assert scored == (result["rows_scored"], 1, 1, 10)

@@ -80,9 +80,7 @@ def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.dat
                 etype = "click" if rng.random() < intent * 0.5 else "open"
                 events.append((f"e{eid}", pid, "email", etype, t, None, "c1", None))
             elif rng.random() < intent * 0.4:
-                events.append(
-                    (f"e{eid}", pid, "order", "completed", t, None, None, float(rng.uniform(20, 500)))
-                )
+                events.append((f"e{eid}", pid, "order", "completed", t, None, None, float(rng.uniform(20, 500))))
             eid += 1
     prof = pl.DataFrame(
         profiles,

@@ -32,8 +32,7 @@ def test_features_use_only_events_before_the_cutoff(small_warehouse):
         [CUTOFF],
     )
     con.execute(
-        "insert into main.fct_events values ('at_cutoff', 'person_00001', 'order', 'completed', ?, "
-        "null, null, 5.0)",
+        "insert into main.fct_events values ('at_cutoff', 'person_00001', 'order', 'completed', ?, null, null, 5.0)",
         [CUTOFF],
     )
     con.execute(

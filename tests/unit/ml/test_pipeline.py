@@ -38,8 +38,7 @@ def test_same_model_again_is_not_promoted(small_warehouse, tmp_path):
 def test_compares_with_rule_scores_and_truth(small_warehouse, tmp_path):
     con = small_warehouse
     con.execute(
-        "create table main.fct_lead_scores as select person_id, random() * 100 as lead_score "
-        "from main.dim_profiles"
+        "create table main.fct_lead_scores as select person_id, random() * 100 as lead_score from main.dim_profiles"
     )
     # a truth schema mapping every person to itself via a crm_id identifier
     con.execute("create schema truth")
