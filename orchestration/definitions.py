@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, quality, raw, segments
+from orchestration.defs import activation_syncs, dbt, ml, quality, raw, segments
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 everything = dg.AssetSelection.all()
@@ -18,6 +18,7 @@ def build_definitions() -> dg.Definitions:
         segments.build_defs(),
         activation_syncs.build_defs(),
         quality.build_defs(),
+        ml.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
             schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],

@@ -13,6 +13,7 @@ from rich.table import Table
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
 from data_quality.cli import check as check_command
+from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -23,6 +24,7 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
+app.add_typer(score_app, name="score")
 
 
 @app.callback()

@@ -1,0 +1,127 @@
+"""Lead-score model: training and scoring time at 100k and 1M rows × 50 features.
+
+Synthetic features (45 numeric with missing values, 5 categorical) and a label from a logistic
+function of a few of them; rows spread over 8 monthly snapshots so training uses its time-based
+validation split. Each measurement is `models_ml.train` / `models_ml.score` exactly as the pipeline
+calls them, with the library defaults (hist trees, early stopping):
+
+- train (xgboost): `train(..., baseline=False)`: encoding + xgboost with early stopping;
+- train (+ logistic baseline): the same plus the scikit-learn baseline the evaluation report uses;
+- score: probability and decile for every row (`with_reasons=False`);
+- + reasons (exact): the same plus the top-3 reason codes from xgboost's pred_contribs (TreeSHAP),
+  timed up to 100k rows (it grows linearly; pass --exact-reasons-max to change);
+- + reasons (approx): the same with `approx_contribs=True`.
+
+    .venv/bin/python bench/ml.py                        # 100k and 1M
+    .venv/bin/python bench/ml.py --sizes 100000         # one size
+    .venv/bin/python bench/ml.py --no-baseline --no-reasons
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+
+import numpy as np
+import polars as pl
+
+from models_ml import score, train
+
+N_NUMERIC = 45
+N_CATEGORICAL = 5
+GOAL_TRAIN_1M_S = 30.0
+GOAL_SCORE_1M_S = 2.0
+
+
+def make_features(n: int, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    num = rng.normal(0, 1, (n, N_NUMERIC)).astype(np.float32)
+    num[rng.random((n, N_NUMERIC)) < 0.05] = np.nan
+    cats = rng.integers(0, 12, (n, N_CATEGORICAL))
+    logit = (
+        -2.5
+        + 0.9 * np.nan_to_num(num[:, 0])
+        + 0.6 * np.nan_to_num(num[:, 1])
+        - 0.4 * np.nan_to_num(num[:, 2]) * np.nan_to_num(num[:, 3])
+        + 0.8 * (cats[:, 0] == 3)
+        + 0.5 * np.tanh(np.nan_to_num(num[:, 4]))
+    )
+    label = rng.random(n) < 1 / (1 + np.exp(-logit))
+    start = dt.date(2026, 1, 1)
+    snapshots = np.array([start + dt.timedelta(days=30 * k) for k in range(8)])
+    cols: dict[str, object] = {
+        "person_id": np.char.add("p", np.arange(n).astype(str)),
+        "cutoff": pl.Series(snapshots[rng.integers(0, 8, n)].tolist(), dtype=pl.Date),
+    }
+    for j in range(N_NUMERIC):
+        cols[f"num_{j:02d}"] = num[:, j]
+    for j in range(N_CATEGORICAL):
+        cols[f"cat_{j}"] = np.char.add("c", cats[:, j].astype(str))
+    cols["label"] = label
+    return pl.DataFrame(cols)
+
+
+def timed(fn):  # noqa: ANN001, ANN201
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--no-baseline", action="store_true", help="skip the logistic-baseline timing")
+    parser.add_argument("--no-reasons", action="store_true", help="skip the reason-code timings")
+    parser.add_argument("--exact-reasons-max", type=int, default=100_000, help="largest size for exact reasons")
+    parser.add_argument("--baseline-max", type=int, default=100_000, help="largest size for the baseline")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    load = os.getloadavg()[0]
+    print(
+        f"machine: {os.cpu_count()} cores, load average {load:.1f} at start; "
+        f"features: {N_NUMERIC} numeric + {N_CATEGORICAL} categorical"
+    )
+    header = (
+        f"{'rows':>9} | {'train xgb s':>11} | {'trees':>5} | {'valid AUC':>9} | {'+baseline s':>11} | "
+        f"{'score s':>7} | {'rows/s':>10} | {'+reasons s':>10} | {'+approx s':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for n in sizes:
+        df = make_features(n)
+        feats = [c for c in df.columns if c not in ("person_id", "cutoff", "label")]
+        model, t_train = timed(
+            lambda df=df, feats=feats: train(df, "label", feature_columns=feats, time_column="cutoff", baseline=False)
+        )
+        t_base = None
+        if not args.no_baseline and n <= args.baseline_max:
+            _, t_base = timed(
+                lambda df=df, feats=feats: train(df, "label", feature_columns=feats, time_column="cutoff")
+            )
+        _, t_score = timed(lambda df=df, model=model: score(model, df, with_reasons=False))
+        t_reasons = t_approx = None
+        if not args.no_reasons:
+            if n <= args.exact_reasons_max:
+                _, t_reasons = timed(lambda df=df, model=model: score(model, df, with_reasons=True))
+            _, t_approx = timed(lambda df=df, model=model: score(model, df, with_reasons=True, approx_reasons=True))
+        print(
+            f"{n:>9,} | {t_train:>11.2f} | {model.best_iteration + 1:>5} | "
+            f"{model.train_info['valid_auc']:>9.4f} | "
+            f"{(f'{t_base:.2f}' if t_base is not None else '—'):>11} | {t_score:>7.2f} | "
+            f"{n / t_score:>10,.0f} | {(f'{t_reasons:.2f}' if t_reasons is not None else '—'):>10} | "
+            f"{(f'{t_approx:.2f}' if t_approx is not None else '—'):>9}",
+            flush=True,
+        )
+        if n == 1_000_000:
+            train_ok = "met" if t_train <= GOAL_TRAIN_1M_S else "MISSED"
+            score_ok = "met" if t_score <= GOAL_SCORE_1M_S else "MISSED"
+            print(
+                f"  goals at 1M: train ≤ {GOAL_TRAIN_1M_S:.0f} s → {train_ok}; "
+                f"score ≤ {GOAL_SCORE_1M_S:.0f} s → {score_ok}"
+            )
+
+
+if __name__ == "__main__":
+    main()

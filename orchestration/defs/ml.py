@@ -1,0 +1,182 @@
+"""Predictive lead scoring in Dagster: weekly training, daily scoring, drift and null-rate checks.
+
+Thin wiring over models_ml; every step is also `outflow score train|run` on the command line.
+"""
+
+import json
+
+import dagster as dg
+
+from models_ml.evaluation import population_stability_index
+from models_ml.pipeline import score_people, train_model
+from models_ml.registry import ModelRegistry, registry_root
+from models_ml.store import read_scores
+from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
+from outflow.warehouse import connect
+
+MODEL_KEY = dg.AssetKey(["ml", "lead_score_model"])
+# the same key dagster-dbt gives the dbt source `ml.ml_lead_scores`, so dbt models that read it
+# (int_lead_scores__predictive → fct_lead_scores) show up downstream of the scoring asset
+SCORES_KEY = dg.AssetKey(["ml", "ml_lead_scores"])
+FEATURE_INPUTS = [dg.AssetKey(["fct_events"]), dg.AssetKey(["dim_profiles"])]
+RULE_SCORES = dg.AssetKey(["fct_lead_scores_backtest"])
+
+DRIFT_PSI_WARN = 0.25  # PSI above 0.25 is the usual "major shift" line
+NULL_RATE_MAX = 0.0  # every scored person must have a score
+
+
+class TrainConfig(dg.Config):
+    as_of: str = ""  # empty: the loaded dataset's as-of date, else the latest event
+    margin: float = 0.005  # promotion gate: holdout AUC gain over the current model
+
+
+class ScoreConfig(dg.Config):
+    as_of: str = ""
+    version: str = ""  # empty: the promoted model
+
+
+def _registry(warehouse: WarehouseResource) -> ModelRegistry:
+    return ModelRegistry(registry_root(warehouse.file()))
+
+
+def build_defs() -> dg.Definitions:
+    @dg.asset(
+        key=MODEL_KEY,
+        deps=[*FEATURE_INPUTS, RULE_SCORES],
+        group_name="ml",
+        owners=["team:data-science"],
+        pool=WAREHOUSE_POOL,
+        description="Trains the xgboost lead-score model on point-in-time features, evaluates it on the "
+        "holdout against the logistic baseline and the rule-based score, registers it and promotes it "
+        "only if it beats the current model by the margin.",
+    )
+    def lead_score_model(
+        context: dg.AssetExecutionContext, config: TrainConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        with connect(warehouse.file()) as con:
+            result = train_model(con, as_of=config.as_of or None, registry=_registry(warehouse), margin=config.margin)
+        report = result["report"]
+        comparison = report["comparison"]
+        fairness = report.get("fairness", {})
+        context.log.info("model %s: %s", result["model_version"], result["promotion_reason"])
+        calibration = "\n".join(
+            ["| bin | n | mean predicted | observed |", "|---|---|---|---|"]
+            + [
+                f"| {b['bin']} | {b['n']} | {b['mean_predicted']:.3f} | {b['observed_rate']:.3f} |"
+                for b in report["calibration"]
+            ]
+        )
+        return dg.MaterializeResult(
+            metadata={
+                # numeric entries are plotted across materializations: AUC over time
+                "holdout_auc": dg.MetadataValue.float(float(report["model"]["roc_auc"] or 0.0)),
+                "holdout_pr_auc": dg.MetadataValue.float(float(report["model"]["pr_auc"] or 0.0)),
+                "top_decile_lift": dg.MetadataValue.float(float(report["model"]["top_decile_lift"] or 0.0)),
+                "logistic_auc": dg.MetadataValue.float(
+                    float(comparison.get("logistic_baseline", {}).get("roc_auc") or 0.0)
+                ),
+                "rule_based_auc": dg.MetadataValue.float(float(comparison.get("rule_based", {}).get("roc_auc") or 0.0)),
+                "holdout_rows": dg.MetadataValue.int(report["n"]),
+                "model_version": dg.MetadataValue.text(result["model_version"]),
+                "promoted": dg.MetadataValue.bool(bool(result["promoted"])),
+                "promotion_reason": dg.MetadataValue.text(result["promotion_reason"]),
+                "current_version": dg.MetadataValue.text(str(result["current_version"])),
+                "fairness_passes": dg.MetadataValue.bool(bool(fairness.get("passes", True))),
+                "fairness_failing_groups": dg.MetadataValue.text(", ".join(fairness.get("failing_groups", []))),
+                "calibration": dg.MetadataValue.md(calibration),
+                "report": dg.MetadataValue.json(json.loads(json.dumps(report, default=str))),
+            }
+        )
+
+    @dg.asset(
+        key=SCORES_KEY,
+        deps=[MODEL_KEY, *FEATURE_INPUTS],
+        group_name="ml",
+        owners=["team:data-science"],
+        pool=WAREHOUSE_POOL,
+        description="Scores everyone with the promoted model into main.ml_lead_scores "
+        "(score, decile, reason codes, model version).",
+    )
+    def ml_lead_scores(
+        context: dg.AssetExecutionContext, config: ScoreConfig, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult:
+        with connect(warehouse.file()) as con:
+            result = score_people(
+                con,
+                as_of=config.as_of or None,
+                registry=_registry(warehouse),
+                version=config.version or None,
+            )
+        deciles = result["scores"].group_by("decile").len().sort("decile")
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(result["rows"]),
+                "model_version": dg.MetadataValue.text(result["model_version"]),
+                "mean_score": dg.MetadataValue.float(float(result["mean_score"] or 0.0)),
+                "psi_vs_previous_run": dg.MetadataValue.float(float(result["psi"] or 0.0)),
+                "psi_vs_holdout": dg.MetadataValue.float(float(result["psi_vs_holdout"] or 0.0)),
+                "people_per_decile": dg.MetadataValue.json(dict(zip(deciles["decile"], deciles["len"], strict=True))),
+            }
+        )
+
+    @dg.asset_check(asset=SCORES_KEY, name="score_null_rate", blocking=True)
+    def score_null_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with connect(warehouse.file()) as con:
+            scores = read_scores(con)
+        if scores.height == 0:
+            return dg.AssetCheckResult(passed=False, metadata={"reason": "main.ml_lead_scores is empty"})
+        nulls = scores["score"].null_count() + scores["score"].is_nan().sum()
+        rate = nulls / scores.height
+        return dg.AssetCheckResult(
+            passed=rate <= NULL_RATE_MAX,
+            metadata={"null_rate": float(rate), "rows": scores.height, "max_allowed": NULL_RATE_MAX},
+        )
+
+    @dg.asset_check(asset=SCORES_KEY, name="score_distribution_drift")
+    def score_distribution_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        """PSI of the current scores against the previous scoring run's (WARN above 0.25)."""
+        with connect(warehouse.file()) as con:
+            scores = read_scores(con)
+        if scores.height == 0:
+            return dg.AssetCheckResult(
+                passed=False, severity=dg.AssetCheckSeverity.WARN, metadata={"reason": "no scores"}
+            )
+        current_at = scores["scored_at"][0].isoformat()
+        earlier = [r for r in _registry(warehouse).score_runs() if r["scored_at"] < current_at]
+        if not earlier:
+            return dg.AssetCheckResult(
+                passed=True,
+                severity=dg.AssetCheckSeverity.WARN,
+                metadata={"reason": "first scoring run: nothing to compare with"},
+            )
+        reference = earlier[-1]
+        psi = population_stability_index(reference["distribution"], scores["score"].to_numpy())
+        return dg.AssetCheckResult(
+            passed=psi is not None and psi <= DRIFT_PSI_WARN,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={
+                "psi": float(psi if psi is not None else -1.0),
+                "threshold": DRIFT_PSI_WARN,
+                "model_version": scores["model_version"][0],
+                "previous_run": reference["scored_at"],
+                "previous_model_version": reference["model_version"],
+                "mean_score": float(scores["score"].mean() or 0.0),
+            },
+        )
+
+    training_job = dg.define_asset_job(
+        "ml_training", selection=dg.AssetSelection.assets(MODEL_KEY), tags=WAREHOUSE_RUN_TAGS
+    )
+    scoring_job = dg.define_asset_job(
+        "ml_scoring", selection=dg.AssetSelection.assets(SCORES_KEY), tags=WAREHOUSE_RUN_TAGS
+    )
+    return dg.Definitions(
+        assets=[lead_score_model, ml_lead_scores],
+        asset_checks=[score_null_rate, score_distribution_drift],
+        jobs=[training_job, scoring_job],
+        schedules=[
+            # weekly training on Monday night, daily scoring after the 05:00 dbt build
+            dg.ScheduleDefinition(name="ml_training_weekly", job=training_job, cron_schedule="0 3 * * 1"),
+            dg.ScheduleDefinition(name="ml_scoring_daily", job=scoring_job, cron_schedule="30 6 * * *"),
+        ],
+    )
