@@ -112,6 +112,21 @@ def demo_cmd(
     with console.status("running: generate → dbt build → scores → segments → syncs…"):
         report = run_demo(people, seed)
     _summary_table(report.summary, report.seconds)
+    if report.scoring:
+        sc = report.scoring
+        table = Table(title="Lead scores (AUC against the generator's true conversions)")
+        table.add_column("score")
+        table.add_column("ROC AUC", justify="right")
+        for label, value in (
+            ("predictive (xgboost)", sc.get("truth_auc_model")),
+            ("rule-based (fit + engagement)", sc.get("truth_auc_rule")),
+        ):
+            table.add_row(label, f"{value:.3f}" if value is not None else "n/a")
+        console.print(table)
+        console.print(
+            f"model {sc.get('model_version')} ({'promoted' if sc.get('promoted') else 'not promoted'}); "
+            f"{sc.get('rows_scored', 0):,} people scored; holdout AUC {sc.get('holdout_auc', 0):.3f}"
+        )
     if report.segments:
         table = Table(title="Segments, audiences and triggers")
         table.add_column("model")

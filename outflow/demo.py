@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 class DemoReport:
     summary: WarehouseSummary
     seconds: dict[str, float]
+    scoring: dict[str, Any] = field(default_factory=dict)
     segments: list[tuple[str, int]] = field(default_factory=list)
     syncs: list[dict[str, Any]] = field(default_factory=list)
     received: dict[str, str] = field(default_factory=dict)
@@ -111,6 +113,16 @@ def run_demo(people: int, seed: int) -> DemoReport:
         generate_and_load(people, seed, warehouse=warehouse)
     with timer.stage("dbt build"):
         build(warehouse=warehouse)
+    with timer.stage("lead scores"):
+        from models_ml.pipeline import train_and_score
+        from models_ml.registry import ModelRegistry
+
+        # the demo keeps its models beside its fresh warehouse, so every demo trains from scratch
+        registry_dir = warehouse.parent / "demo-models"
+        shutil.rmtree(registry_dir, ignore_errors=True)
+        with connect(warehouse) as con:
+            scoring = train_and_score(con, registry=ModelRegistry(registry_dir))
+        build(warehouse=warehouse, select="fct_lead_scores+")  # predictive scores flow into the marts
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary
@@ -121,4 +133,4 @@ def run_demo(people: int, seed: int) -> DemoReport:
         syncs, received = run_syncs(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
-    return DemoReport(summary, timer.seconds, report_segments, syncs, received)
+    return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received)
