@@ -99,7 +99,7 @@ def test_whole_graph_materializes_in_process(tmp_path, monkeypatch):
             if cfg.destination.type in sandboxes:
                 for name, value in sandboxes[cfg.destination.type].credentials(cfg).items():
                     monkeypatch.setenv(name, value)
-        job = build_definitions().get_job_def("outflow_daily")
+        job = build_definitions().resolve_job_def("outflow_daily")
         result = job.execute_in_process(run_config={"ops": {"raw_tables": {"config": {"people": 300, "seed": 3}}}})
         webhook = sandboxes["webhook"]
         received = len(webhook.records("contacts")) + len(webhook.messages("events"))
