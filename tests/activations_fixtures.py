@@ -1,0 +1,43 @@
+"""Fixtures shared by the activations unit and integration tests: a webhook sandbox and a small warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from activations.sandboxes.testing import make_audience, make_secret
+from activations.sandboxes.webhook import WebhookSandbox
+
+SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
+
+
+@pytest.fixture
+def secret(monkeypatch: pytest.MonkeyPatch) -> str:
+    value = make_secret()
+    monkeypatch.setenv(SECRET_ENV, value)
+    return value
+
+
+@pytest.fixture
+def sandbox(secret: str) -> Iterator[WebhookSandbox]:
+    with WebhookSandbox(secret) as sb:
+        yield sb
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Path:
+    path = tmp_path / "wh.duckdb"
+    con = duckdb.connect(str(path))
+    make_audience(con, rows=500)
+    con.close()
+    return path
+
+
+@pytest.fixture
+def con(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    c = duckdb.connect(str(warehouse))
+    yield c
+    c.close()
