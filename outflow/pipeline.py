@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -97,6 +97,3 @@ def summarize(warehouse: Path | None = None) -> WarehouseSummary:
         accuracy=accuracy,
         rows=rows,
     )
-
-
-Step = Callable[[], object]
