@@ -28,7 +28,7 @@ test: setup
 	$(VENV)/bin/pytest
 
 ui: setup
-	DAGSTER_HOME=$(CURDIR)/orchestration/dagster_home $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+	$(OUTFLOW) ui
 
 # Each benchmark prints its own table; see the README's Benchmarks section for what each figure means.
 bench: setup

@@ -165,6 +165,49 @@ def demo_cmd(
         console.print(table)
 
 
+@app.command("ui")
+def ui_cmd(
+    port: int = typer.Option(3000, "--port", help="Port of the Dagster UI on 127.0.0.1."),
+    sandboxes: bool = typer.Option(
+        True, "--sandboxes/--no-sandboxes", help="Also run the destination sandboxes the declared syncs point at."
+    ),
+) -> None:
+    """The Dagster UI (`dagster dev`) on 127.0.0.1; by default with every destination sandbox running, on the
+    ports the sync YAMLs name, and each sync given its sandbox's credentials, so materializing everything works
+    locally. Use --no-sandboxes when the syncs point at real destinations with real secrets in the environment."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ)
+    env.setdefault("DAGSTER_HOME", str(settings.PROJECT_ROOT / "orchestration" / "dagster_home"))
+    running = {}
+    if sandboxes:
+        from activations.config import load_syncs
+        from activations.sandboxes import start_all
+        from activations.sandboxes.testing import make_secret
+
+        try:
+            running = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)), port_base=8790)
+        except OSError as exc:
+            raise OutflowError(f"cannot start the sandboxes on ports 8790-8799 ({exc}); use --no-sandboxes") from None
+        for cfg in load_syncs():
+            if cfg.destination.type in running:
+                env.update(running[cfg.destination.type].credentials(cfg))
+        console.print(f"sandboxes: {', '.join(f'{k} {sb.url}' for k, sb in running.items())}")
+    dagster = Path(sys.executable).parent / "dagster"
+    workspace = settings.PROJECT_ROOT / "workspace.yaml"
+    cmd = [str(dagster), "dev", "-h", "127.0.0.1", "-p", str(port), "-w", str(workspace)]
+    try:
+        subprocess.run(cmd, env=env, cwd=settings.PROJECT_ROOT, check=False)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sandbox in running.values():
+            sandbox.stop()
+
+
 def _date(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
