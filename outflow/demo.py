@@ -54,7 +54,7 @@ def _held(store: Any) -> str:
     return "; ".join(parts) or "nothing"
 
 
-def run_syncs(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def sync_to_sandboxes(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Start every destination sandbox on 127.0.0.1 (free ports), point each declared sync at its sandbox
     (same path, local host and port), give it the sandbox's credentials, and run them all."""
     from activations.config import load_syncs
@@ -130,7 +130,7 @@ def run_demo(people: int, seed: int) -> DemoReport:
         with connect(warehouse) as con:
             report_segments = segment_summary(con)
     with timer.stage("syncs"), ExitStack() as stack:
-        syncs, received = run_syncs(warehouse, stack)
+        syncs, received = sync_to_sandboxes(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
     return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received)
