@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from activations.destinations.webhook import verify
-from activations.sandboxes.base import FAULT_KINDS, TokenBucket
+from activations.sandboxes.base import FaultQueue, TokenBucket
 
 log = logging.getLogger(__name__)
 
@@ -59,33 +59,23 @@ class SandboxState:
         with self.lock:
             self.objects: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
             self.messages: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
-            self.faults: list[dict[str, Any]] = []
-            self.reject_keys: dict[str, str] = {}
-            self.partial_keys: dict[str, str] = {}
+            self.faults = FaultQueue()
             self.stats: dict[str, int] = defaultdict(int)
             self.received_ids: list[str] = []
 
+    @property
+    def reject_keys(self) -> dict[str, str]:
+        return self.faults.reject_keys
+
+    @property
+    def partial_keys(self) -> dict[str, str]:
+        return self.faults.partial_keys
+
     def next_fault(self) -> dict[str, Any] | None:
-        with self.lock:
-            for f in self.faults:
-                if f["times"] > 0:
-                    f["times"] -= 1
-                    return dict(f)
-            return None
+        return self.faults.next()
 
     def add_fault(self, fault: dict[str, Any]) -> None:
-        kind = fault.get("kind")
-        if kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
-        with self.lock:
-            if kind == "reject_keys":
-                for k in fault.get("keys", []):
-                    self.reject_keys[str(k)] = fault.get("message", f"invalid record {k}")
-            elif kind == "partial":
-                for k in fault.get("keys", []):
-                    self.partial_keys[str(k)] = fault.get("message", f"field error on {k}")
-            else:
-                self.faults.append({"times": int(fault.get("times", 1)), **fault})
+        self.faults.add(fault)
 
     def apply(self, obj: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         results = []
