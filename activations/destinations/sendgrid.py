@@ -3,6 +3,14 @@
 - Upsert: ``PUT /v3/marketing/contacts`` ``{"list_ids": [list_id], "contacts": [...]}`` — up to 30,000
   contacts (or 6 MB) per call; an asynchronous job answered ``202 {"job_id"}``. A ``400 {"errors": [{"field":
   "contacts[i].email", "message"}]}`` refuses the whole call: those rows are rejected and the rest resent.
+- The job is then polled (``GET /v3/marketing/contacts/imports/{job_id}``, bounded, with backoff; options
+  ``job_poll_timeout_seconds`` (default 120), ``job_poll_interval_seconds``, ``job_poll_max_interval_seconds``)
+  until its ``status`` is ``completed``, ``errored`` or ``failed``. For ``errored``/``failed`` the file at
+  ``results.errors_url`` (CSV; fetched WITHOUT the API key, it is a pre-signed download) names the refused
+  contacts by email: those rows are rejected with SendGrid's message. Rows SendGrid does not confirm are never
+  reported delivered: a job still ``pending`` at the timeout, a ``failed`` job, or errors the file does not
+  attribute (``errored_count`` above what the file names) reject the rows with a message naming the job; the
+  engine re-sends rejected rows next run (the upsert is idempotent).
 - Removal (mirror): ``POST /v3/marketing/contacts/search/emails`` (≤ 100 emails) gives the contact ids, then
   ``DELETE /v3/marketing/lists/{list_id}/contacts?contact_ids=a,b`` (``202 {"job_id"}``). Contacts stay in
   SendGrid; only their list membership goes.
@@ -15,6 +23,9 @@ are ContactRequest properties (``email``, ``first_name``, ``last_name``, ``city`
 
 from __future__ import annotations
 
+import csv
+import gzip
+import io
 import re
 from typing import Any
 
@@ -22,10 +33,12 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.jobs import JobPolling, poll
 from outflow.errors import OutflowError
 
 _FIELD_INDEX = re.compile(r"contacts\[(\d+)\]")
 SEARCH_MAX = 100
+JOB_DONE = ("completed", "errored", "failed")
 
 
 class SendGridDestination(Destination):
@@ -41,9 +54,13 @@ class SendGridDestination(Destination):
                 f"{self.cfg.path or self.cfg.name}: mode: SendGrid contacts take upsert or mirror "
                 "(PUT /v3/marketing/contacts always upserts)"
             )
+        self.polling = JobPolling.from_options(self, timeout=120.0)
 
-    def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
+    def _headers(self, body: bool = True) -> dict[str, str]:
+        h = {"authorization": f"Bearer {self._secret}"}
+        if body:
+            h["content-type"] = "application/json"
+        return h
 
     def _contact(self, r: Record) -> dict[str, Any]:
         c: dict[str, Any] = {}
@@ -69,7 +86,100 @@ class SendGridDestination(Destination):
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
             return await self._remove(call, records)
-        return await super().exchange(call, records)
+        resp = await call(self.build_request(records))
+        if 400 <= resp.status_code < 500:
+            return await self.resend_without_bad_rows(call, records, resp)
+        if not 200 <= resp.status_code < 300:
+            return resp
+        try:
+            job_id = str(resp.json()["job_id"])
+        except (ValueError, KeyError, TypeError):
+            msg = f"SendGrid accepted the upsert (HTTP {resp.status_code}) without a job_id: not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        return await self._await_job(call, job_id, records)
+
+    async def _await_job(self, call: Call, job_id: str, records: list[Record]) -> list[RowResult]:
+        """Poll the import job; per-row outcome from its status and errors file."""
+        status_req = PreparedRequest(
+            "GET", f"{self.cfg.destination.base_url}/v3/marketing/contacts/imports/{job_id}", self._headers(False)
+        )
+
+        def finished(r: httpx.Response) -> bool:
+            return r.status_code != 200 or _json(r).get("status") in JOB_DONE
+
+        polled = await poll(lambda: call(status_req), finished, self.polling, what=f"SendGrid import job {job_id}")
+        resp = polled.last
+        if resp.status_code != 200:
+            msg = f"SendGrid import job {job_id}: status not readable ({self.error_message(resp)}); not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        job = _json(resp)
+        status = job.get("status")
+        if not polled.finished:
+            msg = (
+                f"SendGrid import job {job_id} still {status} after {self.polling.timeout:g}s "
+                "(destination.options.job_poll_timeout_seconds): not confirmed, re-sent next run"
+            )
+            return [RowResult(r.key, False, msg) for r in records]
+        if status == "completed":
+            return [RowResult(r.key, True) for r in records]
+        results = job.get("results") or {}
+        errored = results.get("errored_count")
+        refused: dict[str, str] | None = {}
+        if results.get("errors_url"):
+            refused = await self._errors_file(call, str(results["errors_url"]))
+        head = f"SendGrid import job {job_id} {status}"
+        if refused is None:  # the file could not be read: nothing is confirmed
+            msg = f"{head} ({errored if errored is not None else '?'} errors; errors file unreadable): not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        named = {r.key: refused[e] for r in records if (e := r.key.strip().lower()) in refused}
+        unattributed = status == "failed" or (isinstance(errored, int | float) and errored > len(named))
+        rest_msg = (
+            f"{head}: {int(errored) if isinstance(errored, int | float) else 'some'} contacts refused, "
+            f"{len(named)} named in the errors file; not confirmed"
+        )
+        return [
+            RowResult(r.key, False, f"{head}: {named[r.key]}")
+            if r.key in named
+            else RowResult(r.key, not unattributed, rest_msg if unattributed else None)
+            for r in records
+        ]
+
+    async def _errors_file(self, call: Call, url: str) -> dict[str, str] | None:
+        """email -> SendGrid's message from the job's errors file, or None if it cannot be read.
+
+        The file is a download link (pre-signed), fetched without the API key so that the key never goes
+        to another host. CSV with a header row; the email column is the one named ``email`` (or containing
+        it), the message is every column naming an error/message/reason."""
+        resp = await call(PreparedRequest("GET", url, {"accept": "text/csv, */*"}))
+        if resp.status_code != 200:
+            return None
+        data = resp.content
+        if data[:2] == b"\x1f\x8b":
+            try:
+                data = gzip.decompress(data)
+            except OSError:
+                return None
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig", errors="replace"))))
+        if not rows:
+            return None
+        header = [h.strip().lower() for h in rows[0]]
+        email_col = next((i for i, h in enumerate(header) if h == "email"), None)
+        if email_col is None:
+            email_col = next((i for i, h in enumerate(header) if "email" in h), None)
+        msg_cols = [i for i, h in enumerate(header) if any(w in h for w in ("error", "message", "reason"))]
+        if email_col is None or not msg_cols:
+            return None
+        out: dict[str, str] = {}
+        for row in rows[1:]:
+            if len(row) <= email_col or not row[email_col].strip():
+                continue
+            msg = "; ".join(row[i].strip() for i in msg_cols if i < len(row) and row[i].strip())
+            out[row[email_col].strip().lower()] = msg or "refused by the import job"
+        return out
+
+    def is_auth_failure(self, response: httpx.Response) -> bool:
+        # a 401/403 on the errors-file download (an expired link) is not a refusal of the API key
+        return super().is_auth_failure(response) and "/v3/" in response.request.url.path
 
     def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
         if response.status_code != 400:
@@ -112,7 +222,7 @@ class SendGridDestination(Destination):
         return [RowResult(r.key, True) for r in records]
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        # 202 {"job_id"}: SendGrid queued the whole call (validation already passed).
+        # only list removals reach here (upserts are settled by their job in exchange)
         return [RowResult(r.key, True) for r in records]
 
     def error_message(self, response: httpx.Response) -> str:
@@ -125,3 +235,11 @@ class SendGridDestination(Destination):
                 f"{e.get('field') + ': ' if e.get('field') else ''}{e.get('message')}" for e in errors[:3]
             )
         return super().error_message(response)
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}

@@ -148,6 +148,7 @@ class VendorSandbox:
         self.token = token
         limit = rate_limit or (self.default_rate_limit if real_rate_limit else None)
         self.bucket = TokenBucket(*limit) if limit else None
+        self.real_rate_limit = real_rate_limit and rate_limit is None  # the vendor's own limits, not a test's
         self.lock = threading.RLock()
         self.faults = FaultQueue()
         self.stats: dict[str, int] = defaultdict(int)
@@ -173,6 +174,11 @@ class VendorSandbox:
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"error": message or f"injected {code}"}
+
+    def buckets(self, req: Request) -> list[TokenBucket]:
+        """The token buckets this request draws from. Default: the one sandbox-wide bucket. Vendors whose
+        published limits are per endpoint override this (used when ``self.real_rate_limit``)."""
+        return [self.bucket] if self.bucket is not None else []
 
     def reset_store(self) -> None:
         """Clear the vendor's records."""
@@ -260,8 +266,8 @@ class VendorSandbox:
         if ctl is not None:
             return ctl
         self.count("requests")
-        if self.bucket is not None:
-            wait = self.bucket.take()
+        for bucket in self.buckets(req):
+            wait = bucket.take()
             if wait > 0:
                 self.count("rate_limited")
                 return self.rate_limited(wait)
@@ -329,12 +335,14 @@ class _Handler(BaseHTTPRequestHandler):
         if resp is None:  # dropped connection
             self.close_connection = True
             return
-        data = b"" if resp.body is None else orjson.dumps(resp.body)
+        # a bytes body is sent as is (files, e.g. an errors CSV), anything else as JSON
+        data = resp.body if isinstance(resp.body, bytes) else b"" if resp.body is None else orjson.dumps(resp.body)
         self.send_response(resp.status)
-        self.send_header("content-type", "application/json")
+        self.send_header("content-type", resp.headers.get("content-type", "application/json"))
         self.send_header("content-length", str(len(data)))
         for k, v in resp.headers.items():
-            self.send_header(k, v)
+            if k.lower() != "content-type":
+                self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
 

@@ -1,17 +1,36 @@
-"""SendGrid Marketing sandbox: contacts upsert (async job), search by emails, list removal.
+"""SendGrid Marketing sandbox: contacts upsert (async job), import job status, search by emails, list removal.
 
 Request bodies are validated against SendGrid's own OpenAPI documents (``tsg_mc_contacts_v3.json``,
 ``tsg_mc_lists_v3.json`` in the vendor-specs folder); a body that does not conform is answered 400 with
 SendGrid's ``{"errors": [{"field", "message"}]}`` shape.
+
+``PUT /v3/marketing/contacts`` validates synchronously, then queues a job (``202 {"job_id"}``) that stays
+``pending`` for ``job_seconds`` and is then processed: ``GET /v3/marketing/contacts/imports/{id}`` answers the
+ContactImport shape of the spec (``status`` pending/completed/errored/failed, ``results`` counts and
+``errors_url``). Contacts refused by the job (fault ``partial``: e.g. a block-listed address) are listed in the
+errors file, a CSV (``email,error``) at a pre-signed download link served without the API key.
+
+Rate limits: SendGrid publishes no per-endpoint numbers; its v3 API answers ``X-RateLimit-*`` per endpoint and
+the documented default is 600 requests per minute (Twilio SendGrid changelog, "Imposing Rate Limits on some
+SendGrid V2 API Endpoints", 2019-10-10; https://www.twilio.com/docs/sendgrid/api-reference/
+how-to-use-the-sendgrid-v3-api/rate-limits). With ``real_rate_limit=True`` each endpoint has its own
+600/min refresh window.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import secrets
+import socket
+import time
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.base import Request, Response, Route, SandboxError, TokenBucket, VendorSandbox
+from activations.sandboxes.jobs import JobQueue
 from activations.sandboxes.spec import errors, request_validator
 
 CONTACTS_SPEC = "sendgrid/tsg_mc_contacts_v3.json"
@@ -22,10 +41,36 @@ def _sg_error(status: int, errs: list[dict[str, Any]]) -> SandboxError:
     return SandboxError(status, {"errors": errs})
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 class SendGridSandbox(VendorSandbox):
     name = "sendgrid"
-    # SendGrid answers X-RateLimit-* per endpoint; 600 requests/min is its general v3 limit.
-    default_rate_limit = (10.0, 1.0)
+    # the documented v3 default, per endpoint (see the module docstring)
+    default_rate_limit = (600.0, 60.0)
+
+    def __init__(self, *, job_seconds: float = 0.2, **kw: Any) -> None:
+        """``job_seconds``: how long an import job stays pending before it is processed."""
+        self.job_seconds = job_seconds
+        self._endpoint_buckets: dict[str, TokenBucket] = {}
+        super().__init__(**kw)
+
+    def buckets(self, req: Request) -> list[TokenBucket]:
+        if not self.real_rate_limit:
+            return super().buckets(req)
+        endpoint = req.method + " " + re.sub(r"/(imports|lists)/[^/]+", r"/\1/{id}", req.path)
+        with self.lock:
+            b = self._endpoint_buckets.get(endpoint)
+            if b is None:
+                b = self._endpoint_buckets[endpoint] = TokenBucket(*self.default_rate_limit)
+        return [b]
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        self.jobq.advance()
+        if req.method == "GET" and req.path.startswith("/_files/"):
+            return self.errors_file(req)  # a pre-signed download: no API key, no API rate limit
+        return super().handle(req, conn)
 
     def routes(self) -> list[Route]:
         return [
@@ -39,10 +84,12 @@ class SendGridSandbox(VendorSandbox):
         return Response(401, {"errors": [{"field": None, "message": "authorization required"}]})
 
     def rate_limited(self, wait: float) -> Response:
-        return Response(
-            429, {"errors": [{"field": None, "message": "too many requests"}]},
-            {"retry-after": f"{wait:.3f}", "x-ratelimit-remaining": "0"},
-        )  # fmt: skip
+        limit = int(self.default_rate_limit[0]) if self.real_rate_limit else None
+        headers = {"retry-after": f"{wait:.3f}", "x-ratelimit-remaining": "0",
+                   "x-ratelimit-reset": str(int(time.time() + wait + 1))}  # fmt: skip
+        if limit:
+            headers["x-ratelimit-limit"] = str(limit)
+        return Response(429, {"errors": [{"field": None, "message": "too many requests"}]}, headers)
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"errors": [{"field": None, "message": message or f"injected {code}"}]}
@@ -51,12 +98,16 @@ class SendGridSandbox(VendorSandbox):
         self.contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self.lists: dict[str, set[str]] = {}  # list id -> contact ids
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.error_files: dict[str, tuple[str, bytes]] = {}  # job id -> (signature, CSV)
+        self.jobq = JobQueue(self.job_seconds, self.lock)
 
     def store(self) -> Any:
+        self.jobq.advance()
         return {"contacts": self.contacts, "lists": {k: sorted(v) for k, v in self.lists.items()}}
 
     def list_members(self, list_id: str) -> dict[str, dict[str, Any]]:
         """email -> contact, for the contacts on this list."""
+        self.jobq.advance()
         with self.lock:
             ids = self.lists.get(list_id, set())
             return {e: dict(c) for e, c in self.contacts.items() if c["id"] in ids}
@@ -81,31 +132,63 @@ class SendGridSandbox(VendorSandbox):
                     raise _sg_error(400, [{"field": None, "message": self.faults.reject_keys[email]}])
                 if not _EMAIL.match(email):
                     row_errors.append({"field": f"contacts[{i}].email", "message": "invalid email"})
-                elif email in self.faults.partial_keys:
-                    row_errors.append({"field": f"contacts[{i}].email", "message": self.faults.partial_keys[email]})
-        if row_errors:  # SendGrid refuses the whole call and names the rows
+        if row_errors:  # validation refuses the whole call and names the rows
             self.count("rows_refused", len(row_errors))
             raise _sg_error(400, row_errors)
         job_id = str(uuid.uuid4())
+        list_ids = list(body.get("list_ids", []))
         with self.lock:
-            for lst in body.get("list_ids", []):
-                self.lists.setdefault(lst, set())
-            for c in contacts:
-                email = c["email"].lower()
-                cur = self.contacts.get(email) or {"id": str(uuid.uuid4()), "list_ids": []}
-                merged = {**cur, **c, "email": email}
-                merged["list_ids"] = sorted(set(cur["list_ids"]) | set(body.get("list_ids", [])))
-                self.contacts[email] = merged
-                for lst in body.get("list_ids", []):
-                    self.lists[lst].add(merged["id"])
-            self.jobs[job_id] = {
-                "id": job_id,
-                "status": "completed",
-                "job_type": "upsert",
-                "results": {"requested_count": len(contacts), "created_count": len(contacts)},
-            }
-            self.stats["rows_applied"] += len(contacts)
+            self.jobs[job_id] = {"id": job_id, "status": "pending", "job_type": "upsert",
+                                 "results": {"requested_count": len(contacts)}, "started_at": _now()}  # fmt: skip
+            refusals = dict(self.faults.partial_keys)  # refusals decided now, applied when the job runs
+        self.jobq.submit(lambda: self._run_upsert(job_id, contacts, list_ids, refusals))
         return Response(202, {"job_id": job_id})
+
+    def _run_upsert(self, job_id: str, contacts: list[dict[str, Any]], list_ids: list[str],
+                    refusals: dict[str, str]) -> None:  # fmt: skip
+        created = updated = 0
+        refused: list[tuple[str, str]] = []
+        for lst in list_ids:
+            self.lists.setdefault(lst, set())
+        for c in contacts:
+            email = c["email"].lower()
+            if email in refusals:
+                refused.append((email, refusals[email]))
+                continue
+            cur = self.contacts.get(email)
+            created, updated = (created + 1, updated) if cur is None else (created, updated + 1)
+            cur = cur or {"id": str(uuid.uuid4()), "list_ids": []}
+            merged = {**cur, **c, "email": email}
+            merged["list_ids"] = sorted(set(cur["list_ids"]) | set(list_ids))
+            self.contacts[email] = merged
+            for lst in list_ids:
+                self.lists[lst].add(merged["id"])
+        job = self.jobs[job_id]
+        results = {**job["results"], "created_count": created, "updated_count": updated,
+                   "errored_count": len(refused)}  # fmt: skip
+        if refused:
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["email", "error"])
+            w.writerows(refused)
+            sig = secrets.token_hex(8)
+            self.error_files[job_id] = (sig, buf.getvalue().encode())
+            results["errors_url"] = f"{self.url}/_files/imports/{job_id}/errors.csv?sig={sig}"
+            self.stats["rows_refused"] += len(refused)
+        status = "completed" if not refused else "failed" if len(refused) == len(contacts) else "errored"
+        job.update(status=status, results=results, finished_at=_now())
+        self.stats["rows_applied"] += created + updated
+
+    def errors_file(self, req: Request) -> Response:
+        m = re.fullmatch(r"/_files/imports/([^/]+)/errors\.csv", req.path)
+        with self.lock:
+            entry = self.error_files.get(m.group(1)) if m else None
+        if entry is None or req.q("sig") != entry[0]:
+            return Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"content-type": "application/xml"})
+        self.count("errors_file_downloads")
+        if "authorization" in req.headers:
+            self.count("errors_file_got_api_key")  # a client must not send its key to a download link
+        return Response(200, entry[1], {"content-type": "text/csv"})
 
     def search_emails(self, req: Request) -> Response:
         body = req.json()
@@ -135,11 +218,14 @@ class SendGridSandbox(VendorSandbox):
                 if c["id"] in ids:
                     c["list_ids"] = [x for x in c["list_ids"] if x != req.params["id"]]
             job_id = str(uuid.uuid4())
-            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete"}
+            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
+                                 "results": {"deleted_count": len(ids)}, "started_at": _now(),
+                                 "finished_at": _now()}  # fmt: skip
             self.stats["rows_removed"] += len(ids)
         return Response(202, {"job_id": job_id})
 
     def job_status(self, req: Request) -> Response:
         with self.lock:
             job = self.jobs.get(req.params["id"])
+            job = dict(job, results=dict(job["results"])) if job else None
         return Response(200, job) if job else Response(404, {"errors": [{"message": "job not found"}]})

@@ -67,3 +67,14 @@ def errors(validator: Draft202012Validator, body: Any, limit: int = 5) -> list[s
         if len(out) >= limit:
             break
     return out
+
+
+@functools.cache
+def response_validator(
+    relpath: str, path: str, method: str, status: str = "200", content_type: str = "application/json"
+) -> Draft202012Validator:
+    """A validator for the JSON body the vendor documents for ``status`` of ``method path`` (the sandboxes'
+    own answers are checked against it in the tests)."""
+    registry, uri = _registry(relpath)
+    ptr = _pointer("paths", path, method.lower(), "responses", status, "content", content_type, "schema")
+    return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)

@@ -1,4 +1,5 @@
-"""SendGrid Marketing over real HTTP to its sandbox (bodies checked against SendGrid's OpenAPI spec)."""
+"""SendGrid Marketing over real HTTP to its sandbox (bodies checked against SendGrid's OpenAPI spec); upserts
+are asynchronous import jobs, polled until SendGrid reports them finished."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from activations.engine import SyncFailed, run_sync
-from activations.sandboxes.sendgrid import SendGridSandbox
+from activations.sandboxes.base import Request
+from activations.sandboxes.sendgrid import CONTACTS_SPEC, SendGridSandbox
+from activations.sandboxes.spec import errors, response_validator
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
 from outflow.errors import OutflowError
 from tests.integration.destinations.conftest import TOKEN, need_spec
@@ -23,8 +26,12 @@ def sb(token: str) -> Iterator[SendGridSandbox]:
         yield s
 
 
-def _cfg(tmp_path: Path, sb: SendGridSandbox, **kw):
-    return write_sync(tmp_path / "syncs", vendor_sync_dict("sendgrid", sb.url, options={"list_id": LIST}, **kw))
+FAST_POLL = {"list_id": LIST, "job_poll_interval_seconds": 0.05, "job_poll_max_interval_seconds": 0.2}
+
+
+def _cfg(tmp_path: Path, sb: SendGridSandbox, options: dict | None = None, **kw):
+    d = vendor_sync_dict("sendgrid", sb.url, options={**FAST_POLL, **(options or {})}, **kw)
+    return write_sync(tmp_path / "syncs", d)
 
 
 def _model(con) -> dict[str, str]:
@@ -38,7 +45,12 @@ def _members(sb: SendGridSandbox) -> dict[str, str]:
 def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: SendGridSandbox, con) -> None:
     cfg = _cfg(tmp_path, sb)
     res = run_sync(cfg, con=con)
-    assert (res.status, res.acked, res.requests) == ("success", 200, 2)
+    assert (res.status, res.acked) == ("success", 200)
+    polls = sb.recorded("GET", "/v3/marketing/contacts/imports/")
+    assert len(sb.recorded("PUT")) == 2 and len(polls) >= 2  # each job polled until SendGrid finished it
+    for p in polls[-2:]:
+        assert p["path"].rsplit("/", 1)[1] in sb.jobs
+    assert all(j["status"] == "completed" for j in sb.jobs.values())
     assert _members(sb) == _model(con)
     put = sb.recorded("PUT", "/v3/marketing/contacts")[0]["body"]
     assert put["list_ids"] == [LIST] and put["contacts"][0] == {
@@ -55,13 +67,86 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: SendGridSandbox
     assert run_sync(cfg, con=con).requests == 0
 
 
-def test_row_errors_rejected_rest_resent(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+def test_job_errors_rejected_with_sendgrid_message_and_retried(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    """The 202 only queues the job: contacts the job later refuses come back in its errors file."""
     sb.inject("partial", keys=["user3@example.com", "user150@example.com"], message="email is on a block list")
-    res = run_sync(_cfg(tmp_path, sb), con=con)
+    cfg = _cfg(tmp_path, sb)
+    res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 198, 2)
-    rej = con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()
-    assert rej[0] == ("user150@example.com", "contacts[50].email: email is on a block list")
+    rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    assert set(rej) == {"user3@example.com", "user150@example.com"}
+    jobs = list(sb.jobs.values())  # batch 1 (user0..99 by key order) and batch 2
+    assert [j["status"] for j in jobs] == ["errored", "errored"]
+    assert {rej[k] for k in rej} == {f"SendGrid import job {j['id']} errored: email is on a block list" for j in jobs}
+    assert all(j["results"]["errored_count"] == 1 and "errors_url" in j["results"] for j in jobs)
     assert len(_members(sb)) == 198 and "user3@example.com" not in _members(sb)
+    assert sb.stats["errors_file_downloads"] == 2 and sb.stats.get("errors_file_got_api_key", 0) == 0
+    logged = con.execute("SELECT status, count(*) FROM outflow.sync_row_log GROUP BY status ORDER BY 1").fetchall()
+    assert logged == [("ok", 198), ("rejected", 2)]
+    # next run: the engine re-sends the rejected rows; once SendGrid takes them they are acknowledged
+    sb.faults.partial_keys.clear()
+    res = run_sync(cfg, con=con)
+    assert (res.status, res.added, res.acked) == ("success", 2, 2)
+    assert _members(sb) == _model(con)
+    assert con.execute("SELECT count(*) FROM outflow.sync_rejected_rows").fetchone() == (0,)
+
+
+def test_failed_job_rejects_every_row(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 3")
+    sb.inject("partial", keys=[f"user{i}@example.com" for i in range(3)], message="contact limit reached")
+    res = run_sync(_cfg(tmp_path, sb), con=con)
+    assert (res.status, res.acked, res.rejected) == ("partial", 0, 3)
+    assert [j["status"] for j in sb.jobs.values()] == ["failed"]
+    msgs = {m for (m,) in con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchall()}
+    assert len(msgs) == 1 and msgs.pop().endswith("failed: contact limit reached")
+
+
+def test_job_still_pending_at_timeout_is_not_reported_delivered(tmp_path: Path, token: str, con) -> None:
+    need_spec("sendgrid")
+    with SendGridSandbox(token=TOKEN, job_seconds=3.0) as sb:
+        cfg = _cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3})
+        res = run_sync(cfg, con=con)
+        assert (res.status, res.acked, res.rejected) == ("partial", 0, 200)
+        (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+        assert "still pending after 0.3s" in msg and "job_poll_timeout_seconds" in msg and "re-sent next run" in msg
+        assert 2 <= len(sb.recorded("GET", "/v3/marketing/contacts/imports/")) <= 8  # bounded, with backoff
+
+
+def test_job_status_answers_follow_sendgrid_spec(sb: SendGridSandbox) -> None:
+    import httpx
+
+    h = {"authorization": f"Bearer {TOKEN}"}
+    body = {"list_ids": [LIST], "contacts": [{"email": "a@example.com"}, {"email": "b@example.com"}]}
+    sb.inject("partial", keys=["b@example.com"], message="blocked")
+    job_id = httpx.put(f"{sb.url}/v3/marketing/contacts", json=body, headers=h).json()["job_id"]
+    validator = response_validator(CONTACTS_SPEC, "/v3/marketing/contacts/imports/{id}", "get")
+    pending = httpx.get(f"{sb.url}/v3/marketing/contacts/imports/{job_id}", headers=h).json()
+    assert pending["status"] == "pending" and errors(validator, pending) == []
+    sb.jobq.job_seconds = 0
+    sb.jobq.advance()
+    import time
+
+    time.sleep(0.25)
+    done = httpx.get(f"{sb.url}/v3/marketing/contacts/imports/{job_id}", headers=h).json()
+    assert done["status"] == "errored" and errors(validator, done) == []
+    assert done["results"]["errored_count"] == 1 and done["results"]["created_count"] == 1
+    csv_text = httpx.get(done["results"]["errors_url"]).text
+    assert csv_text.splitlines() == ["email,error", "b@example.com,blocked"]
+    assert httpx.get(done["results"]["errors_url"].replace("sig=", "sig=x")).status_code == 403
+
+
+def test_real_rate_limits_are_per_endpoint(token: str) -> None:
+    need_spec("sendgrid")
+    with SendGridSandbox(token=TOKEN, real_rate_limit=True) as sb:
+
+        def req(method: str, path: str) -> Request:
+            return Request(method, path, {}, {}, b"")
+
+        put = sb.buckets(req("PUT", "/v3/marketing/contacts"))
+        status1 = sb.buckets(req("GET", "/v3/marketing/contacts/imports/j1"))
+        status2 = sb.buckets(req("GET", "/v3/marketing/contacts/imports/j2"))
+        assert put != status1 and status1 == status2
+        assert (put[0].capacity, put[0].rate) == (600, 10)  # 600 requests per minute per endpoint
 
 
 def test_spec_violation_isolated_to_its_row(tmp_path: Path, sb: SendGridSandbox, con) -> None:
