@@ -4,6 +4,14 @@
   10,000 profiles (5 MB) and a ``relationships.lists`` entry for the audience list; answered ``202`` with the
   job. A ``400`` whose ``errors[].source.pointer`` names ``/data/attributes/profiles/data/<i>/...`` rejects
   those rows and the rest are sent again.
+- The job is then polled, bounded and with backoff (``GET /api/profile-bulk-import-jobs/{id}``; options
+  ``job_poll_timeout_seconds`` (default 120), ``job_poll_interval_seconds``, ``job_poll_max_interval_seconds``)
+  until its status is ``complete`` or ``cancelled``. When it reports ``failed_count > 0`` its errors are read
+  (``GET /api/profile-bulk-import-jobs/{id}/import-errors``, 100 per page, following ``links.next``) and mapped
+  back to rows by ``original_payload`` email or by the ``source.pointer`` profile index: those rows are rejected
+  with Klaviyo's ``title: detail``. Rows Klaviyo does not confirm are never reported delivered: a job still
+  ``queued``/``processing`` at the timeout, a cancelled job, or failures the errors do not attribute reject the
+  rows with a message naming the job; the engine re-sends them next run (the import is an idempotent upsert).
 - Removal (mirror): ``GET /api/profiles?filter=any(email,[...])`` (≤ 100 per page) for the profile ids, then
   ``DELETE /api/lists/{list_id}/relationships/profiles`` ``{"data": [{"type": "profile", "id"}]}`` (≤ 1000).
 - Auth: ``Authorization: Klaviyo-API-Key <private key>``; rate limits burst 10/s, steady 150/min.
@@ -24,10 +32,13 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
+from activations.destinations.jobs import JobPolling, poll
 from outflow.errors import OutflowError
 
 REVISION = "2026-07-15"
 LOOKUP_MAX = 100
+ERRORS_PAGE = 100
+JOB_DONE = ("complete", "cancelled")
 _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(/|$)")
 
 
@@ -42,6 +53,7 @@ class KlaviyoDestination(Destination):
         self.revision = str(self.option("revision", REVISION))
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{self.cfg.path or self.cfg.name}: mode: Klaviyo profile import takes upsert or mirror")
+        self.polling = JobPolling.from_options(self, timeout=120.0)
 
     def _headers(self, body: bool = True) -> dict[str, str]:
         h = {
@@ -78,7 +90,94 @@ class KlaviyoDestination(Destination):
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
             return await self._remove(call, records)
-        return await super().exchange(call, records)
+        resp = await call(self.build_request(records))
+        if 400 <= resp.status_code < 500:
+            return await self.resend_without_bad_rows(call, records, resp)
+        if not 200 <= resp.status_code < 300:
+            return resp
+        try:
+            job_id = str(resp.json()["data"]["id"])
+        except (ValueError, KeyError, TypeError):
+            msg = f"Klaviyo accepted the import (HTTP {resp.status_code}) without a job id: not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        return await self._await_job(call, job_id, records)
+
+    async def _await_job(self, call: Call, job_id: str, records: list[Record]) -> list[RowResult]:
+        base = self.cfg.destination.base_url
+        status_req = PreparedRequest("GET", f"{base}/api/profile-bulk-import-jobs/{job_id}", self._headers(False))
+
+        def attrs(r: httpx.Response) -> dict[str, Any]:
+            try:
+                return r.json()["data"]["attributes"] or {}
+            except (ValueError, KeyError, TypeError):
+                return {}
+
+        def finished(r: httpx.Response) -> bool:
+            return r.status_code != 200 or attrs(r).get("status") in JOB_DONE
+
+        polled = await poll(lambda: call(status_req), finished, self.polling, what=f"Klaviyo import job {job_id}")
+        head = f"Klaviyo profile import job {job_id}"
+        if polled.last.status_code != 200:
+            msg = f"{head}: status not readable ({self.error_message(polled.last)}); not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        job = attrs(polled.last)
+        status = job.get("status")
+        if not polled.finished:
+            msg = (
+                f"{head} still {status} after {self.polling.timeout:g}s "
+                "(destination.options.job_poll_timeout_seconds): not confirmed, re-sent next run"
+            )
+            return [RowResult(r.key, False, msg) for r in records]
+        if status == "cancelled":
+            return [RowResult(r.key, False, f"{head} was cancelled: not imported") for r in records]
+        failed = int(job.get("failed_count") or 0)
+        if not failed:
+            return [RowResult(r.key, True) for r in records]
+        named = await self._import_errors(call, job_id, records)
+        if named is None:
+            msg = f"{head}: {failed} profiles failed; import errors unreadable: not confirmed"
+            return [RowResult(r.key, False, msg) for r in records]
+        unattributed = failed > len(named)
+        rest = f"{head}: {failed} profiles failed, {len(named)} named by its import errors; not confirmed"
+        return [
+            RowResult(r.key, False, f"{head}: {named[r.key]}")
+            if r.key in named
+            else RowResult(r.key, not unattributed, rest if unattributed else None)
+            for r in records
+        ]
+
+    async def _import_errors(self, call: Call, job_id: str, records: list[Record]) -> dict[str, str] | None:
+        """key -> Klaviyo's message for the profiles the job refused (None if the errors cannot be read)."""
+        by_email = {r.key.strip().lower(): r.key for r in records}
+        url: str | None = (
+            f"{self.cfg.destination.base_url}/api/profile-bulk-import-jobs/{job_id}/import-errors"
+            f"?page%5Bsize%5D={ERRORS_PAGE}"
+        )
+        out: dict[str, str] = {}
+        pages = 0
+        while url and pages < 1000:
+            resp = await call(PreparedRequest("GET", url, self._headers(False)))
+            pages += 1
+            if resp.status_code != 200:
+                return None
+            try:
+                body = resp.json()
+                items = body["data"]
+            except (ValueError, KeyError, TypeError):
+                return None
+            for item in items:
+                a = (item or {}).get("attributes") or {}
+                payload = a.get("original_payload") or {}
+                email = payload.get("email") or (payload.get("attributes") or {}).get("email")
+                key = by_email.get(str(email).strip().lower()) if email else None
+                if key is None:
+                    m = _POINTER.match(str((a.get("source") or {}).get("pointer", "")))
+                    if m and int(m.group(1)) < len(records):
+                        key = records[int(m.group(1))].key
+                if key is not None:
+                    out.setdefault(key, f"{a.get('title', 'error')}: {a.get('detail', '')}".strip())
+            url = ((body.get("links") or {}).get("next")) or None
+        return out
 
     async def _remove(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         base = self.cfg.destination.base_url
@@ -117,7 +216,7 @@ class KlaviyoDestination(Destination):
         return bad
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        # 202: the import job was accepted whole; Klaviyo reports late per-profile errors on the job.
+        # only list removals reach here (imports are settled by their job in exchange)
         return [RowResult(r.key, True) for r in records]
 
     def error_message(self, response: httpx.Response) -> str:

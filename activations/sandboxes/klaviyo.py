@@ -1,18 +1,35 @@
-"""Klaviyo sandbox: profile bulk import jobs, profile look-up by email, list relationships.
+"""Klaviyo sandbox: profile bulk import jobs (asynchronous), their status and import errors, profile look-up
+by email, list relationships.
 
 Request bodies are validated against Klaviyo's own OpenAPI documents (``stable_categories_profiles.json``,
 ``stable_categories_lists.json``); the ``revision`` header is required; errors use Klaviyo's JSON:API shape.
+
+``POST /api/profile-bulk-import-jobs`` validates synchronously and answers ``202`` with the job ``queued``; the
+job is processed ``job_seconds`` later. ``GET /api/profile-bulk-import-jobs/{id}`` answers the job (status
+``queued`` then ``complete``, ``total_count``/``completed_count``/``failed_count``) and ``GET .../import-errors``
+the profiles it refused (fault ``partial``), paginated (``page[size]`` ≤ 100, ``page[cursor]``, ``links.next``),
+each with ``source.pointer`` and ``original_payload``.
+
+Rate limits: with ``real_rate_limit=True`` every endpoint gets the burst and steady limits Klaviyo publishes for
+it, read from the ``x-klaviyo-ratelimit`` of each operation in the same OpenAPI documents (e.g. bulk import jobs
+and their status/errors: burst 10/s, steady 150/m; ``GET /api/profiles``: 75/s, 750/m); each endpoint has its own
+two buckets, as Klaviyo counts them per endpoint.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import socket
 import uuid
+from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
-from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
-from activations.sandboxes.spec import errors, request_validator_ct
+from activations.sandboxes.base import Request, Response, Route, SandboxError, TokenBucket, VendorSandbox
+from activations.sandboxes.jobs import JobQueue
+from activations.sandboxes.spec import SpecMissing, errors, operation_extension, request_validator_ct
 
 PROFILES_SPEC = "klaviyo/stable_categories_profiles.json"
 LISTS_SPEC = "klaviyo/stable_categories_lists.json"
@@ -33,13 +50,73 @@ def _refuse(status: int, errs: list[dict[str, Any]]) -> SandboxError:
     return SandboxError(status, {"errors": errs})
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+_PERIOD = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def _limit(text: str) -> tuple[float, float]:
+    """``"10/s"`` -> (10, 1.0); ``"150/m"`` -> (150, 60.0)."""
+    n, _, unit = text.partition("/")
+    return float(n), _PERIOD[unit.strip()[:1]]
+
+
 class KlaviyoSandbox(VendorSandbox):
     name = "klaviyo"
-    default_rate_limit = (10.0, 4.0)  # burst 10, steady 150/min
+    # the steady limit of the bulk import endpoints (150/min); the burst (10/s) sits on top with real limits
+    default_rate_limit = (10.0, 4.0)
+
+    # endpoint (method, spec path) -> the regex of the paths it serves
+    ENDPOINTS: tuple[tuple[str, str, str], ...] = (
+        ("POST", "/api/profile-bulk-import-jobs", r"/api/profile-bulk-import-jobs"),
+        ("GET", "/api/profile-bulk-import-jobs/{job_id}", r"/api/profile-bulk-import-jobs/[^/]+"),
+        ("GET", "/api/profile-bulk-import-jobs/{id}/import-errors",
+         r"/api/profile-bulk-import-jobs/[^/]+/import-errors"),
+        ("GET", "/api/profiles", r"/api/profiles"),
+        ("POST", "/api/lists/{id}/relationships/profiles", r"/api/lists/[^/]+/relationships/profiles"),
+        ("DELETE", "/api/lists/{id}/relationships/profiles", r"/api/lists/[^/]+/relationships/profiles"),
+    )  # fmt: skip
+
+    def __init__(self, *, job_seconds: float = 0.2, **kw: Any) -> None:
+        """``job_seconds``: how long an import job stays queued before it is processed."""
+        self.job_seconds = job_seconds
+        super().__init__(**kw)
+        self._endpoint_buckets: dict[str, list[TokenBucket]] = {}
+        if self.real_rate_limit:
+            for method, spec_path, _ in self.ENDPOINTS:
+                spec = PROFILES_SPEC if "/profile" in spec_path and "/lists/" not in spec_path else LISTS_SPEC
+                try:
+                    lim = operation_extension(spec, spec_path, method, "x-klaviyo-ratelimit")
+                except SpecMissing:
+                    lim = None
+                lim = lim or {"burst": "10/s", "steady": "150/m"}
+                self._endpoint_buckets[f"{method} {spec_path}"] = [
+                    TokenBucket(*_limit(lim["burst"])),
+                    TokenBucket(*_limit(lim["steady"])),
+                ]
+
+    def endpoint(self, req: Request) -> str | None:
+        for method, spec_path, rx in self.ENDPOINTS:
+            if method == req.method and re.fullmatch(rx, req.path):
+                return f"{method} {spec_path}"
+        return None
+
+    def buckets(self, req: Request) -> list[TokenBucket]:
+        if not self.real_rate_limit:
+            return super().buckets(req)
+        return self._endpoint_buckets.get(self.endpoint(req) or "", [])
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        self.jobq.advance()
+        return super().handle(req, conn)
 
     def routes(self) -> list[Route]:
         return [
             ("POST", r"/api/profile-bulk-import-jobs", self.bulk_import),
+            ("GET", r"/api/profile-bulk-import-jobs/(?P<id>[^/]+)", self.get_job),
+            ("GET", r"/api/profile-bulk-import-jobs/(?P<id>[^/]+)/import-errors", self.get_import_errors),
             ("GET", r"/api/profiles", self.get_profiles),
             ("POST", r"/api/lists/(?P<id>[^/]+)/relationships/profiles", self.add_to_list),
             ("DELETE", r"/api/lists/(?P<id>[^/]+)/relationships/profiles", self.remove_from_list),
@@ -63,11 +140,15 @@ class KlaviyoSandbox(VendorSandbox):
         self.by_email: dict[str, str] = {}
         self.lists: dict[str, set[str]] = {}
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.import_errors: dict[str, list[dict[str, Any]]] = {}
+        self.jobq = JobQueue(self.job_seconds, self.lock)
 
     def store(self) -> Any:
+        self.jobq.advance()
         return {"profiles": self.profiles, "lists": {k: sorted(v) for k, v in self.lists.items()}}
 
     def list_members(self, list_id: str) -> dict[str, dict[str, Any]]:
+        self.jobq.advance()
         with self.lock:
             return {self.profiles[i]["email"]: dict(self.profiles[i]) for i in self.lists.get(list_id, set())}
 
@@ -98,29 +179,86 @@ class KlaviyoSandbox(VendorSandbox):
                     raise _refuse(400, [_err(400, "Invalid input.", self.faults.reject_keys[email])])
                 if not _EMAIL.match(email):
                     bad.append(_err(400, "Invalid input.", "Invalid email address", ptr))
-                elif email in self.faults.partial_keys:
-                    bad.append(_err(400, "Invalid input.", self.faults.partial_keys[email], ptr))
         if bad:
             self.count("rows_refused", len(bad))
             raise _refuse(400, bad)
         lists = [x["id"] for x in body["data"].get("relationships", {}).get("lists", {}).get("data", [])]
         job_id = str(uuid.uuid4())
         with self.lock:
-            for p in profiles:
-                attrs = {**p["attributes"], "email": p["attributes"]["email"].lower()}
-                pid = self.by_email.get(attrs["email"]) or "01" + uuid.uuid4().hex[:24].upper()
-                cur = self.profiles.get(pid, {})
-                merged = {**cur, **attrs}
-                if "properties" in cur or "properties" in attrs:
-                    merged["properties"] = {**cur.get("properties", {}), **attrs.get("properties", {})}
-                self.profiles[pid] = merged
-                self.by_email[attrs["email"]] = pid
-                for lst in lists:
-                    self.lists.setdefault(lst, set()).add(pid)
-            self.stats["rows_applied"] += len(profiles)
-            self.jobs[job_id] = {"status": "complete", "total_count": len(profiles)}
-        attrs = {"status": "queued", "total_count": len(profiles)}
-        return Response(202, {"data": {"type": "profile-bulk-import-job", "id": job_id, "attributes": attrs}})
+            refusals = dict(self.faults.partial_keys)  # decided now, applied when the job runs
+            self.jobs[job_id] = {"status": "queued", "created_at": _now(), "total_count": len(profiles),
+                                 "completed_count": 0, "failed_count": 0, "completed_at": None,
+                                 "expires_at": None, "started_at": None, "lists": lists}  # fmt: skip
+        self.jobq.submit(lambda: self._run_import(job_id, profiles, lists, refusals))
+        return Response(202, self._job_doc(job_id))
+
+    def _run_import(self, job_id: str, profiles: list[dict[str, Any]], lists: list[str],
+                    refusals: dict[str, str]) -> None:  # fmt: skip
+        job = self.jobs[job_id]
+        job.update(status="processing", started_at=_now())
+        errs = []
+        for i, p in enumerate(profiles):
+            attrs = {**p["attributes"], "email": p["attributes"]["email"].lower()}
+            if attrs["email"] in refusals:
+                e = _err(400, "Invalid input.", refusals[attrs["email"]], f"/data/attributes/profiles/data/{i}")
+                errs.append({"type": "import-error", "id": e.pop("id"),
+                             "attributes": {"code": e["code"], "title": e["title"], "detail": e["detail"],
+                                            "source": e["source"], "original_payload": p["attributes"]}})  # fmt: skip
+                continue
+            pid = self.by_email.get(attrs["email"]) or "01" + uuid.uuid4().hex[:24].upper()
+            cur = self.profiles.get(pid, {})
+            merged = {**cur, **attrs}
+            if "properties" in cur or "properties" in attrs:
+                merged["properties"] = {**cur.get("properties", {}), **attrs.get("properties", {})}
+            self.profiles[pid] = merged
+            self.by_email[attrs["email"]] = pid
+            for lst in lists:
+                self.lists.setdefault(lst, set()).add(pid)
+        self.import_errors[job_id] = errs
+        self.stats["rows_applied"] += len(profiles) - len(errs)
+        self.stats["rows_refused"] += len(errs)
+        job.update(status="complete", completed_count=len(profiles) - len(errs), failed_count=len(errs),
+                   completed_at=_now())  # fmt: skip
+
+    def _job_doc(self, job_id: str) -> dict[str, Any]:
+        with self.lock:
+            job = dict(self.jobs[job_id])
+        lists = job.pop("lists")
+        job = {k: v for k, v in job.items() if v is not None}  # unset timestamps are left out
+        rel = {"lists": {"data": [{"type": "list", "id": x} for x in lists]}}
+        return {"data": {"type": "profile-bulk-import-job", "id": job_id, "attributes": job, "relationships": rel,
+                         "links": {"self": f"{self.url}/api/profile-bulk-import-jobs/{job_id}/"}}}  # fmt: skip
+
+    def _need_revision(self, req: Request) -> None:
+        if not req.headers.get("revision"):
+            raise _refuse(400, [_err(400, "Missing revision header", "the revision header is required")])
+
+    def get_job(self, req: Request) -> Response:
+        self._need_revision(req)
+        if req.params["id"] not in self.jobs:
+            raise _refuse(404, [_err(404, "Not found.", f"profile-bulk-import-job {req.params['id']} not found")])
+        return Response(200, self._job_doc(req.params["id"]))
+
+    def get_import_errors(self, req: Request) -> Response:
+        self._need_revision(req)
+        job_id = req.params["id"]
+        if job_id not in self.jobs:
+            raise _refuse(404, [_err(404, "Not found.", f"profile-bulk-import-job {job_id} not found")])
+        size = int(req.q("page[size]") or 20)
+        if not 1 <= size <= 100:
+            raise _refuse(400, [_err(400, "Invalid input.", "page[size] must be 1..100", None)])
+        cursor = req.q("page[cursor]")
+        start = int(base64.urlsafe_b64decode(cursor).decode()) if cursor else 0
+        with self.lock:
+            errs = list(self.import_errors.get(job_id, []))
+        page = errs[start : start + size]
+        nxt = None
+        if start + size < len(errs):
+            c = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+            nxt = f"{self.url}/api/profile-bulk-import-jobs/{job_id}/import-errors?page%5Bsize%5D={size}" \
+                  f"&page%5Bcursor%5D={quote(c)}"  # fmt: skip
+        links = {"self": f"{self.url}{req.path}", **({"next": nxt} if nxt else {})}
+        return Response(200, {"data": page, "links": links})
 
     def get_profiles(self, req: Request) -> Response:
         if not req.headers.get("revision"):

@@ -78,3 +78,10 @@ def response_validator(
     registry, uri = _registry(relpath)
     ptr = _pointer("paths", path, method.lower(), "responses", status, "content", content_type, "schema")
     return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
+
+
+def operation_extension(relpath: str, path: str, method: str, name: str) -> Any:
+    """A vendor extension of one operation (e.g. Klaviyo's ``x-klaviyo-ratelimit``), or None."""
+    registry, uri = _registry(relpath)
+    doc = registry.contents(uri)
+    return ((doc.get("paths") or {}).get(path) or {}).get(method.lower(), {}).get(name)
