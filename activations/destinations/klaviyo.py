@@ -32,7 +32,7 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
-from activations.destinations.jobs import JobPolling, poll
+from activations.destinations.jobs import JobPolling, finished_job, json_object, reject_all, settle, submit
 from outflow.errors import OutflowError
 
 REVISION = "2026-07-15"
@@ -90,61 +90,31 @@ class KlaviyoDestination(Destination):
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
             return await self._remove(call, records)
-        resp = await call(self.build_request(records))
-        if 400 <= resp.status_code < 500:
-            return await self.resend_without_bad_rows(call, records, resp)
-        if not 200 <= resp.status_code < 300:
-            return resp
-        try:
-            job_id = str(resp.json()["data"]["id"])
-        except (ValueError, KeyError, TypeError):
-            msg = f"Klaviyo accepted the import (HTTP {resp.status_code}) without a job id: not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
-        return await self._await_job(call, job_id, records)
+        return await submit(self, call, records, lambda resp: resp.json()["data"]["id"], self._await_job)
 
     async def _await_job(self, call: Call, job_id: str, records: list[Record]) -> list[RowResult]:
         base = self.cfg.destination.base_url
-        status_req = PreparedRequest("GET", f"{base}/api/profile-bulk-import-jobs/{job_id}", self._headers(False))
+        url = f"{base}/api/profile-bulk-import-jobs/{job_id}"
+        head = f"Klaviyo profile import job {job_id}"
 
         def attrs(r: httpx.Response) -> dict[str, Any]:
-            try:
-                return r.json()["data"]["attributes"] or {}
-            except (ValueError, KeyError, TypeError):
-                return {}
+            return (json_object(r).get("data") or {}).get("attributes") or {}
 
-        def finished(r: httpx.Response) -> bool:
-            return r.status_code != 200 or attrs(r).get("status") in JOB_DONE
-
-        polled = await poll(lambda: call(status_req), finished, self.polling, what=f"Klaviyo import job {job_id}")
-        head = f"Klaviyo profile import job {job_id}"
-        if polled.last.status_code != 200:
-            msg = f"{head}: status not readable ({self.error_message(polled.last)}); not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
-        job = attrs(polled.last)
-        status = job.get("status")
-        if not polled.finished:
-            msg = (
-                f"{head} still {status} after {self.polling.timeout:g}s "
-                "(destination.options.job_poll_timeout_seconds): not confirmed, re-sent next run"
-            )
-            return [RowResult(r.key, False, msg) for r in records]
-        if status == "cancelled":
-            return [RowResult(r.key, False, f"{head} was cancelled: not imported") for r in records]
+        job = await finished_job(
+            self, call, PreparedRequest("GET", url, self._headers(False)), records, head=head,
+            polling=self.polling, attrs=attrs, done=JOB_DONE,
+        )  # fmt: skip
+        if isinstance(job, list):
+            return job
+        if job.get("status") == "cancelled":
+            return reject_all(records, f"{head} was cancelled: not imported")
         failed = int(job.get("failed_count") or 0)
         if not failed:
             return [RowResult(r.key, True) for r in records]
         named = await self._import_errors(call, job_id, records)
         if named is None:
-            msg = f"{head}: {failed} profiles failed; import errors unreadable: not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
-        unattributed = failed > len(named)
-        rest = f"{head}: {failed} profiles failed, {len(named)} named by its import errors; not confirmed"
-        return [
-            RowResult(r.key, False, f"{head}: {named[r.key]}")
-            if r.key in named
-            else RowResult(r.key, not unattributed, rest if unattributed else None)
-            for r in records
-        ]
+            return reject_all(records, f"{head}: {failed} profiles failed; import errors unreadable: not confirmed")
+        return settle(records, head, named, failed)
 
     async def _import_errors(self, call: Call, job_id: str, records: list[Record]) -> dict[str, str] | None:
         """key -> Klaviyo's message for the profiles the job refused (None if the errors cannot be read)."""

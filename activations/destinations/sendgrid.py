@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
-from activations.destinations.jobs import JobPolling, poll
+from activations.destinations.jobs import JobPolling, finished_job, json_object, reject_all, settle, submit
 from outflow.errors import OutflowError
 
 _FIELD_INDEX = re.compile(r"contacts\[(\d+)\]")
@@ -86,40 +86,19 @@ class SendGridDestination(Destination):
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
             return await self._remove(call, records)
-        resp = await call(self.build_request(records))
-        if 400 <= resp.status_code < 500:
-            return await self.resend_without_bad_rows(call, records, resp)
-        if not 200 <= resp.status_code < 300:
-            return resp
-        try:
-            job_id = str(resp.json()["job_id"])
-        except (ValueError, KeyError, TypeError):
-            msg = f"SendGrid accepted the upsert (HTTP {resp.status_code}) without a job_id: not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
-        return await self._await_job(call, job_id, records)
+        return await submit(self, call, records, lambda resp: resp.json()["job_id"], self._await_job)
 
     async def _await_job(self, call: Call, job_id: str, records: list[Record]) -> list[RowResult]:
         """Poll the import job; per-row outcome from its status and errors file."""
-        status_req = PreparedRequest(
-            "GET", f"{self.cfg.destination.base_url}/v3/marketing/contacts/imports/{job_id}", self._headers(False)
-        )
-
-        def finished(r: httpx.Response) -> bool:
-            return r.status_code != 200 or _json(r).get("status") in JOB_DONE
-
-        polled = await poll(lambda: call(status_req), finished, self.polling, what=f"SendGrid import job {job_id}")
-        resp = polled.last
-        if resp.status_code != 200:
-            msg = f"SendGrid import job {job_id}: status not readable ({self.error_message(resp)}); not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
-        job = _json(resp)
+        url = f"{self.cfg.destination.base_url}/v3/marketing/contacts/imports/{job_id}"
+        head = f"SendGrid import job {job_id}"
+        job = await finished_job(
+            self, call, PreparedRequest("GET", url, self._headers(False)), records, head=head,
+            polling=self.polling, attrs=json_object, done=JOB_DONE,
+        )  # fmt: skip
+        if isinstance(job, list):
+            return job
         status = job.get("status")
-        if not polled.finished:
-            msg = (
-                f"SendGrid import job {job_id} still {status} after {self.polling.timeout:g}s "
-                "(destination.options.job_poll_timeout_seconds): not confirmed, re-sent next run"
-            )
-            return [RowResult(r.key, False, msg) for r in records]
         if status == "completed":
             return [RowResult(r.key, True) for r in records]
         results = job.get("results") or {}
@@ -127,22 +106,13 @@ class SendGridDestination(Destination):
         refused: dict[str, str] | None = {}
         if results.get("errors_url"):
             refused = await self._errors_file(call, str(results["errors_url"]))
-        head = f"SendGrid import job {job_id} {status}"
+        head = f"{head} {status}"
         if refused is None:  # the file could not be read: nothing is confirmed
-            msg = f"{head} ({errored if errored is not None else '?'} errors; errors file unreadable): not confirmed"
-            return [RowResult(r.key, False, msg) for r in records]
+            return reject_all(records, f"{head} ({errored if errored is not None else '?'} errors; errors file "
+                                       "unreadable): not confirmed")  # fmt: skip
         named = {r.key: refused[e] for r in records if (e := r.key.strip().lower()) in refused}
-        unattributed = status == "failed" or (isinstance(errored, int | float) and errored > len(named))
-        rest_msg = (
-            f"{head}: {int(errored) if isinstance(errored, int | float) else 'some'} contacts refused, "
-            f"{len(named)} named in the errors file; not confirmed"
-        )
-        return [
-            RowResult(r.key, False, f"{head}: {named[r.key]}")
-            if r.key in named
-            else RowResult(r.key, not unattributed, rest_msg if unattributed else None)
-            for r in records
-        ]
+        failed = int(errored) if isinstance(errored, int | float) else None
+        return settle(records, head, named, failed, none_confirmed=status == "failed")
 
     async def _errors_file(self, call: Call, url: str) -> dict[str, str] | None:
         """email -> SendGrid's message from the job's errors file, or None if it cannot be read.
@@ -235,11 +205,3 @@ class SendGridDestination(Destination):
                 f"{e.get('field') + ': ' if e.get('field') else ''}{e.get('message')}" for e in errors[:3]
             )
         return super().error_message(response)
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        body = resp.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
