@@ -1,15 +1,33 @@
-"""Google Ads Customer Match through offline user data jobs (REST).
+"""Google Ads Customer Match through offline user data jobs (REST), following Google's documented flow.
 
-One job per batch, so an acknowledged batch is a processed batch (a crash never leaves rows acked in a job
-that was never run):
+Per batch, one job per direction (Google refuses create and remove operations mixed in one job with
+``CONFLICTING_OPERATION``):
 1. ``POST {base_url}/{api_version}/customers/{customer_id}/offlineUserDataJobs:create`` with
    ``{"job": {"type": "CUSTOMER_MATCH_USER_LIST", "customerMatchUserListMetadata": {"userList":
-   "customers/{customer_id}/userLists/{user_list_id}"}}}`` -> ``{"resourceName"}``;
-2. ``POST {base_url}/{api_version}/{job}:addOperations`` with ``{"enablePartialFailure": true,
-   "operations": [{"create" | "remove": {"userIdentifiers": [...]}}]}``; failed operations come back in
-   ``partialFailureError.details[].errors[].location.fieldPathElements`` (``operations`` index) and are
-   rejected;
-3. ``POST {base_url}/{api_version}/{job}:run`` -> a long-running operation.
+   "customers/{customer_id}/userLists/{user_list_id}", "consent": {...}}}}`` -> ``{"resourceName"}``;
+2. ``POST {base_url}/{api_version}/{job}:addOperations`` with ``{"enablePartialFailure": true, "operations":
+   [{"create" | "remove": {"userIdentifiers": [...]}}]}``, in requests of at most
+   ``options.operations_per_request`` operations (default 10,000, Google's recommendation) and 100,000 user
+   identifiers (Google's cap); failed operations come back in ``partialFailureError.details[].errors[]`` with
+   ``location.fieldPathElements`` (``operations`` index, offset by the request's start) and are rejected;
+3. ``POST {base_url}/{api_version}/{job}:run`` -> a long-running operation ``{"name"}``;
+4. ``GET {base_url}/{api_version}/{operation name}`` polled (bounded, with backoff; options
+   ``job_poll_timeout_seconds`` (default 30), ``job_poll_interval_seconds``, ``job_poll_max_interval_seconds``)
+   until ``done``: with ``error`` every row of the job is rejected with Google's status and message; without,
+   the rows are delivered.
+
+**One job per batch, not per run.** The engine commits state after each acknowledged batch, so a batch may be
+acknowledged only once its rows are in a job that WILL run. A run-wide job would acknowledge batches whose
+job is run only at the end of the run: a crash, an auth failure or an exhausted retry before ``:run`` would
+leave them acknowledged in a job that never runs. Batches are large instead (up to 100,000 rows per job, the
+default batch size, sent in several ``addOperations`` calls), which is what Google recommends ("one large job
+is much more efficient than several smaller ones"). Keep ``concurrency: 1`` so jobs for one list do not run
+at the same time.
+
+**Jobs still processing at the timeout.** Google documents that a job can take hours (up to 24). Once ``:run``
+is accepted the rows are safely in a job Google will process, so they are acknowledged; the row outcome
+carries the job's and operation's resource names (``RowResult.message``) and a warning is logged naming them,
+rather than holding the sync for hours. A job that later fails is not seen by that run.
 
 User identifiers (``activations.hashing``, Google's rules): ``hashedEmail`` (trimmed, lower case, gmail dots
 removed), ``hashedPhoneNumber`` (E.164), ``addressInfo`` {``hashedFirstName``, ``hashedLastName``,
@@ -19,11 +37,14 @@ to ``email``.
 
 Auth: ``Authorization: Bearer <OAuth access token>`` (from ``secret_env``) and ``developer-token`` from the
 env var named by option ``developer_token_env``; options ``customer_id``, ``user_list_id`` (required),
-``login_customer_id``, ``api_version`` (default v18), ``default_region`` for phones without a country code.
+``login_customer_id``, ``api_version`` (default v18), ``default_region`` for phones without a country code,
+``ad_user_data_consent`` / ``ad_personalization_consent`` (default ``GRANTED``: the activation models send
+only people with ads consent; ``UNSPECIFIED`` leaves the consent out).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -31,15 +52,20 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.jobs import JobPolling, json_object, poll
 from activations.hashing import google_hashed_email, google_hashed_name, google_hashed_phone
 from outflow.errors import OutflowError
 
+log = logging.getLogger(__name__)
+
 FIELDS = ("email", "phone", "first_name", "last_name", "country_code", "postal_code")
+MAX_IDENTIFIERS_PER_REQUEST = 100_000  # Google: TOO_MANY_USER_IDENTIFIERS above this per addOperations
+CONSENT = ("GRANTED", "DENIED", "UNSPECIFIED")
 
 
 class GoogleAdsCustomerMatchDestination(Destination):
     type = "google_ads_customer_match"
-    max_batch_size = 10_000
+    max_batch_size = 100_000  # rows per job; sent in addOperations requests of operations_per_request
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -60,6 +86,24 @@ class GoogleAdsCustomerMatchDestination(Destination):
             )
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{where}: mode: Customer Match lists take upsert (add) or mirror (add and remove)")
+        self.ops_per_request = self.option("operations_per_request", 10_000)
+        if (
+            isinstance(self.ops_per_request, bool)
+            or not isinstance(self.ops_per_request, int)
+            or not (1 <= self.ops_per_request <= MAX_IDENTIFIERS_PER_REQUEST)
+        ):
+            raise OutflowError(
+                f"{where}: destination.options.operations_per_request: expected an integer 1..100000, "
+                f"got {self.ops_per_request!r}"
+            )
+        self.consent: dict[str, str] = {}
+        for key, field in (("ad_user_data_consent", "adUserData"), ("ad_personalization_consent", "adPersonalization")):
+            value = str(self.option(key, "GRANTED")).upper()
+            if value not in CONSENT:
+                raise OutflowError(f"{where}: destination.options.{key}: expected one of {', '.join(CONSENT)}")
+            if value != "UNSPECIFIED":
+                self.consent[field] = value
+        self.polling = JobPolling.from_options(self, timeout=30.0)
 
     def _headers(self) -> dict[str, str]:
         h = {
@@ -97,26 +141,37 @@ class GoogleAdsCustomerMatchDestination(Destination):
         return f"{self.cfg.destination.base_url}/{self.api_version}/{path}"
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
+        return self._add_operations("{job}", records, [self.identifiers(r) for r in records])
+
+    def _add_operations(self, job: str, records: list[Record], idents: list[list[dict[str, Any]]]) -> PreparedRequest:
         verb = "remove" if records[0].op == "delete" else "create"
-        ops = [{verb: {"userIdentifiers": self.identifiers(r)}} for r in records]
-        body = {"enablePartialFailure": True, "operations": ops}
-        # job resource filled in by exchange
-        return PreparedRequest("POST", "{job}:addOperations", self._headers(), orjson.dumps(body))
+        body = {"enablePartialFailure": True, "operations": [{verb: {"userIdentifiers": i}} for i in idents]}
+        return PreparedRequest("POST", self._url(f"{job}:addOperations"), self._headers(), orjson.dumps(body))
+
+    def _chunks(self, n_ids: list[int]) -> list[tuple[int, int]]:
+        """(start, end) of each addOperations request: at most ops_per_request operations and 100,000
+        identifiers."""
+        out: list[tuple[int, int]] = []
+        start, ids = 0, 0
+        for i, n in enumerate(n_ids):
+            if i > start and (i - start >= self.ops_per_request or ids + n > MAX_IDENTIFIERS_PER_REQUEST):
+                out.append((start, i))
+                start, ids = i, 0
+            ids += n
+        return [*out, (start, len(n_ids))] if n_ids else out
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
-        usable = [r for r in records if self.identifiers(r)]
-        empty = [RowResult(r.key, False, "no user identifier left after Google normalization")
-                 for r in records if r not in usable]  # fmt: skip
+        all_idents = [self.identifiers(r) for r in records]
+        usable = [r for r, i in zip(records, all_idents, strict=True) if i]
+        idents = [i for i in all_idents if i]
+        msg = "no user identifier left after Google normalization"
+        empty = [RowResult(r.key, False, msg) for r, i in zip(records, all_idents, strict=True) if not i]
         if not usable:
             return empty
-        job_body = {
-            "job": {
-                "type": "CUSTOMER_MATCH_USER_LIST",
-                "customerMatchUserListMetadata": {
-                    "userList": f"customers/{self.customer_id}/userLists/{self.user_list_id}"
-                },
-            }
-        }
+        metadata: dict[str, Any] = {"userList": f"customers/{self.customer_id}/userLists/{self.user_list_id}"}
+        if self.consent and usable[0].op != "delete":  # Google needs no consent to remove people
+            metadata["consent"] = self.consent
+        job_body = {"job": {"type": "CUSTOMER_MATCH_USER_LIST", "customerMatchUserListMetadata": metadata}}
         create = PreparedRequest(
             "POST", self._url(f"customers/{self.customer_id}/offlineUserDataJobs:create"), self._headers(),
             orjson.dumps(job_body),
@@ -125,17 +180,47 @@ class GoogleAdsCustomerMatchDestination(Destination):
         if resp.status_code != 200:
             return resp
         job = resp.json()["resourceName"]
-        add = self.build_request(usable)
-        add = PreparedRequest(add.method, self._url(f"{job}:addOperations"), add.headers, add.content)
-        resp = await call(add)
-        if resp.status_code != 200:
-            return resp
-        results = self.parse_response(resp, usable)
+        results: list[RowResult] = []
+        for lo, hi in self._chunks([len(i) for i in idents]):
+            resp = await call(self._add_operations(job, usable[lo:hi], idents[lo:hi]))
+            if resp.status_code != 200:
+                return resp  # nothing acknowledged: the job is never run, the deliverer splits or retries
+            results += self.parse_response(resp, usable[lo:hi])
         if any(r.ok for r in results):
             run = await call(PreparedRequest("POST", self._url(f"{job}:run"), self._headers(), b"{}"))
             if run.status_code != 200:
                 return run
+            results = await self._await_operation(call, job, json_object(run), results)
         return results + empty
+
+    async def _await_operation(
+        self, call: Call, job: str, operation: dict[str, Any], results: list[RowResult]
+    ) -> list[RowResult]:
+        """Poll the long-running operation of ``:run`` until ``done`` (bounded)."""
+        name = operation.get("name")
+        if not operation.get("done") and name:
+            get = PreparedRequest("GET", self._url(str(name)), self._headers())
+            polled = await poll(
+                lambda: call(get), lambda r: r.status_code != 200 or bool(json_object(r).get("done")),
+                self.polling, what=f"Google Ads {job} ({name})",
+            )  # fmt: skip
+            if polled.last.status_code != 200:
+                note = f"in {job}, run as {name}; operation status not readable ({self.error_message(polled.last)})"
+                log.warning("sync %s: %s", self.cfg.name, note)
+                return [RowResult(r.key, True, note) if r.ok else r for r in results]
+            operation = json_object(polled.last)
+        if not operation.get("done"):
+            note = (
+                f"in {job}, still processing after {self.polling.timeout:g}s (operation {name}); Google may take "
+                "hours: check the job's status in Google Ads"
+            )
+            log.warning("sync %s: %d rows %s", self.cfg.name, sum(r.ok for r in results), note)
+            return [RowResult(r.key, True, note) if r.ok else r for r in results]
+        err = operation.get("error")
+        if err:
+            msg = f"{job} failed: {err.get('code', '')} {err.get('message', '')}".strip()
+            return [RowResult(r.key, False, msg) if r.ok else r for r in results]
+        return results
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         failed: dict[int, str] = {}

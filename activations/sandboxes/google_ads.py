@@ -1,23 +1,44 @@
-"""Google Ads Customer Match sandbox: offline user data jobs (create, addOperations, run).
+"""Google Ads Customer Match sandbox: offline user data jobs (create, addOperations, run) and the long-running
+operation of ``:run`` (``GET /vNN/customers/{cid}/operations/{id}``).
 
 Checks, as the Google Ads API does: the job type and user list resource; ``developer-token`` header; each
 operation exactly one of ``create``/``remove`` with 1..20 ``userIdentifiers``, each exactly one of
 ``hashedEmail``/``hashedPhoneNumber``/``addressInfo``/``thirdPartyUserId``; hashed values 64 lower-case hex;
-``addressInfo.countryCode`` two letters and ``postalCode`` NOT hashed. With ``enablePartialFailure`` bad
-operations come back in ``partialFailureError`` (a GoogleAdsFailure with ``operations`` indexes); without it
-the whole request fails. Operations on a job that already ran are refused.
+``addressInfo.countryCode`` two letters and ``postalCode`` NOT hashed; at most 100,000 user identifiers per
+addOperations request (``TOO_MANY_USER_IDENTIFIERS``); create and remove operations never mixed in one job
+(``CONFLICTING_OPERATION``); a job whose consent is ``DENIED`` refused (``CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS``).
+With ``enablePartialFailure`` bad operations come back in ``partialFailureError`` (a GoogleAdsFailure with
+``operations`` indexes); without it the whole request fails. Operations on a job that already ran are refused.
+
+``:run`` answers an operation ``{"name", "metadata", "done": false}``; the job stays RUNNING for
+``job_seconds`` and is then applied to the list (SUCCESS, operation ``done`` with ``response``), or, after
+``fail_jobs(reason)``, FAILED with the operation ``done`` with an ``error``.
+
+Rate limits (``real_rate_limit=True``). Google publishes no requests-per-second figure for the Google Ads API
+(it throttles with ``RESOURCE_TEMPORARILY_EXHAUSTED`` from per-customer/developer-token token buckets); it does
+publish the daily operations quota per developer token: 15,000 operations per day at Basic access, where an
+``AddOfflineUserDataJobOperations`` call counts as ONE operation
+(https://developers.google.com/google-ads/api/docs/best-practices/quotas; Customer Match guide:
+https://developers.google.com/google-ads/api/docs/remarketing/audience-segments/customer-match/get-started).
+The sandbox enforces that daily quota on mutate calls (create, addOperations, run: ``RESOURCE_EXHAUSTED``, no
+``Retry-After``) and, as a stand-in for the unpublished token bucket, 10 requests/s.
 """
 
 from __future__ import annotations
 
 import itertools
 import re
+import socket
+import time
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.jobs import JobQueue
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 _KINDS = ("hashedEmail", "hashedPhoneNumber", "addressInfo", "thirdPartyUserId", "mobileId")
+MAX_IDENTIFIERS = 100_000
+BASIC_ACCESS_DAILY_OPERATIONS = 15_000
 
 
 def _status(code: int, status: str, message: str) -> dict[str, Any]:
@@ -28,13 +49,40 @@ class GoogleAdsSandbox(VendorSandbox):
     name = "google_ads"
     default_rate_limit = (10.0, 1.0)
 
-    def __init__(self, *, developer_token: str = "sandbox-dev-token", **kw: Any) -> None:
+    def __init__(
+        self, *, developer_token: str = "sandbox-dev-token", job_seconds: float = 0.2,
+        daily_operations: int | None = None, **kw: Any,
+    ) -> None:  # fmt: skip
+        """``job_seconds``: how long a job runs; ``daily_operations``: the daily mutate quota (default: Basic
+        access's 15,000 with ``real_rate_limit=True``, none otherwise)."""
         self.developer_token = developer_token
+        self.job_seconds = job_seconds
+        self.job_failure: str | None = None
         super().__init__(**kw)
+        self.daily_operations = daily_operations or (BASIC_ACCESS_DAILY_OPERATIONS if self.real_rate_limit else None)
+        self._day = (time.strftime("%Y-%m-%d", time.gmtime()), 0)
+
+    def fail_jobs(self, reason: str | None = "PROCESSING_FAILURE") -> None:
+        """Jobs run from now on fail with this reason (None: they succeed again)."""
+        self.job_failure = reason
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        self.jobq.advance()
+        if self.daily_operations and req.method == "POST" and not req.path.startswith("/_sandbox"):
+            with self.lock:
+                today = time.strftime("%Y-%m-%d", time.gmtime())
+                day, used = self._day if self._day[0] == today else (today, 0)
+                if used >= self.daily_operations:
+                    self.count("daily_quota_exceeded")
+                    body = _status(429, "RESOURCE_EXHAUSTED", "Too many requests. Retry in 86400 seconds.")
+                    return Response(429, body)
+                self._day = (day, used + 1)
+        return super().handle(req, conn)
 
     def routes(self) -> list[Route]:
         v = r"/v\d+"
         return [
+            ("GET", v + r"/customers/(?P<cid>\d+)/operations/(?P<op>\d+)", self.get_operation),
             ("POST", v + r"/customers/(?P<cid>\d+)/offlineUserDataJobs:create", self.create),
             (
                 "POST",
@@ -69,13 +117,17 @@ class GoogleAdsSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.operations: dict[str, dict[str, Any]] = {}
+        self.jobq = JobQueue(self.job_seconds, self.lock)
         self.lists: dict[str, dict[str, dict[str, Any]]] = {}  # user list resource -> first identifier -> ids
         self._ids = itertools.count(1000)
 
     def store(self) -> Any:
+        self.jobq.advance()
         return {"jobs": self.jobs, "lists": self.lists}
 
     def members(self, user_list: str) -> dict[str, dict[str, Any]]:
+        self.jobq.advance()
         with self.lock:
             return dict(self.lists.get(user_list, {}))
 
@@ -89,10 +141,13 @@ class GoogleAdsSandbox(VendorSandbox):
                 400,
                 _status(400, "INVALID_ARGUMENT", "job.type / customerMatchUserListMetadata.userList invalid"),
             )
+        consent = (job.get("customerMatchUserListMetadata") or {}).get("consent") or {}
+        if "DENIED" in consent.values():
+            raise SandboxError(400, _status(400, "INVALID_ARGUMENT", "CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS"))
         jid = str(next(self._ids))
         name = f"customers/{req.params['cid']}/offlineUserDataJobs/{jid}"
         with self.lock:
-            self.jobs[name] = {"status": "PENDING", "userList": ul, "ops": [], "partial": False}
+            self.jobs[name] = {"status": "PENDING", "userList": ul, "ops": [], "partial": False, "consent": consent}
         return Response(200, {"resourceName": name})
 
     def _check_op(self, op: Any) -> str | None:
@@ -124,12 +179,21 @@ class GoogleAdsSandbox(VendorSandbox):
         ops = body.get("operations")
         if not isinstance(ops, list) or not ops:
             raise SandboxError(400, _status(400, "INVALID_ARGUMENT", "operations is required"))
+        n_ids = sum(len(next(iter(op.values())).get("userIdentifiers") or []) for op in ops if isinstance(op, dict)
+                    and op and isinstance(next(iter(op.values())), dict))  # fmt: skip
+        if n_ids > MAX_IDENTIFIERS:
+            raise SandboxError(400, _status(400, "INVALID_ARGUMENT", "TOO_MANY_USER_IDENTIFIERS"))
+        verbs = {next(iter(op)) for op in ops if isinstance(op, dict) and op}
         with self.lock:
             job = self.jobs.get(name)
             if job is None:
                 raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
             if job["status"] != "PENDING":
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job"))
+            verbs |= {next(iter(op)) for op in job["ops"]}
+            if len(verbs & {"create", "remove"}) > 1:
+                raise SandboxError(400, _status(400, "INVALID_ARGUMENT", "CONFLICTING_OPERATION: create and remove "
+                                                "operations in one job"))  # fmt: skip
         errors = []
         for i, op in enumerate(ops):
             problem = self._check_op(op)
@@ -162,17 +226,40 @@ class GoogleAdsSandbox(VendorSandbox):
                 raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
             if job["status"] != "PENDING":
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job already ran"))
-            members = self.lists.setdefault(job["userList"], {})
-            for op in job["ops"]:
-                verb, payload = next(iter(op.items()))
-                ids = payload["userIdentifiers"]
-                first = next(iter(ids[0].values()))
-                key = first if isinstance(first, str) else str(first)
-                if verb == "create":
-                    members[key] = {k: v for uid in ids for k, v in uid.items()}
-                    self.stats["rows_applied"] += 1
-                else:
-                    members.pop(key, None)
-                    self.stats["rows_removed"] += 1
-            job["status"] = "SUCCESS"
-        return Response(200, {"name": f"{name}/operations/{next(self._ids)}", "done": False})
+            job["status"] = "RUNNING"
+            op_name = f"customers/{req.params['cid']}/operations/{next(self._ids)}"
+            meta = {"@type": "type.googleapis.com/google.ads.googleads.v18.resources.OfflineUserDataJobMetadata"}
+            self.operations[op_name] = {"name": op_name, "metadata": meta, "done": False}
+            failure = self.job_failure
+        self.jobq.submit(lambda: self._process(name, op_name, failure))
+        return Response(200, dict(self.operations[op_name]))
+
+    def _process(self, name: str, op_name: str, failure: str | None) -> None:
+        job = self.jobs[name]
+        op = self.operations[op_name]
+        if failure:
+            job.update(status="FAILED", failureReason=failure)
+            op.update(done=True, error={"code": 13, "message": f"offline user data job failed: {failure}"})
+            return
+        members = self.lists.setdefault(job["userList"], {})
+        for o in job["ops"]:
+            verb, payload = next(iter(o.items()))
+            ids = payload["userIdentifiers"]
+            first = next(iter(ids[0].values()))
+            key = first if isinstance(first, str) else str(first)
+            if verb == "create":
+                members[key] = {k: v for uid in ids for k, v in uid.items()}
+                self.stats["rows_applied"] += 1
+            else:
+                members.pop(key, None)
+                self.stats["rows_removed"] += 1
+        job["status"] = "SUCCESS"
+        op.update(done=True, response={"@type": "type.googleapis.com/google.protobuf.Empty"})
+
+    def get_operation(self, req: Request) -> Response:
+        name = f"customers/{req.params['cid']}/operations/{req.params['op']}"
+        with self.lock:
+            op = self.operations.get(name)
+            if op is None:
+                raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
+            return Response(200, dict(op))

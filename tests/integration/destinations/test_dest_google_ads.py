@@ -1,10 +1,13 @@
-"""Google Ads Customer Match over real HTTP to its sandbox: create job -> addOperations -> run."""
+"""Google Ads Customer Match over real HTTP to its sandbox: create job -> addOperations -> run -> poll the
+long-running operation until done."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.engine import SyncFailed, run_sync
@@ -40,9 +43,10 @@ def people(con):
     return con
 
 
-def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, **kw):
+def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, options: dict | None = None, **kw):
     opts = {"customer_id": "123-456-7890", "user_list_id": UL, "developer_token_env": DEV_ENV,
-            "default_region": "US"}  # fmt: skip
+            "default_region": "US", "job_poll_interval_seconds": 0.05, "job_poll_max_interval_seconds": 0.2,
+            **(options or {})}  # fmt: skip
     d = vendor_sync_dict("google_ads_customer_match", sb.url, source="sync_people", fields=FIELDS, options=opts, **kw)
     return write_sync(tmp_path / "syncs", d)
 
@@ -50,7 +54,14 @@ def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, **kw):
 def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
     cfg = _cfg(tmp_path, sb)
     res = run_sync(cfg, con=people)
-    assert (res.status, res.acked, res.requests) == ("success", 120, 6)  # 2 batches x (create, add, run)
+    assert (res.status, res.acked) == ("success", 120)
+    calls = [(r["method"], r["path"].rsplit("/", 1)[-1].split(":")[-1]) for r in sb.recorded()]
+    # per batch of 100: create, addOperations, run, then the operation polled until done
+    assert [c for c in calls if c[0] == "POST"] == [("POST", "create"), ("POST", "addOperations"), ("POST", "run")] * 2
+    assert len([c for c in calls if c[0] == "GET"]) >= 2
+    create = sb.recorded("POST")[0]["body"]["job"]["customerMatchUserListMetadata"]
+    assert create == {"userList": LIST, "consent": {"adUserData": "GRANTED", "adPersonalization": "GRANTED"}}
+    assert all(op["done"] and "error" not in op for op in sb.operations.values())
     members = sb.members(LIST)
     assert len(members) == 120
     m = members[sha256("firstlast4@gmail.com")]  # gmail dots removed before hashing
@@ -64,6 +75,7 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: GoogleAdsSandbo
     assert (res.removed, res.acked) == (2, 2)
     ops = sb.recorded("POST")[-2]["body"]["operations"]
     assert {next(iter(o)) for o in ops} == {"remove"}
+    assert "consent" not in sb.recorded("POST")[-3]["body"]["job"]["customerMatchUserListMetadata"]
     assert len(sb.members(LIST)) == 118 and sha256("firstlast2@gmail.com") not in sb.members(LIST)
 
 
@@ -74,6 +86,79 @@ def test_partial_failure_rejects_operations(tmp_path: Path, sb: GoogleAdsSandbox
     (key, msg) = people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchone()
     assert key == "user7@example.com" and msg == "INVALID_USER_IDENTIFIER: user identifier refused"
     assert all(o["body"]["enablePartialFailure"] for o in sb.recorded("POST") if "operations" in (o["body"] or {}))
+
+
+def test_one_job_many_add_operations_partial_failure_by_offset(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
+    sb.inject("partial", keys=[sha256("user57@example.com"), sha256("user3@example.com")], message="refused")
+    res = run_sync(_cfg(tmp_path, sb, options={"operations_per_request": 50}, batch_size=120), con=people)
+    assert (res.status, res.acked, res.rejected) == ("partial", 118, 2)
+    assert len(sb.jobs) == 1  # one job for the batch ...
+    adds = [r for r in sb.recorded("POST") if r["path"].endswith(":addOperations")]
+    assert [len(a["body"]["operations"]) for a in adds] == [50, 50, 20]  # ... in three addOperations calls
+    rej = dict(people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    assert rej == {"user57@example.com": "INVALID_USER_IDENTIFIER: refused",
+                   "user3@example.com": "INVALID_USER_IDENTIFIER: refused"}  # fmt: skip
+    assert len(sb.members(LIST)) == 118
+
+
+def test_failed_job_rejects_its_rows_and_they_are_retried(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
+    sb.fail_jobs("PROCESSING_FAILURE")
+    cfg = _cfg(tmp_path, sb)
+    res = run_sync(cfg, con=people)
+    assert (res.status, res.acked, res.rejected) == ("partial", 0, 120)
+    (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+    assert (
+        msg.startswith(f"customers/{CID}/offlineUserDataJobs/") and "failed: 13" in msg and "PROCESSING_FAILURE" in msg
+    )
+    assert sb.members(LIST) == {}
+    sb.fail_jobs(None)
+    res = run_sync(cfg, con=people)
+    assert (res.status, res.added, res.acked) == ("success", 120, 120) and len(sb.members(LIST)) == 120
+
+
+def test_job_still_running_at_timeout_is_acked_and_named(
+    tmp_path: Path, token: str, people, monkeypatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv(DEV_ENV, "dev-token-1")
+    with GoogleAdsSandbox(token=TOKEN, developer_token="dev-token-1", job_seconds=30) as sb:
+        with caplog.at_level(logging.WARNING, logger="activations.destinations.google_ads"):
+            res = run_sync(_cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3}, batch_size=200), con=people)
+        # the rows are in a job Google accepted to run: acknowledged, not re-sent, and the job is named
+        assert (res.status, res.acked) == ("success", 120)
+        (job,) = sb.jobs
+        assert sb.jobs[job]["status"] == "RUNNING"
+        (op,) = sb.operations
+        assert any(job in r.getMessage() and op in r.getMessage() and "still processing" in r.getMessage()
+                   for r in caplog.records)  # fmt: skip
+        assert len([r for r in sb.recorded("GET")]) <= 5  # bounded polling with backoff
+
+
+def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
+    h = {"authorization": f"Bearer {TOKEN}", "developer-token": "dev-token-1"}
+    base = f"{sb.url}/v18/customers/{CID}/offlineUserDataJobs"
+    meta = {"userList": LIST, "consent": {"adUserData": "DENIED", "adPersonalization": "GRANTED"}}
+    denied = httpx.post(f"{base}:create", json={"job": {"type": "CUSTOMER_MATCH_USER_LIST",
+                                                        "customerMatchUserListMetadata": meta}}, headers=h)  # fmt: skip
+    assert denied.status_code == 400 and "CUSTOMER_NOT_ACCEPTED_CUSTOMER_DATA_TERMS" in denied.text
+    job = httpx.post(f"{base}:create", json={"job": {"type": "CUSTOMER_MATCH_USER_LIST",
+                                                     "customerMatchUserListMetadata": {"userList": LIST}}},
+                     headers=h).json()["resourceName"]  # fmt: skip
+    uid = {"userIdentifiers": [{"hashedEmail": sha256("a@example.com")}]}
+    ok = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"create": uid}]}, headers=h)
+    assert ok.status_code == 200
+    mixed = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"remove": uid}]}, headers=h)
+    assert mixed.status_code == 400 and "CONFLICTING_OPERATION" in mixed.text
+    many = {"operations": [{"create": {"userIdentifiers": [{"hashedEmail": sha256(f"{i}@x.com")}] * 20}}
+                           for i in range(5001)]}  # fmt: skip
+    assert "TOO_MANY_USER_IDENTIFIERS" in httpx.post(f"{sb.url}/v18/{job}:addOperations", json=many, headers=h).text
+
+
+def test_daily_operations_quota(tmp_path: Path, token: str, people, monkeypatch) -> None:
+    monkeypatch.setenv(DEV_ENV, "dev-token-1")
+    with GoogleAdsSandbox(token=TOKEN, developer_token="dev-token-1", daily_operations=4) as sb:
+        with pytest.raises(SyncFailed, match="RESOURCE_EXHAUSTED") as exc:
+            run_sync(_cfg(tmp_path, sb), con=people)
+        assert exc.value.result.acked == 100 and sb.stats["daily_quota_exceeded"] >= 1  # batch 1 fit the quota
 
 
 def test_429_retried(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
