@@ -185,9 +185,7 @@ class GoogleAdsSandbox(VendorSandbox):
             raise SandboxError(400, _status(400, "INVALID_ARGUMENT", "TOO_MANY_USER_IDENTIFIERS"))
         verbs = {next(iter(op)) for op in ops if isinstance(op, dict) and op}
         with self.lock:
-            job = self.jobs.get(name)
-            if job is None:
-                raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
+            job = self._found(self.jobs, name)
             if job["status"] != "PENDING":
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job is not PENDING; create a new job"))
             verbs |= {next(iter(op)) for op in job["ops"]}
@@ -221,9 +219,7 @@ class GoogleAdsSandbox(VendorSandbox):
     def run(self, req: Request) -> Response:
         name = f"customers/{req.params['cid']}/offlineUserDataJobs/{req.params['job']}"
         with self.lock:
-            job = self.jobs.get(name)
-            if job is None:
-                raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
+            job = self._found(self.jobs, name)
             if job["status"] != "PENDING":
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job already ran"))
             job["status"] = "RUNNING"
@@ -259,7 +255,10 @@ class GoogleAdsSandbox(VendorSandbox):
     def get_operation(self, req: Request) -> Response:
         name = f"customers/{req.params['cid']}/operations/{req.params['op']}"
         with self.lock:
-            op = self.operations.get(name)
-            if op is None:
-                raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
-            return Response(200, dict(op))
+            return Response(200, dict(self._found(self.operations, name)))
+
+    @staticmethod
+    def _found(resources: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
+        if name not in resources:
+            raise SandboxError(404, _status(404, "NOT_FOUND", f"{name} not found"))
+        return resources[name]
