@@ -6,10 +6,15 @@ Meta (Custom Audiences / Conversions API customer information parameters):
 - ST: lower case, no punctuation, no spaces (US: 2-letter code).  ZIP: lower case, no spaces or dashes;
   US: the first 5 digits.  COUNTRY: ISO 3166-1 alpha-2, lower case.  DOBY: 4-digit year.  GEN: ``f``/``m``.
 - EXTERN_ID: sent as is (trimmed), never hashed.
-Google Ads Customer Match (UserIdentifier):
-- email: trim, lower case, and for gmail.com / googlemail.com the dots of the local part removed;
-- phone: E.164 (``+`` and up to 15 digits) before hashing;
-- address: first and last name trimmed and lower-cased then hashed; country code and postal code NOT hashed.
+Google Ads Customer Match (UserIdentifier; Google's "Format user data" guide of the Data Manager API and the
+Google Ads API field reference of OfflineUserAddressInfo):
+- email: lower case; leading, trailing AND intermediate whitespace removed; for gmail.com / googlemail.com every
+  dot before the ``@`` removed (plus-tags are kept: Google does not ask to drop them);
+- phone: E.164, ``+`` and the country code, digits only (``(800)555-0100`` -> ``+18005550100``);
+- first name: lower case, spaces trimmed and runs of inner spaces collapsed, no prefix such as ``Mrs.``;
+- last name: lower case, trimmed, no punctuation, no suffix such as ``Jr.``;
+- country code: ISO-3166-1 alpha-2, NOT hashed; postal code: trimmed, NOT hashed; US: 5 digits, or 5 digits and
+  the 4-digit extension (``94045-1234``).
 A value that is already a SHA-256 digest (64 hex characters) passes through (lower-cased), never re-hashed.
 """
 
@@ -121,35 +126,78 @@ def meta_value(key: str, value: Any, *, country: str | None = None, default_regi
     return sha256(norm)
 
 
+_WS = re.compile(r"\s+")
+# honorifics Google asks to leave out of given names, and generational/professional suffixes of family names
+_NAME_PREFIXES = frozenset("mr mrs ms miss mx dr prof sir dame rev fr".split())
+_NAME_SUFFIXES = frozenset("jr sr ii iii iv v phd md dds esq".split())
+
+
 def google_normalize_email(value: Any) -> str:
-    s = _text(value).lower()
+    s = _WS.sub("", _text(value)).lower()
     if "@" not in s:
         return ""
     local, _, domain = s.rpartition("@")
+    if not local or not domain:
+        return ""
     if domain in ("gmail.com", "googlemail.com"):
         local = local.replace(".", "")
     return f"{local}@{domain}"
 
 
-def google_hashed_email(value: Any) -> str:
+def google_normalize_phone(value: Any, default_region: str | None = None) -> str:
+    return normalize_phone_e164(value, default_region)
+
+
+def google_normalize_first_name(value: Any) -> str:
+    words = _WS.sub(" ", _text(value).lower()).split(" ")
+    while len(words) > 1 and words[0].rstrip(".") in _NAME_PREFIXES:
+        words = words[1:]
+    return " ".join(w for w in words if w)
+
+
+def google_normalize_last_name(value: Any) -> str:
+    words = _strip_punct(_text(value).lower().replace(",", " "), spaces=True).split(" ")
+    while len(words) > 1 and words[-1] in _NAME_SUFFIXES:
+        words = words[:-1]
+    return " ".join(w for w in words if w)
+
+
+def google_country_code(value: Any) -> str:
+    c = _text(value).upper()
+    return c if re.fullmatch(r"[A-Z]{2}", c) else ""
+
+
+def google_postal_code(value: Any, country_code: str | None = None) -> str:
+    s = _WS.sub(" ", _text(value))
+    if (country_code or "").upper() == "US":
+        digits = _NON_DIGIT.sub("", s)
+        if len(digits) == 5:
+            return digits
+        if len(digits) == 9:
+            return f"{digits[:5]}-{digits[5:]}"
+        return ""
+    return s
+
+
+def _google_hash(value: Any, normalize: Any) -> str:
     s = _text(value)
     if is_sha256(s):
         return s.lower()
-    norm = google_normalize_email(s)
+    norm = normalize(s)
     return sha256(norm) if norm else ""
+
+
+def google_hashed_email(value: Any) -> str:
+    return _google_hash(value, google_normalize_email)
 
 
 def google_hashed_phone(value: Any, default_region: str | None = None) -> str:
-    s = _text(value)
-    if is_sha256(s):
-        return s.lower()
-    e164 = normalize_phone_e164(s, default_region)
-    return sha256(e164) if e164 else ""
+    return _google_hash(value, lambda s: google_normalize_phone(s, default_region))
 
 
-def google_hashed_name(value: Any) -> str:
-    s = _text(value)
-    if is_sha256(s):
-        return s.lower()
-    norm = s.lower()
-    return sha256(norm) if norm else ""
+def google_hashed_first_name(value: Any) -> str:
+    return _google_hash(value, google_normalize_first_name)
+
+
+def google_hashed_last_name(value: Any) -> str:
+    return _google_hash(value, google_normalize_last_name)

@@ -53,7 +53,14 @@ import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
 from activations.destinations.jobs import JobPolling, json_object, poll
-from activations.hashing import google_hashed_email, google_hashed_name, google_hashed_phone
+from activations.hashing import (
+    google_country_code,
+    google_hashed_email,
+    google_hashed_first_name,
+    google_hashed_last_name,
+    google_hashed_phone,
+    google_postal_code,
+)
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -128,10 +135,11 @@ class GoogleAdsCustomerMatchDestination(Destination):
         out: list[dict[str, Any]] = []
         if h := google_hashed_email(f.get("email")):
             out.append({"hashedEmail": h})
-        if h := google_hashed_phone(f.get("phone"), self.default_region or f.get("country_code")):
+        cc = google_country_code(f.get("country_code"))
+        if h := google_hashed_phone(f.get("phone"), cc or self.default_region):
             out.append({"hashedPhoneNumber": h})
-        fn, ln = google_hashed_name(f.get("first_name")), google_hashed_name(f.get("last_name"))
-        cc, pc = str(f.get("country_code") or "").strip().upper(), str(f.get("postal_code") or "").strip()
+        fn, ln = google_hashed_first_name(f.get("first_name")), google_hashed_last_name(f.get("last_name"))
+        pc = google_postal_code(f.get("postal_code"), cc)
         if fn and ln and cc and pc:  # Google needs all four for address matching
             out.append({"addressInfo": {"hashedFirstName": fn, "hashedLastName": ln, "countryCode": cc,
                                         "postalCode": pc}})  # fmt: skip
