@@ -60,7 +60,7 @@ def run(kind: str, rows: int, batch_size: int | None, workdir: Path) -> dict[str
             kind, sb.url + plan.get("suffix", ""), name=f"bench_{kind}", mode=plan.get("mode", "mirror"),
             primary_key=plan.get("primary_key", "email"), fields=plan.get("fields"), options=plan["options"],
             obj=plan.get("obj", "contacts"), secret_env=TOKEN_ENV, batch_size=size,
-            source=plan.get("source", "sync_contacts"),
+            source=plan.get("source", "sync_contacts"), concurrency=plan.get("concurrency", 1),
             destination={"rate_limit": {"requests": req, "per_seconds": per}, "max_retries": 10,
                          "max_backoff_seconds": 5, "timeout_seconds": 30},
         )  # fmt: skip

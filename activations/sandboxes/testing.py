@@ -131,8 +131,11 @@ def vendor_sync_dict(
 # theoretical ceiling), field mapping, options. Google Ads reads its developer token from the env var
 # OUTFLOW_GOOGLE_DEV_TOKEN.
 VENDOR_PLANS: dict[str, dict[str, Any]] = {
-    "sendgrid": {"calls": 1, "options": {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11"}},
-    "klaviyo": {"calls": 1, "options": {"list_id": "Bench1"},
+    # async-job vendors: the upload, then its job polled once (the sandbox finishes a job in 0.2 s, the first
+    # poll comes after 0.25 s); several batches in flight so the job wait overlaps the uploads
+    "sendgrid": {"calls": 2, "concurrency": 4,
+                 "options": {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11", "job_poll_interval_seconds": 0.25}},
+    "klaviyo": {"calls": 2, "concurrency": 4, "options": {"list_id": "Bench1", "job_poll_interval_seconds": 0.25},
                 "fields": {"email": "email", "first_name": "first_name", "score": "properties.score"}},
     "hubspot": {"calls": 2, "options": {"list_id": "1"},
                 "fields": {"email": "email", "first_name": "firstname", "score": "lead_score"}},
@@ -141,9 +144,11 @@ VENDOR_PLANS: dict[str, dict[str, Any]] = {
     "salesforce": {"calls": 1, "mode": "upsert", "primary_key": "person_id", "obj": "Contact",
                    "options": {"external_id_field": "Outflow_Id__c"},
                    "fields": {"person_id": "Outflow_Id__c", "email": "Email", "first_name": "FirstName"}},
-    "google_ads_customer_match": {"calls": 3, "fields": {"email": "email", "first_name": "first_name"},
+    # create, addOperations, run, then the run's operation polled once (one job per batch, concurrency 1)
+    "google_ads_customer_match": {"calls": 4, "fields": {"email": "email", "first_name": "first_name"},
                                   "options": {"customer_id": "1234567890", "user_list_id": "1",
-                                              "developer_token_env": "OUTFLOW_GOOGLE_DEV_TOKEN"}},
+                                              "developer_token_env": "OUTFLOW_GOOGLE_DEV_TOKEN",
+                                              "job_poll_interval_seconds": 0.25}},
     "mailchimp": {"calls": 1, "options": {"list_id": "bench1"}, "suffix": "/3.0",
                   "fields": {"email": "email_address", "first_name": "merge_fields.FNAME"}},
     "braze": {"calls": 1, "mode": "insert", "source": "trg_welcome", "primary_key": "trigger_id",

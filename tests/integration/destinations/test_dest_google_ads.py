@@ -70,6 +70,16 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: GoogleAdsSandbo
                                 "countryCode": "US", "postalCode": "10001"}  # fmt: skip
     assert sha256("user5@example.com") in members
     assert all(j["status"] == "SUCCESS" for j in sb.store()["jobs"].values())
+    # incremental: only the changed rows go, in a create job of their own
+    people.execute("UPDATE main.sync_people SET phone = '(212) 565-9999' WHERE email LIKE 'user1_@example.com'")
+    n_posts = len(sb.recorded("POST"))
+    res = run_sync(cfg, con=people)
+    assert (res.changed, res.acked, len(sb.recorded("POST")) - n_posts) == (5, 5, 3)
+    ops = sb.recorded("POST")[-2]["body"]["operations"]
+    assert len(ops) == 5 and all(o["create"]["userIdentifiers"][1]["hashedPhoneNumber"] == sha256("+12125659999")
+                                 for o in ops)  # fmt: skip
+    assert sb.members(LIST)[sha256("user11@example.com")]["hashedPhoneNumber"] == sha256("+12125659999")
+    # removal (mirror)
     people.execute("DELETE FROM main.sync_people WHERE email IN ('user1@example.com', 'First.Last2@Gmail.com')")
     res = run_sync(cfg, con=people)
     assert (res.removed, res.acked) == (2, 2)
