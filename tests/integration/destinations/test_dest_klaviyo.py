@@ -87,17 +87,13 @@ def test_job_import_errors_rejected_and_retried(tmp_path: Path, sb: KlaviyoSandb
     assert _members(sb) == _model(con)
 
 
-def test_import_errors_paginated(tmp_path: Path, sb: KlaviyoSandbox, con) -> None:
+def test_import_errors_paginated(tmp_path: Path, sb: KlaviyoSandbox, con, monkeypatch) -> None:
     from activations.destinations import klaviyo
 
     bad = [f"user{i}@example.com" for i in range(0, 200, 8)]  # 25 refusals
     sb.inject("partial", keys=bad, message="suppressed")
-    old = klaviyo.ERRORS_PAGE
-    klaviyo.ERRORS_PAGE = 4
-    try:
-        res = run_sync(_cfg(tmp_path, sb, batch_size=200), con=con)
-    finally:
-        klaviyo.ERRORS_PAGE = old
+    monkeypatch.setattr(klaviyo, "ERRORS_PAGE", 4)
+    res = run_sync(_cfg(tmp_path, sb, batch_size=200), con=con)
     assert (res.acked, res.rejected) == (175, 25)
     pages = sb.recorded("GET", f"/api/profile-bulk-import-jobs/{next(iter(sb.jobs))}/import-errors")
     assert len(pages) == 7 and "page[cursor]" in pages[-1]["query"]

@@ -182,3 +182,6 @@ def test_missing_list_id_is_a_clear_error(tmp_path: Path, sb: SendGridSandbox, c
                                                        options={"list_id": LIST}))  # fmt: skip
     with pytest.raises(OutflowError, match="identifies records by email"):
         run_sync(cfg, con=con)
+    cfg = _cfg(tmp_path / "s3", sb, options={"job_poll_timeout_seconds": "soon"})
+    with pytest.raises(OutflowError, match=r"destination.options.job_poll_timeout_seconds: expected a number"):
+        run_sync(cfg, con=con)
