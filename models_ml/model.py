@@ -31,13 +31,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
     "eval_metric": "logloss",  # early stopping on validation log loss; AUC is computed once at the end
     "tree_method": "hist",
-    "learning_rate": 0.1,
+    "learning_rate": 0.3,  # xgboost's own default; with early stopping, ~2x fewer trees than 0.1 at equal AUC
     "max_depth": 5,
     "min_child_weight": 2.0,
     "subsample": 0.9,
     "colsample_bytree": 0.9,
     "reg_lambda": 1.0,
-    "max_bin": 128,
+    "max_bin": 64,
     "max_cat_to_onehot": 8,
 }
 
@@ -166,9 +166,17 @@ class TrainedModel:
             return np.zeros((0, width), dtype=np.float32) if contribs else np.zeros(0, dtype=np.float32)
         if not contribs:
             # in-place prediction skips building a DMatrix (same result, ~2x faster)
-            return self.booster.inplace_predict(
-                x, iteration_range=(0, self.best_iteration + 1), missing=np.nan, validate_features=False
+            cal = self.train_info.get("calibration")
+            out = self.booster.inplace_predict(
+                x,
+                iteration_range=(0, self.best_iteration + 1),
+                missing=np.nan,
+                validate_features=False,
+                predict_type="margin" if cal else "value",
             )
+            if cal:
+                out = 1.0 / (1.0 + np.exp(-(cal["slope"] * out + cal["intercept"])))
+            return out
         dm = self.encoding.dmatrix(x)
         return self.booster.predict(
             dm,
@@ -284,6 +292,7 @@ def train(
     early_stopping_rounds: int = 30,
     baseline: bool = True,
     refit: bool = False,
+    calibrate: bool = True,
     seed: int = 0,
 ) -> TrainedModel:
     """Train an xgboost classifier (and a logistic baseline) on any feature table.
@@ -294,7 +303,10 @@ def train(
     (about `valid_fraction` of them) form the validation set used for early stopping; without it
     a stratified random split is used. refit: after early stopping has chosen the number of
     trees, train again on all rows (validation included) with that many trees, so the latest
-    period also teaches the model.
+    period also teaches the model. calibrate: map the model's log-odds to probabilities with a
+    logistic fit (Platt scaling) on the validation rows, so scores match the most recent period's
+    observed rates even when the base rate drifts across the training periods (ranking, AUC and
+    reason codes are unchanged: the map is monotone and contributions stay in raw log-odds).
     """
     df = as_polars(features)
     if df.height == 0:
@@ -315,22 +327,21 @@ def train(
     x = encoding.matrix(df)
     valid_mask, split_info = _time_split(df, y, time_column, valid_fraction, seed)
     merged = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
+    # Only the validation set is evaluated each round (early stopping needs nothing else).
     dtrain = encoding.dmatrix(x[~valid_mask], y[~valid_mask])
     dvalid = encoding.dmatrix(x[valid_mask], y[valid_mask])
-    evals_result: dict[str, Any] = {}
     booster = xgb.train(
         merged,
         dtrain,
         num_boost_round=num_boost_round,
-        evals=[(dtrain, "train"), (dvalid, "valid")],
+        evals=[(dvalid, "valid")],
         early_stopping_rounds=early_stopping_rounds,
-        evals_result=evals_result,
         verbose_eval=False,
     )
     best = int(getattr(booster, "best_iteration", num_boost_round - 1))
-    valid_pred = booster.predict(dvalid, iteration_range=(0, best + 1))
+    valid_margin = booster.predict(dvalid, iteration_range=(0, best + 1), output_margin=True)
     valid_y = y[valid_mask]
-    valid_auc = roc_auc_score(valid_y, valid_pred) if 0 < valid_y.sum() < len(valid_y) else None
+    valid_auc = roc_auc_score(valid_y, valid_margin) if 0 < valid_y.sum() < len(valid_y) else None
     log.info(
         "trained xgboost on %d rows (%d validation), best iteration %d, validation AUC %s",
         int((~valid_mask).sum()),
@@ -354,8 +365,19 @@ def train(
         "num_boost_round": num_boost_round,
         "early_stopping_rounds": early_stopping_rounds,
         "refit_on_all_rows": refit,
+        "calibration": _platt(valid_margin, valid_y) if calibrate else None,
     }
     return TrainedModel(booster, encoding, best, merged, info, base)
+
+
+def _platt(margin: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
+    """Slope and intercept of P(y=1) = sigmoid(slope * margin + intercept), fitted on held-out rows."""
+    if not 0 < y.sum() < len(y):
+        return None
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=1e6).fit(np.asarray(margin, dtype=np.float64).reshape(-1, 1), y)
+    return {"method": "platt", "slope": float(fit.coef_[0][0]), "intercept": float(fit.intercept_[0])}
 
 
 def deciles(scores: np.ndarray) -> np.ndarray:
