@@ -35,6 +35,7 @@ THROTTLE_CODES = {4, 17, 32, 613, 80003, 80004}
 class MetaAudienceDestination(Destination):
     type = "meta_audiences"
     max_batch_size = 10_000
+    deletes_apart = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -61,11 +62,6 @@ class MetaAudienceDestination(Destination):
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
-
-    def group(self, records: list[Record]) -> list[list[Record]]:
-        ups = [r for r in records if r.op != "delete"]
-        dels = [r for r in records if r.op == "delete"]
-        return [g for g in (ups, dels) if g]
 
     def row(self, r: Record) -> list[str]:
         """The hashed row for this record, in schema order ("" for a missing value)."""
