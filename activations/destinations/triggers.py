@@ -7,15 +7,15 @@ acknowledged key); a batch resent after a timeout carries the same per-event ide
 Braze (``braze``): ``POST {base_url}/users/track`` ``{"events": [{"external_id", "name", "time",
 "properties"}]}``, at most 75 objects (attributes, events and purchases together) per request,
 ``Authorization: Bearer <REST API key>``, rate 3,000 requests / 3 s per workspace. ``201`` with ``errors:
-[{"type", "input_array": "events", "index"}]`` names the refused events (the rest are recorded). Braze has no server-side de-duplication for events: each event carries
-``properties.outflow_event_id`` (the idempotency key) so a resend after a lost answer can be recognised
-downstream.
+[{"type", "input_array": "events", "index"}]`` names the refused events (the rest are recorded). Braze has no
+server-side de-duplication for events: each event carries ``properties.outflow_event_id`` (the idempotency
+key) so a resend after a lost answer can be recognised downstream.
 
 Customer.io (``customerio``): ``POST {base_url}/api/v2/batch`` ``{"batch": [{"type": "person",
 "identifiers": {"id" | "email"}, "action": "event", "name", "id": <ULID>, "timestamp", "attributes"}]}``,
 Basic auth ``site_id:api_key`` (the secret is ``site_id:api_key``), 500 KB per batch and 32 KB per item; the
-fair-use rate is 100 requests/s. The event ``id`` is a
-ULID derived from the idempotency key, which Customer.io uses to de-duplicate. ``207`` with ``errors:
+fair-use rate is 100 requests/s. The event ``id`` is a ULID derived from the idempotency key, which
+Customer.io uses to de-duplicate. ``207`` with ``errors:
 [{"batch_index", "reason", "message"}]`` names refused items.
 
 Fields: ``external_id`` (Braze) / ``id`` or ``email`` (Customer.io) for the person, ``name`` for the event
