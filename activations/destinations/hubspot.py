@@ -101,6 +101,7 @@ class HubSpotDestination(Destination):
         body = {
             "idProperty": self.id_property,
             "properties": [self.id_property],
+            "propertiesWithHistory": [],
             "inputs": [{"id": self._id(r.key)} for r in records],
         }
         url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"
