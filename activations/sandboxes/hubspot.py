@@ -45,6 +45,7 @@ def _spec_check(relpath: str, path: str, method: str, body: Any) -> None:
     if problems:
         raise _error(400, "Invalid input JSON: " + "; ".join(problems))
 
+
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
 
