@@ -55,6 +55,10 @@ class MetaAudienceDestination(Destination):
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{where}: mode: Meta Custom Audiences take upsert (add) or mirror (add and remove)")
         self.schema = list(self.cfg.fields.values())
+        budget = self.option("isolate_invalid_requests", 32)
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+            raise OutflowError(f"{where}: destination.options.isolate_invalid_requests: a whole number >= 0")
+        self.isolate_budget = budget
         self._session: dict[str, dict[str, int]] = {}
         self._totals = {"add": 0, "remove": 0}
 
@@ -119,7 +123,7 @@ class MetaAudienceDestination(Destination):
         unexplained = self._invalid_count(resp) - sum(1 for r in results if not r.ok)
         if unexplained > 0:
             suspects = [r for r, res in zip(usable, results, strict=True) if res.ok]
-            budget = [int(self.option("isolate_invalid_requests", 32))]
+            budget = [self.isolate_budget]
             failed = await self._isolate(call, suspects, unexplained, budget)
             results = [failed.get(r.key, r) for r in results]
         return results + empty

@@ -19,7 +19,8 @@
 - Auth: ``Authorization: Bearer <access token>``. ``destination.object`` is the SObject (e.g. ``Contact``);
   options: ``external_id_field`` (required), ``api_version`` (default v62.0), ``on_remove``, ``clear_fields``.
 
-The sync's primary key column must be mapped to the external id field.
+The sync's primary key column must be mapped to the external id field, a Text external id (the look-up compares
+it as a SOQL string literal).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class SalesforceDestination(Destination):
         self.ext_field = str(self.option("external_id_field", required=True))
         self.require_key_mapped_to(self.ext_field)
         self.api_version = str(self.option("api_version", "v62.0"))
+        if not re.fullmatch(r"v\d+\.\d", self.api_version):
+            raise OutflowError(f"{where}: destination.options.api_version: {self.api_version!r} is not like v62.0")
         self.sobject = self.cfg.destination.object
         for key, name in (("destination.object", self.sobject), ("destination.options.external_id_field",
                                                                   self.ext_field)):  # fmt: skip

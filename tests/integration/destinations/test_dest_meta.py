@@ -153,3 +153,6 @@ def test_bad_token_code_190_stops(tmp_path: Path, sb: MetaSandbox, people, monke
 def test_config_errors(tmp_path: Path, sb: MetaSandbox, people) -> None:
     with pytest.raises(OutflowError, match="fields.email: 'MAIL' is not a Meta schema key"):
         run_sync(_cfg(tmp_path, sb, fields={**FIELDS, "email": "MAIL"}), con=people)
+    opts = {"audience_id": AUD, "isolate_invalid_requests": "many"}
+    with pytest.raises(OutflowError, match="destination.options.isolate_invalid_requests: a whole number"):
+        run_sync(_cfg(tmp_path, sb, name="meta_bad_budget", destination={"options": opts}), con=people)

@@ -157,6 +157,8 @@ def test_modes_and_options_refused_clearly(tmp_path: Path, sb: SalesforceSandbox
     opts = {"on_remove": "clear", "clear_fields": "Email, Outflow_Id__c"}
     with pytest.raises(OutflowError, match="clear_fields: name mapped fields other than the external id"):
         run_sync(_cfg(tmp_path, sb, mode="mirror", options=opts), con=con)
+    with pytest.raises(OutflowError, match="options.api_version: '62' is not like v62.0"):
+        run_sync(_cfg(tmp_path, sb, options={"api_version": "62"}), con=con)
     with pytest.raises(OutflowError, match="is not a Salesforce API name"):
         run_sync(_cfg(tmp_path, sb, obj="Contact; DROP"), con=con)
 
