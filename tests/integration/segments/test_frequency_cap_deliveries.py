@@ -8,7 +8,6 @@ within the window gets no new trigger on that channel while the cap is reached, 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import duckdb
@@ -18,9 +17,8 @@ from activations.engine import run_sync
 from activations.sandboxes.testing import make_secret, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.build import run_dbt
-from outflow.load import dataset_as_of
 
-from .conftest import members
+from .conftest import copy_warehouse, members
 
 SECRET_ENV = "OUTFLOW_TEST_FREQ_CAP_WEBHOOK_SECRET"
 
@@ -35,12 +33,8 @@ def _rebuild_triggers(wh: Path, as_of: str, cap: int) -> None:
 def test_person_who_received_messages_in_the_window_is_capped(
     built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    src = duckdb.connect(str(built_warehouse))
-    src.execute("checkpoint")
-    as_of = dataset_as_of(src)
-    src.close()
     wh = tmp_path / "cap.duckdb"
-    shutil.copy(built_warehouse, wh)
+    as_of = copy_warehouse(built_warehouse, wh)
     con = duckdb.connect(str(wh))
     con.execute("drop schema if exists outflow cascade")  # as on a warehouse that was never synced
     con.close()

@@ -4,14 +4,14 @@ stable when a percentage changes: raising it only adds people, lowering it only 
 from __future__ import annotations
 
 import json
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
 from outflow.build import run_dbt
-from outflow.load import dataset_as_of
+
+from .conftest import copy_warehouse
 
 HISTORY = (
     "select stay_id, person_id, audience, measurement_group, entered_at, exited_at from main.audience_holdout_history"
@@ -48,12 +48,8 @@ def _state(wh: Path) -> tuple[list[tuple], set[tuple[str, str, str]], dict[str, 
 
 
 def test_control_and_holdout_history_is_incremental_and_stable(built_warehouse: Path, tmp_path: Path) -> None:
-    src = duckdb.connect(str(built_warehouse))
-    src.execute("checkpoint")
-    as_of = dataset_as_of(src)
-    src.close()
     wh = tmp_path / "groups.duckdb"
-    shutil.copy(built_warehouse, wh)
+    as_of = copy_warehouse(built_warehouse, wh)
 
     before, current0, _ = _state(wh)
     assert before and all(r[5] is None for r in before), "the first build opens one stay per group member"
