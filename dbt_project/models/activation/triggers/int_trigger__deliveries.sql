@@ -1,17 +1,18 @@
 -- Trigger messages the sync engine actually delivered: a trigger key acknowledged by a destination, from the
 -- run log (status ok, op add/change) or the acknowledged state (which outlives the log's retention), mapped
 -- back to the person and channel through trigger_history. One row per trigger key, with when it was first
--- delivered. Before the first sync the engine's tables do not exist and this is empty.
+-- delivered. Before the first sync the engine's tables do not exist and this is empty (macro outflow_sync_table).
+-- Read-only: only the sync engine writes schema `outflow`.
 {{ config(materialized='table') }}
 
 with row_log as (
-    {{ outflow_optional_source('outflow', 'sync_row_log', {
+    {{ outflow_sync_table('sync_row_log', {
         'sync_name': 'varchar', 'key': 'varchar', 'op': 'varchar', 'status': 'varchar', 'logged_at': 'timestamp'
     }) }}
 ),
 
 acked_state as (
-    {{ outflow_optional_source('outflow', 'sync_state', {
+    {{ outflow_sync_table('sync_state', {
         'sync_name': 'varchar', 'key': 'varchar', 'acked_at': 'timestamp'
     }) }}
 ),
