@@ -269,6 +269,17 @@ def test_cli_validate_and_compile_show(tmp_path) -> None:
 
     ok = CliRunner().invoke(app, ["segment", "validate"])
     assert ok.exit_code == 0, ok.output
+    listed = CliRunner().invoke(app, ["segment", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    for name in ("hot_leads", "cart_abandoners", "lapsed_customers", "vip_rfm"):
+        assert name in listed.output
+    # A score condition on the ML score table: the CLI names the real table, ml_lead_scores.
+    (tmp_path / "ml" / "segments").mkdir(parents=True)
+    (tmp_path / "ml" / "segments" / "ml.yml").write_text(
+        "name: ml\ndescription: d\nowner: o\nconditions: [{field: ml_lead_scores.decile, op: '<=', value: 2}]\n"
+    )
+    ml = CliRunner().invoke(app, ["segment", "compile", "--project-dir", str(tmp_path / "ml"), "--show", "ml"])
+    assert ml.exit_code == 0 and "main.ml_lead_scores" in ml.output, ml.output
     shown = CliRunner().invoke(app, ["segment", "compile", "--show", "vip_rfm", "--dialect", "bigquery"])
     assert shown.exit_code == 0 and "r.r_score >= 4" in shown.output
     (tmp_path / "segments").mkdir()
