@@ -304,7 +304,8 @@ def train(
     a stratified random split is used. refit: after early stopping has chosen the number of
     trees, train again on all rows (validation included) with that many trees, so the latest
     period also teaches the model. calibrate: map the model's log-odds to probabilities with a
-    logistic fit (Platt scaling) on the validation rows, so scores match the most recent period's
+    logistic fit (Platt scaling) on the validation rows (the latest period; with refit, on the refit
+    model's own margins there, which it has seen), so scores match the most recent period's
     observed rates even when the base rate drifts across the training periods (ranking, AUC and
     reason codes are unchanged: the map is monotone and contributions stay in raw log-odds).
     """
@@ -350,10 +351,13 @@ def train(
         valid_auc,
     )
     fit_rows = ~valid_mask
+    calibration_margin = valid_margin
     if refit:
         dall = encoding.dmatrix(x, y)
         booster = xgb.train(merged, dall, num_boost_round=best + 1, verbose_eval=False)
         fit_rows = np.ones(len(y), dtype=bool)
+        # the refit model has seen the latest period, so it is calibrated on its own margins there
+        calibration_margin = booster.predict(dvalid, iteration_range=(0, best + 1), output_margin=True)
     base = _fit_baseline(encoding, x[fit_rows], y[fit_rows], seed) if baseline else None
     info = {
         **split_info,
@@ -365,7 +369,7 @@ def train(
         "num_boost_round": num_boost_round,
         "early_stopping_rounds": early_stopping_rounds,
         "refit_on_all_rows": refit,
-        "calibration": _platt(valid_margin, valid_y) if calibrate else None,
+        "calibration": _platt(calibration_margin, valid_y) if calibrate else None,
     }
     return TrainedModel(booster, encoding, best, merged, info, base)
 

@@ -97,13 +97,14 @@ def test_calibration_follows_the_latest_period_base_rate():
         frames.append(pl.DataFrame({"x1": x1, "noise": rng.normal(size=n), "t": period, "y": label}))
     history = pl.concat(frames[:4])
     latest = frames[4]
-    calibrated = train(history, "y", feature_columns=["x1", "noise"], time_column="t", baseline=False)
-    raw = train(history, "y", feature_columns=["x1", "noise"], time_column="t", baseline=False, calibrate=False)
     y = latest["y"].cast(pl.Float64).to_numpy()
-    p_cal, p_raw = calibrated.predict(latest), raw.predict(latest)
-    assert np.mean((p_cal - y) ** 2) < np.mean((p_raw - y) ** 2)
-    # the validation period (t=3) sits between the pooled rate and the new one
-    assert abs(p_cal.mean() - y.mean()) < abs(p_raw.mean() - y.mean())
+    for refit in (False, True):  # the pipeline refits on all periods before calibrating
+        kw = {"feature_columns": ["x1", "noise"], "time_column": "t", "baseline": False, "refit": refit}
+        p_cal = train(history, "y", **kw).predict(latest)
+        p_raw = train(history, "y", calibrate=False, **kw).predict(latest)
+        assert np.mean((p_cal - y) ** 2) < np.mean((p_raw - y) ** 2)
+        # the validation period (t=3) sits between the pooled rate and the new one
+        assert abs(p_cal.mean() - y.mean()) < abs(p_raw.mean() - y.mean())
 
 
 def test_unknown_category_at_scoring_is_missing_not_error(synthetic):
