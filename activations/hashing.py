@@ -1,10 +1,13 @@
 """Normalization and SHA-256 hashing of personal data for ad platforms, one place for every rule.
 
 Meta (Custom Audiences / Conversions API customer information parameters):
-- EMAIL: trim, lower case.  PHONE: digits only with country code, no leading zeros.
+- EMAIL: trim, lower case.  PHONE: digits only with country code, no leading zeros (7 to 15 digits).
 - FN, LN: lower case, no punctuation (UTF-8 kept).  CT: lower case, no punctuation, no spaces.
 - ST: lower case, no punctuation, no spaces (US: 2-letter code).  ZIP: lower case, no spaces or dashes;
-  US: the first 5 digits.  COUNTRY: ISO 3166-1 alpha-2, lower case.  DOBY: 4-digit year.  GEN: ``f``/``m``.
+  US: the first 5 digits; UK: area, district and sector (``M1 1AE`` -> ``m11ae``).  COUNTRY: ISO 3166-1
+  alpha-2, lower case.  DOBY: 4-digit year, 1900 to this year.  GEN: ``f``/``m``.
+- A value that cannot be normalized (an EMAIL without ``@``, a PHONE of too few digits, an unknown GEN) is
+  left blank, as Meta asks for unknown keys; a row left with no identifier is set aside, never sent.
 - EXTERN_ID: sent as is (trimmed), never hashed.
 Google Ads Customer Match (UserIdentifier; Google's "Format user data" guide of the Data Manager API and the
 Google Ads API field reference of OfflineUserAddressInfo):
@@ -30,6 +33,7 @@ import phonenumbers
 
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 _NON_DIGIT = re.compile(r"\D+")
+_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 META_HASHED_KEYS = ("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY", "DOBY", "GEN")
 META_KEYS = (*META_HASHED_KEYS, "EXTERN_ID")
@@ -87,9 +91,11 @@ def meta_normalize(key: str, value: Any, *, country: str | None = None, default_
     if not s:
         return ""
     if key == "EMAIL":
-        return s.lower()
+        e = s.lower()
+        return e if _EMAIL_SHAPE.match(e) else ""
     if key == "PHONE":
-        return normalize_phone_digits(s, default_region or country)
+        digits = normalize_phone_digits(s, default_region or country)
+        return digits if 7 <= len(digits) <= 15 else ""
     if key in ("FN", "LN"):
         return _strip_punct(s.lower(), spaces=True)
     if key in ("CT", "ST"):
@@ -103,10 +109,11 @@ def meta_normalize(key: str, value: Any, *, country: str | None = None, default_
         c = s.lower()
         return c if re.fullmatch(r"[a-z]{2}", c) else ""
     if key == "DOBY":
-        if isinstance(value, dt.date):
-            return f"{value.year:04d}"
-        m = re.match(r"^(\d{4})", s)
-        return m.group(1) if m else ""
+        year = value.year if isinstance(value, dt.date) else None
+        if year is None:
+            m = re.match(r"^(\d{4})", s)
+            year = int(m.group(1)) if m else 0
+        return f"{year:04d}" if 1900 <= year <= dt.date.today().year else ""
     if key == "GEN":
         g = s.lower()[:1]
         return g if g in ("f", "m") else ""

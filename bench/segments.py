@@ -1,13 +1,14 @@
-"""Benchmark: segment refresh and membership-history refresh, full against incremental.
+"""Benchmark: segment refresh and membership-history refresh, full against incremental, with the real dbt models.
 
 Generates a synthetic profile warehouse in a temporary DuckDB file (dim_profiles, dim_profile_traits,
-fct_events with ~3 events per profile, fct_rfm_scores), compiles the shipped segments with the real compiler,
-and times:
+fct_events with 3 events per profile, fct_lead_scores, an empty ml_lead_scores), then runs the project's own dbt
+models on it with `dbt run` and times each model as dbt reports it (plus dbt's wall time, parse included):
 
-* segment refresh: every shipped segment rebuilt (``create or replace table seg_* as <compiled SQL>``);
-* membership full refresh: the history table rebuilt from current membership (what a --full-refresh does);
-* membership incremental refresh: after changing the traits of a share of the profiles, the incremental
-  model's logic (anti-joins against the open stays, then delete+insert of only the changed rows).
+* segment refresh: `path:models/segments` minus the history (fct_rfm_scores, every generated seg_* model,
+  segment_membership);
+* membership history, full refresh: `segment_membership_history --full-refresh` (rebuilds the table);
+* membership history, incremental: the same model without --full-refresh, with no change, then after
+  changing the traits of a share of the profiles and refreshing the segments.
 
 Usage:  .venv/bin/python bench/segments.py --sizes 1000000 [10000000] [--changed 0.01]
 """
@@ -21,9 +22,7 @@ from pathlib import Path
 
 import duckdb
 
-from outflow.segments.codegen import compile_project
-from outflow.segments.compiler import render_direct
-from outflow.settings import DBT_PROJECT_DIR
+from outflow.build import run_dbt
 
 NOW = "2026-01-31 00:00:00"
 
@@ -92,111 +91,109 @@ def generate(con: duckdb.DuckDBPyConnection, n: int) -> None:
         from dim_profiles p join dim_profile_traits t using (person_id), range(3) r(k)
     """)
     con.execute("""
-        create or replace table fct_rfm_scores as
-        select person_id,
-            ntile(5) over (order by days_since_last_order desc, person_id) as r_score,
-            ntile(5) over (order by order_count, person_id) as f_score,
-            ntile(5) over (order by total_revenue, person_id) as m_score
-        from dim_profile_traits where order_count > 0
-    """)
-
-
-def refresh_segments(con: duckdb.DuckDBPyConnection, order: list[str], sql: dict[str, str]) -> None:
-    for name in order:
-        con.execute(f"create or replace table seg_{name} as {sql[name]}")
-    con.execute(
-        "create or replace table segment_membership as "
-        + " union all ".join(f"select person_id, '{n}' as segment from seg_{n}" for n in order)
-    )
-
-
-def full_history(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(f"""
-        create or replace table segment_membership_history as
-        select md5(person_id || '|' || segment || '|' || '{NOW}') as membership_id, person_id, segment,
-            timestamp '{NOW}' as entered_at, null::timestamp as exited_at
-        from segment_membership
-    """)
-
-
-def incremental_history(con: duckdb.DuckDBPyConnection, now: str) -> int:
-    """The incremental model's logic: compute changes, delete+insert them. Returns rows written."""
-    con.execute(f"""
-        create or replace temp table changes as
-        with open_stays as (
-            select person_id, segment, entered_at from segment_membership_history where exited_at is null
-        ), changed as (
-            select
-                coalesce(o.person_id, c.person_id) as person_id,
-                coalesce(o.segment, c.segment) as segment,
-                coalesce(o.entered_at, timestamp '{now}') as entered_at,
-                case when c.person_id is null then timestamp '{now}' end as exited_at
-            from open_stays o
-            full outer join segment_membership c on c.person_id = o.person_id and c.segment = o.segment
-            where o.person_id is null or c.person_id is null
+        create or replace table fct_lead_scores as
+        select person_id, fit_score, engagement_score, round((fit_score + engagement_score) / 2, 1) as lead_score
+        from (
+            select person_id, (hash(person_id || 'f') % 101)::double as fit_score,
+                round(power(hash(person_id || 'g') % 101, 2) / 100.0, 1) as engagement_score
+            from dim_profiles
         )
-        select md5(person_id || '|' || segment || '|' || cast(entered_at as varchar)) as membership_id, *
-        from changed
     """)
-    con.execute("delete from segment_membership_history where membership_id in (select membership_id from changes)")
-    con.execute("insert into segment_membership_history select * from changes")
-    return con.execute("select count(*) from changes").fetchone()[0]
+    con.execute("""
+        create or replace table ml_lead_scores (person_id varchar not null, score double, decile integer,
+            reason_codes varchar, model_version varchar, scored_at timestamp)
+    """)
+
+
+SEGMENTS = ["--select", "path:models/segments", "--exclude", "segment_membership_history"]
+HISTORY = ["--select", "segment_membership_history"]
+
+
+def dbt_run(warehouse: Path, selection: list[str], as_of: str, full_refresh: bool = False) -> tuple[float, float]:
+    """Run the selected models; return (sum of the models' own times as dbt reports them, dbt wall time)."""
+    t0 = time.perf_counter()
+    run = run_dbt(["run", *selection, *(["--full-refresh"] if full_refresh else [])], warehouse=warehouse, as_of=as_of)
+    wall = time.perf_counter() - t0
+    return sum(r["seconds"] or 0 for r in run.results), wall
+
+
+def rows_stamped(con: duckdb.DuckDBPyConnection, ts: str) -> int:
+    """History rows the run at `ts` wrote: stays opened or closed at that time."""
+    return con.execute(
+        "select count(*) from main.segment_membership_history where entered_at = ?::timestamp "
+        "or exited_at = ?::timestamp",
+        [ts, ts],
+    ).fetchone()[0]
 
 
 def mutate(con: duckdb.DuckDBPyConnection, share: float, seed: int) -> None:
-    """Change the engagement traits of a share of the profiles (membership changes follow)."""
+    """Change the engagement of a share of the profiles (lead score and traits; membership changes follow)."""
     modulo = max(1, round(1 / share))
+    picked = f"hash(person_id || '{seed}') % {modulo} = 0"
+    con.execute(f"""
+        update fct_lead_scores set
+            engagement_score = (engagement_score + 50) % 101,
+            lead_score = round((fit_score + (engagement_score + 50) % 101) / 2, 1)
+        where {picked}
+    """)
     con.execute(f"""
         update dim_profile_traits set
             pricing_views_30d = (pricing_views_30d + 3) % 6,
-            email_clicks_30d = (email_clicks_30d + 2) % 4,
             last_seen_at = timestamp '{NOW}' - to_days((hash(person_id || '{seed}') % 10)::int)
-        where hash(person_id || '{seed}') % {modulo} = 0
+        where {picked}
     """)
 
 
-def timed(fn, *args):  # noqa: ANN001, ANN202
-    t0 = time.perf_counter()
-    out = fn(*args)
-    return time.perf_counter() - t0, out
-
-
 def run(n: int, changed: float, threads: int) -> None:
-    compiled = compile_project(DBT_PROJECT_DIR)
-    order: list[str] = []
-
-    def visit(s: str) -> None:
-        for d in compiled[s].depends_on:
-            visit(d)
-        if s not in order:
-            order.append(s)
-
-    for s in sorted(compiled):
-        visit(s)
     with tempfile.TemporaryDirectory() as tmp:
-        con = duckdb.connect(str(Path(tmp) / "bench.duckdb"))
+        wh = Path(tmp) / "bench.duckdb"
+        con = duckdb.connect(str(wh))
         con.execute(f"set threads = {threads}")
-        t_gen, _ = timed(generate, con, n)
-        sql = {s: render_direct(compiled[s].select, schema="main", now=NOW) for s in order}
-        t_seg, _ = timed(refresh_segments, con, order, sql)
-        sizes = {s: con.execute(f"select count(*) from seg_{s}").fetchone()[0] for s in order}
-        members = con.execute("select count(*) from segment_membership").fetchone()[0]
-        t_full, _ = timed(full_history, con)
-        # An unchanged rerun, then runs after changing a share of the profiles.
-        t_noop, w_noop = timed(incremental_history, con, "2026-01-31 01:00:00")
-        mutate(con, changed, 1)
-        t_seg2, _ = timed(refresh_segments, con, order, sql)
-        t_inc, written = timed(incremental_history, con, "2026-01-31 02:00:00")
-        t_full2, _ = timed(full_history, con)
+        t0 = time.perf_counter()
+        generate(con, n)
+        t_gen = time.perf_counter() - t0
         con.close()
-    print(f"\n== {n:,} profiles, {3 * n:,} events (threads={threads}; generation {t_gen:.1f}s)")
-    print("segment sizes: " + ", ".join(f"{s}={v:,}" for s, v in sizes.items()))
-    print(f"segment refresh, all {len(order)} segments ............ {t_seg:6.2f} s  ({members:,} memberships)")
-    print(f"segment refresh after {changed:.0%} of profiles changed . {t_seg2:6.2f} s")
-    print(f"membership history, full refresh ............... {t_full:6.2f} s  ({members:,} rows written)")
-    print(f"membership history, incremental, no change ..... {t_noop:6.2f} s  ({w_noop:,} rows written)")
-    print(f"membership history, incremental, {changed:.0%} changed ..... {t_inc:6.2f} s  ({written:,} rows written)")
-    print(f"membership history, full refresh again ......... {t_full2:6.2f} s")
+        seg = dbt_run(wh, SEGMENTS, NOW)
+        con = duckdb.connect(str(wh))
+        sizes = con.execute("select segment, count(*) from main.segment_membership group by 1 order by 1").fetchall()
+        members = sum(v for _, v in sizes)
+        con.close()
+        full = dbt_run(wh, HISTORY, NOW, full_refresh=True)
+        t1, t2 = "2026-01-31 01:00:00", "2026-01-31 02:00:00"
+        noop = dbt_run(wh, HISTORY, t1)
+        con = duckdb.connect(str(wh))
+        w_noop = rows_stamped(con, t1)
+        mutate(con, changed, 1)
+        con.close()
+        seg2 = dbt_run(wh, SEGMENTS, NOW)
+        inc = dbt_run(wh, HISTORY, t2)
+        con = duckdb.connect(str(wh))
+        written = rows_stamped(con, t2)
+        con.close()
+        full2 = dbt_run(wh, HISTORY, t2, full_refresh=True)
+    print(
+        f"\n== {n:,} profiles, {3 * n:,} events (dbt threads=2, DuckDB threads for generation={threads}; "
+        f"generation {t_gen:.1f}s)"
+    )
+    print("segment sizes: " + ", ".join(f"{s}={v:,}" for s, v in sizes))
+    print("                                                   models   dbt wall (parse included)")
+    print(
+        f"segment refresh, {len(sizes)} segments + RFM + membership .. {seg[0]:6.2f} s  {seg[1]:6.2f} s  "
+        f"({members:,} memberships)"
+    )
+    print(f"segment refresh after {changed:.0%} of profiles changed ..... {seg2[0]:6.2f} s  {seg2[1]:6.2f} s")
+    print(
+        f"membership history, full refresh .............. {full[0]:6.2f} s  {full[1]:6.2f} s  "
+        f"({members:,} rows written)"
+    )
+    print(
+        f"membership history, incremental, no change .... {noop[0]:6.2f} s  {noop[1]:6.2f} s  ({w_noop:,} rows written)"
+    )
+    print(
+        f"membership history, incremental, {changed:.0%} changed .... {inc[0]:6.2f} s  {inc[1]:6.2f} s  "
+        f"({written:,} rows written)"
+    )
+    print(f"membership history, full refresh again ........ {full2[0]:6.2f} s  {full2[1]:6.2f} s")
 
 
 def main() -> None:

@@ -2,12 +2,14 @@
 
 For a cutoff time `c`:
 - features use only events with `occurred_at < c` (from `main.fct_events`) and the person's
-  profile attributes (from `main.dim_profiles`); the population is the people first seen before `c`;
+  firmographic attributes as the CRM held them just before `c` (from `main.dim_profile_history`, built
+  on a dbt snapshot); the population is the people first seen before `c` (`main.dim_profiles`);
 - the label is whether the person places an order in `(c, c + horizon]` (their first one, when
   `exclude_customers` is on: people who already ordered before `c` are left out).
 
-Profile attributes (job title, company size, industry, country) are the profile's current values:
-the warehouse keeps no history of them. Everything behavioural is strictly before the cutoff.
+A person whose CRM record was created or last changed after `c`, with no earlier version in the
+history, has no attributes at `c` (missing values): the model never learns from values it could not
+have known then.
 """
 
 from __future__ import annotations
@@ -26,7 +28,8 @@ log = logging.getLogger(__name__)
 
 WINDOWS_DAYS = (7, 30, 90)
 DECAY_HALF_LIFE_DAYS = 14.0
-PROFILE_COLUMNS = ("person_id", "job_title", "employee_count", "industry", "country", "first_seen_at")
+PROFILE_COLUMNS = ("person_id", "first_seen_at")
+ATTRIBUTE_COLUMNS = ("job_title", "employee_count", "industry", "country")
 EVENT_COLUMNS = ("person_id", "source", "event_type", "occurred_at", "page_path", "amount")
 ID_COLUMN = "person_id"
 TIME_COLUMN = "cutoff"
@@ -83,7 +86,27 @@ def load_profiles(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     _require(con, "main", "dim_profiles")
     df = pl.from_arrow(con.sql(f"select {', '.join(PROFILE_COLUMNS)} from main.dim_profiles").to_arrow_table())
     assert isinstance(df, pl.DataFrame)
-    return df.with_columns(pl.col("first_seen_at").cast(pl.Datetime("us")), pl.col("employee_count").cast(pl.Float64))
+    return df.with_columns(pl.col("first_seen_at").cast(pl.Datetime("us")))
+
+
+def load_attribute_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """person_id, the firmographic attributes, valid_from and valid_to (null = current)."""
+    _require(con, "main", "dim_profile_history")
+    cols = ", ".join(("person_id", *ATTRIBUTE_COLUMNS, "valid_from", "valid_to"))
+    df = pl.from_arrow(con.sql(f"select {cols} from main.dim_profile_history").to_arrow_table())
+    assert isinstance(df, pl.DataFrame)
+    return df.with_columns(
+        pl.col("employee_count").cast(pl.Float64),
+        pl.col("valid_from").cast(pl.Datetime("us")),
+        pl.col("valid_to").cast(pl.Datetime("us")),
+    )
+
+
+def attributes_at(history: pl.DataFrame, c: dt.datetime) -> pl.DataFrame:
+    """Per person, the latest attribute version that was valid just before `c`."""
+    valid = history.filter((pl.col("valid_from") < c) & (pl.col("valid_to").is_null() | (pl.col("valid_to") >= c)))
+    latest = valid.sort("person_id", "valid_from").unique("person_id", keep="last")
+    return latest.select("person_id", *ATTRIBUTE_COLUMNS)
 
 
 def seniority_expr(col: str = "job_title") -> pl.Expr:
@@ -104,6 +127,7 @@ def _is_order() -> pl.Expr:
 def features_at(
     events: pl.DataFrame,
     profiles: pl.DataFrame,
+    history: pl.DataFrame,
     cutoff: dt.datetime | dt.date | str,
     *,
     exclude_customers: bool = False,
@@ -148,7 +172,11 @@ def features_at(
     aggs.append(pl.col("occurred_at").filter(pl.col("_age") <= 30).dt.date().n_unique().alias("active_days_30d"))
     per_person = ev.group_by("person_id").agg(aggs)
 
-    people = profiles.filter(pl.col("first_seen_at") < c).select(
+    people = (
+        profiles.filter(pl.col("first_seen_at") < c)
+        .select("person_id", "first_seen_at")
+        .join(attributes_at(history, c), on="person_id", how="left")
+    ).select(
         "person_id",
         seniority_expr().alias("seniority"),
         pl.col("employee_count"),
@@ -195,6 +223,7 @@ def build_features(
     return features_at(
         load_events(con, before=c),
         load_profiles(con),
+        load_attribute_history(con),
         c,
         exclude_customers=exclude_customers,
         half_life_days=half_life_days,
@@ -215,9 +244,12 @@ def build_training_set(
     cs = sorted(_to_datetime(c) for c in cutoffs)
     events = load_events(con, before=cs[-1] + dt.timedelta(days=horizon_days, seconds=1))
     profiles = load_profiles(con)
+    history = load_attribute_history(con)
     frames = []
     for c in cs:
-        feats = features_at(events, profiles, c, exclude_customers=exclude_customers, half_life_days=half_life_days)
+        feats = features_at(
+            events, profiles, history, c, exclude_customers=exclude_customers, half_life_days=half_life_days
+        )
         lab = labels_at(events, c, horizon_days)
         frames.append(feats.join(lab, on="person_id", how="left").with_columns(pl.col(LABEL_COLUMN).fill_null(False)))
         log.info("cutoff %s: %d people, %d positives", c, frames[-1].height, int(frames[-1][LABEL_COLUMN].sum()))

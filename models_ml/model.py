@@ -31,13 +31,13 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary:logistic",
     "eval_metric": "logloss",  # early stopping on validation log loss; AUC is computed once at the end
     "tree_method": "hist",
-    "learning_rate": 0.1,
+    "learning_rate": 0.3,  # xgboost's own default; with early stopping, ~2x fewer trees than 0.1 at equal AUC
     "max_depth": 5,
     "min_child_weight": 2.0,
     "subsample": 0.9,
     "colsample_bytree": 0.9,
     "reg_lambda": 1.0,
-    "max_bin": 128,
+    "max_bin": 64,
     "max_cat_to_onehot": 8,
 }
 
@@ -166,9 +166,17 @@ class TrainedModel:
             return np.zeros((0, width), dtype=np.float32) if contribs else np.zeros(0, dtype=np.float32)
         if not contribs:
             # in-place prediction skips building a DMatrix (same result, ~2x faster)
-            return self.booster.inplace_predict(
-                x, iteration_range=(0, self.best_iteration + 1), missing=np.nan, validate_features=False
+            cal = self.train_info.get("calibration")
+            out = self.booster.inplace_predict(
+                x,
+                iteration_range=(0, self.best_iteration + 1),
+                missing=np.nan,
+                validate_features=False,
+                predict_type="margin" if cal else "value",
             )
+            if cal:
+                out = 1.0 / (1.0 + np.exp(-(cal["slope"] * out + cal["intercept"])))
+            return out
         dm = self.encoding.dmatrix(x)
         return self.booster.predict(
             dm,
@@ -284,6 +292,7 @@ def train(
     early_stopping_rounds: int = 30,
     baseline: bool = True,
     refit: bool = False,
+    calibrate: bool = True,
     seed: int = 0,
 ) -> TrainedModel:
     """Train an xgboost classifier (and a logistic baseline) on any feature table.
@@ -294,7 +303,11 @@ def train(
     (about `valid_fraction` of them) form the validation set used for early stopping; without it
     a stratified random split is used. refit: after early stopping has chosen the number of
     trees, train again on all rows (validation included) with that many trees, so the latest
-    period also teaches the model.
+    period also teaches the model. calibrate: map the model's log-odds to probabilities with a
+    logistic fit (Platt scaling) on the validation rows (the latest period; with refit, on the refit
+    model's own margins there, which it has seen), so scores match the most recent period's
+    observed rates even when the base rate drifts across the training periods (ranking, AUC and
+    reason codes are unchanged: the map is monotone and contributions stay in raw log-odds).
     """
     df = as_polars(features)
     if df.height == 0:
@@ -315,22 +328,21 @@ def train(
     x = encoding.matrix(df)
     valid_mask, split_info = _time_split(df, y, time_column, valid_fraction, seed)
     merged = {**DEFAULT_PARAMS, **(params or {}), "seed": seed}
+    # Only the validation set is evaluated each round (early stopping needs nothing else).
     dtrain = encoding.dmatrix(x[~valid_mask], y[~valid_mask])
     dvalid = encoding.dmatrix(x[valid_mask], y[valid_mask])
-    evals_result: dict[str, Any] = {}
     booster = xgb.train(
         merged,
         dtrain,
         num_boost_round=num_boost_round,
-        evals=[(dtrain, "train"), (dvalid, "valid")],
+        evals=[(dvalid, "valid")],
         early_stopping_rounds=early_stopping_rounds,
-        evals_result=evals_result,
         verbose_eval=False,
     )
     best = int(getattr(booster, "best_iteration", num_boost_round - 1))
-    valid_pred = booster.predict(dvalid, iteration_range=(0, best + 1))
+    valid_margin = booster.predict(dvalid, iteration_range=(0, best + 1), output_margin=True)
     valid_y = y[valid_mask]
-    valid_auc = roc_auc_score(valid_y, valid_pred) if 0 < valid_y.sum() < len(valid_y) else None
+    valid_auc = roc_auc_score(valid_y, valid_margin) if 0 < valid_y.sum() < len(valid_y) else None
     log.info(
         "trained xgboost on %d rows (%d validation), best iteration %d, validation AUC %s",
         int((~valid_mask).sum()),
@@ -339,10 +351,13 @@ def train(
         valid_auc,
     )
     fit_rows = ~valid_mask
+    calibration_margin = valid_margin
     if refit:
         dall = encoding.dmatrix(x, y)
         booster = xgb.train(merged, dall, num_boost_round=best + 1, verbose_eval=False)
         fit_rows = np.ones(len(y), dtype=bool)
+        # the refit model has seen the latest period, so it is calibrated on its own margins there
+        calibration_margin = booster.predict(dvalid, iteration_range=(0, best + 1), output_margin=True)
     base = _fit_baseline(encoding, x[fit_rows], y[fit_rows], seed) if baseline else None
     info = {
         **split_info,
@@ -354,8 +369,19 @@ def train(
         "num_boost_round": num_boost_round,
         "early_stopping_rounds": early_stopping_rounds,
         "refit_on_all_rows": refit,
+        "calibration": _platt(calibration_margin, valid_y) if calibrate else None,
     }
     return TrainedModel(booster, encoding, best, merged, info, base)
+
+
+def _platt(margin: np.ndarray, y: np.ndarray) -> dict[str, float] | None:
+    """Slope and intercept of P(y=1) = sigmoid(slope * margin + intercept), fitted on held-out rows."""
+    if not 0 < y.sum() < len(y):
+        return None
+    from sklearn.linear_model import LogisticRegression
+
+    fit = LogisticRegression(C=1e6).fit(np.asarray(margin, dtype=np.float64).reshape(-1, 1), y)
+    return {"method": "platt", "slope": float(fit.coef_[0][0]), "intercept": float(fit.intercept_[0])}
 
 
 def deciles(scores: np.ndarray) -> np.ndarray:
@@ -381,10 +407,14 @@ def reason_codes(
     k = min(top_k, contribs.shape[1])
     if contribs.shape[0] == 0:
         return np.zeros((0, k), dtype=np.int64), np.zeros((0, k))
-    part = np.argpartition(-np.abs(contribs), kth=k - 1, axis=1)[:, :k]
-    vals = np.take_along_axis(contribs, part, axis=1)
-    order = np.argsort(-np.abs(vals), axis=1)
-    idx = np.take_along_axis(part, order, axis=1)
+    # k passes of argmax (ties go to the first feature): ~4x faster than argpartition + argsort on
+    # a 1M x 50 matrix for the usual k of 3
+    magnitude = np.abs(contribs)
+    rows = np.arange(len(magnitude))
+    idx = np.empty((len(magnitude), k), dtype=np.int64)
+    for j in range(k):
+        idx[:, j] = magnitude.argmax(axis=1)
+        magnitude[rows, idx[:, j]] = -1.0
     return idx, np.take_along_axis(contribs, idx, axis=1)
 
 

@@ -73,6 +73,8 @@ class Destination(ABC):
     type: ClassVar[str]
     max_batch_size: ClassVar[int] = 1000
     max_batch_bytes: ClassVar[int | None] = None
+    deletes_apart: ClassVar[bool] = False
+    """True: ``group`` sends a batch's deletes apart from its upserts (the vendor takes them elsewhere)."""
 
     def __init__(self, cfg: SyncConfig, secret: str) -> None:
         self.cfg = cfg
@@ -121,8 +123,13 @@ class Destination(ABC):
 
     def group(self, records: list[Record]) -> list[list[Record]]:
         """Split a batch into sub-batches each sent by one ``exchange`` (e.g. upserts apart from
-        deletes, which many vendors take on another endpoint). Default: the batch as it is."""
-        return [records]
+        deletes, which many vendors take on another endpoint). Default: the batch as it is, or upserts
+        then deletes when ``deletes_apart`` is set."""
+        if not self.deletes_apart:
+            return [records]
+        ups = [r for r in records if r.op != "delete"]
+        dels = [r for r in records if r.op == "delete"]
+        return [g for g in (ups, dels) if g]
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         """Deliver one sub-batch. Default: one request from ``build_request``. Vendors needing several

@@ -73,6 +73,7 @@ CONSENT = ("GRANTED", "DENIED", "UNSPECIFIED")
 class GoogleAdsCustomerMatchDestination(Destination):
     type = "google_ads_customer_match"
     max_batch_size = 100_000  # rows per job; sent in addOperations requests of operations_per_request
+    deletes_apart = True  # creates and removes never share a job (CONFLICTING_OPERATION)
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -121,11 +122,6 @@ class GoogleAdsCustomerMatchDestination(Destination):
         if self.login_customer_id:
             h["login-customer-id"] = str(self.login_customer_id).replace("-", "")
         return h
-
-    def group(self, records: list[Record]) -> list[list[Record]]:
-        ups = [r for r in records if r.op != "delete"]
-        dels = [r for r in records if r.op == "delete"]
-        return [g for g in (ups, dels) if g]
 
     def identifiers(self, r: Record) -> list[dict[str, Any]]:
         if r.op == "delete":

@@ -26,6 +26,7 @@ from outflow.errors import OutflowError
 class HubSpotDestination(Destination):
     type = "hubspot"
     max_batch_size = 100
+    deletes_apart = True
 
     def check_config(self) -> None:
         self.id_property = str(self.option("id_property", "email"))
@@ -45,11 +46,6 @@ class HubSpotDestination(Destination):
 
     def _id(self, key: str) -> str:
         return key.strip().lower() if self.id_property == "email" else key
-
-    def group(self, records: list[Record]) -> list[list[Record]]:
-        ups = [r for r in records if r.op != "delete"]
-        dels = [r for r in records if r.op == "delete"]
-        return [g for g in (ups, dels) if g]
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
         inputs = []
@@ -105,6 +101,7 @@ class HubSpotDestination(Destination):
         body = {
             "idProperty": self.id_property,
             "properties": [self.id_property],
+            "propertiesWithHistory": [],
             "inputs": [{"id": self._id(r.key)} for r in records],
         }
         url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"

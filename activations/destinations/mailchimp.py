@@ -34,6 +34,7 @@ def subscriber_hash(email: str) -> str:
 class MailchimpDestination(Destination):
     type = "mailchimp"
     max_batch_size = 500
+    deletes_apart = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -48,11 +49,6 @@ class MailchimpDestination(Destination):
     def _headers(self) -> dict[str, str]:
         auth = base64.b64encode(f"outflow:{self._secret}".encode()).decode()
         return {"authorization": f"Basic {auth}", "content-type": "application/json"}
-
-    def group(self, records: list[Record]) -> list[list[Record]]:
-        ups = [r for r in records if r.op != "delete"]
-        dels = [r for r in records if r.op == "delete"]
-        return [g for g in (ups, dels) if g]
 
     def _member(self, r: Record) -> dict[str, Any]:
         m: dict[str, Any] = nest({k: v for k, v in r.fields.items() if v is not None})

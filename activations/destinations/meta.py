@@ -8,7 +8,12 @@
   is; values that already are SHA-256 digests pass through. A row left with no identifier is rejected locally,
   never sent.
 - Answer: ``{"audience_id", "session_id", "num_received", "num_invalid_entries", "invalid_entry_samples"}``;
-  rows whose values appear among the invalid samples are recorded as rejected.
+  rows whose values appear among the invalid samples are recorded as rejected. Meta samples only some of the
+  invalid entries: when ``num_invalid_entries`` exceeds the rows the samples name, the other rows of the batch
+  are sent again in halves (adds and removals are idempotent; these resends carry no session) until every
+  invalid entry is named or alone, within ``options.isolate_invalid_requests`` extra requests per batch
+  (default 32); rows still unexplained then are rejected as unconfirmed (and resent next run), never counted
+  as delivered.
 - Errors are ``{"error": {"message", "type", "code", "is_transient"}}``: code 190 (bad token) stops the sync,
   throttling codes (4, 17, 32, 613, 80003) and ``is_transient`` are retried with backoff.
 - Auth: ``Authorization: Bearer <access token>`` (never in the URL, so it never reaches a log line).
@@ -35,6 +40,7 @@ THROTTLE_CODES = {4, 17, 32, 613, 80003, 80004}
 class MetaAudienceDestination(Destination):
     type = "meta_audiences"
     max_batch_size = 10_000
+    deletes_apart = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -49,6 +55,10 @@ class MetaAudienceDestination(Destination):
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{where}: mode: Meta Custom Audiences take upsert (add) or mirror (add and remove)")
         self.schema = list(self.cfg.fields.values())
+        budget = self.option("isolate_invalid_requests", 32)
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+            raise OutflowError(f"{where}: destination.options.isolate_invalid_requests: a whole number >= 0")
+        self.isolate_budget = budget
         self._session: dict[str, dict[str, int]] = {}
         self._totals = {"add": 0, "remove": 0}
 
@@ -61,11 +71,6 @@ class MetaAudienceDestination(Destination):
 
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
-
-    def group(self, records: list[Record]) -> list[list[Record]]:
-        ups = [r for r in records if r.op != "delete"]
-        dels = [r for r in records if r.op == "delete"]
-        return [g for g in (ups, dels) if g]
 
     def row(self, r: Record) -> list[str]:
         """The hashed row for this record, in schema order ("" for a missing value)."""
@@ -89,15 +94,16 @@ class MetaAudienceDestination(Destination):
             "estimated_num_total": total,
         }
 
-    def build_request(self, records: list[Record]) -> PreparedRequest:
+    def build_request(self, records: list[Record], *, session: bool = True) -> PreparedRequest:
         delete = records[0].op == "delete"
         if delete:
             schema = [self.key_field]
             data = [[meta_value(self.key_field, r.key, default_region=self.default_region)] for r in records]
         else:
             schema, data = self.schema, [self.row(r) for r in records]
-        op = "remove" if delete else "add"
-        body = {"payload": {"schema": schema, "data": data}, "session": self._session_for(op, len(records))}
+        body: dict[str, Any] = {"payload": {"schema": schema, "data": data}}
+        if session:  # isolation resends go alone: they are not part of the run's upload session
+            body["session"] = self._session_for("remove" if delete else "add", len(records))
         url = f"{self.cfg.destination.base_url}/{self.audience_id}/users"
         return PreparedRequest("DELETE" if delete else "POST", url, self._headers(), orjson.dumps(body))
 
@@ -113,7 +119,50 @@ class MetaAudienceDestination(Destination):
         resp = await call(self.build_request(usable))
         if not 200 <= resp.status_code < 300:
             return resp  # the deliverer splits or rejects; empty rows are judged again in the halves
-        return self.parse_response(resp, usable) + empty
+        results = self.parse_response(resp, usable)
+        unexplained = self._invalid_count(resp) - sum(1 for r in results if not r.ok)
+        if unexplained > 0:
+            suspects = [r for r, res in zip(usable, results, strict=True) if res.ok]
+            budget = [self.isolate_budget]
+            failed = await self._isolate(call, suspects, unexplained, budget)
+            results = [failed.get(r.key, r) for r in results]
+        return results + empty
+
+    @staticmethod
+    def _invalid_count(response: httpx.Response) -> int:
+        try:
+            return int(response.json().get("num_invalid_entries") or 0)
+        except (ValueError, TypeError, AttributeError):
+            return 0
+
+    async def _isolate(self, call: Call, rows: list[Record], invalid: int, budget: list[int]) -> dict[str, RowResult]:
+        """Meta counted ``invalid`` entries among ``rows`` without naming them in ``invalid_entry_samples``.
+        Adds and removals are idempotent, so halves are sent again (outside the session) until each invalid
+        entry is named or alone; when ``budget`` (requests) runs out the rest are rejected as unconfirmed."""
+        if invalid <= 0 or not rows:
+            return {}
+        if invalid >= len(rows):
+            msg = "invalid entry: counted invalid by Meta (num_invalid_entries), not named in its samples"
+            return {r.key: RowResult(r.key, False, msg) for r in rows}
+        if budget[0] < 2:
+            msg = (f"unconfirmed: Meta counted {invalid} invalid entries among {len(rows)} rows sent together "
+                   "without naming them; resent next run")  # fmt: skip
+            return {r.key: RowResult(r.key, False, msg) for r in rows}
+        out: dict[str, RowResult] = {}
+        mid = len(rows) // 2
+        for half in (rows[:mid], rows[mid:]):
+            budget[0] -= 1
+            resp = await call(self.build_request(half, session=False))
+            if not 200 <= resp.status_code < 300:
+                msg = f"unconfirmed: {self.error_message(resp)}"
+                out.update({r.key: RowResult(r.key, False, msg) for r in half})
+                continue
+            results = self.parse_response(resp, half)
+            out.update({res.key: res for res in results if not res.ok})
+            left = self._invalid_count(resp) - sum(1 for res in results if not res.ok)
+            rest = [r for r, res in zip(half, results, strict=True) if res.ok]
+            out.update(await self._isolate(call, rest, left, budget))
+        return out
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         try:

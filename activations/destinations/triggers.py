@@ -1,19 +1,21 @@
 """Trigger destinations: Braze ``/users/track`` events and the Customer.io Track API v2 batch.
 
 Both take ``mode: insert`` from a ``trg_*`` model: each key fires once (the engine never resends an
-acknowledged key); a batch resent after a timeout carries the same per-event idempotency value.
+acknowledged key); a batch resent after a timeout carries the same per-event idempotency value. Removal
+(``mode: mirror``) does not apply: an event that fired cannot be unsent, so such a sync is refused.
 
 Braze (``braze``): ``POST {base_url}/users/track`` ``{"events": [{"external_id", "name", "time",
-"properties"}]}``, at most 75 events per request, ``Authorization: Bearer <REST API key>``, rate 3,000
-requests / 3 s. ``201`` with ``errors: [{"type", "input_array": "events", "index"}]`` names the refused
-events (the rest are recorded). Braze has no server-side de-duplication for events: each event carries
-``properties.outflow_event_id`` (the idempotency key) so a resend after a lost answer can be recognised
-downstream.
+"properties"}]}``, at most 75 objects (attributes, events and purchases together) per request,
+``Authorization: Bearer <REST API key>``, rate 3,000 requests / 3 s per workspace. ``201`` with ``errors:
+[{"type", "input_array": "events", "index"}]`` names the refused events (the rest are recorded). Braze has no
+server-side de-duplication for events: each event carries ``properties.outflow_event_id`` (the idempotency
+key) so a resend after a lost answer can be recognised downstream.
 
 Customer.io (``customerio``): ``POST {base_url}/api/v2/batch`` ``{"batch": [{"type": "person",
 "identifiers": {"id" | "email"}, "action": "event", "name", "id": <ULID>, "timestamp", "attributes"}]}``,
-Basic auth ``site_id:api_key`` (the secret is ``site_id:api_key``), 500 KB per batch; the event ``id`` is a
-ULID derived from the idempotency key, which Customer.io uses to de-duplicate. ``207`` with ``errors:
+Basic auth ``site_id:api_key`` (the secret is ``site_id:api_key``), 500 KB per batch and 32 KB per item; the
+fair-use rate is 100 requests/s. The event ``id`` is a ULID derived from the idempotency key, which
+Customer.io uses to de-duplicate. ``207`` with ``errors:
 [{"batch_index", "reason", "message"}]`` names refused items.
 
 Fields: ``external_id`` (Braze) / ``id`` or ``email`` (Customer.io) for the person, ``name`` for the event
@@ -53,7 +55,13 @@ class _TriggerDestination(Destination):
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
-        if self.cfg.mode.value != "insert":
+        mode = self.cfg.mode.value
+        if mode == "mirror":
+            raise OutflowError(
+                f"{where}: mode: removal (mirror) does not apply to {self.type} trigger events: an event that "
+                "fired cannot be unsent; use mode: insert on a trg_* model"
+            )
+        if mode != "insert":
             raise OutflowError(f"{where}: mode: {self.type} sends trigger events; use mode: insert on a trg_* model")
         values = set(self.cfg.fields.values())
         if not values & set(self.person_fields):

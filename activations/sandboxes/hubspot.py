@@ -1,17 +1,50 @@
 """HubSpot CRM sandbox: contacts batch upsert (207 multi-status), batch read, list memberships.
 
-HubSpot's OpenAPI collection is not licensed for redistribution, so the request contract is checked here from
-HubSpot's published reference: ``inputs`` (1..100) of ``{idProperty, id, properties{str: str}}``; unknown top
-level keys, non-string property values and duplicate ids are refused with HubSpot's error shape.
+HubSpot publishes its OpenAPI documents (github.com/HubSpot/HubSpot-public-api-spec-collection,
+``PublicApiSpecs/CRM/Contacts/Rollouts/424/v3/contacts.json`` and ``PublicApiSpecs/CRM/Lists/Rollouts/144891/
+v3/lists.json``) but marks them "proprietary to HubSpot and not licensed for external use", so they are not
+copied into this repository. The checks below follow those schemas by hand:
+- ``BatchInputSimplePublicObjectBatchInputUpsert``: ``inputs`` (1..100) of ``{id, properties{str: str}}``
+  (required) with optional ``idProperty`` (default: the record id, ``hs_object_id``) and ``objectWriteTraceId``;
+- ``BatchReadInputSimplePublicObjectId``: ``inputs``, ``properties`` and ``propertiesWithHistory`` required;
+- list memberships add/remove: an array of record id strings; the answer holds ``recordIdsMissing``,
+  ``recordIdsRemoved`` and ``recordsIdsAdded`` (HubSpot's spelling);
+- answers carry ``status``, ``startedAt``, ``completedAt`` and records with ``createdAt``/``updatedAt``.
+Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those two documents is placed
+in the vendor-specs folder (``hubspot/contacts.json``, ``hubspot/lists.json``; see
+``activations.sandboxes.spec``), every body is also validated against them, as for SendGrid and Klaviyo.
+
+Limits: private apps 100 requests per rolling 10 s (``TEN_SECONDLY_ROLLING``, Free/Starter; 190 on
+Professional/Enterprise), answered 429 with HubSpot's ``RATE_LIMITS`` body.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import uuid
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import errors as spec_errors
+from activations.sandboxes.spec import request_validator, specs_dir
+
+CONTACTS_SPEC = "hubspot/contacts.json"
+LISTS_SPEC = "hubspot/lists.json"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _spec_check(relpath: str, path: str, method: str, body: Any) -> None:
+    """Validate against HubSpot's own document when a copy is present (it is never shipped here)."""
+    if not (specs_dir() / relpath).is_file():
+        return
+    problems = spec_errors(request_validator(relpath, path, method), body)
+    if problems:
+        raise _error(400, "Invalid input JSON: " + "; ".join(problems))
+
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 
@@ -48,6 +81,7 @@ class HubSpotSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.contacts: dict[str, dict[str, Any]] = {}  # record id -> properties
+        self.created: dict[str, str] = {}  # record id -> createdAt
         self.lists: dict[str, set[str]] = {}
 
     def store(self) -> Any:
@@ -64,7 +98,9 @@ class HubSpotSandbox(VendorSandbox):
             return {self.contacts[i]["email"]: dict(self.contacts[i]) for i in self.lists.get(list_id, set())}
 
     def upsert(self, req: Request) -> Response:
+        started = _now()
         body = req.json()
+        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/upsert", "post", body)
         if not isinstance(body, dict) or set(body) - {"inputs"} or not isinstance(body.get("inputs"), list):
             raise _error(400, 'Invalid input JSON: expected {"inputs": [...]}')
         inputs = body["inputs"]
@@ -72,11 +108,13 @@ class HubSpotSandbox(VendorSandbox):
             raise _error(400, f"Batch size must be between 1 and 100 (got {len(inputs)})")
         seen: set[str] = set()
         for i, inp in enumerate(inputs):
-            if not isinstance(inp.get("id"), str) or not isinstance(inp.get("idProperty"), str):
-                raise _error(400, f"inputs[{i}]: id and idProperty are required strings")
-            props = inp.get("properties", {})
+            if not isinstance(inp, dict) or set(inp) - {"id", "idProperty", "objectWriteTraceId", "properties"}:
+                raise _error(400, f"inputs[{i}]: only id, idProperty, objectWriteTraceId and properties are allowed")
+            if not isinstance(inp.get("id"), str) or not isinstance(inp.get("idProperty", ""), str):
+                raise _error(400, f"inputs[{i}]: id (and idProperty when given) must be strings")
+            props = inp.get("properties")
             if not isinstance(props, dict) or any(not isinstance(v, str) for v in props.values()):
-                raise _error(400, f"inputs[{i}].properties: values must be strings")
+                raise _error(400, f"inputs[{i}].properties: required, and its values must be strings")
             if inp["id"] in seen:
                 raise _error(400, f"Duplicate IDs found in batch input: [{inp['id']}]")
             seen.add(inp["id"])
@@ -86,22 +124,35 @@ class HubSpotSandbox(VendorSandbox):
                 rid_key = inp["id"]
                 if rid_key in self.faults.reject_keys:
                     raise _error(400, self.faults.reject_keys[rid_key])
-                email = inp["properties"].get("email", rid_key if inp["idProperty"] == "email" else None)
+                id_prop = inp.get("idProperty", "hs_object_id")
+                email = inp["properties"].get("email", rid_key if id_prop == "email" else None)
                 if email is not None and not _EMAIL.match(email):
                     errors.append((rid_key, f"Property values were not valid: email {email!r} is invalid"))
                     continue
                 if rid_key in self.faults.partial_keys:
                     errors.append((rid_key, self.faults.partial_keys[rid_key]))
                     continue
-                rid = self._find(inp["idProperty"], rid_key)
+                if id_prop == "hs_object_id":
+                    if rid_key not in self.contacts:
+                        errors.append((rid_key, f"Object not found. objectId are usually numeric: {rid_key}"))
+                        continue
+                    rid = rid_key
+                else:
+                    rid = self._find(id_prop, rid_key)
                 new = rid is None
                 rid = rid or str(100000 + len(self.contacts))
-                props = {**self.contacts.get(rid, {}), **inp["properties"], inp["idProperty"]: rid_key}
+                props = {**self.contacts.get(rid, {}), **inp["properties"]}
+                if id_prop != "hs_object_id":
+                    props[id_prop] = rid_key
                 self.contacts[rid] = props
-                results.append({"id": rid, "new": new, "properties": props, "archived": False})
+                now = _now()
+                created = self.created.setdefault(rid, now)
+                results.append({"id": rid, "new": new, "properties": props, "archived": False,
+                                "createdAt": created, "updatedAt": now})  # fmt: skip
             self.stats["rows_applied"] += len(results)
             self.stats["rows_refused"] += len(errors)
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results}
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": _now()}  # fmt: skip
         if errors:
             out["numErrors"] = len(errors)
             out["errors"] = [{"status": "error", "category": "VALIDATION_ERROR", "message": m,
@@ -110,9 +161,17 @@ class HubSpotSandbox(VendorSandbox):
         return Response(200, out)
 
     def read(self, req: Request) -> Response:
+        started = _now()
         body = req.json()
+        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/read", "post", body)
+        missing_keys = [k for k in ("inputs", "properties", "propertiesWithHistory") if k not in (body or {})]
+        if not isinstance(body, dict) or missing_keys:
+            raise _error(400, f"Invalid input JSON: {', '.join(missing_keys) or 'body'} required")
         prop = body.get("idProperty", "hs_object_id")
-        inputs = body.get("inputs", [])
+        inputs = body["inputs"]
+        if not isinstance(inputs, list) or not all(isinstance(i, dict) and isinstance(i.get("id"), str)
+                                                   for i in inputs):  # fmt: skip
+            raise _error(400, "inputs: an array of {id: string}")
         if len(inputs) > 100:
             raise _error(400, "Batch size must be at most 100")
         results, missing = [], []
@@ -122,9 +181,12 @@ class HubSpotSandbox(VendorSandbox):
                 if rid is None:
                     missing.append(inp["id"])
                 else:
-                    results.append({"id": rid, "properties": {p: self.contacts[rid].get(p) for p in
-                                                             body.get("properties", [])}})  # fmt: skip
-        out: dict[str, Any] = {"status": "COMPLETE", "results": results}
+                    props = {p: self.contacts[rid].get(p) for p in body["properties"]}
+                    at = self.created.get(rid)
+                    results.append({"id": rid, "properties": props, "archived": False, "createdAt": at,
+                                    "updatedAt": at})  # fmt: skip
+        out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
+                               "completedAt": _now()}  # fmt: skip
         if missing:
             out["numErrors"] = 1
             msg = "Could not get some CONTACT objects"
@@ -141,6 +203,7 @@ class HubSpotSandbox(VendorSandbox):
 
     def membership(self, req: Request) -> Response:
         ids = req.json()
+        _spec_check(LISTS_SPEC, f"/crm/v3/lists/{{listId}}/memberships/{req.params['action']}", "put", ids)
         if not isinstance(ids, list) or any(not isinstance(i, str) for i in ids):
             raise _error(400, "body must be an array of record ids (strings)")
         with self.lock:
@@ -148,8 +211,10 @@ class HubSpotSandbox(VendorSandbox):
             known = [i for i in ids if i in self.contacts]
             missing = [i for i in ids if i not in self.contacts]
             if req.params["action"] == "add":
+                added = [i for i in known if i not in members]
                 members.update(known)
-                return Response(200, {"recordIdsAdded": known, "recordIdsMissing": missing})
+                return Response(200, {"recordsIdsAdded": added, "recordIdsRemoved": [], "recordIdsMissing": missing})
+            removed = [i for i in known if i in members]
             members.difference_update(known)
-            self.stats["rows_removed"] += len(known)
-            return Response(200, {"recordIdsRemoved": known, "recordIdsMissing": missing})
+            self.stats["rows_removed"] += len(removed)
+            return Response(200, {"recordsIdsAdded": [], "recordIdsRemoved": removed, "recordIdsMissing": missing})

@@ -1,12 +1,21 @@
 """Mailchimp Marketing sandbox: batch subscribe/update (``POST /3.0/lists/{id}``) and archive (``DELETE
 /3.0/lists/{id}/members/{hash}``). Errors use Mailchimp's problem+json shape; members are keyed by the MD5
-subscriber hash of the lower-cased email, as Mailchimp does."""
+subscriber hash of the lower-cased email, as Mailchimp does.
+
+Limits: Mailchimp publishes one throttle, 10 simultaneous connections per API key, answered ``429 Too Many
+Requests`` beyond that (``max_connections``; on with ``real_rate_limit=True``, or given explicitly). It
+publishes no per-second figure; ``real_rate_limit`` also applies 10 requests/s, in the spirit of 10
+connections each busy about a second. ``latency`` makes every call take that long (to exercise the
+connection limit in tests).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import re
+import socket
+import time
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
@@ -38,7 +47,34 @@ def _problem(status: int, title: str, detail: str) -> SandboxError:
 
 class MailchimpSandbox(VendorSandbox):
     name = "mailchimp"
-    default_rate_limit = (10.0, 1.0)  # Mailchimp: 10 simultaneous connections; 10 calls/s here
+    default_rate_limit = (10.0, 1.0)  # no published per-second figure: 10/s in the spirit of 10 connections
+    published_connections = 10
+
+    def __init__(self, *, max_connections: int | None = None, latency: float = 0.0, **kw: Any) -> None:
+        real = kw.get("real_rate_limit", False)
+        self.max_connections = max_connections or (self.published_connections if real else None)
+        self.latency = latency
+        self.in_flight = 0
+        super().__init__(**kw)
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        if req.path.startswith("/_sandbox"):
+            return super().handle(req, conn)
+        with self.lock:
+            self.in_flight += 1
+            busy = self.max_connections is not None and self.in_flight > self.max_connections
+        try:
+            if busy:
+                self.count("requests")
+                self.count("rate_limited")
+                detail = f"You have exceeded the limit of {self.max_connections} simultaneous connections."
+                return _problem(429, "Too Many Requests", detail).response
+            if self.latency:
+                time.sleep(self.latency)
+            return super().handle(req, conn)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
 
     def routes(self) -> list[Route]:
         return [
@@ -58,6 +94,11 @@ class MailchimpSandbox(VendorSandbox):
     def auth_error(self) -> Response:
         detail = "Your API key may be invalid, or you've attempted to access the wrong datacenter."
         return _problem(401, "API Key Invalid", detail).response
+
+    def rate_limited(self, wait: float) -> Response:
+        resp = _problem(429, "Too Many Requests", "You have exceeded the request rate.").response
+        resp.headers["retry-after"] = f"{wait:.3f}"
+        return resp
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"title": "Injected", "status": code, "detail": message or f"injected {code}"}

@@ -1,10 +1,18 @@
-"""Braze ``/users/track`` and Customer.io ``/api/v2/batch`` sandboxes (trigger events)."""
+"""Braze ``/users/track`` and Customer.io ``/api/v2/batch`` sandboxes (trigger events).
+
+Published limits enforced with ``real_rate_limit=True``: Braze ``/users/track`` 3,000 requests per 3 seconds
+per workspace, and at most 75 objects (``attributes``, ``events`` and ``purchases`` together) per request;
+Customer.io's Track API fair-use limit of 100 requests per second (v1 and v2), 500 KB per batch request and
+32 KB per item. Over the rate both answer 429.
+"""
 
 from __future__ import annotations
 
 import base64
 import re
 from typing import Any
+
+import orjson
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 
@@ -45,8 +53,10 @@ class BrazeSandbox(VendorSandbox):
             msg = "Valid data must be provided in the 'attributes', 'events', or 'purchases' fields."
             raise SandboxError(400, {"message": msg})
         events = body.get("events", [])
-        if len(events) > 75:
-            raise SandboxError(400, {"message": "Too many events: at most 75 per request"})
+        total = sum(len(body.get(k) or []) for k in ("attributes", "events", "purchases"))
+        if total > 75:
+            msg = f"Too many objects: at most 75 attributes, events and purchases together per request (got {total})"
+            raise SandboxError(400, {"message": msg})
         errors, ok = [], []
         for i, e in enumerate(events):
             who = e.get("external_id") or e.get("braze_id") or e.get("user_alias") or e.get("email")
@@ -74,7 +84,10 @@ class CustomerIoSandbox(VendorSandbox):
     """De-duplicates events by their ULID ``id`` as Customer.io does; ``events()`` lists the unique ones."""
 
     name = "customerio"
-    default_rate_limit = (100.0, 1.0)  # Track API: a fair-use 100 requests/s
+    default_rate_limit = (100.0, 1.0)  # Track API fair-use limit: 100 requests/s
+
+    def rate_limited(self, wait: float) -> Response:
+        return Response(429, {"meta": {"error": "Too Many Requests"}}, {"retry-after": f"{max(wait, 0.001):.3f}"})
 
     def __init__(self, *, site_id: str = "site", **kw: Any) -> None:
         self.site_id = site_id
@@ -124,6 +137,8 @@ class CustomerIoSandbox(VendorSandbox):
                     problem = ("invalid", "identifiers must hold exactly one of id, email, cio_id")
                 elif not it.get("name"):
                     problem = ("required", "name is required")
+                elif len(orjson.dumps(it)) > 32 * 1024:
+                    problem = ("invalid", "batch item larger than 32KB")
                 elif it.get("id") is not None and not _ULID.match(str(it["id"])):
                     problem = ("invalid", "id must be a ULID")
                 elif str(next(iter(ids.values()))) in self.faults.partial_keys:

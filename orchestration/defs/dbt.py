@@ -30,7 +30,10 @@ class OutflowDbtTranslator(DagsterDbtTranslator):
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         if dbt_resource_props["resource_type"] in ("model", "seed", "snapshot"):
             fqn = dbt_resource_props.get("fqn", [])
-            return fqn[1] if dbt_resource_props["resource_type"] == "model" and len(fqn) > 2 else "seeds"
+            kind = dbt_resource_props["resource_type"]
+            if kind == "model":
+                return fqn[1] if len(fqn) > 2 else None
+            return f"{kind}s"
         return super().get_group_name(dbt_resource_props)
 
     def get_owners(self, dbt_resource_props: Mapping[str, Any]) -> Sequence[str] | None:

@@ -1,4 +1,5 @@
-"""Predictive lead scoring in Dagster: weekly training, daily scoring, drift and null-rate checks.
+"""Predictive lead scoring in Dagster: weekly training, daily scoring (in `outflow_daily`), drift and
+null-rate checks.
 
 Thin wiring over models_ml; every step is also `outflow score train|run` on the command line.
 """
@@ -18,7 +19,7 @@ MODEL_KEY = dg.AssetKey(["ml", "lead_score_model"])
 # the same key dagster-dbt gives the dbt source `ml.ml_lead_scores`, so dbt models that read it
 # (int_lead_scores__predictive → fct_lead_scores) show up downstream of the scoring asset
 SCORES_KEY = dg.AssetKey(["ml", "ml_lead_scores"])
-FEATURE_INPUTS = [dg.AssetKey(["fct_events"]), dg.AssetKey(["dim_profiles"])]
+FEATURE_INPUTS = [dg.AssetKey(["fct_events"]), dg.AssetKey(["dim_profiles"]), dg.AssetKey(["dim_profile_history"])]
 RULE_SCORES = dg.AssetKey(["fct_lead_scores_backtest"])
 
 DRIFT_PSI_WARN = 0.25  # PSI above 0.25 is the usual "major shift" line
@@ -100,11 +101,17 @@ def build_defs() -> dg.Definitions:
     def ml_lead_scores(
         context: dg.AssetExecutionContext, config: ScoreConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
+        registry = _registry(warehouse)
+        bootstrapped = ""
         with connect(warehouse.file()) as con:
+            if not config.version and registry.current_version() is None:
+                # a fresh deployment: train the first model now rather than fail until the weekly run
+                context.log.info("no promoted model yet: training the first one before scoring")
+                bootstrapped = train_model(con, as_of=config.as_of or None, registry=registry)["model_version"]
             result = score_people(
                 con,
                 as_of=config.as_of or None,
-                registry=_registry(warehouse),
+                registry=registry,
                 version=config.version or None,
             )
         deciles = result["scores"].group_by("decile").len().sort("decile")
@@ -116,6 +123,7 @@ def build_defs() -> dg.Definitions:
                 "psi_vs_previous_run": dg.MetadataValue.float(float(result["psi"] or 0.0)),
                 "psi_vs_holdout": dg.MetadataValue.float(float(result["psi_vs_holdout"] or 0.0)),
                 "people_per_decile": dg.MetadataValue.json(dict(zip(deciles["decile"], deciles["len"], strict=True))),
+                "bootstrapped_model": dg.MetadataValue.text(bootstrapped or "no (used the promoted model)"),
             }
         )
 
@@ -174,9 +182,8 @@ def build_defs() -> dg.Definitions:
         assets=[lead_score_model, ml_lead_scores],
         asset_checks=[score_null_rate, score_distribution_drift],
         jobs=[training_job, scoring_job],
-        schedules=[
-            # weekly training on Monday night, daily scoring after the 05:00 dbt build
-            dg.ScheduleDefinition(name="ml_training_weekly", job=training_job, cron_schedule="0 3 * * 1"),
-            dg.ScheduleDefinition(name="ml_scoring_daily", job=scoring_job, cron_schedule="30 6 * * *"),
-        ],
+        # Weekly training on Monday night. Daily scoring is a step of `outflow_daily` (05:00), between the
+        # dbt models it reads and the marts, segments and syncs that read its scores; `ml_scoring` is the
+        # same asset on its own, for a manual re-score.
+        schedules=[dg.ScheduleDefinition(name="ml_training_weekly", job=training_job, cron_schedule="0 3 * * 1")],
     )

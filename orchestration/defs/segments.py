@@ -12,21 +12,25 @@ from outflow.segments import summary
 from outflow.warehouse import connect
 
 #: The dbt assets this one reads (dagster-dbt's default keys are the model names).
-UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdouts")
+UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdouts", "audience_holdout_history")
 
 
 @dg.asset(
     group_name="segments",
     deps=[dg.AssetKey(k) for k in UPSTREAM],
     pool=WAREHOUSE_POOL,
-    description="Sizes of every seg_*, sync_* and trg_* model, recorded as metadata on each run.",
+    description="Sizes of every seg_*, sync_* and trg_* model and of every audience's control and holdout "
+    "groups, recorded as metadata on each run.",
 )
 def segment_sizes(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with connect(warehouse.file()) as con:
         sizes = summary(con)
-        holdouts = dict(con.execute("select audience, count(*) from main.audience_holdouts group by 1").fetchall())
+        groups = con.execute(
+            "select measurement_group, audience, count(*) from main.audience_holdouts group by 1, 2"
+        ).fetchall()
     metadata: dict[str, dg.MetadataValue] = {name: dg.MetadataValue.int(n) for name, n in sizes}
-    metadata.update({f"holdout_{a}": dg.MetadataValue.int(int(n)) for a, n in holdouts.items()})
+    # holdout_<audience> / control_<audience>: the measurement groups kept out of each synced audience.
+    metadata.update({f"{g}_{a}": dg.MetadataValue.int(int(n)) for g, a, n in groups})
     context.log.info("segment sizes: %s", dict(sizes))
     return dg.MaterializeResult(metadata=metadata)
 

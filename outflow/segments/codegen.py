@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from outflow.segments.compiler import CompiledSegment, Compiler, render_dbt
-from outflow.segments.schema import load_catalog
+from outflow.segments.schema import SOURCES, load_catalog
 from outflow.segments.spec import Segment, load_segments
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,14 @@ def segment_files(project_dir: Path, compiled: dict[str, CompiledSegment]) -> di
     for name in sorted(compiled):
         c = compiled[name]
         body = render_dbt(c.select)
+        # A source table another model creates: make dbt build that model first.
+        deps = "".join(f"-- depends_on: {{{{ ref('{SOURCES[m][2]}') }}}}\n" for m in c.models_used if m in SOURCES)
         out[base / f"seg_{name}.sql"] = (
-            HEADER.format(src=_rel(project_dir, c.segment)) + "{{ config(materialized='table') }}\n\n" + body + "\n"
+            HEADER.format(src=_rel(project_dir, c.segment))
+            + deps
+            + "{{ config(materialized='table') }}\n\n"
+            + body
+            + "\n"
         )
         docs.append(
             {

@@ -26,6 +26,7 @@ from outflow.segments.schema import (
     EVENT_SOURCE,
     NUMBER,
     PERSON_SOURCES,
+    SOURCES,
     STRING,
     TIMESTAMP,
     UNKNOWN,
@@ -525,7 +526,15 @@ def render_direct(
 def render_dbt(select: exp.Select, dialect: str = "duckdb") -> str:
     """SQL for a dbt model body: placeholders become ``{{ ref() }}`` and ``{{ outflow_now() }}``."""
     sql = select.sql(dialect=dialect, pretty=True)
-    sql = re.sub(re.escape(REF_PREFIX) + r"([a-z0-9_]+)", lambda m: "{{ ref('" + m.group(1) + "') }}", sql)
+
+    def relation(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name in SOURCES:
+            src, table, _ = SOURCES[name]
+            return "{{ source('" + src + "', '" + table + "') }}"
+        return "{{ ref('" + name + "') }}"
+
+    sql = re.sub(re.escape(REF_PREFIX) + r"([a-z0-9_]+)", relation, sql)
     return sql.replace(NOW_TOKEN, "{{ outflow_now() }}")
 
 

@@ -85,6 +85,15 @@ CONTRACT: dict[str, dict[str, str]] = {
         "campaign_id": _S,
         "amount": _N,
     },
+    # The predictive lead score table written by models_ml (a dbt source, see SOURCES below).
+    "ml_lead_scores": {
+        "person_id": _S,
+        "score": _N,
+        "decile": _N,
+        "reason_codes": _S,
+        "model_version": _S,
+        "scored_at": _T,
+    },
 }
 
 #: Per-person models a segment can filter on, in name-resolution order, with their SQL alias.
@@ -94,9 +103,16 @@ PERSON_SOURCES: tuple[tuple[str, str, bool], ...] = (
     ("dim_profile_traits", "t", True),
     ("fct_rfm_scores", "r", False),
     ("fct_lead_scores", "s", False),
-    ("ml_scores", "m", False),
+    ("ml_lead_scores", "m", False),
 )
 EVENT_SOURCE = "fct_events"
+
+#: Person tables that are dbt *sources*, not models: name -> (source name, table name, the model that
+#: creates the table when it does not exist yet). A generated segment reads them with ``source()`` and
+#: declares a ``depends_on`` that model, so dbt never reads the table before it exists.
+SOURCES: dict[str, tuple[str, str, str]] = {
+    "ml_lead_scores": ("ml", "ml_lead_scores", "int_lead_scores__predictive"),
+}
 
 
 def generic_type(data_type: str | None) -> str:

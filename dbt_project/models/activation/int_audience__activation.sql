@@ -1,4 +1,4 @@
--- Audience members to sync (holdouts removed), with the profile columns destinations need.
+-- Audience members to sync (control and holdout groups removed), with the profile columns destinations need.
 {{ config(materialized='table') }}
 
 select
@@ -23,4 +23,4 @@ select
 from {{ ref('int_audience__assignments') }} as a
 inner join {{ ref('dim_profiles') }} as p on p.person_id = a.person_id
 left join {{ ref('dim_profile_traits') }} as t on t.person_id = a.person_id
-where not a.is_holdout
+where a.measurement_group = 'treatment'

@@ -43,6 +43,13 @@ orders as (
     inner join persons on persons.record_id = 'order:' || orders.order_id
 ),
 
+consent_phones as (
+    select persons.person_id, consent.identifier_value as phone_e164, consent.occurred_at
+    from {{ ref('stg_consent__events') }} as consent
+    inner join persons on persons.record_id = 'consent:' || consent.event_id
+    where consent.identifier_type = 'phone' and consent.identifier_value is not null
+),
+
 web as (
     select persons.person_id, web.*
     from {{ ref('stg_web__events') }} as web
@@ -56,6 +63,9 @@ select person_id, 'email', email, 'order', ordered_at from orders
 where email_canonical in (select identifier_value from usable_emails)
 union all
 select person_id, 'phone', phone_e164, 'order', ordered_at from orders
+where phone_e164 in (select identifier_value from usable_phones)
+union all
+select person_id, 'phone', phone_e164, 'consent', occurred_at from consent_phones
 where phone_e164 in (select identifier_value from usable_phones)
 union all
 select person_id, 'email', email, 'web', occurred_at from web

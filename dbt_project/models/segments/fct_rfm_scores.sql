@@ -1,21 +1,23 @@
--- RFM quintile scores for customers (1 = worst, 5 = best) used by the vip_rfm segment.
+-- RFM scores for customers (1 = worst, 5 = best) used by the vip_rfm segment.
+-- Score = 1 + floor(5 x percent_rank), capped at 5: tied values share a score (a one-time buyer never gets
+-- a high frequency score just because most customers bought once), and the scores follow the quintiles.
 {{ config(materialized='table') }}
 
 with customers as (
     select person_id, days_since_last_order, order_count, total_revenue
     from {{ ref('dim_profile_traits') }}
     where order_count > 0
+),
+
+scored as (
+    select
+        person_id,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by days_since_last_order desc))) as integer)
+            as r_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by order_count))) as integer) as f_score,
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by total_revenue))) as integer) as m_score
+    from customers
 )
 
-select
-    person_id,
-    cast(ntile(5) over (order by days_since_last_order desc, person_id) as integer) as r_score,
-    cast(ntile(5) over (order by order_count, person_id) as integer) as f_score,
-    cast(ntile(5) over (order by total_revenue, person_id) as integer) as m_score,
-    cast(
-        ntile(5) over (order by days_since_last_order desc, person_id)
-        + ntile(5) over (order by order_count, person_id)
-        + ntile(5) over (order by total_revenue, person_id)
-        as integer
-    ) as rfm_score
-from customers
+select person_id, r_score, f_score, m_score, r_score + f_score + m_score as rfm_score
+from scored

@@ -6,6 +6,8 @@ SELECT
 FROM {{ ref('dim_profiles') }} AS p
 LEFT JOIN {{ ref('dim_profile_traits') }} AS t
   ON t.person_id = p.person_id
+LEFT JOIN {{ ref('fct_lead_scores') }} AS s
+  ON s.person_id = p.person_id
 LEFT JOIN {{ ref('seg_customers') }} AS sg_customers
   ON sg_customers.person_id = p.person_id
 WHERE
@@ -14,7 +16,5 @@ WHERE
       p.email IS NULL OR TRIM(p.email) = ''
     )
     AND sg_customers.person_id IS NULL
-    AND (
-      t.pricing_views_30d * 10 + t.email_clicks_30d * 15 + t.email_opens_30d * 3 + LEAST(t.web_events_30d, 20) >= 15
-    )
+    AND s.lead_score >= 60
   )

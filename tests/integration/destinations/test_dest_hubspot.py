@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.hubspot import HubSpotSandbox
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
 from outflow.errors import OutflowError
-from tests.integration.destinations.conftest import TOKEN
+from tests.integration.destinations.conftest import TOKEN, need_spec
 
 LIST = "123"
 FIELDS = {"email": "email", "first_name": "firstname", "score": "lead_score"}
@@ -88,3 +89,36 @@ def test_auth_failure_and_config_errors(tmp_path: Path, sb: HubSpotSandbox, con,
     with pytest.raises(SyncFailed, match="refused the credentials") as exc:
         run_sync(_cfg(tmp_path, sb), con=con)
     assert exc.value.result.requests == 1 and "pat-na1-wrong" not in str(exc.value)
+
+
+def _post(sb: HubSpotSandbox, path: str, body, method: str = "POST") -> httpx.Response:
+    return httpx.request(method, sb.url + path, json=body, headers={"authorization": f"Bearer {TOKEN}"})
+
+
+def test_sandbox_checks_bodies_by_hubspot_schemas(sb: HubSpotSandbox) -> None:
+    up = "/crm/v3/objects/contacts/batch/upsert"
+    r = _post(sb, up, {"inputs": [{"idProperty": "email", "id": "a@example.com", "properties": {"n": 5}}]})
+    assert r.status_code == 400 and r.json()["category"] == "VALIDATION_ERROR"
+    r = _post(sb, up, {"inputs": [{"idProperty": "email", "id": "a@example.com"}]})  # properties required
+    assert r.status_code == 400
+    r = _post(
+        sb, up, {"inputs": [{"idProperty": "email", "id": "a@example.com", "properties": {"email": "a@example.com"}}]}
+    )
+    body = r.json()
+    assert r.status_code == 200 and {"startedAt", "completedAt", "status"} <= set(body)
+    assert {"createdAt", "updatedAt", "archived", "new"} <= set(body["results"][0])
+    rid = body["results"][0]["id"]
+    r = _post(sb, up, {"inputs": [{"id": "999999", "properties": {"firstname": "x"}}]})  # by record id: unknown
+    assert r.status_code == 207 and r.json()["errors"][0]["context"]["id"] == ["999999"]
+    read = {"idProperty": "email", "properties": ["email"], "inputs": [{"id": "a@example.com"}]}
+    assert _post(sb, "/crm/v3/objects/contacts/batch/read", read).status_code == 400  # propertiesWithHistory
+    r = _post(sb, f"/crm/v3/lists/{LIST}/memberships/add", [rid, "424242"], "PUT")
+    assert r.json() == {"recordsIdsAdded": [rid], "recordIdsRemoved": [], "recordIdsMissing": ["424242"]}
+
+
+def test_sandbox_validates_against_hubspot_spec_when_present(sb: HubSpotSandbox) -> None:
+    need_spec("hubspot")  # HubSpot's documents are not licensed for redistribution: only a local copy is used
+    r = _post(sb, "/crm/v3/objects/contacts/batch/upsert", {"inputs": [{"id": "x", "properties": {"n": 5}}]})
+    assert r.status_code == 400 and "inputs.0.properties.n: 5 is not of type 'string'" in r.json()["message"]
+    r = _post(sb, f"/crm/v3/lists/{LIST}/memberships/remove", {"ids": ["1"]}, "PUT")
+    assert r.status_code == 400 and "is not of type 'array'" in r.json()["message"]

@@ -79,3 +79,22 @@ def test_429_and_auth(tmp_path: Path, sb: MailchimpSandbox, con, monkeypatch) ->
     with pytest.raises(SyncFailed, match="API Key Invalid") as exc:
         run_sync(_cfg(tmp_path, sb, name="mc2"), con=con)
     assert "wrong-us21" not in str(exc.value)
+
+
+def test_simultaneous_connection_limit(tmp_path: Path, token: str, con) -> None:
+    # Mailchimp allows 10 simultaneous connections per key; here 2, each call taking 0.2 s, and a sync that
+    # keeps 4 calls in flight: the extra calls get 429 and are retried until every row lands
+    with MailchimpSandbox(token=TOKEN, max_connections=2, latency=0.2) as sb:
+        res = run_sync(_cfg(tmp_path, sb, batch_size=20, concurrency=4), con=con)
+        assert (res.status, res.acked) == ("success", 200) and res.throttled >= 1
+        assert sb.stats["rate_limited"] >= 1 and _subscribed(sb) == _model(con)
+        con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 196")
+        res = run_sync(_cfg(tmp_path, sb, batch_size=20, concurrency=4), con=con)
+        assert (res.status, res.removed) == ("success", 4) and len(sb.members(LIST, "archived")) == 4
+
+
+def test_sandbox_connection_limit_is_the_published_one(token: str) -> None:
+    with MailchimpSandbox(token=TOKEN, real_rate_limit=True) as sb:
+        assert sb.max_connections == 10 and sb.bucket is not None
+    with MailchimpSandbox(token=TOKEN) as sb:
+        assert sb.max_connections is None and sb.bucket is None

@@ -88,6 +88,51 @@ def test_invalid_entries_rejected_per_row(tmp_path: Path, sb: MetaSandbox, peopl
     assert rej == [("User9@Example.com", "invalid entry: blocked identifier")]
 
 
+def test_unsampled_invalid_entries_are_isolated_not_reported_delivered(tmp_path: Path, token: str, people) -> None:
+    bad = [f"user{i}@example.com" for i in (3, 40, 41, 77, 120)]
+    with MetaSandbox(token=TOKEN, sample_limit=2) as sb:  # each answer names only 2 of its invalid entries
+        sb.inject("partial", keys=[sha256(e) for e in bad], message="blocked identifier")
+        res = run_sync(_cfg(tmp_path, sb), con=people)
+        assert (res.status, res.acked, res.rejected) == ("partial", 145, 5)
+        rej = dict(people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+        assert {k.lower() for k in rej} == set(bad)
+        assert set(rej.values()) <= {"invalid entry: blocked identifier",
+                                     "invalid entry: counted invalid by Meta (num_invalid_entries), not named in "
+                                     "its samples"}  # fmt: skip
+        resends = [r for r in sb.recorded("POST") if "session" not in r["body"]]
+        assert resends and len(sb.recorded("POST")) == 2 + len(resends)  # isolation calls carry no session
+        assert len(sb.members(AUD)) == 145
+
+
+def test_unexplained_invalid_entries_beyond_budget_are_unconfirmed(tmp_path: Path, token: str, people) -> None:
+    with MetaSandbox(token=TOKEN, sample_limit=0) as sb:  # Meta names none of them
+        sb.inject("partial", keys=[sha256("user9@example.com")], message="blocked identifier")
+        opts = {"audience_id": AUD, "default_region": "US", "isolate_invalid_requests": 0}
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, destination={"options": opts}), con=people)
+        # the batch holding the invalid entry cannot be told apart: its 50 rows are not reported delivered
+        assert (res.status, res.acked, res.rejected) == ("partial", 100, 50)
+        (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+        assert msg == ("unconfirmed: Meta counted 1 invalid entries among 50 rows sent together without naming "
+                       "them; resent next run")  # fmt: skip
+
+
+def test_malformed_values_left_blank_or_set_aside(tmp_path: Path, sb: MetaSandbox, people) -> None:
+    people.execute("UPDATE main.sync_people SET phone = '12' WHERE person_id = 'crm-4'")
+    people.execute(
+        "CREATE OR REPLACE TABLE main.sync_people AS SELECT * REPLACE ("
+        "CASE WHEN person_id = 'crm-6' THEN 'no-at-sign' ELSE email END AS email) FROM main.sync_people"
+    )
+    people.execute("UPDATE main.sync_people SET phone = NULL WHERE person_id = 'crm-6'")
+    fields = {"email": "EMAIL", "phone": "PHONE"}
+    res = run_sync(_cfg(tmp_path, sb, fields=fields, email_fields=[]), con=people)
+    assert (res.acked, res.rejected) == (149, 1)  # crm-6: a malformed EMAIL and no phone, set aside unsent
+    (msg,) = people.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchone()
+    assert msg == "no identifier left after Meta normalization"
+    assert sb.stats["rows_invalid"] == 0  # nothing Meta would count invalid was sent
+    row = next(m for m in sb.members(AUD).values() if m["EMAIL"] == sha256("user4@example.com"))
+    assert row["PHONE"] == ""  # too few digits: left blank, not hashed
+
+
 def test_throttling_code_80003_retried(tmp_path: Path, token: str, people) -> None:
     with MetaSandbox(token=TOKEN, rate_limit=(1, 0.5)) as sb:  # 1 request per 0.5 s, answered like Meta
         res = run_sync(_cfg(tmp_path, sb, batch_size=50), con=people)
@@ -108,3 +153,6 @@ def test_bad_token_code_190_stops(tmp_path: Path, sb: MetaSandbox, people, monke
 def test_config_errors(tmp_path: Path, sb: MetaSandbox, people) -> None:
     with pytest.raises(OutflowError, match="fields.email: 'MAIL' is not a Meta schema key"):
         run_sync(_cfg(tmp_path, sb, fields={**FIELDS, "email": "MAIL"}), con=people)
+    opts = {"audience_id": AUD, "isolate_invalid_requests": "many"}
+    with pytest.raises(OutflowError, match="destination.options.isolate_invalid_requests: a whole number"):
+        run_sync(_cfg(tmp_path, sb, name="meta_bad_budget", destination={"options": opts}), con=people)

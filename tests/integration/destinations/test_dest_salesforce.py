@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from activations.destinations.salesforce import soql_literal
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.salesforce import SalesforceSandbox
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
@@ -24,7 +26,7 @@ def sb(token: str) -> Iterator[SalesforceSandbox]:
 
 def _cfg(tmp_path: Path, sb: SalesforceSandbox, **kw):
     mode, fields = kw.pop("mode", "upsert"), kw.pop("fields", FIELDS)
-    opts = {"external_id_field": "Outflow_Id__c"}
+    opts = {"external_id_field": "Outflow_Id__c", **kw.pop("options", {})}
     d = vendor_sync_dict(
         "salesforce",
         sb.url,
@@ -32,7 +34,7 @@ def _cfg(tmp_path: Path, sb: SalesforceSandbox, **kw):
         mode=mode,
         fields=fields,
         options=opts,
-        obj="Contact",
+        obj=kw.pop("obj", "Contact"),
         **kw,
     )
     return write_sync(tmp_path / "syncs", d)
@@ -93,6 +95,114 @@ def test_invalid_session_stops(tmp_path: Path, sb: SalesforceSandbox, con, monke
     assert exc.value.result.requests == 1 and "00D-wrong-session" not in str(exc.value)
 
 
-def test_mirror_refused_clearly(tmp_path: Path, sb: SalesforceSandbox, con) -> None:
-    with pytest.raises(OutflowError, match="upserts by external id"):
+def test_mirror_delete_looks_up_ids_then_deletes(tmp_path: Path, token: str, con) -> None:
+    with SalesforceSandbox(token=TOKEN, fields={"Email", "FirstName", "Lead_Score__c"}, query_page_size=3) as sb:
+        cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "delete"})
+        assert run_sync(cfg, con=con).acked == 200
+        sb.delete_out_of_band("Contact", "193")  # a Salesforce user deleted it already: ENTITY_IS_DELETED
+        sb.inject("partial", keys=["196"], message="record is referenced by an open Case")
+        con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 190")
+        res = run_sync(cfg, con=con)
+        assert (res.status, res.removed, res.acked, res.rejected) == ("partial", 10, 9, 1)
+        held = sb.records("Contact")
+        assert len(held) == 190 + 1 and "196" in held and "190" not in held  # 196 refused, still there
+        (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '196'").fetchone()
+        assert msg == "DELETE_FAILED: record is referenced by an open Case"
+        queries = sb.recorded("GET", "/services/data/v62.0/query")
+        soql = queries[0]["query"]["q"][0]
+        assert soql.startswith("SELECT Id, Outflow_Id__c FROM Contact WHERE Outflow_Id__c IN ('190','191',")
+        assert len(queries) == 3  # 9 live records, 3 per page: nextRecordsUrl followed twice
+        (delete,) = sb.recorded("DELETE")
+        assert delete["path"] == "/services/data/v62.0/composite/sobjects"
+        assert delete["query"]["allOrNone"] == ["false"] and len(delete["query"]["ids"][0].split(",")) == 9
+        sb.faults.partial_keys.clear()
+        res = run_sync(cfg, con=con)  # the refused removal is retried next run
+        assert (res.removed, res.acked, res.rejected) == (1, 1, 0) and len(sb.records("Contact")) == 190
+        con.execute("INSERT INTO main.sync_contacts VALUES (191, 'back@example.com', 'back', 5, 'x')")
+        assert run_sync(cfg, con=con).acked == 1  # a person who comes back gets a new record
+        assert sb.records("Contact")["191"]["Email"] == "back@example.com"
+
+
+def test_mirror_clear_nulls_fields_and_keeps_record(tmp_path: Path, sb: SalesforceSandbox, con) -> None:
+    cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "clear", "clear_fields": "Lead_Score__c"})
+    assert run_sync(cfg, con=con).acked == 200
+    con.execute("DELETE FROM main.sync_contacts WHERE person_id IN (3, 4)")
+    res = run_sync(cfg, con=con)
+    assert (res.removed, res.acked) == (2, 2)
+    held = sb.records("Contact")
+    assert len(held) == 200 and held["3"]["Lead_Score__c"] is None and held["3"]["Email"] == "user3@example.com"
+    (patch,) = sb.recorded("PATCH", "/services/data/v62.0/composite/sobjects")[-1:]
+    assert patch["path"] == "/services/data/v62.0/composite/sobjects" and patch["body"]["allOrNone"] is False
+    assert {tuple(sorted(r)) for r in patch["body"]["records"]} == {("Lead_Score__c", "attributes", "id")}
+    con.execute("INSERT INTO main.sync_contacts VALUES (3, 'user3@example.com', 'name3', 21, 'x')")
+    run_sync(cfg, con=con)  # back in the model: the same record is filled in again
+    assert sb.records("Contact")["3"]["Lead_Score__c"] == 21 and len(sb.records("Contact")) == 200
+
+
+def test_mirror_removal_retries_request_limit(tmp_path: Path, token: str, con) -> None:
+    with SalesforceSandbox(token=TOKEN, rate_limit=(2, 0.4)) as sb:
+        cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "delete"}, batch_size=100)
+        assert run_sync(cfg, con=con).status == "success"
+        con.execute("DELETE FROM main.sync_contacts WHERE person_id < 150")
+        res = run_sync(cfg, con=con, force=True)  # 75% of the records: past the circuit breaker on purpose
+        assert res.status == "success" and res.removed == 150 and sb.stats["rate_limited"] >= 1
+        assert len(sb.records("Contact")) == 50
+
+
+def test_modes_and_options_refused_clearly(tmp_path: Path, sb: SalesforceSandbox, con) -> None:
+    with pytest.raises(OutflowError, match="options.on_remove: mirror mode must say"):
         run_sync(_cfg(tmp_path, sb, mode="mirror"), con=con)
+    with pytest.raises(OutflowError, match="mode: the Salesforce destination upserts"):
+        run_sync(_cfg(tmp_path, sb, mode="update"), con=con)
+    opts = {"on_remove": "clear", "clear_fields": "Email, Outflow_Id__c"}
+    with pytest.raises(OutflowError, match="clear_fields: name mapped fields other than the external id"):
+        run_sync(_cfg(tmp_path, sb, mode="mirror", options=opts), con=con)
+    with pytest.raises(OutflowError, match="options.api_version: '62' is not like v62.0"):
+        run_sync(_cfg(tmp_path, sb, options={"api_version": "62"}), con=con)
+    with pytest.raises(OutflowError, match="is not a Salesforce API name"):
+        run_sync(_cfg(tmp_path, sb, obj="Contact; DROP"), con=con)
+
+
+def test_soql_literals_escaped() -> None:
+    assert soql_literal("O'Brien\\x") == "'O\\'Brien\\\\x'"
+
+
+class _RacingSandbox(SalesforceSandbox):
+    """A Salesforce user deletes one record between our look-up and our delete (it answers the look-up)."""
+
+    def query(self, req):  # type: ignore[no-untyped-def]
+        resp = super().query(req)
+        if resp.body["records"]:
+            self.delete_out_of_band("Contact", str(resp.body["records"][0]["Outflow_Id__c"]))
+        return resp
+
+
+def test_record_deleted_meanwhile_counts_as_removed(tmp_path: Path, token: str, con) -> None:
+    with _RacingSandbox(token=TOKEN) as sb:
+        cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "delete"})
+        run_sync(cfg, con=con)
+        con.execute("DELETE FROM main.sync_contacts WHERE person_id IN (10, 11)")
+        res = run_sync(cfg, con=con)
+        assert (res.status, res.removed, res.acked, res.rejected) == ("success", 2, 2, 0)
+        assert sb.stats["rows_refused"] == 1  # the ENTITY_IS_DELETED answer, taken as already removed
+
+
+def test_sandbox_answers_like_salesforce(token: str) -> None:
+    with SalesforceSandbox(token=TOKEN) as sb:
+        h = {"authorization": f"Bearer {TOKEN}"}
+        base = f"{sb.url}/services/data/v62.0"
+        recs = [{"attributes": {"type": "Contact"}, "Ext__c": str(i)} for i in range(3)]
+        r = httpx.patch(f"{base}/composite/sobjects/Contact/Ext__c", json={"records": recs}, headers=h)
+        assert r.headers["sforce-limit-info"].startswith("api-usage=") and r.json()[0]["created"] is True
+        ids = [x["id"] for x in r.json()]
+        r = httpx.delete(f"{base}/composite/sobjects?ids={ids[0]},{ids[0]},003000000000000999", headers=h)
+        assert [x["success"] for x in r.json()] == [True, False, False]
+        assert [x["errors"][0]["statusCode"] for x in r.json()[1:]] == ["ENTITY_IS_DELETED", "NOT_FOUND"]
+        r = httpx.delete(f"{base}/composite/sobjects?ids={','.join(['003000000000000001'] * 201)}", headers=h)
+        assert r.status_code == 400 and r.json()[0]["errorCode"] == "EXCEEDED_ID_LIMIT"
+        r = httpx.get(f"{base}/query", params={"q": "SELECT Id FROM Contact"}, headers=h)
+        assert r.status_code == 400 and r.json()[0]["errorCode"] == "MALFORMED_QUERY"
+        upd = {"allOrNone": False, "records": [{"attributes": {"type": "Contact"}, "id": ids[1], "Ext__c": None},
+                                               {"attributes": {"type": "Contact"}, "id": "bad"}]}  # fmt: skip
+        r = httpx.patch(f"{base}/composite/sobjects", json=upd, headers=h)
+        assert r.json()[0]["success"] and r.json()[1]["errors"][0]["statusCode"] == "MALFORMED_ID"

@@ -6,6 +6,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.destinations.triggers import ulid_from_key
@@ -95,3 +96,46 @@ def test_customerio_partial_and_auth(tmp_path: Path, token: str, trg, monkeypatc
 def test_ulid_is_stable_and_valid() -> None:
     u = ulid_from_key("f" * 32)
     assert u == ulid_from_key("f" * 32) and len(u) == 26 and u[0] in "01234567"
+
+
+def test_customerio_incremental_and_429(tmp_path: Path, token: str, trg, monkeypatch) -> None:
+    monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", f"site:{TOKEN}")
+    with CustomerIoSandbox(token=TOKEN) as sb:
+        sb.inject("status", code=429, retry_after="0.1", times=2)
+        cfg = _cfg(tmp_path, "customerio", sb.url, CIO)
+        res = run_sync(cfg, con=trg)
+        assert (res.status, res.acked, res.throttled) == ("success", 150, 2) and len(sb.events()) == 150
+        trg.execute("UPDATE main.trg_welcome SET email = 'x@example.com' WHERE person_id < 10")  # no refire
+        trg.execute("INSERT INTO main.trg_welcome VALUES ('welcome-900', 900, 'n@example.com', 'welcome')")
+        res = run_sync(cfg, con=trg)
+        assert (res.to_send, res.acked, res.requests) == (1, 1, 1) and len(sb.events()) == 151
+    with CustomerIoSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:  # the fair-use limit, scaled down
+        res = run_sync(_cfg(tmp_path, "customerio", sb.url, CIO, name="cio_rl", batch_size=50), con=trg)
+        assert res.status == "success" and res.throttled >= 1 and sb.stats["rate_limited"] >= 1
+        assert len(sb.events()) == 151
+
+
+def test_braze_rate_limit_and_object_cap(tmp_path: Path, token: str, trg) -> None:
+    with BrazeSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:  # 3,000 per 3 s, scaled down
+        res = run_sync(_cfg(tmp_path, "braze", sb.url, BRAZE, batch_size=50), con=trg)
+        assert res.status == "success" and res.throttled >= 1 and len(sb.events()) == 150
+        body = {"attributes": [{"external_id": str(i)} for i in range(40)],
+                "events": [{"external_id": "1", "name": "x", "time": "2026-01-01T00:00:00Z"}] * 36}  # fmt: skip
+    with BrazeSandbox(token=TOKEN) as sb:
+        r = httpx.post(f"{sb.url}/users/track", json=body, headers={"authorization": f"Bearer {TOKEN}"})
+        assert r.status_code == 400 and "at most 75 attributes, events and purchases" in r.json()["message"]
+
+
+@pytest.mark.parametrize("kind", ["braze", "customerio"])
+def test_removal_does_not_apply_to_trigger_syncs(tmp_path: Path, token: str, trg, monkeypatch, kind) -> None:
+    monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", f"site:{TOKEN}")
+    fields = {"person_id": "external_id" if kind == "braze" else "id", "email": "properties.email"}
+    url = "http://127.0.0.1:9"  # never reached: the sync is refused before any data is read or sent
+    d = vendor_sync_dict(kind, url, name=f"{kind}_mirror", primary_key="person_id", mode="mirror", fields=fields,
+                         options={"event_name": "welcome"})  # fmt: skip
+    with pytest.raises(OutflowError, match=r"mode: removal \(mirror\) does not apply to .* trigger events"):
+        run_sync(write_sync(tmp_path / "syncs", d), con=trg)
+    with pytest.raises(OutflowError, match="mode: mirror is for audiences"):  # and a trg_* model cannot mirror
+        run_sync(_cfg(tmp_path, kind, url, BRAZE if kind == "braze" else CIO, mode="mirror"), con=trg)
+    with pytest.raises(OutflowError, match="use mode: insert"):
+        run_sync(_cfg(tmp_path, kind, url, BRAZE if kind == "braze" else CIO, mode="upsert", name="up"), con=trg)

@@ -35,4 +35,12 @@ def test_training_and_scoring_assets_materialize(ml_warehouse, tmp_path, monkeyp
 def test_schedules_weekly_training_daily_scoring():
     defs = ml.build_defs()
     crons = {s.name: s.cron_schedule for s in defs.schedules}
-    assert crons == {"ml_training_weekly": "0 3 * * 1", "ml_scoring_daily": "30 6 * * *"}
+    assert crons == {"ml_training_weekly": "0 3 * * 1"}
+    # daily scoring is a step of the daily job, which leaves the training to its weekly schedule
+    from orchestration.definitions import build_definitions
+
+    full = build_definitions()
+    daily = full.resolve_job_def("outflow_daily")
+    assert {s.name: s.cron_schedule for s in full.schedules}["outflow_daily_schedule"] == "0 5 * * *"
+    selected = daily.asset_layer.selected_asset_keys
+    assert ml.SCORES_KEY in selected and ml.MODEL_KEY not in selected

@@ -27,6 +27,16 @@ def trigger_models(con: duckdb.DuckDBPyConnection) -> list[str]:
     return [r[0] for r in rows]
 
 
+def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
+    """Copy the built warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
+    src = duckdb.connect(str(built_warehouse))
+    src.execute("checkpoint")
+    as_of = dataset_as_of(src)
+    src.close()
+    shutil.copy(built_warehouse, dest)
+    return as_of
+
+
 def members(con: duckdb.DuckDBPyConnection, model: str) -> set[str]:
     return {r[0] for r in con.execute(f"select person_id from main.{model}").fetchall()}
 

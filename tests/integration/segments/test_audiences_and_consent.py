@@ -105,24 +105,47 @@ def test_erased_persons_are_in_no_activation_model(con) -> None:
         assert not (members(con, model) & erased), f"{model} contains erased persons"
 
 
+def _bucket(text: str) -> int:
+    """First 32 bits of md5(text) mod 10000, computed independently of the dbt macro."""
+    return int(hashlib.md5(text.encode()).hexdigest()[:8], 16) % 10000
+
+
 def test_holdouts_never_leak_and_are_stable_hashes(con) -> None:
-    holdouts = con.execute("select audience, person_id, holdout_bucket, holdout_pct from main.audience_holdouts")
-    rows = holdouts.fetchall()
-    assert rows, "demo audiences hold some people out"
+    rows = con.execute(
+        "select h.audience, h.person_id, h.measurement_group, h.holdout_bucket, h.holdout_pct, h.control_bucket, "
+        "h.control_pct, d.is_transactional from main.audience_holdouts h "
+        "join main.audience_definitions d using (audience)"
+    ).fetchall()
+    groups = {g for _, _, g, *_ in rows}
+    assert groups == {"holdout", "control"}, "demo audiences have both a holdout and a control group"
     by_audience: dict[str, set[str]] = {}
-    for audience, person, bucket, pct in rows:
+    for audience, person, group, bucket, pct, cbucket, cpct, transactional in rows:
         by_audience.setdefault(audience, set()).add(person)
-        # Recompute the bucket independently: first 32 bits of md5(audience:person_id) mod 10000.
-        expected = int(hashlib.md5(f"{audience}:{person}".encode()).hexdigest()[:8], 16) % 10000
-        assert bucket == expected
-        assert bucket < pct * 100
+        assert bucket == _bucket(f"{audience}:{person}")
+        assert cbucket == _bucket(f"control:{person}")
+        if group == "control":
+            assert cbucket < cpct * 100 and not transactional
+        else:
+            assert bucket < pct * 100 and not cbucket < cpct * 100
     for audience, held in by_audience.items():
         assert not (members(con, f"sync_{audience}") & held), f"holdouts leaked into sync_{audience}"
+    # The control group is one set of people across every marketing audience.
+    control = {p: cb for _, p, g, _, _, cb, _, _ in rows if g == "control"}
+    assign = con.execute(
+        "select audience, person_id, holdout_bucket, control_bucket, control_pct, measurement_group, "
+        "is_transactional from main.int_audience__assignments"
+    ).fetchall()
+    for audience, person, _b, cb, cpct, group, transactional in assign:
+        if not transactional:
+            assert (group == "control") == (cb < cpct * 100), f"{person} in {audience}: wrong control assignment"
+            if person in control:
+                assert group == "control", f"{person} is in the control group but {group} in {audience}"
+        if group == "treatment":
+            assert person in members(con, f"sync_{audience}")
     # Stable when percentages change: the held-out set at p% is exactly the buckets below p*100, so raising
     # the percentage only adds people.
-    assign = con.execute("select audience, person_id, holdout_bucket from main.int_audience__assignments").fetchall()
     for audience in by_audience:
-        buckets = {p: b for a, p, b in assign if a == audience}
+        buckets = {p: b for a, p, b, *_ in assign if a == audience}
         at = {pct: {p for p, b in buckets.items() if b < pct * 100} for pct in (5, 10, 20, 50)}
         assert at[5] <= at[10] <= at[20] <= at[50]
 

@@ -22,6 +22,11 @@ def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) ->
     meta = mats[0].metadata
     con = duckdb.connect(str(built_warehouse))
     expected = con.execute("select count(*) from main.seg_hot_leads").fetchone()[0]
+    groups = con.execute(
+        "select measurement_group || '_' || audience, count(*) from main.audience_holdouts group by 1"
+    ).fetchall()
     con.close()
     assert meta["seg_hot_leads"].value == expected
+    assert groups and all(meta[k].value == n for k, n in groups)
+    assert any(k.startswith("control_") for k, _ in groups) and any(k.startswith("holdout_") for k, _ in groups)
     assert any(k.startswith("sync_") for k in meta) and any(k.startswith("trg_") for k in meta)

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 
 from outflow.build import run_dbt
-from outflow.load import dataset_as_of
+
+from .conftest import copy_warehouse
 
 
 def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tmp_path: Path) -> None:
-    src = duckdb.connect(str(built_warehouse))
-    src.execute("checkpoint")
-    as_of = dataset_as_of(src)
-    src.close()
     wh = tmp_path / "history.duckdb"
-    shutil.copy(built_warehouse, wh)
+    as_of = copy_warehouse(built_warehouse, wh)
     con = duckdb.connect(str(wh))
     before = con.execute(
         "select membership_id, person_id, segment, entered_at, exited_at from main.segment_membership_history"

@@ -61,6 +61,18 @@ def test_meta_documented_examples(key: str, raw: str, norm: str, digest: str) ->
         ("GEN", "Female", "f", None),
         ("GEN", "M", "m", None),
         ("GEN", "x", "", None),
+        # Meta's documented normalized forms: phone "+1 (616) 954-78 88", UK zip "M1 1AE", US zip, state, country
+        ("PHONE", "+1 (616) 954-78 88", "16169547888", None),
+        ("ZIP", "M1 1AE", "m11ae", "GB"),
+        ("ZIP", "94035", "94035", "US"),
+        ("ST", "CA", "ca", "US"),
+        ("COUNTRY", " us ", "us", None),
+        # values Meta could not use are left blank, never hashed into a digest that matches nobody
+        ("EMAIL", "not-an-email", "", None),
+        ("EMAIL", "a@b", "", None),
+        ("PHONE", "12-34", "", None),
+        ("DOBY", "1850-01-01", "", None),
+        ("DOBY", dt.date(2999, 1, 1), "", None),
     ],
 )
 def test_meta_rules(key: str, raw, norm: str, country: str | None) -> None:

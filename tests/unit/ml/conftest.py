@@ -43,7 +43,7 @@ AS_OF = dt.datetime(2026, 6, 1)
 
 
 def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.datetime = AS_OF) -> None:
-    """main.dim_profiles and main.fct_events shaped like the foundation contract, with behaviour
+    """main.dim_profiles, main.dim_profile_history and main.fct_events shaped like the warehouse's, with behaviour
     (pricing views, email clicks) that precedes orders."""
     rng = np.random.default_rng(seed)
     con.execute("create schema if not exists main")
@@ -112,6 +112,13 @@ def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.dat
     con.register("_ev", ev.to_arrow())
     con.execute("create or replace table main.dim_profiles as select * from _prof")
     con.execute("create or replace table main.fct_events as select * from _ev")
+    # one CRM version per person, known from first sight (tests add later versions)
+    con.execute(
+        """create or replace table main.dim_profile_history as
+           select person_id, 'crm_' || person_id as contact_id, job_title, employee_count, industry, country,
+                  first_seen_at as valid_from, null::timestamp as valid_to
+           from _prof"""
+    )
     con.unregister("_prof")
     con.unregister("_ev")
 

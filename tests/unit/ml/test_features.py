@@ -43,6 +43,32 @@ def test_features_use_only_events_before_the_cutoff(small_warehouse):
     assert_frame_equal(before, after)
 
 
+def new_crm_version(con, pid: str, at: dt.datetime, job_title: str, industry: str) -> None:
+    """The CRM record of `pid` changed at `at`: close its current version and open a new one."""
+    con.execute("update main.dim_profile_history set valid_to = ? where person_id = ? and valid_to is null", [at, pid])
+    con.execute(
+        "insert into main.dim_profile_history values (?, 'crm_' || ?, ?, 5000, ?, 'DE', ?, null)",
+        [pid, pid, job_title, industry, at],
+    )
+
+
+def test_attributes_are_those_known_at_the_cutoff(small_warehouse):
+    con = small_warehouse
+    before = build_features(con, CUTOFF)
+    pid = before.filter(pl.col("seniority") != "c_level")["person_id"][0]
+    # a change after the cutoff is invisible at the cutoff, and seen at a later one
+    new_crm_version(con, pid, CUTOFF + dt.timedelta(days=1), "Chief Executive Officer", "Aerospace")
+    assert_frame_equal(before, build_features(con, CUTOFF))
+    later = build_features(con, CUTOFF + dt.timedelta(days=2)).filter(pl.col("person_id") == pid)
+    assert later.row(0, named=True)["seniority"] == "c_level"
+    assert later.row(0, named=True)["industry"] == "aerospace"
+    # a person whose only CRM version starts after the cutoff has no attributes at it
+    other = before.filter(pl.col("industry").is_not_null() & (pl.col("person_id") != pid))["person_id"][0]
+    con.execute("update main.dim_profile_history set valid_from = ? where person_id = ?", [CUTOFF, other])
+    row = build_features(con, CUTOFF).filter(pl.col("person_id") == other).row(0, named=True)
+    assert row["industry"] is None and row["employee_count"] is None and row["seniority"] is None
+
+
 def test_changing_the_past_does_change_features(small_warehouse):
     con = small_warehouse
     before = build_features(con, CUTOFF)

@@ -73,5 +73,12 @@ def fixture_db() -> duckdb.DuckDBPyConnection:
           ('e9', 'p1', 'web', 'page_view', timestamp '2026-02-05', '/pricing', null, null)
         ) t(event_id, person_id, source, event_type, occurred_at, page_path, campaign_id, amount)
     """)
+    con.execute("""
+        create table main.ml_lead_scores as select * from (values
+          ('p1', 0.82, 1, '[]', 'v3', timestamp '2026-01-30'),
+          ('p3', 0.40, 4, '[]', 'v3', timestamp '2026-01-30'),
+          ('p5', 0.65, 2, '[]', 'v3', timestamp '2026-01-30')
+        ) t(person_id, score, decile, reason_codes, model_version, scored_at)
+    """)
     yield con
     con.close()

@@ -269,6 +269,17 @@ def test_cli_validate_and_compile_show(tmp_path) -> None:
 
     ok = CliRunner().invoke(app, ["segment", "validate"])
     assert ok.exit_code == 0, ok.output
+    listed = CliRunner().invoke(app, ["segment", "list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0, listed.output
+    for name in ("hot_leads", "cart_abandoners", "lapsed_customers", "vip_rfm"):
+        assert name in listed.output
+    # A score condition on the ML score table: the CLI names the real table, ml_lead_scores.
+    (tmp_path / "ml" / "segments").mkdir(parents=True)
+    (tmp_path / "ml" / "segments" / "ml.yml").write_text(
+        "name: ml\ndescription: d\nowner: o\nconditions: [{field: ml_lead_scores.decile, op: '<=', value: 2}]\n"
+    )
+    ml = CliRunner().invoke(app, ["segment", "compile", "--project-dir", str(tmp_path / "ml"), "--show", "ml"])
+    assert ml.exit_code == 0 and "main.ml_lead_scores" in ml.output, ml.output
     shown = CliRunner().invoke(app, ["segment", "compile", "--show", "vip_rfm", "--dialect", "bigquery"])
     assert shown.exit_code == 0 and "r.r_score >= 4" in shown.output
     (tmp_path / "segments").mkdir()
@@ -278,3 +289,31 @@ def test_cli_validate_and_compile_show(tmp_path) -> None:
     bad = CliRunner().invoke(app, ["segment", "validate", "--project-dir", str(tmp_path)])
     assert bad.exit_code == 1
     assert "bad.yml" in bad.output and "'country'" in bad.output and "Traceback" not in bad.output
+
+
+def test_ml_lead_score_conditions_compile_and_run(project, fixture_db) -> None:
+    """The predictive score table is ml_lead_scores (written by models_ml, a dbt source)."""
+    p = project(
+        seg("likely", [{"field": "score", "op": ">=", "value": 0.6}]),
+        seg("top_decile", [{"field": "ml_lead_scores.decile", "op": "<=", "value": 1}]),
+    )
+    assert members(p, fixture_db, "likely") == {"p1", "p5"}
+    assert members(p, fixture_db, "top_decile") == {"p1"}
+    compiled = compile_project(p)
+    assert "main.ml_lead_scores" in render_direct(compiled["likely"].select)
+    for d in DIALECTS:
+        sqlglot.parse_one(render_direct(compiled["likely"].select, dialect=d), read=d)
+    # As a dbt model it reads the source and is built after the model that creates the table.
+    from outflow.segments.codegen import segment_files
+
+    text = segment_files(p, compiled)[p / "models" / "segments" / "seg_likely.sql"]
+    assert "{{ source('ml', 'ml_lead_scores') }}" in text
+    assert "-- depends_on: {{ ref('int_lead_scores__predictive') }}" in text
+    with pytest.raises(SegmentError, match="type mismatch"):
+        members(project(seg("bad", [{"field": "score", "op": ">=", "value": "high"}])), fixture_db, "bad")
+
+
+def test_unknown_score_model_name_suggests_ml_lead_scores(project, fixture_db) -> None:
+    p = project(seg("old", [{"field": "ml_scores.score", "op": ">=", "value": 0.5}]))
+    with pytest.raises(SegmentError, match="nearest valid field: 'ml_lead_scores.score'"):
+        compile_project(p)

@@ -1,9 +1,13 @@
 -- Every trigger row after the gate, the frequency cap and quiet hours.
 -- * Gate: erased and globally excluded persons are dropped; non-transactional triggers need granted consent
 --   for their purpose on their channel; the channel needs an address.
--- * Frequency cap: at most `trigger_cap` (default 1) triggers per person and channel whose trigger time falls
---   in the trailing `trigger_cap_window_days` (default 7) days; the earliest (then the most important) wins.
---   The ranking uses only trigger data, so it is the same on every run and rebuild.
+-- * Frequency cap: a person gets at most `trigger_cap` (default 1) trigger messages per channel in the
+--   trailing `trigger_cap_window_days` (default 7) days. What counts is what the sync engine actually
+--   delivered (int_trigger__deliveries, from its run log and acknowledged state), not what the models
+--   produced: someone who already received `trigger_cap` messages on the channel in the window gets no new
+--   trigger row; otherwise the pending (not yet delivered) rows fill the remaining allowance, the most
+--   important trigger first (then the most recent). Rows already delivered stay (an insert-only sync never
+--   re-sends a key). Before the first sync nothing has been delivered and the cap limits the pending rows.
 -- * Quiet hours: if it is between `quiet_start_hour` (21) and `quiet_end_hour` (8) in the person's time zone
 --   (dim_profiles.timezone, derived from the country), send_after is the next quiet_end_hour local time, in UTC; unknown zone: now.
 {{ config(materialized='table') }}
@@ -14,13 +18,7 @@
 {% set quiet_end = var('quiet_end_hour', 8) %}
 
 with candidates as (
-    select * from {{ ref('int_trigger__cart_abandoned') }}
-    union all
-    select * from {{ ref('int_trigger__lead_score_threshold') }}
-    union all
-    select * from {{ ref('int_trigger__trial_ending') }}
-    union all
-    select * from {{ ref('int_trigger__reengagement') }}
+    select * from {{ ref('int_triggers__candidates') }}
 ),
 
 gated as (
@@ -43,18 +41,35 @@ gated as (
           end
 ),
 
-capped as (
+deliveries as (
+    select * from {{ ref('int_trigger__deliveries') }}
+),
+
+-- Messages already delivered per person and channel in the window.
+recent as (
+    select person_id, channel, count(*) as delivered_recently
+    from deliveries
+    where delivered_at > cast({{ outflow_now() }} as timestamp) - interval '{{ cap_days }} days'
+    group by 1, 2
+),
+
+ranked as (
     select
-        *,
-        case when triggered_at > cast({{ outflow_now() }} as timestamp) - interval '{{ cap_days }} days'
-            then row_number() over (
-                partition by person_id, channel,
-                    triggered_at > cast({{ outflow_now() }} as timestamp) - interval '{{ cap_days }} days'
-                order by triggered_at, priority, idempotency_key
-            )
-            else 1
-        end as cap_rank
-    from gated
+        g.*,
+        d.idempotency_key is not null as is_delivered,
+        coalesce(r.delivered_recently, 0) as delivered_recently,
+        row_number() over (
+            partition by g.person_id, g.channel, d.idempotency_key is not null
+            order by g.priority, g.triggered_at desc, g.idempotency_key
+        ) as pending_rank
+    from gated as g
+    left join deliveries as d on d.idempotency_key = g.idempotency_key
+    left join recent as r on r.person_id = g.person_id and r.channel = g.channel
+),
+
+capped as (
+    select * from ranked
+    where is_delivered or delivered_recently + pending_rank <= {{ cap }}
 ),
 
 zoned as (
@@ -65,7 +80,6 @@ zoned as (
             then (cast({{ outflow_now() }} as timestamp) at time zone 'UTC') at time zone c.timezone
         end as local_now
     from capped as c
-    where c.cap_rank <= {{ cap }}
 )
 
 select
