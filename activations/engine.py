@@ -316,7 +316,10 @@ class _GroupCommitter:
                 except BaseException as exc:
                     for _, f in group:
                         if f is not fut and not f.done():
-                            f.set_exception(exc)
+                            if isinstance(exc, asyncio.CancelledError):
+                                f.cancel()
+                            else:
+                                f.set_exception(exc)
                     raise
                 for _, f in group:
                     if not f.done():
@@ -548,12 +551,9 @@ async def _run(
             )
             return
 
-    # Sent in key order: the acknowledged state is then appended clustered by key, so that a later run's
-    # per-batch DELETE of changed keys reads only the row groups holding those keys (DuckDB prunes the scan
-    # with the batch's key range) instead of the whole state: commit cost follows the change, not the audience.
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_PENDING} AS SELECT *, row_number() OVER (ORDER BY _key) AS _rn "
-        f"FROM {_DIFF} WHERE _op <> 'invalid' ORDER BY _rn"
+        f"CREATE OR REPLACE TEMP TABLE {_PENDING} AS SELECT *, row_number() OVER () AS _rn "
+        f"FROM {_DIFF} WHERE _op <> 'invalid'"
     )
     t_send = time.perf_counter()
     try:

@@ -39,8 +39,8 @@ class Batch:
     """One batch as the engine reads it from the warehouse, column by column: the fast path.
 
     ``values[i]`` holds row i's mapped values in ``names`` order (destination field names); a removal's is
-    empty (it carries no fields). Destinations that encode a batch straight from these columns (``build_batch_request``)
-    skip building a ``Record`` per row; every other destination gets ``records()``.
+    empty (it carries no fields). Destinations that encode a batch straight from these columns
+    (``build_batch_request``) skip building a ``Record`` per row; every other destination gets ``records()``.
     """
 
     names: list[str]
@@ -113,6 +113,9 @@ class Destination(ABC):
     """Destination fields this destination normalizes and SHA-256 hashes itself, letting a value that already
     is a digest (64 hex characters) through unchanged: an email column mapped to one of them may hold a
     digest instead of an address. ``None``: the platform's rules in ``activations.hashing.HASHED_FIELDS``."""
+
+    batch_bytes_limit: int | None
+    """Set at construction: the most bytes one request body may hold (see ``max_batch_bytes``)."""
 
     def __init__(self, cfg: SyncConfig, secret: str) -> None:
         self.cfg = cfg
