@@ -5,6 +5,8 @@ Failure handling (one rule per failure class):
 - 401/403: ``AuthFailed`` at once (no retry);
 - other 4xx for a batch of several rows: the batch is split in halves to isolate the bad record(s);
 - other 4xx for a single row: that row is rejected with the destination's message;
+- a batch whose request body would exceed the destination's ``max_batch_bytes``: sent in parts that fit,
+  before any request (a single record over the limit is rejected unsent);
 - 2xx: the destination parses per-row outcomes (partial failures).
 """
 
@@ -21,7 +23,15 @@ from aiolimiter import AsyncLimiter
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
 
 from activations.config import RateLimit
-from activations.destinations.base import Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import (
+    Batch,
+    Destination,
+    PreparedRequest,
+    Record,
+    Rejections,
+    RowResult,
+    rejections,
+)
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -46,7 +56,8 @@ class DeliveryStats:
     requests: int = 0
     retries: int = 0
     throttled: int = 0  # 429 answers received
-    splits: int = 0
+    splits: int = 0  # refused batches split to isolate bad records
+    size_splits: int = 0  # batches sent in parts to stay under the destination's byte limit
 
 
 _LIMITERS: dict[tuple[int, str], AsyncLimiter] = {}
@@ -154,6 +165,28 @@ class Deliverer:
             )
         return resp
 
+    async def deliver_batch(self, batch: Batch) -> Rejections:
+        """The rows of a batch the destination refused (key -> message); the rest were acknowledged.
+
+        Destinations with a fast path (``build_batch_request``) get one request encoded from the batch's
+        columns; a batch whose body would exceed the destination's byte limit, a refused call, and every
+        other destination take the Records path (``deliver``). Raises AuthFailed / DestinationUnavailable.
+        """
+        if not len(batch):
+            return {}
+        req = self.dest.build_batch_request(batch)
+        limit = self.dest.batch_bytes_limit
+        if req is None or (limit is not None and len(req.content) > limit):
+            return rejections(await self.deliver(batch.records()))
+        resp = await self.call(req)
+        if 200 <= resp.status_code < 300:
+            return self.dest.batch_rejections(resp, batch)
+        records = batch.records()
+        answer: httpx.Response | list[RowResult] = resp
+        if 400 <= resp.status_code < 500:
+            answer = await self.dest.resend_without_bad_rows(self.call, records, resp)
+        return rejections(await self._settle(answer, records))
+
     async def deliver(self, records: list[Record]) -> list[RowResult]:
         """Per-row outcomes for these records; raises AuthFailed / DestinationUnavailable."""
         if not records:
@@ -164,7 +197,33 @@ class Deliverer:
             for g in groups:
                 out += await self.deliver(g)
             return out
-        answer = await self.dest.exchange(self.call, records)
+        limit = self.dest.batch_bytes_limit
+        if limit is not None:
+            size = self.dest.request_bytes(records)
+            if size > limit:
+                return await self._deliver_in_parts(records, size, limit)
+        return await self._settle(await self.dest.exchange(self.call, records), records)
+
+    async def _deliver_in_parts(self, records: list[Record], size: int, limit: int) -> list[RowResult]:
+        """A group whose request body would exceed the destination's byte limit: sent in parts that fit
+        (each checked again), never as one oversized request. A single record too big on its own is rejected
+        here, unsent, with the sizes in its message."""
+        if len(records) == 1:
+            msg = f"record encodes to {size} bytes; the destination takes at most {limit} bytes per request"
+            return [RowResult(records[0].key, False, msg)]
+        self.stats.size_splits += 1
+        parts = min(len(records), max(2, -(-size // limit)))
+        step = -(-len(records) // parts)
+        log.debug("sync %s: %d records encode to %d bytes > %d; sending in %d parts",
+                  self.dest.cfg.name, len(records), size, limit, parts)  # fmt: skip
+        out: list[RowResult] = []
+        for i in range(0, len(records), step):
+            out += await self.deliver(records[i : i + step])
+        return out
+
+    async def _settle(self, answer: httpx.Response | list[RowResult], records: list[Record]) -> list[RowResult]:
+        """Per-row outcomes from an exchange's answer: RowResults as they are; a 2xx parsed row by row; a
+        refused call rejects a single record or is split in halves to isolate the bad record(s)."""
         if isinstance(answer, list):
             return answer
         resp = answer

@@ -7,9 +7,12 @@ Only that (small) result is materialised; the audience itself never leaves the w
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlglot import exp
 
 from activations.config import Mode, SyncConfig
+from activations.hashing import SHA256_PATTERN
 from activations.state import SCHEMA
 
 # A deliberately simple, destination-agnostic shape check: one @, something before it, a dot in the domain,
@@ -53,9 +56,17 @@ def _not_null(e: exp.Expression) -> exp.Expression:
 
 
 def build_diff_sql(
-    cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main", state_catalog: str | None = None
+    cfg: SyncConfig,
+    *,
+    dialect: str = "duckdb",
+    source_schema: str = "main",
+    state_catalog: str | None = None,
+    digest_columns: Collection[str] = (),
 ) -> str:
     """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
+
+    ``digest_columns``: email columns that may hold a SHA-256 digest (64 hex characters) instead of an
+    address, because the destination hashes that field anyway (``Destination.accepts_digest``).
 
     Shape (one statement):
       src   = source keyed and hashed (mapped columns only);
@@ -73,6 +84,7 @@ def build_diff_sql(
 
     src = exp.select(
         exp.alias_(exp.cast(pk, "varchar"), "_key"),
+        exp.alias_(pk.copy(), "_pk"),
         exp.alias_(row_hash_expr(cols, dialect), "_hash"),
         exp.alias_(exp.true(), "_present"),
         *[exp.alias_(_col(c), a) for c, a in zip(cols, aliases, strict=True)],
@@ -99,6 +111,7 @@ def build_diff_sql(
         exp.select(
             exp.alias_(exp.Coalesce(this=s_key, expressions=[st_key]), "_key"),
             exp.alias_(st_key.copy(), "_st_key"),
+            exp.column("_pk", "src"),
             exp.column("_hash", "src"),
             present.copy(),
             *[exp.column(a, "src") for a in aliases],
@@ -111,11 +124,12 @@ def build_diff_sql(
         )
         .where(exp.or_(*conds))
     )
+    # duplicates among the candidates' keys, matched on the key's own type (no cast of every source row)
     src_key = exp.cast(pk.copy(), "varchar")
     dup = (
         exp.select(exp.alias_(src_key, "_key"))
         .from_(source.copy())
-        .where(src_key.copy().isin(query=exp.select("_key").from_("cand").where(_not_null(exp.column("_present")))))
+        .where(pk.copy().isin(query=exp.select("_pk").from_("cand").where(_not_null(exp.column("_present")))))
         .group_by(src_key.copy())
         .having(exp.GT(this=exp.Count(this=exp.Star()), expression=exp.Literal.number(1)))
     )
@@ -129,6 +143,9 @@ def build_diff_sql(
             _not_null(col),
             exp.Not(this=exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(EMAIL_PATTERN))),
         )
+        if c in digest_columns:
+            digest = exp.RegexpLike(this=exp.cast(col.copy(), "varchar"), expression=_str(SHA256_PATTERN))
+            bad = exp.and_(bad, exp.Not(this=digest))
         reason = reason.when(bad, _str(f"invalid_email:{c}"))
 
     op = (

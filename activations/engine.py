@@ -12,7 +12,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ import httpx
 from activations.config import SyncConfig, resolve_secret
 from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, shared_limiter
 from activations.destinations import DESTINATIONS
-from activations.destinations.base import Destination, Record, idempotency_key
+from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
 from activations.state import catalog, ensure_schema, ns, purge_logs
 from outflow.errors import OutflowError
@@ -154,23 +156,34 @@ def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[st
     return out
 
 
-def _commit_batch(
+def _ranges_sql(ranges: list[tuple[int, int]]) -> str:
+    """``p._rn`` in any of the (lo, hi] ranges; adjacent ranges are merged into one."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and merged[-1][1] == lo:
+            merged[-1][1] = hi
+        else:
+            merged.append([lo, hi])
+    return "(" + " OR ".join(f"(p._rn > {int(lo)} AND p._rn <= {int(hi)})" for lo, hi in merged) + ")"
+
+
+def _commit_batches(
     con: duckdb.DuckDBPyConnection,
+    q: str,
     cfg: SyncConfig,
     run_id: str,
-    lo: int,
-    hi: int,
+    ranges: list[tuple[int, int]],
     rejected: dict[str, str],
     has_updates: bool,
     clear_rejected: bool,
 ) -> None:
-    """Record one acknowledged batch (rows _rn in (lo, hi]) atomically: state, rejected rows, row log.
+    """Record acknowledged batches (rows _rn in the (lo, hi] ranges) atomically: state, rejected rows, row log.
 
-    ``has_updates``: the batch holds change/remove rows (whose old state must go); ``clear_rejected``: the
-    sync has rejected rows on record that an acknowledgement may clear. Both skip work on the common path.
+    ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
+    change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
+    that an acknowledgement may clear. Both skip work on the common path.
     """
-    q = ns(con)
-    rng = f"p._rn > {int(lo)} AND p._rn <= {int(hi)}"
+    rng = _ranges_sql(ranges)
     con.execute("BEGIN TRANSACTION")
     try:
         if rejected:
@@ -226,69 +239,150 @@ def _commit_batch(
         raise
 
 
-def _records(
-    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, lo: int, hi: int
-) -> tuple[list[Record], bool]:
-    names = list(cfg.fields.values())
-    cols = ", ".join(mapped_alias(i) for i in range(len(names)))
-    rows = con.execute(
-        f"SELECT _key, _op, _hash, {cols} FROM {_PENDING} WHERE _rn > ? AND _rn <= ? ORDER BY _rn", [lo, hi]
-    ).fetchall()
-    out: list[Record] = []
-    has_updates = False
-    trigger = cfg.mode.value == "insert"
-    for key, op, h, *vals in rows:
-        if op != "add":
-            has_updates = True
-        dop = dest.op_for(op)
-        version = None if trigger else ("delete" if op == "remove" else str(h))
-        fields = {} if op == "remove" else dict(zip(names, vals, strict=True))
-        out.append(Record(key, dop, fields, idempotency_key(cfg.name, key, version)))
-    return out, has_updates
+_WINDOW_BATCHES = 32
+
+
+class _PendingReader:
+    """Hands out the pending rows batch after batch, in ``_rn`` order, as column-wise ``Batch``es.
+
+    Reads a window of ``_WINDOW_BATCHES`` batches per query (one range scan per window, not per batch).
+    Only ever called on the sync's DuckDB thread, so batches come out in order without a lock.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, total: int) -> None:
+        self.con, self.total, self.size = con, total, dest.batch_size
+        self.names = list(cfg.fields.values())
+        self.cols = ", ".join(mapped_alias(i) for i in range(len(self.names)))
+        self.op_map = {op: dest.op_for(op) for op in ("add", "change", "remove")}
+        self.prefix = f"{cfg.name}\x1f"  # idempotency_key(): sha256(sync \x1f key [\x1f version])[:32]
+        self.trigger = cfg.mode.value == "insert"
+        self.next_lo = 0
+        self.buf: list[tuple[Any, ...]] = []
+        self.buf_lo = 0
+
+    def next_batch(self) -> tuple[int, int, Batch, bool] | None:
+        """(lo, hi, batch, has_updates) of the next batch (rows _rn in (lo, hi]), or None when done."""
+        lo = self.next_lo
+        if lo >= self.total:
+            return None
+        hi = min(lo + self.size, self.total)
+        self.next_lo = hi
+        if hi > self.buf_lo + len(self.buf):
+            end = min(lo + self.size * _WINDOW_BATCHES, self.total)
+            self.buf = self.con.execute(
+                f"SELECT _key, _op, _hash, {self.cols} FROM {_PENDING} WHERE _rn > ? AND _rn <= ? ORDER BY _rn",
+                [lo, end],
+            ).fetchall()
+            self.buf_lo = lo
+        rows = self.buf[lo - self.buf_lo : hi - self.buf_lo]
+        keys = [r[0] for r in rows]
+        diff_ops = [r[1] for r in rows]
+        op_map, prefix = self.op_map, self.prefix
+        if self.trigger:
+            idem = [sha256((prefix + k).encode()).hexdigest()[:32] for k in keys]
+        else:
+            idem = [
+                sha256(f"{prefix}{r[0]}\x1f{'delete' if r[1] == 'remove' else r[2]}".encode()).hexdigest()[:32]
+                for r in rows
+            ]
+        has_updates = any(op != "add" for op in diff_ops)
+        values = [r[3:] if r[1] != "remove" else () for r in rows]  # a removal carries no fields
+        batch = Batch(self.names, keys, [op_map[o] for o in diff_ops], idem, values)
+        return lo, hi, batch, has_updates
+
+
+class _GroupCommitter:
+    """Commits acknowledged batches; batches acknowledged while a commit runs go together in the next one.
+
+    Each batch's state is still committed before its worker takes another batch, so at most ``concurrency``
+    batches are ever sent but not committed (what a crash can make a rerun send again)."""
+
+    def __init__(self, run_db: Callable[..., Any], commit: Callable[..., None]) -> None:
+        self.run_db, self.commit = run_db, commit
+        self.lock = asyncio.Lock()
+        self.queue: list[tuple[tuple[int, int, dict[str, str], bool], asyncio.Future[None]]] = []
+
+    async def __call__(self, lo: int, hi: int, rejected: dict[str, str], has_updates: bool) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.queue.append(((lo, hi, rejected, has_updates), fut))
+        async with self.lock:
+            if not fut.done():
+                group, self.queue = self.queue, []
+                ranges = [(lo_, hi_) for (lo_, hi_, _, _), _f in group]
+                rej = {k: v for (_, _, r, _), _f in group for k, v in r.items()}
+                updates = any(u for (_, _, _, u), _f in group)
+                try:
+                    await self.run_db(self.commit, ranges, rej, updates)
+                except BaseException as exc:
+                    for _, f in group:
+                        if f is not fut and not f.done():
+                            if isinstance(exc, asyncio.CancelledError):
+                                f.cancel()
+                            else:
+                                f.set_exception(exc)
+                    raise
+                for _, f in group:
+                    if not f.done():
+                        f.set_result(None)
+        await fut
 
 
 async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult) -> None:
+    """Send every pending row; commit state after each acknowledged batch.
+
+    DuckDB work (reading pending rows, committing state) runs on one thread of its own, so the event loop
+    keeps sending while the warehouse commits (DuckDB releases the GIL while it executes)."""
     q = ns(con)
-    size = dest.batch_size
     d = cfg.destination
+    loop = asyncio.get_running_loop()
+    db = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"outflow-sync-{cfg.name}")
+
+    def run_db(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+        return loop.run_in_executor(db, fn, *args)
+
     limits = httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2)
-    async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
-        deliverer = Deliverer(
-            dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
-            max_backoff=d.max_backoff_seconds,
-        )  # fmt: skip
-        ranges = [(lo, min(lo + size, res.to_send)) for lo in range(0, res.to_send, size)]
-        dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
-        (had_rejected,) = con.execute(
-            f"SELECT count(*) > 0 FROM {q}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
-        ).fetchone()  # type: ignore[misc]
-        sem = asyncio.Semaphore(cfg.concurrency)
+    try:
+        async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
+            deliverer = Deliverer(
+                dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
+                max_backoff=d.max_backoff_seconds,
+            )  # fmt: skip
+            dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
+            (had_rejected,) = con.execute(
+                f"SELECT count(*) > 0 FROM {q}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
+            ).fetchone()  # type: ignore[misc]
+            reader = _PendingReader(con, cfg, dest, res.to_send)
 
-        async def one(lo: int, hi: int) -> None:
-            async with sem:
-                records, has_updates = _records(con, cfg, dest, lo, hi)
-                results = await deliverer.deliver(records)
-                rejected = {r.key: r.message or "rejected" for r in results if not r.ok}
+            def commit(ranges: list[tuple[int, int]], rejected: dict[str, str], has_updates: bool) -> None:
                 clear = bool(had_rejected or res.rejected)
-                _commit_batch(con, cfg, res.run_id, lo, hi, rejected, has_updates, clear)
-                res.acked += len(records) - len(rejected)
-                res.rejected += len(rejected)
-                log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)
+                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear)
 
-        try:
-            if cfg.concurrency == 1:
-                for lo, hi in ranges:
-                    await one(lo, hi)
-            else:
-                async with asyncio.TaskGroup() as tg:
-                    for lo, hi in ranges:
-                        tg.create_task(one(lo, hi))
-        except* (AuthFailed, DestinationUnavailable) as eg:
-            raise eg.exceptions[0] from None
-        finally:
-            res.requests = deliverer.stats.requests
-            res.retries = deliverer.stats.retries
-            res.throttled = deliverer.stats.throttled
+            committer = _GroupCommitter(run_db, commit)
+
+            async def worker() -> None:
+                while (item := await run_db(reader.next_batch)) is not None:
+                    lo, hi, batch, has_updates = item
+                    rejected = await deliverer.deliver_batch(batch)
+                    await committer(lo, hi, rejected, has_updates)
+                    res.acked += len(batch) - len(rejected)
+                    res.rejected += len(rejected)
+                    log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)
+
+            try:
+                if cfg.concurrency == 1:
+                    await worker()
+                else:
+                    async with asyncio.TaskGroup() as tg:
+                        for _ in range(cfg.concurrency):
+                            tg.create_task(worker())
+            except* (AuthFailed, DestinationUnavailable) as eg:
+                raise eg.exceptions[0] from None
+            finally:
+                res.requests = deliverer.stats.requests
+                res.retries = deliverer.stats.retries
+                res.throttled = deliverer.stats.throttled
+    finally:
+        db.shutdown(wait=True)  # no DuckDB work left running on the connection when the run ends
 
 
 def run_sync(
@@ -419,10 +513,10 @@ async def _run(
 
     t_diff = time.perf_counter()
     # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
-    await asyncio.to_thread(
-        con.execute,
-        f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {build_diff_sql(cfg, state_catalog=catalog(con))}",
-    )
+    # an email column mapped to a field the destination hashes itself may hold a SHA-256 digest instead
+    digests = [c for c in cfg.checked_email_columns if dest.accepts_digest(cfg.fields[c])]
+    diff_sql = build_diff_sql(cfg, state_catalog=catalog(con), digest_columns=digests)
+    await asyncio.to_thread(con.execute, f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {diff_sql}")
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)

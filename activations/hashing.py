@@ -31,12 +31,21 @@ from typing import Any
 
 import phonenumbers
 
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
+_HEX64 = re.compile(SHA256_PATTERN)
 _NON_DIGIT = re.compile(r"\D+")
 _EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 META_HASHED_KEYS = ("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY", "DOBY", "GEN")
 META_KEYS = (*META_HASHED_KEYS, "EXTERN_ID")
+GOOGLE_HASHED_FIELDS = ("email", "phone", "first_name", "last_name")
+
+HASHED_FIELDS: dict[str, frozenset[str]] = {
+    "meta_audiences": frozenset(META_HASHED_KEYS),
+    "google_ads_customer_match": frozenset(GOOGLE_HASHED_FIELDS),
+}
+"""Per destination type, the destination fields it hashes by the rules above, passing digests through
+(``Destination.accepts_digest``): the sync engine accepts a pre-hashed value there instead of an address."""
 
 
 def is_sha256(value: str) -> bool:

@@ -138,6 +138,18 @@ def _cfg(url: str, name: str, batch: int, concurrency: int, rate: float | None =
     )
 
 
+def _cpu_self() -> float:
+    """CPU seconds (user + system) used by this process and its threads so far."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _cpu_of(pid: int) -> float:
+    """CPU seconds used by another process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def worker(args: argparse.Namespace) -> None:
     """One size: initial + incremental sync; prints one JSON line."""
     from activations.engine import run_sync
@@ -149,9 +161,14 @@ def worker(args: argparse.Namespace) -> None:
         _make_table(db, rows)
         setup_s = time.perf_counter() - t
         cfg = _cfg(url, "bench", args.batch_size, args.concurrency)
+        rpid = args.worker_receiver_pid
+        c0, r0 = _cpu_self(), _cpu_of(rpid)
         first = run_sync(cfg, warehouse=db)
+        c1, r1 = _cpu_self(), _cpu_of(rpid)
         changed = _touch_share(db, args.changed)
+        c2, r2 = _cpu_self(), _cpu_of(rpid)
         second = run_sync(cfg, warehouse=db)
+        c3, r3 = _cpu_self(), _cpu_of(rpid)
         peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         out = {
             "rows": rows,
@@ -161,6 +178,8 @@ def worker(args: argparse.Namespace) -> None:
             "changed": changed,
             "peak_rss_mb": peak_mb,
         }
+        out["initial"].update(cpu_s=c1 - c0, receiver_cpu_s=r1 - r0)
+        out["incremental"].update(cpu_s=c3 - c2, receiver_cpu_s=r3 - r2)
     print(json.dumps(out))
 
 
@@ -275,11 +294,16 @@ def drt_run(exe: Path, url: str, rows: int, batch: int, changed_share: float, sb
             if phase == "incremental":
                 out["changed"] = _touch_share(db, changed_share)
             before = sb.stats().get("rows_applied", 0)
+            ch = resource.getrusage(resource.RUSAGE_CHILDREN)
+            rc0 = _cpu_of(sb.proc.pid)
             t = time.perf_counter()
             r = subprocess.run([str(exe), "run"], cwd=work, env=env, capture_output=True, text=True)
             dt = time.perf_counter() - t
+            ch2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu = ch2.ru_utime + ch2.ru_stime - ch.ru_utime - ch.ru_stime
             sent = sb.stats().get("rows_applied", 0) - before
-            out[phase] = {"duration_s": dt, "rows": sent, "rc": r.returncode}
+            out[phase] = {"duration_s": dt, "rows": sent, "rc": r.returncode, "cpu_s": cpu,
+                          "receiver_cpu_s": _cpu_of(sb.proc.pid) - rc0}  # fmt: skip
             if r.returncode:
                 out[phase]["error"] = (r.stdout + r.stderr)[-500:]
         return out
@@ -300,6 +324,7 @@ def main() -> None:
     p.add_argument("--diff-only", action="store_true", help="only time the warehouse diff (no HTTP)")
     p.add_argument("--worker-rows", type=int, help=argparse.SUPPRESS)
     p.add_argument("--worker-url", help=argparse.SUPPRESS)
+    p.add_argument("--worker-receiver-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--worker-kind", default="size", help=argparse.SUPPRESS)
     args = p.parse_args()
     os.environ.setdefault(SECRET_ENV, "whsec_" + "b3V0Zmxvdy1iZW5jaC1zZWNyZXQtMDAwMQ==")
@@ -323,19 +348,28 @@ def main() -> None:
     common += ["--changed", str(args.changed)]
     print(f"sync engine benchmark: batch {args.batch_size}, concurrency {args.concurrency}, "
           f"{args.changed:.0%} changed; {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"{'rows':>10} | {'phase':<11} | {'diff s':>7} | {'sent':>9} | {'push s':>7} | {'rows/s':>9} | "
-          f"{'total s':>7} | {'peak MB':>7}")  # fmt: skip
+    head = ["rows".rjust(10), "phase".ljust(11), "diff s".rjust(7), "sent".rjust(9), "push s".rjust(7),
+            "rows/s".rjust(9), "total s".rjust(7), "peak MB".rjust(7), "sync CPU s", "recv CPU s",
+            "CPU us/row"]  # fmt: skip
+    print(" | ".join(head))
+    print(
+        "  (CPU s: processor time of the sync process (run_sync: diff, push, state commits) and of the sandbox\n"
+        "   receiver during that phase; CPU us/row: both together per row sent, a load-independent cost)"
+    )
     sb = Sandbox()
     try:
         for n in sizes:
             sb.reset()
-            r = _sub(["--worker-rows", str(n), "--worker-url", sb.url, *common])
+            r = _sub(["--worker-rows", str(n), "--worker-url", sb.url, "--worker-receiver-pid", str(sb.proc.pid),
+                      *common])  # fmt: skip
             for phase in ("initial", "incremental"):
                 x = r[phase]
                 rps = x["acked"] / x["deliver_s"] if x["deliver_s"] else 0.0
+                per_row = (x["cpu_s"] + x["receiver_cpu_s"]) / max(1, x["acked"]) * 1e6
                 cells = [f"{n:>10}", f"{phase:<11}", f"{x['diff_s']:>7.3f}", f"{x['acked']:>9}",
                          f"{x['deliver_s']:>7.2f}", f"{rps:>9.0f}", f"{x['duration_s']:>7.2f}",
-                         f"{r['peak_rss_mb']:>7.0f}"]  # fmt: skip
+                         f"{r['peak_rss_mb']:>7.0f}", f"{x['cpu_s']:>10.2f}", f"{x['receiver_cpu_s']:>10.2f}",
+                         f"{per_row:>10.1f}"]  # fmt: skip
                 print(" | ".join(cells), flush=True)
     finally:
         sb.stop()
@@ -379,7 +413,8 @@ def main() -> None:
                 rps = x["rows"] / x["duration_s"] if x["duration_s"] else 0.0
                 err = f"  ERROR rc={x['rc']}: {x.get('error', '')!r}" if x["rc"] else ""
                 print(f"{n:>10} | {phase:<11} | sent {x['rows']:>9} | total {x['duration_s']:>7.2f} s | "
-                      f"{rps:>9.0f} rows/s (end to end, incl. process start){err}", flush=True)  # fmt: skip
+                      f"{rps:>9.0f} rows/s (end to end, incl. process start) | drt CPU {x['cpu_s']:.2f} s | "
+                      f"receiver CPU {x['receiver_cpu_s']:.2f} s{err}", flush=True)  # fmt: skip
     finally:
         sb.stop()
 

@@ -34,6 +34,40 @@ class RowResult:
     message: str | None = None
 
 
+@dataclass(slots=True)
+class Batch:
+    """One batch as the engine reads it from the warehouse, column by column: the fast path.
+
+    ``values[i]`` holds row i's mapped values in ``names`` order (destination field names); a removal's is
+    empty (it carries no fields). Destinations that encode a batch straight from these columns
+    (``build_batch_request``) skip building a ``Record`` per row; every other destination gets ``records()``.
+    """
+
+    names: list[str]
+    keys: list[str]
+    ops: list[str]
+    idempotency_keys: list[str]
+    values: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def records(self) -> list[Record]:
+        names = self.names
+        return [
+            Record(k, op, dict(zip(names, vals, strict=True)) if vals else {}, ik)
+            for k, op, ik, vals in zip(self.keys, self.ops, self.idempotency_keys, self.values, strict=True)
+        ]
+
+
+Rejections = dict[str, str]
+"""Rows a destination refused: key -> the destination's message. A key not in it was acknowledged."""
+
+
+def rejections(results: list[RowResult]) -> Rejections:
+    return {r.key: r.message or "rejected" for r in results if not r.ok}
+
+
 @dataclass(frozen=True)
 class PreparedRequest:
     method: str
@@ -73,14 +107,24 @@ class Destination(ABC):
     type: ClassVar[str]
     max_batch_size: ClassVar[int] = 1000
     max_batch_bytes: ClassVar[int | None] = None
+    """The vendor's limit on one request body; the deliverer splits a batch before sending it, never above
+    this (a sync may lower it with ``destination.options.max_batch_bytes``)."""
+    hashed_fields: ClassVar[frozenset[str] | None] = None
+    """Destination fields this destination normalizes and SHA-256 hashes itself, letting a value that already
+    is a digest (64 hex characters) through unchanged: an email column mapped to one of them may hold a
+    digest instead of an address. ``None``: the platform's rules in ``activations.hashing.HASHED_FIELDS``."""
     deletes_apart: ClassVar[bool] = False
     """True: ``group`` sends a batch's deletes apart from its upserts (the vendor takes them elsewhere)."""
+
+    batch_bytes_limit: int | None
+    """Set at construction: the most bytes one request body may hold (see ``max_batch_bytes``)."""
 
     def __init__(self, cfg: SyncConfig, secret: str) -> None:
         self.cfg = cfg
         self._secret = secret
         self.check_secret()
         self.check_config()
+        self.batch_bytes_limit = self._bytes_limit()
 
     def __repr__(self) -> str:  # never show the secret
         return f"{type(self).__name__}(sync={self.cfg.name!r}, base_url={self.cfg.destination.base_url!r})"
@@ -88,6 +132,35 @@ class Destination(ABC):
     @property
     def batch_size(self) -> int:
         return min(self.cfg.batch_size or self.max_batch_size, self.max_batch_size)
+
+    def _bytes_limit(self) -> int | None:
+        """``batch_bytes_limit``: the most bytes one request body may hold, the vendor's limit or the sync's
+        lower one (``destination.options.max_batch_bytes``); checked once, before any data is read."""
+        from outflow.errors import OutflowError
+
+        opt = self.cfg.destination.options.get("max_batch_bytes")
+        if opt is None:
+            return self.max_batch_bytes
+        if isinstance(opt, bool) or not isinstance(opt, int) or opt <= 0:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.options.max_batch_bytes: must be a positive "
+                "number of bytes"
+            )
+        return opt if self.max_batch_bytes is None else min(opt, self.max_batch_bytes)
+
+    def request_bytes(self, records: list[Record]) -> int:
+        """Encoded size of the request for these records (checked against ``batch_bytes_limit``).
+        Default: the body ``build_request`` makes; vendors whose ``exchange`` sends something else may
+        override it."""
+        return len(self.build_request(records).content)
+
+    def accepts_digest(self, dest_field: str) -> bool:
+        """Whether a SHA-256 digest is a valid value for ``dest_field`` (the destination hashes it anyway)."""
+        if self.hashed_fields is not None:
+            return dest_field in self.hashed_fields
+        from activations.hashing import HASHED_FIELDS
+
+        return dest_field in HASHED_FIELDS.get(self.type, ())
 
     def check_secret(self) -> None:  # noqa: B027 - optional hook
         """Raise OutflowError if the secret has the wrong shape (without showing it)."""
@@ -180,6 +253,18 @@ class Destination(ABC):
     @abstractmethod
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         """Per-row outcome of a 2xx response (partial failures included)."""
+
+    def build_batch_request(self, batch: Batch) -> PreparedRequest | None:
+        """Optional fast path: the one request delivering a whole batch, encoded straight from its columns
+        (no ``Record`` per row). ``None`` (the default) sends the batch through ``group``/``exchange`` with
+        Records. A destination implementing it must send exactly what ``build_request(batch.records())``
+        would, and answer 2xx responses with ``batch_rejections``; a refused call falls back to the Records
+        path (row errors, splitting)."""
+        return None
+
+    def batch_rejections(self, response: httpx.Response, batch: Batch) -> Rejections:
+        """The rows a 2xx answer to ``build_batch_request`` refused. Default: from ``parse_response``."""
+        return rejections(self.parse_response(response, batch.records()))
 
     def begin(self, counts: dict[str, int]) -> None:  # noqa: B027 - optional hook
         """Called once per run before the first batch with the diff counts (add/change/remove), for vendors

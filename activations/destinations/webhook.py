@@ -6,7 +6,8 @@ Request: ``POST {base_url}/{object}`` with a JSON body ``{"type", "timestamp", "
 keyed with the base64-decoded part of the ``whsec_`` secret).
 
 Response: 2xx with optional ``{"results": [{"key", "status": "ok"|"error", "message"}]}`` for per-row
-outcomes (partial failure); keys absent from ``results`` count as accepted.
+outcomes (partial failure); keys absent from ``results`` count as accepted (a receiver may list only its
+failures).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import Batch, Destination, PreparedRequest, Record, Rejections, RowResult
 from outflow.errors import OutflowError
 
 
@@ -80,23 +81,29 @@ class WebhookDestination(Destination):
             ) from exc
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
+        items = [{"op": r.op, "key": r.key, "idempotency_key": r.idempotency_key, "fields": r.fields} for r in records]
+        return self._request(items, [r.idempotency_key for r in records])
+
+    def build_batch_request(self, batch: Batch) -> PreparedRequest:
+        """The fast path: the same request as ``build_request``, encoded from the batch's columns."""
+        names = batch.names
+        items = [
+            {"op": op, "key": k, "idempotency_key": ik, "fields": dict(zip(names, vals, strict=True)) if vals else {}}
+            for k, op, ik, vals in zip(batch.keys, batch.ops, batch.idempotency_keys, batch.values, strict=True)
+        ]
+        return self._request(items, batch.idempotency_keys)
+
+    def _request(self, items: list[dict[str, Any]], idempotency_keys: list[str]) -> PreparedRequest:
+        ts = int(time.time())
         payload: dict[str, Any] = {
             "type": f"outflow.sync.{self.cfg.mode.value}",
-            "timestamp": int(time.time()),
-            "data": {
-                "sync": self.cfg.name,
-                "object": self.cfg.destination.object,
-                "records": [
-                    {"op": r.op, "key": r.key, "idempotency_key": r.idempotency_key, "fields": r.fields}
-                    for r in records
-                ],
-            },
+            "timestamp": ts,
+            "data": {"sync": self.cfg.name, "object": self.cfg.destination.object, "records": items},
         }
         body = orjson.dumps(payload, default=str)
         # Message id: stable for the same set of record versions, so a resent batch has the same id.
-        digest = hashlib.sha256("|".join(r.idempotency_key for r in records).encode()).hexdigest()
+        digest = hashlib.sha256("|".join(idempotency_keys).encode()).hexdigest()
         msg_id = "msg_" + digest[:24]
-        ts = int(time.time())
         headers = {
             "content-type": "application/json",
             "webhook-id": msg_id,
@@ -106,13 +113,26 @@ class WebhookDestination(Destination):
         url = f"{self.cfg.destination.base_url}/{self.cfg.destination.object}"
         return PreparedRequest("POST", url, headers, body)
 
-    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        failed: dict[str, str] = {}
+    def _failed(self, response: httpx.Response) -> Rejections:
+        """Rows the answer lists with a status other than ``ok`` (key -> message)."""
         try:
-            body = response.json() if response.content else {}
-        except ValueError:
-            body = {}
-        for item in body.get("results", []) if isinstance(body, dict) else []:
+            body = orjson.loads(response.content) if response.content else {}
+        except orjson.JSONDecodeError:
+            return {}
+        results = body.get("results") if isinstance(body, dict) else None
+        failed: Rejections = {}
+        for item in results if isinstance(results, list) else ():
             if isinstance(item, dict) and item.get("status") not in (None, "ok"):
                 failed[str(item.get("key"))] = str(item.get("message") or item.get("status"))
+        return failed
+
+    def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        failed = self._failed(response)
         return [RowResult(r.key, r.key not in failed, failed.get(r.key)) for r in records]
+
+    def batch_rejections(self, response: httpx.Response, batch: Batch) -> Rejections:
+        failed = self._failed(response)
+        if not failed:
+            return failed
+        sent = set(batch.keys)
+        return {k: m for k, m in failed.items() if k in sent}

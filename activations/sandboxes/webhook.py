@@ -1,7 +1,8 @@
 """Standard Webhooks sandbox receiver: a real HTTP server on 127.0.0.1 (stdlib ThreadingHTTPServer).
 
 - ``POST /{object}``: verifies the signature (401 on a bad one), applies queued faults, then applies each
-  record (upsert/update/insert/delete) and answers ``{"results": [{"key", "status", "message"}]}``.
+  record (upsert/update/insert/delete) and answers ``{"results": [{"key", "status", "message"}]}`` listing
+  the rows it refused (accepted rows are not listed). A body over ``max_body_bytes`` gets 413.
   Insert records are de-duplicated by ``idempotency_key`` (a resend never makes a second message).
 - ``GET /_sandbox/objects/{object}``: the records the destination holds, by key.
 - ``GET /_sandbox/messages/{object}``: the insert-mode messages (one per idempotency key).
@@ -43,8 +44,11 @@ class SandboxState:
         *,
         allow_unsigned: bool = False,
         discard: bool = False,
+        max_body_bytes: int | None = None,
     ) -> None:
         self.secret = secret
+        # max_body_bytes: a receiver's limit on one request body; larger ones get 413 (counted as too_large).
+        self.max_body_bytes = max_body_bytes
         # allow_unsigned: accept requests carrying NO webhook-* headers (for clients that cannot sign, e.g. a
         # generic REST tool in the benchmark); a request with a bad signature is still refused.
         self.allow_unsigned = allow_unsigned
@@ -106,8 +110,7 @@ class SandboxState:
                 else:
                     results.append({"key": key, "status": "error", "message": f"unknown op {op!r}"})
                     continue
-                self.stats["rows_applied"] += 1
-                results.append({"key": key, "status": "ok"})
+                self.stats["rows_applied"] += 1  # accepted rows are not listed: the answer names failures only
         return results
 
 
@@ -159,6 +162,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(200, {"ok": True})
         with st.lock:
             st.stats["requests"] += 1
+        if st.max_body_bytes is not None and len(body) > st.max_body_bytes:
+            with st.lock:
+                st.stats["too_large"] += 1
+            return self._send(413, {"error": f"request body over {st.max_body_bytes} bytes"})
         if st.bucket is not None:
             wait = st.bucket.take()
             if wait > 0:
@@ -237,9 +244,12 @@ class WebhookSandbox:
         rate_limit: tuple[float, float] | None = None,
         allow_unsigned: bool = False,
         discard: bool = False,
+        max_body_bytes: int | None = None,
     ) -> None:
         self.server = _Server(("127.0.0.1", port), _Handler)
-        self.server.state = SandboxState(secret, rate_limit, allow_unsigned=allow_unsigned, discard=discard)
+        self.server.state = SandboxState(
+            secret, rate_limit, allow_unsigned=allow_unsigned, discard=discard, max_body_bytes=max_body_bytes
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -296,6 +306,7 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=None, help="requests per second allowed")
     p.add_argument("--allow-unsigned", action="store_true", help="accept requests with no webhook-* headers")
     p.add_argument("--discard", action="store_true", help="keep counts only, not field values")
+    p.add_argument("--max-body-bytes", type=int, default=None, help="answer 413 to larger request bodies")
     a = p.parse_args()
     secret = os.environ.get(a.secret_env)
     if not secret:
@@ -306,6 +317,7 @@ def main() -> None:
         rate_limit=(a.rate, 1.0) if a.rate else None,
         allow_unsigned=a.allow_unsigned,
         discard=a.discard,
+        max_body_bytes=a.max_body_bytes,
     )
     logging.basicConfig(level=logging.INFO)
     log.info("webhook sandbox listening on %s", sb.url)

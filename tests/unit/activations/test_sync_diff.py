@@ -85,3 +85,13 @@ def test_diff_result_is_only_the_changes(tmp_path: Path) -> None:
     con.execute("UPDATE main.sync_contacts SET score = score + 1000 WHERE person_id % 100 = 0")
     rows = con.execute(build_diff_sql(cfg)).fetchall()
     assert len(rows) == 500
+
+
+def test_digest_columns_take_sha256_digests_instead_of_addresses(con: duckdb.DuckDBPyConnection) -> None:
+    ensure_schema(con)
+    cfg = _cfg()
+    con.execute(f"UPDATE main.sync_contacts SET email = '{'ab12' * 16}' WHERE person_id = 1")  # 64 hex
+    con.execute(f"UPDATE main.sync_contacts SET email = '{'zz' * 32}' WHERE person_id = 2")  # 64, not hex
+    assert _diff(con, cfg)["invalid"] == {"1", "2"}
+    rows = con.execute(build_diff_sql(cfg, digest_columns=["email"])).fetchall()
+    assert {r[0]: r[3] for r in rows if r[1] == "invalid"} == {"2": "invalid_email:email"}
