@@ -116,6 +116,7 @@ class Deliverer:
         self.max_backoff = max_backoff
         self.initial_backoff = initial_backoff
         self.stats = DeliveryStats()
+        self.notes: dict[str, str] = {}  # key -> the destination's message on a row it accepted
 
     def _wait(self, state) -> float:  # type: ignore[no-untyped-def]
         base = wait_exponential_jitter(
@@ -177,7 +178,10 @@ class Deliverer:
         req = self.dest.build_batch_request(batch)
         limit = self.dest.batch_bytes_limit
         if req is None or (limit is not None and len(req.content) > limit):
-            return rejections(await self.deliver(batch.records()))
+            results = await self.deliver(batch.records())
+            # what a destination says of a row it accepted (e.g. the vendor job that will apply it)
+            self.notes.update((r.key, r.message) for r in results if r.ok and r.message)
+            return rejections(results)
         resp = await self.call(req)
         if 200 <= resp.status_code < 300:
             return self.dest.batch_rejections(resp, batch)
@@ -185,7 +189,15 @@ class Deliverer:
         answer: httpx.Response | list[RowResult] = resp
         if 400 <= resp.status_code < 500:
             answer = await self.dest.resend_without_bad_rows(self.call, records, resp)
-        return rejections(await self._settle(answer, records))
+        results = await self._settle(answer, records)
+        self.notes.update((r.key, r.message) for r in results if r.ok and r.message)
+        return rejections(results)
+
+    def take_notes(self, keys: list[str]) -> dict[str, str]:
+        """Remove and return the notes on these (acknowledged) rows, for the run log."""
+        if not self.notes:
+            return {}
+        return {k: self.notes.pop(k) for k in keys if k in self.notes}
 
     async def deliver(self, records: list[Record]) -> list[RowResult]:
         """Per-row outcomes for these records; raises AuthFailed / DestinationUnavailable."""

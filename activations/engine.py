@@ -176,8 +176,11 @@ def _commit_batches(
     rejected: dict[str, str],
     has_updates: bool,
     clear_rejected: bool,
+    notes: dict[str, str] | None = None,
 ) -> None:
     """Record acknowledged batches (rows _rn in the (lo, hi] ranges) atomically: state, rejected rows, row log.
+
+    ``notes``: the destination's messages on rows it accepted, kept in the row log beside status ok.
 
     ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
@@ -194,11 +197,19 @@ def _commit_batches(
             )
             acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
             log_from = f"{_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key"
-            status = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END, r.message"
+            status, message = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END", "r.message"
         else:
             acked = rng
             log_from = f"{_PENDING} p"
-            status = "'ok', NULL"
+            status, message = "'ok'", "NULL"
+        if notes:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _outflow_notes AS "
+                "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS note",
+                [list(notes), list(notes.values())],
+            )
+            log_from += " LEFT JOIN _outflow_notes n ON p._key = n.key"
+            message = f"coalesce({message}, n.note)"
         if has_updates:
             con.execute(
                 f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key IN "
@@ -213,7 +224,7 @@ def _commit_batches(
         )
         con.execute(
             f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
-            f"SELECT ?, ?, p._key, p._op, {status}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
+            f"SELECT ?, ?, p._key, p._op, {status}, {message}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
             [run_id, cfg.name],
         )
         if rejected:
@@ -300,19 +311,22 @@ class _GroupCommitter:
     def __init__(self, run_db: Callable[..., Any], commit: Callable[..., None]) -> None:
         self.run_db, self.commit = run_db, commit
         self.lock = asyncio.Lock()
-        self.queue: list[tuple[tuple[int, int, dict[str, str], bool], asyncio.Future[None]]] = []
+        self.queue: list[tuple[tuple[int, int, dict[str, str], dict[str, str], bool], asyncio.Future[None]]] = []
 
-    async def __call__(self, lo: int, hi: int, rejected: dict[str, str], has_updates: bool) -> None:
+    async def __call__(
+        self, lo: int, hi: int, rejected: dict[str, str], notes: dict[str, str], has_updates: bool
+    ) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queue.append(((lo, hi, rejected, has_updates), fut))
+        self.queue.append(((lo, hi, rejected, notes, has_updates), fut))
         async with self.lock:
             if not fut.done():
                 group, self.queue = self.queue, []
-                ranges = [(lo_, hi_) for (lo_, hi_, _, _), _f in group]
-                rej = {k: v for (_, _, r, _), _f in group for k, v in r.items()}
-                updates = any(u for (_, _, _, u), _f in group)
+                ranges = [(item[0], item[1]) for item, _f in group]
+                rej = {k: v for item, _f in group for k, v in item[2].items()}
+                noted = {k: v for item, _f in group for k, v in item[3].items()}
+                updates = any(item[4] for item, _f in group)
                 try:
-                    await self.run_db(self.commit, ranges, rej, updates)
+                    await self.run_db(self.commit, ranges, rej, noted, updates)
                 except BaseException as exc:
                     for _, f in group:
                         if f is not fut and not f.done():
@@ -353,9 +367,11 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
             ).fetchone()  # type: ignore[misc]
             reader = _PendingReader(con, cfg, dest, res.to_send)
 
-            def commit(ranges: list[tuple[int, int]], rejected: dict[str, str], has_updates: bool) -> None:
+            def commit(
+                ranges: list[tuple[int, int]], rejected: dict[str, str], notes: dict[str, str], has_updates: bool
+            ) -> None:
                 clear = bool(had_rejected or res.rejected)
-                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear)
+                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear, notes)
 
             committer = _GroupCommitter(run_db, commit)
 
@@ -363,7 +379,7 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
                 while (item := await run_db(reader.next_batch)) is not None:
                     lo, hi, batch, has_updates = item
                     rejected = await deliverer.deliver_batch(batch)
-                    await committer(lo, hi, rejected, has_updates)
+                    await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
                     res.acked += len(batch) - len(rejected)
                     res.rejected += len(rejected)
                     log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)

@@ -141,6 +141,11 @@ def test_job_still_running_at_timeout_is_acked_and_named(
         assert any(job in r.getMessage() and op in r.getMessage() and "still processing" in r.getMessage()
                    for r in caplog.records)  # fmt: skip
         assert len([r for r in sb.recorded("GET")]) <= 5  # bounded polling with backoff
+        # ... and the run log keeps the job's name beside each acknowledged row
+        logged = people.execute(
+            "SELECT status, message FROM outflow.sync_row_log WHERE run_id = ?", [res.run_id]
+        ).fetchall()
+        assert len(logged) == 120 and all(s == "ok" and job in m and op in m for s, m in logged)
 
 
 def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
