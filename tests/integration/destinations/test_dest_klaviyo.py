@@ -43,6 +43,14 @@ def _members(sb: KlaviyoSandbox) -> dict[str, tuple]:
     return {e: (p["first_name"], p["properties"]["score"]) for e, p in sb.list_members(LIST).items()}
 
 
+def _profiles(post: dict) -> list[dict]:
+    return post["body"]["data"]["attributes"]["profiles"]["data"]
+
+
+def _emails(post: dict) -> set[str]:
+    return {p["attributes"]["email"] for p in _profiles(post)}
+
+
 def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: KlaviyoSandbox, con) -> None:
     cfg = _cfg(tmp_path, sb)
     res = run_sync(cfg, con=con)
@@ -54,7 +62,9 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: KlaviyoSandbox,
     assert job["type"] == "profile-bulk-import-job"
     assert job["relationships"]["lists"]["data"] == [{"type": "list", "id": LIST}]
     attrs = {"email": "user1@example.com", "first_name": "name1", "properties": {"score": 7}}
-    assert job["attributes"]["profiles"]["data"][1] == {"type": "profile", "attributes": attrs}
+    posts = sb.recorded("POST", "/api/profile-bulk-import-jobs")
+    sent = {p["attributes"]["email"]: p for post in posts for p in _profiles(post)}
+    assert sent["user1@example.com"] == {"type": "profile", "attributes": attrs}
     con.execute("UPDATE main.sync_contacts SET score = -1 WHERE person_id < 10")
     con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 190")
     res = run_sync(cfg, con=con)
@@ -75,11 +85,14 @@ def test_job_import_errors_rejected_and_retried(tmp_path: Path, sb: KlaviyoSandb
     assert (res.status, res.acked, res.rejected) == ("partial", 195, 5)
     rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
     assert set(rej) == set(bad)
-    job_ids = list(sb.jobs)
+    job_ids = list(sb.jobs)  # in the order of the POSTs that created them
+    per_job = [_emails(post) for post in sb.recorded("POST", "/api/profile-bulk-import-jobs")]
+    holder = next(i for i, emails in enumerate(per_job) if "user150@example.com" in emails)
     assert (
-        rej["user150@example.com"] == f"Klaviyo profile import job {job_ids[1]}: Invalid input.: profile is suppressed"
+        rej["user150@example.com"]
+        == f"Klaviyo profile import job {job_ids[holder]}: Invalid input.: profile is suppressed"
     )
-    assert [j["failed_count"] for j in sb.jobs.values()] == [4, 1]
+    assert [j["failed_count"] for j in sb.jobs.values()] == [len(set(bad) & emails) for emails in per_job]
     assert len(_members(sb)) == 195 and "user3@example.com" not in _members(sb)
     sb.faults.partial_keys.clear()
     res = run_sync(cfg, con=con)
