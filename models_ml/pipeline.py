@@ -266,9 +266,20 @@ def score_people(
     version: str | None = None,
     top_k: int = 3,
     exclude_customers: bool = False,
+    train_if_missing: bool = False,
 ) -> dict[str, Any]:
-    """Score everyone with the current (or given) model and replace main.ml_lead_scores."""
+    """Score everyone with the current (or given) model and replace main.ml_lead_scores.
+
+    train_if_missing: on a fresh deployment with no promoted model, train the first one (through the
+    promotion gate) instead of failing; its version is returned as ``bootstrapped_model``.
+    """
     registry = registry or ModelRegistry()
+    bootstrapped = None
+    if train_if_missing and version is None and registry.current_version() is None:
+        log.info("no promoted model yet: training the first one before scoring")
+        bootstrapped = train_model(con, as_of=as_of, registry=registry, exclude_customers=exclude_customers)[
+            "model_version"
+        ]
     model, meta = registry.load(version)
     as_of_dt = _as_datetime(as_of, con)
     feats = F.build_features(con, as_of_dt, exclude_customers=exclude_customers)
@@ -302,6 +313,7 @@ def score_people(
         "psi": psi_previous,
         "psi_vs_holdout": population_stability_index(meta.get("reference_distribution", {}), s),
         "scores": scored,
+        "bootstrapped_model": bootstrapped,
     }
 
 

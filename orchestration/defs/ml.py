@@ -101,18 +101,14 @@ def build_defs() -> dg.Definitions:
     def ml_lead_scores(
         context: dg.AssetExecutionContext, config: ScoreConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        registry = _registry(warehouse)
-        bootstrapped = ""
         with connect(warehouse.file()) as con:
-            if not config.version and registry.current_version() is None:
-                # a fresh deployment: train the first model now rather than fail until the weekly run
-                context.log.info("no promoted model yet: training the first one before scoring")
-                bootstrapped = train_model(con, as_of=config.as_of or None, registry=registry)["model_version"]
+            # a fresh deployment trains its first model here rather than fail until the weekly run
             result = score_people(
                 con,
                 as_of=config.as_of or None,
-                registry=registry,
+                registry=_registry(warehouse),
                 version=config.version or None,
+                train_if_missing=True,
             )
         deciles = result["scores"].group_by("decile").len().sort("decile")
         return dg.MaterializeResult(
@@ -123,7 +119,9 @@ def build_defs() -> dg.Definitions:
                 "psi_vs_previous_run": dg.MetadataValue.float(float(result["psi"] or 0.0)),
                 "psi_vs_holdout": dg.MetadataValue.float(float(result["psi_vs_holdout"] or 0.0)),
                 "people_per_decile": dg.MetadataValue.json(dict(zip(deciles["decile"], deciles["len"], strict=True))),
-                "bootstrapped_model": dg.MetadataValue.text(bootstrapped or "no (used the promoted model)"),
+                "bootstrapped_model": dg.MetadataValue.text(
+                    result["bootstrapped_model"] or "no (used the promoted model)"
+                ),
             }
         )
 

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from models_ml import ModelRegistry
-from models_ml.pipeline import train_and_score, train_model
+from models_ml.errors import ModelError
+from models_ml.pipeline import score_people, train_and_score, train_model
 from models_ml.store import read_scores
 
 
@@ -35,11 +38,19 @@ def test_same_model_again_is_not_promoted(small_warehouse, tmp_path):
     assert [h["promoted"] for h in reg.history()] == [True, False]
 
 
+def test_scoring_without_a_model_fails_clearly_or_trains_the_first(small_warehouse, tmp_path):
+    reg = ModelRegistry(tmp_path / "m")
+    with pytest.raises(ModelError, match="no promoted model"):
+        score_people(small_warehouse, registry=reg)
+    first = score_people(small_warehouse, registry=reg, train_if_missing=True)
+    assert first["bootstrapped_model"] == reg.current_version() == first["model_version"] and first["rows"] > 0
+    again = score_people(small_warehouse, registry=reg, train_if_missing=True)  # a model exists: no training
+    assert again["bootstrapped_model"] is None and len(reg.versions()) == 1
+
+
 def test_compares_with_rule_scores_and_truth(small_warehouse, tmp_path):
     con = small_warehouse
-    con.execute(
-        "create table main.fct_lead_scores as select person_id, 50.0 as lead_score from main.dim_profiles"
-    )
+    con.execute("create table main.fct_lead_scores as select person_id, 50.0 as lead_score from main.dim_profiles")
     # a truth schema mapping every person to itself via a crm_id identifier
     con.execute("create schema truth")
     con.execute(
