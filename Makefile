@@ -16,7 +16,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --all-groups
+	$(UV) sync --frozen --all-groups --compile-bytecode
 	@touch $@
 
 setup: $(VENV)/.synced

@@ -20,3 +20,12 @@ def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=root / "data")
     build(warehouse=warehouse)
     return warehouse
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A real PostgreSQL server (Debian's package) on 127.0.0.1, owned by this test run and removed after it."""
+    from outflow.local_postgres import LocalPostgres
+
+    with LocalPostgres() as pg:
+        yield pg.url
