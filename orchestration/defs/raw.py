@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from outflow.contract import TABLES
+from outflow.contract import GATING_TABLES, TABLES
 from outflow.generate import generate
 from outflow.load import load_directory
 from outflow.warehouse import connect
@@ -34,7 +34,8 @@ def build_defs() -> dg.Definitions:
         if not source:
             generate(config.people, config.seed, folder)
         with connect(warehouse.file()) as con:
-            result = load_directory(con, folder)
+            # generated data declares its consent and erasure lists (possibly empty); a user's folder must hold them
+            result = load_directory(con, folder, allow_empty=() if source else GATING_TABLES)
         for name, key in RAW_KEYS.items():
             yield dg.MaterializeResult(
                 asset_key=key,
