@@ -98,70 +98,21 @@ def _file_engine() -> Iterator[duckdb.DuckDBPyConnection]:
     """An in-memory DuckDB that reads and validates the files; it spills to a temporary folder, never the warehouse."""
     with tempfile.TemporaryDirectory(prefix="outflow-load-") as spill:
         local = duckdb.connect(":memory:", config={"temp_directory": spill, "preserve_insertion_order": True})
+        local.execute("set enable_progress_bar = false")
         try:
             yield local
         finally:
             local.close()
 
 
-def _read_file(local: duckdb.DuckDBPyConnection, path: Path) -> dict[str, str]:
-    """Read the whole file into temp table `_file` (`_n`: its 1-based record number); return its columns' types.
-
-    CSV lines the parser refuses are kept in `_load_rejects` (line, column, error type), not in `_file`."""
-    local.execute("drop table if exists _load_rejects")
-    local.execute("drop table if exists _load_reject_scans")
-    if path.suffix == ".csv":
-        source, number = f"read_csv({_lit(str(path))}, {CSV_OPTIONS})", "row_number() over ()"
-    else:
-        source, number = f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
-    try:
-        present = {r[0]: r[1] for r in local.execute(f"describe select * from {source}").fetchall()}
-        local.execute(f"create or replace temp table _file as select *, {number} as _n from {source}")
-    except duckdb.Error:
-        # the reader's message can quote a line of the file: say what the file must be, not what it holds
-        expected = "a UTF-8, comma-separated file with a header row" if path.suffix == ".csv" else "a Parquet file"
-        raise OutflowError(f"{path}: cannot be read; expected {expected}") from None
-    present.pop("file_row_number", None)
-    return present
+def _unreadable(path: Path) -> OutflowError:
+    # the reader's message can quote a line of the file: say what the file must be, not what it holds
+    expected = "a UTF-8, comma-separated file with a header row" if path.suffix == ".csv" else "a Parquet file"
+    return OutflowError(f"{path}: cannot be read; expected {expected}")
 
 
-def _stage_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> None:
-    """Validate one file against the contract into the staging table `s_<table>`: typed columns, `_file`,
-    `_line` and `_reason` (null for a good row). Refuse the file at its first bad row unless `quarantine`."""
-    present = _read_file(local, path)
-    missing = [c.name for c in table.columns if c.required and c.name not in present]
-    if missing:
-        raise OutflowError(
-            f"{path}: missing required column '{missing[0]}' (table {table.name}; see README, Raw data contract)"
-        )
-    extra = sorted(set(present) - set(table.column_names) - {"_n"})
-    if extra:
-        log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
-
-    # lines the CSV parser refused: their line numbers, and the record number -> line number of the others
-    parse_rejects = []
-    line = "_n"
-    if path.suffix == ".csv":
-        parse_rejects = local.execute(
-            "select line, min(column_name), min(cast(error_type as varchar)) from _load_rejects "
-            "group by line order by line"
-        ).fetchall()
-        if parse_rejects:
-            # good record k lies after the i-th refused line r_i when fewer than k good records precede r_i
-            local.execute(
-                "create or replace temp table _refused as "
-                "select line, row_number() over (order by line) as i from (select distinct line from _load_rejects)"
-            )
-            line = "_n + 1 + (select count(*) from _refused where _refused.line - _refused.i - 1 < _n)"
-        else:
-            line = "_n + 1"  # the header is line 1
-    bad_parse = [
-        (int(n), f"column {col}: {CSV_REJECTS.get(kind, 'the line cannot be parsed as CSV')}")
-        for n, col, kind in parse_rejects
-    ]
-    if bad_parse and not quarantine:
-        _refuse(path, bad_parse[0][0], bad_parse[0][1], len(bad_parse) - 1)
-
+def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
+    """The contract's columns typed from the file's columns, and a CASE giving a bad row's reason (no values)."""
     select, problems = [], []
     for col in table.columns:
         target = TYPES[col.type][0]
@@ -188,16 +139,66 @@ def _stage_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quar
                 f"then '{col.name}: value is not one of {'/'.join(col.accepted)}'"
             )
         select.append(value)
-    reason = f"case {' '.join(problems)} end" if problems else "cast(null as varchar)"
+    reason = f"'column ' || (case {' '.join(problems)} end)" if problems else "cast(null as varchar)"
+    return select, reason
+
+
+def _stage_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> None:
+    """Read one file in full and validate it against the contract into the staging table `s_<table>`: typed
+    columns, `_file`, `_line` and `_reason` (null for a good row). Refuse the file at its first bad row unless
+    `quarantine`. CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
     staging = f"s_{table.name}"
-    local.execute(
-        f"insert into {staging} select {', '.join(select)}, ?, {line}, 'column ' || ({reason}) from _file",
-        [str(path)],
-    )
-    if bad_parse:
-        local.executemany(
-            f"insert into {staging} (_file, _line, _reason) values (?, ?, ?)", [[str(path), n, r] for n, r in bad_parse]
+    if path.suffix == ".csv":
+        local.execute("drop table if exists _load_rejects")
+        local.execute("drop table if exists _load_reject_scans")
+        source, line = f"read_csv({_lit(str(path))}, {CSV_OPTIONS})", "row_number() over () + 1"  # header: line 1
+    else:
+        source, line = f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
+    try:
+        present = {r[0]: r[1] for r in local.execute(f"describe select * from {source}").fetchall()}
+    except duckdb.Error:
+        raise _unreadable(path) from None
+    present.pop("file_row_number", None)
+    missing = [c.name for c in table.columns if c.required and c.name not in present]
+    if missing:
+        raise OutflowError(
+            f"{path}: missing required column '{missing[0]}' (table {table.name}; see README, Raw data contract)"
         )
+    extra = sorted(set(present) - set(table.column_names))
+    if extra:
+        log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
+    select, reason = _typed(table, present)
+    try:
+        local.execute(
+            f"insert into {staging} select {', '.join(select)}, ?, {line}, {reason} from {source}", [str(path)]
+        )
+    except duckdb.Error:
+        raise _unreadable(path) from None
+
+    if path.suffix == ".csv":
+        refused = local.execute(
+            "select line, min(column_name), min(cast(error_type as varchar)) from _load_rejects "
+            "group by line order by line"
+        ).fetchall()
+        if refused:
+            # the rows read were numbered as if no line was refused: good row k (line k + 1) lies after the i-th
+            # refused line r_i when fewer than k good rows precede r_i, that is when r_i - i - 1 < k
+            local.execute(
+                "create or replace temp table _refused as "
+                "select line, row_number() over (order by line) as i from (select distinct line from _load_rejects)"
+            )
+            local.execute(
+                f"update {staging} set _line = _line + (select count(*) from _refused "
+                f"where _refused.line - _refused.i - 1 < {staging}._line - 1) where _file = ?",
+                [str(path)],
+            )
+            local.executemany(
+                f"insert into {staging} (_file, _line, _reason) values (?, ?, ?)",
+                [
+                    [str(path), n, f"column {col}: {CSV_REJECTS.get(kind, 'the line cannot be parsed as CSV')}"]
+                    for n, col, kind in refused
+                ],
+            )
     if not quarantine:
         bad = local.execute(
             f"select _line, _reason, count(*) over () from {staging} "
@@ -342,9 +343,8 @@ def _swap(con, local: duckdb.DuckDBPyConnection, result: LoadResult, truth: list
                 _append_new(con, local, table, result)
             else:
                 con.execute(f"delete from {target}")
-                good = local.sql(
-                    f"select {names} from s_{table.name} where _reason is null order by _file, _line"
-                ).to_arrow_reader()
+                # staged in file order already (insertion order is preserved)
+                good = local.sql(f"select {names} from s_{table.name} where _reason is null").to_arrow_reader()
                 with _registered(con, good) as source:
                     con.execute(f"insert into {target} ({names}) select {names} from {source}")
             con.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
