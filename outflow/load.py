@@ -117,7 +117,7 @@ def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
     for col in table.columns:
         target = TYPES[col.type][0]
         if col.name not in present:
-            select.append(f"cast(null as {target})")
+            select.append(f"cast(null as {target}) as {_q(col.name)}")
             continue
         src = _q(col.name)
         value = src
@@ -138,26 +138,47 @@ def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
                 f"when {value} is not null and {value} not in ({allowed}) "
                 f"then '{col.name}: value is not one of {'/'.join(col.accepted)}'"
             )
-        select.append(value)
+        select.append(f"{value} as {_q(col.name)}")
     reason = f"'column ' || (case {' '.join(problems)} end)" if problems else "cast(null as varchar)"
     return select, reason
 
 
-def _stage_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> None:
-    """Read one file in full and validate it against the contract into the staging table `s_<table>`: typed
-    columns, `_file`, `_line` and `_reason` (null for a good row). Refuse the file at its first bad row unless
-    `quarantine`. CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
-    staging = f"s_{table.name}"
+@dataclass
+class _Checked:
+    """A file that passed validation: how to read its good rows again, and how many there are."""
+
+    path: Path
+    source: str
+    select: list[str]
+    reason: str
+    good: int
+
+
+def _source(path: Path) -> tuple[str, str]:
+    """The file engine's reader for a file, and the expression numbering its rows as the user sees them."""
+    if path.suffix == ".csv":
+        return f"read_csv({_lit(str(path))}, {CSV_OPTIONS})", "row_number() over () + 1"  # the header is line 1
+    return f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
+
+
+def _read(local: duckdb.DuckDBPyConnection, path: Path, sql: str, arrow: bool = False):
+    """Run a query that reads a file (CSV refusals go to `_load_rejects`); an unreadable file is one line.
+    With `arrow`, the result is a stream of Arrow batches."""
     if path.suffix == ".csv":
         local.execute("drop table if exists _load_rejects")
         local.execute("drop table if exists _load_reject_scans")
-        source, line = f"read_csv({_lit(str(path))}, {CSV_OPTIONS})", "row_number() over () + 1"  # header: line 1
-    else:
-        source, line = f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
     try:
-        present = {r[0]: r[1] for r in local.execute(f"describe select * from {source}").fetchall()}
+        return local.sql(sql).to_arrow_reader() if arrow else local.execute(sql)
     except duckdb.Error:
         raise _unreadable(path) from None
+
+
+def _check_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> _Checked:
+    """Read one file in full and validate every row against the contract. Bad rows (file, line, reason; no
+    content) go to the file engine's `r_<table>`; without `quarantine` the first one refuses the load.
+    CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
+    source, line = _source(path)
+    present = {r[0]: r[1] for r in _read(local, path, f"describe select * from {source}").fetchall()}
     present.pop("file_row_number", None)
     missing = [c.name for c in table.columns if c.required and c.name not in present]
     if missing:
@@ -168,45 +189,38 @@ def _stage_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quar
     if extra:
         log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
     select, reason = _typed(table, present)
-    try:
-        local.execute(
-            f"insert into {staging} select {', '.join(select)}, ?, {line}, {reason} from {source}", [str(path)]
-        )
-    except duckdb.Error:
-        raise _unreadable(path) from None
-
+    # only each row's number and reason are kept: a few bytes a row, whatever the file holds
+    checked = f"create or replace temp table _checked as select {line} as _line, {reason} as _reason from {source}"
+    _read(local, path, checked)
     if path.suffix == ".csv":
         refused = local.execute(
             "select line, min(column_name), min(cast(error_type as varchar)) from _load_rejects "
             "group by line order by line"
         ).fetchall()
         if refused:
-            # the rows read were numbered as if no line was refused: good row k (line k + 1) lies after the i-th
-            # refused line r_i when fewer than k good rows precede r_i, that is when r_i - i - 1 < k
+            # rows were numbered as if no line was refused: good row k (line k + 1) lies after the i-th refused
+            # line r_i when fewer than k good rows precede r_i, that is when r_i - i - 1 < k
             local.execute(
                 "create or replace temp table _refused as "
                 "select line, row_number() over (order by line) as i from (select distinct line from _load_rejects)"
             )
             local.execute(
-                f"update {staging} set _line = _line + (select count(*) from _refused "
-                f"where _refused.line - _refused.i - 1 < {staging}._line - 1) where _file = ?",
-                [str(path)],
+                "update _checked set _line = _line + (select count(*) from _refused "
+                "where _refused.line - _refused.i - 1 < _checked._line - 1)"
             )
+            why = {kind: CSV_REJECTS.get(kind, "the line cannot be parsed as CSV") for _, _, kind in refused}
             local.executemany(
-                f"insert into {staging} (_file, _line, _reason) values (?, ?, ?)",
-                [
-                    [str(path), n, f"column {col}: {CSV_REJECTS.get(kind, 'the line cannot be parsed as CSV')}"]
-                    for n, col, kind in refused
-                ],
+                "insert into _checked values (?, ?)", [[n, f"column {col}: {why[kind]}"] for n, col, kind in refused]
             )
-    if not quarantine:
-        bad = local.execute(
-            f"select _line, _reason, count(*) over () from {staging} "
-            "where _file = ? and _reason is not null order by _line limit 1",
-            [str(path)],
-        ).fetchall()
-        if bad:
-            _refuse(path, bad[0][0], bad[0][1], bad[0][2] - 1)
+    total, bad = local.execute("select count(*), count(_reason) from _checked").fetchall()[0]
+    if bad and not quarantine:
+        first = local.execute("select _line, _reason from _checked where _reason is not null order by _line limit 1")
+        number, why = first.fetchall()[0]
+        _refuse(path, number, why, bad - 1)
+    local.execute(
+        f"insert into r_{table.name} select ?, _line, _reason from _checked where _reason is not null", [str(path)]
+    )
+    return _Checked(path, source, select, reason, total - bad)
 
 
 def _refuse(path: Path, number: int, reason: str, more: int) -> None:
@@ -252,11 +266,11 @@ def load_directory(
     result = LoadResult()
     try:
         with _file_engine() as local:
-            _validate(local, raw_dir, quarantine, allowed, result)
+            checked = _validate(local, raw_dir, quarantine, allowed, result)
             truth_dir = directory / "truth"
             truth = sorted(p for p in truth_dir.iterdir() if p.is_dir()) if truth_dir.is_dir() else []
             as_of = directory / "AS_OF"
-            _swap(con, local, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
+            _swap(con, local, checked, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
     except OutflowError as exc:
         raise OutflowError(f"{exc}; nothing was loaded, every raw table is as it was") from None
     except duckdb.Error as exc:
@@ -275,21 +289,26 @@ def load_directory(
 
 def _validate(
     local: duckdb.DuckDBPyConnection, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult
-) -> None:
-    """Phase 1: stage every table's files in the file engine; refuse a gating table with no rows."""
+) -> dict[str, list[_Checked]]:
+    """Phase 1: check every file of every table; refuse a table that gates sending and has no rows."""
+    checked = {}
     for table in TABLES.values():
-        cols = ", ".join(f"{_q(c.name)} {TYPES[c.type][0]}" for c in table.columns)
-        local.execute(f"create table s_{table.name} ({cols}, _file varchar, _line bigint, _reason varchar)")
+        local.execute(f"create table r_{table.name} (_file varchar, _line bigint, _reason varchar)")
         files = _files_for(raw_dir, table.name)
-        for path in files:
-            _stage_file(local, table, path, quarantine)
-        good = local.execute(f"select count(*) from s_{table.name} where _reason is null").fetchall()[0][0]
-        if table.gates_sending and not good and table.name not in allowed:
+        checked[table.name] = [_check_file(local, table, path, quarantine) for path in files]
+        if table.gates_sending and not sum(c.good for c in checked[table.name]) and table.name not in allowed:
             raise OutflowError(_gate_message(table, raw_dir, files))
         if not files:
             result.missing_tables.append(table.name)
             kept = "its ledger is kept as it is" if table.append_only else "it is loaded empty"
             log.warning("%s: no file for table %s; %s", raw_dir, table.name, kept)
+    return checked
+
+
+def _good_rows(local: duckdb.DuckDBPyConnection, file: _Checked, extra: str = ""):
+    """The file's good rows, read again in contract types, as a stream of Arrow batches."""
+    sql = f"select {', '.join(file.select)}{extra} from {file.source} where ({file.reason}) is null"
+    return _read(local, file.path, sql, arrow=True)
 
 
 @contextmanager
@@ -297,10 +316,8 @@ def _registered(con, data) -> Iterator[str]:
     """Make Arrow data readable as `SOURCE` on the warehouse connection for one INSERT ... SELECT.
     (This is the warehouse interface's bulk Arrow write; the loader calls nothing else engine-specific on `con`.)"""
     con.register(SOURCE, data)
-    try:
-        yield SOURCE
-    finally:
-        con.unregister(SOURCE)
+    yield SOURCE  # on an error the transaction is rolled back; the next registration replaces this one
+    con.unregister(SOURCE)
 
 
 def _ensure_table(con, table: Table) -> None:
@@ -326,8 +343,15 @@ def _ensure_table(con, table: Table) -> None:
     con.execute(f"create table raw.{_q(table.name)} ({cols})")
 
 
-def _swap(con, local: duckdb.DuckDBPyConnection, result: LoadResult, truth: list[Path], as_of: str | None) -> None:
-    """Write every validated table through the warehouse connection in one transaction."""
+def _swap(
+    con,
+    local: duckdb.DuckDBPyConnection,
+    checked: dict[str, list[_Checked]],
+    result: LoadResult,
+    truth: list[Path],
+    as_of: str | None,
+) -> None:
+    """Phase 2: write every table's good rows through the warehouse connection in one transaction."""
     con.execute("begin transaction")
     try:
         con.execute("create schema if not exists raw")
@@ -340,17 +364,18 @@ def _swap(con, local: duckdb.DuckDBPyConnection, result: LoadResult, truth: list
             names = ", ".join(_q(c) for c in table.column_names)
             target = f"raw.{_q(table.name)}"
             if table.append_only:
-                _append_new(con, local, table, result)
+                for file in checked[table.name]:
+                    _append_new(con, local, table, file, result)
             else:
                 con.execute(f"delete from {target}")
-                # staged in file order already (insertion order is preserved)
-                good = local.sql(f"select {names} from s_{table.name} where _reason is null").to_arrow_reader()
-                with _registered(con, good) as source:
-                    con.execute(f"insert into {target} ({names}) select {names} from {source}")
+                for file in checked[table.name]:
+                    with _registered(con, _good_rows(local, file)) as source:
+                        con.execute(f"insert into {target} ({names}) select * from {source}")
+                expected = sum(f.good for f in checked[table.name])
+                if con.execute(f"select count(*) from {target}").fetchall()[0][0] != expected:
+                    raise OutflowError(f"{table.name}: a file changed while it was loaded; load again")
             con.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
-            rejects = local.sql(
-                f"select _file, _line, _reason from s_{table.name} where _reason is not null order by _file, _line"
-            ).to_arrow_table()
+            rejects = local.sql(f"select _file, _line, _reason from r_{table.name}").to_arrow_table()
             if rejects.num_rows:
                 with _registered(con, rejects) as source:
                     con.execute(
@@ -377,26 +402,27 @@ def _swap(con, local: duckdb.DuckDBPyConnection, result: LoadResult, truth: list
         raise
 
 
-def _append_new(con, local: duckdb.DuckDBPyConnection, table: Table, result: LoadResult) -> None:
-    """Add the file's rows whose key the ledger does not hold yet (the first of repeated keys in the file)."""
+def _append_new(con, local: duckdb.DuckDBPyConnection, table: Table, file: _Checked, result: LoadResult) -> None:
+    """Add the file's rows whose key the ledger does not hold yet; of a key repeated in the file, the first."""
     names = ", ".join(_q(c) for c in table.column_names)
     key = _q(table.key)
     target = f"raw.{_q(table.name)}"
-    rows = local.sql(
-        f"select {names} from (select *, row_number() over (partition by {key} order by _file, _line) as _k "
-        f"from s_{table.name} where _reason is null) as firsts where _k = 1"
-    ).to_arrow_table()
-    with _registered(con, rows) as source:
+    data = _good_rows(local, file, ", row_number() over () as _n").read_all()  # small; read twice below
+    with _registered(con, data) as source:
+        firsts = (
+            f"(select * from (select *, row_number() over (partition by {key} order by _n) as _k from {source}) "
+            "as numbered where _k = 1) as s"
+        )
         others = " or ".join(f"s.{_q(c)} is distinct from t.{_q(c)}" for c in table.column_names if c != table.key)
-        result.erasures_kept = con.execute(
-            f"select count(*) from {source} as s join {target} as t on t.{key} = s.{key} where {others}"
+        result.erasures_kept += con.execute(
+            f"select count(*) from {firsts} join {target} as t on t.{key} = s.{key} where {others}"
         ).fetchall()[0][0]
         before = con.execute(f"select count(*) from {target}").fetchall()[0][0]
         con.execute(
-            f"insert into {target} ({names}) select {names} from {source} as s "
+            f"insert into {target} ({names}) select {names} from {firsts} "
             f"where not exists (select 1 from {target} as t where t.{key} = s.{key})"
         )
-        result.erasures_added = con.execute(f"select count(*) from {target}").fetchall()[0][0] - before
+        result.erasures_added += con.execute(f"select count(*) from {target}").fetchall()[0][0] - before
 
 
 def dataset_as_of(con) -> str | None:
