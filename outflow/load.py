@@ -11,8 +11,9 @@ A load runs in two phases:
    read, not a sample. A refusal is one line naming the file, the line and the column, never a value from
    the row. With `quarantine=True` bad rows are set aside (`raw.rejected_rows`: file, line, reason; no row
    content) and the good rows load.
-2. **Swap.** Only when every table passed, the validated rows are written through the warehouse connection
-   in one transaction: every table is replaced, or, if anything fails, none is.
+   Phase 1 keeps only each row's number and reason, so it needs little memory whatever the files hold.
+2. **Swap.** Only when every table passed, the good rows are read again as Arrow and written through the
+   warehouse connection in one transaction: every table is replaced, or, if anything fails, none is.
 
 Tables that gate sending (consent, erasure) must come with rows unless `allow_empty` names them. The erasure
 table is a ledger that only grows: a load adds requests whose `request_id` is new and keeps recorded ones as
