@@ -80,6 +80,16 @@ def test_parquet_folder_loads(tmp_path, con):
     assert load(con, tmp_path).rows["orders"] == 2
 
 
+def test_parquet_bad_value_names_the_row(tmp_path, con):
+    folder = tmp_path / "orders"
+    folder.mkdir()
+    frame = pl.read_csv((GOOD_ORDERS + "o3,c@x.com,,,twelve,EUR,completed,2026-01-04\n").encode())
+    frame.write_parquet(folder / "part-0.parquet")
+    with pytest.raises(OutflowError) as err:
+        load(con, tmp_path)
+    assert f"{folder / 'part-0.parquet'}: row 3, column amount: not a valid double" in str(err.value)
+
+
 def test_cli_reports_one_line_not_a_traceback(tmp_path, monkeypatch):
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "w.duckdb"))
     _write(tmp_path / "in", "orders", GOOD_ORDERS.replace("amount,", "value,"))

@@ -195,6 +195,19 @@ def test_quarantine_sets_aside_unparseable_lines_by_line_without_their_content(w
     assert SECRET not in stored and "yesterday" not in stored
 
 
+def test_a_load_adds_erasure_requests_and_never_removes_them(tmp_path):
+    """Requests A and B, then a full load holding only C: the ledger holds A, B and C."""
+    header = "request_id,identifier_type,identifier,requested_at\n"
+    first, second = _dataset("x"), _dataset("y")
+    first["erasure_requests"] = header + "A,email,a@example.com,2026-01-01\nB,phone,+4915112345678,2026-01-02\n"
+    second["erasure_requests"] = header + "C,email,c@example.com,2026-01-03\n"
+    with connect(tmp_path / "w.duckdb") as con:
+        load_directory(con, _write(tmp_path / "first", first))
+        load_directory(con, _write(tmp_path / "second", second))
+        ledger = con.execute("select request_id, identifier from raw.erasure_requests order by 1").fetchall()
+    assert ledger == [("A", "a@example.com"), ("B", "+4915112345678"), ("C", "c@example.com")]
+
+
 def test_the_erasure_ledger_only_grows(warehouse, tmp_path):
     """A: the first load's request. A later load with only C adds C; a changed A keeps the original A."""
     files = _dataset("b")
