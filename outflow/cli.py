@@ -83,6 +83,7 @@ def load_cmd(
 
     Every file is validated in full first; then every table is replaced in one transaction, or none is.
     The erasure ledger (raw.erasure_requests) only grows: new requests are added, recorded ones are kept."""
+    from outflow.contract import TABLES
     from outflow.load import load_directory
     from outflow.warehouse import connect
 
@@ -97,7 +98,7 @@ def load_cmd(
             "values; kept as first recorded (a corrected request needs a new request_id)[/yellow]"
         )
     for table in result.missing_tables:
-        kept = "its ledger is kept as it is" if table == "erasure_requests" else "loaded as an empty table"
+        kept = "its ledger is kept as it is" if TABLES[table].append_only else "loaded as an empty table"
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
 
 
