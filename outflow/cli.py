@@ -50,6 +50,7 @@ def generate_cmd(
     load: bool = typer.Option(True, "--load/--no-load", help="Also load the files into the warehouse."),
 ) -> None:
     """Write synthetic raw tables (and their ground truth) that follow the raw data contract."""
+    from outflow.contract import GATING_TABLES
     from outflow.generate import generate
     from outflow.load import load_directory
     from outflow.warehouse import connect
@@ -59,7 +60,8 @@ def generate_cmd(
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
         with connect() as con:
-            load_directory(con, target)
+            # the generator is the source of consent and erasures: an empty list is what it generated
+            load_directory(con, target, allow_empty=GATING_TABLES)
         console.print(f"Loaded into [bold]{settings.warehouse_path()}[/bold]")
 
 
@@ -69,16 +71,35 @@ def load_cmd(
     quarantine: bool = typer.Option(
         False, "--quarantine", help="Set bad rows aside in raw.rejected_rows instead of refusing the file."
     ),
+    allow_empty: list[str] = typer.Option(
+        [],
+        "--allow-empty",
+        metavar="TABLE[,TABLE]",
+        help="Declare that this source has no rows for a table that gates sending (consent_events, "
+        "erasure_requests); without it a missing or empty file for them is refused.",
+    ),
 ) -> None:
-    """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract."""
+    """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract.
+
+    Every file is validated in full first; then every table is replaced in one transaction, or none is.
+    The erasure ledger (raw.erasure_requests) only grows: new requests are added, recorded ones are kept."""
+    from outflow.contract import TABLES
     from outflow.load import load_directory
     from outflow.warehouse import connect
 
+    declared = [name for value in allow_empty for name in value.split(",")]
     with connect() as con:
-        result = load_directory(con, directory, quarantine=quarantine)
+        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
     _rows_table(f"Loaded {directory} into {settings.warehouse_path()}", result.rows, result.rejected)
+    console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
+    if result.erasures_kept:
+        console.print(
+            f"[yellow]erasure_requests: {result.erasures_kept:,} requests are already in the ledger with other "
+            "values; kept as first recorded (a corrected request needs a new request_id)[/yellow]"
+        )
     for table in result.missing_tables:
-        console.print(f"[yellow]no file for {table}: loaded as an empty table[/yellow]")
+        kept = "its ledger is kept as it is" if TABLES[table].append_only else "loaded as an empty table"
+        console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
 
 
 @app.command("build")
@@ -253,5 +274,5 @@ def run() -> None:
     try:
         app()
     except OutflowError as exc:
-        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

@@ -2,6 +2,10 @@
 
 This module is the single definition of the contract: the loader validates against it, the generator
 writes it, and the README's table documentation is checked against it by a test.
+
+Two tables gate sending (`gates_sending`): consent and erasure decide who may be sent anything, so a load
+refuses a missing or empty file for them unless the user declares that the source has none. The erasure
+table is a ledger (`append_only`): a load adds new requests and never removes or changes recorded ones.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ class Table:
     key: str
     description: str
     columns: tuple[Column, ...]
+    gates_sending: bool = False  # a missing or empty file is refused unless declared (consent, erasure)
+    append_only: bool = False  # a load adds rows new by `key` and never removes or changes existing ones
 
     @property
     def column_names(self) -> list[str]:
@@ -132,6 +138,7 @@ TABLES: dict[str, Table] = {
                 ),
                 _c("occurred_at", "timestamp", True, "when it was given or withdrawn"),
             ),
+            gates_sending=True,
         ),
         Table(
             "erasure_requests",
@@ -143,6 +150,10 @@ TABLES: dict[str, Table] = {
                 _c("identifier", "string", True, "the email or phone to erase"),
                 _c("requested_at", "timestamp", True, "when the request was received"),
             ),
+            gates_sending=True,
+            append_only=True,
         ),
     )
 }
+
+GATING_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.gates_sending)

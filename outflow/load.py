@@ -1,34 +1,63 @@
-"""Load raw CSV or Parquet files into the warehouse, validated against the raw data contract.
+"""Load raw CSV or Parquet files into the warehouse, validated against the raw data contract: all or nothing.
 
 Layout accepted for each table: `DIR/<table>.csv`, `DIR/<table>.parquet`, or a folder `DIR/<table>/`
 of such files. A generated folder (`DIR/raw/` + `DIR/truth/`) loads its ground truth into schema `truth` too.
 
-A file that lacks a required column, or holds a value of the wrong type or a null in a required column, is
-refused with one line naming the file, the column and the row. With `quarantine=True` the bad rows are set
-aside in `raw.rejected_rows` with their reason and the good rows load.
+A load runs in two phases:
+
+1. **Validate.** Every file of every table is read in full by a local file engine (an in-memory DuckDB,
+   apart from the warehouse) and checked against the contract: required columns, types, accepted values,
+   nulls, and the CSV itself (UTF-8, the same number of fields on every line, closed quotes). Every row is
+   read, not a sample. A refusal is one line naming the file, the line and the column, never a value from
+   the row. With `quarantine=True` bad rows are set aside (`raw.rejected_rows`: file, line, reason; no row
+   content) and the good rows load.
+   Phase 1 keeps only each row's number and reason, so it needs little memory whatever the files hold.
+2. **Swap.** Only when every table passed, the good rows are read again as Arrow and written through the
+   warehouse connection in one transaction: every table is replaced, or, if anything fails, none is.
+
+Tables that gate sending (consent, erasure) must come with rows unless `allow_empty` names them. The erasure
+table is a ledger that only grows: a load adds requests whose `request_id` is new and keeps recorded ones as
+they are, even when the file no longer holds them or holds them changed.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from outflow.contract import TABLES, Table
+from outflow.contract import GATING_TABLES, TABLES, Table
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
 
-SQL_TYPES = {
-    "string": "VARCHAR",
-    "integer": "BIGINT",
-    "double": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "timestamp": "TIMESTAMP",
+# contract type -> (type in the local file engine, portable type of the warehouse column)
+TYPES = {
+    "string": ("VARCHAR", "varchar"),
+    "integer": ("BIGINT", "bigint"),
+    "double": ("DOUBLE", "double precision"),
+    "boolean": ("BOOLEAN", "boolean"),
+    "timestamp": ("TIMESTAMP", "timestamp"),
 }
 SUFFIXES = (".parquet", ".csv")
+# CSV is read as RFC 4180 (comma, double quotes), UTF-8, with a header row: nothing is guessed from a sample
+CSV_OPTIONS = (
+    "delim = ',', quote = '\"', escape = '\"', header = true, all_varchar = true, comment = '', skip = 0, "
+    "store_rejects = true, rejects_scan = '_load_reject_scans', rejects_table = '_load_rejects'"
+)
+CSV_REJECTS = {
+    "INVALID ENCODING": "not valid UTF-8; save the file as UTF-8",
+    "MISSING COLUMNS": "the line has fewer fields than the header",
+    "TOO MANY COLUMNS": "the line has more fields than the header",
+    "UNQUOTED VALUE": "a quote is not closed, or text follows a closing quote",
+    "LINE SIZE OVER MAXIMUM": "the line is longer than the CSV reader's maximum line size",
+}
+SOURCE = "_outflow_load_source"  # the name Arrow data carries while it is written to the warehouse
 
 
 @dataclass
@@ -37,6 +66,8 @@ class LoadResult:
     rejected: dict[str, int] = field(default_factory=dict)
     missing_tables: list[str] = field(default_factory=list)
     truth_loaded: bool = False
+    erasures_added: int = 0  # new requests this load added to the erasure ledger
+    erasures_kept: int = 0  # requests already in the ledger that the file holds with other values (kept as recorded)
 
 
 def _q(name: str) -> str:
@@ -59,18 +90,97 @@ def _files_for(directory: Path, table: str) -> list[Path]:
     return [directory / f"{table}{s}" for s in SUFFIXES if (directory / f"{table}{s}").is_file()]
 
 
-def _reader(path: Path) -> str:
+def _where(path: Path, number: int) -> str:
+    return f"line {number}" if path.suffix == ".csv" else f"row {number}"
+
+
+@contextmanager
+def _file_engine() -> Iterator[duckdb.DuckDBPyConnection]:
+    """An in-memory DuckDB that reads and validates the files; it spills to a temporary folder, never the warehouse."""
+    with tempfile.TemporaryDirectory(prefix="outflow-load-") as spill:
+        local = duckdb.connect(":memory:", config={"temp_directory": spill, "preserve_insertion_order": True})
+        local.execute("set enable_progress_bar = false")
+        try:
+            yield local
+        finally:
+            local.close()
+
+
+def _unreadable(path: Path) -> OutflowError:
+    # the reader's message can quote a line of the file: say what the file must be, not what it holds
+    expected = "a UTF-8, comma-separated file with a header row" if path.suffix == ".csv" else "a Parquet file"
+    return OutflowError(f"{path}: cannot be read; expected {expected}")
+
+
+def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
+    """The contract's columns typed from the file's columns, and a CASE giving a bad row's reason (no values)."""
+    select, problems = [], []
+    for col in table.columns:
+        target = TYPES[col.type][0]
+        if col.name not in present:
+            select.append(f"cast(null as {target}) as {_q(col.name)}")
+            continue
+        src = _q(col.name)
+        value = src
+        if present[col.name] == "VARCHAR" and target != "VARCHAR":
+            value = f"try_cast(nullif(trim({src}), '') as {target})"
+            problems.append(
+                f"when nullif(trim({src}), '') is not null and {value} is null "
+                f"then '{col.name}: not a valid {col.type}'"
+            )
+        elif not present[col.name].startswith(target):
+            value = f"try_cast({src} as {target})"
+            problems.append(f"when {src} is not null and {value} is null then '{col.name}: not a valid {col.type}'")
+        if col.required:
+            problems.append(f"when {value} is null then '{col.name}: required value is missing'")
+        if col.accepted:
+            allowed = ", ".join(_lit(a) for a in col.accepted)
+            problems.append(
+                f"when {value} is not null and {value} not in ({allowed}) "
+                f"then '{col.name}: value is not one of {'/'.join(col.accepted)}'"
+            )
+        select.append(f"{value} as {_q(col.name)}")
+    reason = f"'column ' || (case {' '.join(problems)} end)" if problems else "cast(null as varchar)"
+    return select, reason
+
+
+@dataclass
+class _Checked:
+    """A file that passed validation: how to read its good rows again, and how many there are."""
+
+    path: Path
+    source: str
+    select: list[str]
+    reason: str
+    good: int
+
+
+def _source(path: Path) -> tuple[str, str]:
+    """The file engine's reader for a file, and the expression numbering its rows as the user sees them."""
     if path.suffix == ".csv":
-        return f"read_csv({_lit(str(path))}, all_varchar = true, header = true)"
-    return f"read_parquet({_lit(str(path))})"
+        return f"read_csv({_lit(str(path))}, {CSV_OPTIONS})", "row_number() over () + 1"  # the header is line 1
+    return f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
 
 
-def _validate_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> str:
-    """Return a SELECT that yields the file's good rows in contract types; refuse or set aside bad ones."""
+def _read(local: duckdb.DuckDBPyConnection, path: Path, sql: str, arrow: bool = False):
+    """Run a query that reads a file (CSV refusals go to `_load_rejects`); an unreadable file is one line.
+    With `arrow`, the result is a stream of Arrow batches."""
+    if path.suffix == ".csv":
+        local.execute("drop table if exists _load_rejects")
+        local.execute("drop table if exists _load_reject_scans")
     try:
-        present = {r[0]: r[1] for r in con.execute(f"describe select * from {_reader(path)}").fetchall()}
-    except duckdb.Error as exc:
-        raise OutflowError(f"{path}: cannot be read as {path.suffix[1:]}: {str(exc).splitlines()[0]}") from None
+        return local.sql(sql).to_arrow_reader() if arrow else local.execute(sql)
+    except duckdb.Error:
+        raise _unreadable(path) from None
+
+
+def _check_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> _Checked:
+    """Read one file in full and validate every row against the contract. Bad rows (file, line, reason; no
+    content) go to the file engine's `r_<table>`; without `quarantine` the first one refuses the load.
+    CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
+    source, line = _source(path)
+    present = {r[0]: r[1] for r in _read(local, path, f"describe select * from {source}").fetchall()}
+    present.pop("file_row_number", None)
     missing = [c.name for c in table.columns if c.required and c.name not in present]
     if missing:
         raise OutflowError(
@@ -79,100 +189,244 @@ def _validate_file(con: duckdb.DuckDBPyConnection, table: Table, path: Path, qua
     extra = sorted(set(present) - set(table.column_names))
     if extra:
         log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
-    select, problems = [], []
-    for col in table.columns:
-        target = SQL_TYPES[col.type]
-        if col.name not in present:
-            select.append(f"cast(null as {target}) as {_q(col.name)}")
-            continue
-        src = _q(col.name)
-        value = src if present[col.name].startswith(target) else f"try_cast({src} as {target})"
-        if present[col.name] == "VARCHAR" and target != "VARCHAR":
-            value = f"try_cast(nullif(trim({src}), '') as {target})"
-            problems.append(
-                f"when nullif(trim({src}), '') is not null and {value} is null "
-                f"then 'column {col.name}: ' || {src} || ' is not a valid {col.type}'"
+    select, reason = _typed(table, present)
+    # only each row's number and reason are kept: a few bytes a row, whatever the file holds
+    checked = f"create or replace temp table _checked as select {line} as _line, {reason} as _reason from {source}"
+    _read(local, path, checked)
+    if path.suffix == ".csv":
+        refused = local.execute(
+            "select line, min(column_name), min(cast(error_type as varchar)) from _load_rejects "
+            "group by line order by line"
+        ).fetchall()
+        if refused:
+            # rows were numbered as if no line was refused: good row k (line k + 1) lies after the i-th refused
+            # line r_i when fewer than k good rows precede r_i, that is when r_i - i - 1 < k
+            local.execute(
+                "create or replace temp table _refused as "
+                "select line, row_number() over (order by line) as i from (select distinct line from _load_rejects)"
             )
-        if col.required:
-            problems.append(f"when {value} is null then 'column {col.name}: required value is missing'")
-        if col.accepted:
-            allowed = ", ".join(_lit(a) for a in col.accepted)
-            problems.append(
-                f"when {value} is not null and {value} not in ({allowed}) "
-                f"then 'column {col.name}: ' || {value} || ' is not one of {'/'.join(col.accepted)}'"
+            local.execute(
+                "update _checked set _line = _line + (select count(*) from _refused "
+                "where _refused.line - _refused.i - 1 < _checked._line - 1)"
             )
-        select.append(f"{value} as {_q(col.name)}")
-    reason = f"case {' '.join(problems)} end" if problems else "null"
-    # the first line of a CSV is its header, so data row k is line k + 1
-    offset = 1 if path.suffix == ".csv" else 0
-    staged = (
-        f"select {', '.join(select)}, {reason} as _reason, row_number() over () + {offset} as _row from {_reader(path)}"
-    )
-    con.execute(f"create or replace temp table _staged as {staged}")
-    bad = next(
-        iter(
-            con.execute("select _row, _reason from _staged where _reason is not null order by _row limit 1").fetchall()
-        ),
-        None,
-    )
+            why = {kind: CSV_REJECTS.get(kind, "the line cannot be parsed as CSV") for _, _, kind in refused}
+            local.executemany(
+                "insert into _checked values (?, ?)", [[n, f"column {col}: {why[kind]}"] for n, col, kind in refused]
+            )
+    total, bad = local.execute("select count(*), count(_reason) from _checked").fetchall()[0]
     if bad and not quarantine:
-        count = con.execute("select count(*) from _staged where _reason is not null").fetchall()[0][0]
-        more = f" ({count - 1} more bad rows; rerun with --quarantine to set them aside)" if count > 1 else ""
-        raise OutflowError(f"{path}: row {bad[0]}: {bad[1]}{more}")
-    return ", ".join(_q(c) for c in table.column_names)
+        first = local.execute("select _line, _reason from _checked where _reason is not null order by _line limit 1")
+        number, why = first.fetchall()[0]
+        _refuse(path, number, why, bad - 1)
+    local.execute(
+        f"insert into r_{table.name} select ?, _line, _reason from _checked where _reason is not null", [str(path)]
+    )
+    return _Checked(path, source, select, reason, total - bad)
 
 
-def load_directory(con: duckdb.DuckDBPyConnection, directory: Path, quarantine: bool = False) -> LoadResult:
-    """Load every contract table found in `directory` into schema `raw` (replacing what was there)."""
+def _refuse(path: Path, number: int, reason: str, more: int) -> None:
+    extra = f" ({more} more bad rows; rerun with --quarantine to set them aside)" if more else ""
+    raise OutflowError(f"{path}: {_where(path, number)}, {reason}{extra}")
+
+
+def _gate_message(table: Table, raw_dir: Path, files: list[Path]) -> str:
+    what = f"{files[0]}: no rows" if files else f"{raw_dir}: no file"
+    return (
+        f"{what} for {table.name}, which decides who may be sent anything; add its rows, or, if this source has "
+        f"none, declare it with --allow-empty {table.name}"
+    )
+
+
+def _check_allow_empty(allow_empty: Iterable[str]) -> set[str]:
+    allowed = {name.strip() for name in allow_empty if name.strip()}
+    unknown = sorted(allowed - set(TABLES))
+    if unknown:
+        raise OutflowError(
+            f"--allow-empty: '{unknown[0]}' is not a raw table; tables that gate sending: {', '.join(GATING_TABLES)}"
+        )
+    return allowed
+
+
+def load_directory(
+    con,
+    directory: Path,
+    quarantine: bool = False,
+    allow_empty: Iterable[str] = (),
+) -> LoadResult:
+    """Load every contract table found in `directory` into schema `raw`, all or nothing.
+
+    Every file is validated in full before the warehouse is touched; then every table is replaced (the erasure
+    ledger only grows) in one transaction on `con`, a connection from `outflow.warehouse.connect()`.
+    `allow_empty` names tables that gate sending (`consent_events`, `erasure_requests`) which this source
+    has no rows for; without it a missing or empty file for them is refused."""
     directory = Path(directory)
     if not directory.is_dir():
         raise OutflowError(f"{directory}: no such folder")
+    allowed = _check_allow_empty(allow_empty)
     raw_dir = directory / "raw" if (directory / "raw").is_dir() else directory
     result = LoadResult()
-    con.execute("create schema if not exists raw")
-    con.execute(
-        "create table if not exists raw.rejected_rows (table_name varchar, file varchar, row_number bigint, "
-        "reason varchar, loaded_at timestamp)"
-    )
-    for table in TABLES.values():
-        files = _files_for(raw_dir, table.name)
-        cols = ", ".join(f"{_q(c.name)} {SQL_TYPES[c.type]}" for c in table.columns)
-        con.execute(f"create or replace table raw.{table.name} ({cols})")
-        if not files:
-            result.missing_tables.append(table.name)
-            log.warning("%s: no file for table %s; it is loaded empty", raw_dir, table.name)
-            continue
-        con.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
-        for path in files:
-            names = _validate_file(con, table, path, quarantine)
-            con.execute(f"insert into raw.{table.name} select {names} from _staged where _reason is null")
-            con.execute(
-                "insert into raw.rejected_rows "
-                "select ?, ?, _row, _reason, now() from _staged where _reason is not null",
-                [table.name, str(path)],
-            )
-        result.rows[table.name] = con.execute(f"select count(*) from raw.{table.name}").fetchall()[0][0]
-        result.rejected[table.name] = con.execute(
-            "select count(*) from raw.rejected_rows where table_name = ?", [table.name]
-        ).fetchall()[0][0]
-    con.execute("drop table if exists _staged")
-    truth_dir = directory / "truth"
-    if truth_dir.is_dir():
-        con.execute("create schema if not exists truth")
-        for sub in sorted(p for p in truth_dir.iterdir() if p.is_dir()):
-            con.execute(
-                f"create or replace table truth.{sub.name} as "
-                f"select * from read_parquet({_lit(str(sub / '*.parquet'))})"
-            )
-        result.truth_loaded = True
-    as_of = directory / "AS_OF"
-    con.execute("create or replace table raw.dataset_info (as_of date)")
-    if as_of.is_file():
-        con.execute("insert into raw.dataset_info values (?)", [as_of.read_text().strip()])
+    try:
+        with _file_engine() as local:
+            checked = _validate(local, raw_dir, quarantine, allowed, result)
+            truth_dir = directory / "truth"
+            truth = sorted(p for p in truth_dir.iterdir() if p.is_dir()) if truth_dir.is_dir() else []
+            as_of = directory / "AS_OF"
+            _swap(con, local, checked, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
+    except OutflowError as exc:
+        raise OutflowError(f"{exc}; nothing was loaded, every raw table is as it was") from None
+    except duckdb.Error as exc:
+        raise OutflowError(
+            f"the load failed and was rolled back, every raw table is as it was: {str(exc).splitlines()[0]}"
+        ) from None
+    result.truth_loaded = (directory / "truth").is_dir()
+    if result.erasures_kept:
+        log.warning(
+            "erasure_requests: %d requests are already in the ledger with other values; they are kept as first "
+            "recorded (a corrected request needs a new request_id)",
+            result.erasures_kept,
+        )
     return result
 
 
-def dataset_as_of(con: duckdb.DuckDBPyConnection) -> str | None:
+def _validate(
+    local: duckdb.DuckDBPyConnection, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult
+) -> dict[str, list[_Checked]]:
+    """Phase 1: check every file of every table; refuse a table that gates sending and has no rows."""
+    checked = {}
+    for table in TABLES.values():
+        local.execute(f"create table r_{table.name} (_file varchar, _line bigint, _reason varchar)")
+        files = _files_for(raw_dir, table.name)
+        checked[table.name] = [_check_file(local, table, path, quarantine) for path in files]
+        if table.gates_sending and not sum(c.good for c in checked[table.name]) and table.name not in allowed:
+            raise OutflowError(_gate_message(table, raw_dir, files))
+        if not files:
+            result.missing_tables.append(table.name)
+            kept = "its ledger is kept as it is" if table.append_only else "it is loaded empty"
+            log.warning("%s: no file for table %s; %s", raw_dir, table.name, kept)
+    return checked
+
+
+def _good_rows(local: duckdb.DuckDBPyConnection, file: _Checked, extra: str = ""):
+    """The file's good rows, read again in contract types, as a stream of Arrow batches."""
+    sql = f"select {', '.join(file.select)}{extra} from {file.source} where ({file.reason}) is null"
+    return _read(local, file.path, sql, arrow=True)
+
+
+@contextmanager
+def _registered(con, data) -> Iterator[str]:
+    """Make Arrow data readable as `SOURCE` on the warehouse connection for one INSERT ... SELECT.
+    (This is the warehouse interface's bulk Arrow write; the loader calls nothing else engine-specific on `con`.)"""
+    con.register(SOURCE, data)
+    yield SOURCE  # on an error the transaction is rolled back; the next registration replaces this one
+    con.unregister(SOURCE)
+
+
+def _ensure_table(con, table: Table) -> None:
+    """Create `raw.<table>` with the contract's columns; recreate it if its columns differ (never the ledger)."""
+    cols = ", ".join(f"{_q(c.name)} {TYPES[c.type][1]}" for c in table.columns)
+    existing = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ? "
+            "order by ordinal_position",
+            [table.name],
+        ).fetchall()
+    ]
+    if existing == table.column_names:
+        return
+    if existing and table.append_only:
+        raise OutflowError(
+            f"raw.{table.name} has columns {', '.join(existing)}; the contract's are {', '.join(table.column_names)}."
+            " The ledger is never replaced: migrate it by hand"
+        )
+    if existing:
+        con.execute(f"drop table raw.{_q(table.name)}")
+    con.execute(f"create table raw.{_q(table.name)} ({cols})")
+
+
+def _swap(
+    con,
+    local: duckdb.DuckDBPyConnection,
+    checked: dict[str, list[_Checked]],
+    result: LoadResult,
+    truth: list[Path],
+    as_of: str | None,
+) -> None:
+    """Phase 2: write every table's good rows through the warehouse connection in one transaction."""
+    con.execute("begin transaction")
+    try:
+        con.execute("create schema if not exists raw")
+        con.execute(
+            "create table if not exists raw.rejected_rows (table_name varchar, file varchar, row_number bigint, "
+            "reason varchar, loaded_at timestamp)"
+        )
+        for table in TABLES.values():
+            _ensure_table(con, table)
+            names = ", ".join(_q(c) for c in table.column_names)
+            target = f"raw.{_q(table.name)}"
+            if table.append_only:
+                for file in checked[table.name]:
+                    _append_new(con, local, table, file, result)
+            else:
+                con.execute(f"delete from {target}")
+                for file in checked[table.name]:
+                    with _registered(con, _good_rows(local, file)) as source:
+                        con.execute(f"insert into {target} ({names}) select * from {source}")
+                expected = sum(f.good for f in checked[table.name])
+                if con.execute(f"select count(*) from {target}").fetchall()[0][0] != expected:
+                    raise OutflowError(f"{table.name}: a file changed while it was loaded; load again")
+            con.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
+            rejects = local.sql(f"select _file, _line, _reason from r_{table.name}").to_arrow_table()
+            if rejects.num_rows:
+                with _registered(con, rejects) as source:
+                    con.execute(
+                        "insert into raw.rejected_rows (table_name, file, row_number, reason, loaded_at) "
+                        f"select ?, _file, _line, _reason, current_timestamp from {source}",
+                        [table.name],
+                    )
+            result.rows[table.name] = con.execute(f"select count(*) from {target}").fetchall()[0][0]
+            result.rejected[table.name] = rejects.num_rows
+        if truth:
+            con.execute("create schema if not exists truth")
+        for sub in truth:
+            data = local.sql(f"select * from read_parquet({_lit(str(sub / '*.parquet'))})").to_arrow_reader()
+            con.execute(f"drop table if exists truth.{_q(sub.name)}")
+            with _registered(con, data) as source:
+                con.execute(f"create table truth.{_q(sub.name)} as select * from {source}")
+        con.execute("create table if not exists raw.dataset_info (as_of date)")
+        con.execute("delete from raw.dataset_info")
+        if as_of:
+            con.execute("insert into raw.dataset_info values (cast(? as date))", [as_of])
+        con.execute("commit")
+    except BaseException:
+        con.execute("rollback")
+        raise
+
+
+def _append_new(con, local: duckdb.DuckDBPyConnection, table: Table, file: _Checked, result: LoadResult) -> None:
+    """Add the file's rows whose key the ledger does not hold yet; of a key repeated in the file, the first."""
+    names = ", ".join(_q(c) for c in table.column_names)
+    key = _q(table.key)
+    target = f"raw.{_q(table.name)}"
+    data = _good_rows(local, file, ", row_number() over () as _n").read_all()  # small; read twice below
+    with _registered(con, data) as source:
+        firsts = (
+            f"(select * from (select *, row_number() over (partition by {key} order by _n) as _k from {source}) "
+            "as numbered where _k = 1) as s"
+        )
+        others = " or ".join(f"s.{_q(c)} is distinct from t.{_q(c)}" for c in table.column_names if c != table.key)
+        result.erasures_kept += con.execute(
+            f"select count(*) from {firsts} join {target} as t on t.{key} = s.{key} where {others}"
+        ).fetchall()[0][0]
+        before = con.execute(f"select count(*) from {target}").fetchall()[0][0]
+        con.execute(
+            f"insert into {target} ({names}) select {names} from {firsts} "
+            f"where not exists (select 1 from {target} as t where t.{key} = s.{key})"
+        )
+        result.erasures_added += con.execute(f"select count(*) from {target}").fetchall()[0][0] - before
+
+
+def dataset_as_of(con) -> str | None:
     """The as-of date of a generated dataset, if the loaded data came from the generator."""
     try:
         row = con.execute("select max(as_of) from raw.dataset_info").fetchall()[0]

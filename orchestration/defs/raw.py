@@ -6,7 +6,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from outflow.contract import TABLES
+from outflow.contract import GATING_TABLES, TABLES
 from outflow.generate import generate
 from outflow.load import load_directory
 from outflow.warehouse import connect
@@ -18,6 +18,8 @@ class RawDataConfig(dg.Config):
     source_dir: str = ""  # a folder of CSV/Parquet files; empty: OUTFLOW_RAW_DIR, else synthetic data
     people: int = 2000
     seed: int = 42
+    # tables that gate sending (consent_events, erasure_requests) your folder declares it has no rows for
+    allow_empty: list[str] = []
 
 
 def build_defs() -> dg.Definitions:
@@ -34,7 +36,9 @@ def build_defs() -> dg.Definitions:
         if not source:
             generate(config.people, config.seed, folder)
         with connect(warehouse.file()) as con:
-            result = load_directory(con, folder)
+            # generated data declares its consent and erasure lists (possibly empty); a user's folder holds them
+            # unless the run config declares otherwise
+            result = load_directory(con, folder, allow_empty=config.allow_empty if source else GATING_TABLES)
         for name, key in RAW_KEYS.items():
             yield dg.MaterializeResult(
                 asset_key=key,
