@@ -21,13 +21,13 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-import duckdb  # noqa: E402
 
 from activations.destinations import DESTINATIONS  # noqa: E402
 from activations.engine import run_sync  # noqa: E402
 from activations.sandboxes import vendor_sandboxes  # noqa: E402
 from activations.sandboxes.testing import VENDOR_PLANS as PLANS  # noqa: E402
 from activations.sandboxes.testing import make_triggers, vendor_sync_dict, write_sync  # noqa: E402
+from outflow.warehouse import connect  # noqa: E402
 
 TOKEN_ENV = "OUTFLOW_BENCH_VENDOR_TOKEN"
 TOKEN = "bench-token"
@@ -35,7 +35,7 @@ DEV_ENV = "OUTFLOW_GOOGLE_DEV_TOKEN"
 
 
 def _table(path: Path, rows: int) -> None:
-    con = duckdb.connect(str(path))
+    con = connect(path)
     con.execute(
         f"""CREATE OR REPLACE TABLE main.sync_contacts AS SELECT i AS person_id,
             'user' || i || '@example.com' AS email, 'name' || i AS first_name, (i * 7) % 100 AS score

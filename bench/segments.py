@@ -20,14 +20,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import duckdb
-
 from outflow.build import run_dbt
+from outflow.warehouse import Warehouse, connect
 
 NOW = "2026-01-31 00:00:00"
 
 
-def generate(con: duckdb.DuckDBPyConnection, n: int) -> None:
+def generate(con: Warehouse, n: int) -> None:
     con.execute(f"""
         create or replace table dim_profiles as
         select
@@ -117,7 +116,7 @@ def dbt_run(warehouse: Path, selection: list[str], as_of: str, full_refresh: boo
     return sum(r["seconds"] or 0 for r in run.results), wall
 
 
-def rows_stamped(con: duckdb.DuckDBPyConnection, ts: str) -> int:
+def rows_stamped(con: Warehouse, ts: str) -> int:
     """History rows the run at `ts` wrote: stays opened or closed at that time."""
     return con.execute(
         "select count(*) from main.segment_membership_history where entered_at = ?::timestamp "
@@ -126,7 +125,7 @@ def rows_stamped(con: duckdb.DuckDBPyConnection, ts: str) -> int:
     ).fetchone()[0]
 
 
-def mutate(con: duckdb.DuckDBPyConnection, share: float, seed: int) -> None:
+def mutate(con: Warehouse, share: float, seed: int) -> None:
     """Change the engagement of a share of the profiles (lead score and traits; membership changes follow)."""
     modulo = max(1, round(1 / share))
     picked = f"hash(person_id || '{seed}') % {modulo} = 0"
@@ -147,27 +146,27 @@ def mutate(con: duckdb.DuckDBPyConnection, share: float, seed: int) -> None:
 def run(n: int, changed: float, threads: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         wh = Path(tmp) / "bench.duckdb"
-        con = duckdb.connect(str(wh))
+        con = connect(wh)
         con.execute(f"set threads = {threads}")
         t0 = time.perf_counter()
         generate(con, n)
         t_gen = time.perf_counter() - t0
         con.close()
         seg = dbt_run(wh, SEGMENTS, NOW)
-        con = duckdb.connect(str(wh))
+        con = connect(wh)
         sizes = con.execute("select segment, count(*) from main.segment_membership group by 1 order by 1").fetchall()
         members = sum(v for _, v in sizes)
         con.close()
         full = dbt_run(wh, HISTORY, NOW, full_refresh=True)
         t1, t2 = "2026-01-31 01:00:00", "2026-01-31 02:00:00"
         noop = dbt_run(wh, HISTORY, t1)
-        con = duckdb.connect(str(wh))
+        con = connect(wh)
         w_noop = rows_stamped(con, t1)
         mutate(con, changed, 1)
         con.close()
         seg2 = dbt_run(wh, SEGMENTS, NOW)
         inc = dbt_run(wh, HISTORY, t2)
-        con = duckdb.connect(str(wh))
+        con = connect(wh)
         written = rows_stamped(con, t2)
         con.close()
         full2 = dbt_run(wh, HISTORY, t2, full_refresh=True)

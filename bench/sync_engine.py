@@ -85,9 +85,9 @@ class Sandbox:
 
 
 def _make_table(db: Path, rows: int) -> None:
-    import duckdb
+    from outflow.warehouse import connect
 
-    con = duckdb.connect(str(db))
+    con = connect(db)
     con.execute(
         f"""CREATE OR REPLACE TABLE main.sync_bench AS
         SELECT i AS person_id, 'user' || i || '@example.com' AS email, 'name' || i AS first_name,
@@ -98,9 +98,9 @@ def _make_table(db: Path, rows: int) -> None:
 
 
 def _touch_share(db: Path, share: float) -> int:
-    import duckdb
+    from outflow.warehouse import connect
 
-    con = duckdb.connect(str(db))
+    con = connect(db)
     step = round(1 / share)
     con.execute(
         f"UPDATE main.sync_bench SET score = score + 1000, updated_at = TIMESTAMP '2026-02-01' "
@@ -185,17 +185,16 @@ def worker(args: argparse.Namespace) -> None:
 
 def diff_worker(args: argparse.Namespace) -> None:
     """Diff only (no HTTP): state seeded as if everything had been acknowledged, then 1% changed."""
-    import duckdb
-
     from activations.diff import build_diff_sql
     from activations.state import ensure_schema
+    from outflow.warehouse import connect
 
     rows = args.worker_rows
     with tempfile.TemporaryDirectory(prefix="outflow-bench-") as d:
         db = Path(d) / "bench.duckdb"
         _make_table(db, rows)
         cfg = _cfg("http://127.0.0.1:9", "bench_diff", args.batch_size, 1)
-        con = duckdb.connect(str(db))
+        con = connect(db)
         ensure_schema(con)
         sql = build_diff_sql(cfg)
         t = time.perf_counter()
@@ -205,7 +204,7 @@ def diff_worker(args: argparse.Namespace) -> None:
         con.execute("CHECKPOINT")
         con.close()
         changed = _touch_share(db, args.changed)
-        con = duckdb.connect(str(db))
+        con = connect(db)
         t = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE d AS {sql}")
         second = time.perf_counter() - t

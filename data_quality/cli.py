@@ -10,29 +10,34 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import duckdb
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from data_quality.config import Severity, load_config
 from data_quality.errors import QualityError
+from outflow.warehouse import Warehouse, WarehouseError
 
 console = Console()
 
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim", "error": "bold yellow"}
 
 
-def _connect(warehouse: Path | None) -> duckdb.DuckDBPyConnection:
-    from outflow.settings import warehouse_path
+def _connect(warehouse: Path | None) -> Warehouse:
+    from outflow import settings
+    from outflow.warehouse import WarehouseError, connect
 
-    path = warehouse or warehouse_path()
-    if not path.is_file():
-        raise QualityError(f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)")
     try:
-        return duckdb.connect(str(path))
-    except duckdb.Error as exc:
-        raise QualityError(f"cannot open warehouse {path}: {str(exc).splitlines()[0]}") from None
+        if warehouse is None and settings.target() != "duckdb":
+            return connect()
+        path = warehouse or settings.warehouse_path()
+        if not path.is_file():
+            raise QualityError(
+                f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)"
+            )
+        return connect(path)
+    except WarehouseError as exc:
+        raise QualityError(str(exc)) from None
 
 
 def check(
@@ -59,7 +64,7 @@ def check(
     """Run the checks of ASSET; exit 1 when a blocking check fails."""
     try:
         _check(asset, warehouse, config, as_of, fail_on_warn, plan_only, rebaseline, show_passed)
-    except QualityError as exc:
+    except (QualityError, WarehouseError) as exc:
         console.print(f"[red]{exc}[/red]", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None
 
@@ -104,7 +109,7 @@ def _check(
         raise typer.Exit(1)
 
 
-def _print_plan(con: duckdb.DuckDBPyConnection, asset: str | None, cfg, now: dt.datetime) -> None:  # noqa: ANN001
+def _print_plan(con: Warehouse, asset: str | None, cfg, now: dt.datetime) -> None:  # noqa: ANN001
     from data_quality import runner
 
     specs, deferred = runner.plan(con, runner.resolve_assets(con, asset), cfg, now)

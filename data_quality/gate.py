@@ -14,15 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import duckdb
-
 from data_quality.config import QualityConfig
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 
 def preflight(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     source_model: str,
     *,
     config: QualityConfig | None = None,

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from data_quality import store
 from data_quality.config import QualityConfig, Severity, load_config
 from data_quality.dbt_rules import dbt_rules
@@ -35,6 +33,7 @@ from data_quality.suites import (
 )
 from data_quality.warehouse import activation_models, exists, is_read_only
 from outflow.contract import TABLES
+from outflow.warehouse import QueryError, Warehouse, connect
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ def _gx() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- now and assets
 
 
-def resolve_now(now: dt.datetime | None = None, con: duckdb.DuckDBPyConnection | None = None) -> dt.datetime:
+def resolve_now(now: dt.datetime | None = None, con: Warehouse | None = None) -> dt.datetime:
     """The checks' "now", as a naive UTC datetime.
 
     The argument, else OUTFLOW_AS_OF (an ISO date or time), else the as-of date of a generated dataset
@@ -144,7 +143,7 @@ def resolve_now(now: dt.datetime | None = None, con: duckdb.DuckDBPyConnection |
             return _parse_as_of(as_of)
         except ValueError:
             raise QualityError(f"OUTFLOW_AS_OF={as_of!r} is not an ISO date or timestamp") from None
-    if con is not None:
+    if con is not None and con.table_exists("raw", "dataset_info"):
         from outflow.load import dataset_as_of
 
         data_as_of = dataset_as_of(con)
@@ -160,7 +159,7 @@ def _parse_as_of(text: str) -> dt.datetime:
     return resolve_now(dt.datetime.fromisoformat(text))
 
 
-def available_assets(con: duckdb.DuckDBPyConnection) -> list[str]:
+def available_assets(con: Warehouse) -> list[str]:
     """Every asset the warehouse holds that has a suite: raw tables, dim_profiles, sync_* models."""
     out = [f"raw.{t}" for t in TABLES if exists(con, f"raw.{t}")]
     if exists(con, PROFILES_RELATION):
@@ -169,7 +168,7 @@ def available_assets(con: duckdb.DuckDBPyConnection) -> list[str]:
     return out
 
 
-def resolve_assets(con: duckdb.DuckDBPyConnection, selection: str | list[str] | None) -> list[str]:
+def resolve_assets(con: Warehouse, selection: str | list[str] | None) -> list[str]:
     """Turn ``None``/``all``, ``raw``, ``profiles``, ``activation`` or asset names into asset names."""
     items = [selection] if isinstance(selection, str) else list(selection or ["all"])
     out: list[str] = []
@@ -203,7 +202,7 @@ def resolve_assets(con: duckdb.DuckDBPyConnection, selection: str | list[str] | 
     return list(dict.fromkeys(out))
 
 
-def _unknown(sel: str, con: duckdb.DuckDBPyConnection) -> str:
+def _unknown(sel: str, con: Warehouse) -> str:
     choices = ["all", "raw", "profiles", "activation", *available_assets(con)]
     near = difflib.get_close_matches(sel, choices, n=1)
     hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(choices)}"
@@ -214,7 +213,7 @@ def _unknown(sel: str, con: duckdb.DuckDBPyConnection) -> str:
 
 
 def plan(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     assets: list[str],
     cfg: QualityConfig,
     now: dt.datetime,
@@ -255,7 +254,7 @@ def apply_policy(
 
 
 def run_checks(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     selection: str | list[str] | None = None,
     *,
     config: QualityConfig | None = None,
@@ -299,7 +298,7 @@ def run_checks(
     return run
 
 
-def execute(con: duckdb.DuckDBPyConnection, specs: list[CheckSpec], cfg: QualityConfig) -> list[CheckResult]:
+def execute(con: Warehouse, specs: list[CheckSpec], cfg: QualityConfig) -> list[CheckResult]:
     """Validate the specs with GX, one batch per distinct frame; results in the order of ``specs``."""
     results: dict[int, CheckResult] = {}
     groups: dict[str, list[int]] = defaultdict(list)
@@ -312,8 +311,8 @@ def execute(con: duckdb.DuckDBPyConnection, specs: list[CheckSpec], cfg: Quality
         state = _gx()
     for frame, idxs in groups.items():
         try:
-            df = con.execute(frame).df().reset_index(drop=True)
-        except duckdb.Error as exc:
+            df = con.fetch_arrow(frame).to_pandas().reset_index(drop=True)
+        except QueryError as exc:
             msg = str(exc).splitlines()[0]
             for i in idxs:
                 results[i] = _result(specs[i], ERROR, message=f"could not read the data: {msg}")
@@ -441,7 +440,7 @@ def catalog(asset: str, config: QualityConfig | None = None) -> list[CheckSpec]:
     cfg = config or load_config()
     now = resolve_now()
     if asset.startswith("raw.") or asset == PROFILE_ASSET:
-        with duckdb.connect(":memory:") as empty:
+        with connect(":memory:") as empty:
             specs = (
                 raw_suite(empty, asset.removeprefix("raw."), cfg, now)
                 if asset.startswith("raw.")

@@ -14,10 +14,9 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import duckdb
-
 from data_quality.config import QualityConfig
 from data_quality.warehouse import database_path, exists
+from outflow.warehouse import Warehouse
 
 if TYPE_CHECKING:
     from data_quality.runner import QualityRun
@@ -43,11 +42,11 @@ create table if not exists {SCHEMA}.row_counts (
 """
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_schema(con: Warehouse) -> None:
     con.execute(DDL)
 
 
-def previous_count(con: duckdb.DuckDBPyConnection, asset: str) -> int | None:
+def previous_count(con: Warehouse, asset: str) -> int | None:
     """The last accepted row count of an activation model, or None before its first run."""
     if not exists(con, f"{SCHEMA}.row_counts"):
         return None
@@ -58,7 +57,7 @@ def previous_count(con: duckdb.DuckDBPyConnection, asset: str) -> int | None:
     return int(row[0]) if row else None
 
 
-def record_count(con: duckdb.DuckDBPyConnection, asset: str, count: int, run_id: str) -> None:
+def record_count(con: Warehouse, asset: str, count: int, run_id: str) -> None:
     ensure_schema(con)
     con.execute(
         f"insert into {SCHEMA}.row_counts values (?, ?, ?, ?)",
@@ -66,7 +65,7 @@ def record_count(con: duckdb.DuckDBPyConnection, asset: str, count: int, run_id:
     )
 
 
-def rebaseline(con: duckdb.DuckDBPyConnection, asset: str) -> int:
+def rebaseline(con: Warehouse, asset: str) -> int:
     """Accept the model's current row count as the new baseline (after an intended change)."""
     from data_quality.warehouse import quote
 
@@ -75,7 +74,7 @@ def rebaseline(con: duckdb.DuckDBPyConnection, asset: str) -> int:
     return count
 
 
-def save_run(con: duckdb.DuckDBPyConnection, run: QualityRun, cfg: QualityConfig) -> None:
+def save_run(con: Warehouse, run: QualityRun, cfg: QualityConfig) -> None:
     ensure_schema(con)
     at = run.started_at
     con.executemany(
@@ -108,7 +107,7 @@ def save_run(con: duckdb.DuckDBPyConnection, run: QualityRun, cfg: QualityConfig
         con.executemany(f"insert into {SCHEMA}.failed_rows values (?, ?, ?, ?, ?, ?, ?)", rows)
 
 
-def report_dir(con: duckdb.DuckDBPyConnection, cfg: QualityConfig) -> Path:
+def report_dir(con: Warehouse, cfg: QualityConfig) -> Path:
     """Where HTML reports go: config ``report_dir``, else ``quality/`` beside the warehouse file."""
     if cfg.report_dir is not None:
         return cfg.report_dir

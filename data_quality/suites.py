@@ -15,12 +15,11 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import duckdb
-
 from data_quality.config import Channel, QualityConfig, Severity
 from data_quality.dbt_rules import model_meta
 from data_quality.warehouse import columns, quote, split_relation
 from outflow.contract import TABLES
+from outflow.warehouse import Warehouse
 
 # A deliberately plain address check: one @, no spaces, a dot in the domain, a 2+ letter TLD.
 EMAIL_REGEX = r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$"
@@ -87,7 +86,7 @@ def _frame(relation: str, cols: list[str], types: dict[str, str]) -> str:
 # ---------------------------------------------------------------------------------------------- raw
 
 
-def raw_suite(con: duckdb.DuckDBPyConnection, table: str, cfg: QualityConfig, now: dt.datetime) -> list[CheckSpec]:
+def raw_suite(con: Warehouse, table: str, cfg: QualityConfig, now: dt.datetime) -> list[CheckSpec]:
     """Schema, keys, required columns, accepted values, no future timestamps, freshness."""
     t = TABLES[table]
     asset = f"raw.{table}"
@@ -191,7 +190,7 @@ def raw_suite(con: duckdb.DuckDBPyConnection, table: str, cfg: QualityConfig, no
 # ----------------------------------------------------------------------------------------- profiles
 
 
-def profile_suite(con: duckdb.DuckDBPyConnection, cfg: QualityConfig) -> list[CheckSpec]:
+def profile_suite(con: Warehouse, cfg: QualityConfig) -> list[CheckSpec]:
     """Identity sanity and survivorship on the golden record."""
     asset = PROFILE_ASSET
     prof = columns(con, PROFILES_RELATION)
@@ -248,7 +247,7 @@ CANDIDATES_RELATION = "main.int_profiles__attribute_candidates"
 
 
 def _survivorship_checks(
-    con: duckdb.DuckDBPyConnection, cfg: QualityConfig, prof: dict[str, str], ident: dict[str, str]
+    con: Warehouse, cfg: QualityConfig, prof: dict[str, str], ident: dict[str, str]
 ) -> list[CheckSpec]:
     """A field that some source offers for the person is filled in the golden record.
 
@@ -324,9 +323,7 @@ def channel_of(model: str, cols: dict[str, str], cfg: QualityConfig) -> Channel 
     return None
 
 
-def activation_suite(
-    con: duckdb.DuckDBPyConnection, model: str, cfg: QualityConfig, previous_count: int | None
-) -> list[CheckSpec]:
+def activation_suite(con: Warehouse, model: str, cfg: QualityConfig, previous_count: int | None) -> list[CheckSpec]:
     """Before a sync: valid contact points for the channel, consent, no erased person, row-count band."""
     relation = f"main.{model}"
     cols = columns(con, relation)
@@ -488,7 +485,7 @@ def _identity_match(alias: str, cols: dict[str, str], key: str, ident_table: str
 
 
 def _consent_check(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     model: str,
     relation: str,
     cols: dict[str, str],
@@ -576,7 +573,7 @@ def _ledger_grant_sql(
 
 
 def _erasure_check(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     model: str,
     relation: str,
     cols: dict[str, str],

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,6 +14,9 @@ from rich.table import Table
 
 from models_ml.errors import ModelError
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
+
+if TYPE_CHECKING:
+    from outflow.warehouse import Warehouse
 
 app = typer.Typer(help="Predictive lead scoring: train, score, report.", no_args_is_help=True)
 console = Console()
@@ -34,19 +37,16 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _connect(warehouse: Path | None, read_only: bool = False):  # noqa: ANN202 - duckdb connection
-    import duckdb
-
-    from outflow.settings import warehouse_path
+def _connect(warehouse: Path | None, read_only: bool = False) -> Warehouse:
+    from outflow import settings
     from outflow.warehouse import connect
 
-    path = warehouse or warehouse_path()
+    if warehouse is None and settings.target() != "duckdb":
+        return connect(read_only=read_only)
+    path = warehouse or settings.warehouse_path()
     if not path.exists():
         raise ModelError(f"warehouse {path} does not exist; run `outflow demo` or `outflow load` + `outflow build`")
-    try:
-        return connect(path, read_only=read_only)
-    except duckdb.Error as exc:
-        raise ModelError(f"cannot open warehouse {path}: {exc}") from exc
+    return connect(path, read_only=read_only)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:

@@ -19,10 +19,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-import duckdb
 import polars as pl
 
 from models_ml.errors import ModelError
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +45,11 @@ SENIORITY_PATTERNS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    rows = con.execute(
-        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
-        [schema, name],
-    ).fetchall()
-    return bool(rows and rows[0][0])
+def _table_exists(con: Warehouse, schema: str, name: str) -> bool:
+    return con.table_exists(schema, name)
 
 
-def _require(con: duckdb.DuckDBPyConnection, schema: str, name: str) -> None:
+def _require(con: Warehouse, schema: str, name: str) -> None:
     if not _table_exists(con, schema, name):
         raise ModelError(f"warehouse table {schema}.{name} is missing; run `outflow build` first")
 
@@ -69,32 +65,29 @@ def _to_datetime(value: dt.datetime | dt.date | str) -> dt.datetime:
     return dt.datetime.combine(value, dt.time())
 
 
-def load_events(con: duckdb.DuckDBPyConnection, before: dt.datetime, after: dt.datetime | None = None) -> pl.DataFrame:
-    """Events with `after <= occurred_at < before` (the filter is pushed down to DuckDB)."""
+def load_events(con: Warehouse, before: dt.datetime, after: dt.datetime | None = None) -> pl.DataFrame:
+    """Events with `after <= occurred_at < before` (the filter is pushed down to the warehouse)."""
     _require(con, "main", "fct_events")
     sql = f"select {', '.join(EVENT_COLUMNS)} from main.fct_events where person_id is not null and occurred_at < ?"
     params: list[Any] = [before]
     if after is not None:
         sql += " and occurred_at >= ?"
         params.append(after)
-    df = pl.from_arrow(con.sql(sql, params=params).to_arrow_table())
-    assert isinstance(df, pl.DataFrame)
+    df = con.fetch_polars(sql, params)
     return df.with_columns(pl.col("occurred_at").cast(pl.Datetime("us")), pl.col("amount").cast(pl.Float64))
 
 
-def load_profiles(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def load_profiles(con: Warehouse) -> pl.DataFrame:
     _require(con, "main", "dim_profiles")
-    df = pl.from_arrow(con.sql(f"select {', '.join(PROFILE_COLUMNS)} from main.dim_profiles").to_arrow_table())
-    assert isinstance(df, pl.DataFrame)
+    df = con.fetch_polars(f"select {', '.join(PROFILE_COLUMNS)} from main.dim_profiles")
     return df.with_columns(pl.col("first_seen_at").cast(pl.Datetime("us")))
 
 
-def load_attribute_history(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def load_attribute_history(con: Warehouse) -> pl.DataFrame:
     """person_id, the firmographic attributes, valid_from and valid_to (null = current)."""
     _require(con, "main", "dim_profile_history")
     cols = ", ".join(("person_id", *ATTRIBUTE_COLUMNS, "valid_from", "valid_to"))
-    df = pl.from_arrow(con.sql(f"select {cols} from main.dim_profile_history").to_arrow_table())
-    assert isinstance(df, pl.DataFrame)
+    df = con.fetch_polars(f"select {cols} from main.dim_profile_history")
     return df.with_columns(
         pl.col("employee_count").cast(pl.Float64),
         pl.col("valid_from").cast(pl.Datetime("us")),
@@ -212,7 +205,7 @@ def labels_at(events: pl.DataFrame, cutoff: dt.datetime | dt.date | str, horizon
 
 
 def build_features(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     cutoff: dt.datetime | dt.date | str,
     *,
     exclude_customers: bool = False,
@@ -231,7 +224,7 @@ def build_features(
 
 
 def build_training_set(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     cutoffs: Sequence[dt.datetime | dt.date | str],
     *,
     horizon_days: int = 30,
@@ -261,7 +254,7 @@ def feature_columns(df: pl.DataFrame) -> list[str]:
     return [c for c in df.columns if c not in NON_FEATURES]
 
 
-def latest_event_time(con: duckdb.DuckDBPyConnection) -> dt.datetime:
+def latest_event_time(con: Warehouse) -> dt.datetime:
     _require(con, "main", "fct_events")
     rows = con.execute("select max(occurred_at) from main.fct_events").fetchall()
     row = rows[0] if rows else None

@@ -23,7 +23,6 @@ import hashlib
 import logging
 from typing import Any
 
-import duckdb
 import numpy as np
 import polars as pl
 
@@ -39,6 +38,7 @@ from models_ml.evaluation import (
 from models_ml.model import score, train
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry, decide_promotion
 from models_ml.store import ensure_scores_table, write_scores
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ HOLDOUT_SHARE = 0.3
 RULE_SCORE_TABLES = ("fct_lead_scores_backtest", "fct_lead_scores")
 
 
-def _as_datetime(value: dt.datetime | dt.date | str | None, con: duckdb.DuckDBPyConnection) -> dt.datetime:
+def _as_datetime(value: dt.datetime | dt.date | str | None, con: Warehouse) -> dt.datetime:
     if value is None:
         return F.latest_event_time(con)
     return F._to_datetime(value)
@@ -78,29 +78,27 @@ def plan_cutoffs(
     return sorted(cutoffs), holdout
 
 
-def _earliest_event(con: duckdb.DuckDBPyConnection) -> dt.datetime | None:
+def _earliest_event(con: Warehouse) -> dt.datetime | None:
     rows = con.execute("select min(occurred_at) from main.fct_events").fetchall()
     return F._to_datetime(rows[0][0]) if rows and rows[0][0] is not None else None
 
 
-def rule_scores(con: duckdb.DuckDBPyConnection) -> tuple[pl.DataFrame | None, str | None]:
+def rule_scores(con: Warehouse) -> tuple[pl.DataFrame | None, str | None]:
     """The rule-based lead score per person from dbt, preferring the point-in-time backtest table."""
     for name in RULE_SCORE_TABLES:
         if F._table_exists(con, "main", name):
-            df = pl.from_arrow(con.sql(f"select person_id, lead_score from main.{name}").to_arrow_table())
-            assert isinstance(df, pl.DataFrame)
+            df = con.fetch_polars(f"select person_id, lead_score from main.{name}")
             return df.with_columns(pl.col("lead_score").cast(pl.Float64)), name
     return None, None
 
 
-def truth_labels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
+def truth_labels(con: Warehouse) -> pl.DataFrame | None:
     """person_id -> converted from the generator's ground truth, or None without a truth schema."""
     needed = [("truth", "people"), ("truth", "identifiers"), ("main", "int_identity__identifiers")]
     if not all(F._table_exists(con, s, t) for s, t in needed):
         return None
-    df = pl.from_arrow(
-        con.sql(
-            """
+    return con.fetch_polars(
+        """
             select i.person_id, bool_or(p.converted) as converted
             from truth.identifiers t
             join main.int_identity__identifiers i
@@ -109,10 +107,7 @@ def truth_labels(con: duckdb.DuckDBPyConnection) -> pl.DataFrame | None:
             where i.person_id is not null
             group by i.person_id
             """
-        ).to_arrow_table()
     )
-    assert isinstance(df, pl.DataFrame)
-    return df
 
 
 def holdout_person(person_id: pl.Expr, share: float) -> pl.Expr:
@@ -134,7 +129,7 @@ def _group_column(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def train_model(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     *,
     as_of: dt.datetime | dt.date | str | None = None,
     registry: ModelRegistry | None = None,
@@ -259,7 +254,7 @@ def train_model(
 
 
 def score_people(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     *,
     as_of: dt.datetime | dt.date | str | None = None,
     registry: ModelRegistry | None = None,
@@ -318,7 +313,7 @@ def score_people(
 
 
 def train_and_score(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     *,
     as_of: dt.datetime | dt.date | str | None = None,
     registry: ModelRegistry | None = None,

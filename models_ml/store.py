@@ -10,15 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-import duckdb
 import polars as pl
+
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 SCORES_TABLE = "main.ml_lead_scores"
 SCORES_DDL = f"""create table if not exists {SCORES_TABLE} (
     person_id varchar not null,
-    score double,
+    score double precision,
     decile integer,
     reason_codes varchar,
     model_version varchar,
@@ -27,14 +28,14 @@ SCORES_DDL = f"""create table if not exists {SCORES_TABLE} (
 SCORE_COLUMNS = ["person_id", "score", "decile", "reason_codes", "model_version", "scored_at"]
 
 
-def ensure_scores_table(con: duckdb.DuckDBPyConnection) -> None:
+def ensure_scores_table(con: Warehouse) -> None:
     """Create main.ml_lead_scores empty if it does not exist yet."""
     con.execute("create schema if not exists main")
     con.execute(SCORES_DDL)
 
 
 def write_scores(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     scores: pl.DataFrame,
     model_version: str,
     scored_at: dt.datetime | None = None,
@@ -50,26 +51,16 @@ def write_scores(
         pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at"),
     )
     ensure_scores_table(con)
-    arrow = frame.to_arrow()
-    con.execute("begin transaction")
-    try:
+    with con.transaction():
         con.execute(f"delete from {SCORES_TABLE}")
-        con.register("_ml_scores_in", arrow)
-        con.execute(f"insert into {SCORES_TABLE} ({', '.join(SCORE_COLUMNS)}) select * from _ml_scores_in")
-        con.unregister("_ml_scores_in")
-        con.execute("commit")
-    except Exception:
-        con.execute("rollback")
-        raise
+        con.write_arrow(SCORES_TABLE, frame, mode="append")
     log.info("wrote %d scores (model %s) to %s", frame.height, model_version, SCORES_TABLE)
     return frame.height
 
 
-def read_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def read_scores(con: Warehouse) -> pl.DataFrame:
     """The current scores (an empty frame when the table does not exist yet)."""
-    exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'main' and table_name = 'ml_lead_scores'"
-    ).fetchall()[0][0]
+    exists = con.table_exists("main", "ml_lead_scores")
     if not exists:
         return pl.DataFrame(
             schema={
@@ -81,6 +72,4 @@ def read_scores(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
                 "scored_at": pl.Datetime("us"),
             }
         )
-    df = pl.from_arrow(con.sql(f"select * from {SCORES_TABLE}").to_arrow_table())
-    assert isinstance(df, pl.DataFrame)
-    return df
+    return con.fetch_polars(f"select {', '.join(SCORE_COLUMNS)} from {SCORES_TABLE}")

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import polars as pl
+
+from outflow.warehouse import Warehouse, connect
 
 WEAK_TYPES = ("cookie", "device")
 
@@ -84,12 +85,12 @@ def shared_mask(ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, 
 def new_person_ids(anchors: pl.Series) -> pl.Series:
     """A new person's id: "p_" + the first 16 hex digits of the md5 of its smallest identifier key.
 
-    md5 (through DuckDB, vectorised) is the same on every version and platform, so a rebuild from scratch
-    gives the same ids.
+    md5 (vectorised, in an in-memory DuckDB warehouse) is the same on every version and platform, so a rebuild
+    from scratch gives the same ids.
     """
-    with duckdb.connect() as con:
-        con.register("anchors", pl.DataFrame({"anchor": anchors}))
-        return con.sql("select 'p_' || left(md5(anchor), 16) as person_id from anchors").pl().to_series()
+    with connect(":memory:") as mem:
+        mem.write_arrow("anchors", pl.DataFrame({"anchor": anchors}), mode="create", temporary=True)
+        return mem.fetch_polars("select 'p_' || left(md5(anchor), 16) as person_id from anchors").to_series()
 
 
 @dataclass
@@ -165,9 +166,9 @@ def resolve(
 def _assign_ids(out: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """Give every component a person id, keeping the ids of earlier runs."""
     # the smallest key per component (DuckDB's string min aggregates in parallel, far faster here)
-    with duckdb.connect() as con:
-        con.register("keys", out.select("component", "key"))
-        comp_anchor = con.sql("select component, min(key) as anchor from keys group by component").pl()
+    with connect(":memory:") as mem:
+        mem.write_arrow("keys", out.select("component", "key"), mode="create", temporary=True)
+        comp_anchor = mem.fetch_polars("select component, min(key) as anchor from keys group by component")
     if previous is not None and previous.height:
         prev = previous.select("key", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
         votes = (
@@ -225,13 +226,13 @@ def pairwise_scores(predicted: pl.DataFrame, truth: pl.DataFrame) -> PairScores:
     )
 
 
-def warehouse_accuracy(con) -> PairScores:
+def warehouse_accuracy(con: Warehouse) -> PairScores:
     """Pairwise precision/recall of the warehouse's identity graph against the generator's ground truth."""
-    predicted = con.sql(
+    predicted = con.fetch_polars(
         "select identifier_type || ':' || identifier_value as key, person_id as cluster "
         "from main.int_identity__identifiers where person_id is not null"
-    ).pl()
-    truth = con.sql(
+    )
+    truth = con.fetch_polars(
         "select identifier_type || ':' || identifier_value as key, person_key as cluster from truth.identifiers"
-    ).pl()
+    )
     return pairwise_scores(predicted, truth)

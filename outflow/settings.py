@@ -22,3 +22,46 @@ def warehouse_path() -> Path:
 def data_dir() -> Path:
     """Where generated raw files and ground truth are written (OUTFLOW_DATA_DIR)."""
     return _path("OUTFLOW_DATA_DIR", PROJECT_ROOT / "data")
+
+
+TARGETS = ("duckdb", "postgres")
+
+
+def target() -> str:
+    """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default) or ``postgres``.
+
+    The dbt runner picks its dbt target from the same setting, so a user names the warehouse once.
+    """
+    value = os.environ.get("OUTFLOW_TARGET", "").strip().lower() or "duckdb"
+    if value not in TARGETS:
+        from outflow.warehouse.base import WarehouseError
+
+        shown = os.environ["OUTFLOW_TARGET"].strip()[:40]
+        raise WarehouseError(
+            f"OUTFLOW_TARGET={shown!r} is not a known warehouse target: use one of {', '.join(TARGETS)}"
+        )
+    return value
+
+
+def postgres_url() -> str:
+    """The PostgreSQL database (OUTFLOW_POSTGRES_URL): ``postgresql://user[:password]@host:port/dbname``.
+
+    The password may instead come from PGPASSWORD. It is never printed.
+    """
+    value = os.environ.get("OUTFLOW_POSTGRES_URL", "").strip()
+    if not value:
+        from outflow.warehouse.base import WarehouseError
+
+        raise WarehouseError(
+            "OUTFLOW_TARGET=postgres but OUTFLOW_POSTGRES_URL is not set: set it to postgresql://user@host:port/dbname "
+            "(the password in PGPASSWORD)"
+        )
+    if not value.startswith(("postgresql://", "postgres://")):
+        from outflow.warehouse.base import WarehouseError
+        from outflow.warehouse.postgres import mask
+
+        raise WarehouseError(
+            f"OUTFLOW_POSTGRES_URL ({mask(value)[:60]}) is not a postgresql:// URL: "
+            "set it to postgresql://user@host:port/dbname"
+        )
+    return value

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.sandboxes.testing import make_audience, make_secret
 from activations.sandboxes.webhook import WebhookSandbox
+from outflow.warehouse import Warehouse, connect
 
 SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
 
@@ -30,14 +30,13 @@ def sandbox(secret: str) -> Iterator[WebhookSandbox]:
 @pytest.fixture
 def warehouse(tmp_path: Path) -> Path:
     path = tmp_path / "wh.duckdb"
-    con = duckdb.connect(str(path))
-    make_audience(con, rows=500)
-    con.close()
+    with connect(path) as con:
+        make_audience(con, rows=500)
     return path
 
 
 @pytest.fixture
-def con(warehouse: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(str(warehouse))
+def con(warehouse: Path) -> Iterator[Warehouse]:
+    c = connect(warehouse)
     yield c
     c.close()

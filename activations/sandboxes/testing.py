@@ -7,10 +7,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import polars as pl
 import yaml
 
 from activations.config import SyncConfig, load_sync
+from outflow.warehouse import Warehouse
 
 
 def make_secret(seed: bytes = b"outflow-sandbox-key-0001") -> str:
@@ -18,24 +19,28 @@ def make_secret(seed: bytes = b"outflow-sandbox-key-0001") -> str:
     return "whsec_" + base64.b64encode(seed).decode()
 
 
-def make_audience(con: duckdb.DuckDBPyConnection, name: str = "sync_contacts", rows: int = 1000) -> None:
+def make_audience(con: Warehouse, name: str = "sync_contacts", rows: int = 1000) -> None:
     """A ``sync_*`` table in schema main: person_id, email, first_name, score, note (note is not mapped)."""
-    con.execute(
-        f"""CREATE OR REPLACE TABLE main.{name} AS
-        SELECT i AS person_id, 'user' || i || '@example.com' AS email, 'name' || i AS first_name,
-               (i * 7) % 100 AS score, 'unmapped' AS note
-        FROM range({int(rows)}) r(i)"""
+    i = pl.int_range(0, int(rows), dtype=pl.Int64, eager=True)
+    df = pl.DataFrame({"person_id": i}).with_columns(
+        email=pl.format("user{}@example.com", "person_id"),
+        first_name=pl.format("name{}", "person_id"),
+        score=(pl.col("person_id") * 7) % 100,
+        note=pl.lit("unmapped"),
     )
+    con.write_arrow(f"main.{name}", df, mode="replace")
 
 
-def make_triggers(con: duckdb.DuckDBPyConnection, name: str = "trg_welcome", rows: int = 1000) -> None:
+def make_triggers(con: Warehouse, name: str = "trg_welcome", rows: int = 1000) -> None:
     """A ``trg_*`` table in schema main: trigger_id, person_id, email, event_name."""
-    con.execute(
-        f"""CREATE OR REPLACE TABLE main.{name} AS
-        SELECT 'welcome-' || i AS trigger_id, i AS person_id, 'user' || i || '@example.com' AS email,
-               'welcome' AS event_name
-        FROM range({int(rows)}) r(i)"""
+    i = pl.int_range(0, int(rows), dtype=pl.Int64, eager=True)
+    df = pl.DataFrame({"person_id": i}).select(
+        trigger_id=pl.format("welcome-{}", "person_id"),
+        person_id="person_id",
+        email=pl.format("user{}@example.com", "person_id"),
+        event_name=pl.lit("welcome"),
     )
+    con.write_arrow(f"main.{name}", df, mode="replace")
 
 
 def sync_dict(

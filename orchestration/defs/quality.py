@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from data_quality.config import Severity, load_config
 from data_quality.runner import catalog, run_checks
@@ -78,11 +77,8 @@ def quality_checks_for(asset: str) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
     )
     def _checks(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource) -> Iterator[dg.AssetCheckResult]:
-        con = duckdb.connect(str(warehouse.file()))
-        try:
+        with warehouse.connect() as con:
             run = run_checks(con, asset, config=cfg)
-        finally:
-            con.close()
         results = {r.name: r for r in run.results}
         for check_key in context.selected_asset_check_keys:
             spec = by_name[check_key.name]

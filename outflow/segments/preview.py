@@ -9,6 +9,7 @@ from pathlib import Path
 from outflow.segments.codegen import compile_project
 from outflow.segments.compiler import inline_segments, render_direct
 from outflow.segments.errors import SegmentError
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -22,46 +23,47 @@ class Preview:
     overlaps: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-def _default_as_of(con) -> str:  # noqa: ANN001
+def _default_as_of(con: Warehouse) -> str:
     """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
     from outflow.load import dataset_as_of
 
-    as_of = dataset_as_of(con)
+    as_of = dataset_as_of(con) if con.table_exists("raw", "dataset_info") else None
     if as_of:
         return as_of
-    try:
+    ts = None
+    if con.table_exists("main", "fct_events"):
         (ts,) = con.execute("select max(occurred_at) from main.fct_events").fetchone()
-    except Exception:  # noqa: BLE001 - a warehouse without events
-        ts = None
     if ts is None:
-        (ts,) = con.execute("select current_timestamp::timestamp").fetchone()
+        (ts,) = con.execute("select cast(current_timestamp as timestamp)").fetchone()
     return str(ts)
 
 
 def preview_segment(
     name: str, project_dir: Path, warehouse: Path | None = None, as_of: str | None = None, sample: int = 5
 ) -> Preview:
-    import duckdb
-
-    from outflow.settings import warehouse_path
+    from outflow import settings
+    from outflow.warehouse import QueryError, WarehouseError, connect
 
     compiled = compile_project(project_dir)
     if name not in compiled:
         raise SegmentError(f"no segment named {name!r}; known: {', '.join(sorted(compiled))}")
-    path = warehouse or warehouse_path()
-    if not Path(path).exists():
-        raise SegmentError(f"{path}: warehouse not found; build it first (outflow demo / dbt build)")
-    try:
-        con = duckdb.connect(str(path), read_only=True)
-    except duckdb.ConnectionException:  # already open read-write in this process (tests, notebooks)
-        con = duckdb.connect(str(path))
+    if warehouse is None and settings.target() != "duckdb":
+        con = connect(read_only=True)
+    else:
+        path = warehouse or settings.warehouse_path()
+        if not Path(path).exists():
+            raise SegmentError(f"{path}: warehouse not found; build it first (outflow demo / dbt build)")
+        try:
+            con = connect(path, read_only=True)
+        except WarehouseError as exc:
+            raise SegmentError(str(exc)) from None
     try:
         as_of = as_of or _default_as_of(con)
-        sql = {n: render_direct(inline_segments(n, compiled), now=as_of) for n in compiled}
+        sql = {n: render_direct(inline_segments(n, compiled), now=as_of, dialect=con.dialect) for n in compiled}
         try:
             members = {n: {r[0] for r in con.execute(q).fetchall()} for n, q in sql.items()}
-        except duckdb.Error as exc:
-            raise SegmentError(f"segment query failed against {path}: {str(exc).splitlines()[0]}") from None
+        except QueryError as exc:
+            raise SegmentError(f"segment query failed against {con.location}: {str(exc).splitlines()[0]}") from None
         mine = members[name]
         out = Preview(size=len(mine), as_of=str(as_of))
         if mine:
@@ -69,17 +71,21 @@ def preview_segment(
             # Never display people who asked to be erased (they stay counted: segments are pre-gate).
             erased = (
                 "and person_id not in (select person_id from main.erased_persons)"
-                if con.execute(
-                    "select count(*) from information_schema.tables "
-                    "where table_schema = 'main' and table_name = 'erased_persons'"
-                ).fetchone()[0]
+                if con.table_exists("main", "erased_persons")
                 else ""
             )
-            rows = con.execute(
-                f"select {', '.join(cols)} from main.dim_profiles where person_id in "
-                f"(select unnest(?::varchar[])) {erased} order by person_id limit {int(sample)}",
-                [sorted(mine)],
-            ).fetchall()
+            # Members in id order, a chunk at a time (a portable IN list) until the sample is full.
+            ids, rows = sorted(mine), []
+            for start in range(0, len(ids), 1000):
+                chunk = ids[start : start + 1000]
+                rows += con.execute(
+                    f"select {', '.join(cols)} from main.dim_profiles where person_id in "
+                    f"({', '.join('?' for _ in chunk)}) {erased} order by person_id limit {int(sample)}",
+                    chunk,
+                ).fetchall()
+                if len(rows) >= sample:
+                    break
+            rows = rows[: int(sample)]
             out.sample_columns, out.sample_rows = cols, rows
         out.overlaps = [(o, len(m), len(mine & m)) for o, m in sorted(members.items()) if o != name]
         return out

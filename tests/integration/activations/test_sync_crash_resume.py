@@ -14,6 +14,7 @@ import pytest
 
 from activations.sandboxes.testing import make_triggers, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
+from outflow.warehouse import connect
 
 RUNNER = """
 import sys
@@ -47,7 +48,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, kind: str
 ) -> None:
     rows = 2000
-    con = duckdb.connect(str(warehouse))
+    con = connect(warehouse)
     if kind == "audience":
         from activations.sandboxes.testing import make_audience
 

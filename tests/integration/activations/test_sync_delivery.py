@@ -14,6 +14,7 @@ from activations.sandboxes.testing import make_secret, make_triggers, sync_dict,
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.cli import app
 from outflow.errors import OutflowError
+from outflow.warehouse import connect
 
 
 def _cfg(tmp_path: Path, sb: WebhookSandbox, **kw: object) -> SyncConfig:
@@ -236,7 +237,7 @@ def test_concurrent_syncs_share_the_destination_rate_limit(tmp_path: Path, secre
 
 
 def test_cli_runs_several_syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
-    con = duckdb.connect(str(warehouse))
+    con = connect(warehouse)
     make_triggers(con, rows=50)
     con.close()
     _cfg(tmp_path, sandbox)

@@ -3,11 +3,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.sandboxes.spec import specs_dir
 from activations.sandboxes.testing import make_audience
+from outflow.warehouse import Warehouse, connect
 
 TOKEN_ENV = "OUTFLOW_TEST_VENDOR_TOKEN"
 TOKEN = "sandbox-secret-token-0123456789"
@@ -20,8 +20,8 @@ def token(monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(str(tmp_path / "wh.duckdb"))
+def con(tmp_path: Path) -> Iterator[Warehouse]:
+    c = connect(tmp_path / "wh.duckdb")
     make_audience(c, rows=200)
     yield c
     c.close()

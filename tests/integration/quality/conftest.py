@@ -6,9 +6,9 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
+from outflow.warehouse import Warehouse, connect
 from tests.integration.quality import fixtures
 
 
@@ -25,7 +25,7 @@ def quality_db(quality_template: Path, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def con(quality_db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    c = duckdb.connect(str(quality_db))
+def con(quality_db: Path) -> Iterator[Warehouse]:
+    c = connect(quality_db)
     yield c
     c.close()

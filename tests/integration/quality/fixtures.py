@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import duckdb
+from outflow.warehouse import Warehouse, connect
 
 AS_OF = dt.datetime(2026, 6, 1, 12, 0, 0)
 N = 40  # people
@@ -17,8 +17,16 @@ def _ts(hours_ago: float) -> dt.datetime:
 
 
 def build(path: Path) -> Path:
-    con = duckdb.connect(str(path))
-    con.execute("create schema raw")
+    """The fixture warehouse in a new DuckDB file."""
+    with connect(path) as con:
+        fill(con)
+    return path
+
+
+def fill(con: Warehouse) -> None:
+    """Create the fixture tables on any warehouse (portable SQL: DuckDB and PostgreSQL)."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists main")
     con.execute(
         "create table raw.crm_contacts (contact_id varchar, email varchar, phone varchar, "
         "first_name varchar, "
@@ -61,7 +69,7 @@ def build(path: Path) -> Path:
     )
     con.execute(
         "create table raw.orders (order_id varchar, email varchar, phone varchar, user_id "
-        "varchar, amount double, "
+        "varchar, amount double precision, "
         "currency varchar, status varchar, ordered_at timestamp)"
     )
     con.executemany(
@@ -86,10 +94,10 @@ def build(path: Path) -> Path:
     con.execute(
         "create table main.int_identity__identifiers as select * from ("
         "select 'email' as identifier_type, 'person' || i || '@example.com' as identifier_value, "
-        "'p' || i as person_id, false as is_shared, null::varchar as block_reason from range(?) t(i) "
-        "union all select 'crm_id', 'c' || i, 'p' || i, false, null from range(?) t(i)"
-        "union all select 'phone', '+1512555' || (1000 + i), 'p' || i, false, null from range(?) t(i))",
-        [N, N, N],
+        "'p' || i as person_id, false as is_shared, null::varchar as block_reason from generate_series(0, ?) t(i) "
+        "union all select 'crm_id', 'c' || i, 'p' || i, false, null from generate_series(0, ?) t(i) "
+        "union all select 'phone', '+1512555' || (1000 + i), 'p' || i, false, null from generate_series(0, ?) t(i)) u",
+        [N - 1, N - 1, N - 1],
     )
     con.execute(
         "create table main.stg_crm__contacts as select contact_id, lower(trim(email)) as email, first_name, "
@@ -100,8 +108,8 @@ def build(path: Path) -> Path:
         "'@example.com' as email, "
         "'+1512555' || (1000 + i) as phone, 'First' || i as first_name, 'Last' || i as last_name, "
         "'Acme' as company, 'US' as country, 'c' || i as crm_id, 3 as identifier_count, true as is_known "
-        "from range(?) t(i)",
-        [N],
+        "from generate_series(0, ?) t(i)",
+        [N - 1],
     )
     con.execute(
         "create table main.dim_consent as select identifier_type, lower(trim(identifier)) as "
@@ -116,5 +124,3 @@ def build(path: Path) -> Path:
         "create table main.sync_ads_lookalike as select person_id, email, phone from main.dim_profiles "
         "where person_id < 'p3'"
     )
-    con.close()
-    return path

@@ -10,6 +10,7 @@ from activations.config import SyncConfig
 from activations.diff import build_diff_sql
 from activations.sandboxes.testing import sync_dict
 from activations.state import ensure_schema
+from outflow.warehouse import connect
 
 
 def _cfg(**kw: object) -> SyncConfig:
@@ -75,7 +76,7 @@ def test_mode_filters_operations(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_diff_result_is_only_the_changes(tmp_path: Path) -> None:
     """The diff is one set-based query whose result holds only changed rows, not the audience."""
-    con = duckdb.connect(str(tmp_path / "big.duckdb"))
+    con = connect(tmp_path / "big.duckdb")
     ensure_schema(con)
     from activations.sandboxes.testing import make_audience
 

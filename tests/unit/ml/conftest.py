@@ -6,6 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
+from outflow.warehouse import Warehouse
+
 
 def make_synthetic(n: int = 3000, seed: int = 0) -> pl.DataFrame:
     """Rows over 4 monthly snapshots; the label depends on two numeric features and one category."""
@@ -42,7 +44,7 @@ def synthetic() -> pl.DataFrame:
 AS_OF = dt.datetime(2026, 6, 1)
 
 
-def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.datetime = AS_OF) -> None:
+def make_warehouse_tables(con: Warehouse, n_people: int = 400, seed: int = 0, as_of: dt.datetime = AS_OF) -> None:
     """main.dim_profiles, main.dim_profile_history and main.fct_events shaped like the warehouse's, with behaviour
     (pricing views, email clicks) that precedes orders."""
     rng = np.random.default_rng(seed)
@@ -108,27 +110,28 @@ def make_warehouse_tables(con, n_people: int = 400, seed: int = 0, as_of: dt.dat
         },
         orient="row",
     )
-    con.register("_prof", prof.to_arrow())
-    con.register("_ev", ev.to_arrow())
-    con.execute("create or replace table main.dim_profiles as select * from _prof")
-    con.execute("create or replace table main.fct_events as select * from _ev")
+    con.write_arrow("main.dim_profiles", prof, mode="replace")
+    con.write_arrow("main.fct_events", ev, mode="replace")
     # one CRM version per person, known from first sight (tests add later versions)
-    con.execute(
-        """create or replace table main.dim_profile_history as
-           select person_id, 'crm_' || person_id as contact_id, job_title, employee_count, industry, country,
-                  first_seen_at as valid_from, null::timestamp as valid_to
-           from _prof"""
+    history = prof.select(
+        "person_id",
+        ("crm_" + pl.col("person_id")).alias("contact_id"),
+        "job_title",
+        "employee_count",
+        "industry",
+        "country",
+        pl.col("first_seen_at").alias("valid_from"),
+        pl.lit(None, dtype=pl.Datetime("us")).alias("valid_to"),
     )
-    con.unregister("_prof")
-    con.unregister("_ev")
+    con.write_arrow("main.dim_profile_history", history, mode="replace")
 
 
 @pytest.fixture()
 def small_warehouse(tmp_path):
-    import duckdb
+    from outflow.warehouse import connect
 
     path = tmp_path / "wh.duckdb"
-    con = duckdb.connect(str(path))
+    con = connect(path)
     make_warehouse_tables(con)
     yield con
     con.close()

@@ -1,0 +1,159 @@
+"""The warehouse interface behaves the same on DuckDB and on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pyarrow as pa
+import pytest
+import sqlglot
+
+from outflow.warehouse import QueryError, Warehouse
+
+
+def test_target_and_dialect(wh: Warehouse) -> None:
+    assert wh.dialect == wh.target
+    # sqlglot knows the dialect: portable SQL is rendered for it
+    assert sqlglot.transpile("select cast(x as double) from t", read="duckdb", write=wh.dialect)
+
+
+def test_execute_with_question_mark_params(wh: Warehouse) -> None:
+    wh.execute("create table main.t (id integer, name varchar, note varchar)")
+    wh.executemany("insert into main.t values (?, ?, ?)", [[1, "a", "x"], [2, "b", None], [3, "50%", "?"]])
+    # `?` inside a literal and `%` anywhere are text, not placeholders
+    rows = wh.execute(
+        "select id, name, '?' as q, 'a%' as pct from main.t where id >= ? and name like '%' order by id", [2]
+    ).fetchall()
+    assert rows == [(2, "b", "?", "a%"), (3, "50%", "?", "a%")]
+    assert wh.execute("select count(*) from main.t where note is null").fetchone() == (1,)
+    with pytest.raises(QueryError, match="no_such_table"):
+        wh.execute("select * from main.no_such_table")
+
+
+def test_transaction_commits_and_rolls_back(wh: Warehouse) -> None:
+    wh.execute("create table main.t (id integer)")
+    with wh.transaction():
+        wh.execute("insert into main.t values (?)", [1])
+        with wh.transaction():  # a nested block joins the outer one
+            wh.execute("insert into main.t values (?)", [2])
+    with pytest.raises(RuntimeError), wh.transaction():
+        wh.execute("insert into main.t values (?)", [3])
+        raise RuntimeError("boom")
+    assert wh.execute("select id from main.t order by id").fetchall() == [(1,), (2,)]
+    other = wh.cursor()  # what one session commits another sees
+    try:
+        assert other.execute("select count(*) from main.t").fetchone() == (2,)
+    finally:
+        other.close()
+    # a failed statement inside a transaction rolls the whole block back and leaves the session usable
+    with pytest.raises(QueryError), wh.transaction():
+        wh.execute("insert into main.t values (?)", [4])
+        wh.execute("insert into main.nope values (1)")
+    assert wh.execute("select max(id) from main.t").fetchone() == (2,)
+
+
+def test_fetch_arrow_and_polars_keep_types(wh: Warehouse) -> None:
+    wh.execute(
+        "create table main.typed (i integer, b bigint, f double precision, d decimal(10, 2), s varchar, "
+        "ok boolean, day date, ts timestamp)"
+    )
+    wh.execute(
+        "insert into main.typed values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [1, 2**40, 1.5, Decimal("12.34"), "é", True, dt.date(2026, 1, 31), dt.datetime(2026, 1, 31, 12, 0, 1, 5)],
+    )
+    wh.execute("insert into main.typed values (null, null, null, null, null, null, null, null)")
+    t = wh.fetch_arrow("select * from main.typed order by i nulls last")
+    assert t.schema.field("i").type == pa.int32()
+    assert t.schema.field("b").type == pa.int64()
+    assert t.schema.field("f").type == pa.float64()
+    assert t.schema.field("d").type == pa.decimal128(10, 2)
+    assert t.schema.field("s").type == pa.string()
+    assert t.schema.field("ok").type == pa.bool_()
+    assert t.schema.field("day").type == pa.date32()
+    assert t.schema.field("ts").type == pa.timestamp("us")
+    assert t.to_pylist()[0] == {
+        "i": 1,
+        "b": 2**40,
+        "f": 1.5,
+        "d": Decimal("12.34"),
+        "s": "é",
+        "ok": True,
+        "day": dt.date(2026, 1, 31),
+        "ts": dt.datetime(2026, 1, 31, 12, 0, 1, 5),
+    }
+    assert t.to_pylist()[1] == dict.fromkeys(t.column_names)
+    df = wh.fetch_polars("select i, s, ts from main.typed where i = ?", [1])
+    assert df.schema == pl.Schema({"i": pl.Int32, "s": pl.String, "ts": pl.Datetime("us")})
+    assert df.height == 1
+    empty = wh.fetch_polars("select i, s from main.typed where i = ?", [99])
+    assert empty.height == 0 and empty.columns == ["i", "s"]
+
+
+def test_write_arrow_modes(wh: Warehouse) -> None:
+    first = pl.DataFrame({"id": [1, 2], "name": ["a", None], "ts": [dt.datetime(2026, 1, 1), None]})
+    assert wh.write_arrow("ml.things", first, mode="create") == 2  # the schema is created too
+    with pytest.raises(QueryError):
+        wh.write_arrow("ml.things", first, mode="create")
+    # append matches columns by name, whatever their order
+    third = first.head(1).select("name", "id", "ts").with_columns(id=pl.lit(3, pl.Int64))
+    wh.write_arrow("ml.things", third, mode="append")
+    assert wh.execute("select count(*), sum(id) from ml.things").fetchone() == (3, 6)
+    wh.write_arrow("ml.things", pa.table({"id": [9], "extra": ["x"]}), mode="replace")
+    assert wh.columns("ml", "things") == {"id": "bigint", "extra": wh.columns("ml", "things")["extra"]}
+    assert wh.fetch_polars("select * from ml.things").to_dicts() == [{"id": 9, "extra": "x"}]
+    wh.write_arrow("ml.fresh", pl.DataFrame({"v": [1.5]}), mode="append")  # append creates a missing table
+    assert wh.execute("select v from ml.fresh").fetchall() == [(1.5,)]
+    wh.write_arrow("ml.fresh", pl.DataFrame(schema={"v": pl.Float64}), mode="append")
+    assert wh.execute("select count(*) from ml.fresh").fetchone() == (1,)
+
+
+def test_bulk_write_of_200k_rows(wh: Warehouse) -> None:
+    n = 200_000
+    df = pl.DataFrame({"id": pl.int_range(0, n, eager=True)}).with_columns(
+        email=pl.format("user{}@example.com", "id"),
+        score=pl.col("id").cast(pl.Float64) / 4,
+        tags=pl.concat_list(pl.format("t{}", pl.col("id") % 3)),
+        seen=pl.lit(dt.datetime(2026, 1, 1)) + pl.duration(seconds=pl.col("id")),
+    )
+    assert wh.write_arrow("raw.big", df, mode="replace") == n
+    assert wh.execute("select count(*), count(distinct email), sum(score), max(seen) from raw.big").fetchone() == (
+        n,
+        n,
+        sum(range(n)) / 4,
+        dt.datetime(2026, 1, 1) + dt.timedelta(seconds=n - 1),
+    )
+    back = wh.fetch_polars("select * from raw.big order by id")
+    assert back.select("id", "email", "score", "seen").equals(df.select("id", "email", "score", "seen"))
+    assert back["tags"].to_list()[:4] == [["t0"], ["t1"], ["t2"], ["t0"]]
+
+
+def test_temp_tables_are_private_to_a_session(wh: Warehouse) -> None:
+    wh.write_arrow("scratch", pl.DataFrame({"k": ["a", "b"]}), mode="create", temporary=True)
+    assert wh.execute("select count(*) from scratch").fetchone() == (2,)
+    wh.write_arrow("scratch", pl.DataFrame({"k": ["c"]}), mode="append", temporary=True)
+    assert wh.execute("select count(*) from scratch").fetchone() == (3,)
+    other = wh.cursor()
+    try:
+        with pytest.raises(QueryError):
+            other.execute("select count(*) from scratch")
+        other.write_arrow("scratch", pl.DataFrame({"k": ["z"]}), mode="create", temporary=True)
+        assert other.execute("select k from scratch").fetchall() == [("z",)]
+    finally:
+        other.close()
+    assert wh.execute("select count(*) from scratch").fetchone() == (3,)
+    assert not wh.table_exists("main", "scratch")
+
+
+def test_introspection(wh: Warehouse) -> None:
+    assert not wh.table_exists("main", "people")
+    assert wh.columns("main", "people") == {}
+    wh.execute("create table main.people (person_id varchar, score double precision, born date)")
+    wh.execute("create view main.people_v as select person_id from main.people")
+    assert wh.table_exists("main", "people") and wh.table_exists("main", "people_v")
+    cols = wh.columns("main", "people")
+    assert list(cols) == ["person_id", "score", "born"]
+    assert cols["born"] == "date" and cols["score"] in ("double", "double precision")
+    assert wh.tables("main") == ["people", "people_v"]
+    assert "password" not in wh.location and not wh.read_only
