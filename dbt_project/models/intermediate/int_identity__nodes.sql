@@ -21,7 +21,7 @@ select
     case
         when blocklist.identifier_value is not null then blocklist.reason
         when identifier_type = 'email'
-            and regexp_full_match(split_part(nodes.identifier_value, '@', 1), '{{ var("role_account_pattern") }}')
+            and {{ outflow_regex_full_match("split_part(nodes.identifier_value, '@', 1)", var('role_account_pattern')) }}
             then 'role account'
     end as block_reason
 from nodes

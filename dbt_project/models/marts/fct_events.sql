@@ -6,7 +6,7 @@ with persons as (
 web as (
     select
         web.event_id, persons.person_id, 'web' as source, web.event_type, web.occurred_at,
-        web.page_path, cast(null as varchar) as campaign_id, cast(null as double) as amount
+        web.page_path, cast(null as varchar) as campaign_id, cast(null as {{ outflow_double() }}) as amount
     from {{ ref('stg_web__events') }} as web
     inner join persons on persons.record_id = 'web:' || web.event_id
 ),
