@@ -41,8 +41,7 @@ def postgres_profile_env(url: str) -> dict[str, str]:
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
         raise OutflowError(
-            "OUTFLOW_POSTGRES_URL is not a postgresql://user@host:port/dbname URL (password hidden): "
-            f"{_mask(url)}"
+            f"OUTFLOW_POSTGRES_URL is not a postgresql://user@host:port/dbname URL (password hidden): {_mask(url)}"
         )
     try:
         port = parts.port or 5432

@@ -25,5 +25,9 @@ select
             then 'role account'
     end as block_reason
 from nodes
-left join {{ ref('identity_blocklist') }} as blocklist
+left join (
+    -- an empty value in the seed is the text 'null' (see the seed's description)
+    select identifier_type, coalesce(identifier_value, 'null') as identifier_value, reason
+    from {{ ref('identity_blocklist') }}
+) as blocklist
     using (identifier_type, identifier_value)
