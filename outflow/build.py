@@ -38,31 +38,22 @@ PG_ENV = {
 
 def postgres_profile_env(url: str) -> dict[str, str]:
     """The profile's variables from a postgresql:// URL (the password from the URL, else PGPASSWORD)."""
+    shape = "postgresql://user[:password]@host[:port]/dbname"
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
-        raise OutflowError(
-            f"OUTFLOW_POSTGRES_URL is not a postgresql://user@host:port/dbname URL (password hidden): {_mask(url)}"
-        )
+        raise OutflowError(f"OUTFLOW_POSTGRES_URL is not a PostgreSQL URL: set it to {shape}")
     try:
         port = parts.port or 5432
     except ValueError:
-        raise OutflowError(f"OUTFLOW_POSTGRES_URL has a bad port: {_mask(url)}") from None
-    query = parse_qs(parts.query)
+        raise OutflowError(f"OUTFLOW_POSTGRES_URL has a port that is not a number: set it to {shape}") from None
     return {
         PG_ENV["host"]: parts.hostname,
         PG_ENV["port"]: str(port),
         PG_ENV["user"]: unquote(parts.username or os.environ.get("PGUSER", "postgres")),
         PG_ENV["password"]: unquote(parts.password) if parts.password else os.environ.get("PGPASSWORD", ""),
         PG_ENV["dbname"]: unquote(parts.path.strip("/")),
-        PG_ENV["sslmode"]: query.get("sslmode", ["prefer"])[0],
+        PG_ENV["sslmode"]: parse_qs(parts.query).get("sslmode", ["prefer"])[0],
     }
-
-
-def _mask(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return url.replace(f":{parts.password}@", ":***@", 1)
 
 
 def dbt_env(warehouse: Path | None = None) -> str:
@@ -73,6 +64,7 @@ def dbt_env(warehouse: Path | None = None) -> str:
     both, so every relation has the same name on every target.
     """
     target = settings.target()
+    os.environ["OUTFLOW_TARGET"] = target  # the profile's default target, for dbt runs that pass no --target
     if target == "postgres":
         os.environ.update(postgres_profile_env(settings.postgres_url()))
     else:
@@ -124,5 +116,8 @@ def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = 
             detail = "; ".join(f"{f['name']}: {(f['message'] or f['status']).splitlines()[0]}" for f in failed[:3])
         else:
             detail = str(outcome.exception or "see the dbt log above")
+        detail = " ".join(detail.split())  # one line
+        if secret := os.environ.get(PG_ENV["password"]):
+            detail = detail.replace(secret, "***")
         raise OutflowError(f"dbt {' '.join(args)} failed: {detail}")
     return run

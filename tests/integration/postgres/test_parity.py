@@ -26,11 +26,13 @@ from urllib.parse import urlsplit, urlunsplit
 import adbc_driver_postgresql.dbapi as adbc
 import psycopg
 import pytest
+import sqlglot
 
 from outflow import settings
 from outflow.build import PG_ENV, DbtRun, run_dbt
 from outflow.load import dataset_as_of
 from outflow.pipeline import generate_and_load
+from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
 from tests.conftest import DEMO_PEOPLE, DEMO_SEED
 from tests.integration.postgres.parity import (
@@ -261,3 +263,28 @@ def test_round_macro_is_the_same_on_both_engines(builds: Builds) -> None:
     assert [float(r) for _, r in duck] == exact
     assert [float(r) for _, r in postgres] == exact
     assert exact[0] == 18.9 and exact[-1] == 0.5
+
+
+def test_generated_segment_sql_gives_the_same_answers_on_both_engines(builds: Builds) -> None:
+    """SQL the segment compiler writes into dbt models (portable_sql) for the functions engines disagree on:
+    rounding, integer division, try_cast and the float type give the same values on both."""
+    tree = sqlglot.parse_one(
+        "select i, round(x / 3, 1) as r, x / 4 as q, try_cast(s as double) as d, try_cast(s as int) as n, "
+        "cast(x as double) / 7 as f "
+        "from (values (1, 7, '12'), (2, 10, 'abc'), (3, 20, ' 3.25 '), (4, -8, '-1e2')) as v (i, x, s) order by i",
+        read="duckdb",
+    )
+    sql = portable_sql(tree)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OUTFLOW_TARGET", "duckdb")
+        duck = _show(sql, warehouse=builds.warehouse)
+    with pytest.MonkeyPatch.context() as mp:
+        _postgres_env(mp, builds.pg_url)
+        postgres = _show(sql)
+
+    def floats(rows: list[tuple]) -> list[tuple]:
+        return [tuple(None if v is None else float(v) for v in row) for row in rows]
+
+    assert floats(duck) == floats(postgres)
+    assert floats(duck)[0] == (1.0, 2.3, 1.75, 12.0, 12.0, 1.0)
+    assert floats(duck)[1][3:5] == (None, None)  # 'abc' is not a number on either engine
