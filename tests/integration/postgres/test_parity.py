@@ -238,7 +238,7 @@ def _show(sql: str, **kw) -> list[tuple]:
     target = dbt_env(kw.get("warehouse"))
     project = str(settings.DBT_PROJECT_DIR)
     res = dbtRunner().invoke(
-        ["--quiet", "show", "--inline", sql, "--limit", "1000", "--project-dir", project, "--profiles-dir", project]
+        ["--quiet", "show", "--inline", sql, "--limit", "100000", "--project-dir", project, "--profiles-dir", project]
         + ["--target", target, "--output", "json"]
     )
     assert res.success, res.exception
@@ -250,19 +250,29 @@ ROUNDING_CASES = [18.95, 58.15, 62.05, 0.05, -0.05, 0.15, 2.25, 21.95, 62.45, 13
 
 def test_round_macro_is_the_same_on_both_engines(builds: Builds) -> None:
     """outflow_round(x, 1) gives the same double on both engines: half away from zero on the exact binary value
-    (18.95 is stored as 18.9499... and rounds to 18.9), where a numeric cast on PostgreSQL would give 19.0."""
-    values = ", ".join(f"({i}, cast({x!r} as double precision))" for i, x in enumerate(ROUNDING_CASES))
-    sql = f"select i, {{{{ outflow_round('x', 1) }}}} as r from (values {values}) as v (i, x) order by i"
+    (18.95 is stored as 18.9499... and rounds to 18.9), where a numeric cast on PostgreSQL would give 19.0.
+    Besides the named cases, 16,002 computed values: every multiple of 1/80 in [-50, 50] (ties and their binary
+    neighbours) and 100 * (1 - exp(-k / 397)), the shape of an engagement score."""
+    d = "double precision"
+    named = " union all ".join(f"select {20000 + i}, cast({x!r} as {d})" for i, x in enumerate(ROUNDING_CASES))
+    sql = (
+        f"select k, x, {{{{ outflow_round('x', 1) }}}} as r from ("
+        f"select k, cast(k as {d}) / 80 as x from generate_series(-4000, 4000) as g (k) union all "
+        f"select k + 10000, 100 * (1 - exp(-cast(k as {d}) / 397)) from generate_series(-4000, 4000) as g (k) "
+        f"union all {named}) as v (k, x) order by k"
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OUTFLOW_TARGET", "duckdb")
-        duck = _show(sql, warehouse=builds.warehouse)
+        duck = [(int(k), float(x), float(r)) for k, x, r in _show(sql, warehouse=builds.warehouse)]
     with pytest.MonkeyPatch.context() as mp:
         _postgres_env(mp, builds.pg_url)
-        postgres = _show(sql)
-    exact = [float(Decimal(x).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) for x in ROUNDING_CASES]
-    assert [float(r) for _, r in duck] == exact
-    assert [float(r) for _, r in postgres] == exact
-    assert exact[0] == 18.9 and exact[-1] == 0.5
+        postgres = [(int(k), float(x), float(r)) for k, x, r in _show(sql)]
+    assert len(duck) == 16002 + len(ROUNDING_CASES)
+    assert duck == postgres
+    exact = [float(Decimal(x).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)) for _, x, _ in duck]
+    assert [r for _, _, r in duck] == exact
+    by_k = {k: r for k, _, r in duck}
+    assert by_k[20000] == 18.9 and by_k[20000 + len(ROUNDING_CASES) - 1] == 0.5
 
 
 def test_generated_segment_sql_gives_the_same_answers_on_both_engines(builds: Builds) -> None:
