@@ -7,6 +7,8 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+#: The warehouses Outflow runs on (OUTFLOW_TARGET); the first is the default.
+TARGETS = ("duckdb", "postgres")
 
 
 def _path(env: str, default: Path) -> Path:
@@ -22,9 +24,6 @@ def warehouse_path() -> Path:
 def data_dir() -> Path:
     """Where generated raw files and ground truth are written (OUTFLOW_DATA_DIR)."""
     return _path("OUTFLOW_DATA_DIR", PROJECT_ROOT / "data")
-
-
-TARGETS = ("duckdb", "postgres")
 
 
 def target() -> str:

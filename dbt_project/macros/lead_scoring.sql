@@ -5,18 +5,18 @@
 
 {#- Weight of an event `age_days` old: halves every `half_life_days`. -#}
 {% macro lead_decay(age_days, half_life_days=none) -%}
-    power(0.5, ({{ age_days }}) / cast({{ half_life_days if half_life_days is not none else var('engagement_half_life_days', 14) }} as double))
+    power(0.5, ({{ age_days }}) / cast({{ half_life_days if half_life_days is not none else var('engagement_half_life_days', 14) }} as {{ outflow_double() }}))
 {%- endmacro %}
 
 {#- Decayed points (unbounded) to a 0..100 score that saturates: 100 * (1 - exp(-points / saturation)). -#}
 {% macro lead_engagement_score(points) -%}
-    round(100.0 * (1.0 - exp(-greatest({{ points }}, 0.0) / cast({{ var('engagement_saturation_points', 8) }} as double))), 1)
+    {{ outflow_round("100.0 * (1.0 - exp(-greatest(" ~ points ~ ", 0.0) / cast(" ~ var('engagement_saturation_points', 8) ~ " as " ~ outflow_double() ~ ")))", 1) }}
 {%- endmacro %}
 
 {#- The combined 0..100 lead score. -#}
 {% macro lead_score(fit, engagement) -%}
     {%- set w = var('lead_score_fit_weight', 0.5) -%}
-    round({{ w }} * ({{ fit }}) + (1 - {{ w }}) * ({{ engagement }}), 1)
+    {{ outflow_round(w ~ " * (" ~ fit ~ ") + (1 - " ~ w ~ ") * (" ~ engagement ~ ")", 1) }}
 {%- endmacro %}
 
 {#- A1..D4: the letter grades fit (A best), the digit grades engagement (1 best). -#}
@@ -46,11 +46,11 @@ with events as (
         source,
         event_type,
         page_path,
-        date_diff('second', occurred_at, {{ as_of }}) / 86400.0 as age_days
+        cast({{ dbt.datediff('occurred_at', as_of, 'second') }} as {{ outflow_double() }}) / 86400.0 as age_days
     from {{ ref('fct_events') }}
     where person_id is not null
       and occurred_at < {{ as_of }}
-      and occurred_at >= {{ as_of }} - to_days({{ var('engagement_lookback_days', 365) }})
+      and occurred_at >= {{ dbt.dateadd('day', -1 * var('engagement_lookback_days', 365), as_of) }}
 ),
 
 rules as (
@@ -64,7 +64,7 @@ matched as (
         rules.points,
         row_number() over (
             partition by events.source, events.event_id
-            order by (rules.page_pattern is null), rules.points desc
+            order by (rules.page_pattern is null), rules.points desc nulls last
         ) as rule_rank
     from events
     inner join rules
@@ -72,7 +72,7 @@ matched as (
         and rules.event_type = events.event_type
         and (
             rules.page_pattern is null
-            or contains(lower(coalesce(events.page_path, '')), lower(rules.page_pattern))
+            or position(lower(rules.page_pattern) in lower(coalesce(events.page_path, ''))) > 0
         )
 ),
 
@@ -88,9 +88,9 @@ per_person as (
 
 select
     profiles.person_id,
-    cast(coalesce(per_person.engagement_points, 0) as double) as engagement_points,
+    cast(coalesce(per_person.engagement_points, 0) as {{ outflow_double() }}) as engagement_points,
     cast(coalesce(per_person.scored_events, 0) as integer) as scored_events,
-    cast({{ lead_engagement_score('coalesce(per_person.engagement_points, 0)') }} as double) as engagement_score
+    cast({{ lead_engagement_score('coalesce(per_person.engagement_points, 0)') }} as {{ outflow_double() }}) as engagement_score
 from {{ ref('dim_profiles') }} as profiles
 left join per_person using (person_id)
 {%- endmacro %}

@@ -7,8 +7,9 @@ nullif(lower(trim({{ col }})), '')
 {#- The form used for matching: lowercased, plus-tag removed, and for gmail the dots removed and
     googlemail.com folded into gmail.com. Anything that does not look like an address is null. -#}
 {% macro canonical_email(col) -%}
+{%- set address_pattern -%}[^@ \t\n\f\r]+@[^@ \t\n\f\r]+[.][a-z]{2,}{%- endset -%}
 case
-  when regexp_full_match(lower(trim({{ col }})), '[^@\s]+@[^@\s]+\.[a-z]{2,}') then
+  when {{ outflow_regex_full_match('lower(trim(' ~ col ~ '))', address_pattern) }} then
     case
       when split_part(lower(trim({{ col }})), '@', 2) in ('gmail.com', 'googlemail.com')
         then replace(split_part(split_part(lower(trim({{ col }})), '@', 1), '+', 1), '.', '') || '@gmail.com'
@@ -17,18 +18,9 @@ case
 end
 {%- endmacro %}
 
-{#- Collapse inner whitespace, trim, and capitalise the first letter of each word. -#}
+{#- Collapse inner whitespace, trim, and capitalise the first letter of each word (macro in compat/). -#}
 {% macro normalize_name(col) -%}
-nullif(
-  array_to_string(
-    list_transform(
-      string_split(trim(regexp_replace({{ col }}, '\s+', ' ', 'g')), ' '),
-      lambda w: upper(left(w, 1)) || lower(substr(w, 2))
-    ),
-    ' '
-  ),
-  ''
-)
+{{ outflow_capitalize_words(col) }}
 {%- endmacro %}
 
 {#- "Now" for every model: the as_of var when set, else the current time. -#}

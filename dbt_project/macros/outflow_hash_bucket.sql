@@ -5,11 +5,11 @@
 {%- endmacro %}
 
 {% macro default__outflow_hash_bucket(expr) -%}
-    (cast(('0x' || substr(md5({{ expr }}), 1, 8)) as ubigint) % 10000)
+    (cast(cast('x' || substr(md5({{ expr }}), 1, 8) as bit(32)) as bigint) % 10000)
 {%- endmacro %}
 
-{% macro postgres__outflow_hash_bucket(expr) -%}
-    (('x' || substr(md5({{ expr }}), 1, 8))::bit(32)::bigint % 10000)
+{% macro duckdb__outflow_hash_bucket(expr) -%}
+    (cast(('0x' || substr(md5({{ expr }}), 1, 8)) as ubigint) % 10000)
 {%- endmacro %}
 
 {% macro snowflake__outflow_hash_bucket(expr) -%}

@@ -20,10 +20,10 @@ from (
         end,
         case
         {%- for field, rule in rules.items() if rule.prefer == 'earliest' %}
-          when field = '{{ field }}' then epoch(observed_at)
+          when field = '{{ field }}' then {{ outflow_epoch('observed_at') }}
         {%- endfor %}
-          else -epoch(observed_at)
-        end,
+          else -{{ outflow_epoch('observed_at') }}
+        end nulls last,
         value
     ) as rank_in_field
   from {{ candidates }} as c

@@ -26,6 +26,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlglot import exp
 
+from outflow.segments.compiler import portable_sql
 from outflow.segments.errors import SegmentError
 from outflow.segments.spec import NAME_RE
 
@@ -163,12 +164,12 @@ def _definitions_sql(audiences: dict[str, tuple[Audience, Path]]) -> str:
             .from_(exp.select(*[exp.alias_(exp.Null(), c) for c in cols]).subquery("d"))
             .where(exp.false())
         )
-        return q.sql(dialect="duckdb", pretty=True)
+        return portable_sql(q)
     values = exp.Values(
         expressions=rows,
         alias=exp.TableAlias(this=exp.to_identifier("d"), columns=[exp.to_identifier(c) for c in cols]),
     )
-    return exp.select(*typed).from_(values).sql(dialect="duckdb", pretty=True)
+    return portable_sql(exp.select(*typed).from_(values))
 
 
 def audience_files(project_dir: Path, segments: set[str]) -> dict[Path, str]:

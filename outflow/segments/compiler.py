@@ -523,9 +523,52 @@ def render_direct(
     return tree.sql(dialect=dialect, pretty=pretty)
 
 
-def render_dbt(select: exp.Select, dialect: str = "duckdb") -> str:
-    """SQL for a dbt model body: placeholders become ``{{ ref() }}`` and ``{{ outflow_now() }}``."""
-    sql = select.sql(dialect=dialect, pretty=True)
+_FLOAT_TYPES = {exp.DataType.Type.DOUBLE, exp.DataType.Type.FLOAT}
+_DOUBLE_TOKEN = "__outflow_double__"
+_TOKEN = re.compile(r"(__outflow_(?:double|jinja_\d+)__)")
+
+
+def portable_sql(tree: exp.Expression, pretty: bool = True) -> str:
+    """SQL for a dbt model that runs on every target. What engines read differently becomes a dispatch macro of
+    dbt_project/macros/compat/ (the floating point type, round, try_cast to a number), and `/` divides in floating
+    point everywhere (DuckDB's meaning; PostgreSQL divides integers as integers). The rest is rendered in DuckDB's
+    dialect, whose output for the allowed nodes PostgreSQL reads the same (INTERVAL '7' DAY, STARTS_WITH, STRPOS)."""
+    tree = tree.copy()
+    double = exp.DataType.build(_DOUBLE_TOKEN, udt=True)
+    for div in list(tree.find_all(exp.Div)):
+        div.set("expression", exp.cast(div.expression, double.copy()))
+    for cast in list(tree.find_all(exp.Cast)):
+        if type(cast) is exp.Cast and cast.to.this in _FLOAT_TYPES:
+            cast.set("to", double.copy())
+    calls: dict[str, str] = {_DOUBLE_TOKEN: "outflow_double()"}  # token -> Jinja expression
+    # innermost first: an outer call's argument then holds the inner call's token
+    for node in sorted(tree.find_all(exp.Round, exp.TryCast), key=lambda n: n.depth, reverse=True):
+        if isinstance(node, exp.Round):
+            digits = node.args.get("decimals")
+            call = f"outflow_round({_jinja_sql(node.this, calls)}, {digits.sql() if digits else 0})"
+        elif node.to.is_type(*exp.DataType.NUMERIC_TYPES):
+            call = f"outflow_try_cast_double({_jinja_sql(node.this, calls)})"
+        else:
+            continue
+        token = f"__outflow_jinja_{len(calls)}__"
+        calls[token] = call
+        number = exp.column(token)
+        as_is = isinstance(node, exp.Round) or node.to.this in _FLOAT_TYPES
+        node.replace(number if as_is else exp.cast(number, node.to))
+    parts = _TOKEN.split(tree.sql(dialect="duckdb", pretty=pretty))
+    return "".join("{{ " + calls[p] + " }}" if p in calls else p for p in parts)
+
+
+def _jinja_sql(node: exp.Expression, calls: dict[str, str]) -> str:
+    """A node's SQL as a Jinja string expression, with the macro calls of its tokens spliced in (``~``)."""
+    parts = [p for p in _TOKEN.split(node.sql(dialect="duckdb")) if p]
+    quoted = (calls[p] if p in calls else "'" + p.replace("\\", "\\\\").replace("'", "\\'") + "'" for p in parts)
+    return " ~ ".join(quoted)
+
+
+def render_dbt(select: exp.Select) -> str:
+    """SQL for a dbt model body (portable_sql): placeholders become ``{{ ref() }}`` and ``{{ outflow_now() }}``."""
+    sql = portable_sql(select)
 
     def relation(m: re.Match[str]) -> str:
         name = m.group(1)

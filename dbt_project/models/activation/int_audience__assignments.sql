@@ -30,7 +30,7 @@ bucketed as (
         priority_group,
         priority,
         holdout_pct,
-        cast({{ control_pct }} as double) as control_pct,
+        cast({{ control_pct }} as {{ outflow_double() }}) as control_pct,
         {{ outflow_hash_bucket("audience || ':' || person_id") }} as holdout_bucket,
         {{ outflow_hash_bucket("'control:' || person_id") }} as control_bucket
     from ranked

@@ -3,6 +3,17 @@
 -- are in int_consent__suppressions.
 {{ config(materialized='table') }}
 
+with ranked as (
+    select
+        *,
+        row_number() over (
+            partition by person_id, channel, purpose
+            order by occurred_at desc nulls last, case status when 'revoked' then 0 else 1 end, ledger_id
+        ) as fact_rank
+    from {{ ref('int_consent__ledger') }}
+    where status in ('granted', 'revoked')
+)
+
 select
     person_id,
     channel,
@@ -14,9 +25,5 @@ select
     identifier_type,
     identifier_value,
     occurred_at as decided_at
-from {{ ref('int_consent__ledger') }}
-where status in ('granted', 'revoked')
-qualify row_number() over (
-    partition by person_id, channel, purpose
-    order by occurred_at desc, case status when 'revoked' then 0 else 1 end, ledger_id
-) = 1
+from ranked
+where fact_rank = 1

@@ -21,13 +21,13 @@ consent_events as (
         status,
         'consent_event' as fact_kind,
         source,
-        occurred_at
+        occurred_at,
+        row_number() over (
+            partition by identifier_type, identifier_value, purpose, channel
+            order by occurred_at desc nulls last, case status when 'revoked' then 0 else 1 end, event_id desc nulls last
+        ) as fact_rank
     from {{ ref('stg_consent__events') }}
     where identifier_value is not null
-    qualify row_number() over (
-        partition by identifier_type, identifier_value, purpose, channel
-        order by occurred_at desc, case status when 'revoked' then 0 else 1 end, event_id desc
-    ) = 1
 ),
 
 email_facts as (
@@ -37,14 +37,14 @@ email_facts as (
         email_canonical as identifier_value,
         case when event_type = 'bounce' then 'hard_bounce' else event_type end as fact_kind,
         campaign_id,
-        occurred_at
+        occurred_at,
+        row_number() over (
+            partition by email_canonical, case when event_type = 'bounce' then 'hard_bounce' else event_type end
+            order by occurred_at desc nulls last, event_id desc nulls last
+        ) as fact_rank
     from {{ ref('stg_email__events') }}
     where email_canonical is not null
       and (event_type in ('unsubscribe', 'spam_report') or (event_type = 'bounce' and bounce_type = 'hard'))
-    qualify row_number() over (
-        partition by email_canonical, case when event_type = 'bounce' then 'hard_bounce' else event_type end
-        order by occurred_at desc, event_id desc
-    ) = 1
 ),
 
 email_consent as (
@@ -52,17 +52,20 @@ email_consent as (
         fact_id, identifier_type, identifier_value, 'marketing' as purpose, 'email' as channel,
         'revoked' as status, fact_kind, 'email campaign ' || campaign_id as source, occurred_at
     from email_facts
-    where fact_kind in ('unsubscribe', 'spam_report')
+    where fact_rank = 1 and fact_kind in ('unsubscribe', 'spam_report')
     union all
     select
         fact_id, identifier_type, identifier_value, purpose, 'email' as channel,
         'suppressed' as status, fact_kind, 'email campaign ' || campaign_id as source, occurred_at
-    from email_facts, (select unnest(['marketing', 'transactional']) as purpose) as purposes
-    where fact_kind = 'hard_bounce'
+    from email_facts
+    cross join (values ('marketing'), ('transactional')) as purposes (purpose)
+    where fact_rank = 1 and fact_kind = 'hard_bounce'
 ),
 
 facts as (
-    select * from consent_events
+    select fact_id, identifier_type, identifier_value, purpose, channel, status, fact_kind, source, occurred_at
+    from consent_events
+    where fact_rank = 1
     union all
     select * from email_consent
 )

@@ -12,7 +12,7 @@ multi as (
 ),
 
 in_multi as (
-    select usable.* from usable semi join multi using (record_id)
+    select usable.* from usable where usable.record_id in (select record_id from multi)
 )
 
 select distinct a.identifier_key as a, b.identifier_key as b

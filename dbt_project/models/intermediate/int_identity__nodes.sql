@@ -21,9 +21,13 @@ select
     case
         when blocklist.identifier_value is not null then blocklist.reason
         when identifier_type = 'email'
-            and regexp_full_match(split_part(nodes.identifier_value, '@', 1), '{{ var("role_account_pattern") }}')
+            and {{ outflow_regex_full_match("split_part(nodes.identifier_value, '@', 1)", var('role_account_pattern')) }}
             then 'role account'
     end as block_reason
 from nodes
-left join {{ ref('identity_blocklist') }} as blocklist
+left join (
+    -- an empty value in the seed is the text 'null' (see the seed's description)
+    select identifier_type, coalesce(identifier_value, 'null') as identifier_value, reason
+    from {{ ref('identity_blocklist') }}
+) as blocklist
     using (identifier_type, identifier_value)

@@ -20,21 +20,29 @@ crm as (
     inner join persons on persons.record_id = 'crm:' || crm.contact_id
 ),
 
+crm_wide as (
+    select
+        person_id,
+        updated_at as observed_at,
+        case when email_canonical in (select identifier_value from usable_emails) then email end as email,
+        case when phone_e164 in (select identifier_value from usable_phones) then phone_e164 end as phone,
+        first_name, last_name, company, job_title, industry,
+        cast(employee_count as varchar) as employee_count,
+        country, city, state, postal_code, gender,
+        cast(birth_date as varchar) as birth_date
+    from crm
+),
+
+{#- One row per (record, field) with a value: an unpivot, written as a union for every engine. #}
+{%- set crm_fields = ['email', 'phone', 'first_name', 'last_name', 'company', 'job_title', 'industry',
+    'employee_count', 'country', 'city', 'state', 'postal_code', 'gender', 'birth_date'] %}
 crm_long as (
-    unpivot (
-        select
-            person_id,
-            updated_at as observed_at,
-            case when email_canonical in (select identifier_value from usable_emails) then email end as email,
-            case when phone_e164 in (select identifier_value from usable_phones) then phone_e164 end as phone,
-            first_name, last_name, company, job_title, industry,
-            cast(employee_count as varchar) as employee_count,
-            country, city, state, postal_code, gender,
-            cast(birth_date as varchar) as birth_date
-        from crm
-    ) on email, phone, first_name, last_name, company, job_title, industry, employee_count,
-        country, city, state, postal_code, gender, birth_date
-    into name field value value
+    {%- for f in crm_fields %}
+    select person_id, observed_at, '{{ f }}' as field, {{ f }} as value from crm_wide where {{ f }} is not null
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
 ),
 
 orders as (

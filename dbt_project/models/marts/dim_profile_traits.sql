@@ -13,16 +13,16 @@ agg as (
         person_id,
         min(occurred_at) as first_event_at,
         max(occurred_at) as last_event_at,
-        count(*) filter (where source = 'web' and occurred_at > {{ outflow_now() }} - interval 30 day) as web_events_30d,
+        count(*) filter (where source = 'web' and occurred_at > {{ outflow_now() }} - interval '30 days') as web_events_30d,
         count(*) filter (
-            where source = 'web' and page_path = '/pricing' and occurred_at > {{ outflow_now() }} - interval 30 day
+            where source = 'web' and page_path = '/pricing' and occurred_at > {{ outflow_now() }} - interval '30 days'
         ) as pricing_views_30d,
         count(*) filter (where event_type = 'order_completed') as order_count,
         coalesce(sum(amount) filter (where event_type = 'order_completed'), 0) as total_revenue,
         min(occurred_at) filter (where event_type = 'order_completed') as first_order_at,
         max(occurred_at) filter (where event_type = 'order_completed') as last_order_at,
-        count(*) filter (where event_type = 'open' and occurred_at > {{ outflow_now() }} - interval 30 day) as email_opens_30d,
-        count(*) filter (where event_type = 'click' and occurred_at > {{ outflow_now() }} - interval 30 day) as email_clicks_30d,
+        count(*) filter (where event_type = 'open' and occurred_at > {{ outflow_now() }} - interval '30 days') as email_opens_30d,
+        count(*) filter (where event_type = 'click' and occurred_at > {{ outflow_now() }} - interval '30 days') as email_clicks_30d,
         bool_or(event_type in ('form_submit', 'trial_started', 'signup')) as has_converted_on_site
     from events
     group by person_id
@@ -32,14 +32,14 @@ select
     profiles.person_id,
     coalesce(agg.first_event_at, profiles.first_seen_at) as first_seen_at,
     coalesce(agg.last_event_at, profiles.last_seen_at) as last_seen_at,
-    cast(date_diff('day', coalesce(agg.last_event_at, profiles.last_seen_at), {{ outflow_now() }}) as integer) as days_since_last_seen,
+    cast({{ dbt.datediff('coalesce(agg.last_event_at, profiles.last_seen_at)', outflow_now(), 'day') }} as integer) as days_since_last_seen,
     cast(coalesce(agg.web_events_30d, 0) as integer) as web_events_30d,
     cast(coalesce(agg.pricing_views_30d, 0) as integer) as pricing_views_30d,
     cast(coalesce(agg.order_count, 0) as integer) as order_count,
-    cast(coalesce(agg.total_revenue, 0) as double) as total_revenue,
+    cast(coalesce(agg.total_revenue, 0) as {{ outflow_double() }}) as total_revenue,
     agg.first_order_at,
     agg.last_order_at,
-    cast(date_diff('day', agg.last_order_at, {{ outflow_now() }}) as integer) as days_since_last_order,
+    cast({{ dbt.datediff('agg.last_order_at', outflow_now(), 'day') }} as integer) as days_since_last_order,
     cast(coalesce(agg.email_opens_30d, 0) as integer) as email_opens_30d,
     cast(coalesce(agg.email_clicks_30d, 0) as integer) as email_clicks_30d,
     case

@@ -12,7 +12,7 @@ with customers as (
 scored as (
     select
         person_id,
-        cast(least(5, 1 + floor(5 * percent_rank() over (order by days_since_last_order desc))) as integer)
+        cast(least(5, 1 + floor(5 * percent_rank() over (order by days_since_last_order desc nulls last))) as integer)
             as r_score,
         cast(least(5, 1 + floor(5 * percent_rank() over (order by order_count))) as integer) as f_score,
         cast(least(5, 1 + floor(5 * percent_rank() over (order by total_revenue))) as integer) as m_score

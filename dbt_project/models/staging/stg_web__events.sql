@@ -8,5 +8,5 @@ select
     page_path,
     occurred_at,
     received_at,
-    received_at - occurred_at > interval 1 day as is_late
+    received_at - occurred_at > interval '1 day' as is_late
 from {{ source('raw', 'web_events') }}

@@ -8,7 +8,7 @@ SELECT
   CAST(channel AS TEXT) AS channel,
   CAST(purpose AS TEXT) AS purpose,
   CAST(is_transactional AS BOOLEAN) AS is_transactional,
-  CAST(holdout_pct AS DOUBLE) AS holdout_pct,
+  CAST(holdout_pct AS {{ outflow_double() }}) AS holdout_pct,
   CAST(priority_group AS TEXT) AS priority_group,
   CAST(priority AS INT) AS priority
 FROM (VALUES

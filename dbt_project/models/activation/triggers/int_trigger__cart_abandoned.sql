@@ -15,7 +15,7 @@ with carts as (
 ),
 
 latest as (
-    select *, row_number() over (partition by person_id order by occurred_at desc, event_id) as rn
+    select *, row_number() over (partition by person_id order by occurred_at desc nulls last, event_id) as rn
     from carts
 ),
 

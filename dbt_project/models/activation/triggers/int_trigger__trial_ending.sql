@@ -13,7 +13,7 @@ with trials as (
 ),
 
 latest as (
-    select *, row_number() over (partition by person_id order by occurred_at desc, event_id) as rn
+    select *, row_number() over (partition by person_id order by occurred_at desc nulls last, event_id) as rn
     from trials
 )
 

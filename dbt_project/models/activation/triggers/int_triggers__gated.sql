@@ -60,7 +60,7 @@ ranked as (
         coalesce(r.delivered_recently, 0) as delivered_recently,
         row_number() over (
             partition by g.person_id, g.channel, d.idempotency_key is not null
-            order by g.priority, g.triggered_at desc, g.idempotency_key
+            order by g.priority, g.triggered_at desc nulls last, g.idempotency_key
         ) as pending_rank
     from gated as g
     left join deliveries as d on d.idempotency_key = g.idempotency_key
@@ -97,14 +97,13 @@ select
     triggered_at,
     case
         when local_now is null then cast({{ outflow_now() }} as timestamp)
-        when hour(local_now) >= {{ quiet_start }} or hour(local_now) < {{ quiet_end }} then
+        when extract(hour from local_now) >= {{ quiet_start }} or extract(hour from local_now) < {{ quiet_end }} then
             cast(
-                timezone(
-                    time_zone,
+                (
                     date_trunc('day', local_now)
-                    + (case when hour(local_now) >= {{ quiet_start }} then interval 1 day else interval 0 day end)
+                    + (case when extract(hour from local_now) >= {{ quiet_start }} then interval '1 day' else interval '0 days' end)
                     + interval '{{ quiet_end }} hours'
-                ) at time zone 'UTC' as timestamp
+                ) at time zone time_zone at time zone 'UTC' as timestamp
             )
         else cast({{ outflow_now() }} as timestamp)
     end as send_after,

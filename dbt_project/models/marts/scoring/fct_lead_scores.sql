@@ -16,7 +16,7 @@ select
     fit.person_id,
     fit.fit_score,
     engagement.engagement_score,
-    cast({{ lead_score('fit.fit_score', 'engagement.engagement_score') }} as double) as lead_score,
+    cast({{ lead_score('fit.fit_score', 'engagement.engagement_score') }} as {{ outflow_double() }}) as lead_score,
     {{ lead_grade('fit.fit_score', 'engagement.engagement_score') }} as grade,
     fit.fit_rules,
     engagement.engagement_points,

@@ -16,7 +16,7 @@ attribute_values as (
         person_id,
         '{{ attribute }}' as attribute,
         nullif(trim(cast({{ attribute }} as varchar)), '') as value_text,
-        try_cast({{ attribute }} as double) as value_number
+        {{ outflow_try_cast_double(attribute) }} as value_number
     from profiles
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
@@ -27,9 +27,13 @@ matches as (
     from attribute_values
     inner join rules on rules.attribute = attribute_values.attribute
     where case rules.operator
-        when 'regex' then coalesce(regexp_matches(lower(attribute_values.value_text), rules.value), false)
+        when 'regex' then coalesce({{ outflow_regex_contains('lower(attribute_values.value_text)', 'rules.value') }}, false)
         when 'equals' then lower(attribute_values.value_text) = lower(trim(rules.value))
-        when 'in' then coalesce(list_contains(string_split(lower(rules.value), '|'), lower(attribute_values.value_text)), false)
+        when 'in' then coalesce(
+            position('|' in attribute_values.value_text) = 0
+            and position('|' || lower(attribute_values.value_text) || '|' in '|' || lower(rules.value) || '|') > 0,
+            false
+        )
         when 'between' then attribute_values.value_number is not null
             and (rules.min_value is null or attribute_values.value_number >= rules.min_value)
             and (rules.max_value is null or attribute_values.value_number <= rules.max_value)
@@ -39,18 +43,23 @@ matches as (
 ),
 
 best_per_attribute as (
-    select person_id, attribute, max(points) as points, arg_max(rule_id, points) as rule_id
-    from matches
-    group by person_id, attribute
+    select person_id, attribute, points, rule_id
+    from (
+        select
+            matches.*,
+            row_number() over (partition by person_id, attribute order by points desc nulls last, rule_id) as rule_rank
+        from matches
+    ) as ranked
+    where rule_rank = 1
 )
 
 select
     profiles.person_id,
-    cast(least(100, greatest(0, coalesce(sum(best_per_attribute.points), 0))) as double) as fit_score,
+    cast(least(100, greatest(0, coalesce(sum(best_per_attribute.points), 0))) as {{ outflow_double() }}) as fit_score,
     coalesce(
-        list(best_per_attribute.rule_id order by best_per_attribute.points desc)
+        array_agg(best_per_attribute.rule_id order by best_per_attribute.points desc nulls last, best_per_attribute.rule_id)
             filter (where best_per_attribute.rule_id is not null),
-        []
+        cast(array[] as varchar[])
     ) as fit_rules
 from profiles
 left join best_per_attribute using (person_id)
