@@ -65,7 +65,19 @@ class LocalPostgres:
             detail = (proc.stderr or proc.stdout).strip().splitlines()
             raise OutflowError(f"local PostgreSQL: {Path(args[0]).name} failed: {detail[-1] if detail else ''}")
 
-    def start(self) -> LocalPostgres:
+    def start(self, attempts: int = 3) -> LocalPostgres:
+        """Start the server; a port taken between choosing and binding it is retried on another free port."""
+        for attempt in range(attempts):
+            try:
+                return self._start()
+            except OutflowError:
+                self.stop()  # never leave a half-started cluster or its folder behind
+                if attempt == attempts - 1:
+                    raise
+                self.port = _free_port()
+        raise AssertionError("unreachable")
+
+    def _start(self) -> LocalPostgres:
         self.root = Path(tempfile.mkdtemp(prefix="outflow-pg-"))
         data = self.root / "data"
         if os.geteuid() == 0:  # postgres will not run as root: hand the folder to the postgres user
