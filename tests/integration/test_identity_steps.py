@@ -10,9 +10,10 @@ import polars as pl
 import pytest
 
 from outflow.identity import IdentityConfig, resolve
-from outflow.person_map import identity_config, resolve_person_map
+from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
 from outflow.phones import LOOKUP, e164, normalize_phones
 from outflow.warehouse import connect
+from tests.warehouse_fixtures import fresh_database
 
 # The query of the former dbt Python model stg_phones__e164: every distinct raw phone with its capture
 # country, parsed for the country's region when known, else the default region (US).
@@ -110,3 +111,49 @@ def test_guards_come_from_the_source_declaration(built_warehouse: Path) -> None:
     assert identity_config() == IdentityConfig(
         max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
     )
+
+
+def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgres_url: str) -> None:
+    """The same phone list and identity graph, pulled and pushed through the PostgreSQL back end, give the same
+    lookup and the same person map as on DuckDB, on a first run and on a run seeded by the previous map."""
+    inputs = {
+        "stg_phones__distinct": "select phone_raw, country_raw, region from main.stg_phones__distinct",
+        "int_identity__nodes": "select identifier_key, identifier_type, block_reason from main.int_identity__nodes",
+        "int_identity__edges": "select a, b from main.int_identity__edges",
+    }
+    # a new device that joins a known person, and an edge that merges two persons: ids must follow the map
+    change = [
+        "insert into main.int_identity__nodes (identifier_key, identifier_type) values ('cookie:000-new', 'cookie')",
+        "insert into main.int_identity__edges (a, b) values ('cookie:000-new', ?), (?, ?)",
+    ]
+    with connect(warehouse_copy) as duck:
+        tables = {name: duck.fetch_arrow(sql) for name, sql in inputs.items()}
+        first = (duck.fetch_polars(f"select * from {LOOKUP}"), duck.fetch_polars(f"select * from {PERSON_MAP}"))
+        users = duck.fetch_polars(
+            f"select identifier_key from {PERSON_MAP} where identifier_key like 'user_id:%' and not is_shared "
+            "order by identifier_key limit 3"
+        )["identifier_key"].to_list()
+        duck.execute(change[0])
+        duck.execute(change[1], users)
+        resolve_person_map(duck)
+        second = duck.fetch_polars(f"select * from {PERSON_MAP}")
+    with connect(url=fresh_database(postgres_url)) as pg:
+        assert pg.target == "postgres"
+        for name, table in tables.items():
+            pg.write_arrow(f"main.{name}", table, mode="create")
+        assert normalize_phones(pg) == first[0].height
+        assert normalize_phones(pg) == 0
+        resolve_person_map(pg)
+        pg_first = (pg.fetch_polars(f"select * from {LOOKUP}"), pg.fetch_polars(f"select * from {PERSON_MAP}"))
+        pg.execute(change[0])
+        pg.execute(change[1], users)
+        resolve_person_map(pg)
+        pg_second = pg.fetch_polars(f"select * from {PERSON_MAP}")
+    phone_columns = ["phone_raw", "region", "phone_e164"]
+    assert _rows(pg_first[0], phone_columns) == _rows(first[0], phone_columns)
+    assert _rows(pg_first[1], MAP_COLUMNS) == _rows(first[1], MAP_COLUMNS)
+    assert _rows(pg_second, MAP_COLUMNS) == _rows(second, MAP_COLUMNS)
+    # the second run really changed the map: the new device joined the first user's person, two persons merged
+    ids = dict(second.select("identifier_key", "person_id").rows())
+    assert ids["cookie:000-new"] == ids[users[0]] and ids[users[1]] == ids[users[2]]
+    assert _rows(second, MAP_COLUMNS) != _rows(first[1], MAP_COLUMNS)
