@@ -3,12 +3,14 @@ models gave, incrementally, on DuckDB and on PostgreSQL."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import polars as pl
 import pytest
 
+from outflow import pipeline, settings
 from outflow.identity import IdentityConfig, resolve
 from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
 from outflow.phones import LOOKUP, e164, normalize_phones
@@ -157,3 +159,42 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
     ids = dict(second.select("identifier_key", "person_id").rows())
     assert ids["cookie:000-new"] == ids[users[0]] and ids[users[1]] == ids[users[2]]
     assert _rows(second, MAP_COLUMNS) != _rows(first[1], MAP_COLUMNS)
+
+
+def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three dbt invocations: up to the phone step's input, up to the identity step's, then the rest; every model,
+    seed, snapshot, test and unit test of the project runs exactly once, each step after its inputs."""
+    warehouse = tmp_path / "w.duckdb"
+    pipeline.generate_and_load(300, 7, warehouse=warehouse, data_dir=tmp_path / "data")
+    calls: list[object] = []
+    real_dbt, real_phones, real_map = pipeline.run_dbt, pipeline.normalize_phones, pipeline.resolve_person_map
+
+    def dbt(args, **kwargs):
+        run = real_dbt(args, **kwargs)
+        calls.append([r["name"] for r in run.results])
+        return run
+
+    monkeypatch.setattr(pipeline, "run_dbt", dbt)
+    monkeypatch.setattr(pipeline, "normalize_phones", lambda wh: calls.append("phones") or real_phones(wh))
+    monkeypatch.setattr(pipeline, "resolve_person_map", lambda wh: calls.append("identity") or real_map(wh))
+    pipeline.build(warehouse=warehouse)
+
+    assert [c if isinstance(c, str) else "dbt" for c in calls] == ["dbt", "phones", "dbt", "identity", "dbt"]
+    before_phones, before_identity, rest = calls[0], calls[2], calls[4]
+    assert "stg_phones__distinct" in before_phones and "stg_phones__e164" in before_identity
+    assert {"int_identity__nodes", "int_identity__edges"} <= set(before_identity)
+    assert "int_identity__identifiers" in rest and "dim_profiles" in rest
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    project = [
+        n["name"]
+        for n in [*manifest["nodes"].values(), *manifest["unit_tests"].values()]
+        if n["resource_type"] in ("model", "seed", "snapshot", "test", "unit_test")
+    ]
+    ran = [*before_phones, *before_identity, *rest]
+    assert sorted(ran) == sorted(project)
+
+    # a selection downstream of both steps builds only itself and runs no step
+    calls.clear()
+    pipeline.build(warehouse=warehouse, select="dim_profiles")
+    assert calls[:2] == [[], []] and len(calls) == 3
+    assert "dim_profiles" in calls[2] and "int_identity__identifiers" not in calls[2]
