@@ -9,6 +9,7 @@ from pathlib import Path
 from outflow.segments.codegen import compile_project
 from outflow.segments.compiler import inline_segments, render_direct
 from outflow.segments.errors import SegmentError
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -22,17 +23,16 @@ class Preview:
     overlaps: list[tuple[str, int, int]] = field(default_factory=list)
 
 
-def _default_as_of(con) -> str:  # noqa: ANN001
+def _default_as_of(con: Warehouse) -> str:
     """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
     from outflow.load import dataset_as_of
 
-    as_of = dataset_as_of(con)
+    as_of = dataset_as_of(con) if con.table_exists("raw", "dataset_info") else None
     if as_of:
         return as_of
-    try:
+    ts = None
+    if con.table_exists("main", "fct_events"):
         (ts,) = con.execute("select max(occurred_at) from main.fct_events").fetchone()
-    except Exception:  # noqa: BLE001 - a warehouse without events
-        ts = None
     if ts is None:
         (ts,) = con.execute("select cast(current_timestamp as timestamp)").fetchone()
     return str(ts)

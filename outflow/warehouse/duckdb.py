@@ -29,10 +29,10 @@ def _open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
     text = str(exc)
     if "Conflicting lock" in text or "Could not set lock" in text:
         pid = re.search(r"\(PID (\d+)\)", text)
-        holder = f"process {pid.group(1)}" if pid else "another process"
+        holder = f"another process (PID {pid.group(1)})" if pid else "another process"
         return WarehouseError(
-            f"the DuckDB warehouse {path} is locked by {holder}: stop that process (kill {pid.group(1) if pid else '…'}"
-            ") or point OUTFLOW_WAREHOUSE at another file"
+            f"the DuckDB warehouse {path} is locked by {holder}: close that program (DuckDB allows one writer), "
+            "or point OUTFLOW_WAREHOUSE at another file"
         )
     return WarehouseError(f"cannot open the DuckDB warehouse {path} (OUTFLOW_WAREHOUSE): {_first_line(exc)}")
 

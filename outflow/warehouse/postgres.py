@@ -77,7 +77,9 @@ def _connect_error(exc: psycopg.Error, info: dict[str, Any]) -> WarehouseError:
 def open_postgres(url: str, read_only: bool = False) -> PostgresWarehouse:
     """Connect to the database at ``url`` (auto-commit; ``read_only`` makes every transaction read-only)."""
     info = _parts(url)
-    options = "-c search_path=main,public -c timezone=UTC" + (" -c default_transaction_read_only=on" if read_only else "")
+    options = "-c search_path=main,public -c timezone=UTC"
+    if read_only:
+        options += " -c default_transaction_read_only=on"
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10, options=options)
     except psycopg.Error as exc:
@@ -256,15 +258,26 @@ class PostgresWarehouse(Warehouse):
 
     def _error(self, exc: psycopg.Error, sql: str) -> Exception:
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-            what = exc.diag.message_primary or str(exc).splitlines()[0]
-            return WarehouseError(
-                f"PostgreSQL user {self._info.get('user') or '(default)'} at {_where(self._info)} may not do this "
-                f"({what}): grant it (e.g. GRANT USAGE, CREATE ON SCHEMA ... TO that user) or use another user "
-                f"in {SETTING}"
-            )
+            return self._privilege_error(exc.diag.message_primary or str(exc).splitlines()[0])
         if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
             return _connect_error(exc, self._info)
         return QueryError(str(exc).strip())
+
+    def _privilege_error(self, what: str) -> WarehouseError:
+        user = self._info.get("user") or "(default user)"
+        m = re.search(r"permission denied for (schema|database|table|relation|view|sequence) (\S+)", what)
+        if m and m.group(1) == "schema":
+            grant = f"GRANT USAGE, CREATE ON SCHEMA {m.group(2)} TO {user}"
+        elif m and m.group(1) == "database":
+            grant = f"GRANT CREATE ON DATABASE {m.group(2)} TO {user}"
+        elif m:
+            grant = f"GRANT SELECT, INSERT, UPDATE, DELETE ON {m.group(2)} TO {user}"
+        else:
+            grant = "GRANT the missing privilege"
+        return WarehouseError(
+            f"PostgreSQL user {user} at {_where(self._info)} lacks a privilege ({what}): {grant}, "
+            f"or use another user in {SETTING}"
+        )
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor:
         cur = self._conn.cursor()

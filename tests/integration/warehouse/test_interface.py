@@ -97,7 +97,8 @@ def test_write_arrow_modes(wh: Warehouse) -> None:
     with pytest.raises(QueryError):
         wh.write_arrow("ml.things", first, mode="create")
     # append matches columns by name, whatever their order
-    wh.write_arrow("ml.things", first.head(1).select("name", "id", "ts").with_columns(id=pl.lit(3, pl.Int64)), mode="append")
+    third = first.head(1).select("name", "id", "ts").with_columns(id=pl.lit(3, pl.Int64))
+    wh.write_arrow("ml.things", third, mode="append")
     assert wh.execute("select count(*), sum(id) from ml.things").fetchone() == (3, 6)
     wh.write_arrow("ml.things", pa.table({"id": [9], "extra": ["x"]}), mode="replace")
     assert wh.columns("ml", "things") == {"id": "bigint", "extra": wh.columns("ml", "things")["extra"]}

@@ -1,0 +1,158 @@
+"""Bad warehouse configuration is one clear line naming the setting to fix: never a traceback, never a secret.
+
+Each case runs through the real ``outflow`` command (a subprocess, as a user would type it) and, where useful,
+through the interface itself."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from outflow.warehouse import WarehouseError, connect
+from tests.warehouse_fixtures import fresh_database, with_database
+
+SECRET = "hunter2-do-not-print"
+OUTFLOW = str(Path(sys.executable).with_name("outflow"))
+HOLD_LOCK = """
+import sys, time
+from outflow.warehouse import connect
+con = connect(sys.argv[1])
+print("ok", flush=True)
+time.sleep(60)
+"""
+
+
+def _closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens once the socket is closed
+
+
+def outflow(*args: str, env: dict[str, str], tmp_path: Path) -> tuple[int, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OUTFLOW_", "PG"))}
+    base |= {"OUTFLOW_WAREHOUSE": str(tmp_path / "wh.duckdb"), "COLUMNS": "400"}
+    proc = subprocess.run([OUTFLOW, *args], env=base | env, capture_output=True, text=True, timeout=120)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+def assert_one_line(code: int, out: str, *needles: str) -> None:
+    assert code == 1, out
+    assert "Traceback" not in out and SECRET not in out, out
+    assert len(out.splitlines()) == 1, out
+    for n in needles:
+        assert n in out, out
+
+
+def test_unknown_target(tmp_path: Path) -> None:
+    code, out = outflow("check", env={"OUTFLOW_TARGET": "snowflake"}, tmp_path=tmp_path)
+    assert_one_line(code, out, "OUTFLOW_TARGET", "snowflake", "duckdb, postgres")
+
+
+def test_postgres_without_a_url(tmp_path: Path) -> None:
+    code, out = outflow("segment", "preview", "engaged_leads", env={"OUTFLOW_TARGET": "postgres"}, tmp_path=tmp_path)
+    assert_one_line(code, out, "OUTFLOW_POSTGRES_URL", "is not set")
+
+
+def test_unreachable_postgres(tmp_path: Path) -> None:
+    port = _closed_port()
+    env = {"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": f"postgresql://outflow:{SECRET}@127.0.0.1:{port}/x"}
+    for args in (["check"], ["segment", "preview", "engaged_leads"], ["score", "train"]):
+        code, out = outflow(*args, env=env, tmp_path=tmp_path)
+        assert_one_line(code, out, "OUTFLOW_POSTGRES_URL", f"127.0.0.1:{port}", "Connection refused")
+    with pytest.raises(WarehouseError) as err:
+        connect(url=env["OUTFLOW_POSTGRES_URL"])
+    assert SECRET not in str(err.value) and "cannot reach PostgreSQL" in str(err.value)
+
+
+@pytest.fixture(scope="module")
+def password_role(postgres_url: str) -> Iterator[str]:
+    """A role that must give a password (scram-sha-256 for it in pg_hba.conf, trust for the others)."""
+    with connect(url=postgres_url) as admin:
+        admin.execute(f"create role pwuser login password '{SECRET}'")
+        (hba,) = admin.execute("show hba_file").fetchone()
+        original = [r[0] for r in admin.execute("select unnest(string_to_array(pg_read_file(?), E'\\n'))", [hba])]
+        rules = [
+            "host all pwuser 127.0.0.1/32 scram-sha-256",
+            "host all all 127.0.0.1/32 trust",
+            "local all all trust",
+        ]
+        lines = ", ".join(f"'{r}'" for r in rules)
+        admin.execute(f"copy (select unnest(array[{lines}])) to '{hba}'")
+        admin.execute("select pg_reload_conf()")
+        for _ in range(100):  # the server rereads pg_hba.conf on SIGHUP
+            try:
+                connect(url=postgres_url.replace("outflow@", "pwuser@", 1)).close()
+            except WarehouseError:
+                break
+            time.sleep(0.05)
+        yield postgres_url.replace("outflow@", "pwuser@", 1)
+        text = ", ".join("'" + ln.replace("'", "''") + "'" for ln in original if "\t" not in ln and "\\" not in ln)
+        admin.execute(f"copy (select unnest(array[{text}])) to '{hba}'")
+        admin.execute("select pg_reload_conf()")
+
+
+def test_missing_password(password_role: str, tmp_path: Path) -> None:
+    env = {"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": password_role}
+    code, out = outflow("check", env=env, tmp_path=tmp_path)
+    assert_one_line(code, out, "asks for a password", "pwuser", "PGPASSWORD", "OUTFLOW_POSTGRES_URL")
+
+
+def test_wrong_password(password_role: str, tmp_path: Path) -> None:
+    wrong = password_role.replace("pwuser@", "pwuser:not-the-password@", 1)
+    env = {"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": wrong}
+    code, out = outflow("check", env=env, tmp_path=tmp_path)
+    assert_one_line(code, out, "authentication failed", "pwuser", "OUTFLOW_POSTGRES_URL")
+    assert "not-the-password" not in out
+    # the right password from PGPASSWORD works, and is not printed either
+    with connect(url=password_role.replace("pwuser@", f"pwuser:{SECRET}@", 1)) as wh:
+        assert wh.execute("select current_user").fetchone() == ("pwuser",)
+        assert SECRET not in wh.location and SECRET not in repr(wh)
+
+
+def test_schema_the_user_cannot_write(postgres_url: str, tmp_path: Path) -> None:
+    url = fresh_database(postgres_url)
+    with connect(url=url) as admin:
+        admin.execute("create schema outflow_quality")
+        admin.execute("create role reader login")
+        admin.execute("grant usage on schema outflow_quality to reader")
+    reader = with_database(url.replace("outflow@", "reader@", 1), url.rsplit("/", 1)[1])
+    with connect(url=reader) as wh:
+        with pytest.raises(WarehouseError) as err:
+            wh.write_arrow("outflow_quality.results", pl.DataFrame({"a": [1]}))
+    msg = str(err.value)
+    assert "permission denied for schema outflow_quality" in msg and "OUTFLOW_POSTGRES_URL" in msg
+    assert "GRANT USAGE, CREATE ON SCHEMA outflow_quality TO reader" in msg
+    # the quality gate stores its results in outflow_quality: the command says what to grant, in one line
+    code, out = outflow("check", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path)
+    assert_one_line(code, out, "reader", "permission denied", "GRANT", "OUTFLOW_POSTGRES_URL")
+
+
+def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "wh.duckdb"
+    connect(path).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(path)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ok"
+        with pytest.raises(WarehouseError) as err:
+            connect(path)
+        assert str(path) in str(err.value) and f"PID {holder.pid}" in str(err.value)
+        assert "OUTFLOW_WAREHOUSE" in str(err.value)
+        code, out = outflow("check", "--warehouse", str(path), env={}, tmp_path=tmp_path)
+        assert_one_line(code, out, str(path), f"PID {holder.pid}")
+        code, out = outflow("score", "train", env={"OUTFLOW_WAREHOUSE": str(path)}, tmp_path=tmp_path)
+        assert_one_line(code, out, str(path), f"PID {holder.pid}")
+    finally:
+        holder.kill()
+        holder.wait()
