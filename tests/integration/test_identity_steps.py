@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from outflow import pipeline, settings
+from outflow.errors import OutflowError
 from outflow.identity import IdentityConfig, resolve
 from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
 from outflow.phones import LOOKUP, e164, normalize_phones
@@ -109,10 +110,16 @@ def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) 
     assert _rows(again, MAP_COLUMNS) == _rows(expected, MAP_COLUMNS)
 
 
-def test_guards_come_from_the_source_declaration(built_warehouse: Path) -> None:
+def test_guards_come_from_the_source_declaration(built_warehouse: Path, tmp_path: Path) -> None:
     assert identity_config() == IdentityConfig(
         max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
     )
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps({"sources": {"source.outflow.outflow_identity.person_map": {"config": {"meta": {}}}}})
+    )
+    with pytest.raises(OutflowError, match=r"_intermediate.yml: source outflow_identity.person_map needs config.meta"):
+        identity_config(manifest)
 
 
 def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgres_url: str) -> None:
