@@ -1,7 +1,8 @@
 """Identity resolution: identifiers joined by co-occurrence become persons.
 
-The dbt project builds the identifier graph in SQL (normalization, junk and role-account blocks) and calls
-`resolve` from a Python model; the benchmark and the tests call it directly. Nothing here imports Dagster.
+The dbt project builds the identifier graph in SQL (normalization, junk and role-account blocks); the identity
+step between dbt models (outflow/person_map.py), the benchmark and the tests call `resolve`. Nothing here imports
+Dagster.
 
 - Guards against over-merging: an identifier linked to more distinct identifiers of one type than the cap
   for that type is shared (a household device, a company switchboard) and never bridges two persons; a

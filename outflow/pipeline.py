@@ -16,6 +16,8 @@ from outflow.contract import GATING_TABLES
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, dataset_as_of, load_directory
+from outflow.person_map import resolve_person_map
+from outflow.phones import normalize_phones
 from outflow.warehouse import connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -48,12 +50,35 @@ def generate_and_load(
         return load_directory(con, out, allow_empty=GATING_TABLES)
 
 
+# The steps that run between dbt models (on every engine, through the warehouse interface) split the dbt
+# build in three: what the phone step reads, then what the identity step reads, then the rest.
+PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
+IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
+
+
 def build(warehouse: Path | None = None, select: str | None = None) -> None:
-    """`dbt build` the project against the warehouse, with the loaded dataset's as-of date."""
+    """`dbt build` the project against the warehouse, with the loaded dataset's as-of date, and the phone and
+    identity steps where their inputs are built. With `select`, each part builds only what the selection holds,
+    and a step runs only when the part before it built something."""
     with connect(warehouse) as con:
         as_of = dataset_as_of(con)
-    args = ["build"] + (["--select", select] if select else [])
-    run_dbt(args, warehouse=warehouse, as_of=as_of)
+    terms = select.split() if select else []
+
+    def dbt_build(phase: list[str], exclude: list[str]) -> bool:
+        # a test runs in the part that builds the last of its parents (buildable), never before them
+        selection = [f"{t},{p}" for t in terms for p in phase] if terms and phase else (phase or terms)
+        args = ["build", "--indirect-selection", "buildable"]
+        args += ["--select", " ".join(selection)] if selection else []
+        args += ["--exclude", " ".join(exclude)] if exclude else []
+        return bool(run_dbt(args, warehouse=warehouse, as_of=as_of).results)
+
+    if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
+        with connect(warehouse) as wh:
+            normalize_phones(wh)
+    if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
+        with connect(warehouse) as wh:
+            resolve_person_map(wh)
+    dbt_build([], IDENTITY_STEP_INPUTS)
 
 
 @dataclass

@@ -17,7 +17,6 @@ from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow import settings
 from outflow.build import dbt_env, dbt_vars, run_dbt
 from outflow.load import dataset_as_of
-from outflow.warehouse import connect
 
 # the dbt installed beside this interpreter, so the UI works without activating the venv
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -65,10 +64,11 @@ def build_defs() -> dg.Definitions:
 
     @dbt_assets(manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL)
     def outflow_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+        # the warehouse the settings name (OUTFLOW_TARGET), for dbt as for every other asset
         dbt_env(warehouse.file())
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             as_of = dataset_as_of(con)
-        yield from dbt.cli(["build", *dbt_vars(as_of)], context=context).stream()
+        yield from dbt.cli(["build", "--target", settings.target(), *dbt_vars(as_of)], context=context).stream()
 
     return dg.Definitions(
         assets=[outflow_dbt_models],

@@ -43,6 +43,15 @@ def test_definitions_load_with_groups_and_schedule(defs):
     assert shape["schedules"]["outflow_daily_schedule"]["cron"] == "0 5 * * *"
 
 
+def test_steps_sit_between_dbt_models_in_one_graph(defs):
+    """The phone and identity steps are assets whose keys are the dbt sources they write."""
+    assets = _shape(defs)["assets"]
+    assert assets["outflow_identity/phones_e164"]["deps"] == ["stg_phones__distinct"]
+    assert "outflow_identity/phones_e164" in assets["stg_phones__e164"]["deps"]
+    assert assets["outflow_identity/person_map"]["deps"] == ["int_identity__edges", "int_identity__nodes"]
+    assert "outflow_identity/person_map" in assets["int_identity__identifiers"]["deps"]
+
+
 def test_every_dependency_is_an_asset_the_graph_builds(defs):
     """A sync or check that depends on a model Dagster does not build would run before it (stale manifest)."""
     graph = defs.get_repository_def().asset_graph
@@ -111,7 +120,8 @@ def test_whole_graph_materializes_in_process(tmp_path, monkeypatch):
     expected = {
         "raw/crm_contacts",
         "stg_crm__contacts",
-        "int_identity__person_map",
+        "outflow_identity/phones_e164",
+        "outflow_identity/person_map",
         "dim_profiles",
         "fct_events",
     }

@@ -12,5 +12,5 @@ select
     nodes.last_seen_at,
     nodes.occurrences
 from {{ ref('int_identity__nodes') }} as nodes
-left join {{ ref('int_identity__person_map') }} as map
+left join {{ source('outflow_identity', 'person_map') }} as map
     using (identifier_key)

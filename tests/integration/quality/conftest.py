@@ -10,6 +10,7 @@ import pytest
 
 from outflow.warehouse import Warehouse, connect
 from tests.integration.quality import fixtures
+from tests.warehouse_fixtures import fresh_database
 
 
 @pytest.fixture(scope="session")
@@ -24,8 +25,23 @@ def quality_db(quality_template: Path, tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def con(quality_db: Path) -> Iterator[Warehouse]:
-    c = connect(quality_db)
+@pytest.fixture(scope="session")
+def quality_pg_template(postgres_url: str) -> str:
+    """The fixture warehouse as a PostgreSQL database, copied (CREATE DATABASE ... TEMPLATE) for each test."""
+    url = fresh_database(postgres_url)
+    with connect(url=url) as wh:
+        fixtures.fill(wh)
+    return url.rsplit("/", 1)[1]
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def con(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
+    """The fixture warehouse on each target: a DuckDB file, then a database on the real PostgreSQL server."""
+    if request.param == "duckdb":
+        c = connect(request.getfixturevalue("quality_db"))
+    else:
+        monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "wh.duckdb"))  # reports go beside it, in tmp_path
+        admin = request.getfixturevalue("postgres_url")
+        c = connect(url=fresh_database(admin, template=request.getfixturevalue("quality_pg_template")))
     yield c
     c.close()

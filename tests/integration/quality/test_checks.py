@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from data_quality.config import QualityConfig, Severity, load_config
@@ -14,6 +13,7 @@ from data_quality.errors import QualityError
 from data_quality.gate import preflight
 from data_quality.runner import apply_policy, run_checks
 from data_quality.suites import activation_suite, raw_suite
+from outflow.warehouse import Warehouse
 from tests.integration.quality.fixtures import AS_OF
 
 
@@ -21,7 +21,7 @@ def _by_id(run):
     return {r.check_id: r for r in run.results}
 
 
-def test_clean_warehouse_passes_every_blocking_check(con: duckdb.DuckDBPyConnection) -> None:
+def test_clean_warehouse_passes_every_blocking_check(con: Warehouse) -> None:
     run = run_checks(con, None, now=AS_OF)
     assert run.ok, [r.summary() for r in run.blocking_failures]
     assert not run.warnings, [r.summary() for r in run.warnings]
@@ -37,7 +37,7 @@ def test_clean_warehouse_passes_every_blocking_check(con: duckdb.DuckDBPyConnect
 
 
 def test_null_key_in_activation_model_fails_blocking_and_samples_the_row(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
 ) -> None:
     con.execute("update main.sync_email_newsletter set person_id = null where email = 'person3@example.com'")
     run = run_checks(con, "sync_email_newsletter", now=AS_OF)
@@ -54,7 +54,7 @@ def test_null_key_in_activation_model_fails_blocking_and_samples_the_row(
     assert "key_not_null" in run.report_path.read_text()
 
 
-def test_duplicated_id_fails_unique(con: duckdb.DuckDBPyConnection) -> None:
+def test_duplicated_id_fails_unique(con: Warehouse) -> None:
     con.execute(
         "insert into main.sync_email_newsletter select * from main.sync_email_newsletter where person_id = 'p7'"
     )
@@ -62,7 +62,7 @@ def test_duplicated_id_fails_unique(con: duckdb.DuckDBPyConnection) -> None:
     assert failures == ["sync_email_newsletter:key_unique failed: 2 of 41 rows (the key person_id is unique)"]
 
 
-def test_raw_keys_are_left_to_the_dbt_source_tests(con: duckdb.DuckDBPyConnection) -> None:
+def test_raw_keys_are_left_to_the_dbt_source_tests(con: Warehouse) -> None:
     """The raw keys are tested by dbt (source tests in dbt_project/): GX does not repeat them."""
     con.execute("update raw.orders set order_id = null where order_id = 'o3'")
     con.execute("insert into raw.web_events select * from raw.web_events where event_id = 'w7'")
@@ -72,10 +72,10 @@ def test_raw_keys_are_left_to_the_dbt_source_tests(con: duckdb.DuckDBPyConnectio
     assert not deferred & {r.check_id for r in run.results}
 
 
-def test_raw_accepted_values_future_timestamps_freshness_and_schema(con: duckdb.DuckDBPyConnection) -> None:
+def test_raw_accepted_values_future_timestamps_freshness_and_schema(con: Warehouse) -> None:
     con.execute("update raw.consent_events set status = 'maybe' where event_id = 'ce1-email'")
     con.execute("update raw.email_events set occurred_at = timestamp '2030-01-01' where event_id = 'e1'")
-    con.execute("update raw.orders set ordered_at = ordered_at - interval 30 day")
+    con.execute("update raw.orders set ordered_at = ordered_at - interval '30 day'")
     con.execute("alter table raw.erasure_requests drop column requested_at")
     run = run_checks(con, "raw", now=AS_OF)
     res = _by_id(run)
@@ -89,7 +89,7 @@ def test_raw_accepted_values_future_timestamps_freshness_and_schema(con: duckdb.
     assert res["raw.erasure_requests:requested_at_not_null"].status == "skipped"
 
 
-def test_invalid_email_in_activation_model_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
+def test_invalid_email_in_activation_model_blocks_the_sync(con: Warehouse) -> None:
     con.execute("update main.sync_email_newsletter set email = 'not-an-email' where person_id = 'p5'")
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert len(failures) == 1 and failures[0].startswith("sync_email_newsletter:email_valid failed: 1 of 40")
@@ -98,7 +98,7 @@ def test_invalid_email_in_activation_model_blocks_the_sync(con: duckdb.DuckDBPyC
     assert json.loads(sample[0])["email"] == "not-an-email"
 
 
-def test_missing_phone_for_sms_and_bad_phone(con: duckdb.DuckDBPyConnection) -> None:
+def test_missing_phone_for_sms_and_bad_phone(con: Warehouse) -> None:
     con.execute("create table main.sync_sms_promo as select person_id, phone from main.dim_profiles")
     con.execute("update main.sync_sms_promo set phone = '555-1234' where person_id = 'p1'")
     con.execute("update main.sync_sms_promo set phone = null where person_id = 'p2'")
@@ -109,7 +109,7 @@ def test_missing_phone_for_sms_and_bad_phone(con: duckdb.DuckDBPyConnection) -> 
     assert res["sync_sms_promo:consent"].failed_count == 40
 
 
-def test_consent_violation_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
+def test_consent_violation_blocks_the_sync(con: Warehouse) -> None:
     assert preflight(con, "sync_email_newsletter", now=AS_OF) == []
     con.execute(
         "update main.dim_consent set status = 'revoked' "
@@ -126,7 +126,7 @@ def test_consent_violation_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> No
     assert res["sync_ads_lookalike:consent"].status == "failed"
 
 
-def test_erased_person_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
+def test_erased_person_blocks_the_sync(con: Warehouse) -> None:
     con.execute(
         "insert into main.stg_privacy__erasure_requests values ('r2', 'phone', '+15125551004', timestamp '2026-05-30')"
     )
@@ -135,7 +135,7 @@ def test_erased_person_blocks_the_sync(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_consent_and_erasure_tables_are_parameters_and_skip_when_absent(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
 ) -> None:
     cfg = QualityConfig(consent_table="main.no_such_ledger", erasure_table=None)
     res = _by_id(run_checks(con, "sync_email_newsletter", config=cfg, now=AS_OF, report=False))
@@ -145,7 +145,7 @@ def test_consent_and_erasure_tables_are_parameters_and_skip_when_absent(
     # a differently named ledger, keyed by person
     con.execute(
         "create table main.consent_by_person as select 'p' || i as person_id, 'email' as channel, "
-        "'marketing' as purpose, true as is_granted from range(39) t(i)"
+        "'marketing' as purpose, true as is_granted from generate_series(0, 38) t(i)"
     )
     cfg = QualityConfig(consent_table="main.consent_by_person")
     res = _by_id(run_checks(con, "sync_email_newsletter", config=cfg, now=AS_OF, report=False))
@@ -153,11 +153,13 @@ def test_consent_and_erasure_tables_are_parameters_and_skip_when_absent(
     assert res["sync_email_newsletter:consent"].sample[0]["person_id"] == "p39"
 
 
-def test_half_the_rows_gone_fails_the_row_count_band(con: duckdb.DuckDBPyConnection) -> None:
+def test_half_the_rows_gone_fails_the_row_count_band(con: Warehouse) -> None:
     first = _by_id(run_checks(con, "sync_email_newsletter", now=AS_OF, report=False))
     assert first["sync_email_newsletter:row_count_change"].status == "passed"  # records the baseline
     assert con.execute("select row_count from outflow_quality.row_counts").fetchall() == [(40,)]
-    con.execute("delete from main.sync_email_newsletter where person_id in (select 'p' || i from range(20) t(i))")
+    con.execute(
+        "delete from main.sync_email_newsletter where person_id in (select 'p' || i from generate_series(0, 19) t(i))"
+    )
     failures = preflight(con, "sync_email_newsletter", now=AS_OF)
     assert len(failures) == 1 and "row_count_change failed" in failures[0]
     # a failed run does not move the baseline; an accepted change does
@@ -169,9 +171,10 @@ def test_half_the_rows_gone_fails_the_row_count_band(con: duckdb.DuckDBPyConnect
     assert preflight(con, "sync_email_newsletter", now=AS_OF) == []
 
 
-def test_over_merged_cluster_fails_profile_check(con: duckdb.DuckDBPyConnection) -> None:
+def test_over_merged_cluster_fails_profile_check(con: Warehouse) -> None:
     con.execute(
-        "insert into main.int_identity__identifiers select 'cookie', 'ck-x' || i, 'p1', false, null from range(60) t(i)"
+        "insert into main.int_identity__identifiers "
+        "select 'cookie', 'ck-x' || i, 'p1', false, null from generate_series(0, 59) t(i)"
     )
     con.execute("update main.dim_profiles set first_name = null where person_id = 'p2'")
     res = _by_id(run_checks(con, "profiles", now=AS_OF, report=False))
@@ -182,7 +185,7 @@ def test_over_merged_cluster_fails_profile_check(con: duckdb.DuckDBPyConnection)
     assert res["dim_profiles:survivorship_first_name_filled"].severity == Severity.WARN
 
 
-def test_severity_override_and_disable(con: duckdb.DuckDBPyConnection) -> None:
+def test_severity_override_and_disable(con: Warehouse) -> None:
     con.execute("update main.sync_email_newsletter set email = 'bad' where person_id = 'p1'")
     cfg = QualityConfig(severity={"sync_email_newsletter:email_valid": Severity.WARN})
     assert preflight(con, "sync_email_newsletter", config=cfg, now=AS_OF) == []
@@ -191,7 +194,7 @@ def test_severity_override_and_disable(con: duckdb.DuckDBPyConnection) -> None:
     assert _by_id(run)["sync_email_newsletter:email_valid"].status == "skipped"
 
 
-def test_a_rule_dbt_tests_is_not_repeated_in_gx(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> None:
+def test_a_rule_dbt_tests_is_not_repeated_in_gx(con: Warehouse, tmp_path: Path) -> None:
     project = tmp_path / "dbt"
     (project / "models" / "staging").mkdir(parents=True)
     (project / "models" / "staging" / "_sources.yml").write_text(
@@ -231,17 +234,17 @@ def test_config_errors_name_the_file_and_key(tmp_path: Path) -> None:
     assert load_config(f).row_count_band == 0.1
 
 
-def test_unknown_asset_is_one_clear_error(con: duckdb.DuckDBPyConnection) -> None:
+def test_unknown_asset_is_one_clear_error(con: Warehouse) -> None:
     with pytest.raises(QualityError, match="did you mean 'sync_email_newsletter'"):
         run_checks(con, "sync_email_newsleter", now=AS_OF)
 
 
-def test_trigger_model_consent_per_row_channel_and_purpose(con: duckdb.DuckDBPyConnection) -> None:
+def test_trigger_model_consent_per_row_channel_and_purpose(con: Warehouse) -> None:
     """Trigger models carry channel and purpose per row; transactional rows are consent-exempt."""
     con.execute(
         "create table main.trg_welcome as select 'k' || i as idempotency_key, 'p' || i as person_id, "
         "'email' as channel, case when i < 5 then 'transactional' else 'marketing' end as purpose, "
-        "'person' || i || '@example.com' as email from range(10) t(i)"
+        "'person' || i || '@example.com' as email from generate_series(0, 9) t(i)"
     )
     assert preflight(con, "trg_welcome", now=AS_OF) == []
     # consent gone for a transactional row (exempt) and for a marketing row (violation)

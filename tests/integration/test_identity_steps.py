@@ -1,0 +1,207 @@
+"""The steps between dbt models (phone normalization, identity resolution) give the answers the dbt Python
+models gave, incrementally, on DuckDB and on PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from outflow import pipeline, settings
+from outflow.errors import OutflowError
+from outflow.identity import IdentityConfig, resolve
+from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
+from outflow.phones import LOOKUP, e164, normalize_phones
+from outflow.warehouse import connect
+from tests.warehouse_fixtures import fresh_database
+
+# The query of the former dbt Python model stg_phones__e164: every distinct raw phone with its capture
+# country, parsed for the country's region when known, else the default region (US).
+FORMER_DISTINCT_PHONES = """
+    select distinct phone_raw, country_raw, coalesce(c.iso2, 'US') as region
+    from (
+        select phone as phone_raw, country as country_raw from raw.crm_contacts where phone is not null
+        union all
+        select phone, null from raw.orders where phone is not null
+        union all
+        select identifier, null from raw.consent_events where identifier_type = 'phone'
+        union all
+        select identifier, null from raw.erasure_requests where identifier_type = 'phone'
+    ) p
+    left join main.country_codes c on lower(trim(p.country_raw)) = c.alias
+"""
+MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size"]
+
+
+def _rows(df: pl.DataFrame, columns: list[str]) -> list[tuple]:
+    return sorted(df.select(columns).rows(), key=lambda r: tuple((v is None, str(v)) for v in r))
+
+
+def _former_phones(wh) -> pl.DataFrame:
+    distinct = wh.fetch_polars(FORMER_DISTINCT_PHONES)
+    return distinct.with_columns(
+        phone_e164=pl.Series([e164(r, g) for r, g in distinct.select("phone_raw", "region").rows()], dtype=pl.String)
+    )
+
+
+def _former_person_map(wh, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The former dbt Python model int_identity__person_map, on the graph dbt built."""
+    nodes = wh.fetch_polars(
+        "select identifier_key as key, identifier_type as type from main.int_identity__nodes where block_reason is null"
+    )
+    edges = wh.fetch_polars("select a, b from main.int_identity__edges")
+    config = IdentityConfig(
+        max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
+    )
+    prev = None if previous is None else previous.select(pl.col("identifier_key").alias("key"), "person_id")
+    return resolve(nodes, edges, previous=prev, config=config).rename({"key": "identifier_key"})
+
+
+@pytest.fixture
+def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / built_warehouse.name
+    shutil.copy(built_warehouse, copy)
+    return copy
+
+
+def test_phone_lookup_equals_the_former_model(built_warehouse: Path) -> None:
+    with connect(built_warehouse) as wh:
+        expected = _former_phones(wh)
+        staged = wh.fetch_polars("select phone_raw, country_raw, phone_e164 from main.stg_phones__e164")
+        crm = wh.fetch_polars("select count(*) as n from main.stg_crm__contacts where phone_e164 is not null")
+    assert expected.height > 1000 and expected["phone_e164"].null_count() > 0  # the demo has invalid phones too
+    columns = ["phone_raw", "country_raw", "phone_e164"]
+    assert _rows(staged, columns) == _rows(expected, columns)
+    assert crm["n"][0] > 0
+
+
+def test_phone_step_parses_only_new_pairs(warehouse_copy: Path) -> None:
+    with connect(warehouse_copy) as wh:
+        before = wh.execute(f"select count(*) from {LOOKUP}").fetchone()[0]
+        assert normalize_phones(wh) == 0
+        wh.execute(
+            "insert into raw.orders (order_id, email, phone, user_id, amount, currency, status, ordered_at) "
+            "values ('O-new', null, '(212) 555-0147', null, 1, 'USD', 'completed', timestamp '2026-10-30 10:00:00')"
+        )
+        assert normalize_phones(wh) == 1
+        assert wh.execute(f"select count(*) from {LOOKUP}").fetchone()[0] == before + 1
+        row = wh.execute("select phone_e164 from main.stg_shop__orders where order_id = 'O-new'").fetchone()
+    assert row == ("+12125550147",)
+
+
+def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) -> None:
+    with connect(warehouse_copy) as wh:
+        written = wh.fetch_polars("select * from outflow_identity.person_map")
+        assert _rows(written, MAP_COLUMNS) == _rows(_former_person_map(wh), MAP_COLUMNS)
+        # the next run seeds ids from this map, and an identifier that left the graph keeps its row
+        wh.execute("insert into outflow_identity.person_map values ('cookie:gone', 'p_0000000000000000', false, 1)")
+        previous = wh.fetch_polars("select * from outflow_identity.person_map")
+        expected = pl.concat(
+            [
+                _former_person_map(wh, previous).select(MAP_COLUMNS),
+                previous.filter(pl.col("identifier_key") == "cookie:gone"),
+            ]
+        )
+        assert resolve_person_map(wh) == written.height
+        again = wh.fetch_polars("select * from outflow_identity.person_map")
+    assert _rows(again, MAP_COLUMNS) == _rows(expected, MAP_COLUMNS)
+
+
+def test_guards_come_from_the_source_declaration(built_warehouse: Path, tmp_path: Path) -> None:
+    assert identity_config() == IdentityConfig(
+        max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
+    )
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(
+        json.dumps({"sources": {"source.outflow.outflow_identity.person_map": {"config": {"meta": {}}}}})
+    )
+    with pytest.raises(OutflowError, match=r"_intermediate.yml: source outflow_identity.person_map needs config.meta"):
+        identity_config(manifest)
+
+
+def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgres_url: str) -> None:
+    """The same phone list and identity graph, pulled and pushed through the PostgreSQL back end, give the same
+    lookup and the same person map as on DuckDB, on a first run and on a run seeded by the previous map."""
+    inputs = {
+        "stg_phones__distinct": "select phone_raw, country_raw, region from main.stg_phones__distinct",
+        "int_identity__nodes": "select identifier_key, identifier_type, block_reason from main.int_identity__nodes",
+        "int_identity__edges": "select a, b from main.int_identity__edges",
+    }
+    # a new device that joins a known person, and an edge that merges two persons: ids must follow the map
+    change = [
+        "insert into main.int_identity__nodes (identifier_key, identifier_type) values ('cookie:000-new', 'cookie')",
+        "insert into main.int_identity__edges (a, b) values ('cookie:000-new', ?), (?, ?)",
+    ]
+    with connect(warehouse_copy) as duck:
+        tables = {name: duck.fetch_arrow(sql) for name, sql in inputs.items()}
+        first = (duck.fetch_polars(f"select * from {LOOKUP}"), duck.fetch_polars(f"select * from {PERSON_MAP}"))
+        users = duck.fetch_polars(
+            f"select identifier_key from {PERSON_MAP} where identifier_key like 'user_id:%' and not is_shared "
+            "order by identifier_key limit 3"
+        )["identifier_key"].to_list()
+        duck.execute(change[0])
+        duck.execute(change[1], users)
+        resolve_person_map(duck)
+        second = duck.fetch_polars(f"select * from {PERSON_MAP}")
+    with connect(url=fresh_database(postgres_url)) as pg:
+        assert pg.target == "postgres"
+        for name, table in tables.items():
+            pg.write_arrow(f"main.{name}", table, mode="create")
+        assert normalize_phones(pg) == first[0].height
+        assert normalize_phones(pg) == 0
+        resolve_person_map(pg)
+        pg_first = (pg.fetch_polars(f"select * from {LOOKUP}"), pg.fetch_polars(f"select * from {PERSON_MAP}"))
+        pg.execute(change[0])
+        pg.execute(change[1], users)
+        resolve_person_map(pg)
+        pg_second = pg.fetch_polars(f"select * from {PERSON_MAP}")
+    phone_columns = ["phone_raw", "region", "phone_e164"]
+    assert _rows(pg_first[0], phone_columns) == _rows(first[0], phone_columns)
+    assert _rows(pg_first[1], MAP_COLUMNS) == _rows(first[1], MAP_COLUMNS)
+    assert _rows(pg_second, MAP_COLUMNS) == _rows(second, MAP_COLUMNS)
+    # the second run really changed the map: the new device joined the first user's person, two persons merged
+    ids = dict(second.select("identifier_key", "person_id").rows())
+    assert ids["cookie:000-new"] == ids[users[0]] and ids[users[1]] == ids[users[2]]
+    assert _rows(second, MAP_COLUMNS) != _rows(first[1], MAP_COLUMNS)
+
+
+def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Three dbt invocations: up to the phone step's input, up to the identity step's, then the rest; every model,
+    seed, snapshot, test and unit test of the project runs exactly once, each step after its inputs."""
+    warehouse = tmp_path / "w.duckdb"
+    pipeline.generate_and_load(300, 7, warehouse=warehouse, data_dir=tmp_path / "data")
+    calls: list[object] = []
+    real_dbt, real_phones, real_map = pipeline.run_dbt, pipeline.normalize_phones, pipeline.resolve_person_map
+
+    def dbt(args, **kwargs):
+        run = real_dbt(args, **kwargs)
+        calls.append([r["name"] for r in run.results])
+        return run
+
+    monkeypatch.setattr(pipeline, "run_dbt", dbt)
+    monkeypatch.setattr(pipeline, "normalize_phones", lambda wh: calls.append("phones") or real_phones(wh))
+    monkeypatch.setattr(pipeline, "resolve_person_map", lambda wh: calls.append("identity") or real_map(wh))
+    pipeline.build(warehouse=warehouse)
+
+    assert [c if isinstance(c, str) else "dbt" for c in calls] == ["dbt", "phones", "dbt", "identity", "dbt"]
+    before_phones, before_identity, rest = calls[0], calls[2], calls[4]
+    assert "stg_phones__distinct" in before_phones and "stg_phones__e164" in before_identity
+    assert {"int_identity__nodes", "int_identity__edges"} <= set(before_identity)
+    assert "int_identity__identifiers" in rest and "dim_profiles" in rest
+    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    project = [
+        n["name"]
+        for n in [*manifest["nodes"].values(), *manifest["unit_tests"].values()]
+        if n["resource_type"] in ("model", "seed", "snapshot", "test", "unit_test")
+    ]
+    ran = [*before_phones, *before_identity, *rest]
+    assert sorted(ran) == sorted(project)
+
+    # a selection downstream of both steps builds only itself and runs no step
+    calls.clear()
+    pipeline.build(warehouse=warehouse, select="dim_profiles")
+    assert calls[:2] == [[], []] and len(calls) == 3
+    assert "dim_profiles" in calls[2] and "int_identity__identifiers" not in calls[2]
