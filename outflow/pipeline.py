@@ -11,7 +11,7 @@ from datetime import date
 from pathlib import Path
 
 from outflow import settings
-from outflow.build import run_dbt
+from outflow.build import DbtRun, run_dbt
 from outflow.contract import GATING_TABLES
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
@@ -56,13 +56,14 @@ PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
-def build(warehouse: Path | None = None, select: str | None = None) -> None:
+def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
     """`dbt build` the project against the warehouse, with the loaded dataset's as-of date, and the phone and
     identity steps where their inputs are built. With `select`, each part builds only what the selection holds,
-    and a step runs only when the part before it built something."""
+    and a step runs only when the part before it built something. Returns the three parts' results as one run."""
     with connect(warehouse) as con:
         as_of = dataset_as_of(con)
     terms = select.split() if select else []
+    runs: list[DbtRun] = []
 
     def dbt_build(phase: list[str], exclude: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
@@ -70,7 +71,8 @@ def build(warehouse: Path | None = None, select: str | None = None) -> None:
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        return bool(run_dbt(args, warehouse=warehouse, as_of=as_of).results)
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=as_of))
+        return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
@@ -79,6 +81,7 @@ def build(warehouse: Path | None = None, select: str | None = None) -> None:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
     dbt_build([], IDENTITY_STEP_INPUTS)
+    return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 
 @dataclass

@@ -7,10 +7,8 @@ Int64, floats and decimals as Float64 within a relative 1e-9, timestamps as naiv
 fails and names the model, the columns and a sample row from each side. The lead scores are compared exactly:
 their rounding must be bit for bit the same on both engines.
 
-Test glue, until the parts that write to the warehouse run on PostgreSQL through outflow.warehouse:
-- the raw tables (and any other source table the DuckDB build holds) are copied from DuckDB with COPY;
-- the outputs of the project's dbt Python models (which dbt-postgres cannot run) are copied from the DuckDB build,
-  and those models are left out of the PostgreSQL build.
+Both sides are built by `outflow.pipeline.build` (dbt in three parts, with the phone and identity steps between
+them running on each engine through outflow.warehouse). Test glue: the raw tables are copied from DuckDB with COPY.
 
 Runs in about a minute and a half (two builds of the 2,000-person mix); marked `postgres`.
 """
@@ -32,7 +30,7 @@ import sqlglot
 from outflow import settings
 from outflow.build import PG_ENV, DbtRun, run_dbt
 from outflow.load import dataset_as_of
-from outflow.pipeline import generate_and_load
+from outflow.pipeline import build, generate_and_load
 from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
 from tests.conftest import DEMO_PEOPLE, DEMO_SEED
@@ -91,7 +89,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Build
         as_of = dataset_as_of(con)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OUTFLOW_TARGET", "duckdb")
-        duckdb_run = run_dbt(["build"], warehouse=warehouse, as_of=as_of)
+        duckdb_run = build(warehouse=warehouse)
     manifest = _manifest()
 
     with psycopg.connect(postgres_url, autocommit=True) as admin:
@@ -101,16 +99,12 @@ def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Build
     python_models = sorted(
         n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n.get("language") == "python"
     )
-    sources = {(s["schema"], s["identifier"]) for s in manifest["sources"].values()}
     with connect(warehouse) as con, adbc.connect(pg_url) as pg:
-        present = {(schema, t) for schema in {s for s, _ in sources} | {"raw"} for t in duckdb_relations(con, schema)}
-        raw = {(s, t) for s, t in present if s == "raw"}
-        for schema, table in sorted(raw | (sources & present) | {("main", m) for m in python_models}):
-            copy_to_postgres(con, pg, schema, table)
+        for table in sorted(duckdb_relations(con, "raw")):
+            copy_to_postgres(con, pg, "raw", table)
     with pytest.MonkeyPatch.context() as mp:
         _postgres_env(mp, pg_url)
-        exclude = ["--exclude", *python_models] if python_models else []
-        postgres_run = run_dbt(["build", *exclude], as_of=as_of)
+        postgres_run = build()  # the phone and identity steps run on PostgreSQL through the warehouse interface
     return Builds(warehouse, pg_url, duckdb_run, postgres_run, manifest, as_of, python_models)
 
 
