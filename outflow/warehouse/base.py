@@ -102,8 +102,8 @@ class Warehouse(abc.ABC):
     @abc.abstractmethod
     def _begin(self) -> None: ...
 
-    @abc.abstractmethod
-    def _commit(self) -> None: ...
+    def _commit(self) -> None:
+        self.execute("commit")
 
     @abc.abstractmethod
     def _rollback(self) -> None: ...
@@ -190,14 +190,18 @@ class Warehouse(abc.ABC):
     def qualify(self, schema: str | None, table: str) -> str:
         return f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)
 
+    def _any(self, sql: str, params: Sequence[Any]) -> bool:
+        """Does the ``select count(*) ...`` statement count anything?"""
+        row = self.execute(sql, params).fetchone()
+        return bool(row and row[0])
+
     def table_exists(self, schema: str, table: str) -> bool:
         """Does ``schema.table`` (a table or a view) exist?"""
-        row = self.execute(
+        return self._any(
             "select count(*) from information_schema.tables "
             "where table_catalog = current_database() and table_schema = ? and table_name = ?",
             [schema, table],
-        ).fetchone()
-        return bool(row and row[0])
+        )
 
     def columns(self, schema: str, table: str) -> dict[str, str]:
         """Column name -> type (lower case, as the engine names it), in order; empty if there is no such table."""

@@ -116,16 +116,10 @@ class DuckDBWarehouse(Warehouse):
             self._con.unregister(view)
 
     def _temp_exists(self, table: str) -> bool:
-        row = self.execute(
-            "select count(*) from duckdb_tables() where temporary and table_name = ?", [table]
-        ).fetchone()
-        return bool(row and row[0])
+        return self._any("select count(*) from duckdb_tables() where temporary and table_name = ?", [table])
 
     def _begin(self) -> None:
         self.execute("begin transaction")
-
-    def _commit(self) -> None:
-        self.execute("commit")
 
     def _rollback(self) -> None:
         try:

@@ -337,29 +337,23 @@ class PostgresWarehouse(Warehouse):
                 raise self._error(exc, "copy") from exc
 
     def _schema_exists(self, schema: str) -> bool:
-        row = self.execute("select count(*) from pg_namespace where nspname = ?", [schema]).fetchone()
-        return bool(row and row[0])
+        return self._any("select count(*) from pg_namespace where nspname = ?", [schema])
 
     def _temp_exists(self, table: str) -> bool:
-        row = self.execute(
+        return self._any(
             "select count(*) from pg_class where relname = ? and relnamespace = pg_my_temp_schema()", [table]
-        ).fetchone()
-        return bool(row and row[0])
+        )
 
     def table_exists(self, schema: str, table: str) -> bool:
         # information_schema.tables hides tables the user has no privilege on; pg_class does not.
-        row = self.execute(
+        return self._any(
             "select count(*) from pg_class c join pg_namespace n on n.oid = c.relnamespace "
             "where n.nspname = ? and c.relname = ? and c.relkind in ('r', 'v', 'm', 'p', 'f')",
             [schema, table],
-        ).fetchone()
-        return bool(row and row[0])
+        )
 
     def _begin(self) -> None:
         self.execute("begin")
-
-    def _commit(self) -> None:
-        self.execute("commit")
 
     def _rollback(self) -> None:
         if not self._conn.closed:

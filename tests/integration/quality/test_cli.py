@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 from typer.testing import CliRunner
 
 from outflow.cli import app
+from outflow.warehouse import connect
 
 AS_OF = ["--as-of", "2026-06-01T12:00:00"]
 
@@ -18,7 +18,7 @@ def test_check_exits_zero_on_clean_data_and_one_on_a_blocking_failure(quality_db
     assert ok.exit_code == 0, ok.output
     assert "OK: no blocking check failed" in ok.output and "report:" in ok.output
 
-    con = duckdb.connect(str(quality_db))
+    con = connect(quality_db)
     con.execute("update main.sync_email_newsletter set email = 'broken' where person_id = 'p2'")
     con.close()
     bad = runner.invoke(app, ["check", "sync_email_newsletter", "--warehouse", str(quality_db), *AS_OF])

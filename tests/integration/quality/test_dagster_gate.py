@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from activations.engine import SyncFailed, run_sync
@@ -21,6 +20,7 @@ from data_quality.gate import preflight
 from orchestration.defs.activation_syncs import build_sync_asset
 from orchestration.defs.quality import build_defs, quality_checks_for
 from orchestration.resources import WarehouseResource
+from outflow.warehouse import connect
 
 MODEL = dg.AssetKey(["sync_email_newsletter"])
 SYNC = dg.AssetKey(["activations", "newsletter_webhook"])
@@ -57,7 +57,7 @@ def _sync_cfg(sandbox: WebhookSandbox, tmp_path: Path):
 @dg.asset(key=MODEL)
 def sync_email_newsletter(warehouse: WarehouseResource) -> None:
     """Stand-in for the dbt activation model (same key): rebuilt from the profiles."""
-    with duckdb.connect(str(warehouse.file())) as con:
+    with connect(warehouse.file()) as con:
         con.execute(
             "create or replace table main.sync_email_newsletter as "
             "select person_id, email, first_name from main.dim_profiles"
@@ -96,7 +96,7 @@ def test_clean_model_passes_its_checks_and_the_sync_delivers(
 def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
     env: Path, sandbox: WebhookSandbox, tmp_path: Path
 ) -> None:
-    with duckdb.connect(str(env)) as con:  # broken upstream data: an invalid email on one profile
+    with connect(env) as con:  # broken upstream data: an invalid email on one profile
         con.execute("update main.dim_profiles set email = 'person7.example.com' where person_id = 'p7'")
     result = _run(env, sandbox, tmp_path)
     check = _check(result, "email_valid")
@@ -110,7 +110,7 @@ def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
 
 
 def test_consent_violation_stops_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
-    with duckdb.connect(str(env)) as con:
+    with connect(env) as con:
         con.execute(
             "update main.dim_consent set status = 'revoked' "
             "where identifier_value = 'person3@example.com' and channel = 'email'"
@@ -126,7 +126,7 @@ def test_warn_check_does_not_block(
     cfg = tmp_path / "quality.yml"
     cfg.write_text("severity:\n  sync_email_newsletter:email_valid: warn\n")
     monkeypatch.setenv("OUTFLOW_QUALITY_CONFIG", str(cfg))
-    with duckdb.connect(str(env)) as con:
+    with connect(env) as con:
         con.execute("update main.dim_profiles set email = 'person7.example.com' where person_id = 'p7'")
     result = _run(env, sandbox, tmp_path)
     check = _check(result, "email_valid")
@@ -140,7 +140,7 @@ def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: Webh
     @dg.asset(key=dg.AssetKey(["raw", "orders"]))
     def raw_orders() -> None:
         """Stand-in loader: loads an order without its (required) amount."""
-        with duckdb.connect(str(env)) as con:
+        with connect(env) as con:
             con.execute("update raw.orders set amount = null where order_id = 'o1'")
 
     @dg.asset(key=MODEL, deps=[raw_orders.key])
@@ -160,13 +160,13 @@ def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: Webh
 
 def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     cfg = _sync_cfg(sandbox, tmp_path)
-    with duckdb.connect(str(env)) as con:
+    with connect(env) as con:
         con.execute("delete from main.dim_consent where identifier_value = 'person3@example.com'")
     with pytest.raises(SyncFailed, match="consent failed: 1 of 40 rows") as exc:
         run_sync(cfg, warehouse=env, preflight=preflight)
     assert exc.value.result.status == "refused"
     assert sandbox.records("contacts") == {}
-    with duckdb.connect(str(env)) as con:
+    with connect(env) as con:
         con.execute("delete from main.sync_email_newsletter where email = 'person3@example.com'")
     assert run_sync(cfg, warehouse=env, preflight=preflight).acked == 39
     assert len(sandbox.records("contacts")) == 39

@@ -6,20 +6,20 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from outflow.build import run_dbt
 from outflow.load import dataset_as_of
+from outflow.warehouse import Warehouse, connect
 
 
-def sync_models(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, str, bool]]:
+def sync_models(con: Warehouse) -> dict[str, tuple[str, str, bool]]:
     """sync_<audience> -> (channel, purpose, is_transactional) from audience_definitions."""
     rows = con.execute("select audience, channel, purpose, is_transactional from main.audience_definitions").fetchall()
     return {f"sync_{a}": (c, p, t) for a, c, p, t in rows}
 
 
-def trigger_models(con: duckdb.DuckDBPyConnection) -> list[str]:
+def trigger_models(con: Warehouse) -> list[str]:
     rows = con.execute(
         "select table_name from information_schema.tables where table_schema = 'main' "
         "and table_name like 'trg\\_%' escape '\\' order by 1"
@@ -29,7 +29,7 @@ def trigger_models(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
     """Copy the built warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
-    src = duckdb.connect(str(built_warehouse))
+    src = connect(built_warehouse)
     src.execute("checkpoint")
     as_of = dataset_as_of(src)
     src.close()
@@ -37,7 +37,7 @@ def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
     return as_of
 
 
-def members(con: duckdb.DuckDBPyConnection, model: str) -> set[str]:
+def members(con: Warehouse, model: str) -> set[str]:
     return {r[0] for r in con.execute(f"select person_id from main.{model}").fetchall()}
 
 
@@ -59,12 +59,12 @@ def rebuilt(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     root = tmp_path_factory.mktemp("segments_rebuild")
     before = root / "before.duckdb"
     after = root / "after.duckdb"
-    src = duckdb.connect(str(built_warehouse))
+    src = connect(built_warehouse)
     src.execute("checkpoint")  # everything into the file before copying it
     src.close()
     shutil.copy(built_warehouse, before)
     shutil.copy(built_warehouse, after)
-    con = duckdb.connect(str(after))
+    con = connect(after)
     as_of = dataset_as_of(con)
     # Someone in a marketing email audience and in the transactional one (a lapsed customer, say).
     both = con.execute(

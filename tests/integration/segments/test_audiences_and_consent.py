@@ -5,20 +5,20 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
 from outflow.cli import app
 from outflow.segments import summary
+from outflow.warehouse import Warehouse, connect
 
 from .conftest import Rebuilt, members, sync_models, trigger_models
 
 
 @pytest.fixture
-def con(built_warehouse: Path) -> duckdb.DuckDBPyConnection:
+def con(built_warehouse: Path) -> Warehouse:
     # Read-write like the other test modules: DuckDB refuses mixed configurations within one process.
-    c = duckdb.connect(str(built_warehouse))
+    c = connect(built_warehouse)
     yield c
     c.close()
 
@@ -217,9 +217,7 @@ def test_frequency_cap_one_trigger_per_person_and_channel(con) -> None:
 
 
 def test_erasure_revocation_and_exclusion_take_effect_on_rebuild(rebuilt: Rebuilt) -> None:
-    con = duckdb.connect(
-        str(rebuilt.after),
-    )
+    con = connect(rebuilt.after)
     try:
         assert rebuilt.erased in members(con, "erased_persons")
         assert rebuilt.excluded in members(con, "excluded_persons")
@@ -239,12 +237,8 @@ def test_erasure_revocation_and_exclusion_take_effect_on_rebuild(rebuilt: Rebuil
 
 
 def test_trigger_idempotency_keys_are_stable_across_rebuilds(rebuilt: Rebuilt) -> None:
-    b = duckdb.connect(
-        str(rebuilt.before),
-    )
-    a = duckdb.connect(
-        str(rebuilt.after),
-    )
+    b = connect(rebuilt.before)
+    a = connect(rebuilt.after)
     try:
         changed = {rebuilt.erased, rebuilt.revoked, rebuilt.excluded}
         total = 0
@@ -270,7 +264,7 @@ def test_trigger_idempotency_keys_are_stable_across_rebuilds(rebuilt: Rebuilt) -
 def test_preview_command_against_the_warehouse(built_warehouse: Path) -> None:
     result = CliRunner().invoke(app, ["segment", "preview", "hot_leads", "--warehouse", str(built_warehouse)])
     assert result.exit_code == 0, result.output
-    con = duckdb.connect(str(built_warehouse))
+    con = connect(built_warehouse)
     size = con.execute("select count(*) from main.seg_hot_leads").fetchone()[0]
     con.close()
     assert f"hot_leads: {size} members" in result.output

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 
 from orchestration.defs.segments import build_defs, segment_sizes
 from orchestration.resources import WarehouseResource
+from outflow.warehouse import connect
 
 
 def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) -> None:
@@ -20,7 +20,7 @@ def test_segment_sizes_asset_records_sizes_as_metadata(built_warehouse: Path) ->
     assert result.success
     mats = result.asset_materializations_for_node("segment_sizes")
     meta = mats[0].metadata
-    con = duckdb.connect(str(built_warehouse))
+    con = connect(built_warehouse)
     expected = con.execute("select count(*) from main.seg_hot_leads").fetchone()[0]
     groups = con.execute(
         "select measurement_group || '_' || audience, count(*) from main.audience_holdouts group by 1"

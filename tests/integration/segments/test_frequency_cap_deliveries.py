@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.engine import run_sync
 from activations.sandboxes.testing import make_secret, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.build import run_dbt
+from outflow.warehouse import connect
 
 from .conftest import copy_warehouse, members
 
@@ -35,14 +35,14 @@ def test_person_who_received_messages_in_the_window_is_capped(
 ) -> None:
     wh = tmp_path / "cap.duckdb"
     as_of = copy_warehouse(built_warehouse, wh)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     con.execute("drop schema if exists outflow cascade")  # as on a warehouse that was never synced
     con.close()
 
     # Uncapped, some people qualify for a cart-abandoned and a lead-score trigger on email at once; with the
     # default cap of 1 and nothing delivered yet, the cart trigger (priority 1) is the one they get.
     _rebuild_triggers(wh, as_of, cap=10)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     # Before the first sync the engine's tables do not exist: nothing delivered, the build still works.
     assert con.execute("select count(*) from main.int_trigger__deliveries").fetchone()[0] == 0
     assert con.execute("select count(*) from main.trigger_history").fetchone()[0] > 0
@@ -55,7 +55,7 @@ def test_person_who_received_messages_in_the_window_is_capped(
     con.close()
     assert both, "the demo data has people with a cart and a lead-score trigger on email"
     _rebuild_triggers(wh, as_of, cap=1)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     carts_before = members(con, "trg_cart_abandoned")
     assert both <= carts_before
     assert not (both & members(con, "trg_lead_score_threshold"))
@@ -78,19 +78,19 @@ def test_person_who_received_messages_in_the_window_is_capped(
                 fields={"person_id": "personId", "email": "email", "trigger_name": "event"},
             ),
         )
-        con = duckdb.connect(str(wh))
+        con = connect(wh)
         res = run_sync(cfg, con=con)
         con.close()
         assert res.status == "success" and res.added > 0
         assert len(sandbox.messages("events")) == res.added, "the destination received every trigger row"
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     delivered_people = members(con, "trg_lead_score_threshold")
     con.close()
     assert both <= delivered_people
 
     # Cap 1: each of them already received one email in the window, so no new email trigger (the cart).
     _rebuild_triggers(wh, as_of, cap=1)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     try:
         deliveries = con.execute(
             "select person_id, channel, count(*) from main.int_trigger__deliveries group by 1, 2"
@@ -108,7 +108,7 @@ def test_person_who_received_messages_in_the_window_is_capped(
 
     # Cap 2: one delivered + one pending fits, so the cart trigger is back.
     _rebuild_triggers(wh, as_of, cap=2)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     try:
         assert both <= members(con, "trg_cart_abandoned")
     finally:

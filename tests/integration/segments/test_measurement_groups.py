@@ -7,9 +7,8 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
-
 from outflow.build import run_dbt
+from outflow.warehouse import connect
 
 from .conftest import copy_warehouse
 
@@ -32,7 +31,7 @@ def _rebuild(wh: Path, as_of: str, control_pct: float) -> None:
 
 
 def _state(wh: Path) -> tuple[list[tuple], set[tuple[str, str, str]], dict[str, set[str]]]:
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     try:
         rows = con.execute(HISTORY).fetchall()
         current = set(

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
-
 from outflow.build import run_dbt
+from outflow.warehouse import connect
 
 from .conftest import copy_warehouse
 
@@ -15,7 +14,7 @@ from .conftest import copy_warehouse
 def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tmp_path: Path) -> None:
     wh = tmp_path / "history.duckdb"
     as_of = copy_warehouse(built_warehouse, wh)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     before = con.execute(
         "select membership_id, person_id, segment, entered_at, exited_at from main.segment_membership_history"
     ).fetchall()
@@ -26,7 +25,7 @@ def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tm
     # Ten days later the windows have moved: the segments and the history are rebuilt incrementally.
     run_dbt(["run", "--select", "path:models/segments"], warehouse=wh, as_of=later)
 
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     try:
         rows = con.execute(
             "select membership_id, person_id, segment, entered_at, exited_at from main.segment_membership_history"

@@ -7,7 +7,6 @@ import json
 import shutil
 from pathlib import Path
 
-import duckdb
 import yaml
 from dbt.cli.main import dbtRunner
 
@@ -15,6 +14,7 @@ from outflow.build import dbt_env
 from outflow.segments.codegen import write_generated
 from outflow.segments.preview import preview_segment
 from outflow.settings import DBT_PROJECT_DIR
+from outflow.warehouse import connect
 
 from .conftest import copy_warehouse
 
@@ -33,7 +33,7 @@ SEGMENT = {
 def test_segment_on_the_ml_score_builds_with_dbt_and_previews(built_warehouse: Path, tmp_path: Path) -> None:
     wh = tmp_path / "ml.duckdb"
     as_of = copy_warehouse(built_warehouse, wh)
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     # Scores as `outflow score run` writes them: every tenth person, with a spread of scores and deciles.
     con.execute(
         """insert into main.ml_lead_scores
@@ -75,7 +75,7 @@ def test_segment_on_the_ml_score_builds_with_dbt_and_previews(built_warehouse: P
         ]
     )
     assert result.success, result.exception
-    con = duckdb.connect(str(wh))
+    con = connect(wh)
     try:
         built = {r[0] for r in con.execute("select person_id from main.seg_ml_likely_buyers").fetchall()}
     finally:

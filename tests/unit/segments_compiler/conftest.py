@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 import yaml
+
+from outflow.warehouse import Warehouse, connect
 
 NOW = "2026-01-31 12:00:00"
 
@@ -32,9 +33,16 @@ def seg(name: str, conditions: object) -> dict:
 
 
 @pytest.fixture
-def fixture_db() -> duckdb.DuckDBPyConnection:
+def fixture_db() -> Iterator[Warehouse]:
     """Five people with known traits and events, in schema main."""
-    con = duckdb.connect()
+    con = connect(":memory:")
+    fill_fixture(con)
+    yield con
+    con.close()
+
+
+def fill_fixture(con: Warehouse) -> None:
+    """The five people, in portable SQL (DuckDB and PostgreSQL)."""
     con.execute("""
         create table main.dim_profiles as select * from (values
           ('p1', 'ann@example.com', '+33612345678', 'Ann', 'Lee', 'Acme', 'CTO', 'software', 120, 'FR', true,
@@ -80,5 +88,3 @@ def fixture_db() -> duckdb.DuckDBPyConnection:
           ('p5', 0.65, 2, '[]', 'v3', timestamp '2026-01-30')
         ) t(person_id, score, decile, reason_codes, model_version, scored_at)
     """)
-    yield con
-    con.close()
