@@ -42,6 +42,7 @@ JOB_DONE = ("completed", "errored", "failed")
 
 
 class SendGridDestination(Destination):
+    erasure = "delete contact"
     type = "sendgrid"
     max_batch_size = 30_000
     max_batch_bytes = 6 * 1024 * 1024
@@ -205,3 +206,33 @@ class SendGridDestination(Destination):
                 f"{e.get('field') + ': ' if e.get('field') else ''}{e.get('message')}" for e in errors[:3]
             )
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Find the contacts (``POST /v3/marketing/contacts/search/emails``), then delete them from the account
+        (``DELETE /v3/marketing/contacts?ids=``, 202 with a job id); an email that is no contact is already
+        gone."""
+        base = self.cfg.destination.base_url
+        emails = [r.key.strip().lower() for r in records]
+        resp = await call(PreparedRequest("POST", f"{base}/v3/marketing/contacts/search/emails", self._headers(),
+                                          orjson.dumps({"emails": emails})))  # fmt: skip
+        if resp.status_code == 404:
+            return [RowResult(r.key, True, "no such contact") for r in records]
+        if resp.status_code != 200:
+            return self.settle(resp, records)
+        found = resp.json().get("result", {})
+        ids = {e: found[e]["contact"]["id"] for e in emails if "contact" in found.get(e, {})}
+        if ids:
+            url = f"{base}/v3/marketing/contacts?ids={','.join(sorted(set(ids.values())))}"
+            resp = await call(PreparedRequest("DELETE", url, {"authorization": f"Bearer {self._secret}"}))
+            if resp.status_code != 202:
+                return (
+                    self.settle(resp, records)
+                    if resp.status_code >= 300
+                    else [
+                        RowResult(r.key, False, f"unexpected SendGrid answer HTTP {resp.status_code}") for r in records
+                    ]
+                )
+            job = json_object(resp).get("job_id")
+            return [RowResult(r.key, True, f"deletion job {job}" if e in ids else "no such contact")
+                    for r, e in zip(records, emails, strict=True)]  # fmt: skip
+        return [RowResult(r.key, True, "no such contact") for r in records]

@@ -76,6 +76,7 @@ class SendGridSandbox(VendorSandbox):
         return [
             ("PUT", r"/v3/marketing/contacts", self.upsert),
             ("POST", r"/v3/marketing/contacts/search/emails", self.search_emails),
+            ("DELETE", r"/v3/marketing/contacts", self.delete_contacts),
             ("DELETE", r"/v3/marketing/lists/(?P<id>[^/]+)/contacts", self.remove_from_list),
             ("GET", r"/v3/marketing/contacts/imports/(?P<id>[^/]+)", self.job_status),
         ]
@@ -229,3 +230,24 @@ class SendGridSandbox(VendorSandbox):
             job = self.jobs.get(req.params["id"])
             job = dict(job, results=dict(job["results"])) if job else None
         return Response(200, job) if job else Response(404, {"errors": [{"message": "job not found"}]})
+
+    def delete_contacts(self, req: Request) -> Response:
+        """``DELETE /v3/marketing/contacts?ids=a,b``: deletes the contacts (from every list); 202 with a
+        ``job_id``. SendGrid refuses a call with neither ``ids`` nor ``delete_all_contacts=true``."""
+        ids = [i for i in (req.q("ids") or "").split(",") if i]
+        if not ids and req.q("delete_all_contacts") != "true":
+            raise _sg_error(400, [{"field": "ids", "message": "ids or delete_all_contacts is required"}])
+        if len(ids) > 100:
+            raise _sg_error(400, [{"field": "ids", "message": "at most 100 ids per call"}])
+        with self.lock:
+            gone = [e for e, c in self.contacts.items() if c["id"] in ids]
+            for e in gone:
+                del self.contacts[e]
+            for members in self.lists.values():
+                members.difference_update(ids)
+            job_id = str(uuid.uuid4())
+            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
+                                 "results": {"deleted_count": len(gone)}, "started_at": _now(),
+                                 "finished_at": _now()}  # fmt: skip
+            self.stats["rows_deleted"] += len(gone)
+        return Response(202, {"job_id": job_id})
