@@ -205,21 +205,29 @@ class SentRecorder:
         ).fetchall()
         if not rows:
             return
-        out = []
+        cols_out: list[list[Any]] = [[], [], [], []]  # key, person, subject, identifiers
         for key, person, old, *values in rows:
             idents = None
             if self.dest.records_sent_identifiers:
                 rec = Record(key, "upsert", dict(zip(self.fields, values, strict=True)), "")
                 idents = _merge(old, self.dest.sent_identifiers(rec))
-            out.append((name, key, person, key_subject(key), idents, run_id))
-        con.executemany(
+            for col, v in zip(cols_out, (key, person, key_subject(key), idents), strict=True):
+                col.append(v)
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _outflow_sent AS SELECT unnest(CAST(? AS VARCHAR[])) AS key, "
+            "unnest(CAST(? AS VARCHAR[])) AS person_id, unnest(CAST(? AS VARCHAR[])) AS subject, "
+            "unnest(CAST(? AS VARCHAR[])) AS identifiers",
+            cols_out,
+        )
+        con.execute(
             f"""INSERT INTO {q}.sync_sent
                 (sync_name, key, person_id, subject, identifiers, first_sent_at, last_sent_at, run_id)
-                VALUES (?, ?, ?, ?, ?, now()::TIMESTAMP, now()::TIMESTAMP, ?)
+                SELECT ?, key, person_id, subject, identifiers, now()::TIMESTAMP, now()::TIMESTAMP, ?
+                FROM _outflow_sent
                 ON CONFLICT (sync_name, key) DO UPDATE SET last_sent_at = excluded.last_sent_at,
                 identifiers = excluded.identifiers, run_id = excluded.run_id, erased_at = NULL,
                 person_id = coalesce(excluded.person_id, sync_sent.person_id)""",
-            out,
+            [name, run_id],
         )
 
     def lookup(self, con: Any, keys: list[str]) -> dict[str, list[Any]]:
@@ -265,11 +273,12 @@ def record_requests(con: Any) -> int:
             WHERE r.identifier_value IS NOT NULL
               AND r.request_id NOT IN (SELECT request_id FROM {q}.erasure_ledger)"""
     ).fetchall()
-    con.executemany(
-        f"""INSERT INTO {q}.erasure_ledger (request_id, identifier_type, subject_hash, requested_at, recorded_at)
-            VALUES (?, ?, ?, ?, now()::TIMESTAMP) ON CONFLICT (request_id) DO NOTHING""",
-        [(rid, typ, subject_hash(typ, val), at) for rid, typ, val, at in rows],
-    )
+    if rows:
+        con.executemany(
+            f"""INSERT INTO {q}.erasure_ledger (request_id, identifier_type, subject_hash, requested_at, recorded_at)
+                VALUES (?, ?, ?, ?, now()::TIMESTAMP) ON CONFLICT (request_id) DO NOTHING""",
+            [(rid, typ, subject_hash(typ, val), at) for rid, typ, val, at in rows],
+        )
     return len(rows)
 
 
@@ -312,22 +321,22 @@ def _erased_targets(con: Any, q: str) -> tuple[list[_Target], int]:
     persons: set[str] = set()
     if _exists(con, "main", "erased_persons"):
         persons = {str(r[0]) for r in con.execute("SELECT person_id FROM main.erased_persons").fetchall()}
-    subjects = {r[0] for r in con.execute(f"SELECT subject_hash FROM {q}.erasure_ledger").fetchall()}
-    if persons and _exists(con, "main", "int_identity__identifiers"):
-        con.execute("CREATE OR REPLACE TEMP TABLE _outflow_erased AS SELECT CAST(? AS VARCHAR) AS person_id "
-                    "WHERE false")  # fmt: skip
-        con.executemany("INSERT INTO _outflow_erased VALUES (?)", [(p,) for p in persons])
-        for typ, val in con.execute(
-            "SELECT i.identifier_type, i.identifier_value FROM main.int_identity__identifiers i "
-            "JOIN _outflow_erased e ON e.person_id = i.person_id WHERE i.identifier_type IN ('email', 'phone')"
+    subjects: dict[str, str | None] = {
+        r[0]: None for r in con.execute(f"SELECT subject_hash FROM {q}.erasure_ledger").fetchall()
+    }
+    if persons and _exists(con, "main", "int_identity__identifiers"):  # every email and phone of theirs
+        for typ, val, pid in con.execute(
+            "SELECT i.identifier_type, i.identifier_value, i.person_id FROM main.int_identity__identifiers i "
+            "JOIN main.erased_persons e ON e.person_id = i.person_id WHERE i.identifier_type IN ('email', 'phone')"
         ).fetchall():
-            subjects.add(subject_hash(typ, val))
+            subjects[subject_hash(typ, val)] = str(pid)
     rows = con.execute(
         f"SELECT sync_name, key, person_id, subject, identifiers FROM {q}.sync_sent WHERE erased_at IS NULL"
     ).fetchall()
     out, hit = [], set()
     for sync_name, key, person, subject, idents in rows:
         if (person is not None and person in persons) or (subject is not None and subject in subjects):
+            person = person or subjects.get(subject)  # type: ignore[arg-type]
             out.append(_Target(sync_name, key, person, subject, json.loads(idents) if idents else []))
             hit.add(person or subject)
     return out, len(hit)

@@ -58,12 +58,17 @@ def report(
     console.print(f"person(s): {persons}; erasure requests: {len(rep.requests)}")
     for rid, at, done in rep.requests:
         console.print(f"  request {rid} received {_fmt(at)}, processed {_fmt(done)}")
-    table = Table("sync", "destination", "first sent", "last sent", "identifiers sent", "erasure", "status",
-                  "acknowledged", "message")  # fmt: skip
+    table = Table()
+    table.add_column("sync", no_wrap=True)
+    for col in ("destination", "sent (first / last)", "erasure", "acknowledgement"):
+        table.add_column(col, overflow="fold")
     for r in rep.rows:
-        table.add_row(r.sync_name, f"{_fmt(r.destination_type)} {_fmt(r.base_url)}", _fmt(r.first_sent_at),
-                      _fmt(r.last_sent_at), str(r.identifiers_sent), _fmt(r.erasure_action),
-                      _fmt(r.erasure_status), _fmt(r.erasure_logged_at), _fmt(r.erasure_message))  # fmt: skip
+        ack = "not yet" if r.erasure_status is None else f"{r.erasure_status} {_fmt(r.erasure_logged_at)}"
+        table.add_row(
+            r.sync_name, f"{_fmt(r.destination_type)} {_fmt(r.base_url)}",
+            f"{_fmt(r.first_sent_at)} / {_fmt(r.last_sent_at)} ({r.identifiers_sent} identifier sets)",
+            _fmt(r.erasure_action), ack + (f": {r.erasure_message}" if r.erasure_message else ""),
+        )  # fmt: skip
     console.print(table)
 
 
