@@ -609,7 +609,9 @@ def reconcile(
             raise OutflowError(f"{cfg.path or cfg.name}: source: model main.{cfg.source} does not exist")
         pk = '"' + cfg.primary_key.replace('"', '""') + '"'
         model = {str(r[0]) for r in con.execute(f'SELECT CAST({pk} AS VARCHAR) FROM main."{cfg.source}"').fetchall()}
-        state = {r[0] for r in con.execute(f"SELECT key FROM {q}.sync_state WHERE sync_name = ?", [cfg.name])}
+        state = {
+            r[0] for r in con.execute(f"SELECT key FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchall()
+        }
         held = asyncio.run(_list(dest))
         res.held, res.in_state, res.in_model = len(held), len(state), len(model)
         norm = dest.member_key

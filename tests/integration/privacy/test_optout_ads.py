@@ -65,7 +65,8 @@ def test_optout_removes_from_meta_and_google_by_the_identifiers_sent(
 ) -> None:
     con = connect(warehouse)
     person, email = con.execute(
-        f"select person_id, email from main.{MODEL} where phone is not null and first_name is not null order by person_id limit 1"
+        f"select person_id, email from main.{MODEL} where phone is not null and first_name is not null "
+        "order by person_id limit 1"
     ).fetchone()
     as_of = dataset_as_of(con)
     con.close()
