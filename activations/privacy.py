@@ -317,29 +317,35 @@ def destination_from_log(con: Any, q: str, sync_name: str) -> Destination:
 
 
 def _erased_targets(con: Any, q: str) -> tuple[list[_Target], int]:
-    """Every (sync, key) sent to a person who is erased and not yet erased there; and how many persons."""
-    persons: set[str] = set()
-    if _exists(con, "main", "erased_persons"):
-        persons = {str(r[0]) for r in con.execute("SELECT person_id FROM main.erased_persons").fetchall()}
+    """Every (sync, key) sent to a person who is erased and not yet erased there; and how many persons.
+
+    A sent row belongs to an erased person by its person id (``main.erased_persons``, which reads the ledger
+    too) or by its key's subject hash (an email key) matching the ledger or one of the person's identifiers.
+    The matching runs in the warehouse; only the matched rows come to Python."""
     subjects: dict[str, str | None] = {
         r[0]: None for r in con.execute(f"SELECT subject_hash FROM {q}.erasure_ledger").fetchall()
     }
-    if persons and _exists(con, "main", "int_identity__identifiers"):  # every email and phone of theirs
+    have_persons = _exists(con, "main", "erased_persons")
+    if have_persons and _exists(con, "main", "int_identity__identifiers"):  # every email and phone of theirs
         for typ, val, pid in con.execute(
             "SELECT i.identifier_type, i.identifier_value, i.person_id FROM main.int_identity__identifiers i "
             "JOIN main.erased_persons e ON e.person_id = i.person_id WHERE i.identifier_type IN ('email', 'phone')"
         ).fetchall():
             subjects[subject_hash(typ, val)] = str(pid)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _outflow_erased_subjects AS "
+        "SELECT unnest(CAST(? AS VARCHAR[])) AS subject, unnest(CAST(? AS VARCHAR[])) AS person_id",
+        [list(subjects), list(subjects.values())],
+    )
+    by_person = "s.person_id IN (SELECT person_id FROM main.erased_persons)" if have_persons else "false"
     rows = con.execute(
-        f"SELECT sync_name, key, person_id, subject, identifiers FROM {q}.sync_sent WHERE erased_at IS NULL"
+        f"""SELECT s.sync_name, s.key, coalesce(s.person_id, x.person_id), s.subject, s.identifiers
+            FROM {q}.sync_sent s LEFT JOIN _outflow_erased_subjects x ON x.subject = s.subject
+            WHERE s.erased_at IS NULL AND ({by_person} OR x.subject IS NOT NULL)
+            ORDER BY s.sync_name, s.key"""
     ).fetchall()
-    out, hit = [], set()
-    for sync_name, key, person, subject, idents in rows:
-        if (person is not None and person in persons) or (subject is not None and subject in subjects):
-            person = person or subjects.get(subject)  # type: ignore[arg-type]
-            out.append(_Target(sync_name, key, person, subject, json.loads(idents) if idents else []))
-            hit.add(person or subject)
-    return out, len(hit)
+    out = [_Target(n, k, p, sub, json.loads(i) if i else []) for n, k, p, sub, i in rows]
+    return out, len({t.person_id or t.subject for t in out})
 
 
 async def _erase_at(dest: Destination, targets: list[_Target]) -> list[RowResult]:
@@ -490,21 +496,20 @@ class PersonReport:
         return bool(self.person_ids or self.requests or self.rows)
 
 
-def _subjects_for(who: str) -> list[str]:
-    out = []
+def _identifiers_for(who: str) -> list[tuple[str, str]]:
+    """(type, normalized value) of an email or phone given on the command line."""
     email = canonical_email(who)
     if email:
-        out.append(subject_hash("email", email))
-    digits = re.sub(r"[^0-9+]", "", who)
-    if not email and digits:
-        try:
-            import phonenumbers
+        return [("email", email)]
+    if not re.fullmatch(r"[0-9+().\-\s]{6,}", who.strip()):
+        return []
+    import phonenumbers
 
-            num = phonenumbers.parse(who, None if who.strip().startswith("+") else "US")
-            out.append(subject_hash("phone", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)))
-        except Exception:  # noqa: BLE001 - not a phone number: no subject
-            pass
-    return out
+    try:
+        num = phonenumbers.parse(who, None if who.strip().startswith("+") else "US")
+    except phonenumbers.NumberParseException:
+        return []
+    return [("phone", phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164))]
 
 
 def person_report(who: str, *, con: Any = None, warehouse: Path | str | None = None) -> PersonReport:
@@ -515,22 +520,19 @@ def person_report(who: str, *, con: Any = None, warehouse: Path | str | None = N
     con = connect(warehouse) if con is None else con
     try:
         q = ensure_privacy_schema(con)
-        subjects = _subjects_for(who)
+        idents = _identifiers_for(who)
+        subjects = [subject_hash(t, v) for t, v in idents]
         (known,) = con.execute(
             f"SELECT count(*) FROM (SELECT person_id FROM {q}.sync_sent WHERE person_id = ? "
             f"UNION ALL SELECT person_id FROM {q}.erasure_log WHERE person_id = ?) x",
             [who, who],
         ).fetchone()
         persons = {who} if known else set()
-        if subjects and _exists(con, "main", "int_identity__identifiers"):
-            for typ, val, pid in con.execute(
-                "SELECT identifier_type, identifier_value, person_id FROM main.int_identity__identifiers "
-                "WHERE identifier_type IN ('email', 'phone') AND person_id IS NOT NULL "
-                f"AND identifier_value IN ({', '.join('?' for _ in subjects)})",
-                [canonical_email(who) or who for _ in subjects],
-            ).fetchall():
-                if subject_hash(typ, val) in subjects:
-                    persons.add(str(pid))
+        if idents and _exists(con, "main", "int_identity__identifiers"):
+            for t, v in idents:
+                persons |= {str(r[0]) for r in con.execute(
+                    "SELECT person_id FROM main.int_identity__identifiers WHERE identifier_type = ? "
+                    "AND identifier_value = ? AND person_id IS NOT NULL", [t, v]).fetchall()}  # fmt: skip
         marks_s = ", ".join("?" for _ in subjects) or "NULL"
         for (pid,) in con.execute(
             f"SELECT DISTINCT person_id FROM {q}.erasure_log WHERE subject IN ({marks_s}) AND person_id IS NOT NULL",
