@@ -20,6 +20,7 @@ how-to-use-the-sendgrid-v3-api/rate-limits). With ``real_rate_limit=True`` each 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import secrets
@@ -68,8 +69,8 @@ class SendGridSandbox(VendorSandbox):
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         self.jobq.advance()
-        if req.method == "GET" and req.path.startswith("/_files/"):
-            return self.errors_file(req)  # a pre-signed download: no API key, no API rate limit
+        if req.method == "GET" and req.path.startswith("/_files/"):  # a pre-signed download: no API key, no limit
+            return self.export_file(req) if req.path.startswith("/_files/exports/") else self.errors_file(req)
         return super().handle(req, conn)
 
     def routes(self) -> list[Route]:
@@ -77,6 +78,8 @@ class SendGridSandbox(VendorSandbox):
             ("PUT", r"/v3/marketing/contacts", self.upsert),
             ("POST", r"/v3/marketing/contacts/search/emails", self.search_emails),
             ("DELETE", r"/v3/marketing/contacts", self.delete_contacts),
+            ("POST", r"/v3/marketing/contacts/exports", self.export),
+            ("GET", r"/v3/marketing/contacts/exports/(?P<id>[^/]+)", self.export_status),
             ("DELETE", r"/v3/marketing/lists/(?P<id>[^/]+)/contacts", self.remove_from_list),
             ("GET", r"/v3/marketing/contacts/imports/(?P<id>[^/]+)", self.job_status),
         ]
@@ -251,3 +254,48 @@ class SendGridSandbox(VendorSandbox):
                                  "finished_at": _now()}  # fmt: skip
             self.stats["rows_deleted"] += len(gone)
         return Response(202, {"job_id": job_id})
+
+    def export(self, req: Request) -> Response:
+        """Export Contacts: ``{"list_ids": [...], "file_type": "csv"}`` -> 202 ``{"id"}``; the export job is
+        ``pending`` for ``job_seconds``, then ``ready`` with pre-signed ``urls`` to gzipped CSV files."""
+        body = req.json()
+        self._validate("/v3/marketing/contacts/exports", "post", body)
+        if body.get("file_type", "csv") != "csv":
+            raise _sg_error(400, [{"field": "file_type", "message": "the sandbox exports csv only"}])
+        export_id = str(uuid.uuid4())
+        list_ids = list(body.get("list_ids") or [])
+        with self.lock:
+            self.exports = getattr(self, "exports", {})
+            self.exports[export_id] = {"id": export_id, "status": "pending", "created_at": _now(),
+                                       "updated_at": _now(), "expires_at": _now()}  # fmt: skip
+
+        def ready() -> None:
+            ids = set().union(*(self.lists.get(i, set()) for i in list_ids)) if list_ids else None
+            rows = [c for c in self.contacts.values() if ids is None or c["id"] in ids]
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["CONTACT_ID", "EMAIL", "FIRST_NAME", "LAST_NAME"])
+            for c in rows:
+                w.writerow([c["id"], c["email"], c.get("first_name", ""), c.get("last_name", "")])
+            sig = secrets.token_hex(8)
+            self.error_files[f"export-{export_id}"] = (sig, gzip.compress(buf.getvalue().encode()))
+            url = f"{self.url}/_files/exports/{export_id}.csv.gz?sig={sig}"
+            self.exports[export_id].update(status="ready", completed_at=_now(), contact_count=len(rows), urls=[url])
+
+        self.jobq.submit(ready)
+        return Response(202, {"id": export_id, "_metadata": {"self": f"{self.url}{req.path}/{export_id}"}})
+
+    def export_status(self, req: Request) -> Response:
+        with self.lock:
+            job = dict(getattr(self, "exports", {}).get(req.params["id"]) or {})
+        return Response(200, job) if job else Response(404, {"errors": [{"message": "export not found"}]})
+
+    def export_file(self, req: Request) -> Response:
+        m = re.fullmatch(r"/_files/exports/([^/]+)\.csv\.gz", req.path)
+        with self.lock:
+            entry = self.error_files.get(f"export-{m.group(1)}") if m else None
+        if entry is None or req.q("sig") != entry[0]:
+            return Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"content-type": "application/xml"})
+        if "authorization" in req.headers:
+            self.count("errors_file_got_api_key")  # a client must not send its key to a download link
+        return Response(200, entry[1], {"content-type": "application/gzip"})

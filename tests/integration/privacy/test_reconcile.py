@@ -1,7 +1,7 @@
 """Reconciliation: ``outflow sync reconcile NAME`` compares what a destination holds with the sync's state
 and model, and repairs drift: members left behind by a renamed sync are removed, and state rows the
 destination lost are cleared so that the next run sends them again (Mailchimp list members, Klaviyo list
-profiles, both listed through the vendors' APIs)."""
+profiles, a SendGrid list export, each read through the vendor's API)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from activations.sandboxes.klaviyo import KlaviyoSandbox
 from activations.sandboxes.mailchimp import MailchimpSandbox
+from activations.sandboxes.sendgrid import SendGridSandbox
 from activations.sandboxes.testing import make_audience, vendor_sync_dict, write_sync
 from outflow.warehouse import connect
 from tests.integration.privacy.conftest import cli
@@ -22,13 +23,16 @@ VENDORS = {
                                                                   "first_name": "merge_fields.FNAME"}),
     "klaviyo": (KlaviyoSandbox, "", {"list_id": "Rec1", "job_poll_interval_seconds": 0.25},
                 {"email": "email", "first_name": "first_name"}),
+    "sendgrid": (SendGridSandbox, "", {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11",
+                                       "job_poll_interval_seconds": 0.25},
+                 {"email": "email", "first_name": "first_name"}),
 }  # fmt: skip
 
 
 def _held(sb: Any, kind: str, list_id: str) -> set[str]:
     if kind == "mailchimp":
         return {e for e, m in sb.members(list_id).items() if m["status"] != "archived"}
-    return set(sb.list_members(list_id))
+    return set(sb.list_members(list_id))  # Klaviyo, SendGrid: email -> profile/contact on the list
 
 
 @pytest.mark.parametrize("kind", sorted(VENDORS))
@@ -76,9 +80,10 @@ def test_reconcile_repairs_a_renamed_sync_and_lost_state(kind: str, tmp_path: Pa
                     h for h, m in lst.items() if m["email_address"] in ("user5@example.com", "user6@example.com")
                 ]:
                     del lst[h]
+            elif kind == "klaviyo":
+                sb.lists[list_id] -= {sb.by_email["user5@example.com"], sb.by_email["user6@example.com"]}
             else:
-                gone = {sb.by_email["user5@example.com"], sb.by_email["user6@example.com"]}
-                sb.lists[list_id] -= gone
+                sb.lists[list_id] -= {sb.contacts[e]["id"] for e in ("user5@example.com", "user6@example.com")}
         assert cli("sync", "run", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
         assert "user5@example.com" not in _held(sb, kind, list_id)  # the diff alone never notices
         assert cli("sync", "reconcile", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
