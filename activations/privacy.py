@@ -57,8 +57,7 @@ DDL = [
         first_sent_at TIMESTAMP,
         last_sent_at TIMESTAMP,
         run_id VARCHAR,
-        erased_at TIMESTAMP,
-        PRIMARY KEY (sync_name, key)
+        erased_at TIMESTAMP
     )""",
     """CREATE TABLE IF NOT EXISTS {ns}.erasure_ledger (
         request_id VARCHAR PRIMARY KEY,
@@ -141,18 +140,6 @@ def key_hash(sync_name: str, key: str) -> str:
 
 
 # --- the engine's hook: what was sent, to which destination ---------------------------------------------------
-def _merge(old: str | None, new: list[Any]) -> str | None:
-    """Union of identifier sets (JSON lists), in first-seen order."""
-    have = json.loads(old) if old else []
-    seen = {json.dumps(x, sort_keys=True) for x in have}
-    for x in new:
-        s = json.dumps(x, sort_keys=True)
-        if s not in seen:
-            seen.add(s)
-            have.append(x)
-    return json.dumps(have, sort_keys=True) if have else None
-
-
 class SentRecorder:
     """Records, in the same transaction as the sync state, every acknowledged (sync, key) and the identifiers
     the destination sent for it; hands removals the identifiers that were sent.
@@ -184,49 +171,52 @@ class SentRecorder:
         )
 
     def record(self, con: Any, run_id: str, pending: str, acked_where: str) -> None:
+        """Append what this commit's acknowledged rows sent: one row per new key, and for destinations that
+        record identifiers one more per changed key whose identifiers are new. Append-only (no index to
+        maintain), so the cost per batch stays that of the batch; readers merge the rows of a key."""
         q, name = self.q, self.cfg.name
         if not self.python:  # keyed by person, nothing beyond the key to keep: one set-based statement
             con.execute(
                 f"""INSERT INTO {q}.sync_sent (sync_name, key, person_id, first_sent_at, last_sent_at, run_id)
                     SELECT ?, p._key, {self.person_sql}, now()::TIMESTAMP, now()::TIMESTAMP, ? FROM {pending} p
-                    WHERE {acked_where} AND p._op <> 'remove'
-                    ON CONFLICT (sync_name, key) DO UPDATE SET last_sent_at = excluded.last_sent_at,
-                    run_id = excluded.run_id, erased_at = NULL""",
+                    WHERE {acked_where} AND p._op = 'add'""",
                 [name, run_id],
             )
             return
-        n = len(self.fields)
-        cols = ", ".join(f"p.c{i}" for i in range(n))
+        idents_too = self.dest.records_sent_identifiers
+        cols = ", ".join(f"p.c{i}" for i in range(len(self.fields)))
+        ops = "'add', 'change'" if idents_too else "'add'"
         rows = con.execute(
-            f"SELECT p._key, {self.person_sql}, s.identifiers, {cols} FROM {pending} p "
-            f"LEFT JOIN {q}.sync_sent s ON s.sync_name = ? AND s.key = p._key "
-            f"WHERE {acked_where} AND p._op <> 'remove'",
-            [name],
+            f"SELECT p._key, {self.person_sql}, p._op, {cols} FROM {pending} p WHERE {acked_where} AND p._op IN ({ops})"
         ).fetchall()
-        if not rows:
-            return
-        cols_out: list[list[Any]] = [[], [], [], []]  # key, person, subject, identifiers
-        for key, person, old, *values in rows:
+        changed = [r[0] for r in rows if r[2] == "change"]
+        old = sent_identifiers(con, q, name, changed) if changed else {}
+        out: list[list[Any]] = [[], [], [], []]  # key, person, subject, identifiers
+        for key, person, op, *values in rows:
             idents = None
-            if self.dest.records_sent_identifiers:
-                rec = Record(key, "upsert", dict(zip(self.fields, values, strict=True)), "")
-                idents = _merge(old, self.dest.sent_identifiers(rec))
-            for col, v in zip(cols_out, (key, person, key_subject(key), idents), strict=True):
+            if idents_too:
+                sets = self.dest.sent_identifiers(
+                    Record(key, "upsert", dict(zip(self.fields, values, strict=True)), "")
+                )
+                new = [x for x in sets if x not in old.get(key, [])]
+                if op == "change" and not new:
+                    continue
+                idents = json.dumps(new, sort_keys=True)
+            for col, v in zip(out, (key, person, key_subject(key), idents), strict=True):
                 col.append(v)
+        if not out[0]:
+            return
         con.execute(
             "CREATE OR REPLACE TEMP TABLE _outflow_sent AS SELECT unnest(CAST(? AS VARCHAR[])) AS key, "
             "unnest(CAST(? AS VARCHAR[])) AS person_id, unnest(CAST(? AS VARCHAR[])) AS subject, "
             "unnest(CAST(? AS VARCHAR[])) AS identifiers",
-            cols_out,
+            out,
         )
         con.execute(
             f"""INSERT INTO {q}.sync_sent
                 (sync_name, key, person_id, subject, identifiers, first_sent_at, last_sent_at, run_id)
                 SELECT ?, key, person_id, subject, identifiers, now()::TIMESTAMP, now()::TIMESTAMP, ?
-                FROM _outflow_sent
-                ON CONFLICT (sync_name, key) DO UPDATE SET last_sent_at = excluded.last_sent_at,
-                identifiers = excluded.identifiers, run_id = excluded.run_id, erased_at = NULL,
-                person_id = coalesce(excluded.person_id, sync_sent.person_id)""",
+                FROM _outflow_sent""",
             [name, run_id],
         )
 
@@ -237,17 +227,19 @@ class SentRecorder:
 
 
 def sent_identifiers(con: Any, q: str, sync_name: str, keys: list[str]) -> dict[str, list[Any]]:
-    """``{key: [identifier set, ...]}`` as recorded in ``sync_sent`` (keys without any are absent)."""
+    """``{key: [identifier set, ...]}``: every set recorded in ``sync_sent`` for the key, first sent first
+    (keys without any are absent)."""
     out: dict[str, list[Any]] = {}
     for i in range(0, len(keys), 1000):
         chunk = keys[i : i + 1000]
         marks = ", ".join("?" for _ in chunk)
         for key, idents in con.execute(
             f"SELECT key, identifiers FROM {q}.sync_sent WHERE sync_name = ? AND key IN ({marks}) "
-            "AND identifiers IS NOT NULL",
+            "AND identifiers IS NOT NULL ORDER BY first_sent_at",
             [sync_name, *chunk],
         ).fetchall():
-            out[key] = json.loads(idents)
+            have = out.setdefault(key, [])
+            have += [x for x in json.loads(idents) if x not in have]
     return out
 
 
@@ -344,7 +336,12 @@ def _erased_targets(con: Any, q: str) -> tuple[list[_Target], int]:
             WHERE s.erased_at IS NULL AND ({by_person} OR x.subject IS NOT NULL)
             ORDER BY s.sync_name, s.key"""
     ).fetchall()
-    out = [_Target(n, k, p, sub, json.loads(i) if i else []) for n, k, p, sub, i in rows]
+    targets: dict[tuple[str, str], _Target] = {}  # a key re-added after a removal has several rows
+    for n, k, p, sub, idents in rows:
+        t = targets.setdefault((n, k), _Target(n, k, p, sub, []))
+        t.person_id, t.subject = t.person_id or p, t.subject or sub
+        t.identifiers += [x for x in (json.loads(idents) if idents else []) if x not in t.identifiers]
+    out = list(targets.values())
     return out, len({t.person_id or t.subject for t in out})
 
 
@@ -559,14 +556,17 @@ def person_report(who: str, *, con: Any = None, warehouse: Path | str | None = N
             [*persons, *subjects],
         ).fetchall()
         last: dict[tuple[str, str], tuple[Any, ...]] = {(r[0], r[1]): r for r in logs}
-        rows = []
+        by_key: dict[tuple[str, str], ReportRow] = {}  # a key re-added after a removal has several rows
         for sync_name, dtype, url, first, last_at, idents, erased_at, key in sent:
             kh = key.removeprefix("erased:") if key.startswith("erased:") else key_hash(sync_name, key)
-            lg = last.get((sync_name, kh))
+            lg = last.get((sync_name, kh)) or (None,) * 6
             n = len(json.loads(idents)) if idents else 0
-            rows.append(ReportRow(sync_name, dtype, url, first, last_at, n, erased_at,
-                                  lg[2] if lg else None, lg[3] if lg else None, lg[4] if lg else None,
-                                  lg[5] if lg else None))  # fmt: skip
+            row = by_key.get((sync_name, kh))
+            if row is None:
+                by_key[(sync_name, kh)] = ReportRow(sync_name, dtype, url, first, last_at, n, erased_at, *lg[2:])
+            else:
+                row.last_sent_at, row.identifiers_sent = last_at, row.identifiers_sent + n
+        rows = list(by_key.values())
         return PersonReport(who, sorted(persons), subjects, requests, rows)
     finally:
         if own:
