@@ -84,6 +84,7 @@ class HubSpotSandbox(VendorSandbox):
         self.contacts: dict[str, dict[str, Any]] = {}  # record id -> properties
         self.created: dict[str, str] = {}  # record id -> createdAt
         self.lists: dict[str, set[str]] = {}
+        self.blocklist: set[str] = set()  # emails a GDPR delete found no contact for
 
     def store(self) -> Any:
         return {"contacts": self.contacts, "lists": {k: sorted(v) for k, v in self.lists.items()}}
@@ -237,7 +238,7 @@ class HubSpotSandbox(VendorSandbox):
             if rid is None:
                 if prop != "email":
                     raise _error(404, f"contact {body['objectId']} not found", "OBJECT_NOT_FOUND")
-                self.blocklist = getattr(self, "blocklist", set()) | {body["objectId"].lower()}
+                self.blocklist.add(body["objectId"].lower())
                 return Response(204)
             self.contacts.pop(rid, None)
             self.created.pop(rid, None)

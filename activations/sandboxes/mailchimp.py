@@ -111,6 +111,7 @@ class MailchimpSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.lists: dict[str, dict[str, dict[str, Any]]] = {}
+        self.deleted: set[str] = set()  # subscriber hashes permanently deleted
 
     def store(self) -> Any:
         return self.lists
@@ -204,7 +205,7 @@ class MailchimpSandbox(VendorSandbox):
             lst = self.lists.get(req.params["id"], {})
             if lst.pop(req.params["hash"], None) is None:
                 raise _problem(404, "Resource Not Found", "The requested resource could not be found.")
-            self.deleted = getattr(self, "deleted", set()) | {req.params["hash"]}
+            self.deleted.add(req.params["hash"])
             self.stats["rows_deleted"] += 1
         return Response(204)
 

@@ -102,6 +102,7 @@ class SendGridSandbox(VendorSandbox):
         self.contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self.lists: dict[str, set[str]] = {}  # list id -> contact ids
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.exports: dict[str, dict[str, Any]] = {}
         self.error_files: dict[str, tuple[str, bytes]] = {}  # job id -> (signature, CSV)
         self.jobq = JobQueue(self.job_seconds, self.lock)
 
@@ -221,12 +222,17 @@ class SendGridSandbox(VendorSandbox):
             for c in self.contacts.values():
                 if c["id"] in ids:
                     c["list_ids"] = [x for x in c["list_ids"] if x != req.params["id"]]
-            job_id = str(uuid.uuid4())
-            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
-                                 "results": {"deleted_count": len(ids)}, "started_at": _now(),
-                                 "finished_at": _now()}  # fmt: skip
+            job_id = self._finished_delete_job(len(ids))
             self.stats["rows_removed"] += len(ids)
         return Response(202, {"job_id": job_id})
+
+    def _finished_delete_job(self, deleted: int) -> str:
+        """A deletion job, already completed (the sandbox deletes at once); its id."""
+        job_id = str(uuid.uuid4())
+        self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
+                             "results": {"deleted_count": deleted}, "started_at": _now(),
+                             "finished_at": _now()}  # fmt: skip
+        return job_id
 
     def job_status(self, req: Request) -> Response:
         with self.lock:
@@ -248,10 +254,7 @@ class SendGridSandbox(VendorSandbox):
                 del self.contacts[e]
             for members in self.lists.values():
                 members.difference_update(ids)
-            job_id = str(uuid.uuid4())
-            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
-                                 "results": {"deleted_count": len(gone)}, "started_at": _now(),
-                                 "finished_at": _now()}  # fmt: skip
+            job_id = self._finished_delete_job(len(gone))
             self.stats["rows_deleted"] += len(gone)
         return Response(202, {"job_id": job_id})
 
@@ -265,7 +268,6 @@ class SendGridSandbox(VendorSandbox):
         export_id = str(uuid.uuid4())
         list_ids = list(body.get("list_ids") or [])
         with self.lock:
-            self.exports = getattr(self, "exports", {})
             self.exports[export_id] = {"id": export_id, "status": "pending", "created_at": _now(),
                                        "updated_at": _now(), "expires_at": _now()}  # fmt: skip
 
@@ -287,7 +289,7 @@ class SendGridSandbox(VendorSandbox):
 
     def export_status(self, req: Request) -> Response:
         with self.lock:
-            job = dict(getattr(self, "exports", {}).get(req.params["id"]) or {})
+            job = dict(self.exports.get(req.params["id"]) or {})
         return Response(200, job) if job else Response(404, {"errors": [{"message": "export not found"}]})
 
     def export_file(self, req: Request) -> Response:

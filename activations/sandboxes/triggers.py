@@ -39,6 +39,7 @@ class BrazeSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.deleted_users: set[str] = set()
 
     def store(self) -> Any:
         return {"events": self.received}
@@ -94,7 +95,7 @@ class BrazeSandbox(VendorSandbox):
         with self.lock:
             before = len(self.received)
             self.received = [e for e in self.received if str(e.get("external_id")) not in ids]
-            self.deleted_users = getattr(self, "deleted_users", set()) | set(ids)
+            self.deleted_users |= set(ids)
             self.stats["rows_deleted"] += len(ids)
             removed = before - len(self.received)
         return Response(201, {"deleted": len(ids), "events_dropped": removed, "message": "success"})
@@ -134,6 +135,7 @@ class CustomerIoSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.received: dict[str, dict[str, Any]] = {}
+        self.deleted_people: set[str] = set()
 
     def store(self) -> Any:
         return {"events": self.received}
@@ -184,6 +186,6 @@ class CustomerIoSandbox(VendorSandbox):
         with self.lock:
             self.received = {k: v for k, v in self.received.items()
                              if str(next(iter((v.get("identifiers") or {}).values()), "")) != pid}  # fmt: skip
-            self.deleted_people = getattr(self, "deleted_people", set()) | {pid}
+            self.deleted_people.add(pid)
             self.stats["rows_deleted"] += 1
         return Response(200, {})

@@ -66,7 +66,7 @@ def test_trigger_vendors_and_files_erase_and_failures_are_retried(tmp_path: Path
         assert failed.exit_code == 1 and f"environment variable {CIO_ENV} is not set" in failed.output
         assert "Traceback" not in failed.output
         assert braze.deleted_users == {"3"} and not any(e.get("external_id") == "3" for e in braze.events())
-        assert not hasattr(cio, "deleted_people")
+        assert cio.deleted_people == set()
 
         monkeypatch.setenv(CIO_ENV, f"{cio.site_id}:cio-token-0123")
         res = run_erasure(warehouse=warehouse)
