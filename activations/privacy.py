@@ -382,6 +382,9 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
             res.requests_recorded = record_requests(con)
             if not only_record:
                 _erase_all(con, q, res)
+                if not res.failed:  # every erased person is erased everywhere they were sent
+                    con.execute(f"UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP "
+                                "WHERE processed_at IS NULL")  # fmt: skip
             res.status = "failed" if res.failed and not res.acked else "partial" if res.failed else "success"
         except OutflowError as exc:
             res.status = "failed"
@@ -456,8 +459,6 @@ def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...
             con.execute(
                 f"UPDATE {q}.sync_row_log SET key = ? WHERE sync_name = ? AND key = ?", [hashed, sync_name, t.key]
             )
-        if done:
-            con.execute(f"""UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP WHERE processed_at IS NULL""")
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
