@@ -26,6 +26,7 @@ from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, 
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
+from activations.privacy import SentRecorder
 from activations.state import catalog, ensure_schema, ns, purge_logs
 from outflow.errors import OutflowError
 
@@ -177,6 +178,7 @@ def _commit_batches(
     has_updates: bool,
     clear_rejected: bool,
     notes: dict[str, str] | None = None,
+    on_commit: Callable[[duckdb.DuckDBPyConnection, str, str, str], None] | None = None,
 ) -> None:
     """Record acknowledged batches (rows _rn in the (lo, hi] ranges) atomically: state, rejected rows, row log.
 
@@ -184,7 +186,8 @@ def _commit_batches(
 
     ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
-    that an acknowledgement may clear. Both skip work on the common path.
+    that an acknowledgement may clear. Both skip work on the common path. ``on_commit(con, run_id, pending,
+    acked_where)`` records, in the same transaction, what was sent (``activations.privacy.SentRecorder``).
     """
     rng = _ranges_sql(ranges)
     con.execute("BEGIN TRANSACTION")
@@ -227,6 +230,8 @@ def _commit_batches(
             f"SELECT ?, ?, p._key, p._op, {status}, {message}, now()::TIMESTAMP FROM {log_from} WHERE {rng}",
             [run_id, cfg.name],
         )
+        if on_commit is not None:
+            on_commit(con, run_id, _PENDING, acked)
         if rejected:
             con.execute(
                 f"""INSERT INTO {q}.sync_rejected_rows
@@ -260,8 +265,16 @@ class _PendingReader:
     Only ever called on the sync's DuckDB thread, so batches come out in order without a lock.
     """
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, total: int) -> None:
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        cfg: SyncConfig,
+        dest: Destination,
+        total: int,
+        sent_lookup: Callable[[duckdb.DuckDBPyConnection, list[str]], dict[str, list[Any]]] | None = None,
+    ) -> None:
         self.con, self.total, self.size = con, total, dest.batch_size
+        self.sent_lookup = sent_lookup  # removals carry the identifiers that were sent
         self.names = list(cfg.fields.values())
         self.cols = ", ".join(mapped_alias(i) for i in range(len(self.names)))
         self.op_map = {op: dest.op_for(op) for op in ("add", "change", "remove")}
@@ -299,6 +312,8 @@ class _PendingReader:
         has_updates = any(op != "add" for op in diff_ops)
         values = [r[3:] if r[1] != "remove" else () for r in rows]  # a removal carries no fields
         batch = Batch(self.names, keys, [op_map[o] for o in diff_ops], idem, values)
+        if self.sent_lookup is not None and has_updates:
+            batch.sent = self.sent_lookup(self.con, [k for k, o in zip(keys, diff_ops, strict=True) if o == "remove"])
         return lo, hi, batch, has_updates
 
 
@@ -365,13 +380,14 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
             (had_rejected,) = con.execute(
                 f"SELECT count(*) > 0 FROM {q}.sync_rejected_rows WHERE sync_name = ?", [cfg.name]
             ).fetchone()  # type: ignore[misc]
-            reader = _PendingReader(con, cfg, dest, res.to_send)
+            sent = SentRecorder(con, cfg, dest)  # what was sent where, for removals and erasures
+            reader = _PendingReader(con, cfg, dest, res.to_send, sent.lookup)
 
             def commit(
                 ranges: list[tuple[int, int]], rejected: dict[str, str], notes: dict[str, str], has_updates: bool
             ) -> None:
                 clear = bool(had_rejected or res.rejected)
-                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear, notes)
+                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear, notes, sent.record)
 
             committer = _GroupCommitter(run_db, commit)
 

@@ -12,6 +12,8 @@ from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from activations.privacy_cli import app as privacy_app
+from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from outflow import __version__, settings
@@ -25,6 +27,8 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
+app.add_typer(privacy_app, name="privacy")
+sync_app.command(name="reconcile")(reconcile_cmd)
 
 
 @app.callback()

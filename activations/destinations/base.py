@@ -25,6 +25,9 @@ class Record:
     op: str
     fields: dict[str, Any]
     idempotency_key: str
+    sent: tuple[Any, ...] = ()
+    """For a removal or an erasure: the identifier sets recorded when the row was sent
+    (``Destination.sent_identifiers``), so that it carries exactly what the add carried."""
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,16 @@ class Batch:
     ops: list[str]
     idempotency_keys: list[str]
     values: list[tuple[Any, ...]]
+    sent: dict[str, list[Any]] | None = None
+    """Removals only: key -> the identifier sets that were sent for it (``Record.sent``)."""
 
     def __len__(self) -> int:
         return len(self.keys)
 
     def records(self) -> list[Record]:
-        names = self.names
+        names, sent = self.names, self.sent or {}
         return [
-            Record(k, op, dict(zip(names, vals, strict=True)) if vals else {}, ik)
+            Record(k, op, dict(zip(names, vals, strict=True)) if vals else {}, ik, tuple(sent.get(k, ())))
             for k, op, ik, vals in zip(self.keys, self.ops, self.idempotency_keys, self.values, strict=True)
         ]
 
@@ -115,6 +120,17 @@ class Destination(ABC):
     digest instead of an address. ``None``: the platform's rules in ``activations.hashing.HASHED_FIELDS``."""
     deletes_apart: ClassVar[bool] = False
     """True: ``group`` sends a batch's deletes apart from its upserts (the vendor takes them elsewhere)."""
+
+    erasure: ClassVar[str] = "erasure event"
+    """What erasure means at this destination (``erase``): ``delete contact`` (the vendor's delete or
+    GDPR-delete endpoint), ``remove from audience`` (by every identifier that was sent), ``erasure event``
+    (the receiver deletes), or ``delete user`` (trigger vendors' user deletion)."""
+    erasure_batch_size: ClassVar[int] = 100
+    records_sent_identifiers: ClassVar[bool] = False
+    """True: the engine records ``sent_identifiers`` of every acknowledged row, and removals and erasures of
+    that row carry them (``Record.sent``)."""
+    can_list_members: ClassVar[bool] = False
+    """True: ``list_members`` reads what the destination holds (reconciliation)."""
 
     batch_bytes_limit: int | None
     """Set at construction: the most bytes one request body may hold (see ``max_batch_bytes``)."""
@@ -234,6 +250,36 @@ class Destination(ABC):
                 again = self.parse_response(again, rest)
             out.update({r.key: r for r in again})
         return [out[r.key] for r in records]
+
+    # --- erasure, sent identifiers, reconciliation -------------------------------------------------------------
+    def sent_identifiers(self, record: Record) -> list[Any]:
+        """The identifier sets this destination sends for an added/changed row, as sent (hashed where the
+        vendor takes hashes), JSON-able; recorded when ``records_sent_identifiers``. Default: none."""
+        return []
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Erase these records at the destination (op ``delete``; ``Record.sent`` holds what was sent,
+        ``fields.person_id`` the person when known). Default: the destination's own removal, by every identifier
+        that was sent (audiences)."""
+        answer = await self.exchange(call, records)
+        return self.settle(answer, records)
+
+    def settle(self, answer: httpx.Response | list[RowResult], records: list[Record]) -> list[RowResult]:
+        """Per-row outcomes of one erasure call: RowResults as they are, a 2xx parsed, anything else refused."""
+        if isinstance(answer, list):
+            return answer
+        if 200 <= answer.status_code < 300:
+            return self.parse_response(answer, records)
+        msg = self.error_message(answer)
+        return [RowResult(r.key, False, msg) for r in records]
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The keys the destination holds for this sync (``can_list_members``), in the sync's key form."""
+        raise NotImplementedError
+
+    def member_key(self, key: str) -> str:
+        """The form in which a key of the model and a member of the destination compare."""
+        return key.strip().lower()
 
     def op_for(self, diff_op: str) -> str:
         """Map a diff operation (add/change/remove) to this destination's operation for the sync's mode."""

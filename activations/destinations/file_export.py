@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -22,6 +23,7 @@ from outflow.errors import OutflowError
 
 
 class FileExportDestination(Destination):
+    erasure = "erasure file"
     type = "file"
     max_batch_size = 100_000
 
@@ -69,3 +71,7 @@ class FileExportDestination(Destination):
             tmp.unlink(missing_ok=True)
             return [RowResult(r.key, False, f"cannot write {final}: {exc}") for r in records]
         return [RowResult(r.key, True) for r in records]
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """A file of erasure rows (``_op`` = ``erase``) beside the exports, for whoever reads them."""
+        return self.settle(await self.exchange(call, [replace(r, op="erase") for r in records]), records)

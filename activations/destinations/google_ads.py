@@ -74,6 +74,8 @@ class GoogleAdsCustomerMatchDestination(Destination):
     type = "google_ads_customer_match"
     max_batch_size = 100_000  # rows per job; sent in addOperations requests of operations_per_request
     deletes_apart = True  # creates and removes never share a job (CONFLICTING_OPERATION)
+    erasure = "remove from audience"
+    records_sent_identifiers = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -123,8 +125,14 @@ class GoogleAdsCustomerMatchDestination(Destination):
             h["login-customer-id"] = str(self.login_customer_id).replace("-", "")
         return h
 
+    def sent_identifiers(self, record: Record) -> list[Any]:
+        """The user identifiers as sent (hashed), one set per identifier."""
+        return self.identifiers(record)
+
     def identifiers(self, r: Record) -> list[dict[str, Any]]:
         if r.op == "delete":
+            if r.sent:  # every identifier that was sent for this person, not only the key (Google: at most 20)
+                return list(r.sent)[-20:]
             h = google_hashed_email(r.key)
             return [{"hashedEmail": h}] if h else []
         f = r.fields

@@ -24,6 +24,7 @@ from outflow.errors import OutflowError
 
 
 class HubSpotDestination(Destination):
+    erasure = "delete contact"
     type = "hubspot"
     max_batch_size = 100
     deletes_apart = True
@@ -123,3 +124,16 @@ class HubSpotDestination(Destination):
         if isinstance(body, dict) and "message" in body:
             return f"HTTP {response.status_code}: {body.get('category', '')} {body['message']}".replace("  ", " ")
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """GDPR delete (``POST /crm/v3/objects/contacts/gdpr-delete`` ``{"objectId", "idProperty"}``, 204), one
+        contact per call; HubSpot deletes the record for good and blocklists an email it does not hold."""
+        out = []
+        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/gdpr-delete"
+        for r in records:
+            body = {"objectId": r.key.strip().lower() if self.id_property == "email" else r.key,
+                    "idProperty": self.id_property}  # fmt: skip
+            resp = await call(PreparedRequest("POST", url, self._headers(), orjson.dumps(body)))
+            ok = resp.status_code in (200, 204)
+            out.append(RowResult(r.key, ok, None if ok else self.error_message(resp)))
+        return out

@@ -43,6 +43,8 @@ _POINTER = re.compile(r"^/data/attributes/profiles/data/(\d+)(/|$)")
 
 
 class KlaviyoDestination(Destination):
+    erasure = "delete contact"
+    can_list_members = True
     type = "klaviyo"
     max_batch_size = 10_000
     max_batch_bytes = 5 * 1024 * 1024
@@ -199,3 +201,29 @@ class KlaviyoDestination(Destination):
                 f"{e.get('title')}: {e.get('detail')}" for e in errors[:3]
             )
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Request Profile Deletion (``POST /api/data-privacy-deletion-jobs``, 202), one profile per call, by
+        email: every profile with that email is deleted (Klaviyo finishes the job asynchronously)."""
+        out = []
+        for r in records:
+            profile = {"data": {"type": "profile", "attributes": {"email": r.key.strip().lower()}}}
+            body = {"data": {"type": "data-privacy-deletion-job", "attributes": {"profile": profile}}}
+            url = f"{self.cfg.destination.base_url}/api/data-privacy-deletion-jobs"
+            resp = await call(PreparedRequest("POST", url, self._headers(), orjson.dumps(body)))
+            ok = 200 <= resp.status_code < 300
+            out.append(RowResult(r.key, ok, "deletion job accepted (202)" if ok else self.error_message(resp)))
+        return out
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The list's profiles, by email (``GET /api/lists/{id}/profiles``, 100 per page, cursor)."""
+        out: set[str] = set()
+        url: str | None = f"{self.cfg.destination.base_url}/api/lists/{self.list_id}/profiles?page%5Bsize%5D=100"
+        while url:
+            resp = await call(PreparedRequest("GET", url, self._headers(body=False)))
+            if resp.status_code != 200:
+                raise OutflowError(f"sync {self.cfg.name}: listing Klaviyo profiles failed: {self.error_message(resp)}")
+            body = resp.json()
+            out |= {str(p["attributes"]["email"]) for p in body.get("data", [])}
+            url = (body.get("links") or {}).get("next")
+        return out

@@ -35,6 +35,8 @@ class MailchimpDestination(Destination):
     type = "mailchimp"
     max_batch_size = 500
     deletes_apart = True
+    erasure = "delete contact"
+    can_list_members = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -96,3 +98,32 @@ class MailchimpDestination(Destination):
         if isinstance(body, dict) and "title" in body:
             return f"HTTP {response.status_code}: {body['title']}: {body.get('detail', '')}"
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Permanent deletion (``POST /lists/{list_id}/members/{hash}/actions/delete-permanent``, 204), not the
+        archive a removal makes; 404 means the list holds no such member."""
+        out = []
+        for r in records:
+            url = (f"{self.cfg.destination.base_url}/lists/{self.list_id}/members/{subscriber_hash(r.key)}"
+                   "/actions/delete-permanent")  # fmt: skip
+            resp = await call(PreparedRequest("POST", url, self._headers()))
+            ok = resp.status_code in (200, 204, 404)
+            out.append(RowResult(r.key, ok, "not a member (404)" if resp.status_code == 404 else
+                                 None if ok else self.error_message(resp)))  # fmt: skip
+        return out
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The list's members (any status but archived), by email, 1000 per page."""
+        out: set[str] = set()
+        offset = 0
+        while True:
+            url = f"{self.cfg.destination.base_url}/lists/{self.list_id}/members?count=1000&offset={offset}"
+            resp = await call(PreparedRequest("GET", url, self._headers()))
+            if resp.status_code != 200:
+                msg = self.error_message(resp)
+                raise OutflowError(f"sync {self.cfg.name}: listing Mailchimp members failed: {msg}")
+            page = resp.json().get("members") or []
+            out |= {m["email_address"] for m in page if m.get("status") != "archived"}
+            offset += len(page)
+            if len(page) < 1000:
+                return out

@@ -41,6 +41,8 @@ class MetaAudienceDestination(Destination):
     type = "meta_audiences"
     max_batch_size = 10_000
     deletes_apart = True
+    erasure = "remove from audience"
+    records_sent_identifiers = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -94,11 +96,22 @@ class MetaAudienceDestination(Destination):
             "estimated_num_total": total,
         }
 
+    def sent_identifiers(self, record: Record) -> list[Any]:
+        """The row as sent (hashed schema key -> value), without its empty values."""
+        return [{k: v for k, v in zip(self.schema, self.row(record), strict=True) if v}]
+
+    def removal_rows(self, records: list[Record]) -> tuple[list[str], list[list[str]]]:
+        """Schema and rows removing these records by every identifier set that was sent for them (a record
+        with none recorded: by its key)."""
+        sets = [s for r in records for s in (r.sent or ({self.key_field: meta_value(self.key_field, r.key,
+                default_region=self.default_region)},))]  # fmt: skip
+        schema = [k for k in META_KEYS if any(k in s for s in sets)]
+        return schema, [[s.get(k, "") for k in schema] for s in sets]
+
     def build_request(self, records: list[Record], *, session: bool = True) -> PreparedRequest:
         delete = records[0].op == "delete"
         if delete:
-            schema = [self.key_field]
-            data = [[meta_value(self.key_field, r.key, default_region=self.default_region)] for r in records]
+            schema, data = self.removal_rows(records)
         else:
             schema, data = self.schema, [self.row(r) for r in records]
         body: dict[str, Any] = {"payload": {"schema": schema, "data": data}}
@@ -171,7 +184,7 @@ class MetaAudienceDestination(Destination):
             samples = {}
         out = []
         for r in records:
-            values = [meta_value(self.key_field, r.key)] if r.op == "delete" else self.row(r)
+            values = self.removal_rows([r])[1][0] if r.op == "delete" else self.row(r)
             bad = next((v for v in values if v and v in samples), None)
             out.append(RowResult(r.key, bad is None, None if bad is None else f"invalid entry: {samples[bad]}"))
         return out

@@ -53,6 +53,7 @@ class SalesforceDestination(Destination):
     type = "salesforce"
     max_batch_size = MAX_RECORDS
     deletes_apart = True
+    erasure = "delete contact"
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -218,3 +219,9 @@ class SalesforceDestination(Destination):
         if isinstance(body, list) and body and isinstance(body[0], dict) and "errorCode" in body[0]:
             return f"HTTP {response.status_code}: {body[0]['errorCode']}: {body[0].get('message', '')}"
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Delete the records (sObject collections ``DELETE``), whatever the sync's ``on_remove`` (an erasure
+        never only clears fields) and whatever its mode: this instance serves the erasure run alone."""
+        self.on_remove = "delete"
+        return await super().erase(call, records)

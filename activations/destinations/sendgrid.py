@@ -33,7 +33,7 @@ import httpx
 import orjson
 
 from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
-from activations.destinations.jobs import JobPolling, finished_job, json_object, reject_all, settle, submit
+from activations.destinations.jobs import JobPolling, finished_job, json_object, poll, reject_all, settle, submit
 from outflow.errors import OutflowError
 
 _FIELD_INDEX = re.compile(r"contacts\[(\d+)\]")
@@ -42,6 +42,8 @@ JOB_DONE = ("completed", "errored", "failed")
 
 
 class SendGridDestination(Destination):
+    erasure = "delete contact"
+    can_list_members = True
     type = "sendgrid"
     max_batch_size = 30_000
     max_batch_bytes = 6 * 1024 * 1024
@@ -205,3 +207,63 @@ class SendGridDestination(Destination):
                 f"{e.get('field') + ': ' if e.get('field') else ''}{e.get('message')}" for e in errors[:3]
             )
         return super().error_message(response)
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Find the contacts (``POST /v3/marketing/contacts/search/emails``), then delete them from the account
+        (``DELETE /v3/marketing/contacts?ids=``, 202 with a job id); an email that is no contact is already
+        gone."""
+        base = self.cfg.destination.base_url
+        emails = [r.key.strip().lower() for r in records]
+        resp = await call(PreparedRequest("POST", f"{base}/v3/marketing/contacts/search/emails", self._headers(),
+                                          orjson.dumps({"emails": emails})))  # fmt: skip
+        if resp.status_code == 404:
+            return [RowResult(r.key, True, "no such contact") for r in records]
+        if resp.status_code != 200:
+            return self.settle(resp, records)
+        found = resp.json().get("result", {})
+        ids = {e: found[e]["contact"]["id"] for e in emails if "contact" in found.get(e, {})}
+        if ids:
+            url = f"{base}/v3/marketing/contacts?ids={','.join(sorted(set(ids.values())))}"
+            resp = await call(PreparedRequest("DELETE", url, {"authorization": f"Bearer {self._secret}"}))
+            if resp.status_code != 202:
+                return (
+                    self.settle(resp, records)
+                    if resp.status_code >= 300
+                    else [
+                        RowResult(r.key, False, f"unexpected SendGrid answer HTTP {resp.status_code}") for r in records
+                    ]
+                )
+            job = json_object(resp).get("job_id")
+            return [RowResult(r.key, True, f"deletion job {job}" if e in ids else "no such contact")
+                    for r, e in zip(records, emails, strict=True)]  # fmt: skip
+        return [RowResult(r.key, True, "no such contact") for r in records]
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The list's contacts, by email: an export of the list (``POST /v3/marketing/contacts/exports``), polled
+        (``GET .../exports/{id}``) until ``ready``, then its CSV files fetched from their pre-signed URLs (without
+        the API key). Search returns at most 50 contacts, so it cannot list a whole list."""
+        base = self.cfg.destination.base_url
+        body = orjson.dumps({"list_ids": [self.list_id], "file_type": "csv"})
+        resp = await call(PreparedRequest("POST", f"{base}/v3/marketing/contacts/exports", self._headers(), body))
+        export_id = json_object(resp).get("id") if resp.status_code == 202 else None
+        if not export_id:
+            raise OutflowError(f"sync {self.cfg.name}: SendGrid refused the export: {self.error_message(resp)}")
+        status = PreparedRequest("GET", f"{base}/v3/marketing/contacts/exports/{export_id}", self._headers(False))
+        polled = await poll(lambda: call(status), lambda r: json_object(r).get("status") in ("ready", "failure")
+                            or r.status_code != 200, self.polling, what=f"SendGrid export {export_id}")  # fmt: skip
+        job = json_object(polled.last)
+        if job.get("status") != "ready":
+            state = job.get("status") or "unreadable"
+            why = f": {job['message']}" if job.get("message") else ""
+            raise OutflowError(f"sync {self.cfg.name}: SendGrid export {export_id} is {state}{why}")
+        out: set[str] = set()
+        for url in job.get("urls") or []:
+            got = await call(PreparedRequest("GET", str(url), {"accept": "text/csv, */*"}))
+            data = got.content
+            if got.status_code != 200:
+                raise OutflowError(f"sync {self.cfg.name}: SendGrid export file not readable (HTTP {got.status_code})")
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
+            out |= {(r.get("EMAIL") or r.get("email") or "").strip().lower() for r in rows} - {""}
+        return out

@@ -28,11 +28,12 @@ from __future__ import annotations
 import base64
 import datetime as dt
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
 
-from activations.destinations.base import Destination, PreparedRequest, Record, RowResult, nest
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
 from outflow.errors import OutflowError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -52,6 +53,27 @@ def _now() -> str:
 
 class _TriggerDestination(Destination):
     person_fields: tuple[str, ...] = ()
+    erasure = "delete user"
+    records_sent_identifiers = True
+
+    def sent_identifiers(self, record: Record) -> list[Any]:
+        """The person the event was for, as the vendor knows them (e.g. ``{"external_id": ...}``)."""
+        who = {k: str(v) for k, v in record.fields.items() if k in self.person_fields and v is not None}
+        return [who] if who else []
+
+    def people(self, records: list[Record], field: str) -> dict[str, list[str]]:
+        """person identifier (``field``) -> the keys of the records sent for them."""
+        out: dict[str, list[str]] = {}
+        for r in records:
+            for s in r.sent:
+                if s.get(field):
+                    out.setdefault(str(s[field]), []).append(r.key)
+        return out
+
+    def _unreachable(self, records: list[Record], field: str, people: dict[str, list[str]]) -> list[RowResult]:
+        reached = {k for keys in people.values() for k in keys}
+        msg = f"no {field} was recorded for this event: the person cannot be addressed"
+        return [RowResult(r.key, False, msg) for r in records if r.key not in reached]
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -123,6 +145,23 @@ class BrazeDestination(_TriggerDestination):
         out = {e["index"]: str(e.get("type")) for e in errors if isinstance(e.get("index"), int) and e["index"] < n}
         return out if len(out) == len(errors) else {}
 
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """``POST /users/delete`` ``{"external_ids": [...]}`` (at most 50), 201: the users and their data are
+        deleted; every event sent for one of them is acknowledged with it."""
+        people = self.people(records, "external_id")
+        out = self._unreachable(records, "external_id", people)
+        ids = sorted(people)
+        headers = {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
+        for i in range(0, len(ids), 50):
+            chunk = ids[i : i + 50]
+            req = PreparedRequest("POST", f"{self.cfg.destination.base_url}/users/delete", headers,
+                                  orjson.dumps({"external_ids": chunk}))  # fmt: skip
+            resp = await call(req)
+            ok = resp.status_code in (200, 201)
+            msg = None if ok else self.error_message(resp)
+            out += [RowResult(k, ok, msg) for p in chunk for k in people[p]]
+        return out
+
 
 class CustomerIoDestination(_TriggerDestination):
     type = "customerio"
@@ -158,3 +197,17 @@ class CustomerIoDestination(_TriggerDestination):
             if isinstance(e.get("batch_index"), int):
                 failed[e["batch_index"]] = f"{e.get('reason', 'invalid')}: {e.get('message', '')}"
         return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Track API ``DELETE /api/v1/customers/{identifier}`` per person (200): the person and their data are
+        deleted; every event sent for them is acknowledged with it."""
+        field = "id" if any(s.get("id") for r in records for s in r.sent) else "email"
+        people = self.people(records, field)
+        out = self._unreachable(records, field, people)
+        auth = base64.b64encode(self._secret.encode()).decode()
+        for pid, keys in sorted(people.items()):
+            url = f"{self.cfg.destination.base_url}/api/v1/customers/{quote(pid, safe='')}"
+            resp = await call(PreparedRequest("DELETE", url, {"authorization": f"Basic {auth}"}))
+            ok = resp.status_code in (200, 204, 404)
+            out += [RowResult(k, ok, None if ok else self.error_message(resp)) for k in keys]
+        return out

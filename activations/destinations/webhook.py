@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Batch, Destination, PreparedRequest, Record, Rejections, RowResult
+from activations.destinations.base import Batch, Call, Destination, PreparedRequest, Record, Rejections, RowResult
 from outflow.errors import OutflowError
 
 
@@ -68,6 +68,7 @@ def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int =
 
 
 class WebhookDestination(Destination):
+    erasure = "erasure event"
     type = "webhook"
     max_batch_size = 1000
 
@@ -93,10 +94,12 @@ class WebhookDestination(Destination):
         ]
         return self._request(items, batch.idempotency_keys)
 
-    def _request(self, items: list[dict[str, Any]], idempotency_keys: list[str]) -> PreparedRequest:
+    def _request(
+        self, items: list[dict[str, Any]], idempotency_keys: list[str], kind: str | None = None
+    ) -> PreparedRequest:
         ts = int(time.time())
         payload: dict[str, Any] = {
-            "type": f"outflow.sync.{self.cfg.mode.value}",
+            "type": kind or f"outflow.sync.{self.cfg.mode.value}",
             "timestamp": ts,
             "data": {"sync": self.cfg.name, "object": self.cfg.destination.object, "records": items},
         }
@@ -136,3 +139,11 @@ class WebhookDestination(Destination):
             return failed
         sent = set(batch.keys)
         return {k: m for k, m in failed.items() if k in sent}
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """An erasure event: a signed message of type ``outflow.erasure`` with one record per key (op ``erase``,
+        ``fields.person_id`` when known); the receiver deletes what it holds for them."""
+        items = [{"op": "erase", "key": r.key, "idempotency_key": r.idempotency_key, "fields": r.fields}
+                 for r in records]  # fmt: skip
+        req = self._request(items, [r.idempotency_key for r in records], kind="outflow.erasure")
+        return self.settle(await call(req), records)

@@ -64,6 +64,7 @@ class HubSpotSandbox(VendorSandbox):
         return [
             ("POST", r"/crm/v3/objects/contacts/batch/upsert", self.upsert),
             ("POST", r"/crm/v3/objects/contacts/batch/read", self.read),
+            ("POST", r"/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete),
             ("PUT", r"/crm/v3/lists/(?P<id>[^/]+)/memberships/(?P<action>add|remove)", self.membership),
         ]
 
@@ -83,6 +84,7 @@ class HubSpotSandbox(VendorSandbox):
         self.contacts: dict[str, dict[str, Any]] = {}  # record id -> properties
         self.created: dict[str, str] = {}  # record id -> createdAt
         self.lists: dict[str, set[str]] = {}
+        self.blocklist: set[str] = set()  # emails a GDPR delete found no contact for
 
     def store(self) -> Any:
         return {"contacts": self.contacts, "lists": {k: sorted(v) for k, v in self.lists.items()}}
@@ -218,3 +220,29 @@ class HubSpotSandbox(VendorSandbox):
             members.difference_update(known)
             self.stats["rows_removed"] += len(removed)
             return Response(200, {"recordsIdsAdded": [], "recordIdsRemoved": removed, "recordIdsMissing": missing})
+
+    def gdpr_delete(self, req: Request) -> Response:
+        """GDPR delete: ``{"objectId", "idProperty"?}``; the contact and its list memberships are deleted for
+        good (204). An email that matches no contact is blocklisted, as HubSpot does (204 too)."""
+        body = req.json()
+        if (
+            not isinstance(body, dict)
+            or not isinstance(body.get("objectId"), str)
+            or set(body) - {"objectId", "idProperty"}
+        ):
+            raise _error(400, "Invalid input JSON: objectId (string) is required; only idProperty may accompany it")
+        prop = body.get("idProperty") or "hs_object_id"
+        with self.lock:
+            rid = body["objectId"] if prop == "hs_object_id" and body["objectId"] in self.contacts else None
+            rid = rid or (self._find(prop, body["objectId"]) if prop != "hs_object_id" else None)
+            if rid is None:
+                if prop != "email":
+                    raise _error(404, f"contact {body['objectId']} not found", "OBJECT_NOT_FOUND")
+                self.blocklist.add(body["objectId"].lower())
+                return Response(204)
+            self.contacts.pop(rid, None)
+            self.created.pop(rid, None)
+            for members in self.lists.values():
+                members.discard(rid)
+            self.stats["rows_deleted"] += 1
+        return Response(204)

@@ -120,6 +120,8 @@ class KlaviyoSandbox(VendorSandbox):
             ("GET", r"/api/profiles", self.get_profiles),
             ("POST", r"/api/lists/(?P<id>[^/]+)/relationships/profiles", self.add_to_list),
             ("DELETE", r"/api/lists/(?P<id>[^/]+)/relationships/profiles", self.remove_from_list),
+            ("POST", r"/api/data-privacy-deletion-jobs", self.deletion_job),
+            ("GET", r"/api/lists/(?P<id>[^/]+)/profiles", self.list_profiles),
         ]
 
     def authorized(self, req: Request) -> bool:
@@ -294,3 +296,59 @@ class KlaviyoSandbox(VendorSandbox):
             self.lists[req.params["id"]].difference_update(ids)
             self.stats["rows_removed"] += len(ids)
         return Response(204)
+
+    def deletion_job(self, req: Request) -> Response:
+        """Request Profile Deletion: ``data.attributes.profile.data.attributes`` holds exactly one of
+        ``email``, ``phone_number`` or ``id``; every matching profile is deleted (with its list memberships).
+        Klaviyo answers 202 with no body and deletes asynchronously; the sandbox deletes at once."""
+        if not req.headers.get("revision"):
+            raise _refuse(400, [_err(400, "Missing revision header", "the revision header is required")])
+        if not req.headers.get("content-type", "").startswith(JSONAPI):
+            raise _refuse(415, [_err(415, "Unsupported media type", f"use {JSONAPI}")])
+        body = req.json()
+        data = body.get("data") if isinstance(body, dict) else None
+        if not isinstance(data, dict) or data.get("type") != "data-privacy-deletion-job":
+            detail = "data.type must be data-privacy-deletion-job"
+            raise _refuse(400, [_err(400, "Invalid input.", detail, "/data/type")])
+        prof = ((data.get("attributes") or {}).get("profile") or {}).get("data") or {}
+        attrs = prof.get("attributes") or {}
+        given = [k for k in ("email", "phone_number", "id") if attrs.get(k)]
+        if prof.get("type") != "profile" or len(given) != 1:
+            raise _refuse(400, [_err(400, "Invalid input.", "exactly one of email, phone_number or id",
+                                     "/data/attributes/profile/data/attributes")])  # fmt: skip
+        kind, value = given[0], str(attrs[given[0]])
+        with self.lock:
+            if kind == "id":
+                ids = [value] if value in self.profiles else []
+            elif kind == "email":
+                ids = [self.by_email[value.lower()]] if value.lower() in self.by_email else []
+            else:
+                ids = [i for i, p in self.profiles.items() if p.get("phone_number") == value]
+            for i in ids:
+                p = self.profiles.pop(i)
+                self.by_email.pop(str(p.get("email", "")).lower(), None)
+                for members in self.lists.values():
+                    members.discard(i)
+            self.stats["rows_deleted"] += len(ids)
+        return Response(202)
+
+    def list_profiles(self, req: Request) -> Response:
+        """``GET /api/lists/{id}/profiles`` with ``page[size]`` (at most 100) and ``page[cursor]``."""
+        if not req.headers.get("revision"):
+            raise _refuse(400, [_err(400, "Missing revision header", "the revision header is required")])
+        size = int(req.q("page[size]") or 20)
+        if size > 100:
+            raise _refuse(400, [_err(400, "Invalid input.", "page[size] must be at most 100")])
+        cursor = req.q("page[cursor]")
+        start = int(base64.urlsafe_b64decode(cursor).decode()) if cursor else 0
+        with self.lock:
+            if req.params["id"] not in self.lists:
+                raise _refuse(404, [_err(404, "Not found.", "list not found")])
+            ids = sorted(self.lists[req.params["id"]])
+            data = [{"type": "profile", "id": i, "attributes": {"email": self.profiles[i]["email"]}}
+                    for i in ids[start : start + size]]  # fmt: skip
+        nxt = None
+        if start + size < len(ids):
+            c = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+            nxt = f"{self.url}/api/lists/{req.params['id']}/profiles?page%5Bsize%5D={size}&page%5Bcursor%5D={quote(c)}"
+        return Response(200, {"data": data, "links": {"self": f"{self.url}{req.path}", "next": nxt}})

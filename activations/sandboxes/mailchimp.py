@@ -80,6 +80,12 @@ class MailchimpSandbox(VendorSandbox):
         return [
             ("POST", r"(?:/3\.0)?/lists/(?P<id>\w+)", self.batch),
             ("DELETE", r"(?:/3\.0)?/lists/(?P<id>\w+)/members/(?P<hash>[0-9a-f]{32})", self.archive),
+            (
+                "POST",
+                r"(?:/3\.0)?/lists/(?P<id>\w+)/members/(?P<hash>[0-9a-f]{32})/actions/delete-permanent",
+                self.delete_permanent,
+            ),
+            ("GET", r"(?:/3\.0)?/lists/(?P<id>\w+)/members", self.list_members_page),
         ]
 
     def authorized(self, req: Request) -> bool:
@@ -105,6 +111,7 @@ class MailchimpSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.lists: dict[str, dict[str, dict[str, Any]]] = {}
+        self.deleted: set[str] = set()  # subscriber hashes permanently deleted
 
     def store(self) -> Any:
         return self.lists
@@ -190,3 +197,27 @@ class MailchimpSandbox(VendorSandbox):
             m["status"] = "archived"
             self.stats["rows_removed"] += 1
         return Response(204)
+
+    def delete_permanent(self, req: Request) -> Response:
+        """Mailchimp's permanent deletion: the member and its history are gone (it cannot be re-imported);
+        204, or 404 when the list holds no such member."""
+        with self.lock:
+            lst = self.lists.get(req.params["id"], {})
+            if lst.pop(req.params["hash"], None) is None:
+                raise _problem(404, "Resource Not Found", "The requested resource could not be found.")
+            self.deleted.add(req.params["hash"])
+            self.stats["rows_deleted"] += 1
+        return Response(204)
+
+    def list_members_page(self, req: Request) -> Response:
+        """``GET /lists/{id}/members?count=&offset=`` (count at most 1000, Mailchimp's cap)."""
+        count, offset = int(req.q("count") or 10), int(req.q("offset") or 0)
+        if count > 1000:
+            raise _problem(400, "Invalid Resource", "count must be at most 1000")
+        with self.lock:
+            lst = self.lists.get(req.params["id"])
+            if lst is None:
+                raise _problem(404, "Resource Not Found", "The requested resource could not be found.")
+            members = [{"id": h, "email_address": m["email_address"], "status": m["status"]} for h, m in lst.items()]
+        return Response(200, {"members": members[offset : offset + count], "list_id": req.params["id"],
+                              "total_items": len(members)})  # fmt: skip

@@ -20,6 +20,7 @@ how-to-use-the-sendgrid-v3-api/rate-limits). With ``real_rate_limit=True`` each 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
 import secrets
@@ -68,14 +69,17 @@ class SendGridSandbox(VendorSandbox):
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         self.jobq.advance()
-        if req.method == "GET" and req.path.startswith("/_files/"):
-            return self.errors_file(req)  # a pre-signed download: no API key, no API rate limit
+        if req.method == "GET" and req.path.startswith("/_files/"):  # a pre-signed download: no API key, no limit
+            return self.export_file(req) if req.path.startswith("/_files/exports/") else self.errors_file(req)
         return super().handle(req, conn)
 
     def routes(self) -> list[Route]:
         return [
             ("PUT", r"/v3/marketing/contacts", self.upsert),
             ("POST", r"/v3/marketing/contacts/search/emails", self.search_emails),
+            ("DELETE", r"/v3/marketing/contacts", self.delete_contacts),
+            ("POST", r"/v3/marketing/contacts/exports", self.export),
+            ("GET", r"/v3/marketing/contacts/exports/(?P<id>[^/]+)", self.export_status),
             ("DELETE", r"/v3/marketing/lists/(?P<id>[^/]+)/contacts", self.remove_from_list),
             ("GET", r"/v3/marketing/contacts/imports/(?P<id>[^/]+)", self.job_status),
         ]
@@ -98,6 +102,7 @@ class SendGridSandbox(VendorSandbox):
         self.contacts: dict[str, dict[str, Any]] = {}  # by lower-case email
         self.lists: dict[str, set[str]] = {}  # list id -> contact ids
         self.jobs: dict[str, dict[str, Any]] = {}
+        self.exports: dict[str, dict[str, Any]] = {}
         self.error_files: dict[str, tuple[str, bytes]] = {}  # job id -> (signature, CSV)
         self.jobq = JobQueue(self.job_seconds, self.lock)
 
@@ -217,15 +222,82 @@ class SendGridSandbox(VendorSandbox):
             for c in self.contacts.values():
                 if c["id"] in ids:
                     c["list_ids"] = [x for x in c["list_ids"] if x != req.params["id"]]
-            job_id = str(uuid.uuid4())
-            self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
-                                 "results": {"deleted_count": len(ids)}, "started_at": _now(),
-                                 "finished_at": _now()}  # fmt: skip
+            job_id = self._finished_delete_job(len(ids))
             self.stats["rows_removed"] += len(ids)
         return Response(202, {"job_id": job_id})
+
+    def _finished_delete_job(self, deleted: int) -> str:
+        """A deletion job, already completed (the sandbox deletes at once); its id."""
+        job_id = str(uuid.uuid4())
+        self.jobs[job_id] = {"id": job_id, "status": "completed", "job_type": "delete",
+                             "results": {"deleted_count": deleted}, "started_at": _now(),
+                             "finished_at": _now()}  # fmt: skip
+        return job_id
 
     def job_status(self, req: Request) -> Response:
         with self.lock:
             job = self.jobs.get(req.params["id"])
             job = dict(job, results=dict(job["results"])) if job else None
         return Response(200, job) if job else Response(404, {"errors": [{"message": "job not found"}]})
+
+    def delete_contacts(self, req: Request) -> Response:
+        """``DELETE /v3/marketing/contacts?ids=a,b``: deletes the contacts (from every list); 202 with a
+        ``job_id``. SendGrid refuses a call with neither ``ids`` nor ``delete_all_contacts=true``."""
+        ids = [i for i in (req.q("ids") or "").split(",") if i]
+        if not ids and req.q("delete_all_contacts") != "true":
+            raise _sg_error(400, [{"field": "ids", "message": "ids or delete_all_contacts is required"}])
+        if len(ids) > 100:
+            raise _sg_error(400, [{"field": "ids", "message": "at most 100 ids per call"}])
+        with self.lock:
+            gone = [e for e, c in self.contacts.items() if c["id"] in ids]
+            for e in gone:
+                del self.contacts[e]
+            for members in self.lists.values():
+                members.difference_update(ids)
+            job_id = self._finished_delete_job(len(gone))
+            self.stats["rows_deleted"] += len(gone)
+        return Response(202, {"job_id": job_id})
+
+    def export(self, req: Request) -> Response:
+        """Export Contacts: ``{"list_ids": [...], "file_type": "csv"}`` -> 202 ``{"id"}``; the export job is
+        ``pending`` for ``job_seconds``, then ``ready`` with pre-signed ``urls`` to gzipped CSV files."""
+        body = req.json()
+        self._validate("/v3/marketing/contacts/exports", "post", body)
+        if body.get("file_type", "csv") != "csv":
+            raise _sg_error(400, [{"field": "file_type", "message": "the sandbox exports csv only"}])
+        export_id = str(uuid.uuid4())
+        list_ids = list(body.get("list_ids") or [])
+        with self.lock:
+            self.exports[export_id] = {"id": export_id, "status": "pending", "created_at": _now(),
+                                       "updated_at": _now(), "expires_at": _now()}  # fmt: skip
+
+        def ready() -> None:
+            ids = set().union(*(self.lists.get(i, set()) for i in list_ids)) if list_ids else None
+            rows = [c for c in self.contacts.values() if ids is None or c["id"] in ids]
+            buf = io.StringIO()
+            w = csv.writer(buf)
+            w.writerow(["CONTACT_ID", "EMAIL", "FIRST_NAME", "LAST_NAME"])
+            for c in rows:
+                w.writerow([c["id"], c["email"], c.get("first_name", ""), c.get("last_name", "")])
+            sig = secrets.token_hex(8)
+            self.error_files[f"export-{export_id}"] = (sig, gzip.compress(buf.getvalue().encode()))
+            url = f"{self.url}/_files/exports/{export_id}.csv.gz?sig={sig}"
+            self.exports[export_id].update(status="ready", completed_at=_now(), contact_count=len(rows), urls=[url])
+
+        self.jobq.submit(ready)
+        return Response(202, {"id": export_id, "_metadata": {"self": f"{self.url}{req.path}/{export_id}"}})
+
+    def export_status(self, req: Request) -> Response:
+        with self.lock:
+            job = dict(self.exports.get(req.params["id"]) or {})
+        return Response(200, job) if job else Response(404, {"errors": [{"message": "export not found"}]})
+
+    def export_file(self, req: Request) -> Response:
+        m = re.fullmatch(r"/_files/exports/([^/]+)\.csv\.gz", req.path)
+        with self.lock:
+            entry = self.error_files.get(f"export-{m.group(1)}") if m else None
+        if entry is None or req.q("sig") != entry[0]:
+            return Response(403, b"<Error><Code>AccessDenied</Code></Error>", {"content-type": "application/xml"})
+        if "authorization" in req.headers:
+            self.count("errors_file_got_api_key")  # a client must not send its key to a download link
+        return Response(200, entry[1], {"content-type": "application/gzip"})

@@ -26,7 +26,7 @@ class BrazeSandbox(VendorSandbox):
     default_rate_limit = (3000.0, 3.0)  # /users/track: 3,000 requests per 3 seconds
 
     def routes(self) -> list[Route]:
-        return [("POST", r"/users/track", self.track)]
+        return [("POST", r"/users/track", self.track), ("POST", r"/users/delete", self.delete_users)]
 
     def auth_error(self) -> Response:
         return Response(401, {"message": "Invalid API key: the key is not valid"})
@@ -39,6 +39,7 @@ class BrazeSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.received: list[dict[str, Any]] = []
+        self.deleted_users: set[str] = set()
 
     def store(self) -> Any:
         return {"events": self.received}
@@ -79,6 +80,26 @@ class BrazeSandbox(VendorSandbox):
             out["errors"] = errors
         return Response(201, out)
 
+    def delete_users(self, req: Request) -> Response:
+        """``POST /users/delete``: exactly one of external_ids, user_aliases, braze_ids, email_addresses or
+        phone_numbers, at most 50; 201 ``{"deleted": n, "message": "success"}``. The user's events go too."""
+        body = req.json()
+        kinds = [k for k in ("external_ids", "user_aliases", "braze_ids", "email_addresses", "phone_numbers")
+                 if isinstance(body, dict) and body.get(k)]  # fmt: skip
+        if len(kinds) != 1:
+            return Response(400, {"message": "exactly one of external_ids, user_aliases, braze_ids, "
+                                             "email_addresses or phone_numbers is required"})  # fmt: skip
+        ids = [str(x) for x in body[kinds[0]]]
+        if len(ids) > 50:
+            return Response(400, {"message": "at most 50 users per request"})
+        with self.lock:
+            before = len(self.received)
+            self.received = [e for e in self.received if str(e.get("external_id")) not in ids]
+            self.deleted_users |= set(ids)
+            self.stats["rows_deleted"] += len(ids)
+            removed = before - len(self.received)
+        return Response(201, {"deleted": len(ids), "events_dropped": removed, "message": "success"})
+
 
 class CustomerIoSandbox(VendorSandbox):
     """De-duplicates events by their ULID ``id`` as Customer.io does; ``events()`` lists the unique ones."""
@@ -94,7 +115,10 @@ class CustomerIoSandbox(VendorSandbox):
         super().__init__(**kw)
 
     def routes(self) -> list[Route]:
-        return [("POST", r"/api/v2/batch", self.batch)]
+        return [
+            ("POST", r"/api/v2/batch", self.batch),
+            ("DELETE", r"/api/v1/customers/(?P<id>[^/]+)", self.delete_person),
+        ]
 
     def credentials(self, cfg: Any) -> dict[str, str]:
         return {cfg.destination.secret_env: f"{self.site_id}:{self.token}"}
@@ -111,6 +135,7 @@ class CustomerIoSandbox(VendorSandbox):
 
     def reset_store(self) -> None:
         self.received: dict[str, dict[str, Any]] = {}
+        self.deleted_people: set[str] = set()
 
     def store(self) -> Any:
         return {"events": self.received}
@@ -153,4 +178,14 @@ class CustomerIoSandbox(VendorSandbox):
                 self.stats["rows_applied"] += 1
         if errors:
             return Response(207, {"errors": errors})
+        return Response(200, {})
+
+    def delete_person(self, req: Request) -> Response:
+        """Track API v1 ``DELETE /api/v1/customers/{identifier}``: the person and their data are deleted (200)."""
+        pid = req.params["id"]
+        with self.lock:
+            self.received = {k: v for k, v in self.received.items()
+                             if str(next(iter((v.get("identifiers") or {}).values()), "")) != pid}  # fmt: skip
+            self.deleted_people.add(pid)
+            self.stats["rows_deleted"] += 1
         return Response(200, {})

@@ -107,6 +107,11 @@ class SandboxState:
                         msgs[ik] = {"key": key, **r.get("fields", {})}
                 elif op == "delete":
                     store.pop(key, None)
+                elif op == "erase":  # an erasure event: the receiver forgets the key and its messages
+                    store.pop(key, None)
+                    for ik in [ik for ik, m in msgs.items() if m.get("key") == key]:
+                        del msgs[ik]
+                    self.stats["rows_erased"] += 1
                 else:
                     results.append({"key": key, "status": "error", "message": f"unknown op {op!r}"})
                     continue

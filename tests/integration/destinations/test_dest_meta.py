@@ -64,8 +64,13 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: MetaSandbox, pe
     res = run_sync(cfg, con=people)
     assert (res.removed, res.changed, res.acked) == (2, 1, 3)
     delete = sb.recorded("DELETE")[0]["body"]
-    assert delete["payload"]["schema"] == ["EMAIL"]
-    assert sorted(delete["payload"]["data"]) == sorted([[sha256("user1@example.com")], [sha256("user2@example.com")]])
+    # a removal carries every identifier the add carried (as recorded in outflow.sync_sent), not only the key
+    schema = delete["payload"]["schema"]
+    assert set(schema) == set(FIELDS.values()) and schema[0] == "EMAIL"
+    assert sorted(r[0] for r in delete["payload"]["data"]) == sorted(
+        [sha256("user1@example.com"), sha256("user2@example.com")]
+    )
+    assert all(r[schema.index("EXTERN_ID")] in ("crm-1", "crm-2") for r in delete["payload"]["data"])
     assert delete["session"]["last_batch_flag"] is True
     assert len(sb.members(AUD)) == 148 and sb.members(AUD)[sha256("user3@example.com")]["CT"] == sha256("paloalto")
 

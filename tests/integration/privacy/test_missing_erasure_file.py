@@ -1,0 +1,76 @@
+"""A load that no longer holds an earlier erasure request cannot send that person again.
+
+The erasure runs as the Dagster asset ``privacy/erasure`` (a real in-process materialization), which records
+the request in the erasure ledger. Then the raw table loses the request (as a load of a folder without
+``erasure_requests`` once did), dbt rebuilds, and the next sync through the CLI still excludes the person:
+``erased_persons`` matches the ledger's hashed record.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from activations.privacy import key_hash
+from orchestration.defs.privacy import erasure
+from orchestration.resources import WarehouseResource
+from outflow.warehouse import connect
+from tests.integration.privacy.conftest import cli, rebuild, sync_spec, write_syncs
+
+MODEL = "sync_customers_service_email"
+
+
+def test_ledger_keeps_suppressing_after_the_request_is_gone(
+    warehouse: Path, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    con = connect(warehouse)
+    person, email = con.execute(f"select person_id, email from main.{MODEL} order by person_id limit 1").fetchone()
+    con.close()
+    syncs = tmp_path / "syncs"
+    write_syncs(syncs, [sync_spec("service_webhook", "webhook", MODEL, "person_id", {"email": "email"})], sandboxes,
+                monkeypatch)  # fmt: skip
+    assert cli("sync", "run", "service_webhook", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+    assert person in sandboxes["webhook"].records("contacts")
+
+    con = connect(warehouse)
+    con.execute(
+        "insert into raw.erasure_requests values ('ledger-1', 'email', ?, "
+        "(select max(requested_at) from raw.erasure_requests))",
+        [email],
+    )
+    con.close()
+    rebuild(warehouse)
+    result = dg.materialize([erasure], resources={"warehouse": WarehouseResource(path=str(warehouse))})
+    assert result.success
+    meta = result.asset_materializations_for_node("privacy__erasure")[0].metadata
+    assert meta["requests_recorded"].value >= 1 and meta["acked"].value == 1
+    assert person not in sandboxes["webhook"].records("contacts")  # the erasure event reached the receiver
+
+    # the raw table loses every request; the ledger keeps their hashed records
+    con = connect(warehouse)
+    before = con.execute("select count(*) from raw.erasure_requests").fetchone()[0]
+    con.execute("delete from raw.erasure_requests")
+    ledger = con.execute("select count(*) from outflow.erasure_ledger").fetchone()[0]
+    con.close()
+    assert ledger == before
+    rebuild(warehouse)
+    con = connect(warehouse)
+    assert con.execute("select count(*) from main.erased_persons where person_id = ?", [person]).fetchone()[0] == 1
+    assert con.execute(f"select count(*) from main.{MODEL} where person_id = ?", [person]).fetchone()[0] == 0
+    con.close()
+
+    again = cli("sync", "run", "service_webhook", "--dir", syncs, "--warehouse", warehouse)
+    assert again.exit_code == 0, again.output
+    assert person not in sandboxes["webhook"].records("contacts")
+    con = connect(warehouse)
+    logged = dict(con.execute(
+        "select key, count(*) from outflow.sync_row_log where sync_name = 'service_webhook' and key in (?, ?) "
+        "group by key",
+        [person, "erased:" + key_hash("service_webhook", person)],
+    ).fetchall())  # fmt: skip
+    con.close()
+    # the first run's add, its key reduced to a hash by the erasure; nothing sent since
+    assert logged == {"erased:" + key_hash("service_webhook", person): 1}

@@ -1,0 +1,105 @@
+"""Reconciliation: ``outflow sync reconcile NAME`` compares what a destination holds with the sync's state
+and model, and repairs drift: members left behind by a renamed sync are removed, and state rows the
+destination lost are cleared so that the next run sends them again (Mailchimp list members, Klaviyo list
+profiles, a SendGrid list export, each read through the vendor's API)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from activations.sandboxes.klaviyo import KlaviyoSandbox
+from activations.sandboxes.mailchimp import MailchimpSandbox
+from activations.sandboxes.sendgrid import SendGridSandbox
+from activations.sandboxes.testing import make_audience, vendor_sync_dict, write_sync
+from outflow.warehouse import connect
+from tests.integration.privacy.conftest import cli
+
+TOKEN_ENV = "OUTFLOW_TEST_RECONCILE_TOKEN"
+VENDORS = {
+    "mailchimp": (MailchimpSandbox, "/3.0", {"list_id": "rec1"}, {"email": "email_address",
+                                                                  "first_name": "merge_fields.FNAME"}),
+    "klaviyo": (KlaviyoSandbox, "", {"list_id": "Rec1", "job_poll_interval_seconds": 0.25},
+                {"email": "email", "first_name": "first_name"}),
+    "sendgrid": (SendGridSandbox, "", {"list_id": "0c3e2f0a-6a51-4c62-9d0e-6b3f2b1d8a11",
+                                       "job_poll_interval_seconds": 0.25},
+                 {"email": "email", "first_name": "first_name"}),
+}  # fmt: skip
+
+
+def _held(sb: Any, kind: str, list_id: str) -> set[str]:
+    if kind == "mailchimp":
+        return {e for e, m in sb.members(list_id).items() if m["status"] != "archived"}
+    return set(sb.list_members(list_id))  # Klaviyo, SendGrid: email -> profile/contact on the list
+
+
+@pytest.mark.parametrize("kind", sorted(VENDORS))
+def test_reconcile_repairs_a_renamed_sync_and_lost_state(kind: str, tmp_path: Path, monkeypatch) -> None:
+    cls, suffix, options, fields = VENDORS[kind]
+    list_id = str(options["list_id"])
+    warehouse = tmp_path / "wh.duckdb"
+    con = connect(warehouse)
+    make_audience(con, rows=20)
+    con.close()
+    monkeypatch.setenv(TOKEN_ENV, "reconcile-token-0123456789")
+    syncs = tmp_path / "syncs"
+    with cls(token="reconcile-token-0123456789") as sb:
+
+        def declare(name: str) -> None:
+            d = vendor_sync_dict(kind, sb.url + suffix, name=name, fields=fields, options=options,
+                                 secret_env=TOKEN_ENV)  # fmt: skip
+            write_sync(syncs, d)
+
+        declare("members_v1")
+        assert cli("sync", "run", "members_v1", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+        assert len(_held(sb, kind, list_id)) == 20
+        # renamed: the old YAML is gone and the new name starts with no state; three people leave the model
+        (syncs / "members_v1.yml").unlink()
+        declare("members_v2")
+        con = connect(warehouse)
+        con.execute("delete from main.sync_contacts where person_id in (0, 1, 2)")
+        con.close()
+        assert cli("sync", "run", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+        left_behind = {"user0@example.com", "user1@example.com", "user2@example.com"}
+        assert left_behind <= _held(sb, kind, list_id)  # the renamed sync never removes them
+
+        dry = cli("sync", "reconcile", "members_v2", "--dry-run", "--dir", syncs, "--warehouse", warehouse)
+        assert dry.exit_code == 0, dry.output
+        assert left_behind <= _held(sb, kind, list_id)  # a dry run repairs nothing
+        fixed = cli("sync", "reconcile", "members_v2", "--dir", syncs, "--warehouse", warehouse)
+        assert fixed.exit_code == 0, fixed.output
+        assert _held(sb, kind, list_id) == {f"user{i}@example.com" for i in range(3, 20)}
+
+        # lost at the destination: two members vanish there while the state still says they are held
+        with sb.lock:
+            if kind == "mailchimp":
+                lst = sb.lists[list_id]
+                for h in [
+                    h for h, m in lst.items() if m["email_address"] in ("user5@example.com", "user6@example.com")
+                ]:
+                    del lst[h]
+            elif kind == "klaviyo":
+                sb.lists[list_id] -= {sb.by_email["user5@example.com"], sb.by_email["user6@example.com"]}
+            else:
+                sb.lists[list_id] -= {sb.contacts[e]["id"] for e in ("user5@example.com", "user6@example.com")}
+        assert cli("sync", "run", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+        assert "user5@example.com" not in _held(sb, kind, list_id)  # the diff alone never notices
+        assert cli("sync", "reconcile", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+        con = connect(warehouse)
+        state = {r[0] for r in con.execute("select key from outflow.sync_state where sync_name = 'members_v2'")
+                 .fetchall()}  # fmt: skip
+        con.close()
+        assert "user5@example.com" not in state and "user7@example.com" in state
+        assert cli("sync", "run", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
+        assert _held(sb, kind, list_id) == {f"user{i}@example.com" for i in range(3, 20)}
+
+
+def test_reconcile_refuses_a_destination_that_cannot_list(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(TOKEN_ENV, "whsec_" + "QUJD" * 8)
+    d = vendor_sync_dict("hubspot", "http://127.0.0.1:9", name="cannot_list", secret_env=TOKEN_ENV,
+                         fields={"email": "email"}, mode="upsert")  # fmt: skip
+    write_sync(tmp_path / "syncs", d)
+    out = cli("sync", "reconcile", "cannot_list", "--dir", tmp_path / "syncs", "--warehouse", tmp_path / "w.duckdb")
+    assert out.exit_code == 1 and "cannot list what it holds" in out.output and "Traceback" not in out.output
