@@ -98,8 +98,6 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from data_quality.gate import preflight  # nothing leaves past a failed blocking quality check
-
     if all_:
         cfgs = load_syncs(directory)
     elif names:
@@ -108,14 +106,14 @@ def run(
         raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
     if len(cfgs) == 1:
         try:
-            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight)
+            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force)
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
         _report(res)
         return
     failed = 0
-    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight):
+    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force):
         if isinstance(out, SyncResult):
             _report(out)
             continue

@@ -1,6 +1,7 @@
 """``run_sync``: the one entry point the CLI and Dagster share.
 
-Order of a run: secret → warehouse → run log row → preflight → diff (one set-based query) → invalid rows set
+Order of a run: secret → warehouse → run log row → quality gate (``data_quality.gate.preflight``, always) →
+consent/erasure filter (``data_quality.gate.send_filter``, always) → diff (one set-based query) → invalid rows set
 aside → circuit breaker → (dry run stops here) → batches delivered, state committed after EACH acknowledged
 batch → run log row completed.
 """
@@ -27,13 +28,14 @@ from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
 from activations.state import catalog, ensure_schema, ns, purge_logs
+from data_quality.config import QualityConfig
+from data_quality.gate import preflight, send_filter
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
 
-Preflight = Callable[[duckdb.DuckDBPyConnection, str], list[str]]
-
 _DIFF = "_outflow_diff"
+_SOURCE = "_outflow_source"  # the model's rows that pass the consent/erasure filter (a temp view)
 _PENDING = "_outflow_pending"
 
 
@@ -48,6 +50,7 @@ class SyncResult:
     changed: int = 0
     removed: int = 0
     invalid: int = 0
+    blocked: int = 0  # rows held back by the consent/erasure filter (in sync_invalid_rows: no_consent, erased)
     to_send: int = 0
     acked: int = 0
     rejected: int = 0
@@ -132,7 +135,7 @@ def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
             res.added,
             res.changed,
             res.removed,
-            res.invalid,
+            res.invalid + res.blocked,
             res.to_send,
             res.acked,
             res.rejected,
@@ -140,6 +143,29 @@ def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
             res.run_id,
         ],
     )
+
+
+def _filtered_source(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, quality_config: QualityConfig | None
+) -> tuple[SyncConfig, str | None]:
+    """The config the diff reads (its source: a temp view of the rows that pass the consent/erasure filter)
+    and a SELECT of the rows held back (_key, _reason), or ``(cfg, None)`` where no ledger applies.
+
+    Whatever the quality suite says, a row whose person lacks consent for the channel or is erased never
+    reaches the diff: it is not sent, and in mirror mode a person who was sent before is removed."""
+    filt = send_filter(con, cfg.source, config=quality_config)
+    for note in filt.notes:
+        log.info("sync %s: consent/erasure filter: %s", cfg.name, note)
+    if filt.sendable is None:
+        return cfg, None
+    table = f'"{catalog(con)}".main."{cfg.source}"'
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
+    reason = f"CASE WHEN {filt.erased} THEN 'erased' ELSE 'no_consent' END" if filt.erased else "'no_consent'"
+    blocked = (
+        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {table} s '
+        f"WHERE NOT ({filt.sendable})"
+    )
+    return cfg.model_copy(update={"source": _SOURCE}), blocked
 
 
 def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[str, list[dict[str, Any]]]:
@@ -408,10 +434,13 @@ def run_sync(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
     sample_size: int = 5,
 ) -> SyncResult:
-    """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused."""
+    """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused.
+
+    The quality gate and the consent/erasure filter always run (``quality_config``: the gate's settings,
+    default ``OUTFLOW_QUALITY_CONFIG`` or the built-in defaults)."""
     return asyncio.run(
         run_sync_async(
             cfg,
@@ -419,7 +448,7 @@ def run_sync(
             warehouse=warehouse,
             dry_run=dry_run,
             force=force,
-            preflight=preflight,
+            quality_config=quality_config,
             sample_size=sample_size,
         )  # fmt: skip
     )
@@ -432,7 +461,7 @@ def run_syncs(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
 ) -> list[SyncResult | OutflowError]:
     """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
 
@@ -443,7 +472,10 @@ def run_syncs(
         base = _connect(warehouse) if con is None else con
         try:
             outs = await asyncio.gather(
-                *(run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight) for c in cfgs),
+                *(
+                    run_sync_async(c, con=base, dry_run=dry_run, force=force, quality_config=quality_config)
+                    for c in cfgs
+                ),
                 return_exceptions=True,
             )
         finally:
@@ -464,7 +496,7 @@ async def run_sync_async(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
     sample_size: int = 5,
 ) -> SyncResult:
     """``run_sync`` as a coroutine (one event loop can run several syncs)."""
@@ -480,7 +512,7 @@ async def run_sync_async(
         purge_logs(con, cfg.name, cfg.log_retention_days)
         _start_run(con, cfg, res)
         try:
-            opts = {"dry_run": dry_run, "force": force, "preflight": preflight, "sample_size": sample_size}
+            opts = {"dry_run": dry_run, "force": force, "quality_config": quality_config, "sample_size": sample_size}
             await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
             res.error = str(exc)
@@ -494,6 +526,7 @@ async def run_sync_async(
             _finish_run(con, res)
             con.execute(f"DROP TABLE IF EXISTS {_PENDING}")
             con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
+            con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
     finally:
         con.close()
         if own:
@@ -516,27 +549,31 @@ async def _run(
     *,
     dry_run: bool,
     force: bool,
-    preflight: Preflight | None,
+    quality_config: QualityConfig | None,
     sample_size: int,
 ) -> None:
     q = ns(con)
-    if preflight is not None:
-        failures = preflight(con, cfg.source)
-        if failures:
-            res.status = "refused"
-            res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
-            return
+    # The gate runs here, inside the engine, on every path; no argument switches it off.
+    failures = preflight(con, cfg.source, config=quality_config)
+    if failures:
+        res.status = "refused"
+        res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
+        return
+    diff_cfg, blocked_sql = _filtered_source(con, cfg, quality_config)
 
     t_diff = time.perf_counter()
     # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
     # an email column mapped to a field the destination hashes itself may hold a SHA-256 digest instead
     digests = [c for c in cfg.checked_email_columns if dest.accepts_digest(cfg.fields[c])]
-    diff_sql = build_diff_sql(cfg, state_catalog=catalog(con), digest_columns=digests)
+    source_schema = "temp" if diff_cfg is not cfg else "main"
+    diff_sql = build_diff_sql(diff_cfg, state_catalog=catalog(con), digest_columns=digests, source_schema=source_schema)
     await asyncio.to_thread(con.execute, f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {diff_sql}")
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
     res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
+    if blocked_sql:
+        (res.blocked,) = con.execute(f"SELECT count(*) FROM ({blocked_sql}) b").fetchone()  # type: ignore[misc]
     res.to_send = res.added + res.changed + res.removed
     (res.held_before,) = con.execute(f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchone()  # type: ignore[misc]
 
@@ -552,6 +589,12 @@ async def _run(
         f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
         [cfg.name, res.run_id],
     )
+    if res.blocked:
+        con.execute(
+            f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b",
+            [cfg.name, res.run_id],
+        )
     con.execute("COMMIT")
 
     share_limit = cfg.thresholds.max_change_share
