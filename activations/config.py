@@ -27,6 +27,11 @@ def syncs_dir() -> Path:
     return Path(value).expanduser().resolve() if value else SYNCS_DIR
 
 
+class Delivery(StrEnum):
+    at_least_once = "at_least_once"
+    at_most_once = "at_most_once"
+
+
 class Mode(StrEnum):
     upsert = "upsert"
     update = "update"
@@ -54,6 +59,9 @@ class Destination(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    max_retry_after_seconds: float = Field(
+        default=60.0, gt=0, description="longest wait a Retry-After answer may impose (larger values are capped)"
+    )
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="vendor settings, e.g. list_id, id_property, api_version"
     )
@@ -116,6 +124,14 @@ class SyncConfig(_Strict):
     batch_size: int | None = Field(default=None, gt=0, description="default: the destination's limit")
     concurrency: int = Field(default=1, ge=1, le=16, description="batches in flight at once")
     log_retention_days: int = Field(default=30, ge=1)
+    run_deadline_seconds: float = Field(
+        default=3600.0, gt=0, description="a run stops cleanly after this long; unsent rows go next run"
+    )
+    delivery: Delivery = Field(
+        default=Delivery.at_least_once,
+        description="at_least_once: a batch whose answer was lost in a crash is sent again; at_most_once: it is "
+        "recorded as unknown and never sent again",
+    )
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("name")

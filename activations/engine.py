@@ -23,7 +23,14 @@ import duckdb
 import httpx
 
 from activations.config import SyncConfig, resolve_secret
-from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, shared_limiter
+from activations.delivery import (
+    AccountLevelError,
+    AuthFailed,
+    Deliverer,
+    DestinationUnavailable,
+    RunDeadline,
+    shared_limiter,
+)
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
@@ -43,7 +50,7 @@ _PENDING = "_outflow_pending"
 class SyncResult:
     run_id: str
     sync_name: str
-    status: str = "running"  # success | partial | failed | refused | dry_run
+    status: str = "running"  # success | partial | failed | refused | stopped (deadline) | dry_run
     dry_run: bool = False
     forced: bool = False
     added: int = 0
@@ -367,7 +374,9 @@ class _GroupCommitter:
         await fut
 
 
-async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult) -> None:
+async def _deliver_all(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult, deadline: float
+) -> None:
     """Send every pending row; commit state after each acknowledged batch.
 
     DuckDB work (reading pending rows, committing state) runs on one thread of its own, so the event loop
@@ -385,7 +394,7 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
         async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
             deliverer = Deliverer(
                 dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
-                max_backoff=d.max_backoff_seconds,
+                max_backoff=d.max_backoff_seconds, max_retry_after=d.max_retry_after_seconds, deadline=deadline,
             )  # fmt: skip
             dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
             (had_rejected,) = con.execute(
@@ -403,6 +412,7 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
 
             async def worker() -> None:
                 while (item := await run_db(reader.next_batch)) is not None:
+                    deliverer.check_deadline()
                     lo, hi, batch, has_updates = item
                     rejected = await deliverer.deliver_batch(batch)
                     await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
@@ -417,7 +427,7 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
                     async with asyncio.TaskGroup() as tg:
                         for _ in range(cfg.concurrency):
                             tg.create_task(worker())
-            except* (AuthFailed, DestinationUnavailable) as eg:
+            except* (AuthFailed, DestinationUnavailable, AccountLevelError, RunDeadline) as eg:
                 raise eg.exceptions[0] from None
             finally:
                 res.requests = deliverer.stats.requests
@@ -513,6 +523,7 @@ async def run_sync_async(
         _start_run(con, cfg, res)
         try:
             opts = {"dry_run": dry_run, "force": force, "quality_config": quality_config, "sample_size": sample_size}
+            opts["deadline"] = time.monotonic() + cfg.run_deadline_seconds
             await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
             res.error = str(exc)
@@ -551,6 +562,7 @@ async def _run(
     force: bool,
     quality_config: QualityConfig | None,
     sample_size: int,
+    deadline: float,
 ) -> None:
     q = ns(con)
     # The gate runs here, inside the engine, on every path; no argument switches it off.
@@ -619,17 +631,30 @@ async def _run(
     )
     t_send = time.perf_counter()
     try:
-        await _deliver_all(con, cfg, dest, res)
-    except AuthFailed as exc:
-        res.status = "failed"
-        res.error = str(exc)
+        await _deliver_all(con, cfg, dest, res, deadline)
+    except RunDeadline as exc:
+        left = res.to_send - res.acked - res.rejected
+        res.status = "stopped"
+        res.error = (
+            f"{exc} (run_deadline_seconds: {cfg.run_deadline_seconds:g}); {left} rows left pending for the next run"
+        )
         return
-    except DestinationUnavailable as exc:
+    except (AuthFailed, DestinationUnavailable, AccountLevelError) as exc:
         res.status = "failed"
         res.error = str(exc)
         return
     finally:
         res.deliver_s = time.perf_counter() - t_send
-    res.status = "partial" if res.rejected else "success"
-    if res.rejected:
+    if res.rejected and not res.acked:
+        first = con.execute(
+            f"SELECT last_error FROM {q}.sync_rejected_rows WHERE sync_name = ? ORDER BY last_failed_at DESC LIMIT 1",
+            [cfg.name],
+        ).fetchone()
+        res.status = "failed"
+        example = first[0] if first else "?"
+        res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
+    elif res.rejected:
+        res.status = "partial"
         res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"
+    else:
+        res.status = "success"

@@ -27,7 +27,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = ("status", "slow", "drop", "partial", "reject_keys")
+FAULT_KINDS = ("status", "slow", "drop", "partial", "reject_keys", "no_results")
 
 
 class TokenBucket:
@@ -214,7 +214,8 @@ class VendorSandbox:
 
     def inject(self, kind: str, **kw: Any) -> None:
         """Queue a fault. kinds: status(code, retry_after?, message?, times), slow(seconds, times),
-        drop(times), partial(keys, message) — vendor-shaped per-row errors for these identifiers,
+        drop(times), no_results(code=200, message?, times) — a 2xx answer without the vendor's per-row results
+        (nothing applied), partial(keys, message) — vendor-shaped per-row errors for these identifiers,
         reject_keys(keys, message) — the whole request refused (4xx) while it holds one of them."""
         self.faults.add({"kind": kind, **kw})
 
@@ -281,6 +282,9 @@ class VendorSandbox:
                 code = int(fault.get("code", 500))
                 extra = {"retry-after": str(fault["retry_after"])} if "retry_after" in fault else {}
                 return Response(code, self.fault_response(code, fault.get("message")), extra)
+            if fault["kind"] == "no_results":  # e.g. a maintenance page answered 200: nothing applied
+                body = {"message": fault.get("message") or "Service temporarily under maintenance"}
+                return Response(int(fault.get("code", 200)), body)
             if fault["kind"] == "drop":
                 try:
                     conn.shutdown(socket.SHUT_RDWR)

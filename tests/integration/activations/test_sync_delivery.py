@@ -87,8 +87,8 @@ def test_partial_failure_rows_rejected_and_retried(tmp_path: Path, sandbox: Webh
     assert (res.status, res.acked, res.rejected) == ("partial", 498, 2)
     rej = con.execute("SELECT key, attempts, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()
     assert rej == [("250", 1, "firstName: too long"), ("3", 1, "firstName: too long")]
-    res = run_sync(cfg, con=con)  # retried next run, still refused: attempts count up
-    assert res.to_send == 2 and res.rejected == 2
+    with pytest.raises(SyncFailed, match=r"every row sent \(2\) was rejected"):  # retried, still refused
+        run_sync(cfg, con=con)
     assert con.execute("SELECT max(attempts) FROM outflow.sync_rejected_rows").fetchone() == (2,)
     sandbox.state.partial_keys.clear()
     res = run_sync(cfg, con=con)
