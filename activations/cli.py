@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, syncs_dir
-from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs
+from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
@@ -104,6 +104,11 @@ def run(
         cfgs = [find_sync(n, directory) for n in names]
     else:
         raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
+    distinct = unique_syncs(cfgs)
+    names = [c.name for c in cfgs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        err.print(f"[yellow]sync {name} is named more than once: it runs once[/yellow]", highlight=False)
+    cfgs = distinct
     if len(cfgs) == 1:
         try:
             res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force)

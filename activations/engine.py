@@ -34,7 +34,16 @@ from activations.delivery import (
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
-from activations.state import catalog, ensure_schema, ns, purge_logs
+from activations.state import (
+    acquire_lock,
+    catalog,
+    ensure_schema,
+    heartbeat_sql,
+    locked_warehouse_message,
+    ns,
+    purge_logs,
+    release_lock,
+)
 from data_quality.config import QualityConfig
 from data_quality.gate import preflight, send_filter
 from outflow.errors import OutflowError
@@ -94,7 +103,13 @@ class SyncFailed(OutflowError):
 def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
     from outflow.warehouse import connect
 
-    return connect(warehouse)
+    try:
+        return connect(warehouse)
+    except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
+        message = locked_warehouse_message(exc)
+        if message is None:
+            raise
+        raise OutflowError(message) from None
 
 
 def make_destination(cfg: SyncConfig) -> Destination:
@@ -277,6 +292,7 @@ def _commit_batches(
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
                 [cfg.name],
             )
+        con.execute(heartbeat_sql(q), [cfg.name, run_id])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -464,6 +480,17 @@ def run_sync(
     )
 
 
+def unique_syncs(cfgs: list[SyncConfig]) -> list[SyncConfig]:
+    """The syncs once each, by name, in order (a sync named twice in one command runs once; logged)."""
+    seen: dict[str, SyncConfig] = {}
+    for c in cfgs:
+        if c.name in seen:
+            log.warning("sync %s is named more than once: it runs once", c.name)
+        else:
+            seen[c.name] = c
+    return list(seen.values())
+
+
 def run_syncs(
     cfgs: list[SyncConfig],
     *,
@@ -475,8 +502,10 @@ def run_syncs(
 ) -> list[SyncResult | OutflowError]:
     """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
 
-    One entry per sync, in order: its result, or the OutflowError (e.g. SyncFailed) it raised.
+    A sync named more than once runs once (``unique_syncs``). One entry per distinct sync, in order: its
+    result, or the OutflowError (e.g. SyncFailed, SyncLocked) it raised.
     """
+    cfgs = unique_syncs(cfgs)
 
     async def _all() -> list[SyncResult | OutflowError]:
         base = _connect(warehouse) if con is None else con
@@ -519,6 +548,13 @@ async def run_sync_async(
     try:
         ensure_schema(con)
         _check_source(con, cfg)
+        acquire_lock(con, cfg.name, res.run_id)  # one runner per sync: SyncLocked names the holder
+    except BaseException:
+        con.close()
+        if own:
+            base.close()
+        raise
+    try:
         purge_logs(con, cfg.name, cfg.log_retention_days)
         _start_run(con, cfg, res)
         try:
@@ -539,6 +575,7 @@ async def run_sync_async(
             con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
             con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
     finally:
+        release_lock(con, cfg.name, res.run_id)
         con.close()
         if own:
             base.close()

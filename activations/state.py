@@ -1,8 +1,25 @@
-"""The ``outflow`` schema: sync state, rejected/invalid rows, run log. Only the sync engine writes here."""
+"""The ``outflow`` schema: sync state, rejected/invalid rows, run log, run locks. Only the sync engine writes
+here.
+
+One runner per sync: ``acquire_lock`` inserts the sync's row in ``outflow.sync_locks`` (primary key: the sync
+name) with its holder (run, pid, host, since, heartbeat); a second runner, in this process or another one on
+any warehouse engine, finds the row and is refused with one line naming the holder. A holder that died is
+taken over: on the same host when its pid is gone, on another host when its heartbeat is older than
+``LOCK_STALE_AFTER``. (A DuckDB file admits one writing process at all: a second process is stopped earlier,
+by DuckDB's own file lock, which ``locked_warehouse_message`` turns into one line.)
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
+import socket
+from pathlib import Path
+
 import duckdb
+
+from outflow.errors import OutflowError
 
 SCHEMA = "outflow"
 
@@ -55,6 +72,24 @@ DDL = [
         rejected BIGINT,
         error VARCHAR
     )""",
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_locks (
+        sync_name VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        pid INTEGER,
+        host VARCHAR,
+        acquired_at TIMESTAMP,
+        heartbeat_at TIMESTAMP
+    )""",
+    # Batches sent under at-most-once delivery whose acknowledgement is not yet recorded: a run that finds
+    # one left by a crashed run records its rows as 'unknown' and never sends them again.
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_in_flight (
+        sync_name VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        op VARCHAR,
+        row_hash UBIGINT,
+        sent_at TIMESTAMP
+    )""",
     """CREATE TABLE IF NOT EXISTS {ns}.sync_row_log (
         run_id VARCHAR NOT NULL,
         sync_name VARCHAR NOT NULL,
@@ -80,10 +115,135 @@ def ns(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the outflow schema and its tables if they do not exist."""
+    """Create the outflow schema and its tables if they do not exist; ``sync_state`` holds one row per
+    (sync, key), enforced by a unique index (a warehouse from before it is de-duplicated first, keeping the
+    latest acknowledged row of each key)."""
     q = ns(con)
     for stmt in DDL:
         con.execute(stmt.format(ns=q))
+    index = f"CREATE UNIQUE INDEX IF NOT EXISTS sync_state_key ON {q}.sync_state (sync_name, key)"
+    try:
+        con.execute(index)
+    except duckdb.ConstraintException:
+        _dedupe_state(con, q)
+        con.execute(index)
+
+
+def _dedupe_state(con: duckdb.DuckDBPyConnection, q: str) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _outflow_state_keep AS SELECT sync_name, key, row_hash, acked_at, run_id "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY sync_name, key ORDER BY acked_at DESC, run_id DESC) "
+            f"AS rn FROM {q}.sync_state) t WHERE rn = 1"
+        )
+        con.execute(f"DELETE FROM {q}.sync_state")
+        con.execute(f"INSERT INTO {q}.sync_state SELECT * FROM _outflow_state_keep")
+        con.execute("DROP TABLE _outflow_state_keep")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+# ----------------------------------------------------------------------------------------- run locks
+
+LOCK_STALE_AFTER = dt.timedelta(minutes=15)
+"""A lock whose holder runs on another host and has not beaten for this long is taken over."""
+
+
+class SyncLocked(OutflowError):
+    """Another runner holds the sync's lock."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder(name: str, pid: object, host: object, since: object, what: str = "sync") -> str:
+    when = f"{since:%Y-%m-%d %H:%M:%S} UTC" if isinstance(since, dt.datetime) else "an unknown time"
+    return (
+        f"{what} {name} is already running: held by pid {pid} on {host} since {when}; "
+        "wait for that run to finish (a holder that died is taken over by the next run)"
+    )
+
+
+def acquire_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+    """Take the sync's lock for ``run_id``; ``SyncLocked`` (one line naming the holder) if a live runner
+    holds it."""
+    q = ns(con)
+    host, pid = socket.gethostname(), os.getpid()
+    row = con.execute(
+        f"SELECT run_id, pid, host, acquired_at, heartbeat_at FROM {q}.sync_locks WHERE sync_name = ?", [sync_name]
+    ).fetchone()
+    if row is not None:
+        old_run, old_pid, old_host, since, beat = row
+        dead = (old_host == host and not _alive(int(old_pid))) or (
+            old_host != host and beat is not None and beat < _now() - LOCK_STALE_AFTER
+        )
+        if not dead:
+            raise SyncLocked(_holder(sync_name, old_pid, old_host, since))
+        con.execute(f"DELETE FROM {q}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, old_run])
+    try:
+        con.execute(
+            f"INSERT INTO {q}.sync_locks (sync_name, run_id, pid, host, acquired_at, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [sync_name, run_id, pid, host, _now(), _now()],
+        )
+    except duckdb.Error:  # another runner inserted it first (constraint or write-write conflict)
+        row = con.execute(
+            f"SELECT pid, host, acquired_at FROM {q}.sync_locks WHERE sync_name = ?", [sync_name]
+        ).fetchone()
+        if row is None:
+            raise
+        raise SyncLocked(_holder(sync_name, *row)) from None
+
+
+def heartbeat_sql(q: str) -> str:
+    """Refresh the holder's heartbeat (params: sync_name, run_id); run with each state commit."""
+    return f"UPDATE {q}.sync_locks SET heartbeat_at = now()::TIMESTAMP WHERE sync_name = ? AND run_id = ?"
+
+
+def release_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+    con.execute(f"DELETE FROM {ns(con)}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, run_id])
+
+
+_DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<file>[^"]+)".*?\(PID (?P<pid>\d+)\)', re.S)
+
+
+def locked_warehouse_message(exc: BaseException) -> str | None:
+    """One line for DuckDB's "Could not set lock on file" (another process has the warehouse open): the
+    file, and the holder's pid, host and start time; ``None`` for any other error."""
+    m = _DUCKDB_LOCK.search(str(exc))
+    if not m:
+        return None
+    pid = int(m["pid"])
+    return (
+        f"warehouse {m['file']} is in use by another process: held by pid {pid} on {socket.gethostname()} "
+        f"since {_started(pid)}; a DuckDB warehouse takes one writing process at a time: wait for it to finish"
+    )
+
+
+def _started(pid: int) -> str:
+    """When a local process started (Linux /proc), or 'an unknown time'."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path("/proc/stat").read_text().splitlines()
+        btime = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+        started = btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return "an unknown time"
+    return f"{dt.datetime.fromtimestamp(started, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def purge_logs(con: duckdb.DuckDBPyConnection, sync_name: str, retention_days: int) -> None:
