@@ -136,6 +136,12 @@ def _report(res: SyncResult) -> None:
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     extra = f" ({res.error})" if res.error else ""
     console.print(f"[{colour}]sync {res.sync_name}: {label}[/{colour}]{extra}", highlight=False)
+    if res.unknown:
+        console.print(
+            f"[yellow]sync {res.sync_name}: {res.unknown} rows of an interrupted run have an unknown outcome "
+            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow.sync_row_log[/yellow]",
+            highlight=False,
+        )
 
 
 @app.command()

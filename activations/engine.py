@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from activations.config import SyncConfig, resolve_secret
+from activations.config import Delivery, SyncConfig, resolve_secret
 from activations.delivery import (
     AccountLevelError,
     AuthFailed,
@@ -40,9 +40,11 @@ from activations.state import (
     ensure_schema,
     heartbeat_sql,
     locked_warehouse_message,
+    mark_in_flight_sql,
     ns,
     purge_logs,
     release_lock,
+    settle_in_flight,
 )
 from data_quality.config import QualityConfig
 from data_quality.gate import preflight, send_filter
@@ -68,6 +70,7 @@ class SyncResult:
     invalid: int = 0
     blocked: int = 0  # rows held back by the consent/erasure filter (in sync_invalid_rows: no_consent, erased)
     to_send: int = 0
+    unknown: int = 0  # at_most_once: rows whose acknowledgement was lost, recorded 'unknown', never resent
     acked: int = 0
     rejected: int = 0
     held_before: int = 0
@@ -292,6 +295,13 @@ def _commit_batches(
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
                 [cfg.name],
             )
+        if cfg.delivery is Delivery.at_most_once:  # acknowledged or refused for sure: no longer in flight
+            unsure = " AND p._key NOT IN (SELECT key FROM _outflow_rej WHERE message LIKE 'unconfirmed%')"
+            con.execute(
+                f"DELETE FROM {q}.sync_in_flight WHERE sync_name = ? AND run_id = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {rng}{unsure if rejected else ''})",
+                [cfg.name, run_id],
+            )
         con.execute(heartbeat_sql(q), [cfg.name, run_id])
         con.execute("COMMIT")
     except BaseException:
@@ -405,6 +415,7 @@ async def _deliver_all(
     def run_db(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         return loop.run_in_executor(db, fn, *args)
 
+    at_most_once = cfg.delivery is Delivery.at_most_once
     limits = httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2)
     try:
         async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
@@ -430,6 +441,8 @@ async def _deliver_all(
                 while (item := await run_db(reader.next_batch)) is not None:
                     deliverer.check_deadline()
                     lo, hi, batch, has_updates = item
+                    if at_most_once:
+                        await run_db(con.execute, mark_in_flight_sql(q, _PENDING), [cfg.name, res.run_id, lo, hi])
                     rejected = await deliverer.deliver_batch(batch)
                     await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
                     res.acked += len(batch) - len(rejected)
@@ -451,6 +464,8 @@ async def _deliver_all(
                 res.throttled = deliverer.stats.throttled
     finally:
         db.shutdown(wait=True)  # no DuckDB work left running on the connection when the run ends
+        if at_most_once:  # batches this run sent without a sure outcome: 'unknown', never resent
+            res.unknown += settle_in_flight(con, cfg.name)
 
 
 def run_sync(
@@ -609,6 +624,10 @@ async def _run(
         res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
         return
     diff_cfg, blocked_sql = _filtered_source(con, cfg, quality_config)
+    # at_most_once: batches a crashed run left in flight are recorded 'unknown' (and never resent) first
+    res.unknown = settle_in_flight(con, cfg.name)
+    if res.unknown:
+        log.warning("sync %s: %d rows of an interrupted run have an unknown outcome; not resent", cfg.name, res.unknown)
 
     t_diff = time.perf_counter()
     # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile

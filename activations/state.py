@@ -146,6 +146,55 @@ def _dedupe_state(con: duckdb.DuckDBPyConnection, q: str) -> None:
         raise
 
 
+# ------------------------------------------------------------------------------- at-most-once delivery
+
+UNKNOWN_MESSAGE = (
+    "outcome unknown: sent, but its acknowledgement was lost (crash, retries exhausted, deadline or an "
+    "unconfirmed answer); not sent again (delivery: at_most_once)"
+)
+
+
+def mark_in_flight_sql(q: str, pending: str) -> str:
+    """Record a batch as in flight before it is sent (params: sync_name, run_id, lo, hi)."""
+    return (
+        f"INSERT INTO {q}.sync_in_flight (sync_name, run_id, key, op, row_hash, sent_at) "
+        f"SELECT ?, ?, _key, _op, _hash, now()::TIMESTAMP FROM {pending} WHERE _rn > ? AND _rn <= ?"
+    )
+
+
+def settle_in_flight(con: duckdb.DuckDBPyConnection, sync_name: str) -> int:
+    """Rows of this sync still in flight (their run crashed or stopped before an acknowledgement): recorded
+    as 'unknown' in the run log under the run that sent them, kept in the state as if acknowledged (so they are
+    never sent again) and taken off the rejected rows. Returns how many."""
+    q = ns(con)
+    (n,) = con.execute(f"SELECT count(*) FROM {q}.sync_in_flight WHERE sync_name = ?", [sync_name]).fetchone()  # type: ignore[misc]
+    if not n:
+        return 0
+    keys = f"(SELECT key FROM {q}.sync_in_flight WHERE sync_name = ?)"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
+            f"SELECT run_id, sync_name, key, op, 'unknown', ?, now()::TIMESTAMP FROM {q}.sync_in_flight "
+            "WHERE sync_name = ?",
+            [UNKNOWN_MESSAGE, sync_name],
+        )
+        con.execute(f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key IN {keys}", [sync_name, sync_name])
+        con.execute(
+            f"INSERT INTO {q}.sync_state (sync_name, key, row_hash, acked_at, run_id) "
+            f"SELECT sync_name, key, row_hash, now()::TIMESTAMP, run_id FROM {q}.sync_in_flight "
+            "WHERE sync_name = ? AND op <> 'remove'",
+            [sync_name],
+        )
+        con.execute(f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN {keys}", [sync_name, sync_name])
+        con.execute(f"DELETE FROM {q}.sync_in_flight WHERE sync_name = ?", [sync_name])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(n)
+
+
 # ----------------------------------------------------------------------------------------- run locks
 
 LOCK_STALE_AFTER = dt.timedelta(minutes=15)
