@@ -11,9 +11,10 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from activations.config import find_sync, load_sync, load_syncs, syncs_dir
+from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
 from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
 from outflow.errors import OutflowError
 
@@ -31,7 +32,7 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except OutflowError as exc:
-            err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{escape(mask(str(exc)))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -125,7 +126,7 @@ def run(
         failed += 1
         if isinstance(out, SyncFailed):
             _print_result(out.result)
-        err.print(f"[red]{out}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(mask(str(out)))}[/red]", highlight=False, soft_wrap=True)
     if failed:
         raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
 

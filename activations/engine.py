@@ -22,7 +22,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from activations.config import Delivery, SyncConfig, resolve_secret
+from activations.config import Delivery, SyncConfig, mask, resolve_secret
 from activations.delivery import (
     AccountLevelError,
     AuthFailed,
@@ -150,6 +150,7 @@ def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult)
 
 def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
     q = ns(con)
+    res.error = mask(res.error) if res.error else res.error
     con.execute(
         f"""UPDATE {q}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
             added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?
@@ -238,6 +239,8 @@ def _commit_batches(
     that an acknowledgement may clear. Both skip work on the common path.
     """
     rng = _ranges_sql(ranges)
+    rejected = {k: mask(m) for k, m in rejected.items()}  # a vendor's message may echo the credentials
+    notes = {k: mask(m) for k, m in notes.items()} if notes else notes
     con.execute("BEGIN TRANSACTION")
     try:
         if rejected:
