@@ -628,7 +628,7 @@ async def _run(
         return
     diff_cfg, blocked_sql = _filtered_source(con, cfg, quality_config)
     # at_most_once: batches a crashed run left in flight are recorded 'unknown' (and never resent) first
-    res.unknown = settle_in_flight(con, cfg.name)
+    res.unknown = 0 if dry_run else settle_in_flight(con, cfg.name)
     if res.unknown:
         log.warning("sync %s: %d rows of an interrupted run have an unknown outcome; not resent", cfg.name, res.unknown)
 

@@ -66,8 +66,8 @@ def test_dead_holder_is_taken_over(con) -> None:
 
 
 def test_second_process_is_refused_with_one_line(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
-    write_sync(tmp_path / "syncs", sync_dict(sandbox.url, batch_size=25))
-    sandbox.state.delay = 3.0  # the first run (20 batches) is slow until the second has been refused
+    write_sync(tmp_path / "syncs", sync_dict(sandbox.url, batch_size=25, destination={"timeout_seconds": 30}))
+    sandbox.state.delay = 2.0  # the first run (20 batches) is slow until the second has been refused
     cli = "from outflow.cli import run; run()"
     cmd = [sys.executable, "-c", cli, "sync", "run", "contacts_webhook", "--dir", str(tmp_path / "syncs"),
            "--warehouse", str(warehouse)]  # fmt: skip
