@@ -109,7 +109,7 @@ def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
     try:
         return connect(warehouse)
     except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
-        message = locked_warehouse_message(exc)
+        message = locked_warehouse_message(exc, warehouse)
         if message is None:
             raise
         raise OutflowError(message) from None

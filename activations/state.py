@@ -124,7 +124,10 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     index = f"CREATE UNIQUE INDEX IF NOT EXISTS sync_state_key ON {q}.sync_state (sync_name, key)"
     try:
         con.execute(index)
-    except duckdb.ConstraintException:
+    except Exception:  # the driver's or the warehouse interface's constraint error: duplicates from before
+        dup = f"SELECT 1 FROM {q}.sync_state GROUP BY sync_name, key HAVING count(*) > 1 LIMIT 1"
+        if con.execute(dup).fetchone() is None:
+            raise
         _dedupe_state(con, q)
         con.execute(index)
 
@@ -249,7 +252,7 @@ def acquire_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) ->
             "VALUES (?, ?, ?, ?, ?, ?)",
             [sync_name, run_id, pid, host, _now(), _now()],
         )
-    except duckdb.Error:  # another runner inserted it first (constraint or write-write conflict)
+    except Exception:  # another runner inserted it first (constraint or write-write conflict)
         row = con.execute(
             f"SELECT pid, host, acquired_at FROM {q}.sync_locks WHERE sync_name = ?", [sync_name]
         ).fetchone()
@@ -267,18 +270,22 @@ def release_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) ->
     con.execute(f"DELETE FROM {ns(con)}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, run_id])
 
 
-_DUCKDB_LOCK = re.compile(r'Could not set lock on file "(?P<file>[^"]+)".*?\(PID (?P<pid>\d+)\)', re.S)
+_LOCK_PID = re.compile(r"lock.*?\(PID (?P<pid>\d+)\)", re.S | re.I)
 
 
-def locked_warehouse_message(exc: BaseException) -> str | None:
-    """One line for DuckDB's "Could not set lock on file" (another process has the warehouse open): the
-    file, and the holder's pid, host and start time; ``None`` for any other error."""
-    m = _DUCKDB_LOCK.search(str(exc))
+def locked_warehouse_message(exc: BaseException, warehouse: object = None) -> str | None:
+    """One line for DuckDB's file lock (another process has the warehouse open; DuckDB's own "Could not set
+    lock on file" or the warehouse interface's "is locked by another process (PID n)"): the file, and the
+    holder's pid, host and start time; ``None`` for any other error."""
+    text = str(exc)
+    m = _LOCK_PID.search(text)
     if not m:
         return None
     pid = int(m["pid"])
+    file = re.search(r'lock on file "([^"]+)"|warehouse (\S+) is locked', text)
+    where = f" {file.group(1) or file.group(2)}" if file else (f" {warehouse}" if warehouse else "")
     return (
-        f"warehouse {m['file']} is in use by another process: held by pid {pid} on {socket.gethostname()} "
+        f"warehouse{where} is in use by another process: held by pid {pid} on {socket.gethostname()} "
         f"since {_started(pid)}; a DuckDB warehouse takes one writing process at a time: wait for it to finish"
     )
 

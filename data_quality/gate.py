@@ -15,16 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from data_quality.config import QualityConfig, load_config
+
+if TYPE_CHECKING:
+    from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 
 def preflight(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     source_model: str,
     *,
     config: QualityConfig | None = None,
@@ -60,9 +62,7 @@ class SendFilter:
         return " AND ".join(kept) if kept else None
 
 
-def send_filter(
-    con: duckdb.DuckDBPyConnection, source_model: str, *, config: QualityConfig | None = None
-) -> SendFilter:
+def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | None = None) -> SendFilter:
     """The consent and erasure predicates for ``main.<model>`` (see the module docstring).
 
     The ledgers are those the quality config names, else the defaults (``main.dim_consent``,

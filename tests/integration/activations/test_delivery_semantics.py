@@ -21,7 +21,7 @@ import duckdb
 import pytest
 
 from activations.engine import run_sync
-from activations.sandboxes.testing import VENDOR_PLANS, make_triggers, vendor_sync_dict, write_sync
+from activations.sandboxes.testing import VENDOR_PLANS, vendor_sync_dict, write_sync
 from activations.sandboxes.triggers import BrazeSandbox
 
 RUNNER = """
@@ -62,9 +62,12 @@ def test_kill_9_with_a_lost_acknowledgement(
     delivery: str, tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", TOKEN)
-    con = duckdb.connect(str(warehouse))
-    make_triggers(con, rows=ROWS)
-    con.close()
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(
+            "CREATE TABLE main.trg_welcome AS SELECT 'welcome-' || i AS trigger_id, i AS person_id, "
+            "'user' || i || '@example.com' AS email, 'welcome' AS event_name FROM range(?) r(i)",
+            [ROWS],
+        )
     plan = VENDOR_PLANS["braze"]
     with BrazeSandbox(token=TOKEN) as sb:
         d = vendor_sync_dict(
