@@ -11,10 +11,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from activations.config import find_sync, load_sync, load_syncs, syncs_dir
-from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs
+from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
+from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
@@ -31,7 +32,7 @@ def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except OutflowError as exc:
-            err.print(f"[red]{exc}[/red]", highlight=False, soft_wrap=True)
+            err.print(f"[red]{escape(mask(str(exc)))}[/red]", highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -98,31 +99,34 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    from data_quality.gate import preflight  # nothing leaves past a failed blocking quality check
-
     if all_:
         cfgs = load_syncs(directory)
     elif names:
         cfgs = [find_sync(n, directory) for n in names]
     else:
         raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
+    distinct = unique_syncs(cfgs)
+    names = [c.name for c in cfgs]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        err.print(f"[yellow]sync {name} is named more than once: it runs once[/yellow]", highlight=False)
+    cfgs = distinct
     if len(cfgs) == 1:
         try:
-            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight)
+            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force)
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
         _report(res)
         return
     failed = 0
-    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, preflight=preflight):
+    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force):
         if isinstance(out, SyncResult):
             _report(out)
             continue
         failed += 1
         if isinstance(out, SyncFailed):
             _print_result(out.result)
-        err.print(f"[red]{out}[/red]", highlight=False, soft_wrap=True)
+        err.print(f"[red]{escape(mask(str(out)))}[/red]", highlight=False, soft_wrap=True)
     if failed:
         raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
 
@@ -133,6 +137,12 @@ def _report(res: SyncResult) -> None:
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     extra = f" ({res.error})" if res.error else ""
     console.print(f"[{colour}]sync {res.sync_name}: {label}[/{colour}]{extra}", highlight=False)
+    if res.unknown:
+        console.print(
+            f"[yellow]sync {res.sync_name}: {res.unknown} rows of an interrupted run have an unknown outcome "
+            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow.sync_row_log[/yellow]",
+            highlight=False,
+        )
 
 
 @app.command()

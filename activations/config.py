@@ -5,8 +5,11 @@ Every error names the file and the key path, e.g. ``activations/syncs/x.yml: mod
 
 from __future__ import annotations
 
+import base64
+import logging
 import os
 import re
+import threading
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,11 @@ def syncs_dir() -> Path:
     """Where sync YAML files live (env OUTFLOW_SYNCS_DIR, default ``activations/syncs``)."""
     value = os.environ.get("OUTFLOW_SYNCS_DIR")
     return Path(value).expanduser().resolve() if value else SYNCS_DIR
+
+
+class Delivery(StrEnum):
+    at_least_once = "at_least_once"
+    at_most_once = "at_most_once"
 
 
 class Mode(StrEnum):
@@ -54,6 +62,9 @@ class Destination(_Strict):
     timeout_seconds: float = Field(default=10.0, gt=0)
     max_retries: int = Field(default=6, ge=0, le=20)
     max_backoff_seconds: float = Field(default=30.0, gt=0)
+    max_retry_after_seconds: float = Field(
+        default=60.0, gt=0, description="longest wait a Retry-After answer may impose (larger values are capped)"
+    )
     options: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="vendor settings, e.g. list_id, id_property, api_version"
     )
@@ -116,6 +127,14 @@ class SyncConfig(_Strict):
     batch_size: int | None = Field(default=None, gt=0, description="default: the destination's limit")
     concurrency: int = Field(default=1, ge=1, le=16, description="batches in flight at once")
     log_retention_days: int = Field(default=30, ge=1)
+    run_deadline_seconds: float = Field(
+        default=3600.0, gt=0, description="a run stops cleanly after this long; unsent rows go next run"
+    )
+    delivery: Delivery = Field(
+        default=Delivery.at_least_once,
+        description="at_least_once: a batch whose answer was lost in a crash is sent again; at_most_once: it is "
+        "recorded as unknown and never sent again",
+    )
     path: str | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -206,10 +225,12 @@ def _format_error(path: str, err: ValidationError) -> str:
 
 
 def _display(path: Path) -> str:
+    """The path as shown in errors: relative to the working directory, control characters escaped (one line)."""
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        shown = str(path.resolve().relative_to(Path.cwd()))
     except ValueError:
-        return str(path)
+        shown = str(path)
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], shown)
 
 
 def load_sync(path: Path | str) -> SyncConfig:
@@ -217,13 +238,24 @@ def load_sync(path: Path | str) -> SyncConfig:
     path = Path(path)
     shown = _display(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise OutflowError(f"{shown}: file not found") from exc
+    except IsADirectoryError:
+        raise OutflowError(f"{shown}: is a directory, not a sync file; rename or move it") from None
+    except PermissionError:
+        raise OutflowError(f"{shown}: cannot be read (permission denied)") from None
+    except UnicodeDecodeError as exc:
+        raise OutflowError(
+            f"{shown}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise OutflowError(f"{shown}: cannot be read ({exc.strerror or exc})") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
-        raise OutflowError(f"{shown}:{where} not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise OutflowError(f"{shown}:{where} not valid YAML: {problem}") from None
     if not isinstance(raw, dict):
         raise OutflowError(f"{shown}: (top level): must be a mapping with one sync")
     try:
@@ -253,8 +285,59 @@ def find_sync(name: str, directory: Path | str | None = None) -> SyncConfig:
     raise OutflowError(f"no sync named {name!r} in {_display(Path(directory) if directory else syncs_dir())}")
 
 
+# ------------------------------------------------------------------------------------- secret masking
+
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+MASK = "***"
+
+
+def remember_secret(value: str) -> None:
+    """Mask ``value`` (and its parts around ':' and its Basic-auth encodings) in every error, log line and
+    stored message from now on (``mask``)."""
+    if len(value) < 6:
+        return
+    forms = {value, *(p for p in value.split(":") if len(p) >= 8)}
+    for prefix in ("", "outflow:", "anystring:"):
+        forms.add(base64.b64encode(f"{prefix}{value}".encode()).decode())
+    with _SECRETS_LOCK:
+        new = not _SECRETS
+        _SECRETS.update(forms)
+    if new:
+        _install_log_masking()
+
+
+def mask(text: str) -> str:
+    """``text`` with every known secret value replaced by ``***``."""
+    if not _SECRETS or not text:
+        return text
+    for s in sorted(_SECRETS, key=len, reverse=True):
+        if s in text:
+            text = text.replace(s, MASK)
+    return text
+
+
+def _install_log_masking() -> None:
+    """Every log record of the process is masked as it is created (whatever logger or handler)."""
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        masked = mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return record
+
+    logging.setLogRecordFactory(factory)
+
+
 def resolve_secret(cfg: SyncConfig) -> str:
-    """The secret from the env var the YAML names; a clear error (never the value) if missing."""
+    """The secret from the env var the YAML names; a clear error (never the value) if missing. Every secret a
+    sync reads from the environment (``secret_env`` and ``options.*_env``) is masked from then on."""
+    for key, env in cfg.destination.options.items():
+        if key.endswith("_env") and isinstance(env, str) and os.environ.get(env):
+            remember_secret(os.environ[env])
     if cfg.destination.secret_env is None:
         return ""  # validated: only destinations without credentials (file) omit it
     value = os.environ.get(cfg.destination.secret_env)
@@ -263,4 +346,5 @@ def resolve_secret(cfg: SyncConfig) -> str:
             f"{cfg.path or cfg.name}: destination.secret_env: environment variable "
             f"{cfg.destination.secret_env} is not set"
         )
+    remember_secret(value)
     return value

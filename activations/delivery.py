@@ -7,7 +7,13 @@ Failure handling (one rule per failure class):
 - other 4xx for a single row: that row is rejected with the destination's message;
 - a batch whose request body would exceed the destination's ``max_batch_bytes``: sent in parts that fit,
   before any request (a single record over the limit is rejected unsent);
-- 2xx: the destination parses per-row outcomes (partial failures).
+- 2xx: the destination parses per-row outcomes (partial failures). An answer that does not confirm its rows
+  (no per-row results where the vendor's contract has them, wrong counts, not JSON, any parse error) rejects
+  every row of the request as unconfirmed: retried next run, never counted delivered, never a crash;
+- the same refusal (404/405/410/413) again and again before any request succeeded: ``AccountLevelError``,
+  the sync stops (the endpoint, not a row, is wrong) instead of splitting down to one request per row;
+- ``Retry-After`` is capped (``destination.max_retry_after_seconds``), and no wait goes past the run's
+  deadline (``run_deadline_seconds``): ``RunDeadline`` stops the run, unsent rows stay pending.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from activations.destinations.base import (
     Record,
     Rejections,
     RowResult,
+    Unconfirmed,
     rejections,
 )
 from outflow.errors import OutflowError
@@ -43,6 +50,26 @@ class AuthFailed(OutflowError):
 
 class DestinationUnavailable(OutflowError):
     """Retries exhausted on transient failures: the sync stops; unsent rows go next run."""
+
+
+class AccountLevelError(OutflowError):
+    """The destination refuses every request the same way (wrong endpoint, object or account limit)."""
+
+
+class RunDeadline(OutflowError):
+    """The run's deadline came: the sync stops cleanly, unsent rows stay pending for the next run."""
+
+
+# what a 2xx answer's parsing may raise: the rows are unconfirmed (rejected, retried next run)
+_UNPARSEABLE = (Unconfirmed, ValueError, KeyError, TypeError, AttributeError, IndexError)
+# refusals that, repeated before anything succeeded, mean the endpoint itself is wrong
+_ACCOUNT_LEVEL_STATUSES = frozenset({404, 405, 410, 413})
+_ACCOUNT_LEVEL_AFTER = 6
+
+
+def unconfirmed(keys: list[str], why: object) -> Rejections:
+    msg = f"unconfirmed: unexpected answer from the destination ({str(why)[:200]}); sent again next run"
+    return dict.fromkeys(keys, msg)
 
 
 class _Transient(Exception):
@@ -108,13 +135,20 @@ class Deliverer:
         max_retries: int,
         max_backoff: float,
         initial_backoff: float = 0.1,
+        max_retry_after: float = 60.0,
+        deadline: float | None = None,
     ) -> None:
+        """``deadline``: a ``time.monotonic()`` value past which no wait may reach (``RunDeadline``)."""
         self.dest = dest
         self.client = client
         self.limiter = limiter
         self.max_retries = max_retries
         self.max_backoff = max_backoff
         self.initial_backoff = initial_backoff
+        self.max_retry_after = max_retry_after
+        self.deadline = deadline
+        self.succeeded = 0  # 2xx answers in this run
+        self.same_refusals: tuple[tuple[int, str], int] = ((0, ""), 0)  # (status, message), times in a row
         self.stats = DeliveryStats()
         self.notes: dict[str, str] = {}  # key -> the destination's message on a row it accepted
 
@@ -124,7 +158,14 @@ class Deliverer:
         )(state)
         exc = state.outcome.exception() if state.outcome else None
         ra = getattr(exc, "retry_after", None)
-        return max(base, ra) if ra is not None else base
+        wait = max(base, min(ra, self.max_retry_after)) if ra is not None else base
+        self.check_deadline(wait, f"waiting {wait:g}s to retry ({exc})")
+        return wait
+
+    def check_deadline(self, wait: float = 0.0, doing: str = "sending") -> None:
+        """``RunDeadline`` if the run's deadline has come, or would pass during ``wait`` seconds."""
+        if self.deadline is not None and time.monotonic() + wait > self.deadline:
+            raise RunDeadline(f"run deadline reached while {doing}")
 
     async def _send_once(self, req: PreparedRequest) -> httpx.Response:
         if self.limiter is not None:
@@ -139,7 +180,27 @@ class Deliverer:
                 self.stats.throttled += 1
             retry_after = parse_retry_after(resp.headers.get("retry-after"))
             raise _Transient(self.dest.error_message(resp), retry_after)
+        self._watch(resp)
         return resp
+
+    def _watch(self, resp: httpx.Response) -> None:
+        """Stop the run when the same endpoint-level refusal repeats before anything has succeeded."""
+        if 200 <= resp.status_code < 300:
+            self.succeeded += 1
+            self.same_refusals = ((0, ""), 0)
+            return
+        if self.succeeded or resp.status_code not in _ACCOUNT_LEVEL_STATUSES:
+            return
+        what = (resp.status_code, self.dest.error_message(resp))
+        seen, times = self.same_refusals
+        times = times + 1 if seen == what else 1
+        self.same_refusals = (what, times)
+        if times >= _ACCOUNT_LEVEL_AFTER:
+            raise AccountLevelError(
+                f"sync {self.dest.cfg.name}: destination {self.dest.cfg.destination.base_url} refused the "
+                f"first {times} requests alike ({what[1]}); not a row problem: check destination.base_url, "
+                "object and options; sync stopped, nothing left is lost"
+            )
 
     async def call(self, req: PreparedRequest) -> httpx.Response:
         """One request with the shared limiter and retries; AuthFailed on 401/403."""
@@ -184,7 +245,10 @@ class Deliverer:
             return rejections(results)
         resp = await self.call(req)
         if 200 <= resp.status_code < 300:
-            return self.dest.batch_rejections(resp, batch)
+            try:
+                return self.dest.batch_rejections(resp, batch)
+            except _UNPARSEABLE as exc:
+                return unconfirmed(batch.keys, exc)
         records = batch.records()
         answer: httpx.Response | list[RowResult] = resp
         if 400 <= resp.status_code < 500:
@@ -214,7 +278,15 @@ class Deliverer:
             size = self.dest.request_bytes(records)
             if size > limit:
                 return await self._deliver_in_parts(records, size, limit)
-        return await self._settle(await self.dest.exchange(self.call, records), records)
+        try:
+            answer = await self.dest.exchange(self.call, records)
+        except _UNPARSEABLE as exc:
+            return self._unconfirmed(records, exc)
+        return await self._settle(answer, records)
+
+    @staticmethod
+    def _unconfirmed(records: list[Record], why: object) -> list[RowResult]:
+        return [RowResult(k, False, m) for k, m in unconfirmed([r.key for r in records], why).items()]
 
     async def _deliver_in_parts(self, records: list[Record], size: int, limit: int) -> list[RowResult]:
         """A group whose request body would exceed the destination's byte limit: sent in parts that fit
@@ -237,10 +309,19 @@ class Deliverer:
         """Per-row outcomes from an exchange's answer: RowResults as they are; a 2xx parsed row by row; a
         refused call rejects a single record or is split in halves to isolate the bad record(s)."""
         if isinstance(answer, list):
-            return answer
-        resp = answer
-        if 200 <= resp.status_code < 300:
-            return self.dest.parse_response(resp, records)
+            results = answer
+        elif 200 <= answer.status_code < 300:
+            try:
+                results = self.dest.parse_response(answer, records)
+            except _UNPARSEABLE as exc:
+                return self._unconfirmed(records, exc)
+        else:
+            return await self._split(answer, records)
+        if sorted(r.key for r in results) != sorted(r.key for r in records):
+            return self._unconfirmed(records, f"{len(results)} row results for {len(records)} rows")
+        return results
+
+    async def _split(self, resp: httpx.Response, records: list[Record]) -> list[RowResult]:
         message = self.dest.error_message(resp)
         if len(records) == 1:
             return [RowResult(records[0].key, False, message)]

@@ -1,6 +1,7 @@
 """``run_sync``: the one entry point the CLI and Dagster share.
 
-Order of a run: secret → warehouse → run log row → preflight → diff (one set-based query) → invalid rows set
+Order of a run: secret → warehouse → run log row → quality gate (``data_quality.gate.preflight``, always) →
+consent/erasure filter (``data_quality.gate.send_filter``, always) → diff (one set-based query) → invalid rows set
 aside → circuit breaker → (dry run stops here) → batches delivered, state committed after EACH acknowledged
 batch → run log row completed.
 """
@@ -21,20 +22,39 @@ from typing import Any
 import duckdb
 import httpx
 
-from activations.config import SyncConfig, resolve_secret
-from activations.delivery import AuthFailed, Deliverer, DestinationUnavailable, shared_limiter
+from activations.config import Delivery, SyncConfig, mask, resolve_secret
+from activations.delivery import (
+    AccountLevelError,
+    AuthFailed,
+    Deliverer,
+    DestinationUnavailable,
+    RunDeadline,
+    shared_limiter,
+)
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
 from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
 from activations.privacy import SentRecorder
-from activations.state import catalog, ensure_schema, ns, purge_logs
+from activations.state import (
+    acquire_lock,
+    catalog,
+    ensure_schema,
+    heartbeat_sql,
+    locked_warehouse_message,
+    mark_in_flight_sql,
+    ns,
+    purge_logs,
+    release_lock,
+    settle_in_flight,
+)
+from data_quality.config import QualityConfig
+from data_quality.gate import preflight, send_filter
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
 
-Preflight = Callable[[duckdb.DuckDBPyConnection, str], list[str]]
-
 _DIFF = "_outflow_diff"
+_SOURCE = "_outflow_source"  # the model's rows that pass the consent/erasure filter (a temp view)
 _PENDING = "_outflow_pending"
 
 
@@ -42,14 +62,16 @@ _PENDING = "_outflow_pending"
 class SyncResult:
     run_id: str
     sync_name: str
-    status: str = "running"  # success | partial | failed | refused | dry_run
+    status: str = "running"  # success | partial | failed | refused | stopped (deadline) | dry_run
     dry_run: bool = False
     forced: bool = False
     added: int = 0
     changed: int = 0
     removed: int = 0
     invalid: int = 0
+    blocked: int = 0  # rows held back by the consent/erasure filter (in sync_invalid_rows: no_consent, erased)
     to_send: int = 0
+    unknown: int = 0  # at_most_once: rows whose acknowledgement was lost, recorded 'unknown', never resent
     acked: int = 0
     rejected: int = 0
     held_before: int = 0
@@ -85,7 +107,13 @@ class SyncFailed(OutflowError):
 def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
     from outflow.warehouse import connect
 
-    return connect(warehouse)
+    try:
+        return connect(warehouse)
+    except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
+        message = locked_warehouse_message(exc, warehouse)
+        if message is None:
+            raise
+        raise OutflowError(message) from None
 
 
 def make_destination(cfg: SyncConfig) -> Destination:
@@ -123,6 +151,7 @@ def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult)
 
 def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
     q = ns(con)
+    res.error = mask(res.error) if res.error else res.error
     con.execute(
         f"""UPDATE {q}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
             added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?
@@ -133,7 +162,7 @@ def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
             res.added,
             res.changed,
             res.removed,
-            res.invalid,
+            res.invalid + res.blocked,
             res.to_send,
             res.acked,
             res.rejected,
@@ -141,6 +170,29 @@ def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
             res.run_id,
         ],
     )
+
+
+def _filtered_source(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, quality_config: QualityConfig | None
+) -> tuple[SyncConfig, str | None]:
+    """The config the diff reads (its source: a temp view of the rows that pass the consent/erasure filter)
+    and a SELECT of the rows held back (_key, _reason), or ``(cfg, None)`` where no ledger applies.
+
+    Whatever the quality suite says, a row whose person lacks consent for the channel or is erased never
+    reaches the diff: it is not sent, and in mirror mode a person who was sent before is removed."""
+    filt = send_filter(con, cfg.source, config=quality_config)
+    for note in filt.notes:
+        log.info("sync %s: consent/erasure filter: %s", cfg.name, note)
+    if filt.sendable is None:
+        return cfg, None
+    table = f'"{catalog(con)}".main."{cfg.source}"'
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
+    reason = f"CASE WHEN {filt.erased} THEN 'erased' ELSE 'no_consent' END" if filt.erased else "'no_consent'"
+    blocked = (
+        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {table} s '
+        f"WHERE NOT ({filt.sendable})"
+    )
+    return cfg.model_copy(update={"source": _SOURCE}), blocked
 
 
 def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[str, list[dict[str, Any]]]:
@@ -190,6 +242,8 @@ def _commit_batches(
     acked_where)`` records, in the same transaction, what was sent (``activations.privacy.SentRecorder``).
     """
     rng = _ranges_sql(ranges)
+    rejected = {k: mask(m) for k, m in rejected.items()}  # a vendor's message may echo the credentials
+    notes = {k: mask(m) for k, m in notes.items()} if notes else notes
     con.execute("BEGIN TRANSACTION")
     try:
         if rejected:
@@ -249,6 +303,14 @@ def _commit_batches(
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
                 [cfg.name],
             )
+        if cfg.delivery is Delivery.at_most_once:  # acknowledged or refused for sure: no longer in flight
+            unsure = " AND p._key NOT IN (SELECT key FROM _outflow_rej WHERE message LIKE 'unconfirmed%')"
+            con.execute(
+                f"DELETE FROM {q}.sync_in_flight WHERE sync_name = ? AND run_id = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {rng}{unsure if rejected else ''})",
+                [cfg.name, run_id],
+            )
+        con.execute(heartbeat_sql(q), [cfg.name, run_id])
         con.execute("COMMIT")
     except BaseException:
         con.execute("ROLLBACK")
@@ -356,7 +418,9 @@ class _GroupCommitter:
         await fut
 
 
-async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult) -> None:
+async def _deliver_all(
+    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult, deadline: float
+) -> None:
     """Send every pending row; commit state after each acknowledged batch.
 
     DuckDB work (reading pending rows, committing state) runs on one thread of its own, so the event loop
@@ -369,12 +433,13 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
     def run_db(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         return loop.run_in_executor(db, fn, *args)
 
+    at_most_once = cfg.delivery is Delivery.at_most_once
     limits = httpx.Limits(max_connections=cfg.concurrency + 2, max_keepalive_connections=cfg.concurrency + 2)
     try:
         async with httpx.AsyncClient(timeout=d.timeout_seconds, limits=limits) as client:
             deliverer = Deliverer(
                 dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
-                max_backoff=d.max_backoff_seconds,
+                max_backoff=d.max_backoff_seconds, max_retry_after=d.max_retry_after_seconds, deadline=deadline,
             )  # fmt: skip
             dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
             (had_rejected,) = con.execute(
@@ -393,7 +458,10 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
 
             async def worker() -> None:
                 while (item := await run_db(reader.next_batch)) is not None:
+                    deliverer.check_deadline()
                     lo, hi, batch, has_updates = item
+                    if at_most_once:
+                        await run_db(con.execute, mark_in_flight_sql(q, _PENDING), [cfg.name, res.run_id, lo, hi])
                     rejected = await deliverer.deliver_batch(batch)
                     await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
                     res.acked += len(batch) - len(rejected)
@@ -407,7 +475,7 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
                     async with asyncio.TaskGroup() as tg:
                         for _ in range(cfg.concurrency):
                             tg.create_task(worker())
-            except* (AuthFailed, DestinationUnavailable) as eg:
+            except* (AuthFailed, DestinationUnavailable, AccountLevelError, RunDeadline) as eg:
                 raise eg.exceptions[0] from None
             finally:
                 res.requests = deliverer.stats.requests
@@ -415,6 +483,8 @@ async def _deliver_all(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: De
                 res.throttled = deliverer.stats.throttled
     finally:
         db.shutdown(wait=True)  # no DuckDB work left running on the connection when the run ends
+        if at_most_once:  # batches this run sent without a sure outcome: 'unknown', never resent
+            res.unknown += settle_in_flight(con, cfg.name)
 
 
 def run_sync(
@@ -424,10 +494,13 @@ def run_sync(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
     sample_size: int = 5,
 ) -> SyncResult:
-    """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused."""
+    """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused.
+
+    The quality gate and the consent/erasure filter always run (``quality_config``: the gate's settings,
+    default ``OUTFLOW_QUALITY_CONFIG`` or the built-in defaults)."""
     return asyncio.run(
         run_sync_async(
             cfg,
@@ -435,10 +508,21 @@ def run_sync(
             warehouse=warehouse,
             dry_run=dry_run,
             force=force,
-            preflight=preflight,
+            quality_config=quality_config,
             sample_size=sample_size,
         )  # fmt: skip
     )
+
+
+def unique_syncs(cfgs: list[SyncConfig]) -> list[SyncConfig]:
+    """The syncs once each, by name, in order (a sync named twice in one command runs once; logged)."""
+    seen: dict[str, SyncConfig] = {}
+    for c in cfgs:
+        if c.name in seen:
+            log.warning("sync %s is named more than once: it runs once", c.name)
+        else:
+            seen[c.name] = c
+    return list(seen.values())
 
 
 def run_syncs(
@@ -448,18 +532,23 @@ def run_syncs(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
 ) -> list[SyncResult | OutflowError]:
     """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
 
-    One entry per sync, in order: its result, or the OutflowError (e.g. SyncFailed) it raised.
+    A sync named more than once runs once (``unique_syncs``). One entry per distinct sync, in order: its
+    result, or the OutflowError (e.g. SyncFailed, SyncLocked) it raised.
     """
+    cfgs = unique_syncs(cfgs)
 
     async def _all() -> list[SyncResult | OutflowError]:
         base = _connect(warehouse) if con is None else con
         try:
             outs = await asyncio.gather(
-                *(run_sync_async(c, con=base, dry_run=dry_run, force=force, preflight=preflight) for c in cfgs),
+                *(
+                    run_sync_async(c, con=base, dry_run=dry_run, force=force, quality_config=quality_config)
+                    for c in cfgs
+                ),
                 return_exceptions=True,
             )
         finally:
@@ -480,7 +569,7 @@ async def run_sync_async(
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
-    preflight: Preflight | None = None,
+    quality_config: QualityConfig | None = None,
     sample_size: int = 5,
 ) -> SyncResult:
     """``run_sync`` as a coroutine (one event loop can run several syncs)."""
@@ -493,10 +582,18 @@ async def run_sync_async(
     try:
         ensure_schema(con)
         _check_source(con, cfg)
+        acquire_lock(con, cfg.name, res.run_id)  # one runner per sync: SyncLocked names the holder
+    except BaseException:
+        con.close()
+        if own:
+            base.close()
+        raise
+    try:
         purge_logs(con, cfg.name, cfg.log_retention_days)
         _start_run(con, cfg, res)
         try:
-            opts = {"dry_run": dry_run, "force": force, "preflight": preflight, "sample_size": sample_size}
+            opts = {"dry_run": dry_run, "force": force, "quality_config": quality_config, "sample_size": sample_size}
+            opts["deadline"] = time.monotonic() + cfg.run_deadline_seconds
             await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
             res.error = str(exc)
@@ -510,7 +607,9 @@ async def run_sync_async(
             _finish_run(con, res)
             con.execute(f"DROP TABLE IF EXISTS {_PENDING}")
             con.execute(f"DROP TABLE IF EXISTS {_DIFF}")
+            con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
     finally:
+        release_lock(con, cfg.name, res.run_id)
         con.close()
         if own:
             base.close()
@@ -532,27 +631,36 @@ async def _run(
     *,
     dry_run: bool,
     force: bool,
-    preflight: Preflight | None,
+    quality_config: QualityConfig | None,
     sample_size: int,
+    deadline: float,
 ) -> None:
     q = ns(con)
-    if preflight is not None:
-        failures = preflight(con, cfg.source)
-        if failures:
-            res.status = "refused"
-            res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
-            return
+    # The gate runs here, inside the engine, on every path; no argument switches it off.
+    failures = preflight(con, cfg.source, config=quality_config)
+    if failures:
+        res.status = "refused"
+        res.error = "preflight checks failed on main." + cfg.source + ": " + "; ".join(failures)
+        return
+    diff_cfg, blocked_sql = _filtered_source(con, cfg, quality_config)
+    # at_most_once: batches a crashed run left in flight are recorded 'unknown' (and never resent) first
+    res.unknown = 0 if dry_run else settle_in_flight(con, cfg.name)
+    if res.unknown:
+        log.warning("sync %s: %d rows of an interrupted run have an unknown outcome; not resent", cfg.name, res.unknown)
 
     t_diff = time.perf_counter()
     # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
     # an email column mapped to a field the destination hashes itself may hold a SHA-256 digest instead
     digests = [c for c in cfg.checked_email_columns if dest.accepts_digest(cfg.fields[c])]
-    diff_sql = build_diff_sql(cfg, state_catalog=catalog(con), digest_columns=digests)
+    source_schema = "temp" if diff_cfg is not cfg else "main"
+    diff_sql = build_diff_sql(diff_cfg, state_catalog=catalog(con), digest_columns=digests, source_schema=source_schema)
     await asyncio.to_thread(con.execute, f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {diff_sql}")
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
     res.removed, res.invalid = counts.get("remove", 0), counts.get("invalid", 0)
+    if blocked_sql:
+        (res.blocked,) = con.execute(f"SELECT count(*) FROM ({blocked_sql}) b").fetchone()  # type: ignore[misc]
     res.to_send = res.added + res.changed + res.removed
     (res.held_before,) = con.execute(f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchone()  # type: ignore[misc]
 
@@ -568,6 +676,12 @@ async def _run(
         f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
         [cfg.name, res.run_id],
     )
+    if res.blocked:
+        con.execute(
+            f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b",
+            [cfg.name, res.run_id],
+        )
     con.execute("COMMIT")
 
     share_limit = cfg.thresholds.max_change_share
@@ -592,17 +706,30 @@ async def _run(
     )
     t_send = time.perf_counter()
     try:
-        await _deliver_all(con, cfg, dest, res)
-    except AuthFailed as exc:
-        res.status = "failed"
-        res.error = str(exc)
+        await _deliver_all(con, cfg, dest, res, deadline)
+    except RunDeadline as exc:
+        left = res.to_send - res.acked - res.rejected
+        res.status = "stopped"
+        res.error = (
+            f"{exc} (run_deadline_seconds: {cfg.run_deadline_seconds:g}); {left} rows left pending for the next run"
+        )
         return
-    except DestinationUnavailable as exc:
+    except (AuthFailed, DestinationUnavailable, AccountLevelError) as exc:
         res.status = "failed"
         res.error = str(exc)
         return
     finally:
         res.deliver_s = time.perf_counter() - t_send
-    res.status = "partial" if res.rejected else "success"
-    if res.rejected:
+    if res.rejected and not res.acked:
+        first = con.execute(
+            f"SELECT last_error FROM {q}.sync_rejected_rows WHERE sync_name = ? ORDER BY last_failed_at DESC LIMIT 1",
+            [cfg.name],
+        ).fetchone()
+        res.status = "failed"
+        example = first[0] if first else "?"
+        res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
+    elif res.rejected:
+        res.status = "partial"
         res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"
+    else:
+        res.status = "success"

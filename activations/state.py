@@ -1,8 +1,25 @@
-"""The ``outflow`` schema: sync state, rejected/invalid rows, run log. Only the sync engine writes here."""
+"""The ``outflow`` schema: sync state, rejected/invalid rows, run log, run locks. Only the sync engine writes
+here.
+
+One runner per sync: ``acquire_lock`` inserts the sync's row in ``outflow.sync_locks`` (primary key: the sync
+name) with its holder (run, pid, host, since, heartbeat); a second runner, in this process or another one on
+any warehouse engine, finds the row and is refused with one line naming the holder. A holder that died is
+taken over: on the same host when its pid is gone, on another host when its heartbeat is older than
+``LOCK_STALE_AFTER``. (A DuckDB file admits one writing process at all: a second process is stopped earlier,
+by DuckDB's own file lock, which ``locked_warehouse_message`` turns into one line.)
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import os
+import re
+import socket
+from pathlib import Path
+
 import duckdb
+
+from outflow.errors import OutflowError
 
 SCHEMA = "outflow"
 
@@ -55,6 +72,24 @@ DDL = [
         rejected BIGINT,
         error VARCHAR
     )""",
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_locks (
+        sync_name VARCHAR PRIMARY KEY,
+        run_id VARCHAR NOT NULL,
+        pid INTEGER,
+        host VARCHAR,
+        acquired_at TIMESTAMP,
+        heartbeat_at TIMESTAMP
+    )""",
+    # Batches sent under at-most-once delivery whose acknowledgement is not yet recorded: a run that finds
+    # one left by a crashed run records its rows as 'unknown' and never sends them again.
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_in_flight (
+        sync_name VARCHAR NOT NULL,
+        run_id VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        op VARCHAR,
+        row_hash UBIGINT,
+        sent_at TIMESTAMP
+    )""",
     """CREATE TABLE IF NOT EXISTS {ns}.sync_row_log (
         run_id VARCHAR NOT NULL,
         sync_name VARCHAR NOT NULL,
@@ -80,10 +115,191 @@ def ns(con: duckdb.DuckDBPyConnection) -> str:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    """Create the outflow schema and its tables if they do not exist."""
+    """Create the outflow schema and its tables if they do not exist; ``sync_state`` holds one row per
+    (sync, key), enforced by a unique index (a warehouse from before it is de-duplicated first, keeping the
+    latest acknowledged row of each key)."""
     q = ns(con)
     for stmt in DDL:
         con.execute(stmt.format(ns=q))
+    index = f"CREATE UNIQUE INDEX IF NOT EXISTS sync_state_key ON {q}.sync_state (sync_name, key)"
+    try:
+        con.execute(index)
+    except Exception:  # the driver's or the warehouse interface's constraint error: duplicates from before
+        dup = f"SELECT 1 FROM {q}.sync_state GROUP BY sync_name, key HAVING count(*) > 1 LIMIT 1"
+        if con.execute(dup).fetchone() is None:
+            raise
+        _dedupe_state(con, q)
+        con.execute(index)
+
+
+def _dedupe_state(con: duckdb.DuckDBPyConnection, q: str) -> None:
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _outflow_state_keep AS SELECT sync_name, key, row_hash, acked_at, run_id "
+            "FROM (SELECT *, row_number() OVER (PARTITION BY sync_name, key ORDER BY acked_at DESC, run_id DESC) "
+            f"AS rn FROM {q}.sync_state) t WHERE rn = 1"
+        )
+        con.execute(f"DELETE FROM {q}.sync_state")
+        con.execute(f"INSERT INTO {q}.sync_state SELECT * FROM _outflow_state_keep")
+        con.execute("DROP TABLE _outflow_state_keep")
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+# ------------------------------------------------------------------------------- at-most-once delivery
+
+UNKNOWN_MESSAGE = (
+    "outcome unknown: sent, but its acknowledgement was lost (crash, retries exhausted, deadline or an "
+    "unconfirmed answer); not sent again (delivery: at_most_once)"
+)
+
+
+def mark_in_flight_sql(q: str, pending: str) -> str:
+    """Record a batch as in flight before it is sent (params: sync_name, run_id, lo, hi)."""
+    return (
+        f"INSERT INTO {q}.sync_in_flight (sync_name, run_id, key, op, row_hash, sent_at) "
+        f"SELECT ?, ?, _key, _op, _hash, now()::TIMESTAMP FROM {pending} WHERE _rn > ? AND _rn <= ?"
+    )
+
+
+def settle_in_flight(con: duckdb.DuckDBPyConnection, sync_name: str) -> int:
+    """Rows of this sync still in flight (their run crashed or stopped before an acknowledgement): recorded
+    as 'unknown' in the run log under the run that sent them, kept in the state as if acknowledged (so they are
+    never sent again) and taken off the rejected rows. Returns how many."""
+    q = ns(con)
+    (n,) = con.execute(f"SELECT count(*) FROM {q}.sync_in_flight WHERE sync_name = ?", [sync_name]).fetchone()  # type: ignore[misc]
+    if not n:
+        return 0
+    keys = f"(SELECT key FROM {q}.sync_in_flight WHERE sync_name = ?)"
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
+            f"SELECT run_id, sync_name, key, op, 'unknown', ?, now()::TIMESTAMP FROM {q}.sync_in_flight "
+            "WHERE sync_name = ?",
+            [UNKNOWN_MESSAGE, sync_name],
+        )
+        con.execute(f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key IN {keys}", [sync_name, sync_name])
+        con.execute(
+            f"INSERT INTO {q}.sync_state (sync_name, key, row_hash, acked_at, run_id) "
+            f"SELECT sync_name, key, row_hash, now()::TIMESTAMP, run_id FROM {q}.sync_in_flight "
+            "WHERE sync_name = ? AND op <> 'remove'",
+            [sync_name],
+        )
+        con.execute(f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN {keys}", [sync_name, sync_name])
+        con.execute(f"DELETE FROM {q}.sync_in_flight WHERE sync_name = ?", [sync_name])
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    return int(n)
+
+
+# ----------------------------------------------------------------------------------------- run locks
+
+LOCK_STALE_AFTER = dt.timedelta(minutes=15)
+"""A lock whose holder runs on another host and has not beaten for this long is taken over."""
+
+
+class SyncLocked(OutflowError):
+    """Another runner holds the sync's lock."""
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _holder(name: str, pid: object, host: object, since: object, what: str = "sync") -> str:
+    when = f"{since:%Y-%m-%d %H:%M:%S} UTC" if isinstance(since, dt.datetime) else "an unknown time"
+    return (
+        f"{what} {name} is already running: held by pid {pid} on {host} since {when}; "
+        "wait for that run to finish (a holder that died is taken over by the next run)"
+    )
+
+
+def acquire_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+    """Take the sync's lock for ``run_id``; ``SyncLocked`` (one line naming the holder) if a live runner
+    holds it."""
+    q = ns(con)
+    host, pid = socket.gethostname(), os.getpid()
+    row = con.execute(
+        f"SELECT run_id, pid, host, acquired_at, heartbeat_at FROM {q}.sync_locks WHERE sync_name = ?", [sync_name]
+    ).fetchone()
+    if row is not None:
+        old_run, old_pid, old_host, since, beat = row
+        dead = (old_host == host and not _alive(int(old_pid))) or (
+            old_host != host and beat is not None and beat < _now() - LOCK_STALE_AFTER
+        )
+        if not dead:
+            raise SyncLocked(_holder(sync_name, old_pid, old_host, since))
+        con.execute(f"DELETE FROM {q}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, old_run])
+    try:
+        con.execute(
+            f"INSERT INTO {q}.sync_locks (sync_name, run_id, pid, host, acquired_at, heartbeat_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [sync_name, run_id, pid, host, _now(), _now()],
+        )
+    except Exception:  # another runner inserted it first (constraint or write-write conflict)
+        row = con.execute(
+            f"SELECT pid, host, acquired_at FROM {q}.sync_locks WHERE sync_name = ?", [sync_name]
+        ).fetchone()
+        if row is None:
+            raise
+        raise SyncLocked(_holder(sync_name, *row)) from None
+
+
+def heartbeat_sql(q: str) -> str:
+    """Refresh the holder's heartbeat (params: sync_name, run_id); run with each state commit."""
+    return f"UPDATE {q}.sync_locks SET heartbeat_at = now()::TIMESTAMP WHERE sync_name = ? AND run_id = ?"
+
+
+def release_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+    con.execute(f"DELETE FROM {ns(con)}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, run_id])
+
+
+_LOCK_PID = re.compile(r"lock.*?\(PID (?P<pid>\d+)\)", re.S | re.I)
+
+
+def locked_warehouse_message(exc: BaseException, warehouse: object = None) -> str | None:
+    """One line for DuckDB's file lock (another process has the warehouse open; DuckDB's own "Could not set
+    lock on file" or the warehouse interface's "is locked by another process (PID n)"): the file, and the
+    holder's pid, host and start time; ``None`` for any other error."""
+    text = str(exc)
+    m = _LOCK_PID.search(text)
+    if not m:
+        return None
+    pid = int(m["pid"])
+    file = re.search(r'lock on file "([^"]+)"|warehouse (\S+) is locked', text)
+    where = f" {file.group(1) or file.group(2)}" if file else (f" {warehouse}" if warehouse else "")
+    return (
+        f"warehouse{where} is in use by another process: held by pid {pid} on {socket.gethostname()} "
+        f"since {_started(pid)}; a DuckDB warehouse takes one writing process at a time: wait for it to finish"
+    )
+
+
+def _started(pid: int) -> str:
+    """When a local process started (Linux /proc), or 'an unknown time'."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path("/proc/stat").read_text().splitlines()
+        btime = next(int(line.split()[1]) for line in stat if line.startswith("btime"))
+        started = btime + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return "an unknown time"
+    return f"{dt.datetime.fromtimestamp(started, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 def purge_logs(con: duckdb.DuckDBPyConnection, sync_name: str, retention_days: int) -> None:

@@ -1,21 +1,26 @@
-"""The gate the sync engine calls before every sync.
+"""The gate the sync engine runs before every sync, on every path (CLI, Python API, Dagster asset, job,
+schedule): ``activations.engine`` calls both functions itself; no caller can switch them off.
 
-    from data_quality.gate import preflight
-    failures = preflight(con, "sync_newsletter")
-    if failures: refuse the sync and show them
-
-It runs the activation suite of the model (valid contact points for the channel, consent, erasures,
-row-count change) and returns the blocking failures as one line each, without personal data; the
-failed rows are sampled into ``outflow_quality.failed_rows``. An empty list means the sync may go.
+- ``preflight(con, model)``: the activation suite of the model (valid contact points for the channel,
+  consent, erasures, row-count change); returns the blocking failures as one line each, without personal
+  data (the failed rows are sampled into ``outflow_quality.failed_rows``). Empty: the sync may go.
+- ``send_filter(con, model)``: a second, independent line: SQL predicates that hold for a row whose person
+  has consent for the model's channel and purpose, and whose person is erased. The engine drops every row
+  that fails them before the diff, whatever the quality configuration says (disabled or down-graded checks,
+  ledger settings set to null), so a misconfigured suite can never let such a row out.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from data_quality.config import QualityConfig
-from outflow.warehouse import Warehouse
+from data_quality.config import QualityConfig, load_config
+
+if TYPE_CHECKING:
+    from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -38,3 +43,80 @@ def preflight(
     else:
         log.info("data quality gate passes %s (%d checks)", model, len(run.results))
     return failures
+
+
+@dataclass(frozen=True)
+class SendFilter:
+    """SQL booleans over the model's rows (alias ``s``): ``consented`` (true when the row may be sent on its
+    channel) and ``erased`` (true when its person asked for erasure). ``None`` parts do not apply (no
+    ledger in the warehouse, or a transactional model for consent)."""
+
+    consented: str | None
+    erased: str | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def sendable(self) -> str | None:
+        parts = [f"({self.consented})" if self.consented else None, f"NOT ({self.erased})" if self.erased else None]
+        kept = [p for p in parts if p]
+        return " AND ".join(kept) if kept else None
+
+
+def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | None = None) -> SendFilter:
+    """The consent and erasure predicates for ``main.<model>`` (see the module docstring).
+
+    The ledgers are those the quality config names, else the defaults (``main.dim_consent``,
+    ``main.stg_privacy__erasure_requests``): setting them to null does not switch the filter off. A ledger
+    absent from the warehouse (not an Outflow dbt project) leaves that part out, with a note. A model whose
+    channel cannot be told (config, dbt meta, name, or a ``channel`` column) sends nobody (fails closed).
+    """
+    from data_quality.dbt_rules import model_meta
+    from data_quality.suites import _identity_match, _ledger_grant_sql, channel_of
+    from data_quality.warehouse import columns, quote
+
+    cfg = config or load_config()
+    defaults = QualityConfig()
+    model = source_model.removeprefix("main.")
+    relation = f"main.{model}"
+    cols = columns(con, relation)
+    if not columns(con, cfg.identity_table):  # no identity graph: match by the model's own email/phone only
+        cols = {c: t for c, t in cols.items() if c != "person_id"}
+    key = cfg.keys.get(model) or ("person_id" if "person_id" in cols else next(iter(cols), ""))
+    notes: list[str] = []
+
+    consented: str | None = None
+    ledger = cfg.consent_table or defaults.consent_table or ""
+    lcols = columns(con, ledger) if ledger else {}
+    purpose = str(model_meta().get(model, {}).get("purpose", "")) or None
+    if not lcols:
+        notes.append(f"no consent ledger {ledger} in the warehouse")
+    elif model in cfg.transactional_models or purpose == "transactional":
+        notes.append("transactional model: consent-exempt")
+    else:
+        channel = channel_of(model, cols, cfg)
+        if "channel" in cols and model not in cfg.channels:
+            chan: str | None = "s.channel"
+        else:
+            chan = f"'{channel.value}'" if channel is not None else None
+        if chan is None:
+            consented = "false"
+            notes.append("the model's channel is unknown: nobody is sent")
+        else:
+            if "purpose" in cols:
+                purp, exempt = "s.purpose", "s.purpose = 'transactional' OR "
+            else:
+                purp, exempt = f"'{purpose or cfg.consent_purpose}'", ""
+            consented = exempt + _ledger_grant_sql(lcols, ledger, "s", cols, key, chan, purp, cfg)
+
+    erased: str | None = None
+    table = cfg.erasure_table or defaults.erasure_table or ""
+    ecols = columns(con, table) if table else {}
+    if not ecols:
+        notes.append(f"no erasure table {table} in the warehouse")
+    elif "person_id" in ecols and "person_id" in columns(con, relation):
+        erased = f"EXISTS (SELECT 1 FROM {quote(table)} e WHERE e.person_id = s.person_id)"
+    else:
+        value = "identifier_value" if "identifier_value" in ecols else "identifier"
+        sub = f"(SELECT identifier_type, {value} AS identifier_value FROM {quote(table)})"
+        erased = f"EXISTS (SELECT 1 FROM {sub} e WHERE {_identity_match('s', cols, key, cfg.identity_table, 'e')})"
+    return SendFilter(consented, erased, tuple(notes))

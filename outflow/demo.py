@@ -61,7 +61,6 @@ def sync_to_sandboxes(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str,
     from activations.engine import SyncFailed, run_sync
     from activations.sandboxes import start_all
     from activations.sandboxes.testing import make_secret
-    from data_quality.gate import preflight
 
     sandboxes = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)))
     for sandbox in sandboxes.values():
@@ -84,7 +83,7 @@ def sync_to_sandboxes(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str,
             continue
         local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base_url})})
         try:
-            res = run_sync(local, warehouse=warehouse, preflight=preflight)
+            res = run_sync(local, warehouse=warehouse)  # the engine runs the quality gate itself
             results.append({"sync": cfg.name, "destination": kind, **res.as_dict()})
         except SyncFailed as exc:
             results.append(

@@ -65,6 +65,32 @@ class Batch:
         ]
 
 
+class Unconfirmed(ValueError):
+    """A 2xx answer that does not confirm the rows it was for (no per-row results where the vendor's contract
+    has them, wrong counts, an unexpected shape such as a maintenance message): every row of the request is
+    rejected as unconfirmed and sent again next run."""
+
+
+def answer_of(response: httpx.Response) -> Any:
+    """The JSON body of a 2xx answer; ``Unconfirmed`` if it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        raise Unconfirmed(f"HTTP {response.status_code} answer is not JSON") from None
+
+
+def require_dict(body: Any, *keys: str) -> dict[str, Any]:
+    """``body`` as a JSON object holding every key in ``keys``; ``Unconfirmed`` otherwise."""
+    if not isinstance(body, dict):
+        raise Unconfirmed("answer is not a JSON object")
+    missing = [k for k in keys if k not in body]
+    if missing:
+        raise Unconfirmed(f"answer has no {', '.join(missing)}")
+    return body
+
+
+UNCONFIRMED_ROW = "unconfirmed: the destination's answer does not name this row; sent again next run"
+
 Rejections = dict[str, str]
 """Rows a destination refused: key -> the destination's message. A key not in it was acknowledged."""
 

@@ -51,7 +51,16 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import (
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    Unconfirmed,
+    answer_of,
+    require_dict,
+)
 from activations.destinations.jobs import JobPolling, json_object, poll
 from activations.hashing import (
     google_country_code,
@@ -191,7 +200,7 @@ class GoogleAdsCustomerMatchDestination(Destination):
         resp = await call(create)
         if resp.status_code != 200:
             return resp
-        job = resp.json()["resourceName"]
+        job = str(require_dict(answer_of(resp), "resourceName")["resourceName"])
         results: list[RowResult] = []
         for lo, hi in self._chunks([len(i) for i in idents]):
             resp = await call(self._add_operations(job, usable[lo:hi], idents[lo:hi]))
@@ -236,7 +245,10 @@ class GoogleAdsCustomerMatchDestination(Destination):
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         failed: dict[int, str] = {}
-        err = (response.json() or {}).get("partialFailureError") or {}
+        body = answer_of(response)
+        if not isinstance(body, dict) or set(body) - {"partialFailureError", "warning"}:
+            raise Unconfirmed(f"unexpected answer {str(body)[:120]}")
+        err = body.get("partialFailureError") or {}
         for detail in err.get("details", []):
             for e in detail.get("errors", []):
                 path = (e.get("location") or {}).get("fieldPathElements", [])

@@ -19,7 +19,16 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import (
+    UNCONFIRMED_ROW,
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    answer_of,
+    require_dict,
+)
 from outflow.errors import OutflowError
 
 
@@ -67,12 +76,22 @@ class HubSpotDestination(Destination):
         return failed
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
+        """A row is confirmed by a result carrying its id property, refused by an error naming it; any other
+        row (or an answer without ``results``) is unconfirmed."""
+        body = require_dict(answer_of(response), "results")
         failed = self._failed_ids(body)
-        return [RowResult(r.key, self._id(r.key) not in failed, failed.get(self._id(r.key))) for r in records]
+        done = set()
+        for item in body["results"] or []:
+            value = str(((item or {}).get("properties") or {}).get(self.id_property, "")).strip()
+            done.add(value.lower() if self.id_property == "email" else value)
+        out = []
+        for r in records:
+            rid = self._id(r.key)
+            if rid in failed:
+                out.append(RowResult(r.key, False, failed[rid]))
+            else:
+                out.append(RowResult(r.key, rid in done, None if rid in done else UNCONFIRMED_ROW))
+        return out
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":

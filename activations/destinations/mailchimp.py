@@ -21,7 +21,17 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
+from activations.destinations.base import (
+    UNCONFIRMED_ROW,
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    answer_of,
+    nest,
+    require_dict,
+)
 from outflow.errors import OutflowError
 
 STATUSES = ("subscribed", "pending", "unsubscribed", "cleaned", "transactional")
@@ -68,14 +78,23 @@ class MailchimpDestination(Destination):
         return PreparedRequest("POST", url, self._headers(), orjson.dumps(body, default=str))
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        body = response.json()
+        body = require_dict(answer_of(response), "new_members", "updated_members")
         failed = {
             str(e.get("email_address", "")).lower(): f"{e.get('error_code', 'ERROR')}: {e.get('error', '')}"
             for e in body.get("errors", []) or []
         }
-        return [
-            RowResult(r.key, r.key.strip().lower() not in failed, failed.get(r.key.strip().lower())) for r in records
-        ]
+        done = {
+            str((m or {}).get("email_address", "")).strip().lower()
+            for m in [*(body["new_members"] or []), *(body["updated_members"] or [])]
+        }
+        out = []
+        for r in records:
+            email = r.key.strip().lower()
+            if email in failed:
+                out.append(RowResult(r.key, False, failed[email]))
+            else:
+                out.append(RowResult(r.key, email in done, None if email in done else UNCONFIRMED_ROW))
+        return out
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op != "delete":

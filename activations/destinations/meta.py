@@ -30,7 +30,16 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import (
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    Unconfirmed,
+    answer_of,
+    require_dict,
+)
 from activations.hashing import META_KEYS, meta_value
 from outflow.errors import OutflowError
 
@@ -178,10 +187,10 @@ class MetaAudienceDestination(Destination):
         return out
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        try:
-            samples = response.json().get("invalid_entry_samples") or {}
-        except (ValueError, AttributeError):
-            samples = {}
+        body = require_dict(answer_of(response), "num_received")
+        if body["num_received"] != len(records):
+            raise Unconfirmed(f"num_received {body['num_received']!r} for {len(records)} rows sent")
+        samples = body.get("invalid_entry_samples") or {}
         out = []
         for r in records:
             values = self.removal_rows([r])[1][0] if r.op == "delete" else self.row(r)

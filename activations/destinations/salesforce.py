@@ -49,6 +49,9 @@ def soql_literal(value: str) -> str:
     return "'" + "".join(_SOQL_ESCAPES.get(ch, ch) for ch in value) + "'"
 
 
+_MISMATCH = "unconfirmed: unexpected Salesforce answer (results do not match records)"
+
+
 class SalesforceDestination(Destination):
     type = "salesforce"
     max_batch_size = MAX_RECORDS
@@ -155,8 +158,7 @@ class SalesforceDestination(Destination):
                 return resp
             results = resp.json()
             if not isinstance(results, list) or len(results) != len(chunk):
-                return [RowResult(r.key, False, "unexpected Salesforce answer (results do not match records)")
-                        for r in records]  # fmt: skip
+                return [RowResult(r.key, False, _MISMATCH) for r in records]
             for (_, key), res in zip(chunk, results, strict=True):
                 msg = self._failure(res, ignore=GONE)
                 if msg:
@@ -188,9 +190,7 @@ class SalesforceDestination(Destination):
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         results = response.json()
         if not isinstance(results, list) or len(results) != len(records):
-            return [
-                RowResult(r.key, False, "unexpected Salesforce answer (results do not match records)") for r in records
-            ]
+            return [RowResult(r.key, False, _MISMATCH) for r in records]
         out = []
         for r, res in zip(records, results, strict=True):
             msg = self._failure(res)

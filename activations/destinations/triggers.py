@@ -33,7 +33,17 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
+from activations.destinations.base import (
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    Unconfirmed,
+    answer_of,
+    nest,
+    require_dict,
+)
 from outflow.errors import OutflowError
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -128,11 +138,16 @@ class BrazeDestination(_TriggerDestination):
         return PreparedRequest("POST", url, headers, orjson.dumps({"events": events}, default=str))
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        """Braze answers ``{"message": "success", "events_processed": n, "errors": [...]}``: the events are
+        confirmed only when the message is success and the processed count equals the events not refused."""
         failed: dict[int, str] = {}
-        body = response.json() if response.content else {}
+        body = require_dict(answer_of(response), "message")
         for e in body.get("errors", []) or []:
             if e.get("input_array") == "events" and isinstance(e.get("index"), int):
                 failed[e["index"]] = str(e.get("type"))
+        processed = body.get("events_processed")
+        if body["message"] != "success" or processed != len(records) - len(failed):
+            raise Unconfirmed(f"message {str(body['message'])[:80]!r}, events_processed {processed!r}")
         return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]
 
     def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
@@ -191,8 +206,14 @@ class CustomerIoDestination(_TriggerDestination):
         return PreparedRequest("POST", f"{self.cfg.destination.base_url}/api/v2/batch", headers, body)
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
+        """Customer.io answers 200 with an empty object when the whole batch is accepted, 207 with ``errors``
+        naming refused items; anything else confirms nothing."""
         failed: dict[int, str] = {}
-        body = response.json() if response.content else {}
+        body = answer_of(response) if response.content else {}
+        if not isinstance(body, dict) or (response.status_code == 207 and "errors" not in body):
+            raise Unconfirmed("answer is not the batch result")
+        if set(body) - {"errors"}:
+            raise Unconfirmed(f"unexpected answer {str(body)[:120]}")
         for e in body.get("errors", []) or []:
             if isinstance(e.get("batch_index"), int):
                 failed[e["batch_index"]] = f"{e.get('reason', 'invalid')}: {e.get('message', '')}"

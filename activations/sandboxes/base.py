@@ -27,7 +27,7 @@ import orjson
 
 log = logging.getLogger(__name__)
 
-FAULT_KINDS = ("status", "slow", "drop", "partial", "reject_keys")
+FAULT_KINDS = ("status", "slow", "drop", "partial", "reject_keys", "no_results", "slow_answer")
 
 
 class TokenBucket:
@@ -214,8 +214,10 @@ class VendorSandbox:
 
     def inject(self, kind: str, **kw: Any) -> None:
         """Queue a fault. kinds: status(code, retry_after?, message?, times), slow(seconds, times),
-        drop(times), partial(keys, message) — vendor-shaped per-row errors for these identifiers,
-        reject_keys(keys, message) — the whole request refused (4xx) while it holds one of them."""
+        drop(times), no_results(code=200, message?, times) — a 2xx answer without the vendor's per-row results
+        (nothing applied), partial(keys, message) — vendor-shaped per-row errors for these identifiers,
+        reject_keys(keys, message) — the whole request refused (4xx) while it holds one of them,
+        slow_answer(seconds, times) — the request is applied, its answer held back."""
         self.faults.add({"kind": kind, **kw})
 
     def reset(self) -> None:
@@ -281,6 +283,9 @@ class VendorSandbox:
                 code = int(fault.get("code", 500))
                 extra = {"retry-after": str(fault["retry_after"])} if "retry_after" in fault else {}
                 return Response(code, self.fault_response(code, fault.get("message")), extra)
+            if fault["kind"] == "no_results":  # e.g. a maintenance page answered 200: nothing applied
+                body = {"message": fault.get("message") or "Service temporarily under maintenance"}
+                return Response(int(fault.get("code", 200)), body)
             if fault["kind"] == "drop":
                 try:
                     conn.shutdown(socket.SHUT_RDWR)
@@ -289,6 +294,7 @@ class VendorSandbox:
                 return None
             if fault["kind"] == "slow":
                 time.sleep(float(fault.get("seconds", 1.0)))
+        slow_answer = float(fault.get("seconds", 1.0)) if fault and fault["kind"] == "slow_answer" else 0.0
         for method, rx, fn in self._routes:
             m = rx.match(req.path)
             if m and method == req.method:
@@ -309,6 +315,9 @@ class VendorSandbox:
                 except orjson.JSONDecodeError:
                     self.count("refused")
                     return Response(400, {"error": "body is not JSON"})
+                finally:
+                    if slow_answer:  # applied, but the answer comes late (a lost acknowledgement, if killed)
+                        time.sleep(slow_answer)
         self.count("not_found")
         return Response(404, {"error": f"no route {req.method} {req.path}"})
 

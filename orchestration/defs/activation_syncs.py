@@ -1,6 +1,8 @@
 """Dagster layer for activation syncs: one asset per sync YAML, downstream of its dbt model.
 
-Thin on purpose: the asset calls ``activations.engine.run_sync``, the same function as ``outflow sync run``.
+Thin on purpose: the asset calls ``activations.engine.run_sync``, the same function as ``outflow sync run``;
+the engine runs the quality gate and the consent/erasure filter itself, so the asset, its per-sync job and
+the schedule cannot send past them.
 """
 
 from collections.abc import Sequence
@@ -8,7 +10,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
-from activations.engine import Preflight, SyncFailed, SyncResult, run_sync
+from activations.engine import SyncFailed, SyncResult, run_sync
 from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
 
 GROUP = "activations"
@@ -33,7 +35,7 @@ def _metadata(res: SyncResult) -> dict[str, dg.MetadataValue]:
     }
 
 
-def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.AssetsDefinition:
+def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
     """The asset for one sync; its upstream is the dbt model's default asset key ``[source]``."""
 
     @dg.asset(
@@ -47,7 +49,7 @@ def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.
     )
     def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            res = run_sync(cfg, warehouse=warehouse.file(), preflight=preflight)
+            res = run_sync(cfg, warehouse=warehouse.file())
         except SyncFailed as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(
@@ -59,10 +61,10 @@ def build_sync_asset(cfg: SyncConfig, preflight: Preflight | None = None) -> dg.
     return _sync
 
 
-def build_defs(syncs: Sequence[SyncConfig] | None = None, preflight: Preflight | None = None) -> dg.Definitions:
+def build_defs(syncs: Sequence[SyncConfig] | None = None) -> dg.Definitions:
     """Assets (one per sync YAML) and, for syncs with a ``schedule``, a job and a cron schedule each."""
     syncs = list(syncs) if syncs is not None else load_syncs()
-    assets = [build_sync_asset(cfg, preflight) for cfg in syncs]
+    assets = [build_sync_asset(cfg) for cfg in syncs]
     jobs, schedules = [], []
     for cfg in syncs:
         if not cfg.schedule:

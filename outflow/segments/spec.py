@@ -298,7 +298,22 @@ def parse_condition(obj: Any, path: str, where: str) -> Cond:
         raise SegmentError(f"{where}: {path}: {_pyd_msg(exc)}") from None
 
 
+FILE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.ya?ml$")
+
+
+def check_file_name(path: Path) -> None:
+    """A declaration file's name reaches generated models (a header comment): it must look like an
+    identifier (letters, digits, ``_ . -``, ending ``.yml``/``.yaml``); anything else (a newline, quotes,
+    Jinja braces) is refused with one line naming the file, its control characters escaped."""
+    if not FILE_NAME_RE.match(path.name):
+        shown = str(path).encode("unicode_escape").decode("ascii")
+        raise SegmentError(
+            f"{shown}: file name not allowed: use letters, digits, '_', '.' and '-' only, ending in .yml"
+        )
+
+
 def load_segment(path: Path) -> Segment:
+    check_file_name(path)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:

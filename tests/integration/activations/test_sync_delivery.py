@@ -12,6 +12,7 @@ from activations.config import SyncConfig
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.testing import make_secret, make_triggers, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
+from data_quality.config import QualityConfig
 from outflow.cli import app
 from outflow.errors import OutflowError
 from outflow.warehouse import connect
@@ -87,8 +88,8 @@ def test_partial_failure_rows_rejected_and_retried(tmp_path: Path, sandbox: Webh
     assert (res.status, res.acked, res.rejected) == ("partial", 498, 2)
     rej = con.execute("SELECT key, attempts, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()
     assert rej == [("250", 1, "firstName: too long"), ("3", 1, "firstName: too long")]
-    res = run_sync(cfg, con=con)  # retried next run, still refused: attempts count up
-    assert res.to_send == 2 and res.rejected == 2
+    with pytest.raises(SyncFailed, match=r"every row sent \(2\) was rejected"):  # retried, still refused
+        run_sync(cfg, con=con)
     assert con.execute("SELECT max(attempts) FROM outflow.sync_rejected_rows").fetchone() == (2,)
     sandbox.state.partial_keys.clear()
     res = run_sync(cfg, con=con)
@@ -132,7 +133,10 @@ def test_missing_secret_fails_before_reading_data(tmp_path: Path, sandbox: Webho
 def test_invalid_rows_set_aside_never_sent(tmp_path: Path, sandbox: WebhookSandbox, con) -> None:
     con.execute("INSERT INTO main.sync_contacts VALUES (NULL, 'a@example.com', 'n', 1, ''), "
                 "(7, 'dup@example.com', 'n', 1, ''), (900, 'broken.email', 'n', 1, '')")  # fmt: skip
-    res = run_sync(_cfg(tmp_path, sandbox), con=con)
+    # the quality gate would refuse the whole run; with its key and email checks disabled the engine still
+    # sets the bad rows aside itself
+    lax = QualityConfig(disabled=["key_not_null", "key_unique", "email_valid"])
+    res = run_sync(_cfg(tmp_path, sandbox), con=con, quality_config=lax)
     assert res.invalid == 4 and res.acked == 499  # 500 + 3 rows, minus 4 invalid (both copies of key 7)
     got = sandbox.records("contacts")
     assert "7" not in got and "900" not in got and len(got) == 499
@@ -169,17 +173,13 @@ def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, wareho
     assert "refused" in runs.stdout and "success" in runs.stdout
 
 
-def test_preflight_failure_refuses(tmp_path: Path, sandbox: WebhookSandbox, con) -> None:
-    seen = []
-
-    def gate(c, model: str) -> list[str]:
-        seen.append(model)
-        return ["email not null: 3 rows failed"]
-
-    with pytest.raises(SyncFailed, match="preflight checks failed on main.sync_contacts: email not null"):
-        run_sync(_cfg(tmp_path, sandbox), con=con, preflight=gate)
-    assert seen == ["sync_contacts"] and sandbox.stats.get("requests", 0) == 0
-    assert run_sync(_cfg(tmp_path, sandbox), con=con, preflight=lambda c, m: []).acked == 500
+def test_quality_gate_runs_inside_the_engine(tmp_path: Path, sandbox: WebhookSandbox, con) -> None:
+    con.execute("INSERT INTO main.sync_contacts VALUES (900, 'broken.email', 'n', 1, '')")
+    with pytest.raises(SyncFailed, match="preflight checks failed on main.sync_contacts: .*email_valid failed"):
+        run_sync(_cfg(tmp_path, sandbox), con=con)  # no argument needed, none can switch it off
+    assert sandbox.stats.get("requests", 0) == 0
+    con.execute("DELETE FROM main.sync_contacts WHERE person_id = 900")
+    assert run_sync(_cfg(tmp_path, sandbox), con=con).acked == 500
 
 
 def test_update_mode_rejects_unknown_records(tmp_path: Path, sandbox: WebhookSandbox, con) -> None:

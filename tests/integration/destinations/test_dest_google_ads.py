@@ -114,8 +114,10 @@ def test_one_job_many_add_operations_partial_failure_by_offset(tmp_path: Path, s
 def test_failed_job_rejects_its_rows_and_they_are_retried(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
     sb.fail_jobs("PROCESSING_FAILURE")
     cfg = _cfg(tmp_path, sb)
-    res = run_sync(cfg, con=people)
-    assert (res.status, res.acked, res.rejected) == ("partial", 0, 120)
+    with pytest.raises(SyncFailed, match="every row sent \\(120\\) was rejected") as exc:  # exits non-zero
+        run_sync(cfg, con=people)
+    res = exc.value.result
+    assert (res.status, res.acked, res.rejected) == ("failed", 0, 120)
     (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
     assert (
         msg.startswith(f"customers/{CID}/offlineUserDataJobs/") and "failed: 13" in msg and "PROCESSING_FAILURE" in msg

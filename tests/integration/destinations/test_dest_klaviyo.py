@@ -115,8 +115,10 @@ def test_import_errors_paginated(tmp_path: Path, sb: KlaviyoSandbox, con, monkey
 def test_job_still_queued_at_timeout_is_not_reported_delivered(tmp_path: Path, token: str, con) -> None:
     need_spec("klaviyo")
     with KlaviyoSandbox(token=TOKEN, job_seconds=3.0) as sb:
-        res = run_sync(_cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3}), con=con)
-        assert (res.status, res.acked, res.rejected) == ("partial", 0, 200)
+        with pytest.raises(SyncFailed, match="was rejected") as exc:  # nothing confirmed: the run fails
+            run_sync(_cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3}), con=con)
+        res = exc.value.result
+        assert (res.status, res.acked, res.rejected) == ("failed", 0, 200)
         (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
         assert "still queued after 0.3s" in msg and "re-sent next run" in msg
 

@@ -70,8 +70,9 @@ def test_per_record_failures(tmp_path: Path, sb: SalesforceSandbox, con) -> None
     (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '7'").fetchone()
     assert msg == "FIELD_CUSTOM_VALIDATION_EXCEPTION: Lead score must be positive"
     bad = {**FIELDS, "note": "Nope__c"}
-    res = run_sync(_cfg(tmp_path, sb, name="sf_bad", fields=bad), con=con)
-    assert res.rejected == 200
+    with pytest.raises(SyncFailed, match=r"every row sent \(200\) was rejected") as exc:  # the run fails
+        run_sync(_cfg(tmp_path, sb, name="sf_bad", fields=bad), con=con)
+    assert exc.value.result.rejected == 200
     (msg,) = con.execute(
         "SELECT last_error FROM outflow.sync_rejected_rows WHERE sync_name = 'sf_bad' LIMIT 1"
     ).fetchone()

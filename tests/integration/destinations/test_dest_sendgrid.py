@@ -94,8 +94,10 @@ def test_job_errors_rejected_with_sendgrid_message_and_retried(tmp_path: Path, s
 def test_failed_job_rejects_every_row(tmp_path: Path, sb: SendGridSandbox, con) -> None:
     con.execute("DELETE FROM main.sync_contacts WHERE person_id >= 3")
     sb.inject("partial", keys=[f"user{i}@example.com" for i in range(3)], message="contact limit reached")
-    res = run_sync(_cfg(tmp_path, sb), con=con)
-    assert (res.status, res.acked, res.rejected) == ("partial", 0, 3)
+    with pytest.raises(SyncFailed, match="was rejected") as exc:  # nothing confirmed: the run fails
+        run_sync(_cfg(tmp_path, sb), con=con)
+    res = exc.value.result
+    assert (res.status, res.acked, res.rejected) == ("failed", 0, 3)
     assert [j["status"] for j in sb.jobs.values()] == ["failed"]
     msgs = {m for (m,) in con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchall()}
     assert len(msgs) == 1 and msgs.pop().endswith("failed: contact limit reached")
@@ -105,8 +107,10 @@ def test_job_still_pending_at_timeout_is_not_reported_delivered(tmp_path: Path, 
     need_spec("sendgrid")
     with SendGridSandbox(token=TOKEN, job_seconds=3.0) as sb:
         cfg = _cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3})
-        res = run_sync(cfg, con=con)
-        assert (res.status, res.acked, res.rejected) == ("partial", 0, 200)
+        with pytest.raises(SyncFailed, match="was rejected") as exc:  # nothing confirmed: the run fails
+            run_sync(cfg, con=con)
+        res = exc.value.result
+        assert (res.status, res.acked, res.rejected) == ("failed", 0, 200)
         (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
         assert "still pending after 0.3s" in msg and "job_poll_timeout_seconds" in msg and "re-sent next run" in msg
         assert 2 <= len(sb.recorded("GET", "/v3/marketing/contacts/imports/")) <= 8  # bounded, with backoff

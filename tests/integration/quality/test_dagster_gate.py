@@ -2,7 +2,7 @@
 
 - Dagster: the GX suite of an activation model runs as asset checks; a failed blocking check stops the
   sync asset downstream in the same in-process run, and the sandbox receives nothing.
-- Engine: ``run_sync(..., preflight=data_quality.gate.preflight)`` refuses the sync (CLI path).
+- Engine: ``run_sync`` runs ``data_quality.gate.preflight`` itself and refuses the sync (every path).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import pytest
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.testing import make_secret, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
-from data_quality.gate import preflight
 from orchestration.defs.activation_syncs import build_sync_asset
 from orchestration.defs.quality import build_defs, quality_checks_for
 from orchestration.resources import WarehouseResource
@@ -163,12 +162,12 @@ def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, t
     with connect(env) as con:
         con.execute("delete from main.dim_consent where identifier_value = 'person3@example.com'")
     with pytest.raises(SyncFailed, match="consent failed: 1 of 40 rows") as exc:
-        run_sync(cfg, warehouse=env, preflight=preflight)
+        run_sync(cfg, warehouse=env)
     assert exc.value.result.status == "refused"
     assert sandbox.records("contacts") == {}
     with connect(env) as con:
         con.execute("delete from main.sync_email_newsletter where email = 'person3@example.com'")
-    assert run_sync(cfg, warehouse=env, preflight=preflight).acked == 39
+    assert run_sync(cfg, warehouse=env).acked == 39
     assert len(sandbox.records("contacts")) == 39
 
 

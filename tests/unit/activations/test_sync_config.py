@@ -47,6 +47,8 @@ def test_examples_are_valid() -> None:
             "destination.secret_env: must be an environment variable",
         ),
         ({"mode": "insert"}, "mode: insert is for triggers"),
+        ({"delivery": "sometimes"}, "delivery: must be one of 'at_least_once' or 'at_most_once'"),
+        ({"run_deadline_seconds": 0}, "run_deadline_seconds: Input should be greater than 0"),
     ],
 )
 def test_bad_config_names_file_and_key(tmp_path: Path, change: dict, expected: str) -> None:
@@ -94,3 +96,25 @@ def test_cli_validate_and_list(tmp_path: Path) -> None:
     assert bad.exit_code == 1
     assert "contacts_webhook.yml: mode: must be one of" in bad.stderr
     assert "Traceback" not in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("kind", ["not_utf8", "directory", "bad_yaml", "tab_yaml"])
+def test_unreadable_sync_files_are_one_line(tmp_path: Path, kind: str) -> None:
+    syncs = tmp_path / "syncs"
+    syncs.mkdir()
+    bad = syncs / "broken.yml"
+    if kind == "not_utf8":
+        bad.write_bytes(b"name: caf\xe9\xff\n")
+    elif kind == "directory":
+        bad.mkdir()
+    elif kind == "bad_yaml":
+        bad.write_text("name: [unclosed\n  source: x\n")
+    else:
+        bad.write_text("name: a\n\tsource: b\n")
+    for args in (["sync", "validate", "--dir", str(syncs)], ["sync", "validate", str(bad)]):
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 1, out.stdout
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and "broken.yml" in lines[0] and "Traceback" not in out.stderr, out.stderr
+    with pytest.raises(OutflowError):
+        load_syncs(syncs)
