@@ -62,7 +62,8 @@ def generate_cmd(
         with connect() as con:
             # the generator is the source of consent and erasures: an empty list is what it generated
             load_directory(con, target, allow_empty=GATING_TABLES)
-        console.print(f"Loaded into [bold]{settings.warehouse_path()}[/bold]")
+            where = con.location
+        console.print(f"Loaded into [bold]{where}[/bold]")
 
 
 @app.command("load")
@@ -90,7 +91,8 @@ def load_cmd(
     declared = [name for value in allow_empty for name in value.split(",")]
     with connect() as con:
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
-    _rows_table(f"Loaded {directory} into {settings.warehouse_path()}", result.rows, result.rejected)
+        where = con.location
+    _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
     console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
     if result.erasures_kept:
         console.print(
