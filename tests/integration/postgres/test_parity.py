@@ -1,16 +1,15 @@
 """Parity: the demo data, built with the real `dbt build` on DuckDB and on PostgreSQL, gives the same tables.
 
-The default demo mix (as tests/conftest.py's built_warehouse) is generated and loaded into DuckDB and built there;
-the same raw tables go to PostgreSQL's schema `raw` and the project is built there with OUTFLOW_TARGET=postgres.
+The default demo mix (as tests/conftest.py's built_warehouse) is generated once; the real loader (outflow.load)
+loads the same files into DuckDB and into a fresh PostgreSQL database, and the project is built on each with the real
+`dbt build` (OUTFLOW_TARGET=postgres for the second).
 Then every model, seed and snapshot is compared row for row with types normalised (see parity.py: integers as
 Int64, floats and decimals as Float64 within a relative 1e-9, timestamps as naive UTC microseconds). Any difference
 fails and names the model, the columns and a sample row from each side. The lead scores are compared exactly:
 their rounding must be bit for bit the same on both engines.
 
-Test glue, until the parts that write to the warehouse run on PostgreSQL through outflow.warehouse:
-- the raw tables (and any other source table the DuckDB build holds) are copied from DuckDB with COPY;
-- the outputs of the project's dbt Python models (which dbt-postgres cannot run) are copied from the DuckDB build,
-  and those models are left out of the PostgreSQL build.
+Test glue, until the project's dbt Python models (which dbt-postgres cannot run) become steps outside dbt: their
+outputs are copied from the DuckDB build (write_arrow, COPY), and those models are left out of the PostgreSQL build.
 
 Runs in about a minute and a half (two builds of the 2,000-person mix); marked `postgres`.
 """
@@ -31,14 +30,14 @@ import sqlglot
 
 from outflow import settings
 from outflow.build import PG_ENV, DbtRun, run_dbt
-from outflow.load import dataset_as_of
+from outflow.contract import GATING_TABLES
+from outflow.load import LoadResult, dataset_as_of, load_directory
 from outflow.pipeline import generate_and_load
 from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
 from tests.conftest import DEMO_PEOPLE, DEMO_SEED
 from tests.integration.postgres.parity import (
     compare,
-    copy_to_postgres,
     duckdb_relations,
     duckdb_table,
     postgres_relations,
@@ -73,6 +72,8 @@ class Builds:
     manifest: dict
     as_of: str | None
     python_models: list[str]
+    loads: tuple[LoadResult, LoadResult]  # duckdb, postgres
+    pg_as_of: str | None
 
 
 def _postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
@@ -85,8 +86,8 @@ def _postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Builds:
     root = tmp_path_factory.mktemp("parity")
-    warehouse = root / "outflow.duckdb"
-    generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=root / "data")
+    warehouse, data = root / "outflow.duckdb", root / "data"
+    duck_load = generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=data)
     with connect(warehouse) as con:
         as_of = dataset_as_of(con)
     with pytest.MonkeyPatch.context() as mp:
@@ -101,17 +102,37 @@ def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Build
     python_models = sorted(
         n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n.get("language") == "python"
     )
-    sources = {(s["schema"], s["identifier"]) for s in manifest["sources"].values()}
-    with connect(warehouse) as con, adbc.connect(pg_url) as pg:
-        present = {(schema, t) for schema in {s for s, _ in sources} | {"raw"} for t in duckdb_relations(con, schema)}
-        raw = {(s, t) for s, t in present if s == "raw"}
-        for schema, table in sorted(raw | (sources & present) | {("main", m) for m in python_models}):
-            copy_to_postgres(con, pg, schema, table)
+    with connect(url=pg_url) as pg:
+        pg_load = load_directory(pg, data, allow_empty=GATING_TABLES)  # the same files, the real loader
+        pg_as_of = dataset_as_of(pg)
+        with connect(warehouse) as con:
+            for model in python_models:
+                pg.write_arrow(f"main.{model}", con.fetch_arrow(f"select * from main.{model}"), mode="replace")
     with pytest.MonkeyPatch.context() as mp:
         _postgres_env(mp, pg_url)
         exclude = ["--exclude", *python_models] if python_models else []
         postgres_run = run_dbt(["build", *exclude], as_of=as_of)
-    return Builds(warehouse, pg_url, duckdb_run, postgres_run, manifest, as_of, python_models)
+    return Builds(
+        warehouse, pg_url, duckdb_run, postgres_run, manifest, as_of, python_models, (duck_load, pg_load), pg_as_of
+    )
+
+
+def test_the_loader_fills_both_warehouses_the_same(builds: Builds) -> None:
+    """outflow.load puts the same files into DuckDB and PostgreSQL: the same row counts, the same as-of date and,
+    row for row, the same raw and ground-truth tables."""
+    duck_load, pg_load = builds.loads
+    assert pg_load.rows == duck_load.rows and sum(pg_load.rows.values()) > 50_000
+    assert pg_load.truth_loaded and builds.pg_as_of == builds.as_of is not None
+    differences = []
+    with connect(builds.warehouse) as con, adbc.connect(builds.pg_url) as pg:
+        for schema in ("raw", "truth"):
+            duck_rel, pg_rel = duckdb_relations(con, schema), postgres_relations(pg, schema)
+            assert set(duck_rel) == set(pg_rel) and len(duck_rel) >= 3
+            for name in sorted(duck_rel):
+                left = duckdb_table(con, schema, name, duck_rel[name])
+                right = postgres_table(pg, schema, name, pg_rel[name])
+                differences += [str(d) for d in compare(f"{schema}.{name}", left, right, ("duckdb", "postgres"))]
+    assert not differences, "\n".join(differences)
 
 
 def _kinds(run: DbtRun) -> dict[str, int]:
