@@ -128,12 +128,18 @@ def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
-    """The whole job on the embedded DuckDB: synthetic data → dbt → scores → segments → syncs to sandboxes."""
-    from outflow.demo import run_demo
+    """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
+    default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
+    server started for the demo."""
+    from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with console.status("running: generate → dbt build → scores → segments → syncs…"):
-        report = run_demo(people, seed)
+    with demo_warehouse() as where:
+        console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
+        with console.status("running: generate → dbt build → scores → segments → syncs…"):
+            report = run_demo(people, seed)
+    for step, why in report.skipped.items():
+        console.print(f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]", highlight=False)
     _summary_table(report.summary, report.seconds)
     if report.scoring:
         sc = report.scoring
