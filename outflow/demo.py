@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 #: Demo steps that do not run on PostgreSQL yet, and why: the demo skips them there and says so. Remove an entry
 #: when its part runs through outflow.warehouse on PostgreSQL.
 NOT_YET_ON_POSTGRES = {
-    "syncs": "the sync engine's diff, state and run log still run on DuckDB only (activations/engine.py, state.py)",
+    "syncs": "the sync engine's diff, state and run log (and so the syncs' quality gate) run on DuckDB only so far",
 }
 
 
