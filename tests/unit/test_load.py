@@ -138,3 +138,25 @@ def test_a_reload_keeps_the_views_built_on_raw_tables(tmp_path, con):
         ("o2", 20.0),
         ("o9", 1.5),
     ]
+
+
+def test_a_raw_table_with_other_columns_is_recreated_unless_views_hold_it(tmp_path, con, location):
+    """A raw table whose columns are not the contract's is recreated. PostgreSQL will not drop a table a view reads
+    (DuckDB does): there the load is refused in one line that says what to do, and nothing changes."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists main")
+    con.execute("create table raw.orders (order_id varchar, total double precision)")
+    con.execute("insert into raw.orders values ('old', 1.0)")
+    con.execute("create view main.stg_orders as select order_id from raw.orders")
+    _write(tmp_path, "orders", GOOD_ORDERS)
+    if location.target == "duckdb":
+        assert load(con, tmp_path).rows["orders"] == 2
+        assert list(con.columns("raw", "orders")) == TABLES["orders"].column_names
+        return
+    with pytest.raises(OutflowError) as err:
+        load(con, tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "raw.orders has columns order_id, total" in message
+    assert "other objects depend on it" in message and "nothing was loaded" in message
+    assert con.execute("select * from raw.orders").fetchall() == [("old", 1.0)]
+    assert not con.table_exists("raw", "crm_contacts")  # the tables before it were rolled back too
