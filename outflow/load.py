@@ -34,7 +34,7 @@ from pathlib import Path
 
 from outflow.contract import GATING_TABLES, TABLES, Table
 from outflow.errors import OutflowError
-from outflow.warehouse import QueryError, Warehouse, local_engine
+from outflow.warehouse import QueryError, Warehouse, local_engine, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -428,7 +428,7 @@ def _append_new(wh: Warehouse, local: Warehouse, table: Table, file: _Checked, r
 
 def dataset_as_of(wh: Warehouse) -> str | None:
     """The as-of date of a generated dataset, if the loaded data came from the generator."""
-    if not wh.table_exists("raw", "dataset_info"):
+    if not table_exists(wh, "raw", "dataset_info"):  # the helper also takes a driver connection (older tests)
         return None
     row = wh.execute("select max(as_of) from raw.dataset_info").fetchone()
     return row[0].isoformat() if row and row[0] else None
