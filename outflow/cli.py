@@ -139,7 +139,8 @@ def demo_cmd(
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
             report = run_demo(people, seed)
     for step, why in report.skipped.items():
-        console.print(f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]", highlight=False)
+        line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
+        console.print(line, highlight=False, soft_wrap=True)
     _summary_table(report.summary, report.seconds)
     if report.scoring:
         sc = report.scoring
