@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 OUTFLOW := $(VENV)/bin/outflow
 PEOPLE ?= 2000
 SEED ?= 42
+# TARGET=postgres: the demo runs on OUTFLOW_POSTGRES_URL, or on a local PostgreSQL server it starts
+TARGET ?=
 
 .PHONY: setup demo test ui bench lint clean sandbox
 
@@ -22,7 +24,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 demo: setup
-	$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
+	$(if $(TARGET),OUTFLOW_TARGET=$(TARGET) )$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
 
 test: setup
 	$(VENV)/bin/pytest

@@ -143,7 +143,7 @@ def resolve_now(now: dt.datetime | None = None, con: Warehouse | None = None) ->
             return _parse_as_of(as_of)
         except ValueError:
             raise QualityError(f"OUTFLOW_AS_OF={as_of!r} is not an ISO date or timestamp") from None
-    if con is not None and con.table_exists("raw", "dataset_info"):
+    if con is not None:
         from outflow.load import dataset_as_of
 
         data_as_of = dataset_as_of(con)

@@ -66,7 +66,8 @@ def generate_cmd(
         with connect() as con:
             # the generator is the source of consent and erasures: an empty list is what it generated
             load_directory(con, target, allow_empty=GATING_TABLES)
-        console.print(f"Loaded into [bold]{settings.warehouse_path()}[/bold]")
+            where = con.location
+        console.print(f"Loaded into [bold]{where}[/bold]")
 
 
 @app.command("load")
@@ -94,7 +95,8 @@ def load_cmd(
     declared = [name for value in allow_empty for name in value.split(",")]
     with connect() as con:
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
-    _rows_table(f"Loaded {directory} into {settings.warehouse_path()}", result.rows, result.rejected)
+        where = con.location
+    _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
     console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
     if result.erasures_kept:
         console.print(
@@ -130,12 +132,19 @@ def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
 ) -> None:
-    """The whole job on the embedded DuckDB: synthetic data → dbt → scores → segments → syncs to sandboxes."""
-    from outflow.demo import run_demo
+    """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
+    default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
+    server started for the demo."""
+    from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with console.status("running: generate → dbt build → scores → segments → syncs…"):
-        report = run_demo(people, seed)
+    with demo_warehouse() as where:
+        console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
+        with console.status("running: generate → dbt build → scores → segments → syncs…"):
+            report = run_demo(people, seed)
+    for step, why in report.skipped.items():
+        line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
+        console.print(line, highlight=False, soft_wrap=True)
     _summary_table(report.summary, report.seconds)
     if report.scoring:
         sc = report.scoring

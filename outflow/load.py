@@ -13,7 +13,9 @@ A load runs in two phases:
    content) and the good rows load.
    Phase 1 keeps only each row's number and reason, so it needs little memory whatever the files hold.
 2. **Swap.** Only when every table passed, the good rows are read again as Arrow and written through the
-   warehouse connection in one transaction: every table is replaced, or, if anything fails, none is.
+   warehouse interface (`write_arrow`: an Arrow scan on DuckDB, COPY on PostgreSQL) in one transaction: every
+   table is replaced, or, if anything fails, none is. Raw tables are emptied and refilled, not dropped, so the
+   views dbt builds on them (PostgreSQL refuses to drop a table a view reads) stay in place.
 
 Tables that gate sending (consent, erasure) must come with rows unless `allow_empty` names them. The erasure
 table is a ledger that only grows: a load adds requests whose `request_id` is new and keeps recorded ones as
@@ -27,12 +29,12 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-
-import duckdb
 
 from outflow.contract import GATING_TABLES, TABLES, Table
 from outflow.errors import OutflowError
+from outflow.warehouse import QueryError, Warehouse, local_engine, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ CSV_REJECTS = {
     "UNQUOTED VALUE": "a quote is not closed, or text follows a closing quote",
     "LINE SIZE OVER MAXIMUM": "the line is longer than the CSV reader's maximum line size",
 }
-SOURCE = "_outflow_load_source"  # the name Arrow data carries while it is written to the warehouse
+SOURCE = "_outflow_load_source"  # the warehouse session's temp table holding a ledger file's rows while they merge
 
 
 @dataclass
@@ -95,11 +97,10 @@ def _where(path: Path, number: int) -> str:
 
 
 @contextmanager
-def _file_engine() -> Iterator[duckdb.DuckDBPyConnection]:
+def _file_engine() -> Iterator[Warehouse]:
     """An in-memory DuckDB that reads and validates the files; it spills to a temporary folder, never the warehouse."""
     with tempfile.TemporaryDirectory(prefix="outflow-load-") as spill:
-        local = duckdb.connect(":memory:", config={"temp_directory": spill, "preserve_insertion_order": True})
-        local.execute("set enable_progress_bar = false")
+        local = local_engine(spill)
         try:
             yield local
         finally:
@@ -162,19 +163,22 @@ def _source(path: Path) -> tuple[str, str]:
     return f"read_parquet({_lit(str(path))}, file_row_number = true)", "file_row_number + 1"
 
 
-def _read(local: duckdb.DuckDBPyConnection, path: Path, sql: str, arrow: bool = False):
-    """Run a query that reads a file (CSV refusals go to `_load_rejects`); an unreadable file is one line.
-    With `arrow`, the result is a stream of Arrow batches."""
-    if path.suffix == ".csv":
-        local.execute("drop table if exists _load_rejects")
-        local.execute("drop table if exists _load_reject_scans")
+def _read(local: Warehouse, path: Path, sql: str):
+    """Run a query that reads a file (CSV refusals go to `_load_rejects`); an unreadable file is one line."""
+    _forget_rejects(local, path)
     try:
-        return local.sql(sql).to_arrow_reader() if arrow else local.execute(sql)
-    except duckdb.Error:
+        return local.execute(sql)
+    except QueryError:
         raise _unreadable(path) from None
 
 
-def _check_file(local: duckdb.DuckDBPyConnection, table: Table, path: Path, quarantine: bool) -> _Checked:
+def _forget_rejects(local: Warehouse, path: Path) -> None:
+    if path.suffix == ".csv":
+        local.execute("drop table if exists _load_rejects")
+        local.execute("drop table if exists _load_reject_scans")
+
+
+def _check_file(local: Warehouse, table: Table, path: Path, quarantine: bool) -> _Checked:
     """Read one file in full and validate every row against the contract. Bad rows (file, line, reason; no
     content) go to the file engine's `r_<table>`; without `quarantine` the first one refuses the load.
     CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
@@ -248,7 +252,7 @@ def _check_allow_empty(allow_empty: Iterable[str]) -> set[str]:
 
 
 def load_directory(
-    con,
+    wh: Warehouse,
     directory: Path,
     quarantine: bool = False,
     allow_empty: Iterable[str] = (),
@@ -256,7 +260,8 @@ def load_directory(
     """Load every contract table found in `directory` into schema `raw`, all or nothing.
 
     Every file is validated in full before the warehouse is touched; then every table is replaced (the erasure
-    ledger only grows) in one transaction on `con`, a connection from `outflow.warehouse.connect()`.
+    ledger only grows) in one transaction on `wh`, a session from `outflow.warehouse.connect()` (DuckDB or
+    PostgreSQL: the same SQL and the same guarantees on both).
     `allow_empty` names tables that gate sending (`consent_events`, `erasure_requests`) which this source
     has no rows for; without it a missing or empty file for them is refused."""
     directory = Path(directory)
@@ -271,10 +276,10 @@ def load_directory(
             truth_dir = directory / "truth"
             truth = sorted(p for p in truth_dir.iterdir() if p.is_dir()) if truth_dir.is_dir() else []
             as_of = directory / "AS_OF"
-            _swap(con, local, checked, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
+            _swap(wh, local, checked, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
     except OutflowError as exc:
         raise OutflowError(f"{exc}; nothing was loaded, every raw table is as it was") from None
-    except duckdb.Error as exc:
+    except QueryError as exc:
         raise OutflowError(
             f"the load failed and was rolled back, every raw table is as it was: {str(exc).splitlines()[0]}"
         ) from None
@@ -289,7 +294,7 @@ def load_directory(
 
 
 def _validate(
-    local: duckdb.DuckDBPyConnection, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult
+    local: Warehouse, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult
 ) -> dict[str, list[_Checked]]:
     """Phase 1: check every file of every table; refuse a table that gates sending and has no rows."""
     checked = {}
@@ -306,32 +311,24 @@ def _validate(
     return checked
 
 
-def _good_rows(local: duckdb.DuckDBPyConnection, file: _Checked, extra: str = ""):
+def _good_rows(local: Warehouse, file: _Checked, extra: str = "") -> Iterator:
     """The file's good rows, read again in contract types, as a stream of Arrow batches."""
-    sql = f"select {', '.join(file.select)}{extra} from {file.source} where ({file.reason}) is null"
-    return _read(local, file.path, sql, arrow=True)
+    _forget_rejects(local, file.path)
+    return local.fetch_arrow_batches(
+        f"select {', '.join(file.select)}{extra} from {file.source} where ({file.reason}) is null"
+    )
 
 
-@contextmanager
-def _registered(con, data) -> Iterator[str]:
-    """Make Arrow data readable as `SOURCE` on the warehouse connection for one INSERT ... SELECT.
-    (This is the warehouse interface's bulk Arrow write; the loader calls nothing else engine-specific on `con`.)"""
-    con.register(SOURCE, data)
-    yield SOURCE  # on an error the transaction is rolled back; the next registration replaces this one
-    con.unregister(SOURCE)
+def _write_batches(wh: Warehouse, table: str, batches: Iterable, *, temporary: bool = False) -> None:
+    """Replace `table` with the Arrow batches (at least one, so its columns are known) through the interface."""
+    for i, batch in enumerate(batches):
+        wh.write_arrow(table, batch, mode="append" if i else "replace", temporary=temporary)
 
 
-def _ensure_table(con, table: Table) -> None:
+def _ensure_table(wh: Warehouse, table: Table) -> None:
     """Create `raw.<table>` with the contract's columns; recreate it if its columns differ (never the ledger)."""
     cols = ", ".join(f"{_q(c.name)} {TYPES[c.type][1]}" for c in table.columns)
-    existing = [
-        r[0]
-        for r in con.execute(
-            "select column_name from information_schema.columns where table_schema = 'raw' and table_name = ? "
-            "order by ordinal_position",
-            [table.name],
-        ).fetchall()
-    ]
+    existing = list(wh.columns("raw", table.name))
     if existing == table.column_names:
         return
     if existing and table.append_only:
@@ -340,96 +337,98 @@ def _ensure_table(con, table: Table) -> None:
             " The ledger is never replaced: migrate it by hand"
         )
     if existing:
-        con.execute(f"drop table raw.{_q(table.name)}")
-    con.execute(f"create table raw.{_q(table.name)} ({cols})")
+        try:
+            wh.execute(f"drop table raw.{_q(table.name)}")
+        except QueryError:
+            raise OutflowError(
+                f"raw.{table.name} has columns {', '.join(existing)} and must be recreated with the contract's "
+                f"({', '.join(table.column_names)}), but other objects depend on it (views, such as dbt's staging "
+                "models): drop them, load again, then rebuild with dbt"
+            ) from None
+    wh.execute(f"create table raw.{_q(table.name)} ({cols})")
 
 
 def _swap(
-    con,
-    local: duckdb.DuckDBPyConnection,
+    wh: Warehouse,
+    local: Warehouse,
     checked: dict[str, list[_Checked]],
     result: LoadResult,
     truth: list[Path],
     as_of: str | None,
 ) -> None:
-    """Phase 2: write every table's good rows through the warehouse connection in one transaction."""
-    con.execute("begin transaction")
-    try:
-        con.execute("create schema if not exists raw")
-        con.execute(
+    """Phase 2: write every table's good rows through the warehouse interface in one transaction."""
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    with wh.transaction():
+        wh.create_schema("raw")
+        wh.execute(
             "create table if not exists raw.rejected_rows (table_name varchar, file varchar, row_number bigint, "
             "reason varchar, loaded_at timestamp)"
         )
         for table in TABLES.values():
-            _ensure_table(con, table)
-            names = ", ".join(_q(c) for c in table.column_names)
+            _ensure_table(wh, table)
             target = f"raw.{_q(table.name)}"
             if table.append_only:
                 for file in checked[table.name]:
-                    _append_new(con, local, table, file, result)
+                    _append_new(wh, local, table, file, result)
             else:
-                con.execute(f"delete from {target}")
+                wh.execute(f"delete from {target}")  # emptied, not dropped: views on it stay valid
                 for file in checked[table.name]:
-                    with _registered(con, _good_rows(local, file)) as source:
-                        con.execute(f"insert into {target} ({names}) select * from {source}")
+                    for batch in _good_rows(local, file):
+                        wh.write_arrow(f"raw.{table.name}", batch, mode="append")
                 expected = sum(f.good for f in checked[table.name])
-                if con.execute(f"select count(*) from {target}").fetchall()[0][0] != expected:
+                if _count(wh, target) != expected:
                     raise OutflowError(f"{table.name}: a file changed while it was loaded; load again")
-            con.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
-            rejects = local.sql(f"select _file, _line, _reason from r_{table.name}").to_arrow_table()
+            wh.execute("delete from raw.rejected_rows where table_name = ?", [table.name])
+            rejects = local.fetch_arrow(
+                "select cast(? as varchar) as table_name, _file as file, _line as row_number, _reason as reason, "
+                f"cast(? as timestamp) as loaded_at from r_{table.name} order by _file, _line",
+                [table.name, loaded_at],
+            )
             if rejects.num_rows:
-                with _registered(con, rejects) as source:
-                    con.execute(
-                        "insert into raw.rejected_rows (table_name, file, row_number, reason, loaded_at) "
-                        f"select ?, _file, _line, _reason, current_timestamp from {source}",
-                        [table.name],
-                    )
-            result.rows[table.name] = con.execute(f"select count(*) from {target}").fetchall()[0][0]
+                wh.write_arrow("raw.rejected_rows", rejects, mode="append")
+            result.rows[table.name] = _count(wh, target)
             result.rejected[table.name] = rejects.num_rows
         if truth:
-            con.execute("create schema if not exists truth")
+            wh.create_schema("truth")
         for sub in truth:
-            data = local.sql(f"select * from read_parquet({_lit(str(sub / '*.parquet'))})").to_arrow_reader()
-            con.execute(f"drop table if exists truth.{_q(sub.name)}")
-            with _registered(con, data) as source:
-                con.execute(f"create table truth.{_q(sub.name)} as select * from {source}")
-        con.execute("create table if not exists raw.dataset_info (as_of date)")
-        con.execute("delete from raw.dataset_info")
+            parts = local.fetch_arrow_batches(f"select * from read_parquet({_lit(str(sub / '*.parquet'))})")
+            _write_batches(wh, f"truth.{sub.name}", parts)
+        wh.execute("create table if not exists raw.dataset_info (as_of date)")
+        wh.execute("delete from raw.dataset_info")
         if as_of:
-            con.execute("insert into raw.dataset_info values (cast(? as date))", [as_of])
-        con.execute("commit")
-    except BaseException:
-        con.execute("rollback")
-        raise
+            wh.execute("insert into raw.dataset_info values (cast(? as date))", [as_of])
 
 
-def _append_new(con, local: duckdb.DuckDBPyConnection, table: Table, file: _Checked, result: LoadResult) -> None:
+def _count(wh: Warehouse, target: str) -> int:
+    return wh.execute(f"select count(*) from {target}").fetchall()[0][0]
+
+
+def _append_new(wh: Warehouse, local: Warehouse, table: Table, file: _Checked, result: LoadResult) -> None:
     """Add the file's rows whose key the ledger does not hold yet; of a key repeated in the file, the first."""
     names = ", ".join(_q(c) for c in table.column_names)
     key = _q(table.key)
     target = f"raw.{_q(table.name)}"
-    data = _good_rows(local, file, ", row_number() over () as _n").read_all()  # small; read twice below
-    with _registered(con, data) as source:
-        firsts = (
-            f"(select * from (select *, row_number() over (partition by {key} order by _n) as _k from {source}) "
-            "as numbered where _k = 1) as s"
-        )
-        others = " or ".join(f"s.{_q(c)} is distinct from t.{_q(c)}" for c in table.column_names if c != table.key)
-        result.erasures_kept += con.execute(
-            f"select count(*) from {firsts} join {target} as t on t.{key} = s.{key} where {others}"
-        ).fetchall()[0][0]
-        before = con.execute(f"select count(*) from {target}").fetchall()[0][0]
-        con.execute(
-            f"insert into {target} ({names}) select {names} from {firsts} "
-            f"where not exists (select 1 from {target} as t where t.{key} = s.{key})"
-        )
-        result.erasures_added += con.execute(f"select count(*) from {target}").fetchall()[0][0] - before
+    _write_batches(wh, SOURCE, _good_rows(local, file, ", row_number() over () as _n"), temporary=True)
+    firsts = (
+        f"(select * from (select *, row_number() over (partition by {key} order by _n) as _k from {SOURCE}) "
+        "as numbered where _k = 1) as s"
+    )
+    others = " or ".join(f"s.{_q(c)} is distinct from t.{_q(c)}" for c in table.column_names if c != table.key)
+    result.erasures_kept += wh.execute(
+        f"select count(*) from {firsts} join {target} as t on t.{key} = s.{key} where {others}"
+    ).fetchall()[0][0]
+    before = _count(wh, target)
+    wh.execute(
+        f"insert into {target} ({names}) select {names} from {firsts} "
+        f"where not exists (select 1 from {target} as t where t.{key} = s.{key})"
+    )
+    result.erasures_added += _count(wh, target) - before
+    wh.execute(f"drop table {SOURCE}")
 
 
-def dataset_as_of(con) -> str | None:
+def dataset_as_of(wh: Warehouse) -> str | None:
     """The as-of date of a generated dataset, if the loaded data came from the generator."""
-    try:
-        row = con.execute("select max(as_of) from raw.dataset_info").fetchall()[0]
-    except duckdb.Error:
+    if not table_exists(wh, "raw", "dataset_info"):  # the helper also takes a driver connection (older tests)
         return None
+    row = wh.execute("select max(as_of) from raw.dataset_info").fetchone()
     return row[0].isoformat() if row and row[0] else None

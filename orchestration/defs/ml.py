@@ -13,7 +13,6 @@ from models_ml.pipeline import score_people, train_model
 from models_ml.registry import ModelRegistry, registry_root
 from models_ml.store import read_scores
 from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
-from outflow.warehouse import connect
 
 MODEL_KEY = dg.AssetKey(["ml", "lead_score_model"])
 # the same key dagster-dbt gives the dbt source `ml.ml_lead_scores`, so dbt models that read it
@@ -54,7 +53,7 @@ def build_defs() -> dg.Definitions:
     def lead_score_model(
         context: dg.AssetExecutionContext, config: TrainConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             result = train_model(con, as_of=config.as_of or None, registry=_registry(warehouse), margin=config.margin)
         report = result["report"]
         comparison = report["comparison"]
@@ -101,7 +100,7 @@ def build_defs() -> dg.Definitions:
     def ml_lead_scores(
         context: dg.AssetExecutionContext, config: ScoreConfig, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             # a fresh deployment trains its first model here rather than fail until the weekly run
             result = score_people(
                 con,
@@ -127,7 +126,7 @@ def build_defs() -> dg.Definitions:
 
     @dg.asset_check(asset=SCORES_KEY, name="score_null_rate", blocking=True)
     def score_null_rate(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             scores = read_scores(con)
         if scores.height == 0:
             return dg.AssetCheckResult(passed=False, metadata={"reason": "main.ml_lead_scores is empty"})
@@ -141,7 +140,7 @@ def build_defs() -> dg.Definitions:
     @dg.asset_check(asset=SCORES_KEY, name="score_distribution_drift")
     def score_distribution_drift(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         """PSI of the current scores against the previous scoring run's (WARN above 0.25)."""
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             scores = read_scores(con)
         if scores.height == 0:
             return dg.AssetCheckResult(

@@ -9,7 +9,6 @@ from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.generate import generate
 from outflow.load import load_directory
-from outflow.warehouse import connect
 
 RAW_KEYS = {name: dg.AssetKey(["raw", name]) for name in TABLES}
 
@@ -35,7 +34,7 @@ def build_defs() -> dg.Definitions:
         folder = Path(source) if source else warehouse.file().parent / "synthetic"
         if not source:
             generate(config.people, config.seed, folder)
-        with connect(warehouse.file()) as con:
+        with warehouse.connect() as con:
             # generated data declares its consent and erasure lists (possibly empty); a user's folder holds them
             # unless the run config declares otherwise
             result = load_directory(con, folder, allow_empty=config.allow_empty if source else GATING_TABLES)

@@ -9,7 +9,6 @@ from dagster import AssetExecutionContext
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.segments import summary
-from outflow.warehouse import connect
 
 #: The dbt assets this one reads (dagster-dbt's default keys are the model names).
 UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdouts", "audience_holdout_history")
@@ -23,7 +22,7 @@ UPSTREAM = ("segment_membership", "segment_membership_history", "audience_holdou
     "groups, recorded as metadata on each run.",
 )
 def segment_sizes(context: AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with connect(warehouse.file()) as con:
+    with warehouse.connect() as con:
         sizes = summary(con)
         groups = con.execute(
             "select measurement_group, audience, count(*) from main.audience_holdouts group by 1, 2"

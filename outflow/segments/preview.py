@@ -27,7 +27,7 @@ def _default_as_of(con: Warehouse) -> str:
     """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
     from outflow.load import dataset_as_of
 
-    as_of = dataset_as_of(con) if con.table_exists("raw", "dataset_info") else None
+    as_of = dataset_as_of(con)
     if as_of:
         return as_of
     ts = None

@@ -26,6 +26,7 @@ __all__ = [
     "WarehouseError",
     "WriteMode",
     "connect",
+    "local_engine",
     "quote_ident",
     "split_name",
     "table_exists",
@@ -58,6 +59,13 @@ def connect(
     from outflow.warehouse.duckdb import open_duckdb
 
     return open_duckdb(path, read_only=read_only)  # type: ignore[arg-type]
+
+
+def local_engine(temp_directory: Path | str | None = None) -> Warehouse:
+    """A private in-memory DuckDB for reading local files (the loader's file engine), whatever the target."""
+    from outflow.warehouse.duckdb import local_engine as _local_engine
+
+    return _local_engine(temp_directory)
 
 
 def table_exists(con: Any, schema: str, table: str) -> bool:

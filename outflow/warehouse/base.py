@@ -161,6 +161,15 @@ class Warehouse(abc.ABC):
         assert isinstance(out, pl.DataFrame)
         return out
 
+    def fetch_arrow_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
+        """The statement's rows as Arrow record batches, for results too big to hold at once; at least one batch
+        (empty if there are no rows), so the columns are always known. A back end that cannot stream fetches the
+        whole result first."""
+        import pyarrow as pa
+
+        table = self.fetch_arrow(sql, params)
+        yield from table.to_batches() or [pa.RecordBatch.from_pylist([], schema=table.schema)]
+
     def write_arrow(
         self,
         qualified_table: str,

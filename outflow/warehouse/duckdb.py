@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +61,18 @@ def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
     return DuckDBWarehouse(con, str(target))
 
 
+def local_engine(temp_directory: Path | str | None = None) -> DuckDBWarehouse:
+    """A private in-memory DuckDB used as a local file engine (reading and checking CSV/Parquet files), apart
+    from the warehouse whatever its target. ``temp_directory`` is where it spills when memory runs short; rows
+    keep their file order."""
+    config: dict[str, Any] = {"preserve_insertion_order": True}
+    if temp_directory is not None:
+        config["temp_directory"] = str(temp_directory)
+    con = duckdb.connect(":memory:", config=config)
+    con.execute("set enable_progress_bar = false")
+    return DuckDBWarehouse(con, ":memory:")
+
+
 class DuckDBWarehouse(Warehouse):
     target = "duckdb"
     dialect = "duckdb"
@@ -95,6 +107,19 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise DuckDBQueryError(str(exc)) from exc
         return rel.to_arrow_table() if rel is not None else pa.table({})
+
+    def fetch_arrow_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
+        try:
+            self._con.complete()
+            reader = self._con.sql(sql, params=params).to_arrow_reader()
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch
+            if empty:
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        except duckdb.Error as exc:
+            raise DuckDBQueryError(str(exc)) from exc
 
     def _write(self, schema: str | None, table: str, data: pa.Table, mode: WriteMode, temporary: bool) -> None:
         view = f"_outflow_write_{next(_views)}"

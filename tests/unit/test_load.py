@@ -8,7 +8,7 @@ from outflow.cli import app
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.load import load_directory
-from outflow.warehouse import connect
+from tests.warehouse_fixtures import TARGETS, Location, new_location
 
 GOOD_ORDERS = "order_id,email,phone,user_id,amount,currency,status,ordered_at\n" \
     "o1,a@x.com,,u1,10.5,EUR,completed,2026-01-02 10:00:00\n" \
@@ -22,9 +22,15 @@ def _write(folder: Path, name: str, text: str) -> Path:
     return path
 
 
+@pytest.fixture(params=TARGETS)
+def location(request, tmp_path) -> Location:
+    """An empty warehouse: a DuckDB file, then a fresh PostgreSQL database."""
+    return new_location(request, tmp_path)
+
+
 @pytest.fixture
-def con(tmp_path):
-    with connect(tmp_path / "w.duckdb") as connection:
+def con(location):
+    with location.connect() as connection:
         yield connection
 
 
@@ -90,8 +96,7 @@ def test_parquet_bad_value_names_the_row(tmp_path, con):
     assert f"{folder / 'part-0.parquet'}: row 3, column amount: not a valid double" in str(err.value)
 
 
-def test_cli_reports_one_line_not_a_traceback(tmp_path, monkeypatch):
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "w.duckdb"))
+def test_cli_reports_one_line_not_a_traceback(tmp_path, location):
     _write(tmp_path / "in", "orders", GOOD_ORDERS.replace("amount,", "value,"))
     import subprocess
     import sys
@@ -99,18 +104,59 @@ def test_cli_reports_one_line_not_a_traceback(tmp_path, monkeypatch):
     proc = subprocess.run(
         [sys.executable, "-c", "from outflow.cli import run; run()", "load", str(tmp_path / "in"),
          "--allow-empty", "consent_events,erasure_requests"],
-        capture_output=True, text=True, env={**__import__("os").environ},
+        capture_output=True, text=True, env={**__import__("os").environ, **location.env()},
     )  # fmt: skip
     assert proc.returncode == 1
     assert "Traceback" not in proc.stdout + proc.stderr
     assert "missing required column 'amount'" in proc.stdout
 
 
-def test_cli_load_prints_rows(tmp_path, monkeypatch):
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "w.duckdb"))
+def test_cli_load_prints_rows(tmp_path, monkeypatch, location):
+    for name, value in location.env().items():
+        monkeypatch.setenv(name, value)
     _write(tmp_path / "in", "orders", GOOD_ORDERS)
     result = CliRunner().invoke(
         app, ["load", str(tmp_path / "in"), "--allow-empty", "consent_events", "--allow-empty", "erasure_requests"]
     )
     assert result.exit_code == 0, result.output
     assert "orders" in result.output and "2" in result.output
+    assert ("wh.duckdb" if location.path else "postgresql://") in result.output  # where it loaded
+    with location.connect() as con:
+        assert con.execute("select order_id from raw.orders order by 1").fetchall() == [("o1",), ("o2",)]
+
+
+def test_a_reload_keeps_the_views_built_on_raw_tables(tmp_path, con):
+    """dbt's staging models are views on the raw tables; PostgreSQL refuses to drop a table a view reads, so a
+    load empties and refills the tables, and the views see the new rows."""
+    _write(tmp_path / "first", "orders", GOOD_ORDERS)
+    load(con, tmp_path / "first")
+    con.execute("create schema if not exists main")
+    con.execute("create view main.stg_orders as select order_id, amount from raw.orders")
+    _write(tmp_path / "second", "orders", GOOD_ORDERS.replace("o1,", "o9,").replace("10.5", "1.5"))
+    assert load(con, tmp_path / "second").rows["orders"] == 2
+    assert con.execute("select order_id, amount from main.stg_orders order by 1").fetchall() == [
+        ("o2", 20.0),
+        ("o9", 1.5),
+    ]
+
+
+def test_a_raw_table_with_other_columns_is_recreated_unless_views_hold_it(tmp_path, con, location):
+    """A raw table whose columns are not the contract's is recreated. PostgreSQL will not drop a table a view reads
+    (DuckDB does): there the load is refused in one line that says what to do, and nothing changes."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists main")
+    con.execute("create table raw.orders (order_id varchar, total double precision)")
+    con.execute("insert into raw.orders values ('old', 1.0)")
+    con.execute("create view main.stg_orders as select order_id from raw.orders")
+    _write(tmp_path, "orders", GOOD_ORDERS)
+    if location.target == "duckdb":
+        assert load(con, tmp_path).rows["orders"] == 2
+        assert list(con.columns("raw", "orders")) == TABLES["orders"].column_names
+        return
+    with pytest.raises(OutflowError) as err:
+        load(con, tmp_path)
+    message = str(err.value)
+    assert "\n" not in message and "raw.orders has columns order_id, total" in message
+    assert "other objects depend on it" in message and "nothing was loaded" in message
+    assert con.execute("select * from raw.orders").fetchall() == [("old", 1.0)]
+    assert not con.table_exists("raw", "crm_contacts")  # the tables before it were rolled back too

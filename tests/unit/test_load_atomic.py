@@ -1,6 +1,6 @@
 """A load is all or nothing: a refused load leaves every raw table exactly as it was, rows past any sampling
 limit are validated, errors never print a row's personal data, consent and erasure files gate a load, and the
-erasure ledger only grows."""
+erasure ledger only grows. Every test runs on a DuckDB file and on a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from outflow.cli import app
 from outflow.contract import TABLES
 from outflow.errors import OutflowError
 from outflow.load import load_directory
-from outflow.warehouse import connect
+from tests.warehouse_fixtures import TARGETS, Location, new_location
 
 SECRET = "planted.person@private-mail.example"
 WEB_ROWS = 25_000  # past DuckDB's CSV sniffing sample (20,480 lines)
@@ -65,16 +65,21 @@ def _snapshot(con) -> dict[str, list[tuple]]:
     return {t: sorted(con.execute(f"select * from raw.{t}").fetchall(), key=repr) for t in tables}
 
 
+@pytest.fixture(params=TARGETS)
+def empty(request, tmp_path) -> Location:
+    """An empty warehouse: a DuckDB file, then a fresh PostgreSQL database."""
+    return new_location(request, tmp_path)
+
+
 @pytest.fixture
-def warehouse(tmp_path) -> Path:
+def warehouse(empty, tmp_path) -> Location:
     """A warehouse holding a first, complete load of dataset `a` (with one row set aside)."""
-    path = tmp_path / "w.duckdb"
     first = _dataset("a")
     first["orders"] += "ao3,,,,9,EUR,lost,2026-01-04\n"
-    with connect(path) as con:
+    with empty.connect() as con:
         load_directory(con, _write(tmp_path / "a", first), quarantine=True)
         assert con.execute("select count(*) from raw.rejected_rows").fetchall() == [(1,)]
-    return path
+    return empty
 
 
 def _ragged(files):
@@ -119,7 +124,7 @@ REFUSALS = {
 
 def test_the_second_dataset_loads_and_changes_every_table(warehouse, tmp_path):
     """The control for the refusals: unbroken, dataset `b` does change every raw table."""
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         before = _snapshot(con)
         load_directory(con, _write(tmp_path / "b", _dataset("b")))
         after = _snapshot(con)
@@ -131,7 +136,7 @@ def test_the_second_dataset_loads_and_changes_every_table(warehouse, tmp_path):
 def test_a_refused_load_leaves_every_raw_table_as_it_was(warehouse, tmp_path, kind):
     files = _dataset("b")
     REFUSALS[kind](files)
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         before = _snapshot(con)
         with pytest.raises(OutflowError) as err:
             load_directory(con, _write(tmp_path / "b", files))
@@ -146,7 +151,7 @@ def test_a_bad_row_is_named_by_file_line_and_column(warehouse, tmp_path, kind):
     files = _dataset("b")
     line = REFUSALS[kind](files)
     folder = _write(tmp_path / "b", files)
-    with connect(warehouse) as con, pytest.raises(OutflowError) as err:
+    with warehouse.connect() as con, pytest.raises(OutflowError) as err:
         load_directory(con, folder)
     web = folder / "web_events.csv"
     expected = {
@@ -162,7 +167,7 @@ def test_a_failure_while_swapping_rolls_back_the_tables_already_replaced(warehou
     folder = tmp_path / "b"
     _write(folder / "raw", _dataset("b"))
     _write(folder / "truth" / "people", {"part-0.parquet": b"not parquet"})
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         before = _snapshot(con)
         with pytest.raises(OutflowError, match="rolled back"):
             load_directory(con, folder)
@@ -177,7 +182,7 @@ def test_quarantine_sets_aside_unparseable_lines_by_line_without_their_content(w
     web += f"bbad3,c,,{SECRET},page_view,/,yesterday,2026-01-01\n".encode()
     web += b"blast,c,,,page_view,/,2026-01-01,2026-01-01\n"
     files["web_events"] = web
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         result = load_directory(con, _write(tmp_path / "b", files), quarantine=True)
         rejected = con.execute(
             "select row_number, reason from raw.rejected_rows where table_name = 'web_events' order by 1"
@@ -195,13 +200,13 @@ def test_quarantine_sets_aside_unparseable_lines_by_line_without_their_content(w
     assert SECRET not in stored and "yesterday" not in stored
 
 
-def test_a_load_adds_erasure_requests_and_never_removes_them(tmp_path):
+def test_a_load_adds_erasure_requests_and_never_removes_them(empty, tmp_path):
     """Requests A and B, then a full load holding only C: the ledger holds A, B and C."""
     header = "request_id,identifier_type,identifier,requested_at\n"
     first, second = _dataset("x"), _dataset("y")
     first["erasure_requests"] = header + "A,email,a@example.com,2026-01-01\nB,phone,+4915112345678,2026-01-02\n"
     second["erasure_requests"] = header + "C,email,c@example.com,2026-01-03\n"
-    with connect(tmp_path / "w.duckdb") as con:
+    with empty.connect() as con:
         load_directory(con, _write(tmp_path / "first", first))
         load_directory(con, _write(tmp_path / "second", second))
         ledger = con.execute("select request_id, identifier from raw.erasure_requests order by 1").fetchall()
@@ -217,7 +222,7 @@ def test_the_erasure_ledger_only_grows(warehouse, tmp_path):
         "cr1,email,c@example.com,2026-02-02\n"
         "cr1,email,c.duplicate@example.com,2026-02-03\n"  # the same new request twice: the first line wins
     )
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         result = load_directory(con, _write(tmp_path / "b", files))
         ledger = sorted(con.execute("select request_id, identifier from raw.erasure_requests").fetchall())
     assert ledger == [("ar1", "gone.a@example.com"), ("cr1", "c@example.com")]
@@ -227,7 +232,7 @@ def test_the_erasure_ledger_only_grows(warehouse, tmp_path):
 def test_a_declared_empty_source_keeps_the_ledger_and_empties_consent(warehouse, tmp_path):
     files = _dataset("b")
     del files["erasure_requests"], files["consent_events"]
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         before = _snapshot(con)
         result = load_directory(con, _write(tmp_path / "b", files), allow_empty=["erasure_requests", "consent_events"])
         after = _snapshot(con)
@@ -236,22 +241,22 @@ def test_a_declared_empty_source_keeps_the_ledger_and_empties_consent(warehouse,
     assert result.erasures_added == 0 and set(result.missing_tables) == {"erasure_requests", "consent_events"}
 
 
-def test_a_gating_refusal_names_the_option_that_declares_it(tmp_path):
+def test_a_gating_refusal_names_the_option_that_declares_it(empty, tmp_path):
     files = _dataset("b")
     del files["erasure_requests"]
-    with connect(tmp_path / "w.duckdb") as con:
+    with empty.connect() as con:
         with pytest.raises(OutflowError, match="declare it with --allow-empty erasure_requests"):
             load_directory(con, _write(tmp_path / "b", files))
         with pytest.raises(OutflowError, match="--allow-empty: 'erasure' is not a raw table"):
             load_directory(con, tmp_path / "b", allow_empty=["erasure"])
 
 
-def _outflow(*args: str, warehouse: Path) -> subprocess.CompletedProcess:
+def _outflow(*args: str, warehouse: Location) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-c", "from outflow.cli import run; run()", *args],
         capture_output=True,
         text=True,
-        env={**os.environ, "OUTFLOW_WAREHOUSE": str(warehouse), "COLUMNS": "80"},
+        env={**os.environ, **warehouse.env(), "COLUMNS": "80"},
     )
 
 
@@ -259,7 +264,7 @@ def test_cli_refusal_is_one_line_without_personal_data_and_changes_nothing(wareh
     files = _dataset("b")
     line = _bad_utf8(files)
     folder = _write(tmp_path / "b", files)
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         before = _snapshot(con)
     proc = _outflow("load", str(folder), warehouse=warehouse)
     output = proc.stdout + proc.stderr
@@ -267,7 +272,7 @@ def test_cli_refusal_is_one_line_without_personal_data_and_changes_nothing(wareh
     assert "Traceback" not in output and SECRET not in output
     assert len(output.strip().splitlines()) == 1
     assert f"line {line}, column event_type: not valid UTF-8" in output
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         assert _snapshot(con) == before
 
 
@@ -277,9 +282,10 @@ def test_cli_declares_an_empty_erasure_source(warehouse, tmp_path, monkeypatch):
     folder = _write(tmp_path / "b", files)
     refused = _outflow("load", str(folder), warehouse=warehouse)
     assert refused.returncode == 1 and "--allow-empty erasure_requests" in refused.stdout
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
+    for name, value in warehouse.env().items():
+        monkeypatch.setenv(name, value)
     loaded = CliRunner().invoke(app, ["load", str(folder), "--allow-empty", "erasure_requests"])
     assert loaded.exit_code == 0, loaded.output
     assert "no file for erasure_requests: its ledger is kept" in loaded.output
-    with connect(warehouse) as con:
+    with warehouse.connect() as con:
         assert con.execute("select request_id from raw.erasure_requests").fetchall() == [("ar1",)]

@@ -151,9 +151,7 @@ def duckdb_table(con, schema: str, table: str, columns: dict[str, str]) -> pl.Da
 
 
 def _duckdb_arrow(con, sql: str) -> pa.Table:
-    if hasattr(con, "fetch_arrow"):  # the outflow.warehouse interface
-        return con.fetch_arrow(sql)
-    return con.sql(sql).to_arrow_table()
+    return con.fetch_arrow(sql)  # con: a session from outflow.warehouse.connect()
 
 
 def postgres_relations(conn, schema: str) -> dict[str, dict[str, str]]:
@@ -177,14 +175,3 @@ def _group(rows: list[dict]) -> dict[str, dict[str, str]]:
     for r in rows:
         out.setdefault(r["table_name"], {})[r["column_name"]] = r["data_type"]
     return out
-
-
-def copy_to_postgres(con, conn, schema: str, table: str) -> int:
-    """Copy one DuckDB table into PostgreSQL (same schema and name, same column types) with COPY; rows copied."""
-    data = _duckdb_arrow(con, f'select * from "{schema}"."{table}"')
-    with conn.cursor() as cur:
-        cur.execute(f'create schema if not exists "{schema}"')
-        cur.execute(f'drop table if exists "{schema}"."{table}"')
-        cur.adbc_ingest(table, data, mode="create", db_schema_name=schema)  # COPY (binary) under the hood
-    conn.commit()
-    return data.num_rows

@@ -1,14 +1,16 @@
 """Parity: the demo data, built with the real `dbt build` on DuckDB and on PostgreSQL, gives the same tables.
 
-The default demo mix (as tests/conftest.py's built_warehouse) is generated and loaded into DuckDB and built there;
-the same raw tables go to PostgreSQL's schema `raw` and the project is built there with OUTFLOW_TARGET=postgres.
+The default demo mix (as tests/conftest.py's built_warehouse) is generated once; the real loader (outflow.load)
+loads the same files into DuckDB and into a fresh PostgreSQL database, and the project is built on each with the real
+`dbt build` (OUTFLOW_TARGET=postgres for the second).
 Then every model, seed and snapshot is compared row for row with types normalised (see parity.py: integers as
 Int64, floats and decimals as Float64 within a relative 1e-9, timestamps as naive UTC microseconds). Any difference
 fails and names the model, the columns and a sample row from each side. The lead scores are compared exactly:
 their rounding must be bit for bit the same on both engines.
 
 Both sides are built by `outflow.pipeline.build` (dbt in three parts, with the phone and identity steps between
-them running on each engine through outflow.warehouse). Test glue: the raw tables are copied from DuckDB with COPY.
+them running on each engine through outflow.warehouse). No test glue: the raw data reaches each engine through
+the loader.
 
 Runs in about a minute and a half (two builds of the 2,000-person mix); marked `postgres`.
 """
@@ -29,14 +31,14 @@ import sqlglot
 
 from outflow import settings
 from outflow.build import PG_ENV, DbtRun, run_dbt
-from outflow.load import dataset_as_of
+from outflow.contract import GATING_TABLES
+from outflow.load import LoadResult, dataset_as_of, load_directory
 from outflow.pipeline import build, generate_and_load
 from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
 from tests.conftest import DEMO_PEOPLE, DEMO_SEED
 from tests.integration.postgres.parity import (
     compare,
-    copy_to_postgres,
     duckdb_relations,
     duckdb_table,
     postgres_relations,
@@ -71,6 +73,8 @@ class Builds:
     manifest: dict
     as_of: str | None
     python_models: list[str]
+    loads: tuple[LoadResult, LoadResult]  # duckdb, postgres
+    pg_as_of: str | None
 
 
 def _postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
@@ -83,8 +87,8 @@ def _postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Builds:
     root = tmp_path_factory.mktemp("parity")
-    warehouse = root / "outflow.duckdb"
-    generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=root / "data")
+    warehouse, data = root / "outflow.duckdb", root / "data"
+    duck_load = generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=data)
     with connect(warehouse) as con:
         as_of = dataset_as_of(con)
     with pytest.MonkeyPatch.context() as mp:
@@ -99,13 +103,33 @@ def builds(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Build
     python_models = sorted(
         n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "model" and n.get("language") == "python"
     )
-    with connect(warehouse) as con, adbc.connect(pg_url) as pg:
-        for table in sorted(duckdb_relations(con, "raw")):
-            copy_to_postgres(con, pg, "raw", table)
+    with connect(url=pg_url) as pg:
+        pg_load = load_directory(pg, data, allow_empty=GATING_TABLES)  # the same files, the real loader
+        pg_as_of = dataset_as_of(pg)
     with pytest.MonkeyPatch.context() as mp:
         _postgres_env(mp, pg_url)
         postgres_run = build()  # the phone and identity steps run on PostgreSQL through the warehouse interface
-    return Builds(warehouse, pg_url, duckdb_run, postgres_run, manifest, as_of, python_models)
+    return Builds(
+        warehouse, pg_url, duckdb_run, postgres_run, manifest, as_of, python_models, (duck_load, pg_load), pg_as_of
+    )
+
+
+def test_the_loader_fills_both_warehouses_the_same(builds: Builds) -> None:
+    """outflow.load puts the same files into DuckDB and PostgreSQL: the same row counts, the same as-of date and,
+    row for row, the same raw and ground-truth tables."""
+    duck_load, pg_load = builds.loads
+    assert pg_load.rows == duck_load.rows and sum(pg_load.rows.values()) > 50_000
+    assert pg_load.truth_loaded and builds.pg_as_of == builds.as_of is not None
+    differences = []
+    with connect(builds.warehouse) as con, adbc.connect(builds.pg_url) as pg:
+        for schema in ("raw", "truth"):
+            duck_rel, pg_rel = duckdb_relations(con, schema), postgres_relations(pg, schema)
+            assert set(duck_rel) == set(pg_rel) and len(duck_rel) >= 3
+            for name in sorted(duck_rel):
+                left = duckdb_table(con, schema, name, duck_rel[name])
+                right = postgres_table(pg, schema, name, pg_rel[name])
+                differences += [str(d) for d in compare(f"{schema}.{name}", left, right, ("duckdb", "postgres"))]
+    assert not differences, "\n".join(differences)
 
 
 def _kinds(run: DbtRun) -> dict[str, int]:

@@ -109,6 +109,15 @@ def test_write_arrow_modes(wh: Warehouse) -> None:
     assert wh.execute("select count(*) from ml.fresh").fetchone() == (1,)
 
 
+def test_fetch_arrow_batches_streams_every_row_and_always_gives_the_columns(wh: Warehouse) -> None:
+    wh.write_arrow("ml.nums", pa.table({"n": list(range(5000)), "s": [str(i) for i in range(5000)]}), mode="create")
+    batches = list(wh.fetch_arrow_batches("select n, s from ml.nums where n >= ? order by n", [10]))
+    table = pa.Table.from_batches(batches)
+    assert table.column("n").to_pylist() == list(range(10, 5000)) and table.column_names == ["n", "s"]
+    (empty,) = wh.fetch_arrow_batches("select n, s from ml.nums where n < 0")
+    assert empty.num_rows == 0 and empty.schema.names == ["n", "s"] and pa.types.is_string(empty.schema.field("s").type)
+
+
 def test_bulk_write_of_200k_rows(wh: Warehouse) -> None:
     n = 200_000
     df = pl.DataFrame({"id": pl.int_range(0, n, eager=True)}).with_columns(

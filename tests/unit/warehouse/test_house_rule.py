@@ -22,7 +22,6 @@ BACK_ENDS = {
 NOT_YET_CONVERTED = {
     "activations/engine.py",  # sync engine: converted with the engine's Postgres state
     "activations/state.py",  # sync state and run log: same
-    "outflow/load.py",  # raw loader: converted with the Postgres load path
 }
 
 
