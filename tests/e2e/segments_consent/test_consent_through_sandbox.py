@@ -11,7 +11,6 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.engine import run_sync
@@ -19,6 +18,7 @@ from activations.sandboxes.testing import make_secret, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.build import run_dbt
 from outflow.load import dataset_as_of
+from outflow.warehouse import connect
 
 SECRET_ENV = "OUTFLOW_TEST_SEGMENTS_WEBHOOK_SECRET"
 AUDIENCE = "sync_lapsed_customers_email"
@@ -26,7 +26,7 @@ AUDIENCE = "sync_lapsed_customers_email"
 
 @pytest.fixture
 def warehouse(built_warehouse: Path, tmp_path: Path) -> Path:
-    src = duckdb.connect(str(built_warehouse))
+    src = connect(built_warehouse)
     src.execute("checkpoint")
     src.close()
     path = tmp_path / "e2e.duckdb"
@@ -48,7 +48,7 @@ def test_consent_and_erasure_reach_the_destination(warehouse: Path, tmp_path: Pa
                 fields={"email": "email", "first_name": "firstName"},
             ),
         )
-        con = duckdb.connect(str(warehouse))
+        con = connect(warehouse)
         first = run_sync(cfg, con=con)
         assert first.status == "success" and first.added > 0
         received = sandbox.records("contacts")
@@ -95,7 +95,7 @@ def test_consent_and_erasure_reach_the_destination(warehouse: Path, tmp_path: Pa
             as_of=as_of,
         )
 
-        con = duckdb.connect(str(warehouse))
+        con = connect(warehouse)
         second = run_sync(cfg, con=con)
         assert second.status == "success"
         assert second.removed >= 2
