@@ -39,6 +39,7 @@ bench: setup
 	$(PY) bench/sync_engine.py
 	$(PY) bench/destinations.py
 	$(PY) bench/segments.py --sizes 1000000,10000000
+	$(PY) bench/warehouses.py --sizes 100000,1000000
 
 sandbox: setup
 	$(OUTFLOW) sandbox

@@ -1,0 +1,199 @@
+"""DuckDB against PostgreSQL, side by side: load, the whole build, the identity step and a sync diff.
+
+    .venv/bin/python bench/warehouses.py --sizes 100000,1000000
+    .venv/bin/python bench/warehouses.py --sizes 20000 --pg-url postgresql://user@host:5432/db   # your server
+
+The same generated files (seed 42) are loaded into a DuckDB file and into PostgreSQL (a throwaway local server,
+Debian's postgresql-15, unless --pg-url names one), then built with `outflow.pipeline.build` (dbt in three parts
+with the phone and identity steps between them). The identity step (pull the graph, resolve, write the person
+map back) is timed on its own inside the build. Last, a dry run of one real sync from the built activation model
+computes its diff against the acknowledged state.
+
+Each (size, target) runs in its own process, so peak memory is its own. CPU seconds are the bench process's
+(dbt, DuckDB and the Python steps run in it) plus, on PostgreSQL, the server's (the postmaster and every backend
+it reaped). The machine is shared: the load average is printed beside every row, and the ratio between the two
+targets measured in one run is the figure to compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from outflow.local_postgres import LocalPostgres
+
+SYNC = "lapsed_customers_klaviyo"  # a mirror sync of an email audience (main.sync_lapsed_customers_email)
+
+
+def _proc_stat(pid: int) -> list[str]:
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    return raw[raw.rindex(")") + 2 :].split()  # fields from 3 (state) on; the name may hold spaces
+
+
+def _server_cpu(data_dir: Path | None) -> float:
+    """CPU seconds of a local PostgreSQL server so far: the postmaster, its live children and reaped backends."""
+    if data_dir is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pid = int((data_dir / "postmaster.pid").read_text().split()[0])
+    f = _proc_stat(pid)
+    total = sum(int(x) for x in f[11:15])  # utime, stime, cutime, cstime
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                c = _proc_stat(int(entry.name))
+            except (FileNotFoundError, ProcessLookupError, ValueError):
+                continue
+            if int(c[1]) == pid:  # a live backend or worker
+                total += int(c[11]) + int(c[12])
+    return total / tick
+
+
+class Clock:
+    """Wall and CPU seconds (this process with its children, plus the PostgreSQL server when there is one)."""
+
+    def __init__(self, server_dir: Path | None) -> None:
+        self.server_dir = server_dir
+
+    def _cpu(self) -> float:
+        me = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime + _server_cpu(self.server_dir)
+
+    def __enter__(self) -> Clock:
+        self.t0, self.c0 = time.perf_counter(), self._cpu()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.t0, self._cpu() - self.c0
+
+
+def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Path | None) -> dict:
+    """Load, build (identity step timed apart) and diff one sync on one target; print figures as JSON."""
+    os.environ["OUTFLOW_TARGET"] = target
+    os.environ["OUTFLOW_WAREHOUSE"] = str(work / "outflow.duckdb")
+    if url:
+        os.environ["OUTFLOW_POSTGRES_URL"] = url
+    import outflow.pipeline as pipeline
+    from activations.config import load_sync
+    from activations.engine import run_sync
+    from activations.sandboxes.testing import make_secret
+    from outflow import settings
+    from outflow.contract import GATING_TABLES
+    from outflow.load import load_directory
+    from outflow.warehouse import connect
+
+    out: dict = {"target": target, "load_avg_start": round(os.getloadavg()[0], 2)}
+    with Clock(server_dir) as c, connect() as wh:
+        result = load_directory(wh, data, allow_empty=GATING_TABLES)
+    out["raw_rows"] = sum(result.rows.values())
+    out["load"] = (c.wall, c.cpu)
+
+    step: dict[str, tuple[float, float]] = {}
+    resolve = pipeline.resolve_person_map
+
+    def timed_resolve(wh):  # the identity step, timed inside the real build
+        with Clock(server_dir) as sc:
+            r = resolve(wh)
+        step["identity"] = (sc.wall, sc.cpu)
+        return r
+
+    pipeline.resolve_person_map = timed_resolve
+    with Clock(server_dir) as c:
+        run = pipeline.build()
+    out["build"] = (c.wall, c.cpu)
+    out["build_ok"] = run.success
+    out["identity_step"] = step.get("identity", (float("nan"), float("nan")))
+
+    cfg = load_sync(settings.PROJECT_ROOT / "activations" / "syncs" / f"{SYNC}.yml")
+    os.environ[cfg.destination.secret_env] = make_secret()  # a dry run sends nothing; the secret is a placeholder
+    try:
+        with Clock(server_dir) as c:
+            res = run_sync(cfg, dry_run=True)
+        out["diff"] = (c.wall, c.cpu)  # the whole dry run: source check, quality gate, consent filter, diff
+        out["diff_only_wall"] = res.diff_s
+        out["diff_rows"] = res.added + res.changed + res.removed
+    except Exception as exc:  # noqa: BLE001 - a target the engine does not run on yet is a figure too
+        out["diff"] = (float("nan"), float("nan"))
+        out["diff_error"] = " ".join(str(exc).split())[:120]
+    out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["load_avg_end"] = round(os.getloadavg()[0], 2)
+    return out
+
+
+def _fmt(pair: tuple[float, float]) -> str:
+    wall, cpu = pair
+    return f"{wall:8.1f} {cpu:8.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="100000,1000000", help="people, comma-separated")
+    parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (default: a throwaway local one)")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        target, data, work, url, server = args.one
+        figures = run_one(target, Path(data), Path(work), url or None, Path(server) if server else None)
+        print(json.dumps(figures))
+        return
+
+    print("wall and CPU seconds per stage; CPU includes the PostgreSQL server's; load = 1-min load average")
+    head = f"{'people':>9} {'target':>8} {'raw rows':>11} | {'load':>17} | {'build':>17} | {'identity step':>17} |"
+    print(head + f" {'sync dry run':>17} {'diff':>6} | {'peak MB':>7} {'load avg':>9}")
+    for people in (int(p) for p in args.sizes.split(",")):
+        with tempfile.TemporaryDirectory() as tmp:
+            data = Path(tmp) / "data"
+            from outflow.generate import generate
+
+            generate(people, 42, data)
+            rows: dict[str, dict] = {}
+            for target in ("duckdb", "postgres"):
+                work = Path(tmp) / target
+                work.mkdir()
+                server = LocalPostgres() if target == "postgres" and not args.pg_url else None
+                try:
+                    url = args.pg_url if target == "postgres" else ""
+                    if server is not None:
+                        url = server.start().url
+                    server_dir = str(server.root / "data") if server is not None and server.root else ""
+                    proc = subprocess.run(
+                        [sys.executable, __file__, "--one", target, str(data), str(work), url or "", server_dir],
+                        capture_output=True,
+                        text=True,
+                    )
+                finally:
+                    if server is not None:
+                        server.stop()
+                if proc.returncode != 0:
+                    print(f"{people:>9,} {target:>8}  failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+                    continue
+                r = rows[target] = json.loads(proc.stdout.strip().splitlines()[-1])
+                diff = f"{_fmt(r['diff'])} {r['diff_only_wall']:6.2f}" if "diff_error" not in r else f"{'n/a':>24}"
+                print(
+                    f"{people:>9,} {target:>8} {r['raw_rows']:>11,} | {_fmt(r['load'])} | {_fmt(r['build'])} | "
+                    f"{_fmt(r['identity_step'])} | {diff:>24} | {r['peak_mb']:>7.0f} "
+                    f"{r['load_avg_start']:>4}-{r['load_avg_end']:<4}",
+                    flush=True,
+                )
+                if "diff_error" in r:
+                    print(f"{'':>19} sync diff not run on {target}: {r['diff_error']}")
+            if len(rows) == 2:
+                d, p = rows["duckdb"], rows["postgres"]
+                ratios = ", ".join(
+                    f"{stage} {p[stage][1] / d[stage][1]:.1f}x"
+                    for stage in ("load", "build", "identity_step", "diff")
+                    if d[stage][1] == d[stage][1] and p[stage][1] == p[stage][1] and d[stage][1] > 0
+                )
+                print(f"{people:>9,} postgres/duckdb CPU: {ratios}")
+
+
+if __name__ == "__main__":
+    main()
