@@ -125,10 +125,23 @@ def test_reconcile_repairs_a_renamed_sync_and_lost_state(kind: str, tmp_path: Pa
         assert (drift.held, drift.removed_keys, drift.cleared_keys) == (17, [], [])
 
 
-def test_reconcile_refuses_a_destination_that_cannot_list(tmp_path: Path, monkeypatch) -> None:
+CANNOT = {
+    "meta_audiences": ({"fields": {"email": "EMAIL"}, "options": {"audience_id": "2385"}}, "cannot list what it holds"),
+    # an upsert sync never says how a record leaves Salesforce: reconciliation cannot remove, so it refuses
+    "salesforce": ({"fields": SF_FIELDS, "options": {"external_id_field": "Outflow_Id__c"}, "mode": "upsert",
+                    "obj": "Contact"}, "destination.options.on_remove"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("dest_type", sorted(CANNOT))
+def test_reconcile_refuses_what_it_cannot_reconcile(dest_type: str, tmp_path: Path, monkeypatch) -> None:
+    spec, message = CANNOT[dest_type]
     monkeypatch.setenv(TOKEN_ENV, "whsec_" + "QUJD" * 8)
-    d = vendor_sync_dict("meta_audiences", "http://127.0.0.1:9/v21.0", name="cannot_list", secret_env=TOKEN_ENV,
-                         fields={"email": "EMAIL"}, options={"audience_id": "2385"})  # fmt: skip
+    con = connect(tmp_path / "w.duckdb")
+    make_audience(con, rows=3)
+    con.close()
+    d = vendor_sync_dict(dest_type, "http://127.0.0.1:9/v21.0", name="cannot_list", secret_env=TOKEN_ENV, **spec)
     write_sync(tmp_path / "syncs", d)
     out = cli("sync", "reconcile", "cannot_list", "--dir", tmp_path / "syncs", "--warehouse", tmp_path / "w.duckdb")
-    assert out.exit_code == 1 and "cannot list what it holds" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output
+    assert len(out.output.strip().splitlines()) == 1, out.output
