@@ -177,7 +177,7 @@ class HubSpotDestination(Destination):
         while True:
             url = base if after is None else f"{base}&after={quote(after, safe='')}"
             body = self._listed(await call(PreparedRequest("GET", url, self._headers())), "list memberships")
-            ids += [str(m["recordId"]) for m in body.get("results") or []]
+            ids += [str(m["recordId"]) for m in body.get("results") or [] if isinstance(m, dict) and m.get("recordId")]
             after = ((body.get("paging") or {}).get("next") or {}).get("after")
             if not after:
                 break

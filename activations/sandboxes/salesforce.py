@@ -9,8 +9,8 @@ Endpoints, as the REST API reference describes them:
   ``ENTITY_IS_DELETED``; an id the org never held answers ``NOT_FOUND``;
 - ``GET /services/data/vXX.X/query?q=SELECT Id, <f> FROM <SObject> WHERE <f> IN ('a','b')`` (the subset of SOQL
   the destination uses, and ``... WHERE <f> != null`` for reconciliation; anything else is ``MALFORMED_QUERY``),
-  paged like Salesforce: ``done``, ``totalSize``,
-  ``nextRecordsUrl`` (``GET /services/data/vXX.X/query/<locator>``), 2,000 records per page by default.
+  paged like Salesforce: ``done``, ``totalSize``, ``nextRecordsUrl`` (``GET /services/data/vXX.X/query/<locator>``),
+  2,000 records per page by default (``query_page_size``).
 
 Checks: ``allOrNone`` boolean; 1..200 records (or ids) per collection call, else ``EXCEEDED_ID_LIMIT``;
 ``attributes.type`` equal to the SObject; unknown fields ``INVALID_FIELD`` per record. Per-record failures use
