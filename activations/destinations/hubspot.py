@@ -7,6 +7,9 @@
 - Audience membership (option ``list_id``, a MANUAL list): after an upsert, ``PUT
   /crm/v3/lists/{list_id}/memberships/add`` with the record ids; removal (mirror) reads the record ids with
   ``POST /crm/v3/objects/contacts/batch/read`` (``idProperty``) and ``PUT .../memberships/remove``.
+- Reconciliation lists the list's members: ``GET /crm/v3/lists/{list_id}/memberships?limit=250`` (record ids,
+  following ``paging.next.after`` to the end), then their id property with ``POST
+  /crm/v3/objects/contacts/batch/read`` by record id (100 per call).
 - Auth: ``Authorization: Bearer <private app token>``; rate limit 100 requests / 10 s (private apps).
 
 The primary key column must be mapped to the id property. Property values are sent as strings.
@@ -15,6 +18,7 @@ The primary key column must be mapped to the id property. Property values are se
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -37,6 +41,7 @@ class HubSpotDestination(Destination):
     type = "hubspot"
     max_batch_size = 100
     deletes_apart = True
+    can_list_members = True
 
     def check_config(self) -> None:
         self.id_property = str(self.option("id_property", "email"))
@@ -156,3 +161,44 @@ class HubSpotDestination(Destination):
             ok = resp.status_code in (200, 204)
             out.append(RowResult(r.key, ok, None if ok else self.error_message(resp)))
         return out
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The list's members by id property: their record ids (``GET .../memberships``, 250 a page, cursor
+        ``paging.next.after``), then the id property of those records (batch read by record id, 100 a call).
+        A member without the id property cannot be this sync's and is left out."""
+        if self.list_id is None:
+            raise OutflowError(
+                f"{self.cfg.path or self.cfg.name}: destination.options.list_id: reconciliation reads the members "
+                "of the sync's HubSpot list; name the list"
+            )
+        base = f"{self.cfg.destination.base_url}/crm/v3/lists/{quote(self.list_id, safe='')}/memberships?limit=250"
+        ids: list[str] = []
+        after: str | None = None
+        while True:
+            url = base if after is None else f"{base}&after={quote(after, safe='')}"
+            body = self._listed(await call(PreparedRequest("GET", url, self._headers())), "list memberships")
+            ids += [str(m["recordId"]) for m in body.get("results") or [] if isinstance(m, dict) and m.get("recordId")]
+            after = ((body.get("paging") or {}).get("next") or {}).get("after")
+            if not after:
+                break
+        out: set[str] = set()
+        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"
+        for i in range(0, len(ids), 100):
+            read = {"properties": [self.id_property], "propertiesWithHistory": [],
+                    "inputs": [{"id": rid} for rid in ids[i : i + 100]]}  # fmt: skip
+            resp = await call(PreparedRequest("POST", url, self._headers(), orjson.dumps(read)))
+            for item in self._listed(resp, "contacts batch read").get("results") or []:
+                value = ((item or {}).get("properties") or {}).get(self.id_property)
+                if value not in (None, ""):
+                    out.add(str(value))
+        return out
+
+    def _listed(self, resp: httpx.Response, what: str) -> dict[str, Any]:
+        """The JSON body of a listing answer (200, or 207 with some records not found), else one clear error."""
+        try:
+            body = resp.json() if resp.status_code in (200, 207) else None
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise OutflowError(f"sync {self.cfg.name}: listing HubSpot {what} failed: {self.error_message(resp)}")
+        return body

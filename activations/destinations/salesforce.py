@@ -14,6 +14,9 @@
     except the external id) to null; the record stays, so a person who comes back is updated in place.
   A key with no record in Salesforce, or whose record is already gone (``ENTITY_IS_DELETED``, ``NOT_FOUND``),
   counts as removed; any other per-record error rejects that row with Salesforce's message.
+- Reconciliation lists the records of the SObject that carry the external id: ``GET .../query?q=SELECT Id,
+  <ExternalIdField> FROM <SObject> WHERE <ExternalIdField> != null``, paged like the look-up; with ``on_remove:
+  clear`` a record whose ``clear_fields`` are all null was cleared and does not count as held.
 - ``REQUEST_LIMIT_EXCEEDED`` (HTTP 403, the org's API request allowance) is retried with backoff, never taken
   for an auth failure; ``INVALID_SESSION_ID`` (401) stops the sync.
 - Auth: ``Authorization: Bearer <access token>``. ``destination.object`` is the SObject (e.g. ``Contact``);
@@ -57,6 +60,7 @@ class SalesforceDestination(Destination):
     max_batch_size = MAX_RECORDS
     deletes_apart = True
     erasure = "delete contact"
+    can_list_members = True
 
     def check_config(self) -> None:
         where = self.cfg.path or self.cfg.name
@@ -131,17 +135,27 @@ class SalesforceDestination(Destination):
         """external id -> record Ids (a key Salesforce does not hold is absent), or the failed response."""
         found: dict[str, list[str]] = {}
         for soql in self.lookup_queries(keys):
-            url: str | None = self._url(f"query?q={quote_plus(soql)}")
-            while url:
-                resp = await call(PreparedRequest("GET", url, self._headers()))
-                if resp.status_code != 200:
-                    return resp
-                page = resp.json()
-                for rec in page.get("records", []):
-                    found.setdefault(str(rec.get(self.ext_field)), []).append(str(rec["Id"]))
-                nxt = None if page.get("done", True) else page.get("nextRecordsUrl")
-                url = f"{self.cfg.destination.base_url}{nxt}" if nxt else None
+            records = await self._query(call, soql)
+            if isinstance(records, httpx.Response):
+                return records
+            for rec in records:
+                found.setdefault(str(rec.get(self.ext_field)), []).append(str(rec["Id"]))
         return found
+
+    async def _query(self, call: Call, soql: str) -> list[dict[str, Any]] | httpx.Response:
+        """Every record a SOQL query answers (following ``nextRecordsUrl`` while ``done`` is false), or the
+        failed response."""
+        records: list[dict[str, Any]] = []
+        url: str | None = self._url(f"query?q={quote_plus(soql)}")
+        while url:
+            resp = await call(PreparedRequest("GET", url, self._headers()))
+            if resp.status_code != 200:
+                return resp
+            page = resp.json()
+            records += page.get("records", [])
+            nxt = None if page.get("done", True) else page.get("nextRecordsUrl")
+            url = f"{self.cfg.destination.base_url}{nxt}" if nxt else None
+        return records
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op != "delete":
@@ -174,6 +188,27 @@ class SalesforceDestination(Destination):
         recs = [{"attributes": {"type": self.sobject}, "id": rid, **nulls} for rid, _ in pairs]
         body = orjson.dumps({"allOrNone": False, "records": recs})
         return PreparedRequest("PATCH", self._url("composite/sobjects"), self._headers(), body)
+
+    async def list_members(self, call: Call) -> set[str]:
+        """The external ids of the SObject's records that carry one (every such record counts as this sync's);
+        with ``on_remove: clear``, records whose cleared fields are all null are left out."""
+        where = self.cfg.path or self.cfg.name
+        if self.on_remove not in ON_REMOVE:
+            raise OutflowError(
+                f"{where}: destination.options.on_remove: reconciliation removes Salesforce records the model does "
+                "not hold; say how: clear (null their mapped fields) or delete"
+            )
+        cleared = self.clear_fields if self.on_remove == "clear" else []
+        soql = f"SELECT Id, {', '.join([self.ext_field, *cleared])} FROM {self.sobject} WHERE {self.ext_field} != null"
+        records = await self._query(call, soql)
+        if isinstance(records, httpx.Response):
+            msg = self.error_message(records)
+            raise OutflowError(f"sync {self.cfg.name}: listing Salesforce records failed: {msg}")
+        return {
+            str(r[self.ext_field])
+            for r in records
+            if r.get(self.ext_field) not in (None, "") and (not cleared or any(r.get(f) is not None for f in cleared))
+        }
 
     # --- answers ------------------------------------------------------------------------------------
     @staticmethod

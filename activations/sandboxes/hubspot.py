@@ -9,6 +9,9 @@ copied into this repository. The checks below follow those schemas by hand:
 - ``BatchReadInputSimplePublicObjectId``: ``inputs``, ``properties`` and ``propertiesWithHistory`` required;
 - list memberships add/remove: an array of record id strings; the answer holds ``recordIdsMissing``,
   ``recordIdsRemoved`` and ``recordsIdsAdded`` (HubSpot's spelling);
+- list memberships read (``GET /crm/v3/lists/{listId}/memberships?limit=&after=``): ``limit`` 1..250
+  (default 100), members ordered by ``recordId``; the answer holds ``results[{recordId, membershipTimestamp}]``,
+  ``total`` and, while more remain, ``paging.next{after, link}``;
 - answers carry ``status``, ``startedAt``, ``completedAt`` and records with ``createdAt``/``updatedAt``.
 Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those two documents is placed
 in the vendor-specs folder (``hubspot/contacts.json``, ``hubspot/lists.json``; see
@@ -60,12 +63,17 @@ class HubSpotSandbox(VendorSandbox):
     name = "hubspot"
     default_rate_limit = (100.0, 10.0)  # private apps: 100 requests per 10 seconds
 
+    def __init__(self, *, memberships_page_size: int = 250, **kw: Any) -> None:
+        self.memberships_page_size = memberships_page_size  # at most this many members a page, whatever limit
+        super().__init__(**kw)
+
     def routes(self) -> list[Route]:
         return [
             ("POST", r"/crm/v3/objects/contacts/batch/upsert", self.upsert),
             ("POST", r"/crm/v3/objects/contacts/batch/read", self.read),
             ("POST", r"/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete),
             ("PUT", r"/crm/v3/lists/(?P<id>[^/]+)/memberships/(?P<action>add|remove)", self.membership),
+            ("GET", r"/crm/v3/lists/(?P<id>[^/]+)/memberships", self.memberships_page),
         ]
 
     def auth_error(self) -> Response:
@@ -179,7 +187,8 @@ class HubSpotSandbox(VendorSandbox):
         results, missing = [], []
         with self.lock:
             for inp in inputs:
-                rid = self._find(prop, inp["id"])
+                by_record_id = prop == "hs_object_id" and inp["id"] in self.contacts
+                rid = inp["id"] if by_record_id else self._find(prop, inp["id"])
                 if rid is None:
                     missing.append(inp["id"])
                 else:
@@ -220,6 +229,30 @@ class HubSpotSandbox(VendorSandbox):
             members.difference_update(known)
             self.stats["rows_removed"] += len(removed)
             return Response(200, {"recordsIdsAdded": [], "recordIdsRemoved": removed, "recordIdsMissing": missing})
+
+    def memberships_page(self, req: Request) -> Response:
+        """A page of the list's members ordered by record id, from after the ``after`` cursor."""
+        try:
+            limit = int(req.q("limit") or 100)
+        except ValueError:
+            raise _error(400, "limit must be an integer") from None
+        if not 1 <= limit <= 250:
+            raise _error(400, f"limit must be between 1 and 250 (got {limit})")
+        after = req.q("after")
+        if after is not None and not after.isdigit():
+            raise _error(400, f"after: invalid paging cursor {after!r}")
+        with self.lock:  # lists exist here once something was added to them; an unknown list is empty
+            ids = sorted(self.lists.get(req.params["id"], set()), key=int)
+            rest = [i for i in ids if after is None or int(i) > int(after)]
+            page = rest[: min(limit, self.memberships_page_size)]
+            out: dict[str, Any] = {
+                "results": [{"recordId": i, "membershipTimestamp": self.created.get(i)} for i in page],
+                "total": len(ids),
+            }
+        if len(rest) > len(page):
+            link = f"/crm/v3/lists/{req.params['id']}/memberships?limit={limit}&after={page[-1]}"
+            out["paging"] = {"next": {"after": page[-1], "link": link}}
+        return Response(200, out)
 
     def gdpr_delete(self, req: Request) -> Response:
         """GDPR delete: ``{"objectId", "idProperty"?}``; the contact and its list memberships are deleted for

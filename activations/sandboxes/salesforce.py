@@ -8,8 +8,9 @@ Endpoints, as the REST API reference describes them:
   order; a deleted record goes to the recycle bin, so deleting (or updating) it again answers
   ``ENTITY_IS_DELETED``; an id the org never held answers ``NOT_FOUND``;
 - ``GET /services/data/vXX.X/query?q=SELECT Id, <f> FROM <SObject> WHERE <f> IN ('a','b')`` (the subset of SOQL
-  the destination uses; anything else is ``MALFORMED_QUERY``), paged like Salesforce: ``done``, ``totalSize``,
-  ``nextRecordsUrl`` (``GET /services/data/vXX.X/query/<locator>``), 2,000 records per page by default.
+  the destination uses, and ``... WHERE <f> != null`` for reconciliation; anything else is ``MALFORMED_QUERY``),
+  paged like Salesforce: ``done``, ``totalSize``, ``nextRecordsUrl`` (``GET /services/data/vXX.X/query/<locator>``),
+  2,000 records per page by default (``query_page_size``).
 
 Checks: ``allOrNone`` boolean; 1..200 records (or ids) per collection call, else ``EXCEEDED_ID_LIMIT``;
 ``attributes.type`` equal to the SObject; unknown fields ``INVALID_FIELD`` per record. Per-record failures use
@@ -38,6 +39,10 @@ _SELECT = re.compile(
     r"^\s*SELECT\s+(?P<fields>[\w\s,]+?)\s+FROM\s+(?P<sobject>\w+)\s+WHERE\s+(?P<field>\w+)\s+IN\s*"
     r"\((?P<values>.*)\)\s*$",
     re.IGNORECASE | re.DOTALL,
+)
+_NOT_NULL = re.compile(
+    r"^\s*SELECT\s+(?P<fields>[\w\s,]+?)\s+FROM\s+(?P<sobject>\w+)\s+WHERE\s+(?P<field>\w+)\s*!=\s*null\s*$",
+    re.IGNORECASE,
 )
 _LITERAL = re.compile(r"\s*'((?:[^'\\]|\\.)*)'\s*(,|$)", re.DOTALL)
 _UNESCAPE = {"n": "\n", "r": "\r", "t": "\t", "b": "\b", "f": "\f"}
@@ -235,19 +240,20 @@ class SalesforceSandbox(VendorSandbox):
             raise _sf_error(400, "MALFORMED_QUERY", "q is required")
         if len(soql) > 100_000:
             raise _sf_error(400, "MALFORMED_QUERY", "SOQL statements cannot exceed 100,000 characters")
-        m = _SELECT.match(soql)
+        m = _SELECT.match(soql) or _NOT_NULL.match(soql)
         if not m:
             raise _sf_error(400, "MALFORMED_QUERY", f"unsupported query: {soql[:80]}")
         fields = [f.strip() for f in m.group("fields").split(",")]
         sobject, field = m.group("sobject"), m.group("field")
-        values = set(_literals(m.group("values")))
+        values = set(_literals(m.group("values"))) if m.re is _SELECT else None  # None: the field is not null
         with self.lock:
             if sobject not in self.objects and sobject not in self.ext_fields:
                 raise _sf_error(400, "INVALID_TYPE", f"sObject type '{sobject}' is not supported.")
             hits = [
                 {"attributes": {"type": sobject, "url": f"/services/data/v{req.params['v']}/sobjects/{sobject}/{rid}"},
                  **{f: r.get(f) for f in fields}}
-                for rid, r in self.objects.get(sobject, {}).items() if str(r.get(field)) in values
+                for rid, r in self.objects.get(sobject, {}).items()
+                if (r.get(field) is not None if values is None else str(r.get(field)) in values)
             ]  # fmt: skip
             return Response(200, self._page(req.params["v"], hits, len(hits)))
 
