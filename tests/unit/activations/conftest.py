@@ -1,1 +1,9 @@
-from tests.activations_fixtures import SECRET_ENV, con, sandbox, secret, warehouse  # noqa: F401
+from tests.activations_fixtures import (  # noqa: F401
+    SECRET_ENV,
+    any_con,
+    any_warehouse,
+    con,
+    sandbox,
+    secret,
+    warehouse,
+)
