@@ -1,9 +1,1 @@
-from tests.activations_fixtures import (  # noqa: F401
-    SECRET_ENV,
-    any_con,
-    any_warehouse,
-    con,
-    sandbox,
-    secret,
-    warehouse,
-)
+from tests.activations_fixtures import *  # noqa: F403  (the fixtures: warehouse, con, any_warehouse, any_con, sandbox, ...)
