@@ -43,12 +43,12 @@ neither as a function nor as a type, and may change with DuckDB's version)."""
 _SEP, _NULL = "\u001f", "\u001e"  # unit and record separators (PostgreSQL text refuses a NUL byte)
 
 
-def row_hash_expr(columns: list[str], dialect: str, table: str | None = None) -> exp.Expression:
+def row_hash_expr(columns: list[str], dialect: str) -> exp.Expression:
     """The portable row hash of the mapped columns (``HASH_HEX_DIGITS``): each column as text, a null as
     U+001E, joined by U+001F."""
     text: exp.Expression | None = None
     for c in columns:
-        part = exp.Coalesce(this=exp.cast(_col(c, table), "varchar"), expressions=[_str(_NULL)])
+        part = exp.Coalesce(this=exp.cast(_col(c), "varchar"), expressions=[_str(_NULL)])
         text = part if text is None else exp.DPipe(this=exp.DPipe(this=text, expression=_str(_SEP)), expression=part)
     assert text is not None, "a sync maps at least one column"
     digits = exp.Substring(
@@ -62,9 +62,9 @@ def row_hash_expr(columns: list[str], dialect: str, table: str | None = None) ->
     return exp.cast(exp.DPipe(this=_str("0x"), expression=digits), "bigint")  # DuckDB, BigQuery: hex literals
 
 
-def legacy_hash_expr(columns: list[str], table: str | None = None) -> exp.Expression:
+def legacy_hash_expr(columns: list[str]) -> exp.Expression:
     """DuckDB's native hash of the mapped columns: the row hash of a state written before the portable one."""
-    return exp.Anonymous(this="hash", expressions=[_col(c, table) for c in columns])
+    return exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
 
 
 def mapped_alias(i: int) -> str:
