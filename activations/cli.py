@@ -161,7 +161,7 @@ def runs(
         ensure_schema(con)
         rows = con.execute(
             "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
-            f"round(duration_s, 2), error FROM {ns(con)}.sync_runs WHERE ? IS NULL OR sync_name = ? "
+            f"duration_s, error FROM {ns(con)}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
         ).fetchall()
@@ -174,7 +174,7 @@ def runs(
         name_, started, status, a, c, rm, inv, ack, rej, secs, error = r
         table.add_row(
             name_, f"{started:%Y-%m-%d %H:%M:%S}" if started else "", status, f"{a}/{c}/{rm}/{inv}",
-            f"{ack}/{rej}", "" if secs is None else str(secs), error or "",
+            f"{ack}/{rej}", "" if secs is None else str(round(secs, 2)), error or "",
         )  # fmt: skip
     console.print(table)
 

@@ -35,12 +35,36 @@ def _str(v: str) -> exp.Literal:
     return exp.Literal.string(v)
 
 
+HASH_HEX_DIGITS = 15
+"""The row hash is the first 15 hex digits (60 bits) of the MD5 of the mapped columns' text: a non-negative
+BIGINT, computed the same way on every engine (DuckDB's native ``hash()`` is a UBIGINT that PostgreSQL has
+neither as a function nor as a type, and may change with DuckDB's version)."""
+
+_SEP, _NULL = "\u001f", "\u001e"  # unit and record separators (PostgreSQL text refuses a NUL byte)
+
+
 def row_hash_expr(columns: list[str], dialect: str) -> exp.Expression:
-    """A hash of the mapped columns. DuckDB's native multi-argument hash (fast, null-aware); elsewhere MD5."""
-    if dialect == "duckdb":
-        return exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
-    parts = [exp.Coalesce(this=exp.cast(_col(c), "varchar"), expressions=[_str("\u0000")]) for c in columns]
-    return exp.MD5(this=exp.func("CONCAT_WS", _str("\u001f"), *parts))
+    """The portable row hash of the mapped columns (``HASH_HEX_DIGITS``): each column as text, a null as
+    U+001E, joined by U+001F."""
+    text: exp.Expression | None = None
+    for c in columns:
+        part = exp.Coalesce(this=exp.cast(_col(c), "varchar"), expressions=[_str(_NULL)])
+        text = part if text is None else exp.DPipe(this=exp.DPipe(this=text, expression=_str(_SEP)), expression=part)
+    assert text is not None, "a sync maps at least one column"
+    digits = exp.Substring(
+        this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(HASH_HEX_DIGITS)
+    )
+    if dialect == "postgres":  # hex through a bit string: ('x' || h)::bit(60)::bigint
+        bits = exp.DataType.build(f"bit({HASH_HEX_DIGITS * 4})", dialect="postgres")
+        return exp.cast(exp.cast(exp.DPipe(this=_str("x"), expression=digits), bits), "bigint")
+    if dialect == "snowflake":
+        return exp.func("TO_NUMBER", digits, _str("X" * HASH_HEX_DIGITS))
+    return exp.cast(exp.DPipe(this=_str("0x"), expression=digits), "bigint")  # DuckDB, BigQuery: hex literals
+
+
+def legacy_hash_expr(columns: list[str]) -> exp.Expression:
+    """DuckDB's native hash of the mapped columns: the row hash of a state written before the portable one."""
+    return exp.Anonymous(this="hash", expressions=[_col(c) for c in columns])
 
 
 def mapped_alias(i: int) -> str:
@@ -59,7 +83,7 @@ def build_diff_sql(
     cfg: SyncConfig,
     *,
     dialect: str = "duckdb",
-    source_schema: str = "main",
+    source_schema: str | None = "main",
     state_catalog: str | None = None,
     digest_columns: Collection[str] = (),
 ) -> str:
@@ -78,7 +102,7 @@ def build_diff_sql(
     """
     cols = list(cfg.fields)
     pk = _col(cfg.primary_key)
-    source = exp.table_(cfg.source, db=source_schema, quoted=True)
+    source = exp.table_(cfg.source, db=source_schema, quoted=True)  # no schema: a temp view of the session
     wanted = OPS_BY_MODE[cfg.mode]
     aliases = [mapped_alias(i) for i in range(len(cols))]
 
@@ -187,6 +211,21 @@ def build_diff_sql(
         .with_("dup", as_=dup)
     )
     return final.sql(dialect=dialect)
+
+
+def build_rehash_sql(cfg: SyncConfig, *, dialect: str = "duckdb", source_schema: str = "main") -> str:
+    """SELECT of (_key, _old, _new) over the model: each row's key, its legacy hash and its portable hash
+    (``activations.state.rehash_legacy_state``)."""
+    cols = list(cfg.fields)
+    return (
+        exp.select(
+            exp.alias_(exp.cast(_col(cfg.primary_key), "varchar"), "_key"),
+            exp.alias_(legacy_hash_expr(cols), "_old"),
+            exp.alias_(row_hash_expr(cols, dialect), "_new"),
+        )
+        .from_(exp.table_(cfg.source, db=source_schema, quoted=True))
+        .sql(dialect=dialect)
+    )
 
 
 def build_source_columns_sql(cfg: SyncConfig, *, source_schema: str = "main") -> tuple[str, list[str]]:

@@ -19,7 +19,6 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 
 from activations.config import Delivery, SyncConfig, mask, resolve_secret
@@ -33,23 +32,27 @@ from activations.delivery import (
 )
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination
-from activations.diff import build_diff_sql, build_source_columns_sql, mapped_alias
+from activations.diff import build_diff_sql, build_rehash_sql, build_source_columns_sql, mapped_alias
 from activations.privacy import SentRecorder
 from activations.state import (
     acquire_lock,
-    catalog,
     ensure_schema,
     heartbeat_sql,
     locked_warehouse_message,
     mark_in_flight_sql,
     ns,
     purge_logs,
+    qualified,
+    rehash_legacy_state,
     release_lock,
     settle_in_flight,
+    state_catalog,
+    temp_text_table,
 )
 from data_quality.config import QualityConfig
 from data_quality.gate import preflight, send_filter
 from outflow.errors import OutflowError
+from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
@@ -104,10 +107,13 @@ class SyncFailed(OutflowError):
         self.result = result
 
 
-def _connect(warehouse: Path | str | None) -> duckdb.DuckDBPyConnection:
+def _connect(warehouse: Path | str | None) -> Warehouse:
+    """The warehouse the settings name, or ``warehouse``: a DuckDB file, or a ``postgresql://`` URL."""
     from outflow.warehouse import connect
 
     try:
+        if isinstance(warehouse, str) and warehouse.startswith(("postgresql://", "postgres://")):
+            return connect(url=warehouse)
         return connect(warehouse)
     except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
         message = locked_warehouse_message(exc, warehouse)
@@ -122,7 +128,7 @@ def make_destination(cfg: SyncConfig) -> Destination:
     return DESTINATIONS[cfg.destination.type](cfg, secret)
 
 
-def _check_source(con: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
+def _check_source(con: Warehouse, cfg: SyncConfig) -> None:
     sql, needed = build_source_columns_sql(cfg)
     have = {r[0] for r in con.execute(sql).fetchall()}
     where = cfg.path or cfg.name
@@ -135,7 +141,7 @@ def _check_source(con: duckdb.DuckDBPyConnection, cfg: SyncConfig) -> None:
             raise OutflowError(f"{where}: fields.{col}: column {col!r} is not in main.{cfg.source}")
 
 
-def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult) -> None:
+def _start_run(con: Warehouse, cfg: SyncConfig, res: SyncResult) -> None:
     q = ns(con)
     con.execute(
         f"UPDATE {q}.sync_runs SET status = 'interrupted' WHERE sync_name = ? AND status = 'running'",
@@ -149,7 +155,7 @@ def _start_run(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, res: SyncResult)
     )
 
 
-def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
+def _finish_run(con: Warehouse, res: SyncResult) -> None:
     q = ns(con)
     res.error = mask(res.error) if res.error else res.error
     con.execute(
@@ -173,7 +179,7 @@ def _finish_run(con: duckdb.DuckDBPyConnection, res: SyncResult) -> None:
 
 
 def _filtered_source(
-    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, quality_config: QualityConfig | None
+    con: Warehouse, cfg: SyncConfig, quality_config: QualityConfig | None
 ) -> tuple[SyncConfig, str | None]:
     """The config the diff reads (its source: a temp view of the rows that pass the consent/erasure filter)
     and a SELECT of the rows held back (_key, _reason), or ``(cfg, None)`` where no ledger applies.
@@ -185,8 +191,9 @@ def _filtered_source(
         log.info("sync %s: consent/erasure filter: %s", cfg.name, note)
     if filt.sendable is None:
         return cfg, None
-    table = f'"{catalog(con)}".main."{cfg.source}"'
-    con.execute(f"CREATE OR REPLACE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
+    table = f'{qualified(con, "main")}."{cfg.source}"'
+    con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
+    con.execute(f"CREATE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
     reason = f"CASE WHEN {filt.erased} THEN 'erased' ELSE 'no_consent' END" if filt.erased else "'no_consent'"
     blocked = (
         f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {table} s '
@@ -195,7 +202,7 @@ def _filtered_source(
     return cfg.model_copy(update={"source": _SOURCE}), blocked
 
 
-def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[str, list[dict[str, Any]]]:
+def _samples(con: Warehouse, cfg: SyncConfig, n: int) -> dict[str, list[dict[str, Any]]]:
     names = list(cfg.fields.values())
     cols = ", ".join(mapped_alias(i) for i in range(len(names)))
     out: dict[str, list[dict[str, Any]]] = {}
@@ -207,6 +214,28 @@ def _samples(con: duckdb.DuckDBPyConnection, cfg: SyncConfig, n: int) -> dict[st
             {"key": r[0], **({"reason": r[1]} if r[1] else {}), **dict(zip(names, r[2:], strict=True))} for r in rows
         ]
     return out
+
+
+def _create_temp(con: Warehouse, table: str, select: str) -> None:
+    """(Re)create a temp table of this session from a SELECT."""
+    con.execute(f"DROP TABLE IF EXISTS {table}")
+    con.execute(f"CREATE TEMP TABLE {table} AS {select}")
+
+
+def _record_invalid(con: Warehouse, q: str, cfg: SyncConfig, res: SyncResult, blocked_sql: str | None) -> None:
+    """Replace the sync's set-aside rows: the diff's invalid rows and those the consent/erasure filter held."""
+    con.execute(f"DELETE FROM {q}.sync_invalid_rows WHERE sync_name = ?", [cfg.name])
+    con.execute(
+        f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+        f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
+        [cfg.name, res.run_id],
+    )
+    if res.blocked:
+        con.execute(
+            f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b",
+            [cfg.name, res.run_id],
+        )
 
 
 def _ranges_sql(ranges: list[tuple[int, int]]) -> str:
@@ -221,7 +250,7 @@ def _ranges_sql(ranges: list[tuple[int, int]]) -> str:
 
 
 def _commit_batches(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     q: str,
     cfg: SyncConfig,
     run_id: str,
@@ -230,7 +259,7 @@ def _commit_batches(
     has_updates: bool,
     clear_rejected: bool,
     notes: dict[str, str] | None = None,
-    on_commit: Callable[[duckdb.DuckDBPyConnection, str, str, str], None] | None = None,
+    on_commit: Callable[[Warehouse, str, str, str], None] | None = None,
 ) -> None:
     """Record acknowledged batches (rows _rn in the (lo, hi] ranges) atomically: state, rejected rows, row log.
 
@@ -244,14 +273,9 @@ def _commit_batches(
     rng = _ranges_sql(ranges)
     rejected = {k: mask(m) for k, m in rejected.items()}  # a vendor's message may echo the credentials
     notes = {k: mask(m) for k, m in notes.items()} if notes else notes
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with con.transaction():
         if rejected:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _outflow_rej AS "
-                "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS message",
-                [list(rejected), list(rejected.values())],
-            )
+            temp_text_table(con, "_outflow_rej", {"key": list(rejected), "message": list(rejected.values())})
             acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
             log_from = f"{_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key"
             status, message = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END", "r.message"
@@ -260,11 +284,7 @@ def _commit_batches(
             log_from = f"{_PENDING} p"
             status, message = "'ok'", "NULL"
         if notes:
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _outflow_notes AS "
-                "SELECT unnest(CAST(? AS VARCHAR[])) AS key, unnest(CAST(? AS VARCHAR[])) AS note",
-                [list(notes), list(notes.values())],
-            )
+            temp_text_table(con, "_outflow_notes", {"key": list(notes), "note": list(notes.values())})
             log_from += " LEFT JOIN _outflow_notes n ON p._key = n.key"
             message = f"coalesce({message}, n.note)"
         if has_updates:
@@ -311,10 +331,6 @@ def _commit_batches(
                 [cfg.name, run_id],
             )
         con.execute(heartbeat_sql(q), [cfg.name, run_id])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 _WINDOW_BATCHES = 32
@@ -329,11 +345,11 @@ class _PendingReader:
 
     def __init__(
         self,
-        con: duckdb.DuckDBPyConnection,
+        con: Warehouse,
         cfg: SyncConfig,
         dest: Destination,
         total: int,
-        sent_lookup: Callable[[duckdb.DuckDBPyConnection, list[str]], dict[str, list[Any]]] | None = None,
+        sent_lookup: Callable[[Warehouse, list[str]], dict[str, list[Any]]] | None = None,
     ) -> None:
         self.con, self.total, self.size = con, total, dest.batch_size
         self.sent_lookup = sent_lookup  # removals carry the identifiers that were sent
@@ -418,9 +434,7 @@ class _GroupCommitter:
         await fut
 
 
-async def _deliver_all(
-    con: duckdb.DuckDBPyConnection, cfg: SyncConfig, dest: Destination, res: SyncResult, deadline: float
-) -> None:
+async def _deliver_all(con: Warehouse, cfg: SyncConfig, dest: Destination, res: SyncResult, deadline: float) -> None:
     """Send every pending row; commit state after each acknowledged batch.
 
     DuckDB work (reading pending rows, committing state) runs on one thread of its own, so the event loop
@@ -490,7 +504,7 @@ async def _deliver_all(
 def run_sync(
     cfg: SyncConfig,
     *,
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: Warehouse | None = None,
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
@@ -528,7 +542,7 @@ def unique_syncs(cfgs: list[SyncConfig]) -> list[SyncConfig]:
 def run_syncs(
     cfgs: list[SyncConfig],
     *,
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: Warehouse | None = None,
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
@@ -565,7 +579,7 @@ def run_syncs(
 async def run_sync_async(
     cfg: SyncConfig,
     *,
-    con: duckdb.DuckDBPyConnection | None = None,
+    con: Warehouse | None = None,
     warehouse: Path | str | None = None,
     dry_run: bool = False,
     force: bool = False,
@@ -624,7 +638,7 @@ async def run_sync_async(
 
 
 async def _run(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     cfg: SyncConfig,
     dest: Destination,
     res: SyncResult,
@@ -652,9 +666,14 @@ async def _run(
     # the diff runs off the event loop so that other syncs in the same loop keep sending meanwhile
     # an email column mapped to a field the destination hashes itself may hold a SHA-256 digest instead
     digests = [c for c in cfg.checked_email_columns if dest.accepts_digest(cfg.fields[c])]
-    source_schema = "temp" if diff_cfg is not cfg else "main"
-    diff_sql = build_diff_sql(diff_cfg, state_catalog=catalog(con), digest_columns=digests, source_schema=source_schema)
-    await asyncio.to_thread(con.execute, f"CREATE OR REPLACE TEMP TABLE {_DIFF} AS {diff_sql}")
+    if con.target == "duckdb":  # a state from before the portable row hash: rehashed on its sync's first run
+        rehash_legacy_state(con, cfg.name, build_rehash_sql(cfg))
+    source_schema = None if diff_cfg is not cfg else "main"  # the filter's temp view, or the model
+    diff_sql = build_diff_sql(
+        diff_cfg, dialect=con.dialect, state_catalog=state_catalog(con), digest_columns=digests,
+        source_schema=source_schema,
+    )  # fmt: skip
+    await asyncio.to_thread(_create_temp, con, _DIFF, diff_sql)
     res.diff_s = time.perf_counter() - t_diff
     counts = dict(con.execute(f"SELECT _op, count(*) FROM {_DIFF} GROUP BY _op").fetchall())
     res.added, res.changed = counts.get("add", 0), counts.get("change", 0)
@@ -669,20 +688,8 @@ async def _run(
         res.status = "dry_run"
         return
 
-    con.execute("BEGIN TRANSACTION")
-    con.execute(f"DELETE FROM {q}.sync_invalid_rows WHERE sync_name = ?", [cfg.name])
-    con.execute(
-        f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
-        f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM {_DIFF} WHERE _op = 'invalid'",
-        [cfg.name, res.run_id],
-    )
-    if res.blocked:
-        con.execute(
-            f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
-            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b",
-            [cfg.name, res.run_id],
-        )
-    con.execute("COMMIT")
+    with con.transaction():
+        _record_invalid(con, q, cfg, res, blocked_sql)
 
     share_limit = cfg.thresholds.max_change_share
     disruptive = res.changed + res.removed
@@ -700,10 +707,14 @@ async def _run(
     # Sent in key order: the acknowledged state is then appended clustered by key, so that a later run's
     # per-batch DELETE of changed keys reads only the row groups holding those keys (DuckDB prunes the scan
     # with the batch's key range) instead of the whole state: commit cost follows the change, not the audience.
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {_PENDING} AS SELECT *, row_number() OVER (ORDER BY _key) AS _rn "
-        f"FROM {_DIFF} WHERE _op <> 'invalid' ORDER BY _rn"
+    _create_temp(
+        con,
+        _PENDING,
+        f"SELECT *, row_number() OVER (ORDER BY _key) AS _rn FROM {_DIFF} WHERE _op <> 'invalid' ORDER BY _rn",
     )
+    if con.target != "duckdb":  # batches are read and committed by _rn range (DuckDB prunes by zone maps)
+        con.execute(f"CREATE INDEX {_PENDING}_rn ON {_PENDING} (_rn)")
+        con.execute(f"ANALYZE {_PENDING}")
     t_send = time.perf_counter()
     try:
         await _deliver_all(con, cfg, dest, res, deadline)

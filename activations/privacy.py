@@ -34,7 +34,7 @@ import httpx
 from activations.config import SyncConfig, resolve_secret
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Destination, Record, RowResult, idempotency_key
-from activations.state import ensure_schema, ns
+from activations.state import LEGACY, SCHEMA, ensure_schema, ns, temp_text_table
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -206,11 +206,8 @@ class SentRecorder:
                 col.append(v)
         if not out[0]:
             return
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE _outflow_sent AS SELECT unnest(CAST(? AS VARCHAR[])) AS key, "
-            "unnest(CAST(? AS VARCHAR[])) AS person_id, unnest(CAST(? AS VARCHAR[])) AS subject, "
-            "unnest(CAST(? AS VARCHAR[])) AS identifiers",
-            out,
+        temp_text_table(
+            con, "_outflow_sent", dict(zip(("key", "person_id", "subject", "identifiers"), out, strict=True))
         )
         con.execute(
             f"""INSERT INTO {q}.sync_sent
@@ -324,11 +321,7 @@ def _erased_targets(con: Any, q: str) -> tuple[list[_Target], int]:
             "JOIN main.erased_persons e ON e.person_id = i.person_id WHERE i.identifier_type IN ('email', 'phone')"
         ).fetchall():
             subjects[subject_hash(typ, val)] = str(pid)
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE _outflow_erased_subjects AS "
-        "SELECT unnest(CAST(? AS VARCHAR[])) AS subject, unnest(CAST(? AS VARCHAR[])) AS person_id",
-        [list(subjects), list(subjects.values())],
-    )
+    temp_text_table(con, "_outflow_erased_subjects", {"subject": list(subjects), "person_id": list(subjects.values())})
     by_person = "s.person_id IN (SELECT person_id FROM main.erased_persons)" if have_persons else "false"
     rows = con.execute(
         f"""SELECT s.sync_name, s.key, coalesce(s.person_id, x.person_id), s.subject, s.identifiers
@@ -439,8 +432,8 @@ def _erase_all(con: Any, q: str, res: ErasureResult) -> None:
 def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...]], done: list[_Target]) -> None:
     """Log every erasure; for acknowledged ones mark the row erased, drop it from the sync's state (the
     destination no longer holds it) and reduce the keys the run log kept to their hash."""
-    con.execute("BEGIN TRANSACTION")
-    try:
+    legacy = _exists(con, SCHEMA, LEGACY)  # a state set aside for rehashing (activations.state)
+    with con.transaction():
         con.executemany(
             f"""INSERT INTO {q}.erasure_log (run_id, person_id, subject, sync_name, destination_type, base_url,
                 key_hash, action, identifiers_sent, status, message, logged_at)
@@ -455,14 +448,12 @@ def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...
                 [hashed, sync_name, t.key],
             )
             con.execute(f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key = ?", [sync_name, t.key])
+            if legacy:
+                con.execute(f"DELETE FROM {q}.{LEGACY} WHERE sync_name = ? AND key = ?", [sync_name, t.key])
             con.execute(f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key = ?", [sync_name, t.key])
             con.execute(
                 f"UPDATE {q}.sync_row_log SET key = ? WHERE sync_name = ? AND key = ?", [hashed, sync_name, t.key]
             )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 # --- the per-person report -----------------------------------------------------------------------------------
@@ -644,13 +635,8 @@ def reconcile(
 
 def _drop_state(con: Any, q: str, sync_name: str, keys: Iterable[str]) -> None:
     keys = list(keys)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with con.transaction():
         con.executemany(f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key = ?", [(sync_name, k) for k in keys])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 async def _with_deliverer(dest: Destination, fn: Callable[[Any], Any]) -> Any:

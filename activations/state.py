@@ -16,10 +16,12 @@ import os
 import re
 import socket
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from outflow.errors import OutflowError
+
+if TYPE_CHECKING:
+    from outflow.warehouse import Warehouse
 
 SCHEMA = "outflow"
 
@@ -29,7 +31,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS {ns}.sync_state (
         sync_name VARCHAR NOT NULL,
         key VARCHAR NOT NULL,
-        row_hash UBIGINT NOT NULL,
+        row_hash BIGINT NOT NULL,
         acked_at TIMESTAMP NOT NULL,
         run_id VARCHAR
     )""",
@@ -59,7 +61,7 @@ DDL = [
         mode VARCHAR,
         started_at TIMESTAMP,
         finished_at TIMESTAMP,
-        duration_s DOUBLE,
+        duration_s DOUBLE PRECISION,
         status VARCHAR,
         dry_run BOOLEAN,
         forced BOOLEAN,
@@ -87,7 +89,7 @@ DDL = [
         run_id VARCHAR NOT NULL,
         key VARCHAR NOT NULL,
         op VARCHAR,
-        row_hash UBIGINT,
+        row_hash BIGINT,
         sent_at TIMESTAMP
     )""",
     """CREATE TABLE IF NOT EXISTS {ns}.sync_row_log (
@@ -102,29 +104,44 @@ DDL = [
 ]
 
 
-def catalog(con: duckdb.DuckDBPyConnection) -> str:
+def catalog(con: Warehouse) -> str:
     """The warehouse's catalog name (DuckDB: the file's stem, e.g. ``outflow`` for outflow.duckdb)."""
     (name,) = con.execute("SELECT current_database()").fetchone()  # type: ignore[misc]
     return str(name)
 
 
-def ns(con: duckdb.DuckDBPyConnection) -> str:
-    """The fully qualified ``outflow`` schema. Qualified with the catalog because a warehouse file named
-    ``outflow.duckdb`` makes a bare ``outflow.x`` ambiguous (catalog ``outflow`` or schema ``outflow``)."""
-    return '"' + catalog(con).replace('"', '""') + f'".{SCHEMA}'
+def state_catalog(con: Warehouse) -> str | None:
+    """The catalog that qualifies the ``outflow`` schema: DuckDB's, because a warehouse file named
+    ``outflow.duckdb`` makes a bare ``outflow.x`` ambiguous (catalog ``outflow`` or schema ``outflow``);
+    none elsewhere (PostgreSQL names one database per session and refuses a qualified ``CREATE SCHEMA``)."""
+    return catalog(con) if con.target == "duckdb" else None
 
 
-def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+def qualified(con: Warehouse, schema: str) -> str:
+    """``schema`` qualified as ``state_catalog`` says."""
+    cat = state_catalog(con)
+    return f'"{cat.replace(chr(34), chr(34) * 2)}".{schema}' if cat else schema
+
+
+def ns(con: Warehouse) -> str:
+    """The ``outflow`` schema, qualified where the engine needs it (``state_catalog``)."""
+    return qualified(con, SCHEMA)
+
+
+def ensure_schema(con: Warehouse) -> None:
     """Create the outflow schema and its tables if they do not exist; ``sync_state`` holds one row per
     (sync, key), enforced by a unique index (a warehouse from before it is de-duplicated first, keeping the
-    latest acknowledged row of each key)."""
+    latest acknowledged row of each key). A DuckDB state from before the portable row hash is set aside for
+    ``rehash_legacy_state``."""
     q = ns(con)
     for stmt in DDL:
         con.execute(stmt.format(ns=q))
+    if con.target == "duckdb" and con.columns(SCHEMA, "sync_state").get("row_hash") == "ubigint":
+        _set_aside_legacy_state(con, q)
     index = f"CREATE UNIQUE INDEX IF NOT EXISTS sync_state_key ON {q}.sync_state (sync_name, key)"
     try:
         con.execute(index)
-    except Exception:  # the driver's or the warehouse interface's constraint error: duplicates from before
+    except Exception:  # the interface's constraint error: duplicates from before
         dup = f"SELECT 1 FROM {q}.sync_state GROUP BY sync_name, key HAVING count(*) > 1 LIMIT 1"
         if con.execute(dup).fetchone() is None:
             raise
@@ -132,21 +149,72 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(index)
 
 
-def _dedupe_state(con: duckdb.DuckDBPyConnection, q: str) -> None:
-    con.execute("BEGIN TRANSACTION")
-    try:
+def _dedupe_state(con: Warehouse, q: str) -> None:
+    with con.transaction():
+        con.execute("DROP TABLE IF EXISTS _outflow_state_keep")
         con.execute(
-            "CREATE OR REPLACE TEMP TABLE _outflow_state_keep AS SELECT sync_name, key, row_hash, acked_at, run_id "
+            "CREATE TEMP TABLE _outflow_state_keep AS SELECT sync_name, key, row_hash, acked_at, run_id "
             "FROM (SELECT *, row_number() OVER (PARTITION BY sync_name, key ORDER BY acked_at DESC, run_id DESC) "
             f"AS rn FROM {q}.sync_state) t WHERE rn = 1"
         )
         con.execute(f"DELETE FROM {q}.sync_state")
         con.execute(f"INSERT INTO {q}.sync_state SELECT * FROM _outflow_state_keep")
         con.execute("DROP TABLE _outflow_state_keep")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+
+
+def temp_text_table(con: Warehouse, table: str, columns: dict[str, list[str | None]]) -> None:
+    """(Re)create a temp table of this session with these text columns, written in bulk (``write_arrow``)."""
+    import pyarrow as pa
+
+    data = pa.table({c: pa.array(v, pa.string()) for c, v in columns.items()})
+    con.write_arrow(table, data, mode="replace", temporary=True)
+
+
+# ------------------------------------------------------------------------- state from before the portable hash
+
+LEGACY = "sync_state_legacy"
+"""A DuckDB state written with DuckDB's ``hash()`` (UBIGINT), kept until each sync's next run rehashes it."""
+
+
+def _set_aside_legacy_state(con: Warehouse, q: str) -> None:
+    """Move a UBIGINT-hashed state to ``outflow.sync_state_legacy`` and recreate ``sync_state`` (and
+    ``sync_in_flight``, after recording its rows as their run would have) with the portable BIGINT hash."""
+    for (name,) in con.execute(f"SELECT DISTINCT sync_name FROM {q}.sync_in_flight").fetchall():
+        settle_in_flight(con, name)
+    with con.transaction():
+        con.execute(f"CREATE TABLE IF NOT EXISTS {q}.{LEGACY} AS SELECT * FROM {q}.sync_state LIMIT 0")
+        con.execute(f"INSERT INTO {q}.{LEGACY} SELECT * FROM {q}.sync_state")
+        con.execute(f"DROP TABLE {q}.sync_state")
+        con.execute(f"DROP TABLE {q}.sync_in_flight")
+        for stmt in DDL:
+            if "sync_state (" in stmt or "sync_in_flight (" in stmt:
+                con.execute(stmt.format(ns=q))
+
+
+def rehash_legacy_state(con: Warehouse, sync_name: str, hashes: str) -> int:
+    """Move this sync's rows of a state set aside by ``ensure_schema`` into ``sync_state``, rehashed: a key
+    whose model row still has the acknowledged hash (``old_hash``, DuckDB's ``hash()`` of the mapped columns)
+    gets the row's portable hash (``new_hash``), so an unchanged row stays unchanged; any other key gets -1,
+    which no portable hash equals (they are non-negative), so it is sent again as changed. ``hashes``: a
+    SELECT of (_key, _old, _new) over the model (``activations.diff.build_rehash_sql``). Returns the rows moved."""
+    q = ns(con)
+    if not con.table_exists(SCHEMA, LEGACY):
+        return 0
+    (n,) = con.execute(f"SELECT count(*) FROM {q}.{LEGACY} WHERE sync_name = ?", [sync_name]).fetchone()  # type: ignore[misc]
+    if not n:
+        return 0
+    with con.transaction():
+        con.execute(
+            f"""INSERT INTO {q}.sync_state (sync_name, key, row_hash, acked_at, run_id)
+                SELECT l.sync_name, l.key, coalesce(max(CASE WHEN s._old = l.row_hash THEN s._new END), -1),
+                       max(l.acked_at), max(l.run_id)
+                FROM {q}.{LEGACY} l
+                LEFT JOIN ({hashes}) s ON s._key = l.key
+                WHERE l.sync_name = ? GROUP BY l.sync_name, l.key""",
+            [sync_name],
+        )
+        con.execute(f"DELETE FROM {q}.{LEGACY} WHERE sync_name = ?", [sync_name])
+    return int(n)
 
 
 # ------------------------------------------------------------------------------- at-most-once delivery
@@ -165,7 +233,7 @@ def mark_in_flight_sql(q: str, pending: str) -> str:
     )
 
 
-def settle_in_flight(con: duckdb.DuckDBPyConnection, sync_name: str) -> int:
+def settle_in_flight(con: Warehouse, sync_name: str) -> int:
     """Rows of this sync still in flight (their run crashed or stopped before an acknowledgement): recorded
     as 'unknown' in the run log under the run that sent them, kept in the state as if acknowledged (so they are
     never sent again) and taken off the rejected rows. Returns how many."""
@@ -174,8 +242,7 @@ def settle_in_flight(con: duckdb.DuckDBPyConnection, sync_name: str) -> int:
     if not n:
         return 0
     keys = f"(SELECT key FROM {q}.sync_in_flight WHERE sync_name = ?)"
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with con.transaction():
         con.execute(
             f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
             f"SELECT run_id, sync_name, key, op, 'unknown', ?, now()::TIMESTAMP FROM {q}.sync_in_flight "
@@ -191,10 +258,6 @@ def settle_in_flight(con: duckdb.DuckDBPyConnection, sync_name: str) -> int:
         )
         con.execute(f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN {keys}", [sync_name, sync_name])
         con.execute(f"DELETE FROM {q}.sync_in_flight WHERE sync_name = ?", [sync_name])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     return int(n)
 
 
@@ -230,7 +293,7 @@ def _holder(name: str, pid: object, host: object, since: object, what: str = "sy
     )
 
 
-def acquire_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+def acquire_lock(con: Warehouse, sync_name: str, run_id: str) -> None:
     """Take the sync's lock for ``run_id``; ``SyncLocked`` (one line naming the holder) if a live runner
     holds it."""
     q = ns(con)
@@ -266,7 +329,7 @@ def heartbeat_sql(q: str) -> str:
     return f"UPDATE {q}.sync_locks SET heartbeat_at = now()::TIMESTAMP WHERE sync_name = ? AND run_id = ?"
 
 
-def release_lock(con: duckdb.DuckDBPyConnection, sync_name: str, run_id: str) -> None:
+def release_lock(con: Warehouse, sync_name: str, run_id: str) -> None:
     con.execute(f"DELETE FROM {ns(con)}.sync_locks WHERE sync_name = ? AND run_id = ?", [sync_name, run_id])
 
 
@@ -302,16 +365,9 @@ def _started(pid: int) -> str:
     return f"{dt.datetime.fromtimestamp(started, dt.UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
-def purge_logs(con: duckdb.DuckDBPyConnection, sync_name: str, retention_days: int) -> None:
+def purge_logs(con: Warehouse, sync_name: str, retention_days: int) -> None:
     """Drop run-log rows older than the retention setting for one sync."""
     q = ns(con)
-    con.execute(
-        f"DELETE FROM {q}.sync_row_log WHERE sync_name = ? "
-        f"AND logged_at < now()::TIMESTAMP - to_days(CAST(? AS INTEGER))",
-        [sync_name, retention_days],
-    )
-    con.execute(
-        f"DELETE FROM {q}.sync_runs WHERE sync_name = ? "
-        f"AND started_at < now()::TIMESTAMP - to_days(CAST(? AS INTEGER))",
-        [sync_name, retention_days],
-    )
+    cutoff = _now() - dt.timedelta(days=retention_days)
+    con.execute(f"DELETE FROM {q}.sync_row_log WHERE sync_name = ? AND logged_at < ?", [sync_name, cutoff])
+    con.execute(f"DELETE FROM {q}.sync_runs WHERE sync_name = ? AND started_at < ?", [sync_name, cutoff])

@@ -27,9 +27,7 @@ log = logging.getLogger(__name__)
 
 #: Demo steps that do not run on PostgreSQL yet, and why: the demo skips them there and says so. Remove an entry
 #: when its part runs through outflow.warehouse on PostgreSQL.
-NOT_YET_ON_POSTGRES = {
-    "syncs": "the sync engine's diff, state and run log (and so the syncs' quality gate) run on DuckDB only so far",
-}
+NOT_YET_ON_POSTGRES: dict[str, str] = {}
 
 
 @dataclass
@@ -64,9 +62,10 @@ def _held(store: Any) -> str:
     return "; ".join(parts) or "nothing"
 
 
-def sync_to_sandboxes(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Start every destination sandbox on 127.0.0.1 (free ports), point each declared sync at its sandbox
-    (same path, local host and port), give it the sandbox's credentials, and run them all."""
+    (same path, local host and port), give it the sandbox's credentials, and run them all on ``warehouse``
+    (a DuckDB file; ``None``: the warehouse the settings name, e.g. PostgreSQL)."""
     from activations.config import load_syncs
     from activations.engine import SyncFailed, run_sync
     from activations.sandboxes import start_all
@@ -75,7 +74,7 @@ def sync_to_sandboxes(warehouse: Path, stack: ExitStack) -> tuple[list[dict[str,
     sandboxes = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)))
     for sandbox in sandboxes.values():
         stack.callback(sandbox.stop)
-    exports = warehouse.parent / "exports"
+    exports = (warehouse or settings.warehouse_path()).parent / "exports"
     results: list[dict[str, Any]] = []
     used: set[str] = set()
     for cfg in load_syncs():
@@ -172,7 +171,7 @@ def run_demo(people: int, seed: int) -> DemoReport:
     received: dict[str, str] = {}
     if "syncs" not in skipped:
         with timer.stage("syncs"), ExitStack() as stack:
-            syncs, received = sync_to_sandboxes(settings.warehouse_path(), stack)
+            syncs, received = sync_to_sandboxes(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
     return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped))

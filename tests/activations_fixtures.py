@@ -10,6 +10,7 @@ import pytest
 from activations.sandboxes.testing import make_audience, make_secret
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.warehouse import Warehouse, connect
+from tests.warehouse_fixtures import TARGETS, new_location
 
 SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
 
@@ -38,5 +39,33 @@ def warehouse(tmp_path: Path) -> Path:
 @pytest.fixture
 def con(warehouse: Path) -> Iterator[Warehouse]:
     c = connect(warehouse)
+    yield c
+    c.close()
+
+
+# ---- both targets ---------------------------------------------------------------------------------------------
+WarehouseRef = Path | str
+"""A test's warehouse as ``run_sync(warehouse=...)`` takes it: a DuckDB file, or a PostgreSQL URL."""
+
+
+def open_warehouse(ref: WarehouseRef) -> Warehouse:
+    return connect(url=ref) if isinstance(ref, str) else connect(ref)
+
+
+@pytest.fixture(params=TARGETS)
+def any_warehouse(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> WarehouseRef:
+    """The ``warehouse`` fixture's audience on each target (a DuckDB file, a fresh PostgreSQL database), also
+    named by the settings (``OUTFLOW_TARGET`` ...), so the ``outflow`` command and subprocesses use it."""
+    loc = new_location(request, tmp_path)
+    with loc.connect() as con:
+        make_audience(con, rows=500)
+    for k, v in loc.env().items():
+        monkeypatch.setenv(k, v)
+    return loc.path if loc.path is not None else str(loc.url)
+
+
+@pytest.fixture
+def any_con(any_warehouse: WarehouseRef) -> Iterator[Warehouse]:
+    c = open_warehouse(any_warehouse)
     yield c
     c.close()

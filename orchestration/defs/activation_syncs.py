@@ -49,7 +49,7 @@ def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
     )
     def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            res = run_sync(cfg, warehouse=warehouse.file())
+            res = run_sync(cfg, warehouse=warehouse.path or None)  # empty: the settings (DuckDB or PostgreSQL)
         except SyncFailed as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(

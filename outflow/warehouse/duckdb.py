@@ -168,10 +168,3 @@ class DuckDBWarehouse(Warehouse):
     @property
     def location(self) -> str:
         return self._path
-
-    def __getattr__(self, name: str) -> Any:
-        # Transition aid: modules not yet moved to the interface still call DuckDB-only methods
-        # (sql, register, ...) on the connection connect() returns. New code must not rely on this.
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._con, name)

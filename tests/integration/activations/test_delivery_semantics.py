@@ -17,12 +17,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.engine import run_sync
-from activations.sandboxes.testing import VENDOR_PLANS, vendor_sync_dict, write_sync
+from activations.sandboxes.testing import VENDOR_PLANS, make_triggers, vendor_sync_dict, write_sync
 from activations.sandboxes.triggers import BrazeSandbox
+from tests.activations_fixtures import WarehouseRef, open_warehouse
 
 RUNNER = """
 import sys
@@ -38,7 +38,7 @@ def _ids(sb: BrazeSandbox) -> Counter[str]:
     return Counter(e["properties"]["outflow_event_id"] for e in sb.events())
 
 
-def _kill_after_a_lost_answer(cfg_path: Path, warehouse: Path, sb: BrazeSandbox) -> None:
+def _kill_after_a_lost_answer(cfg_path: Path, warehouse: WarehouseRef, sb: BrazeSandbox) -> None:
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, str(cfg_path), str(warehouse)], env={**os.environ},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     deadline = time.monotonic() + 120
@@ -59,15 +59,13 @@ def _kill_after_a_lost_answer(cfg_path: Path, warehouse: Path, sb: BrazeSandbox)
 
 @pytest.mark.parametrize("delivery", ["at_least_once", "at_most_once"])
 def test_kill_9_with_a_lost_acknowledgement(
-    delivery: str, tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+    delivery: str, tmp_path: Path, any_warehouse: WarehouseRef, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """On DuckDB and on PostgreSQL."""
+    warehouse = any_warehouse
     monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", TOKEN)
-    with duckdb.connect(str(warehouse)) as con:
-        con.execute(
-            "CREATE TABLE main.trg_welcome AS SELECT 'welcome-' || i AS trigger_id, i AS person_id, "
-            "'user' || i || '@example.com' AS email, 'welcome' AS event_name FROM range(?) r(i)",
-            [ROWS],
-        )
+    with open_warehouse(warehouse) as con:
+        make_triggers(con, rows=ROWS)
     plan = VENDOR_PLANS["braze"]
     with BrazeSandbox(token=TOKEN) as sb:
         d = vendor_sync_dict(
@@ -78,7 +76,7 @@ def test_kill_9_with_a_lost_acknowledgement(
         _kill_after_a_lost_answer(Path(cfg.path or ""), warehouse, sb)
         before = _ids(sb)
         assert len(before) < ROWS and max(before.values()) == 1
-        with duckdb.connect(str(warehouse)) as c:
+        with open_warehouse(warehouse) as c:
             acked = c.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]  # type: ignore[index]
             (killed_run,) = c.execute("SELECT run_id FROM outflow.sync_runs").fetchone()  # type: ignore[misc]
         assert acked == len(before) - BATCH  # the held-back batch was applied, never acknowledged
@@ -87,7 +85,7 @@ def test_kill_9_with_a_lost_acknowledgement(
         after = _ids(sb)
         assert set(after) == set(before) | set(after) and len(after) == ROWS  # every trigger reached Braze
         twice = [k for k, n in after.items() if n > 1]
-        with duckdb.connect(str(warehouse)) as c:
+        with open_warehouse(warehouse) as c:
             unknown = c.execute(
                 "SELECT run_id, count(*) FROM outflow.sync_row_log WHERE status = 'unknown' GROUP BY run_id"
             ).fetchall()

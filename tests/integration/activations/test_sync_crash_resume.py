@@ -9,12 +9,11 @@ import sys
 import time
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.sandboxes.testing import make_triggers, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
-from outflow.warehouse import connect
+from tests.activations_fixtures import WarehouseRef, open_warehouse
 
 RUNNER = """
 import sys
@@ -26,7 +25,7 @@ run_sync(load_sync(sys.argv[1]), warehouse=sys.argv[2])
 BATCH = 50
 
 
-def _run_and_kill(cfg_path: Path, warehouse: Path, sb: WebhookSandbox, after_batches: int) -> None:
+def _run_and_kill(cfg_path: Path, warehouse: WarehouseRef, sb: WebhookSandbox, after_batches: int) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", RUNNER, str(cfg_path), str(warehouse)],
         env={**os.environ},
@@ -45,10 +44,12 @@ def _run_and_kill(cfg_path: Path, warehouse: Path, sb: WebhookSandbox, after_bat
 
 @pytest.mark.parametrize("kind", ["audience", "trigger"])
 def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
-    tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, kind: str
+    tmp_path: Path, sandbox: WebhookSandbox, any_warehouse: WarehouseRef, kind: str
 ) -> None:
+    """On DuckDB and on PostgreSQL."""
+    warehouse = any_warehouse
     rows = 2000
-    con = connect(warehouse)
+    con = open_warehouse(warehouse)
     if kind == "audience":
         from activations.sandboxes.testing import make_audience
 
@@ -65,7 +66,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     received_before = sandbox.stats["rows_applied"] + sandbox.stats.get("duplicates_suppressed", 0)
     assert received_before < rows  # really killed mid-run
 
-    con = duckdb.connect(str(warehouse))
+    con = open_warehouse(warehouse)
     acked = con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]
     interrupted = con.execute("SELECT status FROM outflow.sync_runs").fetchall()
     assert interrupted == [("running",)]
@@ -80,7 +81,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     assert res.status == "success"
     assert res.added == rows - acked  # only what was not acknowledged is sent again
 
-    con = duckdb.connect(str(warehouse))
+    con = open_warehouse(warehouse)
     statuses = [r[0] for r in con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at").fetchall()]
     assert statuses == ["interrupted", "success"]
     if kind == "audience":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -15,14 +14,26 @@ from activations.sandboxes.webhook import WebhookSandbox
 from data_quality.config import QualityConfig
 from outflow.cli import app
 from outflow.errors import OutflowError
-from outflow.warehouse import connect
+from outflow.warehouse import Warehouse
+from tests.activations_fixtures import WarehouseRef, open_warehouse
+
+
+@pytest.fixture
+def warehouse(any_warehouse: WarehouseRef) -> WarehouseRef:
+    """Every test below runs on DuckDB and on PostgreSQL (the settings name the warehouse, for the CLI)."""
+    return any_warehouse
+
+
+@pytest.fixture
+def con(any_con: Warehouse) -> Warehouse:
+    return any_con
 
 
 def _cfg(tmp_path: Path, sb: WebhookSandbox, **kw: object) -> SyncConfig:
     return write_sync(tmp_path / "syncs", sync_dict(sb.url, **kw))
 
 
-def _model(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+def _model(con: Warehouse) -> dict[str, dict]:
     rows = con.execute("SELECT person_id, email, first_name, score FROM main.sync_contacts").fetchall()
     return {str(r[0]): {"email": r[1], "firstName": r[2], "score": r[3]} for r in rows}
 
@@ -151,16 +162,16 @@ def test_dry_run_sends_nothing(tmp_path: Path, sandbox: WebhookSandbox, con) -> 
     assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone() == (0,)
 
 
-def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
+def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, warehouse: WarehouseRef) -> None:
     _cfg(tmp_path, sandbox)
     runner = CliRunner()
-    base = ["--dir", str(tmp_path / "syncs"), "--warehouse", str(warehouse)]
+    base = ["--dir", str(tmp_path / "syncs")]
     out = runner.invoke(app, ["sync", "run", "contacts_webhook", "--dry-run", *base])
     assert out.exit_code == 0, out.stdout + out.stderr
     assert "dry run: nothing sent" in out.stdout and "user0@example.com" in out.stdout
     assert sandbox.stats.get("requests", 0) == 0
     assert runner.invoke(app, ["sync", "run", "contacts_webhook", *base]).exit_code == 0
-    con = duckdb.connect(str(warehouse))
+    con = open_warehouse(warehouse)
     con.execute("DELETE FROM main.sync_contacts WHERE person_id < 150")  # 30% of what the destination holds
     con.close()
     refused = runner.invoke(app, ["sync", "run", "contacts_webhook", *base])
@@ -169,7 +180,7 @@ def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, wareho
     assert len(sandbox.records("contacts")) == 500
     forced = runner.invoke(app, ["sync", "run", "contacts_webhook", "--force", *base])
     assert forced.exit_code == 0 and len(sandbox.records("contacts")) == 350
-    runs = runner.invoke(app, ["sync", "runs", "contacts_webhook", "--warehouse", str(warehouse)])
+    runs = runner.invoke(app, ["sync", "runs", "contacts_webhook"])
     assert "refused" in runs.stdout and "success" in runs.stdout
 
 
@@ -236,13 +247,13 @@ def test_concurrent_syncs_share_the_destination_rate_limit(tmp_path: Path, secre
         assert len(sb.records("contacts")) == 500 and len(sb.messages("events")) == 200
 
 
-def test_cli_runs_several_syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path) -> None:
-    con = connect(warehouse)
+def test_cli_runs_several_syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: WarehouseRef) -> None:
+    con = open_warehouse(warehouse)
     make_triggers(con, rows=50)
     con.close()
     _cfg(tmp_path, sandbox)
     _cfg(tmp_path, sandbox, name="welcome", source="trg_welcome", mode="insert")
-    base = ["--dir", str(tmp_path / "syncs"), "--warehouse", str(warehouse)]
+    base = ["--dir", str(tmp_path / "syncs")]
     out = CliRunner().invoke(app, ["sync", "run", "--all", *base])
     assert out.exit_code == 0, out.stdout + out.stderr
     assert "sync contacts_webhook: success" in out.stdout and "sync welcome: success" in out.stdout

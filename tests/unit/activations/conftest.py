@@ -1,1 +1,1 @@
-from tests.activations_fixtures import SECRET_ENV, con, sandbox, secret, warehouse  # noqa: F401
+from tests.activations_fixtures import *  # noqa: F403  (the fixtures: warehouse, con, any_warehouse, any_con, sandbox, ...)
