@@ -35,6 +35,7 @@ from activations.config import SyncConfig, resolve_secret
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Destination, Record, RowResult, idempotency_key
 from activations.state import LEGACY, SCHEMA, ensure_schema, ns, temp_text_table
+from outflow.contract import ERASED_IDENTIFIER_PREFIX
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -376,8 +377,10 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
             if not only_record:
                 _erase_all(con, q, res)
                 if not res.failed:  # every erased person is erased everywhere they were sent
-                    con.execute(f"UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP "
-                                "WHERE processed_at IS NULL")  # fmt: skip
+                    with con.transaction():
+                        con.execute(f"UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP "
+                                    "WHERE processed_at IS NULL")  # fmt: skip
+                        _redact_requests(con, q)
             res.status = "failed" if res.failed and not res.acked else "partial" if res.failed else "success"
         except OutflowError as exc:
             res.status = "failed"
@@ -394,6 +397,21 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
         if own:
             con.close()
     return res
+
+
+def _redact_requests(con: Any, q: str) -> None:
+    """Reduce each processed request in ``raw.erasure_requests`` to the ledger's hashed record: the erased
+    person's identifier is kept nowhere raw. The ledger keeps suppressing them (``erased_persons``), and a later
+    load of the same request id keeps the reduced row (the raw table only grows, the first version wins)."""
+    if not _exists(con, "raw", "erasure_requests"):
+        return
+    con.execute(
+        f"""UPDATE raw.erasure_requests SET identifier = CAST(? AS VARCHAR) || (
+                SELECT l.subject_hash FROM {q}.erasure_ledger l WHERE l.request_id = raw.erasure_requests.request_id)
+            WHERE identifier NOT LIKE ? AND request_id IN (
+                SELECT request_id FROM {q}.erasure_ledger WHERE processed_at IS NOT NULL)""",
+        [ERASED_IDENTIFIER_PREFIX, ERASED_IDENTIFIER_PREFIX + "%"],
+    )
 
 
 def _erase_all(con: Any, q: str, res: ErasureResult) -> None:

@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+#: Every erased person, from the raw requests and the erasure ledger (dbt model consent/erased_persons).
+ERASED_PERSONS = "main.erased_persons"
+
 
 def preflight(
     con: Warehouse,
@@ -119,4 +122,8 @@ def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | No
         value = "identifier_value" if "identifier_value" in ecols else "identifier"
         sub = f"(SELECT identifier_type, {value} AS identifier_value FROM {quote(table)})"
         erased = f"EXISTS (SELECT 1 FROM {sub} e WHERE {_identity_match('s', cols, key, cfg.identity_table, 'e')})"
+    # erased_persons also reads the erasure ledger: it keeps suppressing a person whose raw request is gone
+    if "person_id" in cols and columns(con, ERASED_PERSONS):
+        by_ledger = f"EXISTS (SELECT 1 FROM {quote(ERASED_PERSONS)} ep WHERE ep.person_id = s.person_id)"
+        erased = f"({erased}) OR {by_ledger}" if erased else by_ledger
     return SendFilter(consented, erased, tuple(notes))

@@ -157,3 +157,7 @@ TABLES: dict[str, Table] = {
 }
 
 GATING_TABLES: tuple[str, ...] = tuple(name for name, table in TABLES.items() if table.gates_sending)
+
+#: What an erasure request's `identifier` becomes once every destination has erased the person: this prefix and
+#: the SHA-256 the erasure ledger keeps, so no raw identifier of an erased person stays in `raw.erasure_requests`.
+ERASED_IDENTIFIER_PREFIX = "erased:sha256:"

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from outflow.contract import GATING_TABLES, TABLES, Table
+from outflow.contract import ERASED_IDENTIFIER_PREFIX, GATING_TABLES, TABLES, Table
 from outflow.errors import OutflowError
 from outflow.warehouse import QueryError, Warehouse, local_engine, table_exists
 
@@ -414,6 +414,8 @@ def _append_new(wh: Warehouse, local: Warehouse, table: Table, file: _Checked, r
         "as numbered where _k = 1) as s"
     )
     others = " or ".join(f"s.{_q(c)} is distinct from t.{_q(c)}" for c in table.column_names if c != table.key)
+    if "identifier" in table.column_names:  # a request erased everywhere lost its raw identifier on purpose
+        others = f"({others}) and t.identifier not like '{ERASED_IDENTIFIER_PREFIX}%'"
     result.erasures_kept += wh.execute(
         f"select count(*) from {firsts} join {target} as t on t.{key} = s.{key} where {others}"
     ).fetchall()[0][0]

@@ -17,6 +17,7 @@ import pytest
 from activations.privacy import key_hash
 from orchestration.defs.privacy import erasure
 from orchestration.resources import WarehouseResource
+from outflow.contract import ERASED_IDENTIFIER_PREFIX
 from outflow.warehouse import connect
 from tests.integration.privacy.conftest import cli, rebuild, sync_spec, write_syncs
 
@@ -28,6 +29,8 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
 ) -> None:
     con = connect(warehouse)
     person, email = con.execute(f"select person_id, email from main.{MODEL} order by person_id limit 1").fetchone()
+    cols = list(con.columns("main", MODEL))
+    row = con.execute(f"select * from main.{MODEL} where person_id = ?", [person]).fetchone()
     con.close()
     syncs = tmp_path / "syncs"
     write_syncs(syncs, [sync_spec("service_webhook", "webhook", MODEL, "person_id", {"email": "email"})], sandboxes,
@@ -48,6 +51,14 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     meta = result.asset_materializations_for_node("privacy__erasure")[0].metadata
     assert meta["requests_recorded"].value >= 1 and meta["acked"].value == 1
     assert person not in sandboxes["webhook"].records("contacts")  # the erasure event reached the receiver
+
+    # the processed request keeps no raw identifier: it is reduced to the ledger's hashed record
+    con = connect(warehouse)
+    (reduced,) = con.execute("select identifier from raw.erasure_requests where request_id = 'ledger-1'").fetchone()
+    (digest,) = con.execute("select subject_hash from outflow.erasure_ledger where request_id = 'ledger-1'").fetchone()
+    assert reduced == ERASED_IDENTIFIER_PREFIX + digest
+    assert not con.execute("select count(*) from raw.erasure_requests where identifier = ?", [email]).fetchone()[0]
+    con.close()
 
     # the raw table loses every request; the ledger keeps their hashed records
     con = connect(warehouse)
@@ -74,3 +85,18 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     con.close()
     # the first run's add, its key reduced to a hash by the erasure; nothing sent since
     assert logged == {"erased:" + key_hash("service_webhook", person): 1}
+
+    # even if the erased person came back into the activation model, the engine's own filter holds them back:
+    # erased_persons (which reads the ledger) is part of it, whatever the raw requests hold
+    con = connect(warehouse)
+    con.execute(f"insert into main.{MODEL} ({', '.join(cols)}) values ({', '.join('?' for _ in cols)})", list(row))
+    con.close()
+    planted = cli("sync", "run", "service_webhook", "--dir", syncs, "--warehouse", warehouse)
+    assert planted.exit_code == 0, planted.output
+    assert person not in sandboxes["webhook"].records("contacts")
+    con = connect(warehouse)
+    reasons = con.execute(
+        "select reason from outflow.sync_invalid_rows where sync_name = 'service_webhook' and key = ?", [person]
+    ).fetchall()
+    con.close()
+    assert reasons == [("erased",)]
