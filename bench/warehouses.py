@@ -75,7 +75,7 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.t0, self._cpu() - self.c0
 
 
-def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Path | None) -> dict:
+def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Path | None, sync: bool) -> dict:
     """Load, build (identity step timed apart) and diff one sync on one target; print figures as JSON."""
     os.environ["OUTFLOW_TARGET"] = target
     os.environ["OUTFLOW_WAREHOUSE"] = str(work / "outflow.duckdb")
@@ -112,6 +112,9 @@ def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Pa
     out["build_ok"] = run.success
     out["identity_step"] = step.get("identity", (float("nan"), float("nan")))
 
+    if not sync:
+        out["diff_error"] = "skipped (--no-sync)"
+        return _finish(out)
     cfg = load_sync(settings.PROJECT_ROOT / "activations" / "syncs" / f"{SYNC}.yml")
     os.environ[cfg.destination.secret_env] = make_secret()  # a dry run sends nothing; the secret is a placeholder
     try:
@@ -123,6 +126,11 @@ def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Pa
     except Exception as exc:  # noqa: BLE001 - a target the engine does not run on yet is a figure too
         out["diff"] = (float("nan"), float("nan"))
         out["diff_error"] = " ".join(str(exc).split())[:120]
+    return _finish(out)
+
+
+def _finish(out: dict) -> dict:
+    out.setdefault("diff", (float("nan"), float("nan")))
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     out["load_avg_end"] = round(os.getloadavg()[0], 2)
     return out
@@ -137,11 +145,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="people, comma-separated")
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (default: a throwaway local one)")
-    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--no-sync", action="store_true", help="leave out the sync dry run")
+    parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        target, data, work, url, server = args.one
-        figures = run_one(target, Path(data), Path(work), url or None, Path(server) if server else None)
+        target, data, work, url, server, sync = args.one
+        figures = run_one(target, Path(data), Path(work), url or None, Path(server) if server else None, sync == "1")
         print(json.dumps(figures))
         return
 
@@ -165,7 +174,8 @@ def main() -> None:
                         url = server.start().url
                     server_dir = str(server.root / "data") if server is not None and server.root else ""
                     proc = subprocess.run(
-                        [sys.executable, __file__, "--one", target, str(data), str(work), url or "", server_dir],
+                        [sys.executable, __file__, "--one", target, str(data), str(work), url or "", server_dir]
+                        + ["0" if args.no_sync else "1"],
                         capture_output=True,
                         text=True,
                     )

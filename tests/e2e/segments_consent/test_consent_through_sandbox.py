@@ -8,7 +8,6 @@ proves it.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from activations.sandboxes.webhook import WebhookSandbox
 from outflow.build import run_dbt
 from outflow.load import dataset_as_of
 from outflow.warehouse import connect
+from tests.integration.segments.conftest import copy_warehouse
 
 SECRET_ENV = "OUTFLOW_TEST_SEGMENTS_WEBHOOK_SECRET"
 AUDIENCE = "sync_lapsed_customers_email"
@@ -26,11 +26,8 @@ AUDIENCE = "sync_lapsed_customers_email"
 
 @pytest.fixture
 def warehouse(built_warehouse: Path, tmp_path: Path) -> Path:
-    src = connect(built_warehouse)
-    src.execute("checkpoint")
-    src.close()
     path = tmp_path / "e2e.duckdb"
-    shutil.copy(built_warehouse, path)
+    copy_warehouse(built_warehouse, path)
     return path
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,17 +20,15 @@ from outflow.cli import app
 from outflow.load import dataset_as_of
 from outflow.warehouse import connect
 from tests.integration.quality.conftest import quality_db, quality_template  # noqa: F401
+from tests.integration.segments.conftest import copy_warehouse
 
 WEBHOOK_ENV = "OUTFLOW_TEST_PRIVACY_WEBHOOK_SECRET"
 
 
 @pytest.fixture
 def warehouse(built_warehouse: Path, tmp_path: Path) -> Path:
-    src = connect(built_warehouse)
-    src.execute("checkpoint")
-    src.close()
     path = tmp_path / "privacy.duckdb"
-    shutil.copy(built_warehouse, path)
+    copy_warehouse(built_warehouse, path)
     return path
 
 
