@@ -8,7 +8,7 @@ suite) the engine's consent/erasure filter still holds both back and sends every
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -18,24 +18,16 @@ from typer.testing import CliRunner
 
 from activations.config import SyncConfig, load_sync
 from activations.engine import SyncFailed, run_sync, run_syncs
-from activations.sandboxes.testing import make_secret, sync_dict, write_sync
+from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import build_defs
 from orchestration.resources import WarehouseResource
 from outflow.cli import app
+from tests.integration.quality.conftest import SECRET_ENV
 
-SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
 NAME = "newsletter_webhook"
 STRANGER = "stranger@example.com"  # no consent at all
 GONE = "gone@example.com"  # consented, then asked for erasure (raw.erasure_requests holds it)
-
-
-@pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookSandbox]:
-    secret = make_secret()
-    monkeypatch.setenv(SECRET_ENV, secret)
-    with WebhookSandbox(secret) as sb:
-        yield sb
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from activations.sandboxes.testing import make_secret
+from activations.sandboxes.webhook import WebhookSandbox
 from outflow.warehouse import Warehouse, connect
 from tests.integration.quality import fixtures
 from tests.warehouse_fixtures import fresh_database
@@ -45,3 +47,15 @@ def con(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.Monk
         c = connect(url=fresh_database(admin, template=request.getfixturevalue("quality_pg_template")))
     yield c
     c.close()
+
+
+SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
+
+
+@pytest.fixture
+def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookSandbox]:
+    """A webhook sandbox on 127.0.0.1 whose signing secret is in SECRET_ENV (the gate tests' destination)."""
+    secret = make_secret()
+    monkeypatch.setenv(SECRET_ENV, secret)
+    with WebhookSandbox(secret) as sb:
+        yield sb

@@ -7,31 +7,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
 from activations.engine import SyncFailed, run_sync
-from activations.sandboxes.testing import make_secret, sync_dict, write_sync
+from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import build_sync_asset
 from orchestration.defs.quality import build_defs, quality_checks_for
 from orchestration.resources import WarehouseResource
 from outflow.warehouse import connect
+from tests.integration.quality.conftest import SECRET_ENV
 
 MODEL = dg.AssetKey(["sync_email_newsletter"])
 SYNC = dg.AssetKey(["activations", "newsletter_webhook"])
-SECRET_ENV = "OUTFLOW_TEST_WEBHOOK_SECRET"
-
-
-@pytest.fixture
-def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[WebhookSandbox]:
-    secret = make_secret()
-    monkeypatch.setenv(SECRET_ENV, secret)
-    with WebhookSandbox(secret) as sb:
-        yield sb
 
 
 @pytest.fixture
