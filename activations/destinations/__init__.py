@@ -8,6 +8,7 @@ from activations.destinations.base import Destination
 def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.file_export import FileExportDestination
     from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
+    from activations.destinations.google_data_manager import GoogleDataManagerDestination
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.mailchimp import MailchimpDestination
@@ -25,6 +26,7 @@ def _registry() -> dict[str, type[Destination]]:
         MetaAudienceDestination,
         SalesforceDestination,
         GoogleAdsCustomerMatchDestination,
+        GoogleDataManagerDestination,
         BrazeDestination,
         CustomerIoDestination,
         FileExportDestination,

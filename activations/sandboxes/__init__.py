@@ -8,6 +8,7 @@ from typing import Any
 def vendor_sandboxes() -> dict[str, Any]:
     """destination type -> sandbox class, for every vendor destination."""
     from activations.sandboxes.google_ads import GoogleAdsSandbox
+    from activations.sandboxes.google_data_manager import GoogleDataManagerSandbox
     from activations.sandboxes.hubspot import HubSpotSandbox
     from activations.sandboxes.klaviyo import KlaviyoSandbox
     from activations.sandboxes.mailchimp import MailchimpSandbox
@@ -26,6 +27,7 @@ def vendor_sandboxes() -> dict[str, Any]:
         "braze": BrazeSandbox,
         "customerio": CustomerIoSandbox,
         "mailchimp": MailchimpSandbox,
+        "google_data_manager": GoogleDataManagerSandbox,
     }
 
 
