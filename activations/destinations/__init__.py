@@ -16,6 +16,7 @@ def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.salesforce import SalesforceDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.triggers import BrazeDestination, CustomerIoDestination
+    from activations.destinations.twilio import TwilioSmsDestination
     from activations.destinations.webhook import WebhookDestination
 
     classes: list[type[Destination]] = [
@@ -27,6 +28,7 @@ def _registry() -> dict[str, type[Destination]]:
         SalesforceDestination,
         GoogleAdsCustomerMatchDestination,
         GoogleDataManagerDestination,
+        TwilioSmsDestination,
         BrazeDestination,
         CustomerIoDestination,
         FileExportDestination,

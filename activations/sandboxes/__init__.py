@@ -16,6 +16,7 @@ def vendor_sandboxes() -> dict[str, Any]:
     from activations.sandboxes.salesforce import SalesforceSandbox
     from activations.sandboxes.sendgrid import SendGridSandbox
     from activations.sandboxes.triggers import BrazeSandbox, CustomerIoSandbox
+    from activations.sandboxes.twilio import TwilioSandbox
 
     return {
         "sendgrid": SendGridSandbox,
@@ -28,6 +29,7 @@ def vendor_sandboxes() -> dict[str, Any]:
         "customerio": CustomerIoSandbox,
         "mailchimp": MailchimpSandbox,
         "google_data_manager": GoogleDataManagerSandbox,
+        "twilio_sms": TwilioSandbox,
     }
 
 

@@ -77,7 +77,7 @@ class GoogleDataManagerSandbox(VendorSandbox):
         self.statuses: dict[str, dict[str, Any]] = {}
 
     def store(self) -> Any:
-        return {"members": {ul: sorted(m) for ul, m in self.members.items()}, "requests": self.statuses}
+        return {"user_lists": {ul: sorted(m) for ul, m in self.members.items()}, "requests": self.statuses}
 
     # --- validation -----------------------------------------------------------------------------------------
     def _digest(self, value: Any, encoding: str, field: str, violations: list[dict[str, Any]]) -> str | None:
