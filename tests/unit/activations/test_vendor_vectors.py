@@ -94,3 +94,27 @@ def test_the_readme_lists_every_rule() -> None:
     readme = (Path(__file__).parents[2] / "data" / "meta_normalization" / "README.md").read_text()
     for key in CONTRADICTIONS:
         assert f"| {key} |" in readme, key
+
+
+def test_every_google_formatting_example_passes() -> None:
+    from activations.hashing import (
+        google_country_code,
+        google_normalize_email,
+        google_normalize_first_name,
+        google_normalize_last_name,
+        google_normalize_phone,
+        google_postal_code,
+    )
+
+    fns = {
+        "email": lambda v: google_normalize_email(v["input"]),
+        "phone": lambda v: google_normalize_phone(v["input"], v.get("region")),
+        "first_name": lambda v: google_normalize_first_name(v["input"]),
+        "last_name": lambda v: google_normalize_last_name(v["input"]),
+        "country_code": lambda v: google_country_code(v["input"]),
+        "postal_code": lambda v: google_postal_code(v["input"], v.get("region")),
+    }
+    vectors = json.loads((Path(__file__).parents[2] / "data" / "google_formatting" / "vectors.json").read_text())
+    assert len(vectors) == 12
+    for v in vectors:
+        assert fns[v["field"]](v) == v["expected"], v
