@@ -330,3 +330,20 @@ def google_hashed_first_name(value: Any) -> str:
 
 def google_hashed_last_name(value: Any) -> str:
     return _google_hash(value, google_normalize_last_name)
+
+
+def google_user_data(fields: dict[str, Any], default_region: str | None = None) -> dict[str, Any]:
+    """A row's Customer Match identifiers by Google's rules: ``email`` and ``phone`` digests (hex, "" when
+    unusable) and ``address`` {first_name, last_name, country_code, postal_code} (names hashed, country and
+    postal code not), or ``None`` unless all four are usable (Google matches an address only with all four).
+    Fields read: ``email``, ``phone``, ``first_name``, ``last_name``, ``country_code``, ``postal_code``."""
+    cc = google_country_code(fields.get("country_code"))
+    fn, ln = google_hashed_first_name(fields.get("first_name")), google_hashed_last_name(fields.get("last_name"))
+    pc = google_postal_code(fields.get("postal_code"), cc)
+    return {
+        "email": google_hashed_email(fields.get("email")),
+        "phone": google_hashed_phone(fields.get("phone"), cc or default_region),
+        "address": {"first_name": fn, "last_name": ln, "country_code": cc, "postal_code": pc}
+        if fn and ln and cc and pc
+        else None,
+    }

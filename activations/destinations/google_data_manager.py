@@ -58,14 +58,7 @@ from activations.destinations.base import (
     require_dict,
 )
 from activations.destinations.jobs import JobPolling, json_object, poll
-from activations.hashing import (
-    google_country_code,
-    google_hashed_email,
-    google_hashed_first_name,
-    google_hashed_last_name,
-    google_hashed_phone,
-    google_postal_code,
-)
+from activations.hashing import google_hashed_email, google_user_data
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -155,17 +148,15 @@ class GoogleDataManagerDestination(Destination):
                 return list(r.sent)[-MAX_IDENTIFIERS:]
             h = google_hashed_email(r.key)
             return [{"emailAddress": h}] if h else []
-        f = r.fields
+        u = google_user_data(r.fields, self.default_region)
         out: list[dict[str, Any]] = []
-        if h := google_hashed_email(f.get("email")):
-            out.append({"emailAddress": h})
-        cc = google_country_code(f.get("country_code"))
-        if h := google_hashed_phone(f.get("phone"), cc or self.default_region):
-            out.append({"phoneNumber": h})
-        fn, ln = google_hashed_first_name(f.get("first_name")), google_hashed_last_name(f.get("last_name"))
-        pc = google_postal_code(f.get("postal_code"), cc)
-        if fn and ln and cc and pc:  # Google matches an address only with all four
-            out.append({"address": {"givenName": fn, "familyName": ln, "regionCode": cc, "postalCode": pc}})
+        if u["email"]:
+            out.append({"emailAddress": u["email"]})
+        if u["phone"]:
+            out.append({"phoneNumber": u["phone"]})
+        if a := u["address"]:
+            out.append({"address": {"givenName": a["first_name"], "familyName": a["last_name"],
+                                    "regionCode": a["country_code"], "postalCode": a["postal_code"]}})  # fmt: skip
         return out[:MAX_IDENTIFIERS]
 
     def _member(self, idents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -180,7 +171,7 @@ class GoogleDataManagerDestination(Destination):
                 enc.append({k: self._encode(v)})
         return {"userData": {"userIdentifiers": enc}}
 
-    def _body(self, op: str, idents: list[list[dict[str, Any]]]) -> bytes:
+    def _request(self, op: str, idents: list[list[dict[str, Any]]]) -> PreparedRequest:
         body: dict[str, Any] = {
             "destinations": [self._destination()],
             "audienceMembers": [self._member(i) for i in idents],
@@ -189,21 +180,21 @@ class GoogleDataManagerDestination(Destination):
         if op != "delete":
             body["consent"] = self.consent
             body["termsOfService"] = {"customerMatchTermsOfServiceStatus": "ACCEPTED"}
-        return orjson.dumps(body)
+        method = "remove" if op == "delete" else "ingest"
+        return PreparedRequest("POST", self._url(f"audienceMembers:{method}"), self._headers(), orjson.dumps(body))
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
-        method = "remove" if records and records[0].op == "delete" else "ingest"
-        body = self._body(records[0].op if records else "upsert", [self.identifiers(r) for r in records])
-        return PreparedRequest("POST", self._url(f"audienceMembers:{method}"), self._headers(), body)
+        return self._request(records[0].op if records else "upsert", [self.identifiers(r) for r in records])
 
     # --- delivery -------------------------------------------------------------------------------------------
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
-        usable = [r for r in records if self.identifiers(r)]
+        idents = [self.identifiers(r) for r in records]
+        usable = [r for r, i in zip(records, idents, strict=True) if i]
         msg = "no user identifier left after Google normalization"
-        empty = [RowResult(r.key, False, msg) for r in records if not self.identifiers(r)]
+        empty = [RowResult(r.key, False, msg) for r, i in zip(records, idents, strict=True) if not i]
         if not usable:
             return empty
-        resp = await call(self.build_request(usable))
+        resp = await call(self._request(usable[0].op, [i for i in idents if i]))
         if 400 <= resp.status_code < 500:
             answer = await self.resend_without_bad_rows(call, usable, resp)
             return answer + empty if isinstance(answer, list) else answer

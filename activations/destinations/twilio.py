@@ -193,12 +193,3 @@ class TwilioSmsDestination(Destination):
             return float(response.headers.get("retry-after", ""))
         except ValueError:
             return None
-
-    def error_message(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            return super().error_message(response)
-        if isinstance(body, dict) and "message" in body:
-            return f"HTTP {response.status_code}: {body['message']}"
-        return super().error_message(response)
