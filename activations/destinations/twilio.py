@@ -59,7 +59,7 @@ class TwilioSmsDestination(Destination):
     type = "twilio_sms"
     max_batch_size = 50  # one request per message; a batch is acknowledged together
     records_sent_identifiers = True
-    erasure = "erasure event"  # a sent SMS cannot be unsent; Twilio keeps message logs per its retention
+    erasure = "delete messages"
 
     def check_secret(self) -> None:
         if ":" not in self._secret:
@@ -165,10 +165,48 @@ class TwilioSmsDestination(Destination):
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         answers = await asyncio.gather(*(self._send(call, r) for r in records))
-        for a in answers:
-            if isinstance(a, httpx.Response):
-                return a  # refused for the account or the sender, not the row: the deliverer decides
-        return [a for a in answers if isinstance(a, RowResult)]
+        refused = [a for a in answers if isinstance(a, httpx.Response)]
+        if refused and not any(isinstance(a, RowResult) and a.ok for a in answers):
+            return refused[0]  # refused for the account or the sender, not a row: the deliverer decides
+        # some messages went: they are acknowledged (never sent twice); the refused ones are rejected
+        return [a if isinstance(a, RowResult) else RowResult(r.key, False, self.error_message(a))
+                for r, a in zip(records, answers, strict=True)]  # fmt: skip
+
+    async def erase(self, call: Call, records: list[Record]) -> list[RowResult]:
+        """Delete the messages sent to the person's number: ``GET .../Messages.json?To=<number>&PageSize=1000``
+        (following ``next_page_uri``), then ``DELETE .../Messages/{sid}.json`` for each (204; 404: gone).
+        A row whose number was never recorded cannot be addressed and is refused."""
+        base = f"{self.cfg.destination.base_url}/2010-04-01/Accounts/{self.account_sid}"
+        headers = {"authorization": self._headers()["authorization"]}
+        done: dict[str, str | None] = {}
+        out = []
+        for r in records:
+            numbers = [str(s["to"]) for s in r.sent if s.get("to")]
+            if not numbers:
+                out.append(RowResult(r.key, False, "no phone number was recorded for this message"))
+                continue
+            for to in numbers:
+                if to not in done:
+                    done[to] = await self._delete_messages(call, base, headers, to)
+            errors = [done[to] for to in numbers if done[to]]
+            out.append(RowResult(r.key, not errors, errors[0] if errors else None))
+        return out
+
+    async def _delete_messages(self, call: Call, base: str, headers: dict[str, str], to: str) -> str | None:
+        """None when every message to ``to`` is deleted, else the error."""
+        url: str | None = f"{base}/Messages.json?{urlencode({'To': to, 'PageSize': 1000})}"
+        while url:
+            page = await call(PreparedRequest("GET", url, headers))
+            if page.status_code != 200:
+                return self.error_message(page)
+            body = answer_of(page)
+            for m in body.get("messages") or []:
+                resp = await call(PreparedRequest("DELETE", f"{base}/Messages/{m['sid']}.json", headers))
+                if resp.status_code not in (204, 404):
+                    return self.error_message(resp)
+            nxt = body.get("next_page_uri")
+            url = f"{self.cfg.destination.base_url}{nxt}" if nxt else None
+        return None
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         body = answer_of(response)

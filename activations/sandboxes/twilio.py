@@ -46,7 +46,12 @@ class TwilioSandbox(VendorSandbox):
         super().__init__(**kw)
 
     def routes(self) -> list[Route]:
-        return [("POST", r"/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})/Messages\.json", self.create)]
+        acct = r"/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})"
+        return [
+            ("POST", rf"{acct}/Messages\.json", self.create),
+            ("GET", rf"{acct}/Messages\.json", self.list_messages),
+            ("DELETE", rf"{acct}/Messages/(?P<msg>(SM|MM)[0-9a-f]{{32}})\.json", self.delete_message),
+        ]
 
     def credentials(self, cfg: Any) -> dict[str, str]:
         return {cfg.destination.secret_env: f"{self.account_sid}:{self.token}"}
@@ -121,3 +126,22 @@ class TwilioSandbox(VendorSandbox):
             self.messages.append(msg)
             self.stats["rows_applied"] += 1
         return Response(201, msg)
+
+    def list_messages(self, req: Request) -> Response:
+        """``GET Messages.json`` filtered by ``To``, newest first, ``PageSize`` at most 1000 (one page here)."""
+        to = req.q("To")
+        size = min(int(req.q("PageSize") or 50), 1000)
+        with self.lock:
+            found = [m for m in reversed(self.messages) if to is None or m["to"] == to][:size]
+        uri = f"/2010-04-01/Accounts/{self.account_sid}/Messages.json"
+        return Response(200, {"messages": found, "page": 0, "page_size": size, "uri": uri, "next_page_uri": None})
+
+    def delete_message(self, req: Request) -> Response:
+        """``DELETE Messages/{sid}.json``: 204, or 404 (code 20404) when there is no such message."""
+        with self.lock:
+            before = len(self.messages)
+            self.messages = [m for m in self.messages if m["sid"] != req.params["msg"]]
+            if len(self.messages) == before:
+                raise SandboxError(404, _error(404, 20404, "The requested resource was not found"))
+            self.stats["rows_deleted"] += 1
+        return Response(204, None)

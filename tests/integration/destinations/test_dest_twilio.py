@@ -123,3 +123,22 @@ def test_config_errors_are_one_line(tmp_path: Path, sb: TwilioSandbox, monkeypat
         TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch, {"from": ""}), f"{SID}:t")
     with pytest.raises(OutflowError, match="AccountSid:AuthToken"):
         TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch), "no-colon")
+
+
+def test_erasure_deletes_the_messages_sent_to_the_person(tmp_path: Path, sb: TwilioSandbox, trg, monkeypatch) -> None:
+    import asyncio
+
+    cfg = _cfg(tmp_path, sb, monkeypatch)
+    assert run_sync(cfg, con=trg).acked == 12
+    dest = TwilioSmsDestination(cfg, f"{SID}:twilio-auth-token")
+
+    async def call(req):
+        async with httpx.AsyncClient() as c:
+            return await c.request(req.method, req.url, headers=req.headers, content=req.content)
+
+    gone = Record("k0", "delete", {}, "i", ({"to": "+12125550100"},))
+    unknown = Record("kx", "delete", {}, "i", ())
+    out = asyncio.run(dest.erase(call, [gone, unknown]))
+    assert [(r.key, r.ok) for r in out] == [("k0", True), ("kx", False)]
+    assert "+12125550100" not in {m["to"] for m in sb.messages} and len(sb.messages) == 11
+    assert dest.erasure == "delete messages"
