@@ -175,6 +175,8 @@ class GoogleDataManagerSandbox(VendorSandbox):
         failed = sum(1 for e in emails if e and e in self.faults.partial_keys)
         with self.lock:
             for m, e in zip(members, emails, strict=True):
+                if e and e in self.faults.partial_keys:
+                    continue  # a record Google could not process: counted in the diagnostics, not applied
                 key = e or orjson_key(m)
                 if add:
                     self.members[ul][key] = m
