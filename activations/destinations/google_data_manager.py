@@ -4,9 +4,9 @@ the Google Ads API stopped taking them from new developer tokens (2026-04-01).
 Per batch (at most 10,000 audience members per request, Google's cap):
 1. ``POST {base_url}/v1/audienceMembers:ingest`` (adds) or ``POST {base_url}/v1/audienceMembers:remove``
    (removals) with ``{"destinations": [{"operatingAccount": {"accountType": "GOOGLE_ADS", "accountId"},
-   "loginAccount"?, "productDestinationId": <user list id>}], "audienceMembers": [{"userData":
+   "loginAccount"?, "productDestinationId": <user list id>}], "audienceMembers": [{"compositeData": {"userData":
    {"userIdentifiers": [{"emailAddress"} | {"phoneNumber"} | {"address": {"givenName", "familyName",
-   "regionCode", "postalCode"}}]}}], "encoding": "HEX" | "BASE64"}``; an ingest also carries the request-level
+   "regionCode", "postalCode"}}]}}}], "encoding": "HEX" | "BASE64"}``; an ingest also carries the request-level
    ``consent`` (``adUserData``/``adPersonalization``: ``CONSENT_GRANTED`` | ``CONSENT_DENIED``) and
    ``termsOfService.customerMatchTermsOfServiceStatus``. The answer is ``{"requestId"}``.
 2. Google validates fail-fast: one bad record refuses the whole request (400 ``INVALID_ARGUMENT``) with
@@ -169,7 +169,7 @@ class GoogleDataManagerDestination(Destination):
             else:
                 ((k, v),) = i.items()
                 enc.append({k: self._encode(v)})
-        return {"userData": {"userIdentifiers": enc}}
+        return {"compositeData": {"userData": {"userIdentifiers": enc}}}  # Google's recommended form
 
     def _request(self, op: str, idents: list[list[dict[str, Any]]]) -> PreparedRequest:
         body: dict[str, Any] = {

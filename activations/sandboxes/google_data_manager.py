@@ -139,9 +139,15 @@ class GoogleDataManagerSandbox(VendorSandbox):
             raise SandboxError(400, _status(400, "TERMS_AND_CONDITIONS_NOT_SIGNED", msg))
         violations: list[dict[str, Any]] = []
         out: list[list[dict[str, Any]]] = []
+        kind_sets: set[tuple[str, ...]] = set()
         for i, m in enumerate(members):
-            ids = ((m or {}).get("userData") or {}).get("userIdentifiers") or []
-            where = f"audienceMembers[{i}].userData.userIdentifiers"
+            m = m or {}
+            kinds = [k for k in ("compositeData", "userData", "mobileData", "userIdData", "pairData") if k in m]
+            kind_sets.add(tuple(kinds))
+            data = m.get("userData") or (m.get("compositeData") or {}).get("userData") or {}
+            ids = data.get("userIdentifiers") or []
+            path = "userData" if "userData" in m else "compositeData.userData"
+            where = f"audienceMembers[{i}].{path}.userIdentifiers"
             if not ids:
                 violations.append({"field": where, "reason": "INVALID_AUDIENCE_MEMBER", "description": "empty"})
                 continue
@@ -165,6 +171,9 @@ class GoogleDataManagerSandbox(VendorSandbox):
                 else:
                     violations.append({"field": f, "reason": "INVALID_FORMAT", "description": "unknown identifier"})
             out.append(norm)
+        if len(kind_sets) > 1:  # every member of a request carries the same kind of data
+            msg = "Every audience member of a request must have the same type of data."
+            raise SandboxError(400, _status(400, "MULTIPLE_DATA_TYPES_NOT_ALLOWED", msg))
         if violations:
             msg = "Request contains an invalid argument."
             raise SandboxError(400, _status(400, "INVALID_ARGUMENT", msg, violations))

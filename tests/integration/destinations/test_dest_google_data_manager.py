@@ -61,7 +61,7 @@ def test_ingest_diagnostics_size_and_removal(tmp_path: Path, sb: GoogleDataManag
     assert body["consent"] == {"adUserData": "CONSENT_GRANTED", "adPersonalization": "CONSENT_GRANTED"}
     assert body["encoding"] == "HEX"
     assert body["termsOfService"] == {"customerMatchTermsOfServiceStatus": "ACCEPTED"}
-    ids = body["audienceMembers"][0]["userData"]["userIdentifiers"]
+    ids = body["audienceMembers"][0]["compositeData"]["userData"]["userIdentifiers"]
     # gmail: dots and the +tag removed; phone E.164; the address with the country name mapped to its code
     assert ids[0] == {"emailAddress": sha256("firstlast0@gmail.com")}
     assert ids[1] == {"phoneNumber": sha256("+12125650000")}
@@ -86,7 +86,7 @@ def test_base64_encoding(tmp_path: Path, sb: GoogleDataManagerSandbox, people) -
     assert res.acked == 30
     body = sb.recorded("POST")[0]["body"]
     assert body["encoding"] == "BASE64"
-    emails = {base64.b64decode(m["userData"]["userIdentifiers"][0]["emailAddress"]).hex()
+    emails = {base64.b64decode(m["compositeData"]["userData"]["userIdentifiers"][0]["emailAddress"]).hex()
               for m in body["audienceMembers"]}  # fmt: skip
     assert sha256("user1@example.com") in emails
     assert sha256("user1@example.com") in sb.member_digests()
@@ -103,6 +103,9 @@ def test_sandbox_refuses_what_google_refuses(sb: GoogleDataManagerSandbox) -> No
     v = r.json()["error"]["details"][0]["fieldViolations"][0]
     assert v["field"].startswith("audienceMembers[1].") and v["reason"] == "INVALID_HEX_ENCODING"
     assert not sb.member_digests()
+    mixed = [ok, {"compositeData": {"userData": {"userIdentifiers": [{"emailAddress": sha256("b@example.com")}]}}}]
+    r = httpx.post(url, json={"destinations": [dest], "audienceMembers": mixed, "encoding": "HEX"}, headers=h)
+    assert r.json()["error"]["details"][-1]["reason"] == "MULTIPLE_DATA_TYPES_NOT_ALLOWED"
     r = httpx.post(url, json={"destinations": [dest], "audienceMembers": [ok]}, headers=h)
     assert r.status_code == 400 and "encoding" in r.json()["error"]["message"]
     other = {**dest, "productDestinationId": "999"}
