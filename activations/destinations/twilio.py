@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import string
 from typing import Any, Literal
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +43,6 @@ from activations.hashing import country_code, normalize_phone_e164
 from outflow.errors import OutflowError
 
 OPT_OUT = 21610
-ROW_CODES = frozenset({OPT_OUT, 21211, 21612, 21614, 21408, 21610, 30003, 30005, 30006})
 REQUEST_CODES = frozenset({20003, 20005, 20429, 21603, 21606, 21659, 21660, 21704, 30002})
 MAX_BODY = 1600
 
@@ -83,6 +83,17 @@ class TwilioSmsDestination(Destination):
         self.body_template = self.option("body")
         if "body" not in values and not self.body_template:
             raise OutflowError(f"{where}: fields: map a column to body, or set destination.options.body")
+        if self.body_template:
+            names = {f[5:] for f in values if f.startswith("vars.")}
+            try:
+                wanted = {n for _, n, _, _ in string.Formatter().parse(str(self.body_template)) if n is not None}
+            except ValueError as exc:
+                raise OutflowError(f"{where}: destination.options.body: {exc}") from None
+            if missing := sorted(wanted - names):
+                raise OutflowError(
+                    f"{where}: destination.options.body: {{{missing[0]}}} is not a mapped field; map a column to "
+                    f"vars.{missing[0]}"
+                )
         self.sender = self.option("from")
         self.service = self.option("messaging_service_sid")
         if bool(self.sender) == bool(self.service):
@@ -90,7 +101,13 @@ class TwilioSmsDestination(Destination):
         self.account_sid = str(self.option("account_sid") or self._secret.split(":", 1)[0])
         self.default_region = self.option("default_region")
         self.status_callback = self.option("status_callback")
-        self.quiet = (int(self.option("quiet_start_hour", 21)), int(self.option("quiet_end_hour", 8)))
+        self.quiet = (self._hour("quiet_start_hour", 21), self._hour("quiet_end_hour", 8))
+
+    def _hour(self, name: str, default: int) -> int:
+        value = self.option(name, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 23:
+            raise OutflowError(f"{self.cfg.path or self.cfg.name}: destination.options.{name}: an hour 0 to 23")
+        return value
 
     # --- one message ----------------------------------------------------------------------------------------
     def _headers(self) -> dict[str, str]:

@@ -121,6 +121,10 @@ def test_account_refusal_is_about_the_request(tmp_path: Path, sb: TwilioSandbox,
 def test_config_errors_are_one_line(tmp_path: Path, sb: TwilioSandbox, monkeypatch) -> None:
     with pytest.raises(OutflowError, match="exactly one of from, messaging_service_sid"):
         TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch, {"from": ""}), f"{SID}:t")
+    with pytest.raises(OutflowError, match=r"\{coupon\} is not a mapped field; map a column to vars.coupon"):
+        TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch, {"body": "Use {coupon}"}), f"{SID}:t")
+    with pytest.raises(OutflowError, match="quiet_start_hour: an hour 0 to 23"):
+        TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch, {"quiet_start_hour": 25}), f"{SID}:t")
     with pytest.raises(OutflowError, match="AccountSid:AuthToken"):
         TwilioSmsDestination(_cfg(tmp_path, sb, monkeypatch), "no-colon")
 
