@@ -133,7 +133,7 @@ def _country_names() -> dict[str, str]:
     return out
 
 
-@functools.cache
+@functools.lru_cache(maxsize=4096)
 def country_code(value: str) -> str:
     """ISO 3166-1 alpha-2 (upper case) for a code or a country name, or "" if none is recognised."""
     letters = _letters(value)
@@ -144,14 +144,20 @@ def country_code(value: str) -> str:
     names = _country_names()
     if letters in names:
         return names[letters]
-    # a name followed by more words ("CanadaCountry", "United States of America"): the longest known prefix
-    for k in sorted((k for k in names if len(k) > 3 and letters.startswith(k)), key=len, reverse=True):
-        return names[k]
-    try:  # everyday names that are not ISO's ("Russia", "Vatican", "Palestine")
+    # a name followed by more words ("CanadaCountry", "United States of America"): the longest run of whole
+    # leading words that is a known name (never a word cut short: "Indiana" is not India)
+    ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", ascii_value)]
+    for n in range(len(words) - 1, 0, -1):
+        if (k := "".join(words[:n])) in names and len(k) > 3:
+            return names[k]
+    try:  # everyday names inside ISO's ("Russia" in "Russian Federation", "Vatican", "Palestine")
         found = pycountry.countries.search_fuzzy(value)
     except LookupError:
         return ""
-    return found[0].alpha_2 if len(found) == 1 else ""
+    # only a country whose own name holds the value (search_fuzzy also matches subdivisions: Indiana -> US)
+    own = {c.alpha_2 for c in found if any(letters in k for k, cc in names.items() if cc == c.alpha_2)}
+    return own.pop() if len(own) == 1 else ""
 
 
 @functools.cache

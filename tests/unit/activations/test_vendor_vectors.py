@@ -79,6 +79,8 @@ def test_issue_examples_now_match() -> None:
         ("EXTERN_ID", " CRM-42 ", "crm-42"),  # external ids lower-cased
         ("ST", "British Columbia", "bc"),  # state names mapped to codes
         ("COUNTRY", "United States of America", "us"),  # country names kept
+        ("COUNTRY", "Russia", "ru"),  # an everyday name inside ISO's ("Russian Federation")
+        ("COUNTRY", "Indiana", ""),  # a US state is no country, and India is not a prefix of it
         ("DOB", "12/31/1990", "19901231"),  # non-ISO dates
         ("DOBY", "31.12.1990", "1990"),
         ("PHONE", "555-123-4567", "5551234567"),  # no US 1 guessed
