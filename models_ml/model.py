@@ -5,7 +5,7 @@ validation split, plus a logistic-regression baseline on the same features. `sco
 one row per entity with the probability, its decile and reason codes taken from xgboost's own
 per-feature contributions (`pred_contribs=True`).
 
-Works on a polars DataFrame or a pyarrow Table. Numeric and boolean columns are used as they are
+Works on a polars DataFrame, a pyarrow Table or a pandas DataFrame. Numeric and boolean columns are used as they are
 (nulls become missing values, which xgboost handles natively); string/categorical columns are
 encoded with a vocabulary learned at training time and passed to xgboost as categorical features.
 """
@@ -41,16 +41,18 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "max_cat_to_onehot": 8,
 }
 
-FeatureTable = pl.DataFrame | pa.Table
+FeatureTable = Any  # a polars DataFrame, a pyarrow Table or RecordBatch, or a pandas DataFrame
 
 
 def as_polars(features: FeatureTable) -> pl.DataFrame:
-    """Accept a polars DataFrame or a pyarrow Table."""
+    """Accept a polars DataFrame, a pyarrow Table or RecordBatch, or a pandas DataFrame."""
     if isinstance(features, pl.DataFrame):
         return features
-    if isinstance(features, pa.Table):
+    if isinstance(features, pa.Table | pa.RecordBatch):
         return pl.from_arrow(features)  # type: ignore[return-value]
-    raise ModelError(f"features must be a polars DataFrame or a pyarrow Table, not {type(features).__name__}")
+    if type(features).__module__.startswith("pandas") and type(features).__name__ == "DataFrame":
+        return pl.from_pandas(features)
+    raise ModelError(f"features must be a polars, pandas or pyarrow table, not {type(features).__name__}")
 
 
 def _label_array(df: pl.DataFrame, label: str | Sequence[Any] | pl.Series | np.ndarray) -> np.ndarray:
