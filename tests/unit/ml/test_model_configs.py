@@ -153,3 +153,44 @@ def test_pandas_and_arrow_inputs_are_accepted():
     from_arrow = train(df.to_arrow(), label, feature_columns=feats, num_boost_round=20, baseline=False)
     assert from_pandas.feature_names == from_arrow.feature_names == feats
     np.testing.assert_allclose(from_pandas.predict(df.to_pandas()), from_arrow.predict(df), rtol=1e-6)
+
+
+def test_churn_config_out_of_time_against_recency_frequency_and_p_alive(small_warehouse, tmp_path, monkeypatch):
+    con = small_warehouse
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "churn30.yml").write_text("name: churn30\nkind: churn\nchurn_window_days: 30\ngroups: [country]\n")
+    monkeypatch.setenv("OUTFLOW_MODEL_CONFIGS", str(configs))
+    from models_ml.configured import run_config, train_config
+
+    cfg = find_config("churn30")
+    reg = registry_for(cfg, tmp_path / "models")
+    first = train_config(con, cfg, registry=reg)
+    report = first["report"]
+    assert report["holdout"] == "out of time" and first["promoted"]
+    assert {"recency", "frequency"} <= set(report["comparison"]) and "p_alive" not in report["comparison"]
+    assert report["baselines"]["p_alive"] == "not available"
+    assert set(report["fairness_by_attribute"]) == {"country"}
+    assert report["fairness"]["status"] in ("passes", "fails", "not judged")
+    _, meta = reg.load()
+    assert meta["training_window"]["valid_from"] > max(meta["training_window"]["training_cutoffs"])
+
+    # with BG/NBD's mart present, P(alive) joins the comparison
+    people = con.fetch_polars("select person_id from main.dim_profiles")
+    rng = np.random.default_rng(0)
+    con.write_arrow(
+        "main.ml_customer_value", people.with_columns(pl.Series("p_alive", rng.random(people.height))), mode="replace"
+    )
+    second = train_config(con, cfg, registry=reg)
+    assert "p_alive" in second["report"]["comparison"] and second["report"]["baselines"]["p_alive"].startswith("1 -")
+
+    scored = run_config(con, cfg, registry=reg)
+    rows = con.fetch_polars("select * from main.ml_churn30_scores")
+    customers = con.fetch_polars(
+        "select count(distinct person_id) from main.fct_events where source = 'order' and event_type = 'completed'"
+    ).item()
+    assert scored["rows"] == rows.height == customers and rows["score"].is_between(0, 1).all()
+
+    from models_ml.cli import verdict_line
+
+    assert "wins" in verdict_line(second["report"])
