@@ -23,6 +23,10 @@ console = Console()
 
 AS_OF_HELP = "The moment to score at (YYYY-MM-DD); default: the loaded dataset's as-of date, else the latest event."
 REGISTRY_HELP = "Model registry folder (default: OUTFLOW_MODEL_REGISTRY or <warehouse dir>/models)."
+AsOf = Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)]
+RegistryPath = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
+WarehousePath = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")]
+Version = Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")]
 
 
 @contextmanager
@@ -150,14 +154,12 @@ def verdict_line(report: dict[str, Any]) -> str:
 
 @app.command("train")
 def train_cmd(
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    as_of: AsOf = None,
     margin: Annotated[
         float, typer.Option("--margin", help="Promotion gate: holdout AUC gain needed.")
     ] = DEFAULT_MARGIN,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    registry: RegistryPath = None,
+    warehouse: WarehousePath = None,
 ) -> None:
     """Train a model on past cutoffs, evaluate it on the holdout, register it, promote it if better."""
     from models_ml.pipeline import train_model
@@ -175,12 +177,10 @@ def train_cmd(
 
 @app.command("run")
 def run_cmd(
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
-    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    as_of: AsOf = None,
+    version: Version = None,
+    registry: RegistryPath = None,
+    warehouse: WarehousePath = None,
 ) -> None:
     """Score everyone with the current model into main.ml_lead_scores."""
     from models_ml.pipeline import score_people
@@ -205,8 +205,8 @@ def run_cmd(
 
 @app.command("report")
 def report_cmd(
-    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
+    version: Version = None,
+    registry: RegistryPath = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full evaluation report as JSON.")] = False,
 ) -> None:
     """Show a model's evaluation report (metrics, calibration, fairness) and the AUC of every version."""
@@ -223,11 +223,9 @@ def report_cmd(
 
 @app.command("all")
 def all_cmd(
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    as_of: AsOf = None,
+    registry: RegistryPath = None,
+    warehouse: WarehousePath = None,
 ) -> None:
     """Train (through the promotion gate) and score; compare with the rule-based score on ground truth."""
     from models_ml.pipeline import train_and_score
@@ -272,12 +270,10 @@ def model_list_cmd() -> None:
 @model_app.command("train")
 def model_train_cmd(
     name: Annotated[str, typer.Argument(help=NAME_HELP)],
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
+    as_of: AsOf = None,
     margin: Annotated[float | None, typer.Option("--margin", help="Promotion gate (default: the config's).")] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    registry: RegistryPath = None,
+    warehouse: WarehousePath = None,
 ) -> None:
     """Train a config's model, evaluate it on its holdout, register it, promote it if it beats the current one."""
     from models_ml.config import find_config
@@ -304,12 +300,10 @@ def model_train_cmd(
 @model_app.command("run")
 def model_run_cmd(
     name: Annotated[str, typer.Argument(help=NAME_HELP)],
-    as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
-    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    as_of: AsOf = None,
+    version: Version = None,
+    registry: RegistryPath = None,
+    warehouse: WarehousePath = None,
 ) -> None:
     """Score with the promoted model into the config's scores table (main.ml_<name>_scores)."""
     from models_ml.config import find_config
@@ -328,8 +322,8 @@ def model_run_cmd(
 @model_app.command("report")
 def model_report_cmd(
     name: Annotated[str, typer.Argument(help=NAME_HELP)],
-    version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
-    registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
+    version: Version = None,
+    registry: RegistryPath = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the full evaluation report as JSON.")] = False,
 ) -> None:
     """A config's evaluation report: holdout AUC beside its baselines, cross-validation, calibration, fairness."""
