@@ -135,6 +135,10 @@ def _outcome_rows(
     return out
 
 
+def _fmt_auc(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def fairness_audit(
     scores: np.ndarray | Sequence[float],
     groups: Sequence[Any] | np.ndarray | pl.Series,
@@ -163,9 +167,10 @@ def fairness_audit(
     whose base rates differ are *expected* to be selected at different rates by an honest model; what
     a biased model does is mean something different by the same score for different groups. So a
     group fails when its scores are miscalibrated: the observed rate differs from the mean predicted
-    one significantly (p < `significance`) and by more than `calibration_tolerance` and a fifth of
-    the rate. Selection-rate and true-positive-rate gaps in a calibrated model are reported and
-    explained by the base rates, not flagged. The equal-opportunity gap (highest minus lowest TPR)
+    one significantly (p < `significance` divided by the number of judged groups: Bonferroni) and
+    by more than `calibration_tolerance` and a fifth of the rate. Selection-rate and true-positive-rate
+    gaps in a calibrated model are reported and explained (by a lower base rate, or by the score
+    spreading less in that group), not flagged. The equal-opportunity gap (highest minus lowest TPR)
     and the calibration gap (largest |observed - predicted|) are reported beside the lowest impact ratio.
     """
     s = np.asarray(scores, dtype=float)
@@ -238,7 +243,9 @@ def fairness_audit(
             "passes": not failing,
             "explanation": ["outcome-blind: only selection rates were compared (no outcomes given)"],
         }
-    rows = _outcome_rows(frame, rows, significance, calibration_tolerance)
+    # one calibration test per judged group: Bonferroni keeps the chance of a false flag at `significance`
+    n_judged = sum(1 for r in rows if r["judged"])
+    rows = _outcome_rows(frame, rows, significance / max(n_judged, 1), calibration_tolerance)
     for r in rows:
         r["passes"] = r["calibrated"]
     judged_rows = [r for r in rows if r["judged"]]
@@ -254,15 +261,21 @@ def fairness_audit(
                 f"{r['group']}: observed rate {r['base_rate']:.3f} against {r['mean_predicted']:.3f} predicted "
                 f"(p = {r['p_value_calibration']:.2g}): the score means something different for this group"
             )
+        elif r["below_four_fifths"] and r["base_rate"] < best_base:
+            explanation.append(
+                f"{r['group']}: selection-rate ratio {r['impact_ratio']:.2f} is accounted for by its lower base rate "
+                f"({r['base_rate']:.3f} against {best_base:.3f} for {best_row['group']}): its scores are "
+                f"calibrated (observed {r['base_rate']:.3f}, predicted {r['mean_predicted']:.3f})"
+            )
         elif r["below_four_fifths"]:
             explanation.append(
-                f"{r['group']}: selection-rate ratio {r['impact_ratio']:.2f} is accounted for by its base rate "
-                f"({r['base_rate']:.3f} against {best_base:.3f} for "
-                f"{best_row['group']}): its scores are calibrated (observed {r['base_rate']:.3f}, "
-                f"predicted {r['mean_predicted']:.3f})"
+                f"{r['group']}: selection-rate ratio {r['impact_ratio']:.2f} is not explained by base rates "
+                f"({r['base_rate']:.3f} against {best_base:.3f} for {best_row['group']}); its scores are "
+                f"calibrated (observed {r['base_rate']:.3f}, predicted {r['mean_predicted']:.3f}) but spread "
+                f"less (AUC {_fmt_auc(r['auc'])}), so fewer of its members reach the top: worth a look"
             )
     if not explanation:
-        explanation.append("every judged group is calibrated and none falls below four-fifths")
+        explanation.append("every judged group is calibrated and none falls significantly below four-fifths")
     return {
         **audit,
         "outcome_aware": True,
