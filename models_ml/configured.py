@@ -307,7 +307,8 @@ def run_config(
 
     registry = registry or registry_for(cfg)
     if cfg.kind == "lead_score":
-        return {"config": cfg.name, "table": "main.ml_lead_scores", **score_people(con, as_of=as_of, registry=registry)}
+        scored = score_people(con, as_of=as_of, registry=registry, version=version)
+        return {"config": cfg.name, "table": "main.ml_lead_scores", **scored}
     model, meta = registry.load(version)
     if cfg.kind == "churn":
         as_of_dt = resolve_as_of(as_of, con)
