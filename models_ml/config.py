@@ -74,10 +74,11 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _table_needs(self) -> ModelConfig:
-        if self.kind == "table":
-            for key in ("source", "entity_key", "label"):
-                if getattr(self, key) is None:
-                    raise ValueError(f"`{key}` is required for a model over a table")
+        for key in ("source", "entity_key", "label", "time_column", "features"):
+            if self.kind == "table" and key in ("source", "entity_key", "label") and getattr(self, key) is None:
+                raise ValueError(f"`{key}` is required for a model over a table")
+            if self.kind != "table" and getattr(self, key) is not None:
+                raise ValueError(f"`{key}` applies to `kind: table` only; kind {self.kind} builds its own features")
         return self
 
     @property

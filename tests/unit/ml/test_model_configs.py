@@ -147,6 +147,19 @@ def test_bad_config_is_one_line_naming_file_and_key(env, change, key, message):
     assert f"{path}: {key}" in out and message in out and "Traceback" not in out, result.stdout
 
 
+def test_bundled_configs_and_built_in_kinds(tmp_path):
+    from models_ml.config import load_config, load_configs
+
+    kinds = {c.name: c.kind for c in load_configs()}
+    assert kinds["lead_score"] == "lead_score" and kinds["churn"] == "churn"
+    bad = tmp_path / "churn_bad.yml"
+    bad.write_text("name: churn_bad\nkind: churn\nlabel: y\n")
+    with pytest.raises(Exception, match=r"churn_bad.yml: \(top level\): `label` applies to `kind: table` only"):
+        load_config(bad)
+    listed = CliRunner().invoke(app, ["model", "list"])
+    assert listed.exit_code == 0 and "churn" in listed.stdout and "lead_score" in listed.stdout
+
+
 def test_pandas_and_arrow_inputs_are_accepted():
     df = bank_frame().drop("client_id", "duration")
     feats = [c for c in df.columns if c != "y"]
