@@ -16,6 +16,7 @@ from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
+from models_ml.cli import model_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -27,6 +28,7 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
+app.add_typer(model_app, name="model")
 app.add_typer(privacy_app, name="privacy")
 sync_app.command(name="reconcile")(reconcile_cmd)
 
