@@ -14,6 +14,7 @@ from rich.table import Table
 
 from models_ml.errors import ModelError
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
+from outflow.cli_options import WarehouseOpt
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -37,12 +38,12 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _connect(warehouse: Path | None, read_only: bool = False) -> Warehouse:
+def _connect(warehouse: Path | str | None, read_only: bool = False) -> Warehouse:
     from outflow import settings
     from outflow.warehouse import connect
 
-    if warehouse is None and settings.target() != "duckdb":
-        return connect(read_only=read_only)
+    if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+        return connect(warehouse, read_only=read_only)  # a postgresql:// URL, or the settings
     path = warehouse or settings.warehouse_path()
     if not path.exists():
         raise ModelError(f"warehouse {path} does not exist; run `outflow demo` or `outflow load` + `outflow build`")
@@ -74,9 +75,7 @@ def train_cmd(
         float, typer.Option("--margin", help="Promotion gate: holdout AUC gain needed.")
     ] = DEFAULT_MARGIN,
     registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Train a model on past cutoffs, evaluate it on the holdout, register it, promote it if better."""
     from models_ml.pipeline import train_model
@@ -97,9 +96,7 @@ def run_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     version: Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Score everyone with the current model into main.ml_lead_scores."""
     from models_ml.pipeline import score_people
@@ -200,9 +197,7 @@ def report_cmd(
 def all_cmd(
     as_of: Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)] = None,
     registry: Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)] = None,
-    warehouse: Annotated[
-        Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")
-    ] = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Train (through the promotion gate) and score; compare with the rule-based score on ground truth."""
     from models_ml.pipeline import train_and_score
