@@ -43,6 +43,9 @@ def _sync_dir(tmp_path: Path, url: str) -> Path:
 def test_asset_graph_materializes_on_postgres(
     builds: Builds, postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # imported before the settings change: the module builds its `defs` (every declared sync) on import
+    from orchestration.definitions import build_definitions
+
     url = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])
     with connect(url=url) as pg:
         audience = pg.execute("select person_id, email from main.sync_hot_leads_email order by person_id").fetchall()
@@ -61,8 +64,6 @@ def test_asset_graph_materializes_on_postgres(
 
     with WebhookSandbox(secret) as sandbox:
         monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(_sync_dir(tmp_path, sandbox.url)))
-        from orchestration.definitions import build_definitions
-
         defs = build_definitions()
         graph = (
             dg.AssetSelection.assets(PERSON_MAP_KEY).downstream() & dg.AssetSelection.assets(MODEL).upstream()
