@@ -16,6 +16,7 @@ from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
 from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
+from outflow.cli_options import WarehouseOpt
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
@@ -23,7 +24,6 @@ console = Console()
 err = Console(stderr=True)
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")]
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -193,10 +193,10 @@ def _filtered_source(
         return cfg, None
     table = f'{qualified(con, "main")}."{cfg.source}"'
     con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
-    con.execute(f"CREATE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
+    con.execute(f"CREATE TEMP VIEW {_SOURCE} AS SELECT s.* FROM {filt.source(table)} WHERE {filt.sendable}")
     reason = f"CASE WHEN {filt.erased} THEN 'erased' ELSE 'no_consent' END" if filt.erased else "'no_consent'"
     blocked = (
-        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {table} s '
+        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {filt.source(table)} '
         f"WHERE NOT ({filt.sendable})"
     )
     return cfg.model_copy(update={"source": _SOURCE}), blocked

@@ -16,6 +16,7 @@ from rich.table import Table
 
 from data_quality.config import Severity, load_config
 from data_quality.errors import QualityError
+from outflow.cli_options import WarehouseOpt
 from outflow.warehouse import Warehouse, WarehouseError
 
 console = Console()
@@ -23,13 +24,13 @@ console = Console()
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim", "error": "bold yellow"}
 
 
-def _connect(warehouse: Path | None) -> Warehouse:
+def _connect(warehouse: Path | str | None) -> Warehouse:
     from outflow import settings
     from outflow.warehouse import WarehouseError, connect
 
     try:
-        if warehouse is None and settings.target() != "duckdb":
-            return connect()
+        if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+            return connect(warehouse)  # a postgresql:// URL, or the settings
         path = warehouse or settings.warehouse_path()
         if not path.is_file():
             raise QualityError(
@@ -45,7 +46,7 @@ def check(
         str | None,
         typer.Argument(help="all (default), raw, profiles, activation, or one asset: raw.orders, dim_profiles, sync_x"),
     ] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: OUTFLOW_WAREHOUSE)")] = None,
+    warehouse: WarehouseOpt = None,
     config: Annotated[Path | None, typer.Option(help="quality config YAML (default: OUTFLOW_QUALITY_CONFIG)")] = None,
     as_of: Annotated[
         str | None,

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from models_ml.errors import ModelError
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
+from outflow.cli_options import WarehouseOpt
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -25,7 +26,6 @@ AS_OF_HELP = "The moment to score at (YYYY-MM-DD); default: the loaded dataset's
 REGISTRY_HELP = "Model registry folder (default: OUTFLOW_MODEL_REGISTRY or <warehouse dir>/models)."
 AsOf = Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)]
 RegistryPath = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
-WarehousePath = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE).")]
 Version = Annotated[str | None, typer.Option("--version", help="Model version (default: the promoted one).")]
 
 
@@ -41,12 +41,12 @@ def _user_errors() -> Iterator[None]:
         raise typer.Exit(1) from None
 
 
-def _connect(warehouse: Path | None, read_only: bool = False) -> Warehouse:
+def _connect(warehouse: Path | str | None, read_only: bool = False) -> Warehouse:
     from outflow import settings
     from outflow.warehouse import connect
 
-    if warehouse is None and settings.target() != "duckdb":
-        return connect(read_only=read_only)
+    if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+        return connect(warehouse, read_only=read_only)  # a postgresql:// URL, or the settings
     path = warehouse or settings.warehouse_path()
     if not path.exists():
         raise ModelError(f"warehouse {path} does not exist; run `outflow demo` or `outflow load` + `outflow build`")
@@ -159,7 +159,7 @@ def train_cmd(
         float, typer.Option("--margin", help="Promotion gate: holdout AUC gain needed.")
     ] = DEFAULT_MARGIN,
     registry: RegistryPath = None,
-    warehouse: WarehousePath = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Train a model on past cutoffs, evaluate it on the holdout, register it, promote it if better."""
     from models_ml.pipeline import train_model
@@ -180,7 +180,7 @@ def run_cmd(
     as_of: AsOf = None,
     version: Version = None,
     registry: RegistryPath = None,
-    warehouse: WarehousePath = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Score everyone with the current model into main.ml_lead_scores."""
     from models_ml.pipeline import score_people
@@ -225,7 +225,7 @@ def report_cmd(
 def all_cmd(
     as_of: AsOf = None,
     registry: RegistryPath = None,
-    warehouse: WarehousePath = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Train (through the promotion gate) and score; compare with the rule-based score on ground truth."""
     from models_ml.pipeline import train_and_score
@@ -273,7 +273,7 @@ def model_train_cmd(
     as_of: AsOf = None,
     margin: Annotated[float | None, typer.Option("--margin", help="Promotion gate (default: the config's).")] = None,
     registry: RegistryPath = None,
-    warehouse: WarehousePath = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Train a config's model, evaluate it on its holdout, register it, promote it if it beats the current one."""
     from models_ml.config import find_config
@@ -303,7 +303,7 @@ def model_run_cmd(
     as_of: AsOf = None,
     version: Version = None,
     registry: RegistryPath = None,
-    warehouse: WarehousePath = None,
+    warehouse: WarehouseOpt = None,
 ) -> None:
     """Score with the promoted model into the config's scores table (main.ml_<name>_scores)."""
     from models_ml.config import find_config

@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from outflow.cli_options import WarehouseOpt
 from outflow.segments.codegen import compile_project, default_project_dir, stale_files, write_generated
 from outflow.segments.compiler import DIALECTS, render_direct
 from outflow.segments.errors import SegmentError
@@ -90,7 +91,7 @@ def compile_cmd(
 def preview(
     name: str,
     project_dir: ProjectOpt = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: OUTFLOW_WAREHOUSE)")] = None,
+    warehouse: WarehouseOpt = None,
     as_of: Annotated[str | None, typer.Option(help="'now' for relative dates, e.g. 2026-01-31")] = None,
     sample: Annotated[int, typer.Option(help="sample members to show")] = 5,
 ) -> None:

@@ -39,7 +39,7 @@ def _default_as_of(con: Warehouse) -> str:
 
 
 def preview_segment(
-    name: str, project_dir: Path, warehouse: Path | None = None, as_of: str | None = None, sample: int = 5
+    name: str, project_dir: Path, warehouse: Path | str | None = None, as_of: str | None = None, sample: int = 5
 ) -> Preview:
     from outflow import settings
     from outflow.warehouse import QueryError, WarehouseError, connect
@@ -47,8 +47,8 @@ def preview_segment(
     compiled = compile_project(project_dir)
     if name not in compiled:
         raise SegmentError(f"no segment named {name!r}; known: {', '.join(sorted(compiled))}")
-    if warehouse is None and settings.target() != "duckdb":
-        con = connect(read_only=True)
+    if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+        con = connect(warehouse, read_only=True)  # a postgresql:// URL, or the settings
     else:
         path = warehouse or settings.warehouse_path()
         if not Path(path).exists():

@@ -27,10 +27,32 @@ __all__ = [
     "WriteMode",
     "connect",
     "local_engine",
+    "location",
     "quote_ident",
     "split_name",
     "table_exists",
 ]
+
+
+#: How a PostgreSQL URL starts (a ``--warehouse`` value or ``connect(path)`` starting so opens PostgreSQL).
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def location(value: str | Path) -> Path | str:
+    """What ``--warehouse VALUE`` names: a ``postgresql://`` URL (returned as given) or a DuckDB file (a Path).
+
+    Another URL scheme raises :class:`WarehouseError` naming ``--warehouse``, without the password."""
+    text = str(value).strip()
+    if text.startswith(POSTGRES_SCHEMES):
+        return text
+    if "://" in text:
+        from outflow.warehouse.postgres import mask
+
+        raise WarehouseError(
+            f"--warehouse {mask(text)!r} is neither a DuckDB file nor a PostgreSQL URL: pass a file such as "
+            "warehouse/outflow.duckdb, or postgresql://user@host:port/dbname (the password in PGPASSWORD)"
+        )
+    return Path(text)
 
 
 def connect(
@@ -42,10 +64,18 @@ def connect(
 ) -> Warehouse:
     """Open a session on the warehouse.
 
-    ``path`` opens that DuckDB file, ``url`` that PostgreSQL database; with neither, the settings decide:
+    ``path`` opens that DuckDB file (or, a ``postgresql://`` URL as given to ``--warehouse``, that database),
+    ``url`` that PostgreSQL database; with neither, the settings decide:
     ``OUTFLOW_TARGET`` (duckdb | postgres), then ``OUTFLOW_WAREHOUSE`` or ``OUTFLOW_POSTGRES_URL``.
     A problem the user can fix raises :class:`WarehouseError` (one line, naming the setting, no secret).
     """
+    if isinstance(path, str) and path.startswith(POSTGRES_SCHEMES) and url is None:
+        from outflow.warehouse.postgres import SETTING, open_postgres
+
+        try:
+            return open_postgres(path, read_only=read_only)
+        except WarehouseError as exc:  # the user named it with --warehouse, not the setting
+            raise WarehouseError(str(exc).replace(SETTING, "--warehouse")) from None
     if path is None and url is None:
         target = target or settings.target()
         if target == "postgres":

@@ -6,6 +6,8 @@ erasure request. ``outflow privacy erase`` reaches every destination that ever r
 contacts deleted where the vendor has a delete (Mailchimp permanently, Klaviyo, HubSpot GDPR delete, SendGrid,
 Salesforce), removed from the ad audiences by the identifiers that were sent (Meta, Google Ads), an erasure
 event to the webhook. ``outflow privacy report`` shows it per destination.
+
+The same scenario runs on PostgreSQL in tests/integration/postgres/test_erasure_postgres.py.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ def _held(sb: dict[str, Any], person: str, email: str) -> dict[str, bool]:
     }  # fmt: skip
 
 
-def _person(warehouse: Path) -> tuple[str, str]:
+def _person(warehouse: Path | str) -> tuple[str, str]:
     con = connect(warehouse)
     row = con.execute(
         f"select person_id, email from main.{EMAIL_MODEL} join main.{ADS_MODEL} using (person_id, email) "
@@ -85,18 +87,18 @@ def _person(warehouse: Path) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def _file_erasure(warehouse: Path, request_id: str, email: str) -> None:
+def _file_erasure(warehouse: Path | str, request_id: str, email: str) -> None:
     con = connect(warehouse)
     con.execute(
         "insert into raw.erasure_requests values (?, 'email', ?, "
-        "(select max(requested_at) from raw.erasure_requests) + interval 1 hour)",
+        "(select max(requested_at) from raw.erasure_requests) + interval '1 hour')",
         [request_id, f"  {email.upper()} "],
     )
     con.close()
 
 
 def test_erasure_reaches_every_destination_that_ever_received_the_person(
-    warehouse: Path, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path | str, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     person, email = _person(warehouse)
     syncs = tmp_path / "syncs"
