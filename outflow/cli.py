@@ -12,6 +12,7 @@ from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
@@ -28,6 +29,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
 
 
