@@ -170,6 +170,15 @@ def demo_cmd(
         for name, size in report.segments:
             table.add_row(name, f"{size:,}")
         console.print(table)
+    if report.journeys:
+        table = Table(title="Journeys (people entering each step; → goal / exits)")
+        for col in ("journey", "per step", "goal", "exited", "sends"):
+            table.add_column(col, justify="right" if col in ("goal", "exited", "sends") else "left")
+        for run in report.journeys:
+            steps = ", ".join(f"{c.step} {c.entered}" for c in run.steps)
+            goal, left = sum(c.goal for c in run.steps), sum(c.exited for c in run.steps)
+            table.add_row(run.journey, steps, str(goal), str(left), str(run.sends))
+        console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")
         for col in (

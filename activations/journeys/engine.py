@@ -124,17 +124,8 @@ class _Ctx:
         self.since_sql = _lit(since)
         self._fields: dict[str, tuple[str, str]] | None = None
         self.joins: dict[str, str] = {}
-        self.send_models: dict[str, str] = {}
+        self.send_models = journey.send_models
         self.seq = 0  # order of the transitions within this evaluation (journey_history.seq)
-        if any(st.send for st in journey.spec.steps):
-            from activations.config import load_syncs
-
-            syncs = {c.name: c.source for c in load_syncs()}
-            for st in journey.spec.steps:
-                if st.send is not None:
-                    if st.send.sync not in syncs:
-                        raise JourneyError(f"{journey.file}: steps ({st.id}).send.sync: unknown sync {st.send.sync!r}")
-                    self.send_models[st.id] = syncs[st.send.sync]
 
     def t(self, table: str) -> str:
         return f"{self.s}.{table}"
@@ -260,46 +251,51 @@ def _step_moves(ctx: _Ctx, i: int, step: Step) -> str | None:
     )
 
 
+def _values(rows: list[tuple], columns: str) -> str:
+    """An inline table of declared values: ``(values (...), (...)) as v(columns)``."""
+    return f"(values {', '.join('(' + ', '.join(_lit(x) for x in r) + ')' for r in rows)}) as v({columns})"
+
+
 def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation) -> int:
     """Apply the moves in temp table _j_mv: history, sends, traits, then the state rows. Returns how many moved."""
     wh, st, now = ctx.wh, ctx.t("journey_state"), ctx.now_sql
-    n = wh.execute("select count(*) from _j_mv").fetchone()[0]
+    n = 0
+    for reason, left, count in wh.execute("select reason, to_step = '', count(*) from _j_mv group by 1, 2").fetchall():
+        ev.by_reason[reason] = ev.by_reason.get(reason, 0) + count
+        ev.exited += count if left else 0
+        n += count
     if not n:
         return 0
     ctx.seq += 1
+    joined = f"from _j_mv m join {st} s on s.journey = {ctx.name} and s.person_id = m.person_id"
     wh.execute(
         f"insert into {ctx.t('journey_history')} select {ctx.name}, m.person_id, s.entry_seq, m.from_step, "
-        f"case when m.to_step = '' then null else m.to_step end, m.reason, {now}, {ctx.seq}, {_lit(run_id)} "
-        f"from _j_mv m join {st} s on s.journey = {ctx.name} and s.person_id = m.person_id"
+        f"case when m.to_step = '' then null else m.to_step end, m.reason, {now}, {ctx.seq}, {_lit(run_id)} {joined}"
     )
-    for step in ctx.j.spec.steps:
-        if step.send is not None:
-            model = ctx.send_models[step.id]
-            key = f"md5({ctx.name} || ':' || {_lit(step.id)} || ':' || s.person_id || ':' || "
-            key += "cast(s.entry_seq as varchar))"
-            wh.execute(
-                f"insert into {ctx.t('journey_sends')} select {key}, {ctx.name}, {_lit(step.id)}, "
-                f"{_lit(step.send.sync)}, {_lit(model)}, s.person_id, {_lit(step.send.channel)}, "
-                f"{_lit(step.send.purpose)}, {_lit(step.send.message)}, s.properties, s.entered_at, {now}, "
-                f"{_lit(run_id)} from _j_mv m join {st} s on s.journey = {ctx.name} and s.person_id = m.person_id "
-                f"where m.from_step = {_lit(step.id)} and not exists (select 1 from {ctx.t('journey_sends')} x "
-                f"where x.idempotency_key = {key})"
-            )
-            _crash_point("after_send")
-        if step.update is not None:
-            u = step.update
-            tr = ctx.t("journey_traits")
-            wh.execute(
-                f"delete from {tr} where trait = {_lit(u.trait)} and person_id in "
-                f"(select person_id from _j_mv where from_step = {_lit(step.id)})"
-            )
-            wh.execute(
-                f"insert into {tr} select person_id, {_lit(u.trait)}, {_lit(str(u.value))}, {ctx.name}, "
-                f"{_lit(step.id)}, {now} from _j_mv where from_step = {_lit(step.id)}"
-            )
-    for reason, count in wh.execute("select reason, count(*) from _j_mv group by 1").fetchall():
-        ev.by_reason[reason] = ev.by_reason.get(reason, 0) + count
-    ev.exited += wh.execute("select count(*) from _j_mv where to_step = ''").fetchone()[0]
+    sends = [
+        (st_.id, st_.send.sync, ctx.send_models[st_.id], st_.send.channel, st_.send.purpose, st_.send.message)
+        for st_ in ctx.j.spec.steps
+        if st_.send is not None
+    ]
+    if sends:
+        key = f"md5({ctx.name} || ':' || m.from_step || ':' || s.person_id || ':' || cast(s.entry_seq as varchar))"
+        wh.execute(
+            f"insert into {ctx.t('journey_sends')} select {key}, {ctx.name}, m.from_step, v.sync_name, v.model, "
+            f"s.person_id, v.channel, v.purpose, v.message, s.properties, s.entered_at, {now}, {_lit(run_id)} "
+            f"{joined} join {_values(sends, 'step, sync_name, model, channel, purpose, message')} "
+            f"on v.step = m.from_step where not exists (select 1 from {ctx.t('journey_sends')} x "
+            f"where x.idempotency_key = {key})"
+        )
+        _crash_point("after_send")
+    updates = [(st_.id, st_.update.trait, str(st_.update.value)) for st_ in ctx.j.spec.steps if st_.update]
+    if updates:
+        tr, vals = ctx.t("journey_traits"), _values(updates, "step, trait, value")
+        moved = f"from _j_mv m join {vals} on v.step = m.from_step"
+        wh.execute(
+            f"delete from {tr} where exists (select 1 {moved} where m.person_id = {tr}.person_id "
+            f"and v.trait = {tr}.trait)"
+        )
+        wh.execute(f"insert into {tr} select m.person_id, v.trait, v.value, {ctx.name}, v.step, {now} {moved}")
     wh.execute(
         f"update {st} set "
         f"step = case when m.to_step = '' then m.from_step else m.to_step end, "
@@ -395,6 +391,11 @@ def _admit(ctx: _Ctx, run_id: str) -> int:
         f"{first}, {tz}, a.props, cast(null as timestamp), cast(null as varchar) from _j_adm a "
         f"left join main.dim_profiles p on p.person_id = a.person_id"
     )
+    if j.spec.steps[0].waits:  # the first step is a wait: its clock starts now, in the person's time zone
+        wh.execute(
+            f"update {st} set due_at = {ctx.due_at('step')} where journey = {ctx.name} "
+            "and person_id in (select person_id from _j_adm)"
+        )
     ctx.seq += 1
     wh.execute(
         f"insert into {ctx.t('journey_history')} select {ctx.name}, person_id, entry_seq, null, {first}, "
@@ -437,9 +438,13 @@ def _goal_moves(ctx: _Ctx) -> str | None:
     )
 
 
-def evaluate(wh: Warehouse, journey: Journey, now: datetime, *, schema: str = SCHEMA) -> Evaluation:
-    """Evaluate ``journey`` at ``now`` (naive UTC) in one transaction; see the module docstring."""
-    ensure_tables(wh, schema)
+def evaluate(
+    wh: Warehouse, journey: Journey, now: datetime, *, schema: str = SCHEMA, prepared: bool = False
+) -> Evaluation:
+    """Evaluate ``journey`` at ``now`` (naive UTC) in one transaction; see the module docstring.
+    ``prepared``: the caller has run :func:`ensure_tables` on this schema."""
+    if not prepared:
+        ensure_tables(wh, schema)
     ev = Evaluation(journey.name, now)
     mode = _control(wh, journey.name, schema)
     if mode == "paused":

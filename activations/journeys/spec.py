@@ -270,6 +270,7 @@ class Journey(BaseModel):
     model_config = ConfigDict(frozen=True)
     spec: JourneySpec
     file: Path
+    send_models: dict[str, str] = Field(default_factory=dict, description="send step id -> its sync's model")
 
     @property
     def name(self) -> str:
@@ -371,7 +372,7 @@ def _known_syncs() -> dict[str, Any]:
 def load_journey(path: Path | str, *, segments: set[str] | None = None, syncs: dict[str, Any] | None = None) -> Journey:
     """Read and validate one journey file; raise JourneyError (one line: file and key) on any problem.
 
-    ``segments`` / ``syncs``: the names a journey may refer to (default: the project's declarations)."""
+    ``segments`` / ``syncs``: what a journey may refer to (default: the project's declarations)."""
     path = Path(path)
     shown = _display(path)
     try:
@@ -388,12 +389,14 @@ def load_journey(path: Path | str, *, segments: set[str] | None = None, syncs: d
         spec = JourneySpec.model_validate(raw)
     except ValidationError as exc:
         raise _pyd(shown, exc, raw) from None
+    syncs = _known_syncs() if syncs is None else syncs
     journey = Journey(spec=spec, file=path)
     _check_references(journey, shown, _known_segments() if segments is None else segments, syncs)
-    return journey
+    models = {s.id: syncs[s.send.sync].source for s in spec.steps if s.send is not None}
+    return journey.model_copy(update={"send_models": models})
 
 
-def _check_references(j: Journey, shown: str, segments: set[str], syncs: dict[str, Any] | None) -> None:
+def _check_references(j: Journey, shown: str, segments: set[str], syncs: dict[str, Any]) -> None:
     spec = j.spec
     ids: dict[str, int] = {}
     for i, step in enumerate(spec.steps):
@@ -444,7 +447,7 @@ def _check_references(j: Journey, shown: str, segments: set[str], syncs: dict[st
             total = sum(a.percent for a in step.split)
             if abs(total - 100) > 1e-9:
                 raise JourneyError(f"{shown}: {at}.split: the percentages add up to {total:g}; they must add up to 100")
-        if step.send is not None and syncs is not None:
+        if step.send is not None:
             sync = syncs.get(step.send.sync)
             if sync is None:
                 raise JourneyError(

@@ -1,7 +1,6 @@
--- Journey sends for message syncs, from the journey evaluator's table (activations/journeys/engine.py).
--- A view, so a sync run right after an evaluation sees its sends; the pre-hook creates the table on a fresh
--- warehouse (the evaluator creates the same table with the same columns).
-{{ config(materialized='view', pre_hook=outflow_journey_sends_table()) }}
+-- Journey sends for message syncs, after the consent gate and frequency cap (int_journey__sends_gated).
+-- A view, so a sync run right after an evaluation sees its sends.
+{{ config(materialized='view') }}
 
 select
     s.idempotency_key,
@@ -12,13 +11,12 @@ select
     s.person_id,
     s.channel,
     s.purpose,
-    p.email,
-    p.first_name,
-    p.last_name,
-    p.country,
-    p.timezone as time_zone,
+    s.email,
+    s.first_name,
+    s.last_name,
+    s.country,
+    s.timezone as time_zone,
     s.emitted_at as triggered_at,
     s.properties
-from outflow_journeys.journey_sends as s
-inner join {{ ref('dim_profiles') }} as p on p.person_id = s.person_id
+from {{ ref('int_journey__sends_gated') }} as s
 where s.model = 'trg_journey_messages'
