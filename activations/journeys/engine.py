@@ -513,3 +513,25 @@ def _migrate(ctx: _Ctx, run_id: str, ev: Evaluation) -> None:
     moved = _apply_moves(ctx, run_id, ev)
     if moved:
         log.warning("journey %s: %d people were on removed steps (moved to the fallback or out)", ctx.j.name, moved)
+
+
+def evaluation_interval(cron: str) -> timedelta:
+    """How often a 5-field cron schedule fires, roughly: an hour when the hour field repeats, else a day (a week
+    when the day fields are restricted)."""
+    minute, hour, dom, _month, dow = cron.split()
+    if hour == "*" or "/" in hour or "," in hour or "-" in hour:
+        return timedelta(hours=1)
+    return timedelta(days=1) if dom == "*" and dow == "*" else timedelta(days=7)
+
+
+def stuck(wh: Warehouse, journey: Journey, now: datetime, schema: str = SCHEMA) -> tuple[int, list[str]]:
+    """People still on a step longer than the journey's longest wait plus one evaluation: (count, a few ids)."""
+    ensure_tables(wh, schema)
+    w = journey.longest_wait
+    limit = now - timedelta(hours=w.amount) - evaluation_interval(journey.spec.schedule)
+    rows = wh.execute(
+        f"select person_id from {quote_ident(schema)}.journey_state where journey = ? and status = 'active' "
+        "and step_entered_at < ? order by step_entered_at, person_id",
+        [journey.name, limit],
+    ).fetchall()
+    return len(rows), [r[0] for r in rows[:5]]
