@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, date, datetime, time
-from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
+from activations.cli import _friendly  # user mistakes: one red line, exit 1
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Journeys: multi-step lifecycle flows evaluated in the warehouse.", no_args_is_help=True)
 console = Console()
-err = Console(stderr=True)
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of journey YAML files")]
-
-
-def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except OutflowError as exc:
-            err.print(f"[red]{escape(str(exc))}[/red]", highlight=False, soft_wrap=True)
-            raise typer.Exit(1) from None
-
-    return wrapper
 
 
 def _when(value: str, option: str, *, end_of_day: bool = False) -> datetime:

@@ -130,6 +130,12 @@ class _Ctx:
     def t(self, table: str) -> str:
         return f"{self.s}.{table}"
 
+    def due_filter(self, alias: str) -> str:
+        """The state rows an advance may move: due now, or waiting on a hold step (its condition may hold)."""
+        holds = [_lit(st.id) for st in self.j.spec.steps if st.hold_until is not None]
+        due = f"{alias}.status = 'active' and {alias}.due_at <= {self.now_sql}"
+        return f"({due} or {alias}.step in ({', '.join(holds)}))" if holds else f"({due})"
+
     def field(self, name: str, where: str) -> str:
         """``alias.column`` for a profile field, joining its table; unknown fields are one clear line."""
         if self._fields is None:
@@ -246,7 +252,8 @@ def _step_moves(ctx: _Ctx, i: int, step: Step) -> str | None:
     joins = " ".join(ctx.joins.values())
     ctx.joins.clear()
     return (
-        f"select s.person_id, s.step as from_step, {to} as to_step, {reason} as reason from {ctx.t('journey_state')} s "
+        f"select s.person_id, s.step as from_step, {to} as to_step, {reason} as reason, {_CARRY} "
+        f"from {ctx.t('journey_state')} s "
         f"{joins} where s.journey = {ctx.name} and s.status = 'active' and s.step = {_lit(step.id)} and {due}"
     )
 
@@ -256,8 +263,13 @@ def _values(rows: list[tuple], columns: str) -> str:
     return f"(values {', '.join('(' + ', '.join(_lit(x) for x in r) + ')' for r in rows)}) as v({columns})"
 
 
-def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation) -> int:
-    """Apply the moves in temp table _j_mv: history, sends, traits, then the state rows. Returns how many moved."""
+_CARRY = "s.entry_seq, s.properties, s.entered_at"  # state columns a move carries, so history and sends need no join
+
+
+def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation, *, due_only: bool = False) -> int:
+    """Apply the moves in temp table _j_mv: history, sends, traits, then the state rows. Returns how many moved.
+
+    ``due_only``: every mover is due or on a hold step, so the state update reads only those rows."""
     wh, st, now = ctx.wh, ctx.t("journey_state"), ctx.now_sql
     n = 0
     for reason, left, count in wh.execute("select reason, to_step = '', count(*) from _j_mv group by 1, 2").fetchall():
@@ -267,9 +279,9 @@ def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation) -> int:
     if not n:
         return 0
     ctx.seq += 1
-    joined = f"from _j_mv m join {st} s on s.journey = {ctx.name} and s.person_id = m.person_id"
+    joined = "from _j_mv m"
     wh.execute(
-        f"insert into {ctx.t('journey_history')} select {ctx.name}, m.person_id, s.entry_seq, m.from_step, "
+        f"insert into {ctx.t('journey_history')} select {ctx.name}, m.person_id, m.entry_seq, m.from_step, "
         f"case when m.to_step = '' then null else m.to_step end, m.reason, {now}, {ctx.seq}, {_lit(run_id)} {joined}"
     )
     sends = [
@@ -278,10 +290,10 @@ def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation) -> int:
         if st_.send is not None
     ]
     if sends:
-        key = f"md5({ctx.name} || ':' || m.from_step || ':' || s.person_id || ':' || cast(s.entry_seq as varchar))"
+        key = f"md5({ctx.name} || ':' || m.from_step || ':' || m.person_id || ':' || cast(m.entry_seq as varchar))"
         wh.execute(
             f"insert into {ctx.t('journey_sends')} select {key}, {ctx.name}, m.from_step, v.sync_name, v.model, "
-            f"s.person_id, v.channel, v.purpose, v.message, s.properties, s.entered_at, {now}, {_lit(run_id)} "
+            f"m.person_id, v.channel, v.purpose, v.message, m.properties, m.entered_at, {now}, {_lit(run_id)} "
             f"{joined} join {_values(sends, 'step, sync_name, model, channel, purpose, message')} "
             f"on v.step = m.from_step where not exists (select 1 from {ctx.t('journey_sends')} x "
             f"where x.idempotency_key = {key})"
@@ -305,6 +317,7 @@ def _apply_moves(ctx: _Ctx, run_id: str, ev: Evaluation) -> int:
         f"exited_at = case when m.to_step = '' then {now} end, "
         f"exit_reason = case when m.to_step = '' then m.reason end "
         f"from _j_mv m where {st}.journey = {ctx.name} and {st}.person_id = m.person_id"
+        + (f" and {ctx.due_filter(st)}" if due_only else "")
     )
     return n
 
@@ -425,7 +438,7 @@ def _goal_moves(ctx: _Ctx) -> str | None:
                 after = "true"
                 label = f"{kind}: segment {c.in_segment}"
             parts.append(
-                f"select s.person_id, s.step as from_step, '' as to_step, {_lit(label)} as reason "
+                f"select s.person_id, s.step as from_step, '' as to_step, {_lit(label)} as reason, {_CARRY} "
                 f"from {ctx.t('journey_state')} s where s.journey = {ctx.name} and s.status = 'active' "
                 f"and s.person_id in ({src}) and {after}"
             )
@@ -433,7 +446,8 @@ def _goal_moves(ctx: _Ctx) -> str | None:
         return None
     union = " union all ".join(parts)
     return (
-        "select person_id, min(from_step) as from_step, '' as to_step, min(reason) as reason "
+        "select person_id, min(from_step) as from_step, '' as to_step, min(reason) as reason, "
+        "min(entry_seq) as entry_seq, min(properties) as properties, min(entered_at) as entered_at "
         f"from ({union}) g group by person_id"
     )
 
@@ -477,7 +491,7 @@ def evaluate(
         selects = [q for i, st in enumerate(journey.spec.steps) if (q := _step_moves(ctx, i, st))]
         for _ in range(len(selects) + 2):
             _moves(ctx, " union all ".join(selects))
-            moved = _apply_moves(ctx, run_id, ev)
+            moved = _apply_moves(ctx, run_id, ev, due_only=True)
             ev.moved += moved
             if not moved:
                 break
@@ -507,7 +521,7 @@ def _migrate(ctx: _Ctx, run_id: str, ev: Evaluation) -> None:
     reason = f"'step removed: ' || s.step || case when {to} = '' then ' -> exit' else ' -> ' || {to} end"
     _moves(
         ctx,
-        f"select s.person_id, s.step as from_step, {to} as to_step, {reason} as reason from "
+        f"select s.person_id, s.step as from_step, {to} as to_step, {reason} as reason, {_CARRY} from "
         f"{ctx.t('journey_state')} s where s.journey = {ctx.name} and s.status = 'active' and s.step not in ({known})",
     )
     moved = _apply_moves(ctx, run_id, ev)

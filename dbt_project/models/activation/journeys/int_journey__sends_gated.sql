@@ -1,4 +1,4 @@
--- Journey sends after the same gate as triggers (int_triggers__gated), so nothing leaves for a person who may not
+-- Journey sends after the same gate as triggers (macro outflow_send_gate), so nothing leaves for a person who may not
 -- receive it: erased and globally excluded persons are dropped; a send needs granted consent for its purpose on
 -- its channel (unless transactional), no suppression on the channel, and an address for the channel.
 -- Frequency cap: a person gets at most `journey_cap` (default 3) journey sends per channel in any
@@ -13,21 +13,7 @@
 with gated as (
     select s.*, p.email, p.phone, p.first_name, p.last_name, p.country, p.timezone
     from {{ source('outflow_journeys', 'journey_sends') }} as s
-    inner join {{ ref('dim_profiles') }} as p on p.person_id = s.person_id
-    left join {{ ref('dim_consent') }} as k
-        on k.person_id = s.person_id and k.channel = s.channel and k.purpose = s.purpose
-    where not exists (select 1 from {{ ref('erased_persons') }} as x where x.person_id = s.person_id)
-      and not exists (select 1 from {{ ref('excluded_persons') }} as x where x.person_id = s.person_id)
-      and (s.purpose = 'transactional' or coalesce(k.is_granted, false))
-      and not exists (
-          select 1 from {{ ref('int_consent__suppressions') }} as x
-          where x.person_id = s.person_id and x.channel = s.channel
-      )
-      and case s.channel
-            when 'email' then coalesce(p.email, '') <> ''
-            when 'sms' then coalesce(p.phone, '') <> ''
-            else coalesce(p.email, '') <> '' or coalesce(p.phone, '') <> ''
-          end
+    {{ outflow_send_gate('s') }}
 )
 
 select g.*
