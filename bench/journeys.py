@@ -57,8 +57,9 @@ def _setup(wh, in_flight: int, due: int, shuffled: bool = False) -> None:
     ids = [f"p{i:09d}" for i in range(in_flight)]
     # rows are appended in the order people entered, so the due ones (who entered 7 days ago) come first; the rest
     # entered over the 6 days since and are due later
-    minutes = np.linspace(7 * 24 * 60, 5, in_flight).astype("int64")
-    minutes[due:] = np.minimum(minutes[due:], 6 * 24 * 60)
+    minutes = np.empty(in_flight, dtype="int64")
+    minutes[:due] = 7 * 24 * 60 + 5
+    minutes[due:] = np.linspace(6 * 24 * 60, 5, in_flight - due).astype("int64")
     entered = np.datetime64(NOW, "us") - minutes.astype("timedelta64[m]")
     due_at = entered + np.timedelta64(7, "D")
     if shuffled:  # the worst case for DuckDB's zone maps: the due rows spread over the whole table
