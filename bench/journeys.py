@@ -7,7 +7,7 @@ send step and out (history, sends, state), as a scheduled run would. Three cases
 due (the cost follows the due people rather than everyone in flight), and 1,000 due with the rows shuffled (the
 worst case for DuckDB, which finds the due rows through its min/max zone maps rather than an index). Each case
 runs in its own process so its peak memory (max RSS) is its own; CPU is the process's user + system time during
-the evaluation.
+the evaluation, plus the server's on a local PostgreSQL (its postmaster and backends).
 
 Usage:  .venv/bin/python bench/journeys.py --sizes 100000 1000000 [--target duckdb|postgres]
 (PostgreSQL: OUTFLOW_POSTGRES_URL, or a throwaway local server is started.)
@@ -22,9 +22,10 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
+
+from warehouses import Clock  # bench/warehouses.py: wall and CPU seconds, a local PostgreSQL server's included
 
 NOW = datetime(2026, 3, 2, 12)
 JOURNEY = """
@@ -109,21 +110,18 @@ def one(in_flight: int, due: int, shuffled: int, target: str) -> dict:
             wh.execute(f"drop schema if exists {SCHEMA} cascade")
         with wh:
             _setup(wh, in_flight, due, bool(shuffled))
-            before = resource.getrusage(resource.RUSAGE_SELF)
-            t0 = time.perf_counter()
-            ev = evaluate(wh, j, NOW)
-            wall = time.perf_counter() - t0
-            after = resource.getrusage(resource.RUSAGE_SELF)
+            server = os.environ.get("OUTFLOW_BENCH_PG_DATA")
+            with Clock(Path(server) if server else None) as clock:  # this process, plus a local server's backends
+                ev = evaluate(wh, j, NOW)
             sends = wh.execute(f"select count(*) from {SCHEMA}.journey_sends").fetchone()[0]
     assert ev.moved == 2 * due and sends == due, (ev, sends)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {
         "in_flight": in_flight,
         "due": due,
         "layout": "shuffled" if shuffled else "entry order",
-        "wall_s": wall,
-        "cpu_s": cpu,
-        "peak_mb": after.ru_maxrss / 1024,
+        "wall_s": clock.wall,
+        "cpu_s": clock.cpu,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "load1": os.getloadavg()[0],
     }
 
@@ -142,6 +140,7 @@ def main() -> None:
 
         with LocalPostgres() as server:  # a throwaway server on 127.0.0.1 for the run
             os.environ["OUTFLOW_POSTGRES_URL"] = server.url
+            os.environ["OUTFLOW_BENCH_PG_DATA"] = str(server.root / "data") if server.root else ""
             _table(args)
         return
     _table(args)
