@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 
 from activations.journeys.spec import Journey, load_journey
@@ -52,14 +51,6 @@ class People:
         at = DAY0 + timedelta(days=day)
         out = DAY0 + timedelta(days=left) if left is not None else None
         self.wh.execute("insert into main.segment_membership_history values (?, ?, ?, ?)", [pid, segment, at, out])
-
-    def bulk(self, n: int, prefix: str = "p") -> list[str]:
-        ids = [f"{prefix}{i:05d}" for i in range(n)]
-        self.wh.write_arrow(
-            "main.dim_profiles",
-            pa.table({"person_id": ids, "email": [f"{i}@example.com" for i in ids], "timezone": ["UTC"] * n}),
-        )
-        return ids
 
 
 def journey(tmp_path: Path, text: str, name: str = "j.yml") -> Journey:

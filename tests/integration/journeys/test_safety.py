@@ -101,7 +101,6 @@ steps:
 
 def test_split_arms_are_stable_when_the_percentages_change(people, tmp_path):
     ids = [f"p{i:04d}" for i in range(400)]
-    people.bulk(0)
     for pid in ids:
         people.enters_segment(pid, "customers", 0.5)
 
