@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, identity, ml, privacy, quality, raw, segments
+from orchestration.defs import activation_syncs, dbt, identity, journeys, ml, privacy, quality, raw, segments
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 # Every asset except the model training, which has its own weekly schedule (ml_training_weekly); the
@@ -19,6 +19,7 @@ def build_definitions() -> dg.Definitions:
         dbt.build_defs(),
         identity.build_defs(),
         segments.build_defs(),
+        journeys.build_defs(),
         privacy.erasure_first(activation_syncs.build_defs()),  # erase before syncing
         privacy.build_defs(),
         quality.build_defs(),

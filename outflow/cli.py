@@ -12,6 +12,7 @@ from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
@@ -30,6 +31,7 @@ app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
 app.add_typer(model_app, name="model")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
 
 
@@ -169,6 +171,15 @@ def demo_cmd(
         table.add_column("people", justify="right")
         for name, size in report.segments:
             table.add_row(name, f"{size:,}")
+        console.print(table)
+    if report.journeys:
+        table = Table(title="Journeys (people entering each step; → goal / exits)")
+        for col in ("journey", "per step", "goal", "exited", "sends"):
+            table.add_column(col, justify="right" if col in ("goal", "exited", "sends") else "left")
+        for run in report.journeys:
+            steps = ", ".join(f"{c.step} {c.entered}" for c in run.steps)
+            goal, left = sum(c.goal for c in run.steps), sum(c.exited for c in run.steps)
+            table.add_row(run.journey, steps, str(goal), str(left), str(run.sends))
         console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")

@@ -38,6 +38,7 @@ class DemoReport:
     segments: list[tuple[str, int]] = field(default_factory=list)
     syncs: list[dict[str, Any]] = field(default_factory=list)
     received: dict[str, str] = field(default_factory=dict)
+    journeys: list[Any] = field(default_factory=list)  # activations.journeys.simulate.JourneyRun per journey
     skipped: dict[str, str] = field(default_factory=dict)  # step -> why it did not run on this target
 
 
@@ -167,6 +168,8 @@ def run_demo(people: int, seed: int) -> DemoReport:
 
         with connect(warehouse) as con:
             report_segments = segment_summary(con)
+    with timer.stage("journeys"):
+        journeys = _journeys(warehouse)
     syncs: list[dict[str, Any]] = []
     received: dict[str, str] = {}
     if "syncs" not in skipped:
@@ -174,4 +177,20 @@ def run_demo(people: int, seed: int) -> DemoReport:
             syncs, received = sync_to_sandboxes(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
-    return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped))
+    report = DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped))
+    report.journeys = journeys
+    return report
+
+
+def _journeys(warehouse: Path | None) -> list[Any]:
+    """The declared journeys played over the data's last three weeks and the two after, a day at a time, into
+    the live journey state: their sends reach the sandboxes through the journey syncs."""
+    from datetime import datetime, timedelta
+
+    from activations.journeys import load_journeys
+    from activations.journeys.simulate import catch_up
+    from outflow.load import dataset_as_of
+
+    with connect(warehouse) as con:
+        as_of = datetime.fromisoformat(dataset_as_of(con) or datetime.now().date().isoformat())
+        return catch_up(con, load_journeys(), as_of - timedelta(days=21), as_of + timedelta(days=14))
