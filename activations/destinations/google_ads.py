@@ -37,7 +37,8 @@ to ``email``.
 
 Auth: ``Authorization: Bearer <OAuth access token>`` (from ``secret_env``) and ``developer-token`` from the
 env var named by option ``developer_token_env``; options ``customer_id``, ``user_list_id`` (required),
-``login_customer_id``, ``api_version`` (default v18), ``default_region`` for phones without a country code,
+``login_customer_id``, ``api_version`` (default in ``activations.destinations.versions``; a legacy path since
+Google points Customer Match uploads to its Data Manager API; a retired version is refused before any request), ``default_region`` for phones without a country code,
 ``ad_user_data_consent`` / ``ad_personalization_consent`` (default ``GRANTED``: the activation models send
 only people with ads consent; ``UNSPECIFIED`` leaves the consent out).
 """
@@ -94,7 +95,6 @@ class GoogleAdsCustomerMatchDestination(Destination):
         self.require_key_mapped_to("email")
         self.customer_id = str(self.option("customer_id", required=True)).replace("-", "")
         self.user_list_id = str(self.option("user_list_id", required=True))
-        self.api_version = str(self.option("api_version", "v18"))
         self.login_customer_id = self.option("login_customer_id")
         self.default_region = self.option("default_region")
         env = str(self.option("developer_token_env", required=True))

@@ -20,7 +20,8 @@
 - ``REQUEST_LIMIT_EXCEEDED`` (HTTP 403, the org's API request allowance) is retried with backoff, never taken
   for an auth failure; ``INVALID_SESSION_ID`` (401) stops the sync.
 - Auth: ``Authorization: Bearer <access token>``. ``destination.object`` is the SObject (e.g. ``Contact``);
-  options: ``external_id_field`` (required), ``api_version`` (default v62.0), ``on_remove``, ``clear_fields``.
+  options: ``external_id_field`` (required), ``api_version`` (default in ``activations.destinations.versions``;
+  a retired one is refused before any request, as Salesforce answers it with 410), ``on_remove``, ``clear_fields``.
 
 The sync's primary key column must be mapped to the external id field, a Text external id (the look-up compares
 it as a SOQL string literal).
@@ -66,7 +67,6 @@ class SalesforceDestination(Destination):
         where = self.cfg.path or self.cfg.name
         self.ext_field = str(self.option("external_id_field", required=True))
         self.require_key_mapped_to(self.ext_field)
-        self.api_version = str(self.option("api_version", "v62.0"))
         if not re.fullmatch(r"v\d+\.\d", self.api_version):
             raise OutflowError(f"{where}: destination.options.api_version: {self.api_version!r} is not like v62.0")
         self.sobject = self.cfg.destination.object

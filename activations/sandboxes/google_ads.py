@@ -32,6 +32,7 @@ import socket
 import time
 from typing import Any
 
+from activations.destinations.versions import served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.jobs import JobQueue
 
@@ -68,6 +69,10 @@ class GoogleAdsSandbox(VendorSandbox):
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         self.jobq.advance()
+        m = re.match(r"/(v\d+)/", req.path)
+        if m and not served("google_ads_customer_match", m.group(1)):  # a sunset version: every request fails
+            self.count("version_retired")
+            return Response(404, _status(404, "NOT_FOUND", f"Google Ads API {m.group(1)} is sunset."))
         if self.daily_operations and req.method == "POST" and not req.path.startswith("/_sandbox"):
             with self.lock:
                 today = time.strftime("%Y-%m-%d", time.gmtime())
@@ -209,7 +214,7 @@ class GoogleAdsSandbox(VendorSandbox):
         if not errors:
             return Response(200, {})
         failure = {
-            "@type": "type.googleapis.com/google.ads.googleads.v18.errors.GoogleAdsFailure",
+            "@type": "type.googleapis.com/google.ads.googleads.v23.errors.GoogleAdsFailure",
             "errors": errors,
         }
         return Response(
@@ -224,7 +229,7 @@ class GoogleAdsSandbox(VendorSandbox):
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job already ran"))
             job["status"] = "RUNNING"
             op_name = f"customers/{req.params['cid']}/operations/{next(self._ids)}"
-            meta = {"@type": "type.googleapis.com/google.ads.googleads.v18.resources.OfflineUserDataJobMetadata"}
+            meta = {"@type": "type.googleapis.com/google.ads.googleads.v23.resources.OfflineUserDataJobMetadata"}
             self.operations[op_name] = {"name": op_name, "metadata": meta, "done": False}
             failure = self.job_failure
         self.jobq.submit(lambda: self._process(name, op_name, failure))

@@ -152,7 +152,7 @@ def test_job_still_running_at_timeout_is_acked_and_named(
 
 def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
     h = {"authorization": f"Bearer {TOKEN}", "developer-token": "dev-token-1"}
-    base = f"{sb.url}/v18/customers/{CID}/offlineUserDataJobs"
+    base = f"{sb.url}/v23/customers/{CID}/offlineUserDataJobs"
     meta = {"userList": LIST, "consent": {"adUserData": "DENIED", "adPersonalization": "GRANTED"}}
     denied = httpx.post(f"{base}:create", json={"job": {"type": "CUSTOMER_MATCH_USER_LIST",
                                                         "customerMatchUserListMetadata": meta}}, headers=h)  # fmt: skip
@@ -161,13 +161,13 @@ def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
                                                      "customerMatchUserListMetadata": {"userList": LIST}}},
                      headers=h).json()["resourceName"]  # fmt: skip
     uid = {"userIdentifiers": [{"hashedEmail": sha256("a@example.com")}]}
-    ok = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"create": uid}]}, headers=h)
+    ok = httpx.post(f"{sb.url}/v23/{job}:addOperations", json={"operations": [{"create": uid}]}, headers=h)
     assert ok.status_code == 200
-    mixed = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"remove": uid}]}, headers=h)
+    mixed = httpx.post(f"{sb.url}/v23/{job}:addOperations", json={"operations": [{"remove": uid}]}, headers=h)
     assert mixed.status_code == 400 and "CONFLICTING_OPERATION" in mixed.text
     many = {"operations": [{"create": {"userIdentifiers": [{"hashedEmail": sha256(f"{i}@x.com")}] * 20}}
                            for i in range(5001)]}  # fmt: skip
-    assert "TOO_MANY_USER_IDENTIFIERS" in httpx.post(f"{sb.url}/v18/{job}:addOperations", json=many, headers=h).text
+    assert "TOO_MANY_USER_IDENTIFIERS" in httpx.post(f"{sb.url}/v23/{job}:addOperations", json=many, headers=h).text
 
 
 def test_daily_operations_quota(tmp_path: Path, token: str, people, monkeypatch) -> None:

@@ -41,8 +41,8 @@ def people(con):
 
 def _cfg(tmp_path: Path, sb: MetaSandbox, **kw):
     fields = kw.pop("fields", FIELDS)
-    opts = {"audience_id": AUD, "default_region": "US"}
-    d = vendor_sync_dict("meta_audiences", sb.url + "/v21.0", source="sync_people", fields=fields, options=opts, **kw)
+    opts = {"audience_id": AUD, "default_region": "US", **kw.pop("options", {})}
+    d = vendor_sync_dict("meta_audiences", sb.url, source="sync_people", fields=fields, options=opts, **kw)
     return write_sync(tmp_path / "syncs", d)
 
 
@@ -140,7 +140,7 @@ def test_malformed_values_left_blank_or_set_aside(tmp_path: Path, sb: MetaSandbo
 
 def test_throttling_code_80003_retried(tmp_path: Path, token: str, people) -> None:
     with MetaSandbox(token=TOKEN, rate_limit=(1, 0.5)) as sb:  # 1 request per 0.5 s, answered like Meta
-        res = run_sync(_cfg(tmp_path, sb, batch_size=50), con=people)
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options={"usage_pause_seconds": 0}), con=people)
         assert res.status == "success" and res.retries >= 1 and sb.stats["rate_limited"] >= 1
         assert len(sb.members(AUD)) == 150
     with MetaSandbox(token=TOKEN) as sb2:

@@ -55,7 +55,7 @@ def test_full_and_incremental_upsert(tmp_path: Path, sb: SalesforceSandbox, con)
     assert (res.status, res.acked, res.requests) == ("success", 200, 1)
     assert _held(sb) == _model(con)
     body = sb.recorded("PATCH")[0]
-    assert body["path"] == "/services/data/v62.0/composite/sobjects/Contact/Outflow_Id__c"
+    assert body["path"] == "/services/data/v66.0/composite/sobjects/Contact/Outflow_Id__c"
     assert body["body"]["allOrNone"] is False and body["body"]["records"][0]["attributes"] == {"type": "Contact"}
     con.execute("UPDATE main.sync_contacts SET score = 99 WHERE person_id < 5")
     res = run_sync(cfg, con=con)
@@ -109,12 +109,12 @@ def test_mirror_delete_looks_up_ids_then_deletes(tmp_path: Path, token: str, con
         assert len(held) == 190 + 1 and "196" in held and "190" not in held  # 196 refused, still there
         (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '196'").fetchone()
         assert msg == "DELETE_FAILED: record is referenced by an open Case"
-        queries = sb.recorded("GET", "/services/data/v62.0/query")
+        queries = sb.recorded("GET", "/services/data/v66.0/query")
         soql = queries[0]["query"]["q"][0]
         assert soql.startswith("SELECT Id, Outflow_Id__c FROM Contact WHERE Outflow_Id__c IN ('190','191',")
         assert len(queries) == 3  # 9 live records, 3 per page: nextRecordsUrl followed twice
         (delete,) = sb.recorded("DELETE")
-        assert delete["path"] == "/services/data/v62.0/composite/sobjects"
+        assert delete["path"] == "/services/data/v66.0/composite/sobjects"
         assert delete["query"]["allOrNone"] == ["false"] and len(delete["query"]["ids"][0].split(",")) == 9
         sb.faults.partial_keys.clear()
         res = run_sync(cfg, con=con)  # the refused removal is retried next run
@@ -132,8 +132,8 @@ def test_mirror_clear_nulls_fields_and_keeps_record(tmp_path: Path, sb: Salesfor
     assert (res.removed, res.acked) == (2, 2)
     held = sb.records("Contact")
     assert len(held) == 200 and held["3"]["Lead_Score__c"] is None and held["3"]["Email"] == "user3@example.com"
-    (patch,) = sb.recorded("PATCH", "/services/data/v62.0/composite/sobjects")[-1:]
-    assert patch["path"] == "/services/data/v62.0/composite/sobjects" and patch["body"]["allOrNone"] is False
+    (patch,) = sb.recorded("PATCH", "/services/data/v66.0/composite/sobjects")[-1:]
+    assert patch["path"] == "/services/data/v66.0/composite/sobjects" and patch["body"]["allOrNone"] is False
     assert {tuple(sorted(r)) for r in patch["body"]["records"]} == {("Lead_Score__c", "attributes", "id")}
     con.execute("INSERT INTO main.sync_contacts VALUES (3, 'user3@example.com', 'name3', 21, 'x')")
     run_sync(cfg, con=con)  # back in the model: the same record is filled in again
@@ -191,7 +191,7 @@ def test_record_deleted_meanwhile_counts_as_removed(tmp_path: Path, token: str, 
 def test_sandbox_answers_like_salesforce(token: str) -> None:
     with SalesforceSandbox(token=TOKEN) as sb:
         h = {"authorization": f"Bearer {TOKEN}"}
-        base = f"{sb.url}/services/data/v62.0"
+        base = f"{sb.url}/services/data/v66.0"
         recs = [{"attributes": {"type": "Contact"}, "Ext__c": str(i)} for i in range(3)]
         r = httpx.patch(f"{base}/composite/sobjects/Contact/Ext__c", json={"records": recs}, headers=h)
         assert r.headers["sforce-limit-info"].startswith("api-usage=") and r.json()[0]["created"] is True
