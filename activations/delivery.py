@@ -171,12 +171,12 @@ class Deliverer:
     def spend(self, wait: float, doing: str) -> None:
         """Take ``wait`` seconds from the run's retry budget and check the deadline; ``RetryBudgetSpent`` when
         the budget would be exceeded (the run stops; its unacknowledged rows stay pending)."""
-        self.check_deadline(wait, doing)
         if self.retry_budget is not None and self.waited + wait > self.retry_budget:
             raise RetryBudgetSpent(
                 f"retry budget spent: {self.waited:.1f}s of {self.retry_budget:g}s already waited on the "
                 f"destination, and {doing}"
             )
+        self.check_deadline(wait, doing)
         self.waited += wait
 
     def check_deadline(self, wait: float = 0.0, doing: str = "sending") -> None:

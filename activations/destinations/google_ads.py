@@ -38,7 +38,8 @@ to ``email``.
 Auth: ``Authorization: Bearer <OAuth access token>`` (from ``secret_env``) and ``developer-token`` from the
 env var named by option ``developer_token_env``; options ``customer_id``, ``user_list_id`` (required),
 ``login_customer_id``, ``api_version`` (default in ``activations.destinations.versions``; a legacy path since
-Google points Customer Match uploads to its Data Manager API; a retired version is refused before any request), ``default_region`` for phones without a country code,
+Google points Customer Match uploads to its Data Manager API; a retired version is refused before any
+request), ``default_region`` for phones without a country code,
 ``ad_user_data_consent`` / ``ad_personalization_consent`` (default ``GRANTED``: the activation models send
 only people with ads consent; ``UNSPECIFIED`` leaves the consent out).
 """
