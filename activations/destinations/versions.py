@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from dataclasses import dataclass
+from typing import Any
 
 WARN_DAYS = 90
 
@@ -155,3 +156,14 @@ def served(dest_type: str, version: str, on: dt.date | None = None) -> bool:
     """Whether the vendor still serves ``version`` (what the sandboxes check)."""
     table = VERSIONS[dest_type]
     return not table.retired(version, on or today())
+
+
+def sync_version_problem(cfg: Any) -> tuple[str, str] | None:
+    """``Destination.version_problem`` of a sync's destination, without credentials or a connection (for
+    ``outflow sync validate``): the version is read from the sync's options or base URL alone."""
+    from activations.destinations import DESTINATIONS
+
+    cls = DESTINATIONS[cfg.destination.type]
+    dest = object.__new__(cls)  # only ``cfg`` is read: no secret is needed to judge a version
+    dest.cfg = cfg
+    return dest.version_problem()

@@ -207,3 +207,13 @@ def test_sandbox_answers_like_salesforce(token: str) -> None:
                                                {"attributes": {"type": "Contact"}, "id": "bad"}]}  # fmt: skip
         r = httpx.patch(f"{base}/composite/sobjects", json=upd, headers=h)
         assert r.json()[0]["success"] and r.json()[1]["errors"][0]["statusCode"] == "MALFORMED_ID"
+
+
+def test_retired_api_version_refused_before_any_request_and_by_the_sandbox(tmp_path: Path, sb, con) -> None:
+    """v30.0 was retired in Summer '25: the sync does not start, and Salesforce (the sandbox) answers 410 Gone."""
+    with pytest.raises(OutflowError, match=r"options.api_version: Salesforce Platform API v30.0 is retired"):
+        run_sync(_cfg(tmp_path, sb, options={"external_id_field": "Outflow_Id__c", "api_version": "v30.0"}), con=con)
+    assert sb.stats["requests"] == 0
+    gone = httpx.get(f"{sb.url}/services/data/v30.0/query?q=SELECT+Id+FROM+Contact",
+                     headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert gone.status_code == 410
