@@ -3,9 +3,10 @@
 Failure handling (one rule per failure class):
 - 429, 5xx, timeout, connection error: retried with exponential backoff and jitter, or after the delay the
   vendor signals (``Destination.throttle_delay``: Retry-After, X-RateLimit-Reset, Meta's usage header...);
-- every wait to retry, and every pause a vendor's quota report asks for (``Destination.quota_delay``, slowing
-  down before being refused), is spent from the run's retry budget (``destination.retry_budget_seconds``);
-  a wait past it raises ``RetryBudgetSpent``: the run stops cleanly, unacknowledged rows stay pending;
+- every wait to retry is spent from the run's retry budget (``destination.retry_budget_seconds``); a wait past
+  it raises ``RetryBudgetSpent``: the run stops cleanly, unacknowledged rows stay pending. A pause a vendor's
+  quota report asks for on an accepted answer (``Destination.quota_delay``, slowing down before being refused)
+  is pacing, not a retry: only the run deadline bounds it;
 - 401/403: ``AuthFailed`` at once (no retry);
 - a refusal about the request or the account (``Destination.refusal_scope`` is ``"request"``: a missing list,
   a permission, a quota, a retired version): ``AccountLevelError`` after that one request, never split;
@@ -42,7 +43,6 @@ from activations.destinations.base import (
     Rejections,
     RowResult,
     Unconfirmed,
-    parse_retry_after,
     rejections,
 )
 from outflow.errors import OutflowError
@@ -69,9 +69,6 @@ class RunDeadline(OutflowError):
 class RetryBudgetSpent(RunDeadline):
     """The run's retry budget (time spent waiting on throttling and failures) is spent: the sync stops cleanly,
     unacknowledged rows stay pending for the next run."""
-
-
-__all__ = ["parse_retry_after"]  # re-exported: it lives with the destinations' throttle hooks
 
 
 # what a 2xx answer's parsing may raise: the rows are unconfirmed (rejected, retried next run)
@@ -140,8 +137,8 @@ class Deliverer:
         retry_budget: float | None = None,
     ) -> None:
         """``deadline``: a ``time.monotonic()`` value past which no wait may reach (``RunDeadline``);
-        ``retry_budget``: seconds this run may spend waiting to retry or pausing for the vendor's quota
-        (``RetryBudgetSpent``); ``max_retries`` None: attempts bounded by the budget alone."""
+        ``retry_budget``: seconds this run may spend waiting to retry (``RetryBudgetSpent``); ``max_retries``
+        None: attempts bounded by the budget alone."""
         self.dest = dest
         self.client = client
         self.limiter = limiter
@@ -210,7 +207,7 @@ class Deliverer:
             return
         until = time.monotonic() + delay
         if until > self.paused_until:
-            self.spend(until - max(self.paused_until, time.monotonic()), f"pausing {delay:g}s for the quota")
+            self.check_deadline(delay, f"pausing {delay:g}s for the vendor's quota")
             self.paused_until = until
             log.info("sync %s: the destination reports its quota nearly spent; pausing %.2fs", self.dest.cfg.name,
                      delay)  # fmt: skip
