@@ -101,8 +101,15 @@ class SalesforceSandbox(VendorSandbox):
             return Response(410, [{"message": f"API version {m.group(1)[1:]} is retired", "errorCode": "GONE"}])
         resp = super().handle(req, conn)
         if resp is not None and not req.path.startswith("/_sandbox"):
-            resp.headers["sforce-limit-info"] = f"api-usage={self.stats.get('requests', 0)}/{self.allocation}"
+            resp.headers["sforce-limit-info"] = f"api-usage={self.api_usage()}/{self.allocation}"
         return resp
+
+    def api_usage(self) -> int:
+        """Requests counted against the allocation now: the rolling window's use (all requests when unlimited)."""
+        if self.bucket is None:
+            return self.stats.get("requests", 0)
+        with self.bucket.lock:
+            return int(self.bucket.capacity - self.bucket.tokens)
 
     def reset_store(self) -> None:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}  # sobject -> Id -> record

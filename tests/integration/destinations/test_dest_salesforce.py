@@ -81,7 +81,8 @@ def test_per_record_failures(tmp_path: Path, sb: SalesforceSandbox, con) -> None
 
 def test_request_limit_exceeded_is_retried_not_auth(tmp_path: Path, token: str, con) -> None:
     with SalesforceSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:
-        res = run_sync(_cfg(tmp_path, sb, batch_size=50), con=con)  # 4 calls, 1 allowed per 0.3 s
+        opts = {"allocation_window_seconds": 0}  # no pacing: the limit is hit and retried
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options=opts), con=con)  # 4 calls, 1 allowed per 0.3 s
         assert res.status == "success" and res.retries >= 1 and sb.stats["rate_limited"] >= 1
         assert len(sb.records("Contact")) == 200
     with SalesforceSandbox(token=TOKEN) as sb2:
@@ -142,7 +143,8 @@ def test_mirror_clear_nulls_fields_and_keeps_record(tmp_path: Path, sb: Salesfor
 
 def test_mirror_removal_retries_request_limit(tmp_path: Path, token: str, con) -> None:
     with SalesforceSandbox(token=TOKEN, rate_limit=(2, 0.4)) as sb:
-        cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "delete"}, batch_size=100)
+        opts = {"on_remove": "delete", "allocation_window_seconds": 0}
+        cfg = _cfg(tmp_path, sb, mode="mirror", options=opts, batch_size=100)
         assert run_sync(cfg, con=con).status == "success"
         con.execute("DELETE FROM main.sync_contacts WHERE person_id < 150")
         res = run_sync(cfg, con=con, force=True)  # 75% of the records: past the circuit breaker on purpose
@@ -217,3 +219,12 @@ def test_retired_api_version_refused_before_any_request_and_by_the_sandbox(tmp_p
     gone = httpx.get(f"{sb.url}/services/data/v30.0/query?q=SELECT+Id+FROM+Contact",
                      headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
     assert gone.status_code == 410
+
+
+def test_sforce_limit_info_paces_before_request_limit_exceeded(tmp_path: Path, token: str, con) -> None:
+    """At 95% of the allocation reported in Sforce-Limit-Info the client paces itself (one request per
+    window/limit) instead of running into REQUEST_LIMIT_EXCEEDED."""
+    with SalesforceSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options={"allocation_window_seconds": 0.35}), con=con)
+        assert res.status == "success" and len(sb.records("Contact")) == 200
+        assert sb.stats["rate_limited"] == 0 and res.retries == 0
