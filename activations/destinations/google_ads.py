@@ -58,6 +58,7 @@ from activations.destinations.base import (
     Destination,
     PreparedRequest,
     Record,
+    RefusalScope,
     RowResult,
     Unconfirmed,
     answer_of,
@@ -258,6 +259,20 @@ class GoogleAdsCustomerMatchDestination(Destination):
                     code = next(iter((e.get("errorCode") or {}).values()), "ERROR")
                     failed.setdefault(int(idx), f"{code}: {e.get('message', '')}")
         return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]
+
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """``QuotaErrorDetails.retryDelay`` (a Duration such as ``"5s"``) of a ``RESOURCE_EXHAUSTED`` answer."""
+        try:
+            details = response.json()["error"]["details"]
+            delays = [e["details"]["quotaErrorDetails"]["retryDelay"] for d in details for e in d.get("errors", [])
+                      if "quotaErrorDetails" in (e.get("details") or {})]  # fmt: skip
+            return max(float(str(v).removesuffix("s")) for v in delays) if delays else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return super().throttle_delay(response)
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """A 404 (no such customer, user list or version) is about the request."""
+        return "request" if response.status_code == 404 else super().refusal_scope(response)
 
     def error_message(self, response: httpx.Response) -> str:
         try:

@@ -69,7 +69,7 @@ VERSIONS: dict[str, VendorVersions] = {
             "v27.0": None,
         },
         retired_before="v21.0",
-    ),  # fmt: skip
+    ),
     "salesforce": VendorVersions(
         "Salesforce Platform API",
         "v66.0",
@@ -100,12 +100,12 @@ VERSIONS: dict[str, VendorVersions] = {
             "2026-10-15": _D(2028, 10, 15),
         },
         retired_before="2024-10-15",
-    ),  # fmt: skip
+    ),
     "sendgrid": VendorVersions("SendGrid v3 API", "v3", None, {"v3": None}),
     "mailchimp": VendorVersions("Mailchimp Marketing API", "3.0", None, {"3.0": None}),
     "google_ads_customer_match": VendorVersions(
         "Google Ads API (legacy Customer Match path)",
-        "v23",
+        "v26",
         "api_version",
         {
             "v18": _D(2025, 8, 20),
@@ -115,10 +115,12 @@ VERSIONS: dict[str, VendorVersions] = {
             "v22": _D(2026, 10, 7),
             "v23": None,
             "v24": None,
+            "v25": None,
+            "v26": None,
         },
         retired_before="v18",
         legacy=True,
-    ),  # fmt: skip
+    ),
 }
 
 
