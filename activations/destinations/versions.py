@@ -26,8 +26,6 @@ class VendorVersions:
     """Published versions -> the day the vendor stops serving them (``None``: no date announced)."""
     retired_before: str | None = None
     """Versions older than this one (compared as numbers or ISO dates) are retired even when not listed."""
-    legacy: bool = False
-    """An opt-in path the vendor no longer offers to new users."""
 
     def sunset(self, version: str) -> dt.date | None:
         return self.sunsets.get(version)
@@ -119,7 +117,6 @@ VERSIONS: dict[str, VendorVersions] = {
             "v26": None,
         },
         retired_before="v18",
-        legacy=True,
     ),
 }
 
