@@ -62,11 +62,21 @@ def validate(
     files: Annotated[list[Path] | None, typer.Argument(help="files to check (default: all)")] = None,
     directory: DirOpt = None,
 ) -> None:
-    """Validate sync YAML files; the first problem is printed as file: key: message."""
+    """Validate sync YAML files; the first problem is printed as file: key: message. A vendor API version within
+    90 days of its sunset is warned about; one past it fails (activations.destinations.versions)."""
+    from activations.destinations.versions import sync_version_problem
+
     if files:
         syncs = [load_sync(f) for f in files]
     else:
         syncs = load_syncs(directory)
+    problems = [p for p in map(sync_version_problem, syncs) if p is not None]
+    for level, message in problems:
+        if level == "warning":
+            console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+    errors = [m for level, m in problems if level == "error"]
+    if errors:
+        raise OutflowError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
     console.print(f"[green]{len(syncs)} sync(s) valid[/green]")
 
 

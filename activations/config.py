@@ -60,7 +60,15 @@ class Destination(_Strict):
     )
     rate_limit: RateLimit | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=20)
+    max_retries: int | None = Field(
+        default=None, ge=0, le=1000, description="retries per request; default: as many as the retry budget allows"
+    )
+    retry_budget_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="time one run may spend waiting on throttling and failures (retries, quota pauses); past it "
+        "the run stops cleanly and unacknowledged rows stay pending",
+    )
     max_backoff_seconds: float = Field(default=30.0, gt=0)
     max_retry_after_seconds: float = Field(
         default=60.0, gt=0, description="longest wait a Retry-After answer may impose (larger values are capped)"

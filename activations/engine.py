@@ -27,6 +27,7 @@ from activations.delivery import (
     AuthFailed,
     Deliverer,
     DestinationUnavailable,
+    RetryBudgetSpent,
     RunDeadline,
     shared_limiter,
 )
@@ -454,6 +455,7 @@ async def _deliver_all(con: Warehouse, cfg: SyncConfig, dest: Destination, res: 
             deliverer = Deliverer(
                 dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
                 max_backoff=d.max_backoff_seconds, max_retry_after=d.max_retry_after_seconds, deadline=deadline,
+                retry_budget=d.retry_budget_seconds,
             )  # fmt: skip
             dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
             (had_rejected,) = con.execute(
@@ -721,9 +723,12 @@ async def _run(
     except RunDeadline as exc:
         left = res.to_send - res.acked - res.rejected
         res.status = "stopped"
-        res.error = (
-            f"{exc} (run_deadline_seconds: {cfg.run_deadline_seconds:g}); {left} rows left pending for the next run"
+        setting = (
+            f"destination.retry_budget_seconds: {cfg.destination.retry_budget_seconds:g}"
+            if isinstance(exc, RetryBudgetSpent)
+            else f"run_deadline_seconds: {cfg.run_deadline_seconds:g}"
         )
+        res.error = f"{exc} ({setting}); {left} rows left pending for the next run"
         return
     except (AuthFailed, DestinationUnavailable, AccountLevelError) as exc:
         res.status = "failed"

@@ -27,6 +27,7 @@ import csv
 import gzip
 import io
 import re
+import time
 from typing import Any
 
 import httpx
@@ -149,6 +150,17 @@ class SendGridDestination(Destination):
             out[row[email_col].strip().lower()] = msg or "refused by the import job"
         return out
 
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """SendGrid signals a throttle with ``X-RateLimit-Reset`` (Unix time of the window's reset), not
+        Retry-After."""
+        return _until_reset(response) if response.status_code == 429 else super().throttle_delay(response)
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """``X-RateLimit-Remaining: 0`` on an accepted answer: wait for the reset before SendGrid refuses."""
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            return _until_reset(response)
+        return None
+
     def is_auth_failure(self, response: httpx.Response) -> bool:
         # a 401/403 on the errors-file download (an expired link) is not a refusal of the API key
         return super().is_auth_failure(response) and "/v3/" in response.request.url.path
@@ -267,3 +279,11 @@ class SendGridDestination(Destination):
             rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
             out |= {(r.get("EMAIL") or r.get("email") or "").strip().lower() for r in rows} - {""}
         return out
+
+
+def _until_reset(response: httpx.Response) -> float | None:
+    try:
+        reset = float(response.headers["x-ratelimit-reset"])
+    except (KeyError, ValueError):
+        return None
+    return max(0.0, reset - time.time())

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 import uuid
 from typing import Any
 
+from activations.destinations.versions import VERSIONS, served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.spec import errors as spec_errors
 from activations.sandboxes.spec import request_validator, specs_dir
@@ -65,16 +67,46 @@ class HubSpotSandbox(VendorSandbox):
 
     def __init__(self, *, memberships_page_size: int = 250, **kw: Any) -> None:
         self.memberships_page_size = memberships_page_size  # at most this many members a page, whatever limit
+        self.error_context_key = "id"  # the key a 207's errors[].context names failed inputs under (tests vary it)
         super().__init__(**kw)
 
     def routes(self) -> list[Route]:
+        # the legacy /crm/v3/... paths and the date-versioned /crm/objects/{YYYY-MM}/..., /crm/lists/{YYYY-MM}/...
+        obj = r"/crm/(?:v\d+/objects|objects/[\w-]+)/contacts"
+        lists = r"/crm/(?:v\d+/lists|lists/[\w-]+)/(?P<id>[^/]+)"
         return [
-            ("POST", r"/crm/v3/objects/contacts/batch/upsert", self.upsert),
-            ("POST", r"/crm/v3/objects/contacts/batch/read", self.read),
-            ("POST", r"/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete),
-            ("PUT", r"/crm/v3/lists/(?P<id>[^/]+)/memberships/(?P<action>add|remove)", self.membership),
-            ("GET", r"/crm/v3/lists/(?P<id>[^/]+)/memberships", self.memberships_page),
+            ("POST", obj + r"/batch/upsert", self.upsert),
+            ("POST", obj + r"/batch/read", self.read),
+            ("POST", obj + r"/gdpr-delete", self.gdpr_delete),
+            ("PUT", lists + r"/memberships/(?P<action>add|remove)", self.membership),
+            ("GET", lists + r"/memberships", self.memberships_page),
         ]
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        """An API version HubSpot does not serve (unknown or past its end of life) is answered 404; every answer
+        carries HubSpot's ``X-HubSpot-RateLimit-*`` headers (never Retry-After)."""
+        m = re.match(r"/crm/(v\d+)/|/crm/(?:objects|lists)/([\w-]+)/", req.path)
+        version = (m.group(1) or m.group(2)) if m else None
+        if version is not None and (version not in VERSIONS["hubspot"].sunsets or not served("hubspot", version)):
+            self.count("version_retired")
+            return Response(404, {"status": "error", "category": "OBJECT_NOT_FOUND",
+                                  "message": f"API version {version} is not available"})  # fmt: skip
+        resp = super().handle(req, conn)
+        if resp is not None and not req.path.startswith("/_sandbox"):
+            resp.headers = {**self.throttle_headers(0.0), **resp.headers}
+        return resp
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        limit, window = self.bucket_limits()
+        remaining = int(self.bucket.tokens) if self.bucket is not None else limit
+        return {"x-hubspot-ratelimit-max": str(limit), "x-hubspot-ratelimit-remaining": str(max(0, remaining)),
+                "x-hubspot-ratelimit-interval-milliseconds": str(int(window * 1000))}  # fmt: skip
+
+    def bucket_limits(self) -> tuple[int, float]:
+        """(requests, window seconds) this sandbox enforces (HubSpot's private-app default when unlimited)."""
+        if self.bucket is None:
+            return int(self.default_rate_limit[0]), self.default_rate_limit[1]
+        return int(self.bucket.capacity), self.bucket.capacity / self.bucket.rate
 
     def auth_error(self) -> Response:
         return Response(401, {"status": "error", "category": "INVALID_AUTHENTICATION",
@@ -83,7 +115,7 @@ class HubSpotSandbox(VendorSandbox):
     def rate_limited(self, wait: float) -> Response:
         body = {"status": "error", "category": "RATE_LIMITS", "policyName": "TEN_SECONDLY_ROLLING",
                 "message": "You have reached your ten_secondly_rolling limit."}  # fmt: skip
-        return Response(429, body, {"retry-after": f"{wait:.3f}"})
+        return Response(429, body, self.throttle_headers(wait))
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"status": "error", "category": "INTERNAL_ERROR", "message": message or f"injected {code}"}
@@ -166,7 +198,7 @@ class HubSpotSandbox(VendorSandbox):
         if errors:
             out["numErrors"] = len(errors)
             out["errors"] = [{"status": "error", "category": "VALIDATION_ERROR", "message": m,
-                              "context": {"id": [k]}} for k, m in errors]  # fmt: skip
+                              "context": {self.error_context_key: [k]}} for k, m in errors]  # fmt: skip
             return Response(207, out)
         return Response(200, out)
 

@@ -102,9 +102,11 @@ class MailchimpSandbox(VendorSandbox):
         return _problem(401, "API Key Invalid", detail).response
 
     def rate_limited(self, wait: float) -> Response:
-        resp = _problem(429, "Too Many Requests", "You have exceeded the request rate.").response
-        resp.headers["retry-after"] = f"{wait:.3f}"
-        return resp
+        return _problem(429, "Too Many Requests", "You have exceeded the request rate.").response
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        """Mailchimp answers a throttle with a 429 problem document and no rate-limit or Retry-After header."""
+        return {}
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"title": "Injected", "status": code, "detail": message or f"injected {code}"}

@@ -145,7 +145,7 @@ VENDOR_PLANS: dict[str, dict[str, Any]] = {
     "hubspot": {"calls": 2, "options": {"list_id": "1"},
                 "fields": {"email": "email", "first_name": "firstname", "score": "lead_score"}},
     "meta_audiences": {"calls": 1, "options": {"audience_id": "2385"},
-                       "fields": {"email": "EMAIL", "first_name": "FN"}, "suffix": "/v21.0"},
+                       "fields": {"email": "EMAIL", "first_name": "FN"}},
     "salesforce": {"calls": 1, "mode": "upsert", "primary_key": "person_id", "obj": "Contact",
                    "options": {"external_id_field": "Outflow_Id__c"},
                    "fields": {"person_id": "Outflow_Id__c", "email": "Email", "first_name": "FirstName"}},

@@ -45,7 +45,7 @@ def _specs(mailchimp_name: str) -> list[dict[str, Any]]:
                   options={"external_id_field": "Outflow_Id__c"}, obj="Contact"),
         sync_spec("lapsed_meta", "meta_audiences", ADS_MODEL, "person_id",
                   {"email": "EMAIL", "phone": "PHONE", "first_name": "FN", "person_id": "EXTERN_ID"},
-                  options={"audience_id": "2385", "default_region": "US"}, base_path="/v21.0"),
+                  options={"audience_id": "2385", "default_region": "US"}),
         sync_spec("lapsed_google", "google_ads_customer_match", ADS_MODEL, "email",
                   {"email": "email", "phone": "phone", **NAMES, "country": "country_code",
                    "postal_code": "postal_code"},

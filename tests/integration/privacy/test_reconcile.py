@@ -150,7 +150,7 @@ def test_reconcile_refuses_what_it_cannot_reconcile(dest_type: str, tmp_path: Pa
     con = connect(tmp_path / "w.duckdb")
     make_audience(con, rows=3)
     con.close()
-    d = vendor_sync_dict(dest_type, "http://127.0.0.1:9/v21.0", name="cannot_list", secret_env=TOKEN_ENV, **spec)
+    d = vendor_sync_dict(dest_type, "http://127.0.0.1:9", name="cannot_list", secret_env=TOKEN_ENV, **spec)
     write_sync(tmp_path / "syncs", d)
     out = cli("sync", "reconcile", "cannot_list", "--dir", tmp_path / "syncs", "--warehouse", tmp_path / "w.duckdb")
     assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output
