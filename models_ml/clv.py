@@ -88,6 +88,23 @@ def _compress(*cols: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(float)
 
 
+#: Parameters are fitted on the log scale within these bounds (1e-6 .. 1e6): a likelihood that runs off to a
+#: boundary (no heterogeneity, no dropout) stops there instead of overflowing.
+LOG_BOUND = np.log(1e6)
+
+
+def _minimize(nll: Any, start: np.ndarray, tol: float) -> optimize.OptimizeResult:
+    """L-BFGS-B within the bounds, polished with Nelder-Mead (the likelihood is smooth; the polish makes the
+    optimum reproducible to many digits)."""
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    res = optimize.minimize(
+        nll, start, method="L-BFGS-B", bounds=bounds, options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000}
+    )
+    return optimize.minimize(
+        nll, res.x, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-9, "fatol": tol, "maxiter": 20000}
+    )
+
+
 def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, tol: float = 1e-10) -> BGNBD:
     """Maximum-likelihood BG/NBD parameters (optimised on the log scale, so they stay positive)."""
     x, t_x, TT = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
@@ -97,12 +114,12 @@ def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, tol: float = 1e-10) -> BG
 
     def nll(theta: np.ndarray) -> float:
         r, alpha, a, b = np.exp(theta)
-        return -float(np.dot(w, _bgnbd_ll(r, alpha, a, b, ux, ut, uT))) / scale
+        value = -float(np.dot(w, _bgnbd_ll(r, alpha, a, b, ux, ut, uT))) / scale
+        return value if np.isfinite(value) else 1e12
 
     start = np.log([1.0, max(float(np.mean(TT)), 1e-3), 1.0, 1.0])
-    res = optimize.minimize(nll, start, method="L-BFGS-B", options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000})
-    res = optimize.minimize(nll, res.x, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": tol, "maxiter": 20000})
-    if not np.isfinite(res.fun):
+    res = _minimize(nll, start, tol)
+    if res.fun >= 1e12:
         raise ModelError("BG/NBD fit did not converge: the purchase history is too short or has no repeat buyers")
     r, alpha, a, b = (float(v) for v in np.exp(res.x))
     return BGNBD(r, alpha, a, b, log_likelihood=-res.fun * scale, n=len(x))
@@ -160,11 +177,11 @@ def fit_gamma_gamma(frequency: Any, monetary: Any, *, tol: float = 1e-10) -> Gam
 
     def nll(theta: np.ndarray) -> float:
         p, q, g = np.exp(theta)
-        return -float(np.sum(_gg_ll(p, q, g, x, mx))) / scale
+        value = -float(np.sum(_gg_ll(p, q, g, x, mx))) / scale
+        return value if np.isfinite(value) else 1e12
 
     start = np.log([1.0, 1.0, float(np.mean(mx))])
-    res = optimize.minimize(nll, start, method="L-BFGS-B", options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000})
-    res = optimize.minimize(nll, res.x, method="Nelder-Mead", options={"xatol": 1e-9, "fatol": tol, "maxiter": 20000})
+    res = _minimize(nll, start, tol)
     p, q, g = (float(v) for v in np.exp(res.x))
     return GammaGamma(p, q, g, log_likelihood=-res.fun * scale, n=len(x))
 

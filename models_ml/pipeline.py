@@ -38,6 +38,7 @@ from models_ml.evaluation import (
 from models_ml.model import score, train
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry, decide_promotion
 from models_ml.store import ensure_scores_table, write_scores
+from outflow.asof import resolve_as_of
 from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -50,9 +51,8 @@ RULE_SCORE_TABLES = ("fct_lead_scores_backtest", "fct_lead_scores")
 
 
 def _as_datetime(value: dt.datetime | dt.date | str | None, con: Warehouse) -> dt.datetime:
-    if value is None:
-        return F.latest_event_time(con)
-    return F._to_datetime(value)
+    # the shared as-of (outflow/asof.py): --as-of, OUTFLOW_AS_OF, the loaded dataset's date; a date is its end
+    return resolve_as_of(value, con).moment or F.latest_event_time(con)
 
 
 def plan_cutoffs(

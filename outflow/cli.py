@@ -16,6 +16,7 @@ from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
+from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -27,6 +28,7 @@ app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
+app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
 sync_app.command(name="reconcile")(reconcile_cmd)
 
@@ -97,6 +99,14 @@ def load_cmd(
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
+    if result.as_of:
+        console.print(
+            f"dataset date: {result.as_of} (from {directory / 'AS_OF'}): commands run as of the end of that day "
+            "unless --as-of or OUTFLOW_AS_OF says otherwise",
+            highlight=False,
+        )
+    else:
+        console.print("no AS_OF file: commands run as of --as-of, else OUTFLOW_AS_OF, else now", highlight=False)
     console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
     if result.erasures_kept:
         console.print(
@@ -108,14 +118,26 @@ def load_cmd(
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
 
 
+AS_OF_HELP = (
+    "The data's 'now': YYYY-MM-DD (the end of that day, warehouse time zone) or an ISO timestamp. "
+    "Default: OUTFLOW_AS_OF, else the loaded dataset's date (its AS_OF file), else the clock."
+)
+
+
 @app.command("build")
 def build_cmd(
     select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
 ) -> None:
-    """Run `dbt build` (models, seeds, tests) against the warehouse."""
+    """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
+    from outflow.asof import resolve_as_of
     from outflow.pipeline import build
+    from outflow.warehouse import connect
 
-    build(select=select)
+    with connect() as con:
+        at = resolve_as_of(as_of, con)
+    console.print(at.describe(), highlight=False)
+    build(select=select, as_of=at)
     console.print("[green]dbt build passed[/green]")
 
 
@@ -131,6 +153,7 @@ def identity_cmd() -> None:
 def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
+    as_of: str = typer.Option(None, "--as-of", help="The generated dataset's date (YYYY-MM-DD); default 2026-11-01."),
 ) -> None:
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
@@ -141,7 +164,8 @@ def demo_cmd(
     with demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed)
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+    console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
         console.print(line, highlight=False, soft_wrap=True)

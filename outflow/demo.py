@@ -15,11 +15,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from outflow import settings
+from outflow.asof import AsOf, end_of_day, parse_as_of
+from outflow.generate import DEFAULT_AS_OF
 from outflow.pipeline import StageTimer, WarehouseSummary, build, generate_and_load, summarize
 from outflow.warehouse import connect
 
@@ -39,6 +42,7 @@ class DemoReport:
     syncs: list[dict[str, Any]] = field(default_factory=list)
     received: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)  # step -> why it did not run on this target
+    as_of: str = ""  # the as-of date every step used, described
 
 
 def _fresh_warehouse(path: Path) -> None:
@@ -138,8 +142,15 @@ def demo_warehouse() -> Iterator[str]:
             del os.environ["OUTFLOW_POSTGRES_URL"]
 
 
-def run_demo(people: int, seed: int) -> DemoReport:
-    """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL)."""
+def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
+    """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL).
+
+    The data is generated through the end of `as_of` (default: OUTFLOW_AS_OF's date, else the generator's
+    default), and every step runs as of the end of that day."""
+    if as_of is None:
+        setting = settings.as_of_setting()
+        as_of = parse_as_of(setting, "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
+    at = AsOf(end_of_day(as_of), "the generated dataset", as_of.isoformat())
     target = settings.target()
     workdir = settings.warehouse_path().parent  # the demo's files (models, exports) live beside the DuckDB file
     warehouse = settings.warehouse_path() if target == "duckdb" else None  # None: connect() from the settings
@@ -148,9 +159,9 @@ def run_demo(people: int, seed: int) -> DemoReport:
     with timer.stage("generate + load"):
         if warehouse is not None:
             _fresh_warehouse(warehouse)
-        generate_and_load(people, seed, warehouse=warehouse)
+        generate_and_load(people, seed, warehouse=warehouse, as_of=as_of)
     with timer.stage("dbt build"):
-        build(warehouse=warehouse)
+        build(warehouse=warehouse, as_of=at)
     with timer.stage("lead scores"):
         from models_ml.pipeline import train_and_score
         from models_ml.registry import ModelRegistry
@@ -159,8 +170,8 @@ def run_demo(people: int, seed: int) -> DemoReport:
         registry_dir = workdir / "demo-models"
         shutil.rmtree(registry_dir, ignore_errors=True)
         with connect(warehouse) as con:
-            scoring = train_and_score(con, registry=ModelRegistry(registry_dir))
-        build(warehouse=warehouse, select="fct_lead_scores+")  # predictive scores flow into the marts
+            scoring = train_and_score(con, as_of=at.moment, registry=ModelRegistry(registry_dir))
+        build(warehouse=warehouse, select="fct_lead_scores+", as_of=at)  # predictive scores flow into the marts
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary
@@ -174,4 +185,6 @@ def run_demo(people: int, seed: int) -> DemoReport:
             syncs, received = sync_to_sandboxes(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
-    return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped))
+    return DemoReport(
+        summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped), as_of=at.describe()
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -498,7 +498,8 @@ def _email_events(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -
                     "campaign_id": _s(np.asarray(CAMPAIGNS, dtype=object)[camp[mask]]),
                     "event_type": etype,
                     "bounce_type": _s(np.where(hard[mask], "hard", "soft") if etype == "bounce" else np.full(k, None)),
-                    "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 0)),
+                    # no later than the last second of the as-of day (the data ends strictly before as_of)
+                    "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 1 / 86400)),
                 }
             )
         )
@@ -578,7 +579,8 @@ def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF)
     """Write the raw tables to `out_dir/raw/<table>/part-*.parquet` and the truth to `out_dir/truth/`."""
     if people < 1:
         raise ValueError("people must be at least 1")
-    as_of_dt = datetime.combine(as_of, datetime.min.time())
+    # the dataset runs through the end of its as-of day (the as-of semantics of outflow/asof.py)
+    as_of_dt = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     raw_dir, truth_dir = out_dir / "raw", out_dir / "truth"
     for d in (raw_dir, truth_dir):
         if d.exists():
