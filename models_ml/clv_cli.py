@@ -79,6 +79,7 @@ def report_cmd(
     """The customers with the highest CLV in main.ml_customer_value, and the totals."""
     from models_ml.clv import VALUE_TABLE
     from models_ml.errors import ModelError
+    from outflow.asof import describe_moment
 
     with _user_errors(), _connect(warehouse, read_only=True) as con:
         if not con.table_exists("main", "ml_customer_value"):
@@ -93,7 +94,7 @@ def report_cmd(
         ).fetchall()
     n, as_of, alive, purchases, clv = totals
     console.print(
-        f"{n:,} customers as of {as_of:%Y-%m-%d %H:%M}: mean P(alive) {alive:.3f}, "
+        f"{n:,} customers as of {describe_moment(as_of)}: mean P(alive) {alive:.3f}, "
         f"{purchases:,.0f} purchases expected in 365 days, total CLV {clv:,.0f}",
         highlight=False,
     )

@@ -45,6 +45,13 @@ class AsOf:
         return f"as of {self.moment:%Y-%m-%d %H:%M:%S} ({settings.warehouse_timezone()}; from {self.source})"
 
 
+def describe_moment(moment: dt.datetime) -> str:
+    """'2026-11-01 (end of day)' for the next midnight, else the timestamp: how a stored as-of is shown."""
+    if moment.time() == dt.time():
+        return f"{moment - dt.timedelta(days=1):%Y-%m-%d} (end of day)"
+    return f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
 def _zone() -> ZoneInfo:
     name = settings.warehouse_timezone()
     try:

@@ -41,6 +41,43 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show libra
     )
 
 
+report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("lift")
+def report_lift_cmd(
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <warehouse dir>/lift.html)."),
+) -> None:
+    """Campaign lift: treated versus holdout conversions after exposure, with 95% intervals, into
+    main.fct_campaign_lift and an HTML page with one chart per campaign (works offline)."""
+    from outflow.asof import describe_moment
+    from outflow.lift import compute_lift
+    from outflow.report.lift import write_lift_report
+    from outflow.warehouse import connect
+
+    with connect() as con:
+        lift, daily = compute_lift(con)
+    path = write_lift_report(lift, daily, out or settings.warehouse_path().parent / "lift.html")
+    if lift.height:
+        console.print(f"as of {describe_moment(lift['measured_as_of'].max())}", highlight=False)
+    table = Table(title="Campaign lift (ordered within the window after exposure)")
+    for col in ("campaign", "treated", "holdout", "abs. lift pts [95% CI]", "incremental", "note"):
+        table.add_column(col, justify="left" if col in ("campaign", "note") else "right")
+    for r in lift.iter_rows(named=True):
+        ci = f"{100 * r['abs_lift']:.1f} [{100 * r['abs_lift_low']:.1f}, {100 * r['abs_lift_high']:.1f}]"
+        table.add_row(
+            r["campaign"],
+            f"{r['treated']:,}",
+            f"{r['holdout']:,}",
+            ci,
+            f"{r['incremental_conversions']:.1f}",
+            r["note"],
+        )
+    console.print(table)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
