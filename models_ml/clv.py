@@ -94,18 +94,14 @@ LOG_BOUND = np.log(1e6)
 
 
 def _minimize(nll: Any, start: np.ndarray, tol: float) -> optimize.OptimizeResult:
-    """L-BFGS-B within the bounds, polished with Nelder-Mead (the likelihood is smooth; the polish makes the
-    optimum reproducible to many digits)."""
+    """L-BFGS-B within the bounds, with tolerances tight enough to reproduce published optima to 4+ digits."""
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    res = optimize.minimize(
-        nll, start, method="L-BFGS-B", bounds=bounds, options={"ftol": tol, "gtol": 1e-9, "maxiter": 5000}
-    )
     return optimize.minimize(
-        nll, res.x, method="Nelder-Mead", bounds=bounds, options={"xatol": 1e-9, "fatol": tol, "maxiter": 20000}
+        nll, start, method="L-BFGS-B", bounds=bounds, options={"ftol": tol, "gtol": 1e-10, "maxiter": 5000}
     )
 
 
-def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, tol: float = 1e-10) -> BGNBD:
+def fit_bgnbd(frequency: Any, recency: Any, T: Any, *, tol: float = 1e-14) -> BGNBD:
     """Maximum-likelihood BG/NBD parameters (optimised on the log scale, so they stay positive)."""
     x, t_x, TT = (np.asarray(v, dtype=float) for v in (frequency, recency, T))
     _check_summary(x, t_x, TT)
@@ -166,7 +162,7 @@ def _gg_ll(p: float, q: float, g: float, x: np.ndarray, mx: np.ndarray) -> np.nd
     )
 
 
-def fit_gamma_gamma(frequency: Any, monetary: Any, *, tol: float = 1e-10) -> GammaGamma:
+def fit_gamma_gamma(frequency: Any, monetary: Any, *, tol: float = 1e-14) -> GammaGamma:
     """Maximum-likelihood Gamma-Gamma parameters from repeat customers (x > 0, mean repeat value > 0)."""
     x, mx = (np.asarray(v, dtype=float) for v in (frequency, monetary))
     keep = (x > 0) & (mx > 0)
@@ -300,20 +296,27 @@ def load_occasions(con: Warehouse, before: dt.datetime) -> pl.DataFrame:
 def score_customers(
     summary: pl.DataFrame, bg: BGNBD, gg: GammaGamma, *, as_of: dt.datetime, days_per_unit: float = 1.0
 ) -> pl.DataFrame:
-    """One row per customer: expected purchases 30/90/365 days, P(alive), expected spend, CLV."""
-    args = (summary["frequency"], summary["recency"], summary["T"])
+    """One row per customer: expected purchases 30/90/365 days, P(alive), expected spend, CLV.
+
+    Customers with the same (frequency, recency, T, monetary) share their scores, so each distinct summary is
+    scored once (with day-dated occasions a large base has far fewer distinct summaries than customers)."""
+    keys = summary.select("frequency", "recency", "T", "monetary").to_numpy().astype(float)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    x, t_x, T, m = (uniq[:, i] for i in range(4))
+    scored: dict[str, np.ndarray] = {"p_alive": p_alive(bg, x, t_x, T)}
+    for h in HORIZONS_DAYS:
+        scored[f"expected_purchases_{h}d"] = expected_purchases(bg, h / days_per_unit, x, t_x, T)
+    scored["expected_spend"] = expected_spend(gg, x, m)
+    scored["clv"] = lifetime_value(bg, gg, x, t_x, T, m, days_per_unit=days_per_unit)
+    inverse = inverse.reshape(-1)
     cols: dict[str, Any] = {
         "person_id": summary["person_id"],
         "frequency": summary["frequency"],
         "recency_days": summary["recency"] * days_per_unit,
         "customer_age_days": summary["T"] * days_per_unit,
         "avg_repeat_value": summary["monetary"],
-        "p_alive": p_alive(bg, *args),
+        **{name: values[inverse] for name, values in scored.items()},
     }
-    for h in HORIZONS_DAYS:
-        cols[f"expected_purchases_{h}d"] = expected_purchases(bg, h / days_per_unit, *args)
-    cols["expected_spend"] = expected_spend(gg, summary["frequency"], summary["monetary"])
-    cols["clv"] = lifetime_value(bg, gg, *args, summary["monetary"], days_per_unit=days_per_unit)
     return pl.DataFrame(cols).with_columns(pl.lit(as_of).cast(pl.Datetime("us")).alias("as_of"))
 
 
