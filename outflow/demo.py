@@ -149,7 +149,7 @@ def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
     default), and every step runs as of the end of that day."""
     if as_of is None:
         setting = settings.as_of_setting()
-        as_of = parse_as_of(setting, "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
+        as_of = parse_as_of(setting[:10], "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
     at = AsOf(end_of_day(as_of), "the generated dataset", as_of.isoformat())
     target = settings.target()
     workdir = settings.warehouse_path().parent  # the demo's files (models, exports) live beside the DuckDB file
