@@ -42,7 +42,6 @@ def simulate(n: int, seed: int = 0) -> pl.DataFrame:
     t = np.zeros(n)
     alive = np.ones(n, dtype=bool)
     for _ in range(200):
-        alive &= rng.random(n) >= drop  # after each purchase the customer may drop out
         t = t + rng.exponential(1 / np.maximum(lam, 1e-12))
         alive &= t < first
         if not alive.any():
@@ -50,6 +49,7 @@ def simulate(n: int, seed: int = 0) -> pl.DataFrame:
         idx = np.flatnonzero(alive)
         owners.append(idx)
         days.append(first[idx] - t[idx])
+        alive &= rng.random(n) >= drop  # after each repeat purchase the customer may drop out (BG/NBD)
     owner = np.concatenate(owners)
     day = np.floor(np.concatenate(days))  # dated by day, like the warehouse's occasions
     amount = rng.gamma(TRUE_GG["p"], 1 / nu[owner])
