@@ -5,12 +5,14 @@ land in main.ml_customer_value from `outflow clv fit`."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from outflow.asof import end_of_day, parse_as_of, resolve_as_of
+from outflow.build import run_dbt
 from outflow.cli import app
 from outflow.errors import OutflowError
 from outflow.warehouse import connect
@@ -146,3 +148,24 @@ def test_build_as_of_the_day_before_drops_it(edge_warehouse: tuple[Path, str], m
             [EMAIL],
         ).fetchone()
     assert row == (1, 1, pytest.approx(12.0))
+
+
+def test_basket_window_groups_orders_by_time_not_day(edge_warehouse: tuple[Path, str], monkeypatch) -> None:
+    """With purchase_basket_window_minutes, orders within the window of the previous one are one occasion."""
+    path, _ = edge_warehouse
+    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(path))
+
+    def occasions(window: int) -> list[tuple]:
+        variables = json.dumps({"as_of": "2026-11-02 00:00:00", "purchase_basket_window_minutes": window})
+        run_dbt(["run", "--select", "int_orders__occasions", "--vars", variables], warehouse=path)
+        with connect(path, read_only=True) as con:
+            return con.execute(
+                "select o.occasion_at, o.amount, o.orders from main.int_orders__occasions o "
+                "join main.dim_profiles p using (person_id) where p.email = ? order by 1",
+                [EMAIL],
+            ).fetchall()
+
+    # 08:00 and 23:59:59 on 1 November are 16 hours apart: one basket within a day's window, two within an hour's
+    assert occasions(24 * 60) == [(dt.datetime(2026, 10, 20, 9), 10.0, 1), (dt.datetime(2026, 11, 1, 8), 50.0, 2)]
+    assert [r[2] for r in occasions(60)] == [1, 1, 1]
+    assert occasions(0)[-1] == (dt.datetime(2026, 11, 1), 50.0, 2)  # the default: one occasion per calendar day
