@@ -82,7 +82,7 @@ def _chart(campaign: str, days: pl.DataFrame) -> go.Figure:
 def write_lift_report(lift: pl.DataFrame, daily: pl.DataFrame, out: Path) -> Path:
     """Write the page to `out` (its folder is created) and return the path."""
     charts = []
-    for i, campaign in enumerate(lift["campaign"].to_list()):
+    for i, campaign in enumerate(lift["campaign"].to_list() if lift.height else []):
         fig = _chart(campaign, daily.filter(pl.col("campaign") == campaign).sort("day"))
         div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}")
         charts.append(f'<section class="lift-chart" data-campaign="{html.escape(campaign)}">{div}</section>')

@@ -92,6 +92,13 @@ def test_small_groups_get_a_minimum_detectable_effect_note() -> None:
     assert none["note"].startswith("no conversions")
 
 
+def test_no_closed_window_yet_is_an_empty_report(tmp_path: Path) -> None:
+    from outflow.report.lift import write_lift_report
+
+    page = write_lift_report(pl.DataFrame(), pl.DataFrame(), tmp_path / "empty.html").read_text()
+    assert "No campaign with a holdout has a closed window yet." in page
+
+
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
