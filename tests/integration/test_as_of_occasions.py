@@ -55,6 +55,7 @@ def test_semantics_of_a_bare_date(monkeypatch: pytest.MonkeyPatch) -> None:
         parse_as_of("1 Nov")
 
 
+@pytest.mark.slow  # a real dbt build of the demo warehouse (about a minute)
 def test_build_as_of_day_keeps_that_days_orders(edge_warehouse: tuple[Path, str], monkeypatch) -> None:
     path, data_as_of = edge_warehouse
     assert data_as_of == "2026-11-01"
@@ -134,6 +135,7 @@ def test_bad_as_of_is_one_line(edge_warehouse: tuple[Path, str], monkeypatch) ->
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow  # a real dbt build of the demo warehouse (about a minute)
 def test_build_as_of_the_day_before_drops_it(edge_warehouse: tuple[Path, str], monkeypatch) -> None:
     path, _ = edge_warehouse
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(path))

@@ -60,6 +60,7 @@ def lift_run(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) ->
     return {"campaign": campaign, "lift": lift, "daily": daily, "html": out, "output": report.output, "sizes": sizes}
 
 
+@pytest.mark.slow  # a real dbt build of the demo warehouse (about a minute)
 def test_report_recovers_the_planted_effect(lift_run: dict) -> None:
     lift = lift_run["lift"]
     row = lift.filter(pl.col("campaign") == lift_run["campaign"]).row(0, named=True)
@@ -103,6 +104,7 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_html_report_renders_with_data_in_every_chart(lift_run: dict) -> None:
     page = lift_run["html"].read_text()
