@@ -50,7 +50,11 @@ def check(
     config: Annotated[Path | None, typer.Option(help="quality config YAML (default: OUTFLOW_QUALITY_CONFIG)")] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="the data's now (ISO); default OUTFLOW_AS_OF, else the clock"),
+        typer.Option(
+            "--as-of",
+            help="the data's now: YYYY-MM-DD (end of that day) or an ISO timestamp; default OUTFLOW_AS_OF, "
+            "else the loaded dataset's date, else the clock",
+        ),
     ] = None,
     fail_on_warn: Annotated[bool, typer.Option(help="exit non-zero on failed warn checks too")] = False,
     plan_only: Annotated[
@@ -85,10 +89,7 @@ def _check(
     cfg = load_config(config)
     now = None
     if as_of:
-        try:
-            now = runner._parse_as_of(as_of)
-        except ValueError:
-            raise QualityError(f"--as-of {as_of!r} is not an ISO date or timestamp") from None
+        now = runner._parse_as_of(as_of)
     con = _connect(warehouse)
     try:
         if rebaseline:

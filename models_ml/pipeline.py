@@ -38,6 +38,7 @@ from models_ml.evaluation import (
 from models_ml.model import score, train
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry, decide_promotion
 from models_ml.store import ensure_scores_table, write_scores
+from outflow.asof import resolve_as_of as shared_as_of
 from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -50,13 +51,11 @@ RULE_SCORE_TABLES = ("fct_lead_scores_backtest", "fct_lead_scores")
 
 
 def resolve_as_of(value: dt.datetime | dt.date | str | None, con: Warehouse) -> dt.datetime:
-    """The as-of moment every model command uses: the one given, else the latest event.
+    """The as-of moment every model command uses (the lead score, churn and every model config go through it).
 
-    This is the single place the models read the as-of date (the lead score, churn and every model
-    config go through it); a shared as-of setting plugs in here."""
-    if value is None:
-        return F.latest_event_time(con)
-    return F._to_datetime(value)
+    The shared as-of (outflow/asof.py): --as-of, OUTFLOW_AS_OF, the loaded dataset's date; a bare date is the end
+    of that day. With none of them, the latest event."""
+    return shared_as_of(value, con).moment or F.latest_event_time(con)
 
 
 def plan_cutoffs(

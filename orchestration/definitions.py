@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, identity, journeys, ml, privacy, quality, raw, segments
+from orchestration.defs import (
+    activation_syncs,
+    clv,
+    dbt,
+    identity,
+    journeys,
+    lift,
+    ml,
+    privacy,
+    quality,
+    raw,
+    segments,
+)
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 # Every asset except the model training, which has its own weekly schedule (ml_training_weekly); the
@@ -24,6 +36,8 @@ def build_definitions() -> dg.Definitions:
         privacy.build_defs(),
         quality.build_defs(),
         ml.build_defs(),
+        clv.build_defs(),
+        lift.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
             schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],

@@ -18,6 +18,7 @@ from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from models_ml.cli import model_app
+from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
@@ -30,6 +31,7 @@ app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
 app.add_typer(model_app, name="model")
+app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
@@ -41,6 +43,43 @@ def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show libra
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+
+
+report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("lift")
+def report_lift_cmd(
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <warehouse dir>/lift.html)."),
+) -> None:
+    """Campaign lift: treated versus holdout conversions after exposure, with 95% intervals, into
+    main.fct_campaign_lift and an HTML page with one chart per campaign (works offline)."""
+    from outflow.asof import describe_moment
+    from outflow.lift import compute_lift
+    from outflow.report.lift import write_lift_report
+    from outflow.warehouse import connect
+
+    with connect() as con:
+        lift, daily = compute_lift(con)
+    path = write_lift_report(lift, daily, out or settings.warehouse_path().parent / "lift.html")
+    if lift.height:
+        console.print(f"as of {describe_moment(lift['measured_as_of'].max())}", highlight=False)
+    table = Table(title="Campaign lift (ordered within the window after exposure)")
+    for col in ("campaign", "treated", "holdout", "abs. lift pts [95% CI]", "incremental", "note"):
+        table.add_column(col, justify="left" if col in ("campaign", "note") else "right")
+    for r in lift.iter_rows(named=True):
+        ci = f"{100 * r['abs_lift']:.1f} [{100 * r['abs_lift_low']:.1f}, {100 * r['abs_lift_high']:.1f}]"
+        table.add_row(
+            r["campaign"],
+            f"{r['treated']:,}",
+            f"{r['holdout']:,}",
+            ci,
+            f"{r['incremental_conversions']:.1f}",
+            r["note"],
+        )
+    console.print(table)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -101,6 +140,14 @@ def load_cmd(
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
+    if result.as_of:
+        console.print(
+            f"dataset date: {result.as_of} (from {directory / 'AS_OF'}): commands run as of the end of that day "
+            "unless --as-of or OUTFLOW_AS_OF says otherwise",
+            highlight=False,
+        )
+    else:
+        console.print("no AS_OF file: commands run as of --as-of, else OUTFLOW_AS_OF, else now", highlight=False)
     console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
     if result.erasures_kept:
         console.print(
@@ -112,14 +159,26 @@ def load_cmd(
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
 
 
+AS_OF_HELP = (
+    "The data's 'now': YYYY-MM-DD (the end of that day, warehouse time zone) or an ISO timestamp. "
+    "Default: OUTFLOW_AS_OF, else the loaded dataset's date (its AS_OF file), else the clock."
+)
+
+
 @app.command("build")
 def build_cmd(
     select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
 ) -> None:
-    """Run `dbt build` (models, seeds, tests) against the warehouse."""
+    """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
+    from outflow.asof import resolve_as_of
     from outflow.pipeline import build
+    from outflow.warehouse import connect
 
-    build(select=select)
+    with connect() as con:
+        at = resolve_as_of(as_of, con)
+    console.print(at.describe(), highlight=False)
+    build(select=select, as_of=at)
     console.print("[green]dbt build passed[/green]")
 
 
@@ -135,6 +194,7 @@ def identity_cmd() -> None:
 def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
+    as_of: str = typer.Option(None, "--as-of", help="The generated dataset's date (YYYY-MM-DD); default 2026-11-01."),
 ) -> None:
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
@@ -145,7 +205,8 @@ def demo_cmd(
     with demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed)
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+    console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
         console.print(line, highlight=False, soft_wrap=True)

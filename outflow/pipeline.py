@@ -11,11 +11,12 @@ from datetime import date
 from pathlib import Path
 
 from outflow import settings
+from outflow.asof import AsOf, resolve_as_of
 from outflow.build import DbtRun, run_dbt
 from outflow.contract import GATING_TABLES
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
-from outflow.load import LoadResult, dataset_as_of, load_directory
+from outflow.load import LoadResult, load_directory
 from outflow.person_map import resolve_person_map
 from outflow.phones import normalize_phones
 from outflow.warehouse import connect, table_exists
@@ -56,12 +57,16 @@ PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
-def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
-    """`dbt build` the project against the warehouse, with the loaded dataset's as-of date, and the phone and
-    identity steps where their inputs are built. With `select`, each part builds only what the selection holds,
-    and a step runs only when the part before it built something. Returns the three parts' results as one run."""
-    with connect(warehouse) as con:
-        as_of = dataset_as_of(con)
+def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf | str | None = None) -> DbtRun:
+    """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
+    dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
+    `select`, each part builds only what the selection holds, and a step runs only when the part before it built
+    something. Returns the three parts' results as one run."""
+    if not isinstance(as_of, AsOf):
+        with connect(warehouse) as con:
+            as_of = resolve_as_of(as_of, con)
+    log.info("dbt build %s", as_of.describe())
+    dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
     runs: list[DbtRun] = []
 
@@ -71,7 +76,7 @@ def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=as_of))
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:

@@ -64,3 +64,16 @@ def postgres_url() -> str:
             "set it to postgresql://user@host:port/dbname"
         )
     return value
+
+
+def as_of_setting() -> str | None:
+    """The data's "now" (OUTFLOW_AS_OF): an ISO date or timestamp; unset means the loaded dataset's date.
+
+    A bare date means the end of that day in the warehouse's time zone; see outflow/asof.py and docs/measurement.md.
+    """
+    return os.environ.get("OUTFLOW_AS_OF", "").strip() or None
+
+
+def warehouse_timezone() -> str:
+    """The time zone the warehouse's naive timestamps are in (OUTFLOW_TIMEZONE, default UTC)."""
+    return os.environ.get("OUTFLOW_TIMEZONE", "").strip() or "UTC"
