@@ -95,6 +95,12 @@ class GoogleAdsCustomerMatchDestination(Destination):
             if f not in FIELDS:
                 raise OutflowError(f"{where}: fields.{src}: {f!r} is not one of {', '.join(FIELDS)}")
         self.require_key_mapped_to("email")
+        if self.option("legacy_google_ads_api") is not True:
+            raise OutflowError(
+                f"{where}: destination.options.legacy_google_ads_api: Google refuses Customer Match uploads through "
+                "the Google Ads API from developer tokens not already using it (since 2026-04-01); use the "
+                "google_data_manager destination, or set this to true if your token already uploads Customer Match"
+            )
         self.customer_id = str(self.option("customer_id", required=True)).replace("-", "")
         self.user_list_id = str(self.option("user_list_id", required=True))
         self.login_customer_id = self.option("login_customer_id")

@@ -153,6 +153,7 @@ VENDOR_PLANS: dict[str, dict[str, Any]] = {
     "google_ads_customer_match": {"calls": 4, "fields": {"email": "email", "first_name": "first_name"},
                                   "options": {"customer_id": "1234567890", "user_list_id": "1",
                                               "developer_token_env": "OUTFLOW_GOOGLE_DEV_TOKEN",
+                                              "legacy_google_ads_api": True,
                                               "job_poll_interval_seconds": 0.25}},
     "mailchimp": {"calls": 1, "options": {"list_id": "bench1"}, "suffix": "/3.0",
                   "fields": {"email": "email_address", "first_name": "merge_fields.FNAME"}},

@@ -81,7 +81,8 @@ def test_which_fields_take_digests(tmp_path: Path, sandbox: WebhookSandbox, monk
     assert not meta_dest.accepts_digest("EXTERN_ID")  # sent as is, never hashed
     g = vendor_sync_dict(
         "google_ads_customer_match", "http://127.0.0.1:1", fields={"email": "email"},
-        options={"customer_id": "1", "user_list_id": "2", "developer_token_env": "OUTFLOW_TEST_DEV_TOKEN"},
+        options={"customer_id": "1", "user_list_id": "2", "developer_token_env": "OUTFLOW_TEST_DEV_TOKEN",
+                 "legacy_google_ads_api": True},
     )  # fmt: skip
     google = make_destination(write_sync(tmp_path / "g", g))
     assert google.accepts_digest("email") and not google.accepts_digest("postal_code")

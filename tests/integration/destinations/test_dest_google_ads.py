@@ -45,6 +45,7 @@ def people(con):
 
 def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, options: dict | None = None, **kw):
     opts = {"customer_id": "123-456-7890", "user_list_id": UL, "developer_token_env": DEV_ENV,
+            "legacy_google_ads_api": True,
             "default_region": "US", "job_poll_interval_seconds": 0.05, "job_poll_max_interval_seconds": 0.2,
             **(options or {})}  # fmt: skip
     d = vendor_sync_dict("google_ads_customer_match", sb.url, source="sync_people", fields=FIELDS, options=opts, **kw)
@@ -210,3 +211,11 @@ def test_auth_failures(tmp_path: Path, sb: GoogleAdsSandbox, people, monkeypatch
     monkeypatch.delenv(DEV_ENV)
     with pytest.raises(OutflowError, match=f"environment variable {DEV_ENV} is not set"):
         run_sync(_cfg(tmp_path, sb), con=people)
+
+
+def test_legacy_path_is_opt_in(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
+    """Google refuses new Customer Match users on the Google Ads API: without the explicit opt-in nothing is
+    sent, and the one-line error names the file and the key."""
+    with pytest.raises(OutflowError, match=r"\.yml: destination\.options\.legacy_google_ads_api: .*data_manager"):
+        run_sync(_cfg(tmp_path, sb, {"legacy_google_ads_api": False}), con=people)
+    assert sb.recorded() == []

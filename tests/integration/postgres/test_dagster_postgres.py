@@ -8,6 +8,7 @@ PostgreSQL, and the sync, downstream of it, never sends that person."""
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -37,6 +38,8 @@ def _sync_dir(tmp_path: Path, url: str) -> Path:
     folder = tmp_path / "syncs"
     folder.mkdir()
     (folder / f"{SYNC}.yml").write_text(yaml.safe_dump(doc))
+    for journey_sync in (EXAMPLES.parent / "syncs").glob("journey_*.yml"):  # the journeys' declared syncs
+        shutil.copy(journey_sync, folder)
     return folder
 
 

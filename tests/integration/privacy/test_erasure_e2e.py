@@ -50,7 +50,8 @@ def _specs(mailchimp_name: str) -> list[dict[str, Any]]:
                   {"email": "email", "phone": "phone", **NAMES, "country": "country_code",
                    "postal_code": "postal_code"},
                   options={"customer_id": "1234567890", "user_list_id": "555", "job_poll_interval_seconds": 0.25,
-                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN"}),
+                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN",
+                           "legacy_google_ads_api": True}),
         sync_spec("lapsed_webhook", "webhook", EMAIL_MODEL, "person_id", {"email": "email", **NAMES}, mode="upsert"),
     ]  # fmt: skip
 
