@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +20,8 @@ from models_ml.cli import app as score_app
 from outflow import __version__, settings
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
+from outflow.warehouse import creating
+from outflow.warehouse.base import QueryError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
 console = Console()
@@ -32,11 +35,14 @@ sync_app.command(name="reconcile")(reconcile_cmd)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
+def main(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
     """Outflow: warehouse-native marketing automation."""
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # a command reading a warehouse that is not there says what to run first instead of creating an empty one;
+    # the commands that fill a warehouse (load, generate, demo) allow it with `creating()`
+    ctx.with_resource(creating(False))
 
 
 @app.command()
@@ -63,7 +69,7 @@ def generate_cmd(
     result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
-        with connect() as con:
+        with creating(), connect() as con:
             # the generator is the source of consent and erasures: an empty list is what it generated
             load_directory(con, target, allow_empty=GATING_TABLES)
             where = con.location
@@ -93,7 +99,9 @@ def load_cmd(
     from outflow.warehouse import connect
 
     declared = [name for value in allow_empty for name in value.split(",")]
-    with connect() as con:
+    if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
+        raise OutflowError(f"{directory}: no such folder")
+    with creating(), connect() as con:
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
@@ -138,7 +146,7 @@ def demo_cmd(
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with demo_warehouse() as where:
+    with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
             report = run_demo(people, seed)
@@ -282,10 +290,36 @@ def _summary_table(summary, seconds: dict[str, float]) -> None:
     console.print(table)
 
 
+#: what an engine says when a query names a table or schema the warehouse does not have (DuckDB, PostgreSQL)
+_MISSING_RELATION = re.compile(
+    r'(?:Table|Schema|View) with name "?([\w.]+)"? does not exist|relation "([\w.]+)" does not exist', re.IGNORECASE
+)
+
+
+def _missing_relation(exc: QueryError) -> str | None:
+    """One line for a query on a table an empty or unbuilt warehouse lacks, naming the command to run first."""
+    from outflow.contract import TABLES
+    from outflow.warehouse import MISSING_HINT
+
+    found = _MISSING_RELATION.search(str(exc))
+    if not found:
+        return None
+    name = found.group(1) or found.group(2)
+    if name.removeprefix("raw.") in TABLES or name == "raw":
+        return f"the warehouse has no {name}: {MISSING_HINT}"
+    return f"the warehouse has no {name}: run `outflow build` first (after `outflow load DIR` or `outflow generate`)"
+
+
 def run() -> None:
     """Entry point: user mistakes become one red line and exit code 1."""
     try:
         app()
     except OutflowError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except QueryError as exc:
+        line = _missing_relation(exc)
+        if line is None:
+            raise
+        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

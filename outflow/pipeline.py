@@ -12,7 +12,8 @@ from pathlib import Path
 
 from outflow import settings
 from outflow.build import DbtRun, run_dbt
-from outflow.contract import GATING_TABLES
+from outflow.contract import GATING_TABLES, TABLES
+from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, dataset_as_of, load_directory
@@ -61,6 +62,12 @@ def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
     identity steps where their inputs are built. With `select`, each part builds only what the selection holds,
     and a step runs only when the part before it built something. Returns the three parts' results as one run."""
     with connect(warehouse) as con:
+        missing = [name for name in TABLES if not con.table_exists("raw", name)]
+        if missing:
+            raise OutflowError(
+                f"the warehouse {con.location} has no raw.{missing[0]}: run `outflow load DIR` (your files) or "
+                "`outflow generate` first"
+            )
         as_of = dataset_as_of(con)
     terms = select.split() if select else []
     runs: list[DbtRun] = []
