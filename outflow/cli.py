@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import re
+import sys
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
@@ -18,13 +18,13 @@ from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from outflow import __version__, settings
+from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
@@ -35,8 +35,22 @@ sync_app.command(name="reconcile")(reconcile_cmd)
 
 
 @app.callback()
-def main(ctx: typer.Context, verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs."),
+    output: str = typer.Option(
+        "text",
+        "--output",
+        envvar="OUTFLOW_OUTPUT",
+        metavar="text|json",
+        help="json: the tables a command prints, as one JSON document on stdout. Works after any command too "
+        "(`outflow sync runs --output json`). Piped text output is tab-separated.",
+    ),
+) -> None:
     """Outflow: warehouse-native marketing automation."""
+    if output not in FORMATS:
+        raise typer.BadParameter(f"{output!r}: use text or json", param_hint="--output")
+    console.start(output)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
@@ -312,8 +326,14 @@ def _missing_relation(exc: QueryError) -> str | None:
 
 def run() -> None:
     """Entry point: user mistakes become one red line and exit code 1."""
+    line_buffered()
     try:
-        app()
+        try:
+            app(args=hoist_output_option(sys.argv[1:]))
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                console.finish()  # --output json: the tables, once the command has succeeded
+            raise
     except OutflowError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None
