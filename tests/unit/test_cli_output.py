@@ -48,7 +48,8 @@ def test_output_json_parses_after_the_command_or_before_it(tmp_path):
     assert after.returncode == 0, after.stderr
     tables = json.loads(after.stdout)
     assert [row["name"] for row in tables[0]["rows"]] == [cfg.name for cfg in load_syncs()]
-    before = _outflow("--output=json", "generate", "--people", "300", "--seed", "3", "--no-load", "--out", str(tmp_path))
+    generate = ["generate", "--people", "300", "--seed", "3", "--no-load", "--out", str(tmp_path)]
+    before = _outflow("--output=json", *generate)
     assert before.returncode == 0, before.stderr
     (table,) = json.loads(before.stdout)  # what is not a table went to stderr
     counts = {row["table"]: row["rows"] for row in table["rows"]}
