@@ -10,18 +10,17 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
 from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
 from outflow.cli_options import WarehouseOpt
+from outflow.console import console, err_console
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from outflow.errors import OutflowError
+from outflow.errors import OutflowError, did_you_mean
 
 SYNCS_DIR = Path(__file__).resolve().parent / "syncs"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -287,10 +287,12 @@ def load_syncs(directory: Path | str | None = None) -> list[SyncConfig]:
 
 
 def find_sync(name: str, directory: Path | str | None = None) -> SyncConfig:
-    for cfg in load_syncs(directory):
+    syncs = load_syncs(directory)
+    for cfg in syncs:
         if cfg.name == name:
             return cfg
-    raise OutflowError(f"no sync named {name!r} in {_display(Path(directory) if directory else syncs_dir())}")
+    where = _display(Path(directory) if directory else syncs_dir())
+    raise OutflowError(f"no sync named {name!r} in {where}{did_you_mean(name, [cfg.name for cfg in syncs])}")
 
 
 # ------------------------------------------------------------------------------------- secret masking

@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from data_quality.config import Severity, load_config
 from data_quality.errors import QualityError
 from outflow.cli_options import WarehouseOpt
+from outflow.console import console
 from outflow.warehouse import Warehouse, WarehouseError
-
-console = Console()
 
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim", "error": "bold yellow"}
 

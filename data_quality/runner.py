@@ -8,7 +8,6 @@ datasource; results come back per check with the failed count and sampled failed
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import logging
 import threading
@@ -32,7 +31,7 @@ from data_quality.suites import (
 )
 from data_quality.warehouse import activation_models, exists, is_read_only
 from outflow.contract import TABLES
-from outflow.errors import OutflowError
+from outflow.errors import OutflowError, did_you_mean
 from outflow.warehouse import QueryError, Warehouse, connect
 
 log = logging.getLogger(__name__)
@@ -200,9 +199,7 @@ def resolve_assets(con: Warehouse, selection: str | list[str] | None) -> list[st
 
 def _unknown(sel: str, con: Warehouse) -> str:
     choices = ["all", "raw", "profiles", "activation", *available_assets(con)]
-    near = difflib.get_close_matches(sel, choices, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(choices)}"
-    return f"unknown asset '{sel}'{hint}"
+    return f"unknown asset '{sel}'{did_you_mean(sel, choices)}"
 
 
 # ------------------------------------------------------------------------------------------- plan

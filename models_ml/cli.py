@@ -9,18 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from models_ml.errors import ModelError
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
 from outflow.cli_options import WarehouseOpt
+from outflow.console import console
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
 
 app = typer.Typer(help="Predictive lead scoring: train, score, report.", no_args_is_help=True)
-console = Console()
 
 AS_OF_HELP = "The moment to score at (YYYY-MM-DD); default: the loaded dataset's as-of date, else the latest event."
 REGISTRY_HELP = "Model registry folder (default: OUTFLOW_MODEL_REGISTRY or <warehouse dir>/models)."

@@ -6,13 +6,13 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from models_ml.cli import _connect, _user_errors
+from outflow.console import console
 
 app = typer.Typer(help="Customer lifetime value: BG/NBD and Gamma-Gamma.", no_args_is_help=True)
-console = Console()
+
 
 AS_OF_HELP = (
     "The data's 'now': YYYY-MM-DD (end of that day) or an ISO timestamp; default OUTFLOW_AS_OF, "

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
@@ -20,11 +21,13 @@ from models_ml.cli import app as score_app
 from models_ml.cli import model_app
 from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
+from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
+from outflow.warehouse import creating
+from outflow.warehouse.base import QueryError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
@@ -38,11 +41,28 @@ sync_app.command(name="reconcile")(reconcile_cmd)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs."),
+    output: str = typer.Option(
+        "text",
+        "--output",
+        envvar="OUTFLOW_OUTPUT",
+        metavar="text|json",
+        help="json: the tables a command prints, as one JSON document on stdout. Works after any command too "
+        "(`outflow sync runs --output json`). Piped text output is tab-separated.",
+    ),
+) -> None:
     """Outflow: warehouse-native marketing automation."""
+    if output not in FORMATS:
+        raise typer.BadParameter(f"{output!r}: use text or json", param_hint="--output")
+    console.start(output)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # a command reading a warehouse that is not there says what to run first instead of creating an empty one;
+    # the commands that fill a warehouse (load, generate, demo) allow it with `creating()`
+    ctx.with_resource(creating(False))
 
 
 report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
@@ -106,7 +126,7 @@ def generate_cmd(
     result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
-        with connect() as con:
+        with creating(), connect() as con:
             # the generator is the source of consent and erasures: an empty list is what it generated
             load_directory(con, target, allow_empty=GATING_TABLES)
             where = con.location
@@ -136,7 +156,9 @@ def load_cmd(
     from outflow.warehouse import connect
 
     declared = [name for value in allow_empty for name in value.split(",")]
-    with connect() as con:
+    if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
+        raise OutflowError(f"{directory}: no such folder")
+    with creating(), connect() as con:
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
@@ -202,7 +224,7 @@ def demo_cmd(
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with demo_warehouse() as where:
+    with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
             report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
@@ -356,10 +378,42 @@ def _summary_table(summary, seconds: dict[str, float]) -> None:
     console.print(table)
 
 
+#: what an engine says when a query names a table or schema the warehouse does not have (DuckDB, PostgreSQL)
+_MISSING_RELATION = re.compile(
+    r'(?:Table|Schema|View) with name "?([\w.]+)"? does not exist|relation "([\w.]+)" does not exist', re.IGNORECASE
+)
+
+
+def _missing_relation(exc: QueryError) -> str | None:
+    """One line for a query on a table an empty or unbuilt warehouse lacks, naming the command to run first."""
+    from outflow.contract import TABLES
+    from outflow.warehouse import MISSING_HINT
+
+    found = _MISSING_RELATION.search(str(exc))
+    if not found:
+        return None
+    name = found.group(1) or found.group(2)
+    if name.removeprefix("raw.") in TABLES or name == "raw":
+        return f"the warehouse has no {name}: {MISSING_HINT}"
+    return f"the warehouse has no {name}: run `outflow build` first (after `outflow load DIR` or `outflow generate`)"
+
+
 def run() -> None:
     """Entry point: user mistakes become one red line and exit code 1."""
+    line_buffered()
     try:
-        app()
+        try:
+            app(args=hoist_output_option(sys.argv[1:]))
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                console.finish()  # --output json: the tables, once the command has succeeded
+            raise
     except OutflowError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except QueryError as exc:
+        line = _missing_relation(exc)
+        if line is None:
+            raise
+        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

@@ -13,7 +13,8 @@ from pathlib import Path
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
 from outflow.build import DbtRun, run_dbt
-from outflow.contract import GATING_TABLES
+from outflow.contract import GATING_TABLES, TABLES
+from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, load_directory
@@ -62,8 +63,14 @@ def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf 
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
     something. Returns the three parts' results as one run."""
-    if not isinstance(as_of, AsOf):
-        with connect(warehouse) as con:
+    with connect(warehouse) as con:
+        missing = [name for name in TABLES if not con.table_exists("raw", name)]
+        if missing:
+            raise OutflowError(
+                f"the warehouse {con.location} has no raw.{missing[0]}: run `outflow load DIR` (your files) or "
+                "`outflow generate` first"
+            )
+        if not isinstance(as_of, AsOf):
             as_of = resolve_as_of(as_of, con)
     log.info("dbt build %s", as_of.describe())
     dbt_as_of = as_of.dbt_var

@@ -7,14 +7,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from activations.cli import _friendly  # user mistakes: one red line, exit 1
+from outflow.console import console
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Journeys: multi-step lifecycle flows evaluated in the warehouse.", no_args_is_help=True)
-console = Console()
+
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of journey YAML files")]
 

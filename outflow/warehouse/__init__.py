@@ -13,6 +13,9 @@ the back ends are imported when first used, so a DuckDB user never loads psycopg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ __all__ = [
     "WarehouseError",
     "WriteMode",
     "connect",
+    "creating",
     "local_engine",
     "location",
     "quote_ident",
@@ -53,6 +57,22 @@ def location(value: str | Path) -> Path | str:
             "warehouse/outflow.duckdb, or postgresql://user@host:port/dbname (the password in PGPASSWORD)"
         )
     return Path(text)
+
+
+#: May `connect` create a DuckDB file that does not exist yet? The CLI says no, except in the commands that fill
+#: a warehouse (`load`, `generate`, `demo`): a reader then gets one line naming what to run, not a new empty file.
+_MAY_CREATE: ContextVar[bool] = ContextVar("outflow_may_create_warehouse", default=True)
+MISSING_HINT = "run `outflow load DIR` (your files) or `outflow generate`, then `outflow build`, first"
+
+
+@contextmanager
+def creating(allowed: bool = True) -> Iterator[None]:
+    """Within this block `connect` may (or, with ``allowed=False``, may not) create a missing DuckDB file."""
+    token = _MAY_CREATE.set(allowed)
+    try:
+        yield
+    finally:
+        _MAY_CREATE.reset(token)
 
 
 def connect(
@@ -88,6 +108,8 @@ def connect(
         return open_postgres(url, read_only=read_only)
     from outflow.warehouse.duckdb import open_duckdb
 
+    if not _MAY_CREATE.get() and str(path) != ":memory:" and not Path(path).exists():  # type: ignore[arg-type]
+        raise WarehouseError(f"no warehouse at {path} (OUTFLOW_WAREHOUSE): {MISSING_HINT}")
     return open_duckdb(path, read_only=read_only)  # type: ignore[arg-type]
 
 
