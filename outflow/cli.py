@@ -194,10 +194,11 @@ def build_cmd(
 ) -> None:
     """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
     from outflow.asof import resolve_as_of
-    from outflow.pipeline import build
+    from outflow.pipeline import build, require_raw_tables
     from outflow.warehouse import connect
 
     with connect() as con:
+        require_raw_tables(con)
         at = resolve_as_of(as_of, con)
     console.print(at.describe(), highlight=False)
     build(select=select, as_of=at)

@@ -20,7 +20,7 @@ from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, load_directory
 from outflow.person_map import resolve_person_map
 from outflow.phones import normalize_phones
-from outflow.warehouse import connect, table_exists
+from outflow.warehouse import Warehouse, connect, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +58,23 @@ PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
+def require_raw_tables(con: Warehouse) -> None:
+    """One line naming what to run when the warehouse has not been loaded: a build needs every raw table."""
+    missing = [name for name in TABLES if not con.table_exists("raw", name)]
+    if missing:
+        raise OutflowError(
+            f"the warehouse {con.location} has no raw.{missing[0]}: run `outflow load DIR` (your files) or "
+            "`outflow generate` first"
+        )
+
+
 def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf | str | None = None) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
     something. Returns the three parts' results as one run."""
     with connect(warehouse) as con:
-        missing = [name for name in TABLES if not con.table_exists("raw", name)]
-        if missing:
-            raise OutflowError(
-                f"the warehouse {con.location} has no raw.{missing[0]}: run `outflow load DIR` (your files) or "
-                "`outflow generate` first"
-            )
+        require_raw_tables(con)
         if not isinstance(as_of, AsOf):
             as_of = resolve_as_of(as_of, con)
     log.info("dbt build %s", as_of.describe())
