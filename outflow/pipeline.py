@@ -17,7 +17,7 @@ from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, dataset_as_of, load_directory
 from outflow.person_map import resolve_person_map
-from outflow.phones import normalize_phones
+from outflow.phones import normalize_emails, normalize_phones
 from outflow.warehouse import connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ def generate_and_load(
 
 # The steps that run between dbt models (on every engine, through the warehouse interface) split the dbt
 # build in three: what the phone step reads, then what the identity step reads, then the rest.
-PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
+PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_emails__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
@@ -77,10 +77,11 @@ def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
             normalize_phones(wh)
+            normalize_emails(wh)
     if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS)
+    dbt_build([], IDENTITY_STEP_INPUTS + PHONE_STEP_INPUTS)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 
