@@ -19,7 +19,7 @@ from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, load_directory
 from outflow.person_map import resolve_person_map
-from outflow.phones import normalize_phones
+from outflow.phones import normalize_emails, normalize_phones
 from outflow.warehouse import Warehouse, connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def generate_and_load(
 
 # The steps that run between dbt models (on every engine, through the warehouse interface) split the dbt
 # build in three: what the phone step reads, then what the identity step reads, then the rest.
-PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
+PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_emails__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
@@ -94,10 +94,11 @@ def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
             normalize_phones(wh)
+            normalize_emails(wh)
     if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS)
+    dbt_build([], IDENTITY_STEP_INPUTS + PHONE_STEP_INPUTS)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 

@@ -32,3 +32,9 @@ end
 {%- elif as_of -%} cast('{{ as_of }}' as timestamp)
 {%- else -%} cast(current_timestamp as timestamp) {%- endif -%}
 {%- endmacro %}
+
+{#- The identifier of a phone: E.164, with the extension apart as ";ext=" (RFC 3966), so two extensions of one
+    switchboard are two identifiers. -#}
+{% macro phone_identifier(e164_col, extension_col) -%}
+{{ e164_col }} || coalesce(';ext=' || {{ extension_col }}, '')
+{%- endmacro %}
