@@ -18,7 +18,7 @@ from outflow.errors import OutflowError
 from outflow.warehouse import connect
 from tests.integration.segments.conftest import copy_warehouse
 
-EMAIL = "edge.buyer@example.org"
+EMAIL = "edge.buyer@shopmail.net"  # not a reserved domain: those are junk to identity
 ORDERS = [  # (id, amount, ordered_at)
     ("O-edge-1", 10.0, "2026-10-20 09:00:00"),
     ("O-edge-2", 20.0, "2026-11-01 08:00:00"),  # the as-of day ...
