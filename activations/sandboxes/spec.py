@@ -1,5 +1,5 @@
-"""Validate request bodies against a vendor's own machine-readable contract: an OpenAPI 3 document or a Google
-API discovery document.
+"""Validate request bodies against a vendor's own machine-readable contract: an OpenAPI 3 or Swagger 2.0
+document, or a Google API discovery document.
 
 A document is looked up first in the local vendor-specs folder, ``../shared/vendor-specs`` relative to the
 repository root (env ``OUTFLOW_VENDOR_SPECS`` overrides), then among the documents whose licence lets them ship
@@ -68,8 +68,17 @@ def _pointer(*parts: str) -> str:
 
 @functools.cache
 def request_validator(relpath: str, path: str, method: str) -> Draft202012Validator:
-    """A validator for the JSON request body of ``method path`` in the spec file ``relpath``."""
+    """A validator for the JSON request body of ``method path`` in the spec file ``relpath`` (OpenAPI 3, or
+    Swagger 2.0 where the body is the ``in: body`` parameter)."""
     registry, uri = _registry(relpath)
+    doc = registry.contents(uri)
+    if str(doc.get("swagger", "")).startswith("2"):
+        params = doc["paths"][path][method.lower()].get("parameters") or []
+        i = next((i for i, p in enumerate(params) if p.get("in") == "body"), None)
+        if i is None:
+            raise SpecMissing(f"{relpath}: {method.upper()} {path} takes no body")
+        ptr = _pointer("paths", path, method.lower(), "parameters", str(i), "schema")
+        return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
     ptr = _pointer("paths", path, method.lower(), "requestBody", "content", "application/json", "schema")
     return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
 
