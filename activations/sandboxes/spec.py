@@ -1,5 +1,5 @@
 """Validate request bodies against a vendor's own machine-readable contract: an OpenAPI 3 or Swagger 2.0
-document, or a Google API discovery document.
+document, a Google API discovery document, or a node of Meta's SDK code-generation specs.
 
 A document is looked up first in the local vendor-specs folder, ``../shared/vendor-specs`` relative to the
 repository root (env ``OUTFLOW_VENDOR_SPECS`` overrides), then among the documents whose licence lets them ship
@@ -160,3 +160,35 @@ def discovery_validator(relpath: str, method_id: str, part: str = "request") -> 
         raise SpecMissing(f"{relpath} defines no {part} for {method_id}")
     defs = {name: _from_discovery(s) for name, s in (doc.get("schemas") or {}).items()}
     return Draft202012Validator({"$defs": defs, **_from_discovery(method[part])})
+
+
+# --- Meta's SDK code-generation specs (facebook-business-sdk-codegen, api_specs/specs/<Node>.json) ----------
+_GRAPH_TYPES: dict[str, type | tuple[type, ...]] = {
+    "string": str, "bool": bool, "int": int, "unsigned int": int, "float": (int, float), "Object": dict,
+    "map": dict, "datetime": (str, int),
+}  # fmt: skip
+GRAPH_COMMON = frozenset({"access_token", "appsecret_proof", "method", "format", "suppress_http_code"})
+
+
+def graph_edge_errors(relpath: str, method: str, endpoint: str, params: dict[str, Any]) -> list[str]:
+    """Violations of the parameters Meta's spec node ``relpath`` lists for ``method /{id}/{endpoint}``: a
+    parameter it does not list (the Graph API's common ones aside), a required one missing, a value of another
+    type (JSON-valued parameters given decoded)."""
+    doc = _load(relpath)
+    apis = [a for a in doc.get("apis") or [] if (a.get("method"), a.get("endpoint")) == (method.upper(), endpoint)]
+    api = apis[0] if apis else None
+    if api is None:
+        raise SpecMissing(f"{relpath} lists no {method.upper()} {endpoint}")
+    listed = {p["name"]: p for p in api.get("params") or []}
+    out = [
+        f"{n}: not a parameter of {method.upper()} /{endpoint}"
+        for n in params
+        if n not in listed | dict.fromkeys(GRAPH_COMMON)
+    ]
+    out += [f"{n}: required" for n, p in listed.items() if p.get("required") and n not in params]
+    for n, v in params.items():
+        t = str(listed.get(n, {}).get("type", ""))
+        want = list if t.startswith("list<") else _GRAPH_TYPES.get(t)
+        if want is not None and (not isinstance(v, want) or (want is int and isinstance(v, bool))):
+            out.append(f"{n}: {v!r:.60} is not of type '{t}'")
+    return out
