@@ -112,6 +112,12 @@ def response_validator(
     return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
 
 
+def spec_paths(relpath: str) -> set[str]:
+    """The path templates a document defines (to find an operation whose documented prefix varies, e.g. a
+    server URL that carries ``/api``)."""
+    return set(_load(relpath).get("paths") or {})
+
+
 def operation_extension(relpath: str, path: str, method: str, name: str) -> Any:
     """A vendor extension of one operation (e.g. Klaviyo's ``x-klaviyo-ratelimit``), or None."""
     registry, uri = _registry(relpath)
