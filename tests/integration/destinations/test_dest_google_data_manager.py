@@ -165,7 +165,7 @@ def test_requests_and_answers_follow_google_discovery_document(
         assert errors(discovery_validator(SPEC, method), p["body"]) == [], p["path"]
     h = {"authorization": f"Bearer {TOKEN}"}
     url = f"{sb.url}/v1/audienceMembers:ingest"
-    body = {k: v for k, v in posts[0]["body"].items()}
+    body = dict(posts[0]["body"])
     r = httpx.post(url, json=body, headers=h)
     assert r.status_code == 200
     assert errors(discovery_validator(SPEC, "datamanager.audienceMembers.ingest", "response"), r.json()) == []
