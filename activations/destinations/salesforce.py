@@ -19,6 +19,10 @@
   clear`` a record whose ``clear_fields`` are all null was cleared and does not count as held.
 - ``REQUEST_LIMIT_EXCEEDED`` (HTTP 403, the org's API request allowance) is retried with backoff, never taken
   for an auth failure; ``INVALID_SESSION_ID`` (401) stops the sync.
+- A whole request refused with 404 (an SObject or external id field the org does not have: ``NOT_FOUND``) or
+  with a code about the object or the org (``INVALID_TYPE``, ``INVALID_FIELD``, ``INSUFFICIENT_ACCESS_OR_READONLY``,
+  ``API_DISABLED_FOR_ORG``, ``FUNCTIONALITY_NOT_ENABLED``) is about the request: the sync stops after that one
+  request with Salesforce's message (per-record errors come inside a 200 answer and stay per row).
 - Auth: ``Authorization: Bearer <access token>``. ``destination.object`` is the SObject (e.g. ``Contact``);
   options: ``external_id_field`` (required), ``api_version`` (default in ``activations.destinations.versions``;
   a retired one is refused before any request, as Salesforce answers it with 410), ``on_remove``, ``clear_fields``.
@@ -36,7 +40,7 @@ from urllib.parse import quote, quote_plus
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RefusalScope, RowResult
 from outflow.errors import OutflowError
 
 MAX_RECORDS = 200  # sObject Collections: at most 200 records (or ids) per call
@@ -44,6 +48,9 @@ GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # the record is already go
 ON_REMOVE = ("clear", "delete")
 _API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Salesforce's codes for a whole request refused over the object, its fields or the org (not a row)
+_REQUEST_CODES = frozenset({"NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD", "INSUFFICIENT_ACCESS_OR_READONLY",
+                            "API_DISABLED_FOR_ORG", "FUNCTIONALITY_NOT_ENABLED"})  # fmt: skip
 _SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
                  "\f": "\\f"}  # fmt: skip
 _MAX_IN_CHARS = 6000  # keeps each look-up URL far below Salesforce's URI and SOQL length limits
@@ -247,6 +254,11 @@ class SalesforceDestination(Destination):
 
     def is_transient(self, response: httpx.Response) -> bool:
         return "REQUEST_LIMIT_EXCEEDED" in self._codes(response)
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        if response.status_code == 404 or self._codes(response) & _REQUEST_CODES:
+            return "request"
+        return super().refusal_scope(response)
 
     def quota_delay(self, response: httpx.Response) -> float | None:
         """``Sforce-Limit-Info: api-usage=used/limit`` at 95% or more of the org's allocation (a rolling

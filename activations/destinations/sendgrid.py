@@ -15,6 +15,8 @@
   ``DELETE /v3/marketing/lists/{list_id}/contacts?contact_ids=a,b`` (``202 {"job_id"}``). Contacts stay in
   SendGrid; only their list membership goes.
 - Auth: ``Authorization: Bearer <API key>``.
+- A 404 (SendGrid: "the specified list ID does not exist") and a 400 naming ``list_ids`` are about the request:
+  the sync stops after that one request with SendGrid's message instead of splitting the batch.
 
 The sync's primary key column must be mapped to ``email`` (removals carry only the key). Destination fields
 are ContactRequest properties (``email``, ``first_name``, ``last_name``, ``city``, ``postal_code``, ...) or
@@ -33,7 +35,7 @@ from typing import Any
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RefusalScope, RowResult
 from activations.destinations.jobs import JobPolling, finished_job, json_object, poll, reject_all, settle, submit
 from outflow.errors import OutflowError
 
@@ -164,6 +166,18 @@ class SendGridDestination(Destination):
     def is_auth_failure(self, response: httpx.Response) -> bool:
         # a 401/403 on the errors-file download (an expired link) is not a refusal of the API key
         return super().is_auth_failure(response) and "/v3/" in response.request.url.path
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        if response.status_code == 404:
+            return "request"
+        if response.status_code == 400:
+            try:
+                errors = response.json().get("errors") or []
+            except (ValueError, AttributeError):
+                errors = []
+            if any(str(e.get("field") or "").startswith("list_ids") for e in errors if isinstance(e, dict)):
+                return "request"
+        return super().refusal_scope(response)
 
     def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
         if response.status_code != 400:

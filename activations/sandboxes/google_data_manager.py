@@ -10,7 +10,9 @@ digest that is not a SHA-256 in the request's ``encoding`` (``INVALID_HEX_ENCODI
 request-level: more than 10,000 members (``TOO_MANY_AUDIENCE_MEMBERS``), no ``encoding``
 (``REQUIRED_FIELD_MISSING``), a consent value outside the enum (``INVALID_ENUM_VALUE``), an unknown user list
 (``INVALID_USER_LIST_ID``), an ingest without accepted Customer Match terms when the account has not signed
-them (``TERMS_AND_CONDITIONS_NOT_SIGNED``); 401 ``UNAUTHENTICATED`` without the bearer token.
+them (``TERMS_AND_CONDITIONS_NOT_SIGNED``); 401 ``UNAUTHENTICATED`` without the bearer token. Every body is
+also validated against Google's discovery document (``tests/data/vendor-specs/google_data_manager``): an unknown
+field, a wrong type or a value outside an enum is ``400 INVALID_ARGUMENT``.
 
 Diagnostics: a request is ``PROCESSING`` at its first status read and ``SUCCESS`` after (``FAILED`` with
 ``errorInfo.errorCounts`` for a request holding a key queued with ``inject("partial", keys=[...])``, the
@@ -27,6 +29,9 @@ import uuid
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import discovery_validator
+
+SPEC = "google_data_manager/datamanager.v1.json"  # Google's discovery document (tests/data/vendor-specs)
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _ERR = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
@@ -177,7 +182,19 @@ class GoogleDataManagerSandbox(VendorSandbox):
         if violations:
             msg = "Request contains an invalid argument."
             raise SandboxError(400, _status(400, "INVALID_ARGUMENT", msg, violations))
+        self._spec_check(body, ingest=ingest)
         return ul, out
+
+    def _spec_check(self, body: dict[str, Any], *, ingest: bool) -> None:
+        """What the checks above leave, against Google's discovery document: a field the request message does
+        not define, a value of the wrong type or outside an enum is refused as Google's JSON mapping refuses it."""
+        method = "datamanager.audienceMembers." + ("ingest" if ingest else "remove")
+        problems = sorted(discovery_validator(SPEC, method).iter_errors(body), key=lambda e: list(e.absolute_path))
+        if problems:
+            violations = [{"field": ".".join(str(p) for p in e.absolute_path) or "(body)", "reason": "INVALID_FORMAT",
+                           "description": e.message[:200]} for e in problems[:5]]  # fmt: skip
+            msg = f"Invalid JSON payload received. {violations[0]['field']}: {violations[0]['description']}"
+            raise SandboxError(400, _status(400, "INVALID_ARGUMENT", msg, violations))
 
     def _accept(self, ul: str, members: list[list[dict[str, Any]]], *, add: bool) -> Response:
         emails = [next((i["emailAddress"] for i in m if "emailAddress" in i), None) for m in members]

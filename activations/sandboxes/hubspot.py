@@ -13,9 +13,11 @@ copied into this repository. The checks below follow those schemas by hand:
   (default 100), members ordered by ``recordId``; the answer holds ``results[{recordId, membershipTimestamp}]``,
   ``total`` and, while more remain, ``paging.next{after, link}``;
 - answers carry ``status``, ``startedAt``, ``completedAt`` and records with ``createdAt``/``updatedAt``.
-Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those two documents is placed
-in the vendor-specs folder (``hubspot/contacts.json``, ``hubspot/lists.json``; see
-``activations.sandboxes.spec``), every body is also validated against them, as for SendGrid and Klaviyo.
+Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those documents is placed in
+the vendor-specs folder (env ``OUTFLOW_VENDOR_SPECS``; see ``activations.sandboxes.spec``), every body is also
+validated against the document of the request's API version: ``hubspot/contacts.json``/``hubspot/lists.json``
+for ``v3``; ``hubspot/2026-09/contacts.json``/``hubspot/2026-09/lists.json`` (from ``.../Rollouts/424/2026-09/``
+and ``.../Rollouts/144891/2026-09/``) for the dated ``2026-09`` API.
 
 Limits: private apps 100 requests per rolling 10 s (``TEN_SECONDLY_ROLLING``, Free/Starter; 190 on
 Professional/Enterprise), answered 429 with HubSpot's ``RATE_LIMITS`` body.
@@ -32,20 +34,41 @@ from typing import Any
 from activations.destinations.versions import VERSIONS, served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.spec import errors as spec_errors
-from activations.sandboxes.spec import request_validator, specs_dir
+from activations.sandboxes.spec import have_spec, request_validator
 
-CONTACTS_SPEC = "hubspot/contacts.json"
-LISTS_SPEC = "hubspot/lists.json"
+# HubSpot's documents per API version, as a local copy holds them (file, then the path template they use):
+# v3 -> hubspot/contacts.json, hubspot/lists.json; a dated version V -> hubspot/V/contacts.json, hubspot/V/lists.json
+_SPEC_PATHS = {
+    ("contacts", "v3"): "/crm/v3/objects/contacts/batch/{op}",
+    ("contacts", "dated"): "/crm/objects/{v}/{{objectType}}/batch/{op}",
+    ("lists", "v3"): "/crm/v3/lists/{{listId}}/memberships/{op}",
+    ("lists", "dated"): "/crm/lists/{v}/{{listId}}/memberships/{op}",
+}
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _spec_check(relpath: str, path: str, method: str, body: Any) -> None:
-    """Validate against HubSpot's own document when a copy is present (it is never shipped here)."""
-    if not (specs_dir() / relpath).is_file():
+def _version(path: str) -> str | None:
+    """The API version a request path names (``v3`` or a date such as ``2026-09``)."""
+    m = re.match(r"/crm/(v\d+)/|/crm/(?:objects|lists)/([\w-]+)/", path)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def spec_file(doc: str, version: str) -> str:
+    """The local copy of HubSpot's ``doc`` ("contacts" or "lists") document for an API version."""
+    return f"hubspot/{doc}.json" if version.startswith("v") else f"hubspot/{version}/{doc}.json"
+
+
+def _spec_check(doc: str, op: str, req: Request, method: str, body: Any) -> None:
+    """Validate against HubSpot's own document for the request's API version when a local copy is present (it
+    is never shipped here)."""
+    version = _version(req.path) or "v3"
+    relpath = spec_file(doc, version)
+    if not have_spec(relpath):
         return
+    path = _SPEC_PATHS[doc, "v3" if version.startswith("v") else "dated"].format(v=version, op=op)
     problems = spec_errors(request_validator(relpath, path, method), body)
     if problems:
         raise _error(400, "Invalid input JSON: " + "; ".join(problems))
@@ -85,8 +108,7 @@ class HubSpotSandbox(VendorSandbox):
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         """An API version HubSpot does not serve (unknown or past its end of life) is answered 404; every answer
         carries HubSpot's ``X-HubSpot-RateLimit-*`` headers (never Retry-After)."""
-        m = re.match(r"/crm/(v\d+)/|/crm/(?:objects|lists)/([\w-]+)/", req.path)
-        version = (m.group(1) or m.group(2)) if m else None
+        version = _version(req.path)
         if version is not None and (version not in VERSIONS["hubspot"].sunsets or not served("hubspot", version)):
             self.count("version_retired")
             return Response(404, {"status": "error", "category": "OBJECT_NOT_FOUND",
@@ -142,7 +164,7 @@ class HubSpotSandbox(VendorSandbox):
     def upsert(self, req: Request) -> Response:
         started = _now()
         body = req.json()
-        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/upsert", "post", body)
+        _spec_check("contacts", "upsert", req, "post", body)
         if not isinstance(body, dict) or set(body) - {"inputs"} or not isinstance(body.get("inputs"), list):
             raise _error(400, 'Invalid input JSON: expected {"inputs": [...]}')
         inputs = body["inputs"]
@@ -205,7 +227,7 @@ class HubSpotSandbox(VendorSandbox):
     def read(self, req: Request) -> Response:
         started = _now()
         body = req.json()
-        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/read", "post", body)
+        _spec_check("contacts", "read", req, "post", body)
         missing_keys = [k for k in ("inputs", "properties", "propertiesWithHistory") if k not in (body or {})]
         if not isinstance(body, dict) or missing_keys:
             raise _error(400, f"Invalid input JSON: {', '.join(missing_keys) or 'body'} required")
@@ -246,7 +268,7 @@ class HubSpotSandbox(VendorSandbox):
 
     def membership(self, req: Request) -> Response:
         ids = req.json()
-        _spec_check(LISTS_SPEC, f"/crm/v3/lists/{{listId}}/memberships/{req.params['action']}", "put", ids)
+        _spec_check("lists", req.params["action"], req, "put", ids)
         if not isinstance(ids, list) or any(not isinstance(i, str) for i in ids):
             raise _error(400, "body must be an array of record ids (strings)")
         with self.lock:

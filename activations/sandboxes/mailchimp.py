@@ -19,6 +19,13 @@ import time
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import errors as spec_errors
+from activations.sandboxes.spec import have_spec, request_validator
+
+# Mailchimp's Marketing API document (Swagger 2.0, https://api.mailchimp.com/schema/3.0/Swagger.json?expand) is
+# published without a licence to redistribute it: bodies are validated against it only when a local copy sits
+# in the vendor-specs folder (env OUTFLOW_VENDOR_SPECS) as mailchimp/marketing.json.
+SPEC = "mailchimp/marketing.json"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _STATUSES = {"subscribed", "pending", "unsubscribed", "cleaned", "transactional"}
@@ -128,6 +135,9 @@ class MailchimpSandbox(VendorSandbox):
 
     def batch(self, req: Request) -> Response:
         body = req.json()
+        if have_spec(SPEC) and (problems := spec_errors(request_validator(SPEC, "/lists/{list_id}", "post"), body)):
+            detail = "The resource submitted could not be validated: " + "; ".join(problems)
+            raise _problem(400, "Invalid Resource", detail)
         members = body.get("members") if isinstance(body, dict) else None
         if not isinstance(members, list) or not members:
             raise _problem(400, "Invalid Resource", "members is required")

@@ -8,11 +8,14 @@ refused like a request without ``payload``. The path's Marketing API version mus
 "object does not exist" refusal). Every answer carries ``X-Business-Use-Case-Usage`` with the share of the
 hourly allowance used (and ``estimated_time_to_regain_access`` in minutes when throttled); no ``Retry-After``.
 
-Checks, as Meta does: a known schema, every data row as long as the schema, at most 10,000 rows, hashed keys
-as 64 lower-case hex characters (anything else is counted in ``num_invalid_entries``, and the first
-``sample_limit`` of them named in ``invalid_entry_samples``), sessions
-(``batch_seq`` increasing, nothing after ``last_batch_flag``). Errors use the Graph API shape; throttling is
-answered like Meta (HTTP 400, code 80003, ``is_transient``), a bad token with code 190.
+The parameters are checked against Meta's own spec of the CustomAudience node (``POST``/``DELETE users``:
+``namespace``, ``payload``, ``session``; committed in tests/data/vendor-specs/meta): another parameter or a
+value of another type is answered code 100 "Invalid parameter". Checks, as Meta does: a known schema, every
+data row as long as the schema, at most 10,000 rows, hashed keys as 64 lower-case hex characters (anything
+else is counted in ``num_invalid_entries``, and the first ``sample_limit`` of them named in
+``invalid_entry_samples``), sessions (``batch_seq`` increasing, nothing after ``last_batch_flag``). Errors use the
+Graph API shape; throttling is answered like Meta (HTTP 400, code 80003, ``is_transient``), a bad token with code
+190.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ import orjson
 from activations.destinations.versions import VERSIONS, served
 from activations.hashing import META_KEYS
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import graph_edge_errors
+
+SPEC = "meta/CustomAudience.json"  # Meta's SDK codegen spec of the CustomAudience node (tests/data/vendor-specs)
 
 _HASH = re.compile(r"^[0-9a-f]{64}$")
 MAX_ROWS = 10_000
@@ -91,7 +97,7 @@ class MetaSandbox(VendorSandbox):
             if ctype != "application/x-www-form-urlencoded":
                 return {}
             form.update(parse_qs(req.body.decode(errors="replace")))
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {k: v[0] for k, v in form.items()}
         for k in ("payload", "session"):
             if k in form:
                 try:
@@ -146,6 +152,8 @@ class MetaSandbox(VendorSandbox):
                    "missing permissions, or does not support this operation.")  # fmt: skip
             raise SandboxError(400, _graph_error(100, msg, subcode=33))
         body = self._params(req)
+        if body and (problems := graph_edge_errors(SPEC, req.method, "users", body)):
+            raise SandboxError(400, _graph_error(100, f"(#100) Invalid parameter: {problems[0]}"))
         payload = body.get("payload")
         if not isinstance(payload, dict):
             raise SandboxError(400, _graph_error(100, "(#100) The parameter payload is required"))

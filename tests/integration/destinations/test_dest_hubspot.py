@@ -117,10 +117,24 @@ def test_sandbox_checks_bodies_by_hubspot_schemas(sb: HubSpotSandbox) -> None:
 
 
 def test_sandbox_validates_against_hubspot_spec_when_present(sb: HubSpotSandbox) -> None:
-    need_spec("hubspot")  # HubSpot's documents are not licensed for redistribution: only a local copy is used
+    need_spec("hubspot", "contacts.json", "lists.json")  # HubSpot's documents may not be redistributed
     r = _post(sb, "/crm/v3/objects/contacts/batch/upsert", {"inputs": [{"id": "x", "properties": {"n": 5}}]})
     assert r.status_code == 400 and "inputs.0.properties.n: 5 is not of type 'string'" in r.json()["message"]
     r = _post(sb, f"/crm/v3/lists/{LIST}/memberships/remove", {"ids": ["1"]}, "PUT")
+    assert r.status_code == 400 and "is not of type 'array'" in r.json()["message"]
+
+
+def test_destination_requests_follow_hubspot_dated_spec_when_present(tmp_path: Path, sb: HubSpotSandbox, con) -> None:
+    """The destination's upserts, reads and list memberships on the dated API, through a sandbox that validates
+    each body against HubSpot's own 2026-09 documents (a local copy: HubSpot does not license them for
+    redistribution). A body the documents refuse is answered 400, which fails the sync."""
+    need_spec("hubspot", "2026-09/contacts.json", "2026-09/lists.json")
+    res = run_sync(_cfg(tmp_path, sb, {"list_id": LIST, "api_version": "2026-09"}), con=con)
+    assert res.status == "success" and res.acked == 200
+    assert {p["path"] for p in sb.recorded("POST")} >= {"/crm/objects/2026-09/contacts/batch/upsert"}
+    r = _post(sb, "/crm/objects/2026-09/contacts/batch/upsert", {"inputs": [{"id": "x", "properties": {"n": 5}}]})
+    assert r.status_code == 400 and "inputs.0.properties.n: 5 is not of type 'string'" in r.json()["message"]
+    r = _post(sb, f"/crm/lists/2026-09/{LIST}/memberships/add", {"ids": ["1"]}, "PUT")
     assert r.status_code == 400 and "is not of type 'array'" in r.json()["message"]
 
 

@@ -217,3 +217,24 @@ def test_usage_header_paces_before_meta_throttles(tmp_path: Path, token: str, pe
         res = run_sync(cfg, con=people)
         assert res.status == "success" and res.acked == 150
         assert sb.stats["rate_limited"] == 0 and res.throttled == 0
+
+
+def test_users_edge_parameters_follow_meta_spec(tmp_path: Path, sb: MetaSandbox, people) -> None:
+    """Meta's own spec of the CustomAudience node (SDK codegen, committed in tests/data/vendor-specs/meta): every
+    add and removal the destination sends uses only the parameters listed for ``POST``/``DELETE users``, with
+    their types, and the sandbox refuses a parameter the spec does not list."""
+    from activations.sandboxes.meta import SPEC
+    from activations.sandboxes.spec import graph_edge_errors
+
+    cfg = _cfg(tmp_path, sb)
+    run_sync(cfg, con=people)
+    people.execute("DELETE FROM main.sync_people WHERE email = (SELECT min(email) FROM main.sync_people)")
+    run_sync(cfg, con=people)
+    sent = [r for r in sb.requests if r["path"].endswith("/users")]
+    assert {r["method"] for r in sent} == {"POST", "DELETE"}
+    for r in sent:
+        assert graph_edge_errors(SPEC, r["method"], "users", r["body"]) == [], r["body"]
+    url = f"{sb.url}/{sb.recorded('POST')[0]['path'].lstrip('/')}"
+    form = {"payload": '{"schema": ["EMAIL"], "data": [["' + sha256("a@example.com") + '"]]}', "user_list": "1"}
+    r = httpx.post(url, data=form, headers={"authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == 100 and "user_list" in r.json()["error"]["message"]

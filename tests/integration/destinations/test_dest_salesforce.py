@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activations.destinations.salesforce import soql_literal
+from activations.destinations.salesforce import SalesforceDestination, soql_literal
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.salesforce import SalesforceSandbox
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
@@ -228,3 +228,18 @@ def test_sforce_limit_info_paces_before_request_limit_exceeded(tmp_path: Path, t
         res = run_sync(_cfg(tmp_path, sb, batch_size=50, options={"allocation_window_seconds": 0.35}), con=con)
         assert res.status == "success" and len(sb.records("Contact")) == 200
         assert sb.stats["rate_limited"] == 0 and res.retries == 0
+
+
+def test_missing_object_or_field_costs_one_request_not_2n_minus_1(tmp_path: Path, sb: SalesforceSandbox, con) -> None:
+    """Salesforce's 404 ``NOT_FOUND`` for an SObject or external id field the org does not have, and
+    ``INVALID_FIELD`` on the whole request, are about the request: the sync stops after one request with
+    Salesforce's message instead of halving the batch down to single rows."""
+    sb.inject("status", code=404, message="The requested resource does not exist", times=1000)
+    with pytest.raises(SyncFailed) as err:
+        run_sync(_cfg(tmp_path, sb, batch_size=150), con=con)
+    res = err.value.result
+    assert res.requests == 1 and "The requested resource does not exist" in res.error
+    d = SalesforceDestination(_cfg(tmp_path, sb), TOKEN)  # Salesforce's own codes, whatever the status
+    bad_field = httpx.Response(400, json=[{"errorCode": "INVALID_FIELD", "message": "No such column 'Foo__c'"}])
+    too_many = httpx.Response(400, json=[{"errorCode": "EXCEEDED_ID_LIMIT", "message": "record limit reached"}])
+    assert d.refusal_scope(bad_field) == "request" and d.refusal_scope(too_many) == "rows"

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from activations.destinations.sendgrid import SendGridDestination
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.base import Request
 from activations.sandboxes.sendgrid import CONTACTS_SPEC, SendGridSandbox
@@ -212,3 +213,17 @@ def test_missing_list_id_is_a_clear_error(tmp_path: Path, sb: SendGridSandbox, c
     cfg = _cfg(tmp_path / "s3", sb, options={"job_poll_timeout_seconds": "soon"})
     with pytest.raises(OutflowError, match=r"destination.options.job_poll_timeout_seconds: expected a number"):
         run_sync(cfg, con=con)
+
+
+def test_missing_list_costs_one_request_not_2n_minus_1(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    """SendGrid's 404 for a list that does not exist, and a 400 naming ``list_ids``, are about the request: the
+    sync stops after one request with SendGrid's message instead of halving the batch down to single rows."""
+    sb.inject("status", code=404, message="The specified list ID does not exist", times=1000)
+    with pytest.raises(SyncFailed) as err:
+        run_sync(_cfg(tmp_path, sb), con=con)
+    res = err.value.result
+    assert res.requests == 1 and "The specified list ID does not exist" in res.error
+    d = SendGridDestination(_cfg(tmp_path, sb), TOKEN)
+    bad_list = httpx.Response(400, json={"errors": [{"field": "list_ids[0]", "message": "invalid list id"}]})
+    bad_row = httpx.Response(400, json={"errors": [{"field": "contacts[3].email", "message": "invalid email"}]})
+    assert d.refusal_scope(bad_list) == "request" and d.refusal_scope(bad_row) == "rows"
