@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +22,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Predictive lead scoring: train, score, report.", no_args_is_help=True)
 
-AS_OF_HELP = "The moment to score at (YYYY-MM-DD); default: the loaded dataset's as-of date, else the latest event."
+AS_OF_HELP = (
+    "The moment to score at: YYYY-MM-DD (the end of that day) or an ISO timestamp; default OUTFLOW_AS_OF, else "
+    "the loaded dataset's date, else the latest event."
+)
 REGISTRY_HELP = "Model registry folder (default: OUTFLOW_MODEL_REGISTRY or <warehouse dir>/models)."
 AsOf = Annotated[str | None, typer.Option("--as-of", help=AS_OF_HELP)]
 RegistryPath = Annotated[Path | None, typer.Option("--registry", help=REGISTRY_HELP)]
@@ -38,6 +42,17 @@ def _user_errors() -> Iterator[None]:
     except (ModelError, OutflowError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
+
+
+def _as_of(con: Warehouse, as_of: str | None) -> dt.datetime | None:
+    """The shared as-of (outflow/asof.py), printed: --as-of, else OUTFLOW_AS_OF, else the loaded dataset's date;
+    with none of them the model commands use the latest event."""
+    from outflow.asof import resolve_as_of
+
+    at = resolve_as_of(as_of, con)
+    shown = at.describe() if at.moment else "as of the latest event (no --as-of, OUTFLOW_AS_OF or loaded dataset)"
+    console.print(shown, highlight=False)
+    return at.moment
 
 
 def _connect(warehouse: Path | str | None, read_only: bool = False) -> Warehouse:
@@ -165,8 +180,10 @@ def train_cmd(
 
     with _user_errors():
         reg = ModelRegistry(registry)
-        with _connect(warehouse) as con, console.status("training…"):
-            result = train_model(con, as_of=as_of, registry=reg, margin=margin)
+        with _connect(warehouse) as con:
+            at = _as_of(con, as_of)
+            with console.status("training…"):
+                result = train_model(con, as_of=at, registry=reg, margin=margin)
         report = result["report"]
         console.print(_metrics_table(report, f"holdout at {result['holdout_cutoff']:%Y-%m-%d} (n={report['n']})"))
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
@@ -185,8 +202,10 @@ def run_cmd(
     from models_ml.pipeline import score_people
 
     with _user_errors():
-        with _connect(warehouse) as con, console.status("scoring…"):
-            result = score_people(con, as_of=as_of, registry=ModelRegistry(registry), version=version)
+        with _connect(warehouse) as con:
+            at = _as_of(con, as_of)
+            with console.status("scoring…"):
+                result = score_people(con, as_of=at, registry=ModelRegistry(registry), version=version)
         console.print(
             f"scored {result['rows']} people with model {result['model_version']} "
             f"(mean score {_fmt(result['mean_score'])}, drift PSI vs previous run {_fmt(result['psi'])}) "
@@ -230,8 +249,10 @@ def all_cmd(
     from models_ml.pipeline import train_and_score
 
     with _user_errors():
-        with _connect(warehouse) as con, console.status("training and scoring…"):
-            r = train_and_score(con, as_of=as_of, registry=ModelRegistry(registry))
+        with _connect(warehouse) as con:
+            at = _as_of(con, as_of)
+            with console.status("training and scoring…"):
+                r = train_and_score(con, as_of=at, registry=ModelRegistry(registry))
         table = Table(title="lead scores: ROC AUC")
         table.add_column("score")
         table.add_column("holdout labels", justify="right")

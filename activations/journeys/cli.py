@@ -63,8 +63,21 @@ def validate(directory: DirOpt = None) -> None:
 def simulate(
     name: str,
     from_: Annotated[str, typer.Option("--from", help="start of the replay (YYYY-MM-DD[THH:MM], UTC)")],
-    to: Annotated[str, typer.Option("--to", help="end of the replay (a bare date: the end of that day)")],
+    to: Annotated[
+        str | None,
+        typer.Option(
+            "--to", help="end of the replay (a bare date: the end of that day); default the as-of date (--as-of)"
+        ),
+    ] = None,
     step: Annotated[str, typer.Option("--step", help="clock step: 30m, 1h, 1d")] = "1h",
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="the data's 'now' when --to is not given; default OUTFLOW_AS_OF, else the "
+            "loaded dataset's date, else the clock",
+        ),
+    ] = None,
     directory: DirOpt = None,
 ) -> None:
     """Replay a journey over the warehouse's data on a virtual clock; print per-step counts with sample people.
@@ -75,9 +88,18 @@ def simulate(
     from outflow.warehouse import connect
 
     j = find_journey(name, directory)
-    start, end = _when(from_, "--from"), _when(to, "--to", end_of_day=True)
+    start = _when(from_, "--from")
+    if to is None:
+        from outflow.asof import resolve_as_of
+
+        with connect() as wh:
+            at = resolve_as_of(as_of, wh)
+        console.print(at.describe(), highlight=False)
+        end = at.at()
+    else:
+        end = _when(to, "--to", end_of_day=True)
     if end < start:
-        raise OutflowError(f"--to {to} is before --from {from_}")
+        raise OutflowError(f"the end of the replay ({end:%Y-%m-%d %H:%M}) is before --from {from_}")
     try:
         tick = parse_step(step)
     except ValueError as exc:

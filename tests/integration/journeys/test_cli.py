@@ -34,6 +34,11 @@ def test_simulate_status_history_and_pause(duck_people, tmp_path, monkeypatch):
     assert "welcome send 1 0 - 0 0 0 buyer" in out
     assert "wait_day7 delay 1 1 - 0 1 0 buyer" in out  # waited there, then met the goal
     assert "32 evaluations, 1 sends; transitions in outflow_journeys_sim.journey_history" in out
+    # without --to the replay runs to the as-of date, which it prints (a bare date: the end of that day)
+    out = _run(
+        "simulate", "onboarding", "--from", "2026-03-02", "--as-of", "2026-03-09", "--step", "6h", "--dir", str(jdir)
+    )
+    assert "as of 2026-03-09 (end of day, UTC; from --as-of)" in out and "1 sends" in out
 
     out = _run("evaluate", "onboarding", "--at", "2026-03-03T00:00", "--dir", str(jdir))
     assert "onboarding: ok; admitted 1, moved 1, left 0, sent 1" in out
