@@ -133,6 +133,10 @@ def test_schema_the_user_cannot_write(postgres_url: str, tmp_path: Path) -> None
     # the quality gate stores its results in outflow_quality: the command says what to grant, in one line
     code, out = outflow("check", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path)
     assert_one_line(code, out, "reader", "permission denied", "GRANT", "OUTFLOW_POSTGRES_URL")
+    # named with --warehouse, the line names --warehouse, not a setting the user never used
+    code, out = outflow("check", "--warehouse", reader, env={}, tmp_path=tmp_path)
+    assert_one_line(code, out, "reader", "permission denied", "GRANT", "--warehouse")
+    assert "OUTFLOW_POSTGRES_URL" not in out
 
 
 def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
