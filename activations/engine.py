@@ -266,7 +266,7 @@ def _commit_batches(
 
     ``notes``: the destination's messages on rows it accepted, kept in the row log beside status ok.
 
-    ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
+    ``q`` is the catalog-qualified outflow_sync schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
     that an acknowledgement may clear. Both skip work on the common path. ``on_commit(con, run_id, pending,
     acked_where)`` records, in the same transaction, what was sent (``activations.privacy.SentRecorder``).
@@ -746,6 +746,6 @@ async def _run(
         res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
     elif res.rejected:
         res.status = "partial"
-        res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"
+        res.error = f"{res.rejected} rows rejected by the destination (see outflow_sync.sync_rejected_rows)"
     else:
         res.status = "success"

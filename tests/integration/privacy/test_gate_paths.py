@@ -104,7 +104,7 @@ def test_the_gate_refuses_on_every_path(path: str, env: Path, sandbox: WebhookSa
     assert PATHS[path](env, tmp_path) is False
     assert sandbox.records("contacts") == {}
     with duckdb.connect(str(env)) as con:
-        (status, error) = con.execute("select status, error from outflow.sync_runs").fetchone()  # type: ignore[misc]
+        (status, error) = con.execute("select status, error from outflow_sync.sync_runs").fetchone()  # type: ignore[misc]
     assert status == "refused" and "consent failed: 1 of 42 rows" in error and "no_erased_person failed" in error
 
 
@@ -119,5 +119,5 @@ def test_a_misconfigured_suite_still_sends_nobody_without_consent(
     sent = {r["email"] for r in sandbox.records("contacts").values()}
     assert len(sent) == 40 and STRANGER not in sent and GONE not in sent
     with duckdb.connect(str(env)) as con:
-        held = con.execute("select key, reason from outflow.sync_invalid_rows order by key").fetchall()
+        held = con.execute("select key, reason from outflow_sync.sync_invalid_rows order by key").fetchall()
     assert held == [("p900", "no_consent"), ("p901", "erased")]
