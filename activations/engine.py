@@ -90,14 +90,21 @@ class SyncResult:
 
     @property
     def completion_ratio(self) -> float:
-        return 1.0 if self.to_send == 0 else (self.acked + self.rejected) / self.to_send
+        """The share of the rows to send that the destination accepted: rejected rows count against it."""
+        return 1.0 if self.to_send == 0 else self.acked / self.to_send
+
+    @property
+    def invalid_share(self) -> float:
+        """The share of the model's rows set aside as invalid (bad key or email; not the consent filter's)."""
+        rows = self.held_before + self.added - self.removed + self.invalid
+        return 0.0 if rows <= 0 else self.invalid / rows
 
     @property
     def ok(self) -> bool:
         return self.status in ("success", "partial", "dry_run")
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "completion_ratio": self.completion_ratio}
+        return {**asdict(self), "completion_ratio": self.completion_ratio, "invalid_share": self.invalid_share}
 
 
 class SyncFailed(OutflowError):

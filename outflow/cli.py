@@ -16,6 +16,7 @@ from activations.cli import sandbox_app
 from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
+from activations.rows_cli import log_cmd, rejected_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from models_ml.cli import model_app
@@ -38,6 +39,8 @@ app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
+sync_app.command(name="rejected")(rejected_cmd)
+sync_app.command(name="log")(log_cmd)
 
 
 @app.callback()

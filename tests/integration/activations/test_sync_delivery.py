@@ -151,7 +151,9 @@ def test_invalid_rows_set_aside_never_sent(tmp_path: Path, sandbox: WebhookSandb
     assert res.invalid == 4 and res.acked == 499  # 500 + 3 rows, minus 4 invalid (both copies of key 7)
     got = sandbox.records("contacts")
     assert "7" not in got and "900" not in got and len(got) == 499
-    reasons = con.execute("SELECT reason, count(*) FROM outflow_sync.sync_invalid_rows GROUP BY 1 ORDER BY 1").fetchall()
+    reasons = con.execute(
+        "SELECT reason, count(*) FROM outflow_sync.sync_invalid_rows GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert reasons == [("duplicate_key", 2), ("invalid_email:email", 1), ("null_key", 1)]
 
 

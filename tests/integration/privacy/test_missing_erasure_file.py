@@ -55,7 +55,9 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     # the processed request keeps no raw identifier: it is reduced to the ledger's hashed record
     con = connect(warehouse)
     (reduced,) = con.execute("select identifier from raw.erasure_requests where request_id = 'ledger-1'").fetchone()
-    (digest,) = con.execute("select subject_hash from outflow_sync.erasure_ledger where request_id = 'ledger-1'").fetchone()
+    (digest,) = con.execute(
+        "select subject_hash from outflow_sync.erasure_ledger where request_id = 'ledger-1'"
+    ).fetchone()
     assert reduced == ERASED_IDENTIFIER_PREFIX + digest
     assert not con.execute("select count(*) from raw.erasure_requests where identifier = ?", [email]).fetchone()[0]
     con.close()
