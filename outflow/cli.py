@@ -24,6 +24,8 @@ from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
+from outflow.report.cli import audience_app, person_app
+from outflow.report.cli import site as report_site
 from outflow.segments.cli import app as segment_app
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
@@ -68,8 +70,11 @@ def main(
     ctx.with_resource(creating(False))
 
 
-report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+report_app = typer.Typer(help="HTML reports: `outflow report` writes the site; `report lift` campaign lift.",
+                         invoke_without_command=True, callback=report_site)  # fmt: skip
 app.add_typer(report_app, name="report")
+app.add_typer(audience_app, name="audience")
+app.add_typer(person_app, name="person")
 
 
 @report_app.command("lift")
