@@ -753,6 +753,6 @@ async def _run(
         res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
     elif res.rejected:
         res.status = "partial"
-        res.error = f"{res.rejected} rows rejected by the destination (see outflow_sync.sync_rejected_rows)"
+        res.error = f"{res.rejected} rows rejected by the destination (list them: outflow sync rejected {cfg.name})"
     else:
         res.status = "success"

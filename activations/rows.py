@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from activations.config import SyncConfig, load_syncs
+from activations.state import temp_text_table
 from outflow.errors import OutflowError, did_you_mean
 
 if TYPE_CHECKING:
@@ -71,19 +72,27 @@ def reasons(con: Warehouse, q: str, sync_name: str | None = None) -> pl.DataFram
     )
 
 
-def person_keys_sql(con: Warehouse, q: str, declared: Sequence[SyncConfig]) -> str:
-    """A SELECT of (sync_name, key) for the person bound to every ``?`` (one per UNION branch, see
-    branch): the keys the engine recorded as sent for them, and the keys their rows have in each declared sync's
-    model (also rows that were never acknowledged)."""
-    parts = [f"SELECT sync_name, key FROM {q}.sync_sent WHERE person_id = ?"]
+def person_keys_sql(con: Warehouse, q: str, declared: Sequence[SyncConfig], who: str = "= ?") -> str:
+    """A SELECT of (person_id, sync_name, key) for the people whose id satisfies ``who`` (``= ?``: one, bound
+    once per UNION branch; or ``IN (SELECT ...)``): the keys the engine recorded as sent for them, the keys their
+    rows have in each declared sync's model (also rows never acknowledged), and their id itself as a key."""
+    parts = [f"SELECT person_id, sync_name, key FROM {q}.sync_sent WHERE person_id {who}"]
     for cfg in declared:
         if "person_id" in con.columns("main", cfg.source):
             name = cfg.name.replace("'", "''")
             parts.append(
-                f"SELECT '{name}' AS sync_name, CAST({cfg.primary_key} AS VARCHAR) AS key FROM main.{cfg.source} "
-                "WHERE CAST(person_id AS VARCHAR) = ?"
+                f"SELECT CAST(person_id AS VARCHAR) AS person_id, '{name}' AS sync_name, "
+                f"CAST({cfg.primary_key} AS VARCHAR) AS key FROM main.{cfg.source} "
+                f"WHERE CAST(person_id AS VARCHAR) {who}"
             )
+    parts.append(f"SELECT person_id, sync_name, person_id AS key FROM {q}.sync_sent WHERE person_id {who}")
     return " UNION ".join(parts)
+
+
+_LOG = (
+    "SELECT {extra}l.logged_at, l.sync_name, d.destination_type AS destination, l.op, l.key, l.status, l.message, "
+    "l.run_id FROM {q}.sync_row_log l LEFT JOIN {q}.sync_destinations d ON d.sync_name = l.sync_name"
+)
 
 
 def row_log(
@@ -92,28 +101,33 @@ def row_log(
     sync_name: str | None = None,
     person_id: str | None = None,
     limit: int | None = None,
-    declared: Sequence[SyncConfig] | None = None,
 ) -> pl.DataFrame:
     """The row log, newest first: what each run did with each row (ok, rejected, unknown) and the destination's
-    message; for one sync and/or one person (their keys in every sync, ``person_keys_sql``), with the
-    destination each sync sent to."""
+    message, with the destination each sync sent to; for one sync and/or one person (their keys in every
+    declared sync, ``person_keys_sql``)."""
     params: list[object] = [sync_name, sync_name]
     person = ""
     if person_id is not None:
-        declared = load_syncs() if declared is None else declared
-        keys = person_keys_sql(con, q, declared)
-        person = (
-            " AND (l.key = CAST(? AS VARCHAR) OR EXISTS "  # their id as the key, or one of their keys
-            f"(SELECT 1 FROM ({keys}) p WHERE p.sync_name = l.sync_name AND p.key = l.key))"
+        keys = person_keys_sql(con, q, load_syncs())
+        person = (  # a sync name holds no '|': the pair is unique
+            f" AND l.sync_name || '|' || l.key IN (SELECT p.sync_name || '|' || p.key FROM ({keys}) p)"
         )
-        params += [person_id] * (1 + keys.count("?"))
+        params += [person_id] * keys.count("?")
     sql = (
-        "SELECT l.logged_at, l.sync_name, d.destination_type AS destination, l.op, l.key, l.status, l.message, "
-        f"l.run_id FROM {q}.sync_row_log l LEFT JOIN {q}.sync_destinations d ON d.sync_name = l.sync_name "
-        f"WHERE (CAST(? AS VARCHAR) IS NULL OR l.sync_name = ?){person} "
+        _LOG.format(extra="", q=q) + f" WHERE (CAST(? AS VARCHAR) IS NULL OR l.sync_name = ?){person} "
         "ORDER BY l.logged_at DESC, l.sync_name, l.key"
     )
     return con.fetch_polars(sql + _limit(limit), params)
+
+
+def people_log(con: Warehouse, q: str, people: Sequence[str]) -> pl.DataFrame:
+    """The row log of many people at once (``row_log`` with ``person_id`` for each), with a person_id column."""
+    temp_text_table(con, "_outflow_people", {"person_id": list(people)})
+    keys = person_keys_sql(con, q, load_syncs(), who="IN (SELECT person_id FROM _outflow_people)")
+    return con.fetch_polars(
+        _LOG.format(extra="p.person_id, ", q=q) + f" JOIN ({keys}) p ON p.sync_name = l.sync_name AND p.key = l.key "
+        "ORDER BY p.person_id, l.logged_at DESC, l.sync_name, l.key"
+    )
 
 
 def _limit(limit: int | None) -> str:

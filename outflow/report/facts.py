@@ -109,6 +109,18 @@ def model_reports(con: Warehouse) -> list[ModelReport]:
     return out
 
 
+def segment_descriptions() -> dict[str, str]:
+    """Each declared segment's description: why its members qualify."""
+    from outflow import settings
+    from outflow.segments.errors import SegmentError
+    from outflow.segments.spec import load_segments
+
+    try:
+        return {n: s.description for n, s in load_segments(settings.DBT_PROJECT_DIR / "segments").items()}
+    except SegmentError:  # a broken declaration is `outflow segment validate`'s to report
+        return {}
+
+
 @dataclass
 class Person:
     person_id: str
@@ -120,9 +132,10 @@ class Person:
     deliveries: pl.DataFrame
 
 
-def person(con: Warehouse, person_id: str) -> Person:
+def person(con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = None) -> Person:
     """Everything about one person: profile, current segments and audiences (with their group), consent per
-    channel and purpose, scores with reason codes, and what was sent where and when (the row log)."""
+    channel and purpose, scores with reason codes, and what was sent where and when (the row log;
+    ``deliveries``: their rows of ``people_log``, read once for many people)."""
     from activations.rows import open_state, row_log
 
     _require(con, "dim_profiles")
@@ -134,8 +147,10 @@ def person(con: Warehouse, person_id: str) -> Person:
         "ORDER BY segment",
         [person_id],
     )
+    why = segment_descriptions()
+    segments = segments.with_columns(why=pl.col("segment").replace_strict(why, default=None, return_dtype=pl.String))
     groups = con.fetch_polars(
-        "SELECT audience, measurement_group AS group_, entered_at FROM main.audience_holdout_history "
+        "SELECT audience, measurement_group AS group_, entered_at FROM main.audience_exposure_history "
         "WHERE person_id = ? AND exited_at IS NULL ORDER BY audience",
         [person_id],
     ).rename({"group_": "group"})
@@ -152,8 +167,9 @@ def person(con: Warehouse, person_id: str) -> Person:
             [person_id],
         )
         scores = row.to_dicts()[0] if row.height else None
-    q = open_state(con)
-    deliveries = row_log(con, q, person_id=person_id).drop("run_id")
+    if deliveries is None:
+        deliveries = row_log(con, open_state(con), person_id=person_id)
+    deliveries = deliveries.drop("run_id", "person_id", strict=False)
     return Person(person_id, prof.to_dicts()[0], segments, groups, consent, scores, deliveries)
 
 

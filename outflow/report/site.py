@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
+from activations.rows import open_state, people_log
 from outflow.report import facts
 from outflow.warehouse import Warehouse
 
@@ -164,8 +165,10 @@ def write_site(con: Warehouse, out: Path, max_people: int = 1000) -> Path:
     latest, reasons = facts.sync_health(con)
     q_people = [p for p in _sent_people(con) if p not in people]
     people |= set(q_people[: max(0, max_people - len(people))])
-    for pid in sorted(people)[: max(max_people, 1)]:
-        page = person_page(facts.person(con, pid))
+    chosen = sorted(people)[: max(max_people, 1)]
+    log = people_log(con, open_state(con), chosen)
+    for pid in chosen:
+        page = person_page(facts.person(con, pid, log.filter(pl.col("person_id") == pid)))
         (out / "people" / f"{_slug(pid)}.html").write_text(page, encoding="utf-8")
     models = facts.model_reports(con)
     index = (
@@ -186,8 +189,6 @@ def write_site(con: Warehouse, out: Path, max_people: int = 1000) -> Path:
 
 
 def _sent_people(con: Warehouse) -> list[str]:
-    from activations.rows import open_state
-
     q = open_state(con)
     return [
         r[0]

@@ -92,3 +92,24 @@ def test_the_cli_migrates_and_lists_the_old_rejected_rows(old_layout) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert "aud\tk3\tadd\t2\tinvalid email\t" in out.stdout
+
+
+def test_dbt_reads_the_old_schema_until_the_engine_moves_it(tmp_path: Path) -> None:
+    """A build before the first sync after the upgrade still suppresses by the erasure ledger where it lies."""
+    from outflow import settings
+    from outflow.build import run_dbt
+
+    warehouse = tmp_path / "outflow.duckdb"
+    with connect(warehouse) as con:
+        for stmt in (*DDL, *PRIVACY_DDL):
+            con.execute(stmt.format(ns=qualified(con, OLD_SCHEMA)))
+    compiled = settings.DBT_PROJECT_DIR / "target" / "compiled" / "outflow" / "models" / "consent"
+
+    def ledger() -> str:
+        run_dbt(["compile", "--select", "erased_persons"], warehouse=warehouse)
+        return (compiled / "erased_persons.sql").read_text()
+
+    assert '"outflow"."outflow"."erasure_ledger"' in ledger()
+    with connect(warehouse) as con:
+        ensure_schema(con)
+    assert '"outflow"."outflow_sync"."erasure_ledger"' in ledger()

@@ -16,18 +16,18 @@ from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import INVALID_CHECK, REJECTED_CHECK, build_defs
 from orchestration.resources import WarehouseResource
-from outflow.warehouse import connect
+from tests.activations_fixtures import open_warehouse
 
 OUTFLOW = str(Path(sys.executable).with_name("outflow"))
 KEY = dg.AssetKey(["activations", "contacts_webhook"])
 
 
 @pytest.fixture
-def rejecting(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, monkeypatch) -> Path:
+def rejecting(tmp_path: Path, sandbox: WebhookSandbox, any_warehouse, monkeypatch) -> Path:
     """The webhook sandbox refuses two rows with a per-row message; 40 of the model's 500 rows have an email
     that is not one (8%, above the 5% default), and the quality gate's email check is off (as a team that only
     wants a warning would set it), so the engine sets them aside itself."""
-    with connect(warehouse) as con:
+    with open_warehouse(any_warehouse) as con:  # on DuckDB and PostgreSQL (named by the settings too)
         con.execute("UPDATE main.sync_contacts SET email = 'not-an-email' WHERE person_id >= 460")
     quality = tmp_path / "quality.yml"
     quality.write_text("disabled: [email_valid]\n")
@@ -35,7 +35,6 @@ def rejecting(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, monkeypa
     syncs = tmp_path / "syncs"
     write_sync(syncs, sync_dict(sandbox.url))
     monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(syncs))
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
     sandbox.inject("partial", keys=["3", "250"], message="firstName: too long")
     return syncs
 
@@ -45,10 +44,10 @@ def _checks(result: dg.ExecuteInProcessResult) -> dict[str, dg.AssetCheckEvaluat
 
 
 def test_rejected_rows_warn_and_an_invalid_share_above_the_threshold_fails(
-    rejecting: Path, warehouse: Path, sandbox: WebhookSandbox
+    rejecting: Path, any_warehouse, sandbox: WebhookSandbox
 ) -> None:
     defs = build_defs()
-    resources = {"warehouse": WarehouseResource(path=str(warehouse))}
+    resources = {"warehouse": WarehouseResource(path=str(any_warehouse) if isinstance(any_warehouse, Path) else "")}
     result = dg.materialize(list(defs.assets), selection=[KEY], resources=resources, raise_on_error=False)
     md = result.asset_materializations_for_node("activations__contacts_webhook")[0].metadata
     assert md["acked"].value == 458 and md["rejected"].value == 2 and md["invalid"].value == 40
