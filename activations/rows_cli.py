@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.table import Table
 
 from activations.cli import _friendly
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
+
+if TYPE_CHECKING:
+    import polars as pl
 
 NameArg = Annotated[str | None, typer.Argument(help="sync name (default: every sync)")]
 LimitOpt = Annotated[int, typer.Option("--limit", help="rows to show at most (0: all)")]

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 from rich.table import Table
 
 from outflow.console import console, err_console
+
+if TYPE_CHECKING:
+    import polars as pl
 
 audience_app = typer.Typer(help="Audiences: who is in them after consent and holdout.", no_args_is_help=True)
 person_app = typer.Typer(help="One person: why they qualify, their consent, scores and what was sent.",
@@ -24,7 +26,7 @@ def site(
         Path | None, typer.Option("--out", "-o", help="folder to write (default: <warehouse dir>/report)")
     ] = None,
     max_people: Annotated[int, typer.Option("--max-people", help="person pages to write at most")] = 1000,
-) -> None:  # noqa: E501
+) -> None:
     """Without a subcommand: write the static HTML site (open its index.html; works offline, no server)."""
     if ctx.invoked_subcommand is not None:
         return
