@@ -149,7 +149,7 @@ def _report(res: SyncResult) -> None:
     if res.unknown:
         console.print(
             f"[yellow]sync {res.sync_name}: {res.unknown} rows of an interrupted run have an unknown outcome "
-            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow.sync_row_log[/yellow]",
+            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow_sync.sync_row_log[/yellow]",
             highlight=False,
         )
 
@@ -161,7 +161,7 @@ def runs(
     limit: int = 10,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Show the latest runs from outflow.sync_runs."""
+    """Show the latest runs from outflow_sync.sync_runs."""
     from activations.engine import _connect
     from activations.state import ensure_schema, ns
 

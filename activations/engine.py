@@ -90,14 +90,21 @@ class SyncResult:
 
     @property
     def completion_ratio(self) -> float:
-        return 1.0 if self.to_send == 0 else (self.acked + self.rejected) / self.to_send
+        """The share of the rows to send that the destination accepted: rejected rows count against it."""
+        return 1.0 if self.to_send == 0 else self.acked / self.to_send
+
+    @property
+    def invalid_share(self) -> float:
+        """The share of the model's rows set aside as invalid (bad key or email; not the consent filter's)."""
+        rows = self.held_before + self.added - self.removed + self.invalid
+        return 0.0 if rows <= 0 else self.invalid / rows
 
     @property
     def ok(self) -> bool:
         return self.status in ("success", "partial", "dry_run")
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "completion_ratio": self.completion_ratio}
+        return {**asdict(self), "completion_ratio": self.completion_ratio, "invalid_share": self.invalid_share}
 
 
 class SyncFailed(OutflowError):
@@ -266,7 +273,7 @@ def _commit_batches(
 
     ``notes``: the destination's messages on rows it accepted, kept in the row log beside status ok.
 
-    ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
+    ``q`` is the catalog-qualified outflow_sync schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
     that an acknowledgement may clear. Both skip work on the common path. ``on_commit(con, run_id, pending,
     acked_where)`` records, in the same transaction, what was sent (``activations.privacy.SentRecorder``).
@@ -746,6 +753,6 @@ async def _run(
         res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
     elif res.rejected:
         res.status = "partial"
-        res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"
+        res.error = f"{res.rejected} rows rejected by the destination (list them: outflow sync rejected {cfg.name})"
     else:
         res.status = "success"

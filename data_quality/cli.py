@@ -31,9 +31,9 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
             return connect(warehouse)  # a postgresql:// URL, or the settings
         path = warehouse or settings.warehouse_path()
         if not path.is_file():
-            raise QualityError(
-                f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)"
-            )
+            from outflow.warehouse import MISSING_HINT
+
+            raise QualityError(f"no warehouse at {path} (OUTFLOW_WAREHOUSE or --warehouse): {MISSING_HINT}")
         return connect(path)
     except WarehouseError as exc:
         raise QualityError(str(exc)) from None
@@ -90,6 +90,10 @@ def _check(
         now = runner._parse_as_of(as_of)
     con = _connect(warehouse)
     try:
+        if not runner.resolve_assets(con, asset):  # nothing loaded or built: nothing to check is not "OK"
+            from outflow.warehouse import MISSING_HINT
+
+            raise QualityError(f"the warehouse has no table to check: {MISSING_HINT}")
         if rebaseline:
             for a in runner.resolve_assets(con, asset or "activation"):
                 if a.startswith("raw.") or a == "dim_profiles":

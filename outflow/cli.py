@@ -16,6 +16,7 @@ from activations.cli import sandbox_app
 from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
+from activations.rows_cli import log_cmd, rejected_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
 from models_ml.cli import model_app
@@ -23,6 +24,8 @@ from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
+from outflow.report.cli import audience_app, person_app
+from outflow.report.cli import site as report_site
 from outflow.segments.cli import app as segment_app
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
@@ -38,6 +41,8 @@ app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
+sync_app.command(name="rejected")(rejected_cmd)
+sync_app.command(name="log")(log_cmd)
 
 
 @app.callback()
@@ -65,8 +70,11 @@ def main(
     ctx.with_resource(creating(False))
 
 
-report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+report_app = typer.Typer(help="HTML reports: `outflow report` writes the site; `report lift` campaign lift.",
+                         invoke_without_command=True, callback=report_site)  # fmt: skip
 app.add_typer(report_app, name="report")
+app.add_typer(audience_app, name="audience")
+app.add_typer(person_app, name="person")
 
 
 @report_app.command("lift")

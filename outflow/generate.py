@@ -321,12 +321,20 @@ def _crm(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> tuple[p
     crm = pl.concat([base, dup])
     shared = pl.concat(
         [
-            pl.DataFrame({"identifier_type": "email", "identifier_value": email.filter(role).str.strip_chars().str.to_lowercase()}),
-            pl.DataFrame({"identifier_type": "email", "identifier_value": pl.Series(JUNK_EMAILS)}),
-            pl.DataFrame({"identifier_type": "phone", "identifier_value": pl.Series(JUNK_PHONES)}),
+            _typed("email", email.filter(role).str.strip_chars().str.to_lowercase()),
+            _typed("email", pl.Series(JUNK_EMAILS)),
+            _typed("phone", pl.Series(JUNK_PHONES)),
         ]
-    )  # fmt: skip
+    )
     return crm, shared
+
+
+def _typed(identifier_type: str, values: pl.Series) -> pl.DataFrame:
+    """(identifier_type, identifier_value) rows; typed String also when there are none (a small population
+    may have no role address)."""
+    return pl.DataFrame({"identifier_value": values.cast(pl.String)}).select(
+        identifier_type=pl.lit(identifier_type, dtype=pl.String), identifier_value="identifier_value"
+    )
 
 
 def _cookies(df: pl.DataFrame) -> pl.DataFrame:

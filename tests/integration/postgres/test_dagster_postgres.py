@@ -92,8 +92,10 @@ def test_asset_graph_materializes_on_postgres(
 
     with connect(url=url) as pg:
         sent = {r[0] for r in pg.execute("select person_id from main.sync_hot_leads_email").fetchall()}
-        ledger = pg.execute("select count(*) from outflow.erasure_ledger where request_id = 'dagster-pg-1'").fetchone()
-        state = pg.execute("select count(*) from outflow.sync_state where sync_name = ?", [SYNC]).fetchone()
+        ledger = pg.execute(
+            "select count(*) from outflow_sync.erasure_ledger where request_id = 'dagster-pg-1'"
+        ).fetchone()
+        state = pg.execute("select count(*) from outflow_sync.sync_state where sync_name = ?", [SYNC]).fetchone()
     assert erased_id not in sent  # the rebuilt activation model excludes the erased person
     assert ledger == (1,)  # the erasure asset recorded the request on PostgreSQL
     assert set(contacts) == sent and erased_id not in contacts  # the sandbox holds the audience, not the erased

@@ -57,7 +57,7 @@ def test_syncs_deliver_the_same_rows_on_both_engines(
     monkeypatch.setenv(SECRET_ENV, secret)
     (tmp_path / "duckdb").mkdir()
     (tmp_path / "postgres").mkdir()
-    duck_copy = tmp_path / "duckdb" / "outflow.duckdb"  # same file name: catalog "outflow", like the schema
+    duck_copy = tmp_path / "duckdb" / "outflow.duckdb"  # the default file name: catalog "outflow"
     for src in builds.warehouse.parent.glob(builds.warehouse.name + "*"):  # the file and its WAL
         shutil.copy(src, duck_copy.parent / src.name)
     pg_copy = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])

@@ -119,7 +119,7 @@ def test_the_gate_refuses_on_every_path(path: str, env: str, sandbox: WebhookSan
     assert PATHS[path](env, tmp_path) is False
     assert sandbox.records("contacts") == {}
     with connect(env, read_only=True) as con:
-        (status, error) = con.execute("select status, error from outflow.sync_runs").fetchone()  # type: ignore[misc]
+        (status, error) = con.execute("select status, error from outflow_sync.sync_runs").fetchone()  # type: ignore[misc]
     assert status == "refused" and "consent failed: 1 of 42 rows" in error and "no_erased_person failed" in error
 
 
@@ -134,5 +134,5 @@ def test_a_misconfigured_suite_still_sends_nobody_without_consent(
     sent = {r["email"] for r in sandbox.records("contacts").values()}
     assert len(sent) == 40 and STRANGER not in sent and GONE not in sent
     with connect(env, read_only=True) as con:
-        held = con.execute("select key, reason from outflow.sync_invalid_rows order by key").fetchall()
+        held = con.execute("select key, reason from outflow_sync.sync_invalid_rows order by key").fetchall()
     assert held == [("p900", "no_consent"), ("p901", "erased")]
