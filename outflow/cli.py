@@ -316,16 +316,14 @@ def ui_cmd(
     running = {}
     if sandboxes:
         from activations.config import load_syncs
-        from activations.sandboxes import start_all
-        from activations.sandboxes.testing import make_secret
+        from activations.sandboxes import sandbox_credentials, start_all, sync_environment
 
+        token, secret = sandbox_credentials()  # the same documented tokens as `outflow sandbox`
         try:
-            running = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)), port_base=8790)
+            running = start_all(token=token, webhook_secret=secret, port_base=8790)
         except OSError as exc:
-            raise OutflowError(f"cannot start the sandboxes on ports 8790-8799 ({exc}); use --no-sandboxes") from None
-        for cfg in load_syncs():
-            if cfg.destination.type in running:
-                env.update(running[cfg.destination.type].credentials(cfg))
+            raise OutflowError(f"cannot start the sandboxes on ports 8790-8801 ({exc}); use --no-sandboxes") from None
+        env.update(sync_environment(running, load_syncs()))
         console.print(f"sandboxes: {', '.join(f'{k} {sb.url}' for k, sb in running.items())}")
     dagster = Path(sys.executable).parent / "dagster"
     workspace = settings.PROJECT_ROOT / "workspace.yaml"
