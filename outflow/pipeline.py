@@ -115,7 +115,7 @@ class WarehouseSummary:
 
 
 def summarize(warehouse: Path | None = None) -> WarehouseSummary:
-    with connect(warehouse) as con:
+    with connect(warehouse, read_only=True) as con:  # a report: other readers may share the file
         ident = con.execute(
             "select count(*), count(distinct person_id), count(*) filter (where person_id is null), "
             "coalesce(max(cluster_size), 0) from main.int_identity__identifiers"
