@@ -146,6 +146,13 @@ def load_cmd(
         help="Declare that this source has no rows for a table that gates sending (consent_events, "
         "erasure_requests); without it a missing or empty file for them is refused.",
     ),
+    date_order: str = typer.Option(
+        None,
+        "--date-order",
+        metavar="dmy|mdy",
+        help="Read day-first (31/12/1997) or month-first (12/31/1997) dates; default OUTFLOW_DATE_ORDER. ISO and "
+        "compact ISO (19970101) dates are always read.",
+    ),
 ) -> None:
     """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract.
 
@@ -159,7 +166,7 @@ def load_cmd(
     if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
         raise OutflowError(f"{directory}: no such folder")
     with creating(), connect() as con:
-        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
+        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared, date_order=date_order)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
     if result.as_of:
@@ -179,6 +186,8 @@ def load_cmd(
     for table in result.missing_tables:
         kept = "its ledger is kept as it is" if TABLES[table].append_only else "loaded as an empty table"
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
 
 
 AS_OF_HELP = (
