@@ -24,6 +24,10 @@ err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 
+#: Called with each finished run's result (``SyncResult.as_dict()``) of `outflow sync run`; the app layer
+#: (outflow/cli.py) adds one that records the run in the Dagster instance (orchestration/history.py).
+RESULT_HOOKS: list[Callable[[dict[str, Any]], Any]] = []
+
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
     @wraps(fn)
@@ -103,8 +107,18 @@ def run(
     directory: DirOpt = None,
     warehouse: WarehouseOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    full_resync: Annotated[
+        bool,
+        typer.Option(
+            "--full-resync",
+            help="send every row again, not only what changed (e.g. to a destination that lost its data); "
+            "shows the plan and asks first; the circuit breaker still weighs the real changes and removals",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="answer yes to the --full-resync question")] = False,
 ) -> None:
-    """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter."""
+    """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter.
+    A terminal shows a progress bar per sync (rows sent of planned, rate, rejected, retries); piped, lines."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -119,16 +133,29 @@ def run(
     for name in sorted({n for n in names if names.count(n) > 1}):
         err.print(f"[yellow]sync {name} is named more than once: it runs once[/yellow]", highlight=False)
     cfgs = distinct
+    if full_resync:
+        if len(cfgs) != 1:
+            raise OutflowError("--full-resync: name one sync")
+        if not dry_run:
+            _confirm_full_resync(cfgs[0], warehouse, force, yes)
+    from activations.progress import sync_progress
+
     if len(cfgs) == 1:
         try:
-            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force)
+            with sync_progress(console) as on_progress:
+                res = run_sync(
+                    cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force, full_resync=full_resync,
+                    on_progress=on_progress,
+                )  # fmt: skip
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
         _report(res)
         return
     failed = 0
-    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force):
+    with sync_progress(console) as on_progress:
+        outs = run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, on_progress=on_progress)
+    for out in outs:
         if isinstance(out, SyncResult):
             _report(out)
             continue
@@ -140,8 +167,30 @@ def run(
         raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
 
 
+def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> None:
+    """Show what a full resync would send (a dry run: nothing is sent) and ask before going on."""
+    import sys
+
+    plan = run_sync(cfg, warehouse=warehouse, dry_run=True, full_resync=True)
+    real = plan.changed - plan.resent
+    console.print(
+        f"full resync of {cfg.name} to {cfg.destination.type} {cfg.destination.object}: sends {plan.to_send:,} rows "
+        f"({plan.added:,} new, {plan.resent:,} unchanged sent again, {real:,} changed, {plan.removed:,} removed)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OutflowError("--full-resync re-sends every row: add --yes to confirm when not at a terminal")
+    if not typer.confirm("send them?", default=False):
+        raise OutflowError("full resync cancelled: nothing was sent")
+
+
 def _report(res: SyncResult) -> None:
     _print_result(res)
+    for hook in RESULT_HOOKS:
+        hook(res.as_dict())
     label = "dry run: nothing sent" if res.dry_run else res.status
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     extra = f" ({res.error})" if res.error else ""

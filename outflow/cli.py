@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from activations.cli import RESULT_HOOKS as SYNC_RESULT_HOOKS
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
 from activations.journeys.cli import app as journey_app
@@ -38,6 +39,16 @@ app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
 app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
+
+
+def _record_sync(result: dict) -> None:
+    """`outflow sync run`'s result into the Dagster instance the UI reads (one history; orchestration/history.py)."""
+    from orchestration.history import record_sync
+
+    record_sync(result)
+
+
+SYNC_RESULT_HOOKS.append(_record_sync)
 
 
 @app.callback()
@@ -210,7 +221,13 @@ def build_cmd(
         require_raw_tables(con)
         at = resolve_as_of(as_of, con)
     console.print(at.describe(), highlight=False)
-    build(select=select, as_of=at)
+    from outflow.build_progress import dbt_progress
+
+    with dbt_progress(console) as on_node:
+        run = build(select=select, as_of=at, on_node=on_node)
+    from orchestration.history import record_dbt
+
+    record_dbt(run.results)  # the Dagster UI shows what this build materialized
     console.print("[green]dbt build passed[/green]")
 
 

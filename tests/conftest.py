@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from outflow.pipeline import build, generate_and_load
+
+# CLI commands record what they materialize in the Dagster instance (orchestration/history.py); tests that check
+# it turn it on with a DAGSTER_HOME of their own, the others leave the project's instance alone
+os.environ.setdefault("OUTFLOW_DAGSTER_HISTORY", "0")
 
 DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
 DEMO_SEED = 42

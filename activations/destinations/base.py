@@ -187,10 +187,12 @@ class Destination(ABC):
     batch_bytes_limit: int | None
     """Set at construction: the most bytes one request body may hold (see ``max_batch_bytes``)."""
 
-    def __init__(self, cfg: SyncConfig, secret: str) -> None:
+    def __init__(self, cfg: SyncConfig, secret: str, *, check_secret: bool = True) -> None:
+        """``check_secret=False``: a destination for a dry run without credentials (it never sends)."""
         self.cfg = cfg
         self._secret = secret
-        self.check_secret()
+        if check_secret:
+            self.check_secret()
         self.check_config()
         self.check_version()
         self.batch_bytes_limit = self._bytes_limit()
