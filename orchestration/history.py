@@ -116,3 +116,27 @@ def record_sync(result: Mapping[str, Any], command: str = "outflow sync run") ->
     meta["by"] = command
     key = dg.AssetKey(["activations", str(result["sync_name"])])
     return _report([dg.AssetMaterialization(asset_key=key, metadata=meta, tags=TAG)])
+
+
+def record_assets(keys: list[list[str]], metadata: Mapping[str, Any], command: str) -> int:
+    """A materialization of each asset (its key path, e.g. ``["ml", "ml_lead_scores"]``) with ``metadata``."""
+    dg = _dagster()
+    if dg is None:
+        return 0
+    meta = {**metadata, "by": command}
+    return _report(dg.AssetMaterialization(asset_key=dg.AssetKey(k), metadata=meta, tags=TAG) for k in keys)
+
+
+def record_demo(report: Any) -> int:
+    """What `outflow demo` materialized: its dbt builds, the lead score model and scores, and each sync."""
+    if _dagster() is None:
+        return 0
+    n = record_dbt(report.dbt_results, "outflow demo")
+    if report.scoring:
+        from orchestration.defs.ml import MODEL_KEY, SCORES_KEY
+
+        meta = {k: v for k, v in report.scoring.items() if isinstance(v, (int, float, str)) and v is not None}
+        n += record_assets([MODEL_KEY.path, SCORES_KEY.path], meta, "outflow demo")
+    for r in report.syncs:
+        n += record_sync({**r, "sync_name": r["sync"]}, "outflow demo")
+    return n

@@ -248,13 +248,24 @@ def demo_cmd(
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
     server started for the demo."""
+    from outflow.console import err_console
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
     with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
-        with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+        with console.status("demo: starting") as status:
+
+            def stage(name: str) -> None:  # on a terminal the spinner names the stage; piped, a line each
+                if console.is_terminal:
+                    status.update(f"demo: {name}…")
+                else:
+                    err_console.print(f"demo: {name}", highlight=False, soft_wrap=True)
+
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage)
+    from orchestration.history import record_demo
+
+    record_demo(report)  # the Dagster UI shows what the demo materialized
     console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
