@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
-from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
+from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
 from outflow.errors import OutflowError
@@ -116,6 +116,10 @@ def run(
         ),
     ] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="answer yes to the --full-resync question")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="when a run sends nothing, still check the destination's credentials"),
+    ] = False,
 ) -> None:
     """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter.
     A terminal shows a progress bar per sync (rows sent of planned, rate, rejected, retries); piped, lines."""
@@ -151,13 +155,18 @@ def run(
             _print_result(exc.result)
             raise
         _report(res)
+        if verify and not dry_run and res.requests == 0:  # nothing sent: nothing proved the credentials yet
+            console.print(check_connection(cfgs[0]), highlight=False, soft_wrap=True, markup=False)
         return
     failed = 0
     with sync_progress(console) as on_progress:
         outs = run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, on_progress=on_progress)
+    by_name = {c.name: c for c in cfgs}
     for out in outs:
         if isinstance(out, SyncResult):
             _report(out)
+            if verify and not dry_run and out.requests == 0:
+                console.print(check_connection(by_name[out.sync_name]), highlight=False, soft_wrap=True, markup=False)
             continue
         failed += 1
         if isinstance(out, SyncFailed):
@@ -201,6 +210,32 @@ def _report(res: SyncResult) -> None:
             "(delivery: at_most_once): not sent again, see status 'unknown' in outflow.sync_row_log[/yellow]",
             highlight=False,
         )
+
+
+@app.command("test")
+@_friendly
+def test_connection(
+    names: Annotated[list[str] | None, typer.Argument(help="sync name(s)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every declared sync")] = False,
+    directory: DirOpt = None,
+) -> None:
+    """Check that each sync's destination answers and accepts its credentials, without sending data (the
+    vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
+    if all_:
+        cfgs = load_syncs(directory)
+    elif names:
+        cfgs = [find_sync(n, directory) for n in names]
+    else:
+        raise OutflowError("name a sync to test (see `outflow sync list`) or pass --all")
+    failed = []
+    for cfg in unique_syncs(cfgs):
+        try:
+            console.print(f"[green]ok[/green] {escape(check_connection(cfg))}", highlight=False, soft_wrap=True)
+        except OutflowError as exc:
+            failed.append(cfg.name)
+            err.print(f"[red]{escape(mask(str(exc)))}[/red]", highlight=False, soft_wrap=True)
+    if failed:
+        raise OutflowError(f"{len(failed)} of {len(cfgs)} destinations failed the check: {', '.join(failed)}")
 
 
 @app.command()

@@ -136,6 +136,45 @@ def make_destination(cfg: SyncConfig, *, dry_run: bool = False) -> Destination:
     return DESTINATIONS[cfg.destination.type](cfg, secret)
 
 
+def check_connection(cfg: SyncConfig) -> str:
+    """Check that the destination answers and accepts the credentials, without sending data: the vendor's own
+    cheap authenticated read (``Destination.check_request``). Returns one line saying what was checked; a
+    refusal or an unreachable destination raises OutflowError (one line, the secret masked)."""
+    dest = make_destination(cfg)
+    d = cfg.destination
+    req = dest.check_request()
+    if d.type == "file":
+        return f"sync {cfg.name}: file destination, no connection to check"
+    url = req.url if req is not None else d.base_url
+    where = url.split("?", 1)[0]
+    try:
+        with httpx.Client(timeout=d.timeout_seconds) as client:
+            if req is None:
+                resp = client.get(d.base_url)
+            else:
+                resp = client.request(req.method, req.url, headers=req.headers, content=req.content or None)
+    except httpx.HTTPError as exc:
+        why = mask(str(exc)) or type(exc).__name__
+        raise OutflowError(f"sync {cfg.name}: cannot reach {d.type} at {where}: {why}") from None
+    detail = mask(" ".join(resp.text.split())[:160])
+    if req is None:
+        return (
+            f"sync {cfg.name}: {d.type} at {d.base_url} is reachable (HTTP {resp.status_code}); it has no endpoint "
+            "to check credentials without sending, so the first run checks them"
+        )
+    if resp.status_code in (401, 403):
+        raise OutflowError(
+            f"sync {cfg.name}: {d.type} refused the credentials in {d.secret_env} (HTTP {resp.status_code} on "
+            f"{req.method} {where}): {detail}"
+        )
+    if not resp.is_success:
+        raise OutflowError(
+            f"sync {cfg.name}: {d.type} answered HTTP {resp.status_code} on {req.method} {where}: {detail}"
+        )
+    answer = f"{req.method} {where}: HTTP {resp.status_code}"
+    return f"sync {cfg.name}: {d.type} accepted the credentials in {d.secret_env} ({answer})"
+
+
 def _check_source(con: Warehouse, cfg: SyncConfig) -> None:
     sql, needed = build_source_columns_sql(cfg)
     have = {r[0] for r in con.execute(sql).fetchall()}

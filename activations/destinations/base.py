@@ -233,6 +233,11 @@ class Destination(ABC):
 
         return dest_field in HASHED_FIELDS.get(self.type, ())
 
+    def check_request(self) -> PreparedRequest | None:
+        """A cheap authenticated read the vendor documents, which proves the credentials without sending data
+        (``outflow sync test``); None: the vendor offers none for these credentials."""
+        return None
+
     def check_secret(self) -> None:  # noqa: B027 - optional hook
         """Raise OutflowError if the secret has the wrong shape (without showing it)."""
 

@@ -86,3 +86,15 @@ def test_a_cli_run_is_recorded_in_the_dagster_instance(
         meta = records[0].asset_materialization.metadata
         assert meta["acked"].value == 500 and meta["status"].value == "success"
         assert meta["completion_ratio"].value == 1.0
+
+
+def test_verify_checks_the_destination_when_nothing_is_sent(sandbox: WebhookSandbox, syncs: list[str]) -> None:
+    assert _run(*syncs).exit_code == 0
+    quiet = _run(*syncs)  # nothing to send: nothing is checked
+    assert quiet.exit_code == 0 and "reachable" not in quiet.stdout
+    out = _run("--verify", *syncs)
+    assert out.exit_code == 0, out.output
+    assert f"webhook at {sandbox.url}" in out.stdout and "is reachable (HTTP" in out.stdout
+    sandbox.stop()  # a destination that is gone fails the check, in one line
+    gone = _run("--verify", *syncs)
+    assert gone.exit_code == 1 and "cannot reach webhook" in gone.stderr
