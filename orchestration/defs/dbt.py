@@ -20,7 +20,11 @@ from outflow.build import dbt_env, dbt_vars, run_dbt
 
 # the dbt installed beside this interpreter, so the UI works without activating the venv
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-DBT_PROJECT = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+DBT_PROJECT = DbtProject(
+    project_dir=settings.DBT_PROJECT_DIR,
+    profiles_dir=settings.DBT_PROJECT_DIR,
+    target_path=settings.dbt_target_dir().relative_to(settings.DBT_PROJECT_DIR),  # DBT_TARGET_PATH, else target
+)
 
 
 class OutflowDbtTranslator(DagsterDbtTranslator):
