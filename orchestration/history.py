@@ -140,3 +140,31 @@ def record_demo(report: Any) -> int:
     for r in report.syncs:
         n += record_sync({**r, "sync_name": r["sync"]}, "outflow demo")
     return n
+
+
+def record_quality(run: Any, command: str = "outflow check") -> int:
+    """Each quality check result of `outflow check` as the asset check the Dagster definitions declare (the
+    rule's name, on the asset it checks); checks that did not apply are left out."""
+    dg = _dagster()
+    if dg is None:
+        return 0
+    from orchestration.defs.quality import asset_key
+
+    events = []
+    for r in run.results:
+        if r.status == "skipped":
+            continue
+        failed = r.status in ("failed", "error")
+        meta: dict[str, Any] = {"status": r.status, "severity": r.severity.value, "by": command}
+        if r.failed_count is not None:
+            meta["failed_count"] = r.failed_count
+        events.append(
+            dg.AssetCheckEvaluation(
+                asset_key=asset_key(r.asset),
+                check_name=r.name,
+                passed=not failed,
+                severity=dg.AssetCheckSeverity.ERROR if r.severity.value == "blocking" else dg.AssetCheckSeverity.WARN,
+                metadata=meta,
+            )
+        )
+    return _report(events)

@@ -17,7 +17,9 @@ from activations.cli import sandbox_app
 from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
+from data_quality.cli import RESULT_HOOKS as CHECK_RESULT_HOOKS
 from data_quality.cli import check as check_command
+from models_ml.cli import RESULT_HOOKS as SCORE_RESULT_HOOKS
 from models_ml.cli import app as score_app
 from models_ml.cli import model_app
 from models_ml.clv_cli import app as clv_app
@@ -49,6 +51,22 @@ def _record_sync(result: dict) -> None:
 
 
 SYNC_RESULT_HOOKS.append(_record_sync)
+
+
+def _record_scores(keys: list[list[str]], metadata: dict) -> None:
+    from orchestration.history import record_assets
+
+    record_assets(keys, metadata, "outflow score")
+
+
+def _record_checks(run) -> None:  # noqa: ANN001 - a data_quality QualityRun
+    from orchestration.history import record_quality
+
+    record_quality(run)
+
+
+SCORE_RESULT_HOOKS.append(_record_scores)
+CHECK_RESULT_HOOKS.append(_record_checks)
 
 
 @app.callback()

@@ -74,3 +74,27 @@ def test_the_demo_forgets_what_its_sandboxes_held(warehouse: Path, monkeypatch: 
         )
         again = run_sync(local, warehouse=warehouse)
     assert again.acked == acked > 0
+
+
+def test_cli_checks_and_scores_are_recorded_on_the_dagster_keys(
+    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home = tmp_path / "dagster_home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("OUTFLOW_DAGSTER_HISTORY", "1")
+    checked = CliRunner().invoke(app, ["check", "raw"])
+    assert checked.exit_code == 0, checked.output
+    scored = CliRunner().invoke(app, ["score", "all", "--registry", str(tmp_path / "models")])
+    assert scored.exit_code == 0, scored.output
+    from orchestration.definitions import defs
+
+    graph = defs.get_repository_def().asset_graph
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        orders = [k for k in graph.asset_check_keys if k.asset_key == dg.AssetKey(["raw", "orders"])]
+        assert orders
+        history = instance.event_log_storage.get_asset_check_execution_history
+        assert all(history(k, limit=1) for k in orders), "every quality check of raw.orders is recorded"
+        for key in (dg.AssetKey(["ml", "lead_score_model"]), dg.AssetKey(["ml", "ml_lead_scores"])):
+            assert key in graph.get_all_asset_keys()
+            event = instance.get_latest_materialization_event(key)
+            assert event is not None and event.asset_materialization.metadata["by"].value == "outflow score"
