@@ -126,12 +126,7 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if all_:
-        cfgs = load_syncs(directory)
-    elif names:
-        cfgs = [find_sync(n, directory) for n in names]
-    else:
-        raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
+    cfgs = _selected(names, all_, directory, "run")
     distinct = unique_syncs(cfgs)
     names = [c.name for c in cfgs]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -174,6 +169,15 @@ def run(
         err.print(f"[red]{escape(mask(str(out)))}[/red]", highlight=False, soft_wrap=True)
     if failed:
         raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
+
+
+def _selected(names: list[str] | None, all_: bool, directory: Path | None, verb: str) -> list[Any]:
+    """The syncs a command names, or every declared one with --all."""
+    if all_:
+        return load_syncs(directory)
+    if names:
+        return [find_sync(n, directory) for n in names]
+    raise OutflowError(f"name a sync to {verb} (see `outflow sync list`) or pass --all")
 
 
 def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> None:
@@ -221,12 +225,7 @@ def test_connection(
 ) -> None:
     """Check that each sync's destination answers and accepts its credentials, without sending data (the
     vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
-    if all_:
-        cfgs = load_syncs(directory)
-    elif names:
-        cfgs = [find_sync(n, directory) for n in names]
-    else:
-        raise OutflowError("name a sync to test (see `outflow sync list`) or pass --all")
+    cfgs = _selected(names, all_, directory, "test")
     failed = []
     for cfg in unique_syncs(cfgs):
         try:

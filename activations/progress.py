@@ -44,7 +44,7 @@ class SyncProgress:
         if self.live:
             return
         tenth = 10 * done // res.to_send if res.to_send else 10
-        if self.said.get(name) != tenth and (tenth in (0, 10) or tenth > self.said.get(name, -1)):
+        if tenth > self.said.get(name, -1):  # the start, each further tenth, the end
             self.said[name] = tenth
             extra = f", {rate}" if rate else ""
             self.err.print(

@@ -30,12 +30,15 @@ def warehouse(built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     return copy
 
 
-def test_a_cli_build_is_recorded_on_the_dagster_keys_with_progress(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    home = tmp_path / "dagster_home"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A Dagster instance of the test's own, which the CLI records into."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
     monkeypatch.setenv("OUTFLOW_DAGSTER_HISTORY", "1")
+    return tmp_path / "dagster_home"
+
+
+def test_a_cli_build_is_recorded_on_the_dagster_keys_with_progress(warehouse: Path, home: Path) -> None:
     out = CliRunner().invoke(app, ["build", "--select", "dim_profiles"])
     assert out.exit_code == 0, out.output
     # piped: dbt's own per-node events as plain lines, and the counts
@@ -76,12 +79,7 @@ def test_the_demo_forgets_what_its_sandboxes_held(warehouse: Path, monkeypatch: 
     assert again.acked == acked > 0
 
 
-def test_cli_checks_and_scores_are_recorded_on_the_dagster_keys(
-    warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    home = tmp_path / "dagster_home"
-    monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("OUTFLOW_DAGSTER_HISTORY", "1")
+def test_cli_checks_and_scores_are_recorded_on_the_dagster_keys(warehouse: Path, home: Path, tmp_path: Path) -> None:
     checked = CliRunner().invoke(app, ["check", "raw"])
     assert checked.exit_code == 0, checked.output
     scored = CliRunner().invoke(app, ["score", "all", "--registry", str(tmp_path / "models")])
