@@ -11,13 +11,17 @@ from typer.testing import CliRunner
 from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.cli import app
-from outflow.warehouse import connect
-from tests.activations_fixtures import SECRET_ENV
+from tests.activations_fixtures import SECRET_ENV, WarehouseRef, open_warehouse
 
 
 @pytest.fixture
-def syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
+def warehouse(any_warehouse: WarehouseRef) -> WarehouseRef:
+    """Each test runs on DuckDB and on PostgreSQL (the settings name the warehouse for the command)."""
+    return any_warehouse
+
+
+@pytest.fixture
+def syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: WarehouseRef) -> list[str]:
     write_sync(tmp_path / "syncs", sync_dict(sandbox.url, batch_size=100))
     return ["--dir", str(tmp_path / "syncs")]
 
@@ -27,7 +31,7 @@ def _run(*args: str, input: str | None = None):
 
 
 def test_full_resync_resends_everything_after_a_confirmation(
-    sandbox: WebhookSandbox, warehouse: Path, syncs: list[str]
+    sandbox: WebhookSandbox, warehouse: WarehouseRef, syncs: list[str]
 ) -> None:
     assert _run(*syncs).exit_code == 0 and len(sandbox.records("contacts")) == 500
     sandbox.state.reset()  # the destination lost what it held; the state says it holds everything
@@ -42,10 +46,10 @@ def test_full_resync_resends_everything_after_a_confirmation(
 
 
 def test_full_resync_still_minds_the_circuit_breaker(
-    sandbox: WebhookSandbox, warehouse: Path, syncs: list[str]
+    sandbox: WebhookSandbox, warehouse: WarehouseRef, syncs: list[str]
 ) -> None:
     assert _run(*syncs).exit_code == 0
-    with connect(warehouse) as con:
+    with open_warehouse(warehouse) as con:
         con.execute("DELETE FROM main.sync_contacts WHERE person_id < 150")  # 30% removed: over the breaker
     out = _run("--full-resync", "--yes", *syncs)
     assert out.exit_code == 1 and "circuit breaker" in out.stderr and "150 of the 500" in out.stderr
