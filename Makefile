@@ -27,8 +27,11 @@ setup: $(VENV)/.synced
 demo: setup
 	OUTFLOW_DEMO=1 $(if $(TARGET),OUTFLOW_TARGET=$(TARGET) )$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
 
+# the suite on both cores (pytest-xdist; a test file's tests stay on one worker so module fixtures are built
+# once), one line per test as it finishes and the slowest tests at the end; TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -o addopts=-ra -v -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ui: setup
 	OUTFLOW_DEMO=1 $(OUTFLOW) ui

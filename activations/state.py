@@ -415,3 +415,17 @@ def purge_logs(con: Warehouse, sync_name: str, retention_days: int) -> None:
     cutoff = _now() - dt.timedelta(days=retention_days)
     con.execute(f"DELETE FROM {q}.sync_row_log WHERE sync_name = ? AND logged_at < ?", [sync_name, cutoff])
     con.execute(f"DELETE FROM {q}.sync_runs WHERE sync_name = ? AND started_at < ?", [sync_name, cutoff])
+
+
+def forget_destination_state(con: Warehouse, sync_names: list[str]) -> None:
+    """Forget what these syncs' destination holds (acknowledged state, rejected rows awaiting a retry), for a
+    destination that lost its data, such as a demo's sandbox once stopped: their next run sends every row.
+    The run log and the row log are kept."""
+    if not sync_names:
+        return
+    ensure_schema(con)
+    q = ns(con)
+    marks = ", ".join("?" for _ in sync_names)
+    with con.transaction():
+        for table in ("sync_state", "sync_rejected_rows"):
+            con.execute(f"DELETE FROM {q}.{table} WHERE sync_name IN ({marks})", list(sync_names))

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -37,6 +38,11 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
         return connect(path)
     except WarehouseError as exc:
         raise QualityError(str(exc)) from None
+
+
+#: Called with each finished quality run (`outflow check`); the app layer (outflow/cli.py) adds one that records
+#: its results as asset check evaluations in the Dagster instance (orchestration/history.py).
+RESULT_HOOKS: list[Callable[[Any], Any]] = []
 
 
 def check(
@@ -108,6 +114,8 @@ def _check(
     finally:
         con.close()
     _print_run(run, show_passed)
+    for hook in RESULT_HOOKS:
+        hook(run)
     failing = bool(run.blocking_failures) or (fail_on_warn and bool(run.warnings))
     if failing:
         raise typer.Exit(1)

@@ -11,13 +11,16 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
+from activations.cli import RESULT_HOOKS as SYNC_RESULT_HOOKS
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
 from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from activations.rows_cli import log_cmd, rejected_cmd
+from data_quality.cli import RESULT_HOOKS as CHECK_RESULT_HOOKS
 from data_quality.cli import check as check_command
+from models_ml.cli import RESULT_HOOKS as SCORE_RESULT_HOOKS
 from models_ml.cli import app as score_app
 from models_ml.cli import model_app
 from models_ml.clv_cli import app as clv_app
@@ -43,6 +46,32 @@ app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
 sync_app.command(name="rejected")(rejected_cmd)
 sync_app.command(name="log")(log_cmd)
+
+
+def _record_sync(result: dict) -> None:
+    """`outflow sync run`'s result into the Dagster instance the UI reads (one history; orchestration/history.py)."""
+    from orchestration.history import record_sync
+
+    record_sync(result)
+
+
+SYNC_RESULT_HOOKS.append(_record_sync)
+
+
+def _record_scores(keys: list[list[str]], metadata: dict) -> None:
+    from orchestration.history import record_assets
+
+    record_assets(keys, metadata, "outflow score")
+
+
+def _record_checks(run) -> None:  # noqa: ANN001 - a data_quality QualityRun
+    from orchestration.history import record_quality
+
+    record_quality(run)
+
+
+SCORE_RESULT_HOOKS.append(_record_scores)
+CHECK_RESULT_HOOKS.append(_record_checks)
 
 
 @app.callback()
@@ -154,6 +183,13 @@ def load_cmd(
         help="Declare that this source has no rows for a table that gates sending (consent_events, "
         "erasure_requests); without it a missing or empty file for them is refused.",
     ),
+    date_order: str = typer.Option(
+        None,
+        "--date-order",
+        metavar="dmy|mdy",
+        help="Read day-first (31/12/1997) or month-first (12/31/1997) dates; default OUTFLOW_DATE_ORDER. ISO and "
+        "compact ISO (19970101) dates are always read.",
+    ),
 ) -> None:
     """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract.
 
@@ -167,7 +203,7 @@ def load_cmd(
     if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
         raise OutflowError(f"{directory}: no such folder")
     with creating(), connect() as con:
-        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
+        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared, date_order=date_order)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
     if result.as_of:
@@ -187,6 +223,8 @@ def load_cmd(
     for table in result.missing_tables:
         kept = "its ledger is kept as it is" if TABLES[table].append_only else "loaded as an empty table"
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
 
 
 AS_OF_HELP = (
@@ -209,7 +247,13 @@ def build_cmd(
         require_raw_tables(con)
         at = resolve_as_of(as_of, con)
     console.print(at.describe(), highlight=False)
-    build(select=select, as_of=at)
+    from outflow.build_progress import dbt_progress
+
+    with dbt_progress(console) as on_node:
+        run = build(select=select, as_of=at, on_node=on_node)
+    from orchestration.history import record_dbt
+
+    record_dbt(run.results)  # the Dagster UI shows what this build materialized
     console.print("[green]dbt build passed[/green]")
 
 
@@ -230,13 +274,24 @@ def demo_cmd(
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
     server started for the demo."""
+    from outflow.console import err_console
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
     with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
-        with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+        with console.status("demo: starting") as status:
+
+            def stage(name: str) -> None:  # on a terminal the spinner names the stage; piped, a line each
+                if console.is_terminal:
+                    status.update(f"demo: {name}…")
+                else:
+                    err_console.print(f"demo: {name}", highlight=False, soft_wrap=True)
+
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage)
+    from orchestration.history import record_demo
+
+    record_demo(report)  # the Dagster UI shows what the demo materialized
     console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
@@ -324,16 +379,14 @@ def ui_cmd(
     running = {}
     if sandboxes:
         from activations.config import load_syncs
-        from activations.sandboxes import start_all
-        from activations.sandboxes.testing import make_secret
+        from activations.sandboxes import sandbox_credentials, start_all, sync_environment
 
+        token, secret = sandbox_credentials()  # the same documented tokens as `outflow sandbox`
         try:
-            running = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)), port_base=8790)
+            running = start_all(token=token, webhook_secret=secret, port_base=8790)
         except OSError as exc:
-            raise OutflowError(f"cannot start the sandboxes on ports 8790-8799 ({exc}); use --no-sandboxes") from None
-        for cfg in load_syncs():
-            if cfg.destination.type in running:
-                env.update(running[cfg.destination.type].credentials(cfg))
+            raise OutflowError(f"cannot start the sandboxes on ports 8790-8801 ({exc}); use --no-sandboxes") from None
+        env.update(sync_environment(running, load_syncs()))
         console.print(f"sandboxes: {', '.join(f'{k} {sb.url}' for k, sb in running.items())}")
     dagster = Path(sys.executable).parent / "dagster"
     workspace = settings.PROJECT_ROOT / "workspace.yaml"

@@ -36,7 +36,7 @@ SOURCE_YML = "dbt_project/models/intermediate/_intermediate.yml"
 
 def identity_config(manifest_path: Path | None = None) -> IdentityConfig:
     """The over-merge guards declared on the source outflow_identity.person_map, from dbt's parsed manifest."""
-    path = manifest_path or settings.DBT_PROJECT_DIR / "target" / "manifest.json"
+    path = manifest_path or settings.dbt_target_dir() / "manifest.json"
     try:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,7 +12,7 @@ from pathlib import Path
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import DbtRun, run_dbt
+from outflow.build import DbtRun, NodeEvent, run_dbt
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
@@ -28,9 +28,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class StageTimer:
     seconds: dict[str, float] = field(default_factory=dict)
+    on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the demo's progress)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self.on_stage is not None:
+            self.on_stage(name)
         start = time.perf_counter()
         try:
             yield
@@ -68,7 +71,12 @@ def require_raw_tables(con: Warehouse) -> None:
         )
 
 
-def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf | str | None = None) -> DbtRun:
+def build(
+    warehouse: Path | None = None,
+    select: str | None = None,
+    as_of: AsOf | str | None = None,
+    on_node: Callable[[NodeEvent], None] | None = None,
+) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
@@ -88,7 +96,7 @@ def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf 
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of))
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
@@ -115,7 +123,7 @@ class WarehouseSummary:
 
 
 def summarize(warehouse: Path | None = None) -> WarehouseSummary:
-    with connect(warehouse) as con:
+    with connect(warehouse, read_only=True) as con:  # a report: other readers may share the file
         ident = con.execute(
             "select count(*), count(distinct person_id), count(*) filter (where person_id is null), "
             "coalesce(max(cluster_size), 0) from main.int_identity__identifiers"

@@ -125,6 +125,10 @@ class GoogleAdsCustomerMatchDestination(Destination):
                 self.consent[field] = value
         self.polling = JobPolling.from_options(self, timeout=30.0)
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /{version}/customers:listAccessibleCustomers``: the customers the credentials reach."""
+        return PreparedRequest("GET", self._url("customers:listAccessibleCustomers"), self._headers())
+
     def _headers(self) -> dict[str, str]:
         h = {
             "authorization": f"Bearer {self._secret}",

@@ -13,7 +13,7 @@ import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
 from activations.engine import SyncFailed, SyncResult, run_sync
-from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource, retry_on_lock
 
 GROUP = "activations"
 
@@ -86,7 +86,8 @@ def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
     )
     def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            res = run_sync(cfg, warehouse=warehouse.path or None)  # empty: the settings (DuckDB or PostgreSQL)
+            with retry_on_lock():  # the warehouse held by another process: the step is retried
+                res = run_sync(cfg, warehouse=warehouse.path or None)  # empty: the settings (DuckDB or PostgreSQL)
         except SyncFailed as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(

@@ -222,7 +222,7 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     assert "stg_phones__distinct" in before_phones and "stg_phones__e164" in before_identity
     assert {"int_identity__nodes", "int_identity__edges"} <= set(before_identity)
     assert "int_identity__identifiers" in rest and "dim_profiles" in rest
-    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    manifest = json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
     project = [
         n["name"]
         for n in [*manifest["nodes"].values(), *manifest["unit_tests"].values()]

@@ -107,6 +107,12 @@ def test_sandbox_output_reaches_a_file_while_it_runs(tmp_path: Path):
         text = log.read_text()
         rows = [line.split("\t") for line in text.splitlines() if line.startswith("webhook\t")]
         assert rows and rows[0][1].startswith("http://127.0.0.1:") and rows[0][2].endswith("/_sandbox/stats")
+        # the exact environment every declared sync needs, with the documented sandbox credentials
+        from activations.sandboxes import SANDBOX_TOKEN, SANDBOX_WEBHOOK_SECRET
+
+        assert f"export HUBSPOT_TOKEN={SANDBOX_TOKEN}" in text.splitlines()
+        assert f"export OUTFLOW_WEBHOOK_SECRET={SANDBOX_WEBHOOK_SECRET}" in text.splitlines()
+        assert any(line.startswith("export TWILIO_ACCOUNT_SID_AND_TOKEN=AC") for line in text.splitlines())
     finally:
         proc.terminate()
         proc.wait(timeout=30)

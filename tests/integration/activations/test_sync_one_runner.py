@@ -86,7 +86,8 @@ def test_second_process_is_refused_with_one_line(
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        second = subprocess.run(cmd, env={**os.environ}, capture_output=True, text=True, timeout=120)
+        no_wait = {**os.environ, "OUTFLOW_LOCK_TIMEOUT": "0"}  # refused at once instead of waiting for the lock
+        second = subprocess.run(cmd, env=no_wait, capture_output=True, text=True, timeout=120)
     finally:
         sandbox.state.delay = 0.0
         out, errs = first.communicate(timeout=120)

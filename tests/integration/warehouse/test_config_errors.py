@@ -139,7 +139,8 @@ def test_schema_the_user_cannot_write(postgres_url: str, tmp_path: Path) -> None
     assert "OUTFLOW_POSTGRES_URL" not in out
 
 
-def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
+def test_duckdb_file_locked_by_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTFLOW_LOCK_TIMEOUT", "0")  # refused at once (tests/integration/test_warehouse_lock.py waits)
     path = tmp_path / "wh.duckdb"
     connect(path).close()
     holder = subprocess.Popen(
@@ -153,9 +154,10 @@ def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
             connect(path)
         assert str(path) in str(err.value) and f"PID {holder.pid}" in str(err.value)
         assert "OUTFLOW_WAREHOUSE" in str(err.value)
-        code, out = outflow("check", "--warehouse", str(path), env={}, tmp_path=tmp_path)
+        code, out = outflow("check", "--warehouse", str(path), env={"OUTFLOW_LOCK_TIMEOUT": "0"}, tmp_path=tmp_path)
         assert_one_line(code, out, str(path), f"PID {holder.pid}")
-        code, out = outflow("score", "train", env={"OUTFLOW_WAREHOUSE": str(path)}, tmp_path=tmp_path)
+        no_wait = {"OUTFLOW_WAREHOUSE": str(path), "OUTFLOW_LOCK_TIMEOUT": "0"}
+        code, out = outflow("score", "train", env=no_wait, tmp_path=tmp_path)
         assert_one_line(code, out, str(path), f"PID {holder.pid}")
     finally:
         holder.kill()
