@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -76,7 +78,26 @@ def dbt_env(warehouse: Path | None = None) -> str:
 
 
 def dbt_vars(as_of: str | None) -> list[str]:
+    """The as-of as dbt --vars (for a dbt started elsewhere; every new value makes dbt re-parse the project)."""
     return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
+
+
+#: The as-of of a run_dbt call. The macro outflow_now() reads it only when a model runs, so changing it keeps dbt's
+#: partial parse (a new --vars value makes dbt re-parse the whole project).
+AS_OF_ENV = "OUTFLOW_DBT_AS_OF"
+
+
+@contextmanager
+def _as_of_env(as_of: str | None) -> Iterator[None]:
+    before = os.environ.get(AS_OF_ENV)
+    os.environ[AS_OF_ENV] = as_of or ""
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(AS_OF_ENV, None)
+        else:
+            os.environ[AS_OF_ENV] = before
 
 
 def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = None, quiet: bool = True) -> DbtRun:
@@ -94,9 +115,9 @@ def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = 
         project,
         "--target",
         target,
-        *dbt_vars(as_of),
     ]
-    outcome = dbtRunner().invoke(full)
+    with _as_of_env(as_of):
+        outcome = dbtRunner().invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         for r in outcome.result.results:

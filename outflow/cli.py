@@ -11,33 +11,46 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from activations.cli import app as sync_app
-from activations.cli import sandbox_app
-from activations.journeys.cli import app as journey_app
-from activations.privacy_cli import app as privacy_app
-from activations.privacy_cli import reconcile_cmd
-from data_quality.cli import check as check_command
-from models_ml.cli import app as score_app
-from models_ml.cli import model_app
-from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
-from outflow.segments.cli import app as segment_app
+from outflow.lazy_cli import Lazy, factory, lazy_group
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
 
-app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-app.add_typer(segment_app, name="segment")
-app.add_typer(sync_app, name="sync")
-app.add_typer(sandbox_app, name="sandbox")
-app.command(name="check")(check_command)
-app.add_typer(score_app, name="score")
-app.add_typer(model_app, name="model")
-app.add_typer(clv_app, name="clv")
-app.add_typer(privacy_app, name="privacy")
-app.add_typer(journey_app, name="journey")
-sync_app.command(name="reconcile")(reconcile_cmd)
+
+@factory
+def _sync_app() -> typer.Typer:
+    from activations.cli import app as sync_app
+    from activations.privacy_cli import reconcile_cmd
+
+    if not any(c.name == "reconcile" for c in sync_app.registered_commands):
+        sync_app.command(name="reconcile")(reconcile_cmd)
+    return sync_app
+
+
+# Subcommands whose modules are imported only when they run (outflow/lazy_cli.py); the help is what --help lists.
+LAZY = {
+    "check": Lazy("data_quality.cli:check", "Run the checks of ASSET; exit 1 when a blocking check fails."),
+    "segment": Lazy("outflow.segments.cli:app", "Segments and audiences: list, validate, compile, preview."),
+    "sync": Lazy("outflow.cli:_sync_app", "Activation syncs: push sync_*/trg_* models to destinations."),
+    "sandbox": Lazy("activations.cli:sandbox_app", "Local sandboxes for every destination."),
+    "score": Lazy("models_ml.cli:app", "Predictive lead scoring: train, score, report."),
+    "model": Lazy(
+        "models_ml.cli:model_app",
+        "Models declared as configs (YAML) over warehouse tables: train, run, report. Configs live in "
+        "models_ml/configs/ and the folders in OUTFLOW_MODEL_CONFIGS.",
+    ),
+    "clv": Lazy("models_ml.clv_cli:app", "Customer lifetime value: BG/NBD and Gamma-Gamma."),
+    "privacy": Lazy("activations.privacy_cli:app", "Privacy: erasure runs and per-person erasure reports."),
+    "journey": Lazy("activations.journeys.cli:app", "Journeys: multi-step lifecycle flows evaluated in the warehouse."),
+}
+ORDER = ("check", "version", "generate", "load", "build", "identity", "demo", "ui", "segment", "sync", "sandbox")
+ORDER += ("score", "model", "clv", "privacy", "journey", "report")
+
+app = typer.Typer(
+    cls=lazy_group(LAZY, ORDER), help="Outflow: warehouse-native marketing automation.", no_args_is_help=True
+)
 
 
 @app.callback()
