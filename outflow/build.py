@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,7 +79,26 @@ def dbt_env(warehouse: Path | None = None) -> str:
 
 
 def dbt_vars(as_of: str | None) -> list[str]:
+    """The as-of as dbt --vars (for a dbt started elsewhere; every new value makes dbt re-parse the project)."""
     return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
+
+
+#: The as-of of a run_dbt call. The macro outflow_now() reads it only when a model runs, so changing it keeps dbt's
+#: partial parse (a new --vars value makes dbt re-parse the whole project).
+AS_OF_ENV = "OUTFLOW_DBT_AS_OF"
+
+
+@contextmanager
+def _as_of_env(as_of: str | None) -> Iterator[None]:
+    before = os.environ.get(AS_OF_ENV)
+    os.environ[AS_OF_ENV] = as_of or ""
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(AS_OF_ENV, None)
+        else:
+            os.environ[AS_OF_ENV] = before
 
 
 #: A node's progress: {"event": "begin" (a dbt invocation) | "start" | "done", "name", "resource_type", "index",
@@ -134,12 +154,12 @@ def run_dbt(
         project,
         "--target",
         target,
-        *dbt_vars(as_of),
     ]
     if on_node is not None:
         on_node({"event": "begin", "name": " ".join(args[:1]), "resource_type": "", "index": 0, "total": 0,
                  "status": "", "message": ""})  # fmt: skip
-    outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
+    with _as_of_env(as_of):
+        outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         for r in outcome.result.results:

@@ -11,51 +11,22 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from activations.cli import RESULT_HOOKS as SYNC_RESULT_HOOKS
-from activations.cli import app as sync_app
-from activations.cli import sandbox_app
-from activations.journeys.cli import app as journey_app
-from activations.privacy_cli import app as privacy_app
-from activations.privacy_cli import reconcile_cmd
-from activations.rows_cli import log_cmd, rejected_cmd
-from data_quality.cli import RESULT_HOOKS as CHECK_RESULT_HOOKS
-from data_quality.cli import check as check_command
-from models_ml.cli import RESULT_HOOKS as SCORE_RESULT_HOOKS
-from models_ml.cli import app as score_app
-from models_ml.cli import model_app
-from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
+from outflow.lazy_cli import Lazy, factory, lazy_group
 from outflow.report.cli import audience_app, person_app
 from outflow.report.cli import site as report_site
-from outflow.segments.cli import app as segment_app
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
 
-app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-app.add_typer(segment_app, name="segment")
-app.add_typer(sync_app, name="sync")
-app.add_typer(sandbox_app, name="sandbox")
-app.command(name="check")(check_command)
-app.add_typer(score_app, name="score")
-app.add_typer(model_app, name="model")
-app.add_typer(clv_app, name="clv")
-app.add_typer(privacy_app, name="privacy")
-app.add_typer(journey_app, name="journey")
-sync_app.command(name="reconcile")(reconcile_cmd)
-sync_app.command(name="rejected")(rejected_cmd)
-sync_app.command(name="log")(log_cmd)
 
-
+# Each command's results are recorded in the Dagster instance the UI reads (one history; orchestration/history.py).
+# The libraries expose RESULT_HOOKS; the recorders are added when a command's module is first loaded.
 def _record_sync(result: dict) -> None:
-    """`outflow sync run`'s result into the Dagster instance the UI reads (one history; orchestration/history.py)."""
     from orchestration.history import record_sync
 
     record_sync(result)
-
-
-SYNC_RESULT_HOOKS.append(_record_sync)
 
 
 def _record_scores(keys: list[list[str]], metadata: dict) -> None:
@@ -70,8 +41,72 @@ def _record_checks(run) -> None:  # noqa: ANN001 - a data_quality QualityRun
     record_quality(run)
 
 
-SCORE_RESULT_HOOKS.append(_record_scores)
-CHECK_RESULT_HOOKS.append(_record_checks)
+def _hooked(hooks: list, hook: object) -> None:
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+@factory
+def _sync_app() -> typer.Typer:
+    from activations.cli import RESULT_HOOKS
+    from activations.cli import app as sync_app
+    from activations.privacy_cli import reconcile_cmd
+    from activations.rows_cli import log_cmd, rejected_cmd
+
+    _hooked(RESULT_HOOKS, _record_sync)
+    have = {c.name for c in sync_app.registered_commands}
+    for name, cmd in (("reconcile", reconcile_cmd), ("rejected", rejected_cmd), ("log", log_cmd)):
+        if name not in have:
+            sync_app.command(name=name)(cmd)
+    return sync_app
+
+
+@factory
+def _check() -> object:
+    from data_quality.cli import RESULT_HOOKS, check
+
+    _hooked(RESULT_HOOKS, _record_checks)
+    return check
+
+
+@factory
+def _score_app() -> typer.Typer:
+    from models_ml.cli import RESULT_HOOKS, app
+
+    _hooked(RESULT_HOOKS, _record_scores)
+    return app
+
+
+@factory
+def _model_app() -> typer.Typer:
+    from models_ml.cli import RESULT_HOOKS, model_app
+
+    _hooked(RESULT_HOOKS, _record_scores)
+    return model_app
+
+
+# Subcommands whose modules are imported only when they run (outflow/lazy_cli.py); the help is what --help lists.
+LAZY = {
+    "check": Lazy("outflow.cli:_check", "Run the checks of ASSET; exit 1 when a blocking check fails."),
+    "segment": Lazy("outflow.segments.cli:app", "Segments and audiences: list, validate, compile, preview."),
+    "sync": Lazy("outflow.cli:_sync_app", "Activation syncs: push sync_*/trg_* models to destinations."),
+    "sandbox": Lazy("activations.cli:sandbox_app", "Local sandboxes for every destination."),
+    "score": Lazy("outflow.cli:_score_app", "Predictive lead scoring: train, score, report."),
+    "model": Lazy(
+        "outflow.cli:_model_app",
+        "Models declared as configs (YAML) over warehouse tables: train, run, report. Configs live in "
+        "models_ml/configs/ and the folders in OUTFLOW_MODEL_CONFIGS.",
+    ),
+    "clv": Lazy("models_ml.clv_cli:app", "Customer lifetime value: BG/NBD and Gamma-Gamma."),
+    "privacy": Lazy("activations.privacy_cli:app", "Privacy: erasure runs and per-person erasure reports."),
+    "journey": Lazy("activations.journeys.cli:app", "Journeys: multi-step lifecycle flows evaluated in the warehouse."),
+}
+ORDER = ("check", "version", "generate", "load", "build", "identity", "demo", "ui", "segment", "sync", "sandbox")
+ORDER += ("score", "model", "clv", "privacy", "journey", "report", "audience", "person")
+
+app = typer.Typer(
+    cls=lazy_group(LAZY, ORDER), help="Outflow: warehouse-native marketing automation.", no_args_is_help=True
+)
 
 
 @app.callback()
