@@ -390,6 +390,7 @@ def _changes(persons, prev, registry, never, forced, keys, run_at) -> pl.DataFra
     alive = set(persons["person_id"].drop_nulls().unique().to_list())
     was_known = dict(registry.select("person_id", "known").rows())
     override_keys = {keys[x] for pair in never + forced for x in pair}
+    override_persons = set(persons.filter(pl.col("key").is_in(list(override_keys)))["person_id"].drop_nulls())
     rows = []
     grouped = moved.group_by("prev_id", "person_id").agg(
         pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("key")
@@ -408,7 +409,7 @@ def _changes(persons, prev, registry, never, forced, keys, run_at) -> pl.DataFra
                 why = "linked to an older person"
         else:
             change = "split"
-            if touched or override_keys & set(persons.filter(pl.col("person_id") == prev_id)["key"].to_list()):
+            if touched or prev_id in override_persons:
                 why = "override: never merge"
             elif cut:
                 why = "weak link left out: conflicting strong identifiers or cluster size"
