@@ -19,12 +19,18 @@ from outflow.phones import EMAILS, LOOKUP, normalize_emails, normalize_phones
 from outflow.warehouse import connect
 from tests.warehouse_fixtures import fresh_database
 
-# Every distinct raw phone with its capture country and source, straight from the raw tables.
+# Every distinct raw phone with its capture country (an order's from its buyer's CRM records) and source, straight
+# from the raw tables.
 DISTINCT_PHONES = """
     select distinct phone as phone_raw, country as country_raw, 'crm' as source
     from raw.crm_contacts where phone is not null
     union all
-    select distinct phone, null, 'order' from raw.orders where phone is not null
+    select distinct o.phone, c.country_raw, 'order' from raw.orders as o
+    left join (  -- the buyer's country from their CRM records, when they name one
+        select lower(trim(email)) as email, min(country) as country_raw from raw.crm_contacts
+        where email is not null and country is not null group by 1 having count(distinct lower(trim(country))) = 1
+    ) as c on c.email = lower(trim(o.email))
+    where o.phone is not null
     union all
     select distinct identifier, null, 'consent' from raw.consent_events where identifier_type = 'phone'
     union all
