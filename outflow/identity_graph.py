@@ -122,23 +122,38 @@ class _Components:
         self.tags[ra] = self.tags[ra] | self.tags[rb]
 
 
-def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame) -> pl.DataFrame:
-    """Edges as (ia < ib) node numbers with their evidence: records and last seen (epoch µs), one row a pair."""
-    edges = edges.with_columns(
-        records=pl.col("records").cast(pl.Int64) if "records" in edges.columns else pl.lit(1, pl.Int64),
-        last=pl.col("last_seen_at").cast(pl.Datetime("us")).dt.epoch("us")
-        if "last_seen_at" in edges.columns
-        else pl.lit(0, pl.Int64),
-    )
+def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame, n: int) -> tuple[np.ndarray, ...]:
+    """Edges as (ia < ib) node numbers with their evidence, records and last seen (epoch µs): one per pair,
+    sorted by pair."""
+    evidence = [
+        (pl.col("records").cast(pl.Int64).fill_null(1) if "records" in edges.columns else pl.lit(1, pl.Int64)).alias(
+            "records"
+        ),
+        (
+            pl.col("last_seen_at").cast(pl.Datetime("us")).dt.epoch("us").fill_null(0)
+            if "last_seen_at" in edges.columns
+            else pl.lit(0, pl.Int64)
+        ).alias("last"),
+    ]
     ends = index.select("key", "idx")
     coded = (
-        edges.select("a", "b", pl.col("records").fill_null(1), pl.col("last").fill_null(0))
+        edges.select("a", "b", *evidence)
         .join(ends.rename({"key": "a", "idx": "x"}), on="a")
         .join(ends.rename({"key": "b", "idx": "y"}), on="b")
-        .filter(pl.col("x") != pl.col("y"))
-        .select(ia=pl.min_horizontal("x", "y"), ib=pl.max_horizontal("x", "y"), records=pl.col("records"), last="last")
     )
-    return coded.group_by("ia", "ib").agg(pl.col("records").max(), pl.col("last").max()).sort("ia", "ib")
+    x, y = coded["x"].to_numpy(), coded["y"].to_numpy()
+    records, last = coded["records"].to_numpy(), coded["last"].to_numpy()
+    pair = np.minimum(x, y) * n + np.maximum(x, y)
+    keep = x != y
+    pair, records, last = pair[keep], records[keep], last[keep]
+    order = np.argsort(pair, kind="stable")
+    pair, records, last = pair[order], records[order], last[order]
+    if not pair.size:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    unique = pair[starts]
+    return unique // n, unique % n, np.maximum.reduceat(records, starts), np.maximum.reduceat(last, starts)
 
 
 def _weak_shared(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, strong: np.ndarray, config: GraphConfig):
@@ -183,9 +198,7 @@ def resolve_graph(
     strong = np.isin(types, config.strong_types)[tc] if n else np.zeros(0, bool)
     hub = np.isin(types, HUB_TYPES)[tc] if n else np.zeros(0, bool)
 
-    coded = _coded_edges(edges, index)
-    ia, ib = coded["ia"].to_numpy(), coded["ib"].to_numpy()
-    records, last = coded["records"].to_numpy(), coded["last"].to_numpy()
+    ia, ib, records, last = _coded_edges(edges, index, n)
 
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
