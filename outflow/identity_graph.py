@@ -8,8 +8,8 @@ The rules, in order (docs/identity.md explains each one and its setting):
 
 1. Shared values never link. An identifier is shared when it is linked to more distinct identifiers of one type
    than that type's cap (`max_links_per_type`), when a weak identifier (a cookie, a device) is linked to more
-   distinct identifiers of all types together than `max_weak_links` (a household device), or when a weak
-   identifier touches more than `max_persons` persons formed by strong identifiers alone.
+   distinct identifiers of all types together than `max_weak_links` (a household device), or when an
+   identifier of any type is seen with more than `max_persons` persons formed by strong identifiers alone.
 2. Strong identifiers (CRM ids, user ids, emails) seen in one record are one person: these edges always link.
 3. Weak links (any edge with a weak end: cookies, devices, phones) are added strongest first (most records,
    then most recent, then by key). A weak link never joins two groups that each hold a strong identifier of a
@@ -67,7 +67,7 @@ class GraphConfig:
     max_cluster_size: int = 200
     # a cookie or device linked to more distinct identifiers than this, of all types together, is shared
     max_weak_links: int = 2
-    # a cookie, device or phone linked to more persons (formed by strong identifiers alone) than this is shared
+    # an identifier seen with more persons (formed by strong identifiers alone) than this is shared
     max_persons: int = 2
     strong_types: tuple[str, ...] = STRONG_TYPES
     # two groups that each hold one of these types never join through a weak link
@@ -156,8 +156,9 @@ def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame, n: int) -> tuple[np.n
     return unique // n, unique % n, np.maximum.reduceat(records, starts), np.maximum.reduceat(last, starts)
 
 
-def _weak_shared(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, strong: np.ndarray, config: GraphConfig):
-    """Household devices (total degree of a cookie or device) and values seen with too many persons: masks."""
+def _shared_in_graph(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, strong: np.ndarray, config: GraphConfig):
+    """Household devices (total degree of a cookie or device) and values of any type seen with too many persons
+    (groups that strong identifiers alone form): masks, and the counts for the reasons."""
     node = np.concatenate([ia, ib])
     other = np.concatenate([ib, ia])
     degree = np.bincount(node, minlength=n)  # edges are distinct pairs, so this counts distinct neighbours
@@ -167,7 +168,18 @@ def _weak_shared(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, strong
     toward_core = ~strong[node] & strong[other]
     pairs = _distinct(node[toward_core] * n + cores[other[toward_core]])
     persons = np.bincount(pairs // n, minlength=n)
-    return by_degree, degree, persons > config.max_persons, persons
+    by_persons = ~strong & (persons > config.max_persons)
+    # a strong identifier meets other persons through the weak identifiers it shares (a junk user id typed by
+    # many visitors): itself and each other group met count
+    weak_ok = ~strong & ~by_degree & ~by_persons
+    through = strong[node] & weak_ok[other]
+    met = pl.DataFrame({"w": other[through], "s": node[through], "c": cores[node[through]]})
+    met = met.join(met.select("w", other_core="c"), on="w").filter(pl.col("c") != pl.col("other_core"))
+    met = met.select("s", "other_core").unique()
+    strong_persons = 1 + np.bincount(met["s"].to_numpy(), minlength=n)
+    persons = np.where(strong, strong_persons, persons)
+    by_persons |= strong & (strong_persons > config.max_persons)
+    return by_degree, degree, by_persons, persons
 
 
 def resolve_graph(
@@ -203,7 +215,7 @@ def resolve_graph(
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
     by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
-    by_degree, degree, by_persons, persons = _weak_shared(ia, ib, n, hub, strong, config)
+    by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
     reason = np.full(n, None, dtype=object)
     reason[by_persons] = [f"shared: seen with {p} persons" for p in persons[by_persons]]
     reason[by_degree] = [f"shared: linked to {d} identifiers" for d in degree[by_degree]]

@@ -79,6 +79,18 @@ def test_a_value_seen_with_too_many_persons_is_shared_for_every_type():
     assert out.persons["person_id"].drop_nulls().n_unique() == 3
 
 
+def test_a_user_id_typed_by_many_visitors_is_shared():
+    # each visitor's cookie carries the junk user id and the visitor's own email
+    edges = [(f"cookie:{i}", "user_id:test123") for i in range(3)]
+    edges += [(f"cookie:{i}", f"email:v{i}@x.com") for i in range(3)]
+    out = _run(*edges)
+    row = out.persons.filter(pl.col("key") == "user_id:test123").row(0, named=True)
+    assert row["is_shared"] and row["shared_reason"] == "shared: seen with 4 persons"
+    ids = _ids(out)
+    assert len({ids[f"email:v{i}@x.com"] for i in range(3)}) == 3
+    assert all(ids[f"cookie:{i}"] == ids[f"email:v{i}@x.com"] for i in range(3))
+
+
 def test_size_guard_cuts_the_links_that_grow_a_person_not_every_weak_link():
     # one person with 31 cookies, and one more cookie that would chain a second person onto them
     edges = [("user_id:a", f"cookie:{i:02d}", 2) for i in range(31)]
