@@ -18,7 +18,7 @@ from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
 from outflow.load import LoadResult, load_directory
-from outflow.person_map import resolve_person_map
+from outflow.person_map import load_overrides, resolve_person_map
 from outflow.phones import normalize_emails, normalize_phones
 from outflow.warehouse import Warehouse, connect, table_exists
 
@@ -81,6 +81,7 @@ def build(
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
     something. Returns the three parts' results as one run."""
+    load_overrides()  # a malformed override row stops the build before dbt runs, in one line
     with connect(warehouse) as con:
         require_raw_tables(con)
         if not isinstance(as_of, AsOf):

@@ -15,6 +15,7 @@ PHONES_KEY = dg.AssetKey(["outflow_identity", "phones_e164"])
 COUNTRIES_KEY = dg.AssetKey(["outflow_identity", "countries"])
 EMAILS_KEY = dg.AssetKey(["outflow_identity", "emails"])
 PERSON_MAP_KEY = dg.AssetKey(["outflow_identity", "person_map"])
+CHANGES_KEY = dg.AssetKey(["outflow_identity", "identity_changes"])
 
 
 def build_defs() -> dg.Definitions:
@@ -56,18 +57,31 @@ def build_defs() -> dg.Definitions:
             normalized = normalize_emails(wh)
         return dg.MaterializeResult(metadata={"new_emails": dg.MetadataValue.int(normalized)})
 
-    @dg.asset(
-        key=PERSON_MAP_KEY,
-        deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                PERSON_MAP_KEY,
+                deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+                owners=["team:analytics-engineering"],
+                description="Identifier to person_id: shared values, strong links, conflict-aware weak links and "
+                "overrides over the identity graph, ids kept stable and unique from run to run.",
+            ),
+            dg.AssetSpec(
+                CHANGES_KEY,
+                deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+                owners=["team:analytics-engineering"],
+                description="Every merge and split of persons, with its reason.",
+            ),
+        ],
         group_name="intermediate",
-        owners=["team:analytics-engineering"],
         pool=WAREHOUSE_POOL,
-        description="Identifier to person_id: connected components over the identity graph with the over-merge "
-        "guards, ids kept stable from run to run.",
     )
-    def person_map(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def person_map(warehouse: WarehouseResource):
         with warehouse.connect() as wh:
             identifiers = resolve_person_map(wh)
-        return dg.MaterializeResult(metadata={"identifiers": dg.MetadataValue.int(identifiers)})
+        yield dg.MaterializeResult(
+            asset_key=PERSON_MAP_KEY, metadata={"identifiers": dg.MetadataValue.int(identifiers)}
+        )
+        yield dg.MaterializeResult(asset_key=CHANGES_KEY)
 
     return dg.Definitions(assets=[phones_e164, emails, person_map])

@@ -103,7 +103,7 @@ def test_dbt_reads_the_old_schema_until_the_engine_moves_it(tmp_path: Path) -> N
     with connect(warehouse) as con:
         for stmt in (*DDL, *PRIVACY_DDL):
             con.execute(stmt.format(ns=qualified(con, OLD_SCHEMA)))
-    compiled = settings.DBT_PROJECT_DIR / "target" / "compiled" / "outflow" / "models" / "consent"
+    compiled = settings.dbt_target_dir() / "compiled" / "outflow" / "models" / "consent"
 
     def ledger() -> str:
         run_dbt(["compile", "--select", "erased_persons"], warehouse=warehouse)
