@@ -87,8 +87,9 @@ def _national(e164: str) -> str:
 
 
 def _typo(local: str, k: int) -> str:
-    """One character changed: adjacent letters swapped, or one doubled, in the middle of the local part."""
-    i = 1 + k % max(1, len(local) - 2)
+    """One letter changed: two adjacent letters swapped, or one doubled (digits stay: they tell accounts apart)."""
+    spots = [i for i in range(1, len(local) - 1) if local[i].isalpha() and local[i + 1].isalpha()]
+    i = spots[k % len(spots)] if spots else 0
     if k % 2 and local[i] != local[i + 1]:
         return local[:i] + local[i + 1] + local[i] + local[i + 2 :]
     return local[:i] + local[i] + local[i:]

@@ -19,3 +19,5 @@ select distinct a.identifier_key as a, b.identifier_key as b
 from in_multi as a
 inner join in_multi as b
     on a.record_id = b.record_id and a.identifier_key < b.identifier_key
+union
+select a, b from {{ ref('int_identity__fuzzy_links') }}
