@@ -44,13 +44,13 @@ HARD_TAGS = (
 JUNK_USER_IDS = ["guest", "none", "undefined", "anonymous"]
 JUNK_EMAILS = ["email@email.com", "noemail@{domain}", "none@none.com", "n/a@n.a"]
 ROLE_VARIANTS = ["info.uk", "sales.team", "admin2", "contact-us"]
-# country as a CRM user types it, a person's mobile as E.164 (numbers valid for phonenumbers)
+# country as a CRM user types it, and the first of a run of valid mobile numbers there (E.164 digits)
 FOREIGN = [
-    ("Holland", "+316{:08d}"),
-    ("España", "+346{:08d}"),
-    ("Sverige", "+4670{:07d}"),
-    ("Brasil", "+55119{:08d}"),
-    ("India", "+919{:09d}"),
+    ("Holland", 31_612_340_000),
+    ("España", 34_612_340_000),
+    ("Sverige", 46_701_230_000),
+    ("Brasil", 5_511_912_340_000),
+    ("India", 919_123_400_000),
 ]
 COUNTRY_NAME = {
     "US": "United States",
@@ -301,8 +301,8 @@ def hard_records(
         order_row(p, "countryless_phone", _keys(("phone", p["phone_e164"])), phone=national)
     # people in countries whose names the CRM writes in their own language: CRM (national phone) + order
     for j in range(k):
-        name, pattern = FOREIGN[j % len(FOREIGN)]
-        e164 = pattern.format(part * 100_000 + j)
+        name, first_number = FOREIGN[j % len(FOREIGN)]
+        e164 = f"+{first_number + part * 1000 + j // len(FOREIGN)}"
         p = {
             "person_key": f"X{part:03d}{j:06d}",
             "first_name": rows[j % len(rows)]["first_name"],

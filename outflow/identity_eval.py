@@ -165,9 +165,21 @@ def _scores(group: str, frame: pl.DataFrame, inside: pl.Series | None = None) ->
     )
 
 
+@dataclass(frozen=True)
+class LinkScores:
+    group: str
+    pairs: int
+    same_person: int
+
+    @property
+    def precision(self) -> float:
+        return self.same_person / self.pairs if self.pairs else 1.0
+
+
 @dataclass
 class Evaluation:
     groups: list[GroupScores]
+    fuzzy: list[LinkScores]  # the fuzzy stage's own pairs against the truth (empty when the stage is off)
     truth_records: int
     unidentified: int  # truth records with no identifier in the warehouse (or not in it), counted unlinked
     unidentified_examples: list[str]
@@ -211,7 +223,32 @@ def evaluate(con: Warehouse, truth: pl.DataFrame) -> Evaluation:
     if len(tags) > 1 or (tags and tags != ["base"]):
         for tag in tags:
             groups.append(_scores(f"tag: {tag}", frame, frame["tag"] == tag))
-    return Evaluation(groups, truth.height, unknown.height, unknown["record_id"].head(3).to_list())
+    return Evaluation(groups, _fuzzy_scores(con, truth), truth.height, unknown.height,
+                      unknown["record_id"].head(3).to_list())  # fmt: skip
+
+
+def _fuzzy_scores(con: Warehouse, truth: pl.DataFrame) -> list[LinkScores]:
+    """Precision of the fuzzy stage's accepted links (overall and per tag of either record) and of its review."""
+    from outflow.identity_fuzzy import LINKS, REVIEW
+
+    out = []
+    for table, label in ((LINKS, "fuzzy links accepted"), (REVIEW, "fuzzy pairs for review")):
+        if not con.table_exists(*table.split(".")):
+            continue
+        pairs = con.fetch_polars(f"select record_id_l, record_id_r from {table}")
+        side = lambda s: truth.select(  # noqa: E731
+            pl.col("record_id").alias(f"record_id_{s}"), pl.col("person").alias(f"person_{s}"),
+            pl.col("tag").alias(f"tag_{s}"),
+        )  # fmt: skip
+        judged = pairs.join(side("l"), on="record_id_l").join(side("r"), on="record_id_r")
+        judged = judged.with_columns(same=pl.col("person_l") == pl.col("person_r"))
+        out.append(LinkScores(label, judged.height, int(judged["same"].sum())))
+        if table == LINKS:
+            tags = sorted(set(judged["tag_l"].drop_nulls()) | set(judged["tag_r"].drop_nulls()))
+            for tag in tags:
+                hit = judged.filter((pl.col("tag_l") == tag) | (pl.col("tag_r") == tag))
+                out.append(LinkScores(f"{label}: tag {tag}", hit.height, int(hit["same"].sum())))
+    return out
 
 
 def _ceiling_clusters(frame: pl.DataFrame, occurrences: pl.DataFrame) -> np.ndarray:
@@ -379,6 +416,13 @@ def print_report(truth_path: Path | None, top: int = 10) -> Evaluation | None:
                 f"{g.of_ceiling:.4f}",
             )
         console.print(table)
+        if evaluation.fuzzy:
+            table = Table(title="The fuzzy stage's record pairs against the truth")
+            for col in ("pairs", "count", "same person", "precision"):
+                table.add_column(col, justify="left" if col == "pairs" else "right")
+            for f in evaluation.fuzzy:
+                table.add_row(f.group, f"{f.pairs:,}", f"{f.same_person:,}", f"{f.precision:.4f}")
+            console.print(table)
         if evaluation.unidentified:
             console.print(
                 f"{evaluation.unidentified:,} truth records have no usable identifier in the warehouse, or are not "
