@@ -152,6 +152,13 @@ def hard_records(
         }
         out.web.append(row | values)
 
+    def login(p: dict, tag: str, cookie: str, views: int) -> None:
+        """The person logs in on the cookie, then views pages on it without logging in."""
+        ids = _keys(("cookie", cookie), ("user_id", p["user_id"]))
+        web_row(p["person_key"], tag, ids, cookie, "login", user_id=p["user_id"], page_path="/login")
+        for _ in range(views):
+            web_row(p["person_key"], tag, _keys(("cookie", cookie)), cookie)
+
     def order_row(p: dict, tag: str, ids: str, **values) -> None:
         row = {
             "email": None,
@@ -175,17 +182,7 @@ def hard_records(
     for j, (a, b, c) in enumerate(zip(pick(registered, k), pick(rows, k), pick(rows, k), strict=False)):
         cookie = f"hh{part:03d}{j:06d}"
         out.shared.append(("cookie", cookie))
-        web_row(
-            a["person_key"],
-            "household_cookie",
-            _keys(("cookie", cookie), ("user_id", a["user_id"])),
-            cookie,
-            "login",
-            user_id=a["user_id"],
-            page_path="/login",
-        )
-        for _ in range(3):
-            web_row(a["person_key"], "household_cookie", _keys(("cookie", cookie)), cookie)
+        login(a, "household_cookie", cookie, views=3)
         for other in (b, c):
             if other["person_key"] != a["person_key"]:
                 web_row(
@@ -320,17 +317,7 @@ def hard_records(
         for j in range(31):
             cookie = f"mc{p['i']:07d}{j:02d}"
             out.identifiers.append(("cookie", cookie, p["person_key"]))
-            web_row(
-                p["person_key"],
-                "many_cookies",
-                _keys(("cookie", cookie), ("user_id", p["user_id"])),
-                cookie,
-                "login",
-                user_id=p["user_id"],
-                page_path="/login",
-            )
-            for _ in range(2):
-                web_row(p["person_key"], "many_cookies", _keys(("cookie", cookie)), cookie)
+            login(p, "many_cookies", cookie, views=2)
     # CRM duplicates that share only name and company with the person's other CRM record
     for j, p in enumerate(pick(in_crm, k)):
         first = p["first_name"].upper() if j % 2 else p["first_name"]
