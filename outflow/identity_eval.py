@@ -365,12 +365,12 @@ def suspicious(con: Warehouse, examples: int = 3) -> list[Warning_]:
         )
         if rows.height:
             out.append(Warning_(label, rows.height, [f"{p} ({n})" for p, n in rows.head(examples).iter_rows()]))
-    # weak identifiers that are the only link between parts holding strong identifiers
+    # weak identifiers that are the only link between parts holding strong identifiers, among the persons with
+    # two strong identifiers of one type (two emails, CRM ids or user ids)
     candidates = con.fetch_polars(
         "select distinct person_id from main.int_identity__identifiers where person_id is not null "
-        "and identifier_type in ('cookie', 'device', 'phone') and person_id in (select person_id from "
-        "main.int_identity__identifiers where identifier_type in ('email', 'crm_id', 'user_id') "
-        "group by person_id having count(*) > 1)"
+        "and identifier_type in ('email', 'crm_id', 'user_id') group by person_id, identifier_type "
+        "having count(*) > 1 order by person_id"
     )["person_id"].to_list()
     bridged = []
     for person_id, graph in sorted(_person_graph(con, candidates).items()):
