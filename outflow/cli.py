@@ -215,11 +215,12 @@ def identity_cmd(
 ) -> None:
     """Report identity resolution: persons, shared identifiers, pairwise precision and recall against a truth
     (--truth, else the generator's), the largest clusters and what bridges them, suspicious clusters."""
-    from outflow.identity_eval import print_report
+    from outflow.identity_eval import print_report, read_truth
     from outflow.pipeline import summarize
 
+    frame = read_truth(truth) if truth else None  # a malformed file fails first, in one line
     _summary_table(summarize(), {})
-    print_report(truth, top)
+    print_report(frame, str(truth) if truth else None, top)
 
 
 @app.command("demo")

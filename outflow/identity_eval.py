@@ -108,11 +108,12 @@ def _check(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     for col in OPTIONAL_COLUMNS:
         if col not in frame.columns:
             frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
-    frame = frame.select(
-        *(pl.col(c).cast(pl.String).str.strip_chars().alias(c) for c in TRUTH_COLUMNS + OPTIONAL_COLUMNS)
+    stripped = lambda c: pl.col(c).cast(pl.String).str.strip_chars()  # noqa: E731
+    frame = frame.select(  # an empty cell is a missing value
+        *(pl.when(stripped(c) != "").then(stripped(c)).alias(c) for c in TRUTH_COLUMNS + OPTIONAL_COLUMNS)
     )
     for col in TRUTH_COLUMNS:
-        bad = frame.with_row_index("row").filter(pl.col(col).is_null() | (pl.col(col) == "")).head(1)
+        bad = frame.with_row_index("row").filter(pl.col(col).is_null()).head(1)
         if bad.height:
             raise OutflowError(f"{path}, row {bad['row'][0] + 1}, column {col}: empty; every record needs a {col}")
     bad = frame.with_row_index("row").filter(~pl.col("record_id").str.contains(":")).head(1)
@@ -383,24 +384,23 @@ def suspicious(con: Warehouse, examples: int = 3) -> list[Warning_]:
 
 
 # ---- the report `outflow identity` prints ---------------------------------------------------------------------
-def print_report(truth_path: Path | None, top: int = 10) -> Evaluation | None:
-    """Print the evaluation (with a truth file, or the generator's truth.records when the warehouse has it), the
-    largest clusters and the warnings; return the evaluation, if any."""
+def print_report(truth: pl.DataFrame | None, truth_name: str | None, top: int = 10) -> Evaluation | None:
+    """Print the evaluation (against `truth`, from read_truth, else the generator's truth.records when the
+    warehouse has it), the largest clusters and the warnings; return the evaluation, if any."""
     from rich.table import Table
 
     from outflow.console import console
     from outflow.warehouse import connect
 
-    truth = read_truth(truth_path) if truth_path else None
     with connect() as con:
         if truth is None and con.table_exists("truth", "records"):
             truth = con.fetch_polars("select record_id, person, tag, identifiers from truth.records")
-            truth_path = Path("truth.records")
+            truth_name = "truth.records"
         evaluation = evaluate(con, truth) if truth is not None else None
         clusters = largest_clusters(con, top, truth)
         warnings = suspicious(con)
     if evaluation is not None:
-        table = Table(title=f"Pairwise precision and recall over records, against {truth_path}")
+        table = Table(title=f"Pairwise precision and recall over records, against {truth_name}")
         for col in ("group", "records", "true pairs", "linked pairs", "precision", "recall", "exact ceiling",
                     "of ceiling"):  # fmt: skip
             table.add_column(col, justify="left" if col == "group" else "right")

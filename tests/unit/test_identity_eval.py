@@ -25,7 +25,7 @@ def test_truth_csv_and_parquet_read_alike(tmp_path):
     csv = read_truth(_csv(tmp_path, "record_id,person,tag\ncrm:1, ann ,dup\nweb:2,ann,\n"))
     assert csv.to_dicts() == [
         {"record_id": "crm:1", "person": "ann", "tag": "dup", "identifiers": None},
-        {"record_id": "web:2", "person": "ann", "tag": "", "identifiers": None},
+        {"record_id": "web:2", "person": "ann", "tag": None, "identifiers": None},
     ]
     pq = tmp_path / "truth.parquet"
     pl.DataFrame({"record_id": ["crm:1"], "person": [7]}).write_parquet(pq)
@@ -107,3 +107,20 @@ def test_hard_mode_tags_every_class_and_keeps_the_easy_records(tmp_path):
                                                               "consent_events"))  # fmt: skip
     assert set(easy_records["tag"].unique()) <= {"base", "crm_duplicate", "household_login", "junk_email",
                                                  "role_email", "junk_phone"}  # fmt: skip
+
+
+def test_the_cli_says_what_is_wrong_with_a_truth_file_in_one_line(tmp_path, monkeypatch, capsys):
+    import sys
+
+    from outflow import cli
+
+    path = _csv(tmp_path, "record_id,person\ncrm:1,ann\ncrm:2,\n")
+    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "none.duckdb"))
+    monkeypatch.setattr(sys, "argv", ["outflow", "identity", "--truth", str(path)])
+    with pytest.raises(SystemExit) as exit_:
+        cli.run()
+    out = capsys.readouterr()
+    text = " ".join((out.out + out.err).split())
+    assert exit_.value.code == 1
+    assert f"error: {path}, row 2, column person: empty" in text and "Traceback" not in text
+    assert not (tmp_path / "none.duckdb").exists()
