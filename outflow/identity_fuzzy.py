@@ -145,17 +145,17 @@ def _settings(config: FuzzyConfig):
             ),
             cll.ElseLevel(),
         ],
-    ).configure(m_probabilities=[0.6, 0.2, 0.2])
+    ).configure(m_probabilities=[0.75, 0.2, 0.05])
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="record_id",
         probability_two_random_records_match=config.prior,
         comparisons=[
-            name("first_name", [0.85, 0.1, 0.05]),
+            name("first_name", [0.9, 0.05, 0.05]),
             name("last_name", [0.9, 0.07, 0.03]),
             cl.ExactMatch("company").configure(m_probabilities=[0.8, 0.2]),
             email,
-            cl.ExactMatch("phone").configure(m_probabilities=[0.6, 0.4]),
+            cl.ExactMatch("phone").configure(m_probabilities=[0.95, 0.05]),
         ],
         blocking_rules_to_generate_predictions=[
             block_on("first_name", "last_name"),
