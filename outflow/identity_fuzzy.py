@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import polars as pl
@@ -119,7 +119,7 @@ def fuzzy_config(project_yml: Path | None = None) -> FuzzyConfig:
     if env:
         if env not in ("on", "off", "1", "0", "true", "false"):
             raise OutflowError(f"{ENV}={env[:20]!r}: use on or off")
-        config = FuzzyConfig(**{**config.__dict__, "enabled": env in ("on", "1", "true")})
+        config = replace(config, enabled=env in ("on", "1", "true"))
     return config
 
 
