@@ -38,7 +38,8 @@ ui: setup
 
 # Each benchmark prints its own table; see the README's Benchmarks section for what each figure means.
 bench: setup
-	$(PY) bench/identity_resolution.py --demo
+	$(PY) bench/identity_resolution.py --resolve-only --demo
+	$(PY) bench/identity_resolution.py --identifiers 1000000
 	$(PY) bench/generate_scale.py --people 100000,1000000 --build
 	$(PY) bench/sync_engine.py
 	$(PY) bench/destinations.py

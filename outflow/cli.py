@@ -187,6 +187,7 @@ def generate_cmd(
     out: Path = typer.Option(None, "--out", help="Output folder (default: OUTFLOW_DATA_DIR or ./data)."),
     as_of: str = typer.Option("2026-11-01", "--as-of", help="The dataset's 'today' (YYYY-MM-DD)."),
     load: bool = typer.Option(True, "--load/--no-load", help="Also load the files into the warehouse."),
+    hard: bool = typer.Option(False, "--hard", help="Add the hard identity cases, each record tagged in its truth."),
 ) -> None:
     """Write synthetic raw tables (and their ground truth) that follow the raw data contract."""
     from outflow.contract import GATING_TABLES
@@ -195,7 +196,7 @@ def generate_cmd(
     from outflow.warehouse import connect
 
     target = out or settings.data_dir()
-    result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
+    result = generate(people, seed, target, as_of=_date(as_of, "--as-of"), hard=hard)
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
         with creating(), connect() as con:
@@ -293,11 +294,20 @@ def build_cmd(
 
 
 @app.command("identity")
-def identity_cmd() -> None:
-    """Report identity resolution: persons, shared identifiers, and accuracy against the ground truth."""
+def identity_cmd(
+    truth: Path = typer.Option(
+        None, "--truth", help="CSV/Parquet: record_id (as in int_identity__record_persons), person[, tag]."
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="How many of the largest clusters to list."),
+) -> None:
+    """Report identity resolution: persons, shared identifiers, pairwise precision and recall against a truth
+    (--truth, else the generator's), the largest clusters and what bridges them, suspicious clusters."""
+    from outflow.identity_eval import print_report, read_truth
     from outflow.pipeline import summarize
 
+    frame = read_truth(truth) if truth else None  # a malformed file fails first, in one line
     _summary_table(summarize(), {})
+    print_report(frame, str(truth) if truth else None, top)
 
 
 @app.command("demo")

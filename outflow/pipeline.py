@@ -17,6 +17,7 @@ from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
+from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.load import LoadResult, load_directory
 from outflow.person_map import load_overrides, resolve_person_map
 from outflow.phones import normalize_emails, normalize_phones
@@ -59,6 +60,8 @@ def generate_and_load(
 # build in three: what the phone step reads, then what the identity step reads, then the rest.
 PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_emails__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
+# the fuzzy identity stage, when on, runs between these and the rest of the identity step's inputs
+FUZZY_STEP_INPUTS = ["+int_identity__nodes"]
 
 
 def require_raw_tables(con: Warehouse) -> None:
@@ -104,10 +107,19 @@ def build(
         with connect(warehouse) as wh:
             normalize_phones(wh)
             normalize_emails(wh)
-    if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
+    done = PHONE_STEP_INPUTS
+    if fuzzy_config().enabled:
+        if dbt_build(FUZZY_STEP_INPUTS, done) or not terms:
+            with connect(warehouse) as wh:
+                link_fuzzy(wh)
+        done = done + FUZZY_STEP_INPUTS
+    else:
+        with connect(warehouse) as wh:
+            clear_fuzzy(wh)
+    if dbt_build(IDENTITY_STEP_INPUTS, done) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS + PHONE_STEP_INPUTS)
+    dbt_build([], IDENTITY_STEP_INPUTS + done)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 

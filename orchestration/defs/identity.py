@@ -2,12 +2,14 @@
 
 Each asset's key is the one dagster-dbt gives the dbt source it writes (outflow_identity.phones_e164,
 outflow_identity.person_map), so the dbt models that read them sit downstream in one graph, and Dagster runs
-the dbt models before a step, the step, then the rest. Thin wiring over outflow.phones and outflow.person_map.
+the dbt models before a step, the step, then the rest. Thin wiring over outflow.phones, outflow.identity_fuzzy
+and outflow.person_map.
 """
 
 import dagster as dg
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.person_map import resolve_person_map
 from outflow.phones import normalize_emails, normalize_phones
 
@@ -16,6 +18,7 @@ COUNTRIES_KEY = dg.AssetKey(["outflow_identity", "countries"])
 EMAILS_KEY = dg.AssetKey(["outflow_identity", "emails"])
 PERSON_MAP_KEY = dg.AssetKey(["outflow_identity", "person_map"])
 CHANGES_KEY = dg.AssetKey(["outflow_identity", "identity_changes"])
+FUZZY_KEY = dg.AssetKey(["outflow_identity", "fuzzy_links"])
 
 
 def build_defs() -> dg.Definitions:
@@ -84,4 +87,22 @@ def build_defs() -> dg.Definitions:
         )
         yield dg.MaterializeResult(asset_key=CHANGES_KEY)
 
-    return dg.Definitions(assets=[phones_e164, emails, person_map])
+    @dg.asset(
+        key=FUZZY_KEY,
+        deps=[dg.AssetKey(k) for k in ("int_identity__nodes", "stg_crm__contacts", "stg_shop__orders")],
+        group_name="intermediate",
+        owners=["team:analytics-engineering"],
+        pool=WAREHOUSE_POOL,
+        description="The fuzzy identity stage (Splink): accepted CRM/order record pairs, and the review table; "
+        "dropped when vars.identity_fuzzy.enabled is off.",
+    )
+    def fuzzy_links(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        config = fuzzy_config()
+        with warehouse.connect() as wh:
+            if not config.enabled:
+                clear_fuzzy(wh)
+                return dg.MaterializeResult(metadata={"enabled": False})
+            result = link_fuzzy(wh, config)
+        return dg.MaterializeResult(metadata={"accepted": result.accepted, "review": result.review})
+
+    return dg.Definitions(assets=[phones_e164, emails, fuzzy_links, person_map])

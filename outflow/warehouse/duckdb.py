@@ -149,6 +149,11 @@ class DuckDBWarehouse(Warehouse):
         """The driver connection, for the back end's own use (and code not yet moved to the interface)."""
         return self._con
 
+    def splink_connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection for Splink's DuckDBAPI (the fuzzy identity stage runs Splink on a local engine)."""
+        self._con.complete()
+        return self._con
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)

@@ -33,3 +33,7 @@ co_occurrence as (
 )
 
 select a, b, records, first_seen_at, last_seen_at, source_record from co_occurrence
+union all
+-- the fuzzy stage's accepted pairs (empty when it is off), one record each
+select a, b, 1 as records, seen_at as first_seen_at, seen_at as last_seen_at, source_record
+from {{ ref('int_identity__fuzzy_links') }}
