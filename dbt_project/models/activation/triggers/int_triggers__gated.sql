@@ -1,6 +1,7 @@
 -- Every trigger row after the gate, the frequency cap and quiet hours.
--- * Gate (int_triggers__arms): erased and globally excluded persons are dropped; non-transactional triggers need granted consent
---   for their purpose on their channel; the channel needs an address; the trigger's holdout is kept out.
+-- * Gate (int_triggers__arms): erased and globally excluded persons are dropped; non-transactional triggers
+--   need granted consent for their purpose on their channel; the channel needs an address; the trigger's
+--   holdout (var trigger_holdout_pct) is kept out.
 -- * Frequency cap: a person gets at most `trigger_cap` (default 1) trigger messages per channel in the
 --   trailing `trigger_cap_window_days` (default 7) days. What counts is what the sync engine actually
 --   delivered (int_trigger__deliveries, from its run log and acknowledged state), not what the models
