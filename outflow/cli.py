@@ -163,7 +163,7 @@ def report_lift_cmd(
     for r in lift.iter_rows(named=True):
         ci = f"{100 * r['abs_lift']:.1f} [{100 * r['abs_lift_low']:.1f}, {100 * r['abs_lift_high']:.1f}]"
         table.add_row(
-            r["campaign"],
+            f"{r['campaign']} ({r['campaign_type']})",
             f"{r['treated']:,}",
             f"{r['holdout']:,}",
             ci,
