@@ -121,8 +121,6 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
     from outflow.warehouse import connect
 
     try:
-        if isinstance(warehouse, str) and warehouse.startswith(("postgresql://", "postgres://")):
-            return connect(url=warehouse)
         return connect(warehouse)
     except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
         message = locked_warehouse_message(exc, warehouse)

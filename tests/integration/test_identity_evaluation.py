@@ -1,5 +1,5 @@
 """The hard-mode generator at 5,000 people, built for real with dbt, measured by the CLI evaluation
-(`outflow identity --truth … --output json`), with the fuzzy stage on and then switched off again.
+(`outflow identity --truth … --output json`), with the fuzzy stage off, then switched on.
 
 The figures are printed (run with -s to see them). The assertions hold what the resolver achieves today; the
 targets of docs/identity.md (precision >= 0.99, >= 0.98 of the exact-match ceiling) are printed beside them.
@@ -60,7 +60,7 @@ def hard(tmp_path_factory: pytest.TempPathFactory) -> dict:
     truth = str(root / "data" / "truth" / "records")
     runs = {}
     with pytest.MonkeyPatch.context() as mp:
-        for mode in ("on", "off"):
+        for mode in ("off", "on"):  # off first: the graph remembers every edge it has seen
             mp.setenv("OUTFLOW_IDENTITY_FUZZY", mode)
             build(warehouse=warehouse)
             with connect(warehouse) as con:
@@ -95,7 +95,8 @@ def test_hard_mode_measured_by_the_cli(hard):
     clusters = _rows(hard["off"]["tables"], "Largest clusters")
     assert len(clusters) == 10 and any(c["bridges"] != "-" for c in clusters)
     warnings = {w["warning"] for w in _rows(hard["off"]["tables"], "Suspicious clusters")}
-    assert "several user ids" in warnings
+    # a user id never joins another (the resolver refuses that link); CRM duplicates and weak bridges are listed
+    assert "several user ids" not in warnings and "several CRM ids (duplicates, or a false merge)" in warnings
 
 
 def test_fuzzy_stage_links_name_only_duplicates_and_typos_without_losing_precision(hard):

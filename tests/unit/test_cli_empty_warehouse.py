@@ -20,12 +20,12 @@ _NAMES_A_WAY_OUT = re.compile(r"`outflow [a-z]|did you mean|choose from|known: |
 
 
 def _commands(command, path=()):
-    subcommands = getattr(command, "commands", None)
-    if subcommands and path and command.invoke_without_command:  # a group that runs alone too (`outflow report`)
-        yield path, command
-    if subcommands:
-        for name, sub in sorted(subcommands.items()):
-            yield from _commands(sub, (*path, name))
+    if hasattr(command, "list_commands"):  # a group: its subcommands as the CLI resolves them (lazy ones imported here)
+        ctx = typer.Context(command)
+        if path and command.invoke_without_command:  # a group that runs alone too (`outflow report`)
+            yield path, command
+        for name in sorted(command.list_commands(ctx)):
+            yield from _commands(command.get_command(ctx, name), (*path, name))
     else:
         yield path, command
 

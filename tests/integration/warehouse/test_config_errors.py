@@ -130,11 +130,13 @@ def test_schema_the_user_cannot_write(postgres_url: str, tmp_path: Path) -> None
     msg = str(err.value)
     assert "permission denied for schema outflow_quality" in msg and "OUTFLOW_POSTGRES_URL" in msg
     assert "GRANT USAGE, CREATE ON SCHEMA outflow_quality TO reader" in msg
-    # the quality gate stores its results in outflow_quality: the command says what to grant, in one line
-    code, out = outflow("check", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path)
+    # the sync engine keeps its state in its own schema, which this user cannot create: one line, what to grant
+    code, out = outflow(
+        "sync", "runs", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path
+    )
     assert_one_line(code, out, "reader", "permission denied", "GRANT", "OUTFLOW_POSTGRES_URL")
     # named with --warehouse, the line names --warehouse, not a setting the user never used
-    code, out = outflow("check", "--warehouse", reader, env={}, tmp_path=tmp_path)
+    code, out = outflow("sync", "runs", "--warehouse", reader, env={}, tmp_path=tmp_path)
     assert_one_line(code, out, "reader", "permission denied", "GRANT", "--warehouse")
     assert "OUTFLOW_POSTGRES_URL" not in out
 
