@@ -21,6 +21,23 @@ from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
 
 
+def _quiet_help_types() -> None:
+    """`--help` shows a value's kind only where it helps: nothing after a flag (typer prints ``<bool>``) or an
+    argument (its name says what it is: ``names...``, not ``<list[str]>``); options that take a value keep it."""
+    from typer.core import TyperArgument, TyperOption
+
+    option_type = TyperOption.display_type_rich
+
+    def option(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else option_type(self, ctx)
+
+    TyperOption.display_type_rich = option  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+
+_quiet_help_types()
+
+
 # Each command's results are recorded in the Dagster instance the UI reads (one history; orchestration/history.py).
 # The libraries expose RESULT_HOOKS; the recorders are added when a command's module is first loaded.
 def _record_sync(result: dict) -> None:
