@@ -14,7 +14,7 @@ from activations.sandboxes.testing import make_secret
 from outflow.cli import app
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "activations" / "sandboxes" / "examples"
-NO_READ = {"braze", "customerio", "google_data_manager"}  # the vendor has no read for these credentials
+NO_READ = {"braze", "google_data_manager"}  # the vendor has no read for these credentials
 
 
 @pytest.fixture
