@@ -122,3 +122,31 @@ def test_a_dagster_step_that_met_the_lock_is_retried(tmp_path: Path, monkeypatch
     other = dg.materialize([fails], resources={"warehouse": WarehouseResource(path=str(path))}, raise_on_error=False)
     assert not other.success
     assert len([e for e in other.all_events if e.event_type_value == "STEP_UP_FOR_RETRY"]) == 0
+
+
+def test_dbt_meeting_the_lock_asks_dagster_for_a_retry(
+    built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dbt step runs dbt through dagster-dbt: what dbt says when another process holds the DuckDB file reaches
+    ``retry_on_lock`` in dagster-dbt's error, so the step is retried rather than failed."""
+    from dagster_dbt import DbtCliResource
+
+    from orchestration.defs.dbt import DBT_EXECUTABLE, DBT_PROJECT
+    from orchestration.resources import retry_on_lock
+    from outflow.build import dbt_env
+
+    path = tmp_path / "wh.duckdb"
+    with connect(built_warehouse, read_only=True) as src:
+        src.execute("checkpoint")
+    path.write_bytes(built_warehouse.read_bytes())
+    for name in ("OUTFLOW_TARGET", "OUTFLOW_WAREHOUSE"):  # dbt_env sets them: restored after the test
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    dbt_env(path)
+    holder = _holder(path)
+    try:
+        dbt = DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=DBT_EXECUTABLE)
+        with pytest.raises(dg.RetryRequested) as retry, retry_on_lock():
+            dbt.cli(["run", "--select", "stg_crm__contacts"], manifest=DBT_PROJECT.manifest_path).wait()
+    finally:
+        holder.communicate("\n", timeout=30)
+    assert "Could not set lock on file" in str(retry.value.__cause__)
