@@ -245,15 +245,13 @@ def runs(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Show the latest runs from outflow_sync.sync_runs."""
-    from activations.engine import _connect
-    from activations.state import ensure_schema, ns
+    from activations.rows import open_for_reading
 
-    con = _connect(warehouse)
+    con, q = open_for_reading(warehouse)
     try:
-        ensure_schema(con)
         rows = con.execute(
             "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
-            f"duration_s, error FROM {ns(con)}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
+            f"duration_s, error FROM {q}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
         ).fetchall()

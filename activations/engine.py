@@ -116,12 +116,12 @@ class SyncFailed(OutflowError):
         self.result = result
 
 
-def _connect(warehouse: Path | str | None) -> Warehouse:
+def _connect(warehouse: Path | str | None, read_only: bool = False) -> Warehouse:
     """The warehouse the settings name, or ``warehouse``: a DuckDB file, or a ``postgresql://`` URL."""
     from outflow.warehouse import connect
 
     try:
-        return connect(warehouse)
+        return connect(warehouse, read_only=read_only)
     except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
         message = locked_warehouse_message(exc, warehouse)
         if message is None:

@@ -26,6 +26,32 @@ def open_state(con: Warehouse) -> str:
     return ensure_privacy_schema(con)
 
 
+#: the run log the listing commands read
+STATE_TABLES = (
+    "sync_runs",
+    "sync_rejected_rows",
+    "sync_invalid_rows",
+    "sync_row_log",
+    "sync_sent",
+    "sync_destinations",
+)
+
+
+def open_for_reading(warehouse: object) -> tuple[Warehouse, str]:
+    """A session for the commands that only read the run log: read-only (so they share the warehouse with other
+    readers and never write it) when the state tables are in place; read-write only to create them, on a
+    warehouse no sync has run against yet or one of the old layout."""
+    from activations.engine import _connect
+    from activations.state import OLD_SCHEMA, SCHEMA, ns
+
+    con = _connect(warehouse, read_only=True)  # type: ignore[arg-type]
+    if all(con.table_exists(SCHEMA, t) for t in STATE_TABLES) and not con.tables(OLD_SCHEMA):
+        return con, ns(con)
+    con.close()
+    con = _connect(warehouse)  # type: ignore[arg-type]
+    return con, open_state(con)
+
+
 def known_syncs(con: Warehouse, q: str, declared: Sequence[SyncConfig] | None = None) -> list[str]:
     """Every sync name the YAML declares or the state has a record of (a renamed sync keeps its rows)."""
     names = {c.name for c in (load_syncs() if declared is None else declared)}

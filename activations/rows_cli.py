@@ -31,11 +31,9 @@ def print_frame(df: pl.DataFrame, title: str, empty: str) -> None:
 
 
 def _open(warehouse: object, name: str | None):  # noqa: ANN202
-    from activations.engine import _connect
-    from activations.rows import check_sync_name, open_state
+    from activations.rows import check_sync_name, open_for_reading
 
-    con = _connect(warehouse)  # type: ignore[arg-type]
-    q = open_state(con)
+    con, q = open_for_reading(warehouse)
     if name is not None:
         check_sync_name(con, q, name)
     return con, q

@@ -150,3 +150,25 @@ def test_dbt_meeting_the_lock_asks_dagster_for_a_retry(
     finally:
         holder.communicate("\n", timeout=30)
     assert "Could not set lock on file" in str(retry.value.__cause__)
+
+
+def test_listing_commands_read_alongside_another_reader(tmp_path: Path) -> None:
+    """`outflow sync runs`, `sync rejected` and `sync log` only read the run log: they open the warehouse
+    read-only, so they run while another process reads it (a read-write open would wait for that process)."""
+    from activations.privacy import ensure_privacy_schema
+
+    path = tmp_path / "wh.duckdb"
+    with connect(path) as con:
+        ensure_privacy_schema(con)
+    reader = connect(path, read_only=True)
+    outflow = str(Path(sys.executable).with_name("outflow"))
+    try:
+        for args in (["sync", "runs"], ["sync", "rejected"], ["sync", "log"]):
+            proc = subprocess.run(
+                [outflow, *args, "--warehouse", str(path)], env=_env(path, "0"), capture_output=True, text=True,
+                timeout=120,
+            )  # fmt: skip
+            assert proc.returncode == 0, (args, proc.stdout + proc.stderr)
+            assert "lock" not in (proc.stdout + proc.stderr).lower(), args
+    finally:
+        reader.close()
