@@ -15,9 +15,19 @@ from outflow.console import console, err_console
 if TYPE_CHECKING:
     import polars as pl
 
+    from outflow.warehouse import Warehouse
+
 audience_app = typer.Typer(help="Audiences: who is in them after consent and holdout.", no_args_is_help=True)
 person_app = typer.Typer(help="One person: why they qualify, their consent, scores and what was sent.",
                          no_args_is_help=True)  # fmt: skip
+
+
+def _reading() -> Warehouse:
+    """The warehouse, read-only: these commands never write it, so they run beside other readers (a Dagster run
+    reading it, another report) and create nothing; a missing table is one line naming `outflow build`."""
+    from activations.engine import _connect
+
+    return _connect(None, read_only=True)
 
 
 def site(
@@ -32,10 +42,9 @@ def site(
         return
     from outflow import settings
     from outflow.report.site import write_site
-    from outflow.warehouse import connect
 
     target = out or settings.warehouse_path().parent / "report"
-    with connect() as con:
+    with _reading() as con:
         index = write_site(con, target, max_people=max_people)
     console.print(f"report: {index}", highlight=False, soft_wrap=True)
 
@@ -59,9 +68,8 @@ def audience_export(
 ) -> None:
     """The audience's members now, after consent, exclusions and holdout: the people its syncs send."""
     from outflow.report.facts import audience_members
-    from outflow.warehouse import connect
 
-    with connect() as con:
+    with _reading() as con:
         members = audience_members(con, name)
     if out is not None:
         members.write_csv(out)
@@ -78,9 +86,8 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
     """Why a person qualifies and what happened to them: segments, audiences (and group), consent per channel,
     scores with reason codes, and what was sent where and when."""
     from outflow.report.facts import person, reason_codes, text
-    from outflow.warehouse import connect
 
-    with connect() as con:
+    with _reading() as con:
         p = person(con, person_id)
     profile = Table(title=f"Person {person_id}", show_header=False)
     profile.add_column("field")
