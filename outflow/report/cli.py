@@ -10,11 +10,9 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from outflow.console import console, err_console
+from outflow.console import console, err_console, print_frame
 
 if TYPE_CHECKING:
-    import polars as pl
-
     from outflow.warehouse import Warehouse
 
 audience_app = typer.Typer(help="Audiences: who is in them after consent and holdout.", no_args_is_help=True)
@@ -49,17 +47,6 @@ def site(
     console.print(f"report: {index}", highlight=False, soft_wrap=True)
 
 
-def _frame(df: pl.DataFrame, title: str) -> None:
-    from outflow.report.facts import text
-
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(col, overflow="fold")
-    for row in df.iter_rows():
-        table.add_row(*(text(v) for v in row))
-    console.print(table)
-
-
 @audience_app.command("export")
 def audience_export(
     name: Annotated[str, typer.Argument(help="audience name")],
@@ -78,7 +65,7 @@ def audience_export(
         sys.stdout.write(members.write_csv())
         sys.stdout.flush()
     else:
-        _frame(members, f"Audience {name}: {members.height:,} members")
+        print_frame(members, f"Audience {name}: {members.height:,} members")
 
 
 @person_app.command("explain")
@@ -95,9 +82,9 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
     for key in ("email", "phone", "first_name", "last_name", "company", "country", "last_seen_at"):
         profile.add_row(key, text(p.profile.get(key)))
     console.print(profile)
-    _frame(p.segments, "Segments")
-    _frame(p.audiences, "Audiences (treatment is sent; holdout and control are not)")
-    _frame(p.consent, "Consent per channel")
+    print_frame(p.segments, "Segments")
+    print_frame(p.audiences, "Audiences (treatment is sent; holdout and control are not)")
+    print_frame(p.consent, "Consent per channel")
     if p.scores:
         scores = Table(title="Scores", show_header=False)
         scores.add_column("score")
@@ -108,4 +95,4 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
         for code in reason_codes(p.scores.get("reason_codes")):
             scores.add_row("reason", code)
         console.print(scores)
-    _frame(p.deliveries, "What was sent where and when")
+    print_frame(p.deliveries, "What was sent where and when")
