@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from activations.privacy import ensure_privacy_schema
-from outflow import cli
 from outflow.warehouse import connect
+from tests.unit.test_cli_empty_warehouse import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +40,7 @@ LISTINGS = [
 def _run(argv: list[str], names: dict[str, str], monkeypatch, capsys) -> tuple[int, str, str]:
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", names["warehouse"])
     monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
-    monkeypatch.setattr(sys, "argv", ["outflow", *(a.format(**names) for a in argv)])
-    code = 0
-    try:
-        cli.run()
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return run_cli([a.format(**names) for a in argv], monkeypatch, capsys)
 
 
 @pytest.mark.parametrize("argv", LISTINGS, ids=[" ".join(a) for a in LISTINGS])
