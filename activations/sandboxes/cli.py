@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
-from outflow.console import console
+from outflow.console import console, err_console
 from outflow.errors import OutflowError
 
 sandbox_app = typer.Typer(help="Local sandboxes for every destination.", invoke_without_command=True)
@@ -40,7 +41,9 @@ def sandbox(
     try:
         running = start_all(token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits)
     except OSError as exc:
-        raise OutflowError(f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0") from exc
+        line = f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0"
+        err_console.print(f"[red]{escape(line)}[/red]", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
     table = Table("destination type", "base URL", "inspect")
     for col in table.columns:
         col.no_wrap, col.overflow = True, "ignore"  # URLs are copied: never cut or folded
