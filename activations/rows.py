@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from activations.config import SyncConfig, load_syncs
-from activations.state import temp_text_table
 from outflow.errors import OutflowError, did_you_mean
 
 if TYPE_CHECKING:
@@ -37,16 +36,36 @@ STATE_TABLES = (
 )
 
 
+def state_for_reading(con: Warehouse) -> str | None:
+    """The qualified state schema when its tables are in place, None on a warehouse no sync has run against
+    (nothing sent, nothing rejected). Creates nothing: a state of an older layout, which only a writer can move,
+    is one line naming the command that does."""
+    from activations.state import OLD_SCHEMA, SCHEMA, ns
+
+    present = [t for t in STATE_TABLES if con.table_exists(SCHEMA, t)]
+    old = con.tables(OLD_SCHEMA)
+    if len(present) == len(STATE_TABLES) and not old:
+        return ns(con)
+    if not present and not old:
+        return None
+    raise OutflowError(
+        "the warehouse's sync state is of an older layout: run `outflow sync runs` once to update it, then retry"
+    )
+
+
 def open_for_reading(warehouse: object) -> tuple[Warehouse, str]:
     """A session for the commands that only read the run log: read-only (so they share the warehouse with other
     readers and never write it) when the state tables are in place; read-write only to create them, on a
     warehouse no sync has run against yet or one of the old layout."""
     from activations.engine import _connect
-    from activations.state import OLD_SCHEMA, SCHEMA, ns
 
     con = _connect(warehouse, read_only=True)  # type: ignore[arg-type]
-    if all(con.table_exists(SCHEMA, t) for t in STATE_TABLES) and not con.tables(OLD_SCHEMA):
-        return con, ns(con)
+    try:
+        q = state_for_reading(con)
+    except OutflowError:
+        q = None
+    if q is not None:
+        return con, q
     con.close()
     con = _connect(warehouse)  # type: ignore[arg-type]
     return con, open_state(con)
@@ -86,8 +105,11 @@ def invalid_rows(con: Warehouse, q: str, sync_name: str | None = None, limit: in
     return con.fetch_polars(sql + _limit(limit), [sync_name, sync_name])
 
 
-def reasons(con: Warehouse, q: str, sync_name: str | None = None) -> pl.DataFrame:
-    """How many rows each reason holds back, per sync: (sync_name, kind rejected|invalid, reason, rows)."""
+def reasons(con: Warehouse, q: str | None, sync_name: str | None = None) -> pl.DataFrame:
+    """How many rows each reason holds back, per sync: (sync_name, kind rejected|invalid, reason, rows); none
+    without a state (``q`` None)."""
+    if q is None:
+        return empty_frame("sync_name", "kind", "reason", "rows")
     return con.fetch_polars(
         "SELECT sync_name, 'rejected' AS kind, last_error AS reason, count(*) AS rows "
         f"FROM {q}.sync_rejected_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, "
@@ -115,6 +137,7 @@ def person_keys_sql(con: Warehouse, q: str, declared: Sequence[SyncConfig], who:
     return " UNION ".join(parts)
 
 
+LOG_COLUMNS = ("logged_at", "sync_name", "destination", "op", "key", "status", "message", "run_id")
 _LOG = (
     "SELECT {extra}l.logged_at, l.sync_name, d.destination_type AS destination, l.op, l.key, l.status, l.message, "
     "l.run_id FROM {q}.sync_row_log l LEFT JOIN {q}.sync_destinations d ON d.sync_name = l.sync_name"
@@ -123,14 +146,16 @@ _LOG = (
 
 def row_log(
     con: Warehouse,
-    q: str,
+    q: str | None,
     sync_name: str | None = None,
     person_id: str | None = None,
     limit: int | None = None,
 ) -> pl.DataFrame:
     """The row log, newest first: what each run did with each row (ok, rejected, unknown) and the destination's
     message, with the destination each sync sent to; for one sync and/or one person (their keys in every
-    declared sync, ``person_keys_sql``)."""
+    declared sync, ``person_keys_sql``); none without a state (``q`` None)."""
+    if q is None:
+        return empty_frame(*LOG_COLUMNS)
     params: list[object] = [sync_name, sync_name]
     person = ""
     if person_id is not None:
@@ -146,14 +171,25 @@ def row_log(
     return con.fetch_polars(sql + _limit(limit), params)
 
 
-def people_log(con: Warehouse, q: str, people: Sequence[str]) -> pl.DataFrame:
-    """The row log of many people at once (``row_log`` with ``person_id`` for each), with a person_id column."""
-    temp_text_table(con, "_outflow_people", {"person_id": list(people)})
+def people_log(con: Warehouse, q: str | None, people: Sequence[str]) -> pl.DataFrame:
+    """The row log of many people at once (``row_log`` with ``person_id`` for each), with a person_id column.
+    Reads only (the people are a VALUES list, not a temp table): it runs on a read-only session."""
+    if q is None or not people:
+        return empty_frame("person_id", *LOG_COLUMNS)
     keys = person_keys_sql(con, q, load_syncs(), who="IN (SELECT person_id FROM _outflow_people)")
+    values = ", ".join(["(CAST(? AS VARCHAR))"] * len(people))
     return con.fetch_polars(
-        _LOG.format(extra="p.person_id, ", q=q) + f" JOIN ({keys}) p ON p.sync_name = l.sync_name AND p.key = l.key "
-        "ORDER BY p.person_id, l.logged_at DESC, l.sync_name, l.key"
+        f"WITH _outflow_people (person_id) AS (VALUES {values}) "
+        + _LOG.format(extra="p.person_id, ", q=q)
+        + f" JOIN ({keys}) p ON p.sync_name = l.sync_name AND p.key = l.key "
+        "ORDER BY p.person_id, l.logged_at DESC, l.sync_name, l.key",
+        list(people),
     )
+
+
+def empty_frame(*columns: str) -> pl.DataFrame:
+    """No rows, these (text) columns: what a listing shows before anything was recorded."""
+    return pl.DataFrame(schema=dict.fromkeys(columns, pl.String))
 
 
 def _limit(limit: int | None) -> str:

@@ -5,29 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from activations.cli import _friendly
 from outflow.cli_options import WarehouseOpt
-from outflow.console import console, err_console
+from outflow.console import err_console, print_frame
 
 if TYPE_CHECKING:
-    import polars as pl
+    pass
 
 NameArg = Annotated[str | None, typer.Argument(help="sync name (default: every sync)")]
 LimitOpt = Annotated[int, typer.Option("--limit", help="rows to show at most (0: all)")]
-
-
-def print_frame(df: pl.DataFrame, title: str, empty: str) -> None:
-    """A polars frame as one table (TSV when piped, JSON with --output json); ``empty`` when it has no rows."""
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(col, overflow="fold")
-    for row in df.iter_rows():
-        table.add_row(*("" if v is None else f"{v:%Y-%m-%d %H:%M:%S}" if hasattr(v, "hour") else str(v) for v in row))
-    console.print(table)
-    if not df.height:
-        err_console.print(empty, highlight=False, soft_wrap=True)
 
 
 def _open(warehouse: object, name: str | None):  # noqa: ANN202

@@ -18,6 +18,7 @@ from orchestration.defs import (
     raw,
     segments,
 )
+from orchestration.defs.schedules import schedule
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 # Every asset except the model training, which has its own weekly schedule (ml_training_weekly); the
@@ -42,7 +43,7 @@ def build_definitions() -> dg.Definitions:
         alerts.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
-            schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],
+            schedules=[schedule("outflow_daily_schedule", daily_job, "0 5 * * *")],
             resources={"warehouse": WarehouseResource()},
             # DuckDB allows one writer: steps of a run execute one after another in one process.
             executor=dg.in_process_executor,

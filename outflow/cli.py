@@ -107,7 +107,7 @@ LAZY = {
     "check": Lazy("outflow.cli:_check", "Run the checks of ASSET; exit 1 when a blocking check fails."),
     "segment": Lazy("outflow.segments.cli:app", "Segments and audiences: list, validate, compile, preview."),
     "sync": Lazy("outflow.cli:_sync_app", "Activation syncs: push sync_*/trg_* models to destinations."),
-    "sandbox": Lazy("activations.cli:sandbox_app", "Local sandboxes for every destination."),
+    "sandbox": Lazy("activations.sandboxes.cli:sandbox_app", "Local sandboxes for every destination."),
     "score": Lazy("outflow.cli:_score_app", "Predictive lead scoring: train, score, report."),
     "model": Lazy(
         "outflow.cli:_model_app",

@@ -15,11 +15,14 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
+
+if TYPE_CHECKING:
+    import polars as pl
 
 FORMATS = ("text", "json")
 _NUMBER = re.compile(r"-?\d{1,3}(,\d{3})*(\.\d+)?|-?\d+(\.\d+)?")
@@ -136,3 +139,16 @@ def line_buffered() -> None:
 
 console = OutflowConsole()
 err_console = Console(stderr=True)
+
+
+def print_frame(df: pl.DataFrame, title: str, empty: str | None = None) -> None:
+    """A polars frame as one table through ``console`` (TSV when piped, JSON with --output json), timestamps to
+    the second and None as empty; ``empty`` (on stderr) when it has no rows."""
+    table = Table(title=title)
+    for col in df.columns:
+        table.add_column(col, overflow="fold")
+    for row in df.iter_rows():
+        table.add_row(*("" if v is None else f"{v:%Y-%m-%d %H:%M:%S}" if hasattr(v, "hour") else str(v) for v in row))
+    console.print(table)
+    if not df.height and empty is not None:
+        err_console.print(empty, highlight=False, soft_wrap=True)

@@ -39,6 +39,7 @@ default since the activation models send only people with ads consent, or ``DENI
 from __future__ import annotations
 
 import base64
+import hashlib
 import logging
 import re
 from typing import Any, Literal
@@ -82,6 +83,10 @@ def _error(response: httpx.Response) -> dict[str, Any]:
     except (ValueError, AttributeError):
         return {}
     return err if isinstance(err, dict) else {}
+
+
+#: the address whose digest a credentials check (validate-only) sends: example.com is reserved (RFC 2606)
+CHECK_EMAIL = "outflow-credentials-check@example.com"
 
 
 class GoogleDataManagerDestination(Destination):
@@ -182,6 +187,14 @@ class GoogleDataManagerDestination(Destination):
             body["termsOfService"] = {"customerMatchTermsOfServiceStatus": "ACCEPTED"}
         method = "remove" if op == "delete" else "ingest"
         return PreparedRequest("POST", self._url(f"audienceMembers:{method}"), self._headers(), orjson.dumps(body))
+
+    def check_request(self) -> PreparedRequest:
+        """``audienceMembers:ingest`` with ``validateOnly``: Google checks the credentials, the account, the user
+        list and the terms and applies nothing. Its one member is the digest of a reserved example address,
+        not a person's."""
+        req = self._request("upsert", [[{"emailAddress": hashlib.sha256(CHECK_EMAIL.encode()).hexdigest()}]])
+        body = {**orjson.loads(req.content), "validateOnly": True}
+        return PreparedRequest(req.method, req.url, req.headers, orjson.dumps(body))
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
         return self._request(records[0].op if records else "upsert", [self.identifiers(r) for r in records])

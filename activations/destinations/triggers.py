@@ -127,6 +127,12 @@ class BrazeDestination(_TriggerDestination):
     max_batch_size = 75
     person_fields = ("external_id",)
 
+    def check_request(self) -> PreparedRequest:
+        """REST API ``GET /events/list``: the names of the workspace's custom events, sends nothing (401 for an
+        unknown or missing key; the key needs the ``events.list`` permission beside ``users.track``)."""
+        headers = {"authorization": f"Bearer {self._secret}"}
+        return PreparedRequest("GET", f"{self.cfg.destination.base_url}/events/list", headers)
+
     def build_request(self, records: list[Record]) -> PreparedRequest:
         events = []
         for r in records:

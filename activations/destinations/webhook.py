@@ -8,6 +8,9 @@ keyed with the base64-decoded part of the ``whsec_`` secret).
 Response: 2xx with optional ``{"results": [{"key", "status": "ok"|"error", "message"}]}`` for per-row
 outcomes (partial failure); keys absent from ``results`` count as accepted (a receiver may list only its
 failures).
+
+Credentials check (``outflow sync test``): a signed ``outflow.ping`` message with no records. A receiver that
+verifies signatures, as Standard Webhooks asks, answers 2xx to a good signature and 401 to a wrong secret.
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ import orjson
 
 from activations.destinations.base import Batch, Call, Destination, PreparedRequest, Record, Rejections, RowResult
 from outflow.errors import OutflowError
+
+#: the type of the message ``outflow sync test`` sends: signed, with no records
+PING = "outflow.ping"
 
 
 def decode_secret(secret: str) -> bytes:
@@ -80,6 +86,10 @@ class WebhookDestination(Destination):
                 f"{self.cfg.path or self.cfg.name}: destination.secret_env: the value of "
                 f"{self.cfg.destination.secret_env} is not a Standard Webhooks secret (whsec_ + base64)"
             ) from exc
+
+    def check_request(self) -> PreparedRequest:
+        """A signed ``outflow.ping`` message with no records: proves the secret to a verifying receiver."""
+        return self._request([], [f"ping-{time.time_ns()}"], kind=PING)
 
     def build_request(self, records: list[Record]) -> PreparedRequest:
         items = [{"op": r.op, "key": r.key, "idempotency_key": r.idempotency_key, "fields": r.fields} for r in records]

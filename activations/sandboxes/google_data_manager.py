@@ -10,7 +10,8 @@ digest that is not a SHA-256 in the request's ``encoding`` (``INVALID_HEX_ENCODI
 request-level: more than 10,000 members (``TOO_MANY_AUDIENCE_MEMBERS``), no ``encoding``
 (``REQUIRED_FIELD_MISSING``), a consent value outside the enum (``INVALID_ENUM_VALUE``), an unknown user list
 (``INVALID_USER_LIST_ID``), an ingest without accepted Customer Match terms when the account has not signed
-them (``TERMS_AND_CONDITIONS_NOT_SIGNED``); 401 ``UNAUTHENTICATED`` without the bearer token. Every body is
+them (``TERMS_AND_CONDITIONS_NOT_SIGNED``); an ingest with ``validateOnly`` is checked the same way and
+applies nothing (an empty answer); 401 ``UNAUTHENTICATED`` without the bearer token. Every body is
 also validated against Google's discovery document (``tests/data/vendor-specs/google_data_manager``): an unknown
 field, a wrong type or a value outside an enum is ``400 INVALID_ARGUMENT``.
 
@@ -222,6 +223,9 @@ class GoogleDataManagerSandbox(VendorSandbox):
 
     def ingest(self, req: Request) -> Response:
         ul, members = self._check(req, ingest=True)
+        if req.json().get("validateOnly"):  # validated as above, nothing applied: only errors are returned
+            self.count("validated_only")
+            return Response(200, {})
         return self._accept(ul, members, add=True)
 
     def remove(self, req: Request) -> Response:

@@ -33,10 +33,21 @@ class BrazeSandbox(VendorSandbox):
     default_rate_limit = (3000.0, 3.0)  # /users/track: 3,000 requests per 3 seconds
 
     def routes(self) -> list[Route]:
-        return [("POST", r"/users/track", self.track), ("POST", r"/users/delete", self.delete_users)]
+        return [
+            ("POST", r"/users/track", self.track),
+            ("POST", r"/users/delete", self.delete_users),
+            ("GET", r"/events/list", self.list_events),
+        ]
 
     def auth_error(self) -> Response:
         return Response(401, {"message": "Invalid API key: the key is not valid"})
+
+    def list_events(self, req: Request) -> Response:
+        """``GET /events/list``: the custom event names received, sorted (Braze pages them by 250)."""
+        with self.lock:
+            names = sorted({str(e.get("name")) for e in self.received})
+        page = int(req.q("page") or 0)
+        return Response(200, {"message": "success", "events": names[page * 250 : (page + 1) * 250]})
 
     def rate_limited(self, wait: float) -> Response:
         return Response(429, {"message": "Rate limit exceeded"}, {"retry-after": f"{max(wait, 0.001):.3f}"})

@@ -2,7 +2,8 @@
 
 - ``POST /{object}``: verifies the signature (401 on a bad one), applies queued faults, then applies each
   record (upsert/update/insert/delete) and answers ``{"results": [{"key", "status", "message"}]}`` listing
-  the rows it refused (accepted rows are not listed). A body over ``max_body_bytes`` gets 413.
+  the rows it refused (accepted rows are not listed). A signed ``outflow.ping`` with no records (``outflow
+  sync test``) is answered 200 and applies nothing. A body over ``max_body_bytes`` gets 413.
   Insert records are de-duplicated by ``idempotency_key`` (a resend never makes a second message).
 - ``GET /_sandbox/objects/{object}``: the records the destination holds, by key.
 - ``GET /_sandbox/messages/{object}``: the insert-mode messages (one per idempotency key).
@@ -28,7 +29,7 @@ from typing import Any
 
 import orjson
 
-from activations.destinations.webhook import verify
+from activations.destinations.webhook import PING, verify
 from activations.sandboxes.base import FaultQueue, TokenBucket
 
 log = logging.getLogger(__name__)
@@ -211,6 +212,10 @@ class _Handler(BaseHTTPRequestHandler):
             obj = path
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
             return self._send(400, {"error": "body is not a sync batch"})
+        if payload.get("type") == PING and not records:  # `outflow sync test`: the signature was the check
+            with st.lock:
+                st.stats["pings"] += 1
+            return self._send(200, {"results": []})
         with st.lock:
             bad = [str(r.get("key")) for r in records if str(r.get("key")) in st.reject_keys]
             msg = st.reject_keys.get(bad[0]) if bad else None

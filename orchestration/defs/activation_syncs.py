@@ -13,6 +13,7 @@ import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
 from activations.engine import SyncFailed, SyncResult, run_sync
+from orchestration.defs.schedules import schedule
 from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource, retry_on_lock
 
 GROUP = "activations"
@@ -113,7 +114,5 @@ def build_defs(syncs: Sequence[SyncConfig] | None = None) -> dg.Definitions:
             tags=WAREHOUSE_RUN_TAGS,
         )
         jobs.append(job)
-        schedules.append(
-            dg.ScheduleDefinition(name=f"activation_sync_{cfg.name}_schedule", job=job, cron_schedule=cfg.schedule)
-        )
+        schedules.append(schedule(f"activation_sync_{cfg.name}_schedule", job, cfg.schedule))
     return dg.Definitions(assets=assets, jobs=jobs, schedules=schedules)

@@ -13,6 +13,7 @@ import dagster as dg
 from activations.journeys import Journey, load_journeys
 from activations.journeys.engine import evaluate, stuck
 from activations.journeys.simulate import step_counts
+from orchestration.defs.schedules import schedule
 from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
 
 GROUP = "journeys"
@@ -105,7 +106,5 @@ def build_defs() -> dg.Definitions:
             tags=WAREHOUSE_RUN_TAGS,
         )
         jobs.append(job)
-        schedules.append(
-            dg.ScheduleDefinition(name=f"journey_{j.name}_schedule", job=job, cron_schedule=j.spec.schedule)
-        )
+        schedules.append(schedule(f"journey_{j.name}_schedule", job, j.spec.schedule))
     return dg.Definitions(assets=[*assets, journey_sends], jobs=jobs, schedules=schedules)

@@ -15,6 +15,7 @@ from models_ml.evaluation import population_stability_index
 from models_ml.pipeline import score_people, train_model
 from models_ml.registry import ModelRegistry, registry_root
 from models_ml.store import read_scores
+from orchestration.defs.schedules import schedule
 from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
 
 MODEL_KEY = dg.AssetKey(["ml", "lead_score_model"])
@@ -244,5 +245,5 @@ def build_defs() -> dg.Definitions:
         # Weekly training on Monday night. Daily scoring is a step of `outflow_daily` (05:00), between the
         # dbt models it reads and the marts, segments and syncs that read its scores; `ml_scoring` is the
         # same asset on its own, for a manual re-score.
-        schedules=[dg.ScheduleDefinition(name="ml_training_weekly", job=training_job, cron_schedule="0 3 * * 1")],
+        schedules=[schedule("ml_training_weekly", training_job, "0 3 * * 1")],
     )

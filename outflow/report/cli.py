@@ -10,14 +10,22 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from outflow.console import console, err_console
+from outflow.console import console, err_console, print_frame
 
 if TYPE_CHECKING:
-    import polars as pl
+    from outflow.warehouse import Warehouse
 
 audience_app = typer.Typer(help="Audiences: who is in them after consent and holdout.", no_args_is_help=True)
 person_app = typer.Typer(help="One person: why they qualify, their consent, scores and what was sent.",
                          no_args_is_help=True)  # fmt: skip
+
+
+def _reading() -> Warehouse:
+    """The warehouse, read-only: these commands never write it, so they run beside other readers (a Dagster run
+    reading it, another report) and create nothing; a missing table is one line naming `outflow build`."""
+    from activations.engine import _connect
+
+    return _connect(None, read_only=True)
 
 
 def site(
@@ -32,23 +40,11 @@ def site(
         return
     from outflow import settings
     from outflow.report.site import write_site
-    from outflow.warehouse import connect
 
     target = out or settings.warehouse_path().parent / "report"
-    with connect() as con:
+    with _reading() as con:
         index = write_site(con, target, max_people=max_people)
     console.print(f"report: {index}", highlight=False, soft_wrap=True)
-
-
-def _frame(df: pl.DataFrame, title: str) -> None:
-    from outflow.report.facts import text
-
-    table = Table(title=title)
-    for col in df.columns:
-        table.add_column(col, overflow="fold")
-    for row in df.iter_rows():
-        table.add_row(*(text(v) for v in row))
-    console.print(table)
 
 
 @audience_app.command("export")
@@ -59,9 +55,8 @@ def audience_export(
 ) -> None:
     """The audience's members now, after consent, exclusions and holdout: the people its syncs send."""
     from outflow.report.facts import audience_members
-    from outflow.warehouse import connect
 
-    with connect() as con:
+    with _reading() as con:
         members = audience_members(con, name)
     if out is not None:
         members.write_csv(out)
@@ -70,7 +65,7 @@ def audience_export(
         sys.stdout.write(members.write_csv())
         sys.stdout.flush()
     else:
-        _frame(members, f"Audience {name}: {members.height:,} members")
+        print_frame(members, f"Audience {name}: {members.height:,} members")
 
 
 @person_app.command("explain")
@@ -78,9 +73,8 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
     """Why a person qualifies and what happened to them: segments, audiences (and group), consent per channel,
     scores with reason codes, and what was sent where and when."""
     from outflow.report.facts import person, reason_codes, text
-    from outflow.warehouse import connect
 
-    with connect() as con:
+    with _reading() as con:
         p = person(con, person_id)
     profile = Table(title=f"Person {person_id}", show_header=False)
     profile.add_column("field")
@@ -88,9 +82,9 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
     for key in ("email", "phone", "first_name", "last_name", "company", "country", "last_seen_at"):
         profile.add_row(key, text(p.profile.get(key)))
     console.print(profile)
-    _frame(p.segments, "Segments")
-    _frame(p.audiences, "Audiences (treatment is sent; holdout and control are not)")
-    _frame(p.consent, "Consent per channel")
+    print_frame(p.segments, "Segments")
+    print_frame(p.audiences, "Audiences (treatment is sent; holdout and control are not)")
+    print_frame(p.consent, "Consent per channel")
     if p.scores:
         scores = Table(title="Scores", show_header=False)
         scores.add_column("score")
@@ -101,4 +95,4 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
         for code in reason_codes(p.scores.get("reason_codes")):
             scores.add_row("reason", code)
         console.print(scores)
-    _frame(p.deliveries, "What was sent where and when")
+    print_frame(p.deliveries, "What was sent where and when")

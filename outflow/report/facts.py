@@ -69,10 +69,14 @@ def audience_members(con: Warehouse, audience: str) -> pl.DataFrame:
 
 
 def sync_health(con: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(each sync's latest run with its counts, the reasons rows were rejected or set aside)."""
-    from activations.rows import open_state, reasons
+    """(each sync's latest run with its counts, the reasons rows were rejected or set aside); none before a
+    sync has run."""
+    from activations.rows import empty_frame, reasons, state_for_reading
 
-    q = open_state(con)
+    q = state_for_reading(con)
+    if q is None:
+        columns = ("sync_name", "started_at", "status", "added", "changed", "removed", "invalid", "acked", "rejected")
+        return empty_frame(*columns, "error"), reasons(con, q)
     latest = con.fetch_polars(
         "SELECT r.sync_name, r.started_at, r.status, r.added, r.changed, r.removed, r.invalid, r.acked, r.rejected, "
         f"r.error FROM {q}.sync_runs r WHERE r.dry_run = FALSE AND r.started_at = (SELECT max(r2.started_at) "
@@ -136,7 +140,7 @@ def person(con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = Non
     """Everything about one person: profile, current segments and audiences (with their group), consent per
     channel and purpose, scores with reason codes, and what was sent where and when (the row log;
     ``deliveries``: their rows of ``people_log``, read once for many people)."""
-    from activations.rows import open_state, row_log
+    from activations.rows import row_log, state_for_reading
 
     _require(con, "dim_profiles")
     prof = con.fetch_polars("SELECT * FROM main.dim_profiles WHERE person_id = ?", [person_id])
@@ -168,7 +172,7 @@ def person(con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = Non
         )
         scores = row.to_dicts()[0] if row.height else None
     if deliveries is None:
-        deliveries = row_log(con, open_state(con), person_id=person_id)
+        deliveries = row_log(con, state_for_reading(con), person_id=person_id)
     deliveries = deliveries.drop("run_id", "person_id", strict=False)
     return Person(person_id, prof.to_dicts()[0], segments, groups, consent, scores, deliveries)
 

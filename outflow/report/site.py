@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from activations.rows import open_state, people_log
+from activations.rows import people_log, state_for_reading
 from outflow.report import facts
 from outflow.warehouse import Warehouse
 
@@ -166,7 +166,7 @@ def write_site(con: Warehouse, out: Path, max_people: int = 1000) -> Path:
     q_people = [p for p in _sent_people(con) if p not in people]
     people |= set(q_people[: max(0, max_people - len(people))])
     chosen = sorted(people)[: max(max_people, 1)]
-    log = people_log(con, open_state(con), chosen)
+    log = people_log(con, state_for_reading(con), chosen)
     for pid in chosen:
         page = person_page(facts.person(con, pid, log.filter(pl.col("person_id") == pid)))
         (out / "people" / f"{_slug(pid)}.html").write_text(page, encoding="utf-8")
@@ -189,7 +189,9 @@ def write_site(con: Warehouse, out: Path, max_people: int = 1000) -> Path:
 
 
 def _sent_people(con: Warehouse) -> list[str]:
-    q = open_state(con)
+    q = state_for_reading(con)
+    if q is None:
+        return []
     return [
         r[0]
         for r in con.execute(f"SELECT DISTINCT person_id FROM {q}.sync_sent WHERE person_id IS NOT NULL").fetchall()

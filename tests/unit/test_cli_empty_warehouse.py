@@ -45,7 +45,8 @@ def _argv(path, command, tmp_path) -> list[str]:
     return [*path, *args]
 
 
-def _run(argv, monkeypatch, capsys) -> tuple[int, str]:
+def run_cli(argv, monkeypatch, capsys) -> tuple[int, str, str]:
+    """``outflow ARGV`` in this process, through the real entry point: (exit code, stdout, stderr)."""
     monkeypatch.setattr(sys, "argv", ["outflow", *argv])
     code = 0
     try:
@@ -53,7 +54,12 @@ def _run(argv, monkeypatch, capsys) -> tuple[int, str]:
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     captured = capsys.readouterr()
-    return code, captured.out + captured.err
+    return code, captured.out, captured.err
+
+
+def _run(argv, monkeypatch, capsys) -> tuple[int, str]:
+    code, out, err = run_cli(argv, monkeypatch, capsys)
+    return code, out + err
 
 
 @pytest.fixture

@@ -11,14 +11,19 @@ import pytest
 
 from outflow.report import facts
 from outflow.warehouse import Warehouse
-from tests.warehouse_fixtures import TARGETS, new_location
+from tests.warehouse_fixtures import TARGETS, Location, new_location
 
 T = dt.datetime(2026, 11, 1, 9, 0)
 
 
 @pytest.fixture(params=TARGETS)
-def marts(request: pytest.FixtureRequest, tmp_path: Path) -> Warehouse:
-    con = new_location(request, tmp_path).connect()
+def location(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
+    return new_location(request, tmp_path)
+
+
+@pytest.fixture
+def marts(location: Location) -> Warehouse:
+    con = location.connect()
     con.create_schema("main")
     tables = {
         "audience_exposure_history": pl.DataFrame({
@@ -71,3 +76,32 @@ def test_audiences_members_and_a_person(marts: Warehouse, monkeypatch, tmp_path:
     assert a.deliveries.height == 0 and a.scores is None
     with pytest.raises(facts.OutflowError, match="no person 'p_zz'"):
         facts.person(marts, "p_zz")
+
+
+def test_the_facts_read_a_read_only_session_and_create_nothing(
+    location: Location, marts: Warehouse, monkeypatch, tmp_path: Path
+) -> None:
+    """Before any sync the person has no deliveries and no state schema is created; once a sync has sent to
+    them, a read-only session (which refuses temp tables on PostgreSQL) reads what was sent, for one person and
+    for many at once."""
+    from activations.rows import open_state, people_log, state_for_reading
+    from activations.state import SCHEMA
+    from outflow.warehouse import connect
+
+    monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(tmp_path))
+    assert state_for_reading(marts) is None
+    assert facts.person(marts, "p_a").deliveries.height == 0 and facts.sync_health(marts)[0].height == 0
+    assert not marts.table_exists(SCHEMA, "sync_runs")
+    q = open_state(marts)
+    marts.execute(f"INSERT INTO {q}.sync_sent (sync_name, key, person_id) VALUES ('vip_hook', 'k_a', 'p_a')")
+    marts.execute(
+        f"INSERT INTO {q}.sync_row_log (run_id, sync_name, key, op, status, message, logged_at) "
+        "VALUES ('r1', 'vip_hook', 'k_a', 'add', 'ok', NULL, ?)",
+        [T],
+    )
+    marts.close()
+    with connect(location.path, read_only=True) if location.path else connect(url=location.url, read_only=True) as ro:
+        assert ro.read_only
+        assert facts.person(ro, "p_a").deliveries.select("sync_name", "status").rows() == [("vip_hook", "ok")]
+        log = people_log(ro, state_for_reading(ro), ["p_a", "p_b"])
+        assert log.select("person_id", "key").rows() == [("p_a", "k_a")]
