@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from activations.destinations.base import Destination
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the package stays light: a sandbox importing `versions` loads no HTTP client or config
+    from activations.destinations.base import Destination
 
 
 def _registry() -> dict[str, type[Destination]]:

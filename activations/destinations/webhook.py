@@ -15,10 +15,7 @@ verifies signatures, as Standard Webhooks asks, answers 2xx to a good signature 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import time
 from typing import Any
 
@@ -26,51 +23,8 @@ import httpx
 import orjson
 
 from activations.destinations.base import Batch, Call, Destination, PreparedRequest, Record, Rejections, RowResult
+from activations.webhook_signature import PING, decode_secret, sign
 from outflow.errors import OutflowError
-
-#: the type of the message ``outflow sync test`` sends: signed, with no records
-PING = "outflow.ping"
-
-
-def decode_secret(secret: str) -> bytes:
-    """The HMAC key from a ``whsec_<base64>`` secret."""
-    body = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(body, validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("secret is not whsec_ followed by base64") from exc
-    if not key:
-        raise ValueError("secret is empty")
-    return key
-
-
-def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``webhook-signature`` header value for one message."""
-    key = decode_secret(secret)
-    to_sign = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(key, to_sign, hashlib.sha256).digest()
-    return "v1," + base64.b64encode(digest).decode()
-
-
-def verify(secret: str, headers: dict[str, str], body: bytes, tolerance_s: int = 300) -> bool:
-    """Check a received message's signature (any of the space-separated v1 signatures) and timestamp."""
-    msg_id = headers.get("webhook-id")
-    ts = headers.get("webhook-timestamp")
-    sigs = headers.get("webhook-signature")
-    if not (msg_id and ts and sigs):
-        return False
-    try:
-        ts_i = int(ts)
-    except ValueError:
-        return False
-    if abs(time.time() - ts_i) > tolerance_s:
-        return False
-    expected = sign(secret, msg_id, ts_i, body).split(",", 1)[1]
-    for sig in sigs.split():
-        version, _, value = sig.partition(",")
-        if version == "v1" and hmac.compare_digest(value, expected):
-            return True
-    return False
 
 
 class WebhookDestination(Destination):

@@ -30,7 +30,6 @@ from urllib.parse import parse_qs
 import orjson
 
 from activations.destinations.versions import VERSIONS, served
-from activations.hashing import META_KEYS
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.spec import graph_edge_errors
 
@@ -165,6 +164,8 @@ class MetaSandbox(VendorSandbox):
         schema = payload.get("schema")
         schema = [schema] if isinstance(schema, str) else schema
         data = payload.get("data")
+        from activations.hashing import META_KEYS  # at the first request: phonenumbers is not needed to start
+
         if not isinstance(schema, list) or not schema or any(k not in META_KEYS for k in schema):
             raise SandboxError(400, _graph_error(100, f"(#100) Invalid schema {schema!r}"))
         if not isinstance(data, list) or not data:

@@ -14,11 +14,11 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
+if TYPE_CHECKING:  # jsonschema loads on the first validation, so a sandbox starts without it
+    from jsonschema import Draft202012Validator
+    from referencing import Registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = REPO_ROOT / "tests" / "data" / "vendor-specs"
@@ -56,10 +56,19 @@ def _load(relpath: str) -> Any:
 
 @functools.cache
 def _registry(relpath: str) -> tuple[Registry, str]:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT202012
+
     doc = _load(relpath)
     uri = f"urn:outflow-spec:{relpath}"
     resource = Resource.from_contents(doc, default_specification=DRAFT202012)
     return Registry().with_resource(uri, resource), uri
+
+
+def _validator(schema: dict[str, Any], registry: Registry | None = None) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(schema) if registry is None else Draft202012Validator(schema, registry=registry)
 
 
 def _pointer(*parts: str) -> str:
@@ -78,16 +87,16 @@ def request_validator(relpath: str, path: str, method: str) -> Draft202012Valida
         if i is None:
             raise SpecMissing(f"{relpath}: {method.upper()} {path} takes no body")
         ptr = _pointer("paths", path, method.lower(), "parameters", str(i), "schema")
-        return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
+        return _validator({"$ref": f"{uri}#/{ptr}"}, registry)
     ptr = _pointer("paths", path, method.lower(), "requestBody", "content", "application/json", "schema")
-    return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
+    return _validator({"$ref": f"{uri}#/{ptr}"}, registry)
 
 
 @functools.cache
 def request_validator_ct(relpath: str, path: str, method: str, content_type: str) -> Draft202012Validator:
     registry, uri = _registry(relpath)
     ptr = _pointer("paths", path, method.lower(), "requestBody", "content", content_type, "schema")
-    return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
+    return _validator({"$ref": f"{uri}#/{ptr}"}, registry)
 
 
 def errors(validator: Draft202012Validator, body: Any, limit: int = 5) -> list[str]:
@@ -109,7 +118,7 @@ def response_validator(
     own answers are checked against it in the tests)."""
     registry, uri = _registry(relpath)
     ptr = _pointer("paths", path, method.lower(), "responses", status, "content", content_type, "schema")
-    return Draft202012Validator({"$ref": f"{uri}#/{ptr}"}, registry=registry)
+    return _validator({"$ref": f"{uri}#/{ptr}"}, registry)
 
 
 def spec_paths(relpath: str) -> set[str]:
@@ -165,7 +174,7 @@ def discovery_validator(relpath: str, method_id: str, part: str = "request") -> 
     if method is None or part not in method:
         raise SpecMissing(f"{relpath} defines no {part} for {method_id}")
     defs = {name: _from_discovery(s) for name, s in (doc.get("schemas") or {}).items()}
-    return Draft202012Validator({"$defs": defs, **_from_discovery(method[part])})
+    return _validator({"$defs": defs, **_from_discovery(method[part])})
 
 
 # --- Meta's SDK code-generation specs (facebook-business-sdk-codegen, api_specs/specs/<Node>.json) ----------

@@ -22,8 +22,6 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qs
 
-import phonenumbers
-
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 
 STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
@@ -113,6 +111,8 @@ class TwilioSandbox(VendorSandbox):
             raise SandboxError(
                 400, _error(400, 21617, "The concatenated message body exceeds the 1600 character limit.")
             )
+        import phonenumbers  # at the first message: the sandbox starts without it
+
         try:
             num = phonenumbers.parse(to, None)
             valid = to.startswith("+") and phonenumbers.is_valid_number(num)

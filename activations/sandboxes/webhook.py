@@ -29,8 +29,8 @@ from typing import Any
 
 import orjson
 
-from activations.destinations.webhook import PING, verify
 from activations.sandboxes.base import FaultQueue, TokenBucket
+from activations.webhook_signature import PING, verify
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """`outflow sandbox > file` shows the URLs at once: the command lives apart from the sync engine, so by the time
 it prints the URL table it has loaded only the sandboxes, never sqlglot, polars, the engine, dbt or Dagster (what
-made it take seconds). Checked in a real process, at the moment the table is printed; deterministic, untimed."""
+made it take seconds), nor the HTTP client, jsonschema or phonenumbers (loaded at a sandbox's first
+request). Checked in a real process, at the moment the table is printed; deterministic, untimed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,17 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("sqlglot", "polars", "activations.engine", "dagster", "dbt", "duckdb")
+HEAVY = (
+    "sqlglot",
+    "polars",
+    "activations.engine",
+    "dagster",
+    "dbt",
+    "duckdb",
+    "httpx",
+    "jsonschema",
+    "phonenumbers",
+)
 SPY = f"""
 import sys
 from rich.table import Table

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from activations.destinations.webhook import decode_secret, sign, verify
+from activations.webhook_signature import decode_secret, sign, verify
 
 
 def test_standard_webhooks_reference_vector() -> None:
