@@ -95,6 +95,25 @@ DDL = [
         logged_at TIMESTAMP
     )""",
 ]
+PRIVACY_TABLES = ("sync_destinations", "sync_sent", "erasure_ledger", "erasure_runs", "erasure_log")
+
+
+def _privacy_for_reading(warehouse: Path | str | None) -> tuple[Any, str]:
+    """A session for a report that only reads the privacy tables: read-only when they are in place (so it runs
+    beside other readers and writes nothing); read-write only to create them, on first use or an old layout."""
+    from activations.rows import state_for_reading
+    from outflow.warehouse import connect
+
+    con = connect(warehouse, read_only=True)
+    try:
+        q = state_for_reading(con)  # the sync state in place, of today's layout
+    except OutflowError:
+        q = None
+    if q is not None and all(con.table_exists(SCHEMA, t) for t in PRIVACY_TABLES):
+        return con, q
+    con.close()
+    con = connect(warehouse)
+    return con, ensure_privacy_schema(con)
 
 
 def ensure_privacy_schema(con: Any) -> str:
@@ -521,12 +540,12 @@ def _identifiers_for(who: str) -> list[tuple[str, str]]:
 
 def person_report(who: str, *, con: Any = None, warehouse: Path | str | None = None) -> PersonReport:
     """Every destination a person (person id, email or phone) was sent to, when, and the erasure's answer."""
-    from outflow.warehouse import connect
-
     own = con is None
-    con = connect(warehouse) if con is None else con
-    try:
+    if own:
+        con, q = _privacy_for_reading(warehouse)
+    else:
         q = ensure_privacy_schema(con)
+    try:
         idents = _identifiers_for(who)
         subjects = [subject_hash(t, v) for t, v in idents]
         (known,) = con.execute(

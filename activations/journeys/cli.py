@@ -139,14 +139,17 @@ def evaluate_cmd(
 @_friendly
 def status(name: str, directory: DirOpt = None) -> None:
     """Per-step counts of a live journey (everyone ever in it, and who is on each step now)."""
-    from activations.journeys.engine import SCHEMA, ensure_tables
-    from activations.journeys.simulate import step_counts
+    from activations.journeys.engine import SCHEMA, tables_in_place
+    from activations.journeys.simulate import StepCounts, step_counts
     from activations.journeys.spec import find_journey
     from outflow.warehouse import connect
 
     j = find_journey(name, directory)
-    with connect() as wh:
-        ensure_tables(wh)
+    with connect(read_only=True) as wh:  # only reads: runs beside a Dagster run or another reader
+        if not tables_in_place(wh):  # nothing evaluated yet, and a reader creates nothing
+            counts = [StepCounts(st.id, st.kind) for st in j.spec.steps]
+            print_counts(f"{name} (no journey evaluated yet: `outflow journey run {name}`)", counts)
+            return
         counts = step_counts(wh, j, SCHEMA)
         mode = wh.execute(f"select mode from {SCHEMA}.journey_controls where journey = ?", [name]).fetchone()
         last = wh.execute(f"select max(as_of) from {SCHEMA}.journey_runs where journey = ?", [name]).fetchone()
@@ -157,11 +160,12 @@ def status(name: str, directory: DirOpt = None) -> None:
 @_friendly
 def history(person_id: str) -> None:
     """Every journey transition of one person, with its reason."""
+    from activations.journeys.engine import tables_in_place
     from activations.journeys.simulate import person_history
     from outflow.warehouse import connect
 
-    with connect() as wh:
-        rows = person_history(wh, person_id)
+    with connect(read_only=True) as wh:
+        rows = person_history(wh, person_id) if tables_in_place(wh) else []
     table = Table("at", "journey", "entry", "from", "to", "reason", title=f"journeys of {person_id}")
     for at, journey, entry, frm, to, reason in rows:
         table.add_row(str(at), journey, str(entry), frm or "(entry)", to or "(left)", reason)

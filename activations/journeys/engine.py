@@ -74,6 +74,11 @@ class Evaluation:
     by_reason: dict[str, int] = field(default_factory=dict)
 
 
+def tables_in_place(wh: Warehouse, schema: str = SCHEMA) -> bool:
+    """Whether every journey table exists (a read-only reader needs this: it cannot create them)."""
+    return all(wh.table_exists(schema, table) for table in _DDL)
+
+
 def ensure_tables(wh: Warehouse, schema: str = SCHEMA) -> None:
     wh.create_schema(schema)
     for table, cols in _DDL.items():

@@ -144,7 +144,6 @@ def step_counts(wh: Warehouse, journey: Journey, schema: str = SCHEMA, samples: 
 
 def person_history(wh: Warehouse, person_id: str, schema: str = SCHEMA) -> list[tuple]:
     """Every transition of one person, in every journey: (at, journey, entry, from, to, reason)."""
-    ensure_tables(wh, schema)
     return wh.execute(
         f"select moved_at, journey, entry_seq, from_step, to_step, reason from {quote_ident(schema)}.journey_history "
         "where person_id = ? order by moved_at, journey, seq",

@@ -1,6 +1,7 @@
-"""`outflow report`, `outflow audience export` and `outflow person explain` only read: they open the warehouse
-read-only, so they run while a second real process reads it, and they create nothing (no sync state schema on a
-warehouse no sync has run against). On an empty warehouse each says, in one line, to run `outflow build`."""
+"""`outflow report`, `outflow audience export`, `outflow person explain`, `journey status`, `journey history` and
+`privacy report` only read: they open the warehouse read-only, so they run while a second real process reads it,
+and they create nothing (no sync state schema on a warehouse no sync has run against). On an empty warehouse the
+report commands say, in one line, to run `outflow build`."""
 
 from __future__ import annotations
 
@@ -82,3 +83,44 @@ def test_on_an_empty_warehouse_they_say_to_build_first(tmp_path: Path) -> None:
         assert "\n" not in out and "run `outflow build` first" in out, (args, out)
     with connect(path, read_only=True) as con:
         assert not con.tables(SCHEMA)
+
+
+def test_journey_status_history_and_privacy_report_only_read(copy: Path, tmp_path: Path) -> None:
+    """`journey status`, `journey history` and `privacy report` run beside another reader and write nothing once
+    their tables exist; before any journey ran, `journey status` says so in one line."""
+    from activations.journeys.engine import ensure_tables
+    from activations.privacy import ensure_privacy_schema
+    from activations.rows import open_state
+
+    fresh = tmp_path / "no_journeys.duckdb"
+    shutil.copy(copy, fresh)
+    never = _run(fresh, "journey", "status", "welcome")
+    assert never.returncode == 0 and "no journey evaluated yet" in never.stdout + never.stderr, never.stderr
+    assert "first_email" in never.stdout  # the steps, at zero
+    with connect(fresh, read_only=True) as con:
+        assert "journey_history" not in con.tables("outflow_journeys")  # and it created nothing
+
+    path = tmp_path / "with_tables.duckdb"
+    shutil.copy(copy, path)
+    with connect(path) as con:  # what a first sync and a first journey evaluation create
+        open_state(con)
+        ensure_privacy_schema(con)
+        ensure_tables(con)
+        con.execute("checkpoint")
+        (person,) = con.execute("SELECT min(person_id) FROM main.dim_profiles").fetchone()
+    before = path.stat().st_mtime_ns
+    reader = subprocess.Popen([sys.executable, "-c", READ, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    try:
+        assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+        status = _run(path, "journey", "status", "welcome")
+        history = _run(path, "journey", "history", person)
+        privacy = _run(path, "privacy", "report", person)
+    finally:
+        reader.communicate("\n", timeout=30)
+    for proc in (status, history, privacy):
+        assert proc.returncode == 0 and "lock" not in (proc.stdout + proc.stderr).lower(), proc.stdout + proc.stderr
+    assert "last evaluated never" in status.stdout + status.stderr and "first_email" in status.stdout
+    assert "has not been in any journey" in history.stdout
+    assert "nothing known about" in privacy.stdout or "person(s)" in privacy.stdout
+    assert path.stat().st_mtime_ns == before
