@@ -22,17 +22,27 @@ nodes as (
     group by 1, 2
 ),
 
-patterns as (
-    select identifier_type, '^(?:' || pattern || ')$' as pattern, reason
-    from {{ ref('identity_junk_patterns') }}
-),
-
+{#- the seed's patterns are read when the model compiles and written into the SQL as constants, so each regular
+    expression is compiled once rather than once per identifier (a pattern taken from a joined column is) -#}
+{%- set patterns_seed = ref('identity_junk_patterns') %}
+{%- set patterns = [] %}
+{%- if execute and load_relation(patterns_seed) is not none %}
+    {%- set patterns = run_query(
+        'select identifier_type, pattern, reason from ' ~ patterns_seed
+        ~ ' where pattern is not null order by identifier_type, pattern, reason').rows %}
+{%- endif %}
 pattern_hits as (
-    select nodes.identifier_type, nodes.identifier_value, min(patterns.reason) as reason
-    from nodes
-    inner join patterns
-        on patterns.identifier_type = nodes.identifier_type
-        and {{ outflow_regex_contains("lower(split_part(nodes.identifier_value, ';', 1))", 'patterns.pattern') }}
+    select identifier_type, identifier_value, min(reason) as reason
+    from (
+        {%- for p in patterns %}
+        select identifier_type, identifier_value, {{ outflow_sql_string(p[2]) if p[2] is not none else 'cast(null as varchar)' }} as reason
+        from nodes
+        where identifier_type = {{ outflow_sql_string(p[0]) }}
+            and {{ outflow_regex_full_match("lower(split_part(identifier_value, ';', 1))", p[1]) }}
+        union all
+        {%- endfor %}
+        select identifier_type, identifier_value, cast(null as varchar) as reason from nodes where 1 = 0
+    ) as hits
     group by 1, 2
 ),
 
