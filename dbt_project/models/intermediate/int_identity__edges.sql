@@ -1,7 +1,9 @@
 {#- Pairs of usable identifiers and the evidence that links them: how many records hold both, when they were
     first and last seen together, and the first such record. The identity step (outflow/person_map.py) adds
     these to the edges it remembers (outflow_identity.edges_seen) and orders weak links by their evidence.
-    Another kind of link joins by one more `union all` input with the same columns (a < b). -#}
+    `origin` names what produced the edge ('record': seen together in one source record; 'fuzzy': the fuzzy
+    stage), so that a stage switched off drops the edges it made. Another kind of link joins by one more
+    `union all` input with the same columns (a < b) and an origin of its own. -#}
 with usable as (
     select occurrences.record_id, occurrences.observed_at, nodes.identifier_key
     from {{ ref('int_identity__occurrences') }} as occurrences
@@ -32,8 +34,8 @@ co_occurrence as (
     group by 1, 2
 )
 
-select a, b, records, first_seen_at, last_seen_at, source_record from co_occurrence
+select a, b, 'record' as origin, records, first_seen_at, last_seen_at, source_record from co_occurrence
 union all
 -- the fuzzy stage's accepted pairs (empty when it is off), one record each
-select a, b, 1 as records, seen_at as first_seen_at, seen_at as last_seen_at, source_record
+select a, b, 'fuzzy' as origin, 1 as records, seen_at as first_seen_at, seen_at as last_seen_at, source_record
 from {{ ref('int_identity__fuzzy_links') }}
