@@ -46,21 +46,17 @@ pattern_hits as (
     group by 1, 2
 ),
 
-strong as (
-    select distinct record_id, identifier_type, identifier_value
-    from occurrences
-    where identifier_type in ({% for t in var('identity_strong_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
-),
-
 strong_links as (
-    -- distinct strong identifiers each value shares a record with
-    select a.identifier_type, a.identifier_value, count(distinct b.identifier_type || ':' || b.identifier_value) as n
-    from occurrences as a
-    inner join strong as b
-        on b.record_id = a.record_id
-        and not (b.identifier_type = a.identifier_type and b.identifier_value = a.identifier_value)
-    group by 1, 2
-    having count(distinct b.identifier_type || ':' || b.identifier_value) > {{ var('identity_max_strong_links') }}
+    -- distinct strong identifiers each value is seen with in one record
+    select identifier_key, count(*) as n
+    from (
+        select a as identifier_key, b as other from {{ ref('int_identity__pairs') }}
+        union all
+        select b, a from {{ ref('int_identity__pairs') }}
+    ) as neighbours
+    where split_part(other, ':', 1) in ({% for t in var('identity_strong_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    group by identifier_key
+    having count(*) > {{ var('identity_max_strong_links') }}
 )
 
 select
@@ -85,4 +81,4 @@ left join (
 left join pattern_hits
     on pattern_hits.identifier_type = nodes.identifier_type and pattern_hits.identifier_value = nodes.identifier_value
 left join strong_links
-    on strong_links.identifier_type = nodes.identifier_type and strong_links.identifier_value = nodes.identifier_value
+    on strong_links.identifier_key = nodes.identifier_type || ':' || nodes.identifier_value
