@@ -1,7 +1,7 @@
 """Identity resolution benchmarks.
 
 The whole path (default): generated data loaded into a DuckDB warehouse, then, timed, the real dbt models and the
-identity step, occurrences -> nodes -> edges -> components -> person map -> record persons, at a number of
+identity step, occurrences -> pairs -> nodes -> edges -> components -> person map -> record persons, at a number of
 identifiers (~4 per generated person). Reports each stage's wall seconds (dbt start-up: the rest of the wall time,
 dbt's own start and parse), the whole path's wall and CPU seconds
 (DuckDB's threads included), the load average before and after (the machine is shared) and peak memory. Data
@@ -155,6 +155,7 @@ def time_demo() -> float:
 IDENTIFIERS_PER_PERSON = 4  # about what the generator gives (emails, phones, CRM ids, user ids, cookies)
 PATH_STAGES = {
     "occurrences": ["int_identity__occurrences"],
+    "pairs": ["int_identity__pairs"],
     "nodes": ["int_identity__nodes"],
     "edges": ["int_identity__fuzzy_links", "int_identity__edges"],
 }

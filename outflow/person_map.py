@@ -7,8 +7,9 @@ transaction, in schema outflow_identity:
 
 - person_map: identifier key -> person id (int_identity__identifiers reads it); an identifier that left the
   graph keeps its last row;
-- edges_seen: every edge ever seen, with its first record and first/last seen, so a link that leaves the data
-  (a CRM contact that changed email) keeps joining its identifiers;
+- edges_seen: every edge ever seen, with its origin, first record and first/last seen, so a link that leaves the
+  data (a CRM contact that changed email) keeps joining its identifiers; the fuzzy stage's edges are forgotten
+  when the stage is switched off (its table outflow_identity.fuzzy_links is then absent);
 - person_ids: every person id ever issued (new ids are unique against it);
 - identity_changes: every merge and split, with its reason.
 
@@ -47,7 +48,9 @@ SOURCE_YML = "dbt_project/models/intermediate/_intermediate.yml"
 OVERRIDES_SEED = "identity_overrides.csv"
 OVERRIDE_ACTIONS = ("merge", "never_merge")
 IDENTIFIER_TYPES = ("email", "phone", "crm_id", "user_id", "cookie", "device")
-EDGE_COLUMNS = ["a", "b", "records", "first_seen_at", "last_seen_at", "source_record"]
+EDGE_COLUMNS = ["a", "b", "origin", "records", "first_seen_at", "last_seen_at", "source_record"]
+# edges made by a stage that can be switched off, and the table that exists while it is on
+STAGE_ORIGINS = {"fuzzy": "fuzzy_links"}
 
 
 def identity_config(manifest_path: Path | None = None) -> GraphConfig:
@@ -122,15 +125,22 @@ def load_overrides(path: Path | None = None) -> list[Override]:
 
 
 def _remembered_edges(wh: Warehouse) -> pl.DataFrame:
-    """This build's edges added to every edge seen before (a pair keeps its first record and first seen)."""
+    """This build's edges added to every edge seen before (a pair keeps its first record and first seen, per
+    origin); the remembered edges of a stage switched off are dropped."""
     current = wh.fetch_polars(f"select {', '.join(EDGE_COLUMNS)} from main.int_identity__edges")
     if not wh.table_exists(SCHEMA, "edges_seen"):
         return current
+    if "origin" not in wh.columns(SCHEMA, "edges_seen"):  # edges remembered before origins were kept
+        wh.execute(f"alter table {EDGES_SEEN} add column origin varchar")
+        wh.execute(f"update {EDGES_SEEN} set origin = 'record'")
     seen = wh.fetch_polars(f"select {', '.join(EDGE_COLUMNS)} from {EDGES_SEEN}")
+    off = [origin for origin, table in STAGE_ORIGINS.items() if not wh.table_exists(SCHEMA, table)]
+    if off:
+        seen = seen.filter(~pl.col("origin").is_in(off).fill_null(False))
     return (
         pl.concat([seen, current], how="vertical_relaxed")
-        .sort(["a", "b", "first_seen_at", "source_record"], nulls_last=True)
-        .group_by("a", "b", maintain_order=True)
+        .sort(["a", "b", "origin", "first_seen_at", "source_record"], nulls_last=True)
+        .group_by("a", "b", "origin", maintain_order=True)
         .agg(
             pl.col("records").max(),
             pl.col("first_seen_at").min(),

@@ -13,6 +13,7 @@ import pytest
 
 from outflow import normalize, pipeline, settings
 from outflow.errors import OutflowError
+from outflow.identity_fuzzy import clear_fuzzy
 from outflow.identity_graph import GraphConfig, resolve_graph
 from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
 from outflow.phones import EMAILS, LOOKUP, normalize_emails, normalize_phones
@@ -141,6 +142,47 @@ def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) 
         assert resolve_person_map(wh) == written.height
         again = wh.fetch_polars("select * from outflow_identity.person_map")
     assert _rows(again, MAP_COLUMNS) == _rows(expected, MAP_COLUMNS)
+
+
+def test_switching_the_fuzzy_stage_off_forgets_its_edges(warehouse_copy: Path) -> None:
+    """Edges carry their origin: the fuzzy stage's pair is remembered while the stage is on (its table exists)
+    and dropped from the remembered edges once it is off, so the pair it linked splits again."""
+    person = "select person_id from outflow_identity.person_map where identifier_key = ?"
+    with connect(warehouse_copy) as wh:
+        origins = wh.fetch_polars("select distinct origin from main.int_identity__edges")["origin"].to_list()
+        assert origins == ["record"]  # the stage is off in the demo build
+        record_edges = wh.execute("select count(*) from outflow_identity.edges_seen").fetchone()[0]
+        user = wh.execute(
+            "select identifier_key from outflow_identity.person_map where identifier_key like 'user_id:%' "
+            "and not is_shared order by identifier_key limit 1"
+        ).fetchone()[0]
+        # on: the stage's table exists and the edges model carries its pair
+        wh.execute("create table outflow_identity.fuzzy_links (record_id_l varchar, record_id_r varchar)")
+        new = "cookie:000-f"
+        wh.execute("insert into main.int_identity__nodes (identifier_key, identifier_type) values (?, 'cookie')", [new])
+        edge = "insert into main.int_identity__edges (a, b, origin, records) values (?, ?, ?, 1)"
+        wh.execute(edge, [new, user, "fuzzy"])
+        resolve_person_map(wh)
+        assert wh.execute(person, ["cookie:000-f"]).fetchone() == wh.execute(person, [user]).fetchone()
+        seen = "select origin, count(*) from outflow_identity.edges_seen group by 1 order by 1"
+        assert wh.execute(seen).fetchall() == [("fuzzy", 1), ("record", record_edges)]
+        # off: the table is dropped and the model has no fuzzy pair; the remembered one goes too
+        clear_fuzzy(wh)
+        wh.execute("delete from main.int_identity__edges where origin = 'fuzzy'")
+        resolve_person_map(wh)
+        assert wh.execute(person, ["cookie:000-f"]).fetchone() != wh.execute(person, [user]).fetchone()
+        assert wh.execute(seen).fetchall() == [("record", record_edges)]
+
+
+def test_edges_remembered_before_origins_were_kept_read_as_record_edges(warehouse_copy: Path) -> None:
+    with connect(warehouse_copy) as wh:
+        before = wh.fetch_polars("select * from outflow_identity.person_map")
+        wh.execute("alter table outflow_identity.edges_seen drop column origin")
+        resolve_person_map(wh)
+        origins = wh.execute("select distinct origin from outflow_identity.edges_seen").fetchall()
+        after = wh.fetch_polars("select * from outflow_identity.person_map")
+    assert origins == [("record",)]
+    assert _rows(after, MAP_COLUMNS) == _rows(before, MAP_COLUMNS)
 
 
 def test_guards_come_from_the_source_declaration(built_warehouse: Path, tmp_path: Path) -> None:

@@ -1,39 +1,22 @@
-{#- Pairs of usable identifiers and the evidence that links them: how many records hold both, when they were
-    first and last seen together, and the first such record. The identity step (outflow/person_map.py) adds
+{#- Pairs of usable identifiers (from int_identity__pairs) and the evidence that links them: how many records
+    hold both, when they were first and last seen together, and the first such record. The identity step (outflow/person_map.py) adds
     these to the edges it remembers (outflow_identity.edges_seen) and orders weak links by their evidence.
-    Another kind of link joins by one more `union all` input with the same columns (a < b). -#}
+    `origin` names what produced the edge ('record': seen together in one source record; 'fuzzy': the fuzzy
+    stage), so that a stage switched off drops the edges it made. Another kind of link joins by one more
+    `union all` input with the same columns (a < b) and an origin of its own. -#}
 with usable as (
-    select occurrences.record_id, occurrences.observed_at, nodes.identifier_key
-    from {{ ref('int_identity__occurrences') }} as occurrences
-    inner join {{ ref('int_identity__nodes') }} as nodes
-        using (identifier_type, identifier_value)
-    where nodes.block_reason is null
-),
-
-multi as (
-    select record_id from usable group by record_id having count(*) > 1
-),
-
-in_multi as (
-    select usable.* from usable where usable.record_id in (select record_id from multi)
+    select identifier_key from {{ ref('int_identity__nodes') }} where block_reason is null
 ),
 
 co_occurrence as (
-    select
-        a.identifier_key as a,
-        b.identifier_key as b,
-        count(distinct a.record_id) as records,
-        min(a.observed_at) as first_seen_at,
-        max(a.observed_at) as last_seen_at,
-        min(a.record_id) as source_record
-    from in_multi as a
-    inner join in_multi as b
-        on a.record_id = b.record_id and a.identifier_key < b.identifier_key
-    group by 1, 2
+    -- the pairs seen in one record whose ends are both usable
+    select pairs.*
+    from {{ ref('int_identity__pairs') }} as pairs
+    where pairs.a in (select identifier_key from usable) and pairs.b in (select identifier_key from usable)
 )
 
-select a, b, records, first_seen_at, last_seen_at, source_record from co_occurrence
+select a, b, 'record' as origin, records, first_seen_at, last_seen_at, source_record from co_occurrence
 union all
 -- the fuzzy stage's accepted pairs (empty when it is off), one record each
-select a, b, 1 as records, seen_at as first_seen_at, seen_at as last_seen_at, source_record
+select a, b, 'fuzzy' as origin, 1 as records, seen_at as first_seen_at, seen_at as last_seen_at, source_record
 from {{ ref('int_identity__fuzzy_links') }}

@@ -22,35 +22,41 @@ nodes as (
     group by 1, 2
 ),
 
-patterns as (
-    select identifier_type, '^(?:' || pattern || ')$' as pattern, reason
-    from {{ ref('identity_junk_patterns') }}
-),
-
+{#- the seed's patterns are read when the model compiles and written into the SQL as constants, so each regular
+    expression is compiled once rather than once per identifier (a pattern taken from a joined column is) -#}
+{%- set patterns_seed = ref('identity_junk_patterns') %}
+{%- set patterns = [] %}
+{%- if execute and load_relation(patterns_seed) is not none %}
+    {%- set patterns = run_query(
+        'select identifier_type, pattern, reason from ' ~ patterns_seed
+        ~ ' where pattern is not null order by identifier_type, pattern, reason').rows %}
+{%- endif %}
 pattern_hits as (
-    select nodes.identifier_type, nodes.identifier_value, min(patterns.reason) as reason
-    from nodes
-    inner join patterns
-        on patterns.identifier_type = nodes.identifier_type
-        and {{ outflow_regex_contains("lower(split_part(nodes.identifier_value, ';', 1))", 'patterns.pattern') }}
+    select identifier_type, identifier_value, min(reason) as reason
+    from (
+        {%- for p in patterns %}
+        select identifier_type, identifier_value, {{ outflow_sql_string(p[2]) if p[2] is not none else 'cast(null as varchar)' }} as reason
+        from nodes
+        where identifier_type = {{ outflow_sql_string(p[0]) }}
+            and {{ outflow_regex_full_match("lower(split_part(identifier_value, ';', 1))", p[1]) }}
+        union all
+        {%- endfor %}
+        select identifier_type, identifier_value, cast(null as varchar) as reason from nodes where 1 = 0
+    ) as hits
     group by 1, 2
-),
-
-strong as (
-    select distinct record_id, identifier_type, identifier_value
-    from occurrences
-    where identifier_type in ({% for t in var('identity_strong_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
 ),
 
 strong_links as (
-    -- distinct strong identifiers each value shares a record with
-    select a.identifier_type, a.identifier_value, count(distinct b.identifier_type || ':' || b.identifier_value) as n
-    from occurrences as a
-    inner join strong as b
-        on b.record_id = a.record_id
-        and not (b.identifier_type = a.identifier_type and b.identifier_value = a.identifier_value)
-    group by 1, 2
-    having count(distinct b.identifier_type || ':' || b.identifier_value) > {{ var('identity_max_strong_links') }}
+    -- distinct strong identifiers each value is seen with in one record
+    select identifier_key, count(*) as n
+    from (
+        select a as identifier_key, b as other from {{ ref('int_identity__pairs') }}
+        union all
+        select b, a from {{ ref('int_identity__pairs') }}
+    ) as neighbours
+    where split_part(other, ':', 1) in ({% for t in var('identity_strong_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    group by identifier_key
+    having count(*) > {{ var('identity_max_strong_links') }}
 )
 
 select
@@ -75,4 +81,4 @@ left join (
 left join pattern_hits
     on pattern_hits.identifier_type = nodes.identifier_type and pattern_hits.identifier_value = nodes.identifier_value
 left join strong_links
-    on strong_links.identifier_type = nodes.identifier_type and strong_links.identifier_value = nodes.identifier_value
+    on strong_links.identifier_key = nodes.identifier_type || ':' || nodes.identifier_value
