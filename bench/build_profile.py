@@ -135,6 +135,7 @@ def main() -> None:
     parser.add_argument("--warehouse", type=Path, help="build this loaded warehouse in place instead of generating")
     parser.add_argument("--top", type=int, default=15, help="how many of the costliest models and tests to list")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep the warehouse (one size only)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -147,7 +148,9 @@ def main() -> None:
     report = []
     for people in sizes:
         with tempfile.TemporaryDirectory() as scratch:
-            warehouse = args.warehouse or Path(scratch) / "w.duckdb"
+            folder = args.keep or Path(scratch)
+            folder.mkdir(parents=True, exist_ok=True)
+            warehouse = args.warehouse or folder / "w.duckdb"
             if people:
                 _child("generate", str(warehouse), str(people))
             load = _load()
