@@ -41,7 +41,6 @@
 {% macro lead_engagement_scores(as_of) -%}
 with events as (
     select
-        event_id,
         person_id,
         source,
         event_type,
@@ -57,33 +56,45 @@ rules as (
     select * from {{ ref('lead_engagement_rules') }}
 ),
 
-matched as (
-    select
-        events.person_id,
-        events.age_days,
-        rules.points,
-        row_number() over (
-            partition by events.source, events.event_id
-            order by (rules.page_pattern is null), rules.points desc nulls last
-        ) as rule_rank
+{#- An event's points depend only on its source, type and page: the rules are matched once per distinct kind
+    (a few dozen, where events are millions) and the points joined back to the events. -#}
+kinds as (
+    select distinct source, event_type, coalesce(page_path, '') as page_key
     from events
-    inner join rules
-        on rules.source = events.source
-        and rules.event_type = events.event_type
-        and (
-            rules.page_pattern is null
-            or position(lower(rules.page_pattern) in lower(coalesce(events.page_path, ''))) > 0
-        )
+),
+
+kind_points as (
+    select source, event_type, page_key, points
+    from (
+        select
+            kinds.source,
+            kinds.event_type,
+            kinds.page_key,
+            rules.points,
+            row_number() over (
+                partition by kinds.source, kinds.event_type, kinds.page_key
+                order by (rules.page_pattern is null), rules.points desc nulls last
+            ) as rule_rank
+        from kinds
+        inner join rules
+            on rules.source = kinds.source
+            and rules.event_type = kinds.event_type
+            and (rules.page_pattern is null or position(lower(rules.page_pattern) in lower(kinds.page_key)) > 0)
+    ) as ranked
+    where rule_rank = 1
 ),
 
 per_person as (
     select
-        person_id,
-        sum(points * {{ lead_decay('age_days') }}) as engagement_points,
+        events.person_id,
+        sum(kind_points.points * {{ lead_decay('events.age_days') }}) as engagement_points,
         count(*) as scored_events
-    from matched
-    where rule_rank = 1
-    group by person_id
+    from events
+    inner join kind_points
+        on kind_points.source = events.source
+        and kind_points.event_type = events.event_type
+        and kind_points.page_key = coalesce(events.page_path, '')
+    group by events.person_id
 )
 
 select
