@@ -1,3 +1,14 @@
+{#- Incremental: the email provider's export carries no arrival time, so occurred_at is the load key. Each run
+    restages the events of the last incremental_lookback_days before the newest one staged (an export that lags
+    lands) and replaces them by event_id (delete+insert). See docs/incremental.md. -#}
+{{ config(
+    materialized='incremental',
+    unique_key='event_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived']
+) }}
+
 select
     events.event_id,
     coalesce(emails.email_address, {{ normalize_email('events.email') }}) as email,
@@ -8,3 +19,6 @@ select
     events.occurred_at
 from {{ source('raw', 'email_events') }} as events
 left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = events.email
+{% if is_incremental() %}
+where events.occurred_at >= {{ outflow_incremental_since('occurred_at') }}
+{% endif %}
