@@ -42,11 +42,17 @@ orders as (
 ),
 
 events as (
-    select * from web
-    union all
-    select * from email
-    union all
-    select * from orders
+    -- typed as the contract, so an incremental run's rows match the stored table's columns on every engine
+    select
+        event_id, cast(person_id as varchar) as person_id, cast(source as varchar) as source,
+        cast(event_type as varchar) as event_type, occurred_at, page_path, campaign_id, amount
+    from (
+        select * from web
+        union all
+        select * from email
+        union all
+        select * from orders
+    ) as unioned
 )
 
 {% if is_incremental() %}
