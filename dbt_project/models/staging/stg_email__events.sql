@@ -1,14 +1,6 @@
 {#- Incremental: the email provider's export carries no arrival time, so occurred_at is the load key. Each run
     restages the events of the last incremental_lookback_days before the newest one staged (an export that lags
-    lands) and replaces them by event_id (delete+insert). See docs/incremental.md. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='event_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived']
-) }}
-
+    lands) and replaces them by event_id (delete+insert). Configured in dbt_project.yml; see docs/incremental.md. -#}
 select
     events.event_id,
     coalesce(emails.email_address, {{ normalize_email('events.email') }}) as email,

@@ -1,14 +1,6 @@
 {#- Incremental, keyed by load time: received_at, when the event reached the warehouse. Each run restages the
     events received within incremental_lookback_days of the newest one staged (a batch loaded late still lands)
-    and replaces them by event_id (delete+insert). See docs/incremental.md. -#}
-{{ config(
-    materialized='incremental',
-    unique_key='event_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived']
-) }}
-
+    and replaces them by event_id (delete+insert). Configured in dbt_project.yml; see docs/incremental.md. -#}
 select
     web.event_id,
     nullif(trim(web.cookie_id), '') as cookie_id,
