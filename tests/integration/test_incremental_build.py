@@ -10,7 +10,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from outflow.cli import app
 from outflow.contract import GATING_TABLES
 from outflow.load import load_directory
 from outflow.pipeline import build, generate_and_load
@@ -46,6 +48,7 @@ def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     """connect() and build() arguments for an empty warehouse of the target (PostgreSQL: its own database)."""
     if request.param == "duckdb":
         path = tmp_path / "incremental.duckdb"
+        monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(path))  # for the CLI
         yield {"connect": {"path": path}, "build": {"warehouse": path}}
         return
     url = fresh_database(request.getfixturevalue("postgres_url"))
@@ -88,7 +91,8 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
             "select count(*) from main.fct_events as f join raw.orders as o on o.order_id = f.event_id "
             "where f.source = 'order' and f.event_type <> 'order_' || o.status"
         ).fetchone()[0]
-    build(**warehouse["build"], full_refresh=True)
+    refresh = CliRunner().invoke(app, ["build", "--full-refresh"])  # one command
+    assert refresh.exit_code == 0, refresh.output
     with connect(**warehouse["connect"]) as wh:
         for model, rows in incremental.items():
             assert rows.height > 0, model
