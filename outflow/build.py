@@ -162,7 +162,8 @@ def run_dbt(
         outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
-        for r in outcome.result.results:
+        # a node's results (a run-operation's carry no node: its outcome is `success`)
+        for r in (r for r in outcome.result.results if hasattr(r, "node")):
             results.append(
                 {
                     "name": getattr(r.node, "name", "?"),

@@ -290,6 +290,9 @@ AS_OF_HELP = (
 def build_cmd(
     select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
+    full_refresh: bool = typer.Option(
+        False, "--full-refresh", help="Rebuild the incremental event models from the raw data (histories are kept)."
+    ),
 ) -> None:
     """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
     from outflow.asof import resolve_as_of
@@ -303,7 +306,7 @@ def build_cmd(
     from outflow.build_progress import dbt_progress
 
     with dbt_progress(console) as on_node:
-        run = build(select=select, as_of=at, on_node=on_node)
+        run = build(select=select, as_of=at, on_node=on_node, full_refresh=full_refresh)
     from orchestration.history import record_dbt
 
     record_dbt(run.results)  # the Dagster UI shows what this build materialized

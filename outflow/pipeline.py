@@ -79,11 +79,16 @@ def build(
     select: str | None = None,
     as_of: AsOf | str | None = None,
     on_node: Callable[[NodeEvent], None] | None = None,
+    full_refresh: bool = False,
 ) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
-    something. Returns the three parts' results as one run."""
+    something. Returns the three parts' results as one run.
+
+    The incremental models computed from the raw data alone (dbt tag `derived`: event staging, fct_events) add
+    only what changed since the last build; `full_refresh` drops them first, so they are rebuilt from scratch,
+    with the same result. The history tables are kept either way (docs/incremental.md)."""
     load_overrides()  # a malformed override row stops the build before dbt runs, in one line
     with connect(warehouse) as con:
         require_raw_tables(con)
@@ -93,6 +98,8 @@ def build(
     dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
     runs: list[DbtRun] = []
+    if full_refresh:
+        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of)
 
     def dbt_build(phase: list[str], exclude: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them

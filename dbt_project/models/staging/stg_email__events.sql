@@ -1,3 +1,6 @@
+{#- Incremental: the email provider's export carries no arrival time, so occurred_at is the load key. Each run
+    restages the events of the last incremental_lookback_days before the newest one staged (an export that lags
+    lands) and replaces them by event_id (delete+insert). Configured in dbt_project.yml; see docs/incremental.md. -#}
 select
     events.event_id,
     coalesce(emails.email_address, {{ normalize_email('events.email') }}) as email,
@@ -8,3 +11,6 @@ select
     events.occurred_at
 from {{ source('raw', 'email_events') }} as events
 left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = events.email
+{% if is_incremental() %}
+where events.occurred_at >= {{ outflow_incremental_since('occurred_at') }}
+{% endif %}

@@ -1,3 +1,6 @@
+{#- Incremental, keyed by load time: received_at, when the event reached the warehouse. Each run restages the
+    events received within incremental_lookback_days of the newest one staged (a batch loaded late still lands)
+    and replaces them by event_id (delete+insert). Configured in dbt_project.yml; see docs/incremental.md. -#}
 select
     web.event_id,
     nullif(trim(web.cookie_id), '') as cookie_id,
@@ -11,3 +14,6 @@ select
     web.received_at - web.occurred_at > interval '1 day' as is_late
 from {{ source('raw', 'web_events') }} as web
 left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = web.email
+{% if is_incremental() %}
+where web.received_at >= {{ outflow_incremental_since('received_at') }}
+{% endif %}
