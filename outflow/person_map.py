@@ -57,6 +57,10 @@ def identity_config(manifest_path: Path | None = None) -> IdentityConfig:
 
 def resolve_person_map(wh: Warehouse, config: IdentityConfig | None = None) -> int:
     """Resolve the graph dbt built and replace the person map with the answer; return the identifiers resolved."""
+    if wh.target == "spark":  # the graph stays in the cluster: label propagation in Spark SQL
+        from outflow.label_propagation import resolve_in_warehouse
+
+        return resolve_in_warehouse(wh, config or identity_config())
     nodes = wh.fetch_polars(
         "select identifier_key as key, identifier_type as type from main.int_identity__nodes where block_reason is null"
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 #: The warehouses Outflow runs on (OUTFLOW_TARGET); the first is the default.
-TARGETS = ("duckdb", "postgres")
+TARGETS = ("duckdb", "postgres", "spark")
 
 
 def _path(env: str, default: Path) -> Path:
@@ -27,7 +27,7 @@ def data_dir() -> Path:
 
 
 def target() -> str:
-    """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default) or ``postgres``.
+    """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default), ``postgres`` or ``spark``.
 
     The dbt runner picks its dbt target from the same setting, so a user names the warehouse once.
     """
