@@ -55,6 +55,14 @@ SQL_CONF = {
     "spark.sql.execution.arrow.pyspark.enabled": "true",
 }
 
+#: DuckDB functions the segment compiler writes (outflow/segments/compiler.py, portable_sql) that Spark spells
+#: otherwise: SQL functions of the session, so generated models read the same on every target.
+FUNCTIONS = [
+    "create or replace temporary function starts_with(s string, prefix string) returns boolean "
+    "return startswith(s, prefix)",
+    "create or replace temporary function strpos(s string, part string) returns int return instr(s, part)",
+]
+
 _session: Any = None
 _DELETE = re.compile(r"^\s*delete\s+from\s+([\w.\"`]+)\s*(?:where\s+(.*?))?\s*;?\s*$", re.IGNORECASE | re.DOTALL)
 
@@ -156,9 +164,15 @@ def session() -> Any:
     _session.sparkContext.setLogLevel("FATAL")  # errors reach the caller as QueryError
     # dbt-spark's session method runs its statements through this same object (getOrCreate): read them, and
     # ours, with the standard spelling the project's SQL uses (portable_types)
-    spark_sql = _session.sql
-    _session.sql = lambda query, *args, **kwargs: spark_sql(portable_types(query), *args, **kwargs)
+    _read_portable_sql(_session)
     return _session
+
+
+def _read_portable_sql(spark: Any) -> None:
+    spark_sql = spark.sql
+    spark.sql = lambda query, *args, **kwargs: spark_sql(portable_types(query), *args, **kwargs)
+    for statement in FUNCTIONS:
+        spark_sql(statement)
 
 
 def stop() -> None:
@@ -197,19 +211,35 @@ class SparkResult:
         return out
 
 
-_QUOTED = re.compile(r'"((?:[^"]|"")*)"')
-_TYPES = re.compile(r"\bvarchar\b(?!\s*\()|\bdouble\s+precision\b|(?<=\bas )text\b", re.IGNORECASE)
+# string literals and comments are left as they are; a double-quoted name becomes a backticked one
+_TOKENS = re.compile(r"('(?:[^'\\]|\\.|'')*'|--[^\n]*|/\*.*?\*/)|\"((?:[^\"]|\"\")*)\"", re.DOTALL)
+_TYPES = re.compile(r"\bvarchar\s*\[\]|\bvarchar\b(?!\s*\()|\bdouble\s+precision\b|(?<=\bas )text\b", re.IGNORECASE)
+
+
+def _spark_type(m: re.Match) -> str:
+    found = m.group(0).lower()
+    return "double" if found.startswith("double") else "array<string>" if found.endswith("]") else "string"
+
+
+def _spark_types(sql: str) -> str:
+    return _TYPES.sub(_spark_type, sql)
 
 
 def portable_types(sql: str) -> str:
     """SQL as the rest of Outflow writes it (DuckDB's and PostgreSQL's spelling) in Spark's: ``"name"`` is
-    ``name`` in backticks, ``varchar`` with no length is ``string``, ``double precision`` is ``double`` (as
-    dbt_project/macros/compat/spark.sql does for dbt). String literals are left alone."""
-    parts = re.split(r"('(?:[^'\\]|\\.|'')*')", sql)
-    for i in range(0, len(parts), 2):
-        parts[i] = _TYPES.sub(lambda m: "double" if m.group(0).lower().startswith("double") else "string", parts[i])
-        parts[i] = _QUOTED.sub(lambda m: "`" + m.group(1).replace('""', '"').replace("`", "``") + "`", parts[i])
-    return "".join(parts)
+    ``name`` in backticks, ``varchar`` with no length is ``string``, ``double precision`` is ``double``. dbt's
+    statements pass here too (see :func:`session`). String literals and comments are left alone."""
+    out: list[str] = []
+    pos = 0
+    for m in _TOKENS.finditer(sql):
+        out.append(_spark_types(sql[pos : m.start()]))
+        if m.group(1) is not None:
+            out.append(m.group(1))
+        else:
+            out.append("`" + m.group(2).replace('""', '"').replace("`", "``") + "`")
+        pos = m.end()
+    out.append(_spark_types(sql[pos:]))
+    return "".join(out)
 
 
 def _error(exc: Exception) -> QueryError:
@@ -350,7 +380,9 @@ class SparkWarehouse(Warehouse):
         self.execute(f"create schema if not exists {_tick(schema)}")
 
     def cursor(self) -> SparkWarehouse:
-        return SparkWarehouse(self._spark.newSession(), self._read_only)
+        spark = self._spark.newSession()
+        _read_portable_sql(spark)
+        return SparkWarehouse(spark, self._read_only)
 
     def close(self) -> None:
         """Nothing to close: the SparkSession lives as long as the process (see :func:`stop`)."""

@@ -146,3 +146,20 @@ sha2({{ expr }}, 256)
   {{ adapter.commit() }}
   {{ return({'relations': [target_relation]}) }}
 {% endmaterialization %}
+
+
+{#- Date arithmetic on the project's timestamps (TIMESTAMP_NTZ on Spark, see outflow/warehouse/spark.py): Spark's
+    own timestampadd/timestampdiff keep the type, where dbt-spark's versions go through time-zone-bound unix
+    times. timestampdiff counts whole units between the two, as DuckDB's date_diff does for the project's
+    whole-second timestamps and whole days. -#}
+{% macro spark__dateadd(datepart, interval, from_date_or_timestamp) -%}
+    timestampadd({{ datepart }}, {{ interval }}, {{ from_date_or_timestamp }})
+{%- endmacro %}
+
+{% macro spark__datediff(first_date, second_date, datepart) -%}
+    {%- if datepart == 'day' -%}
+    datediff(cast({{ second_date }} as date), cast({{ first_date }} as date))
+    {%- else -%}
+    timestampdiff({{ datepart }}, {{ first_date }}, {{ second_date }})
+    {%- endif -%}
+{%- endmacro %}
