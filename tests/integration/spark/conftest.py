@@ -19,6 +19,7 @@ from outflow.contract import GATING_TABLES
 from outflow.load import LoadResult, load_directory
 from outflow.pipeline import build
 from outflow.warehouse import connect
+from tests.activations_fixtures import sandbox, secret  # noqa: F401  (fixtures for the sync tests)
 
 
 @dataclass
