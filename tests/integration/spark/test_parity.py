@@ -46,7 +46,7 @@ def test_dbt_build_passes_on_spark(on_spark: SparkBuild) -> None:
     kinds = _kinds(run)
     models = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "model")
     tests = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "test")
-    assert kinds["model"] == models >= 70
+    assert kinds["model"] == models >= 60
     assert kinds["test"] == tests and kinds["unit_test"] == len(manifest["unit_tests"]) >= 10
     assert kinds["snapshot"] == 1 and kinds["seed"] >= 5
     assert on_spark.load.rows["web_events"] > 10_000
@@ -68,8 +68,9 @@ def _differences(build: SparkBuild, nodes: list[dict]) -> list[str]:
                 continue
             left = duckdb_table(duck, schema, name, duck_rel[schema][name])
             right = duckdb_table(spark, schema, name, spark_rel[schema][name])  # any Warehouse: the interface
-            differences += [str(d) for d in compare(name, left, right, ("duckdb", "spark"))]
-            for column in EXACT.get(name, []):
+            found = [str(d) for d in compare(name, left, right, ("duckdb", "spark"))]
+            differences += found
+            for column in EXACT.get(name, []) if not found else []:
                 a, b = left.sort("person_id")[column], right.sort("person_id")[column]
                 if not a.eq_missing(b).all():
                     differences.append(f"{name}: {column} rounds differently on {int((~a.eq_missing(b)).sum())} rows")
