@@ -1,4 +1,5 @@
 # The README's commands. A fresh machine needs only python3, make and git.
+# `make demo` and `make ui` set OUTFLOW_DEMO=1: only in demo mode do the Dagster raw assets generate data.
 SHELL := /bin/bash
 UV_VERSION := 0.13.8
 TOOLS := .tools
@@ -24,13 +25,13 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 demo: setup
-	$(if $(TARGET),OUTFLOW_TARGET=$(TARGET) )$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
+	OUTFLOW_DEMO=1 $(if $(TARGET),OUTFLOW_TARGET=$(TARGET) )$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
 
 test: setup
 	$(VENV)/bin/pytest
 
 ui: setup
-	$(OUTFLOW) ui
+	OUTFLOW_DEMO=1 $(OUTFLOW) ui
 
 # Each benchmark prints its own table; see the README's Benchmarks section for what each figure means.
 bench: setup

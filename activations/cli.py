@@ -10,20 +10,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
 from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
+from outflow.cli_options import WarehouseOpt
+from outflow.console import console, err_console
 from outflow.errors import OutflowError
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
-console = Console()
-err = Console(stderr=True)
+err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
-WarehouseOpt = Annotated[Path | None, typer.Option("--warehouse", help="DuckDB file (default: OUTFLOW_WAREHOUSE)")]
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -62,11 +61,21 @@ def validate(
     files: Annotated[list[Path] | None, typer.Argument(help="files to check (default: all)")] = None,
     directory: DirOpt = None,
 ) -> None:
-    """Validate sync YAML files; the first problem is printed as file: key: message."""
+    """Validate sync YAML files; the first problem is printed as file: key: message. A vendor API version within
+    90 days of its sunset is warned about; one past it fails (activations.destinations.versions)."""
+    from activations.destinations.versions import sync_version_problem
+
     if files:
         syncs = [load_sync(f) for f in files]
     else:
         syncs = load_syncs(directory)
+    problems = [p for p in map(sync_version_problem, syncs) if p is not None]
+    for level, message in problems:
+        if level == "warning":
+            console.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+    errors = [m for level, m in problems if level == "error"]
+    if errors:
+        raise OutflowError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
     console.print(f"[green]{len(syncs)} sync(s) valid[/green]")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from outflow.errors import OutflowError
+from outflow.errors import OutflowError, did_you_mean
 
 SYNCS_DIR = Path(__file__).resolve().parent / "syncs"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -60,7 +60,15 @@ class Destination(_Strict):
     )
     rate_limit: RateLimit | None = None
     timeout_seconds: float = Field(default=10.0, gt=0)
-    max_retries: int = Field(default=6, ge=0, le=20)
+    max_retries: int | None = Field(
+        default=None, ge=0, le=1000, description="retries per request; default: as many as the retry budget allows"
+    )
+    retry_budget_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="time one run may spend waiting on throttling and failures (retries, quota pauses); past it "
+        "the run stops cleanly and unacknowledged rows stay pending",
+    )
     max_backoff_seconds: float = Field(default=30.0, gt=0)
     max_retry_after_seconds: float = Field(
         default=60.0, gt=0, description="longest wait a Retry-After answer may impose (larger values are capped)"
@@ -279,10 +287,12 @@ def load_syncs(directory: Path | str | None = None) -> list[SyncConfig]:
 
 
 def find_sync(name: str, directory: Path | str | None = None) -> SyncConfig:
-    for cfg in load_syncs(directory):
+    syncs = load_syncs(directory)
+    for cfg in syncs:
         if cfg.name == name:
             return cfg
-    raise OutflowError(f"no sync named {name!r} in {_display(Path(directory) if directory else syncs_dir())}")
+    where = _display(Path(directory) if directory else syncs_dir())
+    raise OutflowError(f"no sync named {name!r} in {where}{did_you_mean(name, [cfg.name for cfg in syncs])}")
 
 
 # ------------------------------------------------------------------------------------- secret masking

@@ -1,8 +1,15 @@
 """Delivery: async httpx, one shared rate limiter per destination, retries, batch splitting.
 
 Failure handling (one rule per failure class):
-- 429, 5xx, timeout, connection error: retried with exponential backoff and jitter, honouring Retry-After;
+- 429, 5xx, timeout, connection error: retried with exponential backoff and jitter, or after the delay the
+  vendor signals (``Destination.throttle_delay``: Retry-After, X-RateLimit-Reset, Meta's usage header...);
+- every wait to retry is spent from the run's retry budget (``destination.retry_budget_seconds``); a wait past
+  it raises ``RetryBudgetSpent``: the run stops cleanly, unacknowledged rows stay pending. A pause a vendor's
+  quota report asks for on an accepted answer (``Destination.quota_delay``, slowing down before being refused)
+  is pacing, not a retry: only the run deadline bounds it;
 - 401/403: ``AuthFailed`` at once (no retry);
+- a refusal about the request or the account (``Destination.refusal_scope`` is ``"request"``: a missing list,
+  a permission, a quota, a retired version): ``AccountLevelError`` after that one request, never split;
 - other 4xx for a batch of several rows: the batch is split in halves to isolate the bad record(s);
 - other 4xx for a single row: that row is rejected with the destination's message;
 - a batch whose request body would exceed the destination's ``max_batch_bytes``: sent in parts that fit,
@@ -19,14 +26,13 @@ Failure handling (one rule per failure class):
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 import time
 from dataclasses import dataclass
 
 import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, stop_never, wait_exponential_jitter
 
 from activations.config import RateLimit
 from activations.destinations.base import (
@@ -58,6 +64,11 @@ class AccountLevelError(OutflowError):
 
 class RunDeadline(OutflowError):
     """The run's deadline came: the sync stops cleanly, unsent rows stay pending for the next run."""
+
+
+class RetryBudgetSpent(RunDeadline):
+    """The run's retry budget (time spent waiting on throttling and failures) is spent: the sync stops cleanly,
+    unacknowledged rows stay pending for the next run."""
 
 
 # what a 2xx answer's parsing may raise: the rows are unconfirmed (rejected, retried next run)
@@ -109,20 +120,6 @@ def shared_limiter(base_url: str, rate: RateLimit | None) -> AsyncLimiter | None
     return lim
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class Deliverer:
     """Sends batches for one sync through a shared client and limiter."""
 
@@ -132,13 +129,16 @@ class Deliverer:
         client: httpx.AsyncClient,
         limiter: AsyncLimiter | None,
         *,
-        max_retries: int,
+        max_retries: int | None,
         max_backoff: float,
         initial_backoff: float = 0.1,
         max_retry_after: float = 60.0,
         deadline: float | None = None,
+        retry_budget: float | None = None,
     ) -> None:
-        """``deadline``: a ``time.monotonic()`` value past which no wait may reach (``RunDeadline``)."""
+        """``deadline``: a ``time.monotonic()`` value past which no wait may reach (``RunDeadline``);
+        ``retry_budget``: seconds this run may spend waiting to retry (``RetryBudgetSpent``); ``max_retries``
+        None: attempts bounded by the budget alone."""
         self.dest = dest
         self.client = client
         self.limiter = limiter
@@ -147,6 +147,9 @@ class Deliverer:
         self.initial_backoff = initial_backoff
         self.max_retry_after = max_retry_after
         self.deadline = deadline
+        self.retry_budget = retry_budget
+        self.waited = 0.0  # seconds spent from the retry budget
+        self.paused_until = 0.0  # monotonic time before which no request goes (the vendor's quota report)
         self.succeeded = 0  # 2xx answers in this run
         self.same_refusals: tuple[tuple[int, str], int] = ((0, ""), 0)  # (status, message), times in a row
         self.stats = DeliveryStats()
@@ -159,8 +162,19 @@ class Deliverer:
         exc = state.outcome.exception() if state.outcome else None
         ra = getattr(exc, "retry_after", None)
         wait = max(base, min(ra, self.max_retry_after)) if ra is not None else base
-        self.check_deadline(wait, f"waiting {wait:g}s to retry ({exc})")
+        self.spend(wait, f"waiting {wait:g}s to retry ({exc})")
         return wait
+
+    def spend(self, wait: float, doing: str) -> None:
+        """Take ``wait`` seconds from the run's retry budget and check the deadline; ``RetryBudgetSpent`` when
+        the budget would be exceeded (the run stops; its unacknowledged rows stay pending)."""
+        if self.retry_budget is not None and self.waited + wait > self.retry_budget:
+            raise RetryBudgetSpent(
+                f"retry budget spent: {self.waited:.1f}s of {self.retry_budget:g}s already waited on the "
+                f"destination, and {doing}"
+            )
+        self.check_deadline(wait, doing)
+        self.waited += wait
 
     def check_deadline(self, wait: float = 0.0, doing: str = "sending") -> None:
         """``RunDeadline`` if the run's deadline has come, or would pass during ``wait`` seconds."""
@@ -168,6 +182,9 @@ class Deliverer:
             raise RunDeadline(f"run deadline reached while {doing}")
 
     async def _send_once(self, req: PreparedRequest) -> httpx.Response:
+        pause = self.paused_until - time.monotonic()
+        if pause > 0:  # the vendor reported its quota (nearly) spent: wait before it refuses
+            await asyncio.sleep(pause)
         if self.limiter is not None:
             await self.limiter.acquire()
         self.stats.requests += 1
@@ -178,10 +195,22 @@ class Deliverer:
         if resp.status_code == 429 or resp.status_code >= 500 or self.dest.is_transient(resp):
             if resp.status_code == 429:
                 self.stats.throttled += 1
-            retry_after = parse_retry_after(resp.headers.get("retry-after"))
-            raise _Transient(self.dest.error_message(resp), retry_after)
+            raise _Transient(self.dest.error_message(resp), self.dest.throttle_delay(resp))
+        self._pace(resp)
         self._watch(resp)
         return resp
+
+    def _pace(self, resp: httpx.Response) -> None:
+        """Pause the next requests when the vendor reports its quota (nearly) spent (``quota_delay``)."""
+        delay = self.dest.quota_delay(resp)
+        if not delay or delay <= 0:
+            return
+        until = time.monotonic() + delay
+        if until > self.paused_until:
+            self.check_deadline(delay, f"pausing {delay:g}s for the vendor's quota")
+            self.paused_until = until
+            log.info("sync %s: the destination reports its quota nearly spent; pausing %.2fs", self.dest.cfg.name,
+                     delay)  # fmt: skip
 
     def _watch(self, resp: httpx.Response) -> None:
         """Stop the run when the same endpoint-level refusal repeats before anything has succeeded."""
@@ -206,7 +235,7 @@ class Deliverer:
         """One request with the shared limiter and retries; AuthFailed on 401/403."""
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(self.max_retries + 1),
+                stop=stop_never if self.max_retries is None else stop_after_attempt(self.max_retries + 1),
                 wait=self._wait,
                 retry=retry_if_exception_type(_Transient),
                 reraise=True,
@@ -252,6 +281,7 @@ class Deliverer:
         records = batch.records()
         answer: httpx.Response | list[RowResult] = resp
         if 400 <= resp.status_code < 500:
+            self.check_scope(resp)
             answer = await self.dest.resend_without_bad_rows(self.call, records, resp)
         results = await self._settle(answer, records)
         self.notes.update((r.key, r.message) for r in results if r.ok and r.message)
@@ -321,7 +351,17 @@ class Deliverer:
             return self._unconfirmed(records, f"{len(results)} row results for {len(records)} rows")
         return results
 
+    def check_scope(self, resp: httpx.Response) -> None:
+        """``AccountLevelError`` when a refusal is about the request or the account, not its rows."""
+        if self.dest.refusal_scope(resp) == "request":
+            raise AccountLevelError(
+                f"sync {self.dest.cfg.name}: destination {self.dest.cfg.destination.base_url} refused the request, "
+                f"not its rows: {self.dest.error_message(resp)}; sync stopped after one request (fix the account, "
+                "list or version; the rows stay pending)"
+            )
+
     async def _split(self, resp: httpx.Response, records: list[Record]) -> list[RowResult]:
+        self.check_scope(resp)
         message = self.dest.error_message(resp)
         if len(records) == 1:
             return [RowResult(records[0].key, False, message)]

@@ -27,6 +27,7 @@ from activations.delivery import (
     AuthFailed,
     Deliverer,
     DestinationUnavailable,
+    RetryBudgetSpent,
     RunDeadline,
     shared_limiter,
 )
@@ -194,10 +195,10 @@ def _filtered_source(
         return cfg, None
     table = f'{qualified(con, "main")}."{cfg.source}"'
     con.execute(f"DROP VIEW IF EXISTS {_SOURCE}")
-    con.execute(f"CREATE TEMP VIEW {_SOURCE} AS SELECT * FROM {table} s WHERE {filt.sendable}")
+    con.execute(f"CREATE TEMP VIEW {_SOURCE} AS SELECT s.* FROM {filt.source(table)} WHERE {filt.sendable}")
     reason = f"CASE WHEN {filt.erased} THEN 'erased' ELSE 'no_consent' END" if filt.erased else "'no_consent'"
     blocked = (
-        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {table} s '
+        f'SELECT CAST(s."{cfg.primary_key}" AS VARCHAR) AS _key, {reason} AS _reason FROM {filt.source(table)} '
         f"WHERE NOT ({filt.sendable})"
     )
     return cfg.model_copy(update={"source": _SOURCE}), blocked
@@ -455,6 +456,7 @@ async def _deliver_all(con: Warehouse, cfg: SyncConfig, dest: Destination, res: 
             deliverer = Deliverer(
                 dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
                 max_backoff=d.max_backoff_seconds, max_retry_after=d.max_retry_after_seconds, deadline=deadline,
+                retry_budget=d.retry_budget_seconds,
             )  # fmt: skip
             dest.begin({"add": res.added, "change": res.changed, "remove": res.removed})
             (had_rejected,) = con.execute(
@@ -723,9 +725,12 @@ async def _run(
     except RunDeadline as exc:
         left = res.to_send - res.acked - res.rejected
         res.status = "stopped"
-        res.error = (
-            f"{exc} (run_deadline_seconds: {cfg.run_deadline_seconds:g}); {left} rows left pending for the next run"
+        setting = (
+            f"destination.retry_budget_seconds: {cfg.destination.retry_budget_seconds:g}"
+            if isinstance(exc, RetryBudgetSpent)
+            else f"run_deadline_seconds: {cfg.run_deadline_seconds:g}"
         )
+        res.error = f"{exc} ({setting}); {left} rows left pending for the next run"
         return
     except (AuthFailed, DestinationUnavailable, AccountLevelError) as exc:
         res.status = "failed"

@@ -1,22 +1,29 @@
 """Normalization and SHA-256 hashing of personal data for ad platforms, one place for every rule.
 
-Meta (Custom Audiences / Conversions API customer information parameters):
-- EMAIL: trim, lower case.  PHONE: digits only with country code, no leading zeros (7 to 15 digits).
-- FN, LN: lower case, no punctuation (UTF-8 kept).  CT: lower case, no punctuation, no spaces.
-- ST: lower case, no punctuation, no spaces (US: 2-letter code).  ZIP: lower case, no spaces or dashes;
-  US: the first 5 digits; UK: area, district and sector (``M1 1AE`` -> ``m11ae``).  COUNTRY: ISO 3166-1
-  alpha-2, lower case.  DOBY: 4-digit year, 1900 to this year.  GEN: ``f``/``m``.
+Meta (Custom Audiences / Conversions API customer information parameters, checked against Meta's own normalizer
+test vectors in tests/data/meta_normalization, where every departure is listed with the rule it follows):
+- EMAIL: trim, lower case; a syntactically invalid address (``email-validator``: ``a..b@x.com``, ``a@b``) is
+  dropped.  PHONE: digits only, ``+``/``00`` prefix removed; a country code is added only when the sync names a
+  ``default_region`` (Meta never guesses one), then as E.164 digits.
+- FN, LN: lower case, no whitespace and no punctuation (``Mary Ann`` -> ``maryann``; UTF-8 letters kept).
+- CT: lower case, no punctuation, no spaces.  ST: a US state or Canadian province name -> its 2-letter code
+  (ISO 3166-2 names from ``pycountry``); otherwise lower case, no punctuation, no spaces.
+- ZIP: lower case, no spaces; the part before the first dash; US: the first 5 digits; UK: area, district and
+  sector (``M1 1AE`` -> ``m11ae``).  COUNTRY: ISO 3166-1 alpha-2, lower case; country names and alpha-3 codes
+  mapped (``pycountry``).  DOB: ``YYYYMMDD`` from ISO, ``MM-DD-YYYY``, ``DD-MM-YYYY`` (when the day is over 12)
+  and ``YYYYMMDD`` with any separator; DOBY: its 4-digit year, 1900 to this year.  GEN: ``f``/``m``.
 - A value that cannot be normalized (an EMAIL without ``@``, a PHONE of too few digits, an unknown GEN) is
   left blank, as Meta asks for unknown keys; a row left with no identifier is set aside, never sent.
-- EXTERN_ID: sent as is (trimmed), never hashed.
+- EXTERN_ID: trimmed and lower-cased (Meta's normalizer), never hashed.
 Google Ads Customer Match (UserIdentifier; Google's "Format user data" guide of the Data Manager API and the
 Google Ads API field reference of OfflineUserAddressInfo):
 - email: lower case; leading, trailing AND intermediate whitespace removed; for gmail.com / googlemail.com every
-  dot before the ``@`` removed (plus-tags are kept: Google does not ask to drop them);
+  dot before the ``@`` removed and the ``+tag`` dropped (``j.doe+news@gmail.com`` -> ``jdoe@gmail.com``);
 - phone: E.164, ``+`` and the country code, digits only (``(800)555-0100`` -> ``+18005550100``);
 - first name: lower case, spaces trimmed and runs of inner spaces collapsed, no prefix such as ``Mrs.``;
 - last name: lower case, trimmed, no punctuation, no suffix such as ``Jr.``;
-- country code: ISO-3166-1 alpha-2, NOT hashed; postal code: trimmed, NOT hashed; US: 5 digits, or 5 digits and
+- country code: ISO-3166-1 alpha-2 (country names and alpha-3 codes mapped, ``pycountry``), NOT hashed;
+  postal code: trimmed, NOT hashed; US: 5 digits, or 5 digits and
   the 4-digit extension (``94045-1234``).
 A value that is already a SHA-256 digest (64 hex characters) passes through (lower-cased), never re-hashed.
 """
@@ -24,17 +31,19 @@ A value that is already a SHA-256 digest (64 hex characters) passes through (low
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import re
 import unicodedata
 from typing import Any
 
+import email_validator
 import phonenumbers
+import pycountry
 
 SHA256_PATTERN = r"^[0-9a-fA-F]{64}$"
 _HEX64 = re.compile(SHA256_PATTERN)
 _NON_DIGIT = re.compile(r"\D+")
-_EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 META_HASHED_KEYS = ("EMAIL", "PHONE", "FN", "LN", "CT", "ST", "ZIP", "COUNTRY", "DOBY", "GEN")
 META_KEYS = (*META_HASHED_KEYS, "EXTERN_ID")
@@ -73,11 +82,16 @@ def _strip_punct(s: str, *, spaces: bool) -> str:
 
 
 def normalize_phone_digits(value: Any, default_region: str | None = None) -> str:
-    """Country code + national number, digits only (Meta). Unparseable: digits without leading zeros."""
-    e164 = normalize_phone_e164(value, default_region)
-    if e164:
-        return e164[1:]
-    return _NON_DIGIT.sub("", _text(value)).lstrip("0")
+    """Meta's phone form: digits only, without a ``+`` or ``00`` prefix. With ``default_region`` a number
+    without an international prefix is read as that country's and given its country code (E.164 digits);
+    without one, the digits stay as written (Meta's normalizer never guesses a country)."""
+    s = _text(value)
+    digits = _NON_DIGIT.sub("", s)
+    if s.startswith("+") or digits.startswith("00"):
+        e164 = normalize_phone_e164("+" + digits.lstrip("0"))
+    else:
+        e164 = normalize_phone_e164(s, default_region) if default_region else ""
+    return e164[1:] if e164 else digits.lstrip("0")
 
 
 def normalize_phone_e164(value: Any, default_region: str | None = None) -> str:
@@ -94,40 +108,146 @@ def normalize_phone_e164(value: Any, default_region: str | None = None) -> str:
     return phonenumbers.format_number(num, phonenumbers.PhoneNumberFormat.E164)
 
 
+def valid_email(address: str) -> bool:
+    """Whether ``address`` is a syntactically valid address (``email-validator``, no DNS look-up)."""
+    try:
+        email_validator.validate_email(address, check_deliverability=False, allow_quoted_local=True)
+    except email_validator.EmailNotValidError:
+        return False
+    return True
+
+
+def _letters(s: str) -> str:
+    """Lower-case ASCII letters only (``United-States`` -> ``unitedstates``)."""
+    return re.sub(r"[^a-z]", "", unicodedata.normalize("NFKD", s.lower()).encode("ascii", "ignore").decode())
+
+
+@functools.cache
+def _country_names() -> dict[str, str]:
+    """Letters-only ISO 3166-1 names (short, official, common) and alpha-3 codes -> alpha-2 (``pycountry``)."""
+    out: dict[str, str] = {}
+    for c in pycountry.countries:
+        for name in (c.name, getattr(c, "official_name", ""), getattr(c, "common_name", ""), c.alpha_3):
+            if name and (k := _letters(name)):
+                out.setdefault(k, c.alpha_2)
+    return out
+
+
+@functools.lru_cache(maxsize=4096)
+def country_code(value: str) -> str:
+    """ISO 3166-1 alpha-2 (upper case) for a code or a country name, or "" if none is recognised."""
+    letters = _letters(value)
+    if len(letters) == 2:
+        return letters.upper() if pycountry.countries.get(alpha_2=letters.upper()) else ""
+    if len(letters) < 3:
+        return ""
+    names = _country_names()
+    if letters in names:
+        return names[letters]
+    # a name followed by more words ("CanadaCountry", "United States of America"): the longest run of whole
+    # leading words that is a known name (never a word cut short: "Indiana" is not India)
+    ascii_value = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode()
+    words = [w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", ascii_value)]
+    for n in range(len(words) - 1, 0, -1):
+        if (k := "".join(words[:n])) in names and len(k) > 3:
+            return names[k]
+    try:  # everyday names inside ISO's ("Russia" in "Russian Federation", "Vatican", "Palestine")
+        found = pycountry.countries.search_fuzzy(value)
+    except LookupError:
+        return ""
+    # only a country whose own name holds the value (search_fuzzy also matches subdivisions: Indiana -> US)
+    own = {c.alpha_2 for c in found if any(letters in k for k, cc in names.items() if cc == c.alpha_2)}
+    return own.pop() if len(own) == 1 else ""
+
+
+@functools.cache
+def _subdivision_names() -> dict[str, str]:
+    """Letters-only names of US states and Canadian provinces -> their 2-letter code (ISO 3166-2, ``pycountry``)."""
+    out: dict[str, str] = {}
+    for cc in ("US", "CA"):
+        for sub in pycountry.subdivisions.get(country_code=cc) or ():
+            out[_letters(sub.name)] = sub.code.split("-", 1)[1].lower()
+    return out
+
+
+def state_code(value: Any) -> str:
+    """The 2-letter code of a US state or Canadian province given by code or by name, or ""."""
+    letters = _letters(_text(value))
+    names = _subdivision_names()
+    if len(letters) == 2 and letters in names.values():
+        return letters
+    return names.get(letters, "")
+
+
+_DATE_PARTS = re.compile(r"(\d{1,4})\D+(\d{1,2})\D+(\d{1,4})", re.ASCII)
+
+
+def normalize_dob(value: Any) -> str:
+    """A date of birth as ``YYYYMMDD``: ISO and ``YYYY.MM.DD`` with any separator, ``MM-DD-YYYY`` (US) or
+    ``DD-MM-YYYY`` when the first part cannot be a month, and ``YYYYMMDD``; "" when it is not a real date from
+    1900 to today."""
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, dt.date):
+        d = value
+    else:
+        s = _text(value)
+        m = _DATE_PARTS.search(s)
+        if m:
+            a, b, c = m.groups()
+            if len(a) == 4:
+                y, mo, da = a, b, c
+            elif len(c) == 4:
+                y, mo, da = (c, a, b) if int(a) <= 12 else (c, b, a)
+            else:
+                return ""
+        elif re.fullmatch(r"[0-9]{8}", s):
+            y, mo, da = s[:4], s[4:6], s[6:]
+        else:
+            return ""
+        try:
+            d = dt.date(int(y), int(mo), int(da))
+        except ValueError:
+            return ""
+    return d.strftime("%Y%m%d") if dt.date(1900, 1, 1) <= d <= dt.date.today() else ""
+
+
 def meta_normalize(key: str, value: Any, *, country: str | None = None, default_region: str | None = None) -> str:
     """Meta's normalization of one field (before hashing); "" when nothing usable is left."""
     s = _text(value)
     if not s:
         return ""
+    if key != "EXTERN_ID" and is_sha256(s):
+        return s.lower()
     if key == "EMAIL":
         e = s.lower()
-        return e if _EMAIL_SHAPE.match(e) else ""
+        return e if valid_email(e) else ""
     if key == "PHONE":
-        digits = normalize_phone_digits(s, default_region or country)
+        digits = normalize_phone_digits(s, default_region)
         return digits if 7 <= len(digits) <= 15 else ""
     if key in ("FN", "LN"):
-        return _strip_punct(s.lower(), spaces=True)
-    if key in ("CT", "ST"):
         return _strip_punct(s.lower(), spaces=False)
+    if key == "CT":
+        return _strip_punct(s.lower(), spaces=False)
+    if key == "ST":
+        return state_code(s) or _strip_punct(s.lower(), spaces=False)
     if key == "ZIP":
-        z = re.sub(r"[\s\-]", "", s.lower())
-        if (country or "").lower() == "us" or re.fullmatch(r"\d{5}(\d{4})?", z):
+        z = re.sub(r"\s", "", s.lower()).lstrip("-").split("-")[0]
+        if (country or "").lower() == "us" or re.fullmatch(r"\d{5,9}", z):
             return z[:5]
         return z
     if key == "COUNTRY":
-        c = s.lower()
-        return c if re.fullmatch(r"[a-z]{2}", c) else ""
+        return country_code(s).lower()
+    if key == "DOB":
+        return normalize_dob(value)
     if key == "DOBY":
-        year = value.year if isinstance(value, dt.date) else None
-        if year is None:
-            m = re.match(r"^(\d{4})", s)
-            year = int(m.group(1)) if m else 0
-        return f"{year:04d}" if 1900 <= year <= dt.date.today().year else ""
+        if isinstance(value, dt.date) or not re.fullmatch(r"\d{4}", s):
+            return normalize_dob(value)[:4]
+        return s if 1900 <= int(s) <= dt.date.today().year else ""
     if key == "GEN":
-        g = s.lower()[:1]
-        return g if g in ("f", "m") else ""
+        return {"f": "f", "female": "f", "woman": "f", "m": "m", "male": "m", "man": "m"}.get(s.lower(), "")
     if key == "EXTERN_ID":
-        return s
+        return _WS.sub("", s).lower()
     raise ValueError(f"unknown Meta schema key {key!r}; known: {', '.join(META_KEYS)}")
 
 
@@ -156,7 +276,7 @@ def google_normalize_email(value: Any) -> str:
     if not local or not domain:
         return ""
     if domain in ("gmail.com", "googlemail.com"):
-        local = local.replace(".", "")
+        local = local.split("+", 1)[0].replace(".", "")
     return f"{local}@{domain}"
 
 
@@ -179,8 +299,7 @@ def google_normalize_last_name(value: Any) -> str:
 
 
 def google_country_code(value: Any) -> str:
-    c = _text(value).upper()
-    return c if re.fullmatch(r"[A-Z]{2}", c) else ""
+    return country_code(_text(value)) if _text(value) else ""
 
 
 def google_postal_code(value: Any, country_code: str | None = None) -> str:
@@ -217,3 +336,20 @@ def google_hashed_first_name(value: Any) -> str:
 
 def google_hashed_last_name(value: Any) -> str:
     return _google_hash(value, google_normalize_last_name)
+
+
+def google_user_data(fields: dict[str, Any], default_region: str | None = None) -> dict[str, Any]:
+    """A row's Customer Match identifiers by Google's rules: ``email`` and ``phone`` digests (hex, "" when
+    unusable) and ``address`` {first_name, last_name, country_code, postal_code} (names hashed, country and
+    postal code not), or ``None`` unless all four are usable (Google matches an address only with all four).
+    Fields read: ``email``, ``phone``, ``first_name``, ``last_name``, ``country_code``, ``postal_code``."""
+    cc = google_country_code(fields.get("country_code"))
+    fn, ln = google_hashed_first_name(fields.get("first_name")), google_hashed_last_name(fields.get("last_name"))
+    pc = google_postal_code(fields.get("postal_code"), cc)
+    return {
+        "email": google_hashed_email(fields.get("email")),
+        "phone": google_hashed_phone(fields.get("phone"), cc or default_region),
+        "address": {"first_name": fn, "last_name": ln, "country_code": cc, "postal_code": pc}
+        if fn and ln and cc and pc
+        else None,
+    }

@@ -663,7 +663,7 @@ async def _with_deliverer(dest: Destination, fn: Callable[[Any], Any]) -> Any:
     d = dest.cfg.destination
     async with httpx.AsyncClient(timeout=d.timeout_seconds) as client:
         deliverer = Deliverer(dest, client, shared_limiter(d.base_url, d.rate_limit), max_retries=d.max_retries,
-                              max_backoff=d.max_backoff_seconds)  # fmt: skip
+                              max_backoff=d.max_backoff_seconds, retry_budget=d.retry_budget_seconds)  # fmt: skip
         return await fn(deliverer)
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from activations.cli import DirOpt, WarehouseOpt, _friendly
 from activations.config import find_sync
 from activations.privacy import person_report, reconcile, run_erasure
+from outflow.console import console
 
 app = typer.Typer(help="Privacy: erasure runs and per-person erasure reports.", no_args_is_help=True)
-console = Console()
 
 
 def _fmt(v: object) -> str:

@@ -25,13 +25,31 @@ sys.path.insert(0, str(ROOT))
 from activations.destinations import DESTINATIONS  # noqa: E402
 from activations.engine import run_sync  # noqa: E402
 from activations.sandboxes import vendor_sandboxes  # noqa: E402
-from activations.sandboxes.testing import VENDOR_PLANS as PLANS  # noqa: E402
-from activations.sandboxes.testing import make_triggers, vendor_sync_dict, write_sync  # noqa: E402
+from activations.sandboxes.testing import (  # noqa: E402
+    VENDOR_PLANS,
+    make_triggers,
+    vendor_sync_dict,
+    write_sync,
+)
 from outflow.warehouse import connect  # noqa: E402
 
 TOKEN_ENV = "OUTFLOW_BENCH_VENDOR_TOKEN"
 TOKEN = "bench-token"
 DEV_ENV = "OUTFLOW_GOOGLE_DEV_TOKEN"
+TWILIO_SID = "AC" + "0" * 32
+
+PLANS: dict[str, dict[str, Any]] = {
+    **VENDOR_PLANS,
+    # ingest, its request status read twice (PROCESSING, then SUCCESS), the user list's size read back
+    "google_data_manager": {"calls": 4, "fields": {"email": "email", "first_name": "first_name"},
+                            "options": {"account_id": "1234567890", "user_list_id": "555",
+                                        "job_poll_interval_seconds": 0.05}},
+    # one request per message: the ceiling is the request rate itself
+    "twilio_sms": {"calls": "rows", "mode": "insert", "source": "trg_sms", "primary_key": "trigger_id",
+                   "obj": "messages", "fields": {"phone": "to", "first_name": "vars.first_name"},
+                   "options": {"from": "+15005550006", "body": "Hi {first_name}"}},
+}  # fmt: skip
+SECRETS = {"customerio": f"site:{TOKEN}", "twilio_sms": f"{TWILIO_SID}:{TOKEN}"}
 
 
 def _table(path: Path, rows: int) -> None:
@@ -42,6 +60,10 @@ def _table(path: Path, rows: int) -> None:
             FROM range({int(rows)}) r(i)"""
     )
     make_triggers(con, rows=rows)
+    con.execute(
+        f"""CREATE OR REPLACE TABLE main.trg_sms AS SELECT 'sms-' || i AS trigger_id,
+            '+1212' || cast(2000000 + i AS VARCHAR) AS phone, 'name' || i AS first_name FROM range({int(rows)}) r(i)"""
+    )
     con.close()
 
 
@@ -53,8 +75,9 @@ def run(kind: str, rows: int, batch_size: int | None, workdir: Path) -> dict[str
     size = min(batch_size or DESTINATIONS[kind].max_batch_size, DESTINATIONS[kind].max_batch_size)
     wh = workdir / f"{kind}_{rows}.duckdb"
     _table(wh, rows)
-    kwargs = {"google_ads_customer_match": {"developer_token": "bench-dev"}}.get(kind, {})
-    os.environ[TOKEN_ENV] = f"site:{TOKEN}" if kind == "customerio" else TOKEN
+    kwargs = {"google_ads_customer_match": {"developer_token": "bench-dev"},
+              "twilio_sms": {"account_sid": TWILIO_SID}}.get(kind, {})  # fmt: skip
+    os.environ[TOKEN_ENV] = SECRETS.get(kind, TOKEN)
     with cls(token=TOKEN, real_rate_limit=True, **kwargs) as sb:
         d = vendor_sync_dict(
             kind, sb.url + plan.get("suffix", ""), name=f"bench_{kind}", mode=plan.get("mode", "mirror"),
@@ -67,7 +90,7 @@ def run(kind: str, rows: int, batch_size: int | None, workdir: Path) -> dict[str
         cfg = write_sync(workdir / "syncs", d)
         res = run_sync(cfg, warehouse=wh)
         refused = sb.stats.get("rate_limited", 0)
-    ceiling = rate * size / plan["calls"]
+    ceiling = rate if plan["calls"] == "rows" else rate * size / plan["calls"]
     return {
         "kind": kind, "rows": rows, "batch": size, "acked": res.acked, "secs": res.deliver_s,
         "rows_s": res.acked / res.deliver_s if res.deliver_s else 0.0, "ceiling": ceiling,

@@ -12,6 +12,10 @@ calls them, with the library defaults (hist trees, early stopping):
   timed up to 100k rows (it grows linearly; pass --exact-reasons-max to change);
 - + reasons (approx): the same with `approx_contribs=True`.
 
+Each row prints the wall seconds, the process CPU seconds and the load average: on the shared 2-core
+machine the wall time follows the load, the CPU seconds much less so. "trees" is the number kept by
+early stopping, "built" the number trained (the difference is the patience spent).
+
     .venv/bin/python bench/ml.py                        # 100k and 1M
     .venv/bin/python bench/ml.py --sizes 100000         # one size
     .venv/bin/python bench/ml.py --no-baseline --no-reasons
@@ -90,7 +94,7 @@ def main() -> None:
         f"features: {N_NUMERIC} numeric + {N_CATEGORICAL} categorical"
     )
     header = (
-        f"{'rows':>9} | {'train xgb s':>11} | {'trees':>5} | {'valid AUC':>9} | {'+baseline s':>11} | "
+        f"{'rows':>9} | {'train xgb s':>11} | {'trees':>5} | {'built':>5} | {'valid AUC':>9} | {'+baseline s':>11} | "
         f"{'score s':>7} | {'rows/s':>10} | {'+reasons s':>10} | {'+approx s':>9}"
     )
     print(header)
@@ -114,7 +118,7 @@ def main() -> None:
                 _, t_reasons = timed(lambda df=df, model=model: score(model, df, with_reasons=True))
             _, t_approx = timed(lambda df=df, model=model: score(model, df, with_reasons=True, approx_reasons=True))
         print(
-            f"{n:>9,} | {t_train:>11.2f} | {model.best_iteration + 1:>5} | "
+            f"{n:>9,} | {t_train:>11.2f} | {model.best_iteration + 1:>5} | {model.booster.num_boosted_rounds():>5} | "
             f"{model.train_info['valid_auc']:>9.4f} | "
             f"{(f'{t_base:.2f}' if t_base is not None else '—'):>11} | {t_score:>7.2f} | "
             f"{n / t_score:>10,.0f} | {(f'{t_reasons:.2f}' if t_reasons is not None else '—'):>10} | "

@@ -9,6 +9,10 @@ with the phone and identity steps between them). The identity step (pull the gra
 map back) is timed on its own inside the build. Last, a dry run of one real sync from the built activation model
 computes its diff against the acknowledged state.
 
+`--diff-rows 1000000` times the sync diff alone on a table of that many audience rows (no dbt build): a real
+first run of a mirror sync to a file destination (Parquet, batches of 100k) fills the sync state, 1% of the rows
+change, and a dry run diffs them against the state.
+
 Each (size, target) runs in its own process, so peak memory is its own. CPU seconds are the bench process's
 (dbt, DuckDB and the Python steps run in it) plus, on PostgreSQL, the server's (the postmaster and every backend
 it reaped). The machine is shared: the load average is printed beside every row, and the ratio between the two
@@ -129,6 +133,70 @@ def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Pa
     return _finish(out)
 
 
+def run_diff(target: str, rows: int, work: Path, url: str | None, server_dir: Path | None) -> dict:
+    """The sync diff on ``rows`` audience rows: a first real run fills the state, 1% change, a dry run diffs."""
+    os.environ["OUTFLOW_TARGET"] = target
+    os.environ["OUTFLOW_WAREHOUSE"] = str(work / "outflow.duckdb")
+    if url:
+        os.environ["OUTFLOW_POSTGRES_URL"] = url
+    from activations.engine import run_sync
+    from activations.sandboxes.testing import make_audience, sync_dict, write_sync
+    from outflow.warehouse import connect
+
+    out: dict = {"target": target, "rows": rows, "load_avg_start": round(os.getloadavg()[0], 2)}
+    with Clock(server_dir) as c, connect() as wh:
+        make_audience(wh, rows=rows)
+    out["write"] = (c.wall, c.cpu)
+    dest = {"type": "file", "base_url": (work / "export").as_uri(), "options": {"format": "parquet"}}
+    d = sync_dict("", name="bench_diff", destination=dest, batch_size=100_000)
+    d["destination"] = {k: v for k, v in d["destination"].items() if k != "secret_env"}
+    cfg = write_sync(work / "syncs", d)
+    with Clock(server_dir) as c:
+        first = run_sync(cfg)
+    out["first_run"], out["first_diff_wall"], out["first_added"] = (c.wall, c.cpu), first.diff_s, first.added
+    with connect() as wh:
+        wh.execute("update main.sync_contacts set score = score + 1 where person_id % 100 = 0")
+    with Clock(server_dir) as c:
+        again = run_sync(cfg, dry_run=True)
+    out["dry_run"], out["diff_wall"], out["changed"] = (c.wall, c.cpu), again.diff_s, again.changed
+    return _finish(out)
+
+
+def _diff_table(rows: int, pg_url: str | None) -> None:
+    print("wall and CPU seconds; CPU includes the PostgreSQL server's; diff = the diff query alone (wall)")
+    print(f"{'rows':>9} {'target':>8} | {'write table':>17} | {'first run':>17} {'diff':>6} {'added':>9} | "
+          f"{'dry run, 1% changed':>19} {'diff':>6} {'changed':>8} | {'peak MB':>7} {'load avg':>9}")  # fmt: skip
+    for target in ("duckdb", "postgres"):
+        with tempfile.TemporaryDirectory() as tmp:
+            r = _in_process(target, ["--one-diff", target, str(rows), tmp], pg_url)
+            if r is None:
+                continue
+            print(
+                f"{rows:>9,} {target:>8} | {_fmt(r['write'])} | {_fmt(r['first_run'])} {r['first_diff_wall']:6.2f} "
+                f"{r['first_added']:>9,} | {_fmt(r['dry_run']):>19} {r['diff_wall']:6.2f} {r['changed']:>8,} | "
+                f"{r['peak_mb']:>7.0f} {r['load_avg_start']:>4}-{r['load_avg_end']:<4}",
+                flush=True,
+            )
+
+
+def _in_process(target: str, args: list[str], pg_url: str | None) -> dict | None:
+    """Run this script with ``args`` plus the PostgreSQL URL and data dir (a throwaway server unless given)."""
+    server = LocalPostgres() if target == "postgres" and not pg_url else None
+    try:
+        url = pg_url if target == "postgres" else ""
+        if server is not None:
+            url = server.start().url
+        server_dir = str(server.root / "data") if server is not None and server.root else ""
+        proc = subprocess.run([sys.executable, __file__, *args, url or "", server_dir], capture_output=True, text=True)
+    finally:
+        if server is not None:
+            server.stop()
+    if proc.returncode != 0:
+        print(f"{target:>8} failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _finish(out: dict) -> dict:
     out.setdefault("diff", (float("nan"), float("nan")))
     out["peak_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -146,10 +214,19 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000", help="people, comma-separated")
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (default: a throwaway local one)")
     parser.add_argument("--no-sync", action="store_true", help="leave out the sync dry run")
+    parser.add_argument("--diff-rows", type=int, help="only the sync diff, on a table of this many rows")
     parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
+    parser.add_argument("--one-diff", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.one_diff:
+        target, rows, work, url, server = args.one_diff
+        print(json.dumps(run_diff(target, int(rows), Path(work), url or None, Path(server) if server else None)))
+        return
+    if args.diff_rows:
+        _diff_table(args.diff_rows, args.pg_url)
+        return
     if args.one:
-        target, data, work, url, server, sync = args.one
+        target, data, work, sync, url, server = args.one
         figures = run_one(target, Path(data), Path(work), url or None, Path(server) if server else None, sync == "1")
         print(json.dumps(figures))
         return
@@ -167,25 +244,11 @@ def main() -> None:
             for target in ("duckdb", "postgres"):
                 work = Path(tmp) / target
                 work.mkdir()
-                server = LocalPostgres() if target == "postgres" and not args.pg_url else None
-                try:
-                    url = args.pg_url if target == "postgres" else ""
-                    if server is not None:
-                        url = server.start().url
-                    server_dir = str(server.root / "data") if server is not None and server.root else ""
-                    proc = subprocess.run(
-                        [sys.executable, __file__, "--one", target, str(data), str(work), url or "", server_dir]
-                        + ["0" if args.no_sync else "1"],
-                        capture_output=True,
-                        text=True,
-                    )
-                finally:
-                    if server is not None:
-                        server.stop()
-                if proc.returncode != 0:
-                    print(f"{people:>9,} {target:>8}  failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+                sync = "0" if args.no_sync else "1"
+                r = _in_process(target, ["--one", target, str(data), str(work), sync], args.pg_url)
+                if r is None:
                     continue
-                r = rows[target] = json.loads(proc.stdout.strip().splitlines()[-1])
+                rows[target] = r
                 diff = f"{_fmt(r['diff'])} {r['diff_only_wall']:6.2f}" if "diff_error" not in r else f"{'n/a':>24}"
                 print(
                     f"{people:>9,} {target:>8} {r['raw_rows']:>11,} | {_fmt(r['load'])} | {_fmt(r['build'])} | "

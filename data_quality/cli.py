@@ -11,25 +11,24 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from data_quality.config import Severity, load_config
 from data_quality.errors import QualityError
+from outflow.cli_options import WarehouseOpt
+from outflow.console import console
 from outflow.warehouse import Warehouse, WarehouseError
-
-console = Console()
 
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim", "error": "bold yellow"}
 
 
-def _connect(warehouse: Path | None) -> Warehouse:
+def _connect(warehouse: Path | str | None) -> Warehouse:
     from outflow import settings
     from outflow.warehouse import WarehouseError, connect
 
     try:
-        if warehouse is None and settings.target() != "duckdb":
-            return connect()
+        if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+            return connect(warehouse)  # a postgresql:// URL, or the settings
         path = warehouse or settings.warehouse_path()
         if not path.is_file():
             raise QualityError(
@@ -45,11 +44,15 @@ def check(
         str | None,
         typer.Argument(help="all (default), raw, profiles, activation, or one asset: raw.orders, dim_profiles, sync_x"),
     ] = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: OUTFLOW_WAREHOUSE)")] = None,
+    warehouse: WarehouseOpt = None,
     config: Annotated[Path | None, typer.Option(help="quality config YAML (default: OUTFLOW_QUALITY_CONFIG)")] = None,
     as_of: Annotated[
         str | None,
-        typer.Option("--as-of", help="the data's now (ISO); default OUTFLOW_AS_OF, else the clock"),
+        typer.Option(
+            "--as-of",
+            help="the data's now: YYYY-MM-DD (end of that day) or an ISO timestamp; default OUTFLOW_AS_OF, "
+            "else the loaded dataset's date, else the clock",
+        ),
     ] = None,
     fail_on_warn: Annotated[bool, typer.Option(help="exit non-zero on failed warn checks too")] = False,
     plan_only: Annotated[
@@ -84,10 +87,7 @@ def _check(
     cfg = load_config(config)
     now = None
     if as_of:
-        try:
-            now = runner._parse_as_of(as_of)
-        except ValueError:
-            raise QualityError(f"--as-of {as_of!r} is not an ISO date or timestamp") from None
+        now = runner._parse_as_of(as_of)
     con = _connect(warehouse)
     try:
         if rebaseline:

@@ -5,9 +5,11 @@ schedule): ``activations.engine`` calls both functions itself; no caller can swi
   consent, erasures, row-count change); returns the blocking failures as one line each, without personal
   data (the failed rows are sampled into ``outflow_quality.failed_rows``). Empty: the sync may go.
 - ``send_filter(con, model)``: a second, independent line: SQL predicates that hold for a row whose person
-  has consent for the model's channel and purpose, and whose person is erased. The engine drops every row
-  that fails them before the diff, whatever the quality configuration says (disabled or down-graded checks,
-  ledger settings set to null), so a misconfigured suite can never let such a row out.
+  has consent for the model's channel and purpose, and whose person is erased, over the model joined to the
+  consent and erasure sets (``SendFilter.source``: LEFT JOINs to distinct sets, no correlated subquery, so
+  PostgreSQL plans hash joins as DuckDB does). The engine drops every row that fails them before the diff,
+  whatever the quality configuration says (disabled or down-graded checks, ledger settings set to null), so a
+  misconfigured suite can never let such a row out.
 """
 
 from __future__ import annotations
@@ -50,13 +52,19 @@ def preflight(
 
 @dataclass(frozen=True)
 class SendFilter:
-    """SQL booleans over the model's rows (alias ``s``): ``consented`` (true when the row may be sent on its
-    channel) and ``erased`` (true when its person asked for erasure). ``None`` parts do not apply (no
-    ledger in the warehouse, or a transactional model for consent)."""
+    """SQL booleans over ``source(table)`` (the model's rows, alias ``s``, joined to the ledgers' sets):
+    ``consented`` (true when the row may be sent on its channel) and ``erased`` (true when its person asked
+    for erasure). ``None`` parts do not apply (no ledger in the warehouse, or a transactional model for
+    consent)."""
 
     consented: str | None
     erased: str | None
     notes: tuple[str, ...] = ()
+    joins: tuple[str, ...] = ()
+
+    def source(self, table: str) -> str:
+        """``FROM`` clause: ``table`` as ``s`` with the joins the predicates read (each keeps one row per row)."""
+        return " ".join([f"{table} s", *self.joins])
 
     @property
     def sendable(self) -> str | None:
@@ -74,8 +82,8 @@ def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | No
     channel cannot be told (config, dbt meta, name, or a ``channel`` column) sends nobody (fails closed).
     """
     from data_quality.dbt_rules import model_meta
-    from data_quality.suites import _identity_match, _ledger_grant_sql, channel_of
-    from data_quality.warehouse import columns, quote
+    from data_quality.suites import _ledger_grant, _member_of, channel_of, erasure_match
+    from data_quality.warehouse import columns
 
     cfg = config or load_config()
     defaults = QualityConfig()
@@ -84,8 +92,8 @@ def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | No
     cols = columns(con, relation)
     if not columns(con, cfg.identity_table):  # no identity graph: match by the model's own email/phone only
         cols = {c: t for c, t in cols.items() if c != "person_id"}
-    key = cfg.keys.get(model) or ("person_id" if "person_id" in cols else next(iter(cols), ""))
     notes: list[str] = []
+    joins: list[str] = []
 
     consented: str | None = None
     ledger = cfg.consent_table or defaults.consent_table or ""
@@ -109,21 +117,24 @@ def send_filter(con: Warehouse, source_model: str, *, config: QualityConfig | No
                 purp, exempt = "s.purpose", "s.purpose = 'transactional' OR "
             else:
                 purp, exempt = f"'{purpose or cfg.consent_purpose}'", ""
-            consented = exempt + _ledger_grant_sql(lcols, ledger, "s", cols, key, chan, purp, cfg)
+            granted = _ledger_grant(lcols, ledger, "s", cols, chan, purp, cfg)
+            joins += granted.joins
+            consented = exempt + granted.flag
 
     erased: str | None = None
     table = cfg.erasure_table or defaults.erasure_table or ""
     ecols = columns(con, table) if table else {}
     if not ecols:
         notes.append(f"no erasure table {table} in the warehouse")
-    elif "person_id" in ecols and "person_id" in columns(con, relation):
-        erased = f"EXISTS (SELECT 1 FROM {quote(table)} e WHERE e.person_id = s.person_id)"
     else:
-        value = "identifier_value" if "identifier_value" in ecols else "identifier"
-        sub = f"(SELECT identifier_type, {value} AS identifier_value FROM {quote(table)})"
-        erased = f"EXISTS (SELECT 1 FROM {sub} e WHERE {_identity_match('s', cols, key, cfg.identity_table, 'e')})"
+        # a person_id-keyed table matches the model's own person_id, even without an identity graph
+        has_person = "person_id" in columns(con, relation)
+        by_request = erasure_match("s", cols, ecols, table, cfg, model_has_person=has_person)
+        joins += by_request.joins
+        erased = by_request.flag
     # erased_persons also reads the erasure ledger: it keeps suppressing a person whose raw request is gone
     if "person_id" in cols and columns(con, ERASED_PERSONS):
-        by_ledger = f"EXISTS (SELECT 1 FROM {quote(ERASED_PERSONS)} ep WHERE ep.person_id = s.person_id)"
-        erased = f"({erased}) OR {by_ledger}" if erased else by_ledger
-    return SendFilter(consented, erased, tuple(notes))
+        by_ledger = _member_of("s", cols, "", ERASED_PERSONS, name="ep", by_person=True)
+        joins += by_ledger.joins
+        erased = f"({erased} OR {by_ledger.flag})" if erased else by_ledger.flag
+    return SendFilter(consented, erased, tuple(notes), tuple(joins))

@@ -8,10 +8,8 @@ datasource; results come back per check with the failed count and sampled failed
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import json
 import logging
-import os
 import threading
 import uuid
 from collections import defaultdict
@@ -33,6 +31,7 @@ from data_quality.suites import (
 )
 from data_quality.warehouse import activation_models, exists, is_read_only
 from outflow.contract import TABLES
+from outflow.errors import OutflowError, did_you_mean
 from outflow.warehouse import QueryError, Warehouse, connect
 
 log = logging.getLogger(__name__)
@@ -137,26 +136,22 @@ def resolve_now(now: dt.datetime | None = None, con: Warehouse | None = None) ->
     """
     if now is not None:
         return now.replace(tzinfo=None) if now.tzinfo is None else now.astimezone(dt.UTC).replace(tzinfo=None)
-    as_of = os.environ.get("OUTFLOW_AS_OF")
-    if as_of:
-        try:
-            return _parse_as_of(as_of)
-        except ValueError:
-            raise QualityError(f"OUTFLOW_AS_OF={as_of!r} is not an ISO date or timestamp") from None
-    if con is not None:
-        from outflow.load import dataset_as_of
+    from outflow.asof import resolve_as_of
 
-        data_as_of = dataset_as_of(con)
-        if data_as_of:
-            return _parse_as_of(data_as_of)
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    try:
+        return resolve_as_of(None, con).at()
+    except OutflowError as exc:
+        raise QualityError(str(exc)) from None  # OUTFLOW_AS_OF, else the loaded dataset's date, else the clock
 
 
 def _parse_as_of(text: str) -> dt.datetime:
-    text = text.strip()
-    if len(text) == 10:  # a date: the end of that day
-        return dt.datetime.combine(dt.date.fromisoformat(text), dt.time()) + dt.timedelta(days=1)
-    return resolve_now(dt.datetime.fromisoformat(text))
+    """The shared as-of semantics (outflow/asof.py): a date is the end of that day."""
+    from outflow.asof import parse_as_of
+
+    try:
+        return parse_as_of(text)
+    except OutflowError as exc:
+        raise QualityError(str(exc)) from None
 
 
 def available_assets(con: Warehouse) -> list[str]:
@@ -204,9 +199,7 @@ def resolve_assets(con: Warehouse, selection: str | list[str] | None) -> list[st
 
 def _unknown(sel: str, con: Warehouse) -> str:
     choices = ["all", "raw", "profiles", "activation", *available_assets(con)]
-    near = difflib.get_close_matches(sel, choices, n=1)
-    hint = f"; did you mean '{near[0]}'?" if near else f"; choose from {', '.join(choices)}"
-    return f"unknown asset '{sel}'{hint}"
+    return f"unknown asset '{sel}'{did_you_mean(sel, choices)}"
 
 
 # ------------------------------------------------------------------------------------------- plan

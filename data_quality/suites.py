@@ -468,20 +468,63 @@ def quote_col(c: str) -> str:
     return '"' + c.replace('"', '""') + '"'
 
 
-def _identity_match(alias: str, cols: dict[str, str], key: str, ident_table: str, target: str) -> str:
-    """SQL: the row's person matches an identifier in ``target`` (a subquery alias with type/value)."""
-    conds = []
-    if "person_id" in cols:
-        conds.append(
-            f"exists (select 1 from {quote(ident_table)} i where i.person_id = {alias}.person_id "
-            f"and i.identifier_type = {target}.identifier_type "
-            f"and i.identifier_value = {target}.identifier_value)"
-        )
-    if "email" in cols:
-        conds.append(f"({target}.identifier_type = 'email' and {target}.identifier_value = lower(trim({alias}.email)))")
-    if "phone" in cols:
-        conds.append(f"({target}.identifier_type = 'phone' and {target}.identifier_value = {alias}.phone)")
-    return " or ".join(conds) or "false"
+@dataclass(frozen=True)
+class Membership:
+    """A set-based test that a row's person is in a set: LEFT JOINs (to append after ``from <model> s``) to
+    distinct, pre-filtered sets, one per way to match, and ``flag``, a boolean over them (never null).
+
+    No correlated subquery: every engine plans each join once, as a hash join, so the cost grows with the
+    model and the sets, not their product (a correlated EXISTS over a view is a nested loop on PostgreSQL)."""
+
+    joins: tuple[str, ...]
+    flag: str
+
+    def source(self, relation: str, alias: str = "s") -> str:
+        return " ".join([f"{relation} {alias}", *self.joins])
+
+
+def _member_of(
+    alias: str,
+    cols: dict[str, str],
+    ident_table: str,
+    relation: str,
+    *,
+    name: str,
+    by_person: bool,
+    where: str | None = None,
+    value: str = "identifier_value",
+    on: dict[str, str] | None = None,
+) -> Membership:
+    """Whether the row ``alias`` (columns ``cols``) matches a row of ``relation`` (alias ``x`` in ``where``):
+    by ``person_id`` when ``by_person``, else by identifier (``identifier_type`` and ``value``), matched to the
+    row's person through ``ident_table``, its email (lowercased, trimmed) or its phone. ``on`` adds equalities
+    (set column → SQL over the row, e.g. the channel). ``name`` prefixes the join aliases."""
+    on = on or {}
+    rel = quote(relation)
+    routes: list[tuple[str, str, str, str]] = []  # (set key, from, condition, the row's value)
+    if by_person:
+        routes.append(("x.person_id", f"{rel} x", "x.person_id is not null", f"{alias}.person_id"))
+    else:
+        val = f"x.{quote_col(value)}"
+        if "person_id" in cols:
+            ident = (
+                f"{rel} x join {quote(ident_table)} i "
+                f"on i.identifier_type = x.identifier_type and i.identifier_value = {val}"
+            )
+            routes.append(("i.person_id", ident, "i.person_id is not null", f"{alias}.person_id"))
+        if "email" in cols:
+            routes.append((val, f"{rel} x", "x.identifier_type = 'email'", f"lower(trim({alias}.email))"))
+        if "phone" in cols:
+            routes.append((val, f"{rel} x", "x.identifier_type = 'phone'", f"{alias}.phone"))
+    extra = "".join(f", x.{quote_col(c)}" for c in on)
+    cond_extra = f" and ({where})" if where else ""
+    joins, flags = [], []
+    for n, (key, src, cond, row) in enumerate(routes):
+        a = f"{name}{n}"
+        eqs = " and ".join([f"{a}._k = {row}", *(f"{a}.{quote_col(c)} = {e}" for c, e in on.items())])
+        joins.append(f"left join (select distinct {key} as _k{extra} from {src} where {cond}{cond_extra}) {a} on {eqs}")
+        flags.append(f"{a}._k is not null")
+    return Membership(tuple(joins), "(" + " or ".join(flags) + ")" if flags else "false")
 
 
 def _consent_check(
@@ -527,26 +570,25 @@ def _consent_check(
         purp, exempt = "s.purpose", "s.purpose = 'transactional' or "
     else:
         purp, exempt = f"'{purpose or cfg.consent_purpose}'", ""
-    granted = _ledger_grant_sql(lcols, ledger, "s", cols, key, chan, purp, cfg)
+    granted = _ledger_grant(lcols, ledger, "s", cols, chan, purp, cfg)
     sel = _select_list(key, cols)
     return replace(
         spec,
         description=f"every person has consent for the channel and purpose ({purp.strip(chr(39))}) in {ledger}",
-        frame=f"select {sel}, ({exempt}{granted}) as has_consent from {quote(relation)} s",
+        frame=f"select {sel}, ({exempt}{granted.flag}) as has_consent from {granted.source(quote(relation))}",
     )
 
 
-def _ledger_grant_sql(
+def _ledger_grant(
     lcols: dict[str, str],
     ledger: str,
     alias: str,
     cols: dict[str, str],
-    key: str,
     chan: str,
     purpose: str,
     cfg: QualityConfig,
-) -> str:
-    """SQL boolean: the ledger grants consent for the row's person on the channel.
+) -> Membership:
+    """The ledger grants consent for the row's person on the channel (set-based, see ``Membership``).
 
     Works with a ledger keyed by person (``person_id``) or by identifier (``identifier_type``,
     ``identifier_value``), holding either a ``status`` ('granted'/'revoked') or a boolean
@@ -554,22 +596,36 @@ def _ledger_grant_sql(
     """
     flag = next((c for c in ("is_granted", "has_consent", "consented", "granted") if c in lcols), None)
     if flag:
-        ok = f"l.{flag}"
+        ok = f"x.{quote_col(flag)}"
     elif "status" in lcols:
-        ok = "l.status = 'granted'"
+        ok = "x.status = 'granted'"
     else:
-        ok = "true"
-    conds = [f"l.channel = {chan}"] if "channel" in lcols else []
-    if "purpose" in lcols:
-        conds.append(f"l.purpose = {purpose}")
+        ok = None
+    on = {c: e for c, e in (("channel", chan), ("purpose", purpose)) if c in lcols}
     if "person_id" in lcols and "person_id" in cols:
-        match = f"l.person_id = {alias}.person_id"
+        by_person = True
     elif {"identifier_type", "identifier_value"} <= set(lcols):
-        match = _identity_match(alias, cols, key, cfg.identity_table, "l")
+        by_person = False
     else:
-        match = "false"
-    where = " and ".join([*conds, f"({match})", ok])
-    return f"exists (select 1 from {quote(ledger)} l where {where})"
+        return Membership((), "false")
+    return _member_of(alias, cols, cfg.identity_table, ledger, name="c", by_person=by_person, where=ok, on=on)
+
+
+def erasure_match(
+    alias: str,
+    cols: dict[str, str],
+    ecols: dict[str, str],
+    table: str,
+    cfg: QualityConfig,
+    *,
+    model_has_person: bool | None = None,
+) -> Membership:
+    """The row's person has a request in the erasure table (keyed by person, or by identifier).
+    ``model_has_person``: the model has a ``person_id`` (default: it is in ``cols``)."""
+    has_person = "person_id" in cols if model_has_person is None else model_has_person
+    by_person = "person_id" in ecols and has_person
+    value = "identifier_value" if "identifier_value" in ecols else "identifier"
+    return _member_of(alias, cols, cfg.identity_table, table, name="e", by_person=by_person, value=value)
 
 
 def _erasure_check(
@@ -594,15 +650,9 @@ def _erasure_check(
     ecols = columns(con, table)
     if not ecols:
         return replace(spec, skip=f"not applicable: erasure table {table} is absent")
-    if "person_id" in ecols and "person_id" in cols:
-        erased = f"exists (select 1 from {quote(table)} e where e.person_id = s.person_id)"
-    else:
-        value = "identifier_value" if "identifier_value" in ecols else "identifier"
-        sub = f"(select identifier_type, {value} as identifier_value from {quote(table)})"
-        match = _identity_match("s", cols, key, cfg.identity_table, "e")
-        erased = f"exists (select 1 from {sub} e where {match})"
+    erased = erasure_match("s", cols, ecols, table, cfg)
     sel = _select_list(key, cols)
-    return replace(spec, frame=f"select {sel}, ({erased}) as is_erased from {quote(relation)} s")
+    return replace(spec, frame=f"select {sel}, {erased.flag} as is_erased from {erased.source(quote(relation))}")
 
 
 # ------------------------------------------------------------------------------------------- names

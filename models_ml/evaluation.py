@@ -87,35 +87,105 @@ def score_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
     }
 
 
+def not_judged(reason: str = "no group attribute to audit") -> dict[str, Any]:
+    """The audit when there is nothing to judge: never a pass."""
+    return {"status": "not judged", "passes": None, "reason": reason, "groups": [], "failing_groups": []}
+
+
+def _mean_p(gap: float, variance: float) -> float:
+    """Two-sided p-value of a gap with the given variance (normal approximation)."""
+    if variance <= 0:
+        return 1.0 if gap == 0 else 0.0
+    return math.erfc(abs(gap) / math.sqrt(2 * variance))
+
+
+def _outcome_rows(
+    frame: pl.DataFrame, rows: list[dict[str, Any]], significance: float, tolerance: float
+) -> list[dict[str, Any]]:
+    """Per group: base rate, AUC, TPR and FPR at the selection threshold, and calibration
+    (observed rate against mean predicted, with the p-value of the gap under a calibrated model)."""
+    out = []
+    for r in rows:
+        part = frame.filter(pl.col("group") == r["group"])
+        y = part["label"].to_numpy()
+        p = np.clip(part["score"].to_numpy(), 0.0, 1.0)
+        sel = part["selected"].to_numpy()
+        pos, neg = y == 1, y == 0
+        observed, predicted = float(y.mean()), float(p.mean())
+        gap = observed - predicted
+        # under calibration each y_i ~ Bernoulli(p_i): the mean's variance is sum p(1-p) / n^2
+        p_cal = _mean_p(gap, float(np.sum(p * (1 - p))) / len(p) ** 2)
+        miscalibrated = (
+            r["judged"] and p_cal < significance and abs(gap) > max(tolerance, 0.2 * max(observed, predicted))
+        )
+        out.append(
+            {
+                **r,
+                "base_rate": observed,
+                "positives": int(pos.sum()),
+                "auc": float(roc_auc_score(y, p)) if pos.any() and neg.any() else None,
+                "tpr": float(sel[pos].mean()) if pos.any() else None,
+                "fpr": float(sel[neg].mean()) if neg.any() else None,
+                "mean_predicted": predicted,
+                "calibration_gap": gap,
+                "p_value_calibration": p_cal,
+                "calibrated": not miscalibrated,
+            }
+        )
+    return out
+
+
+def _fmt_auc(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def fairness_audit(
     scores: np.ndarray | Sequence[float],
     groups: Sequence[Any] | np.ndarray | pl.Series,
     *,
+    labels: Sequence[Any] | np.ndarray | None = None,
     selection_fraction: float = 0.1,
     min_ratio: float = FOUR_FIFTHS,
     min_group_size: int = 30,
     significance: float = 0.05,
+    calibration_tolerance: float = 0.02,
     unjudged: Sequence[str] = (UNKNOWN_GROUP,),
 ) -> dict[str, Any]:
-    """Score distribution and selection rate per group, checked against the four-fifths rule.
+    """Selection rates per group (the four-fifths rule) and, given the outcomes, whether the model
+    treats groups alike once their base rates are taken into account.
 
     A person is "selected" when their score is in the overall top `selection_fraction` (the
     audience a campaign would target). Each group's selection rate is divided by the highest
-    group's rate (impact ratio); a group with at least `min_group_size` people fails when its
-    ratio is below `min_ratio` (0.8, the four-fifths rule). Smaller groups are reported but not
-    judged, and so are the `unjudged` groups (by default people whose attribute is missing).
-    With small groups a ratio below 0.8 can be chance, so a group fails only when the gap to the
-    highest group is also statistically significant (two-proportion z-test, p < `significance`).
-    `passes` is true when no judged group fails.
+    group's rate (impact ratio); groups with fewer than `min_group_size` people, and the
+    `unjudged` groups (people whose attribute is missing), are reported but not judged.
+
+    Without `labels` the audit is outcome-blind: a judged group fails when its ratio is below
+    `min_ratio` and the gap is significant (two-proportion z-test, p < `significance`).
+
+    With `labels` (0/1 outcomes), each group also gets its base rate, AUC, true- and false-positive
+    rates at the selection threshold and calibration (observed rate against mean predicted). Groups
+    whose base rates differ are *expected* to be selected at different rates by an honest model; what
+    a biased model does is mean something different by the same score for different groups. So a
+    group fails when its scores are miscalibrated: the observed rate differs from the mean predicted
+    one significantly (p < `significance` divided by the number of judged groups: Bonferroni) and
+    by more than `calibration_tolerance` and a fifth of the rate. Selection-rate and true-positive-rate
+    gaps in a calibrated model are reported and explained (by a lower base rate, or by the score
+    spreading less in that group), not flagged. The equal-opportunity gap (highest minus lowest TPR)
+    and the calibration gap (largest |observed - predicted|) are reported beside the lowest impact ratio.
     """
     s = np.asarray(scores, dtype=float)
     g = pl.Series("group", groups).cast(pl.String).fill_null(UNKNOWN_GROUP)
     if len(g) != len(s):
         raise ModelError(f"group has {len(g)} values but there are {len(s)} scores")
     if len(s) == 0:
-        return {"groups": [], "passes": True, "threshold": None}
+        return not_judged("no rows to audit")
     threshold = float(np.quantile(s, 1.0 - selection_fraction))
     frame = pl.DataFrame({"group": g, "score": s, "selected": s >= threshold})
+    if labels is not None:
+        y = np.asarray(labels, dtype=float)
+        if len(y) != len(s):
+            raise ModelError(f"labels have {len(y)} values but there are {len(s)} scores")
+        frame = frame.with_columns(pl.Series("label", y))
     per = (
         frame.group_by("group")
         .agg(
@@ -129,25 +199,27 @@ def fairness_audit(
         .sort("group")
     )
     judged = per.filter((pl.col("n") >= min_group_size) & ~pl.col("group").is_in(list(unjudged)))
-    source = judged if judged.height else per
-    best_row = source.sort("selection_rate", descending=True).row(0, named=True)
+    if judged.height == 0:
+        return {**not_judged(f"no group has {min_group_size} or more people with a known attribute"), "groups": []}
+    best_row = judged.sort("selection_rate", descending=True).row(0, named=True)
     best = float(best_row["selection_rate"])
     rows = []
     for r in per.iter_rows(named=True):
         ratio = (r["selection_rate"] / best) if best > 0 else None
         judged_row = r["n"] >= min_group_size and r["group"] not in unjudged
         p_value = _two_proportion_p(r["selection_rate"], r["n"], best, int(best_row["n"]))
-        fails = judged_row and ratio is not None and ratio < min_ratio and p_value < significance
+        below = judged_row and ratio is not None and ratio < min_ratio and p_value < significance
         rows.append(
             {
                 **{k: (float(v) if isinstance(v, float) else v) for k, v in r.items()},
                 "impact_ratio": ratio,
                 "p_value_vs_highest": p_value,
                 "judged": judged_row,
-                "passes": not fails,
+                "below_four_fifths": below,
             }
         )
-    return {
+    ratios = [r["impact_ratio"] for r in rows if r["judged"] and r["impact_ratio"] is not None]
+    audit: dict[str, Any] = {
         "rule": f"four-fifths: each group's top-{selection_fraction:.0%} selection rate >= "
         f"{min_ratio:g} x the highest group's (groups with n >= {min_group_size}; a shortfall "
         f"counts when significant at p < {significance:g})",
@@ -156,9 +228,65 @@ def fairness_audit(
         "min_ratio": min_ratio,
         "min_group_size": min_group_size,
         "threshold": threshold,
+        "lowest_impact_ratio": min(ratios) if ratios else None,
+    }
+    if labels is None:
+        for r in rows:
+            r["passes"] = not r["below_four_fifths"]
+        failing = [r["group"] for r in rows if not r["passes"]]
+        return {
+            **audit,
+            "outcome_aware": False,
+            "groups": rows,
+            "failing_groups": failing,
+            "status": "fails" if failing else "passes",
+            "passes": not failing,
+            "explanation": ["outcome-blind: only selection rates were compared (no outcomes given)"],
+        }
+    # one calibration test per judged group: Bonferroni keeps the chance of a false flag at `significance`
+    n_judged = sum(1 for r in rows if r["judged"])
+    rows = _outcome_rows(frame, rows, significance / max(n_judged, 1), calibration_tolerance)
+    for r in rows:
+        r["passes"] = r["calibrated"]
+    judged_rows = [r for r in rows if r["judged"]]
+    tprs = [r["tpr"] for r in judged_rows if r["tpr"] is not None and r["positives"] >= 10]
+    failing = [r["group"] for r in rows if not r["passes"]]
+    explanation = []
+    best_base = next(r["base_rate"] for r in rows if r["group"] == best_row["group"])
+    for r in rows:
+        if not r["judged"]:
+            continue
+        if not r["calibrated"]:
+            explanation.append(
+                f"{r['group']}: observed rate {r['base_rate']:.3f} against {r['mean_predicted']:.3f} predicted "
+                f"(p = {r['p_value_calibration']:.2g}): the score means something different for this group"
+            )
+        elif r["below_four_fifths"] and r["base_rate"] < best_base:
+            explanation.append(
+                f"{r['group']}: selection-rate ratio {r['impact_ratio']:.2f} is accounted for by its lower base rate "
+                f"({r['base_rate']:.3f} against {best_base:.3f} for {best_row['group']}): its scores are "
+                f"calibrated (observed {r['base_rate']:.3f}, predicted {r['mean_predicted']:.3f})"
+            )
+        elif r["below_four_fifths"]:
+            explanation.append(
+                f"{r['group']}: selection-rate ratio {r['impact_ratio']:.2f} is not explained by base rates "
+                f"({r['base_rate']:.3f} against {best_base:.3f} for {best_row['group']}); its scores are "
+                f"calibrated (observed {r['base_rate']:.3f}, predicted {r['mean_predicted']:.3f}) but spread "
+                f"less (AUC {_fmt_auc(r['auc'])}), so fewer of its members reach the top: worth a look"
+            )
+    if not explanation:
+        explanation.append("every judged group is calibrated and none falls significantly below four-fifths")
+    return {
+        **audit,
+        "outcome_aware": True,
+        "calibration_tolerance": calibration_tolerance,
+        "equal_opportunity_gap": (max(tprs) - min(tprs)) if len(tprs) >= 2 else None,
+        "calibration_gap": max(abs(r["calibration_gap"]) for r in judged_rows),
         "groups": rows,
-        "failing_groups": [r["group"] for r in rows if not r["passes"]],
-        "passes": all(r["passes"] for r in rows),
+        "failing_groups": failing,
+        "status": "fails" if failing else "passes",
+        "passes": not failing,
+        "explanation": explanation,
     }
 
 
@@ -217,10 +345,13 @@ def evaluate(
         report["fairness"] = fairness_audit(
             proba,
             groups,
+            labels=y,
             selection_fraction=selection_fraction,
             min_ratio=min_ratio,
             min_group_size=min_group_size,
         )
+    else:
+        report["fairness"] = not_judged()
     return report
 
 

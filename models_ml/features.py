@@ -261,3 +261,41 @@ def latest_event_time(con: Warehouse) -> dt.datetime:
     if not row or row[0] is None:
         raise ModelError("main.fct_events is empty; load data and run `outflow build` first")
     return _to_datetime(row[0])
+
+
+def churn_features_at(
+    events: pl.DataFrame,
+    profiles: pl.DataFrame,
+    history: pl.DataFrame,
+    cutoff: dt.datetime | dt.date | str,
+    window_days: int | None = None,
+) -> pl.DataFrame:
+    """Customers (at least one completed order before `cutoff`) with point-in-time features; with
+    `window_days`, the label `churned`: no completed order in (cutoff, cutoff + window_days]."""
+    c = _to_datetime(cutoff)
+    feats = features_at(events, profiles, history, c).filter(pl.col("orders_before") > 0)
+    if window_days is None:
+        return feats
+    buyers = labels_at(events, c, window_days)
+    return (
+        feats.join(buyers, on="person_id", how="left")
+        .with_columns(pl.col(LABEL_COLUMN).is_null().alias(CHURN_LABEL))
+        .drop(LABEL_COLUMN)
+    )
+
+
+CHURN_LABEL = "churned"
+
+
+def build_churn_set(con: Warehouse, cutoffs: Sequence[dt.datetime | dt.date | str], window_days: int) -> pl.DataFrame:
+    """Customers' features and churn labels at several cutoffs, stacked (the `cutoff` column is the time axis)."""
+    cs = sorted(_to_datetime(c) for c in cutoffs)
+    events = load_events(con, before=cs[-1] + dt.timedelta(days=window_days, seconds=1))
+    profiles, history = load_profiles(con), load_attribute_history(con)
+    return pl.concat([churn_features_at(events, profiles, history, c, window_days) for c in cs], how="vertical_relaxed")
+
+
+def build_churn_features(con: Warehouse, cutoff: dt.datetime | dt.date | str) -> pl.DataFrame:
+    """Customers' features at one cutoff (for scoring)."""
+    c = _to_datetime(cutoff)
+    return churn_features_at(load_events(con, before=c), load_profiles(con), load_attribute_history(con), c)

@@ -38,6 +38,7 @@ from models_ml.evaluation import (
 from models_ml.model import score, train
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry, decide_promotion
 from models_ml.store import ensure_scores_table, write_scores
+from outflow.asof import resolve_as_of as shared_as_of
 from outflow.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,12 @@ HOLDOUT_SHARE = 0.3
 RULE_SCORE_TABLES = ("fct_lead_scores_backtest", "fct_lead_scores")
 
 
-def _as_datetime(value: dt.datetime | dt.date | str | None, con: Warehouse) -> dt.datetime:
-    if value is None:
-        return F.latest_event_time(con)
-    return F._to_datetime(value)
+def resolve_as_of(value: dt.datetime | dt.date | str | None, con: Warehouse) -> dt.datetime:
+    """The as-of moment every model command uses (the lead score, churn and every model config go through it).
+
+    The shared as-of (outflow/asof.py): --as-of, OUTFLOW_AS_OF, the loaded dataset's date; a bare date is the end
+    of that day. With none of them, the latest event."""
+    return shared_as_of(value, con).moment or F.latest_event_time(con)
 
 
 def plan_cutoffs(
@@ -128,6 +131,23 @@ def _group_column(df: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(pl.col("country").fill_null(UNKNOWN_GROUP).alias("country_group"))
 
 
+LEAD_BASELINES = {
+    "recency": "fewer days since the person's last event scores higher",
+    "frequency": "more events before the cutoff (web, email opens and clicks, orders) scores higher",
+}
+
+
+def lead_baselines(holdout: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The simple scores the model must beat out of time: recency alone and frequency alone."""
+    events = holdout.select(
+        pl.sum_horizontal("web_events_total", "email_opens_total", "email_clicks_total", "orders_before")
+    ).to_series()
+    return {
+        "recency": -holdout["days_since_last_event"].cast(pl.Float64).fill_null(float("inf")).to_numpy(),
+        "frequency": events.cast(pl.Float64).to_numpy(),
+    }
+
+
 def train_model(
     con: Warehouse,
     *,
@@ -143,7 +163,7 @@ def train_model(
 ) -> dict[str, Any]:
     """Train on past cutoffs, evaluate on the holdout, register, and promote through the gate."""
     registry = registry or ModelRegistry()
-    as_of_dt = _as_datetime(as_of, con)
+    as_of_dt = resolve_as_of(as_of, con)
     cutoffs, holdout_cutoff = plan_cutoffs(
         as_of_dt,
         horizon_days=horizon_days,
@@ -173,13 +193,14 @@ def train_model(
         refit=True,
     )
 
-    compare: dict[str, np.ndarray] = {}
+    compare: dict[str, np.ndarray] = lead_baselines(holdout)
     rules, rule_table = rule_scores(con)
     if rules is not None:
         joined = holdout.select("person_id").join(rules, on="person_id", how="left")
         compare["rule_based"] = joined["lead_score"].to_numpy()
     report = evaluate(model, holdout, F.LABEL_COLUMN, compare=compare, group="country_group")
     report["rule_score_table"] = rule_table
+    report["baselines"] = LEAD_BASELINES
     holdout_proba = model.predict(holdout)
 
     current_version = registry.current_version()
@@ -276,7 +297,7 @@ def score_people(
             "model_version"
         ]
     model, meta = registry.load(version)
-    as_of_dt = _as_datetime(as_of, con)
+    as_of_dt = resolve_as_of(as_of, con)
     feats = F.build_features(con, as_of_dt, exclude_customers=exclude_customers)
     ensure_scores_table(con)
     scored = score(model, feats, id_column="person_id", top_k=top_k)

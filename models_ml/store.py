@@ -12,7 +12,7 @@ import logging
 
 import polars as pl
 
-from outflow.warehouse import Warehouse
+from outflow.warehouse import Warehouse, split_name
 
 log = logging.getLogger(__name__)
 
@@ -73,3 +73,24 @@ def read_scores(con: Warehouse) -> pl.DataFrame:
             }
         )
     return con.fetch_polars(f"select {', '.join(SCORE_COLUMNS)} from {SCORES_TABLE}")
+
+
+def write_entity_scores(
+    con: Warehouse, table: str, scores: pl.DataFrame, id_column: str, model_version: str, scored_at: dt.datetime
+) -> int:
+    """Replace `table` with a model config's scores: the entity key, score, decile, reason_codes,
+    model_version and scored_at (one transaction)."""
+    frame = scores.select(
+        pl.col(id_column),
+        pl.col("score").cast(pl.Float64),
+        pl.col("decile").cast(pl.Int32),
+        pl.col("reason_codes").cast(pl.String),
+        pl.lit(model_version).alias("model_version"),
+        pl.lit(scored_at).cast(pl.Datetime("us")).alias("scored_at"),
+    )
+    schema, _ = split_name(table, "main")
+    con.create_schema(schema)
+    with con.transaction():
+        con.write_arrow(table, frame, mode="replace")
+    log.info("wrote %d scores (model %s) to %s", frame.height, model_version, table)
+    return frame.height

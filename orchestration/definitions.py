@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import dagster as dg
 
-from orchestration.defs import activation_syncs, dbt, identity, ml, privacy, quality, raw, segments
+from orchestration.defs import (
+    activation_syncs,
+    clv,
+    dbt,
+    identity,
+    journeys,
+    lift,
+    ml,
+    privacy,
+    quality,
+    raw,
+    segments,
+)
 from orchestration.resources import WAREHOUSE_RUN_TAGS, WarehouseResource
 
 # Every asset except the model training, which has its own weekly schedule (ml_training_weekly); the
@@ -19,10 +31,13 @@ def build_definitions() -> dg.Definitions:
         dbt.build_defs(),
         identity.build_defs(),
         segments.build_defs(),
+        journeys.build_defs(),
         privacy.erasure_first(activation_syncs.build_defs()),  # erase before syncing
         privacy.build_defs(),
         quality.build_defs(),
         ml.build_defs(),
+        clv.build_defs(),
+        lift.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
             schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],

@@ -17,7 +17,8 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str = ""
 
     def file(self) -> Path:
-        """The DuckDB file (the DuckDB target only)."""
+        """The DuckDB file, or on PostgreSQL where it would be: the folder beside it holds local files only
+        (generated data, the model registry). Reach the warehouse through ``connect``, on every target."""
         return Path(self.path) if self.path else settings.warehouse_path()
 
     def connect(self, read_only: bool = False) -> Warehouse:

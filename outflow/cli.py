@@ -3,40 +3,103 @@
 from __future__ import annotations
 
 import logging
+import re
+import sys
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from activations.cli import app as sync_app
 from activations.cli import sandbox_app
+from activations.journeys.cli import app as journey_app
 from activations.privacy_cli import app as privacy_app
 from activations.privacy_cli import reconcile_cmd
 from data_quality.cli import check as check_command
 from models_ml.cli import app as score_app
+from models_ml.cli import model_app
+from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
+from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
 from outflow.segments.cli import app as segment_app
+from outflow.warehouse import creating
+from outflow.warehouse.base import QueryError
 
 app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-console = Console()
 app.add_typer(segment_app, name="segment")
 app.add_typer(sync_app, name="sync")
 app.add_typer(sandbox_app, name="sandbox")
 app.command(name="check")(check_command)
 app.add_typer(score_app, name="score")
+app.add_typer(model_app, name="model")
+app.add_typer(clv_app, name="clv")
 app.add_typer(privacy_app, name="privacy")
+app.add_typer(journey_app, name="journey")
 sync_app.command(name="reconcile")(reconcile_cmd)
 
 
 @app.callback()
-def main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs.")) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show library logs."),
+    output: str = typer.Option(
+        "text",
+        "--output",
+        envvar="OUTFLOW_OUTPUT",
+        metavar="text|json",
+        help="json: the tables a command prints, as one JSON document on stdout. Works after any command too "
+        "(`outflow sync runs --output json`). Piped text output is tab-separated.",
+    ),
+) -> None:
     """Outflow: warehouse-native marketing automation."""
+    if output not in FORMATS:
+        raise typer.BadParameter(f"{output!r}: use text or json", param_hint="--output")
+    console.start(output)
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
+    # a command reading a warehouse that is not there says what to run first instead of creating an empty one;
+    # the commands that fill a warehouse (load, generate, demo) allow it with `creating()`
+    ctx.with_resource(creating(False))
+
+
+report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("lift")
+def report_lift_cmd(
+    out: Path = typer.Option(None, "--out", "-o", help="HTML file to write (default: <warehouse dir>/lift.html)."),
+) -> None:
+    """Campaign lift: treated versus holdout conversions after exposure, with 95% intervals, into
+    main.fct_campaign_lift and an HTML page with one chart per campaign (works offline)."""
+    from outflow.asof import describe_moment
+    from outflow.lift import compute_lift
+    from outflow.report.lift import write_lift_report
+    from outflow.warehouse import connect
+
+    with connect() as con:
+        lift, daily = compute_lift(con)
+    path = write_lift_report(lift, daily, out or settings.warehouse_path().parent / "lift.html")
+    if lift.height:
+        console.print(f"as of {describe_moment(lift['measured_as_of'].max())}", highlight=False)
+    table = Table(title="Campaign lift (ordered within the window after exposure)")
+    for col in ("campaign", "treated", "holdout", "abs. lift pts [95% CI]", "incremental", "note"):
+        table.add_column(col, justify="left" if col in ("campaign", "note") else "right")
+    for r in lift.iter_rows(named=True):
+        ci = f"{100 * r['abs_lift']:.1f} [{100 * r['abs_lift_low']:.1f}, {100 * r['abs_lift_high']:.1f}]"
+        table.add_row(
+            r["campaign"],
+            f"{r['treated']:,}",
+            f"{r['holdout']:,}",
+            ci,
+            f"{r['incremental_conversions']:.1f}",
+            r["note"],
+        )
+    console.print(table)
+    console.print(f"report: {path}", highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -63,7 +126,7 @@ def generate_cmd(
     result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
-        with connect() as con:
+        with creating(), connect() as con:
             # the generator is the source of consent and erasures: an empty list is what it generated
             load_directory(con, target, allow_empty=GATING_TABLES)
             where = con.location
@@ -93,10 +156,20 @@ def load_cmd(
     from outflow.warehouse import connect
 
     declared = [name for value in allow_empty for name in value.split(",")]
-    with connect() as con:
+    if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
+        raise OutflowError(f"{directory}: no such folder")
+    with creating(), connect() as con:
         result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
+    if result.as_of:
+        console.print(
+            f"dataset date: {result.as_of} (from {directory / 'AS_OF'}): commands run as of the end of that day "
+            "unless --as-of or OUTFLOW_AS_OF says otherwise",
+            highlight=False,
+        )
+    else:
+        console.print("no AS_OF file: commands run as of --as-of, else OUTFLOW_AS_OF, else now", highlight=False)
     console.print(f"erasure_requests: {result.erasures_added:,} new requests added to the ledger")
     if result.erasures_kept:
         console.print(
@@ -108,14 +181,27 @@ def load_cmd(
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
 
 
+AS_OF_HELP = (
+    "The data's 'now': YYYY-MM-DD (the end of that day, warehouse time zone) or an ISO timestamp. "
+    "Default: OUTFLOW_AS_OF, else the loaded dataset's date (its AS_OF file), else the clock."
+)
+
+
 @app.command("build")
 def build_cmd(
     select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
+    as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
 ) -> None:
-    """Run `dbt build` (models, seeds, tests) against the warehouse."""
-    from outflow.pipeline import build
+    """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
+    from outflow.asof import resolve_as_of
+    from outflow.pipeline import build, require_raw_tables
+    from outflow.warehouse import connect
 
-    build(select=select)
+    with connect() as con:
+        require_raw_tables(con)
+        at = resolve_as_of(as_of, con)
+    console.print(at.describe(), highlight=False)
+    build(select=select, as_of=at)
     console.print("[green]dbt build passed[/green]")
 
 
@@ -131,6 +217,7 @@ def identity_cmd() -> None:
 def demo_cmd(
     people: int = typer.Option(2000, "--people", "-n", min=1),
     seed: int = typer.Option(42, "--seed"),
+    as_of: str = typer.Option(None, "--as-of", help="The generated dataset's date (YYYY-MM-DD); default 2026-11-01."),
 ) -> None:
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
@@ -138,10 +225,11 @@ def demo_cmd(
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with demo_warehouse() as where:
+    with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed)
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+    console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
         console.print(line, highlight=False, soft_wrap=True)
@@ -167,6 +255,15 @@ def demo_cmd(
         table.add_column("people", justify="right")
         for name, size in report.segments:
             table.add_row(name, f"{size:,}")
+        console.print(table)
+    if report.journeys:
+        table = Table(title="Journeys (people entering each step; → goal / exits)")
+        for col in ("journey", "per step", "goal", "exited", "sends"):
+            table.add_column(col, justify="right" if col in ("goal", "exited", "sends") else "left")
+        for run in report.journeys:
+            steps = ", ".join(f"{c.step} {c.entered}" for c in run.steps)
+            goal, left = sum(c.goal for c in run.steps), sum(c.exited for c in run.steps)
+            table.add_row(run.journey, steps, str(goal), str(left), str(run.sends))
         console.print(table)
     if report.syncs:
         table = Table(title="Syncs to the local destination sandboxes")
@@ -282,10 +379,42 @@ def _summary_table(summary, seconds: dict[str, float]) -> None:
     console.print(table)
 
 
+#: what an engine says when a query names a table or schema the warehouse does not have (DuckDB, PostgreSQL)
+_MISSING_RELATION = re.compile(
+    r'(?:Table|Schema|View) with name "?([\w.]+)"? does not exist|relation "([\w.]+)" does not exist', re.IGNORECASE
+)
+
+
+def _missing_relation(exc: QueryError) -> str | None:
+    """One line for a query on a table an empty or unbuilt warehouse lacks, naming the command to run first."""
+    from outflow.contract import TABLES
+    from outflow.warehouse import MISSING_HINT
+
+    found = _MISSING_RELATION.search(str(exc))
+    if not found:
+        return None
+    name = found.group(1) or found.group(2)
+    if name.removeprefix("raw.") in TABLES or name == "raw":
+        return f"the warehouse has no {name}: {MISSING_HINT}"
+    return f"the warehouse has no {name}: run `outflow build` first (after `outflow load DIR` or `outflow generate`)"
+
+
 def run() -> None:
     """Entry point: user mistakes become one red line and exit code 1."""
+    line_buffered()
     try:
-        app()
+        try:
+            app(args=hoist_output_option(sys.argv[1:]))
+        except SystemExit as exc:
+            if exc.code in (0, None):
+                console.finish()  # --output json: the tables, once the command has succeeded
+            raise
     except OutflowError as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise SystemExit(1) from None
+    except QueryError as exc:
+        line = _missing_relation(exc)
+        if line is None:
+            raise
+        console.print(f"[red]error:[/red] {line}", highlight=False, soft_wrap=True)
         raise SystemExit(1) from None

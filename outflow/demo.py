@@ -15,11 +15,14 @@ import shutil
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from outflow import settings
+from outflow.asof import AsOf, end_of_day, parse_as_of
+from outflow.generate import DEFAULT_AS_OF
 from outflow.pipeline import StageTimer, WarehouseSummary, build, generate_and_load, summarize
 from outflow.warehouse import connect
 
@@ -38,7 +41,9 @@ class DemoReport:
     segments: list[tuple[str, int]] = field(default_factory=list)
     syncs: list[dict[str, Any]] = field(default_factory=list)
     received: dict[str, str] = field(default_factory=dict)
+    journeys: list[Any] = field(default_factory=list)  # activations.journeys.simulate.JourneyRun per journey
     skipped: dict[str, str] = field(default_factory=dict)  # step -> why it did not run on this target
+    as_of: str = ""  # the as-of date every step used, described
 
 
 def _fresh_warehouse(path: Path) -> None:
@@ -138,8 +143,15 @@ def demo_warehouse() -> Iterator[str]:
             del os.environ["OUTFLOW_POSTGRES_URL"]
 
 
-def run_demo(people: int, seed: int) -> DemoReport:
-    """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL)."""
+def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
+    """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL).
+
+    The data is generated through the end of `as_of` (default: OUTFLOW_AS_OF's date, else the generator's
+    default), and every step runs as of the end of that day."""
+    if as_of is None:
+        setting = settings.as_of_setting()
+        as_of = parse_as_of(setting[:10], "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
+    at = AsOf(end_of_day(as_of), "the generated dataset", as_of.isoformat())
     target = settings.target()
     workdir = settings.warehouse_path().parent  # the demo's files (models, exports) live beside the DuckDB file
     warehouse = settings.warehouse_path() if target == "duckdb" else None  # None: connect() from the settings
@@ -148,9 +160,9 @@ def run_demo(people: int, seed: int) -> DemoReport:
     with timer.stage("generate + load"):
         if warehouse is not None:
             _fresh_warehouse(warehouse)
-        generate_and_load(people, seed, warehouse=warehouse)
+        generate_and_load(people, seed, warehouse=warehouse, as_of=as_of)
     with timer.stage("dbt build"):
-        build(warehouse=warehouse)
+        build(warehouse=warehouse, as_of=at)
     with timer.stage("lead scores"):
         from models_ml.pipeline import train_and_score
         from models_ml.registry import ModelRegistry
@@ -159,14 +171,16 @@ def run_demo(people: int, seed: int) -> DemoReport:
         registry_dir = workdir / "demo-models"
         shutil.rmtree(registry_dir, ignore_errors=True)
         with connect(warehouse) as con:
-            scoring = train_and_score(con, registry=ModelRegistry(registry_dir))
-        build(warehouse=warehouse, select="fct_lead_scores+")  # predictive scores flow into the marts
+            scoring = train_and_score(con, as_of=at.moment, registry=ModelRegistry(registry_dir))
+        build(warehouse=warehouse, select="fct_lead_scores+", as_of=at)  # predictive scores flow into the marts
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary
 
         with connect(warehouse) as con:
             report_segments = segment_summary(con)
+    with timer.stage("journeys"):
+        journeys = _journeys(warehouse, at.at())
     syncs: list[dict[str, Any]] = []
     received: dict[str, str] = {}
     if "syncs" not in skipped:
@@ -174,4 +188,18 @@ def run_demo(people: int, seed: int) -> DemoReport:
             syncs, received = sync_to_sandboxes(warehouse, stack)
     with timer.stage("summary"):
         summary = summarize(warehouse)
-    return DemoReport(summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped))
+    report = DemoReport(
+        summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped), as_of=at.describe()
+    )
+    report.journeys = journeys
+    return report
+
+
+def _journeys(warehouse: Path | None, as_of: datetime) -> list[Any]:
+    """The declared journeys played over the data's last three weeks and the two after, a day at a time, into
+    the live journey state: their sends reach the sandboxes through the journey syncs."""
+    from activations.journeys import load_journeys
+    from activations.journeys.simulate import catch_up
+
+    with connect(warehouse) as con:
+        return catch_up(con, load_journeys(), as_of - timedelta(days=21), as_of + timedelta(days=14))

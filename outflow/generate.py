@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -498,7 +498,8 @@ def _email_events(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -
                     "campaign_id": _s(np.asarray(CAMPAIGNS, dtype=object)[camp[mask]]),
                     "event_type": etype,
                     "bounce_type": _s(np.where(hard[mask], "hard", "soft") if etype == "bounce" else np.full(k, None)),
-                    "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 0)),
+                    # no later than the last second of the as-of day (the data ends strictly before as_of)
+                    "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 1 / 86400)),
                 }
             )
         )
@@ -578,7 +579,8 @@ def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF)
     """Write the raw tables to `out_dir/raw/<table>/part-*.parquet` and the truth to `out_dir/truth/`."""
     if people < 1:
         raise ValueError("people must be at least 1")
-    as_of_dt = datetime.combine(as_of, datetime.min.time())
+    # the dataset runs through the end of its as-of day (the as-of semantics of outflow/asof.py)
+    as_of_dt = datetime.combine(as_of + timedelta(days=1), datetime.min.time())
     raw_dir, truth_dir = out_dir / "raw", out_dir / "truth"
     for d in (raw_dir, truth_dir):
         if d.exists():
@@ -640,3 +642,38 @@ def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF)
 def read_as_of(data_dir: Path) -> date | None:
     marker = data_dir / "AS_OF"
     return date.fromisoformat(marker.read_text().strip()) if marker.exists() else None
+
+
+def plant_campaign_outcomes(
+    members: pl.DataFrame,
+    *,
+    campaign: str,
+    window_days: int,
+    base_rate: float,
+    true_lift: float,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """Orders with a known true campaign effect, for measuring lift (raw.orders columns plus order_id).
+
+    `members`: email, arm (``treated`` or ``holdout``) and exposed_at, one row per exposed person of `campaign`.
+    Each holdout member orders within `window_days` after exposure with probability `base_rate`, each treated
+    member with `base_rate + true_lift`: the true absolute lift. Orders land at least a minute after exposure.
+    """
+    rng = np.random.default_rng([seed, len(campaign)])
+    treated = (members["arm"] == "treated").to_numpy()
+    converts = rng.random(members.height) < np.where(treated, base_rate + true_lift, base_rate)
+    buyers = members.filter(pl.Series(converts))
+    offset = rng.uniform(60, window_days * 86400 - 60, buyers.height).astype("int64")
+    return pl.DataFrame(
+        {
+            "order_id": [f"L-{campaign}-{i:06d}" for i in range(buyers.height)],
+            "email": buyers["email"],
+            "phone": pl.Series([None] * buyers.height, dtype=pl.String),
+            "user_id": pl.Series([None] * buyers.height, dtype=pl.String),
+            "amount": np.round(rng.lognormal(4.2, 0.7, buyers.height), 2),
+            "currency": ["USD"] * buyers.height,
+            "status": ["completed"] * buyers.height,
+            "ordered_at": buyers["exposed_at"].cast(pl.Datetime("us"))
+            + pl.Series(offset * 1_000_000).cast(pl.Duration("us")),
+        }
+    )

@@ -29,7 +29,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from outflow.contract import ERASED_IDENTIFIER_PREFIX, GATING_TABLES, TABLES, Table
@@ -70,6 +70,7 @@ class LoadResult:
     truth_loaded: bool = False
     erasures_added: int = 0  # new requests this load added to the erasure ledger
     erasures_kept: int = 0  # requests already in the ledger that the file holds with other values (kept as recorded)
+    as_of: str | None = None  # the dataset's date from the folder's AS_OF file (YYYY-MM-DD), if it has one
 
 
 def _q(name: str) -> str:
@@ -275,8 +276,8 @@ def load_directory(
             checked = _validate(local, raw_dir, quarantine, allowed, result)
             truth_dir = directory / "truth"
             truth = sorted(p for p in truth_dir.iterdir() if p.is_dir()) if truth_dir.is_dir() else []
-            as_of = directory / "AS_OF"
-            _swap(wh, local, checked, result, truth, as_of.read_text().strip() if as_of.is_file() else None)
+            result.as_of = _read_as_of(directory / "AS_OF")
+            _swap(wh, local, checked, result, truth, result.as_of)
     except OutflowError as exc:
         raise OutflowError(f"{exc}; nothing was loaded, every raw table is as it was") from None
     except QueryError as exc:
@@ -426,6 +427,17 @@ def _append_new(wh: Warehouse, local: Warehouse, table: Table, file: _Checked, r
     )
     result.erasures_added += _count(wh, target) - before
     wh.execute(f"drop table {SOURCE}")
+
+
+def _read_as_of(path: Path) -> str | None:
+    """The dataset's date from an AS_OF file (one line, YYYY-MM-DD): the default as-of of every command."""
+    if not path.is_file():
+        return None
+    text = path.read_text().strip()
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise OutflowError(f"{path}: {text[:40]!r} is not a date; write the dataset's date as YYYY-MM-DD") from None
 
 
 def dataset_as_of(wh: Warehouse) -> str | None:

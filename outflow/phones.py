@@ -1,12 +1,13 @@
-"""The phone step: raw phones normalized to E.164 with `phonenumbers`, once per distinct (phone, region).
+"""The normalization step: raw countries, phones and emails normalized once per distinct value, between dbt models.
 
-dbt lists every distinct raw phone with the region it is parsed for (model stg_phones__distinct: the record's
-country when known, else var('default_phone_region')). This step parses the pairs its lookup table has not seen
-yet and appends them (source outflow_identity.phones_e164); stg_phones__e164 joins the two. It runs between dbt
-models on every engine, so it goes through the warehouse interface only. Nothing here imports Dagster.
+dbt lists every distinct raw value (models stg_countries__distinct, stg_phones__distinct, stg_emails__distinct).
+This step normalizes the ones its lookup tables have not seen yet with the pure functions of `outflow.normalize`
+and appends them (sources outflow_identity.countries, .phones_e164 and .emails); the staging models join them.
+A phone is read in its record's country (resolved with pycountry) when known, else in its source's default
+region. It runs on every engine, so it goes through the warehouse interface only. Nothing here imports Dagster.
 
-A number that does not parse or is not valid for its region normalizes to null, so a typo never becomes an
-identifier.
+A value that does not normalize gets a null value and a `reject_reason`, so a typo never becomes an identifier
+and is never dropped silently (model identity_rejected_values lists them).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-import phonenumbers
 import pyarrow as pa
+
+from outflow import normalize
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -24,44 +26,93 @@ log = logging.getLogger(__name__)
 
 SCHEMA = "outflow_identity"
 LOOKUP = f"{SCHEMA}.phones_e164"
+COUNTRIES = f"{SCHEMA}.countries"
+EMAILS = f"{SCHEMA}.emails"
 DISTINCT = "main.stg_phones__distinct"
-
-
-def e164(raw: str, region: str | None) -> str | None:
-    """`raw` in E.164 (e.g. "+14155550100"), read as a number of `region` when it has no country code."""
-    try:
-        number = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+DISTINCT_COUNTRIES = "main.stg_countries__distinct"
+DISTINCT_EMAILS = "main.stg_emails__distinct"
 
 
 def ensure_lookup(wh: Warehouse) -> None:
-    """Create the lookup table (empty) if this warehouse has none yet."""
+    """Create the lookup tables (empty) if this warehouse has none yet; add the columns older ones lack."""
     wh.create_schema(SCHEMA)
     wh.execute(f"create table if not exists {LOOKUP} (phone_raw varchar, region varchar, phone_e164 varchar)")
+    for column in ("phone_extension", "reject_reason"):
+        wh.execute(f"alter table {LOOKUP} add column if not exists {column} varchar")
+    wh.execute(f"create table if not exists {COUNTRIES} (country_raw varchar, iso2 varchar)")
+    wh.execute(
+        f"create table if not exists {EMAILS} "
+        "(email_raw varchar, email_address varchar, email_canonical varchar, reject_reason varchar)"
+    )
+
+
+def _strings(columns: dict[str, list]) -> pa.Table:
+    return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
+
+
+def normalize_countries(wh: Warehouse) -> int:
+    """Resolve the raw country names the lookup has not seen with pycountry; return how many."""
+    ensure_lookup(wh)
+    new = wh.fetch_arrow(
+        f"select d.country_raw from {DISTINCT_COUNTRIES} as d where not exists ("
+        f"select 1 from {COUNTRIES} as l where l.country_raw = d.country_raw)",
+    )
+    raws = new.column("country_raw").to_pylist()
+    if raws:
+        wh.write_arrow(COUNTRIES, _strings({"country_raw": raws, "iso2": [normalize.country_iso2(r) for r in raws]}))
+    return len(raws)
 
 
 def normalize_phones(wh: Warehouse) -> int:
-    """Parse the (phone, region) pairs of stg_phones__distinct missing from the lookup; return how many."""
-    ensure_lookup(wh)
+    """Resolve new countries, then parse the (phone, region) pairs missing from the lookup; return how many."""
+    normalize_countries(wh)
     new = wh.fetch_arrow(
-        f"select distinct d.phone_raw, d.region from {DISTINCT} as d "
-        f"where d.phone_raw is not null and not exists ("
-        f"select 1 from {LOOKUP} as l where l.phone_raw = d.phone_raw and l.region = d.region)"
+        f"select distinct d.phone_raw, coalesce(c.iso2, d.default_region) as region from {DISTINCT} as d "
+        f"left join {COUNTRIES} as c on c.country_raw = d.country_raw "
+        f"where d.phone_raw is not null and not exists (select 1 from {LOOKUP} as l "
+        f"where l.phone_raw = d.phone_raw and l.region = coalesce(c.iso2, d.default_region))",
     )
     if not new.num_rows:
         return 0
     raws, regions = new.column("phone_raw").to_pylist(), new.column("region").to_pylist()
-    parsed = pa.table(
-        {
-            "phone_raw": pa.array(raws, pa.string()),
-            "region": pa.array(regions, pa.string()),
-            "phone_e164": pa.array([e164(r, g) for r, g in zip(raws, regions, strict=True)], pa.string()),
-        }
+    parsed = [normalize.phone(r, g) for r, g in zip(raws, regions, strict=True)]
+    wh.write_arrow(
+        LOOKUP,
+        _strings(
+            {
+                "phone_raw": raws,
+                "region": regions,
+                "phone_e164": [p.e164 for p in parsed],
+                "phone_extension": [p.extension for p in parsed],
+                "reject_reason": [p.reason for p in parsed],
+            }
+        ),
     )
-    wh.write_arrow(LOOKUP, parsed, mode="append")
-    log.info("phones: %d new (phone, region) pairs normalized", parsed.num_rows)
-    return parsed.num_rows
+    log.info("phones: %d new (phone, region) pairs normalized", len(raws))
+    return len(raws)
+
+
+def normalize_emails(wh: Warehouse) -> int:
+    """Normalize the raw emails missing from the lookup; return how many."""
+    ensure_lookup(wh)
+    new = wh.fetch_arrow(
+        f"select d.email_raw from {DISTINCT_EMAILS} as d where not exists ("
+        f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw)",
+    )
+    raws = new.column("email_raw").to_pylist()
+    if not raws:
+        return 0
+    parsed = [normalize.email(r) for r in raws]
+    wh.write_arrow(
+        EMAILS,
+        _strings(
+            {
+                "email_raw": raws,
+                "email_address": [p.address for p in parsed],
+                "email_canonical": [p.canonical for p in parsed],
+                "reject_reason": [p.reason for p in parsed],
+            }
+        ),
+    )
+    log.info("emails: %d new raw emails normalized", len(raws))
+    return len(raws)

@@ -11,14 +11,16 @@ from datetime import date
 from pathlib import Path
 
 from outflow import settings
+from outflow.asof import AsOf, resolve_as_of
 from outflow.build import DbtRun, run_dbt
-from outflow.contract import GATING_TABLES
+from outflow.contract import GATING_TABLES, TABLES
+from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
-from outflow.load import LoadResult, dataset_as_of, load_directory
+from outflow.load import LoadResult, load_directory
 from outflow.person_map import resolve_person_map
-from outflow.phones import normalize_phones
-from outflow.warehouse import connect, table_exists
+from outflow.phones import normalize_emails, normalize_phones
+from outflow.warehouse import Warehouse, connect, table_exists
 
 log = logging.getLogger(__name__)
 
@@ -52,16 +54,31 @@ def generate_and_load(
 
 # The steps that run between dbt models (on every engine, through the warehouse interface) split the dbt
 # build in three: what the phone step reads, then what the identity step reads, then the rest.
-PHONE_STEP_INPUTS = ["+stg_phones__distinct"]
+PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_emails__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 
 
-def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
-    """`dbt build` the project against the warehouse, with the loaded dataset's as-of date, and the phone and
-    identity steps where their inputs are built. With `select`, each part builds only what the selection holds,
-    and a step runs only when the part before it built something. Returns the three parts' results as one run."""
+def require_raw_tables(con: Warehouse) -> None:
+    """One line naming what to run when the warehouse has not been loaded: a build needs every raw table."""
+    missing = [name for name in TABLES if not con.table_exists("raw", name)]
+    if missing:
+        raise OutflowError(
+            f"the warehouse {con.location} has no raw.{missing[0]}: run `outflow load DIR` (your files) or "
+            "`outflow generate` first"
+        )
+
+
+def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf | str | None = None) -> DbtRun:
+    """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
+    dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
+    `select`, each part builds only what the selection holds, and a step runs only when the part before it built
+    something. Returns the three parts' results as one run."""
     with connect(warehouse) as con:
-        as_of = dataset_as_of(con)
+        require_raw_tables(con)
+        if not isinstance(as_of, AsOf):
+            as_of = resolve_as_of(as_of, con)
+    log.info("dbt build %s", as_of.describe())
+    dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
     runs: list[DbtRun] = []
 
@@ -71,16 +88,17 @@ def build(warehouse: Path | None = None, select: str | None = None) -> DbtRun:
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=as_of))
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
             normalize_phones(wh)
+            normalize_emails(wh)
     if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS)
+    dbt_build([], IDENTITY_STEP_INPUTS + PHONE_STEP_INPUTS)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 

@@ -26,6 +26,20 @@ def data_dir() -> Path:
     return _path("OUTFLOW_DATA_DIR", PROJECT_ROOT / "data")
 
 
+def demo_mode() -> bool:
+    """Synthetic data on purpose (OUTFLOW_DEMO=1): only then do the Dagster `raw` assets generate data.
+
+    `make demo` and `make ui` set it; without it the raw assets load OUTFLOW_RAW_DIR or use the loaded tables.
+    """
+    return os.environ.get("OUTFLOW_DEMO", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def raw_dir() -> Path | None:
+    """A folder of the user's own raw files for the Dagster `raw` assets (OUTFLOW_RAW_DIR), if set."""
+    value = os.environ.get("OUTFLOW_RAW_DIR", "").strip()
+    return Path(value).expanduser().resolve() if value else None
+
+
 def target() -> str:
     """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default), ``postgres`` or ``spark``.
 
@@ -64,3 +78,16 @@ def postgres_url() -> str:
             "set it to postgresql://user@host:port/dbname"
         )
     return value
+
+
+def as_of_setting() -> str | None:
+    """The data's "now" (OUTFLOW_AS_OF): an ISO date or timestamp; unset means the loaded dataset's date.
+
+    A bare date means the end of that day in the warehouse's time zone; see outflow/asof.py and docs/measurement.md.
+    """
+    return os.environ.get("OUTFLOW_AS_OF", "").strip() or None
+
+
+def warehouse_timezone() -> str:
+    """The time zone the warehouse's naive timestamps are in (OUTFLOW_TIMEZONE, default UTC)."""
+    return os.environ.get("OUTFLOW_TIMEZONE", "").strip() or "UTC"

@@ -8,6 +8,7 @@ from activations.destinations.base import Destination
 def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.file_export import FileExportDestination
     from activations.destinations.google_ads import GoogleAdsCustomerMatchDestination
+    from activations.destinations.google_data_manager import GoogleDataManagerDestination
     from activations.destinations.hubspot import HubSpotDestination
     from activations.destinations.klaviyo import KlaviyoDestination
     from activations.destinations.mailchimp import MailchimpDestination
@@ -15,6 +16,7 @@ def _registry() -> dict[str, type[Destination]]:
     from activations.destinations.salesforce import SalesforceDestination
     from activations.destinations.sendgrid import SendGridDestination
     from activations.destinations.triggers import BrazeDestination, CustomerIoDestination
+    from activations.destinations.twilio import TwilioSmsDestination
     from activations.destinations.webhook import WebhookDestination
 
     classes: list[type[Destination]] = [
@@ -25,6 +27,8 @@ def _registry() -> dict[str, type[Destination]]:
         MetaAudienceDestination,
         SalesforceDestination,
         GoogleAdsCustomerMatchDestination,
+        GoogleDataManagerDestination,
+        TwilioSmsDestination,
         BrazeDestination,
         CustomerIoDestination,
         FileExportDestination,

@@ -6,15 +6,41 @@ the delivery layer (``activations.delivery``) handles those the same way for eve
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import logging
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import httpx
 
 from activations.config import SyncConfig
+
+log = logging.getLogger(__name__)
+
+RefusalScope = Literal["rows", "request"]
+_REQUEST_STATUSES = frozenset({402, 405, 410})
+"""Refusals about the request or the account by default: payment required, method not allowed, gone (a retired
+version). Splitting the batch cannot help with any of them. A 404 may name a row (an update of an unknown
+record) or the request (a missing list): vendors tell which in ``refusal_scope``."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` value: a number of seconds or an HTTP date; None if absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
 
 
 @dataclass(frozen=True)
@@ -166,6 +192,7 @@ class Destination(ABC):
         self._secret = secret
         self.check_secret()
         self.check_config()
+        self.check_version()
         self.batch_bytes_limit = self._bytes_limit()
 
     def __repr__(self) -> str:  # never show the secret
@@ -209,6 +236,69 @@ class Destination(ABC):
 
     def check_config(self) -> None:  # noqa: B027 - optional hook
         """Raise OutflowError naming the file and key if the sync does not fit this destination."""
+
+    @property
+    def api_version(self) -> str | None:
+        """The vendor API version this sync speaks (``activations.destinations.versions``): the sync's
+        ``destination.options.<option>`` or the table's default; None for destinations without a version."""
+        from activations.destinations.versions import VERSIONS
+
+        table = VERSIONS.get(self.type)
+        if table is None:
+            return None
+        if table.option is None:
+            return table.default
+        return str(self.cfg.destination.options.get(table.option, table.default))
+
+    def version_problem(self) -> tuple[str, str] | None:
+        """``("error"|"warning", message naming the file and key)`` when the version is retired or near its
+        sunset (``WARN_DAYS``), else None."""
+        from activations.destinations.versions import version_problem
+
+        version = self.api_version
+        found = None if version is None else version_problem(self.type, version)
+        if found is None:
+            return None
+        level, why = found
+        return level, f"{self.cfg.path or self.cfg.name}: {self.version_key()}: {why}"
+
+    def version_key(self) -> str:
+        """The sync key that sets the version (for messages)."""
+        from activations.destinations.versions import VERSIONS
+
+        option = VERSIONS[self.type].option
+        return f"destination.options.{option}" if option else "destination.base_url"
+
+    def check_version(self) -> None:
+        """A retired version stops the sync before any request (the vendor would refuse every one); a version
+        near its sunset is logged as a warning."""
+        from outflow.errors import OutflowError
+
+        problem = self.version_problem()
+        if problem is None:
+            return
+        if problem[0] == "error":
+            raise OutflowError(problem[1])
+        log.warning("%s", problem[1])
+
+    # --- how the vendor refuses and throttles ------------------------------------------------------------------
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """What a refused (4xx, not auth) answer is about: ``"rows"`` (the deliverer splits the batch to
+        isolate them) or ``"request"`` (the request or the account: a missing list, a permission, a quota, a
+        retired version; the sync stops after this one request with the vendor's message). Default: 402, 405
+        and 410 are about the request, anything else about rows."""
+        return "request" if response.status_code in _REQUEST_STATUSES else "rows"
+
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """Seconds to wait before retrying a throttled or transient answer, from the vendor's own signals;
+        None when the answer carries none (the deliverer then backs off exponentially). Default:
+        ``Retry-After`` (seconds or an HTTP date)."""
+        return parse_retry_after(response.headers.get("retry-after"))
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """Seconds to pause before the next request because the vendor reports its quota (nearly) spent on an
+        accepted answer: slowing down before being refused. None (the default): no pause."""
+        return None
 
     def option(self, name: str, default: Any = None, *, required: bool = False) -> Any:
         """``destination.options.<name>`` from the sync YAML; a clear error if required and missing."""

@@ -37,7 +37,9 @@ to ``email``.
 
 Auth: ``Authorization: Bearer <OAuth access token>`` (from ``secret_env``) and ``developer-token`` from the
 env var named by option ``developer_token_env``; options ``customer_id``, ``user_list_id`` (required),
-``login_customer_id``, ``api_version`` (default v18), ``default_region`` for phones without a country code,
+``login_customer_id``, ``api_version`` (default in ``activations.destinations.versions``; a legacy path since
+Google points Customer Match uploads to its Data Manager API; a retired version is refused before any
+request), ``default_region`` for phones without a country code,
 ``ad_user_data_consent`` / ``ad_personalization_consent`` (default ``GRANTED``: the activation models send
 only people with ads consent; ``UNSPECIFIED`` leaves the consent out).
 """
@@ -56,6 +58,7 @@ from activations.destinations.base import (
     Destination,
     PreparedRequest,
     Record,
+    RefusalScope,
     RowResult,
     Unconfirmed,
     answer_of,
@@ -92,9 +95,14 @@ class GoogleAdsCustomerMatchDestination(Destination):
             if f not in FIELDS:
                 raise OutflowError(f"{where}: fields.{src}: {f!r} is not one of {', '.join(FIELDS)}")
         self.require_key_mapped_to("email")
+        if self.option("legacy_google_ads_api") is not True:
+            raise OutflowError(
+                f"{where}: destination.options.legacy_google_ads_api: Google refuses Customer Match uploads through "
+                "the Google Ads API from developer tokens not already using it (since 2026-04-01); use the "
+                "google_data_manager destination, or set this to true if your token already uploads Customer Match"
+            )
         self.customer_id = str(self.option("customer_id", required=True)).replace("-", "")
         self.user_list_id = str(self.option("user_list_id", required=True))
-        self.api_version = str(self.option("api_version", "v18"))
         self.login_customer_id = self.option("login_customer_id")
         self.default_region = self.option("default_region")
         env = str(self.option("developer_token_env", required=True))
@@ -257,6 +265,20 @@ class GoogleAdsCustomerMatchDestination(Destination):
                     code = next(iter((e.get("errorCode") or {}).values()), "ERROR")
                     failed.setdefault(int(idx), f"{code}: {e.get('message', '')}")
         return [RowResult(r.key, i not in failed, failed.get(i)) for i, r in enumerate(records)]
+
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """``QuotaErrorDetails.retryDelay`` (a Duration such as ``"5s"``) of a ``RESOURCE_EXHAUSTED`` answer."""
+        try:
+            details = response.json()["error"]["details"]
+            delays = [e["details"]["quotaErrorDetails"]["retryDelay"] for d in details for e in d.get("errors", [])
+                      if "quotaErrorDetails" in (e.get("details") or {})]  # fmt: skip
+            return max(float(str(v).removesuffix("s")) for v in delays) if delays else None
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return super().throttle_delay(response)
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """A 404 (no such customer, user list or version) is about the request."""
+        return "request" if response.status_code == 404 else super().refusal_scope(response)
 
     def error_message(self, response: httpx.Response) -> str:
         try:

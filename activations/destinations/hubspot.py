@@ -1,15 +1,23 @@
-"""HubSpot CRM contacts and list membership.
+"""HubSpot CRM contacts and list membership, on HubSpot's date-versioned API (``options.api_version``, default
+in ``activations.destinations.versions``; ``v3`` keeps the legacy ``/crm/v3/...`` paths until HubSpot stops them).
 
-- Upsert: ``POST /crm/v3/objects/contacts/batch/upsert`` ``{"inputs": [{"idProperty", "id", "properties"}]}``,
-  at most 100 inputs; ``idProperty`` is ``email`` or a custom unique property (option ``id_property``).
-  ``200`` when all succeed, ``207`` multi-status with ``errors[{status, category, message, context:
-  {id: [...]}}]`` naming the inputs that failed (the rest are applied).
+- Upsert: ``POST /crm/objects/{version}/contacts/batch/upsert`` ``{"inputs": [{"idProperty", "id",
+  "properties"}]}``, at most 100 inputs; ``idProperty`` is ``email`` or a custom unique property (option
+  ``id_property``). ``200`` when all succeed, ``207`` multi-status otherwise. Only the documented shape counts:
+  a row is delivered when an item of ``results`` carries its id property; HubSpot documents no per-input
+  reference in ``errors[{status, category, message, context}]`` for upsert, so every row ``results`` does not
+  name is rejected with those messages (sent again next run), never recorded as delivered.
 - Audience membership (option ``list_id``, a MANUAL list): after an upsert, ``PUT
-  /crm/v3/lists/{list_id}/memberships/add`` with the record ids; removal (mirror) reads the record ids with
-  ``POST /crm/v3/objects/contacts/batch/read`` (``idProperty``) and ``PUT .../memberships/remove``.
-- Reconciliation lists the list's members: ``GET /crm/v3/lists/{list_id}/memberships?limit=250`` (record ids,
-  following ``paging.next.after`` to the end), then their id property with ``POST
-  /crm/v3/objects/contacts/batch/read`` by record id (100 per call).
+  /crm/lists/{version}/{list_id}/memberships/add`` with the record ids (rows whose record id the answer lists
+  in ``recordIdsMissing`` are refused; an answer without it confirms none); removal (mirror) reads the record
+  ids with ``POST /crm/objects/{version}/contacts/batch/read`` (``idProperty``) and ``PUT .../memberships/remove``.
+- Reconciliation lists the list's members: ``GET /crm/lists/{version}/{list_id}/memberships?limit=250`` (record
+  ids, following ``paging.next.after`` to the end), then their id property with ``POST
+  /crm/objects/{version}/contacts/batch/read`` by record id (100 per call).
+- A 404 (a missing list, an unknown or retired version) is about the request: the sync stops after it.
+- Throttling: HubSpot sends ``X-HubSpot-RateLimit-Max/-Remaining/-Interval-Milliseconds`` and no Retry-After;
+  a 429 waits one request's share of the window (the ``DAILY`` policy: a day, so the retry budget stops the
+  run), and with under a tenth of the window left the client paces itself before HubSpot refuses.
 - Auth: ``Authorization: Bearer <private app token>``; rate limit 100 requests / 10 s (private apps).
 
 The primary key column must be mapped to the id property. Property values are sent as strings.
@@ -29,7 +37,9 @@ from activations.destinations.base import (
     Destination,
     PreparedRequest,
     Record,
+    RefusalScope,
     RowResult,
+    Unconfirmed,
     answer_of,
     require_dict,
 )
@@ -59,6 +69,22 @@ class HubSpotDestination(Destination):
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
 
+    def _objects(self, tail: str) -> str:
+        """The contacts endpoint ``tail`` in the sync's API version: date-versioned (``/crm/objects/2026-09/
+        contacts/...``) or the legacy ``/crm/v3/objects/contacts/...``."""
+        v = self.api_version
+        path = f"/crm/{v}/objects/contacts" if v.startswith("v") else f"/crm/objects/{v}/contacts"
+        return f"{self.cfg.destination.base_url}{path}/{tail}"
+
+    def _lists(self, tail: str) -> str:
+        v, lid = self.api_version, quote(str(self.list_id), safe="")
+        path = f"/crm/{v}/lists/{lid}" if v.startswith("v") else f"/crm/lists/{v}/{lid}"
+        return f"{self.cfg.destination.base_url}{path}/{tail}"
+
+    @property
+    def api_version(self) -> str:
+        return super().api_version or ""
+
     def _id(self, key: str) -> str:
         return key.strip().lower() if self.id_property == "email" else key
 
@@ -69,34 +95,35 @@ class HubSpotDestination(Destination):
             if self.id_property == "email":
                 props["email"] = self._id(r.key)
             inputs.append({"idProperty": self.id_property, "id": self._id(r.key), "properties": props})
-        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/upsert"
+        url = self._objects("batch/upsert")
         return PreparedRequest("POST", url, self._headers(), orjson.dumps({"inputs": inputs}))
 
-    def _failed_ids(self, body: dict[str, Any]) -> dict[str, str]:
-        failed: dict[str, str] = {}
-        for e in body.get("errors", []) or []:
-            ids = (e.get("context") or {}).get("id") or []
-            for i in ids:
-                failed[str(i)] = f"{e.get('category', 'ERROR')}: {e.get('message', '')}"
-        return failed
+    @staticmethod
+    def _errors(body: dict[str, Any]) -> str | None:
+        """The documented ``errors[]`` (``category``, ``message``) of a 207, as one message; None if absent."""
+        errs = body.get("errors")
+        if not isinstance(errs, list) or not errs:
+            return None
+        msgs = [f"{e.get('category', 'ERROR')}: {e.get('message', '')}" for e in errs if isinstance(e, dict)]
+        return "; ".join(msgs)[:500] if msgs else None
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
-        """A row is confirmed by a result carrying its id property, refused by an error naming it; any other
-        row (or an answer without ``results``) is unconfirmed."""
+        """Only the documented shape counts: a row is confirmed by an item of ``results`` carrying its id
+        property. HubSpot documents no per-input reference in a 207's ``errors`` for upsert, so every other
+        row is rejected (with the answer's ``errors`` as its message, or as unconfirmed), never delivered;
+        an answer without ``results`` rejects every row."""
         body = require_dict(answer_of(response), "results")
-        failed = self._failed_ids(body)
+        if not isinstance(body["results"], list):
+            raise Unconfirmed("results is not a list")
         done = set()
-        for item in body["results"] or []:
-            value = str(((item or {}).get("properties") or {}).get(self.id_property, "")).strip()
-            done.add(value.lower() if self.id_property == "email" else value)
-        out = []
-        for r in records:
-            rid = self._id(r.key)
-            if rid in failed:
-                out.append(RowResult(r.key, False, failed[rid]))
-            else:
-                out.append(RowResult(r.key, rid in done, None if rid in done else UNCONFIRMED_ROW))
-        return out
+        for item in body["results"]:
+            props = item.get("properties") if isinstance(item, dict) else None
+            if isinstance(props, dict) and props.get(self.id_property) not in (None, ""):
+                value = str(props[self.id_property]).strip()
+                done.add(value.lower() if self.id_property == "email" else value)
+        errors = self._errors(body)
+        why = f"refused by HubSpot ({errors}); sent again next run" if errors else UNCONFIRMED_ROW
+        return [RowResult(r.key, True) if self._id(r.key) in done else RowResult(r.key, False, why) for r in records]
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         if records[0].op == "delete":
@@ -105,22 +132,30 @@ class HubSpotDestination(Destination):
         if resp.status_code not in (200, 201, 207) or self.list_id is None:
             return resp
         results = self.parse_response(resp, records)
-        ids = []
         ok = {self._id(r.key) for r in results if r.ok}
-        for item in resp.json().get("results", []):
-            value = str((item.get("properties") or {}).get(self.id_property, "")).strip()
+        record_of: dict[str, str] = {}  # HubSpot record id -> id property value
+        for item in resp.json()["results"]:
+            value = str(item["properties"].get(self.id_property, "")).strip()
             value = value.lower() if self.id_property == "email" else value
             if value in ok:
-                ids.append(str(item["id"]))
-        if ids:
-            add = await call(self._membership("add", ids))
-            if not 200 <= add.status_code < 300:
-                return add
-        return results
+                record_of[str(item["id"])] = value
+        if not record_of:
+            return results
+        add = await call(self._membership("add", list(record_of)))
+        if not 200 <= add.status_code < 300:
+            return add
+        # the documented answer names the records it could not add (``recordIdsMissing``): those rows are
+        # refused; an answer without that list confirms none of them
+        try:
+            missing = require_dict(answer_of(add), "recordIdsMissing")["recordIdsMissing"]
+            missing = {record_of.get(str(i)) for i in missing}
+            why = "not added to the HubSpot list: HubSpot reports the record missing (recordIdsMissing)"
+        except Unconfirmed as exc:
+            missing, why = set(record_of.values()), f"unconfirmed: list membership answer {exc}; sent again next run"
+        return [RowResult(r.key, False, why) if r.ok and self._id(r.key) in missing else r for r in results]
 
     def _membership(self, action: str, ids: list[str]) -> PreparedRequest:
-        url = f"{self.cfg.destination.base_url}/crm/v3/lists/{self.list_id}/memberships/{action}"
-        return PreparedRequest("PUT", url, self._headers(), orjson.dumps(ids))
+        return PreparedRequest("PUT", self._lists(f"memberships/{action}"), self._headers(), orjson.dumps(ids))
 
     async def _remove(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         body = {
@@ -129,7 +164,7 @@ class HubSpotDestination(Destination):
             "propertiesWithHistory": [],
             "inputs": [{"id": self._id(r.key)} for r in records],
         }
-        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"
+        url = self._objects("batch/read")
         resp = await call(PreparedRequest("POST", url, self._headers(), orjson.dumps(body)))
         if resp.status_code not in (200, 207):
             return resp
@@ -139,6 +174,40 @@ class HubSpotDestination(Destination):
             if not 200 <= rm.status_code < 300:
                 return rm
         return [RowResult(r.key, True) for r in records]
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """A 404 is about the request (a missing list, an unknown or retired API version): HubSpot's batch
+        endpoints never answer 404 for one input."""
+        return "request" if response.status_code == 404 else super().refusal_scope(response)
+
+    @staticmethod
+    def _limits(response: httpx.Response) -> tuple[float, float, float] | None:
+        """(remaining, max, window seconds) from ``X-HubSpot-RateLimit-Remaining/-Max/-Interval-Milliseconds``."""
+        h = response.headers
+        try:
+            return (float(h["x-hubspot-ratelimit-remaining"]), float(h["x-hubspot-ratelimit-max"]),
+                    float(h["x-hubspot-ratelimit-interval-milliseconds"]) / 1000)  # fmt: skip
+        except (KeyError, ValueError):
+            return None
+
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """HubSpot names no Retry-After: a 429 under the daily policy waits a day (the run's retry budget stops
+        it cleanly); under the rolling window, one request's share of the window."""
+        try:
+            policy = response.json().get("policyName")
+        except (ValueError, AttributeError):
+            policy = None
+        if policy == "DAILY":
+            return 86_400.0
+        limits = self._limits(response)
+        return limits[2] / limits[1] if limits and limits[1] > 0 else None
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """With less than a tenth of the window's allowance left, pace at one request per share of the window."""
+        limits = self._limits(response)
+        if limits is None or limits[1] <= 0 or limits[0] >= limits[1] / 10:
+            return None
+        return limits[2] / limits[1]
 
     def error_message(self, response: httpx.Response) -> str:
         try:
@@ -153,7 +222,7 @@ class HubSpotDestination(Destination):
         """GDPR delete (``POST /crm/v3/objects/contacts/gdpr-delete`` ``{"objectId", "idProperty"}``, 204), one
         contact per call; HubSpot deletes the record for good and blocklists an email it does not hold."""
         out = []
-        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/gdpr-delete"
+        url = self._objects("gdpr-delete")
         for r in records:
             body = {"objectId": r.key.strip().lower() if self.id_property == "email" else r.key,
                     "idProperty": self.id_property}  # fmt: skip
@@ -171,7 +240,7 @@ class HubSpotDestination(Destination):
                 f"{self.cfg.path or self.cfg.name}: destination.options.list_id: reconciliation reads the members "
                 "of the sync's HubSpot list; name the list"
             )
-        base = f"{self.cfg.destination.base_url}/crm/v3/lists/{quote(self.list_id, safe='')}/memberships?limit=250"
+        base = self._lists("memberships?limit=250")
         ids: list[str] = []
         after: str | None = None
         while True:
@@ -182,7 +251,7 @@ class HubSpotDestination(Destination):
             if not after:
                 break
         out: set[str] = set()
-        url = f"{self.cfg.destination.base_url}/crm/v3/objects/contacts/batch/read"
+        url = self._objects("batch/read")
         for i in range(0, len(ids), 100):
             read = {"properties": [self.id_property], "propertiesWithHistory": [],
                     "inputs": [{"id": rid} for rid in ids[i : i + 100]]}  # fmt: skip

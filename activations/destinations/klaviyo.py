@@ -31,11 +31,12 @@ from urllib.parse import quote
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, nest
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RefusalScope, RowResult, nest
 from activations.destinations.jobs import JobPolling, finished_job, json_object, reject_all, settle, submit
+from activations.destinations.versions import VERSIONS
 from outflow.errors import OutflowError
 
-REVISION = "2026-07-15"
+REVISION = VERSIONS["klaviyo"].default  # the revision of the OpenAPI documents the sandbox validates against
 LOOKUP_MAX = 100
 ERRORS_PAGE = 100
 JOB_DONE = ("complete", "cancelled")
@@ -52,7 +53,7 @@ class KlaviyoDestination(Destination):
     def check_config(self) -> None:
         self.require_key_mapped_to("email")
         self.list_id = str(self.option("list_id", required=True))
-        self.revision = str(self.option("revision", REVISION))
+        self.revision = self.api_version or REVISION
         if self.cfg.mode.value not in ("upsert", "mirror"):
             raise OutflowError(f"{self.cfg.path or self.cfg.name}: mode: Klaviyo profile import takes upsert or mirror")
         self.polling = JobPolling.from_options(self, timeout=120.0)
@@ -190,6 +191,11 @@ class KlaviyoDestination(Destination):
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         # only list removals reach here (imports are settled by their job in exchange)
         return [RowResult(r.key, True) for r in records]
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """Klaviyo answers 404 for a list or endpoint it does not have; a bulk import
+        never answers 404 for one profile. 410: a retired revision."""
+        return "request" if response.status_code == 404 else super().refusal_scope(response)
 
     def error_message(self, response: httpx.Response) -> str:
         try:

@@ -27,6 +27,7 @@ from activations.destinations.base import (
     Destination,
     PreparedRequest,
     Record,
+    RefusalScope,
     RowResult,
     answer_of,
     nest,
@@ -108,6 +109,11 @@ class MailchimpDestination(Destination):
             else:
                 out.append(RowResult(r.key, False, self.error_message(resp)))
         return out
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        """Mailchimp answers 404 for a list (or endpoint) it does not have; its batch
+        subscribe never answers 404 for one member."""
+        return "request" if response.status_code == 404 else super().refusal_scope(response)
 
     def error_message(self, response: httpx.Response) -> str:
         try:

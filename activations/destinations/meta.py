@@ -1,9 +1,12 @@
 """Meta (Facebook) Custom Audiences: customer-list users, added and removed in sessions.
 
-- Add: ``POST {base_url}/{audience_id}/users``, remove: ``DELETE {base_url}/{audience_id}/users``, each with
-  ``{"payload": {"schema": [...], "data": [[...], ...]}, "session": {"session_id", "batch_seq",
-  "last_batch_flag", "estimated_num_total"}}``; at most 10,000 rows per request. ``base_url`` carries the
-  Graph API version, e.g. ``https://graph.facebook.com/v21.0``.
+- Add: ``POST {base_url}/{version}/{audience_id}/users``, remove: ``DELETE`` on the same path, each with the
+  form-encoded parameters Meta documents for the ``users`` edge: ``payload={"schema": [...], "data": [[...],
+  ...]}`` and ``session={"session_id", "batch_seq", "last_batch_flag", "estimated_num_total"}`` (JSON values,
+  ``application/x-www-form-urlencoded`` body); at most 10,000 rows per request. The Marketing API version is
+  ``options.api_version`` (default in ``activations.destinations.versions``); a ``base_url`` ending in a
+  version (``https://graph.facebook.com/v25.0``) names it instead. A retired version is refused before any
+  request; Meta answers one with ``OAuthException`` code 2635.
 - Every field is normalized and SHA-256 hashed by ``activations.hashing`` (Meta's rules); EXTERN_ID is sent as
   is; values that already are SHA-256 digests pass through. A row left with no identifier is rejected locally,
   never sent.
@@ -14,8 +17,13 @@
   invalid entry is named or alone, within ``options.isolate_invalid_requests`` extra requests per batch
   (default 32); rows still unexplained then are rejected as unconfirmed (and resent next run), never counted
   as delivered.
-- Errors are ``{"error": {"message", "type", "code", "is_transient"}}``: code 190 (bad token) stops the sync,
-  throttling codes (4, 17, 32, 613, 80003) and ``is_transient`` are retried with backoff.
+- Errors are ``{"error": {"message", "type", "code", "error_subcode", "is_transient"}}``: code 190 (bad token)
+  stops the sync; throttling codes (4, 17, 32, 613, 80003, 80004) and ``is_transient`` are retried after the
+  ``estimated_time_to_regain_access`` of the ``X-Business-Use-Case-Usage`` header (minutes), else with
+  backoff; an accepted answer whose usage header reports 95% or more of a quota used pauses the next request
+  (``options.usage_pause_seconds``, default 60; slowing down before Meta throttles). Refusals about the
+  request, not rows (``refusal_scope``): a missing audience (code 100, subcode 33), permissions (10, 200-299),
+  a deprecated version (2635).
 - Auth: ``Authorization: Bearer <access token>`` (never in the URL, so it never reaches a log line).
 
 Fields map source columns to schema keys: EMAIL, PHONE, FN, LN, CT, ST, ZIP, COUNTRY, DOBY, GEN, EXTERN_ID.
@@ -24,8 +32,10 @@ The primary key column must be mapped to EMAIL or EXTERN_ID (removals carry only
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import orjson
@@ -35,6 +45,7 @@ from activations.destinations.base import (
     Destination,
     PreparedRequest,
     Record,
+    RefusalScope,
     RowResult,
     Unconfirmed,
     answer_of,
@@ -44,6 +55,28 @@ from activations.hashing import META_KEYS, meta_value
 from outflow.errors import OutflowError
 
 THROTTLE_CODES = {4, 17, 32, 613, 80003, 80004}
+REQUEST_CODES = {10, 294, 2635}  # permission, extended permission, deprecated API version
+USAGE_PAUSE_PERCENT = 95
+_VERSION_IN_URL = re.compile(r"/(v\d+\.\d+)$")
+
+
+def business_usage(response: httpx.Response) -> list[dict[str, Any]]:
+    """The entries of Meta's ``X-Business-Use-Case-Usage`` header (``{business id: [{type, call_count,
+    total_cputime, total_time, estimated_time_to_regain_access}]}``); [] if absent or unreadable."""
+    raw = response.headers.get("x-business-use-case-usage")
+    if not raw:
+        return []
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(value, dict):
+        return []
+    return [e for entries in value.values() if isinstance(entries, list) for e in entries if isinstance(e, dict)]
+
+
+def _number(v: Any) -> float:
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else 0.0
 
 
 class MetaAudienceDestination(Destination):
@@ -70,6 +103,10 @@ class MetaAudienceDestination(Destination):
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
             raise OutflowError(f"{where}: destination.options.isolate_invalid_requests: a whole number >= 0")
         self.isolate_budget = budget
+        pause = self.option("usage_pause_seconds", 60)
+        if isinstance(pause, bool) or not isinstance(pause, int | float) or pause < 0:
+            raise OutflowError(f"{where}: destination.options.usage_pause_seconds: a number of seconds >= 0")
+        self.usage_pause = float(pause)
         self._session: dict[str, dict[str, int]] = {}
         self._totals = {"add": 0, "remove": 0}
 
@@ -80,8 +117,23 @@ class MetaAudienceDestination(Destination):
         }
         self._session = {}
 
+    @property
+    def api_version(self) -> str:
+        m = _VERSION_IN_URL.search(self.cfg.destination.base_url)
+        return m.group(1) if m else super().api_version or ""
+
+    def version_key(self) -> str:
+        if _VERSION_IN_URL.search(self.cfg.destination.base_url):
+            return "destination.base_url"
+        return super().version_key()
+
+    @property
+    def root(self) -> str:
+        """``base_url`` without a version at its end."""
+        return _VERSION_IN_URL.sub("", self.cfg.destination.base_url)
+
     def _headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
+        return {"authorization": f"Bearer {self._secret}", "content-type": "application/x-www-form-urlencoded"}
 
     def row(self, r: Record) -> list[str]:
         """The hashed row for this record, in schema order ("" for a missing value)."""
@@ -123,11 +175,11 @@ class MetaAudienceDestination(Destination):
             schema, data = self.removal_rows(records)
         else:
             schema, data = self.schema, [self.row(r) for r in records]
-        body: dict[str, Any] = {"payload": {"schema": schema, "data": data}}
+        params = {"payload": orjson.dumps({"schema": schema, "data": data}).decode()}
         if session:  # isolation resends go alone: they are not part of the run's upload session
-            body["session"] = self._session_for("remove" if delete else "add", len(records))
-        url = f"{self.cfg.destination.base_url}/{self.audience_id}/users"
-        return PreparedRequest("DELETE" if delete else "POST", url, self._headers(), orjson.dumps(body))
+            params["session"] = orjson.dumps(self._session_for("remove" if delete else "add", len(records))).decode()
+        url = f"{self.root}/{self.api_version}/{self.audience_id}/users"
+        return PreparedRequest("DELETE" if delete else "POST", url, self._headers(), urlencode(params).encode())
 
     async def exchange(self, call: Call, records: list[Record]) -> httpx.Response | list[RowResult]:
         usable, empty = [], []
@@ -211,6 +263,30 @@ class MetaAudienceDestination(Destination):
     def is_transient(self, response: httpx.Response) -> bool:
         err = self._error(response)
         return bool(err) and (err.get("code") in THROTTLE_CODES or bool(err.get("is_transient")))
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        err = self._error(response)
+        code, sub = err.get("code"), err.get("error_subcode")
+        if code in REQUEST_CODES or (isinstance(code, int) and 200 <= code <= 299) or (code == 100 and sub == 33):
+            return "request"
+        return super().refusal_scope(response)
+
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """``estimated_time_to_regain_access`` (minutes) of the usage header, when Meta names one."""
+        minutes = max((_number(e.get("estimated_time_to_regain_access")) for e in business_usage(response)), default=0)
+        return minutes * 60 if minutes > 0 else None
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """At 95% or more of a business-use-case quota: wait until Meta says access is regained, at least
+        ``options.usage_pause_seconds`` (default 60: Meta's usage is a rolling hour in whole percent; 0: off)."""
+        if not self.usage_pause:
+            return None
+        usage = business_usage(response)
+        used = max((max(_number(e.get(k)) for k in ("call_count", "total_cputime", "total_time")) for e in usage),
+                   default=0.0)  # fmt: skip
+        if used < USAGE_PAUSE_PERCENT:
+            return None
+        return max(self.usage_pause, self.throttle_delay(response) or 0.0)
 
     def error_message(self, response: httpx.Response) -> str:
         err = self._error(response)

@@ -19,8 +19,13 @@
   clear`` a record whose ``clear_fields`` are all null was cleared and does not count as held.
 - ``REQUEST_LIMIT_EXCEEDED`` (HTTP 403, the org's API request allowance) is retried with backoff, never taken
   for an auth failure; ``INVALID_SESSION_ID`` (401) stops the sync.
+- A whole request refused with 404 (an SObject or external id field the org does not have: ``NOT_FOUND``) or
+  with a code about the object or the org (``INVALID_TYPE``, ``INVALID_FIELD``, ``INSUFFICIENT_ACCESS_OR_READONLY``,
+  ``API_DISABLED_FOR_ORG``, ``FUNCTIONALITY_NOT_ENABLED``) is about the request: the sync stops after that one
+  request with Salesforce's message (per-record errors come inside a 200 answer and stay per row).
 - Auth: ``Authorization: Bearer <access token>``. ``destination.object`` is the SObject (e.g. ``Contact``);
-  options: ``external_id_field`` (required), ``api_version`` (default v62.0), ``on_remove``, ``clear_fields``.
+  options: ``external_id_field`` (required), ``api_version`` (default in ``activations.destinations.versions``;
+  a retired one is refused before any request, as Salesforce answers it with 410), ``on_remove``, ``clear_fields``.
 
 The sync's primary key column must be mapped to the external id field, a Text external id (the look-up compares
 it as a SOQL string literal).
@@ -35,13 +40,17 @@ from urllib.parse import quote, quote_plus
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RefusalScope, RowResult
 from outflow.errors import OutflowError
 
 MAX_RECORDS = 200  # sObject Collections: at most 200 records (or ids) per call
 GONE = frozenset({"ENTITY_IS_DELETED", "NOT_FOUND"})  # the record is already gone: nothing left to remove
 ON_REMOVE = ("clear", "delete")
+_API_USAGE = re.compile(r"api-usage=(\d+)/(\d+)")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Salesforce's codes for a whole request refused over the object, its fields or the org (not a row)
+_REQUEST_CODES = frozenset({"NOT_FOUND", "INVALID_TYPE", "INVALID_FIELD", "INSUFFICIENT_ACCESS_OR_READONLY",
+                            "API_DISABLED_FOR_ORG", "FUNCTIONALITY_NOT_ENABLED"})  # fmt: skip
 _SOQL_ESCAPES = {"\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b",
                  "\f": "\\f"}  # fmt: skip
 _MAX_IN_CHARS = 6000  # keeps each look-up URL far below Salesforce's URI and SOQL length limits
@@ -66,9 +75,12 @@ class SalesforceDestination(Destination):
         where = self.cfg.path or self.cfg.name
         self.ext_field = str(self.option("external_id_field", required=True))
         self.require_key_mapped_to(self.ext_field)
-        self.api_version = str(self.option("api_version", "v62.0"))
         if not re.fullmatch(r"v\d+\.\d", self.api_version):
             raise OutflowError(f"{where}: destination.options.api_version: {self.api_version!r} is not like v62.0")
+        window = self.option("allocation_window_seconds", 86_400)
+        if isinstance(window, bool) or not isinstance(window, int | float) or window < 0:
+            raise OutflowError(f"{where}: destination.options.allocation_window_seconds: a number of seconds >= 0")
+        self.allocation_window = float(window)
         self.sobject = self.cfg.destination.object
         for key, name in (("destination.object", self.sobject), ("destination.options.external_id_field",
                                                                   self.ext_field)):  # fmt: skip
@@ -242,6 +254,23 @@ class SalesforceDestination(Destination):
 
     def is_transient(self, response: httpx.Response) -> bool:
         return "REQUEST_LIMIT_EXCEEDED" in self._codes(response)
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        if response.status_code == 404 or self._codes(response) & _REQUEST_CODES:
+            return "request"
+        return super().refusal_scope(response)
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """``Sforce-Limit-Info: api-usage=used/limit`` at 95% or more of the org's allocation (a rolling
+        ``options.allocation_window_seconds``, 24 hours; 0 turns this off): pace at the rate the allocation
+        sustains, one request per window/limit seconds, instead of running into REQUEST_LIMIT_EXCEEDED."""
+        m = _API_USAGE.search(response.headers.get("sforce-limit-info", ""))
+        if not m or not self.allocation_window:
+            return None
+        used, limit = int(m.group(1)), int(m.group(2))
+        if limit <= 0 or used < 0.95 * limit:
+            return None
+        return self.allocation_window / limit
 
     def is_auth_failure(self, response: httpx.Response) -> bool:
         return response.status_code in (401, 403) and "REQUEST_LIMIT_EXCEEDED" not in self._codes(response)

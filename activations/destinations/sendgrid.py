@@ -15,6 +15,8 @@
   ``DELETE /v3/marketing/lists/{list_id}/contacts?contact_ids=a,b`` (``202 {"job_id"}``). Contacts stay in
   SendGrid; only their list membership goes.
 - Auth: ``Authorization: Bearer <API key>``.
+- A 404 (SendGrid: "the specified list ID does not exist") and a 400 naming ``list_ids`` are about the request:
+  the sync stops after that one request with SendGrid's message instead of splitting the batch.
 
 The sync's primary key column must be mapped to ``email`` (removals carry only the key). Destination fields
 are ContactRequest properties (``email``, ``first_name``, ``last_name``, ``city``, ``postal_code``, ...) or
@@ -27,12 +29,13 @@ import csv
 import gzip
 import io
 import re
+import time
 from typing import Any
 
 import httpx
 import orjson
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult
+from activations.destinations.base import Call, Destination, PreparedRequest, Record, RefusalScope, RowResult
 from activations.destinations.jobs import JobPolling, finished_job, json_object, poll, reject_all, settle, submit
 from outflow.errors import OutflowError
 
@@ -149,9 +152,32 @@ class SendGridDestination(Destination):
             out[row[email_col].strip().lower()] = msg or "refused by the import job"
         return out
 
+    def throttle_delay(self, response: httpx.Response) -> float | None:
+        """SendGrid signals a throttle with ``X-RateLimit-Reset`` (Unix time of the window's reset), not
+        Retry-After."""
+        return _until_reset(response) if response.status_code == 429 else super().throttle_delay(response)
+
+    def quota_delay(self, response: httpx.Response) -> float | None:
+        """``X-RateLimit-Remaining: 0`` on an accepted answer: wait for the reset before SendGrid refuses."""
+        if response.headers.get("x-ratelimit-remaining") == "0":
+            return _until_reset(response)
+        return None
+
     def is_auth_failure(self, response: httpx.Response) -> bool:
         # a 401/403 on the errors-file download (an expired link) is not a refusal of the API key
         return super().is_auth_failure(response) and "/v3/" in response.request.url.path
+
+    def refusal_scope(self, response: httpx.Response) -> RefusalScope:
+        if response.status_code == 404:
+            return "request"
+        if response.status_code == 400:
+            try:
+                errors = response.json().get("errors") or []
+            except (ValueError, AttributeError):
+                errors = []
+            if any(str(e.get("field") or "").startswith("list_ids") for e in errors if isinstance(e, dict)):
+                return "request"
+        return super().refusal_scope(response)
 
     def row_errors(self, response: httpx.Response, n: int) -> dict[int, str]:
         if response.status_code != 400:
@@ -267,3 +293,11 @@ class SendGridDestination(Destination):
             rows = csv.DictReader(io.StringIO(data.decode("utf-8-sig", errors="replace")))
             out |= {(r.get("EMAIL") or r.get("email") or "").strip().lower() for r in rows} - {""}
         return out
+
+
+def _until_reset(response: httpx.Response) -> float | None:
+    try:
+        reset = float(response.headers["x-ratelimit-reset"])
+    except (KeyError, ValueError):
+        return None
+    return max(0.0, reset - time.time())

@@ -8,6 +8,7 @@ from typing import Any
 def vendor_sandboxes() -> dict[str, Any]:
     """destination type -> sandbox class, for every vendor destination."""
     from activations.sandboxes.google_ads import GoogleAdsSandbox
+    from activations.sandboxes.google_data_manager import GoogleDataManagerSandbox
     from activations.sandboxes.hubspot import HubSpotSandbox
     from activations.sandboxes.klaviyo import KlaviyoSandbox
     from activations.sandboxes.mailchimp import MailchimpSandbox
@@ -15,6 +16,7 @@ def vendor_sandboxes() -> dict[str, Any]:
     from activations.sandboxes.salesforce import SalesforceSandbox
     from activations.sandboxes.sendgrid import SendGridSandbox
     from activations.sandboxes.triggers import BrazeSandbox, CustomerIoSandbox
+    from activations.sandboxes.twilio import TwilioSandbox
 
     return {
         "sendgrid": SendGridSandbox,
@@ -26,6 +28,8 @@ def vendor_sandboxes() -> dict[str, Any]:
         "braze": BrazeSandbox,
         "customerio": CustomerIoSandbox,
         "mailchimp": MailchimpSandbox,
+        "google_data_manager": GoogleDataManagerSandbox,
+        "twilio_sms": TwilioSandbox,
     }
 
 

@@ -180,6 +180,18 @@ class VendorSandbox:
         published limits are per endpoint override this (used when ``self.real_rate_limit``)."""
         return [self.bucket] if self.bucket is not None else []
 
+    def recorded_body(self, req: Request) -> Any:
+        """How a request's body is recorded (``GET /_sandbox/requests``): JSON decoded, else text."""
+        try:
+            return req.json()
+        except orjson.JSONDecodeError:
+            return req.body.decode(errors="replace")
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        """The headers this vendor sends with a throttled answer (an injected 429 with ``retry_after`` too).
+        Default: ``Retry-After``; vendors that signal otherwise override it."""
+        return {"retry-after": f"{max(wait, 0.001):.3f}"}
+
     def reset_store(self) -> None:
         """Clear the vendor's records."""
 
@@ -219,6 +231,15 @@ class VendorSandbox:
         reject_keys(keys, message) — the whole request refused (4xx) while it holds one of them,
         slow_answer(seconds, times) — the request is applied, its answer held back."""
         self.faults.add({"kind": kind, **kw})
+
+    def _fault_throttle_headers(self, value: Any) -> dict[str, str]:
+        try:
+            wait = float(value)
+        except (TypeError, ValueError):
+            return {"retry-after": str(value)}  # a malformed value, sent as given (tests of the client's parsing)
+        if type(self).throttle_headers is VendorSandbox.throttle_headers:
+            return {"retry-after": str(value)}
+        return self.throttle_headers(wait)
 
     def reset(self) -> None:
         with self.lock:
@@ -281,7 +302,7 @@ class VendorSandbox:
             self.count(f"fault_{fault['kind']}")
             if fault["kind"] == "status":
                 code = int(fault.get("code", 500))
-                extra = {"retry-after": str(fault["retry_after"])} if "retry_after" in fault else {}
+                extra = self._fault_throttle_headers(fault["retry_after"]) if "retry_after" in fault else {}
                 return Response(code, self.fault_response(code, fault.get("message")), extra)
             if fault["kind"] == "no_results":  # e.g. a maintenance page answered 200: nothing applied
                 body = {"message": fault.get("message") or "Service temporarily under maintenance"}
@@ -301,11 +322,7 @@ class VendorSandbox:
                 req.params = m.groupdict()
                 with self.lock:
                     if len(self.requests) < self.max_recorded:
-                        body: Any
-                        try:
-                            body = req.json()
-                        except orjson.JSONDecodeError:
-                            body = req.body.decode(errors="replace")
+                        body = self.recorded_body(req)
                         self.requests.append({"method": req.method, "path": req.path, "query": req.query, "body": body})
                 try:
                     return fn(req)

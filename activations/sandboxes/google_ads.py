@@ -32,6 +32,7 @@ import socket
 import time
 from typing import Any
 
+from activations.destinations.versions import served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.jobs import JobQueue
 
@@ -43,6 +44,18 @@ BASIC_ACCESS_DAILY_OPERATIONS = 15_000
 
 def _status(code: int, status: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "status": status}}
+
+
+def _quota(message: str, quota_error: str, retry_seconds: float) -> dict[str, Any]:
+    """Google Ads' throttle answer: ``RESOURCE_EXHAUSTED`` with a ``GoogleAdsFailure`` whose ``QuotaErrorDetails``
+    carry the ``retryDelay`` to wait (no Retry-After header)."""
+    body = _status(429, "RESOURCE_EXHAUSTED", message)
+    err = {"errorCode": {"quotaError": quota_error}, "message": message,
+           "details": {"quotaErrorDetails": {"rateScope": "DEVELOPER", "rateName": "Requests per developer token",
+                                             "retryDelay": f"{retry_seconds:.3f}s"}}}  # fmt: skip
+    body["error"]["details"] = [{"@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
+                                 "errors": [err]}]  # fmt: skip
+    return body
 
 
 class GoogleAdsSandbox(VendorSandbox):
@@ -68,13 +81,17 @@ class GoogleAdsSandbox(VendorSandbox):
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         self.jobq.advance()
+        m = re.match(r"/(v\d+)/", req.path)
+        if m and not served("google_ads_customer_match", m.group(1)):  # a sunset version: every request fails
+            self.count("version_retired")
+            return Response(404, _status(404, "NOT_FOUND", f"Google Ads API {m.group(1)} is sunset."))
         if self.daily_operations and req.method == "POST" and not req.path.startswith("/_sandbox"):
             with self.lock:
                 today = time.strftime("%Y-%m-%d", time.gmtime())
                 day, used = self._day if self._day[0] == today else (today, 0)
                 if used >= self.daily_operations:
                     self.count("daily_quota_exceeded")
-                    body = _status(429, "RESOURCE_EXHAUSTED", "Too many requests. Retry in 86400 seconds.")
+                    body = _quota("Too many requests. Retry in 86400 seconds.", "RESOURCE_EXHAUSTED", 86_400)
                     return Response(429, body)
                 self._day = (day, used + 1)
         return super().handle(req, conn)
@@ -109,8 +126,11 @@ class GoogleAdsSandbox(VendorSandbox):
         return Response(401, _status(401, "UNAUTHENTICATED", "Request had invalid authentication credentials."))
 
     def rate_limited(self, wait: float) -> Response:
-        body = _status(429, "RESOURCE_EXHAUSTED", "Too many requests.")
-        return Response(429, body, {"retry-after": f"{max(wait, 0.001):.3f}"})
+        return Response(429, _quota("Too many requests.", "RESOURCE_TEMPORARILY_EXHAUSTED", max(wait, 0.001)))
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        """Google names its retry delay in the error body (``QuotaErrorDetails.retryDelay``), not a header."""
+        return {}
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return _status(code, "INTERNAL" if code >= 500 else "UNAVAILABLE", message or f"injected {code}")
@@ -209,7 +229,7 @@ class GoogleAdsSandbox(VendorSandbox):
         if not errors:
             return Response(200, {})
         failure = {
-            "@type": "type.googleapis.com/google.ads.googleads.v18.errors.GoogleAdsFailure",
+            "@type": "type.googleapis.com/google.ads.googleads.v26.errors.GoogleAdsFailure",
             "errors": errors,
         }
         return Response(
@@ -224,7 +244,7 @@ class GoogleAdsSandbox(VendorSandbox):
                 raise SandboxError(400, _status(400, "FAILED_PRECONDITION", "job already ran"))
             job["status"] = "RUNNING"
             op_name = f"customers/{req.params['cid']}/operations/{next(self._ids)}"
-            meta = {"@type": "type.googleapis.com/google.ads.googleads.v18.resources.OfflineUserDataJobMetadata"}
+            meta = {"@type": "type.googleapis.com/google.ads.googleads.v26.resources.OfflineUserDataJobMetadata"}
             self.operations[op_name] = {"name": op_name, "metadata": meta, "done": False}
             failure = self.job_failure
         self.jobq.submit(lambda: self._process(name, op_name, failure))

@@ -13,9 +13,11 @@ copied into this repository. The checks below follow those schemas by hand:
   (default 100), members ordered by ``recordId``; the answer holds ``results[{recordId, membershipTimestamp}]``,
   ``total`` and, while more remain, ``paging.next{after, link}``;
 - answers carry ``status``, ``startedAt``, ``completedAt`` and records with ``createdAt``/``updatedAt``.
-Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those two documents is placed
-in the vendor-specs folder (``hubspot/contacts.json``, ``hubspot/lists.json``; see
-``activations.sandboxes.spec``), every body is also validated against them, as for SendGrid and Klaviyo.
+Duplicate ids in one batch are refused with HubSpot's error shape. If a copy of those documents is placed in
+the vendor-specs folder (env ``OUTFLOW_VENDOR_SPECS``; see ``activations.sandboxes.spec``), every body is also
+validated against the document of the request's API version: ``hubspot/contacts.json``/``hubspot/lists.json``
+for ``v3``; ``hubspot/2026-09/contacts.json``/``hubspot/2026-09/lists.json`` (from ``.../Rollouts/424/2026-09/``
+and ``.../Rollouts/144891/2026-09/``) for the dated ``2026-09`` API.
 
 Limits: private apps 100 requests per rolling 10 s (``TEN_SECONDLY_ROLLING``, Free/Starter; 190 on
 Professional/Enterprise), answered 429 with HubSpot's ``RATE_LIMITS`` body.
@@ -25,25 +27,48 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import socket
 import uuid
 from typing import Any
 
+from activations.destinations.versions import VERSIONS, served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 from activations.sandboxes.spec import errors as spec_errors
-from activations.sandboxes.spec import request_validator, specs_dir
+from activations.sandboxes.spec import have_spec, request_validator
 
-CONTACTS_SPEC = "hubspot/contacts.json"
-LISTS_SPEC = "hubspot/lists.json"
+# HubSpot's documents per API version, as a local copy holds them (file, then the path template they use):
+# v3 -> hubspot/contacts.json, hubspot/lists.json; a dated version V -> hubspot/V/contacts.json, hubspot/V/lists.json
+_SPEC_PATHS = {
+    ("contacts", "v3"): "/crm/v3/objects/contacts/batch/{op}",
+    ("contacts", "dated"): "/crm/objects/{v}/{{objectType}}/batch/{op}",
+    ("lists", "v3"): "/crm/v3/lists/{{listId}}/memberships/{op}",
+    ("lists", "dated"): "/crm/lists/{v}/{{listId}}/memberships/{op}",
+}
 
 
 def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _spec_check(relpath: str, path: str, method: str, body: Any) -> None:
-    """Validate against HubSpot's own document when a copy is present (it is never shipped here)."""
-    if not (specs_dir() / relpath).is_file():
+def _version(path: str) -> str | None:
+    """The API version a request path names (``v3`` or a date such as ``2026-09``)."""
+    m = re.match(r"/crm/(v\d+)/|/crm/(?:objects|lists)/([\w-]+)/", path)
+    return (m.group(1) or m.group(2)) if m else None
+
+
+def spec_file(doc: str, version: str) -> str:
+    """The local copy of HubSpot's ``doc`` ("contacts" or "lists") document for an API version."""
+    return f"hubspot/{doc}.json" if version.startswith("v") else f"hubspot/{version}/{doc}.json"
+
+
+def _spec_check(doc: str, op: str, req: Request, method: str, body: Any) -> None:
+    """Validate against HubSpot's own document for the request's API version when a local copy is present (it
+    is never shipped here)."""
+    version = _version(req.path) or "v3"
+    relpath = spec_file(doc, version)
+    if not have_spec(relpath):
         return
+    path = _SPEC_PATHS[doc, "v3" if version.startswith("v") else "dated"].format(v=version, op=op)
     problems = spec_errors(request_validator(relpath, path, method), body)
     if problems:
         raise _error(400, "Invalid input JSON: " + "; ".join(problems))
@@ -65,16 +90,45 @@ class HubSpotSandbox(VendorSandbox):
 
     def __init__(self, *, memberships_page_size: int = 250, **kw: Any) -> None:
         self.memberships_page_size = memberships_page_size  # at most this many members a page, whatever limit
+        self.error_context_key = "id"  # the key a 207's errors[].context names failed inputs under (tests vary it)
         super().__init__(**kw)
 
     def routes(self) -> list[Route]:
+        # the legacy /crm/v3/... paths and the date-versioned /crm/objects/{YYYY-MM}/..., /crm/lists/{YYYY-MM}/...
+        obj = r"/crm/(?:v\d+/objects|objects/[\w-]+)/contacts"
+        lists = r"/crm/(?:v\d+/lists|lists/[\w-]+)/(?P<id>[^/]+)"
         return [
-            ("POST", r"/crm/v3/objects/contacts/batch/upsert", self.upsert),
-            ("POST", r"/crm/v3/objects/contacts/batch/read", self.read),
-            ("POST", r"/crm/v3/objects/contacts/gdpr-delete", self.gdpr_delete),
-            ("PUT", r"/crm/v3/lists/(?P<id>[^/]+)/memberships/(?P<action>add|remove)", self.membership),
-            ("GET", r"/crm/v3/lists/(?P<id>[^/]+)/memberships", self.memberships_page),
+            ("POST", obj + r"/batch/upsert", self.upsert),
+            ("POST", obj + r"/batch/read", self.read),
+            ("POST", obj + r"/gdpr-delete", self.gdpr_delete),
+            ("PUT", lists + r"/memberships/(?P<action>add|remove)", self.membership),
+            ("GET", lists + r"/memberships", self.memberships_page),
         ]
+
+    def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        """An API version HubSpot does not serve (unknown or past its end of life) is answered 404; every answer
+        carries HubSpot's ``X-HubSpot-RateLimit-*`` headers (never Retry-After)."""
+        version = _version(req.path)
+        if version is not None and (version not in VERSIONS["hubspot"].sunsets or not served("hubspot", version)):
+            self.count("version_retired")
+            return Response(404, {"status": "error", "category": "OBJECT_NOT_FOUND",
+                                  "message": f"API version {version} is not available"})  # fmt: skip
+        resp = super().handle(req, conn)
+        if resp is not None and not req.path.startswith("/_sandbox"):
+            resp.headers = {**self.throttle_headers(0.0), **resp.headers}
+        return resp
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        limit, window = self.bucket_limits()
+        remaining = int(self.bucket.tokens) if self.bucket is not None else limit
+        return {"x-hubspot-ratelimit-max": str(limit), "x-hubspot-ratelimit-remaining": str(max(0, remaining)),
+                "x-hubspot-ratelimit-interval-milliseconds": str(int(window * 1000))}  # fmt: skip
+
+    def bucket_limits(self) -> tuple[int, float]:
+        """(requests, window seconds) this sandbox enforces (HubSpot's private-app default when unlimited)."""
+        if self.bucket is None:
+            return int(self.default_rate_limit[0]), self.default_rate_limit[1]
+        return int(self.bucket.capacity), self.bucket.capacity / self.bucket.rate
 
     def auth_error(self) -> Response:
         return Response(401, {"status": "error", "category": "INVALID_AUTHENTICATION",
@@ -83,7 +137,7 @@ class HubSpotSandbox(VendorSandbox):
     def rate_limited(self, wait: float) -> Response:
         body = {"status": "error", "category": "RATE_LIMITS", "policyName": "TEN_SECONDLY_ROLLING",
                 "message": "You have reached your ten_secondly_rolling limit."}  # fmt: skip
-        return Response(429, body, {"retry-after": f"{wait:.3f}"})
+        return Response(429, body, self.throttle_headers(wait))
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"status": "error", "category": "INTERNAL_ERROR", "message": message or f"injected {code}"}
@@ -110,7 +164,7 @@ class HubSpotSandbox(VendorSandbox):
     def upsert(self, req: Request) -> Response:
         started = _now()
         body = req.json()
-        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/upsert", "post", body)
+        _spec_check("contacts", "upsert", req, "post", body)
         if not isinstance(body, dict) or set(body) - {"inputs"} or not isinstance(body.get("inputs"), list):
             raise _error(400, 'Invalid input JSON: expected {"inputs": [...]}')
         inputs = body["inputs"]
@@ -166,14 +220,14 @@ class HubSpotSandbox(VendorSandbox):
         if errors:
             out["numErrors"] = len(errors)
             out["errors"] = [{"status": "error", "category": "VALIDATION_ERROR", "message": m,
-                              "context": {"id": [k]}} for k, m in errors]  # fmt: skip
+                              "context": {self.error_context_key: [k]}} for k, m in errors]  # fmt: skip
             return Response(207, out)
         return Response(200, out)
 
     def read(self, req: Request) -> Response:
         started = _now()
         body = req.json()
-        _spec_check(CONTACTS_SPEC, "/crm/v3/objects/contacts/batch/read", "post", body)
+        _spec_check("contacts", "read", req, "post", body)
         missing_keys = [k for k in ("inputs", "properties", "propertiesWithHistory") if k not in (body or {})]
         if not isinstance(body, dict) or missing_keys:
             raise _error(400, f"Invalid input JSON: {', '.join(missing_keys) or 'body'} required")
@@ -214,7 +268,7 @@ class HubSpotSandbox(VendorSandbox):
 
     def membership(self, req: Request) -> Response:
         ids = req.json()
-        _spec_check(LISTS_SPEC, f"/crm/v3/lists/{{listId}}/memberships/{req.params['action']}", "put", ids)
+        _spec_check("lists", req.params["action"], req, "put", ids)
         if not isinstance(ids, list) or any(not isinstance(i, str) for i in ids):
             raise _error(400, "body must be an array of record ids (strings)")
         with self.lock:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from activations.destinations.versions import served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, TokenBucket, VendorSandbox
 from activations.sandboxes.jobs import JobQueue
 from activations.sandboxes.spec import SpecMissing, errors, operation_extension, request_validator_ct
@@ -110,6 +111,11 @@ class KlaviyoSandbox(VendorSandbox):
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
         self.jobq.advance()
+        revision = req.headers.get("revision")
+        if revision and not req.path.startswith("/_sandbox") and not served("klaviyo", revision):
+            self.count("version_retired")  # a retired revision is gone, as Klaviyo answered its retired v1/v2 APIs
+            return _refuse(410, [_err(410, "Gone", f"revision {revision} is retired; use a supported revision")]
+                           ).response  # fmt: skip
         return super().handle(req, conn)
 
     def routes(self) -> list[Route]:

@@ -19,6 +19,13 @@ import time
 from typing import Any
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import errors as spec_errors
+from activations.sandboxes.spec import have_spec, request_validator
+
+# Mailchimp's Marketing API document (Swagger 2.0, https://api.mailchimp.com/schema/3.0/Swagger.json?expand) is
+# published without a licence to redistribute it: bodies are validated against it only when a local copy sits
+# in the vendor-specs folder (env OUTFLOW_VENDOR_SPECS) as mailchimp/marketing.json.
+SPEC = "mailchimp/marketing.json"
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[A-Za-z]{2,}$")
 _STATUSES = {"subscribed", "pending", "unsubscribed", "cleaned", "transactional"}
@@ -102,9 +109,11 @@ class MailchimpSandbox(VendorSandbox):
         return _problem(401, "API Key Invalid", detail).response
 
     def rate_limited(self, wait: float) -> Response:
-        resp = _problem(429, "Too Many Requests", "You have exceeded the request rate.").response
-        resp.headers["retry-after"] = f"{wait:.3f}"
-        return resp
+        return _problem(429, "Too Many Requests", "You have exceeded the request rate.").response
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        """Mailchimp answers a throttle with a 429 problem document and no rate-limit or Retry-After header."""
+        return {}
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"title": "Injected", "status": code, "detail": message or f"injected {code}"}
@@ -126,6 +135,9 @@ class MailchimpSandbox(VendorSandbox):
 
     def batch(self, req: Request) -> Response:
         body = req.json()
+        if have_spec(SPEC) and (problems := spec_errors(request_validator(SPEC, "/lists/{list_id}", "post"), body)):
+            detail = "The resource submitted could not be validated: " + "; ".join(problems)
+            raise _problem(400, "Invalid Resource", detail)
         members = body.get("members") if isinstance(body, dict) else None
         if not isinstance(members, list) or not members:
             raise _problem(400, "Invalid Resource", "members is required")

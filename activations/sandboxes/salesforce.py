@@ -31,6 +31,7 @@ import socket
 import uuid
 from typing import Any
 
+from activations.destinations.versions import served
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
 
 MAX_RECORDS = 200
@@ -94,10 +95,21 @@ class SalesforceSandbox(VendorSandbox):
         return [{"message": message or f"injected {code}", "errorCode": "UNKNOWN_EXCEPTION"}]
 
     def handle(self, req: Request, conn: socket.socket) -> Response | None:
+        m = re.match(r"/services/data/(v\d+\.\d+)/", req.path)
+        if m and not served("salesforce", m.group(1)):  # Salesforce: a retired API version answers 410 Gone
+            self.count("version_retired")
+            return Response(410, [{"message": f"API version {m.group(1)[1:]} is retired", "errorCode": "GONE"}])
         resp = super().handle(req, conn)
         if resp is not None and not req.path.startswith("/_sandbox"):
-            resp.headers["sforce-limit-info"] = f"api-usage={self.stats.get('requests', 0)}/{self.allocation}"
+            resp.headers["sforce-limit-info"] = f"api-usage={self.api_usage()}/{self.allocation}"
         return resp
+
+    def api_usage(self) -> int:
+        """Requests counted against the allocation now: the rolling window's use (all requests when unlimited)."""
+        if self.bucket is None:
+            return self.stats.get("requests", 0)
+        with self.bucket.lock:
+            return int(self.bucket.capacity - self.bucket.tokens)
 
     def reset_store(self) -> None:
         self.objects: dict[str, dict[str, dict[str, Any]]] = {}  # sobject -> Id -> record

@@ -22,6 +22,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import math
 import re
 import secrets
 import socket
@@ -88,12 +89,16 @@ class SendGridSandbox(VendorSandbox):
         return Response(401, {"errors": [{"field": None, "message": "authorization required"}]})
 
     def rate_limited(self, wait: float) -> Response:
-        limit = int(self.default_rate_limit[0]) if self.real_rate_limit else None
-        headers = {"retry-after": f"{wait:.3f}", "x-ratelimit-remaining": "0",
-                   "x-ratelimit-reset": str(int(time.time() + wait + 1))}  # fmt: skip
-        if limit:
-            headers["x-ratelimit-limit"] = str(limit)
-        return Response(429, {"errors": [{"field": None, "message": "too many requests"}]}, headers)
+        return Response(429, {"errors": [{"field": None, "message": "too many requests"}]}, self.throttle_headers(wait))
+
+    def throttle_headers(self, wait: float) -> dict[str, str]:
+        """SendGrid's signals: ``X-RateLimit-Limit/-Remaining/-Reset`` (the reset as a Unix time in whole
+        seconds); SendGrid sends no Retry-After."""
+        reset = time.time() + (wait if wait < 86_400 else 86_400)
+        headers = {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(math.ceil(reset))}
+        if self.real_rate_limit:
+            headers["x-ratelimit-limit"] = str(int(self.default_rate_limit[0]))
+        return headers
 
     def fault_response(self, code: int, message: str | None) -> Any:
         return {"errors": [{"field": None, "message": message or f"injected {code}"}]}

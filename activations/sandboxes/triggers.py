@@ -15,6 +15,13 @@ from typing import Any
 import orjson
 
 from activations.sandboxes.base import Request, Response, Route, SandboxError, VendorSandbox
+from activations.sandboxes.spec import errors as spec_errors
+from activations.sandboxes.spec import have_spec, request_validator, spec_paths
+
+# Customer.io's Track API OpenAPI document is published on its documentation site without a licence to
+# redistribute it: batch bodies are validated against it only when a local copy sits in the vendor-specs folder
+# (env OUTFLOW_VENDOR_SPECS) as customerio/track.json. Braze publishes no machine-readable spec.
+CIO_SPEC = "customerio/track.json"
 
 _ULID = re.compile(r"^[0-7][0-9A-HJKMNP-TV-Z]{25}$")
 
@@ -148,6 +155,10 @@ class CustomerIoSandbox(VendorSandbox):
         if len(req.body) > 500 * 1024:
             raise SandboxError(413, {"meta": {"error": "batch larger than 500KB"}})
         body = req.json()
+        if have_spec(CIO_SPEC):
+            path = next((p for p in ("/api/v2/batch", "/v2/batch") if p in spec_paths(CIO_SPEC)), "/api/v2/batch")
+            if problems := spec_errors(request_validator(CIO_SPEC, path, "post"), body):
+                raise SandboxError(400, {"meta": {"error": "; ".join(problems)}})
         items = body.get("batch") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise SandboxError(400, {"meta": {"error": "batch is required"}})

@@ -23,7 +23,18 @@ end
 {{ outflow_capitalize_words(col) }}
 {%- endmacro %}
 
-{#- "Now" for every model: the as_of var when set, else the current time. -#}
+{#- "Now" for every model: the as_of var when set, else the current time. A bare date (YYYY-MM-DD) is the end of
+    that day (the next midnight), so models that count events strictly before now keep that day's events;
+    `outflow build` passes a full timestamp (outflow/asof.py). -#}
 {% macro outflow_now() -%}
-{%- if var('as_of', '') -%} cast('{{ var("as_of") }}' as timestamp) {%- else -%} cast(current_timestamp as timestamp) {%- endif -%}
+{%- set as_of = var('as_of', '') | string -%}
+{%- if as_of | length == 10 -%} cast({{ dbt.dateadd('day', 1, "cast('" ~ as_of ~ "' as timestamp)") }} as timestamp)
+{%- elif as_of -%} cast('{{ as_of }}' as timestamp)
+{%- else -%} cast(current_timestamp as timestamp) {%- endif -%}
+{%- endmacro %}
+
+{#- The identifier of a phone: E.164, with the extension apart as ";ext=" (RFC 3966), so two extensions of one
+    switchboard are two identifiers. -#}
+{% macro phone_identifier(e164_col, extension_col) -%}
+{{ e164_col }} || coalesce(';ext=' || {{ extension_col }}, '')
 {%- endmacro %}

@@ -15,8 +15,8 @@ from dagster_dbt import (
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow import settings
+from outflow.asof import resolve_as_of
 from outflow.build import dbt_env, dbt_vars, run_dbt
-from outflow.load import dataset_as_of
 
 # the dbt installed beside this interpreter, so the UI works without activating the venv
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -67,8 +67,9 @@ def build_defs() -> dg.Definitions:
         # the warehouse the settings name (OUTFLOW_TARGET), for dbt as for every other asset
         dbt_env(warehouse.file())
         with warehouse.connect() as con:
-            as_of = dataset_as_of(con)
-        yield from dbt.cli(["build", "--target", settings.target(), *dbt_vars(as_of)], context=context).stream()
+            as_of = resolve_as_of(None, con)
+        context.log.info(f"dbt build {as_of.describe()}")
+        yield from dbt.cli(["build", "--target", settings.target(), *dbt_vars(as_of.dbt_var)], context=context).stream()
 
     return dg.Definitions(
         assets=[outflow_dbt_models],

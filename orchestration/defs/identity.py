@@ -9,26 +9,52 @@ import dagster as dg
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.person_map import resolve_person_map
-from outflow.phones import normalize_phones
+from outflow.phones import normalize_emails, normalize_phones
 
 PHONES_KEY = dg.AssetKey(["outflow_identity", "phones_e164"])
+COUNTRIES_KEY = dg.AssetKey(["outflow_identity", "countries"])
+EMAILS_KEY = dg.AssetKey(["outflow_identity", "emails"])
 PERSON_MAP_KEY = dg.AssetKey(["outflow_identity", "person_map"])
 
 
 def build_defs() -> dg.Definitions:
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                PHONES_KEY,
+                deps=[dg.AssetKey("stg_phones__distinct")],
+                owners=["team:analytics-engineering"],
+                description="E.164 lookup of raw phones (extension apart): the (phone, region) pairs not seen "
+                "before are parsed with phonenumbers and appended.",
+            ),
+            dg.AssetSpec(
+                COUNTRIES_KEY,
+                deps=[dg.AssetKey("stg_countries__distinct")],
+                owners=["team:analytics-engineering"],
+                description="Raw country names resolved with pycountry.",
+            ),
+        ],
+        group_name="staging",
+        pool=WAREHOUSE_POOL,
+    )
+    def phones_e164(warehouse: WarehouseResource):
+        with warehouse.connect() as wh:
+            parsed = normalize_phones(wh)
+        yield dg.MaterializeResult(asset_key=PHONES_KEY, metadata={"new_phones": dg.MetadataValue.int(parsed)})
+        yield dg.MaterializeResult(asset_key=COUNTRIES_KEY)
+
     @dg.asset(
-        key=PHONES_KEY,
-        deps=[dg.AssetKey("stg_phones__distinct")],
+        key=EMAILS_KEY,
+        deps=[dg.AssetKey("stg_emails__distinct")],
         group_name="staging",
         owners=["team:analytics-engineering"],
         pool=WAREHOUSE_POOL,
-        description="E.164 lookup of raw phones: the (phone, region) pairs not seen before are parsed with "
-        "phonenumbers and appended.",
+        description="Raw emails normalized once each (unwrapped, invisible characters removed, syntax checked).",
     )
-    def phones_e164(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def emails(warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as wh:
-            parsed = normalize_phones(wh)
-        return dg.MaterializeResult(metadata={"new_phones": dg.MetadataValue.int(parsed)})
+            normalized = normalize_emails(wh)
+        return dg.MaterializeResult(metadata={"new_emails": dg.MetadataValue.int(normalized)})
 
     @dg.asset(
         key=PERSON_MAP_KEY,
@@ -44,4 +70,4 @@ def build_defs() -> dg.Definitions:
             identifiers = resolve_person_map(wh)
         return dg.MaterializeResult(metadata={"identifiers": dg.MetadataValue.int(identifiers)})
 
-    return dg.Definitions(assets=[phones_e164, person_map])
+    return dg.Definitions(assets=[phones_e164, emails, person_map])

@@ -1,13 +1,16 @@
-"""Predictive lead scoring in Dagster: weekly training, daily scoring (in `outflow_daily`), drift and
-null-rate checks.
+"""Models in Dagster: the lead score (weekly training, daily scoring in `outflow_daily`, drift and
+null-rate checks) and one asset per other model config (models_ml/configs/ and OUTFLOW_MODEL_CONFIGS).
 
-Thin wiring over models_ml; every step is also `outflow score train|run` on the command line.
+Thin wiring over models_ml; every step is also `outflow score train|run` or `outflow model train|run NAME`
+on the command line.
 """
 
 import json
 
 import dagster as dg
 
+from models_ml.config import ModelConfig, load_configs
+from models_ml.configured import registry_for, run_config, train_config
 from models_ml.evaluation import population_stability_index
 from models_ml.pipeline import score_people, train_model
 from models_ml.registry import ModelRegistry, registry_root
@@ -37,6 +40,60 @@ class ScoreConfig(dg.Config):
 
 def _registry(warehouse: WarehouseResource) -> ModelRegistry:
     return ModelRegistry(registry_root(warehouse.file()))
+
+
+def config_key(cfg: ModelConfig) -> dg.AssetKey:
+    return dg.AssetKey(["ml", f"{cfg.name}_model"])
+
+
+def _config_deps(cfg: ModelConfig) -> list[dg.AssetKey]:
+    if cfg.kind == "churn":
+        return FEATURE_INPUTS
+    return [dg.AssetKey([cfg.source.dbt_model])] if cfg.source and cfg.source.dbt_model else []
+
+
+def config_asset(cfg: ModelConfig) -> dg.AssetsDefinition:
+    """One asset per model config: train through the promotion gate, then score with the promoted model."""
+
+    @dg.asset(
+        key=config_key(cfg),
+        deps=_config_deps(cfg),
+        group_name="ml",
+        owners=["team:data-science"],
+        pool=WAREHOUSE_POOL,
+        description=f"Model config {cfg.name!r} ({cfg.kind}, {cfg.path}): trains, evaluates on its holdout beside "
+        f"its baselines, promotes through the gate, and scores into {cfg.scores}.",
+    )
+    def _model(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        registry = registry_for(cfg, registry_root(warehouse.file()))
+        with warehouse.connect() as con:
+            trained = train_config(con, cfg, registry=registry)
+            scored = run_config(con, cfg, registry=registry)
+        report = trained["report"]
+        context.log.info("model %s: %s", trained["model_version"], trained["promotion_reason"])
+        baselines = {
+            f"{name}_auc": dg.MetadataValue.float(float(m["roc_auc"]))
+            for name, m in report["comparison"].items()
+            if m.get("roc_auc") is not None
+        }
+        cv = report.get("cross_validation")
+        return dg.MaterializeResult(
+            metadata={
+                "holdout_auc": dg.MetadataValue.float(float(report["model"]["roc_auc"] or 0.0)),
+                "holdout": dg.MetadataValue.text(report.get("holdout", "")),
+                **baselines,
+                **({"cv_auc": dg.MetadataValue.float(cv["roc_auc"])} if cv else {}),
+                "model_version": dg.MetadataValue.text(trained["model_version"]),
+                "promoted": dg.MetadataValue.bool(bool(trained["promoted"])),
+                "promotion_reason": dg.MetadataValue.text(trained["promotion_reason"]),
+                "fairness": dg.MetadataValue.text(report["fairness"]["status"]),
+                "rows_scored": dg.MetadataValue.int(scored["rows"]),
+                "scores_table": dg.MetadataValue.text(scored["table"]),
+                "report": dg.MetadataValue.json(json.loads(json.dumps(report, default=str))),
+            }
+        )
+
+    return _model
 
 
 def build_defs() -> dg.Definitions:
@@ -81,7 +138,7 @@ def build_defs() -> dg.Definitions:
                 "promoted": dg.MetadataValue.bool(bool(result["promoted"])),
                 "promotion_reason": dg.MetadataValue.text(result["promotion_reason"]),
                 "current_version": dg.MetadataValue.text(str(result["current_version"])),
-                "fairness_passes": dg.MetadataValue.bool(bool(fairness.get("passes", True))),
+                "fairness": dg.MetadataValue.text(fairness.get("status", "not judged")),
                 "fairness_failing_groups": dg.MetadataValue.text(", ".join(fairness.get("failing_groups", []))),
                 "calibration": dg.MetadataValue.md(calibration),
                 "report": dg.MetadataValue.json(json.loads(json.dumps(report, default=str))),
@@ -175,10 +232,15 @@ def build_defs() -> dg.Definitions:
     scoring_job = dg.define_asset_job(
         "ml_scoring", selection=dg.AssetSelection.assets(SCORES_KEY), tags=WAREHOUSE_RUN_TAGS
     )
+    configs = [cfg for cfg in load_configs() if cfg.kind != "lead_score"]  # the lead score has its assets above
+    configured = [config_asset(cfg) for cfg in configs]
+    models_job = dg.define_asset_job(
+        "ml_models", selection=dg.AssetSelection.assets(*[config_key(c) for c in configs]), tags=WAREHOUSE_RUN_TAGS
+    )
     return dg.Definitions(
-        assets=[lead_score_model, ml_lead_scores],
+        assets=[lead_score_model, ml_lead_scores, *configured],
         asset_checks=[score_null_rate, score_distribution_drift],
-        jobs=[training_job, scoring_job],
+        jobs=[training_job, scoring_job, models_job],
         # Weekly training on Monday night. Daily scoring is a step of `outflow_daily` (05:00), between the
         # dbt models it reads and the marts, segments and syncs that read its scores; `ml_scoring` is the
         # same asset on its own, for a manual re-score.

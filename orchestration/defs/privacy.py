@@ -33,7 +33,8 @@ def _metadata(res: ErasureResult) -> dict[str, dg.MetadataValue]:
     pool=WAREHOUSE_POOL,
 )
 def erasure(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    res = run_erasure(warehouse=warehouse.file())
+    with warehouse.connect() as con:  # the warehouse the settings name (DuckDB or PostgreSQL)
+        res = run_erasure(con=con)
     if res.status != "success":
         raise dg.Failure(description="; ".join(res.errors) or f"{res.failed} erasures failed", metadata=_metadata(res))
     context.log.info(f"erasure: {res.requests_recorded} new requests, {res.acked} erasures acknowledged")

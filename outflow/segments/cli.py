@@ -6,17 +6,16 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from outflow.cli_options import WarehouseOpt
+from outflow.console import console, err_console
 from outflow.segments.codegen import compile_project, default_project_dir, stale_files, write_generated
 from outflow.segments.compiler import DIALECTS, render_direct
 from outflow.segments.errors import SegmentError
 from outflow.segments.spec import load_segments
 
 app = typer.Typer(help="Segments and audiences: list, validate, compile, preview.", no_args_is_help=True)
-console = Console()
-err_console = Console(stderr=True)
 
 ProjectOpt = Annotated[
     Path | None, typer.Option("--project-dir", help="dbt project directory (default: the repository's)")
@@ -90,7 +89,7 @@ def compile_cmd(
 def preview(
     name: str,
     project_dir: ProjectOpt = None,
-    warehouse: Annotated[Path | None, typer.Option(help="DuckDB file (default: OUTFLOW_WAREHOUSE)")] = None,
+    warehouse: WarehouseOpt = None,
     as_of: Annotated[str | None, typer.Option(help="'now' for relative dates, e.g. 2026-01-31")] = None,
     sample: Annotated[int, typer.Option(help="sample members to show")] = 5,
 ) -> None:

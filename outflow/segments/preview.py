@@ -6,6 +6,7 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from outflow.asof import resolve_as_of
 from outflow.segments.codegen import compile_project
 from outflow.segments.compiler import inline_segments, render_direct
 from outflow.segments.errors import SegmentError
@@ -24,10 +25,9 @@ class Preview:
 
 
 def _default_as_of(con: Warehouse) -> str:
-    """The data's 'now': the loaded dataset's as-of date, else the latest event, else the current time."""
-    from outflow.load import dataset_as_of
-
-    as_of = dataset_as_of(con)
+    """The data's 'now': OUTFLOW_AS_OF, else the loaded dataset's date (end of that day), else the latest event,
+    else the current time."""
+    as_of = resolve_as_of(None, con).dbt_var
     if as_of:
         return as_of
     ts = None
@@ -39,7 +39,7 @@ def _default_as_of(con: Warehouse) -> str:
 
 
 def preview_segment(
-    name: str, project_dir: Path, warehouse: Path | None = None, as_of: str | None = None, sample: int = 5
+    name: str, project_dir: Path, warehouse: Path | str | None = None, as_of: str | None = None, sample: int = 5
 ) -> Preview:
     from outflow import settings
     from outflow.warehouse import QueryError, WarehouseError, connect
@@ -47,8 +47,8 @@ def preview_segment(
     compiled = compile_project(project_dir)
     if name not in compiled:
         raise SegmentError(f"no segment named {name!r}; known: {', '.join(sorted(compiled))}")
-    if warehouse is None and settings.target() != "duckdb":
-        con = connect(read_only=True)
+    if isinstance(warehouse, str) or (warehouse is None and settings.target() != "duckdb"):
+        con = connect(warehouse, read_only=True)  # a postgresql:// URL, or the settings
     else:
         path = warehouse or settings.warehouse_path()
         if not Path(path).exists():
@@ -58,7 +58,7 @@ def preview_segment(
         except WarehouseError as exc:
             raise SegmentError(str(exc)) from None
     try:
-        as_of = as_of or _default_as_of(con)
+        as_of = resolve_as_of(as_of).dbt_var if as_of else _default_as_of(con)
         sql = {n: render_direct(inline_segments(n, compiled), now=as_of, dialect=con.dialect) for n in compiled}
         try:
             members = {n: {r[0] for r in con.execute(q).fetchall()} for n, q in sql.items()}

@@ -87,6 +87,7 @@ def test_whole_graph_materializes_in_process(tmp_path, monkeypatch):
 
     warehouse = tmp_path / "dagster.duckdb"
     monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("OUTFLOW_DEMO", "1")  # the raw assets generate only in demo mode
     # every declared sync delivers to its sandbox: the same YAML, pointed at a sandbox on a free port
     sandboxes = start_all(token="t0ken", webhook_secret=make_secret())
     try:

@@ -1,5 +1,5 @@
-"""The steps between dbt models (phone normalization, identity resolution) give the answers the dbt Python
-models gave, incrementally, on DuckDB and on PostgreSQL."""
+"""The steps between dbt models (normalization of countries, phones and emails; identity resolution) give the
+answers of the pure functions and of the former dbt Python model, incrementally, on DuckDB and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,28 +10,24 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from outflow import pipeline, settings
+from outflow import normalize, pipeline, settings
 from outflow.errors import OutflowError
 from outflow.identity import IdentityConfig, resolve
 from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
-from outflow.phones import LOOKUP, e164, normalize_phones
+from outflow.phones import EMAILS, LOOKUP, normalize_emails, normalize_phones
 from outflow.warehouse import connect
 from tests.warehouse_fixtures import fresh_database
 
-# The query of the former dbt Python model stg_phones__e164: every distinct raw phone with its capture
-# country, parsed for the country's region when known, else the default region (US).
-FORMER_DISTINCT_PHONES = """
-    select distinct phone_raw, country_raw, coalesce(c.iso2, 'US') as region
-    from (
-        select phone as phone_raw, country as country_raw from raw.crm_contacts where phone is not null
-        union all
-        select phone, null from raw.orders where phone is not null
-        union all
-        select identifier, null from raw.consent_events where identifier_type = 'phone'
-        union all
-        select identifier, null from raw.erasure_requests where identifier_type = 'phone'
-    ) p
-    left join main.country_codes c on lower(trim(p.country_raw)) = c.alias
+# Every distinct raw phone with its capture country and source, straight from the raw tables.
+DISTINCT_PHONES = """
+    select distinct phone as phone_raw, country as country_raw, 'crm' as source
+    from raw.crm_contacts where phone is not null
+    union all
+    select distinct phone, null, 'order' from raw.orders where phone is not null
+    union all
+    select distinct identifier, null, 'consent' from raw.consent_events where identifier_type = 'phone'
+    union all
+    select distinct identifier, null, 'erasure' from raw.erasure_requests where identifier_type = 'phone'
 """
 MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size"]
 
@@ -40,10 +36,15 @@ def _rows(df: pl.DataFrame, columns: list[str]) -> list[tuple]:
     return sorted(df.select(columns).rows(), key=lambda r: tuple((v is None, str(v)) for v in r))
 
 
-def _former_phones(wh) -> pl.DataFrame:
-    distinct = wh.fetch_polars(FORMER_DISTINCT_PHONES)
-    return distinct.with_columns(
-        phone_e164=pl.Series([e164(r, g) for r, g in distinct.select("phone_raw", "region").rows()], dtype=pl.String)
+def _expected_phones(wh) -> pl.DataFrame:
+    """The pure functions on every distinct raw phone: region from the country (pycountry), else US."""
+    rows = []
+    for raw, country, source in wh.fetch_polars(DISTINCT_PHONES).rows():
+        region = normalize.country_iso2(country) or "US"
+        parsed = normalize.phone(raw, region)
+        rows.append((raw, country, source, region, parsed.e164, parsed.extension))
+    return pl.DataFrame(
+        rows, schema=["phone_raw", "country_raw", "source", "region", "phone_e164", "phone_extension"], orient="row"
     )
 
 
@@ -67,15 +68,25 @@ def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
     return copy
 
 
-def test_phone_lookup_equals_the_former_model(built_warehouse: Path) -> None:
+def test_phone_lookup_equals_the_pure_function(built_warehouse: Path) -> None:
+    columns = ["phone_raw", "country_raw", "source", "region", "phone_e164", "phone_extension"]
     with connect(built_warehouse) as wh:
-        expected = _former_phones(wh)
-        staged = wh.fetch_polars("select phone_raw, country_raw, phone_e164 from main.stg_phones__e164")
+        expected = _expected_phones(wh)
+        staged = wh.fetch_polars(f"select {', '.join(columns)} from main.stg_phones__e164")
         crm = wh.fetch_polars("select count(*) as n from main.stg_crm__contacts where phone_e164 is not null")
     assert expected.height > 1000 and expected["phone_e164"].null_count() > 0  # the demo has invalid phones too
-    columns = ["phone_raw", "country_raw", "phone_e164"]
     assert _rows(staged, columns) == _rows(expected, columns)
     assert crm["n"][0] > 0
+
+
+def test_email_lookup_equals_the_pure_function(built_warehouse: Path) -> None:
+    with connect(built_warehouse) as wh:
+        staged = wh.fetch_polars("select email_raw, email_address, email_canonical from main.stg_emails__normalized")
+    assert staged.height > 1000
+    expected = [(r, normalize.email(r).address, normalize.email(r).canonical) for r in staged["email_raw"]]
+    assert _rows(staged, ["email_raw", "email_address", "email_canonical"]) == sorted(
+        expected, key=lambda r: tuple((v is None, str(v)) for v in r)
+    )
 
 
 def test_phone_step_parses_only_new_pairs(warehouse_copy: Path) -> None:
@@ -88,8 +99,20 @@ def test_phone_step_parses_only_new_pairs(warehouse_copy: Path) -> None:
         )
         assert normalize_phones(wh) == 1
         assert wh.execute(f"select count(*) from {LOOKUP}").fetchone()[0] == before + 1
+        assert normalize_emails(wh) == 0
+        wh.execute(
+            "insert into raw.orders (order_id, email, phone, user_id, amount, currency, status, ordered_at) "
+            "values ('O-new2', 'mailto:New.Buyer@Example.com.', '0044 20 7946 0958 ext. 9', null, 1, 'USD', "
+            "'completed', timestamp '2026-10-30 10:00:00')"
+        )
+        assert (normalize_phones(wh), normalize_emails(wh)) == (1, 1)
         row = wh.execute("select phone_e164 from main.stg_shop__orders where order_id = 'O-new'").fetchone()
+        row2 = wh.execute(
+            "select email, email_canonical, phone_e164, phone_extension from main.stg_shop__orders "
+            "where order_id = 'O-new2'"
+        ).fetchone()
     assert row == ("+12125550147",)
+    assert row2 == ("new.buyer@example.com", "new.buyer@example.com", "+442079460958", "9")
 
 
 def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) -> None:
@@ -126,7 +149,9 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
     """The same phone list and identity graph, pulled and pushed through the PostgreSQL back end, give the same
     lookup and the same person map as on DuckDB, on a first run and on a run seeded by the previous map."""
     inputs = {
-        "stg_phones__distinct": "select phone_raw, country_raw, region from main.stg_phones__distinct",
+        "stg_phones__distinct": "select * from main.stg_phones__distinct",
+        "stg_countries__distinct": "select * from main.stg_countries__distinct",
+        "stg_emails__distinct": "select * from main.stg_emails__distinct",
         "int_identity__nodes": "select identifier_key, identifier_type, block_reason from main.int_identity__nodes",
         "int_identity__edges": "select a, b from main.int_identity__edges",
     }
@@ -138,6 +163,7 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
     with connect(warehouse_copy) as duck:
         tables = {name: duck.fetch_arrow(sql) for name, sql in inputs.items()}
         first = (duck.fetch_polars(f"select * from {LOOKUP}"), duck.fetch_polars(f"select * from {PERSON_MAP}"))
+        duck_emails = duck.fetch_polars(f"select * from {EMAILS}")
         users = duck.fetch_polars(
             f"select identifier_key from {PERSON_MAP} where identifier_key like 'user_id:%' and not is_shared "
             "order by identifier_key limit 3"
@@ -152,13 +178,16 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
             pg.write_arrow(f"main.{name}", table, mode="create")
         assert normalize_phones(pg) == first[0].height
         assert normalize_phones(pg) == 0
+        assert normalize_emails(pg) == duck_emails.height
+        pg_emails = pg.fetch_polars(f"select * from {EMAILS}")
         resolve_person_map(pg)
         pg_first = (pg.fetch_polars(f"select * from {LOOKUP}"), pg.fetch_polars(f"select * from {PERSON_MAP}"))
         pg.execute(change[0])
         pg.execute(change[1], users)
         resolve_person_map(pg)
         pg_second = pg.fetch_polars(f"select * from {PERSON_MAP}")
-    phone_columns = ["phone_raw", "region", "phone_e164"]
+    phone_columns = ["phone_raw", "region", "phone_e164", "phone_extension", "reject_reason"]
+    assert _rows(pg_emails, pg_emails.columns) == _rows(duck_emails, pg_emails.columns)
     assert _rows(pg_first[0], phone_columns) == _rows(first[0], phone_columns)
     assert _rows(pg_first[1], MAP_COLUMNS) == _rows(first[1], MAP_COLUMNS)
     assert _rows(pg_second, MAP_COLUMNS) == _rows(second, MAP_COLUMNS)
@@ -175,6 +204,7 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     pipeline.generate_and_load(300, 7, warehouse=warehouse, data_dir=tmp_path / "data")
     calls: list[object] = []
     real_dbt, real_phones, real_map = pipeline.run_dbt, pipeline.normalize_phones, pipeline.resolve_person_map
+    real_emails = pipeline.normalize_emails
 
     def dbt(args, **kwargs):
         run = real_dbt(args, **kwargs)
@@ -183,11 +213,12 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
 
     monkeypatch.setattr(pipeline, "run_dbt", dbt)
     monkeypatch.setattr(pipeline, "normalize_phones", lambda wh: calls.append("phones") or real_phones(wh))
+    monkeypatch.setattr(pipeline, "normalize_emails", lambda wh: calls.append("emails") or real_emails(wh))
     monkeypatch.setattr(pipeline, "resolve_person_map", lambda wh: calls.append("identity") or real_map(wh))
     pipeline.build(warehouse=warehouse)
 
-    assert [c if isinstance(c, str) else "dbt" for c in calls] == ["dbt", "phones", "dbt", "identity", "dbt"]
-    before_phones, before_identity, rest = calls[0], calls[2], calls[4]
+    assert [c if isinstance(c, str) else "dbt" for c in calls] == ["dbt", "phones", "emails", "dbt", "identity", "dbt"]
+    before_phones, before_identity, rest = calls[0], calls[3], calls[5]
     assert "stg_phones__distinct" in before_phones and "stg_phones__e164" in before_identity
     assert {"int_identity__nodes", "int_identity__edges"} <= set(before_identity)
     assert "int_identity__identifiers" in rest and "dim_profiles" in rest

@@ -1,7 +1,8 @@
 -- Every consent fact, resolved to a person through the identity graph:
 -- * raw consent events: the latest per identifier, purpose and channel;
 -- * email unsubscribes and spam reports: revoke marketing on the email channel (latest per address);
--- * hard bounces: the address is undeliverable (status `suppressed`, all purposes, email channel).
+-- * hard bounces: the address is undeliverable (status `suppressed`, all purposes, email channel);
+-- * SMS opt-outs: a recipient who replied STOP, as the SMS destination reported it (int_consent__sms_opt_outs).
 -- Identifiers the identity graph does not attribute to one person (blocked, shared) resolve to nobody.
 {{ config(materialized='table') }}
 
@@ -68,6 +69,9 @@ facts as (
     where fact_rank = 1
     union all
     select * from email_consent
+    union all
+    select fact_id, identifier_type, identifier_value, purpose, channel, status, fact_kind, source, occurred_at
+    from {{ ref('int_consent__sms_opt_outs') }}
 )
 
 select

@@ -16,7 +16,7 @@ occurrences as (
     union all
     select 'crm:' || contact_id, 'crm', 'email', email_canonical, updated_at from crm where email_canonical is not null
     union all
-    select 'crm:' || contact_id, 'crm', 'phone', phone_e164, updated_at from crm where phone_e164 is not null
+    select 'crm:' || contact_id, 'crm', 'phone', {{ phone_identifier('phone_e164', 'phone_extension') }}, updated_at from crm where phone_e164 is not null
     union all
     select 'web:' || event_id, 'web', 'cookie', cookie_id, occurred_at from web where cookie_id is not null
     union all
@@ -26,7 +26,7 @@ occurrences as (
     union all
     select 'order:' || order_id, 'order', 'email', email_canonical, ordered_at from orders where email_canonical is not null
     union all
-    select 'order:' || order_id, 'order', 'phone', phone_e164, ordered_at from orders where phone_e164 is not null
+    select 'order:' || order_id, 'order', 'phone', {{ phone_identifier('phone_e164', 'phone_extension') }}, ordered_at from orders where phone_e164 is not null
     union all
     select 'order:' || order_id, 'order', 'user_id', user_id, ordered_at from orders where user_id is not null
     union all

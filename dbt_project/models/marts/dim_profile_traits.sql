@@ -1,11 +1,23 @@
 {#- Behavioural traits per person, relative to outflow_now(): recency, frequency, monetary value,
-    email engagement and lifecycle stage. -#}
+    email engagement and lifecycle stage, and the customer-base inputs counted in purchase occasions
+    (int_orders__occasions): repeat frequency, recency and age T in days, average order value. -#}
 with events as (
-    select * from {{ ref('fct_events') }} where occurred_at <= {{ outflow_now() }}
+    select * from {{ ref('fct_events') }} where occurred_at < {{ outflow_now() }}
 ),
 
 profiles as (
     select * from {{ ref('dim_profiles') }}
+),
+
+occasions as (
+    select
+        person_id,
+        count(*) as purchase_occasions,
+        sum(amount) as occasion_revenue,
+        min(occasion_at) as first_occasion_at,
+        max(occasion_at) as last_occasion_at
+    from {{ ref('int_orders__occasions') }}
+    group by person_id
 ),
 
 agg as (
@@ -42,6 +54,13 @@ select
     cast({{ dbt.datediff('agg.last_order_at', outflow_now(), 'day') }} as integer) as days_since_last_order,
     cast(coalesce(agg.email_opens_30d, 0) as integer) as email_opens_30d,
     cast(coalesce(agg.email_clicks_30d, 0) as integer) as email_clicks_30d,
+    cast(coalesce(occasions.purchase_occasions, 0) as integer) as purchase_occasions,
+    cast(greatest(coalesce(occasions.purchase_occasions, 0) - 1, 0) as integer) as repeat_frequency,
+    cast({{ dbt.datediff('occasions.first_occasion_at', 'occasions.last_occasion_at', 'second') }} as {{ outflow_double() }})
+        / 86400.0 as recency_days,
+    cast({{ dbt.datediff('occasions.first_occasion_at', outflow_now(), 'second') }} as {{ outflow_double() }})
+        / 86400.0 as customer_age_days,
+    cast(occasions.occasion_revenue as {{ outflow_double() }}) / occasions.purchase_occasions as avg_order_value,
     case
         when coalesce(agg.order_count, 0) > 0 then 'customer'
         when profiles.crm_id is not null or coalesce(agg.has_converted_on_site, false) then 'lead'
@@ -50,3 +69,4 @@ select
     end as lifecycle_stage
 from profiles
 left join agg using (person_id)
+left join occasions using (person_id)

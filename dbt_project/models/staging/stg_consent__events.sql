@@ -1,13 +1,13 @@
 with phones as (
-    select * from {{ ref('stg_phones__e164') }} where country_raw is null
+    select * from {{ ref('stg_phones__e164') }} where source = 'consent'
 )
 
 select
     consent.event_id,
     lower(consent.identifier_type) as identifier_type,
     case lower(consent.identifier_type)
-        when 'email' then {{ canonical_email('consent.identifier') }}
-        when 'phone' then phones.phone_e164
+        when 'email' then emails.email_canonical
+        when 'phone' then {{ phone_identifier('phones.phone_e164', 'phones.phone_extension') }}
     end as identifier_value,
     lower(consent.purpose) as purpose,
     lower(consent.channel) as channel,
@@ -18,3 +18,6 @@ from {{ source('raw', 'consent_events') }} as consent
 left join phones
     on lower(consent.identifier_type) = 'phone'
     and phones.phone_raw = consent.identifier
+left join {{ ref('stg_emails__normalized') }} as emails
+    on lower(consent.identifier_type) = 'email'
+    and emails.email_raw = consent.identifier

@@ -3,19 +3,28 @@ with source as (
 ),
 
 countries as (
-    select * from {{ ref('country_codes') }}
+    select * from {{ source('outflow_identity', 'countries') }}
+),
+
+timezones as (
+    select iso2, min(timezone) as timezone from {{ ref('country_codes') }} group by iso2
+),
+
+emails as (
+    select * from {{ ref('stg_emails__normalized') }}
 ),
 
 phones as (
-    select * from {{ ref('stg_phones__e164') }}
+    select * from {{ ref('stg_phones__e164') }} where source = 'crm'
 )
 
 select
     source.contact_id,
-    {{ normalize_email('source.email') }} as email,
-    {{ canonical_email('source.email') }} as email_canonical,
+    coalesce(emails.email_address, {{ normalize_email('source.email') }}) as email,
+    emails.email_canonical,
     nullif(trim(source.phone), '') as phone_raw,
     phones.phone_e164,
+    phones.phone_extension,
     {{ normalize_name('source.first_name') }} as first_name,
     {{ normalize_name('source.last_name') }} as last_name,
     nullif(trim(source.company), '') as company,
@@ -23,7 +32,7 @@ select
     nullif(lower(trim(source.industry)), '') as industry,
     source.employee_count,
     countries.iso2 as country,
-    countries.timezone,
+    timezones.timezone,
     {{ normalize_name('source.city') }} as city,
     nullif(upper(trim(source.state)), '') as state,
     nullif(trim(source.postal_code), '') as postal_code,
@@ -32,7 +41,9 @@ select
     source.created_at,
     source.updated_at
 from source
-left join countries on lower(trim(source.country)) = countries.alias
+left join countries on countries.country_raw = source.country
+left join timezones on timezones.iso2 = countries.iso2
+left join emails on emails.email_raw = source.email
 left join phones
     on phones.phone_raw = source.phone
     and phones.country_raw is not distinct from source.country

@@ -1,22 +1,22 @@
-{#- Every distinct raw phone with the country it was captured in and the region it is parsed for: the
-    record's country when known, else var('default_phone_region'). The phone step (outflow/phones.py)
-    normalizes the ones it has not seen before into the source outflow_identity.phones_e164. -#}
-select distinct
-    phones.phone_raw,
-    phones.country_raw,
-    coalesce(countries.iso2, '{{ var("default_phone_region") or "US" }}') as region
+{#- Every distinct raw phone with the source and country it was captured in, and the region to read it in when
+    the country is unknown: var('phone_region_by_source') for its source, else var('default_phone_region').
+    The normalization step (outflow/phones.py) resolves the country with pycountry and parses the
+    (phone, region) pairs it has not seen before into the source outflow_identity.phones_e164. -#}
+{%- set by_source = var('phone_region_by_source', {}) or {} -%}
+{%- set fallback = var('default_phone_region') or 'US' -%}
+select distinct phone_raw, country_raw, source, default_region
 from (
-    select phone as phone_raw, country as country_raw
+    select phone as phone_raw, country as country_raw, 'crm' as source, '{{ by_source.get('crm') or fallback }}' as default_region
     from {{ source('raw', 'crm_contacts') }}
     where phone is not null
     union all
-    select phone, cast(null as varchar) from {{ source('raw', 'orders') }} where phone is not null
+    select phone, cast(null as varchar), 'order', '{{ by_source.get('order') or fallback }}'
+    from {{ source('raw', 'orders') }} where phone is not null
     union all
-    select identifier, cast(null as varchar) from {{ source('raw', 'consent_events') }} where identifier_type = 'phone'
+    select identifier, cast(null as varchar), 'consent', '{{ by_source.get('consent') or fallback }}'
+    from {{ source('raw', 'consent_events') }} where lower(identifier_type) = 'phone'
     union all
-    select identifier, cast(null as varchar)
+    select identifier, cast(null as varchar), 'erasure', '{{ by_source.get('erasure') or fallback }}'
     from {{ source('raw', 'erasure_requests') }}
-    where identifier_type = 'phone'
+    where lower(identifier_type) = 'phone'
 ) as phones
-left join {{ ref('country_codes') }} as countries
-    on lower(trim(phones.country_raw)) = countries.alias

@@ -1,5 +1,5 @@
 with phones as (
-    select * from {{ ref('stg_phones__e164') }} where country_raw is null
+    select * from {{ ref('stg_phones__e164') }} where source = 'erasure'
 )
 
 select

@@ -1,12 +1,13 @@
 with phones as (
-    select * from {{ ref('stg_phones__e164') }} where country_raw is null
+    select * from {{ ref('stg_phones__e164') }} where source = 'order'
 )
 
 select
     orders.order_id,
-    {{ normalize_email('orders.email') }} as email,
-    {{ canonical_email('orders.email') }} as email_canonical,
+    coalesce(emails.email_address, {{ normalize_email('orders.email') }}) as email,
+    emails.email_canonical,
     phones.phone_e164,
+    phones.phone_extension,
     nullif(trim(orders.user_id), '') as user_id,
     orders.amount,
     upper(orders.currency) as currency,
@@ -14,3 +15,4 @@ select
     orders.ordered_at
 from {{ source('raw', 'orders') }} as orders
 left join phones on phones.phone_raw = orders.phone
+left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = orders.email

@@ -47,7 +47,7 @@ def _invalid(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
 
 def test_digests_accepted_where_the_destination_hashes(tmp_path: Path, meta: MetaSandbox, people) -> None:
     d = vendor_sync_dict(
-        "meta_audiences", meta.url + "/v21.0", source="sync_people", primary_key="person_id",
+        "meta_audiences", meta.url, source="sync_people", primary_key="person_id",
         fields={"person_id": "EXTERN_ID", "email": "EMAIL"}, options={"audience_id": AUD},
     )  # fmt: skip
     cfg = write_sync(tmp_path / "syncs", d)
@@ -73,7 +73,7 @@ def test_which_fields_take_digests(tmp_path: Path, sandbox: WebhookSandbox, monk
     monkeypatch.setenv(TOKEN_ENV, TOKEN)
     monkeypatch.setenv("OUTFLOW_TEST_DEV_TOKEN", "dev-token")
     meta_d = vendor_sync_dict(
-        "meta_audiences", "http://127.0.0.1:1/v21.0", primary_key="email", fields={"email": "EMAIL"},
+        "meta_audiences", "http://127.0.0.1:1", primary_key="email", fields={"email": "EMAIL"},
         options={"audience_id": AUD},
     )  # fmt: skip
     meta_dest = make_destination(write_sync(tmp_path / "m", meta_d))
@@ -81,7 +81,8 @@ def test_which_fields_take_digests(tmp_path: Path, sandbox: WebhookSandbox, monk
     assert not meta_dest.accepts_digest("EXTERN_ID")  # sent as is, never hashed
     g = vendor_sync_dict(
         "google_ads_customer_match", "http://127.0.0.1:1", fields={"email": "email"},
-        options={"customer_id": "1", "user_list_id": "2", "developer_token_env": "OUTFLOW_TEST_DEV_TOKEN"},
+        options={"customer_id": "1", "user_list_id": "2", "developer_token_env": "OUTFLOW_TEST_DEV_TOKEN",
+                 "legacy_google_ads_api": True},
     )  # fmt: skip
     google = make_destination(write_sync(tmp_path / "g", g))
     assert google.accepts_digest("email") and not google.accepts_digest("postal_code")

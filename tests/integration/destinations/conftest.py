@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from activations.sandboxes.spec import specs_dir
+from activations.sandboxes.spec import COMMITTED, specs_dir
 from activations.sandboxes.testing import make_audience
 from outflow.warehouse import Warehouse, connect
 
@@ -27,9 +27,13 @@ def con(tmp_path: Path) -> Iterator[Warehouse]:
     c.close()
 
 
-def need_spec(vendor: str) -> None:
-    if not (specs_dir() / vendor).is_dir():
-        pytest.skip(f"vendor specs folder {specs_dir() / vendor} is absent (../shared/vendor-specs)")
+def need_spec(vendor: str, *files: str) -> None:
+    """Skip unless the vendor's documents are on this machine (local vendor-specs folder, or committed test
+    data), naming the files to put where."""
+    roots = [r / vendor for r in (specs_dir(), COMMITTED)]
+    if not any(r.is_dir() and all((r / f).is_file() for f in files) for r in roots):
+        want = ", ".join(files) or "its documents"
+        pytest.skip(f"{vendor} spec absent: put {want} in {specs_dir() / vendor} (env OUTFLOW_VENDOR_SPECS)")
 
 
 @pytest.fixture(autouse=True)

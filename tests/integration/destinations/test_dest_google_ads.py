@@ -45,6 +45,7 @@ def people(con):
 
 def _cfg(tmp_path: Path, sb: GoogleAdsSandbox, options: dict | None = None, **kw):
     opts = {"customer_id": "123-456-7890", "user_list_id": UL, "developer_token_env": DEV_ENV,
+            "legacy_google_ads_api": True,
             "default_region": "US", "job_poll_interval_seconds": 0.05, "job_poll_max_interval_seconds": 0.2,
             **(options or {})}  # fmt: skip
     d = vendor_sync_dict("google_ads_customer_match", sb.url, source="sync_people", fields=FIELDS, options=opts, **kw)
@@ -152,7 +153,7 @@ def test_job_still_running_at_timeout_is_acked_and_named(
 
 def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
     h = {"authorization": f"Bearer {TOKEN}", "developer-token": "dev-token-1"}
-    base = f"{sb.url}/v18/customers/{CID}/offlineUserDataJobs"
+    base = f"{sb.url}/v26/customers/{CID}/offlineUserDataJobs"
     meta = {"userList": LIST, "consent": {"adUserData": "DENIED", "adPersonalization": "GRANTED"}}
     denied = httpx.post(f"{base}:create", json={"job": {"type": "CUSTOMER_MATCH_USER_LIST",
                                                         "customerMatchUserListMetadata": meta}}, headers=h)  # fmt: skip
@@ -161,21 +162,39 @@ def test_sandbox_enforces_google_job_rules(sb: GoogleAdsSandbox) -> None:
                                                      "customerMatchUserListMetadata": {"userList": LIST}}},
                      headers=h).json()["resourceName"]  # fmt: skip
     uid = {"userIdentifiers": [{"hashedEmail": sha256("a@example.com")}]}
-    ok = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"create": uid}]}, headers=h)
+    ok = httpx.post(f"{sb.url}/v26/{job}:addOperations", json={"operations": [{"create": uid}]}, headers=h)
     assert ok.status_code == 200
-    mixed = httpx.post(f"{sb.url}/v18/{job}:addOperations", json={"operations": [{"remove": uid}]}, headers=h)
+    mixed = httpx.post(f"{sb.url}/v26/{job}:addOperations", json={"operations": [{"remove": uid}]}, headers=h)
     assert mixed.status_code == 400 and "CONFLICTING_OPERATION" in mixed.text
     many = {"operations": [{"create": {"userIdentifiers": [{"hashedEmail": sha256(f"{i}@x.com")}] * 20}}
                            for i in range(5001)]}  # fmt: skip
-    assert "TOO_MANY_USER_IDENTIFIERS" in httpx.post(f"{sb.url}/v18/{job}:addOperations", json=many, headers=h).text
+    assert "TOO_MANY_USER_IDENTIFIERS" in httpx.post(f"{sb.url}/v26/{job}:addOperations", json=many, headers=h).text
 
 
 def test_daily_operations_quota(tmp_path: Path, token: str, people, monkeypatch) -> None:
     monkeypatch.setenv(DEV_ENV, "dev-token-1")
     with GoogleAdsSandbox(token=TOKEN, developer_token="dev-token-1", daily_operations=4) as sb:
+        # Google names the wait in QuotaErrorDetails.retryDelay (a day here): past the retry budget, the run stops
         with pytest.raises(SyncFailed, match="RESOURCE_EXHAUSTED") as exc:
-            run_sync(_cfg(tmp_path, sb), con=people)
-        assert exc.value.result.acked == 100 and sb.stats["daily_quota_exceeded"] >= 1  # batch 1 fit the quota
+            run_sync(_cfg(tmp_path, sb, destination={"retry_budget_seconds": 5}), con=people)
+        res = exc.value.result
+        assert res.acked == 100 and sb.stats["daily_quota_exceeded"] >= 1  # batch 1 fit the quota
+        assert res.status == "stopped" and "retry budget spent" in res.error and "rows left pending" in res.error
+
+
+def test_throttle_answer_names_its_retry_delay_in_the_body(tmp_path: Path, token: str, people, monkeypatch) -> None:
+    """Google sends no Retry-After: the wait is QuotaErrorDetails.retryDelay, which the client honours."""
+    monkeypatch.setenv(DEV_ENV, "dev-token-1")
+    h = {"authorization": f"Bearer {TOKEN}", "developer-token": "dev-token-1"}
+    with GoogleAdsSandbox(token=TOKEN, developer_token="dev-token-1", rate_limit=(1, 30)) as probe:
+        answers = [httpx.get(f"{probe.url}/v26/customers/{CID}/operations/1", headers=h) for _ in range(2)]
+        throttled = answers[-1]
+        assert throttled.status_code == 429 and "retry-after" not in throttled.headers
+        details = throttled.json()["error"]["details"][0]["errors"][0]["details"]["quotaErrorDetails"]
+        assert 25 < float(details["retryDelay"].removesuffix("s")) <= 30
+    with GoogleAdsSandbox(token=TOKEN, developer_token="dev-token-1", rate_limit=(2, 0.4)) as sb:
+        res = run_sync(_cfg(tmp_path, sb), con=people)
+        assert res.status == "success" and res.throttled >= 1 and len(sb.members(LIST)) == 120
 
 
 def test_429_retried(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
@@ -192,3 +211,11 @@ def test_auth_failures(tmp_path: Path, sb: GoogleAdsSandbox, people, monkeypatch
     monkeypatch.delenv(DEV_ENV)
     with pytest.raises(OutflowError, match=f"environment variable {DEV_ENV} is not set"):
         run_sync(_cfg(tmp_path, sb), con=people)
+
+
+def test_legacy_path_is_opt_in(tmp_path: Path, sb: GoogleAdsSandbox, people) -> None:
+    """Google refuses new Customer Match users on the Google Ads API: without the explicit opt-in nothing is
+    sent, and the one-line error names the file and the key."""
+    with pytest.raises(OutflowError, match=r"\.yml: destination\.options\.legacy_google_ads_api: .*data_manager"):
+        run_sync(_cfg(tmp_path, sb, {"legacy_google_ads_api": False}), con=people)
+    assert sb.recorded() == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.engine import SyncFailed, run_sync
@@ -189,3 +190,14 @@ def test_auth_failure_stops_and_hides_secret(tmp_path: Path, sb: KlaviyoSandbox,
 def test_update_mode_refused_clearly(tmp_path: Path, sb: KlaviyoSandbox, con) -> None:
     with pytest.raises(OutflowError, match="mode: Klaviyo profile import takes upsert or mirror"):
         run_sync(_cfg(tmp_path, sb, mode="update"), con=con)
+
+
+def test_retired_revision_refused_before_any_request_and_by_the_sandbox(tmp_path: Path, token: str, con) -> None:
+    """Klaviyo retires a revision two years after its release: the sync does not start, the sandbox answers 410."""
+    with KlaviyoSandbox(token=TOKEN) as sb:
+        cfg = _cfg(tmp_path, sb, options={"list_id": LIST, "revision": "2024-06-15"})
+        with pytest.raises(OutflowError, match=r"options.revision: Klaviyo API revision 2024-06-15 is retired"):
+            run_sync(cfg, con=con)
+        assert sb.stats["requests"] == 0
+        headers = {"authorization": f"Klaviyo-API-Key {TOKEN}", "revision": "2024-06-15"}
+        assert httpx.get(f"{sb.url}/api/profiles", headers=headers).status_code == 410

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.destinations.mailchimp import subscriber_hash
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.mailchimp import MailchimpSandbox
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
-from tests.integration.destinations.conftest import TOKEN
+from tests.integration.destinations.conftest import TOKEN, need_spec
 
 LIST = "a1b2c3d4e5"
 FIELDS = {"email": "email_address", "first_name": "merge_fields.FNAME", "score": "merge_fields.SCORE"}
@@ -98,3 +99,14 @@ def test_sandbox_connection_limit_is_the_published_one(token: str) -> None:
         assert sb.max_connections == 10 and sb.bucket is not None
     with MailchimpSandbox(token=TOKEN) as sb:
         assert sb.max_connections is None and sb.bucket is None
+
+
+def test_destination_requests_follow_mailchimp_spec_when_present(tmp_path: Path, sb: MailchimpSandbox, con) -> None:
+    """Batch subscribe bodies through a sandbox that validates them against Mailchimp's own Marketing API document
+    (a local copy: Mailchimp publishes it without a licence to redistribute). A refused body fails the sync."""
+    need_spec("mailchimp", "marketing.json")
+    res = run_sync(_cfg(tmp_path, sb), con=con)
+    assert (res.status, res.acked) == ("success", 200)
+    r = httpx.post(f"{sb.url}/3.0/lists/{LIST}", json={"members": [{"email_address": 5}]},
+                   auth=("anystring", TOKEN))  # fmt: skip
+    assert r.status_code == 400 and "members.0.email_address" in r.json()["detail"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from activations.engine import SyncFailed, run_sync
@@ -41,8 +42,8 @@ def people(con):
 
 def _cfg(tmp_path: Path, sb: MetaSandbox, **kw):
     fields = kw.pop("fields", FIELDS)
-    opts = {"audience_id": AUD, "default_region": "US"}
-    d = vendor_sync_dict("meta_audiences", sb.url + "/v21.0", source="sync_people", fields=fields, options=opts, **kw)
+    opts = {"audience_id": AUD, "default_region": "US", **kw.pop("options", {})}
+    d = vendor_sync_dict("meta_audiences", sb.url, source="sync_people", fields=fields, options=opts, **kw)
     return write_sync(tmp_path / "syncs", d)
 
 
@@ -140,7 +141,7 @@ def test_malformed_values_left_blank_or_set_aside(tmp_path: Path, sb: MetaSandbo
 
 def test_throttling_code_80003_retried(tmp_path: Path, token: str, people) -> None:
     with MetaSandbox(token=TOKEN, rate_limit=(1, 0.5)) as sb:  # 1 request per 0.5 s, answered like Meta
-        res = run_sync(_cfg(tmp_path, sb, batch_size=50), con=people)
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options={"usage_pause_seconds": 0}), con=people)
         assert res.status == "success" and res.retries >= 1 and sb.stats["rate_limited"] >= 1
         assert len(sb.members(AUD)) == 150
     with MetaSandbox(token=TOKEN) as sb2:
@@ -161,3 +162,79 @@ def test_config_errors(tmp_path: Path, sb: MetaSandbox, people) -> None:
     opts = {"audience_id": AUD, "isolate_invalid_requests": "many"}
     with pytest.raises(OutflowError, match="destination.options.isolate_invalid_requests: a whole number"):
         run_sync(_cfg(tmp_path, sb, name="meta_bad_budget", destination={"options": opts}), con=people)
+
+
+def test_users_edge_takes_the_documented_form_encoded_payload(tmp_path: Path, sb: MetaSandbox, people) -> None:
+    """Meta documents ``payload=`` (and ``session=``) as form parameters of the users edge, on adds and removals
+    alike; the sandbox refuses a JSON body the way Meta answers a request without ``payload``."""
+    cfg = _cfg(tmp_path, sb, batch_size=100)
+    run_sync(cfg, con=people)
+    people.execute("DELETE FROM main.sync_people WHERE person_id = 'crm-1'")
+    assert run_sync(cfg, con=people).removed == 1
+    for method in ("POST", "DELETE"):
+        rec = sb.recorded(method)[0]
+        assert rec["path"] == f"/v27.0/{AUD}/users" and set(rec["body"]) == {"payload", "session"}
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    body = {"payload": {"schema": ["EMAIL"], "data": [[sha256("a@example.com")]]}}
+    as_json = httpx.post(f"{sb.url}/v27.0/{AUD}/users", json=body, headers=auth)
+    assert as_json.status_code == 400 and "(#100) The parameter payload is required" in as_json.text
+    form = {"payload": '{"schema": ["EMAIL"], "data": [["' + sha256("a@example.com") + '"]]}'}
+    assert httpx.post(f"{sb.url}/v27.0/{AUD}/users", data=form, headers=auth).json()["num_received"] == 1
+    assert "retry-after" not in as_json.headers and "x-business-use-case-usage" in as_json.headers
+
+
+def test_missing_audience_costs_one_request_not_2n_minus_1(tmp_path: Path, token: str, people) -> None:
+    """An audience Meta does not have (code 100, subcode 33) is a refusal of the request, not of its rows: the
+    sync stops after that one request with Meta's message, instead of halving 150 rows down to 299 requests."""
+    with MetaSandbox(token=TOKEN, audiences={"1"}) as sb:
+        with pytest.raises(SyncFailed) as err:
+            run_sync(_cfg(tmp_path, sb, batch_size=150), con=people)
+        res = err.value.result
+        assert res.status == "failed" and res.requests == 1 and sb.stats["requests"] == 1
+        assert "Object with ID" in res.error and "does not exist" in res.error
+        assert people.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0] == 0
+
+
+def test_retired_marketing_api_version(tmp_path: Path, sb: MetaSandbox, people) -> None:
+    """A base_url naming an expired version is refused before any request; Meta itself answers code 2635."""
+    d = vendor_sync_dict("meta_audiences", sb.url + "/v21.0", source="sync_people", fields=FIELDS,
+                         options={"audience_id": AUD})  # fmt: skip
+    with pytest.raises(
+        OutflowError, match=r"destination.base_url: Meta Marketing API v21.0 is retired since 2025-09-09"
+    ):
+        run_sync(write_sync(tmp_path / "syncs", d), con=people)
+    assert sb.stats["requests"] == 0
+    form = {"payload": '{"schema": ["EMAIL"], "data": [["x"]]}'}
+    answer = httpx.post(f"{sb.url}/v21.0/{AUD}/users", data=form, headers={"authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == 2635
+
+
+def test_usage_header_paces_before_meta_throttles(tmp_path: Path, token: str, people) -> None:
+    """At 95% of the allowance reported in X-Business-Use-Case-Usage the client pauses (usage_pause_seconds)
+    instead of being refused with code 80003."""
+    with MetaSandbox(token=TOKEN, rate_limit=(1, 0.5)) as sb:
+        cfg = _cfg(tmp_path, sb, batch_size=50, options={"usage_pause_seconds": 0.6})
+        res = run_sync(cfg, con=people)
+        assert res.status == "success" and res.acked == 150
+        assert sb.stats["rate_limited"] == 0 and res.throttled == 0
+
+
+def test_users_edge_parameters_follow_meta_spec(tmp_path: Path, sb: MetaSandbox, people) -> None:
+    """Meta's own spec of the CustomAudience node (SDK codegen, committed in tests/data/vendor-specs/meta): every
+    add and removal the destination sends uses only the parameters listed for ``POST``/``DELETE users``, with
+    their types, and the sandbox refuses a parameter the spec does not list."""
+    from activations.sandboxes.meta import SPEC
+    from activations.sandboxes.spec import graph_edge_errors
+
+    cfg = _cfg(tmp_path, sb)
+    run_sync(cfg, con=people)
+    people.execute("DELETE FROM main.sync_people WHERE email = (SELECT min(email) FROM main.sync_people)")
+    run_sync(cfg, con=people)
+    sent = [r for r in sb.requests if r["path"].endswith("/users")]
+    assert {r["method"] for r in sent} == {"POST", "DELETE"}
+    for r in sent:
+        assert graph_edge_errors(SPEC, r["method"], "users", r["body"]) == [], r["body"]
+    url = f"{sb.url}/{sb.recorded('POST')[0]['path'].lstrip('/')}"
+    form = {"payload": '{"schema": ["EMAIL"], "data": [["' + sha256("a@example.com") + '"]]}', "user_list": "1"}
+    r = httpx.post(url, data=form, headers={"authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == 100 and "user_list" in r.json()["error"]["message"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from activations.destinations.salesforce import soql_literal
+from activations.destinations.salesforce import SalesforceDestination, soql_literal
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.salesforce import SalesforceSandbox
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
@@ -55,7 +55,7 @@ def test_full_and_incremental_upsert(tmp_path: Path, sb: SalesforceSandbox, con)
     assert (res.status, res.acked, res.requests) == ("success", 200, 1)
     assert _held(sb) == _model(con)
     body = sb.recorded("PATCH")[0]
-    assert body["path"] == "/services/data/v62.0/composite/sobjects/Contact/Outflow_Id__c"
+    assert body["path"] == "/services/data/v66.0/composite/sobjects/Contact/Outflow_Id__c"
     assert body["body"]["allOrNone"] is False and body["body"]["records"][0]["attributes"] == {"type": "Contact"}
     con.execute("UPDATE main.sync_contacts SET score = 99 WHERE person_id < 5")
     res = run_sync(cfg, con=con)
@@ -81,7 +81,8 @@ def test_per_record_failures(tmp_path: Path, sb: SalesforceSandbox, con) -> None
 
 def test_request_limit_exceeded_is_retried_not_auth(tmp_path: Path, token: str, con) -> None:
     with SalesforceSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:
-        res = run_sync(_cfg(tmp_path, sb, batch_size=50), con=con)  # 4 calls, 1 allowed per 0.3 s
+        opts = {"allocation_window_seconds": 0}  # no pacing: the limit is hit and retried
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options=opts), con=con)  # 4 calls, 1 allowed per 0.3 s
         assert res.status == "success" and res.retries >= 1 and sb.stats["rate_limited"] >= 1
         assert len(sb.records("Contact")) == 200
     with SalesforceSandbox(token=TOKEN) as sb2:
@@ -109,12 +110,12 @@ def test_mirror_delete_looks_up_ids_then_deletes(tmp_path: Path, token: str, con
         assert len(held) == 190 + 1 and "196" in held and "190" not in held  # 196 refused, still there
         (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '196'").fetchone()
         assert msg == "DELETE_FAILED: record is referenced by an open Case"
-        queries = sb.recorded("GET", "/services/data/v62.0/query")
+        queries = sb.recorded("GET", "/services/data/v66.0/query")
         soql = queries[0]["query"]["q"][0]
         assert soql.startswith("SELECT Id, Outflow_Id__c FROM Contact WHERE Outflow_Id__c IN ('190','191',")
         assert len(queries) == 3  # 9 live records, 3 per page: nextRecordsUrl followed twice
         (delete,) = sb.recorded("DELETE")
-        assert delete["path"] == "/services/data/v62.0/composite/sobjects"
+        assert delete["path"] == "/services/data/v66.0/composite/sobjects"
         assert delete["query"]["allOrNone"] == ["false"] and len(delete["query"]["ids"][0].split(",")) == 9
         sb.faults.partial_keys.clear()
         res = run_sync(cfg, con=con)  # the refused removal is retried next run
@@ -132,8 +133,8 @@ def test_mirror_clear_nulls_fields_and_keeps_record(tmp_path: Path, sb: Salesfor
     assert (res.removed, res.acked) == (2, 2)
     held = sb.records("Contact")
     assert len(held) == 200 and held["3"]["Lead_Score__c"] is None and held["3"]["Email"] == "user3@example.com"
-    (patch,) = sb.recorded("PATCH", "/services/data/v62.0/composite/sobjects")[-1:]
-    assert patch["path"] == "/services/data/v62.0/composite/sobjects" and patch["body"]["allOrNone"] is False
+    (patch,) = sb.recorded("PATCH", "/services/data/v66.0/composite/sobjects")[-1:]
+    assert patch["path"] == "/services/data/v66.0/composite/sobjects" and patch["body"]["allOrNone"] is False
     assert {tuple(sorted(r)) for r in patch["body"]["records"]} == {("Lead_Score__c", "attributes", "id")}
     con.execute("INSERT INTO main.sync_contacts VALUES (3, 'user3@example.com', 'name3', 21, 'x')")
     run_sync(cfg, con=con)  # back in the model: the same record is filled in again
@@ -142,7 +143,8 @@ def test_mirror_clear_nulls_fields_and_keeps_record(tmp_path: Path, sb: Salesfor
 
 def test_mirror_removal_retries_request_limit(tmp_path: Path, token: str, con) -> None:
     with SalesforceSandbox(token=TOKEN, rate_limit=(2, 0.4)) as sb:
-        cfg = _cfg(tmp_path, sb, mode="mirror", options={"on_remove": "delete"}, batch_size=100)
+        opts = {"on_remove": "delete", "allocation_window_seconds": 0}
+        cfg = _cfg(tmp_path, sb, mode="mirror", options=opts, batch_size=100)
         assert run_sync(cfg, con=con).status == "success"
         con.execute("DELETE FROM main.sync_contacts WHERE person_id < 150")
         res = run_sync(cfg, con=con, force=True)  # 75% of the records: past the circuit breaker on purpose
@@ -191,7 +193,7 @@ def test_record_deleted_meanwhile_counts_as_removed(tmp_path: Path, token: str, 
 def test_sandbox_answers_like_salesforce(token: str) -> None:
     with SalesforceSandbox(token=TOKEN) as sb:
         h = {"authorization": f"Bearer {TOKEN}"}
-        base = f"{sb.url}/services/data/v62.0"
+        base = f"{sb.url}/services/data/v66.0"
         recs = [{"attributes": {"type": "Contact"}, "Ext__c": str(i)} for i in range(3)]
         r = httpx.patch(f"{base}/composite/sobjects/Contact/Ext__c", json={"records": recs}, headers=h)
         assert r.headers["sforce-limit-info"].startswith("api-usage=") and r.json()[0]["created"] is True
@@ -207,3 +209,37 @@ def test_sandbox_answers_like_salesforce(token: str) -> None:
                                                {"attributes": {"type": "Contact"}, "id": "bad"}]}  # fmt: skip
         r = httpx.patch(f"{base}/composite/sobjects", json=upd, headers=h)
         assert r.json()[0]["success"] and r.json()[1]["errors"][0]["statusCode"] == "MALFORMED_ID"
+
+
+def test_retired_api_version_refused_before_any_request_and_by_the_sandbox(tmp_path: Path, sb, con) -> None:
+    """v30.0 was retired in Summer '25: the sync does not start, and Salesforce (the sandbox) answers 410 Gone."""
+    with pytest.raises(OutflowError, match=r"options.api_version: Salesforce Platform API v30.0 is retired"):
+        run_sync(_cfg(tmp_path, sb, options={"external_id_field": "Outflow_Id__c", "api_version": "v30.0"}), con=con)
+    assert sb.stats["requests"] == 0
+    gone = httpx.get(f"{sb.url}/services/data/v30.0/query?q=SELECT+Id+FROM+Contact",
+                     headers={"authorization": f"Bearer {TOKEN}"})  # fmt: skip
+    assert gone.status_code == 410
+
+
+def test_sforce_limit_info_paces_before_request_limit_exceeded(tmp_path: Path, token: str, con) -> None:
+    """At 95% of the allocation reported in Sforce-Limit-Info the client paces itself (one request per
+    window/limit) instead of running into REQUEST_LIMIT_EXCEEDED."""
+    with SalesforceSandbox(token=TOKEN, rate_limit=(1, 0.3)) as sb:
+        res = run_sync(_cfg(tmp_path, sb, batch_size=50, options={"allocation_window_seconds": 0.35}), con=con)
+        assert res.status == "success" and len(sb.records("Contact")) == 200
+        assert sb.stats["rate_limited"] == 0 and res.retries == 0
+
+
+def test_missing_object_or_field_costs_one_request_not_2n_minus_1(tmp_path: Path, sb: SalesforceSandbox, con) -> None:
+    """Salesforce's 404 ``NOT_FOUND`` for an SObject or external id field the org does not have, and
+    ``INVALID_FIELD`` on the whole request, are about the request: the sync stops after one request with
+    Salesforce's message instead of halving the batch down to single rows."""
+    sb.inject("status", code=404, message="The requested resource does not exist", times=1000)
+    with pytest.raises(SyncFailed) as err:
+        run_sync(_cfg(tmp_path, sb, batch_size=150), con=con)
+    res = err.value.result
+    assert res.requests == 1 and "The requested resource does not exist" in res.error
+    d = SalesforceDestination(_cfg(tmp_path, sb), TOKEN)  # Salesforce's own codes, whatever the status
+    bad_field = httpx.Response(400, json=[{"errorCode": "INVALID_FIELD", "message": "No such column 'Foo__c'"}])
+    too_many = httpx.Response(400, json=[{"errorCode": "EXCEEDED_ID_LIMIT", "message": "record limit reached"}])
+    assert d.refusal_scope(bad_field) == "request" and d.refusal_scope(too_many) == "rows"

@@ -3,11 +3,14 @@ are asynchronous import jobs, polled until SendGrid reports them finished."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
+from activations.destinations.sendgrid import SendGridDestination
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.base import Request
 from activations.sandboxes.sendgrid import CONTACTS_SPEC, SendGridSandbox
@@ -162,10 +165,31 @@ def test_spec_violation_isolated_to_its_row(tmp_path: Path, sb: SendGridSandbox,
     assert sb.stats["schema_refused"] >= 1
 
 
-def test_429_retried_with_retry_after(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+def test_429_retried_at_x_ratelimit_reset(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    """SendGrid signals a throttle with X-RateLimit-Reset (a Unix time), never Retry-After; the client waits for it."""
     sb.inject("status", code=429, retry_after="0.3", times=2)
+    answer = httpx.put(f"{sb.url}/v3/marketing/contacts", json={}, headers={"authorization": f"Bearer {TOKEN}"})
+    assert answer.status_code == 429 and "retry-after" not in answer.headers
+    assert float(answer.headers["x-ratelimit-reset"]) >= time.time()
     res = run_sync(_cfg(tmp_path, sb), con=con)
-    assert res.status == "success" and res.throttled == 2 and res.retries == 2
+    assert res.status == "success" and res.throttled == 1 and res.retries == 1
+    assert _members(sb) == _model(con)
+
+
+def test_retry_budget_spent_stops_cleanly_with_rows_pending(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    """A throttle longer than the run's retry budget: the run stops at once (no long sleep), says why, and the
+    rows stay pending for the next run, which delivers them."""
+    sb.inject("status", code=429, retry_after="3600", times=1)
+    cfg = _cfg(tmp_path, sb, destination={"retry_budget_seconds": 2, "max_retry_after_seconds": 7200})
+    t0 = time.monotonic()
+    with pytest.raises(SyncFailed) as err:
+        run_sync(cfg, con=con)
+    assert time.monotonic() - t0 < 30
+    res = err.value.result
+    assert res.status == "stopped" and "retry budget spent" in res.error
+    assert "destination.retry_budget_seconds: 2" in res.error and "rows left pending" in res.error
+    assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0] == 0
+    assert run_sync(cfg, con=con).status == "success"
     assert _members(sb) == _model(con)
 
 
@@ -189,3 +213,17 @@ def test_missing_list_id_is_a_clear_error(tmp_path: Path, sb: SendGridSandbox, c
     cfg = _cfg(tmp_path / "s3", sb, options={"job_poll_timeout_seconds": "soon"})
     with pytest.raises(OutflowError, match=r"destination.options.job_poll_timeout_seconds: expected a number"):
         run_sync(cfg, con=con)
+
+
+def test_missing_list_costs_one_request_not_2n_minus_1(tmp_path: Path, sb: SendGridSandbox, con) -> None:
+    """SendGrid's 404 for a list that does not exist, and a 400 naming ``list_ids``, are about the request: the
+    sync stops after one request with SendGrid's message instead of halving the batch down to single rows."""
+    sb.inject("status", code=404, message="The specified list ID does not exist", times=1000)
+    with pytest.raises(SyncFailed) as err:
+        run_sync(_cfg(tmp_path, sb), con=con)
+    res = err.value.result
+    assert res.requests == 1 and "The specified list ID does not exist" in res.error
+    d = SendGridDestination(_cfg(tmp_path, sb), TOKEN)
+    bad_list = httpx.Response(400, json={"errors": [{"field": "list_ids[0]", "message": "invalid list id"}]})
+    bad_row = httpx.Response(400, json={"errors": [{"field": "contacts[3].email", "message": "invalid email"}]})
+    assert d.refusal_scope(bad_list) == "request" and d.refusal_scope(bad_row) == "rows"

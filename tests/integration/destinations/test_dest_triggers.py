@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,7 +15,7 @@ from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.testing import make_triggers, vendor_sync_dict, write_sync
 from activations.sandboxes.triggers import BrazeSandbox, CustomerIoSandbox
 from outflow.errors import OutflowError
-from tests.integration.destinations.conftest import TOKEN
+from tests.integration.destinations.conftest import TOKEN, need_spec
 
 BRAZE = {"person_id": "external_id", "event_name": "name", "email": "properties.email"}
 CIO = {"person_id": "id", "event_name": "name", "email": "properties.email"}
@@ -139,3 +140,16 @@ def test_removal_does_not_apply_to_trigger_syncs(tmp_path: Path, token: str, trg
         run_sync(_cfg(tmp_path, kind, url, BRAZE if kind == "braze" else CIO, mode="mirror"), con=trg)
     with pytest.raises(OutflowError, match="use mode: insert"):
         run_sync(_cfg(tmp_path, kind, url, BRAZE if kind == "braze" else CIO, mode="upsert", name="up"), con=trg)
+
+
+def test_customerio_batches_follow_customerio_spec_when_present(tmp_path: Path, token: str, trg, monkeypatch) -> None:
+    """Batches through a sandbox that validates them against Customer.io's own Track API document (a local copy:
+    it is published without a licence to redistribute). A refused body fails the sync."""
+    need_spec("customerio", "track.json")
+    monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", f"site:{TOKEN}")
+    with CustomerIoSandbox(token=TOKEN) as sb:
+        res = run_sync(_cfg(tmp_path, "customerio", sb.url, CIO), con=trg)
+        assert (res.status, res.acked) == ("success", 150)
+        h = {"authorization": "Basic " + base64.b64encode(f"site:{TOKEN}".encode()).decode()}
+        r = httpx.post(f"{sb.url}/api/v2/batch", json={"batch": "not a list"}, headers=h)
+        assert r.status_code == 400 and "batch" in r.json()["meta"]["error"]

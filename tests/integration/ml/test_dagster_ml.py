@@ -11,7 +11,8 @@ from orchestration.resources import WarehouseResource
 def test_training_and_scoring_assets_materialize(ml_warehouse, tmp_path, monkeypatch):
     monkeypatch.setenv("OUTFLOW_MODEL_REGISTRY", str(tmp_path / "models"))
     defs = ml.build_defs()
-    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition)]
+    lead = {ml.MODEL_KEY, ml.SCORES_KEY}
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) <= lead]
     resources = {"warehouse": WarehouseResource(path=str(ml_warehouse))}
     result = dg.materialize([*assets, *defs.asset_checks], resources=resources)
     assert result.success
@@ -44,3 +45,27 @@ def test_schedules_weekly_training_daily_scoring():
     assert {s.name: s.cron_schedule for s in full.schedules}["outflow_daily_schedule"] == "0 5 * * *"
     selected = daily.asset_layer.selected_asset_keys
     assert ml.SCORES_KEY in selected and ml.MODEL_KEY not in selected
+
+
+def test_one_asset_per_model_config_trains_and_scores(ml_warehouse, tmp_path, monkeypatch):
+    """The churn config (models_ml/configs/churn.yml) and a user's config each get a thin asset."""
+    monkeypatch.setenv("OUTFLOW_MODEL_REGISTRY", str(tmp_path / "models"))
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "profiles_customer.yml").write_text(
+        "name: profiles_customer\nsource: {dbt_model: dim_profile_traits}\nentity_key: person_id\n"
+        "label: lifecycle_stage\npositive: customer\nfeatures: [web_events_30d, pricing_views_30d, email_opens_30d]\n"
+    )
+    monkeypatch.setenv("OUTFLOW_MODEL_CONFIGS", str(configs))
+    defs = ml.build_defs()
+    churn_key, user_key = dg.AssetKey(["ml", "churn_model"]), dg.AssetKey(["ml", "profiles_customer_model"])
+    assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) & {churn_key, user_key}]
+    user_asset = next(a for a in assets if user_key in a.keys)
+    assert len(assets) == 2 and dg.AssetKey(["dim_profile_traits"]) in user_asset.dependency_keys
+    result = dg.materialize(assets, resources={"warehouse": WarehouseResource(path=str(ml_warehouse))})
+    assert result.success
+    by_key = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
+    churn = by_key[churn_key]
+    assert churn["holdout"].value == "out of time" and churn["promoted"].value is True
+    assert "recency_auc" in churn and "frequency_auc" in churn and churn["rows_scored"].value > 0
+    assert by_key[user_key]["scores_table"].value == "main.ml_profiles_customer_scores"

@@ -72,3 +72,38 @@ def test_score_store_replaces_in_one_transaction(pg: Warehouse) -> None:
     with pytest.raises(QueryError):  # a failed write leaves the previous scores in place
         write_scores(pg, first.with_columns(person_id=pl.lit(None, pl.String)), "v3")
     assert read_scores(pg).select("person_id", "model_version").rows() == [("a", "v2")]
+
+
+def test_a_model_config_trains_and_scores_the_same_on_both_targets(tmp_path: Path, postgres_url: str) -> None:
+    """A config over a user's table (UCI Bank Marketing) reads and writes through the warehouse interface."""
+    from models_ml.config import ModelConfig
+    from models_ml.configured import run_config, train_config
+    from tests.unit.ml.test_model_configs import bank_frame
+
+    cfg = ModelConfig(
+        name="bank_marketing",
+        source={"table": "main.bank_marketing"},
+        entity_key="client_id",
+        label="y",
+        positive="yes",
+        exclude=["duration"],
+        groups=["marital"],
+        cv_folds=0,
+    )
+    results = {}
+    for target in ("duckdb", "postgres"):
+        (tmp_path / target).mkdir()
+        wh = open_target(target, tmp_path / target, postgres_url if target == "postgres" else None)
+        try:
+            wh.create_schema("main")
+            wh.write_arrow("main.bank_marketing", bank_frame(), mode="replace")
+            reg = ModelRegistry(tmp_path / target / "models")
+            trained = train_config(wh, cfg, registry=reg)
+            run_config(wh, cfg, registry=reg)
+            scores = wh.fetch_polars("select client_id, score from main.ml_bank_marketing_scores order by client_id")
+            results[target] = (trained["report"]["model"]["roc_auc"], scores)
+        finally:
+            wh.close()
+    assert results["postgres"][0] == pytest.approx(results["duckdb"][0], abs=1e-9)
+    assert results["postgres"][1].height == 4521
+    assert_frame_equal(results["postgres"][1], results["duckdb"][1], abs_tol=1e-9)

@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 from activations.config import SyncConfig, load_sync
 from activations.sandboxes import start_all
 from activations.sandboxes.testing import make_secret
-from outflow.build import run_dbt
+from outflow.build import PG_ENV, run_dbt
 from outflow.cli import app
 from outflow.load import dataset_as_of
 from outflow.warehouse import connect
@@ -69,14 +69,22 @@ def cli(*args: str) -> Result:
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
-def rebuild(warehouse: Path) -> None:
-    """Rebuild everything downstream of the consent and erasure inputs (activation models included)."""
+def rebuild(warehouse: Path | str) -> None:
+    """Rebuild everything downstream of the consent and erasure inputs (activation models included), on a
+    DuckDB file or a PostgreSQL database (its URL)."""
     con = connect(warehouse)
     as_of = dataset_as_of(con)
     con.close()
-    run_dbt(
-        ["run", "--select", "stg_consent__events+ stg_privacy__erasure_requests+"], warehouse=warehouse, as_of=as_of
-    )
+    select = ["run", "--select", "stg_consent__events+ stg_privacy__erasure_requests+"]
+    if isinstance(warehouse, Path):
+        run_dbt(select, warehouse=warehouse, as_of=as_of)
+        return
+    with pytest.MonkeyPatch.context() as mp:  # dbt's target comes from the settings; restore them after
+        mp.setenv("OUTFLOW_TARGET", "postgres")
+        mp.setenv("OUTFLOW_POSTGRES_URL", warehouse)
+        for var in PG_ENV.values():
+            mp.setenv(var, "")
+        run_dbt(select, as_of=as_of)
 
 
 def sync_spec(

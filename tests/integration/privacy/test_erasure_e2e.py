@@ -6,6 +6,8 @@ erasure request. ``outflow privacy erase`` reaches every destination that ever r
 contacts deleted where the vendor has a delete (Mailchimp permanently, Klaviyo, HubSpot GDPR delete, SendGrid,
 Salesforce), removed from the ad audiences by the identifiers that were sent (Meta, Google Ads), an erasure
 event to the webhook. ``outflow privacy report`` shows it per destination.
+
+The same scenario runs on PostgreSQL in tests/integration/postgres/test_erasure_postgres.py.
 """
 
 from __future__ import annotations
@@ -43,12 +45,13 @@ def _specs(mailchimp_name: str) -> list[dict[str, Any]]:
                   options={"external_id_field": "Outflow_Id__c"}, obj="Contact"),
         sync_spec("lapsed_meta", "meta_audiences", ADS_MODEL, "person_id",
                   {"email": "EMAIL", "phone": "PHONE", "first_name": "FN", "person_id": "EXTERN_ID"},
-                  options={"audience_id": "2385", "default_region": "US"}, base_path="/v21.0"),
+                  options={"audience_id": "2385", "default_region": "US"}),
         sync_spec("lapsed_google", "google_ads_customer_match", ADS_MODEL, "email",
                   {"email": "email", "phone": "phone", **NAMES, "country": "country_code",
                    "postal_code": "postal_code"},
                   options={"customer_id": "1234567890", "user_list_id": "555", "job_poll_interval_seconds": 0.25,
-                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN"}),
+                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN",
+                           "legacy_google_ads_api": True}),
         sync_spec("lapsed_webhook", "webhook", EMAIL_MODEL, "person_id", {"email": "email", **NAMES}, mode="upsert"),
     ]  # fmt: skip
 
@@ -74,7 +77,7 @@ def _held(sb: dict[str, Any], person: str, email: str) -> dict[str, bool]:
     }  # fmt: skip
 
 
-def _person(warehouse: Path) -> tuple[str, str]:
+def _person(warehouse: Path | str) -> tuple[str, str]:
     con = connect(warehouse)
     row = con.execute(
         f"select person_id, email from main.{EMAIL_MODEL} join main.{ADS_MODEL} using (person_id, email) "
@@ -85,18 +88,18 @@ def _person(warehouse: Path) -> tuple[str, str]:
     return row[0], row[1]
 
 
-def _file_erasure(warehouse: Path, request_id: str, email: str) -> None:
+def _file_erasure(warehouse: Path | str, request_id: str, email: str) -> None:
     con = connect(warehouse)
     con.execute(
         "insert into raw.erasure_requests values (?, 'email', ?, "
-        "(select max(requested_at) from raw.erasure_requests) + interval 1 hour)",
+        "(select max(requested_at) from raw.erasure_requests) + interval '1 hour')",
         [request_id, f"  {email.upper()} "],
     )
     con.close()
 
 
 def test_erasure_reaches_every_destination_that_ever_received_the_person(
-    warehouse: Path, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path | str, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     person, email = _person(warehouse)
     syncs = tmp_path / "syncs"

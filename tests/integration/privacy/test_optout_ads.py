@@ -28,12 +28,13 @@ def _syncs() -> list[dict[str, Any]]:
     return [
         sync_spec("ads_meta", "meta_audiences", MODEL, "person_id",
                   {"email": "EMAIL", "phone": "PHONE", "first_name": "FN", "person_id": "EXTERN_ID"},
-                  options={"audience_id": AUDIENCE, "default_region": "US"}, base_path="/v21.0"),
+                  options={"audience_id": AUDIENCE, "default_region": "US"}),
         sync_spec("ads_google", "google_ads_customer_match", MODEL, "email",
                   {"email": "email", "phone": "phone", "first_name": "first_name", "last_name": "last_name",
                    "country": "country_code", "postal_code": "postal_code"},
                   options={"customer_id": "1234567890", "user_list_id": "555", "job_poll_interval_seconds": 0.25,
-                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN", "default_region": "US"}),
+                           "developer_token_env": "OUTFLOW_TEST_PRIVACY_GOOGLE_DEV_TOKEN",
+                           "legacy_google_ads_api": True, "default_region": "US"}),
     ]  # fmt: skip
 
 

@@ -3,7 +3,8 @@ and model, and repairs drift: members left behind by a renamed sync are removed,
 destination lost are cleared so that the next run sends them again (Mailchimp list members, Klaviyo list
 profiles, a SendGrid list export, HubSpot list memberships, Salesforce records carrying the external id, each
 read through the vendor's API; HubSpot and Salesforce answer in pages smaller than the audience, so the listing
-must follow their paging to the end)."""
+must follow their paging to the end). Every case runs on DuckDB and on PostgreSQL, the command line given the
+warehouse as a file or a ``postgresql://`` URL."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from activations.sandboxes.sendgrid import SendGridSandbox
 from activations.sandboxes.testing import make_audience, vendor_sync_dict, write_sync
 from outflow.warehouse import connect
 from tests.integration.privacy.conftest import cli
+from tests.warehouse_fixtures import TARGETS, new_location
 
 TOKEN_ENV = "OUTFLOW_TEST_RECONCILE_TOKEN"
 SF_FIELDS = {"email": "Outflow_Id__c", "first_name": "FirstName"}
@@ -70,11 +72,19 @@ def _lose(sb: Any, kind: str, list_id: str, emails: tuple[str, ...]) -> None:
             sb.lists[list_id] -= {sb.contacts[e]["id"] for e in emails}
 
 
+@pytest.fixture(params=TARGETS)
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """An empty warehouse: a DuckDB file, or a fresh database's URL (what ``--warehouse`` takes)."""
+    where = new_location(request, tmp_path)
+    return where.path or str(where.url)
+
+
 @pytest.mark.parametrize("kind", sorted(VENDORS))
-def test_reconcile_repairs_a_renamed_sync_and_lost_state(kind: str, tmp_path: Path, monkeypatch) -> None:
+def test_reconcile_repairs_a_renamed_sync_and_lost_state(
+    kind: str, warehouse: Path | str, tmp_path: Path, monkeypatch
+) -> None:
     cls, sb_options, suffix, options, fields, dest_type = VENDORS[kind]
     list_id = str(options.get("list_id"))
-    warehouse = tmp_path / "wh.duckdb"
     con = connect(warehouse)
     make_audience(con, rows=20)
     con.close()
@@ -140,7 +150,7 @@ def test_reconcile_refuses_what_it_cannot_reconcile(dest_type: str, tmp_path: Pa
     con = connect(tmp_path / "w.duckdb")
     make_audience(con, rows=3)
     con.close()
-    d = vendor_sync_dict(dest_type, "http://127.0.0.1:9/v21.0", name="cannot_list", secret_env=TOKEN_ENV, **spec)
+    d = vendor_sync_dict(dest_type, "http://127.0.0.1:9", name="cannot_list", secret_env=TOKEN_ENV, **spec)
     write_sync(tmp_path / "syncs", d)
     out = cli("sync", "reconcile", "cannot_list", "--dir", tmp_path / "syncs", "--warehouse", tmp_path / "w.duckdb")
     assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output

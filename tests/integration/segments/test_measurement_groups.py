@@ -17,6 +17,11 @@ HISTORY = (
 )
 
 
+def _end_of(day: str) -> str:
+    """A bare as-of date is the end of that day: the next midnight."""
+    return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
+
+
 def _rebuild(wh: Path, as_of: str, control_pct: float) -> None:
     run_dbt(
         [
@@ -70,13 +75,13 @@ def test_control_and_holdout_history_is_incremental_and_stable(built_warehouse: 
         # Unchanged members keep their original stay (not rewritten).
         assert open1[(*key, "control")][4] == first[(*key, "control")][4]
     for key in control1 - control0:
-        assert str(open1[(*key, "control")][4]) == f"{day1} 00:00:00"
+        assert str(open1[(*key, "control")][4]) == f"{_end_of(day1)} 00:00:00"
     # Holdout members who moved into the control group left the holdout on day 1.
     moved = holdout0 & control1
     assert moved, "some holdout members fall in the larger control group"
     closed1 = {(r[1], r[2], r[3]): r for r in rows1 if r[5] is not None}
     for key in moved:
-        assert str(closed1[(*key, "holdout")][5]) == f"{day1} 00:00:00"
+        assert str(closed1[(*key, "holdout")][5]) == f"{_end_of(day1)} 00:00:00"
     # Only changes were written.
     assert len(rows1) == len(before) + len(current1 - current0)
     # Neither group ever reaches the synced audience.
@@ -89,12 +94,12 @@ def test_control_and_holdout_history_is_incremental_and_stable(built_warehouse: 
     rows2, current2, synced2 = _state(wh)
     control2 = {(p, a) for p, a, g in current2 if g == "control"}
     assert control2 == control0
-    exited2 = {(r[1], r[2]) for r in rows2 if r[3] == "control" and str(r[5]) == f"{day2} 00:00:00"}
+    exited2 = {(r[1], r[2]) for r in rows2 if r[3] == "control" and str(r[5]) == f"{_end_of(day2)} 00:00:00"}
     assert exited2 == control1 - control0
     # Back in the holdout: a new stay, entered on day 2; the first stay stays closed on day 1.
     for key in moved:
         stays = sorted((r for r in rows2 if (r[1], r[2], r[3]) == (*key, "holdout")), key=lambda r: r[4])
-        assert len(stays) == 2 and str(stays[0][5]) == f"{day1} 00:00:00" and stays[1][5] is None
-        assert str(stays[1][4]) == f"{day2} 00:00:00"
+        assert len(stays) == 2 and str(stays[0][5]) == f"{_end_of(day1)} 00:00:00" and stays[1][5] is None
+        assert str(stays[1][4]) == f"{_end_of(day2)} 00:00:00"
     for p, a, _g in current2:
         assert p not in synced2[a]

@@ -37,7 +37,7 @@ def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tm
     assert open_stays == current, "open stays must equal current membership"
 
     old = {(r[1], r[2]): r for r in before}
-    later_ts = f"{later} 00:00:00"
+    later_ts = f"{date.fromisoformat(later) + timedelta(days=1)} 00:00:00"  # a bare as-of date is the end of that day
     exited = [r for r in rows if r[4] is not None]
     entered = [r for r in rows if (r[1], r[2]) not in old]
     stayed = [r for r in rows if (r[1], r[2]) in old and r[4] is None]

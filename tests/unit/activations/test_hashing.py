@@ -55,7 +55,8 @@ def test_meta_documented_examples(key: str, raw: str, norm: str, digest: str) ->
         ("ZIP", "94025-1234", "94025", "US"),
         ("ZIP", "SW1A 1AA", "sw1a1aa", "GB"),
         ("COUNTRY", "US", "us", None),
-        ("COUNTRY", "United States", "", None),  # not an ISO alpha-2 code: dropped, not guessed
+        ("COUNTRY", "United States", "us", None),  # a country name pycountry knows
+        ("COUNTRY", "Atlantis", "", None),  # not a country: dropped, not guessed
         ("DOBY", dt.date(1984, 7, 2), "1984", None),
         ("DOBY", "1984-07-02", "1984", None),
         ("GEN", "Female", "f", None),
@@ -104,7 +105,8 @@ GOOGLE_EMAILS = [
     ("charlie@example.com", "charlie@example.com"),  # [EX]
     ("  Jane.Doe@GMAIL.com ", "janedoe@gmail.com"),  # [DM] lower case, trimmed, gmail dots removed
     ("jane.doe@googlemail.com", "janedoe@googlemail.com"),  # [DM] googlemail.com too
-    ("j.a.n.e+news@gmail.com", "jane+news@gmail.com"),  # [DM] only dots go; Google keeps plus-tags
+    ("j.a.n.e+news@gmail.com", "jane@gmail.com"),  # [DM] gmail: dots and the +tag go
+    ("jane+news@example.com", "jane+news@example.com"),  # other domains keep both
     ("jane doe@example.com", "janedoe@example.com"),  # [DM] intermediate whitespace removed
     ("JOHN.SMITH@Example.org", "john.smith@example.org"),
     ("not-an-email", ""),
@@ -156,7 +158,8 @@ def test_google_last_name(raw: str, norm: str) -> None:
         ("US", "940451234", "US", "94045-1234"),
         ("US", "9404", "US", ""),  # not a US ZIP code: left out, never guessed
         ("GB", " SW1A 1AA ", "GB", "SW1A 1AA"),  # other countries: as written, trimmed
-        ("United States", "94045", "", "94045"),  # not an ISO alpha-2 code: no country, so no address
+        ("United States", "94045", "US", "94045"),  # a country name, mapped to its code
+        ("Atlantis", "94045", "", "94045"),  # not a country: no country, so no address
     ],
 )
 def test_google_country_and_postal_code_not_hashed(country: str, postal: str, cc: str, pc: str) -> None:

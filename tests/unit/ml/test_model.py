@@ -156,3 +156,42 @@ def test_fairness_unknown_group_is_reported_not_judged():
     audit = fairness_audit(scores, ["US"] * 200 + [None] * 200)
     unknown = next(g for g in audit["groups"] if g["group"] == "(unknown)")
     assert unknown["selection_rate"] == 0 and unknown["judged"] is False and audit["passes"]
+
+
+def _two_groups(rng, n: int = 4000, bias: float = 1.0):
+    """Group a converts at ~30%, group b at ~10%; each person's score is their true probability (times
+    `bias` for group b)."""
+    group = np.array(["a"] * n + ["b"] * n)
+    p = np.concatenate([rng.beta(3, 7, n), rng.beta(1, 9, n)])
+    y = (rng.random(2 * n) < p).astype(float)
+    score = np.where(group == "b", np.clip(p * bias, 0, 1), p)
+    return score, group, y
+
+
+def test_fairness_base_rates_differ_calibrated_model_is_not_flagged():
+    score, group, y = _two_groups(np.random.default_rng(3))
+    blind = fairness_audit(score, group)
+    assert not blind["passes"] and blind["failing_groups"] == ["b"]  # selection rates alone flag b
+    audit = fairness_audit(score, group, labels=y)
+    assert audit["outcome_aware"] and audit["status"] == "passes" and audit["passes"] is True, audit
+    b = next(g for g in audit["groups"] if g["group"] == "b")
+    assert b["below_four_fifths"] and b["calibrated"] and b["base_rate"] < 0.15
+    assert audit["equal_opportunity_gap"] > 0.1 and audit["lowest_impact_ratio"] < 0.8
+    assert any("accounted for by its lower base rate" in line for line in audit["explanation"])
+
+
+def test_fairness_biased_model_is_flagged():
+    # the same people, but the model halves group b's scores: b converts twice as often as scored
+    score, group, y = _two_groups(np.random.default_rng(3), bias=0.5)
+    audit = fairness_audit(score, group, labels=y)
+    assert audit["status"] == "fails" and audit["failing_groups"] == ["b"], audit
+    b = next(g for g in audit["groups"] if g["group"] == "b")
+    assert not b["calibrated"] and b["calibration_gap"] > 0.03 and audit["calibration_gap"] == b["calibration_gap"]
+    assert {"auc", "tpr", "fpr", "selection_rate", "base_rate", "mean_predicted"} <= set(b)
+
+
+def test_fairness_without_groups_is_not_judged(synthetic):
+    model = train(synthetic, "converted", feature_columns=FEATURES, num_boost_round=5)
+    report = evaluate(model, synthetic, "converted")
+    assert report["fairness"]["status"] == "not judged" and report["fairness"]["passes"] is None
+    assert fairness_audit([0.1] * 10, ["a"] * 10)["status"] == "not judged"

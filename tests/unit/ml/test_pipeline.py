@@ -26,6 +26,10 @@ def test_train_and_score_writes_scores_and_registers(small_warehouse, tmp_path):
     meta = reg.versions()[0].meta
     assert meta["training_window"]["holdout_cutoff"] == result["holdout_cutoff"]
     assert meta["metrics"]["holdout"]["model"]["roc_auc"] == result["holdout_auc"]
+    # out of time, beside the simple baselines: recency alone and frequency alone
+    comparison = meta["metrics"]["holdout"]["comparison"]
+    assert 0.0 <= comparison["recency"]["roc_auc"] <= 1.0 and 0.0 <= comparison["frequency"]["roc_auc"] <= 1.0
+    assert set(meta["metrics"]["holdout"]["baselines"]) == {"recency", "frequency"}
 
 
 def test_same_model_again_is_not_promoted(small_warehouse, tmp_path):

@@ -8,3 +8,5 @@ union all
 select * from {{ ref('int_trigger__trial_ending') }}
 union all
 select * from {{ ref('int_trigger__reengagement') }}
+union all
+select * from {{ ref('int_trigger__cart_reminder_sms') }}

@@ -24,21 +24,7 @@ with candidates as (
 gated as (
     select c.*, p.email, p.phone, p.first_name, p.last_name, p.country, p.timezone
     from candidates as c
-    inner join {{ ref('dim_profiles') }} as p on p.person_id = c.person_id
-    left join {{ ref('dim_consent') }} as k
-        on k.person_id = c.person_id and k.channel = c.channel and k.purpose = c.purpose
-    where not exists (select 1 from {{ ref('erased_persons') }} as x where x.person_id = c.person_id)
-      and not exists (select 1 from {{ ref('excluded_persons') }} as x where x.person_id = c.person_id)
-      and (c.purpose = 'transactional' or coalesce(k.is_granted, false))
-      and not exists (
-          select 1 from {{ ref('int_consent__suppressions') }} as s
-          where s.person_id = c.person_id and s.channel = c.channel
-      )
-      and case c.channel
-            when 'email' then coalesce(p.email, '') <> ''
-            when 'sms' then coalesce(p.phone, '') <> ''
-            else coalesce(p.email, '') <> '' or coalesce(p.phone, '') <> ''
-          end
+    {{ outflow_send_gate('c') }}
 ),
 
 deliveries as (

@@ -1,0 +1,1 @@
+"""HTML reports (app code: imports the libraries, imported by nothing but the CLI)."""

@@ -1,0 +1,33 @@
+"""The erasure run on PostgreSQL: the end-to-end scenario of tests/integration/privacy/test_erasure_e2e.py (nine
+destination sandboxes, a renamed sync, upsert-only syncs, ``outflow privacy erase`` and ``privacy report``
+through the real CLI with ``--warehouse <URL>``, the dbt rebuild after the request) on a copy of the session's
+PostgreSQL parity build (conftest.py).
+
+The module's name sorts before test_parity.py, so it copies the first build (as test_delivery_parity.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.postgres.conftest import Builds
+from tests.integration.privacy.conftest import sandboxes  # noqa: F401 - the fixture
+from tests.integration.privacy.test_erasure_e2e import (
+    test_erasure_reaches_every_destination_that_ever_received_the_person as erasure_scenario,
+)
+from tests.warehouse_fixtures import fresh_database
+
+pytestmark = pytest.mark.postgres
+
+
+def test_erasure_reaches_every_destination_on_postgres(
+    builds: Builds,
+    postgres_url: str,
+    sandboxes: dict[str, Any],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])
+    erasure_scenario(url, sandboxes, tmp_path, monkeypatch)
