@@ -44,7 +44,14 @@
 sha2({{ expr }}, 256)
 {%- endmacro %}
 
-{#- Spark's regexes are Java's; the project's patterns (no backslash escapes, see regex.sql) read the same. -#}
+{#- Spark reads a backslash in a string literal as an escape, and drops it before a letter it does not know:
+    '[^@ \f]' is the class [^@ f] (not a form feed), so an email with an "f" would not look like one. Literals
+    built from project text double every backslash, so Spark reads the text as DuckDB and PostgreSQL do. -#}
+{% macro spark__outflow_sql_string(text) -%}
+    '{{ text | replace("\\", "\\\\") | replace("'", "''") }}'
+{%- endmacro %}
+
+{#- Spark's regexes are Java's; the project's patterns (see regex.sql) read the same. -#}
 {% macro spark__outflow_regex_full_match(expr, pattern) -%}
     ({{ expr }} rlike {{ outflow_sql_string('^(?:' ~ pattern ~ ')$') }})
 {%- endmacro %}
@@ -57,7 +64,7 @@ sha2({{ expr }}, 256)
     nullif(
         array_join(
             transform(
-                split(trim(regexp_replace({{ expr }}, '[ \t\n\f\r]+', ' ')), ' '),
+                split(trim(regexp_replace({{ expr }}, {{ outflow_sql_string('[ \t\n\f\r]+') }}, ' ')), ' '),
                 w -> upper(left(w, 1)) || lower(substr(w, 2))
             ),
             ' '
