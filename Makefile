@@ -27,15 +27,19 @@ setup: $(VENV)/.synced
 demo: setup
 	OUTFLOW_DEMO=1 $(if $(TARGET),OUTFLOW_TARGET=$(TARGET) )$(OUTFLOW) demo --people $(PEOPLE) --seed $(SEED)
 
+# the suite on both cores (pytest-xdist; a test file's tests stay on one worker so module fixtures are built
+# once), one line per test as it finishes and the slowest tests at the end; TEST_WORKERS=0 runs it in one process
+TEST_WORKERS ?= 2
 test: setup
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -o addopts=-ra -v -n $(TEST_WORKERS) --dist loadfile --durations=15
 
 ui: setup
 	OUTFLOW_DEMO=1 $(OUTFLOW) ui
 
 # Each benchmark prints its own table; see the README's Benchmarks section for what each figure means.
 bench: setup
-	$(PY) bench/identity_resolution.py --demo
+	$(PY) bench/identity_resolution.py --resolve-only --demo
+	$(PY) bench/identity_resolution.py --identifiers 1000000
 	$(PY) bench/generate_scale.py --people 100000,1000000 --build
 	$(PY) bench/sync_engine.py
 	$(PY) bench/destinations.py

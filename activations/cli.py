@@ -14,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
-from activations.engine import SyncFailed, SyncResult, run_sync, run_syncs, unique_syncs
+from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
 from outflow.errors import OutflowError
@@ -23,6 +23,10 @@ app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinatio
 err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
+
+#: Called with each finished run's result (``SyncResult.as_dict()``) of `outflow sync run`; the app layer
+#: (outflow/cli.py) adds one that records the run in the Dagster instance (orchestration/history.py).
+RESULT_HOOKS: list[Callable[[dict[str, Any]], Any]] = []
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -103,34 +107,61 @@ def run(
     directory: DirOpt = None,
     warehouse: WarehouseOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    full_resync: Annotated[
+        bool,
+        typer.Option(
+            "--full-resync",
+            help="send every row again, not only what changed (e.g. to a destination that lost its data); "
+            "shows the plan and asks first; the circuit breaker still weighs the real changes and removals",
+        ),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="answer yes to the --full-resync question")] = False,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="when a run sends nothing, still check the destination's credentials"),
+    ] = False,
 ) -> None:
-    """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter."""
+    """Run syncs (or preview them with --dry-run). Several syncs share each destination's rate limiter.
+    A terminal shows a progress bar per sync (rows sent of planned, rate, rejected, retries); piped, lines."""
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    if all_:
-        cfgs = load_syncs(directory)
-    elif names:
-        cfgs = [find_sync(n, directory) for n in names]
-    else:
-        raise OutflowError("name a sync to run (see `outflow sync list`) or pass --all")
+    cfgs = _selected(names, all_, directory, "run")
     distinct = unique_syncs(cfgs)
     names = [c.name for c in cfgs]
     for name in sorted({n for n in names if names.count(n) > 1}):
         err.print(f"[yellow]sync {name} is named more than once: it runs once[/yellow]", highlight=False)
     cfgs = distinct
+    if full_resync:
+        if len(cfgs) != 1:
+            raise OutflowError("--full-resync: name one sync")
+        if not dry_run:
+            _confirm_full_resync(cfgs[0], warehouse, force, yes)
+    from activations.progress import sync_progress
+
     if len(cfgs) == 1:
         try:
-            res = run_sync(cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force)
+            with sync_progress(console) as on_progress:
+                res = run_sync(
+                    cfgs[0], warehouse=warehouse, dry_run=dry_run, force=force, full_resync=full_resync,
+                    on_progress=on_progress,
+                )  # fmt: skip
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
         _report(res)
+        if verify and not dry_run and res.requests == 0:  # nothing sent: nothing proved the credentials yet
+            console.print(check_connection(cfgs[0]), highlight=False, soft_wrap=True, markup=False)
         return
     failed = 0
-    for out in run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force):
+    with sync_progress(console) as on_progress:
+        outs = run_syncs(cfgs, warehouse=warehouse, dry_run=dry_run, force=force, on_progress=on_progress)
+    by_name = {c.name: c for c in cfgs}
+    for out in outs:
         if isinstance(out, SyncResult):
             _report(out)
+            if verify and not dry_run and out.requests == 0:
+                console.print(check_connection(by_name[out.sync_name]), highlight=False, soft_wrap=True, markup=False)
             continue
         failed += 1
         if isinstance(out, SyncFailed):
@@ -140,8 +171,39 @@ def run(
         raise OutflowError(f"{failed} of {len(cfgs)} syncs failed or were refused")
 
 
+def _selected(names: list[str] | None, all_: bool, directory: Path | None, verb: str) -> list[Any]:
+    """The syncs a command names, or every declared one with --all."""
+    if all_:
+        return load_syncs(directory)
+    if names:
+        return [find_sync(n, directory) for n in names]
+    raise OutflowError(f"name a sync to {verb} (see `outflow sync list`) or pass --all")
+
+
+def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> None:
+    """Show what a full resync would send (a dry run: nothing is sent) and ask before going on."""
+    import sys
+
+    plan = run_sync(cfg, warehouse=warehouse, dry_run=True, full_resync=True)
+    real = plan.changed - plan.resent
+    console.print(
+        f"full resync of {cfg.name} to {cfg.destination.type} {cfg.destination.object}: sends {plan.to_send:,} rows "
+        f"({plan.added:,} new, {plan.resent:,} unchanged sent again, {real:,} changed, {plan.removed:,} removed)",
+        highlight=False,
+        soft_wrap=True,
+    )
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise OutflowError("--full-resync re-sends every row: add --yes to confirm when not at a terminal")
+    if not typer.confirm("send them?", default=False):
+        raise OutflowError("full resync cancelled: nothing was sent")
+
+
 def _report(res: SyncResult) -> None:
     _print_result(res)
+    for hook in RESULT_HOOKS:
+        hook(res.as_dict())
     label = "dry run: nothing sent" if res.dry_run else res.status
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     extra = f" ({res.error})" if res.error else ""
@@ -149,9 +211,30 @@ def _report(res: SyncResult) -> None:
     if res.unknown:
         console.print(
             f"[yellow]sync {res.sync_name}: {res.unknown} rows of an interrupted run have an unknown outcome "
-            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow.sync_row_log[/yellow]",
+            "(delivery: at_most_once): not sent again, see status 'unknown' in outflow_sync.sync_row_log[/yellow]",
             highlight=False,
         )
+
+
+@app.command("test")
+@_friendly
+def test_connection(
+    names: Annotated[list[str] | None, typer.Argument(help="sync name(s)")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="every declared sync")] = False,
+    directory: DirOpt = None,
+) -> None:
+    """Check that each sync's destination answers and accepts its credentials, without sending data (the
+    vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
+    cfgs = _selected(names, all_, directory, "test")
+    failed = []
+    for cfg in unique_syncs(cfgs):
+        try:
+            console.print(f"[green]ok[/green] {escape(check_connection(cfg))}", highlight=False, soft_wrap=True)
+        except OutflowError as exc:
+            failed.append(cfg.name)
+            err.print(f"[red]{escape(mask(str(exc)))}[/red]", highlight=False, soft_wrap=True)
+    if failed:
+        raise OutflowError(f"{len(failed)} of {len(cfgs)} destinations failed the check: {', '.join(failed)}")
 
 
 @app.command()
@@ -161,16 +244,14 @@ def runs(
     limit: int = 10,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """Show the latest runs from outflow.sync_runs."""
-    from activations.engine import _connect
-    from activations.state import ensure_schema, ns
+    """Show the latest runs from outflow_sync.sync_runs."""
+    from activations.rows import open_for_reading
 
-    con = _connect(warehouse)
+    con, q = open_for_reading(warehouse)
     try:
-        ensure_schema(con)
         rows = con.execute(
             "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
-            f"duration_s, error FROM {ns(con)}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
+            f"duration_s, error FROM {q}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
         ).fetchall()
@@ -205,30 +286,47 @@ def sandbox(
         "OUTFLOW_SANDBOX_SECRET"
     ),
 ) -> None:
-    """Start every sandbox on 127.0.0.1, print their base URLs, and serve until Ctrl-C."""
+    """Start every sandbox on 127.0.0.1, print their base URLs and the environment each declared sync needs
+    (names and values: the documented sandbox credentials), and serve until Ctrl-C."""
     import os
     import threading
 
-    from activations.sandboxes import start_all
-    from activations.sandboxes.testing import make_secret
+    from activations.sandboxes import SANDBOX_TOKEN, SANDBOX_WEBHOOK_SECRET, start_all, sync_environment
 
-    token = os.environ.get(token_env) or "sandbox-token"
-    secret = os.environ.get(secret_env) or make_secret()
+    token = os.environ.get(token_env) or SANDBOX_TOKEN
+    secret = os.environ.get(secret_env) or SANDBOX_WEBHOOK_SECRET
     try:
         running = start_all(token=token, webhook_secret=secret, port_base=port_base, real_rate_limits=real_rate_limits)
     except OSError as exc:
         raise OutflowError(f"cannot start the sandboxes from port {port_base}: {exc}; try --port-base 0") from exc
     table = Table("destination type", "base URL", "inspect")
+    for col in table.columns:
+        col.no_wrap, col.overflow = True, "ignore"  # URLs are copied: never cut or folded
     for kind, sb in running.items():
         table.add_row(kind, sb.url, f"{sb.url}/_sandbox/" + ("stats" if kind == "webhook" else "store"))
     console.print(table)
+    try:
+        syncs = load_syncs()
+    except OutflowError:
+        syncs = []
+    env = sync_environment(running, syncs)
     console.print(
-        f"tokens: vendor sandboxes accept the value of {token_env} "
-        f"({'set' if os.environ.get(token_env) else 'unset: the default sandbox-token'}); "
-        f"webhook secret from {secret_env} "
-        f"({'set' if os.environ.get(secret_env) else 'unset: a built-in test key'})"
+        f"# the environment the declared syncs need (vendor token from {token_env}, webhook secret from "
+        f"{secret_env}; unset: the documented sandbox defaults):",
+        highlight=False,
+        soft_wrap=True,
     )
+    for name, value in env.items():
+        console.print(f"export {name}={value}", highlight=False, soft_wrap=True, markup=False)
+    if port_base not in (8790,):
+        console.print(
+            "# the sync YAMLs point at ports 8790-8801: with another --port-base, set each base_url to a URL above",
+            highlight=False,
+            soft_wrap=True,
+        )
+    console.file.flush()
     console.print("serving; Ctrl-C to stop")
+    console.file.flush()
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

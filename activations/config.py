@@ -118,6 +118,9 @@ class Thresholds(_Strict):
     min_rows_for_breaker: int = Field(
         default=0, ge=0, description="the breaker only applies when the destination holds more rows"
     )
+    max_invalid_share: float = Field(
+        default=0.05, ge=0, le=1, description="the Dagster check fails when more of the model's rows are invalid"
+    )
 
 
 class SyncConfig(_Strict):

@@ -86,8 +86,12 @@ def build_diff_sql(
     source_schema: str | None = "main",
     state_catalog: str | None = None,
     digest_columns: Collection[str] = (),
+    resend: bool = False,
 ) -> str:
     """SELECT of (_key, _op, _hash, _reason, c0..cN) for every row to send and every invalid row.
+
+    ``resend`` (a full resync): every row the destination holds is a candidate ``change``, whether its hash
+    differs or not, so that everything is sent again; new keys are adds and gone keys removals as always.
 
     ``digest_columns``: email columns that may hold a SHA-256 digest (64 hex characters) instead of an
     address, because the destination hashes that field anyway (``Destination.accepts_digest``).
@@ -124,13 +128,8 @@ def build_diff_sql(
     if "remove" in wanted:
         conds.append(_is_null(present))
     if "change" in wanted:
-        conds.append(
-            exp.and_(
-                _not_null(present),
-                _not_null(st_key),
-                exp.NEQ(this=exp.column("_hash", "src"), expression=exp.column("row_hash", "st")),
-            )
-        )
+        differs = exp.NEQ(this=exp.column("_hash", "src"), expression=exp.column("row_hash", "st"))
+        conds.append(exp.and_(_not_null(present), _not_null(st_key), *([] if resend else [differs])))
     cand = (
         exp.select(
             exp.alias_(exp.Coalesce(this=s_key, expressions=[st_key]), "_key"),

@@ -80,6 +80,7 @@ class SyncResult:
     acked: int = 0
     rejected: int = 0
     held_before: int = 0
+    resent: int = 0  # a full resync: unchanged rows the destination holds, sent again (counted in `changed`)
     duration_s: float = 0.0
     diff_s: float = 0.0
     deliver_s: float = 0.0
@@ -91,14 +92,21 @@ class SyncResult:
 
     @property
     def completion_ratio(self) -> float:
-        return 1.0 if self.to_send == 0 else (self.acked + self.rejected) / self.to_send
+        """The share of the rows to send that the destination accepted: rejected rows count against it."""
+        return 1.0 if self.to_send == 0 else self.acked / self.to_send
+
+    @property
+    def invalid_share(self) -> float:
+        """The share of the model's rows set aside as invalid (bad key or email; not the consent filter's)."""
+        rows = self.held_before + self.added - self.removed + self.invalid
+        return 0.0 if rows <= 0 else self.invalid / rows
 
     @property
     def ok(self) -> bool:
         return self.status in ("success", "partial", "dry_run")
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "completion_ratio": self.completion_ratio}
+        return {**asdict(self), "completion_ratio": self.completion_ratio, "invalid_share": self.invalid_share}
 
 
 class SyncFailed(OutflowError):
@@ -109,14 +117,12 @@ class SyncFailed(OutflowError):
         self.result = result
 
 
-def _connect(warehouse: Path | str | None) -> Warehouse:
+def _connect(warehouse: Path | str | None, read_only: bool = False) -> Warehouse:
     """The warehouse the settings name, or ``warehouse``: a DuckDB file, or a ``postgresql://`` URL."""
     from outflow.warehouse import connect
 
     try:
-        if isinstance(warehouse, str) and warehouse.startswith(("postgresql://", "postgres://")):
-            return connect(url=warehouse)
-        return connect(warehouse)
+        return connect(warehouse, read_only=read_only)
     except Exception as exc:  # DuckDB's file lock (another process has it open): one line naming the holder
         message = locked_warehouse_message(exc, warehouse)
         if message is None:
@@ -124,10 +130,55 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
         raise OutflowError(message) from None
 
 
-def make_destination(cfg: SyncConfig) -> Destination:
-    """Resolve the secret (clear error if missing) and build the destination; reads no data."""
-    secret = resolve_secret(cfg)
+def make_destination(cfg: SyncConfig, *, dry_run: bool = False) -> Destination:
+    """Resolve the secret (clear error if missing) and build the destination; reads no data. A dry run sends
+    nothing, so it needs no secret: without one, the destination is built without credentials."""
+    try:
+        secret = resolve_secret(cfg)
+    except OutflowError:
+        if not dry_run:
+            raise
+        return DESTINATIONS[cfg.destination.type](cfg, "", check_secret=False)
     return DESTINATIONS[cfg.destination.type](cfg, secret)
+
+
+def check_connection(cfg: SyncConfig) -> str:
+    """Check that the destination answers and accepts the credentials, without sending data: the vendor's own
+    cheap authenticated read (``Destination.check_request``). Returns one line saying what was checked; a
+    refusal or an unreachable destination raises OutflowError (one line, the secret masked)."""
+    dest = make_destination(cfg)
+    d = cfg.destination
+    req = dest.check_request()
+    if d.type == "file":
+        return f"sync {cfg.name}: file destination, no connection to check"
+    url = req.url if req is not None else d.base_url
+    where = url.split("?", 1)[0]
+    try:
+        with httpx.Client(timeout=d.timeout_seconds) as client:
+            if req is None:
+                resp = client.get(d.base_url)
+            else:
+                resp = client.request(req.method, req.url, headers=req.headers, content=req.content or None)
+    except httpx.HTTPError as exc:
+        why = mask(str(exc)) or type(exc).__name__
+        raise OutflowError(f"sync {cfg.name}: cannot reach {d.type} at {where}: {why}") from None
+    detail = mask(" ".join(resp.text.split())[:160])
+    if req is None:
+        return (
+            f"sync {cfg.name}: {d.type} at {d.base_url} is reachable (HTTP {resp.status_code}); it has no endpoint "
+            "to check credentials without sending, so the first run checks them"
+        )
+    if resp.status_code in (401, 403):
+        raise OutflowError(
+            f"sync {cfg.name}: {d.type} refused the credentials in {d.secret_env} (HTTP {resp.status_code} on "
+            f"{req.method} {where}): {detail}"
+        )
+    if not resp.is_success:
+        raise OutflowError(
+            f"sync {cfg.name}: {d.type} answered HTTP {resp.status_code} on {req.method} {where}: {detail}"
+        )
+    answer = f"{req.method} {where}: HTTP {resp.status_code}"
+    return f"sync {cfg.name}: {d.type} accepted the credentials in {d.secret_env} ({answer})"
 
 
 def _check_source(con: Warehouse, cfg: SyncConfig) -> None:
@@ -267,7 +318,7 @@ def _commit_batches(
 
     ``notes``: the destination's messages on rows it accepted, kept in the row log beside status ok.
 
-    ``q`` is the catalog-qualified outflow schema (``ns(con)``). ``has_updates``: the batches hold
+    ``q`` is the catalog-qualified outflow_sync schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
     that an acknowledgement may clear. Both skip work on the common path. ``on_commit(con, run_id, pending,
     acked_where)`` records, in the same transaction, what was sent (``activations.privacy.SentRecorder``).
@@ -436,7 +487,14 @@ class _GroupCommitter:
         await fut
 
 
-async def _deliver_all(con: Warehouse, cfg: SyncConfig, dest: Destination, res: SyncResult, deadline: float) -> None:
+async def _deliver_all(
+    con: Warehouse,
+    cfg: SyncConfig,
+    dest: Destination,
+    res: SyncResult,
+    deadline: float,
+    on_progress: Callable[[SyncResult], None] | None = None,
+) -> None:
     """Send every pending row; commit state after each acknowledged batch.
 
     DuckDB work (reading pending rows, committing state) runs on one thread of its own, so the event loop
@@ -483,6 +541,9 @@ async def _deliver_all(con: Warehouse, cfg: SyncConfig, dest: Destination, res: 
                     await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
                     res.acked += len(batch) - len(rejected)
                     res.rejected += len(rejected)
+                    if on_progress is not None:
+                        res.retries = deliverer.stats.retries
+                        on_progress(res)
                     log.debug("sync %s: batch (%d, %d] acked", cfg.name, lo, hi)
 
             try:
@@ -513,11 +574,15 @@ def run_sync(
     force: bool = False,
     quality_config: QualityConfig | None = None,
     sample_size: int = 5,
+    full_resync: bool = False,
+    on_progress: Callable[[SyncResult], None] | None = None,
 ) -> SyncResult:
     """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused.
 
     The quality gate and the consent/erasure filter always run (``quality_config``: the gate's settings,
-    default ``OUTFLOW_QUALITY_CONFIG`` or the built-in defaults)."""
+    default ``OUTFLOW_QUALITY_CONFIG`` or the built-in defaults). ``full_resync``: send every row again, not only
+    what changed (the circuit breaker still weighs the real changes and removals). ``on_progress`` is called
+    with the result once the plan is known and after each acknowledged batch (acked, rejected, retries)."""
     return asyncio.run(
         run_sync_async(
             cfg,
@@ -527,6 +592,8 @@ def run_sync(
             force=force,
             quality_config=quality_config,
             sample_size=sample_size,
+            full_resync=full_resync,
+            on_progress=on_progress,
         )  # fmt: skip
     )
 
@@ -550,6 +617,7 @@ def run_syncs(
     dry_run: bool = False,
     force: bool = False,
     quality_config: QualityConfig | None = None,
+    on_progress: Callable[[SyncResult], None] | None = None,
 ) -> list[SyncResult | OutflowError]:
     """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
 
@@ -563,7 +631,14 @@ def run_syncs(
         try:
             outs = await asyncio.gather(
                 *(
-                    run_sync_async(c, con=base, dry_run=dry_run, force=force, quality_config=quality_config)
+                    run_sync_async(
+                        c,
+                        con=base,
+                        dry_run=dry_run,
+                        force=force,
+                        quality_config=quality_config,
+                        on_progress=on_progress,
+                    )  # fmt: skip
                     for c in cfgs
                 ),
                 return_exceptions=True,
@@ -588,10 +663,17 @@ async def run_sync_async(
     force: bool = False,
     quality_config: QualityConfig | None = None,
     sample_size: int = 5,
+    full_resync: bool = False,
+    on_progress: Callable[[SyncResult], None] | None = None,
 ) -> SyncResult:
     """``run_sync`` as a coroutine (one event loop can run several syncs)."""
+    if full_resync and cfg.mode.value == "insert":
+        raise OutflowError(
+            f"sync {cfg.name}: --full-resync re-sends what the destination holds, but an insert (trigger) sync fires "
+            "once per key and keeps nothing to re-send"
+        )
     t0 = time.perf_counter()
-    dest = make_destination(cfg)  # missing/ill-shaped secret: error before any data is read
+    dest = make_destination(cfg, dry_run=dry_run)  # missing/ill-shaped secret: error before any data is read
     own = con is None
     base = _connect(warehouse) if con is None else con
     # own connection (temp tables are private to this run); on Spark, the transactional state store
@@ -611,6 +693,7 @@ async def run_sync_async(
         _start_run(con, cfg, res)
         try:
             opts = {"dry_run": dry_run, "force": force, "quality_config": quality_config, "sample_size": sample_size}
+            opts |= {"full_resync": full_resync, "on_progress": on_progress}
             opts["deadline"] = time.monotonic() + cfg.run_deadline_seconds
             await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
@@ -652,6 +735,8 @@ async def _run(
     quality_config: QualityConfig | None,
     sample_size: int,
     deadline: float,
+    full_resync: bool = False,
+    on_progress: Callable[[SyncResult], None] | None = None,
 ) -> None:
     q = ns(con)
     # The gate runs here, inside the engine, on every path; no argument switches it off.
@@ -675,7 +760,7 @@ async def _run(
     source_schema = None if diff_cfg is not cfg else "main"  # the filter's temp view, or the model
     diff_sql = build_diff_sql(
         diff_cfg, dialect=con.dialect, state_catalog=state_catalog(con), digest_columns=digests,
-        source_schema=source_schema,
+        source_schema=source_schema, resend=full_resync,
     )  # fmt: skip
     await asyncio.to_thread(_create_temp, con, _DIFF, diff_sql)
     res.diff_s = time.perf_counter() - t_diff
@@ -686,6 +771,12 @@ async def _run(
         (res.blocked,) = con.execute(f"SELECT count(*) FROM ({blocked_sql}) b").fetchone()  # type: ignore[misc]
     res.to_send = res.added + res.changed + res.removed
     (res.held_before,) = con.execute(f"SELECT count(*) FROM {q}.sync_state WHERE sync_name = ?", [cfg.name]).fetchone()  # type: ignore[misc]
+    if full_resync:  # held rows sent again although unchanged: not a change the circuit breaker weighs
+        (res.resent,) = con.execute(
+            f"SELECT count(*) FROM {_DIFF} d JOIN {q}.sync_state s ON s.key = d._key AND s.sync_name = ? "
+            "WHERE d._op = 'change' AND d._hash = s.row_hash",
+            [cfg.name],
+        ).fetchone()  # type: ignore[misc]
 
     if dry_run:
         res.samples = _samples(con, cfg, sample_size)
@@ -696,7 +787,7 @@ async def _run(
         _record_invalid(con, q, cfg, res, blocked_sql)
 
     share_limit = cfg.thresholds.max_change_share
-    disruptive = res.changed + res.removed
+    disruptive = res.changed - res.resent + res.removed
     if res.held_before > cfg.thresholds.min_rows_for_breaker and res.held_before > 0:
         share = disruptive / res.held_before
         if share > share_limit and not force:
@@ -720,8 +811,10 @@ async def _run(
         con.execute(f"CREATE INDEX {_PENDING}_rn ON {_PENDING} (_rn)")
         con.execute(f"ANALYZE {_PENDING}")
     t_send = time.perf_counter()
+    if on_progress is not None:
+        on_progress(res)
     try:
-        await _deliver_all(con, cfg, dest, res, deadline)
+        await _deliver_all(con, cfg, dest, res, deadline, on_progress)
     except RunDeadline as exc:
         left = res.to_send - res.acked - res.rejected
         res.status = "stopped"
@@ -748,6 +841,6 @@ async def _run(
         res.error = f"every row sent ({res.rejected}) was rejected by the destination, e.g. {example}"
     elif res.rejected:
         res.status = "partial"
-        res.error = f"{res.rejected} rows rejected by the destination (see outflow.sync_rejected_rows)"
+        res.error = f"{res.rejected} rows rejected by the destination (list them: outflow sync rejected {cfg.name})"
     else:
         res.status = "success"

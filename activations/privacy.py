@@ -1,7 +1,7 @@
 """Erasure and opt-out as first-class operations: what was sent where, the erasure ledger, the erasure run,
 the per-person erasure report and reconciliation with what a destination holds.
 
-Tables (schema ``outflow``, beside the sync state; written only here and by the engine's commit hook):
+Tables (schema ``outflow_sync``, beside the sync state; written only here and by the engine's commit hook):
 
 - ``sync_destinations``: per sync name, the destination it sent to (type, base URL, the whole validated
   declaration as JSON; secrets are environment variable NAMES, never values). An erasure reaches a destination
@@ -98,7 +98,7 @@ DDL = [
 
 
 def ensure_privacy_schema(con: Any) -> str:
-    """Create the outflow schema (sync state) and the privacy tables; return the qualified schema."""
+    """Create the outflow_sync schema (sync state) and the privacy tables; return the qualified schema."""
     ensure_schema(con)
     q = ns(con)
     for stmt in DDL:
@@ -301,8 +301,8 @@ def destination_from_log(con: Any, q: str, sync_name: str) -> Destination:
     be renamed or gone); its secret from the environment variable the record names."""
     row = con.execute(f"SELECT config_json FROM {q}.sync_destinations WHERE sync_name = ?", [sync_name]).fetchone()
     if row is None:
-        raise OutflowError(f"sync {sync_name}: no destination recorded in outflow.sync_destinations")
-    cfg = SyncConfig.model_validate({**json.loads(row[0]), "path": f"outflow.sync_destinations[{sync_name}]"})
+        raise OutflowError(f"sync {sync_name}: no destination recorded in outflow_sync.sync_destinations")
+    cfg = SyncConfig.model_validate({**json.loads(row[0]), "path": f"outflow_sync.sync_destinations[{sync_name}]"})
     return DESTINATIONS[cfg.destination.type](cfg, resolve_secret(cfg))
 
 
@@ -358,7 +358,7 @@ async def _erase_at(dest: Destination, targets: list[_Target]) -> list[RowResult
 def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_record: bool = False) -> ErasureResult:
     """Record new erasure requests in the ledger, then send the destination's erasure for every (sync, key)
     ever sent to an erased person and not yet erased there, whatever the sync's mode and whether its YAML
-    still exists. Every erasure and its acknowledgement is logged in ``outflow.erasure_log``; an
+    still exists. Every erasure and its acknowledgement is logged in ``outflow_sync.erasure_log``; an
     acknowledged one marks the row erased and reduces what the run log kept of the key to a hash."""
     from outflow.warehouse import connect
 

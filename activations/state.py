@@ -1,7 +1,10 @@
-"""The ``outflow`` schema: sync state, rejected/invalid rows, run log, run locks. Only the sync engine writes
-here.
+"""The ``outflow_sync`` schema: sync state, rejected/invalid rows, run log, run locks. Only the sync engine (and
+the privacy operations beside it) writes here.
 
-One runner per sync: ``acquire_lock`` inserts the sync's row in ``outflow.sync_locks`` (primary key: the sync
+It was called ``outflow`` before, which the default warehouse file ``outflow.duckdb`` made ambiguous (catalog
+``outflow`` or schema ``outflow``): ``ensure_schema`` moves the tables of a warehouse from before, once.
+
+One runner per sync: ``acquire_lock`` inserts the sync's row in ``outflow_sync.sync_locks`` (primary key: the sync
 name) with its holder (run, pid, host, since, heartbeat); a second runner, in this process or another one on
 any warehouse engine, finds the row and is refused with one line naming the holder. A holder that died is
 taken over: on the same host when its pid is gone, on another host when its heartbeat is older than
@@ -12,6 +15,7 @@ by DuckDB's own file lock, which ``locked_warehouse_message`` turns into one lin
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import socket
@@ -20,10 +24,14 @@ from typing import TYPE_CHECKING
 
 from outflow.errors import OutflowError
 
+log = logging.getLogger(__name__)
+
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
 
-SCHEMA = "outflow"
+SCHEMA = "outflow_sync"
+OLD_SCHEMA = "outflow"
+"""Where the state lived before it was renamed (``migrate_old_schema``)."""
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS {ns}",
@@ -111,8 +119,8 @@ def catalog(con: Warehouse) -> str:
 
 
 def state_catalog(con: Warehouse) -> str | None:
-    """The catalog that qualifies the ``outflow`` schema: DuckDB's, because a warehouse file named
-    ``outflow.duckdb`` makes a bare ``outflow.x`` ambiguous (catalog ``outflow`` or schema ``outflow``);
+    """The catalog that qualifies the state schema: DuckDB's, so that no catalog named like the schema (a file
+    ``outflow_sync.duckdb``, or ``outflow.duckdb`` for the old schema ``outflow``) makes a bare name ambiguous;
     none elsewhere (PostgreSQL names one database per session and refuses a qualified ``CREATE SCHEMA``)."""
     return catalog(con) if con.target == "duckdb" else None
 
@@ -124,15 +132,16 @@ def qualified(con: Warehouse, schema: str) -> str:
 
 
 def ns(con: Warehouse) -> str:
-    """The ``outflow`` schema, qualified where the engine needs it (``state_catalog``)."""
+    """The ``outflow_sync`` schema, qualified where the engine needs it (``state_catalog``)."""
     return qualified(con, SCHEMA)
 
 
 def ensure_schema(con: Warehouse) -> None:
-    """Create the outflow schema and its tables if they do not exist; ``sync_state`` holds one row per
-    (sync, key), enforced by a unique index (a warehouse from before it is de-duplicated first, keeping the
-    latest acknowledged row of each key). A DuckDB state from before the portable row hash is set aside for
-    ``rehash_legacy_state``."""
+    """Create the outflow_sync schema and its tables if they do not exist (moving them from the old schema
+    ``outflow`` first, ``migrate_old_schema``); ``sync_state`` holds one row per (sync, key), enforced by a
+    unique index (a warehouse from before it is de-duplicated first, keeping the latest acknowledged row of each
+    key). A DuckDB state from before the portable row hash is set aside for ``rehash_legacy_state``."""
+    migrate_old_schema(con)
     q = ns(con)
     for stmt in DDL:
         con.execute(stmt.format(ns=q))
@@ -147,6 +156,41 @@ def ensure_schema(con: Warehouse) -> None:
             raise
         _dedupe_state(con, q)
         con.execute(index)
+
+
+def _state_ddl() -> dict[str, str]:
+    """Each table of the state schema (the privacy tables' included) -> its CREATE statement."""
+    from activations.privacy import DDL as PRIVACY_DDL  # privacy builds on this module
+
+    found = (re.search(r"\{ns\}\.(\w+) \(", stmt) for stmt in (*DDL, *PRIVACY_DDL))
+    return {m.group(1): m.string for m in found if m}
+
+
+def migrate_old_schema(con: Warehouse) -> list[str]:
+    """Move the state tables of a warehouse from before the rename (schema ``outflow``) into ``outflow_sync``,
+    rows, keys and all, in one transaction; drop the old schema once it holds nothing else. Idempotent: with no
+    old tables left it does nothing. Returns the tables moved."""
+    ddl = _state_ddl()
+    known = {*ddl, LEGACY}
+    old_tables = [t for t in con.tables(OLD_SCHEMA) if t in known]
+    if not old_tables:
+        return []
+    old, new = qualified(con, OLD_SCHEMA), ns(con)
+    with con.transaction():
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {new}")
+        for table in old_tables:
+            old_cols = con.columns(OLD_SCHEMA, table)
+            if table in ddl and "ubigint" not in old_cols.values():
+                con.execute(ddl[table].format(ns=new))
+            else:  # the legacy table, or a state from before the portable hash: as it is (ensure_schema sets it aside)
+                con.execute(f"CREATE TABLE IF NOT EXISTS {new}.{table} AS SELECT * FROM {old}.{table} LIMIT 0")
+            cols = ", ".join(c for c in old_cols if c in con.columns(SCHEMA, table))
+            con.execute(f"INSERT INTO {new}.{table} ({cols}) SELECT {cols} FROM {old}.{table}")
+            con.execute(f"DROP TABLE {old}.{table}")
+        if not con.tables(OLD_SCHEMA):
+            con.execute(f"DROP SCHEMA {OLD_SCHEMA}")  # DuckDB refuses it qualified in outflow.duckdb ("ambiguous")
+    log.info("moved the sync state from schema %s to %s: %s", OLD_SCHEMA, SCHEMA, ", ".join(old_tables))
+    return old_tables
 
 
 def _dedupe_state(con: Warehouse, q: str) -> None:
@@ -177,7 +221,7 @@ LEGACY = "sync_state_legacy"
 
 
 def _set_aside_legacy_state(con: Warehouse, q: str) -> None:
-    """Move a UBIGINT-hashed state to ``outflow.sync_state_legacy`` and recreate ``sync_state`` (and
+    """Move a UBIGINT-hashed state to ``outflow_sync.sync_state_legacy`` and recreate ``sync_state`` (and
     ``sync_in_flight``, after recording its rows as their run would have) with the portable BIGINT hash."""
     for (name,) in con.execute(f"SELECT DISTINCT sync_name FROM {q}.sync_in_flight").fetchall():
         settle_in_flight(con, name)
@@ -371,3 +415,17 @@ def purge_logs(con: Warehouse, sync_name: str, retention_days: int) -> None:
     cutoff = _now() - dt.timedelta(days=retention_days)
     con.execute(f"DELETE FROM {q}.sync_row_log WHERE sync_name = ? AND logged_at < ?", [sync_name, cutoff])
     con.execute(f"DELETE FROM {q}.sync_runs WHERE sync_name = ? AND started_at < ?", [sync_name, cutoff])
+
+
+def forget_destination_state(con: Warehouse, sync_names: list[str]) -> None:
+    """Forget what these syncs' destination holds (acknowledged state, rejected rows awaiting a retry), for a
+    destination that lost its data, such as a demo's sandbox once stopped: their next run sends every row.
+    The run log and the row log are kept."""
+    if not sync_names:
+        return
+    ensure_schema(con)
+    q = ns(con)
+    marks = ", ".join("?" for _ in sync_names)
+    with con.transaction():
+        for table in ("sync_state", "sync_rejected_rows"):
+            con.execute(f"DELETE FROM {q}.{table} WHERE sync_name IN ({marks})", list(sync_names))

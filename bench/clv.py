@@ -9,7 +9,8 @@ dated by day as the warehouse's purchase occasions are, and occasion values from
 - fit BG/NBD and fit Gamma-Gamma: exact maximum likelihood (scipy);
 - score: P(alive), expected purchases 30/90/365 days, expected spend and 12-month CLV for every customer.
 
-It also prints the fitted parameters beside the simulated ones.
+It prints each step's wall and process CPU seconds (the CPU seconds hardly depend on what else runs on the
+machine) and the fitted parameters beside the simulated ones.
 
     .venv/bin/python bench/clv.py                       # 100k and 1M
     .venv/bin/python bench/clv.py --sizes 100000
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import time
 
 import numpy as np
@@ -64,24 +66,32 @@ def simulate(n: int, seed: int = 0) -> pl.DataFrame:
 
 def run(n: int) -> None:
     occasions = simulate(n)
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    summary = clv.summarize(occasions, end=AS_OF)
-    timings["summarize"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bg = clv.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"])
-    timings["fit BG/NBD"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    gg = clv.fit_gamma_gamma(summary["frequency"], summary["monetary"])
-    timings["fit Gamma-Gamma"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scores = clv.score_customers(summary, bg, gg, as_of=AS_OF)
-    timings["score"] = time.perf_counter() - t0
-    total = sum(timings.values())
-    print(f"\n{n:,} customers, {occasions.height:,} purchase occasions")
-    for step, seconds in timings.items():
-        print(f"  {step:<16} {seconds:7.2f} s")
-    print(f"  {'total':<16} {total:7.2f} s  ({scores.height:,} customers scored)")
+    steps = {
+        "summarize": lambda: clv.summarize(occasions, end=AS_OF),
+        "fit BG/NBD": lambda: clv.fit_bgnbd(summary["frequency"], summary["recency"], summary["T"]),
+        "fit Gamma-Gamma": lambda: clv.fit_gamma_gamma(summary["frequency"], summary["monetary"]),
+        "score": lambda: clv.score_customers(summary, bg, gg, as_of=AS_OF),
+    }
+    timings: dict[str, tuple[float, float]] = {}  # step -> (wall s, process CPU s)
+    results = {}
+    load = os.getloadavg()[0]
+    for step, fn in steps.items():
+        t0, c0 = time.perf_counter(), time.process_time()
+        results[step] = fn()
+        timings[step] = (time.perf_counter() - t0, time.process_time() - c0)
+        if step == "summarize":
+            summary = results[step]
+        elif step == "fit BG/NBD":
+            bg = results[step]
+        elif step == "fit Gamma-Gamma":
+            gg = results[step]
+    scores = results["score"]
+    print(f"\n{n:,} customers, {occasions.height:,} purchase occasions (load average {load:.1f} at start)")
+    print(f"  {'step':<16} {'wall s':>7} {'CPU s':>7}")
+    for step, (wall, cpu) in timings.items():
+        print(f"  {step:<16} {wall:7.2f} {cpu:7.2f}")
+    walls, cpus = zip(*timings.values(), strict=True)
+    print(f"  {'total':<16} {sum(walls):7.2f} {sum(cpus):7.2f}  ({scores.height:,} customers scored)")
     print("  BG/NBD      fitted " + "  ".join(f"{k}={getattr(bg, k):.4g} (true {v:.4g})" for k, v in TRUE.items()))
     print("  Gamma-Gamma fitted " + "  ".join(f"{k}={getattr(gg, k):.4g} (true {v:.4g})" for k, v in TRUE_GG.items()))
 

@@ -19,6 +19,7 @@ early stopping, "built" the number trained (the difference is the patience spent
     .venv/bin/python bench/ml.py                        # 100k and 1M
     .venv/bin/python bench/ml.py --sizes 100000         # one size
     .venv/bin/python bench/ml.py --no-baseline --no-reasons
+    .venv/bin/python bench/ml.py --sizes 200000 --sweep  # CPU seconds and AUC of the training knobs
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import time
 import numpy as np
 import polars as pl
 
+import models_ml.model as M
 from models_ml import score, train
 
 N_NUMERIC = 45
@@ -79,6 +81,54 @@ def timed(fn, label: str = ""):  # noqa: ANN001, ANN201
     return out, time.perf_counter() - start
 
 
+#: --sweep: (label, early-stopping patience, validation rows evaluated per round (None: all), histogram bins)
+SWEEP = [
+    ("defaults", M.EARLY_STOPPING_ROUNDS, M.EVAL_ROWS_MAX, M.DEFAULT_PARAMS["max_bin"]),
+    ("patience 10", 10, M.EVAL_ROWS_MAX, 64),
+    ("patience 30", 30, M.EVAL_ROWS_MAX, 64),
+    ("eval rows 10k", M.EARLY_STOPPING_ROUNDS, 10_000, 64),
+    ("eval rows all", M.EARLY_STOPPING_ROUNDS, None, 64),
+    ("bins 32", M.EARLY_STOPPING_ROUNDS, M.EVAL_ROWS_MAX, 32),
+    ("bins 128", M.EARLY_STOPPING_ROUNDS, M.EVAL_ROWS_MAX, 128),
+    ("bins 256", M.EARLY_STOPPING_ROUNDS, M.EVAL_ROWS_MAX, 256),
+]
+
+
+def sweep(n: int) -> None:
+    """Train at n rows with each knob changed alone: process CPU seconds (load-independent), trees kept and
+    built, and AUC on the validation period and on a fresh test set drawn from the same process."""
+    from sklearn.metrics import roc_auc_score
+
+    df, test = make_features(n), make_features(200_000, seed=1)
+    feats = [c for c in df.columns if c not in ("person_id", "cutoff", "label")]
+    default_rows = M.EVAL_ROWS_MAX
+    print(f"\nsweep at {n:,} rows (test AUC on 200,000 fresh rows); load average {os.getloadavg()[0]:.1f}")
+    head = (
+        f"{'variant':<15} | {'train CPU s':>11} | {'wall s':>6} | {'trees':>5} | {'built':>5} | "
+        f"{'valid AUC':>9} | {'test AUC':>8}"
+    )
+    print(head)
+    print("-" * len(head))
+    try:
+        for label, patience, rows, bins in SWEEP:
+            M.EVAL_ROWS_MAX = rows if rows is not None else 10**12
+            model, wall = timed(
+                lambda p=patience, b=bins: train(
+                    df, "label", feature_columns=feats, time_column="cutoff", baseline=False,
+                    early_stopping_rounds=p, params={"max_bin": b},
+                ),
+                "sweep",
+            )  # fmt: skip
+            auc = roc_auc_score(test["label"].to_numpy(), model.predict(test))
+            print(
+                f"{label:<15} | {CPU_SECONDS['sweep']:>11.2f} | {wall:>6.2f} | {model.best_iteration + 1:>5} | "
+                f"{model.booster.num_boosted_rounds():>5} | {model.train_info['valid_auc']:>9.4f} | {auc:>8.4f}",
+                flush=True,
+            )
+    finally:
+        M.EVAL_ROWS_MAX = default_rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="100000,1000000", help="comma-separated row counts")
@@ -86,8 +136,13 @@ def main() -> None:
     parser.add_argument("--no-reasons", action="store_true", help="skip the reason-code timings")
     parser.add_argument("--exact-reasons-max", type=int, default=100_000, help="largest size for exact reasons")
     parser.add_argument("--baseline-max", type=int, default=100_000, help="largest size for the baseline")
+    parser.add_argument("--sweep", action="store_true", help="CPU seconds and AUC of patience, eval rows and bins")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    if args.sweep:
+        for n in sizes:
+            sweep(n)
+        return
     load = os.getloadavg()[0]
     print(
         f"machine: {os.cpu_count()} cores, load average {load:.1f} at start; "

@@ -200,7 +200,7 @@ def diff_worker(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         con.execute(f"CREATE OR REPLACE TEMP TABLE d AS {sql}")
         first = time.perf_counter() - t
-        con.execute("INSERT INTO outflow.sync_state SELECT 'bench_diff', _key, _hash, now(), 'seed' FROM d")
+        con.execute("INSERT INTO outflow_sync.sync_state SELECT 'bench_diff', _key, _hash, now(), 'seed' FROM d")
         con.execute("CHECKPOINT")
         con.close()
         changed = _touch_share(db, args.changed)

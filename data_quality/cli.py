@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -31,12 +32,17 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
             return connect(warehouse)  # a postgresql:// URL, or the settings
         path = warehouse or settings.warehouse_path()
         if not path.is_file():
-            raise QualityError(
-                f"warehouse {path} does not exist (build it first, or pass --warehouse / OUTFLOW_WAREHOUSE)"
-            )
+            from outflow.warehouse import MISSING_HINT
+
+            raise QualityError(f"no warehouse at {path} (OUTFLOW_WAREHOUSE or --warehouse): {MISSING_HINT}")
         return connect(path)
     except WarehouseError as exc:
         raise QualityError(str(exc)) from None
+
+
+#: Called with each finished quality run (`outflow check`); the app layer (outflow/cli.py) adds one that records
+#: its results as asset check evaluations in the Dagster instance (orchestration/history.py).
+RESULT_HOOKS: list[Callable[[Any], Any]] = []
 
 
 def check(
@@ -90,6 +96,10 @@ def _check(
         now = runner._parse_as_of(as_of)
     con = _connect(warehouse)
     try:
+        if not runner.resolve_assets(con, asset):  # nothing loaded or built: nothing to check is not "OK"
+            from outflow.warehouse import MISSING_HINT
+
+            raise QualityError(f"the warehouse has no table to check: {MISSING_HINT}")
         if rebaseline:
             for a in runner.resolve_assets(con, asset or "activation"):
                 if a.startswith("raw.") or a == "dim_profiles":
@@ -104,6 +114,8 @@ def _check(
     finally:
         con.close()
     _print_run(run, show_passed)
+    for hook in RESULT_HOOKS:
+        hook(run)
     failing = bool(run.blocking_failures) or (fail_on_warn and bool(run.warnings))
     if failing:
         raise typer.Exit(1)

@@ -70,16 +70,27 @@ def _column_rules(relation: str, cols: Any) -> set[tuple[str, str, str]]:
 
 
 @lru_cache(maxsize=4)
+def _property_files(root: Path) -> tuple[tuple[Path, Any], ...]:
+    """Each YAML property file of the project's models, parsed once (``None``: not valid YAML)."""
+    if not root.is_dir():
+        return ()
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    out = []
+    for path in sorted([*root.glob("models/**/*.yml"), *root.glob("models/**/*.yaml")]):
+        try:
+            out.append((path, yaml.load(path.read_text(), Loader=loader) or {}))  # noqa: S506 (a safe loader)
+        except yaml.YAMLError:
+            out.append((path, None))
+    return tuple(out)
+
+
+@lru_cache(maxsize=4)
 def dbt_rules(project_dir: Path | None = None) -> frozenset[tuple[str, str, str]]:
     """``(relation, column, kind)`` tested by dbt; relations as ``schema.name`` (models in ``main``)."""
     root = project_dir or _default_project_dir()
     rules: set[tuple[str, str, str]] = set()
-    if not root.is_dir():
-        return frozenset()
-    for path in sorted([*root.glob("models/**/*.yml"), *root.glob("models/**/*.yaml")]):
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
+    for path, doc in _property_files(root):
+        if doc is None:
             log.warning("%s: not valid YAML, its dbt tests are not counted", path)
             continue
         if not isinstance(doc, dict):
@@ -105,13 +116,7 @@ def model_meta(project_dir: Path | None = None) -> dict[str, dict[str, object]]:
     """Model name -> its dbt ``meta`` (top level or under ``config``), e.g. an audience's channel/purpose."""
     root = project_dir or _default_project_dir()
     out: dict[str, dict[str, object]] = {}
-    if not root.is_dir():
-        return out
-    for path in sorted([*root.glob("models/**/*.yml"), *root.glob("models/**/*.yaml")]):
-        try:
-            doc = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
-            continue
+    for _, doc in _property_files(root):
         for model in (doc.get("models") or []) if isinstance(doc, dict) else []:
             if isinstance(model, dict) and "name" in model:
                 meta = {**((model.get("config") or {}).get("meta") or {}), **(model.get("meta") or {})}

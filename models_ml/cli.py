@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -166,6 +166,17 @@ def verdict_line(report: dict[str, Any]) -> str:
     return f"{best} wins: AUC {best_auc:.3f} against {model_auc:.3f} for the model"
 
 
+#: Called with (asset key paths, metadata) after `outflow score` materializes the model or the scores; the app
+#: layer (outflow/cli.py) adds one that records them in the Dagster instance (orchestration/history.py).
+RESULT_HOOKS: list[Callable[[list[list[str]], dict[str, Any]], Any]] = []
+MODEL_ASSET, SCORES_ASSET = ["ml", "lead_score_model"], ["ml", "ml_lead_scores"]  # the Dagster asset keys
+
+
+def _materialized(keys: list[list[str]], metadata: dict[str, Any]) -> None:
+    for hook in RESULT_HOOKS:
+        hook(keys, {k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
+
+
 @app.command("train")
 def train_cmd(
     as_of: AsOf = None,
@@ -189,6 +200,7 @@ def train_cmd(
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
         console.print(f"model {result['model_version']}: {verdict} — {result['promotion_reason']}")
         console.print(f"current model: {result['current_version']}")
+        _materialized([MODEL_ASSET], {k: result[k] for k in ("model_version", "promoted", "current_version")})
 
 
 @app.command("run")
@@ -211,6 +223,7 @@ def run_cmd(
             f"(mean score {_fmt(result['mean_score'])}, drift PSI vs previous run {_fmt(result['psi'])}) "
             "→ main.ml_lead_scores"
         )
+        _materialized([SCORES_ASSET], {k: result[k] for k in ("rows", "model_version", "mean_score", "psi")})
         top = result["scores"].sort("score", descending=True).head(5)
         table = Table(title="top 5")
         for col in ("person_id", "score", "decile", "reasons"):
@@ -263,6 +276,7 @@ def all_cmd(
         console.print(table)
         verdict = "promoted" if r["promoted"] else "not promoted"
         console.print(f"model {r['model_version']} {verdict}; {r['rows_scored']} people scored")
+        _materialized([MODEL_ASSET, SCORES_ASSET], r)
 
 
 model_app = typer.Typer(

@@ -344,7 +344,10 @@ def model_meta(registry: ModelRegistry, version: str | None = None) -> tuple[str
     """(chosen version, its metadata, all versions) for a report."""
     versions = registry.versions()
     if not versions:
-        raise ModelError(f"no models in {registry.root}; train one first")
+        raise ModelError(
+            f"no models in {registry.root}: run `outflow score train` (the lead score) or `outflow model train NAME` "
+            "first"
+        )
     chosen = version or registry.current_version() or versions[-1].version
     meta = next((v.meta for v in versions if v.version == chosen), None)
     if meta is None:

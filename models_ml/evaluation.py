@@ -84,7 +84,20 @@ def score_metrics(y: np.ndarray, scores: np.ndarray) -> dict[str, Any]:
         "roc_auc": float(roc_auc_score(y, finite)) if both else None,
         "pr_auc": float(average_precision_score(y, finite)) if both else None,
         "top_decile_lift": top_decile_lift(y, finite),
+        **(curves(y, finite) if both else {}),
     }
+
+
+def curves(y: np.ndarray, scores: np.ndarray, points: int = 40) -> dict[str, Any]:
+    """What the report draws: the ROC curve (at most ``points`` points) and the lift of each score decile (its
+    positive rate over the overall rate, best decile first)."""
+    from sklearn.metrics import roc_curve
+
+    fpr, tpr, _ = roc_curve(y, scores)
+    keep = np.unique(np.linspace(0, len(fpr) - 1, min(points, len(fpr))).round().astype(int))
+    order = np.argsort(-scores, kind="stable")
+    lift = [float(y[chunk].mean() / y.mean()) for chunk in np.array_split(order, 10) if len(chunk)]
+    return {"roc_curve": {"fpr": fpr[keep].tolist(), "tpr": tpr[keep].tolist()}, "decile_lift": lift}
 
 
 def not_judged(reason: str = "no group attribute to audit") -> dict[str, Any]:

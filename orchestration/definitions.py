@@ -6,6 +6,7 @@ import dagster as dg
 
 from orchestration.defs import (
     activation_syncs,
+    alerts,
     clv,
     dbt,
     identity,
@@ -38,6 +39,7 @@ def build_definitions() -> dg.Definitions:
         ml.build_defs(),
         clv.build_defs(),
         lift.build_defs(),
+        alerts.build_defs(),
         dg.Definitions(
             jobs=[daily_job],
             schedules=[dg.ScheduleDefinition(name="outflow_daily_schedule", job=daily_job, cron_schedule="0 5 * * *")],

@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from outflow import settings
@@ -81,11 +84,68 @@ def dbt_env(warehouse: Path | None = None) -> str:
 
 
 def dbt_vars(as_of: str | None) -> list[str]:
+    """The as-of as dbt --vars (for a dbt started elsewhere; every new value makes dbt re-parse the project)."""
     return ["--vars", json.dumps({"as_of": as_of})] if as_of else []
 
 
-def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = None, quiet: bool = True) -> DbtRun:
-    """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed."""
+#: The as-of of a run_dbt call. The macro outflow_now() reads it only when a model runs, so changing it keeps dbt's
+#: partial parse (a new --vars value makes dbt re-parse the whole project).
+AS_OF_ENV = "OUTFLOW_DBT_AS_OF"
+
+
+@contextmanager
+def _as_of_env(as_of: str | None) -> Iterator[None]:
+    before = os.environ.get(AS_OF_ENV)
+    os.environ[AS_OF_ENV] = as_of or ""
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(AS_OF_ENV, None)
+        else:
+            os.environ[AS_OF_ENV] = before
+
+
+#: A node's progress: {"event": "begin" (a dbt invocation) | "start" | "done", "name", "resource_type", "index",
+#: "total", "status", "message"}
+NodeEvent = dict[str, Any]
+
+
+def _node_events(on_node: Callable[[NodeEvent], None]) -> Callable[[Any], None]:
+    """A dbtRunner callback turning dbt's own events (LogStartLine, and each node's result line) into
+    ``on_node`` calls; any other event is ignored."""
+    results = {"LogModelResult", "LogTestResult", "LogSeedResult", "LogSnapshotResult", "LogNodeResult"}
+
+    def callback(msg: Any) -> None:
+        name = msg.info.name
+        if name != "LogStartLine" and name not in results:
+            return
+        data = msg.data
+        info = data.node_info
+        on_node(
+            {
+                "event": "start" if name == "LogStartLine" else "done",
+                "name": info.node_name,
+                "resource_type": info.resource_type,
+                "index": getattr(data, "index", 0),
+                "total": getattr(data, "total", 0),
+                "status": (getattr(data, "status", "") or info.node_status or "").lower(),
+                "message": getattr(data, "description", ""),
+            }
+        )
+
+    return callback
+
+
+def run_dbt(
+    args: list[str],
+    warehouse: Path | None = None,
+    as_of: str | None = None,
+    quiet: bool = True,
+    on_node: Callable[[NodeEvent], None] | None = None,
+) -> DbtRun:
+    """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed.
+    ``on_node`` hears dbt's own per-node events (start, then done with its status), for progress."""
     from dbt.cli.main import dbtRunner
 
     target = dbt_env(warehouse)
@@ -99,15 +159,21 @@ def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = 
         project,
         "--target",
         target,
-        *dbt_vars(as_of),
     ]
-    outcome = dbtRunner().invoke(full)
+    if on_node is not None:
+        on_node({"event": "begin", "name": " ".join(args[:1]), "resource_type": "", "index": 0, "total": 0,
+                 "status": "", "message": ""})  # fmt: skip
+    with _as_of_env(as_of):
+        outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         for r in outcome.result.results:
             results.append(
                 {
                     "name": getattr(r.node, "name", "?"),
+                    "unique_id": getattr(r.node, "unique_id", ""),
+                    # a test's model (the asset it checks): dbt's attached_node, else its single parent model
+                    "attached": _attached(r.node),
                     "resource_type": str(getattr(r.node, "resource_type", "")),
                     "status": str(r.status),
                     "message": r.message,
@@ -126,3 +192,13 @@ def run_dbt(args: list[str], warehouse: Path | None = None, as_of: str | None = 
             detail = detail.replace(secret, "***")
         raise OutflowError(f"dbt {' '.join(args)} failed: {detail}")
     return run
+
+
+def _attached(node: Any) -> str | None:
+    """The name of the model, seed or snapshot a dbt test checks, or None (not a test, or several parents)."""
+    parent = getattr(node, "attached_node", None)
+    if not parent:
+        parents = [n for n in getattr(getattr(node, "depends_on", None), "nodes", []) or [] if "." in n]
+        parents = [n for n in parents if n.split(".")[0] in ("model", "seed", "snapshot")]
+        parent = parents[0] if len(parents) == 1 else None
+    return parent.rsplit(".", 1)[-1] if parent else None

@@ -11,33 +11,119 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from activations.cli import app as sync_app
-from activations.cli import sandbox_app
-from activations.journeys.cli import app as journey_app
-from activations.privacy_cli import app as privacy_app
-from activations.privacy_cli import reconcile_cmd
-from data_quality.cli import check as check_command
-from models_ml.cli import app as score_app
-from models_ml.cli import model_app
-from models_ml.clv_cli import app as clv_app
 from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
-from outflow.segments.cli import app as segment_app
+from outflow.lazy_cli import Lazy, factory, lazy_group
+from outflow.report.cli import audience_app, person_app
+from outflow.report.cli import site as report_site
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
 
-app = typer.Typer(help="Outflow: warehouse-native marketing automation.", no_args_is_help=True)
-app.add_typer(segment_app, name="segment")
-app.add_typer(sync_app, name="sync")
-app.add_typer(sandbox_app, name="sandbox")
-app.command(name="check")(check_command)
-app.add_typer(score_app, name="score")
-app.add_typer(model_app, name="model")
-app.add_typer(clv_app, name="clv")
-app.add_typer(privacy_app, name="privacy")
-app.add_typer(journey_app, name="journey")
-sync_app.command(name="reconcile")(reconcile_cmd)
+
+def _quiet_help_types() -> None:
+    """`--help` shows a value's kind only where it helps: nothing after a flag (typer prints ``<bool>``) or an
+    argument (its name says what it is: ``names...``, not ``<list[str]>``); options that take a value keep it."""
+    from typer.core import TyperArgument, TyperOption
+
+    option_type = TyperOption.display_type_rich
+
+    def option(self: TyperOption, ctx: typer.Context) -> str | None:
+        return None if self.is_flag else option_type(self, ctx)
+
+    TyperOption.display_type_rich = option  # type: ignore[method-assign]
+    TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+
+_quiet_help_types()
+
+
+# Each command's results are recorded in the Dagster instance the UI reads (one history; orchestration/history.py).
+# The libraries expose RESULT_HOOKS; the recorders are added when a command's module is first loaded.
+def _record_sync(result: dict) -> None:
+    from orchestration.history import record_sync
+
+    record_sync(result)
+
+
+def _record_scores(keys: list[list[str]], metadata: dict) -> None:
+    from orchestration.history import record_assets
+
+    record_assets(keys, metadata, "outflow score")
+
+
+def _record_checks(run) -> None:  # noqa: ANN001 - a data_quality QualityRun
+    from orchestration.history import record_quality
+
+    record_quality(run)
+
+
+def _hooked(hooks: list, hook: object) -> None:
+    if hook not in hooks:
+        hooks.append(hook)
+
+
+@factory
+def _sync_app() -> typer.Typer:
+    from activations.cli import RESULT_HOOKS
+    from activations.cli import app as sync_app
+    from activations.privacy_cli import reconcile_cmd
+    from activations.rows_cli import log_cmd, rejected_cmd
+
+    _hooked(RESULT_HOOKS, _record_sync)
+    have = {c.name for c in sync_app.registered_commands}
+    for name, cmd in (("reconcile", reconcile_cmd), ("rejected", rejected_cmd), ("log", log_cmd)):
+        if name not in have:
+            sync_app.command(name=name)(cmd)
+    return sync_app
+
+
+@factory
+def _check() -> object:
+    from data_quality.cli import RESULT_HOOKS, check
+
+    _hooked(RESULT_HOOKS, _record_checks)
+    return check
+
+
+@factory
+def _score_app() -> typer.Typer:
+    from models_ml.cli import RESULT_HOOKS, app
+
+    _hooked(RESULT_HOOKS, _record_scores)
+    return app
+
+
+@factory
+def _model_app() -> typer.Typer:
+    from models_ml.cli import RESULT_HOOKS, model_app
+
+    _hooked(RESULT_HOOKS, _record_scores)
+    return model_app
+
+
+# Subcommands whose modules are imported only when they run (outflow/lazy_cli.py); the help is what --help lists.
+LAZY = {
+    "check": Lazy("outflow.cli:_check", "Run the checks of ASSET; exit 1 when a blocking check fails."),
+    "segment": Lazy("outflow.segments.cli:app", "Segments and audiences: list, validate, compile, preview."),
+    "sync": Lazy("outflow.cli:_sync_app", "Activation syncs: push sync_*/trg_* models to destinations."),
+    "sandbox": Lazy("activations.cli:sandbox_app", "Local sandboxes for every destination."),
+    "score": Lazy("outflow.cli:_score_app", "Predictive lead scoring: train, score, report."),
+    "model": Lazy(
+        "outflow.cli:_model_app",
+        "Models declared as configs (YAML) over warehouse tables: train, run, report. Configs live in "
+        "models_ml/configs/ and the folders in OUTFLOW_MODEL_CONFIGS.",
+    ),
+    "clv": Lazy("models_ml.clv_cli:app", "Customer lifetime value: BG/NBD and Gamma-Gamma."),
+    "privacy": Lazy("activations.privacy_cli:app", "Privacy: erasure runs and per-person erasure reports."),
+    "journey": Lazy("activations.journeys.cli:app", "Journeys: multi-step lifecycle flows evaluated in the warehouse."),
+}
+ORDER = ("check", "version", "generate", "load", "build", "identity", "demo", "ui", "segment", "sync", "sandbox")
+ORDER += ("score", "model", "clv", "privacy", "journey", "report", "audience", "person")
+
+app = typer.Typer(
+    cls=lazy_group(LAZY, ORDER), help="Outflow: warehouse-native marketing automation.", no_args_is_help=True
+)
 
 
 @app.callback()
@@ -65,8 +151,11 @@ def main(
     ctx.with_resource(creating(False))
 
 
-report_app = typer.Typer(help="HTML reports.", no_args_is_help=True)
+report_app = typer.Typer(help="HTML reports: `outflow report` writes the site; `report lift` campaign lift.",
+                         invoke_without_command=True, callback=report_site)  # fmt: skip
 app.add_typer(report_app, name="report")
+app.add_typer(audience_app, name="audience")
+app.add_typer(person_app, name="person")
 
 
 @report_app.command("lift")
@@ -91,7 +180,7 @@ def report_lift_cmd(
     for r in lift.iter_rows(named=True):
         ci = f"{100 * r['abs_lift']:.1f} [{100 * r['abs_lift_low']:.1f}, {100 * r['abs_lift_high']:.1f}]"
         table.add_row(
-            r["campaign"],
+            f"{r['campaign']} ({r['campaign_type']})",
             f"{r['treated']:,}",
             f"{r['holdout']:,}",
             ci,
@@ -115,6 +204,7 @@ def generate_cmd(
     out: Path = typer.Option(None, "--out", help="Output folder (default: OUTFLOW_DATA_DIR or ./data)."),
     as_of: str = typer.Option("2026-11-01", "--as-of", help="The dataset's 'today' (YYYY-MM-DD)."),
     load: bool = typer.Option(True, "--load/--no-load", help="Also load the files into the warehouse."),
+    hard: bool = typer.Option(False, "--hard", help="Add the hard identity cases, each record tagged in its truth."),
 ) -> None:
     """Write synthetic raw tables (and their ground truth) that follow the raw data contract."""
     from outflow.contract import GATING_TABLES
@@ -123,7 +213,7 @@ def generate_cmd(
     from outflow.warehouse import connect
 
     target = out or settings.data_dir()
-    result = generate(people, seed, target, as_of=_date(as_of, "--as-of"))
+    result = generate(people, seed, target, as_of=_date(as_of, "--as-of"), hard=hard)
     _rows_table(f"Generated {people:,} people into {target}", result.rows)
     if load:
         with creating(), connect() as con:
@@ -146,6 +236,13 @@ def load_cmd(
         help="Declare that this source has no rows for a table that gates sending (consent_events, "
         "erasure_requests); without it a missing or empty file for them is refused.",
     ),
+    date_order: str = typer.Option(
+        None,
+        "--date-order",
+        metavar="dmy|mdy",
+        help="Read day-first (31/12/1997) or month-first (12/31/1997) dates; default OUTFLOW_DATE_ORDER. ISO and "
+        "compact ISO (19970101) dates are always read.",
+    ),
 ) -> None:
     """Load your own CSV or Parquet files into the warehouse, validated against the raw data contract.
 
@@ -159,7 +256,7 @@ def load_cmd(
     if not directory.is_dir():  # before the warehouse is opened, so a typo creates no empty warehouse
         raise OutflowError(f"{directory}: no such folder")
     with creating(), connect() as con:
-        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared)
+        result = load_directory(con, directory, quarantine=quarantine, allow_empty=declared, date_order=date_order)
         where = con.location
     _rows_table(f"Loaded {directory} into {where}", result.rows, result.rejected)
     if result.as_of:
@@ -179,6 +276,8 @@ def load_cmd(
     for table in result.missing_tables:
         kept = "its ledger is kept as it is" if TABLES[table].append_only else "loaded as an empty table"
         console.print(f"[yellow]no file for {table}: {kept}[/yellow]")
+    for warning in result.warnings:
+        console.print(f"[yellow]warning: {warning}[/yellow]", highlight=False, soft_wrap=True)
 
 
 AS_OF_HELP = (
@@ -201,16 +300,31 @@ def build_cmd(
         require_raw_tables(con)
         at = resolve_as_of(as_of, con)
     console.print(at.describe(), highlight=False)
-    build(select=select, as_of=at)
+    from outflow.build_progress import dbt_progress
+
+    with dbt_progress(console) as on_node:
+        run = build(select=select, as_of=at, on_node=on_node)
+    from orchestration.history import record_dbt
+
+    record_dbt(run.results)  # the Dagster UI shows what this build materialized
     console.print("[green]dbt build passed[/green]")
 
 
 @app.command("identity")
-def identity_cmd() -> None:
-    """Report identity resolution: persons, shared identifiers, and accuracy against the ground truth."""
+def identity_cmd(
+    truth: Path = typer.Option(
+        None, "--truth", help="CSV/Parquet: record_id (as in int_identity__record_persons), person[, tag]."
+    ),
+    top: int = typer.Option(10, "--top", min=1, help="How many of the largest clusters to list."),
+) -> None:
+    """Report identity resolution: persons, shared identifiers, pairwise precision and recall against a truth
+    (--truth, else the generator's), the largest clusters and what bridges them, suspicious clusters."""
+    from outflow.identity_eval import print_report, read_truth
     from outflow.pipeline import summarize
 
+    frame = read_truth(truth) if truth else None  # a malformed file fails first, in one line
     _summary_table(summarize(), {})
+    print_report(frame, str(truth) if truth else None, top)
 
 
 @app.command("demo")
@@ -222,13 +336,24 @@ def demo_cmd(
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
     server started for the demo."""
+    from outflow.console import err_console
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
     with creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
-        with console.status("running: generate → dbt build → scores → segments → syncs…"):
-            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None)
+        with console.status("demo: starting") as status:
+
+            def stage(name: str) -> None:  # on a terminal the spinner names the stage; piped, a line each
+                if console.is_terminal:
+                    status.update(f"demo: {name}…")
+                else:
+                    err_console.print(f"demo: {name}", highlight=False, soft_wrap=True)
+
+            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage)
+    from orchestration.history import record_demo
+
+    record_demo(report)  # the Dagster UI shows what the demo materialized
     console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"
@@ -316,16 +441,14 @@ def ui_cmd(
     running = {}
     if sandboxes:
         from activations.config import load_syncs
-        from activations.sandboxes import start_all
-        from activations.sandboxes.testing import make_secret
+        from activations.sandboxes import sandbox_credentials, start_all, sync_environment
 
+        token, secret = sandbox_credentials()  # the same documented tokens as `outflow sandbox`
         try:
-            running = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)), port_base=8790)
+            running = start_all(token=token, webhook_secret=secret, port_base=8790)
         except OSError as exc:
-            raise OutflowError(f"cannot start the sandboxes on ports 8790-8799 ({exc}); use --no-sandboxes") from None
-        for cfg in load_syncs():
-            if cfg.destination.type in running:
-                env.update(running[cfg.destination.type].credentials(cfg))
+            raise OutflowError(f"cannot start the sandboxes on ports 8790-8801 ({exc}); use --no-sandboxes") from None
+        env.update(sync_environment(running, load_syncs()))
         console.print(f"sandboxes: {', '.join(f'{k} {sb.url}' for k, sb in running.items())}")
     dagster = Path(sys.executable).parent / "dagster"
     workspace = settings.PROJECT_ROOT / "workspace.yaml"

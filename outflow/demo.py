@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -44,6 +45,7 @@ class DemoReport:
     journeys: list[Any] = field(default_factory=list)  # activations.journeys.simulate.JourneyRun per journey
     skipped: dict[str, str] = field(default_factory=dict)  # step -> why it did not run on this target
     as_of: str = ""  # the as-of date every step used, described
+    dbt_results: list[dict[str, Any]] = field(default_factory=list)  # every dbt node's result (for the history)
 
 
 def _fresh_warehouse(path: Path) -> None:
@@ -67,6 +69,13 @@ def _held(store: Any) -> str:
     return "; ".join(parts) or "nothing"
 
 
+def _stop_all(sandboxes: list[Any]) -> None:
+    """Stop the sandboxes in parallel: each stop waits up to its server's poll interval (half a second)."""
+    with ThreadPoolExecutor(max_workers=len(sandboxes) or 1) as pool:
+        for future in [pool.submit(sb.stop) for sb in sandboxes]:
+            future.result()
+
+
 def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Start every destination sandbox on 127.0.0.1 (free ports), point each declared sync at its sandbox
     (same path, local host and port), give it the sandbox's credentials, and run them all on ``warehouse``
@@ -77,8 +86,7 @@ def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[di
     from activations.sandboxes.testing import make_secret
 
     sandboxes = start_all(token=os.urandom(12).hex(), webhook_secret=make_secret(os.urandom(24)))
-    for sandbox in sandboxes.values():
-        stack.callback(sandbox.stop)
+    stack.callback(_stop_all, list(sandboxes.values()))
     exports = (warehouse or settings.warehouse_path()).parent / "exports"
     results: list[dict[str, Any]] = []
     used: set[str] = set()
@@ -108,6 +116,12 @@ def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[di
                     "error": exc.result.error,
                 }
             )
+    # The sandboxes stop when the demo ends and what they hold goes with them: the syncs that sent to them forget
+    # their acknowledged state, so that a later run (`make ui`, fresh sandboxes) sends everything again.
+    from activations.state import forget_destination_state
+
+    with connect(warehouse) as con:
+        forget_destination_state(con, [r["sync"] for r in results if r.get("destination") in used])
     received = {}
     for kind in sorted(used):
         sandbox = sandboxes[kind]
@@ -143,7 +157,9 @@ def demo_warehouse() -> Iterator[str]:
             del os.environ["OUTFLOW_POSTGRES_URL"]
 
 
-def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
+def run_demo(
+    people: int, seed: int, as_of: date | None = None, on_stage: Callable[[str], None] | None = None
+) -> DemoReport:
     """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL).
 
     The data is generated through the end of `as_of` (default: OUTFLOW_AS_OF's date, else the generator's
@@ -156,13 +172,14 @@ def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
     workdir = settings.warehouse_path().parent  # the demo's files (models, exports) live beside the DuckDB file
     warehouse = settings.warehouse_path() if target == "duckdb" else None  # None: connect() from the settings
     skipped = NOT_YET_ON_POSTGRES if target == "postgres" else {}
-    timer = StageTimer()
+    timer = StageTimer(on_stage=on_stage)
+    dbt_results: list[dict[str, Any]] = []
     with timer.stage("generate + load"):
         if warehouse is not None:
             _fresh_warehouse(warehouse)
         generate_and_load(people, seed, warehouse=warehouse, as_of=as_of)
     with timer.stage("dbt build"):
-        build(warehouse=warehouse, as_of=at)
+        dbt_results += build(warehouse=warehouse, as_of=at).results
     with timer.stage("lead scores"):
         from models_ml.pipeline import train_and_score
         from models_ml.registry import ModelRegistry
@@ -172,7 +189,8 @@ def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
         shutil.rmtree(registry_dir, ignore_errors=True)
         with connect(warehouse) as con:
             scoring = train_and_score(con, as_of=at.moment, registry=ModelRegistry(registry_dir))
-        build(warehouse=warehouse, select="fct_lead_scores+", as_of=at)  # predictive scores flow into the marts
+        # predictive scores flow into the marts
+        dbt_results += build(warehouse=warehouse, select="fct_lead_scores+", as_of=at).results
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary
@@ -192,6 +210,7 @@ def run_demo(people: int, seed: int, as_of: date | None = None) -> DemoReport:
         summary, timer.seconds, scoring, report_segments, syncs, received, dict(skipped), as_of=at.describe()
     )
     report.journeys = journeys
+    report.dbt_results = dbt_results
     return report
 
 

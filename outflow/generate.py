@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from outflow.generate_hard import hard_records
+
 log = logging.getLogger(__name__)
 
 DEFAULT_AS_OF = date(2026, 11, 1)
@@ -72,6 +74,7 @@ PAGE_P = np.array([0.22, 0.16, 0.16, 0.12, 0.12, 0.06, 0.1, 0.06])
 CAMPAIGNS = [f"cmp_{i:03d}" for i in range(24)]
 
 TRUTH_TABLES = ("people", "identifiers")
+TRUTH_ID_COLUMNS = ["identifier_type", "identifier_value", "person_key"]
 
 
 @dataclass(frozen=True)
@@ -277,8 +280,9 @@ def _crm(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> tuple[p
         pl.when(pl.Series(junk_email)).then(pl.Series(np.asarray(JUNK_EMAILS, dtype=object)[rng.integers(0, 3, n)]))
         .otherwise(email)
     ).to_series()  # fmt: skip
+    junk_phone = rng.random(n) < 0.01
     phone = pl.select(
-        pl.when(pl.Series(rng.random(n) < 0.01)).then(pl.Series(np.asarray(JUNK_PHONES, dtype=object)[rng.integers(0, 3, n)]))
+        pl.when(pl.Series(junk_phone)).then(pl.Series(np.asarray(JUNK_PHONES, dtype=object)[rng.integers(0, 3, n)]))
         .when(has["has_phone"]).then(has["phone_raw"])
     ).to_series()  # fmt: skip
     base = pl.DataFrame(
@@ -302,7 +306,10 @@ def _crm(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> tuple[p
             "updated_at": _ts(as_of, created_days * rng.uniform(0.1, 1.0, n)),
         }
     ).with_columns(pl.col("state").cast(pl.String))
-    base = base.with_columns(person_key=has["person_key"])
+    tag = np.where(
+        junk_email, "junk_email", np.where(role.to_numpy(), "role_email", np.where(junk_phone, "junk_phone", "base"))
+    )
+    base = base.with_columns(person_key=has["person_key"], truth_tag=_s(tag))
     # duplicates: a second record for the same person, typed differently, often more recent
     dup_mask = rng.random(n) < 0.10
     dup = base.filter(pl.Series(dup_mask))
@@ -317,16 +324,25 @@ def _crm(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> tuple[p
         job_title=pl.Series([TITLES[min(t + 1, len(TITLES) - 1)][0] for t in hd["title_i"]]),
         updated_at=_ts(as_of, rng.uniform(1, 20, k)),
         city=pl.lit(None, dtype=pl.String),
+        truth_tag=pl.lit("crm_duplicate"),
     )
     crm = pl.concat([base, dup])
     shared = pl.concat(
         [
-            pl.DataFrame({"identifier_type": "email", "identifier_value": email.filter(role).str.strip_chars().str.to_lowercase()}),
-            pl.DataFrame({"identifier_type": "email", "identifier_value": pl.Series(JUNK_EMAILS)}),
-            pl.DataFrame({"identifier_type": "phone", "identifier_value": pl.Series(JUNK_PHONES)}),
+            _typed("email", email.filter(role).str.strip_chars().str.to_lowercase()),
+            _typed("email", pl.Series(JUNK_EMAILS)),
+            _typed("phone", pl.Series(JUNK_PHONES)),
         ]
-    )  # fmt: skip
+    )
     return crm, shared
+
+
+def _typed(identifier_type: str, values: pl.Series) -> pl.DataFrame:
+    """(identifier_type, identifier_value) rows; typed String also when there are none (a small population
+    may have no role address)."""
+    return pl.DataFrame({"identifier_value": values.cast(pl.String)}).select(
+        identifier_type=pl.lit(identifier_type, dtype=pl.String), identifier_value="identifier_value"
+    )
 
 
 def _cookies(df: pl.DataFrame) -> pl.DataFrame:
@@ -383,6 +399,8 @@ def _web(
             "page_path": _s(np.asarray(PAGES, dtype=object)[pages]),
             "occurred_at": occurred,
             "received_at": received,
+            "person_key": df["person_key"].gather(owner),
+            "truth_tag": "base",
         }
     )
     # every registered person signed up once, on their first cookie, with user id and email together
@@ -394,18 +412,26 @@ def _web(
             "email": _email_variant(reg, rng),
             "event_type": "signup",
             "page_path": "/signup",
+            "person_key": reg["person_key"],
             "occurred_at": _ts(as_of, rng.uniform(HISTORY_DAYS * 0.8, HISTORY_DAYS, reg.height)),
         }
     ).with_columns(received_at=pl.col("occurred_at"))
     # households: a partner logs in on this person's first cookie, so the device is shared
     hh = df.filter(pl.Series(rng.random(n) < 0.03) & pl.col("user_id").is_not_null() & ~pl.col("anonymous"))
     partner = df.filter(pl.col("user_id").is_not_null()).sample(n=min(hh.height, reg.height), seed=int(rng.integers(1 << 31)), with_replacement=True)  # fmt: skip
-    pair = pl.DataFrame({"cookie_id": [f"ck{v * 4:09x}" for v in hh["i"]], "user_id": partner["user_id"][: hh.height]})
+    pair = pl.DataFrame(
+        {
+            "cookie_id": [f"ck{v * 4:09x}" for v in hh["i"]],
+            "user_id": partner["user_id"][: hh.height],
+            "person_key": partner["person_key"][: hh.height],
+        }
+    )
     pair = pair.filter(pl.col("user_id") != pl.Series(hh["user_id"][: pair.height]))
     household = pair.with_columns(
         email=pl.lit(None, dtype=pl.String),
         event_type=pl.lit("login"),
         page_path=pl.lit("/login"),
+        truth_tag=pl.lit("household_login"),
         occurred_at=_ts(as_of, rng.uniform(31, 200, pair.height)),
     ).with_columns(received_at=pl.col("occurred_at"))
     # a known person identifies themself on (almost) every device: a login, or a form fill if not registered
@@ -425,9 +451,12 @@ def _web(
                 pl.when(dev["user_id"].is_null()).then(pl.lit("/demo")).otherwise(pl.lit("/login"))
             ).to_series(),
             "occurred_at": _ts(as_of, rng.uniform(LABEL_WINDOW_DAYS + 1, HISTORY_DAYS, dev.height)),
+            "person_key": dev["person_key"],
         }
     ).with_columns(received_at=pl.col("occurred_at"))
-    web = pl.concat([web, signup, household, ident], how="diagonal_relaxed")
+    web = pl.concat([web, signup, household, ident], how="diagonal_relaxed").with_columns(
+        pl.col("truth_tag").fill_null("base")
+    )
     shared = pair.select(pl.lit("cookie").alias("identifier_type"), pl.col("cookie_id").alias("identifier_value"))
     return web, shared
 
@@ -459,6 +488,8 @@ def _orders(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -> pl.D
             "currency": cur,
             "status": status,
             "ordered_at": _ts(as_of, days),
+            "person_key": sub["person_key"],
+            "truth_tag": pl.select(pl.when(junk).then(pl.lit("junk_email")).otherwise(pl.lit("base"))).to_series(),
         }
     )  # fmt: skip
 
@@ -500,6 +531,7 @@ def _email_events(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime) -
                     "bounce_type": _s(np.where(hard[mask], "hard", "soft") if etype == "bounce" else np.full(k, None)),
                     # no later than the last second of the as-of day (the data ends strictly before as_of)
                     "occurred_at": _ts(as_of, np.maximum(day[mask] - lag, 1 / 86400)),
+                    "person_key": known["person_key"].gather(owner[mask]),
                 }
             )
         )
@@ -533,6 +565,7 @@ def _consent(df: pl.DataFrame, rng: np.random.Generator, as_of: datetime, crm_pe
                 "status": "granted",
                 "source": _s(np.asarray(sources, dtype=object)[rng.integers(0, 4, k)]),
                 "occurred_at": _ts(as_of, granted_days),
+                "person_key": sub["person_key"],
             }
         )
         revoke = pl.Series(rng.random(k) < 0.08)
@@ -570,13 +603,31 @@ def _truth_identifiers(df: pl.DataFrame, cookies: pl.DataFrame, crm: pl.DataFram
     )  # fmt: skip
 
 
+def _truth_records(source: str, key: str, frame: pl.DataFrame) -> pl.DataFrame:
+    """The true person of each record, its tag, and (hard mode) the identifiers perfect normalization reads."""
+    for col in ("truth_tag", "truth_identifiers"):
+        if col not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(col))
+    return frame.select(
+        pl.format("{}:{}", pl.lit(source), pl.col(key)).alias("record_id"),
+        pl.col("person_key").alias("person"),
+        pl.col("truth_tag").fill_null("base").alias("tag"),
+        pl.col("truth_identifiers").cast(pl.String).alias("identifiers"),
+    )
+
+
 def _with_ids(df: pl.DataFrame, prefix: str, key: str, offset: int) -> pl.DataFrame:
     ids = pl.concat_str(pl.lit(prefix), pl.int_range(offset, offset + df.height).cast(pl.String).str.zfill(10))
     return df.select(ids.alias(key), pl.all())
 
 
-def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF) -> GenerateResult:
-    """Write the raw tables to `out_dir/raw/<table>/part-*.parquet` and the truth to `out_dir/truth/`."""
+def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF, hard: bool = False) -> GenerateResult:
+    """Write the raw tables to `out_dir/raw/<table>/part-*.parquet` and the truth to `out_dir/truth/`.
+
+    `truth/records` holds the true person of every record the identity graph reads (record_id as in
+    int_identity__record_persons), with a tag naming its class: `outflow identity --truth` reads it. With `hard`,
+    the hard classes of outflow/generate_hard.py are added to the easy mix, each tagged.
+    """
     if people < 1:
         raise ValueError("people must be at least 1")
     # the dataset runs through the end of its as-of day (the as-of semantics of outflow/asof.py)
@@ -606,24 +657,38 @@ def generate(people: int, seed: int, out_dir: Path, as_of: date = DEFAULT_AS_OF)
         cookies = _cookies(df)
         crm, shared_crm = _crm(df, rng, as_of_dt)
         web, shared_web = _web(df, cookies, rng, as_of_dt)
-        write(raw_dir, "crm_contacts", crm.drop("person_key"), part)
-        write(raw_dir, "web_events", keyed("web_events", "W", "event_id", web), part)
-        write(
-            raw_dir,
-            "email_events",
-            keyed("email_events", "E", "event_id", _email_events(df, rng, as_of_dt)),
-            part,
+        email_events = keyed("email_events", "E", "event_id", _email_events(df, rng, as_of_dt))
+        orders = _orders(df, rng, as_of_dt)
+        consent = keyed("consent_events", "K", "event_id", _consent(df, rng, as_of_dt, crm["person_key"]))
+        erasures = keyed("erasure_requests", "R", "request_id", _erasures(df, rng, as_of_dt))
+        shared = [shared_crm, shared_web]
+        extra_ids = []
+        if hard:
+            extra = hard_records(df, crm, np.random.default_rng([seed, part, 1]), as_of_dt, part)
+            frames = extra.frames()
+            crm = pl.concat([crm, frames["crm_contacts"]], how="diagonal_relaxed")
+            web = pl.concat([web, frames["web_events"]], how="diagonal_relaxed")
+            orders = pl.concat([orders, frames["orders"]], how="diagonal_relaxed")
+            shared.append(pl.DataFrame(extra.shared, schema=["identifier_type", "identifier_value"], orient="row"))
+            extra_ids.append(pl.DataFrame(extra.identifiers, schema=TRUTH_ID_COLUMNS, orient="row"))
+        web = keyed("web_events", "W", "event_id", web)
+        orders = keyed("orders", "O", "order_id", orders)
+        tables = {
+            "crm_contacts": ("crm", "contact_id", crm),
+            "web_events": ("web", "event_id", web),
+            "email_events": ("email", "event_id", email_events),
+            "orders": ("order", "order_id", orders),
+            "consent_events": ("consent", "event_id", consent),
+        }
+        for name, (_, _, frame) in tables.items():
+            write(raw_dir, name, frame.drop("person_key", "truth_tag", "truth_identifiers", strict=False), part)
+        write(raw_dir, "erasure_requests", erasures, part)
+        write(truth_dir, "records", pl.concat([_truth_records(*spec) for spec in tables.values()]), part)
+        shared = pl.concat(shared).unique()
+        ids = pl.concat(
+            [_truth_identifiers(df, cookies, crm.filter(pl.col("contact_id").str.starts_with("C"))), *extra_ids]
         )
-        write(raw_dir, "orders", keyed("orders", "O", "order_id", _orders(df, rng, as_of_dt)), part)
-        write(
-            raw_dir,
-            "consent_events",
-            keyed("consent_events", "K", "event_id", _consent(df, rng, as_of_dt, crm["person_key"])),
-            part,
-        )
-        write(raw_dir, "erasure_requests", keyed("erasure_requests", "R", "request_id", _erasures(df, rng, as_of_dt)), part)  # fmt: skip
-        shared = pl.concat([shared_crm, shared_web]).unique()
-        ids = _truth_identifiers(df, cookies, crm).join(shared, on=["identifier_type", "identifier_value"], how="anti")
+        ids = ids.join(shared, on=["identifier_type", "identifier_value"], how="anti")
         write(truth_dir, "identifiers", ids, part)
         write(truth_dir, "shared_identifiers", shared, part)
         people_truth = df.select(

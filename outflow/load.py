@@ -17,6 +17,13 @@ A load runs in two phases:
    table is replaced, or, if anything fails, none is. Raw tables are emptied and refilled, not dropped, so the
    views dbt builds on them (PostgreSQL refuses to drop a table a view reads) stay in place.
 
+Timestamps are read in ISO 8601 (with or without a time, `T` or a space, fractions, a `Z` or an offset),
+compact ISO (`19970101`, `19970101T101500`), and, only when `date_order` says which (`dmy` or `mdy`; the
+`--date-order` option or OUTFLOW_DATE_ORDER), day-first or month-first dates (`31/12/1997`, `12/31/1997 10:15`).
+A value with an offset is converted to UTC, from CSV and from Parquet alike; one without is taken as UTC.
+Values of a column with a fixed list (`completed`, `granted`...) are matched whatever their case and stored as the
+contract spells them. A file in the folder whose name matches no table refuses the load, naming the nearest table.
+
 Tables that gate sending (consent, erasure) must come with rows unless `allow_empty` names them. The erasure
 table is a ledger that only grows: a load adds requests whose `request_id` is new and keeps recorded ones as
 they are, even when the file no longer holds them or holds them changed.
@@ -33,7 +40,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 from outflow.contract import ERASED_IDENTIFIER_PREFIX, GATING_TABLES, TABLES, Table
-from outflow.errors import OutflowError
+from outflow.errors import OutflowError, did_you_mean
 from outflow.warehouse import QueryError, Warehouse, local_engine, table_exists
 
 log = logging.getLogger(__name__)
@@ -59,6 +66,14 @@ CSV_REJECTS = {
     "UNQUOTED VALUE": "a quote is not closed, or text follows a closing quote",
     "LINE SIZE OVER MAXIMUM": "the line is longer than the CSV reader's maximum line size",
 }
+#: Timestamp formats read besides ISO 8601 (which a cast reads, offsets included): compact ISO always, day-first
+#: or month-first only when the user says which (an ambiguous date like 01/02/2026 is never guessed).
+COMPACT_FORMATS = ("%Y%m%d", "%Y%m%dT%H%M%S", "%Y%m%dT%H%M%SZ", "%Y%m%d%H%M%S", "%Y%m%dT%H%M")
+_TIMES = ("", " %H:%M:%S", " %H:%M", "T%H:%M:%S", " %I:%M:%S %p", " %I:%M %p")
+DATE_ORDERS = {
+    "dmy": tuple(f"{d}{t}" for d in ("%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y") for t in _TIMES),
+    "mdy": tuple(f"{d}{t}" for d in ("%m/%d/%Y", "%m-%d-%Y") for t in _TIMES),
+}
 SOURCE = "_outflow_load_source"  # the warehouse session's temp table holding a ledger file's rows while they merge
 
 
@@ -71,6 +86,7 @@ class LoadResult:
     erasures_added: int = 0  # new requests this load added to the erasure ledger
     erasures_kept: int = 0  # requests already in the ledger that the file holds with other values (kept as recorded)
     as_of: str | None = None  # the dataset's date from the folder's AS_OF file (YYYY-MM-DD), if it has one
+    warnings: list[str] = field(default_factory=list)  # said once, by the caller (the CLI prints them)
 
 
 def _q(name: str) -> str:
@@ -102,6 +118,7 @@ def _file_engine() -> Iterator[Warehouse]:
     """An in-memory DuckDB that reads and validates the files; it spills to a temporary folder, never the warehouse."""
     with tempfile.TemporaryDirectory(prefix="outflow-load-") as spill:
         local = local_engine(spill)
+        local.execute("set TimeZone = 'UTC'")  # timestamps with an offset are converted to UTC, from any file
         try:
             yield local
         finally:
@@ -114,7 +131,24 @@ def _unreadable(path: Path) -> OutflowError:
     return OutflowError(f"{path}: cannot be read; expected {expected}")
 
 
-def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
+def check_date_order(date_order: str | None) -> str | None:
+    """``dmy``, ``mdy`` or None (only ISO and compact ISO dates); OUTFLOW_DATE_ORDER when not given."""
+    import os
+
+    value = (date_order or os.environ.get("OUTFLOW_DATE_ORDER", "")).strip().lower() or None
+    if value is not None and value not in DATE_ORDERS:
+        raise OutflowError(f"date order {value!r}: use dmy (31/12/1997) or mdy (12/31/1997) (--date-order)")
+    return value
+
+
+def _timestamp(value: str, date_order: str | None) -> str:
+    """A text value as a UTC timestamp: ISO 8601 (an offset converted to UTC), compact ISO, dmy/mdy if set."""
+    formats = COMPACT_FORMATS + (DATE_ORDERS[date_order] if date_order else ())
+    listed = ", ".join(_lit(f) for f in formats)
+    return f"coalesce(cast(try_cast({value} as timestamptz) as timestamp), try_strptime({value}, [{listed}]))"
+
+
+def _typed(table: Table, present: dict[str, str], date_order: str | None = None) -> tuple[list[str], str]:
     """The contract's columns typed from the file's columns, and a CASE giving a bad row's reason (no values)."""
     select, problems = [], []
     for col in table.columns:
@@ -124,23 +158,34 @@ def _typed(table: Table, present: dict[str, str]) -> tuple[list[str], str]:
             continue
         src = _q(col.name)
         value = src
-        if present[col.name] == "VARCHAR" and target != "VARCHAR":
+        if present[col.name] == "VARCHAR" and target == "TIMESTAMP":
+            text = f"nullif(trim({src}), '')"
+            value = _timestamp(text, date_order)
+            problems.append(f"when {text} is not null and {value} is null then '{col.name}: not a valid timestamp'")
+        elif present[col.name] == "VARCHAR" and target != "VARCHAR":
             value = f"try_cast(nullif(trim({src}), '') as {target})"
             problems.append(
                 f"when nullif(trim({src}), '') is not null and {value} is null "
                 f"then '{col.name}: not a valid {col.type}'"
             )
+        elif target == "TIMESTAMP" and present[col.name] != "TIMESTAMP":
+            # a Parquet timestamp with a time zone (or another unit, or a date): UTC, as the engine runs in UTC
+            value = f"try_cast({src} as TIMESTAMP)"
+            problems.append(f"when {src} is not null and {value} is null then '{col.name}: not a valid {col.type}'")
         elif not present[col.name].startswith(target):
             value = f"try_cast({src} as {target})"
             problems.append(f"when {src} is not null and {value} is null then '{col.name}: not a valid {col.type}'")
         if col.required:
             problems.append(f"when {value} is null then '{col.name}: required value is missing'")
         if col.accepted:
-            allowed = ", ".join(_lit(a) for a in col.accepted)
+            # matched whatever the case or surrounding spaces, stored as the contract spells it
+            folded = f"lower(trim({value}))"
+            allowed = ", ".join(_lit(a.lower()) for a in col.accepted)
             problems.append(
-                f"when {value} is not null and {value} not in ({allowed}) "
+                f"when {value} is not null and {folded} not in ({allowed}) "
                 f"then '{col.name}: value is not one of {'/'.join(col.accepted)}'"
             )
+            value = f"case {folded} {' '.join(f'when {_lit(a.lower())} then {_lit(a)}' for a in col.accepted)} end"
         select.append(f"{value} as {_q(col.name)}")
     reason = f"'column ' || (case {' '.join(problems)} end)" if problems else "cast(null as varchar)"
     return select, reason
@@ -179,7 +224,9 @@ def _forget_rejects(local: Warehouse, path: Path) -> None:
         local.execute("drop table if exists _load_reject_scans")
 
 
-def _check_file(local: Warehouse, table: Table, path: Path, quarantine: bool) -> _Checked:
+def _check_file(
+    local: Warehouse, table: Table, path: Path, quarantine: bool, date_order: str | None = None
+) -> _Checked:
     """Read one file in full and validate every row against the contract. Bad rows (file, line, reason; no
     content) go to the file engine's `r_<table>`; without `quarantine` the first one refuses the load.
     CSV lines the parser refuses (encoding, field count, quotes) are bad rows too."""
@@ -194,7 +241,7 @@ def _check_file(local: Warehouse, table: Table, path: Path, quarantine: bool) ->
     extra = sorted(set(present) - set(table.column_names))
     if extra:
         log.warning("%s: ignoring columns not in the contract: %s", path, ", ".join(extra))
-    select, reason = _typed(table, present)
+    select, reason = _typed(table, present, date_order)
     # only each row's number and reason are kept: a few bytes a row, whatever the file holds
     checked = f"create or replace temp table _checked as select {line} as _line, {reason} as _reason from {source}"
     _read(local, path, checked)
@@ -222,6 +269,8 @@ def _check_file(local: Warehouse, table: Table, path: Path, quarantine: bool) ->
     if bad and not quarantine:
         first = local.execute("select _line, _reason from _checked where _reason is not null order by _line limit 1")
         number, why = first.fetchall()[0]
+        if why.endswith("not a valid timestamp") and not date_order:
+            why += " (for day-first or month-first dates, pass --date-order dmy or mdy)"
         _refuse(path, number, why, bad - 1)
     local.execute(
         f"insert into r_{table.name} select ?, _line, _reason from _checked where _reason is not null", [str(path)]
@@ -257,6 +306,7 @@ def load_directory(
     directory: Path,
     quarantine: bool = False,
     allow_empty: Iterable[str] = (),
+    date_order: str | None = None,
 ) -> LoadResult:
     """Load every contract table found in `directory` into schema `raw`, all or nothing.
 
@@ -264,8 +314,10 @@ def load_directory(
     ledger only grows) in one transaction on `wh`, a session from `outflow.warehouse.connect()` (DuckDB or
     PostgreSQL: the same SQL and the same guarantees on both).
     `allow_empty` names tables that gate sending (`consent_events`, `erasure_requests`) which this source
-    has no rows for; without it a missing or empty file for them is refused."""
+    has no rows for; without it a missing or empty file for them is refused. `date_order` (dmy, mdy; default
+    OUTFLOW_DATE_ORDER) reads day-first or month-first dates."""
     directory = Path(directory)
+    date_order = check_date_order(date_order)
     if not directory.is_dir():
         raise OutflowError(f"{directory}: no such folder")
     allowed = _check_allow_empty(allow_empty)
@@ -273,7 +325,8 @@ def load_directory(
     result = LoadResult()
     try:
         with _file_engine() as local:
-            checked = _validate(local, raw_dir, quarantine, allowed, result)
+            _refuse_unmatched(raw_dir)
+            checked = _validate(local, raw_dir, quarantine, allowed, result, date_order)
             truth_dir = directory / "truth"
             truth = sorted(p for p in truth_dir.iterdir() if p.is_dir()) if truth_dir.is_dir() else []
             result.as_of = _read_as_of(directory / "AS_OF")
@@ -285,30 +338,47 @@ def load_directory(
             f"the load failed and was rolled back, every raw table is as it was: {str(exc).splitlines()[0]}"
         ) from None
     result.truth_loaded = (directory / "truth").is_dir()
-    if result.erasures_kept:
-        log.warning(
-            "erasure_requests: %d requests are already in the ledger with other values; they are kept as first "
-            "recorded (a corrected request needs a new request_id)",
-            result.erasures_kept,
-        )
+    if result.erasures_kept:  # said by the caller from the result (the CLI prints it), once
+        log.info("erasure_requests: %d requests kept as first recorded", result.erasures_kept)
+    for table in TABLES.values():
+        if table.name == "consent_events" and not result.rows.get(table.name):
+            result.warnings.append(
+                f"{table.name} is empty: no one has consent, so every marketing audience (and every sync that "
+                "checks consent) is empty; load the consent records to send anything"
+            )
     return result
 
 
+def _refuse_unmatched(raw_dir: Path) -> None:
+    """A data file or folder whose name is no table of the contract refuses the load, naming the nearest table
+    (a misnamed file would otherwise be left out without a word)."""
+    names = list(TABLES)
+    for path in sorted(raw_dir.iterdir()):
+        stem = path.stem if path.suffix in SUFFIXES else (path.name if path.is_dir() else None)
+        if stem is None or stem in TABLES or (path.is_dir() and path.name in ("raw", "truth")):
+            continue
+        if path.is_dir() and not any(p.suffix in SUFFIXES for p in path.iterdir()):
+            continue
+        raise OutflowError(
+            f"{path}: matches no raw table{did_you_mean(stem, names)} Rename it to <table>.csv or <table>.parquet, "
+            "or move it out of the folder"
+        )
+
+
 def _validate(
-    local: Warehouse, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult
+    local: Warehouse, raw_dir: Path, quarantine: bool, allowed: set[str], result: LoadResult, date_order: str | None
 ) -> dict[str, list[_Checked]]:
     """Phase 1: check every file of every table; refuse a table that gates sending and has no rows."""
     checked = {}
     for table in TABLES.values():
         local.execute(f"create table r_{table.name} (_file varchar, _line bigint, _reason varchar)")
         files = _files_for(raw_dir, table.name)
-        checked[table.name] = [_check_file(local, table, path, quarantine) for path in files]
+        checked[table.name] = [_check_file(local, table, path, quarantine, date_order) for path in files]
         if table.gates_sending and not sum(c.good for c in checked[table.name]) and table.name not in allowed:
             raise OutflowError(_gate_message(table, raw_dir, files))
         if not files:
             result.missing_tables.append(table.name)
-            kept = "its ledger is kept as it is" if table.append_only else "it is loaded empty"
-            log.warning("%s: no file for table %s; %s", raw_dir, table.name, kept)
+            log.info("%s: no file for table %s", raw_dir, table.name)  # the caller says it, once
     return checked
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -12,13 +12,14 @@ from pathlib import Path
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import DbtRun, run_dbt
+from outflow.build import DbtRun, NodeEvent, run_dbt
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
+from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.load import LoadResult, load_directory
-from outflow.person_map import resolve_person_map
+from outflow.person_map import load_overrides, resolve_person_map
 from outflow.phones import normalize_emails, normalize_phones
 from outflow.warehouse import Warehouse, connect, table_exists
 
@@ -28,9 +29,12 @@ log = logging.getLogger(__name__)
 @dataclass
 class StageTimer:
     seconds: dict[str, float] = field(default_factory=dict)
+    on_stage: Callable[[str], None] | None = None  # told each stage's name as it starts (the demo's progress)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
+        if self.on_stage is not None:
+            self.on_stage(name)
         start = time.perf_counter()
         try:
             yield
@@ -56,6 +60,8 @@ def generate_and_load(
 # build in three: what the phone step reads, then what the identity step reads, then the rest.
 PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_emails__distinct"]
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
+# the fuzzy identity stage, when on, runs between these and the rest of the identity step's inputs
+FUZZY_STEP_INPUTS = ["+int_identity__nodes"]
 
 
 def require_raw_tables(con: Warehouse) -> None:
@@ -68,11 +74,17 @@ def require_raw_tables(con: Warehouse) -> None:
         )
 
 
-def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf | str | None = None) -> DbtRun:
+def build(
+    warehouse: Path | None = None,
+    select: str | None = None,
+    as_of: AsOf | str | None = None,
+    on_node: Callable[[NodeEvent], None] | None = None,
+) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
     `select`, each part builds only what the selection holds, and a step runs only when the part before it built
     something. Returns the three parts' results as one run."""
+    load_overrides()  # a malformed override row stops the build before dbt runs, in one line
     with connect(warehouse) as con:
         require_raw_tables(con)
         if not isinstance(as_of, AsOf):
@@ -88,17 +100,26 @@ def build(warehouse: Path | None = None, select: str | None = None, as_of: AsOf 
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of))
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
             normalize_phones(wh)
             normalize_emails(wh)
-    if dbt_build(IDENTITY_STEP_INPUTS, PHONE_STEP_INPUTS) or not terms:
+    done = PHONE_STEP_INPUTS
+    if fuzzy_config().enabled:
+        if dbt_build(FUZZY_STEP_INPUTS, done) or not terms:
+            with connect(warehouse) as wh:
+                link_fuzzy(wh)
+        done = done + FUZZY_STEP_INPUTS
+    else:
+        with connect(warehouse) as wh:
+            clear_fuzzy(wh)
+    if dbt_build(IDENTITY_STEP_INPUTS, done) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS + PHONE_STEP_INPUTS)
+    dbt_build([], IDENTITY_STEP_INPUTS + done)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 
@@ -115,7 +136,7 @@ class WarehouseSummary:
 
 
 def summarize(warehouse: Path | None = None) -> WarehouseSummary:
-    with connect(warehouse) as con:
+    with connect(warehouse, read_only=True) as con:  # a report: other readers may share the file
         ident = con.execute(
             "select count(*), count(distinct person_id), count(*) filter (where person_id is null), "
             "coalesce(max(cluster_size), 0) from main.int_identity__identifiers"

@@ -7,6 +7,14 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+
+
+def dbt_target_dir(project_dir: Path | None = None) -> Path:
+    """Where dbt writes its manifest and artifacts: DBT_TARGET_PATH (dbt's own setting, relative to the project;
+    parallel test workers each get one) or ``target``."""
+    return (project_dir or DBT_PROJECT_DIR) / os.environ.get("DBT_TARGET_PATH", "target")
+
+
 #: The warehouses Outflow runs on (OUTFLOW_TARGET); the first is the default.
 TARGETS = ("duckdb", "postgres", "spark")
 

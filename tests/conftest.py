@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from outflow.pipeline import build, generate_and_load
+
+# CLI commands record what they materialize in the Dagster instance (orchestration/history.py); tests that check
+# it turn it on with a DAGSTER_HOME of their own, the others leave the project's instance alone
+os.environ.setdefault("OUTFLOW_DAGSTER_HISTORY", "0")
+
+# `make test` runs the suite on parallel workers (pytest-xdist): each worker's dbt runs write their manifest and
+# logs to a folder of their own, so that two builds never write the same dbt artifacts at once
+if worker := os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ.setdefault("DBT_TARGET_PATH", f"target/{worker}")
+    os.environ.setdefault("DBT_LOG_PATH", str(Path(__file__).resolve().parents[1] / "dbt_project" / "logs" / worker))
 
 DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
 DEMO_SEED = 42

@@ -187,10 +187,12 @@ class Destination(ABC):
     batch_bytes_limit: int | None
     """Set at construction: the most bytes one request body may hold (see ``max_batch_bytes``)."""
 
-    def __init__(self, cfg: SyncConfig, secret: str) -> None:
+    def __init__(self, cfg: SyncConfig, secret: str, *, check_secret: bool = True) -> None:
+        """``check_secret=False``: a destination for a dry run without credentials (it never sends)."""
         self.cfg = cfg
         self._secret = secret
-        self.check_secret()
+        if check_secret:
+            self.check_secret()
         self.check_config()
         self.check_version()
         self.batch_bytes_limit = self._bytes_limit()
@@ -230,6 +232,11 @@ class Destination(ABC):
         from activations.hashing import HASHED_FIELDS
 
         return dest_field in HASHED_FIELDS.get(self.type, ())
+
+    def check_request(self) -> PreparedRequest | None:
+        """A cheap authenticated read the vendor documents, which proves the credentials without sending data
+        (``outflow sync test``); None: the vendor offers none for these credentials."""
+        return None
 
     def check_secret(self) -> None:  # noqa: B027 - optional hook
         """Raise OutflowError if the secret has the wrong shape (without showing it)."""

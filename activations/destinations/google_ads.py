@@ -65,14 +65,7 @@ from activations.destinations.base import (
     require_dict,
 )
 from activations.destinations.jobs import JobPolling, json_object, poll
-from activations.hashing import (
-    google_country_code,
-    google_hashed_email,
-    google_hashed_first_name,
-    google_hashed_last_name,
-    google_hashed_phone,
-    google_postal_code,
-)
+from activations.hashing import google_hashed_email, google_user_data
 from outflow.errors import OutflowError
 
 log = logging.getLogger(__name__)
@@ -132,6 +125,10 @@ class GoogleAdsCustomerMatchDestination(Destination):
                 self.consent[field] = value
         self.polling = JobPolling.from_options(self, timeout=30.0)
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /{version}/customers:listAccessibleCustomers``: the customers the credentials reach."""
+        return PreparedRequest("GET", self._url("customers:listAccessibleCustomers"), self._headers())
+
     def _headers(self) -> dict[str, str]:
         h = {
             "authorization": f"Bearer {self._secret}",
@@ -152,18 +149,15 @@ class GoogleAdsCustomerMatchDestination(Destination):
                 return list(r.sent)[-20:]
             h = google_hashed_email(r.key)
             return [{"hashedEmail": h}] if h else []
-        f = r.fields
+        u = google_user_data(r.fields, self.default_region)
         out: list[dict[str, Any]] = []
-        if h := google_hashed_email(f.get("email")):
-            out.append({"hashedEmail": h})
-        cc = google_country_code(f.get("country_code"))
-        if h := google_hashed_phone(f.get("phone"), cc or self.default_region):
-            out.append({"hashedPhoneNumber": h})
-        fn, ln = google_hashed_first_name(f.get("first_name")), google_hashed_last_name(f.get("last_name"))
-        pc = google_postal_code(f.get("postal_code"), cc)
-        if fn and ln and cc and pc:  # Google needs all four for address matching
-            out.append({"addressInfo": {"hashedFirstName": fn, "hashedLastName": ln, "countryCode": cc,
-                                        "postalCode": pc}})  # fmt: skip
+        if u["email"]:
+            out.append({"hashedEmail": u["email"]})
+        if u["phone"]:
+            out.append({"hashedPhoneNumber": u["phone"]})
+        if a := u["address"]:  # Google needs all four for address matching
+            out.append({"addressInfo": {"hashedFirstName": a["first_name"], "hashedLastName": a["last_name"],
+                                        "countryCode": a["country_code"], "postalCode": a["postal_code"]}})  # fmt: skip
         return out
 
     def _url(self, path: str) -> str:

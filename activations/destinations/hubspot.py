@@ -69,6 +69,10 @@ class HubSpotDestination(Destination):
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/json"}
 
+    def check_request(self) -> PreparedRequest:
+        """``GET .../objects/contacts?limit=1``: one contact page, in the sync's API version."""
+        return PreparedRequest("GET", self._objects("").rstrip("/") + "?limit=1", self._headers())
+
     def _objects(self, tail: str) -> str:
         """The contacts endpoint ``tail`` in the sync's API version: date-versioned (``/crm/objects/2026-09/
         contacts/...``) or the legacy ``/crm/v3/objects/contacts/...``."""

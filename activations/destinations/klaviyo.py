@@ -58,6 +58,10 @@ class KlaviyoDestination(Destination):
             raise OutflowError(f"{self.cfg.path or self.cfg.name}: mode: Klaviyo profile import takes upsert or mirror")
         self.polling = JobPolling.from_options(self, timeout=120.0)
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /api/accounts``: the account the private API key belongs to."""
+        return PreparedRequest("GET", f"{self.cfg.destination.base_url}/api/accounts", self._headers(body=False))
+
     def _headers(self, body: bool = True) -> dict[str, str]:
         h = {
             "authorization": f"Klaviyo-API-Key {self._secret}",

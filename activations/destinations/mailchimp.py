@@ -63,6 +63,10 @@ class MailchimpDestination(Destination):
         auth = base64.b64encode(f"outflow:{self._secret}".encode()).decode()
         return {"authorization": f"Basic {auth}", "content-type": "application/json"}
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /ping``: Mailchimp's health check, which needs a valid API key."""
+        return PreparedRequest("GET", f"{self.cfg.destination.base_url}/ping", self._headers())
+
     def _member(self, r: Record) -> dict[str, Any]:
         m: dict[str, Any] = nest({k: v for k, v in r.fields.items() if v is not None})
         m["email_address"] = r.key.strip().lower()

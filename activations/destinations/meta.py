@@ -132,6 +132,11 @@ class MetaAudienceDestination(Destination):
         """``base_url`` without a version at its end."""
         return _VERSION_IN_URL.sub("", self.cfg.destination.base_url)
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /{version}/{audience_id}?fields=id,name``: the custom audience, read with the token."""
+        url = f"{self.root}/{self.api_version}/{self.audience_id}?fields=id,name"
+        return PreparedRequest("GET", url, self._headers())
+
     def _headers(self) -> dict[str, str]:
         return {"authorization": f"Bearer {self._secret}", "content-type": "application/x-www-form-urlencoded"}
 

@@ -111,6 +111,10 @@ class SalesforceDestination(Destination):
                 )
 
     # --- requests -----------------------------------------------------------------------------------
+    def check_request(self) -> PreparedRequest:
+        """``GET /services/data/{version}/limits``: the org's API limits (needs a valid access token)."""
+        return PreparedRequest("GET", self._url("limits"), self._headers())
+
     def _url(self, tail: str) -> str:
         return f"{self.cfg.destination.base_url}/services/data/{self.api_version}/{tail}"
 

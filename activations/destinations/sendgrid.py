@@ -67,6 +67,10 @@ class SendGridDestination(Destination):
             h["content-type"] = "application/json"
         return h
 
+    def check_request(self) -> PreparedRequest:
+        """``GET /v3/scopes``: the scopes of the API key (needs a valid key)."""
+        return PreparedRequest("GET", f"{self.cfg.destination.base_url}/v3/scopes", self._headers(body=False))
+
     def _contact(self, r: Record) -> dict[str, Any]:
         c: dict[str, Any] = {}
         for k, v in r.fields.items():

@@ -190,6 +190,15 @@ class CustomerIoDestination(_TriggerDestination):
                 f"{self.cfg.destination.secret_env} must be site_id:api_key"
             )
 
+    def _headers(self) -> dict[str, str]:
+        auth = base64.b64encode(self._secret.encode()).decode()
+        return {"authorization": f"Basic {auth}", "content-type": "application/json"}
+
+    def check_request(self) -> PreparedRequest:
+        """Track API ``GET /api/v1/accounts/region``: the region and workspace of these credentials (401 when
+        they are wrong)."""
+        return PreparedRequest("GET", f"{self.cfg.destination.base_url}/api/v1/accounts/region", self._headers())
+
     def build_request(self, records: list[Record]) -> PreparedRequest:
         batch = []
         for r in records:
@@ -201,9 +210,7 @@ class CustomerIoDestination(_TriggerDestination):
         body = orjson.dumps({"batch": batch}, default=str)
         if len(body) > 500 * 1024 and len(records) > 1:
             raise OutflowError(f"sync {self.cfg.name}: a Customer.io batch is over 500 KB; lower batch_size")
-        auth = base64.b64encode(self._secret.encode()).decode()
-        headers = {"authorization": f"Basic {auth}", "content-type": "application/json"}
-        return PreparedRequest("POST", f"{self.cfg.destination.base_url}/api/v2/batch", headers, body)
+        return PreparedRequest("POST", f"{self.cfg.destination.base_url}/api/v2/batch", self._headers(), body)
 
     def parse_response(self, response: httpx.Response, records: list[Record]) -> list[RowResult]:
         """Customer.io answers 200 with an empty object when the whole batch is accepted, 207 with ``errors``

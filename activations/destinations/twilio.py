@@ -110,6 +110,11 @@ class TwilioSmsDestination(Destination):
         return value
 
     # --- one message ----------------------------------------------------------------------------------------
+    def check_request(self) -> PreparedRequest:
+        """``GET /2010-04-01/Accounts/{AccountSid}.json``: the account resource."""
+        url = f"{self.cfg.destination.base_url}/2010-04-01/Accounts/{self.account_sid}.json"
+        return PreparedRequest("GET", url, self._headers())
+
     def _headers(self) -> dict[str, str]:
         auth = base64.b64encode(self._secret.encode()).decode()
         return {"authorization": f"Basic {auth}", "content-type": "application/x-www-form-urlencoded"}

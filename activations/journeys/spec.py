@@ -505,7 +505,11 @@ def load_journeys(directory: Path | str | None = None, *, syncs: dict[str, Any] 
 
 
 def find_journey(name: str, directory: Path | str | None = None) -> Journey:
-    for j in load_journeys(directory):
+    from outflow.errors import did_you_mean
+
+    journeys = load_journeys(directory)
+    for j in journeys:
         if j.name == name:
             return j
-    raise JourneyError(f"no journey named {name!r} in {_display(Path(directory) if directory else journeys_dir())}")
+    where = _display(Path(directory) if directory else journeys_dir())
+    raise JourneyError(f"no journey named {name!r} in {where}{did_you_mean(name, [j.name for j in journeys])}")

@@ -4,6 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The token every vendor sandbox accepts unless told otherwise (``OUTFLOW_SANDBOX_TOKEN``), and the webhook
+#: sandbox's Standard Webhooks secret (``OUTFLOW_SANDBOX_SECRET``): fixed and documented, so that
+#: `outflow sandbox`, `make ui` and a user's shell agree on them. They guard nothing but local test servers.
+SANDBOX_TOKEN = "sandbox-token"
+SANDBOX_WEBHOOK_SECRET = "whsec_b3V0Zmxvdy1zYW5kYm94LWtleS0wMDAx"  # make_secret(): base64 of outflow-sandbox-key-0001
+
+
+def sandbox_credentials() -> tuple[str, str]:
+    """The vendor token and the webhook secret the sandboxes use: OUTFLOW_SANDBOX_TOKEN / OUTFLOW_SANDBOX_SECRET,
+    else the documented defaults."""
+    import os
+
+    return (
+        os.environ.get("OUTFLOW_SANDBOX_TOKEN") or SANDBOX_TOKEN,
+        os.environ.get("OUTFLOW_SANDBOX_SECRET") or SANDBOX_WEBHOOK_SECRET,
+    )
+
+
+def sync_environment(running: dict[str, Any], syncs: list[Any]) -> dict[str, str]:
+    """The environment variables (name -> value) each declared sync needs to reach its running sandbox."""
+    env: dict[str, str] = {}
+    for cfg in syncs:
+        if cfg.destination.type in running:
+            env.update(running[cfg.destination.type].credentials(cfg))
+    return dict(sorted(env.items()))
+
 
 def vendor_sandboxes() -> dict[str, Any]:
     """destination type -> sandbox class, for every vendor destination."""

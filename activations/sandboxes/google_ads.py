@@ -96,9 +96,14 @@ class GoogleAdsSandbox(VendorSandbox):
                 self._day = (day, used + 1)
         return super().handle(req, conn)
 
+    def accessible(self, req: Request) -> Response:
+        """``GET /{version}/customers:listAccessibleCustomers``: the customers the credentials reach."""
+        return Response(200, {"resourceNames": ["customers/1234567890"]})
+
     def routes(self) -> list[Route]:
         v = r"/v\d+"
         return [
+            ("GET", v + r"/customers:listAccessibleCustomers", self.accessible),
             ("GET", v + r"/customers/(?P<cid>\d+)/operations/(?P<op>\d+)", self.get_operation),
             ("POST", v + r"/customers/(?P<cid>\d+)/offlineUserDataJobs:create", self.create),
             (

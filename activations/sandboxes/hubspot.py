@@ -93,11 +93,18 @@ class HubSpotSandbox(VendorSandbox):
         self.error_context_key = "id"  # the key a 207's errors[].context names failed inputs under (tests vary it)
         super().__init__(**kw)
 
+    def contacts_page(self, req: Request) -> Response:
+        """``GET .../objects/contacts?limit=n``: a page of contacts (the credential check reads one)."""
+        with self.lock:
+            ids = list(self.contacts)[: int(req.q("limit") or 10)]
+        return Response(200, {"results": [{"id": str(i), "properties": {}} for i in ids]})
+
     def routes(self) -> list[Route]:
         # the legacy /crm/v3/... paths and the date-versioned /crm/objects/{YYYY-MM}/..., /crm/lists/{YYYY-MM}/...
         obj = r"/crm/(?:v\d+/objects|objects/[\w-]+)/contacts"
         lists = r"/crm/(?:v\d+/lists|lists/[\w-]+)/(?P<id>[^/]+)"
         return [
+            ("GET", obj, self.contacts_page),
             ("POST", obj + r"/batch/upsert", self.upsert),
             ("POST", obj + r"/batch/read", self.read),
             ("POST", obj + r"/gdpr-delete", self.gdpr_delete),

@@ -118,8 +118,14 @@ class KlaviyoSandbox(VendorSandbox):
                            ).response  # fmt: skip
         return super().handle(req, conn)
 
+    def accounts(self, req: Request) -> Response:
+        """``GET /api/accounts``: the account of the private API key (JSON:API)."""
+        account = {"type": "account", "id": "SBX001", "attributes": {"test_account": True}}
+        return Response(200, {"data": [account], "links": {"self": "/api/accounts/"}})
+
     def routes(self) -> list[Route]:
         return [
+            ("GET", r"/api/accounts/?", self.accounts),
             ("POST", r"/api/profile-bulk-import-jobs", self.bulk_import),
             ("GET", r"/api/profile-bulk-import-jobs/(?P<id>[^/]+)", self.get_job),
             ("GET", r"/api/profile-bulk-import-jobs/(?P<id>[^/]+)/import-errors", self.get_import_errors),

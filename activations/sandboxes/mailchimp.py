@@ -83,8 +83,13 @@ class MailchimpSandbox(VendorSandbox):
             with self.lock:
                 self.in_flight -= 1
 
+    def ping(self, req: Request) -> Response:
+        """``GET /ping``: Mailchimp's health check (authenticated)."""
+        return Response(200, {"health_status": "Everything's Chimpy!"})
+
     def routes(self) -> list[Route]:
         return [
+            ("GET", r"(?:/3\.0)?/ping", self.ping),
             ("POST", r"(?:/3\.0)?/lists/(?P<id>\w+)", self.batch),
             ("DELETE", r"(?:/3\.0)?/lists/(?P<id>\w+)/members/(?P<hash>[0-9a-f]{32})", self.archive),
             (

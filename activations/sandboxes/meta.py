@@ -65,7 +65,12 @@ class MetaSandbox(VendorSandbox):
 
     def routes(self) -> list[Route]:
         path = r"/(?P<version>v\d+\.\d+)/(?P<id>\d+)/users"
-        return [("POST", path, self.add), ("DELETE", path, self.remove)]
+        audience = r"/(?P<version>v\d+\.\d+)/(?P<id>\d+)"
+        return [("POST", path, self.add), ("DELETE", path, self.remove), ("GET", audience, self.audience)]
+
+    def audience(self, req: Request) -> Response:
+        """``GET /{version}/{audience_id}?fields=id,name``: the custom audience node."""
+        return Response(200, {"id": req.params["id"], "name": f"audience {req.params['id']}"})
 
     def _usage(self, regain_minutes: int = 0) -> dict[str, str]:
         """``X-Business-Use-Case-Usage``: the share of the allowance used, as Meta reports it (whole percent)."""

@@ -76,8 +76,13 @@ class SalesforceSandbox(VendorSandbox):
         super().__init__(**kw)
         self.allocation = int(self.bucket.capacity) if self.bucket else 100_000
 
+    def limits(self, req: Request) -> Response:
+        """``GET /services/data/vXX.X/limits``: the org's limits."""
+        return Response(200, {"DailyApiRequests": {"Max": 15000, "Remaining": 14999}})
+
     def routes(self) -> list[Route]:
         return [
+            ("GET", _V + r"/limits", self.limits),
             ("PATCH", _V + r"/composite/sobjects/(?P<sobject>\w+)/(?P<ext>\w+)", self.upsert),
             ("PATCH", _V + r"/composite/sobjects", self.update),
             ("DELETE", _V + r"/composite/sobjects", self.delete),

@@ -74,8 +74,13 @@ class SendGridSandbox(VendorSandbox):
             return self.export_file(req) if req.path.startswith("/_files/exports/") else self.errors_file(req)
         return super().handle(req, conn)
 
+    def scopes(self, req: Request) -> Response:
+        """``GET /v3/scopes``: the scopes of the API key."""
+        return Response(200, {"scopes": ["marketing.read", "marketing.write"]})
+
     def routes(self) -> list[Route]:
         return [
+            ("GET", r"/v3/scopes", self.scopes),
             ("PUT", r"/v3/marketing/contacts", self.upsert),
             ("POST", r"/v3/marketing/contacts/search/emails", self.search_emails),
             ("DELETE", r"/v3/marketing/contacts", self.delete_contacts),

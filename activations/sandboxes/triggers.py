@@ -125,7 +125,12 @@ class CustomerIoSandbox(VendorSandbox):
         return [
             ("POST", r"/api/v2/batch", self.batch),
             ("DELETE", r"/api/v1/customers/(?P<id>[^/]+)", self.delete_person),
+            ("GET", r"/api/v1/accounts/region", self.region),
         ]
+
+    def region(self, req: Request) -> Response:
+        """``GET /api/v1/accounts/region``: the region, its Track URL and the workspace of the credentials."""
+        return Response(200, {"url": "https://track.customer.io", "region": "us", "environment_id": 1})
 
     def credentials(self, cfg: Any) -> dict[str, str]:
         return {cfg.destination.secret_env: f"{self.site_id}:{self.token}"}

@@ -45,10 +45,16 @@ class TwilioSandbox(VendorSandbox):
         self.numbers = set(numbers)
         super().__init__(**kw)
 
+    def account(self, req: Request) -> Response:
+        """``GET /2010-04-01/Accounts/{AccountSid}.json``: the account resource."""
+        sid = req.params["sid"]
+        return Response(200, {"sid": sid, "status": "active", "type": "Full", "friendly_name": "Outflow sandbox"})
+
     def routes(self) -> list[Route]:
         acct = r"/2010-04-01/Accounts/(?P<sid>AC[0-9a-fA-F]{32})"
         return [
             ("POST", rf"{acct}/Messages\.json", self.create),
+            ("GET", rf"{acct}\.json", self.account),
             ("GET", rf"{acct}/Messages\.json", self.list_messages),
             ("DELETE", rf"{acct}/Messages/(?P<msg>(SM|MM)[0-9a-f]{{32}})\.json", self.delete_message),
         ]

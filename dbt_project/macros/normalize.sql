@@ -25,9 +25,12 @@ end
 
 {#- "Now" for every model: the as_of var when set, else the current time. A bare date (YYYY-MM-DD) is the end of
     that day (the next midnight), so models that count events strictly before now keep that day's events;
-    `outflow build` passes a full timestamp (outflow/asof.py). -#}
+    `outflow build` passes a full timestamp (outflow/asof.py) in OUTFLOW_DBT_AS_OF (outflow/build.py), read only when
+    a model runs, so that a new as-of never invalidates dbt's partial parse (dbt re-parses everything when a --vars
+    value changes, and the files that read an env var at parse time when it changes). The var, when set (unit
+    tests, a caller's --vars), comes first. -#}
 {% macro outflow_now() -%}
-{%- set as_of = var('as_of', '') | string -%}
+{%- set as_of = (var('as_of', '') | string) or ((env_var('OUTFLOW_DBT_AS_OF', '') if execute else '') | string) -%}
 {%- if as_of | length == 10 -%} cast({{ dbt.dateadd('day', 1, "cast('" ~ as_of ~ "' as timestamp)") }} as timestamp)
 {%- elif as_of -%} cast('{{ as_of }}' as timestamp)
 {%- else -%} cast(current_timestamp as timestamp) {%- endif -%}

@@ -2,7 +2,9 @@
 
 Thin on purpose: the asset calls ``activations.engine.run_sync``, the same function as ``outflow sync run``;
 the engine runs the quality gate and the consent/erasure filter itself, so the asset, its per-sync job and
-the schedule cannot send past them.
+the schedule cannot send past them. Each asset carries two checks, evaluated from the run's own counts:
+``rejected_rows`` (a warning when the destination refused rows) and ``invalid_share`` (an error when more
+than the sync's ``thresholds.max_invalid_share`` of the model's rows are invalid).
 """
 
 from collections.abc import Sequence
@@ -11,7 +13,7 @@ import dagster as dg
 
 from activations.config import SyncConfig, load_syncs
 from activations.engine import SyncFailed, SyncResult, run_sync
-from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WAREHOUSE_RUN_TAGS, WarehouseResource, retry_on_lock
 
 GROUP = "activations"
 
@@ -35,12 +37,47 @@ def _metadata(res: SyncResult) -> dict[str, dg.MetadataValue]:
     }
 
 
+REJECTED_CHECK, INVALID_CHECK = "rejected_rows", "invalid_share"
+
+
+def _checks(cfg: SyncConfig, res: SyncResult) -> list[dg.AssetCheckResult]:
+    """The run's rejected rows (warn) and invalid share (fail above the threshold), each naming the command that
+    lists the rows."""
+    limit = cfg.thresholds.max_invalid_share
+    return [
+        dg.AssetCheckResult(
+            check_name=REJECTED_CHECK,
+            passed=res.rejected == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"rejected": res.rejected, "list them": f"outflow sync rejected {cfg.name}"},
+        ),
+        dg.AssetCheckResult(
+            check_name=INVALID_CHECK,
+            passed=res.invalid_share <= limit,
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "invalid": res.invalid,
+                "invalid_share": round(res.invalid_share, 4),
+                "max_invalid_share": limit,
+                "list them": f"outflow sync rejected {cfg.name} --invalid",
+            },
+        ),
+    ]
+
+
 def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
-    """The asset for one sync; its upstream is the dbt model's default asset key ``[source]``."""
+    """The asset for one sync, with its checks; its upstream is the dbt model's default asset key ``[source]``."""
+    key = sync_asset_key(cfg)
 
     @dg.asset(
-        key=sync_asset_key(cfg),
+        key=key,
         deps=[dg.AssetKey([cfg.source])],
+        check_specs=[
+            dg.AssetCheckSpec(REJECTED_CHECK, asset=key, description="the destination rejected no row (warns)"),
+            dg.AssetCheckSpec(
+                INVALID_CHECK, asset=key, description="invalid rows stay under thresholds.max_invalid_share"
+            ),
+        ],
         group_name=GROUP,
         kinds={"python", cfg.destination.type},
         description=f"{cfg.mode.value} main.{cfg.source} → {cfg.destination.type}:{cfg.destination.object}",
@@ -49,14 +86,15 @@ def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
     )
     def _sync(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         try:
-            res = run_sync(cfg, warehouse=warehouse.path or None)  # empty: the settings (DuckDB or PostgreSQL)
+            with retry_on_lock():  # the warehouse held by another process: the step is retried
+                res = run_sync(cfg, warehouse=warehouse.path or None)  # empty: the settings (DuckDB or PostgreSQL)
         except SyncFailed as exc:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(
             f"sync {cfg.name}: {res.status}; added={res.added} changed={res.changed} removed={res.removed} "
             f"rejected={res.rejected} invalid={res.invalid}"
         )
-        return dg.MaterializeResult(metadata=_metadata(res))
+        return dg.MaterializeResult(metadata=_metadata(res), check_results=_checks(cfg, res))
 
     return _sync
 

@@ -13,14 +13,18 @@ from dagster_dbt import (
     dbt_assets,
 )
 
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource, retry_on_lock
 from outflow import settings
 from outflow.asof import resolve_as_of
 from outflow.build import dbt_env, dbt_vars, run_dbt
 
 # the dbt installed beside this interpreter, so the UI works without activating the venv
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
-DBT_PROJECT = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
+DBT_PROJECT = DbtProject(
+    project_dir=settings.DBT_PROJECT_DIR,
+    profiles_dir=settings.DBT_PROJECT_DIR,
+    target_path=settings.dbt_target_dir().relative_to(settings.DBT_PROJECT_DIR),  # DBT_TARGET_PATH, else target
+)
 
 
 class OutflowDbtTranslator(DagsterDbtTranslator):
@@ -69,7 +73,10 @@ def build_defs() -> dg.Definitions:
         with warehouse.connect() as con:
             as_of = resolve_as_of(None, con)
         context.log.info(f"dbt build {as_of.describe()}")
-        yield from dbt.cli(["build", "--target", settings.target(), *dbt_vars(as_of.dbt_var)], context=context).stream()
+        with retry_on_lock():  # dbt could not open the DuckDB file another process holds: the step is retried
+            yield from dbt.cli(
+                ["build", "--target", settings.target(), *dbt_vars(as_of.dbt_var)], context=context
+            ).stream()
 
     return dg.Definitions(
         assets=[outflow_dbt_models],

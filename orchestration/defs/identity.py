@@ -2,12 +2,14 @@
 
 Each asset's key is the one dagster-dbt gives the dbt source it writes (outflow_identity.phones_e164,
 outflow_identity.person_map), so the dbt models that read them sit downstream in one graph, and Dagster runs
-the dbt models before a step, the step, then the rest. Thin wiring over outflow.phones and outflow.person_map.
+the dbt models before a step, the step, then the rest. Thin wiring over outflow.phones, outflow.identity_fuzzy
+and outflow.person_map.
 """
 
 import dagster as dg
 
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.person_map import resolve_person_map
 from outflow.phones import normalize_emails, normalize_phones
 
@@ -15,6 +17,8 @@ PHONES_KEY = dg.AssetKey(["outflow_identity", "phones_e164"])
 COUNTRIES_KEY = dg.AssetKey(["outflow_identity", "countries"])
 EMAILS_KEY = dg.AssetKey(["outflow_identity", "emails"])
 PERSON_MAP_KEY = dg.AssetKey(["outflow_identity", "person_map"])
+CHANGES_KEY = dg.AssetKey(["outflow_identity", "identity_changes"])
+FUZZY_KEY = dg.AssetKey(["outflow_identity", "fuzzy_links"])
 
 
 def build_defs() -> dg.Definitions:
@@ -56,18 +60,49 @@ def build_defs() -> dg.Definitions:
             normalized = normalize_emails(wh)
         return dg.MaterializeResult(metadata={"new_emails": dg.MetadataValue.int(normalized)})
 
+    @dg.multi_asset(
+        specs=[
+            dg.AssetSpec(
+                PERSON_MAP_KEY,
+                deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+                owners=["team:analytics-engineering"],
+                description="Identifier to person_id: shared values, strong links, conflict-aware weak links and "
+                "overrides over the identity graph, ids kept stable and unique from run to run.",
+            ),
+            dg.AssetSpec(
+                CHANGES_KEY,
+                deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+                owners=["team:analytics-engineering"],
+                description="Every merge and split of persons, with its reason.",
+            ),
+        ],
+        group_name="intermediate",
+        pool=WAREHOUSE_POOL,
+    )
+    def person_map(warehouse: WarehouseResource):
+        with warehouse.connect() as wh:
+            identifiers = resolve_person_map(wh)
+        yield dg.MaterializeResult(
+            asset_key=PERSON_MAP_KEY, metadata={"identifiers": dg.MetadataValue.int(identifiers)}
+        )
+        yield dg.MaterializeResult(asset_key=CHANGES_KEY)
+
     @dg.asset(
-        key=PERSON_MAP_KEY,
-        deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+        key=FUZZY_KEY,
+        deps=[dg.AssetKey(k) for k in ("int_identity__nodes", "stg_crm__contacts", "stg_shop__orders")],
         group_name="intermediate",
         owners=["team:analytics-engineering"],
         pool=WAREHOUSE_POOL,
-        description="Identifier to person_id: connected components over the identity graph with the over-merge "
-        "guards, ids kept stable from run to run.",
+        description="The fuzzy identity stage (Splink): accepted CRM/order record pairs, and the review table; "
+        "dropped when vars.identity_fuzzy.enabled is off.",
     )
-    def person_map(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def fuzzy_links(warehouse: WarehouseResource) -> dg.MaterializeResult:
+        config = fuzzy_config()
         with warehouse.connect() as wh:
-            identifiers = resolve_person_map(wh)
-        return dg.MaterializeResult(metadata={"identifiers": dg.MetadataValue.int(identifiers)})
+            if not config.enabled:
+                clear_fuzzy(wh)
+                return dg.MaterializeResult(metadata={"enabled": False})
+            result = link_fuzzy(wh, config)
+        return dg.MaterializeResult(metadata={"accepted": result.accepted, "review": result.review})
 
-    return dg.Definitions(assets=[phones_e164, emails, person_map])
+    return dg.Definitions(assets=[phones_e164, emails, fuzzy_links, person_map])

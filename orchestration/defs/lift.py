@@ -30,7 +30,8 @@ def build_defs() -> dg.Definitions:
         with warehouse.connect() as con:
             lift, _ = compute_lift(con)
         rows = [
-            f"| {r['campaign']} | {r['treated']:,} | {r['holdout']:,} | {100 * _num(r['abs_lift']):.1f} "
+            f"| {r['campaign']} ({r['campaign_type']}) | {r['treated']:,} | {r['holdout']:,} | "
+            f"{100 * _num(r['abs_lift']):.1f} "
             f"[{100 * _num(r['abs_lift_low']):.1f}, {100 * _num(r['abs_lift_high']):.1f}] | "
             f"{_num(r['incremental_conversions']):.1f} | {r['note']} |"
             for r in lift.iter_rows(named=True)
@@ -44,7 +45,7 @@ def build_defs() -> dg.Definitions:
         )
         metadata: dict = {"campaigns": dg.MetadataValue.int(lift.height), "lift": dg.MetadataValue.md(table)}
         for r in lift.iter_rows(named=True):
-            metadata[f"abs_lift/{r['campaign']}"] = dg.MetadataValue.float(_num(r["abs_lift"]))
+            metadata[f"abs_lift/{r['campaign_type']}/{r['campaign']}"] = dg.MetadataValue.float(_num(r["abs_lift"]))
         context.log.info("campaign lift for %d campaigns", lift.height)
         return dg.MaterializeResult(metadata=metadata)
 

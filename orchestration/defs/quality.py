@@ -20,7 +20,7 @@ from data_quality.config import Severity, load_config
 from data_quality.runner import catalog, run_checks
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from outflow.contract import TABLES
-from outflow.settings import DBT_PROJECT_DIR
+from outflow.settings import DBT_PROJECT_DIR, dbt_target_dir
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def discover_activation_models(project_dir: Path = DBT_PROJECT_DIR) -> list[str]
     """Every ``sync_*``/``trg_*`` dbt model: SQL files under models/ and nodes of a compiled manifest."""
     models = project_dir / "models"
     names = {p.stem for pat in ("sync_*.sql", "trg_*.sql") for p in models.rglob(pat)} if models.is_dir() else set()
-    manifest = project_dir / "target" / "manifest.json"
+    manifest = dbt_target_dir(project_dir) / "manifest.json"
     if manifest.is_file():
         try:
             nodes = json.loads(manifest.read_text()).get("nodes", {})

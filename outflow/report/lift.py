@@ -37,14 +37,15 @@ def _pct(value: float, digits: int = 1) -> str:
 
 def _table(lift: pl.DataFrame) -> str:
     head = (
-        "<tr><th>campaign</th><th>treated</th><th>holdout</th><th>treated rate %</th><th>holdout rate %</th>"
+        "<tr><th>campaign</th><th>type</th><th>treated</th><th>holdout</th>"
+        "<th>treated rate %</th><th>holdout rate %</th>"
         "<th>abs. lift (pts) [95% CI]</th><th>rel. lift % [95% CI]</th><th>incremental conversions</th>"
         "<th>incremental revenue</th><th>MDE (pts)</th><th>note</th></tr>"
     )
     rows = []
     for r in lift.iter_rows(named=True):
         rows.append(
-            f"<tr><td>{html.escape(r['campaign'])}</td><td>{r['treated']:,}</td><td>{r['holdout']:,}</td>"
+            f"<tr><td>{html.escape(r['campaign'])}</td><td>{html.escape(r['campaign_type'])}</td><td>{r['treated']:,}</td><td>{r['holdout']:,}</td>"
             f"<td>{_pct(r['treated_rate'])}</td><td>{_pct(r['holdout_rate'])}</td>"
             f"<td>{_pct(r['abs_lift'])} [{_pct(r['abs_lift_low'])}, {_pct(r['abs_lift_high'])}]</td>"
             f"<td>{_pct(r['rel_lift'], 0)} [{_pct(r['rel_lift_low'], 0)}, {_pct(r['rel_lift_high'], 0)}]</td>"
@@ -54,7 +55,7 @@ def _table(lift: pl.DataFrame) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def _chart(campaign: str, days: pl.DataFrame) -> go.Figure:
+def _chart(campaign: str, kind: str, days: pl.DataFrame) -> go.Figure:
     x = days["day"].to_list()
     low = [100 * v for v in days["abs_lift_low"].fill_nan(0.0).to_list()]
     high = [100 * v for v in days["abs_lift_high"].fill_nan(0.0).to_list()]
@@ -70,7 +71,7 @@ def _chart(campaign: str, days: pl.DataFrame) -> go.Figure:
     fig.add_trace(go.Scatter(x=x, y=mid, mode="lines+markers", name="absolute lift", line={"color": "#1f77b4"}))
     fig.add_hline(y=0, line={"color": "#888", "dash": "dot"})
     fig.update_layout(
-        title=f"{campaign}: cumulative lift by day since exposure",
+        title=f"{campaign} ({kind}): cumulative lift by day since exposure",
         xaxis_title="days since exposure",
         yaxis_title="lift (percentage points)",
         height=360,
@@ -82,8 +83,10 @@ def _chart(campaign: str, days: pl.DataFrame) -> go.Figure:
 def write_lift_report(lift: pl.DataFrame, daily: pl.DataFrame, out: Path) -> Path:
     """Write the page to `out` (its folder is created) and return the path."""
     charts = []
-    for i, campaign in enumerate(lift["campaign"].to_list() if lift.height else []):
-        fig = _chart(campaign, daily.filter(pl.col("campaign") == campaign).sort("day"))
+    rows = lift.select("campaign_type", "campaign").iter_rows() if lift.height else []
+    for i, (kind, campaign) in enumerate(rows):
+        mine = daily.filter((pl.col("campaign_type") == kind) & (pl.col("campaign") == campaign))
+        fig = _chart(campaign, kind, mine.sort("day"))
         div = fig.to_html(full_html=False, include_plotlyjs=(i == 0), div_id=f"chart-{i}")
         charts.append(f'<section class="lift-chart" data-campaign="{html.escape(campaign)}">{div}</section>')
     as_of = lift["measured_as_of"].max() if lift.height else None

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from outflow.settings import dbt_target_dir
+
 log = logging.getLogger(__name__)
 
 # Generic types the compiler reasons about.
@@ -196,7 +198,7 @@ def load_catalog(project_dir: Path) -> Catalog:
     # models declared elsewhere (packages, other folders).
     if models_dir.exists():
         found.update({k: v for k, v in _from_yaml(models_dir, wanted).items() if v})
-    manifest = project_dir / "target" / "manifest.json"
+    manifest = dbt_target_dir(project_dir) / "manifest.json"
     if manifest.exists():
         for k, v in _from_manifest(manifest, wanted).items():
             if v and k not in found:

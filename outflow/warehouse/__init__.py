@@ -92,12 +92,9 @@ def connect(
     A problem the user can fix raises :class:`WarehouseError` (one line, naming the setting, no secret).
     """
     if isinstance(path, str) and path.startswith(POSTGRES_SCHEMES) and url is None:
-        from outflow.warehouse.postgres import SETTING, open_postgres
+        from outflow.warehouse.postgres import open_postgres
 
-        try:
-            return open_postgres(path, read_only=read_only)
-        except WarehouseError as exc:  # the user named it with --warehouse, not the setting
-            raise WarehouseError(str(exc).replace(SETTING, "--warehouse")) from None
+        return open_postgres(path, read_only=read_only, setting="--warehouse")
     if path is None and url is None:
         target = target or settings.target()
         if target == "spark":

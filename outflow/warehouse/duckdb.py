@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import logging
+import os
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -19,26 +21,87 @@ class DuckDBQueryError(QueryError, duckdb.Error):
 
 
 _views = itertools.count()
+log = logging.getLogger(__name__)
+
+#: How long opening a warehouse another process holds waits for DuckDB's file lock before giving up, in seconds
+#: (OUTFLOW_LOCK_TIMEOUT; 0: do not wait).
+DEFAULT_LOCK_TIMEOUT = 30.0
 
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _open_error(path: Path, exc: duckdb.Error) -> WarehouseError:
+def _locked(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.Error) and ("Conflicting lock" in str(exc) or "Could not set lock" in str(exc))
+
+
+def _holder(text: str) -> str:
+    """Who holds the lock, from DuckDB's message: its PID and, when it runs on this machine, its command."""
+    pid = re.search(r"\(PID (\d+)\)", text)
+    if not pid:
+        return "another process"
+    try:
+        raw = Path(f"/proc/{pid.group(1)}/cmdline").read_bytes().decode(errors="replace")
+        command = " ".join(raw.replace("\0", " ").split())
+    except OSError:
+        command = ""
+    return f"another process (PID {pid.group(1)})" + (f" running `{command[:60]}`" if command else "")
+
+
+def _open_error(path: Path, exc: duckdb.Error, waited: float = 0.0) -> WarehouseError:
     text = str(exc)
-    if "Conflicting lock" in text or "Could not set lock" in text:
-        pid = re.search(r"\(PID (\d+)\)", text)
-        holder = f"another process (PID {pid.group(1)})" if pid else "another process"
+    if _locked(exc):
+        after = f" (waited {waited:.0f} s; OUTFLOW_LOCK_TIMEOUT)" if waited else ""
         return WarehouseError(
-            f"the DuckDB warehouse {path} is locked by {holder}: close that program (DuckDB allows one writer), "
-            "or point OUTFLOW_WAREHOUSE at another file"
+            f"the DuckDB warehouse {path} is locked by {_holder(text)}{after}: wait for it to finish or stop it, "
+            "then run this again (DuckDB allows one writing process), or point OUTFLOW_WAREHOUSE at another file"
         )
     return WarehouseError(f"cannot open the DuckDB warehouse {path} (OUTFLOW_WAREHOUSE): {_first_line(exc)}")
 
 
+def lock_timeout() -> float:
+    """OUTFLOW_LOCK_TIMEOUT in seconds (default 30)."""
+    raw = os.environ.get("OUTFLOW_LOCK_TIMEOUT", "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        raise WarehouseError(f"OUTFLOW_LOCK_TIMEOUT={raw!r} is not a number of seconds") from None
+
+
+def _connect_waiting(target: Path, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """``duckdb.connect``, waiting (bounded by OUTFLOW_LOCK_TIMEOUT, with a warning saying who holds it) while
+    another process holds the file's lock; then one line naming the holder."""
+    from tenacity import RetryError, Retrying, retry_if_exception, stop_after_delay, wait_exponential
+
+    timeout = lock_timeout()
+    said = []
+
+    def tell(state) -> None:  # once: what we wait for, and for how long at most
+        if not said:
+            said.append(True)
+            holder = _holder(str(state.outcome.exception()))
+            log.warning("the warehouse %s is locked by %s: waiting up to %.0f s", target, holder, timeout)
+
+    retrying = Retrying(
+        retry=retry_if_exception(_locked),
+        stop=stop_after_delay(timeout),
+        wait=wait_exponential(multiplier=0.1, max=2.0),
+        before_sleep=tell,
+        reraise=False,
+    )
+    try:
+        return retrying(duckdb.connect, str(target), read_only=read_only)
+    except RetryError as exc:
+        last = exc.last_attempt.exception()
+        raise _open_error(target, last, retrying.statistics.get("delay_since_first_attempt", timeout)) from None
+
+
 def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
-    """Open (creating if needed, unless read-only) the DuckDB file at ``path``."""
+    """Open (creating if needed, unless read-only) the DuckDB file at ``path``. While another process holds the
+    file, wait for it up to OUTFLOW_LOCK_TIMEOUT seconds (a warning says who holds it)."""
     target = Path(path)
     if str(path) == ":memory:":
         return DuckDBWarehouse(duckdb.connect(":memory:"), ":memory:")
@@ -47,13 +110,13 @@ def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
     if not read_only:
         target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(target), read_only=read_only)
+        con = _connect_waiting(target, read_only)
     except duckdb.ConnectionException:
         # The file is already open read-write in this process (tests, notebooks): DuckDB allows one configuration.
         if not read_only:
             raise
         try:
-            con = duckdb.connect(str(target))
+            con = _connect_waiting(target, False)
         except duckdb.Error as exc:
             raise _open_error(target, exc) from None
     except duckdb.Error as exc:
@@ -84,6 +147,11 @@ class DuckDBWarehouse(Warehouse):
     @property
     def raw(self) -> duckdb.DuckDBPyConnection:
         """The driver connection, for the back end's own use (and code not yet moved to the interface)."""
+        return self._con
+
+    def splink_connection(self) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection for Splink's DuckDBAPI (the fuzzy identity stage runs Splink on a local engine)."""
+        self._con.complete()
         return self._con
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> duckdb.DuckDBPyConnection:

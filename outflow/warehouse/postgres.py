@@ -32,12 +32,12 @@ def mask(url: str) -> str:
     return re.sub(r"(://[^:/@?#]*):[^@/]*@", r"\1:***@", url)
 
 
-def _parts(url: str) -> dict[str, Any]:
+def _parts(url: str, setting: str = SETTING) -> dict[str, Any]:
     try:
         return conninfo_to_dict(url)
     except psycopg.Error:
         raise WarehouseError(
-            f"{SETTING} is not a valid PostgreSQL URL ({mask(url)}): expected postgresql://user@host:port/dbname"
+            f"{setting} is not a valid PostgreSQL URL ({mask(url)}): expected postgresql://user@host:port/dbname"
         ) from None
 
 
@@ -45,46 +45,49 @@ def _where(info: dict[str, Any]) -> str:
     return f"{info.get('host') or 'localhost'}:{info.get('port') or 5432}/{info.get('dbname') or info.get('user', '')}"
 
 
-def _connect_error(exc: psycopg.Error, info: dict[str, Any]) -> WarehouseError:
+def _connect_error(exc: psycopg.Error, info: dict[str, Any], setting: str = SETTING) -> WarehouseError:
     text = str(exc)
     user, where = info.get("user") or "(default user)", _where(info)
     password = info.get("password")
     if "no password supplied" in text:
         msg = (
             f"PostgreSQL at {where} asks for a password for user {user} and none was given: "
-            f"set PGPASSWORD, or the password in {SETTING}"
+            f"set PGPASSWORD, or the password in {setting}"
         )
     elif "password authentication failed" in text or "authentication failed" in text:
         msg = (
             f"PostgreSQL at {where} refused user {user} (authentication failed): "
-            f"fix the user or password in {SETTING} / PGPASSWORD"
+            f"fix the user or password in {setting} / PGPASSWORD"
         )
     elif re.search(r'role ".*" does not exist', text):
-        msg = f"PostgreSQL at {where} has no user {user}: fix the user in {SETTING}"
+        msg = f"PostgreSQL at {where} has no user {user}: fix the user in {setting}"
     elif re.search(r'database ".*" does not exist', text):
-        msg = f"PostgreSQL at {where} has no database {info.get('dbname')}: create it, or fix the database in {SETTING}"
+        msg = f"PostgreSQL at {where} has no database {info.get('dbname')}: create it, or fix the database in {setting}"
     elif "not permitted to log in" in text:
-        msg = f"PostgreSQL at {where} does not let user {user} log in: grant it LOGIN, or change the user in {SETTING}"
+        msg = f"PostgreSQL at {where} does not let user {user} log in: grant it LOGIN, or change the user in {setting}"
     else:
         reason = next((ln.strip() for ln in reversed(text.splitlines()) if "failed:" in ln), text.strip())
         reason = reason.rsplit("failed:", 1)[-1].strip() or "no answer"
-        msg = f"cannot reach PostgreSQL at {where} ({reason}): check {SETTING} and that the server is running"
+        msg = f"cannot reach PostgreSQL at {where} ({reason}): check {setting} and that the server is running"
     if password:
         msg = msg.replace(password, "***")
     return WarehouseError(mask(msg))
 
 
-def open_postgres(url: str, read_only: bool = False) -> PostgresWarehouse:
-    """Connect to the database at ``url`` (auto-commit; ``read_only`` makes every transaction read-only)."""
-    info = _parts(url)
+def open_postgres(url: str, read_only: bool = False, setting: str = SETTING) -> PostgresWarehouse:
+    """Connect to the database at ``url`` (auto-commit; ``read_only`` makes every transaction read-only).
+
+    ``setting`` is where the user gave the URL: every error names it.
+    """
+    info = _parts(url, setting)
     options = "-c search_path=main,public -c timezone=UTC"
     if read_only:
         options += " -c default_transaction_read_only=on"
     try:
         conn = psycopg.connect(url, autocommit=True, connect_timeout=10, options=options)
     except psycopg.Error as exc:
-        raise _connect_error(exc, info) from None
-    return PostgresWarehouse(conn, url, info, read_only)
+        raise _connect_error(exc, info, setting) from None
+    return PostgresWarehouse(conn, url, info, read_only, setting)
 
 
 def translate(sql: str) -> str:
@@ -235,10 +238,13 @@ class PostgresWarehouse(Warehouse):
     target = "postgres"
     dialect = "postgres"
 
-    def __init__(self, conn: psycopg.Connection, url: str, info: dict[str, Any], read_only: bool) -> None:
+    def __init__(
+        self, conn: psycopg.Connection, url: str, info: dict[str, Any], read_only: bool, setting: str = SETTING
+    ) -> None:
         self._conn = conn
         self._url = url
         self._info = info
+        self._setting = setting
         self._read_only = read_only
         # JSON comes back as text, as on DuckDB.
         for name in ("json", "jsonb"):
@@ -260,7 +266,7 @@ class PostgresWarehouse(Warehouse):
         if isinstance(exc, psycopg.errors.InsufficientPrivilege):
             return self._privilege_error(exc.diag.message_primary or str(exc).splitlines()[0])
         if isinstance(exc, psycopg.OperationalError) and self._conn.closed:
-            return _connect_error(exc, self._info)
+            return _connect_error(exc, self._info, self._setting)
         return QueryError(str(exc).strip())
 
     def _privilege_error(self, what: str) -> WarehouseError:
@@ -276,7 +282,7 @@ class PostgresWarehouse(Warehouse):
             grant = "GRANT the missing privilege"
         return WarehouseError(
             f"PostgreSQL user {user} at {_where(self._info)} lacks a privilege ({what}): {grant}, "
-            f"or use another user in {SETTING}"
+            f"or use another user in {self._setting}"
         )
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> psycopg.Cursor:

@@ -1,5 +1,6 @@
 """The steps between dbt models (normalization of countries, phones and emails; identity resolution) give the
-answers of the pure functions and of the former dbt Python model, incrementally, on DuckDB and on PostgreSQL."""
+answers of the pure functions and of the resolver on the graph dbt built, incrementally, on DuckDB and on
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,18 +13,24 @@ import pytest
 
 from outflow import normalize, pipeline, settings
 from outflow.errors import OutflowError
-from outflow.identity import IdentityConfig, resolve
+from outflow.identity_graph import GraphConfig, resolve_graph
 from outflow.person_map import PERSON_MAP, identity_config, resolve_person_map
 from outflow.phones import EMAILS, LOOKUP, normalize_emails, normalize_phones
 from outflow.warehouse import connect
 from tests.warehouse_fixtures import fresh_database
 
-# Every distinct raw phone with its capture country and source, straight from the raw tables.
+# Every distinct raw phone with its capture country (an order's from its buyer's CRM records) and source, straight
+# from the raw tables.
 DISTINCT_PHONES = """
     select distinct phone as phone_raw, country as country_raw, 'crm' as source
     from raw.crm_contacts where phone is not null
     union all
-    select distinct phone, null, 'order' from raw.orders where phone is not null
+    select distinct o.phone, c.country_raw, 'order' from raw.orders as o
+    left join (  -- the buyer's country from their CRM records, when they name one
+        select lower(trim(email)) as email, min(country) as country_raw from raw.crm_contacts
+        where email is not null and country is not null group by 1 having count(distinct lower(trim(country))) = 1
+    ) as c on c.email = lower(trim(o.email))
+    where o.phone is not null
     union all
     select distinct identifier, null, 'consent' from raw.consent_events where identifier_type = 'phone'
     union all
@@ -49,16 +56,16 @@ def _expected_phones(wh) -> pl.DataFrame:
 
 
 def _former_person_map(wh, previous: pl.DataFrame | None = None) -> pl.DataFrame:
-    """The former dbt Python model int_identity__person_map, on the graph dbt built."""
+    """The resolver on the graph dbt built, with the ids issued before."""
     nodes = wh.fetch_polars(
         "select identifier_key as key, identifier_type as type from main.int_identity__nodes where block_reason is null"
     )
-    edges = wh.fetch_polars("select a, b from main.int_identity__edges")
-    config = IdentityConfig(
-        max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
-    )
+    edges = wh.fetch_polars("select * from main.int_identity__edges")
+    # a first run knows no ids; a later one every id issued before
+    registry = None if previous is None else wh.fetch_polars("select * from outflow_identity.person_ids")
     prev = None if previous is None else previous.select(pl.col("identifier_key").alias("key"), "person_id")
-    return resolve(nodes, edges, previous=prev, config=config).rename({"key": "identifier_key"})
+    resolved = resolve_graph(nodes, edges, previous=prev, registry=registry, overrides=[], config=GraphConfig())
+    return resolved.persons.rename({"key": "identifier_key"})
 
 
 @pytest.fixture
@@ -120,12 +127,15 @@ def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) 
         written = wh.fetch_polars("select * from outflow_identity.person_map")
         assert _rows(written, MAP_COLUMNS) == _rows(_former_person_map(wh), MAP_COLUMNS)
         # the next run seeds ids from this map, and an identifier that left the graph keeps its row
-        wh.execute("insert into outflow_identity.person_map values ('cookie:gone', 'p_0000000000000000', false, 1)")
+        wh.execute(
+            "insert into outflow_identity.person_map (identifier_key, person_id, is_shared, cluster_size) "
+            "values ('cookie:gone', 'p_0000000000000000', false, 1)"
+        )
         previous = wh.fetch_polars("select * from outflow_identity.person_map")
         expected = pl.concat(
             [
                 _former_person_map(wh, previous).select(MAP_COLUMNS),
-                previous.filter(pl.col("identifier_key") == "cookie:gone"),
+                previous.filter(pl.col("identifier_key") == "cookie:gone").select(MAP_COLUMNS),
             ]
         )
         assert resolve_person_map(wh) == written.height
@@ -134,7 +144,7 @@ def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) 
 
 
 def test_guards_come_from_the_source_declaration(built_warehouse: Path, tmp_path: Path) -> None:
-    assert identity_config() == IdentityConfig(
+    assert identity_config() == GraphConfig(
         max_links_per_type={"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}, max_cluster_size=200
     )
     manifest = tmp_path / "manifest.json"
@@ -153,12 +163,12 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
         "stg_countries__distinct": "select * from main.stg_countries__distinct",
         "stg_emails__distinct": "select * from main.stg_emails__distinct",
         "int_identity__nodes": "select identifier_key, identifier_type, block_reason from main.int_identity__nodes",
-        "int_identity__edges": "select a, b from main.int_identity__edges",
+        "int_identity__edges": "select * from main.int_identity__edges",
     }
     # a new device that joins a known person, and an edge that merges two persons: ids must follow the map
     change = [
         "insert into main.int_identity__nodes (identifier_key, identifier_type) values ('cookie:000-new', 'cookie')",
-        "insert into main.int_identity__edges (a, b) values ('cookie:000-new', ?), (?, ?)",
+        "insert into main.int_identity__edges (a, b, records) values ('cookie:000-new', ?, 1), (?, ?, 1)",
     ]
     with connect(warehouse_copy) as duck:
         tables = {name: duck.fetch_arrow(sql) for name, sql in inputs.items()}
@@ -222,7 +232,7 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     assert "stg_phones__distinct" in before_phones and "stg_phones__e164" in before_identity
     assert {"int_identity__nodes", "int_identity__edges"} <= set(before_identity)
     assert "int_identity__identifiers" in rest and "dim_profiles" in rest
-    manifest = json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    manifest = json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
     project = [
         n["name"]
         for n in [*manifest["nodes"].values(), *manifest["unit_tests"].values()]

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from rich.table import Table
+from typer.testing import CliRunner
 
 from activations.config import load_syncs
 from outflow.console import OutflowConsole, hoist_output_option
@@ -107,6 +109,34 @@ def test_sandbox_output_reaches_a_file_while_it_runs(tmp_path: Path):
         text = log.read_text()
         rows = [line.split("\t") for line in text.splitlines() if line.startswith("webhook\t")]
         assert rows and rows[0][1].startswith("http://127.0.0.1:") and rows[0][2].endswith("/_sandbox/stats")
+        # the exact environment every declared sync needs, with the documented sandbox credentials
+        from activations.sandboxes import SANDBOX_TOKEN, SANDBOX_WEBHOOK_SECRET
+
+        assert f"export HUBSPOT_TOKEN={SANDBOX_TOKEN}" in text.splitlines()
+        assert f"export OUTFLOW_WEBHOOK_SECRET={SANDBOX_WEBHOOK_SECRET}" in text.splitlines()
+        assert any(line.startswith("export TWILIO_ACCOUNT_SID_AND_TOKEN=AC") for line in text.splitlines())
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_ui_gives_dagster_the_same_credentials_as_outflow_sandbox(monkeypatch: pytest.MonkeyPatch):
+    """`outflow ui` (`make ui`) hands `dagster dev` the documented sandbox credentials that `outflow sandbox`
+    prints, so a sync materialized in the UI authenticates as a CLI run does."""
+    import activations.sandboxes as sandboxes
+    from activations.sandboxes import SANDBOX_TOKEN, SANDBOX_WEBHOOK_SECRET
+    from outflow.cli import app
+
+    seen: dict[str, dict[str, str]] = {}
+    start_all = sandboxes.start_all
+    monkeypatch.setattr(sandboxes, "start_all", lambda **kw: start_all(**{**kw, "port_base": 0}))  # free ports
+    monkeypatch.setattr(subprocess, "run", lambda cmd, env, **kw: seen.setdefault("env", env))  # no dagster dev
+    monkeypatch.delenv("OUTFLOW_SANDBOX_TOKEN", raising=False)
+    monkeypatch.delenv("OUTFLOW_SANDBOX_SECRET", raising=False)
+    out = CliRunner().invoke(app, ["ui"])
+    assert out.exit_code == 0, out.output
+    env = seen["env"]
+    assert env["HUBSPOT_TOKEN"] == SANDBOX_TOKEN and env["OUTFLOW_WEBHOOK_SECRET"] == SANDBOX_WEBHOOK_SECRET
+    for cfg in load_syncs():  # every declared sync gets its secret
+        if cfg.destination.secret_env:
+            assert env.get(cfg.destination.secret_env), cfg.name

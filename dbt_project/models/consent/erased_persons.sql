@@ -1,6 +1,6 @@
 -- Everyone with a right-to-erasure request, resolved to a person through the identity graph, from two sources:
 -- * the raw requests (raw.erasure_requests, normalized in stg_privacy__erasure_requests);
--- * the erasure ledger (outflow.erasure_ledger, written by `outflow privacy erase`): the hashed record of every
+-- * the erasure ledger (outflow_sync.erasure_ledger, written by `outflow privacy erase`): the hashed record of every
 --   request ever processed, SHA-256 of `type:normalized identifier`. It only grows, so a person stays excluded
 --   even when a later load no longer holds their request.
 -- Every activation model (sync_*, trg_*) excludes these persons, so the next sync removes them from every

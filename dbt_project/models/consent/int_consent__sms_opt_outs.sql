@@ -3,7 +3,7 @@
 -- (activations/destinations/twilio.py). Each such number revokes SMS consent, for every purpose, from the
 -- time of the refusal: the consent ledger reads these facts like raw consent events. Before the first sync the
 -- engine's table does not exist and this is empty (macro outflow_sync_table).
--- Read-only: only the sync engine writes schema `outflow`.
+-- Read-only: only the sync engine writes schema `outflow_sync`.
 {{ config(materialized='table') }}
 
 with rejected as (

@@ -6,7 +6,9 @@ select
     nodes.identifier_key,
     map.person_id,
     coalesce(map.is_shared, false) as is_shared,
-    coalesce(nodes.block_reason, case when map.is_shared then 'shared by several people' end) as block_reason,
+    coalesce(
+        nodes.block_reason, map.shared_reason, case when map.is_shared then 'shared by several people' end
+    ) as block_reason,
     map.cluster_size,
     nodes.first_seen_at,
     nodes.last_seen_at,

@@ -1,5 +1,5 @@
-{#- Every distinct raw phone with the source and country it was captured in, and the region to read it in when
-    the country is unknown: var('phone_region_by_source') for its source, else var('default_phone_region').
+{#- Every distinct raw phone with the source and country it was captured in (for an order, the country of its
+    buyer's CRM records), and the region to read it in when the country is unknown: var('phone_region_by_source') for its source, else var('default_phone_region').
     The normalization step (outflow/phones.py) resolves the country with pycountry and parses the
     (phone, region) pairs it has not seen before into the source outflow_identity.phones_e164. -#}
 {%- set by_source = var('phone_region_by_source', {}) or {} -%}
@@ -10,8 +10,11 @@ from (
     from {{ source('raw', 'crm_contacts') }}
     where phone is not null
     union all
-    select phone, cast(null as varchar), 'order', '{{ by_source.get('order') or fallback }}'
-    from {{ source('raw', 'orders') }} where phone is not null
+    -- an order has no country: its buyer's other records give one (stg_shop__order_countries)
+    select orders.phone, countries.country_raw, 'order', '{{ by_source.get('order') or fallback }}'
+    from {{ source('raw', 'orders') }} as orders
+    left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
+    where orders.phone is not null
     union all
     select identifier, cast(null as varchar), 'consent', '{{ by_source.get('consent') or fallback }}'
     from {{ source('raw', 'consent_events') }} where lower(identifier_type) = 'phone'

@@ -14,5 +14,7 @@ select
     lower(orders.status) as status,
     orders.ordered_at
 from {{ source('raw', 'orders') }} as orders
-left join phones on phones.phone_raw = orders.phone
+left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
+left join phones
+    on phones.phone_raw = orders.phone and phones.country_raw is not distinct from countries.country_raw
 left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = orders.email

@@ -101,8 +101,8 @@ def test_consent_and_erasure_reach_the_destination(warehouse: Path, tmp_path: Pa
         assert set(held) == {r[0] for r in con.execute(f"select person_id from main.{AUDIENCE}").fetchall()}
         # The run log proves the erasure: the erased person's removal was acknowledged by the destination.
         proof = con.execute(
-            """select l.op, l.status from outflow.sync_row_log l
-            join outflow.sync_runs r using (run_id)
+            """select l.op, l.status from outflow_sync.sync_row_log l
+            join outflow_sync.sync_runs r using (run_id)
             join main.erased_persons e on e.person_id = l.key
             where r.run_id = ? and l.key = ?""",
             [second.run_id, erased],

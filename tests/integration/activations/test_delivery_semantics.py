@@ -77,8 +77,8 @@ def test_kill_9_with_a_lost_acknowledgement(
         before = _ids(sb)
         assert len(before) < ROWS and max(before.values()) == 1
         with open_warehouse(warehouse) as c:
-            acked = c.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]  # type: ignore[index]
-            (killed_run,) = c.execute("SELECT run_id FROM outflow.sync_runs").fetchone()  # type: ignore[misc]
+            acked = c.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0]  # type: ignore[index]
+            (killed_run,) = c.execute("SELECT run_id FROM outflow_sync.sync_runs").fetchone()  # type: ignore[misc]
         assert acked == len(before) - BATCH  # the held-back batch was applied, never acknowledged
 
         res = run_sync(cfg, warehouse=warehouse)
@@ -87,9 +87,9 @@ def test_kill_9_with_a_lost_acknowledgement(
         twice = [k for k, n in after.items() if n > 1]
         with open_warehouse(warehouse) as c:
             unknown = c.execute(
-                "SELECT run_id, count(*) FROM outflow.sync_row_log WHERE status = 'unknown' GROUP BY run_id"
+                "SELECT run_id, count(*) FROM outflow_sync.sync_row_log WHERE status = 'unknown' GROUP BY run_id"
             ).fetchall()
-            left = c.execute("SELECT count(*) FROM outflow.sync_in_flight").fetchone()
+            left = c.execute("SELECT count(*) FROM outflow_sync.sync_in_flight").fetchone()
         if delivery == "at_least_once":
             assert res.added == ROWS - acked and res.unknown == 0  # only what was not acknowledged is sent again
             assert len(twice) == BATCH and unknown == []  # exactly the batch whose answer was lost, twice

@@ -35,7 +35,7 @@ def test_batches_split_to_fit_before_sending(tmp_path: Path, small_sb: WebhookSa
     assert small_sb.stats.get("too_large", 0) == 0  # no request ever went over the limit
     assert res.requests == small_sb.stats["batches_accepted"] > 5  # more, smaller requests than 5 batches of 100
     assert small_sb.records("contacts") == _model(con)
-    log = con.execute("SELECT status, count(*) FROM outflow.sync_row_log GROUP BY status").fetchall()
+    log = con.execute("SELECT status, count(*) FROM outflow_sync.sync_row_log GROUP BY status").fetchall()
     assert log == [("ok", 500)]
 
 
@@ -51,9 +51,9 @@ def test_a_record_too_big_on_its_own_is_rejected_unsent(tmp_path: Path, small_sb
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 499, 1)
     assert small_sb.stats.get("too_large", 0) == 0 and "7" not in small_sb.records("contacts")
-    ((key, error),) = con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall()
+    ((key, error),) = con.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall()
     assert key == "7" and f"the destination takes at most {LIMIT} bytes per request" in error
-    logged = con.execute("SELECT status, message FROM outflow.sync_row_log WHERE key = '7'").fetchall()
+    logged = con.execute("SELECT status, message FROM outflow_sync.sync_row_log WHERE key = '7'").fetchall()
     assert logged[0][0] == "rejected" and "bytes" in logged[0][1]
 
 

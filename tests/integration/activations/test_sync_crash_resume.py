@@ -69,8 +69,8 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     assert received_before < rows  # really killed mid-run
 
     con = open_warehouse(warehouse)
-    acked = con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]
-    interrupted = con.execute("SELECT status FROM outflow.sync_runs").fetchall()
+    acked = con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0]
+    interrupted = con.execute("SELECT status FROM outflow_sync.sync_runs").fetchall()
     assert interrupted == [("running",)]
     # every acknowledged batch is committed; at most the in-flight batch was received but not committed
     assert received_before - BATCH <= acked <= received_before
@@ -84,7 +84,7 @@ def test_kill_9_then_rerun_loses_nothing_and_duplicates_nothing(
     assert res.added == rows - acked  # only what was not acknowledged is sent again
 
     con = open_warehouse(warehouse)
-    statuses = [r[0] for r in con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at").fetchall()]
+    statuses = [r[0] for r in con.execute("SELECT status FROM outflow_sync.sync_runs ORDER BY started_at").fetchall()]
     assert statuses == ["interrupted", "success"]
     if kind == "audience":
         model = {

@@ -39,7 +39,7 @@ def test_one_asset_per_sync_downstream_of_its_model(defs_env: Path, sandbox: Web
     assert md["completion_ratio"].value == 1.0 and md["duration_s"].value > 0
     assert len(sandbox.records("contacts")) == 500
     con = duckdb.connect(str(warehouse))
-    assert con.execute("SELECT status FROM outflow.sync_runs").fetchall() == [("success",)]
+    assert con.execute("SELECT status FROM outflow_sync.sync_runs").fetchall() == [("success",)]
     con.close()
 
 

@@ -50,9 +50,9 @@ def test_initial_then_incremental_mirror(tmp_path: Path, sandbox: WebhookSandbox
     assert sandbox.records("contacts") == _model(con)
     again = run_sync(cfg, con=con)
     assert again.to_send == 0 and again.requests == 0
-    runs = con.execute("SELECT status, acked FROM outflow.sync_runs ORDER BY started_at").fetchall()
+    runs = con.execute("SELECT status, acked FROM outflow_sync.sync_runs ORDER BY started_at").fetchall()
     assert runs == [("success", 500), ("success", 40), ("success", 0)]
-    log = dict(con.execute("SELECT op, count(*) FROM outflow.sync_row_log GROUP BY op").fetchall())
+    log = dict(con.execute("SELECT op, count(*) FROM outflow_sync.sync_row_log GROUP BY op").fetchall())
     assert log == {"add": 500, "change": 20, "remove": 20}
 
 
@@ -87,7 +87,7 @@ def test_retries_exhausted_fail_without_losing_rows(tmp_path: Path, sandbox: Web
     with pytest.raises(SyncFailed, match="still failing after 2 retries") as exc:
         run_sync(cfg, con=con)
     assert exc.value.result.acked == 0
-    assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone() == (0,)
     res = run_sync(cfg, con=con)  # next run delivers everything
     assert res.acked == 500 and sandbox.records("contacts") == _model(con)
 
@@ -97,15 +97,15 @@ def test_partial_failure_rows_rejected_and_retried(tmp_path: Path, sandbox: Webh
     sandbox.inject("partial", keys=["3", "250"], message="firstName: too long")
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 498, 2)
-    rej = con.execute("SELECT key, attempts, last_error FROM outflow.sync_rejected_rows ORDER BY key").fetchall()
+    rej = con.execute("SELECT key, attempts, last_error FROM outflow_sync.sync_rejected_rows ORDER BY key").fetchall()
     assert rej == [("250", 1, "firstName: too long"), ("3", 1, "firstName: too long")]
     with pytest.raises(SyncFailed, match=r"every row sent \(2\) was rejected"):  # retried, still refused
         run_sync(cfg, con=con)
-    assert con.execute("SELECT max(attempts) FROM outflow.sync_rejected_rows").fetchone() == (2,)
+    assert con.execute("SELECT max(attempts) FROM outflow_sync.sync_rejected_rows").fetchone() == (2,)
     sandbox.state.partial_keys.clear()
     res = run_sync(cfg, con=con)
     assert res.acked == 2 and res.status == "success"
-    assert con.execute("SELECT count(*) FROM outflow.sync_rejected_rows").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_rejected_rows").fetchone() == (0,)
     assert sandbox.records("contacts") == _model(con)
 
 
@@ -114,7 +114,7 @@ def test_whole_batch_failure_is_split_to_isolate_bad_record(tmp_path: Path, sand
     res = run_sync(_cfg(tmp_path, sandbox), con=con)
     assert (res.acked, res.rejected) == (499, 1)
     assert "42" not in sandbox.records("contacts") and len(sandbox.records("contacts")) == 499
-    row = con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall()
+    row = con.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall()
     assert row == [("42", "HTTP 422: email: domain not allowed")]
     # batch of 100 → halves down to the one bad record: at most ~2*log2(100) extra requests
     assert res.requests <= 5 + 2 * 7
@@ -151,7 +151,9 @@ def test_invalid_rows_set_aside_never_sent(tmp_path: Path, sandbox: WebhookSandb
     assert res.invalid == 4 and res.acked == 499  # 500 + 3 rows, minus 4 invalid (both copies of key 7)
     got = sandbox.records("contacts")
     assert "7" not in got and "900" not in got and len(got) == 499
-    reasons = con.execute("SELECT reason, count(*) FROM outflow.sync_invalid_rows GROUP BY 1 ORDER BY 1").fetchall()
+    reasons = con.execute(
+        "SELECT reason, count(*) FROM outflow_sync.sync_invalid_rows GROUP BY 1 ORDER BY 1"
+    ).fetchall()
     assert reasons == [("duplicate_key", 2), ("invalid_email:email", 1), ("null_key", 1)]
 
 
@@ -159,7 +161,7 @@ def test_dry_run_sends_nothing(tmp_path: Path, sandbox: WebhookSandbox, con) -> 
     res = run_sync(_cfg(tmp_path, sandbox), con=con, dry_run=True)
     assert res.status == "dry_run" and res.added == 500 and len(res.samples["add"]) == 5
     assert sandbox.stats.get("requests", 0) == 0
-    assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone() == (0,)
 
 
 def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, warehouse: WarehouseRef) -> None:

@@ -33,8 +33,8 @@ def test_same_sync_named_twice_in_one_command_sends_once(
     assert "sync contacts_webhook is named more than once: it runs once" in out.stderr
     assert sandbox.stats["requests"] == 5 and len(sandbox.records("contacts")) == 500  # 5 batches, once
     with open_warehouse(any_warehouse) as con:
-        assert con.execute("SELECT count(*) FROM outflow.sync_runs").fetchone() == (1,)
-        assert con.execute("SELECT count(*), count(DISTINCT key) FROM outflow.sync_state").fetchone() == (500, 500)
+        assert con.execute("SELECT count(*) FROM outflow_sync.sync_runs").fetchone() == (1,)
+        assert con.execute("SELECT count(*), count(DISTINCT key) FROM outflow_sync.sync_state").fetchone() == (500, 500)
 
 
 def test_second_runner_in_the_same_process_is_refused(
@@ -52,7 +52,7 @@ def test_second_runner_in_the_same_process_is_refused(
     line = str(second)
     assert "\n" not in line and f"sync contacts_webhook is already running: held by pid {os.getpid()} on " in line
     assert sandbox.stats["requests"] == 5
-    assert con.execute("SELECT count(*) FROM outflow.sync_locks").fetchone() == (0,)  # released
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_locks").fetchone() == (0,)  # released
 
 
 def test_dead_holder_is_taken_over(any_con: Warehouse) -> None:
@@ -60,15 +60,15 @@ def test_dead_holder_is_taken_over(any_con: Warehouse) -> None:
     ensure_schema(con)
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     con.execute(
-        "INSERT INTO outflow.sync_locks VALUES ('s', 'old-run', ?, ?, now()::TIMESTAMP, now()::TIMESTAMP)",
+        "INSERT INTO outflow_sync.sync_locks VALUES ('s', 'old-run', ?, ?, now()::TIMESTAMP, now()::TIMESTAMP)",
         [int(gone.stdout), os.uname().nodename],
     )
     acquire_lock(con, "s", "new-run")  # the holder's pid is gone on this host: taken over
-    assert con.execute("SELECT run_id FROM outflow.sync_locks").fetchall() == [("new-run",)]
+    assert con.execute("SELECT run_id FROM outflow_sync.sync_locks").fetchall() == [("new-run",)]
     with pytest.raises(SyncLocked, match=f"held by pid {os.getpid()} on .* since 20"):
         acquire_lock(con, "s", "third-run")
     release_lock(con, "s", "new-run")
-    assert con.execute("SELECT count(*) FROM outflow.sync_locks").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_locks").fetchone() == (0,)
 
 
 def test_second_process_is_refused_with_one_line(
@@ -86,7 +86,8 @@ def test_second_process_is_refused_with_one_line(
             assert first.poll() is None, first.communicate()
             assert time.monotonic() < deadline
             time.sleep(0.02)
-        second = subprocess.run(cmd, env={**os.environ}, capture_output=True, text=True, timeout=120)
+        no_wait = {**os.environ, "OUTFLOW_LOCK_TIMEOUT": "0"}  # refused at once instead of waiting for the lock
+        second = subprocess.run(cmd, env=no_wait, capture_output=True, text=True, timeout=120)
     finally:
         sandbox.state.delay = 0.0
         out, errs = first.communicate(timeout=120)
@@ -101,7 +102,7 @@ def test_second_process_is_refused_with_one_line(
 
 def test_state_holds_one_row_per_sync_and_key(any_con: Warehouse) -> None:
     con = any_con
-    con.execute("CREATE SCHEMA outflow")  # a warehouse from before the constraint, holding duplicates
+    con.execute("CREATE SCHEMA outflow")  # a warehouse from before the constraint (and the rename), with duplicates
     con.execute(
         "CREATE TABLE outflow.sync_state (sync_name VARCHAR NOT NULL, key VARCHAR NOT NULL, row_hash BIGINT NOT NULL,"
         " acked_at TIMESTAMP NOT NULL, run_id VARCHAR)"
@@ -111,7 +112,7 @@ def test_state_holds_one_row_per_sync_and_key(any_con: Warehouse) -> None:
         " ('s', 'k2', 3, '2026-01-01', 'r1'), ('t', 'k1', 4, '2026-01-01', 'r1')"
     )
     ensure_schema(con)  # migrates: de-duplicated, keeping the latest row of each key
-    rows = con.execute("SELECT sync_name, key, row_hash FROM outflow.sync_state ORDER BY 1, 2").fetchall()
+    rows = con.execute("SELECT sync_name, key, row_hash FROM outflow_sync.sync_state ORDER BY 1, 2").fetchall()
     assert rows == [("s", "k1", 2), ("s", "k2", 3), ("t", "k1", 4)]
     with pytest.raises(QueryError, match="(?i)duplicate key|unique"):
-        con.execute("INSERT INTO outflow.sync_state VALUES ('s', 'k2', 9, now()::TIMESTAMP, 'r3')")
+        con.execute("INSERT INTO outflow_sync.sync_state VALUES ('s', 'k2', 9, now()::TIMESTAMP, 'r3')")

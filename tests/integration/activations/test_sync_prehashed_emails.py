@@ -42,7 +42,7 @@ def meta(monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaSandbox]:
 
 
 def _invalid(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    return dict(con.execute("SELECT key, reason FROM outflow.sync_invalid_rows").fetchall())  # type: ignore[arg-type]
+    return dict(con.execute("SELECT key, reason FROM outflow_sync.sync_invalid_rows").fetchall())  # type: ignore[arg-type]
 
 
 def test_digests_accepted_where_the_destination_hashes(tmp_path: Path, meta: MetaSandbox, people) -> None:

@@ -17,7 +17,7 @@ EXAMPLES = Path(__file__).resolve().parents[3] / "activations" / "examples"
 
 @pytest.fixture
 def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "outflow.duckdb"  # same file name: the catalog is called "outflow", like the schema
+    target = tmp_path / "outflow.duckdb"  # the default file name: the catalog is called "outflow"
     shutil.copy(built_warehouse, target)
     wal = built_warehouse.with_name(built_warehouse.name + ".wal")
     if wal.exists():
@@ -42,7 +42,7 @@ def test_example_syncs_on_real_models(warehouse_copy: Path, sandbox: WebhookSand
     model = con.execute(
         "SELECT CAST(person_id AS VARCHAR), email, first_name FROM main.sync_hot_leads_email"
     ).fetchall()
-    invalid = {r[0] for r in con.execute("SELECT key FROM outflow.outflow.sync_invalid_rows").fetchall()}
+    invalid = {r[0] for r in con.execute("SELECT key FROM outflow_sync.sync_invalid_rows").fetchall()}
     keys = [r[0] for r in con.execute("SELECT idempotency_key FROM main.trg_cart_abandoned").fetchall()]
     con.close()
     held = sandbox.records("contacts")

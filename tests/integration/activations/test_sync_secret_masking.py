@@ -31,9 +31,9 @@ def test_secret_echoed_by_the_destination_is_masked_everywhere(
     assert "upstream rejected token ***" in failed.stderr
     with duckdb.connect(str(warehouse)) as con:
         stored = [
-            *con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchall(),
-            *con.execute("SELECT message FROM outflow.sync_row_log WHERE message IS NOT NULL").fetchall(),
-            *con.execute("SELECT error FROM outflow.sync_runs WHERE error IS NOT NULL").fetchall(),
+            *con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows").fetchall(),
+            *con.execute("SELECT message FROM outflow_sync.sync_row_log WHERE message IS NOT NULL").fetchall(),
+            *con.execute("SELECT error FROM outflow_sync.sync_runs WHERE error IS NOT NULL").fetchall(),
         ]
     texts = [str(v) for (v,) in stored]
     assert any("invalid signature for key ***" in t for t in texts)

@@ -25,7 +25,7 @@ def _cfg(tmp_path: Path, sb: WebhookSandbox, **kw: object) -> SyncConfig:
 
 
 def _state(con: duckdb.DuckDBPyConnection) -> int:
-    return con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]  # type: ignore[index]
+    return con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0]  # type: ignore[index]
 
 
 @pytest.mark.parametrize("code", [404, 413])
@@ -41,7 +41,7 @@ def test_account_level_refusal_stops_the_run_and_the_cli_exits_non_zero(
     assert f"refused the first 6 requests alike (HTTP {code}" in out.stderr and "Traceback" not in out.stderr
     assert sandbox.stats["fault_status"] <= 8  # 500 rows: no longer ~2 requests per row
     with duckdb.connect(str(warehouse)) as con:
-        assert con.execute("SELECT status FROM outflow.sync_runs").fetchall() == [("failed",)]
+        assert con.execute("SELECT status FROM outflow_sync.sync_runs").fetchall() == [("failed",)]
         assert _state(con) == 0
 
 
@@ -71,7 +71,7 @@ def test_retry_after_a_day_stops_at_the_run_deadline(tmp_path: Path, sandbox: We
         run_sync(cfg, con=con)
     res = exc.value.result
     assert res.status == "stopped" and "50 rows left pending for the next run" in str(res.error)
-    (status,) = con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at DESC LIMIT 1").fetchone()
+    (status,) = con.execute("SELECT status FROM outflow_sync.sync_runs ORDER BY started_at DESC LIMIT 1").fetchone()
     assert status == "stopped"
     again = run_sync(cfg, con=con)
     assert (again.changed, again.acked) == (50, 50)

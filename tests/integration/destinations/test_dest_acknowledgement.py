@@ -42,9 +42,9 @@ def test_a_2xx_without_row_results_confirms_nothing(
         res = exc.value.result
         assert res.acked == 0 and res.rejected == res.to_send > 0
         assert sb.stats["fault_no_results"] >= 1
-        msgs = {m for (m,) in con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchall()}
+        msgs = {m for (m,) in con.execute("SELECT DISTINCT last_error FROM outflow_sync.sync_rejected_rows").fetchall()}
         assert msgs and all("not confirmed" in m or m.startswith("unconfirmed") for m in msgs), msgs
-        assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone() == (0,)
+        assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone() == (0,)
 
         sb.faults.queue.clear()  # the vendor answers properly again: the next run sends every row
         again = run_sync(cfg, con=con)

@@ -94,7 +94,7 @@ def test_partial_failure_rejects_operations(tmp_path: Path, sb: GoogleAdsSandbox
     sb.inject("partial", keys=[sha256("user7@example.com")], message="user identifier refused")
     res = run_sync(_cfg(tmp_path, sb), con=people)
     assert (res.status, res.acked, res.rejected) == ("partial", 119, 1)
-    (key, msg) = people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchone()
+    (key, msg) = people.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchone()
     assert key == "user7@example.com" and msg == "INVALID_USER_IDENTIFIER: user identifier refused"
     assert all(o["body"]["enablePartialFailure"] for o in sb.recorded("POST") if "operations" in (o["body"] or {}))
 
@@ -106,7 +106,7 @@ def test_one_job_many_add_operations_partial_failure_by_offset(tmp_path: Path, s
     assert len(sb.jobs) == 1  # one job for the batch ...
     adds = [r for r in sb.recorded("POST") if r["path"].endswith(":addOperations")]
     assert [len(a["body"]["operations"]) for a in adds] == [50, 50, 20]  # ... in three addOperations calls
-    rej = dict(people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    rej = dict(people.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
     assert rej == {"user57@example.com": "INVALID_USER_IDENTIFIER: refused",
                    "user3@example.com": "INVALID_USER_IDENTIFIER: refused"}  # fmt: skip
     assert len(sb.members(LIST)) == 118
@@ -119,7 +119,7 @@ def test_failed_job_rejects_its_rows_and_they_are_retried(tmp_path: Path, sb: Go
         run_sync(cfg, con=people)
     res = exc.value.result
     assert (res.status, res.acked, res.rejected) == ("failed", 0, 120)
-    (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+    (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
     assert (
         msg.startswith(f"customers/{CID}/offlineUserDataJobs/") and "failed: 13" in msg and "PROCESSING_FAILURE" in msg
     )
@@ -146,7 +146,7 @@ def test_job_still_running_at_timeout_is_acked_and_named(
         assert len([r for r in sb.recorded("GET")]) <= 5  # bounded polling with backoff
         # ... and the run log keeps the job's name beside each acknowledged row
         logged = people.execute(
-            "SELECT status, message FROM outflow.sync_row_log WHERE run_id = ?", [res.run_id]
+            "SELECT status, message FROM outflow_sync.sync_row_log WHERE run_id = ?", [res.run_id]
         ).fetchall()
         assert len(logged) == 120 and all(s == "ok" and job in m and op in m for s, m in logged)
 

@@ -61,7 +61,7 @@ def test_207_multi_status_rejects_only_failed_inputs(tmp_path: Path, sb: HubSpot
     sb.inject("partial", keys=["user5@example.com", "user120@example.com"], message="lead_score: not a number")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.status, res.acked, res.rejected, res.requests) == ("partial", 198, 2, 4)  # no resend needed
-    rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    rej = dict(con.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
     assert "VALIDATION_ERROR: lead_score: not a number" in rej["user5@example.com"]
     assert len(_members(sb)) == 198 and "user5@example.com" not in _members(sb)
 
@@ -150,7 +150,7 @@ def test_207_with_an_unexpected_shape_acknowledges_only_what_hubspot_confirmed(
     else:
         sb.inject("no_results", code=207, message="Multi-status: see errors", times=1)
     res = run_sync(_cfg(tmp_path, sb), con=con)
-    state = {k for (k,) in con.execute("SELECT key FROM outflow.sync_state").fetchall()}
+    state = {k for (k,) in con.execute("SELECT key FROM outflow_sync.sync_state").fetchall()}
     held = set(sb.list_members(LIST))
     assert state <= held  # nothing acknowledged that HubSpot did not confirm and put on the list
     assert shape == "no_results" or "user5@example.com" not in state
@@ -165,7 +165,7 @@ def test_unserved_version_stops_after_one_request(tmp_path: Path, sb: HubSpotSan
     res = err.value.result
     assert res.status == "failed" and "refused the request, not its rows" in res.error
     assert res.requests == 1 and sb.stats["version_retired"] == 1  # 1 request, not 2N-1
-    assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0] == 0
 
 
 def test_retired_version_refused_before_any_request(tmp_path: Path, sb: HubSpotSandbox, con) -> None:

@@ -84,7 +84,7 @@ def test_job_import_errors_rejected_and_retried(tmp_path: Path, sb: KlaviyoSandb
     cfg = _cfg(tmp_path, sb)
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 195, 5)
-    rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    rej = dict(con.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
     assert set(rej) == set(bad)
     job_ids = list(sb.jobs)  # in the order of the POSTs that created them
     per_job = [_emails(post) for post in sb.recorded("POST", "/api/profile-bulk-import-jobs")]
@@ -120,7 +120,7 @@ def test_job_still_queued_at_timeout_is_not_reported_delivered(tmp_path: Path, t
             run_sync(_cfg(tmp_path, sb, options={"job_poll_timeout_seconds": 0.3}), con=con)
         res = exc.value.result
         assert (res.status, res.acked, res.rejected) == ("failed", 0, 200)
-        (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+        (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
         assert "still queued after 0.3s" in msg and "re-sent next run" in msg
 
 

@@ -69,7 +69,7 @@ def test_member_errors_rejected(tmp_path: Path, sb: MailchimpSandbox, con) -> No
     sb.inject("partial", keys=["user11@example.com"], message="looks fake")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 199, 1)
-    (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchone()
+    (msg,) = con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
     assert msg == "ERROR_CONTACT_EXISTS: looks fake"
 
 

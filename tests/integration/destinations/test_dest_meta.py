@@ -65,7 +65,7 @@ def test_full_incremental_and_mirror_removal(tmp_path: Path, sb: MetaSandbox, pe
     res = run_sync(cfg, con=people)
     assert (res.removed, res.changed, res.acked) == (2, 1, 3)
     delete = sb.recorded("DELETE")[0]["body"]
-    # a removal carries every identifier the add carried (as recorded in outflow.sync_sent), not only the key
+    # a removal carries every identifier the add carried (as recorded in outflow_sync.sync_sent), not only the key
     schema = delete["payload"]["schema"]
     assert set(schema) == set(FIELDS.values()) and schema[0] == "EMAIL"
     assert sorted(r[0] for r in delete["payload"]["data"]) == sorted(
@@ -90,7 +90,7 @@ def test_invalid_entries_rejected_per_row(tmp_path: Path, sb: MetaSandbox, peopl
     sb.inject("partial", keys=[bad], message="blocked identifier")
     res = run_sync(_cfg(tmp_path, sb), con=people)
     assert (res.status, res.acked, res.rejected) == ("partial", 149, 1)
-    rej = people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall()
+    rej = people.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall()
     assert rej == [("User9@Example.com", "invalid entry: blocked identifier")]
 
 
@@ -100,7 +100,7 @@ def test_unsampled_invalid_entries_are_isolated_not_reported_delivered(tmp_path:
         sb.inject("partial", keys=[sha256(e) for e in bad], message="blocked identifier")
         res = run_sync(_cfg(tmp_path, sb), con=people)
         assert (res.status, res.acked, res.rejected) == ("partial", 145, 5)
-        rej = dict(people.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+        rej = dict(people.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
         assert {k.lower() for k in rej} == set(bad)
         assert set(rej.values()) <= {"invalid entry: blocked identifier",
                                      "invalid entry: counted invalid by Meta (num_invalid_entries), not named in "
@@ -117,7 +117,7 @@ def test_unexplained_invalid_entries_beyond_budget_are_unconfirmed(tmp_path: Pat
         res = run_sync(_cfg(tmp_path, sb, batch_size=50, destination={"options": opts}), con=people)
         # the batch holding the invalid entry cannot be told apart: its 50 rows are not reported delivered
         assert (res.status, res.acked, res.rejected) == ("partial", 100, 50)
-        (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+        (msg,) = people.execute("SELECT DISTINCT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
         assert msg == ("unconfirmed: Meta counted 1 invalid entries among 50 rows sent together without naming "
                        "them; resent next run")  # fmt: skip
 
@@ -132,7 +132,7 @@ def test_malformed_values_left_blank_or_set_aside(tmp_path: Path, sb: MetaSandbo
     fields = {"email": "EMAIL", "phone": "PHONE"}
     res = run_sync(_cfg(tmp_path, sb, fields=fields, email_fields=[]), con=people)
     assert (res.acked, res.rejected) == (149, 1)  # crm-6: a malformed EMAIL and no phone, set aside unsent
-    (msg,) = people.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchone()
+    (msg,) = people.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
     assert msg == "no identifier left after Meta normalization"
     assert sb.stats["rows_invalid"] == 0  # nothing Meta would count invalid was sent
     row = next(m for m in sb.members(AUD).values() if m["EMAIL"] == sha256("user4@example.com"))
@@ -192,7 +192,7 @@ def test_missing_audience_costs_one_request_not_2n_minus_1(tmp_path: Path, token
         res = err.value.result
         assert res.status == "failed" and res.requests == 1 and sb.stats["requests"] == 1
         assert "Object with ID" in res.error and "does not exist" in res.error
-        assert people.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0] == 0
+        assert people.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0] == 0
 
 
 def test_retired_marketing_api_version(tmp_path: Path, sb: MetaSandbox, people) -> None:

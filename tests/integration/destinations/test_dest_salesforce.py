@@ -67,14 +67,14 @@ def test_per_record_failures(tmp_path: Path, sb: SalesforceSandbox, con) -> None
     sb.inject("partial", keys=["7", "150"], message="Lead score must be positive")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 198, 2)
-    (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '7'").fetchone()
+    (msg,) = con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows WHERE key = '7'").fetchone()
     assert msg == "FIELD_CUSTOM_VALIDATION_EXCEPTION: Lead score must be positive"
     bad = {**FIELDS, "note": "Nope__c"}
     with pytest.raises(SyncFailed, match=r"every row sent \(200\) was rejected") as exc:  # the run fails
         run_sync(_cfg(tmp_path, sb, name="sf_bad", fields=bad), con=con)
     assert exc.value.result.rejected == 200
     (msg,) = con.execute(
-        "SELECT last_error FROM outflow.sync_rejected_rows WHERE sync_name = 'sf_bad' LIMIT 1"
+        "SELECT last_error FROM outflow_sync.sync_rejected_rows WHERE sync_name = 'sf_bad' LIMIT 1"
     ).fetchone()
     assert msg.startswith("INVALID_FIELD: No such column 'Nope__c'")
 
@@ -108,7 +108,7 @@ def test_mirror_delete_looks_up_ids_then_deletes(tmp_path: Path, token: str, con
         assert (res.status, res.removed, res.acked, res.rejected) == ("partial", 10, 9, 1)
         held = sb.records("Contact")
         assert len(held) == 190 + 1 and "196" in held and "190" not in held  # 196 refused, still there
-        (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows WHERE key = '196'").fetchone()
+        (msg,) = con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows WHERE key = '196'").fetchone()
         assert msg == "DELETE_FAILED: record is referenced by an open Case"
         queries = sb.recorded("GET", "/services/data/v66.0/query")
         soql = queries[0]["query"]["q"][0]

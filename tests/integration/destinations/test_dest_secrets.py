@@ -45,7 +45,7 @@ def test_secret_never_leaks(kind: str, tmp_path: Path, con, monkeypatch, caplog)
         urls = " ".join(r["path"] + str(r["query"]) for r in sb.recorded())
     dumped = " ".join(
         str(row) for t in ("sync_runs", "sync_row_log", "sync_rejected_rows")
-        for row in con.execute(f"SELECT * FROM outflow.{t}").fetchall()
+        for row in con.execute(f"SELECT * FROM outflow_sync.{t}").fetchall()
     )  # fmt: skip
     for secret in (GOOD, BAD):
         assert secret not in caplog.text

@@ -76,7 +76,7 @@ def test_job_errors_rejected_with_sendgrid_message_and_retried(tmp_path: Path, s
     cfg = _cfg(tmp_path, sb)
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("partial", 198, 2)
-    rej = dict(con.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    rej = dict(con.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
     assert set(rej) == {"user3@example.com", "user150@example.com"}
     jobs = list(sb.jobs.values())  # batch 1 (user0..99 by key order) and batch 2
     assert [j["status"] for j in jobs] == ["errored", "errored"]
@@ -84,14 +84,14 @@ def test_job_errors_rejected_with_sendgrid_message_and_retried(tmp_path: Path, s
     assert all(j["results"]["errored_count"] == 1 and "errors_url" in j["results"] for j in jobs)
     assert len(_members(sb)) == 198 and "user3@example.com" not in _members(sb)
     assert sb.stats["errors_file_downloads"] == 2 and sb.stats.get("errors_file_got_api_key", 0) == 0
-    logged = con.execute("SELECT status, count(*) FROM outflow.sync_row_log GROUP BY status ORDER BY 1").fetchall()
+    logged = con.execute("SELECT status, count(*) FROM outflow_sync.sync_row_log GROUP BY status ORDER BY 1").fetchall()
     assert logged == [("ok", 198), ("rejected", 2)]
     # next run: the engine re-sends the rejected rows; once SendGrid takes them they are acknowledged
     sb.faults.partial_keys.clear()
     res = run_sync(cfg, con=con)
     assert (res.status, res.added, res.acked) == ("success", 2, 2)
     assert _members(sb) == _model(con)
-    assert con.execute("SELECT count(*) FROM outflow.sync_rejected_rows").fetchone() == (0,)
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_rejected_rows").fetchone() == (0,)
 
 
 def test_failed_job_rejects_every_row(tmp_path: Path, sb: SendGridSandbox, con) -> None:
@@ -102,7 +102,7 @@ def test_failed_job_rejects_every_row(tmp_path: Path, sb: SendGridSandbox, con) 
     res = exc.value.result
     assert (res.status, res.acked, res.rejected) == ("failed", 0, 3)
     assert [j["status"] for j in sb.jobs.values()] == ["failed"]
-    msgs = {m for (m,) in con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchall()}
+    msgs = {m for (m,) in con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows").fetchall()}
     assert len(msgs) == 1 and msgs.pop().endswith("failed: contact limit reached")
 
 
@@ -114,7 +114,7 @@ def test_job_still_pending_at_timeout_is_not_reported_delivered(tmp_path: Path, 
             run_sync(cfg, con=con)
         res = exc.value.result
         assert (res.status, res.acked, res.rejected) == ("failed", 0, 200)
-        (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow.sync_rejected_rows").fetchone()
+        (msg,) = con.execute("SELECT DISTINCT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
         assert "still pending after 0.3s" in msg and "job_poll_timeout_seconds" in msg and "re-sent next run" in msg
         assert 2 <= len(sb.recorded("GET", "/v3/marketing/contacts/imports/")) <= 8  # bounded, with backoff
 
@@ -160,7 +160,7 @@ def test_spec_violation_isolated_to_its_row(tmp_path: Path, sb: SendGridSandbox,
     con.execute("UPDATE main.sync_contacts SET first_name = repeat('x', 60) WHERE person_id = 42")
     res = run_sync(_cfg(tmp_path, sb), con=con)
     assert (res.acked, res.rejected) == (199, 1)
-    (msg,) = con.execute("SELECT last_error FROM outflow.sync_rejected_rows").fetchone()
+    (msg,) = con.execute("SELECT last_error FROM outflow_sync.sync_rejected_rows").fetchone()
     assert "first_name" in msg and "too long" in msg  # SendGrid's spec: maxLength 50
     assert sb.stats["schema_refused"] >= 1
 
@@ -188,7 +188,7 @@ def test_retry_budget_spent_stops_cleanly_with_rows_pending(tmp_path: Path, sb: 
     res = err.value.result
     assert res.status == "stopped" and "retry budget spent" in res.error
     assert "destination.retry_budget_seconds: 2" in res.error and "rows left pending" in res.error
-    assert con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0] == 0
     assert run_sync(cfg, con=con).status == "success"
     assert _members(sb) == _model(con)
 
@@ -198,7 +198,7 @@ def test_auth_failure_stops_and_hides_secret(tmp_path: Path, sb: SendGridSandbox
     with pytest.raises(SyncFailed, match="refused the credentials from OUTFLOW_TEST_VENDOR_TOKEN") as exc:
         run_sync(_cfg(tmp_path, sb), con=con)
     assert exc.value.result.requests == 1 and "SG.wrong-key" not in str(exc.value)
-    (err,) = con.execute("SELECT error FROM outflow.sync_runs").fetchone()
+    (err,) = con.execute("SELECT error FROM outflow_sync.sync_runs").fetchone()
     assert "SG.wrong-key" not in err
 
 

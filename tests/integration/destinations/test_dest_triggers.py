@@ -57,7 +57,7 @@ def test_braze_partial_429_and_auth(tmp_path: Path, token: str, trg, monkeypatch
         sb.inject("status", code=429, retry_after="0.2", times=1)
         res = run_sync(_cfg(tmp_path, "braze", sb.url, BRAZE), con=trg)
         assert (res.status, res.acked, res.rejected, res.throttled) == ("partial", 149, 1, 1)
-        rej = trg.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall()
+        rej = trg.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall()
         assert rej == [("welcome-4", "user is blocked")]
         monkeypatch.setenv("OUTFLOW_TEST_VENDOR_TOKEN", "braze-wrong")
         with pytest.raises(SyncFailed, match="refused the credentials") as exc:

@@ -73,7 +73,7 @@ def test_stop_reply_and_invalid_number_are_row_refusals(tmp_path: Path, sb: Twil
     trg.execute("UPDATE main.trg_sms SET phone = '12' WHERE idempotency_key = 'k5'")
     res = run_sync(_cfg(tmp_path, sb, monkeypatch), con=trg)
     assert (res.status, res.acked, res.rejected) == ("partial", 10, 2)
-    rej = dict(trg.execute("SELECT key, last_error FROM outflow.sync_rejected_rows").fetchall())
+    rej = dict(trg.execute("SELECT key, last_error FROM outflow_sync.sync_rejected_rows").fetchall())
     # the consent ledger reads this form: code, the E.164 number, Twilio's message
     assert rej["k3"].startswith("21610 +12125550103: HTTP 400: Attempt to send to unsubscribed recipient")
     assert rej["k5"].startswith("21211")

@@ -21,7 +21,7 @@ from tests.conftest import DEMO_PEOPLE, DEMO_SEED
 
 
 def _manifest() -> dict:
-    return json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    return json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
 
 
 def _database_url(server_url: str, name: str) -> str:

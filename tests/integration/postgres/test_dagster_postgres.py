@@ -17,7 +17,7 @@ import yaml
 
 from activations.sandboxes.testing import make_secret
 from activations.sandboxes.webhook import WebhookSandbox
-from orchestration.defs.identity import COUNTRIES_KEY, EMAILS_KEY, PERSON_MAP_KEY, PHONES_KEY
+from orchestration.defs.identity import CHANGES_KEY, COUNTRIES_KEY, EMAILS_KEY, PERSON_MAP_KEY, PHONES_KEY
 from orchestration.defs.privacy import ERASURE_KEY
 from outflow.warehouse import connect
 from tests.integration.postgres.conftest import Builds, _postgres_env
@@ -70,7 +70,7 @@ def test_asset_graph_materializes_on_postgres(
         defs = build_definitions()
         graph = (
             dg.AssetSelection.assets(PERSON_MAP_KEY).downstream() & dg.AssetSelection.assets(MODEL).upstream()
-        ) | dg.AssetSelection.assets(PHONES_KEY, COUNTRIES_KEY, EMAILS_KEY, ERASURE_KEY, SYNC_KEY)
+        ) | dg.AssetSelection.assets(PHONES_KEY, COUNTRIES_KEY, EMAILS_KEY, CHANGES_KEY, ERASURE_KEY, SYNC_KEY)
         job = dg.define_asset_job("postgres_graph", selection=graph)
         merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
         result = merged.resolve_job_def("postgres_graph").execute_in_process()
@@ -92,8 +92,10 @@ def test_asset_graph_materializes_on_postgres(
 
     with connect(url=url) as pg:
         sent = {r[0] for r in pg.execute("select person_id from main.sync_hot_leads_email").fetchall()}
-        ledger = pg.execute("select count(*) from outflow.erasure_ledger where request_id = 'dagster-pg-1'").fetchone()
-        state = pg.execute("select count(*) from outflow.sync_state where sync_name = ?", [SYNC]).fetchone()
+        ledger = pg.execute(
+            "select count(*) from outflow_sync.erasure_ledger where request_id = 'dagster-pg-1'"
+        ).fetchone()
+        state = pg.execute("select count(*) from outflow_sync.sync_state where sync_name = ?", [SYNC]).fetchone()
     assert erased_id not in sent  # the rebuilt activation model excludes the erased person
     assert ledger == (1,)  # the erasure asset recorded the request on PostgreSQL
     assert set(contacts) == sent and erased_id not in contacts  # the sandbox holds the audience, not the erased

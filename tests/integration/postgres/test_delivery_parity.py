@@ -1,10 +1,7 @@
 """Syncs on PostgreSQL deliver what they deliver on DuckDB: on copies of the parity builds of the demo
 (conftest.py; copies, because models such as int_trigger__deliveries read the run log, and the parity suite
 compares them), the example audience and trigger syncs run from the real dbt activation models, on each engine,
-to a webhook sandbox of their own; the sandboxes end up holding the same contacts and the same trigger events.
-
-The module's name sorts before test_parity.py on purpose: it runs on the first builds (test_parity.py's last test
-builds both again a week later, when the cart-abandonment trigger may be empty)."""
+to a webhook sandbox of their own; the sandboxes end up holding the same contacts and the same trigger events."""
 
 from __future__ import annotations
 
@@ -57,7 +54,7 @@ def test_syncs_deliver_the_same_rows_on_both_engines(
     monkeypatch.setenv(SECRET_ENV, secret)
     (tmp_path / "duckdb").mkdir()
     (tmp_path / "postgres").mkdir()
-    duck_copy = tmp_path / "duckdb" / "outflow.duckdb"  # same file name: catalog "outflow", like the schema
+    duck_copy = tmp_path / "duckdb" / "outflow.duckdb"  # the default file name: catalog "outflow"
     for src in builds.warehouse.parent.glob(builds.warehouse.name + "*"):  # the file and its WAL
         shutil.copy(src, duck_copy.parent / src.name)
     pg_copy = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])

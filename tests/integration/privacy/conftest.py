@@ -19,7 +19,7 @@ from outflow.build import PG_ENV, run_dbt
 from outflow.cli import app
 from outflow.load import dataset_as_of
 from outflow.warehouse import connect
-from tests.integration.quality.conftest import quality_db, quality_template, sandbox  # noqa: F401
+from tests.integration.quality.conftest import quality_db, quality_pg_template, quality_template, sandbox  # noqa: F401
 from tests.integration.segments.conftest import copy_warehouse
 
 WEBHOOK_ENV = "OUTFLOW_TEST_PRIVACY_WEBHOOK_SECRET"

@@ -128,13 +128,13 @@ def test_erasure_reaches_every_destination_that_ever_received_the_person(
     assert sandboxes["webhook"].stats["rows_erased"] == 1
     con = connect(warehouse)
     logged = con.execute(
-        "select sync_name, status, destination_type from outflow.erasure_log where person_id = ? order by 1",
+        "select sync_name, status, destination_type from outflow_sync.erasure_log where person_id = ? order by 1",
         [person],
     ).fetchall()
-    ledger = con.execute("select subject_hash, processed_at from outflow.erasure_ledger "
+    ledger = con.execute("select subject_hash, processed_at from outflow_sync.erasure_ledger "
                          "where request_id = 'e2e-erasure-1'").fetchone()  # fmt: skip
     raw_keys = con.execute(
-        "select count(*) from outflow.sync_row_log where key = ? or lower(key) = lower(?)", [email, email]
+        "select count(*) from outflow_sync.sync_row_log where key = ? or lower(key) = lower(?)", [email, email]
     ).fetchone()[0]
     con.close()
     assert {r[0] for r in logged} == {

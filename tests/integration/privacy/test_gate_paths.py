@@ -1,5 +1,6 @@
 """No path sends a person without consent: the CLI, the Python API (``run_sync``, ``run_syncs``), the Dagster
-sync asset, the per-sync job ``activation_sync_*`` and its schedule, each against the webhook sandbox.
+sync asset, the per-sync job ``activation_sync_*`` and its schedule, each against the webhook sandbox, on each
+warehouse target (a DuckDB file, and a database on the real PostgreSQL server named by its URL).
 
 A person with no consent is planted in the activation model (and an erased one). With the default quality
 config the engine's own gate refuses the run; with the consent and erasure checks disabled (a misconfigured
@@ -12,7 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 from typer.testing import CliRunner
 
@@ -23,18 +23,32 @@ from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import build_defs
 from orchestration.resources import WarehouseResource
 from outflow.cli import app
+from outflow.warehouse import connect
 from tests.integration.quality.conftest import SECRET_ENV
+from tests.warehouse_fixtures import fresh_database
 
 NAME = "newsletter_webhook"
 STRANGER = "stranger@example.com"  # no consent at all
 GONE = "gone@example.com"  # consented, then asked for erasure (raw.erasure_requests holds it)
 
 
-@pytest.fixture
-def env(quality_db: Path, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    with duckdb.connect(str(quality_db)) as con:
+@pytest.fixture(params=["duckdb", "postgres"])
+def env(
+    request: pytest.FixtureRequest, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The planted warehouse: a DuckDB file's path, or a PostgreSQL database's URL (what ``--warehouse`` takes)."""
+    if request.param == "duckdb":
+        where = str(request.getfixturevalue("quality_db"))
+    else:
+        template = request.getfixturevalue("quality_pg_template")
+        where = fresh_database(request.getfixturevalue("postgres_url"), template=template)
+        monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "wh.duckdb"))  # reports go beside it, in tmp_path
+    with connect(where) as con:
         con.execute(f"insert into main.sync_email_newsletter values ('p900', '{STRANGER}', 'Stranger')")
-        con.execute("insert into main.dim_consent values ('email', ?, 'marketing', 'email', 'granted', now())", [GONE])
+        con.execute(
+            "insert into main.dim_consent values ('email', ?, 'marketing', 'email', 'granted', current_timestamp)",
+            [GONE],
+        )
         con.execute(f"insert into main.sync_email_newsletter values ('p901', '{GONE}', 'Gone')")
     d = sync_dict(
         sandbox.url, name=NAME, source="sync_email_newsletter", mode="upsert", secret_env=SECRET_ENV,
@@ -42,22 +56,23 @@ def env(quality_db: Path, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: 
     )  # fmt: skip
     write_sync(tmp_path / "syncs", d)
     monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(tmp_path / "syncs"))
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(quality_db))
+    if request.param == "duckdb":
+        monkeypatch.setenv("OUTFLOW_WAREHOUSE", where)
     monkeypatch.setenv("OUTFLOW_AS_OF", "2026-06-01T12:00:00")
     monkeypatch.delenv("OUTFLOW_QUALITY_CONFIG", raising=False)
-    return quality_db
+    return where
 
 
 def _cfg(tmp_path: Path) -> SyncConfig:
     return load_sync(tmp_path / "syncs" / f"{NAME}.yml")
 
 
-def _cli(env: Path, tmp_path: Path) -> bool:
-    out = CliRunner().invoke(app, ["sync", "run", NAME, "--dir", str(tmp_path / "syncs"), "--warehouse", str(env)])
+def _cli(env: str, tmp_path: Path) -> bool:
+    out = CliRunner().invoke(app, ["sync", "run", NAME, "--dir", str(tmp_path / "syncs"), "--warehouse", env])
     return out.exit_code == 0
 
 
-def _api(env: Path, tmp_path: Path) -> bool:
+def _api(env: str, tmp_path: Path) -> bool:
     try:
         run_sync(_cfg(tmp_path), warehouse=env)
     except SyncFailed:
@@ -65,27 +80,27 @@ def _api(env: Path, tmp_path: Path) -> bool:
     return True
 
 
-def _api_many(env: Path, tmp_path: Path) -> bool:
+def _api_many(env: str, tmp_path: Path) -> bool:
     (out,) = run_syncs([_cfg(tmp_path)], warehouse=env)
     return not isinstance(out, Exception)
 
 
-def _defs(env: Path) -> dg.Definitions:
-    return dg.Definitions.merge(build_defs(), dg.Definitions(resources={"warehouse": WarehouseResource(path=str(env))}))
+def _defs(env: str) -> dg.Definitions:
+    return dg.Definitions.merge(build_defs(), dg.Definitions(resources={"warehouse": WarehouseResource(path=env)}))
 
 
-def _asset(env: Path, tmp_path: Path) -> bool:
+def _asset(env: str, tmp_path: Path) -> bool:
     defs = _defs(env)
-    return dg.materialize(list(defs.assets), resources={"warehouse": WarehouseResource(path=str(env))},
+    return dg.materialize(list(defs.assets), resources={"warehouse": WarehouseResource(path=env)},
                           raise_on_error=False).success  # fmt: skip
 
 
-def _job(env: Path, tmp_path: Path) -> bool:
+def _job(env: str, tmp_path: Path) -> bool:
     job = _defs(env).resolve_job_def(f"activation_sync_{NAME}")
     return job.execute_in_process(raise_on_error=False).success
 
 
-def _schedule(env: Path, tmp_path: Path) -> bool:
+def _schedule(env: str, tmp_path: Path) -> bool:
     defs = _defs(env)
     schedule = defs.resolve_schedule_def(f"activation_sync_{NAME}_schedule")
     (request,) = schedule.evaluate_tick(dg.build_schedule_context()).run_requests or []
@@ -93,24 +108,24 @@ def _schedule(env: Path, tmp_path: Path) -> bool:
     return job.execute_in_process(run_config=request.run_config, tags=request.tags, raise_on_error=False).success
 
 
-PATHS: dict[str, Callable[[Path, Path], bool]] = {
+PATHS: dict[str, Callable[[str, Path], bool]] = {
     "cli": _cli, "run_sync": _api, "run_syncs": _api_many, "dagster_asset": _asset, "per_sync_job": _job,
     "schedule": _schedule,
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("path", list(PATHS))
-def test_the_gate_refuses_on_every_path(path: str, env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+def test_the_gate_refuses_on_every_path(path: str, env: str, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     assert PATHS[path](env, tmp_path) is False
     assert sandbox.records("contacts") == {}
-    with duckdb.connect(str(env)) as con:
-        (status, error) = con.execute("select status, error from outflow.sync_runs").fetchone()  # type: ignore[misc]
+    with connect(env, read_only=True) as con:
+        (status, error) = con.execute("select status, error from outflow_sync.sync_runs").fetchone()  # type: ignore[misc]
     assert status == "refused" and "consent failed: 1 of 42 rows" in error and "no_erased_person failed" in error
 
 
 @pytest.mark.parametrize("path", list(PATHS))
 def test_a_misconfigured_suite_still_sends_nobody_without_consent(
-    path: str, env: Path, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    path: str, env: str, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lax = tmp_path / "quality.yml"
     lax.write_text("disabled: [consent, no_erased_person]\nconsent_table: null\nerasure_table: null\n")
@@ -118,6 +133,6 @@ def test_a_misconfigured_suite_still_sends_nobody_without_consent(
     assert PATHS[path](env, tmp_path) is True
     sent = {r["email"] for r in sandbox.records("contacts").values()}
     assert len(sent) == 40 and STRANGER not in sent and GONE not in sent
-    with duckdb.connect(str(env)) as con:
-        held = con.execute("select key, reason from outflow.sync_invalid_rows order by key").fetchall()
+    with connect(env, read_only=True) as con:
+        held = con.execute("select key, reason from outflow_sync.sync_invalid_rows order by key").fetchall()
     assert held == [("p900", "no_consent"), ("p901", "erased")]

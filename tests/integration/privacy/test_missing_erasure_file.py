@@ -55,7 +55,9 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     # the processed request keeps no raw identifier: it is reduced to the ledger's hashed record
     con = connect(warehouse)
     (reduced,) = con.execute("select identifier from raw.erasure_requests where request_id = 'ledger-1'").fetchone()
-    (digest,) = con.execute("select subject_hash from outflow.erasure_ledger where request_id = 'ledger-1'").fetchone()
+    (digest,) = con.execute(
+        "select subject_hash from outflow_sync.erasure_ledger where request_id = 'ledger-1'"
+    ).fetchone()
     assert reduced == ERASED_IDENTIFIER_PREFIX + digest
     assert not con.execute("select count(*) from raw.erasure_requests where identifier = ?", [email]).fetchone()[0]
     con.close()
@@ -64,7 +66,7 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     con = connect(warehouse)
     before = con.execute("select count(*) from raw.erasure_requests").fetchone()[0]
     con.execute("delete from raw.erasure_requests")
-    ledger = con.execute("select count(*) from outflow.erasure_ledger").fetchone()[0]
+    ledger = con.execute("select count(*) from outflow_sync.erasure_ledger").fetchone()[0]
     con.close()
     assert ledger == before
     rebuild(warehouse)
@@ -78,7 +80,7 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     assert person not in sandboxes["webhook"].records("contacts")
     con = connect(warehouse)
     logged = dict(con.execute(
-        "select key, count(*) from outflow.sync_row_log where sync_name = 'service_webhook' and key in (?, ?) "
+        "select key, count(*) from outflow_sync.sync_row_log where sync_name = 'service_webhook' and key in (?, ?) "
         "group by key",
         [person, "erased:" + key_hash("service_webhook", person)],
     ).fetchall())  # fmt: skip
@@ -96,7 +98,7 @@ def test_ledger_keeps_suppressing_after_the_request_is_gone(
     assert person not in sandboxes["webhook"].records("contacts")
     con = connect(warehouse)
     reasons = con.execute(
-        "select reason from outflow.sync_invalid_rows where sync_name = 'service_webhook' and key = ?", [person]
+        "select reason from outflow_sync.sync_invalid_rows where sync_name = 'service_webhook' and key = ?", [person]
     ).fetchall()
     con.close()
     assert reasons == [("erased",)]

@@ -3,7 +3,7 @@
 Both syncs add people with several hashed identifiers (Meta: email, phone, first name and the external id in
 one row; Google: email, phone and address). The person then revokes ads consent, dbt rebuilds, and the next
 sync through the CLI removes them with exactly the identifiers the add carried (recorded in
-``outflow.sync_sent``), so the audience no longer holds them. Before, a Meta removal carried only the key
+``outflow_sync.sync_sent``), so the audience no longer holds them. Before, a Meta removal carried only the key
 (the external id) and the person stayed in an audience keyed by their hashed email while the log said ok.
 """
 
@@ -102,7 +102,7 @@ def test_optout_removes_from_meta_and_google_by_the_identifiers_sent(
     assert hashed not in {m.get("hashedEmail") for m in google.members(USER_LIST).values()}
     con = connect(warehouse)
     log = con.execute(
-        "select sync_name, status from outflow.sync_row_log where op = 'remove' and key in (?, ?) order by 1",
+        "select sync_name, status from outflow_sync.sync_row_log where op = 'remove' and key in (?, ?) order by 1",
         [person, email],
     ).fetchall()
     con.close()

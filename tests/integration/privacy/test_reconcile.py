@@ -124,7 +124,7 @@ def test_reconcile_repairs_a_renamed_sync_and_lost_state(
         assert "user5@example.com" not in _held(sb, kind, list_id)  # the diff alone never notices
         assert cli("sync", "reconcile", "members_v2", "--dir", syncs, "--warehouse", warehouse).exit_code == 0
         con = connect(warehouse)
-        state = {r[0] for r in con.execute("select key from outflow.sync_state where sync_name = 'members_v2'")
+        state = {r[0] for r in con.execute("select key from outflow_sync.sync_state where sync_name = 'members_v2'")
                  .fetchall()}  # fmt: skip
         con.close()
         assert "user5@example.com" not in state and "user7@example.com" in state

@@ -77,7 +77,7 @@ def test_trigger_vendors_and_files_erase_and_failures_are_retried(tmp_path: Path
     erasure_files = [f for f in exports.iterdir() if (pl.read_csv(f)["_op"] == "erase").any()]
     assert len(erasure_files) == 1 and pl.read_csv(erasure_files[0])["_key"].to_list() == [3]
     con = connect(warehouse)
-    log = con.execute("select sync_name, status from outflow.erasure_log order by logged_at, sync_name").fetchall()
+    log = con.execute("select sync_name, status from outflow_sync.erasure_log order by logged_at, sync_name").fetchall()
     con.close()
     assert log == [("contacts_file", "ok"), ("welcome_braze", "ok"), ("welcome_customerio", "failed"),
                    ("welcome_customerio", "ok")]  # fmt: skip

@@ -31,6 +31,6 @@ def test_check_plan_and_user_errors(quality_db: Path, tmp_path: Path) -> None:
     plan = runner.invoke(app, ["check", "raw.orders", "--plan", "--warehouse", str(quality_db)])
     assert plan.exit_code == 0 and "order_id_unique" in plan.output
     missing = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "nope.duckdb")])
-    assert missing.exit_code == 1 and "does not exist" in missing.output and "Traceback" not in missing.output
+    assert missing.exit_code == 1 and "no warehouse at" in missing.output and "Traceback" not in missing.output
     unknown = runner.invoke(app, ["check", "sync_nope", "--warehouse", str(quality_db)])
     assert unknown.exit_code == 1 and "unknown asset 'sync_nope'" in unknown.output

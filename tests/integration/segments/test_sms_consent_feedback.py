@@ -46,7 +46,7 @@ def test_sms_consent_and_stop_fed_back_into_the_ledger(
         res = run_sync(local, con=con)
         assert res.rejected == 1 and res.acked == len(rows) - 1
         assert stopped_phone not in {m["to"] for m in sb.messages}
-    (err,) = con.execute("select last_error from outflow.sync_rejected_rows").fetchone()
+    (err,) = con.execute("select last_error from outflow_sync.sync_rejected_rows").fetchone()
     assert err.startswith(f"21610 {stopped_phone}:")
     con.close()
 

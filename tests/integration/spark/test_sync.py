@@ -40,6 +40,6 @@ def test_syncs_from_spark_deliver_what_duckdb_delivers(
     assert spark["again"] == [0, 0]  # the state store says everything is delivered
     assert location() == store
     with connect(store) as state, connect(target="spark") as wh:
-        held = state.execute("select count(*) from outflow.sync_state").fetchone()[0]
+        held = state.execute("select count(*) from outflow_sync.sync_state").fetchone()[0]
         assert held == sum(c[3] for c in spark["counts"]) > 0
-        assert not wh.table_exists("outflow", "sync_state")  # Spark is only read
+        assert not wh.table_exists("outflow_sync", "sync_state")  # Spark is only read

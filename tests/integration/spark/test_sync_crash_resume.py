@@ -50,8 +50,8 @@ def test_kill_9_then_rerun_from_spark(tmp_path: Path, sandbox: WebhookSandbox, m
     received_before = sandbox.stats["rows_applied"] + sandbox.stats.get("duplicates_suppressed", 0)
     assert received_before < ROWS  # really killed mid-run
     with connect(store) as con:
-        acked = con.execute("SELECT count(*) FROM outflow.sync_state").fetchone()[0]
-        assert con.execute("SELECT status FROM outflow.sync_runs").fetchall() == [("running",)]
+        acked = con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone()[0]
+        assert con.execute("SELECT status FROM outflow_sync.sync_runs").fetchall() == [("running",)]
     assert received_before - BATCH <= acked <= received_before
 
     sandbox.state.delay = 0.0
@@ -60,7 +60,7 @@ def test_kill_9_then_rerun_from_spark(tmp_path: Path, sandbox: WebhookSandbox, m
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     with connect(store) as con:
-        statuses = [r[0] for r in con.execute("SELECT status FROM outflow.sync_runs ORDER BY started_at").fetchall()]
+        statuses = [r[0] for r in con.execute("SELECT status FROM outflow_sync.sync_runs ORDER BY started_at").fetchall()]
         assert statuses == ["interrupted", "success"]
         model = {  # the copy of the Spark model this run read
             str(r[0]): {"email": r[1], "firstName": r[2], "score": r[3]}

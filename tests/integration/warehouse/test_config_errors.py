@@ -130,12 +130,19 @@ def test_schema_the_user_cannot_write(postgres_url: str, tmp_path: Path) -> None
     msg = str(err.value)
     assert "permission denied for schema outflow_quality" in msg and "OUTFLOW_POSTGRES_URL" in msg
     assert "GRANT USAGE, CREATE ON SCHEMA outflow_quality TO reader" in msg
-    # the quality gate stores its results in outflow_quality: the command says what to grant, in one line
-    code, out = outflow("check", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path)
+    # the sync engine keeps its state in its own schema, which this user cannot create: one line, what to grant
+    code, out = outflow(
+        "sync", "runs", env={"OUTFLOW_TARGET": "postgres", "OUTFLOW_POSTGRES_URL": reader}, tmp_path=tmp_path
+    )
     assert_one_line(code, out, "reader", "permission denied", "GRANT", "OUTFLOW_POSTGRES_URL")
+    # named with --warehouse, the line names --warehouse, not a setting the user never used
+    code, out = outflow("sync", "runs", "--warehouse", reader, env={}, tmp_path=tmp_path)
+    assert_one_line(code, out, "reader", "permission denied", "GRANT", "--warehouse")
+    assert "OUTFLOW_POSTGRES_URL" not in out
 
 
-def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
+def test_duckdb_file_locked_by_another_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OUTFLOW_LOCK_TIMEOUT", "0")  # refused at once (tests/integration/test_warehouse_lock.py waits)
     path = tmp_path / "wh.duckdb"
     connect(path).close()
     holder = subprocess.Popen(
@@ -149,9 +156,10 @@ def test_duckdb_file_locked_by_another_process(tmp_path: Path) -> None:
             connect(path)
         assert str(path) in str(err.value) and f"PID {holder.pid}" in str(err.value)
         assert "OUTFLOW_WAREHOUSE" in str(err.value)
-        code, out = outflow("check", "--warehouse", str(path), env={}, tmp_path=tmp_path)
+        code, out = outflow("check", "--warehouse", str(path), env={"OUTFLOW_LOCK_TIMEOUT": "0"}, tmp_path=tmp_path)
         assert_one_line(code, out, str(path), f"PID {holder.pid}")
-        code, out = outflow("score", "train", env={"OUTFLOW_WAREHOUSE": str(path)}, tmp_path=tmp_path)
+        no_wait = {"OUTFLOW_WAREHOUSE": str(path), "OUTFLOW_LOCK_TIMEOUT": "0"}
+        code, out = outflow("score", "train", env=no_wait, tmp_path=tmp_path)
         assert_one_line(code, out, str(path), f"PID {holder.pid}")
     finally:
         holder.kill()

@@ -40,7 +40,7 @@ def _diff(con: Warehouse, cfg: SyncConfig) -> dict[str, set[str]]:
 
 def _ack_all(con: Warehouse, cfg: SyncConfig) -> None:
     con.execute(
-        "INSERT INTO outflow.sync_state SELECT ?, _key, _hash, now(), 'r' "
+        "INSERT INTO outflow_sync.sync_state SELECT ?, _key, _hash, now(), 'r' "
         f"FROM ({build_diff_sql(cfg, dialect=con.dialect)}) d WHERE _op = 'add'",
         [cfg.name],
     )
@@ -117,7 +117,7 @@ def test_row_hash_is_the_same_on_every_engine(con: Warehouse) -> None:
 
     assert got["2"] == expected("user2@example.com", "name2", 14)
     assert got["3"] == expected("user3@example.com", None, 21)
-    assert (con.columns("outflow", "sync_state")["row_hash"]) == "bigint"
+    assert (con.columns("outflow_sync", "sync_state")["row_hash"]) == "bigint"
 
 
 def test_state_hashed_by_duckdb_before_is_rehashed_without_resending(tmp_path: Path) -> None:
@@ -133,7 +133,7 @@ def test_state_hashed_by_duckdb_before_is_rehashed_without_resending(tmp_path: P
     cfg = _cfg()
     old = legacy_hash_expr(list(cfg.fields)).sql("duckdb")
     con.execute("CREATE SCHEMA outflow")
-    con.execute(
+    con.execute(  # the old layout: schema outflow, before it became outflow_sync
         "CREATE TABLE outflow.sync_state (sync_name VARCHAR NOT NULL, key VARCHAR NOT NULL, row_hash UBIGINT NOT NULL,"
         " acked_at TIMESTAMP NOT NULL, run_id VARCHAR)"
     )
@@ -144,8 +144,8 @@ def test_state_hashed_by_duckdb_before_is_rehashed_without_resending(tmp_path: P
     )
     con.execute("UPDATE main.sync_contacts SET score = -1 WHERE person_id < 3")  # changed since the last run
     ensure_schema(con)
-    assert con.columns("outflow", "sync_state")["row_hash"] == "bigint"
+    assert con.columns("outflow_sync", "sync_state")["row_hash"] == "bigint"
     assert rehash_legacy_state(con, cfg.name, build_rehash_sql(cfg)) == 100
     assert _diff(con, cfg) == {"change": {"0", "1", "2"}}
-    assert con.execute(f"SELECT count(*) FROM outflow.{LEGACY}").fetchone() == (0,)
+    assert con.execute(f"SELECT count(*) FROM outflow_sync.{LEGACY}").fetchone() == (0,)
     con.close()

@@ -1,6 +1,7 @@
 -- Journey sends after the same gate as triggers (macro outflow_send_gate), so nothing leaves for a person who may not
 -- receive it: erased and globally excluded persons are dropped; a send needs granted consent for its purpose on
--- its channel (unless transactional), no suppression on the channel, and an address for the channel.
+-- its channel (unless transactional), no suppression on the channel, and an address for the channel. A person in
+-- the journey's control arm (var journey_holdout_pct, macro outflow_held_out) gets no send but transactional ones.
 -- Frequency cap: a person gets at most `journey_cap` (default 3) journey sends per channel in any
 -- `journey_cap_window_days` (default 7) days; a send over the cap is held back for good. Whether a send is held
 -- depends only on the sends emitted before it, so the answer never changes from one sync run to the next.
@@ -14,6 +15,7 @@ with gated as (
     select s.*, p.email, p.phone, p.first_name, p.last_name, p.country, p.timezone
     from {{ source('outflow_journeys', 'journey_sends') }} as s
     {{ outflow_send_gate('s') }}
+      and not {{ outflow_held_out('journey', 'journey_holdout_pct', 's.journey', 's.person_id', 's.purpose') }}
 )
 
 select g.*

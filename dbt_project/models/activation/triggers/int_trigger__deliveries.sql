@@ -2,7 +2,7 @@
 -- run log (status ok, op add/change) or the acknowledged state (which outlives the log's retention), mapped
 -- back to the person and channel through trigger_history. One row per trigger key, with when it was first
 -- delivered. Before the first sync the engine's tables do not exist and this is empty (macro outflow_sync_table).
--- Read-only: only the sync engine writes schema `outflow`.
+-- Read-only: only the sync engine writes schema `outflow_sync`.
 {{ config(materialized='table') }}
 
 with row_log as (

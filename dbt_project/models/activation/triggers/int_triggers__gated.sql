@@ -1,6 +1,7 @@
 -- Every trigger row after the gate, the frequency cap and quiet hours.
--- * Gate: erased and globally excluded persons are dropped; non-transactional triggers need granted consent
---   for their purpose on their channel; the channel needs an address.
+-- * Gate (int_triggers__arms): erased and globally excluded persons are dropped; non-transactional triggers
+--   need granted consent for their purpose on their channel; the channel needs an address; the trigger's
+--   holdout (var trigger_holdout_pct) is kept out.
 -- * Frequency cap: a person gets at most `trigger_cap` (default 1) trigger messages per channel in the
 --   trailing `trigger_cap_window_days` (default 7) days. What counts is what the sync engine actually
 --   delivered (int_trigger__deliveries, from its run log and acknowledged state), not what the models
@@ -17,14 +18,8 @@
 {% set quiet_start = var('quiet_start_hour', 21) %}
 {% set quiet_end = var('quiet_end_hour', 8) %}
 
-with candidates as (
-    select * from {{ ref('int_triggers__candidates') }}
-),
-
-gated as (
-    select c.*, p.email, p.phone, p.first_name, p.last_name, p.country, p.timezone
-    from candidates as c
-    {{ outflow_send_gate('c') }}
+with gated as (  -- the gate and the trigger's control arm (int_triggers__arms): held-out rows are never sent
+    select * from {{ ref('int_triggers__arms') }} where arm = 'treated'
 ),
 
 deliveries as (

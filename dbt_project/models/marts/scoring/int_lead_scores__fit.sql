@@ -22,35 +22,58 @@ attribute_values as (
     {%- endfor %}
 ),
 
-matches as (
-    select attribute_values.person_id, attribute_values.attribute, rules.rule_id, rules.points
+-- the rules are evaluated once per distinct attribute value (a few thousand, where profiles are millions), then
+-- joined back to the people; a value that is null or blank matches no rule
+distinct_values as (
+    select distinct attribute, value_text, value_number
     from attribute_values
-    inner join rules on rules.attribute = attribute_values.attribute
+    where value_text is not null
+),
+
+matches as (
+    select distinct_values.attribute, distinct_values.value_text, distinct_values.value_number, rules.rule_id, rules.points
+    from distinct_values
+    inner join rules on rules.attribute = distinct_values.attribute
     where case rules.operator
-        when 'regex' then coalesce({{ outflow_regex_contains('lower(attribute_values.value_text)', 'rules.value') }}, false)
-        when 'equals' then lower(attribute_values.value_text) = lower(trim(rules.value))
+        when 'regex' then coalesce({{ outflow_regex_contains('lower(distinct_values.value_text)', 'rules.value') }}, false)
+        when 'equals' then lower(distinct_values.value_text) = lower(trim(rules.value))
         when 'in' then coalesce(
-            position('|' in attribute_values.value_text) = 0
-            and position('|' || lower(attribute_values.value_text) || '|' in '|' || lower(rules.value) || '|') > 0,
+            position('|' in distinct_values.value_text) = 0
+            and position('|' || lower(distinct_values.value_text) || '|' in '|' || lower(rules.value) || '|') > 0,
             false
         )
-        when 'between' then attribute_values.value_number is not null
-            and (rules.min_value is null or attribute_values.value_number >= rules.min_value)
-            and (rules.max_value is null or attribute_values.value_number <= rules.max_value)
-        when 'not_null' then attribute_values.value_text is not null
+        when 'between' then distinct_values.value_number is not null
+            and (rules.min_value is null or distinct_values.value_number >= rules.min_value)
+            and (rules.max_value is null or distinct_values.value_number <= rules.max_value)
+        when 'not_null' then distinct_values.value_text is not null
         else false
     end
 ),
 
-best_per_attribute as (
-    select person_id, attribute, points, rule_id
+-- per attribute value the best rule: the most points, then the smallest rule_id, so ties resolve the same every run
+best_per_value as (
+    select attribute, value_text, value_number, points, rule_id
     from (
         select
             matches.*,
-            row_number() over (partition by person_id, attribute order by points desc nulls last, rule_id) as rule_rank
+            row_number() over (
+                partition by attribute, value_text, value_number order by points desc nulls last, rule_id
+            ) as rule_rank
         from matches
     ) as ranked
     where rule_rank = 1
+),
+
+best_per_attribute as (
+    select attribute_values.person_id, attribute_values.attribute, best_per_value.points, best_per_value.rule_id
+    from attribute_values
+    inner join best_per_value
+        on best_per_value.attribute = attribute_values.attribute
+        and best_per_value.value_text = attribute_values.value_text
+        and (
+            best_per_value.value_number = attribute_values.value_number
+            or (best_per_value.value_number is null and attribute_values.value_number is null)
+        )
 )
 
 select

@@ -1,0 +1,160 @@
+"""What happened to each row of a sync, read back from the state schema: rows the destination rejected (with its
+message), rows set aside before sending (with the reason), and the row log, for one sync or for one person
+across every sync. The CLI (``outflow sync rejected | log``, ``outflow person explain``), the HTML report and
+the Dagster asset checks all read through these functions, on every warehouse engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from activations.config import SyncConfig, load_syncs
+from activations.state import temp_text_table
+from outflow.errors import OutflowError, did_you_mean
+
+if TYPE_CHECKING:
+    from outflow.warehouse import Warehouse
+
+
+def open_state(con: Warehouse) -> str:
+    """The qualified state schema, its tables created (and a warehouse of the old layout migrated) first."""
+    from activations.privacy import ensure_privacy_schema
+
+    return ensure_privacy_schema(con)
+
+
+#: the run log the listing commands read
+STATE_TABLES = (
+    "sync_runs",
+    "sync_rejected_rows",
+    "sync_invalid_rows",
+    "sync_row_log",
+    "sync_sent",
+    "sync_destinations",
+)
+
+
+def open_for_reading(warehouse: object) -> tuple[Warehouse, str]:
+    """A session for the commands that only read the run log: read-only (so they share the warehouse with other
+    readers and never write it) when the state tables are in place; read-write only to create them, on a
+    warehouse no sync has run against yet or one of the old layout."""
+    from activations.engine import _connect
+    from activations.state import OLD_SCHEMA, SCHEMA, ns
+
+    con = _connect(warehouse, read_only=True)  # type: ignore[arg-type]
+    if all(con.table_exists(SCHEMA, t) for t in STATE_TABLES) and not con.tables(OLD_SCHEMA):
+        return con, ns(con)
+    con.close()
+    con = _connect(warehouse)  # type: ignore[arg-type]
+    return con, open_state(con)
+
+
+def known_syncs(con: Warehouse, q: str, declared: Sequence[SyncConfig] | None = None) -> list[str]:
+    """Every sync name the YAML declares or the state has a record of (a renamed sync keeps its rows)."""
+    names = {c.name for c in (load_syncs() if declared is None else declared)}
+    for table in ("sync_runs", "sync_rejected_rows", "sync_invalid_rows"):
+        names |= {r[0] for r in con.execute(f"SELECT DISTINCT sync_name FROM {q}.{table}").fetchall()}
+    return sorted(names)
+
+
+def check_sync_name(con: Warehouse, q: str, name: str, declared: Sequence[SyncConfig] | None = None) -> None:
+    """One line with the nearest name for a sync neither declared nor on record."""
+    names = known_syncs(con, q, declared)
+    if name not in names:
+        raise OutflowError(f"no sync named {name!r} declared or on record{did_you_mean(name, names)}")
+
+
+def rejected_rows(con: Warehouse, q: str, sync_name: str | None = None, limit: int | None = None) -> pl.DataFrame:
+    """Rows the destination refused and that wait for the next run, with the destination's message."""
+    sql = (
+        "SELECT sync_name, key, op, attempts, last_error AS message, first_failed_at, last_failed_at "
+        f"FROM {q}.sync_rejected_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) "
+        "ORDER BY sync_name, last_failed_at DESC, key"
+    )
+    return con.fetch_polars(sql + _limit(limit), [sync_name, sync_name])
+
+
+def invalid_rows(con: Warehouse, q: str, sync_name: str | None = None, limit: int | None = None) -> pl.DataFrame:
+    """Rows set aside before sending (null or duplicate key, malformed email, no consent, erased), with why."""
+    sql = (
+        "SELECT sync_name, key, reason, detected_at FROM "
+        f"{q}.sync_invalid_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) ORDER BY sync_name, reason, key"
+    )
+    return con.fetch_polars(sql + _limit(limit), [sync_name, sync_name])
+
+
+def reasons(con: Warehouse, q: str, sync_name: str | None = None) -> pl.DataFrame:
+    """How many rows each reason holds back, per sync: (sync_name, kind rejected|invalid, reason, rows)."""
+    return con.fetch_polars(
+        "SELECT sync_name, 'rejected' AS kind, last_error AS reason, count(*) AS rows "
+        f"FROM {q}.sync_rejected_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, "
+        "last_error UNION ALL SELECT sync_name, 'invalid' AS kind, reason, count(*) AS rows "
+        f"FROM {q}.sync_invalid_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, "
+        "reason ORDER BY 1, 2, 4 DESC",
+        [sync_name] * 4,
+    )
+
+
+def person_keys_sql(con: Warehouse, q: str, declared: Sequence[SyncConfig], who: str = "= ?") -> str:
+    """A SELECT of (person_id, sync_name, key) for the people whose id satisfies ``who`` (``= ?``: one, bound
+    once per UNION branch; or ``IN (SELECT ...)``): the keys the engine recorded as sent for them, the keys their
+    rows have in each declared sync's model (also rows never acknowledged), and their id itself as a key."""
+    parts = [f"SELECT person_id, sync_name, key FROM {q}.sync_sent WHERE person_id {who}"]
+    for cfg in declared:
+        if "person_id" in con.columns("main", cfg.source):
+            name = cfg.name.replace("'", "''")
+            parts.append(
+                f"SELECT CAST(person_id AS VARCHAR) AS person_id, '{name}' AS sync_name, "
+                f"CAST({cfg.primary_key} AS VARCHAR) AS key FROM main.{cfg.source} "
+                f"WHERE CAST(person_id AS VARCHAR) {who}"
+            )
+    parts.append(f"SELECT person_id, sync_name, person_id AS key FROM {q}.sync_sent WHERE person_id {who}")
+    return " UNION ".join(parts)
+
+
+_LOG = (
+    "SELECT {extra}l.logged_at, l.sync_name, d.destination_type AS destination, l.op, l.key, l.status, l.message, "
+    "l.run_id FROM {q}.sync_row_log l LEFT JOIN {q}.sync_destinations d ON d.sync_name = l.sync_name"
+)
+
+
+def row_log(
+    con: Warehouse,
+    q: str,
+    sync_name: str | None = None,
+    person_id: str | None = None,
+    limit: int | None = None,
+) -> pl.DataFrame:
+    """The row log, newest first: what each run did with each row (ok, rejected, unknown) and the destination's
+    message, with the destination each sync sent to; for one sync and/or one person (their keys in every
+    declared sync, ``person_keys_sql``)."""
+    params: list[object] = [sync_name, sync_name]
+    person = ""
+    if person_id is not None:
+        keys = person_keys_sql(con, q, load_syncs())
+        person = (  # a sync name holds no '|': the pair is unique
+            f" AND l.sync_name || '|' || l.key IN (SELECT p.sync_name || '|' || p.key FROM ({keys}) p)"
+        )
+        params += [person_id] * keys.count("?")
+    sql = (
+        _LOG.format(extra="", q=q) + f" WHERE (CAST(? AS VARCHAR) IS NULL OR l.sync_name = ?){person} "
+        "ORDER BY l.logged_at DESC, l.sync_name, l.key"
+    )
+    return con.fetch_polars(sql + _limit(limit), params)
+
+
+def people_log(con: Warehouse, q: str, people: Sequence[str]) -> pl.DataFrame:
+    """The row log of many people at once (``row_log`` with ``person_id`` for each), with a person_id column."""
+    temp_text_table(con, "_outflow_people", {"person_id": list(people)})
+    keys = person_keys_sql(con, q, load_syncs(), who="IN (SELECT person_id FROM _outflow_people)")
+    return con.fetch_polars(
+        _LOG.format(extra="p.person_id, ", q=q) + f" JOIN ({keys}) p ON p.sync_name = l.sync_name AND p.key = l.key "
+        "ORDER BY p.person_id, l.logged_at DESC, l.sync_name, l.key"
+    )
+
+
+def _limit(limit: int | None) -> str:
+    return f" LIMIT {int(limit)}" if limit is not None else ""

@@ -1,0 +1,179 @@
+"""Benchmark: the whole build at scale, a full build beside a daily one, with the models that cost the most.
+
+Per size (people):
+
+1. generate and load the synthetic data (not timed here; bench/generate_scale.py times it);
+2. the full build (`outflow.pipeline.build`: dbt, the normalization and identity steps, every dbt test);
+3. a day later: 1% new events (web, email) and 1% of the CRM contacts changed, appended to the raw tables,
+   then the daily build again;
+4. a bare-DuckDB lower bound: the compiled SQL of the three most expensive models of the full build, run
+   straight into a table of the same warehouse through outflow.warehouse, without dbt.
+
+Each build runs in its own process, so its peak memory (max RSS) is its own. Every figure is printed with
+wall and CPU seconds (the build process's user + system time; DuckDB's threads are in it) and the load average,
+because the machine may be shared: CPU seconds per million events is the figure that holds under load.
+
+    .venv/bin/python bench/build_scale.py                          # 100k people
+    .venv/bin/python bench/build_scale.py --people 100000,1000000,3000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY_SHARE = 0.01
+EVENT_TABLES = ("web_events", "email_events")
+
+
+def _load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _child(*args: str) -> tuple[dict, float, float, float]:
+    """Run this script with ``args`` in a child process: its JSON output, wall s, CPU s and peak MB."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, __file__, "--one", *args], cwd=ROOT, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out, wall, cpu, out.pop("peak_mb")
+
+
+def _peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def generate(people: int, root: Path) -> dict:
+    from outflow.pipeline import generate_and_load
+
+    result = generate_and_load(people, 42, warehouse=root / "w.duckdb", data_dir=root / "data")
+    events = sum(n for t, n in result.rows.items() if t in EVENT_TABLES or t == "orders")
+    return {"rows": sum(result.rows.values()), "events": events, "peak_mb": _peak_mb()}
+
+
+def build(root: Path) -> dict:
+    from outflow.pipeline import build
+
+    run = build(warehouse=root / "w.duckdb")
+    models = [r for r in run.results if r["resource_type"].endswith("model")]
+    models.sort(key=lambda r: r["seconds"], reverse=True)
+    return {
+        "models": [(r["name"], round(r["seconds"], 2)) for r in models[:10]],
+        "dbt_seconds": round(sum(r["seconds"] for r in run.results), 1),
+        "peak_mb": _peak_mb(),
+    }
+
+
+def add_day(root: Path) -> dict:
+    """A day later: 1% new events copied a day forward under new ids, and 1% of the CRM contacts changed."""
+    from outflow.warehouse import connect
+
+    added = {}
+    with connect(root / "w.duckdb") as con:
+        for table, key in (("web_events", "event_id"), ("email_events", "event_id")):
+            cols = list(con.columns("raw", table))
+            shifted = [
+                f"'d1-' || {c}" if c == key else f"{c} + interval '1 day'" if c in ("occurred_at", "received_at") else c
+                for c in cols
+            ]
+            n = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+            take = max(1, int(n * DAY_SHARE))
+            con.execute(
+                f"insert into raw.{table} ({', '.join(cols)}) select {', '.join(shifted)} from raw.{table} "
+                f"order by {key} limit {take}"
+            )
+            added[table] = take
+        n = con.execute("select count(*) from raw.crm_contacts").fetchone()[0]
+        take = max(1, int(n * DAY_SHARE))
+        con.execute(
+            "update raw.crm_contacts set job_title = coalesce(job_title, '') || ' II', "
+            "updated_at = updated_at + interval '1 day' "
+            f"where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit {take})"
+        )
+        added["crm_contacts changed"] = take
+    return {"added": added, "peak_mb": _peak_mb()}
+
+
+def lower_bound(root: Path, models: list[str]) -> dict:
+    """Each model's compiled SQL run straight into a table, without dbt: wall and CPU seconds."""
+    from outflow.warehouse import connect
+
+    models_dir = ROOT / "dbt_project" / "target" / "compiled" / "outflow" / "models"
+    # a model's own SQL, not a unit test's (those sit under the YAML file that declares them)
+    compiled = {p.stem: p for p in models_dir.rglob("*.sql") if not any(x.endswith(".yml") for x in p.parts)}
+    out = {}
+    with connect(root / "w.duckdb") as con:
+        for name in models:
+            sql = compiled[name].read_text()
+            wall, cpu = time.perf_counter(), time.process_time()
+            con.execute(f"create or replace table main.bench_lower_bound as {sql}")
+            seconds = (round(time.perf_counter() - wall, 2), round(time.process_time() - cpu, 2))
+            rows = con.execute("select count(*) from main.bench_lower_bound").fetchone()[0]
+            out[name] = (*seconds, rows)
+        con.execute("drop table main.bench_lower_bound")
+    return {"models": out, "peak_mb": _peak_mb()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", default="100000", help="comma-separated sizes (e.g. 100000,1000000,3000000)")
+    parser.add_argument("--keep", type=Path, help="build in this folder and keep it (one size only)")
+    parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        stage, root = args.one[0], Path(args.one[1])
+        os.environ["OUTFLOW_WAREHOUSE"] = str(root / "w.duckdb")
+        if stage == "generate":
+            result = generate(int(args.one[2]), root)
+        elif stage == "build":
+            result = build(root)
+        elif stage == "day":
+            result = add_day(root)
+        else:
+            result = lower_bound(root, args.one[2:])
+        print(json.dumps(result))
+        return
+    for people in (int(p) for p in args.people.split(",")):
+        with tempfile.TemporaryDirectory() as scratch:
+            tmp = str(args.keep) if args.keep else scratch
+            Path(tmp).mkdir(parents=True, exist_ok=True)
+            data, _, _, _ = _child("generate", tmp, str(people))
+            mev = data["events"] / 1e6
+            print(f"\n{people:,} people: {data['rows']:,} raw rows, {data['events']:,} events")
+            print(f"{'build':<34} {'wall s':>8} {'CPU s':>8} {'CPU s/M events':>15} {'peak MB':>8}  load average")
+            load = _load()
+            full, wall, cpu, peak = _child("build", tmp)
+            print(f"{'full':<34} {wall:>8.1f} {cpu:>8.1f} {cpu / mev:>15.2f} {peak:>8.0f}  {load}")
+            day, _, _, _ = _child("day", tmp)
+            load = _load()
+            daily, dwall, dcpu, dpeak = _child("build", tmp)
+            label = "a day later (" + ", ".join(f"{k} {v:,}" for k, v in day["added"].items()) + ")"
+            print(f"{'daily build':<34} {dwall:>8.1f} {dcpu:>8.1f} {dcpu / mev:>15.2f} {dpeak:>8.0f}  {load}")
+            print(f"  {label}; daily / full wall: {dwall / wall:.0%}")
+            print("ten most expensive models of the full build (dbt's own seconds):")
+            for name, seconds in full["models"]:
+                print(f"  {name:<40} {seconds:>7.2f} s")
+            top3 = [name for name, _ in full["models"][:3]]
+            load = _load()
+            bound, _, _, _ = _child("bound", tmp, *top3)
+            print(f"bare DuckDB, the compiled SQL of the three biggest (wall s, CPU s; load average {load}):")
+            for name, (w, c, rows) in bound["models"].items():
+                dbt_s = dict(full["models"])[name]
+                print(f"  {name:<40} {w:>7.2f} s wall {c:>7.2f} s CPU, {rows:,} rows  (in dbt: {dbt_s:.2f} s)")
+
+
+if __name__ == "__main__":
+    main()

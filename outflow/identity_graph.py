@@ -1,0 +1,446 @@
+"""Conflict-aware identity resolution with stable, collision-free person ids.
+
+The identity step (outflow/person_map.py) calls `resolve_graph` on the graph dbt built (usable identifiers and
+the edges between identifiers seen in one record) and on what earlier runs left: the person map, the registry
+of every person id ever issued, and the user's overrides. Nothing here imports Dagster or a warehouse driver.
+
+The rules, in order (docs/identity.md explains each one and its setting):
+
+1. Shared values never link. An identifier is shared when it is linked to more distinct identifiers of one type
+   than that type's cap (`max_links_per_type`), when a weak identifier (a cookie, a device) is linked to more
+   distinct identifiers of all types together than `max_weak_links` (a household device), or when an
+   identifier of any type is seen with more than `max_persons` persons formed by strong identifiers alone.
+2. Strong identifiers (CRM ids, user ids, emails) seen in one record are one person: these edges always link.
+3. Weak links (any edge with a weak end: cookies, devices, phones) are added strongest first (most records,
+   then most recent, then by key). A weak link never joins two groups that each hold a strong identifier of a
+   conflicting type (two CRM ids, two user ids, two emails of different people) and never grows a person past
+   `max_cluster_size`: the links that would have grown it are the ones left out, so a weak identifier seen with
+   two people belongs to the one it was seen with most.
+4. Overrides win over every rule: a forced merge links its two identifiers first; a never-merge pair is never
+   in one person, whatever links them (a never-merge wins over a forced merge that contradicts it).
+5. Ids: a person keeps the id of the earlier person that held most of its strong identifiers (then most
+   identifiers). When several earlier persons merge, the oldest id of a *known* person survives (then the
+   smallest id); a person with a strong identifier never takes an id issued to a cookie-only person. A new id is
+   "p_" + 16 hex digits of the md5 of the person's smallest identifier key, salted ("#1", "#2"...) until it
+   differs from every id ever issued. Every moved identifier is reported as a merge or a split with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+
+from outflow.identity import _distinct, connected_components, new_person_ids, shared_mask
+
+STRONG_TYPES = ("crm_id", "user_id", "email")
+HUB_TYPES = ("cookie", "device")
+
+MAP_SCHEMA = {
+    "key": pl.String,
+    "type": pl.String,
+    "person_id": pl.String,
+    "is_shared": pl.Boolean,
+    "shared_reason": pl.String,
+    "cluster_size": pl.Int64,
+}
+REGISTRY_SCHEMA = {"person_id": pl.String, "issued_at": pl.Datetime("us"), "known": pl.Boolean, "anchor": pl.String}
+CHANGES_SCHEMA = {
+    "changed_at": pl.Datetime("us"),
+    "change": pl.String,
+    "from_person_id": pl.String,
+    "to_person_id": pl.String,
+    "identifiers": pl.Int64,
+    "reason": pl.String,
+}
+
+
+@dataclass(frozen=True)
+class GraphConfig:
+    # an identifier linked to more than this many distinct identifiers of the type is shared
+    max_links_per_type: dict[str, int] = field(
+        default_factory=lambda: {"user_id": 1, "crm_id": 3, "email": 2, "phone": 2}
+    )
+    max_cluster_size: int = 200
+    # a cookie or device linked to more distinct identifiers than this, of all types together, is shared
+    max_weak_links: int = 2
+    # an identifier seen with more persons (formed by strong identifiers alone) than this is shared
+    max_persons: int = 2
+    strong_types: tuple[str, ...] = STRONG_TYPES
+    # two groups that each hold one of these types never join through a weak link
+    conflict_types: tuple[str, ...] = STRONG_TYPES
+    # keys of a source's own records: two of them conflict only when both groups also hold another strong
+    # identifier (a CRM duplicate with no email of its own may still join its person through a phone)
+    record_key_types: tuple[str, ...] = ("crm_id",)
+
+
+@dataclass(frozen=True)
+class Override:
+    action: str  # "merge" or "never_merge"
+    a: str  # identifier keys, e.g. "email:ann@x.com"
+    b: str
+    reason: str = ""
+
+
+@dataclass
+class Resolution:
+    persons: pl.DataFrame  # MAP_SCHEMA, one row per node
+    registry: pl.DataFrame  # REGISTRY_SCHEMA: every id ever issued, the new ones appended
+    changes: pl.DataFrame  # CHANGES_SCHEMA: this run's merges and splits
+
+
+class _Components:
+    """Union-find over a few nodes, each root carrying its conflict-type bits, size and never-merge tags."""
+
+    def __init__(self, bits: list[int], tags: list[frozenset]) -> None:
+        self.parent = list(range(len(bits)))
+        self.bits = bits
+        self.size = [1] * len(bits)
+        self.tags = tags  # frozenset of (pair number, side)
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def never(self, ra: int, rb: int) -> bool:
+        ta, tb = self.tags[ra], self.tags[rb]
+        return bool(ta and tb) and any((pair, 1 - side) in tb for pair, side in ta)
+
+    def union(self, ra: int, rb: int) -> None:
+        if ra > rb:
+            ra, rb = rb, ra
+        self.parent[rb] = ra
+        self.bits[ra] |= self.bits[rb]
+        self.size[ra] += self.size[rb]
+        self.tags[ra] = self.tags[ra] | self.tags[rb]
+
+
+def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame, n: int) -> tuple[np.ndarray, ...]:
+    """Edges as (ia < ib) node numbers with their evidence, records and last seen (epoch µs): one per pair,
+    sorted by pair."""
+    evidence = [
+        (pl.col("records").cast(pl.Int64).fill_null(1) if "records" in edges.columns else pl.lit(1, pl.Int64)).alias(
+            "records"
+        ),
+        (
+            pl.col("last_seen_at").cast(pl.Datetime("us")).dt.epoch("us").fill_null(0)
+            if "last_seen_at" in edges.columns
+            else pl.lit(0, pl.Int64)
+        ).alias("last"),
+    ]
+    ends = index.select("key", "idx")
+    coded = (
+        edges.select("a", "b", *evidence)
+        .join(ends.rename({"key": "a", "idx": "x"}), on="a")
+        .join(ends.rename({"key": "b", "idx": "y"}), on="b")
+    )
+    x, y = coded["x"].to_numpy(), coded["y"].to_numpy()
+    records, last = coded["records"].to_numpy(), coded["last"].to_numpy()
+    pair = np.minimum(x, y) * n + np.maximum(x, y)
+    keep = x != y
+    pair, records, last = pair[keep], records[keep], last[keep]
+    order = np.argsort(pair, kind="stable")
+    pair, records, last = pair[order], records[order], last[order]
+    if not pair.size:
+        empty = np.zeros(0, np.int64)
+        return empty, empty, empty, empty
+    starts = np.flatnonzero(np.r_[True, pair[1:] != pair[:-1]])
+    unique = pair[starts]
+    return unique // n, unique % n, np.maximum.reduceat(records, starts), np.maximum.reduceat(last, starts)
+
+
+def _shared_in_graph(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, strong: np.ndarray, config: GraphConfig):
+    """Household devices (total degree of a cookie or device) and values of any type seen with too many persons
+    (groups that strong identifiers alone form): masks, and the counts for the reasons."""
+    node = np.concatenate([ia, ib])
+    other = np.concatenate([ib, ia])
+    degree = np.bincount(node, minlength=n)  # edges are distinct pairs, so this counts distinct neighbours
+    by_degree = hub & (degree > config.max_weak_links)
+    both_strong = strong[ia] & strong[ib]
+    cores = connected_components(ia[both_strong], ib[both_strong], n)
+    toward_core = ~strong[node] & strong[other]
+    pairs = _distinct(node[toward_core] * n + cores[other[toward_core]])
+    persons = np.bincount(pairs // n, minlength=n)
+    by_persons = ~strong & (persons > config.max_persons)
+    # a strong identifier meets other persons through the weak identifiers it shares (a junk user id typed by
+    # many visitors): itself and each other group met count
+    weak_ok = ~strong & ~by_degree & ~by_persons
+    through = strong[node] & weak_ok[other]
+    met = pl.DataFrame({"w": other[through], "s": node[through], "c": cores[node[through]]})
+    met = met.join(met.select("w", other_core="c"), on="w").filter(pl.col("c") != pl.col("other_core"))
+    met = met.select("s", "other_core").unique()
+    strong_persons = 1 + np.bincount(met["s"].to_numpy(), minlength=n)
+    persons = np.where(strong, strong_persons, persons)
+    by_persons |= strong & (strong_persons > config.max_persons)
+    return by_degree, degree, by_persons, persons
+
+
+def resolve_graph(
+    nodes: pl.DataFrame,
+    edges: pl.DataFrame,
+    previous: pl.DataFrame | None = None,
+    registry: pl.DataFrame | None = None,
+    overrides: list[Override] | tuple[Override, ...] = (),
+    config: GraphConfig | None = None,
+    run_at: datetime | None = None,
+) -> Resolution:
+    """Group identifiers into persons.
+
+    nodes: `key` ("email:ann@x.com"), `type`. edges: `a`, `b` and optionally `records`, `last_seen_at`.
+    previous: the last map's `key`, `person_id`. registry: every id issued before (REGISTRY_SCHEMA).
+    """
+    config = config or GraphConfig()
+    run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
+    # sorted by key, so that node numbers, component labels and every tie break depend on the data only
+    index = nodes.select("key", "type").unique("key").sort("key").with_row_index("idx").cast({"idx": pl.Int64})
+    n = index.height
+    keys = index["key"].to_list()
+    node_of = dict(zip(keys, range(n), strict=True))
+    type_names = sorted(set(index["type"].unique().to_list()) | set(config.max_links_per_type))
+    type_code = {t: i for i, t in enumerate(type_names)}
+    tc = index["type"].replace_strict(type_code, return_dtype=pl.Int64).to_numpy()
+    types = np.array(type_names, dtype=object)
+    strong = np.isin(types, config.strong_types)[tc] if n else np.zeros(0, bool)
+    hub = np.isin(types, HUB_TYPES)[tc] if n else np.zeros(0, bool)
+
+    ia, ib, records, last = _coded_edges(edges, index, n)
+
+    # 1. shared values
+    caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
+    by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
+    by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
+    reason = np.full(n, None, dtype=object)
+    reason[by_persons] = [f"shared: seen with {p} persons" for p in persons[by_persons]]
+    reason[by_degree] = [f"shared: linked to {d} identifiers" for d in degree[by_degree]]
+    reason[by_type] = "shared: too many identifiers of one type"
+    shared = by_type | by_degree | by_persons
+
+    # overrides: forced merges un-share their identifiers (an override wins over every rule)
+    forced, never = [], []
+    for o in overrides:
+        if o.a in node_of and o.b in node_of:
+            (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
+    for x, y in forced:
+        shared[[x, y]] = False
+        reason[[x, y]] = None
+    usable = ~shared[ia] & ~shared[ib]
+    ia, ib, records, last = ia[usable], ib[usable], records[usable], last[usable]
+    fa = np.array([x for x, _ in forced], dtype=np.int64)
+    fb = np.array([y for _, y in forced], dtype=np.int64)
+
+    # 2-3. fast path: components with no conflict, no oversize and no never-merge pair are final as they are
+    labels = connected_components(np.r_[ia, fa], np.r_[ib, fb], n)
+    sizes = np.bincount(labels, minlength=n)
+    both_strong = strong[ia] & strong[ib]
+    cores = connected_components(np.r_[ia[both_strong], fa], np.r_[ib[both_strong], fb], n)
+    record_key = np.isin(types, config.record_key_types)[tc] if n else np.zeros(0, bool)
+    full_core = np.zeros(n, bool)
+    full_core[cores[strong & ~record_key & ~shared]] = True
+    conflict_code = np.isin(types, config.conflict_types)[tc] if n else np.zeros(0, bool)
+    conflict_code &= ~record_key | full_core[cores]
+    holders = np.flatnonzero(conflict_code & ~shared)
+    core_type = _distinct(labels[holders] * (n * len(types)) + cores[holders] * len(types) + tc[holders])
+    # a component where one conflict type sits in two cores (two CRM ids, user ids or emails of different people)
+    comp_type = np.sort((core_type // (n * len(types))) * len(types) + core_type % len(types))
+    conflicted = np.zeros(n, bool)
+    conflicted[comp_type[1:][comp_type[1:] == comp_type[:-1]] // len(types)] = True
+    hard = conflicted | (sizes > config.max_cluster_size)
+    for x, _ in never:
+        hard[labels[x]] = True
+    cut = np.zeros(n, bool)  # nodes at the end of a weak link left out (for the change reasons)
+    if hard.any():
+        labels, cut = _resolve_hard(
+            labels, hard, ia, ib, records, last, fa, fb, never, strong, tc, conflict_code, config, n
+        )
+        sizes = np.bincount(labels, minlength=n)
+
+    known = np.zeros(n, bool)
+    known[labels[strong & ~shared]] = True
+    persons_out = index.select("key", "type").with_columns(
+        comp=pl.Series(labels, dtype=pl.Int64),
+        is_shared=pl.Series(shared),
+        shared_reason=pl.Series(reason.tolist(), dtype=pl.String),
+        cluster_size=pl.Series(sizes[labels], dtype=pl.Int64),
+        strong=pl.Series(strong),
+        cut=pl.Series(cut),
+        known=pl.Series(known[labels]),
+    )
+    return _assign_ids(persons_out, keys, previous, registry, never, forced, run_at)
+
+
+def _resolve_hard(labels, hard, ia, ib, records, last, fa, fb, never, strong, tc, conflict_code, config, n):
+    """Components with a conflict, an oversize or a never-merge pair, rebuilt link by link (rules 2-4)."""
+    members = np.flatnonzero(hard[labels])
+    local = np.full(n, -1, dtype=np.int64)
+    local[members] = np.arange(members.size)
+    conflict_types = sorted({int(t) for t in tc[members[conflict_code[members]]]})
+    bit = {t: 1 << i for i, t in enumerate(conflict_types)}
+    bits = [bit.get(int(tc[m]), 0) if conflict_code[m] else 0 for m in members]
+    tags: list[frozenset] = [frozenset()] * members.size
+    for pair, (x, y) in enumerate(never):
+        for side, node in enumerate((x, y)):
+            if local[node] >= 0:
+                tags[local[node]] = tags[local[node]] | {(pair, side)}
+    uf = _Components(bits, tags)
+    inside = hard[labels[ia]]
+    ea, eb = local[ia[inside]], local[ib[inside]]
+    w_strong = strong[ia[inside]] & strong[ib[inside]]
+    # strongest first: most records, most recent, then by node number (i.e. by key)
+    order = np.lexsort((eb, ea, -last[inside], -records[inside], ~w_strong))
+    cut_local = np.zeros(members.size, bool)
+    forced = [(local[x], local[y]) for x, y in zip(fa.tolist(), fb.tolist(), strict=True) if hard[labels[x]]]
+    steps = [(x, y, True, True) for x, y in forced]
+    steps += [(int(ea[i]), int(eb[i]), bool(w_strong[i]), False) for i in order]
+    for x, y, is_strong, is_forced in steps:
+        rx, ry = uf.find(x), uf.find(y)
+        if rx == ry or uf.never(rx, ry):
+            continue
+        if not (is_strong or is_forced) and (
+            uf.bits[rx] & uf.bits[ry] or uf.size[rx] + uf.size[ry] > config.max_cluster_size
+        ):
+            cut_local[[x, y]] = True
+            continue
+        uf.union(rx, ry)
+    roots = np.array([uf.find(i) for i in range(members.size)], dtype=np.int64)
+    # label = the smallest node number in the new component (members are sorted, so the root's first member)
+    first = np.full(members.size, n, dtype=np.int64)
+    np.minimum.at(first, roots, members)
+    labels = labels.copy()
+    labels[members] = first[roots]
+    cut = np.zeros(n, bool)
+    cut[members] = cut_local
+    return labels, cut
+
+
+def _salted_id(anchor: str, salt: int) -> str:
+    return "p_" + hashlib.md5(f"{anchor}#{salt}".encode()).hexdigest()[:16]
+
+
+def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolution:
+    if registry is None:
+        registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
+    registry = registry.select(*REGISTRY_SCHEMA).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
+    prev = (
+        pl.DataFrame(schema={"key": pl.String, "prev_id": pl.String})
+        if previous is None
+        else previous.select("key", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
+    )
+    if registry.is_empty() and prev.height:
+        # a map from before the registry existed: its ids count as issued, known when they hold a strong identifier
+        legacy = out.join(prev, on="key").group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        registry = (
+            prev.select(pl.col("prev_id").alias("person_id"))
+            .unique()
+            .join(legacy.rename({"prev_id": "person_id"}), on="person_id", how="left")
+            .select(
+                "person_id", issued_at=pl.lit(datetime(1970, 1, 1)), known=pl.col("known").fill_null(False), anchor=None
+            )
+            .cast(REGISTRY_SCHEMA)
+        )  # type: ignore[arg-type]
+    members = out.filter(~pl.col("is_shared")).join(prev, on="key")
+    # an old id goes to the component holding most of its strong identifiers, then most identifiers
+    votes = (
+        members.group_by("prev_id", "comp")
+        .agg(pl.col("strong").sum().alias("strong_n"), pl.len().alias("n"))
+        .sort(["prev_id", "strong_n", "n", "comp"], descending=[False, True, True, False])
+        .unique("prev_id", keep="first")
+        .join(
+            registry.select(pl.col("person_id").alias("prev_id"), "issued_at", pl.col("known").alias("was_known")),
+            on="prev_id",
+            how="left",
+        )  # fmt: skip
+        .join(out.select("comp", "known").unique("comp"), on="comp")
+        # a known person never takes a cookie-only id; the oldest eligible id survives, then the smallest
+        .filter(~pl.col("known") | pl.col("was_known").fill_null(False))
+        .sort(["comp", "issued_at", "prev_id"], nulls_last=False)
+        .unique("comp", keep="first")
+        .select("comp", "prev_id")
+    )
+    # a component's label is its smallest node number, so its anchor (smallest key) is that node's key
+    comps = (
+        out.filter(~pl.col("is_shared"))
+        .group_by("comp")
+        .agg(pl.col("known").first())
+        .sort("comp")
+        .join(votes, on="comp", how="left")
+    )
+    comps = comps.with_columns(anchor=pl.Series(keys, dtype=pl.String).gather(comps["comp"]))
+    fresh = comps.filter(pl.col("prev_id").is_null())
+    candidates = new_person_ids(fresh["anchor"]).to_list() if fresh.height else []
+    issued = set(registry["person_id"].to_list()) | set(prev["prev_id"].to_list())
+    issued |= set(comps["prev_id"].drop_nulls().to_list())
+    new_ids = []
+    for anchor, candidate in zip(fresh["anchor"].to_list(), candidates, strict=True):
+        salt = 0
+        while candidate in issued:  # never reuse an id issued before, to anyone
+            salt += 1
+            candidate = _salted_id(anchor, salt)
+        issued.add(candidate)
+        new_ids.append(candidate)
+    fresh = fresh.with_columns(new_id=pl.Series(new_ids, dtype=pl.String))
+    comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
+        person_id=pl.coalesce("prev_id", "new_id")
+    )
+    persons = out.join(comps.select("comp", "person_id"), on="comp", how="left").with_columns(
+        person_id=pl.when(pl.col("is_shared")).then(None).otherwise(pl.col("person_id"))
+    )
+    new_registry = fresh.select(
+        pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
+    ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
+    registry = pl.concat([registry, new_registry])
+    changes = _changes(persons, prev, registry, never, forced, keys, run_at)
+    return Resolution(
+        persons=persons.sort("key").select(*MAP_SCHEMA).cast(MAP_SCHEMA),  # type: ignore[arg-type]
+        registry=registry,
+        changes=changes,
+    )
+
+
+def _changes(persons, prev, registry, never, forced, keys, run_at) -> pl.DataFrame:
+    """Every identifier that moved to another person this run, grouped as merges and splits with a reason."""
+    moved = (
+        persons.filter(pl.col("person_id").is_not_null())
+        .join(prev, on="key")
+        .filter(pl.col("prev_id") != pl.col("person_id"))
+    )
+    if moved.is_empty():
+        return pl.DataFrame(schema=CHANGES_SCHEMA)
+    alive = set(persons["person_id"].drop_nulls().unique().to_list())
+    was_known = dict(registry.select("person_id", "known").rows())
+    override_keys = {keys[x] for pair in never + forced for x in pair}
+    override_persons = set(persons.filter(pl.col("key").is_in(list(override_keys)))["person_id"].drop_nulls())
+    rows = []
+    grouped = moved.group_by("prev_id", "person_id").agg(
+        pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("key")
+    )
+    # the old person's members that are shared now
+    went_shared = set(persons.filter(pl.col("is_shared")).join(prev, on="key")["prev_id"].to_list())
+    for prev_id, person_id, n, known, cut, moved_keys in grouped.sort("prev_id", "person_id").rows():
+        touched = bool(override_keys & set(moved_keys))
+        if prev_id not in alive:
+            change = "merge"
+            if touched:
+                why = "override: forced merge"
+            elif known and not was_known.get(prev_id, False):
+                why = "cookie-only person became known"
+            else:
+                why = "linked to an older person"
+        else:
+            change = "split"
+            if touched or prev_id in override_persons:
+                why = "override: never merge"
+            elif cut:
+                why = "weak link left out: conflicting strong identifiers or cluster size"
+            elif prev_id in went_shared:
+                why = "an identifier became shared"
+            else:
+                why = "link no longer seen"
+        rows.append((run_at, change, prev_id, person_id, n, why))
+    return pl.DataFrame(rows, schema=CHANGES_SCHEMA, orient="row")
