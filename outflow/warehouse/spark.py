@@ -21,6 +21,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,9 @@ def session() -> Any:
     builder = SparkSession.builder.appName("outflow").master(url)
     conf = {**(LOCAL_CONF if url.startswith("local") else {}), **SQL_CONF}
     conf["spark.sql.warehouse.dir"] = str(root / "tables")
+    if url.startswith("local"):
+        # the workers that run Python on the executors (the identity step) use this environment's Python
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     # the metastore (embedded Derby) beside the tables, wherever the process runs
     metastore = root / "metastore_db"
     conf["spark.hadoop.javax.jdo.option.ConnectionURL"] = f"jdbc:derby:;databaseName={metastore};create=true"

@@ -13,7 +13,7 @@ import logging
 import pytest
 
 from outflow import settings
-from outflow.identity import IdentityConfig
+from outflow.identity_graph import GraphConfig
 from outflow.label_propagation import resolve_in_warehouse
 from outflow.person_map import identity_config
 from outflow.warehouse import Warehouse, connect
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.spark
 
 
 def _manifest() -> dict:
-    return json.loads((settings.DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
+    return json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
 
 
 def _kinds(run) -> dict[str, int]:
@@ -97,16 +97,17 @@ def _person_maps(build: SparkBuild) -> tuple:
 
 
 def test_identity_ids_equal_duckdb(on_spark: SparkBuild, caplog: pytest.LogCaptureFixture) -> None:
-    """Label propagation in Spark SQL gives every identifier the person id the in-memory path gives on DuckDB
-    (same guards: shared identifiers have none), and a second run keeps every id, logging each round."""
+    """The identity step on Spark (groups by label propagation, each resolved by the DuckDB path's resolve_graph
+    on an executor) gives every identifier the person id it has on DuckDB (same guards: shared identifiers have
+    none), and a second run keeps every id, logging each round."""
     duck_map, spark_map = _person_maps(on_spark)
     assert spark_map.height == duck_map.height > 1000
     assert spark_map["is_shared"].sum() == duck_map["is_shared"].sum() > 0  # the guard marked shared identifiers
     assert not compare("person_map", duck_map, spark_map, ("duckdb", "spark"))
 
     with caplog.at_level(logging.INFO, logger="outflow.label_propagation"), connect(target="spark") as spark:
-        resolve_in_warehouse(spark, identity_config())
-    rounds = [r.getMessage() for r in caplog.records if "label propagation (pass1) round" in r.getMessage()]
+        resolve_in_warehouse(spark, identity_config(), [])
+    rounds = [r.getMessage() for r in caplog.records if "label propagation (groups) round" in r.getMessage()]
     assert rounds and rounds[-1].endswith(": 0 labels changed") and len(rounds) < 20
     assert not compare("person_map", duck_map, _person_maps(on_spark)[1], ("duckdb", "spark"))
 
@@ -116,4 +117,4 @@ def test_label_propagation_is_bounded(on_spark: SparkBuild) -> None:
     from outflow.errors import OutflowError
 
     with connect(target="spark") as spark, pytest.raises(OutflowError, match="did not converge in 1 rounds"):
-        resolve_in_warehouse(spark, IdentityConfig(), max_iterations=1)
+        resolve_in_warehouse(spark, GraphConfig(), [], max_iterations=1)

@@ -60,7 +60,8 @@ def test_kill_9_then_rerun_from_spark(tmp_path: Path, sandbox: WebhookSandbox, m
     )
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     with connect(store) as con:
-        statuses = [r[0] for r in con.execute("SELECT status FROM outflow_sync.sync_runs ORDER BY started_at").fetchall()]
+        runs = con.execute("SELECT status FROM outflow_sync.sync_runs ORDER BY started_at").fetchall()
+        statuses = [r[0] for r in runs]
         assert statuses == ["interrupted", "success"]
         model = {  # the copy of the Spark model this run read
             str(r[0]): {"email": r[1], "firstName": r[2], "score": r[3]}
