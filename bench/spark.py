@@ -8,8 +8,10 @@ inside it, a dry run of one real sync) on the same generated files (seed 42), on
 once with OUTFLOW_TARGET=spark (this process's SparkSession, `local[2]`, Parquet tables). Each (size, target)
 runs in its own process. Spark's work happens in its JVM, a child process that is still running when the stages
 are timed, so the stage CPU columns hold the Python side only; the JVM's CPU seconds and peak memory (VmHWM)
-over the whole run are printed beside them. On Spark the identity step is label propagation in Spark SQL
-(outflow/label_propagation.py) and the sync reads the model from Spark into the state store.
+over the whole run are printed beside them (the JVM's CPU includes its finished children: the Python workers
+that resolve the identity groups). On Spark the identity step groups the graph by label propagation in Spark SQL
+and resolves each bucket of groups on the executors (outflow/label_propagation.py); the sync reads the model
+from Spark into the state store.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from warehouses import _fmt, run_one  # noqa: E402  (bench/warehouses.py, beside
 
 
 def _jvm() -> tuple[float, float]:
-    """CPU seconds and peak resident MB of this process's Spark JVM (0, 0 when there is none)."""
+    """CPU seconds (its own and its reaped children's) and peak resident MB of this process's Spark JVM (0, 0 when
+    there is none)."""
     tick = os.sysconf("SC_CLK_TCK")
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -42,7 +45,7 @@ def _jvm() -> tuple[float, float]:
         except (FileNotFoundError, ProcessLookupError, ValueError):
             continue
         hwm = next((int(ln.split()[1]) for ln in status.splitlines() if ln.startswith("VmHWM:")), 0)
-        return (int(fields[11]) + int(fields[12])) / tick, hwm / 1024
+        return sum(int(f) for f in fields[11:15]) / tick, hwm / 1024
     return 0.0, 0.0
 
 
