@@ -15,7 +15,7 @@ import pytest
 from outflow import settings
 from outflow.identity_graph import GraphConfig
 from outflow.label_propagation import resolve_in_warehouse
-from outflow.person_map import identity_config
+from outflow.person_map import identity_config, load_overrides
 from outflow.warehouse import Warehouse, connect
 from tests.integration.postgres.parity import compare, duckdb_relations, duckdb_table
 from tests.integration.postgres.test_parity import EXACT
@@ -106,7 +106,7 @@ def test_identity_ids_equal_duckdb(on_spark: SparkBuild, caplog: pytest.LogCaptu
     assert not compare("person_map", duck_map, spark_map, ("duckdb", "spark"))
 
     with caplog.at_level(logging.INFO, logger="outflow.label_propagation"), connect(target="spark") as spark:
-        resolve_in_warehouse(spark, identity_config(), [])
+        resolve_in_warehouse(spark, identity_config(), load_overrides())
     rounds = [r.getMessage() for r in caplog.records if "label propagation (groups) round" in r.getMessage()]
     assert rounds and rounds[-1].endswith(": 0 labels changed") and len(rounds) < 20
     assert not compare("person_map", duck_map, _person_maps(on_spark)[1], ("duckdb", "spark"))
