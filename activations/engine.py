@@ -54,6 +54,7 @@ from data_quality.config import QualityConfig
 from data_quality.gate import preflight, send_filter
 from outflow.errors import OutflowError
 from outflow.warehouse import Warehouse
+from outflow.warehouse.state_store import sync_session
 
 log = logging.getLogger(__name__)
 
@@ -675,7 +676,8 @@ async def run_sync_async(
     dest = make_destination(cfg, dry_run=dry_run)  # missing/ill-shaped secret: error before any data is read
     own = con is None
     base = _connect(warehouse) if con is None else con
-    con = base.cursor()  # own connection: temp tables are private to this run
+    # own connection (temp tables are private to this run); on Spark, the transactional state store
+    con = sync_session(base, cfg.source)
     res = SyncResult(run_id=uuid.uuid4().hex, sync_name=cfg.name, dry_run=dry_run, forced=force)
     try:
         ensure_schema(con)

@@ -60,15 +60,20 @@ def postgres_profile_env(url: str) -> dict[str, str]:
 
 
 def dbt_env(warehouse: Path | None = None) -> str:
-    """Point dbt's profile at the warehouse named by the settings; return the dbt target (duckdb | postgres).
+    """Point dbt's profile at the warehouse named by the settings; return the dbt target (duckdb | postgres | spark).
 
     DuckDB: the profile reads OUTFLOW_WAREHOUSE. PostgreSQL: host, port, user, password and database come from
-    OUTFLOW_POSTGRES_URL (see PG_ENV); models go to schema `main` and the raw tables stay in schema `raw` on
-    both, so every relation has the same name on every target.
+    OUTFLOW_POSTGRES_URL (see PG_ENV). Spark: dbt-spark's session method runs in this process, on the
+    SparkSession outflow.warehouse.spark starts. Models go to schema `main` and the raw tables stay in schema
+    `raw` on every target, so every relation has the same name everywhere.
     """
     target = settings.target()
     os.environ["OUTFLOW_TARGET"] = target  # the profile's default target, for dbt runs that pass no --target
-    if target == "postgres":
+    if target == "spark":
+        from outflow.warehouse.spark import session
+
+        session()  # started with Outflow's settings; dbt-spark's session method picks up this same SparkSession
+    elif target == "postgres":
         os.environ.update(postgres_profile_env(settings.postgres_url()))
     else:
         path = warehouse or settings.warehouse_path()

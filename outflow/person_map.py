@@ -157,6 +157,11 @@ def resolve_person_map(
     run_at: datetime | None = None,
 ) -> int:
     """Resolve the graph dbt built and replace the person map with the answer; return the identifiers resolved."""
+    overrides = load_overrides() if overrides is None else overrides
+    if wh.target == "spark":  # the graph stays in the cluster: grouped in Spark SQL, resolved on the executors
+        from outflow.label_propagation import resolve_in_warehouse
+
+        return resolve_in_warehouse(wh, config or identity_config(), overrides, run_at)
     nodes = wh.fetch_polars(
         "select identifier_key as key, identifier_type as type from main.int_identity__nodes where block_reason is null"
     )
@@ -174,7 +179,7 @@ def resolve_person_map(
         edges,
         previous=None if previous is None else previous.select(pl.col("identifier_key").alias("key"), "person_id"),
         registry=registry,
-        overrides=load_overrides() if overrides is None else overrides,
+        overrides=overrides,
         config=config or identity_config(),
         run_at=run_at or datetime.now(UTC),
     )

@@ -37,8 +37,10 @@ def ensure_lookup(wh: Warehouse) -> None:
     """Create the lookup tables (empty) if this warehouse has none yet; add the columns older ones lack."""
     wh.create_schema(SCHEMA)
     wh.execute(f"create table if not exists {LOOKUP} (phone_raw varchar, region varchar, phone_e164 varchar)")
+    have = wh.columns(SCHEMA, "phones_e164")  # (`add column if not exists` is not Spark SQL)
     for column in ("phone_extension", "reject_reason"):
-        wh.execute(f"alter table {LOOKUP} add column if not exists {column} varchar")
+        if column not in have:
+            wh.execute(f"alter table {LOOKUP} add column {column} varchar")
     wh.execute(f"create table if not exists {COUNTRIES} (country_raw varchar, iso2 varchar)")
     wh.execute(
         f"create table if not exists {EMAILS} "

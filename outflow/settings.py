@@ -16,7 +16,7 @@ def dbt_target_dir(project_dir: Path | None = None) -> Path:
 
 
 #: The warehouses Outflow runs on (OUTFLOW_TARGET); the first is the default.
-TARGETS = ("duckdb", "postgres")
+TARGETS = ("duckdb", "postgres", "spark")
 
 
 def _path(env: str, default: Path) -> Path:
@@ -49,7 +49,7 @@ def raw_dir() -> Path | None:
 
 
 def target() -> str:
-    """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default) or ``postgres``.
+    """Which warehouse engine Outflow uses (OUTFLOW_TARGET): ``duckdb`` (default), ``postgres`` or ``spark``.
 
     The dbt runner picks its dbt target from the same setting, so a user names the warehouse once.
     """

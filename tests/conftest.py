@@ -19,6 +19,23 @@ if worker := os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("DBT_TARGET_PATH", f"target/{worker}")
     os.environ.setdefault("DBT_LOG_PATH", str(Path(__file__).resolve().parents[1] / "dbt_project" / "logs" / worker))
 
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """`--dist loadfile` keeps a file's tests on one worker; the Spark tests (tests/integration/spark) go to one
+    worker together, so that the suite starts one JVM and builds the demo on Spark once."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SparkTogether(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.startswith("tests/integration/spark/"):
+                return "tests/integration/spark"
+            return super()._split_scope(nodeid)
+
+    return SparkTogether(config, log)
+
+
 DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
 DEMO_SEED = 42
 

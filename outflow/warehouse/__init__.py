@@ -7,8 +7,9 @@
         df = wh.fetch_polars("select * from main.dim_profiles")
         wh.write_arrow("ml.scores", df, mode="replace")
 
-Only ``outflow/warehouse/duckdb.py`` imports duckdb and only ``outflow/warehouse/postgres.py`` imports psycopg;
-the back ends are imported when first used, so a DuckDB user never loads psycopg and the other way round.
+Only ``outflow/warehouse/duckdb.py`` imports duckdb, only ``outflow/warehouse/postgres.py`` imports psycopg and
+only ``outflow/warehouse/spark.py`` imports pyspark; the back ends are imported when first used, so a DuckDB user
+never loads psycopg or starts a JVM.
 """
 
 from __future__ import annotations
@@ -86,7 +87,8 @@ def connect(
 
     ``path`` opens that DuckDB file (or, a ``postgresql://`` URL as given to ``--warehouse``, that database),
     ``url`` that PostgreSQL database; with neither, the settings decide:
-    ``OUTFLOW_TARGET`` (duckdb | postgres), then ``OUTFLOW_WAREHOUSE`` or ``OUTFLOW_POSTGRES_URL``.
+    ``OUTFLOW_TARGET`` (duckdb | postgres | spark), then ``OUTFLOW_WAREHOUSE``, ``OUTFLOW_POSTGRES_URL`` or
+    Spark's ``OUTFLOW_SPARK_MASTER`` / ``OUTFLOW_SPARK_WAREHOUSE`` (this process's SparkSession).
     A problem the user can fix raises :class:`WarehouseError` (one line, naming the setting, no secret).
     """
     if isinstance(path, str) and path.startswith(POSTGRES_SCHEMES) and url is None:
@@ -95,6 +97,10 @@ def connect(
         return open_postgres(path, read_only=read_only, setting="--warehouse")
     if path is None and url is None:
         target = target or settings.target()
+        if target == "spark":
+            from outflow.warehouse.spark import open_spark
+
+            return open_spark(read_only=read_only)
         if target == "postgres":
             url = settings.postgres_url()
         else:

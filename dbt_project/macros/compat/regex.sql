@@ -32,7 +32,11 @@
 {%- endmacro %}
 
 
-{#- A Jinja string as a SQL string literal (quotes doubled). -#}
+{#- A Jinja string as a SQL string literal (quotes doubled) that reads back exactly `text`. -#}
 {% macro outflow_sql_string(text) -%}
+    {{ return(adapter.dispatch('outflow_sql_string')(text)) }}
+{%- endmacro %}
+
+{% macro default__outflow_sql_string(text) -%}
     '{{ text | replace("'", "''") }}'
 {%- endmacro %}

@@ -30,3 +30,45 @@
         ''
     )
 {%- endmacro %}
+
+
+{#- The values of `expr` joined with `sep`, in the order of `expr` (optionally distinct ones). -#}
+{% macro outflow_string_agg(expr, sep, distinct=false) -%}
+    {{ return(adapter.dispatch('outflow_string_agg')(expr, sep, distinct)) }}
+{%- endmacro %}
+
+{% macro default__outflow_string_agg(expr, sep, distinct) -%}
+    string_agg({{ 'distinct ' if distinct }}{{ expr }}, {{ sep }} order by {{ expr }})
+{%- endmacro %}
+
+{% macro spark__outflow_string_agg(expr, sep, distinct) -%}
+    string_agg({{ 'distinct ' if distinct }}{{ expr }}, {{ sep }}) within group (order by {{ expr }})
+{%- endmacro %}
+
+
+{#- An array of the `element_type` values of `expr` over the rows where `where` holds (never null: empty when there
+    are none), ordered by `order_by`, a list of [expression, 'asc' | 'desc'] with nulls last. On Spark (which has
+    no ordered array_agg) a 'desc' key must be a number. -#}
+{% macro outflow_array_agg(expr, order_by, where, element_type) -%}
+    {{ return(adapter.dispatch('outflow_array_agg')(expr, order_by, where, element_type)) }}
+{%- endmacro %}
+
+{% macro default__outflow_array_agg(expr, order_by, where, element_type) -%}
+    coalesce(
+        array_agg({{ expr }} order by {% for key, direction in order_by %}{{ key }} {{ direction }} nulls last{% if not loop.last %}, {% endif %}{% endfor %})
+            filter (where {{ where }}),
+        cast(array[] as {{ element_type }}[])
+    )
+{%- endmacro %}
+
+{% macro spark__outflow_array_agg(expr, order_by, where, element_type) -%}
+    transform(
+        array_sort(collect_list(named_struct(
+            {%- for key, direction in order_by %}
+            'n{{ loop.index }}', ({{ key }}) is null, 'k{{ loop.index }}', {{ '-' if direction == 'desc' }}({{ key }}),
+            {%- endfor %}
+            'v', {{ expr }}
+        )) filter (where {{ where }})),
+        s -> cast(s.v as {{ element_type }})
+    )
+{%- endmacro %}

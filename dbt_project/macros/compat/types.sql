@@ -40,3 +40,32 @@
 {% macro duckdb__outflow_try_cast_double(expr) -%}
     try_cast({{ expr }} as double)
 {%- endmacro %}
+
+
+{#- The wall-clock time in time zone `tz` (an IANA name) of `ts`, a timestamp without time zone taken as UTC. -#}
+{% macro outflow_local_time(ts, tz) -%}
+    {{ return(adapter.dispatch('outflow_local_time')(ts, tz)) }}
+{%- endmacro %}
+
+{% macro default__outflow_local_time(ts, tz) -%}
+    (({{ ts }}) at time zone 'UTC') at time zone {{ tz }}
+{%- endmacro %}
+
+{% macro spark__outflow_local_time(ts, tz) -%}
+    cast(from_utc_timestamp({{ ts }}, {{ tz }}) as timestamp_ntz)
+{%- endmacro %}
+
+
+{#- The UTC timestamp (without time zone) of `local`, a wall-clock time in time zone `tz`: outflow_local_time's
+    inverse. -#}
+{% macro outflow_utc_time(local, tz) -%}
+    {{ return(adapter.dispatch('outflow_utc_time')(local, tz)) }}
+{%- endmacro %}
+
+{% macro default__outflow_utc_time(local, tz) -%}
+    (({{ local }}) at time zone {{ tz }}) at time zone 'UTC'
+{%- endmacro %}
+
+{% macro spark__outflow_utc_time(local, tz) -%}
+    cast(to_utc_timestamp({{ local }}, {{ tz }}) as timestamp_ntz)
+{%- endmacro %}

@@ -35,7 +35,7 @@ matches as (
 select
     person_id,
     min(requested_at) as requested_at,
-    string_agg(request_id, ',' order by request_id) as request_ids,
+    {{ outflow_string_agg('request_id', "','") }} as request_ids,
     count(*) as request_count
 from matches
 group by person_id

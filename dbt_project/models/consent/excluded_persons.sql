@@ -27,6 +27,6 @@ matches as (
         or (e.identifier_type = 'phone' and p.phone = e.identifier_value)
 )
 
-select person_id, string_agg(distinct reason, ', ' order by reason) as reasons
+select person_id, {{ outflow_string_agg('reason', "', '", distinct=true) }} as reasons
 from matches
 group by person_id

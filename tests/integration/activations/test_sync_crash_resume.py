@@ -19,20 +19,22 @@ RUNNER = """
 import sys
 from activations.config import load_sync
 from activations.engine import run_sync
-run_sync(load_sync(sys.argv[1]), warehouse=sys.argv[2])
+run_sync(load_sync(sys.argv[1]), warehouse=sys.argv[2] or None)  # '': the warehouse the settings name
 """
 
 BATCH = 50
 
 
-def _run_and_kill(cfg_path: Path, warehouse: WarehouseRef, sb: WebhookSandbox, after_batches: int) -> None:
+def _run_and_kill(
+    cfg_path: Path, warehouse: WarehouseRef, sb: WebhookSandbox, after_batches: int, startup: float = 60
+) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-c", RUNNER, str(cfg_path), str(warehouse)],
         env={**os.environ},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + startup
     while sb.stats.get("batches_accepted", 0) < after_batches:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         assert time.monotonic() < deadline, "sync subprocess made no progress"

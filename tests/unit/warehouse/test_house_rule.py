@@ -15,6 +15,7 @@ BACK_ENDS = {
     "psycopg": {"outflow/warehouse/postgres.py"},
     "adbc_driver_postgresql": {"outflow/warehouse/postgres.py"},
     "adbc_driver_manager": {"outflow/warehouse/postgres.py"},
+    "pyspark": {"outflow/warehouse/spark.py"},
 }
 
 # Modules still importing duckdb directly while they are rewritten on the interface. Each entry is a debt:

@@ -12,7 +12,7 @@ with zoned as (
     select
         s.*,
         case when s.timezone is not null
-            then (cast(s.emitted_at as timestamp) at time zone 'UTC') at time zone s.timezone
+            then {{ outflow_local_time('cast(s.emitted_at as timestamp)', 's.timezone') }}
         end as local_emitted
     from {{ ref('int_journey__sends_gated') }} as s
     where s.model = 'trg_journey_messages'
@@ -38,12 +38,13 @@ select
         when extract(hour from s.local_emitted) >= {{ quiet_start }}
             or extract(hour from s.local_emitted) < {{ quiet_end }} then
             cast(
-                (
-                    date_trunc('day', s.local_emitted)
-                    + (case when extract(hour from s.local_emitted) >= {{ quiet_start }}
+                {{ outflow_utc_time(
+                    "date_trunc('day', s.local_emitted)
+                    + (case when extract(hour from s.local_emitted) >= " ~ quiet_start ~ "
                         then interval '1 day' else interval '0 days' end)
-                    + interval '{{ quiet_end }} hours'
-                ) at time zone s.timezone at time zone 'UTC' as timestamp
+                    + interval '" ~ quiet_end ~ " hours'",
+                    's.timezone'
+                ) }} as timestamp
             )
         else cast(s.emitted_at as timestamp)
     end as send_after,

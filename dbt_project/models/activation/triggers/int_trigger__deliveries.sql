@@ -29,7 +29,7 @@ select
     h.channel,
     h.trigger_name,
     min(a.delivered_at) as delivered_at,
-    string_agg(distinct a.sync_name, ',' order by a.sync_name) as syncs
+    {{ outflow_string_agg('a.sync_name', "','", distinct=true) }} as syncs
 from acknowledged as a
 inner join {{ ref('trigger_history') }} as h on h.idempotency_key = a.key
 group by 1, 2, 3, 4

@@ -58,7 +58,7 @@ zoned as (
         c.*,
         c.timezone as time_zone,
         case when c.timezone is not null
-            then (cast({{ outflow_now() }} as timestamp) at time zone 'UTC') at time zone c.timezone
+            then {{ outflow_local_time('cast(' ~ outflow_now() ~ ' as timestamp)', 'c.timezone') }}
         end as local_now
     from capped as c
 )
@@ -80,11 +80,12 @@ select
         when local_now is null then cast({{ outflow_now() }} as timestamp)
         when extract(hour from local_now) >= {{ quiet_start }} or extract(hour from local_now) < {{ quiet_end }} then
             cast(
-                (
-                    date_trunc('day', local_now)
-                    + (case when extract(hour from local_now) >= {{ quiet_start }} then interval '1 day' else interval '0 days' end)
-                    + interval '{{ quiet_end }} hours'
-                ) at time zone time_zone at time zone 'UTC' as timestamp
+                {{ outflow_utc_time(
+                    "date_trunc('day', local_now)
+                    + (case when extract(hour from local_now) >= " ~ quiet_start ~ " then interval '1 day' else interval '0 days' end)
+                    + interval '" ~ quiet_end ~ " hours'",
+                    'time_zone'
+                ) }} as timestamp
             )
         else cast({{ outflow_now() }} as timestamp)
     end as send_after,

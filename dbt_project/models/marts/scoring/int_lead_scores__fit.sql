@@ -79,11 +79,12 @@ best_per_attribute as (
 select
     profiles.person_id,
     cast(least(100, greatest(0, coalesce(sum(best_per_attribute.points), 0))) as {{ outflow_double() }}) as fit_score,
-    coalesce(
-        array_agg(best_per_attribute.rule_id order by best_per_attribute.points desc nulls last, best_per_attribute.rule_id)
-            filter (where best_per_attribute.rule_id is not null),
-        cast(array[] as varchar[])
-    ) as fit_rules
+    {{ outflow_array_agg(
+        'best_per_attribute.rule_id',
+        [['best_per_attribute.points', 'desc'], ['best_per_attribute.rule_id', 'asc']],
+        where='best_per_attribute.rule_id is not null',
+        element_type='varchar'
+    ) }} as fit_rules
 from profiles
 left join best_per_attribute using (person_id)
 group by profiles.person_id
