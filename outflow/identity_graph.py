@@ -47,6 +47,10 @@ MAP_SCHEMA = {
     "shared_reason": pl.String,
     "cluster_size": pl.Int64,
 }
+# the columns of a remembered edge (outflow_identity.edges_seen), its origin first among its facts
+EDGE_COLUMNS = ["a", "b", "origin", "records", "first_seen_at", "last_seen_at", "source_record"]
+# edges made by a stage that can be switched off, and the outflow_identity table that exists while it is on
+STAGE_ORIGINS = {"fuzzy": "fuzzy_links"}
 REGISTRY_SCHEMA = {"person_id": pl.String, "issued_at": pl.Datetime("us"), "known": pl.Boolean, "anchor": pl.String}
 CHANGES_SCHEMA = {
     "changed_at": pl.Datetime("us"),

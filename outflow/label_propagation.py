@@ -35,7 +35,7 @@ import pandas as pd
 import polars as pl
 
 from outflow.errors import OutflowError
-from outflow.identity_graph import REGISTRY_SCHEMA, GraphConfig, Override, resolve_graph
+from outflow.identity_graph import EDGE_COLUMNS, REGISTRY_SCHEMA, STAGE_ORIGINS, GraphConfig, Override, resolve_graph
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -157,16 +157,24 @@ def resolve_in_warehouse(
         f"select identifier_key as key, min(identifier_type) as type from {source}.int_identity__nodes "
         "where block_reason is null group by identifier_key",
     )
-    # this build's edges added to every edge seen before (a pair keeps its first record and first seen)
-    columns = "a, b, records, first_seen_at, last_seen_at, source_record"
-    seen = f" union all select {columns} from {edges_seen}" if wh.table_exists(schema, "edges_seen") else ""
+    # this build's edges added to every edge seen before (a pair keeps its first record and first seen, per
+    # origin); the remembered edges of a stage switched off are dropped, as in outflow.person_map
+    columns = ", ".join(EDGE_COLUMNS)
+    seen = ""
+    if wh.table_exists(schema, "edges_seen"):
+        remembered = columns
+        if "origin" not in wh.columns(schema, "edges_seen"):  # remembered before origins were kept
+            remembered = columns.replace("origin", "'record' as origin")
+        off = [f"'{o}'" for o, t in STAGE_ORIGINS.items() if not wh.table_exists(schema, t)]
+        where = f" where origin not in ({', '.join(off)})" if off else ""
+        seen = f" union all select * from (select {remembered} from {edges_seen}) as s{where}"
     edges = table(
         "edges",
-        f"select a, b, records, first_seen_at, last_seen_at, source_record from ("
-        f"select a, b, max(records) over w as records, min(first_seen_at) over w as first_seen_at, "
-        f"max(last_seen_at) over w as last_seen_at, source_record, row_number() over (partition by a, b "
+        f"select {columns} from ("
+        f"select a, b, origin, max(records) over w as records, min(first_seen_at) over w as first_seen_at, "
+        f"max(last_seen_at) over w as last_seen_at, source_record, row_number() over (partition by a, b, origin "
         f"order by first_seen_at asc nulls last, source_record asc nulls last) as r "
-        f"from (select {columns} from {source}.int_identity__edges{seen}) as x window w as (partition by a, b)"
+        f"from (select {columns} from {source}.int_identity__edges{seen}) as x window w as (partition by a, b, origin)"
         f") as y where r = 1",
     )
     previous = (

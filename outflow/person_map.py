@@ -29,7 +29,7 @@ import polars as pl
 
 from outflow import normalize, settings
 from outflow.errors import OutflowError
-from outflow.identity_graph import REGISTRY_SCHEMA, GraphConfig, Override, resolve_graph
+from outflow.identity_graph import EDGE_COLUMNS, REGISTRY_SCHEMA, STAGE_ORIGINS, GraphConfig, Override, resolve_graph
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -48,9 +48,6 @@ SOURCE_YML = "dbt_project/models/intermediate/_intermediate.yml"
 OVERRIDES_SEED = "identity_overrides.csv"
 OVERRIDE_ACTIONS = ("merge", "never_merge")
 IDENTIFIER_TYPES = ("email", "phone", "crm_id", "user_id", "cookie", "device")
-EDGE_COLUMNS = ["a", "b", "origin", "records", "first_seen_at", "last_seen_at", "source_record"]
-# edges made by a stage that can be switched off, and the table that exists while it is on
-STAGE_ORIGINS = {"fuzzy": "fuzzy_links"}
 
 
 def identity_config(manifest_path: Path | None = None) -> GraphConfig:
