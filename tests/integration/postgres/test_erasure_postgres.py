@@ -1,7 +1,11 @@
-"""The erasure run on PostgreSQL: the end-to-end scenario of tests/integration/privacy/test_erasure_e2e.py (nine
-destination sandboxes, a renamed sync, upsert-only syncs, ``outflow privacy erase`` and ``privacy report``
-through the real CLI with ``--warehouse <URL>``, the dbt rebuild after the request) on a copy of the session's
-PostgreSQL parity build (conftest.py).
+"""The privacy scenarios on PostgreSQL, each on its own copy of the session's PostgreSQL parity build
+(conftest.py):
+
+- the erasure run of tests/integration/privacy/test_erasure_e2e.py (nine destination sandboxes, a renamed sync,
+  upsert-only syncs, ``outflow privacy erase`` and ``privacy report`` through the real CLI with
+  ``--warehouse <URL>``, the dbt rebuild after the request);
+- the ads opt-out of tests/integration/privacy/test_optout_ads.py (Meta and Google Ads remove a person by the
+  hashed identifiers the add carried, after a consent revocation and a dbt rebuild).
 
 The module's name sorts before test_parity.py, so it copies the first build (as test_delivery_parity.py)."""
 
@@ -17,6 +21,9 @@ from tests.integration.privacy.conftest import sandboxes  # noqa: F401 - the fix
 from tests.integration.privacy.test_erasure_e2e import (
     test_erasure_reaches_every_destination_that_ever_received_the_person as erasure_scenario,
 )
+from tests.integration.privacy.test_optout_ads import (
+    test_optout_removes_from_meta_and_google_by_the_identifiers_sent as optout_scenario,
+)
 from tests.warehouse_fixtures import fresh_database
 
 pytestmark = pytest.mark.postgres
@@ -31,3 +38,14 @@ def test_erasure_reaches_every_destination_on_postgres(
 ) -> None:
     url = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])
     erasure_scenario(url, sandboxes, tmp_path, monkeypatch)
+
+
+def test_optout_removes_from_meta_and_google_on_postgres(
+    builds: Builds,
+    postgres_url: str,
+    sandboxes: dict[str, Any],  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url = fresh_database(postgres_url, template=builds.pg_url.rsplit("/", 1)[1])
+    optout_scenario(url, sandboxes, tmp_path, monkeypatch)
