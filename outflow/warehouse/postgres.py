@@ -341,6 +341,8 @@ class PostgresWarehouse(Warehouse):
                             copy.write_row(row)
             except psycopg.Error as exc:
                 raise self._error(exc, "copy") from exc
+            if mode != "append" and not temporary:  # a new table has no statistics: the next plans need them
+                self.execute(f"analyze {target}")
 
     def _schema_exists(self, schema: str) -> bool:
         return self._any("select count(*) from pg_namespace where nspname = ?", [schema])
