@@ -24,11 +24,11 @@ USER = "outflow"
 DATABASE = "outflow"
 
 #: Settings for an analytics build, as a server that runs Outflow's dbt project should have them (see
-#: docs/warehouses.md, "What a PostgreSQL server for Outflow should set"). Measured on the 20,000-people demo
-#: build: the JIT compiler spent more CPU compiling each model's query than it saved running it; hash joins,
-#: sorts and hashed IN-lists that do not fit the default 4 MB of work_mem spill to disk or fall back to plans
-#: that rescan; and with wal_level=minimal a table created and filled in one transaction (every dbt model) writes
-#: no WAL at all, which only a server without replicas or point-in-time recovery may use (a throwaway one).
+#: docs/warehouses.md, "What a PostgreSQL server for Outflow should set"). jit off and the larger work_mem
+#: together took a fifth off the 20,000-people demo build's CPU: the models' cost estimates are far off, so LLVM
+#: compiled nearly every query, and hash joins, sorts and hashed IN-lists beyond the default 4 MB spill or fall
+#: back to plans that rescan. With wal_level=minimal a table created and filled in one transaction (every dbt
+#: model) writes no WAL, which only a server without replicas or point-in-time recovery may use (a throwaway one).
 ANALYTICS = {"jit": "off", "work_mem": "64MB", "wal_level": "minimal", "max_wal_senders": "0"}
 
 
