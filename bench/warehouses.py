@@ -111,7 +111,7 @@ def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Pa
 
     pipeline.resolve_person_map = timed_resolve
     with Clock(server_dir) as c:
-        run = pipeline.build()
+        run = pipeline.build(on_node=_progress(target, c))
     out["build"] = (c.wall, c.cpu)
     out["build_ok"] = run.success
     out["identity_step"] = step.get("identity", (float("nan"), float("nan")))
@@ -131,6 +131,18 @@ def run_one(target: str, data: Path, work: Path, url: str | None, server_dir: Pa
         out["diff"] = (float("nan"), float("nan"))
         out["diff_error"] = " ".join(str(exc).split())[:120]
     return _finish(out)
+
+
+def _progress(target: str, clock: Clock):  # type: ignore[no-untyped-def]
+    """Each dbt node as it finishes, on stderr with the build's wall and CPU so far: how far a long build got."""
+
+    def on_node(ev: dict) -> None:
+        if ev.get("event") == "done":
+            wall, cpu = time.perf_counter() - clock.t0, clock._cpu() - clock.c0
+            print(f"  {target} {wall:8.1f} {cpu:8.1f}  {ev.get('index')}/{ev.get('total')} {ev.get('name')}",
+                  file=sys.stderr, flush=True)  # fmt: skip
+
+    return on_node
 
 
 def run_diff(target: str, rows: int, work: Path, url: str | None, server_dir: Path | None) -> dict:
@@ -179,7 +191,7 @@ def _diff_table(rows: int, pg_url: str | None) -> None:
             )
 
 
-def _in_process(target: str, args: list[str], pg_url: str | None) -> dict | None:
+def _in_process(target: str, args: list[str], pg_url: str | None, progress: bool = False) -> dict | None:
     """Run this script with ``args`` plus the PostgreSQL URL and data dir (a throwaway server unless given)."""
     server = LocalPostgres() if target == "postgres" and not pg_url else None
     try:
@@ -187,12 +199,13 @@ def _in_process(target: str, args: list[str], pg_url: str | None) -> dict | None
         if server is not None:
             url = server.start().url
         server_dir = str(server.root / "data") if server is not None and server.root else ""
-        proc = subprocess.run([sys.executable, __file__, *args, url or "", server_dir], capture_output=True, text=True)
+        cmd = [sys.executable, __file__, *args, url or "", server_dir]
+        proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=None if progress else subprocess.PIPE, text=True)
     finally:
         if server is not None:
             server.stop()
     if proc.returncode != 0:
-        print(f"{target:>8} failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+        print(f"{target:>8} failed: {(proc.stderr or '(see above)').strip().splitlines()[-1:]}", flush=True)
         return None
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -215,6 +228,8 @@ def main() -> None:
     parser.add_argument("--pg-url", default=None, help="an existing PostgreSQL (default: a throwaway local one)")
     parser.add_argument("--no-sync", action="store_true", help="leave out the sync dry run")
     parser.add_argument("--diff-rows", type=int, help="only the sync diff, on a table of this many rows")
+    parser.add_argument("--targets", default="duckdb,postgres", help="targets to run, comma-separated")
+    parser.add_argument("--progress", action="store_true", help="print each dbt node as the build finishes it")
     parser.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     parser.add_argument("--one-diff", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -241,11 +256,11 @@ def main() -> None:
 
             generate(people, 42, data)
             rows: dict[str, dict] = {}
-            for target in ("duckdb", "postgres"):
+            for target in args.targets.split(","):
                 work = Path(tmp) / target
                 work.mkdir()
                 sync = "0" if args.no_sync else "1"
-                r = _in_process(target, ["--one", target, str(data), str(work), sync], args.pg_url)
+                r = _in_process(target, ["--one", target, str(data), str(work), sync], args.pg_url, args.progress)
                 if r is None:
                     continue
                 rows[target] = r

@@ -23,6 +23,14 @@ from outflow.errors import OutflowError
 USER = "outflow"
 DATABASE = "outflow"
 
+#: Settings for an analytics build, as a server that runs Outflow's dbt project should have them (see
+#: docs/warehouses.md, "What a PostgreSQL server for Outflow should set"). jit off and the larger work_mem
+#: together took a fifth off the 20,000-people demo build's CPU: the models' cost estimates are far off, so LLVM
+#: compiled nearly every query, and hash joins, sorts and hashed IN-lists beyond the default 4 MB spill or fall
+#: back to plans that rescan. With wal_level=minimal a table created and filled in one transaction (every dbt
+#: model) writes no WAL, which only a server without replicas or point-in-time recovery may use (a throwaway one).
+ANALYTICS = {"jit": "off", "work_mem": "64MB", "wal_level": "minimal", "max_wal_senders": "0"}
+
 
 def find_bindir() -> Path:
     """The folder holding ``initdb`` and ``pg_ctl``; a clear error naming OUTFLOW_PG_BINDIR if there is none."""
@@ -48,8 +56,9 @@ def _free_port() -> int:
 class LocalPostgres:
     """Start with ``start()`` (or ``with``), read ``url``, end with ``stop()``."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, settings: dict[str, str] | None = None) -> None:
         self.bindir = find_bindir()
+        self.settings = settings or {}  # more server settings (``-c name=value``), e.g. for profiling
         self.port = port or _free_port()
         self.root: Path | None = None
         self._as: list[str] = []
@@ -88,7 +97,7 @@ class LocalPostgres:
         opts = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=50"
-        )
+        ) + "".join(f" -c {k}={v}" for k, v in {**ANALYTICS, **self.settings}.items())
         log = self.root / "server.log"
         self._run(str(bin_ / "pg_ctl"), "-D", str(data), "-o", opts, "-l", str(log), "-w", "-t", "60", "start")
         self._run(str(bin_ / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, DATABASE)

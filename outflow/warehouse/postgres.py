@@ -25,6 +25,7 @@ from outflow.warehouse.base import QueryError, Warehouse, WarehouseError, WriteM
 
 SETTING = "OUTFLOW_POSTGRES_URL"
 BATCH_ROWS = 65_536
+ANALYZE_ROWS = 10_000  # a table a transaction bulk-filled with at least this many rows is analyzed at commit
 
 
 def mask(url: str) -> str:
@@ -246,6 +247,7 @@ class PostgresWarehouse(Warehouse):
         self._info = info
         self._setting = setting
         self._read_only = read_only
+        self._filled: dict[str, int] = {}  # rows bulk-written per table in the open transaction
         # JSON comes back as text, as on DuckDB.
         for name in ("json", "jsonb"):
             conn.adapters.register_loader(name, TextLoader)
@@ -341,6 +343,8 @@ class PostgresWarehouse(Warehouse):
                             copy.write_row(row)
             except psycopg.Error as exc:
                 raise self._error(exc, "copy") from exc
+            if not temporary:
+                self._filled[target] = self._filled.get(target, 0) + data.num_rows
 
     def _schema_exists(self, schema: str) -> bool:
         return self._any("select count(*) from pg_namespace where nspname = ?", [schema])
@@ -360,6 +364,17 @@ class PostgresWarehouse(Warehouse):
 
     def _begin(self) -> None:
         self.execute("begin")
+        self._filled.clear()
+
+    def _commit(self) -> None:
+        # A table a bulk write created or filled has no statistics (or stale ones) until autovacuum gets to it,
+        # after the next queries have been planned from a guess: analyze it before the commit. Small appends
+        # (run logs) are left to autovacuum.
+        for target, rows in self._filled.items():
+            if rows >= ANALYZE_ROWS and self._any("select count(*) from pg_class where oid = to_regclass(?)", [target]):
+                self.execute(f"analyze {target}")  # unless the transaction dropped it again
+        self._filled.clear()
+        self.execute("commit")
 
     def _rollback(self) -> None:
         if not self._conn.closed:

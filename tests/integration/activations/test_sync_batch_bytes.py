@@ -1,18 +1,18 @@
 """max_batch_bytes: batches are cut so each request body stays under the destination's byte limit, before
-anything is sent (over real HTTP to a webhook sandbox that answers 413 above its limit)."""
+anything is sent (over real HTTP to a webhook sandbox that answers 413 above its limit), on each target."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.engine import make_destination, run_sync
 from activations.sandboxes.testing import sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from outflow.errors import OutflowError
+from outflow.warehouse import Warehouse
 
 LIMIT = 6000  # a 100-row batch of the fixture audience encodes to about 14 kB
 
@@ -23,12 +23,13 @@ def small_sb(secret: str) -> Iterator[WebhookSandbox]:
         yield sb
 
 
-def _model(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
+def _model(con: Warehouse) -> dict[str, dict]:
     rows = con.execute("SELECT person_id, email, first_name, score FROM main.sync_contacts").fetchall()
     return {str(r[0]): {"email": r[1], "firstName": r[2], "score": r[3]} for r in rows}
 
 
-def test_batches_split_to_fit_before_sending(tmp_path: Path, small_sb: WebhookSandbox, con) -> None:
+def test_batches_split_to_fit_before_sending(tmp_path: Path, small_sb: WebhookSandbox, any_con: Warehouse) -> None:
+    con = any_con
     cfg = write_sync(tmp_path / "syncs", sync_dict(small_sb.url, destination={"options": {"max_batch_bytes": LIMIT}}))
     res = run_sync(cfg, con=con)
     assert (res.status, res.acked, res.rejected) == ("success", 500, 0)
@@ -39,13 +40,19 @@ def test_batches_split_to_fit_before_sending(tmp_path: Path, small_sb: WebhookSa
     assert log == [("ok", 500)]
 
 
-def test_without_the_limit_the_receiver_refuses_oversized_bodies(tmp_path: Path, small_sb: WebhookSandbox, con) -> None:
+def test_without_the_limit_the_receiver_refuses_oversized_bodies(
+    tmp_path: Path, small_sb: WebhookSandbox, any_con: Warehouse
+) -> None:
+    con = any_con
     # the contrast: a sync that does not know the receiver's limit gets 413s and falls back to splitting
     res = run_sync(write_sync(tmp_path / "syncs", sync_dict(small_sb.url)), con=con)
     assert res.acked == 500 and small_sb.stats["too_large"] >= 5
 
 
-def test_a_record_too_big_on_its_own_is_rejected_unsent(tmp_path: Path, small_sb: WebhookSandbox, con) -> None:
+def test_a_record_too_big_on_its_own_is_rejected_unsent(
+    tmp_path: Path, small_sb: WebhookSandbox, any_con: Warehouse
+) -> None:
+    con = any_con
     con.execute(f"UPDATE main.sync_contacts SET first_name = repeat('x', {LIMIT}) WHERE person_id = 7")
     cfg = write_sync(tmp_path / "syncs", sync_dict(small_sb.url, destination={"options": {"max_batch_bytes": LIMIT}}))
     res = run_sync(cfg, con=con)

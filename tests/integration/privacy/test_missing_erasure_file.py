@@ -3,7 +3,8 @@
 The erasure runs as the Dagster asset ``privacy/erasure`` (a real in-process materialization), which records
 the request in the erasure ledger. Then the raw table loses the request (as a load of a folder without
 ``erasure_requests`` once did), dbt rebuilds, and the next sync through the CLI still excludes the person:
-``erased_persons`` matches the ledger's hashed record.
+``erased_persons`` matches the ledger's hashed record. The same scenario runs on PostgreSQL in
+tests/integration/postgres/test_erasure_postgres.py.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ MODEL = "sync_customers_service_email"
 
 
 def test_ledger_keeps_suppressing_after_the_request_is_gone(
-    warehouse: Path, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path | str, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     con = connect(warehouse)
     person, email = con.execute(f"select person_id, email from main.{MODEL} order by person_id limit 1").fetchone()

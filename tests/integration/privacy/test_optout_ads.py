@@ -5,6 +5,8 @@ one row; Google: email, phone and address). The person then revokes ads consent,
 sync through the CLI removes them with exactly the identifiers the add carried (recorded in
 ``outflow_sync.sync_sent``), so the audience no longer holds them. Before, a Meta removal carried only the key
 (the external id) and the person stayed in an audience keyed by their hashed email while the log said ok.
+
+The same scenario runs on PostgreSQL in tests/integration/postgres/test_erasure_postgres.py.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def _google_ops(sb: Any, verb: str, hashed_email: str) -> list[list[dict[str, An
 
 
 def test_optout_removes_from_meta_and_google_by_the_identifiers_sent(
-    warehouse: Path, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    warehouse: Path | str, sandboxes: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     con = connect(warehouse)
     person, email = con.execute(
@@ -87,7 +89,7 @@ def test_optout_removes_from_meta_and_google_by_the_identifiers_sent(
     con = connect(warehouse)
     con.execute(
         "insert into raw.consent_events values ('optout-ads-1', 'email', ?, 'marketing', 'ads', 'revoked', "
-        "'preference_center', cast(? as timestamp) - interval 1 hour)",
+        "'preference_center', cast(? as timestamp) - interval '1 hour')",
         [email, as_of],
     )
     con.close()

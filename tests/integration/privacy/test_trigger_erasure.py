@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from activations.engine import run_sync
 from activations.privacy import run_erasure
@@ -19,6 +20,7 @@ from activations.sandboxes.testing import VENDOR_PLANS, make_audience, make_trig
 from activations.sandboxes.triggers import BrazeSandbox, CustomerIoSandbox
 from outflow.warehouse import connect
 from tests.integration.privacy.conftest import cli
+from tests.warehouse_fixtures import TARGETS, fresh_database
 
 TOKEN_ENV = "OUTFLOW_TEST_TRIGGER_ERASURE_TOKEN"
 CIO_ENV = "OUTFLOW_TEST_TRIGGER_ERASURE_CIO"
@@ -32,8 +34,17 @@ def _sync(kind: str, url: str, tmp_path: Path, secret_env: str):  # type: ignore
     return write_sync(tmp_path / "syncs", d)
 
 
-def test_trigger_vendors_and_files_erase_and_failures_are_retried(tmp_path: Path, monkeypatch) -> None:
-    warehouse = tmp_path / "wh.duckdb"
+@pytest.fixture(params=TARGETS)
+def warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """An empty warehouse: a DuckDB file's path, or a fresh PostgreSQL database's URL."""
+    if request.param == "duckdb":
+        return tmp_path / "wh.duckdb"
+    return fresh_database(request.getfixturevalue("postgres_url"))
+
+
+def test_trigger_vendors_and_files_erase_and_failures_are_retried(
+    warehouse: Path | str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     con = connect(warehouse)
     make_triggers(con, rows=10)
     make_audience(con, rows=10)

@@ -37,14 +37,20 @@ def quality_pg_template(postgres_url: str) -> str:
 
 
 @pytest.fixture(params=["duckdb", "postgres"])
-def con(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Warehouse]:
-    """The fixture warehouse on each target: a DuckDB file, then a database on the real PostgreSQL server."""
+def quality_where(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fixture warehouse on each target, as ``--warehouse`` takes it: a DuckDB file's path, then the URL of
+    a copy on the real PostgreSQL server (reports go beside OUTFLOW_WAREHOUSE, in tmp_path)."""
     if request.param == "duckdb":
-        c = connect(request.getfixturevalue("quality_db"))
-    else:
-        monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "wh.duckdb"))  # reports go beside it, in tmp_path
-        admin = request.getfixturevalue("postgres_url")
-        c = connect(url=fresh_database(admin, template=request.getfixturevalue("quality_pg_template")))
+        return str(request.getfixturevalue("quality_db"))
+    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+    admin = request.getfixturevalue("postgres_url")
+    return fresh_database(admin, template=request.getfixturevalue("quality_pg_template"))
+
+
+@pytest.fixture
+def con(quality_where: str) -> Iterator[Warehouse]:
+    """The fixture warehouse on each target: a DuckDB file, then a database on the real PostgreSQL server."""
+    c = connect(quality_where)
     yield c
     c.close()
 

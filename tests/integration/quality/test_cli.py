@@ -1,4 +1,4 @@
-"""``outflow check``: a rich table, exit 1 on a blocking failure, 0 on clean data."""
+"""``outflow check``: a rich table, exit 1 on a blocking failure, 0 on clean data (on each target)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,16 @@ from outflow.warehouse import connect
 AS_OF = ["--as-of", "2026-06-01T12:00:00"]
 
 
-def test_check_exits_zero_on_clean_data_and_one_on_a_blocking_failure(quality_db: Path) -> None:
+def test_check_exits_zero_on_clean_data_and_one_on_a_blocking_failure(quality_where: str) -> None:
     runner = CliRunner()
-    ok = runner.invoke(app, ["check", "activation", "--warehouse", str(quality_db), *AS_OF])
+    ok = runner.invoke(app, ["check", "activation", "--warehouse", quality_where, *AS_OF])
     assert ok.exit_code == 0, ok.output
     assert "OK: no blocking check failed" in ok.output and "report:" in ok.output
 
-    con = connect(quality_db)
+    con = connect(quality_where)
     con.execute("update main.sync_email_newsletter set email = 'broken' where person_id = 'p2'")
     con.close()
-    bad = runner.invoke(app, ["check", "sync_email_newsletter", "--warehouse", str(quality_db), *AS_OF])
+    bad = runner.invoke(app, ["check", "sync_email_newsletter", "--warehouse", quality_where, *AS_OF])
     assert bad.exit_code == 1
     assert "email_valid" in bad.output and "BLOCKED" in bad.output and "1 / 40" in bad.output
 
