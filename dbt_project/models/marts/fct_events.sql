@@ -3,8 +3,7 @@
     the stored row: an event whose record's person changed (a merge or split of the identity step), an order
     whose status changed (orders are restaged whole: their status changes in place). An event whose record no
     longer has a person is written with a null person_id, then removed by the post-hook, as a full build would
-    leave it out. See docs/incremental.md. On Spark (Parquet: no delete+insert, no delete) it is a table rebuilt
-    whole. -#}
+    leave it out. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['source', 'event_id'],
