@@ -95,10 +95,10 @@ def test_a_cli_run_is_recorded_in_the_dagster_instance(
 def test_verify_checks_the_destination_when_nothing_is_sent(sandbox: WebhookSandbox, syncs: list[str]) -> None:
     assert _run(*syncs).exit_code == 0
     quiet = _run(*syncs)  # nothing to send: nothing is checked
-    assert quiet.exit_code == 0 and "reachable" not in quiet.stdout
+    assert quiet.exit_code == 0 and "credentials" not in quiet.stdout
     out = _run("--verify", *syncs)
     assert out.exit_code == 0, out.output
-    assert f"webhook at {sandbox.url}" in out.stdout and "is reachable (HTTP" in out.stdout
+    assert "webhook accepted the credentials" in out.stdout and f"POST {sandbox.url}/contacts: HTTP 200" in out.stdout
     sandbox.stop()  # a destination that is gone fails the check, in one line
     gone = _run("--verify", *syncs)
     assert gone.exit_code == 1 and "cannot reach webhook" in gone.stderr
