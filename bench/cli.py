@@ -6,7 +6,9 @@ machine may be shared:
 - `outflow --help` (the median of five runs);
 - one `outflow sync run` of a small audience, end to end: a fresh copy of a built warehouse, the sync
   `hot_leads_webhook` pointed at a webhook sandbox on 127.0.0.1 (the median of three runs);
-- `make demo` after set-up (once; `--demo`).
+- `make demo` after set-up (once; `--demo`);
+- `outflow sandbox > file`: from the start of the process to its first URL in the file (the median of three;
+  wall only, the server keeps running).
 
 Usage:  .venv/bin/python bench/cli.py [--warehouse warehouse/outflow.duckdb] [--demo]
 The sync figure needs a built warehouse: run `make demo` first (or pass --demo, which runs it first).
@@ -80,6 +82,28 @@ def sync_run(warehouse: Path, repeats: int) -> tuple[tuple[float, float], str]:
     return median_of(runs), held
 
 
+def sandbox_first_url(repeats: int = 3) -> float:
+    """Seconds from starting `outflow sandbox` with its output in a file to the first URL in that file."""
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "sandbox.txt"
+        for _ in range(repeats):
+            with out.open("w") as fh:
+                start = time.perf_counter()
+                proc = subprocess.Popen([str(OUTFLOW), "sandbox", "--port-base", "0"], cwd=ROOT, stdout=fh,
+                                        stderr=subprocess.STDOUT)  # fmt: skip
+                try:
+                    while "http://" not in out.read_text():
+                        if proc.poll() is not None or time.perf_counter() - start > 60:
+                            sys.exit(f"outflow sandbox printed no URL:\n{out.read_text()[-2000:]}")
+                        time.sleep(0.005)
+                    times.append(time.perf_counter() - start)
+                finally:
+                    proc.terminate()
+                    proc.wait(timeout=30)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--warehouse", type=Path, default=ROOT / "warehouse" / "outflow.duckdb")
@@ -93,6 +117,8 @@ def main() -> None:
     load = _load()
     wall, cpu = median_of([timed([str(OUTFLOW), "--help"]) for _ in range(5)])
     rows.append(("outflow --help", wall, cpu, load))
+    load = _load()
+    rows.append(("outflow sandbox > file: first URL (wall only)", sandbox_first_url(), float("nan"), load))
     if args.warehouse.exists():
         load = _load()
         (wall, cpu), held = sync_run(args.warehouse, 3)
