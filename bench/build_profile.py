@@ -26,10 +26,7 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -50,15 +47,9 @@ def _cpu() -> float:
 
 def _child(*args: str) -> tuple[dict, float, float]:
     """Run this script with ``args`` in a child process: its JSON output, wall s and CPU s."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--one", *args], cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return json.loads(proc.stdout.strip().splitlines()[-1]), wall, cpu
+    from build_scale import run_child  # bench/ is on the path when a bench script runs
+
+    return run_child(__file__, *args)
 
 
 def generate(people: int, warehouse: Path) -> dict:

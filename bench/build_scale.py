@@ -39,17 +39,23 @@ def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _child(*args: str) -> tuple[dict, float, float, float]:
-    """Run this script with ``args`` in a child process: its JSON output, wall s, CPU s and peak MB."""
+def run_child(script: str, *args: str) -> tuple[dict, float, float]:
+    """Run ``script --one args`` in a child process: the JSON of its last output line, wall s and CPU s (the
+    child's user + system). Shared by the build benchmarks."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, "--one", *args], cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, script, "--one", *args], cwd=ROOT, capture_output=True, text=True)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(args)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(proc.stdout.strip().splitlines()[-1]), wall, cpu
+
+
+def _child(*args: str) -> tuple[dict, float, float, float]:
+    """Run this script with ``args`` in a child process: its JSON output, wall s, CPU s and peak MB."""
+    out, wall, cpu = run_child(__file__, *args)
     return out, wall, cpu, out.pop("peak_mb")
 
 
