@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import polars as pl
 import pyarrow as pa
 
+from outflow.build import DbtRun
+
 #: |a - b| <= FLOAT_TOLERANCE * max(1, |a|, |b|)
 FLOAT_TOLERANCE = 1e-9
 SORT_DECIMALS = 6
@@ -174,4 +176,13 @@ def _group(rows: list[dict]) -> dict[str, dict[str, str]]:
     out: dict[str, dict[str, str]] = {}
     for r in rows:
         out.setdefault(r["table_name"], {})[r["column_name"]] = r["data_type"]
+    return out
+
+
+def node_kinds(run: DbtRun) -> dict[str, int]:
+    """How many nodes of each kind (model, test, unit_test, seed, snapshot) a dbt run ran."""
+    out: dict[str, int] = {}
+    for r in run.results:
+        kind = r["resource_type"].rsplit(".", 1)[-1].lower()
+        out[kind] = out.get(kind, 0) + 1
     return out

@@ -29,7 +29,7 @@ import pytest
 import sqlglot
 
 from outflow import settings
-from outflow.build import DbtRun, run_dbt
+from outflow.build import run_dbt
 from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
 from tests.integration.postgres.conftest import Builds, _postgres_env
@@ -37,6 +37,7 @@ from tests.integration.postgres.parity import (
     compare,
     duckdb_relations,
     duckdb_table,
+    node_kinds,
     postgres_relations,
     postgres_table,
 )
@@ -70,14 +71,6 @@ def test_the_loader_fills_both_warehouses_the_same(builds: Builds) -> None:
     assert not differences, "\n".join(differences)
 
 
-def _kinds(run: DbtRun) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in run.results:
-        kind = r["resource_type"].rsplit(".", 1)[-1].lower()
-        out[kind] = out.get(kind, 0) + 1
-    return out
-
-
 def test_dbt_build_passes_on_both_targets(builds: Builds) -> None:
     """Every model, seed, snapshot, data test and unit test passes on both; PostgreSQL runs all of them but the
     Python models (and the tests that hang on them only)."""
@@ -86,7 +79,7 @@ def test_dbt_build_passes_on_both_targets(builds: Builds) -> None:
         assert all(r["status"] in ("success", "pass") for r in run.results), [
             (r["name"], r["status"]) for r in run.results if r["status"] not in ("success", "pass")
         ]
-    duck, pg = _kinds(builds.duckdb_run), _kinds(builds.postgres_run)
+    duck, pg = node_kinds(builds.duckdb_run), node_kinds(builds.postgres_run)
     unit_tests = sum(1 for n in builds.manifest["unit_tests"].values())
     assert unit_tests >= 10 and duck["unit_test"] == unit_tests and pg["unit_test"] == unit_tests
     assert duck["snapshot"] == pg["snapshot"] == 1

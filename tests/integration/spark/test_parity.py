@@ -17,7 +17,7 @@ from outflow.identity_graph import GraphConfig
 from outflow.label_propagation import resolve_in_warehouse
 from outflow.person_map import identity_config, load_overrides
 from outflow.warehouse import Warehouse, connect
-from tests.integration.postgres.parity import compare, duckdb_relations, duckdb_table
+from tests.integration.postgres.parity import compare, duckdb_relations, duckdb_table, node_kinds
 from tests.integration.postgres.test_parity import EXACT
 from tests.integration.spark.conftest import SparkBuild
 
@@ -28,14 +28,6 @@ def _manifest() -> dict:
     return json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
 
 
-def _kinds(run) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in run.results:
-        kind = r["resource_type"].rsplit(".", 1)[-1].lower()
-        out[kind] = out.get(kind, 0) + 1
-    return out
-
-
 def test_dbt_build_passes_on_spark(on_spark: SparkBuild) -> None:
     """Every model, seed, snapshot, data test and unit test of the project runs and passes on local Spark."""
     run = on_spark.run
@@ -43,7 +35,7 @@ def test_dbt_build_passes_on_spark(on_spark: SparkBuild) -> None:
     bad = [(r["name"], r["status"]) for r in run.results if r["status"] not in ("success", "pass")]
     assert not bad
     manifest = _manifest()
-    kinds = _kinds(run)
+    kinds = node_kinds(run)
     models = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "model")
     tests = sum(1 for n in manifest["nodes"].values() if n["resource_type"] == "test")
     assert kinds["model"] == models >= 60
