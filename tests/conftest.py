@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
 
 from outflow.pipeline import build, generate_and_load
+
+# A pytest-xdist worker runs under execnet's `python -c` bootstrap, whose __main__ has neither __spec__ nor
+# __file__. pyspark.sql.connect, which Great Expectations imports whenever pyspark is installed, takes that for a
+# doctest run and calls sys.exit(0) on import. Naming the worker's main module keeps GX importable in the workers.
+_main = sys.modules["__main__"]
+if getattr(_main, "__spec__", None) is None and not hasattr(_main, "__file__"):
+    _main.__file__ = "<pytest-xdist worker>"
 
 # CLI commands record what they materialize in the Dagster instance (orchestration/history.py); tests that check
 # it turn it on with a DAGSTER_HOME of their own, the others leave the project's instance alone
