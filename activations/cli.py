@@ -225,14 +225,16 @@ def test_connection(
 ) -> None:
     """Check that each sync's destination answers and accepts its credentials, without sending data (the
     vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
-    cfgs = _selected(names, all_, directory, "test")
+    cfgs = unique_syncs(_selected(names, all_, directory, "test"))
     failed = []
-    for cfg in unique_syncs(cfgs):
+    for cfg in cfgs:
         try:
             console.print(f"[green]ok[/green] {escape(check_connection(cfg))}", highlight=False, soft_wrap=True)
         except OutflowError as exc:
             failed.append(cfg.name)
             err.print(f"[red]{escape(mask(str(exc)))}[/red]", highlight=False, soft_wrap=True)
+    if len(cfgs) == 1 and failed:
+        raise typer.Exit(1)  # its one line is printed above
     if failed:
         raise OutflowError(f"{len(failed)} of {len(cfgs)} destinations failed the check: {', '.join(failed)}")
 

@@ -72,7 +72,7 @@ def test_retry_after_a_day_stops_at_the_run_deadline(
     tmp_path: Path, sandbox: WebhookSandbox, any_con: Warehouse
 ) -> None:
     con = any_con
-    cfg = _cfg(tmp_path, sandbox, run_deadline_seconds=1)  # Retry-After capped at 60 s, past the deadline
+    cfg = _cfg(tmp_path, sandbox, run_deadline_seconds=30)  # Retry-After capped at 60 s, past the deadline
     run_sync(cfg, con=con)
     con.execute("UPDATE main.sync_contacts SET score = -1 WHERE person_id < 50")
     sandbox.inject("status", code=429, retry_after="86400", times=1)

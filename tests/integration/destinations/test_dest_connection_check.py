@@ -87,7 +87,7 @@ def test_a_wrong_credential_fails_in_one_line_where_the_right_one_passes(syncs, 
     monkeypatch.setenv(cfg.destination.secret_env, wrong)
     out = CliRunner().invoke(app, ["sync", "test", name, "--dir", str(folder)])
     assert out.exit_code == 1, out.output
-    refusal = out.stderr.splitlines()[0]  # one line (then the count of failed checks)
+    (refusal,) = out.stderr.splitlines()  # one line, nothing after it
     assert f"{kind} refused the credentials in {cfg.destination.secret_env} (HTTP 401 on" in refusal, out.stderr
     assert wrong not in out.output + out.stderr
     for var, value in running[kind].credentials(cfg).items():
