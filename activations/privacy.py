@@ -126,22 +126,34 @@ def ensure_privacy_schema(con: Any) -> str:
 
 
 # --- subjects: the hashed form of an identifier -------------------------------------------------------------
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$")
+
+
+# An address as the models emit it (validated, lower case, ASCII): its matching form needs no validation again.
+# Anything else (a label with "--" such as punycode, a special-use domain, an over-long part) is validated.
+_LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
+_CLEAN_ADDRESS = re.compile(rf"[a-z0-9_%+-]+(?:\.[a-z0-9_%+-]+)*@(?:{_LABEL}\.)+([a-z]{{2,63}})")
 
 
 def canonical_email(value: str | None) -> str | None:
-    """The matching form of an email, as the dbt macro ``canonical_email`` computes it: lower case, trimmed,
-    plus-tag removed; for gmail.com/googlemail.com the dots removed and the domain gmail.com."""
+    """The matching form of an email, exactly as the identity graph computes it (``outflow.normalize.email``:
+    unwrapped, validated, lower case, plus-tag removed; gmail dots removed), or None if it is not an email."""
     if value is None:
         return None
-    v = str(value).strip().lower()
-    if not _EMAIL.match(v):
-        return None
-    local, domain = v.split("@", 1)
-    local = local.split("+", 1)[0]
-    if domain in ("gmail.com", "googlemail.com"):
-        return local.replace(".", "") + "@gmail.com"
-    return f"{local}@{domain}"
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES
+
+    from outflow import normalize  # phonenumbers, pycountry and email-validator load only when an email is read
+
+    text = str(value)
+    clean = _CLEAN_ADDRESS.fullmatch(text)
+    if (
+        clean
+        and "--" not in text.rsplit("@", 1)[1]  # punycode and other reserved labels: validation decides
+        and len(text) <= 254
+        and text.index("@") <= 64
+        and (clean.group(1) not in SPECIAL_USE_DOMAIN_NAMES)
+    ):  # a sync key as the models emit it: every sent row of a large first run comes here
+        return normalize.canonical_address(text)
+    return normalize.email(text).canonical
 
 
 def subject_hash(identifier_type: str, normalized_value: str) -> str:
@@ -291,12 +303,27 @@ def record_requests(con: Any) -> int:
     return len(rows)
 
 
+def unresolved_requests(con: Any) -> list[str]:
+    """Request ids not in the ledger whose identifier has no normalized form yet: loaded since the last build
+    (the normalization step has not read it), or rejected by it (listed in ``identity_rejected_values``). They
+    stay in ``raw.erasure_requests`` and are recorded once a build normalizes them."""
+    q = ensure_privacy_schema(con)
+    rows = con.execute(
+        f"""SELECT r.request_id FROM main.stg_privacy__erasure_requests r
+            WHERE r.identifier_value IS NULL
+              AND r.request_id NOT IN (SELECT request_id FROM {q}.erasure_ledger)
+            ORDER BY r.request_id"""
+    ).fetchall()
+    return [str(r[0]) for r in rows]
+
+
 # --- the erasure run ------------------------------------------------------------------------------------------
 @dataclass
 class ErasureResult:
     run_id: str
     status: str = "running"  # success | partial | failed
     requests_recorded: int = 0
+    unresolved: list[str] = field(default_factory=list)  # requests with no normalized identifier yet
     persons: int = 0
     sent: int = 0
     acked: int = 0
@@ -393,6 +420,7 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
         )
         try:
             res.requests_recorded = record_requests(con)
+            res.unresolved = unresolved_requests(con)
             if not only_record:
                 _erase_all(con, q, res)
                 if not res.failed:  # every erased person is erased everywhere they were sent

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from activations.cli import DirOpt, WarehouseOpt, _friendly
@@ -36,6 +37,15 @@ def erase(
         f"erasure run {res.run_id}: {res.status}; {res.requests_recorded} new request(s) recorded, "
         f"{res.persons} person(s), {res.acked} acknowledged, {res.failed} failed"
     )
+    if res.unresolved:
+        shown = ", ".join(res.unresolved[:10]) + (", ..." if len(res.unresolved) > 10 else "")
+        console.print(
+            f"[yellow]{len(res.unresolved)} erasure request(s) not recorded: their identifier has no normalized "
+            f"form ({escape(shown)}). Loaded since the last build: run `outflow build`, then erase again. Rejected: "
+            "see main.identity_rejected_values for the reason[/yellow]",
+            highlight=False,
+            soft_wrap=True,
+        )
     for e in res.errors:
         console.print(f"[red]{e}[/red]", highlight=False, soft_wrap=True)
     if res.status != "success":

@@ -68,11 +68,16 @@ def email(raw: str | None) -> Email:
     except EmailNotValidError as e:
         return Email(None, None, f"invalid email: {e}")
     address = f"{valid.local_part}@{valid.domain}".lower()
+    return Email(address, canonical_address(address), None)
+
+
+def canonical_address(address: str) -> str:
+    """The matching form of a valid, lower-case address: plus-tag removed; gmail dots removed, domain gmail.com."""
     local, domain = address.rsplit("@", 1)
-    local = local.split("+", 1)[0]
+    local = local.split("+", 1)[0] or local  # "+tag@x.com" has no tag to drop: kept whole, never "@x.com"
     if domain in ("gmail.com", "googlemail.com"):
         local, domain = local.replace(".", ""), "gmail.com"
-    return Email(address, f"{local}@{domain}", None)
+    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ def _metadata(res: ErasureResult) -> dict[str, dg.MetadataValue]:
         "run_id": dg.MetadataValue.text(res.run_id),
         "status": dg.MetadataValue.text(res.status),
         "requests_recorded": dg.MetadataValue.int(res.requests_recorded),
+        "requests_not_recorded": dg.MetadataValue.int(len(res.unresolved)),  # identifier rejected or not yet read
         "persons": dg.MetadataValue.int(res.persons),
         "acked": dg.MetadataValue.int(res.acked),
         "failed": dg.MetadataValue.int(res.failed),
@@ -38,6 +39,8 @@ def erasure(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> 
     if res.status != "success":
         raise dg.Failure(description="; ".join(res.errors) or f"{res.failed} erasures failed", metadata=_metadata(res))
     context.log.info(f"erasure: {res.requests_recorded} new requests, {res.acked} erasures acknowledged")
+    if res.unresolved:
+        context.log.warning(f"erasure: requests with no normalized identifier, not recorded: {res.unresolved}")
     return dg.MaterializeResult(metadata=_metadata(res))
 
 

@@ -1,16 +1,30 @@
 -- Persons on the global exclusion list (seed global_exclusions), matched through the identity graph after
--- the same normalisation as the staging models, or directly on the profile's email / phone.
+-- the same normalisation as the identity graph (the email and phone lookups of the normalization step), or
+-- directly on the profile's email / phone.
 {{ config(materialized='table') }}
 
 with exclusions as (
     select
-        lower(trim(identifier_type)) as identifier_type,
-        case lower(trim(identifier_type))
-            when 'email' then {{ canonical_email('identifier_value') }}
-            else regexp_replace(identifier_value, '[^0-9+]', '', 'g')
+        lower(trim(seed.identifier_type)) as identifier_type,
+        case lower(trim(seed.identifier_type))
+            -- a value the normalization step has not read yet (a dbt run without it) takes the same rules in
+            -- SQL for a plain address or an E.164 number, so that an exclusion never waits for the step
+            when 'email' then coalesce(
+                emails.email_canonical,
+                case when emails.reject_reason is null then {{ canonical_email('seed.identifier_value') }} end
+            )
+            else coalesce(
+                phones.phone_e164,
+                case when phones.reject_reason is null then regexp_replace(seed.identifier_value, '[^0-9+]', '', 'g') end
+            )
         end as identifier_value,
-        reason
-    from {{ ref('global_exclusions') }}
+        seed.reason
+    from {{ ref('global_exclusions') }} as seed
+    left join {{ ref('stg_emails__normalized') }} as emails
+        on lower(trim(seed.identifier_type)) = 'email' and emails.email_raw = seed.identifier_value
+    left join {{ ref('stg_phones__e164') }} as phones
+        on lower(trim(seed.identifier_type)) = 'phone' and phones.source = 'exclusion'
+        and phones.phone_raw = seed.identifier_value
 ),
 
 matches as (

@@ -21,5 +21,9 @@ from (
     union all
     select identifier, cast(null as varchar), 'erasure', '{{ by_source.get('erasure') or fallback }}'
     from {{ source('raw', 'erasure_requests') }}
-    where lower(identifier_type) = 'phone'
+    where lower(identifier_type) = 'phone' and identifier not like 'erased:sha256:%'  -- processed: only a hash is left
+    union all
+    select identifier_value, cast(null as varchar), 'exclusion', '{{ by_source.get('exclusion') or fallback }}'
+    from {{ ref('global_exclusions') }}
+    where lower(trim(identifier_type)) = 'phone'
 ) as phones

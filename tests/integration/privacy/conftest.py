@@ -18,6 +18,7 @@ from activations.sandboxes.testing import make_secret
 from outflow.build import PG_ENV, run_dbt
 from outflow.cli import app
 from outflow.load import dataset_as_of
+from outflow.phones import normalize_emails, normalize_phones
 from outflow.warehouse import connect
 from tests.integration.quality.conftest import quality_db, quality_pg_template, quality_template, sandbox  # noqa: F401
 from tests.integration.segments.conftest import copy_warehouse
@@ -71,9 +72,12 @@ def cli(*args: str) -> Result:
 
 def rebuild(warehouse: Path | str) -> None:
     """Rebuild everything downstream of the consent and erasure inputs (activation models included), on a
-    DuckDB file or a PostgreSQL database (its URL)."""
+    DuckDB file or a PostgreSQL database (its URL), after the normalization step has read their new emails and
+    phones (as `outflow build` does between its dbt parts)."""
     con = connect(warehouse)
     as_of = dataset_as_of(con)
+    normalize_phones(con)
+    normalize_emails(con)
     con.close()
     select = ["run", "--select", "stg_consent__events+ stg_privacy__erasure_requests+"]
     if isinstance(warehouse, Path):
