@@ -4,16 +4,21 @@
 nullif(lower(trim({{ col }})), '')
 {%- endmacro %}
 
-{#- The form used for matching: lowercased, plus-tag removed, and for gmail the dots removed and
-    googlemail.com folded into gmail.com. Anything that does not look like an address is null. -#}
+{#- The form used for matching: lowercased, plus-tag removed (a local part that starts with "+" is kept whole),
+    and for gmail the dots removed and googlemail.com folded into gmail.com. Anything that does not look like an
+    address is null. The SQL twin of outflow.normalize.canonical_address, for addresses the normalization step
+    has already validated (or, as a fallback, has not read yet). -#}
 {% macro canonical_email(col) -%}
 {%- set address_pattern -%}[^@ \t\n\f\r]+@[^@ \t\n\f\r]+[.][a-z]{2,}{%- endset -%}
+{%- set address = 'lower(trim(' ~ col ~ '))' -%}
+{%- set local = "split_part(" ~ address ~ ", '@', 1)" -%}
+{%- set untagged = "coalesce(nullif(split_part(" ~ local ~ ", '+', 1), ''), " ~ local ~ ")" -%}
 case
-  when {{ outflow_regex_full_match('lower(trim(' ~ col ~ '))', address_pattern) }} then
+  when {{ outflow_regex_full_match(address, address_pattern) }} then
     case
-      when split_part(lower(trim({{ col }})), '@', 2) in ('gmail.com', 'googlemail.com')
-        then replace(split_part(split_part(lower(trim({{ col }})), '@', 1), '+', 1), '.', '') || '@gmail.com'
-      else split_part(split_part(lower(trim({{ col }})), '@', 1), '+', 1) || '@' || split_part(lower(trim({{ col }})), '@', 2)
+      when split_part({{ address }}, '@', 2) in ('gmail.com', 'googlemail.com')
+        then replace({{ untagged }}, '.', '') || '@gmail.com'
+      else {{ untagged }} || '@' || split_part({{ address }}, '@', 2)
     end
 end
 {%- endmacro %}
