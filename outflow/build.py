@@ -62,10 +62,10 @@ def postgres_profile_env(url: str) -> dict[str, str]:
 def dbt_env(warehouse: Path | None = None) -> str:
     """Point dbt's profile at the warehouse named by the settings; return the dbt target (duckdb | postgres | spark).
 
-    DuckDB: the profile reads OUTFLOW_WAREHOUSE. PostgreSQL: host, port, user, password and database come from
-    OUTFLOW_POSTGRES_URL (see PG_ENV). Spark: dbt-spark's session method runs in this process, on the
-    SparkSession outflow.warehouse.spark starts. Models go to schema `main` and the raw tables stay in schema
-    `raw` on every target, so every relation has the same name everywhere.
+    DuckDB: the profile reads OUTFLOW_WAREHOUSE and OUTFLOW_DUCKDB_MEMORY_LIMIT. PostgreSQL: host, port, user,
+    password and database come from OUTFLOW_POSTGRES_URL (see PG_ENV). Spark: dbt-spark's session method runs in
+    this process, on the SparkSession outflow.warehouse.spark starts. Models go to schema `main` and the raw
+    tables stay in schema `raw` on every target, so every relation has the same name everywhere.
     """
     target = settings.target()
     os.environ["OUTFLOW_TARGET"] = target  # the profile's default target, for dbt runs that pass no --target
@@ -76,6 +76,9 @@ def dbt_env(warehouse: Path | None = None) -> str:
     elif target == "postgres":
         os.environ.update(postgres_profile_env(settings.postgres_url()))
     else:
+        from outflow.warehouse.duckdb import memory_limit
+
+        memory_limit()  # checked here, so that a bad value is one line naming it, not a dbt error
         path = warehouse or settings.warehouse_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         os.environ["OUTFLOW_WAREHOUSE"] = str(path)

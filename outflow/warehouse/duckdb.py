@@ -28,6 +28,24 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 
+#: How much memory DuckDB may take (OUTFLOW_DUCKDB_MEMORY_LIMIT), in dbt and in every connection: DuckDB's own
+#: default, 80% of the machine's memory. Past it, DuckDB spills to a temporary folder beside the file.
+DEFAULT_MEMORY_LIMIT = "80%"
+_MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(%|b|kb|mb|gb|tb|kib|mib|gib|tib)", re.IGNORECASE)
+
+
+def memory_limit() -> str:
+    """OUTFLOW_DUCKDB_MEMORY_LIMIT (e.g. ``4GB`` or ``50%``), checked; else the default."""
+    raw = os.environ.get("OUTFLOW_DUCKDB_MEMORY_LIMIT", "").strip()
+    if not raw:
+        return DEFAULT_MEMORY_LIMIT
+    if not _MEMORY_SIZE.fullmatch(raw):
+        raise WarehouseError(
+            f"OUTFLOW_DUCKDB_MEMORY_LIMIT={raw!r} is not a memory size: set it like 4GB, or 50% of the machine's"
+        )
+    return raw
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
@@ -121,6 +139,7 @@ def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
             raise _open_error(target, exc) from None
     except duckdb.Error as exc:
         raise _open_error(target, exc) from None
+    con.execute(f"set memory_limit = '{memory_limit()}'")
     return DuckDBWarehouse(con, str(target))
 
 

@@ -56,6 +56,36 @@ def test_unknown_target(tmp_path: Path) -> None:
     assert_one_line(code, out, "OUTFLOW_TARGET", "snowflake", "duckdb, postgres")
 
 
+@pytest.mark.parametrize("command", [["check"], ["build"]])
+def test_a_duckdb_memory_limit_that_is_not_a_size(command: list[str], tmp_path: Path) -> None:
+    connect(tmp_path / "wh.duckdb").close()  # the warehouse exists: the setting is what stops the command
+    code, out = outflow(*command, env={"OUTFLOW_DUCKDB_MEMORY_LIMIT": "lots"}, tmp_path=tmp_path)
+    assert_one_line(code, out, "OUTFLOW_DUCKDB_MEMORY_LIMIT='lots' is not a memory size", "4GB")
+
+
+def test_the_duckdb_memory_limit_reaches_every_connection_and_dbt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dbt.cli.main import dbtRunner
+
+    from outflow import settings
+    from outflow.build import dbt_env
+
+    monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
+    monkeypatch.setenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", "1GB")
+    path = tmp_path / "limited.duckdb"
+    with connect(path) as wh:
+        assert wh.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+    target = dbt_env(path)
+    project = str(settings.DBT_PROJECT_DIR)
+    sql = "select current_setting('memory_limit') as m"
+    shown = dbtRunner().invoke(
+        ["--quiet", "show", "--inline", sql, "--project-dir", project, "--profiles-dir", project, "--target", target]
+    )
+    assert shown.success, shown.exception
+    assert shown.result.results[0].agate_table.rows[0][0] == "953.6 MiB"
+
+
 def test_postgres_without_a_url(tmp_path: Path) -> None:
     code, out = outflow("segment", "preview", "engaged_leads", env={"OUTFLOW_TARGET": "postgres"}, tmp_path=tmp_path)
     assert_one_line(code, out, "OUTFLOW_POSTGRES_URL", "is not set")
