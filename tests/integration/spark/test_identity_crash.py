@@ -19,7 +19,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from outflow.label_propagation import TABLES, resolve_in_warehouse
+from outflow.label_propagation import TABLES, recover, resolve_in_warehouse
 from outflow.person_map import identity_config
 from outflow.warehouse import Warehouse, connect
 from tests.integration.spark.conftest import spark_env
@@ -109,3 +109,20 @@ def test_a_crash_at_any_point_then_a_rerun_gives_the_uncrashed_tables(
             generations = {t.rpartition("__")[2] for t in spark.tables("crash_identity") if "__" in t}
             assert len(generations) == 1  # the generation before and the unfinished ones are gone
             overrides = _overrides(expected[0]["person_map"])
+
+
+def test_tables_from_before_generations_are_taken_over(spark_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A schema whose four tables were written in place becomes generation `legacy`, also when a crash stopped
+    the take-over half way (one table already renamed, the person map still a table)."""
+    spark_env(monkeypatch, spark_root)
+    schema = "legacy_identity"
+    with connect(target="spark") as spark:
+        spark.create_schema(schema)
+        for name in TABLES:
+            spark.execute(f"create table {schema}.{name} as select '{name}' as what")
+        spark.execute(f"alter table {schema}.edges_seen rename to {schema}.edges_seen__legacy")
+        for _ in range(2):  # the second time finds the work done
+            assert recover(spark, schema) == "legacy"
+            assert sorted(spark.tables(schema)) == sorted([*TABLES, *(f"{name}__legacy" for name in TABLES)])
+            for name in TABLES:
+                assert spark.execute(f"select what from {schema}.{name}").fetchall() == [(name,)]
