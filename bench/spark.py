@@ -53,11 +53,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="20000", help="people, comma-separated")
     parser.add_argument("--no-sync", action="store_true", help="leave out the sync dry run")
-    parser.add_argument("--one", nargs=4, help=argparse.SUPPRESS)
+    parser.add_argument("--no-duckdb", action="store_true", help="leave out the DuckDB run")
+    parser.add_argument("--tune", action="append", default=[], metavar="KEY=VALUE", help="a Spark setting to compare")
+    parser.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        target, data, work, sync = args.one
+        target, data, work, sync, tuned = args.one
         os.environ["OUTFLOW_SPARK_WAREHOUSE"] = str(Path(work) / "spark")
+        from outflow.warehouse import spark
+
+        spark.LOCAL_CONF.update(json.loads(tuned))
         figures = run_one(target, Path(data), Path(work), None, None, sync == "1")
         figures["jvm_cpu"], figures["jvm_peak_mb"] = _jvm()
         print(json.dumps(figures))
@@ -72,24 +77,30 @@ def main() -> None:
             from outflow.generate import generate
 
             generate(people, 42, data)
-            for target in ("duckdb", "spark"):
-                work = Path(tmp) / target
+            tuned = dict(t.split("=", 1) for t in args.tune)
+            runs = [("duckdb", {})] * (not args.no_duckdb) + [("spark", {})] + [("spark", tuned)] * bool(tuned)
+            for target, conf in runs:
+                name = target + "+" * bool(conf)
+                work = Path(tmp) / name
                 work.mkdir()
+                sync = "0" if args.no_sync else "1"
                 proc = subprocess.run(
-                    [sys.executable, __file__, "--one", target, str(data), str(work), "0" if args.no_sync else "1"],
+                    [sys.executable, __file__, "--one", target, str(data), str(work), sync, json.dumps(conf)],
                     capture_output=True,
                     text=True,
                 )
                 if proc.returncode != 0:
-                    print(f"{people:>9,} {target:>7}  failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
+                    print(f"{people:>9,} {name:>7}  failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
                     continue
                 r = json.loads(proc.stdout.strip().splitlines()[-1])
                 print(
-                    f"{people:>9,} {target:>7} {r['raw_rows']:>11,} | {_fmt(r['load'])} | {_fmt(r['build'])} | "
+                    f"{people:>9,} {name:>7} {r['raw_rows']:>11,} | {_fmt(r['load'])} | {_fmt(r['build'])} | "
                     f"{_fmt(r['identity_step'])} | {_fmt(r['diff'])} | {r['peak_mb']:>7.0f} | "
                     f"{r['jvm_cpu']:>8.1f} {r['jvm_peak_mb']:>7.0f} | {r['load_avg_start']:>4}-{r['load_avg_end']:<4}",
                     flush=True,
                 )
+                if conf:
+                    print(f"{'':>18} spark+: {', '.join(args.tune)}")
                 if "diff_error" in r:
                     print(f"{'':>18} sync dry run not run on {target}: {r['diff_error']}")
 

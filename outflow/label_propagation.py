@@ -15,7 +15,9 @@ On Spark the identifier graph never goes to the driver. The work is cut in two:
    `resolve_graph` over the whole graph.
 
 The person map, edges seen, id registry and identity changes are then written by Spark SQL, as
-`outflow.person_map` writes them on the other engines.
+`outflow.person_map` writes them on the other engines, but with no transaction to hold them together: each run
+writes a new generation of the four tables, then switches the views the readers use (`outflow_identity.person_map`
+and the others), person_map's first, which is the commit (`_publish`, `recover`; docs/warehouses.md, Spark).
 
 Label propagation: every node starts labelled with itself; each round it takes the smallest label among itself
 and its neighbours, then the label of its label (a shortcut that halves long chains). It stops when no label
@@ -28,6 +30,7 @@ executor (docs/warehouses.md, Spark on a cluster).
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -43,6 +46,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SCHEMA = "outflow_identity"
+TABLES = ("person_map", "edges_seen", "person_ids", "identity_changes")  # person_map first: its view commits
+GENERATION = "outflow.generation"  # the table property of each view: the generation it shows
 MAX_ITERATIONS = 50
 IDENTIFIERS_PER_BUCKET = 200_000  # identifiers per resolve_graph call on an executor, about
 _PERSON = "~person~"  # prefix of the nodes that stand for an earlier person id (no identifier key starts with ~)
@@ -140,9 +145,10 @@ def resolve_in_warehouse(
     schema: str = SCHEMA,
 ) -> int:
     """Resolve the graph dbt built (int_identity__nodes and __edges in schema `source`) and replace the person map
-    (and the other tables of `schema`), all in Spark; return the identifiers resolved."""
-    person_map, edges_seen = f"{schema}.person_map", f"{schema}.edges_seen"
-    person_ids, changes = f"{schema}.person_ids", f"{schema}.identity_changes"
+    (and the other tables of `schema`), all in Spark; return the identifiers resolved.
+
+    The four tables are published together (`_publish`): a crash at any point leaves the readers on the last
+    run's, and the next run brings them to one generation (`recover`) before it starts."""
 
     def table(name: str, select: str) -> str:
         return _table(wh, name, select, schema)
@@ -150,8 +156,14 @@ def resolve_in_warehouse(
     run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
     overrides = list(overrides or [])
     wh.create_schema(schema)
-    had_map = wh.table_exists(schema, "person_map")
-    had_registry = wh.table_exists(schema, "person_ids")
+    committed = recover(wh, schema)
+    token = uuid.uuid4().hex[:12]  # this run's generation; a crash before its switch leaves it unseen
+
+    person_map, edges_seen, person_ids, changes = (  # the committed generation's tables (None: not there)
+        f"{schema}.{name}__{committed}" if committed and wh.table_exists(schema, f"{name}__{committed}") else None
+        for name in TABLES
+    )
+    had_map, had_registry = person_map is not None, person_ids is not None
     nodes = table(
         "nodes",
         f"select identifier_key as key, min(identifier_type) as type from {source}.int_identity__nodes "
@@ -161,9 +173,9 @@ def resolve_in_warehouse(
     # origin); the remembered edges of a stage switched off are dropped, as in outflow.person_map
     columns = ", ".join(EDGE_COLUMNS)
     seen = ""
-    if wh.table_exists(schema, "edges_seen"):
+    if edges_seen:
         remembered = columns
-        if "origin" not in wh.columns(schema, "edges_seen"):  # remembered before origins were kept
+        if "origin" not in wh.columns(schema, edges_seen.split(".")[1]):  # remembered before origins were kept
             remembered = columns.replace("origin", "'record' as origin")
         off = [f"'{o}'" for o, t in STAGE_ORIGINS.items() if not wh.table_exists(schema, t)]
         where = f" where origin not in ({', '.join(off)})" if off else ""
@@ -242,18 +254,30 @@ def resolve_in_warehouse(
         f"from {out} where kind = 'person'"
     )
     if had_map:  # identifiers that left the graph keep their last row, as in outflow.person_map
-        reason = "m.shared_reason" if "shared_reason" in wh.columns(schema, "person_map") else null
+        reason = "m.shared_reason" if "shared_reason" in wh.columns(schema, f"person_map__{committed}") else null
         persons += (
             f" union all select m.identifier_key, m.person_id, m.is_shared, cast(m.cluster_size as bigint), {reason} "
             f"from {person_map} as m where m.identifier_key not in (select s1 from {out} where kind = 'person')"
         )
     result = table("result", persons)
-    _replace(wh, person_map, f"select * from {result}")
-    _replace(wh, edges_seen, f"select {columns} from {edges}")
-    _append(wh, person_ids, f"select s1 as person_id, t1 as issued_at, b1 as known, s2 as anchor from {out} "
-            "where kind = 'reg'")  # fmt: skip
-    _append(wh, changes, f"select t1 as changed_at, s1 as change, s2 as from_person_id, s3 as to_person_id, "
-            f"n1 as identifiers, s4 as reason from {out} where kind = 'change'")  # fmt: skip
+    registered = "person_id, issued_at, known, anchor"
+    changed = "changed_at, change, from_person_id, to_person_id, identifiers, reason"
+    issued = f"select s1 as person_id, t1 as issued_at, b1 as known, s2 as anchor from {out} where kind = 'reg'"
+    reported = (
+        f"select t1 as changed_at, s1 as change, s2 as from_person_id, s3 as to_person_id, n1 as identifiers, "
+        f"s4 as reason from {out} where kind = 'change'"
+    )
+    _publish(
+        wh,
+        schema,
+        token,
+        {
+            "person_map": f"select * from {result}",
+            "edges_seen": f"select {columns} from {edges}",
+            "person_ids": f"select {registered} from {person_ids} union all {issued}" if person_ids else issued,
+            "identity_changes": f"select {changed} from {changes} union all {reported}" if changes else reported,
+        },
+    )
     identifiers = _count(wh, f"select count(*) from {out} where kind = 'person'")
     persons_n = _count(wh, f"select count(distinct s3) from {out} where kind = 'person'")
     biggest = _count(
@@ -274,16 +298,53 @@ def resolve_in_warehouse(
     return identifiers
 
 
-def _replace(wh: Warehouse, table: str, select: str) -> None:
-    schema, name = table.split(".")
-    if wh.table_exists(schema, name):
-        wh.execute(f"drop table {table}")
-    wh.execute(f"create table {table} as {select}")
+def _generation(wh: Warehouse, schema: str, name: str) -> str | None:
+    """The generation the view `schema.name` shows (its table property), or None (no such view)."""
+    try:
+        if wh.spark.catalog.getTable(f"{schema}.{name}").tableType != "VIEW":  # type: ignore[attr-defined]
+            return None
+    except Exception:  # no such table or view (pyspark's AnalysisException)
+        return None
+    return dict(wh.execute(f"show tblproperties {schema}.{name}").fetchall()).get(GENERATION)
 
 
-def _append(wh: Warehouse, table: str, select: str) -> None:
-    schema, name = table.split(".")
-    if wh.table_exists(schema, name):
-        wh.execute(f"insert into {table} {select}")
-    else:
-        wh.execute(f"create table {table} as {select}")
+def _switch(wh: Warehouse, schema: str, token: str) -> None:
+    """Point the views at generation `token`, person_map first: that one statement is the commit."""
+    for name in TABLES:
+        if _generation(wh, schema, name) != token and wh.table_exists(schema, f"{name}__{token}"):
+            wh.execute(
+                f"create or replace view {schema}.{name} tblproperties ('{GENERATION}' = '{token}') "
+                f"as select * from {schema}.{name}__{token}"
+            )
+
+
+def _drop_others(wh: Warehouse, schema: str, token: str | None) -> None:
+    """Drop every generation's tables but `token`'s (an unfinished run's, or the one before)."""
+    for table in wh.tables(schema):
+        name, sep, gen = table.rpartition("__")
+        if sep and name in TABLES and gen != token:
+            wh.execute(f"drop table if exists {schema}.{table}")
+
+
+def recover(wh: Warehouse, schema: str = SCHEMA) -> str | None:
+    """Bring `schema` to the generation its person_map view shows (the last committed run) and return it (None
+    before the first run): the views a crash left on the generation before are switched, the tables of any other
+    generation dropped. Tables written before generations were kept become generation `legacy`."""
+    committed = _generation(wh, schema, "person_map")
+    if committed is None and (wh.table_exists(schema, "person_map") or wh.table_exists(schema, "person_map__legacy")):
+        for name in (*TABLES[1:], TABLES[0]):  # person_map last: while it is a table, this is not done
+            if wh.table_exists(schema, name):  # a table: no view is made before person_map's
+                wh.execute(f"alter table {schema}.{name} rename to {schema}.{name}__legacy")
+        committed = "legacy"
+    if committed:
+        _switch(wh, schema, committed)
+    _drop_others(wh, schema, committed)
+    return committed
+
+
+def _publish(wh: Warehouse, schema: str, token: str, selects: dict[str, str]) -> None:
+    """Write generation `token` of every table, switch the views to it, then drop the generation before."""
+    for name in TABLES:
+        wh.execute(f"create table {schema}.{name}__{token} as {selects[name]}")
+    _switch(wh, schema, token)
+    _drop_others(wh, schema, token)

@@ -40,22 +40,28 @@ def spark_env(mp: pytest.MonkeyPatch, root: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def spark_build(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory):
+def spark_root(tmp_path_factory: pytest.TempPathFactory):
+    """The test session's local Spark (OUTFLOW_SPARK_WAREHOUSE): one per process, stopped at the end."""
     from outflow.warehouse.spark import stop
 
-    root = tmp_path_factory.mktemp("spark")
-    data = built_warehouse.parent / "data"
     try:
-        with pytest.MonkeyPatch.context() as mp:
-            spark_env(mp, root)
-            start = time.perf_counter()
-            with connect() as wh:
-                loaded = load_directory(wh, data, allow_empty=GATING_TABLES)
-            run = build()
-            seconds = time.perf_counter() - start
-        yield SparkBuild(built_warehouse, data, root, loaded, run, seconds)
+        yield tmp_path_factory.mktemp("spark")
     finally:
         stop()
+
+
+@pytest.fixture(scope="session")
+def spark_build(built_warehouse: Path, spark_root: Path):
+    root = spark_root
+    data = built_warehouse.parent / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        spark_env(mp, root)
+        start = time.perf_counter()
+        with connect() as wh:
+            loaded = load_directory(wh, data, allow_empty=GATING_TABLES)
+        run = build()
+        seconds = time.perf_counter() - start
+    return SparkBuild(built_warehouse, data, root, loaded, run, seconds)
 
 
 @pytest.fixture

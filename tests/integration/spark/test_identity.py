@@ -82,8 +82,7 @@ def test_hard_mode_ids_equal_duckdb(on_spark: SparkBuild, hard_graph: Path, capl
     with connect(hard_graph, read_only=True) as duck, connect(target="spark") as spark:
         for table in GRAPH:
             spark.write_arrow(f"{SOURCE}.{table}", duck.fetch_arrow(f"select * from main.{table}"), mode="replace")
-        for name in spark.tables(SCHEMA) if spark.table_exists(SCHEMA, "person_map") else []:
-            spark.execute(f"drop table {SCHEMA}.{name}")
+        spark.execute(f"drop schema if exists {SCHEMA} cascade")
     overrides: list[Override] = []
     for run, at in enumerate(RUNS):
         with connect(hard_graph) as duck:
