@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo_builds import Builds
 from tests.integration.ml.test_dagster_ml import test_training_and_scoring_assets_materialize as ml_assets
-from tests.integration.postgres.conftest import Builds
 from tests.warehouse_fixtures import fresh_database
 
 pytestmark = pytest.mark.postgres
