@@ -72,6 +72,15 @@ def postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
         mp.setenv(var, "")
 
 
+def point_dbt_at(mp: pytest.MonkeyPatch, loc: Location) -> Path | None:
+    """Name ``loc`` in the settings for ``run_dbt``; return its ``warehouse`` argument (the DuckDB file, or None)."""
+    if loc.url is not None:
+        postgres_env(mp, loc.url)
+        return None
+    mp.setenv("OUTFLOW_TARGET", "duckdb")
+    return loc.path
+
+
 @dataclass
 class Builds:
     warehouse: Path

@@ -11,11 +11,11 @@ from models_ml import ModelRegistry
 from models_ml.pipeline import train_and_score
 from outflow.build import run_dbt
 from outflow.load import dataset_as_of
-from outflow.warehouse import connect
+from tests.demo_builds import point_dbt_at
 
 
 def test_rule_scores_built_by_dbt(ml_warehouse):
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         people = con.execute("select count(*) from main.dim_profiles").fetchall()[0][0]
         rows = con.execute(
             "select count(*), count(distinct grade), min(fit_score), max(fit_score), max(engagement_score), "
@@ -32,7 +32,7 @@ def test_rule_scores_built_by_dbt(ml_warehouse):
 @pytest.fixture(scope="module")
 def trained(ml_warehouse, tmp_path_factory):
     registry = ModelRegistry(tmp_path_factory.mktemp("registry"))
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         result = train_and_score(con, registry=registry)
     return result, registry
 
@@ -60,9 +60,9 @@ def test_model_registered_with_report(trained):
     assert report["fairness"]["groups"]
 
 
-def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
+def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse, monkeypatch):
     result, _ = trained
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         as_of = dataset_as_of(con)
         scored = con.execute(
             "select count(*), count(distinct model_version), min(decile), max(decile) from main.ml_lead_scores"
@@ -72,10 +72,10 @@ def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
     assert json.loads(reasons)[0]["feature"]
     run_dbt(
         ["build", "--select", "int_lead_scores__predictive+", "--exclude", "resource_type:unit_test"],
-        warehouse=ml_warehouse,
+        warehouse=point_dbt_at(monkeypatch, ml_warehouse),
         as_of=as_of,
     )
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         row = con.execute(
             "select count(predictive_score), count(*), min(model_version) from main.fct_lead_scores"
         ).fetchall()[0]
