@@ -21,11 +21,11 @@ import psycopg
 import pytest
 
 from outflow import settings
-from outflow.build import PG_ENV, DbtRun
+from outflow.build import PG_ENV, DbtRun, run_dbt
 from outflow.contract import GATING_TABLES
 from outflow.load import LoadResult, dataset_as_of, load_directory
 from outflow.pipeline import build, generate_and_load
-from outflow.warehouse import connect
+from outflow.warehouse import POSTGRES_SCHEMES, connect
 from tests.warehouse_fixtures import TARGETS, Location, fresh_database
 
 DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
@@ -72,13 +72,15 @@ def postgres_env(mp: pytest.MonkeyPatch, url: str) -> None:
         mp.setenv(var, "")
 
 
-def point_dbt_at(mp: pytest.MonkeyPatch, loc: Location) -> Path | None:
-    """Name ``loc`` in the settings for ``run_dbt``; return its ``warehouse`` argument (the DuckDB file, or None)."""
-    if loc.url is not None:
-        postgres_env(mp, loc.url)
-        return None
-    mp.setenv("OUTFLOW_TARGET", "duckdb")
-    return loc.path
+def run_dbt_on(args: list[str], warehouse: str | Path, as_of: str | None = None) -> DbtRun:
+    """``run_dbt`` on ``warehouse``, a DuckDB file or a PostgreSQL URL (named in the settings, as a user would,
+    for the run only)."""
+    with pytest.MonkeyPatch.context() as mp:
+        if str(warehouse).startswith(POSTGRES_SCHEMES):
+            postgres_env(mp, str(warehouse))
+            return run_dbt(args, as_of=as_of)
+        mp.setenv("OUTFLOW_TARGET", "duckdb")
+        return run_dbt(args, warehouse=Path(warehouse), as_of=as_of)
 
 
 @dataclass

@@ -9,9 +9,8 @@ import pytest
 
 from models_ml import ModelRegistry
 from models_ml.pipeline import train_and_score
-from outflow.build import run_dbt
 from outflow.load import dataset_as_of
-from tests.demo_builds import point_dbt_at
+from tests.demo_builds import run_dbt_on
 
 
 def test_rule_scores_built_by_dbt(ml_warehouse):
@@ -60,7 +59,7 @@ def test_model_registered_with_report(trained):
     assert report["fairness"]["groups"]
 
 
-def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse, monkeypatch):
+def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
     result, _ = trained
     with ml_warehouse.connect() as con:
         as_of = dataset_as_of(con)
@@ -70,9 +69,9 @@ def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse, monkeypatch)
         reasons = con.execute("select reason_codes from main.ml_lead_scores limit 1").fetchall()[0][0]
     assert scored == (result["rows_scored"], 1, 1, 10)
     assert json.loads(reasons)[0]["feature"]
-    run_dbt(
+    run_dbt_on(
         ["build", "--select", "int_lead_scores__predictive+", "--exclude", "resource_type:unit_test"],
-        warehouse=point_dbt_at(monkeypatch, ml_warehouse),
+        warehouse=ml_warehouse.ref,
         as_of=as_of,
     )
     with ml_warehouse.connect() as con:

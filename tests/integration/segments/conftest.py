@@ -27,14 +27,10 @@ def trigger_models(con: Warehouse) -> list[str]:
     return [r[0] for r in rows]
 
 
-def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
-    """Copy the built warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
-    src = connect(built_warehouse)
-    src.execute("checkpoint")
-    as_of = dataset_as_of(src)
-    src.close()
-    shutil.copy(built_warehouse, dest)
-    return as_of
+def demo_as_of(ref: str) -> str:
+    """The as-of date of the demo dataset in the warehouse ``ref`` (a DuckDB file or a PostgreSQL URL)."""
+    with connect(ref) as con:
+        return dataset_as_of(con)
 
 
 def members(con: Warehouse, model: str) -> set[str]:
