@@ -13,6 +13,7 @@ from tests.demo_builds import (  # noqa: F401  (fixtures for every directory; th
     DEMO_SEED,
     builds,
     built_warehouse,
+    demo_built,
     demo_duckdb,
     demo_warehouse,
 )

@@ -146,3 +146,12 @@ def copy_demo(request: pytest.FixtureRequest, target: str, dest: Path) -> Locati
 def demo_warehouse(request: pytest.FixtureRequest, tmp_path: Path) -> Location:
     """This test's own copy of the demo build, on each target."""
     return copy_demo(request, request.param, tmp_path)
+
+
+@pytest.fixture(params=TARGETS)
+def demo_built(request: pytest.FixtureRequest) -> str:
+    """The session's demo build itself on each target (the DuckDB file, the PostgreSQL URL), for tests that only
+    read it; a test that writes takes ``demo_warehouse``, its own copy."""
+    if request.param == "duckdb":
+        return str(request.getfixturevalue("built_warehouse"))
+    return request.getfixturevalue("builds").pg_url
