@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -24,6 +26,16 @@ def trigger_models(con: Warehouse) -> list[str]:
         "and table_name like 'trg\\_%' escape '\\' order by 1"
     ).fetchall()
     return [r[0] for r in rows]
+
+
+def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
+    """Copy the built DuckDB warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
+    src = connect(built_warehouse)
+    src.execute("checkpoint")
+    as_of = dataset_as_of(src)
+    src.close()
+    shutil.copy(built_warehouse, dest)
+    return as_of
 
 
 def demo_as_of(ref: str) -> str:
