@@ -2,7 +2,8 @@
 
 - ``?`` placeholders are translated to psycopg's ``%s`` (and a literal ``%`` is doubled).
 - Statements auto-commit outside :meth:`Warehouse.transaction`, as on DuckDB.
-- Bulk writes are one ``COPY ... FROM STDIN`` per call, never row-by-row inserts.
+- Bulk writes are one ``COPY ... FROM STDIN`` per call, never row-by-row inserts: CSV that pyarrow renders a
+  batch at a time (lists and binary columns go through psycopg row by row).
 - Reads become Arrow columns typed from the result's type OIDs.
 - Unqualified names resolve in ``main`` then ``public`` (``search_path``), like DuckDB's ``main``.
 - Connection and permission problems become one line naming OUTFLOW_POSTGRES_URL, with the password masked.
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
@@ -223,6 +225,42 @@ def _pg_type(t: pa.DataType) -> str:
     raise WarehouseError(f"write_arrow: no PostgreSQL type for Arrow type {t}")
 
 
+def _csv_column(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """``col`` as a column pyarrow's CSV writer renders the way PostgreSQL's CSV COPY reads it; None if it cannot
+    (lists, binary, durations: those tables go row by row)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return _csv_column(col.cast(t.value_type))
+    if pa.types.is_string_view(t):
+        return col.cast(pa.string())
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return pa.chunked_array([pa.array(_to_python(col), type=pa.string())])
+    if pa.types.is_float16(t):
+        return col.cast(pa.float32())
+    if (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_string(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_date(t)
+        or pa.types.is_timestamp(t)
+        or pa.types.is_time(t)
+        or pa.types.is_null(t)
+    ):
+        return col
+    return None
+
+
+def _as_csv(data: pa.Table) -> pa.Table | None:
+    """``data`` ready for :func:`pyarrow.csv.write_csv`, or None if a column has no CSV form PostgreSQL reads."""
+    cols = [_csv_column(c) for c in data.columns]
+    if any(c is None for c in cols):
+        return None
+    return pa.Table.from_arrays(cols, names=data.column_names)
+
+
 def _to_python(col: pa.ChunkedArray) -> list[Any]:
     t = col.type
     if pa.types.is_dictionary(t):
@@ -335,12 +373,22 @@ class PostgresWarehouse(Warehouse):
             if data.num_rows == 0:
                 return
             cols = ", ".join(quote_ident(n) for n in names)
+            csv = _as_csv(data)
             try:
-                with self._conn.cursor() as cur, cur.copy(f"copy {target} ({cols}) from stdin") as copy:
-                    for batch in data.to_batches(max_chunksize=BATCH_ROWS):
-                        part = pa.Table.from_batches([batch])
-                        for row in zip(*(_to_python(c) for c in part.columns), strict=False):
-                            copy.write_row(row)
+                if csv is not None:  # columnar: pyarrow renders each batch as CSV, COPY takes the whole buffer
+                    options = pa_csv.WriteOptions(include_header=False)
+                    sql = f"copy {target} ({cols}) from stdin (format csv)"
+                    with self._conn.cursor() as cur, cur.copy(sql) as copy:
+                        for batch in csv.to_batches(max_chunksize=BATCH_ROWS):
+                            out = pa.BufferOutputStream()
+                            pa_csv.write_csv(batch, out, options)
+                            copy.write(memoryview(out.getvalue()))
+                else:
+                    with self._conn.cursor() as cur, cur.copy(f"copy {target} ({cols}) from stdin") as copy:
+                        for batch in data.to_batches(max_chunksize=BATCH_ROWS):
+                            part = pa.Table.from_batches([batch])
+                            for row in zip(*(_to_python(c) for c in part.columns), strict=False):
+                                copy.write_row(row)
             except psycopg.Error as exc:
                 raise self._error(exc, "copy") from exc
             if not temporary:
