@@ -211,3 +211,19 @@ def test_a_bulk_write_in_a_transaction_rolls_back_with_it(wh: Warehouse) -> None
         raise RuntimeError("stop")
     assert wh.execute("select count(*) from raw.kept").fetchone() == (2,)
     assert not wh.table_exists("raw", "gone")
+
+
+def test_fetch_arrow_sees_the_sessions_uncommitted_rows_and_temp_tables(wh: Warehouse) -> None:
+    wh.write_arrow("pending", pa.table({"k": ["a", "b"], "n": [1, None]}), mode="create", temporary=True)
+    with wh.transaction():
+        wh.write_arrow("raw.fresh", pa.table({"k": ["a"], "v": [0.5]}), mode="create")
+        t = wh.fetch_arrow(
+            "select p.k, p.n, f.k as k, f.v from pending p left join raw.fresh f on f.k = p.k "
+            "where p.k <> ? order by p.k -- a comment at the end",
+            ["zz"],
+        )
+    assert t.column_names == ["k", "n", "k", "v"]  # a repeated name stays
+    rows = [list(r) for r in zip(*(c.to_pylist() for c in t.columns), strict=True)]
+    assert rows == [["a", 1, "a", 0.5], ["b", None, None, None]]
+    arrays = wh.fetch_arrow("select k, array_agg(n order by n) as ns from pending group by k order by k")
+    assert arrays.column("ns").to_pylist() == [[1], [None]]  # arrays go through rows on PostgreSQL
