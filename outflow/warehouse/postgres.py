@@ -256,14 +256,9 @@ def _csv_column(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
     if pa.types.is_float16(t):
         return col.cast(pa.float32())
     if (
-        pa.types.is_integer(t)
-        or pa.types.is_floating(t)
-        or pa.types.is_boolean(t)
-        or pa.types.is_decimal(t)
-        or pa.types.is_string(t)
+        _csv_readable(t)
         or pa.types.is_large_string(t)
         or pa.types.is_date(t)
-        or pa.types.is_timestamp(t)
         or pa.types.is_time(t)
         or pa.types.is_null(t)
     ):
