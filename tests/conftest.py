@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from outflow.pipeline import build, generate_and_load
+from tests.demo_builds import (  # noqa: F401  (fixtures for every directory; the demo is built once per session)
+    DEMO_PEOPLE,
+    DEMO_SEED,
+    builds,
+    built_warehouse,
+    demo_built,
+    demo_duckdb,
+    demo_warehouse,
+)
 
 # A pytest-xdist worker runs under execnet's `python -c` bootstrap, whose __main__ has neither __spec__ nor
 # __file__. pyspark.sql.connect, which Great Expectations imports whenever pyspark is installed, takes that for a
@@ -42,20 +50,6 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
             return super()._split_scope(nodeid)
 
     return SparkTogether(config, log)
-
-
-DEMO_PEOPLE = 2000  # the default mix, as `make demo` builds it
-DEMO_SEED = 42
-
-
-@pytest.fixture(scope="session")
-def built_warehouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A DuckDB file with the default synthetic mix loaded and `dbt build` (all models and tests) done."""
-    root = tmp_path_factory.mktemp("warehouse")
-    warehouse = root / "outflow.duckdb"
-    generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=root / "data")
-    build(warehouse=warehouse)
-    return warehouse
 
 
 @pytest.fixture(scope="session")

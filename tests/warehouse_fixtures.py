@@ -50,6 +50,11 @@ class Location:
     def connect(self) -> Warehouse:
         return connect(self.path) if self.path is not None else connect(url=self.url)
 
+    @property
+    def ref(self) -> str:
+        """The warehouse as ``--warehouse`` and ``WarehouseResource(path=...)`` take it: the file, or the URL."""
+        return str(self.path) if self.path is not None else str(self.url)
+
     def env(self) -> dict[str, str]:
         """The settings that name this warehouse, as a user would set them."""
         if self.path is not None:

@@ -2,8 +2,10 @@
 
 - ``?`` placeholders are translated to psycopg's ``%s`` (and a literal ``%`` is doubled).
 - Statements auto-commit outside :meth:`Warehouse.transaction`, as on DuckDB.
-- Bulk writes are one ``COPY ... FROM STDIN`` per call, never row-by-row inserts.
-- Reads become Arrow columns typed from the result's type OIDs.
+- Bulk writes are one ``COPY ... FROM STDIN`` per call, never row-by-row inserts: CSV that pyarrow renders a
+  batch at a time (lists and binary columns go through psycopg row by row).
+- Reads become Arrow columns typed from the result's type OIDs: a query streams as CSV (``COPY (query) TO
+  STDOUT``) that pyarrow parses in bulk; other statements and array or interval results go through rows.
 - Unqualified names resolve in ``main`` then ``public`` (``search_path``), like DuckDB's ``main``.
 - Connection and permission problems become one line naming OUTFLOW_POSTGRES_URL, with the password masked.
 """
@@ -18,6 +20,7 @@ from typing import Any
 import psycopg
 import psycopg.errors
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
@@ -171,6 +174,23 @@ def _arrow_type(col: Any) -> pa.DataType | None:
     return _ARROW_BY_OID.get(col.type_code)
 
 
+#: A statement whose result COPY can stream: a query (not DML with RETURNING, not a utility statement).
+_QUERY = re.compile(r"^\s*(select|with|values)\b", re.IGNORECASE)
+
+
+def _csv_readable(t: pa.DataType) -> bool:
+    """pyarrow's CSV reader parses PostgreSQL's CSV text of this type exactly."""
+    return (
+        pa.types.is_integer(t)
+        or pa.types.is_floating(t)
+        or pa.types.is_boolean(t)
+        or pa.types.is_decimal(t)
+        or pa.types.is_string(t)
+        or pa.types.is_date32(t)
+        or pa.types.is_timestamp(t)
+    )
+
+
 def _column(values: list[Any], typ: pa.DataType | None) -> pa.Array:
     if typ is not None:
         if pa.types.is_string(typ):
@@ -221,6 +241,37 @@ def _pg_type(t: pa.DataType) -> str:
     if pa.types.is_struct(t) or pa.types.is_map(t):
         return "jsonb"
     raise WarehouseError(f"write_arrow: no PostgreSQL type for Arrow type {t}")
+
+
+def _csv_column(col: pa.ChunkedArray) -> pa.ChunkedArray | None:
+    """``col`` as a column pyarrow's CSV writer renders the way PostgreSQL's CSV COPY reads it; None if it cannot
+    (lists, binary, durations: those tables go row by row)."""
+    t = col.type
+    if pa.types.is_dictionary(t):
+        return _csv_column(col.cast(t.value_type))
+    if pa.types.is_string_view(t):
+        return col.cast(pa.string())
+    if pa.types.is_struct(t) or pa.types.is_map(t):
+        return pa.chunked_array([pa.array(_to_python(col), type=pa.string())])
+    if pa.types.is_float16(t):
+        return col.cast(pa.float32())
+    if (
+        _csv_readable(t)
+        or pa.types.is_large_string(t)
+        or pa.types.is_date(t)
+        or pa.types.is_time(t)
+        or pa.types.is_null(t)
+    ):
+        return col
+    return None
+
+
+def _as_csv(data: pa.Table) -> pa.Table | None:
+    """``data`` ready for :func:`pyarrow.csv.write_csv`, or None if a column has no CSV form PostgreSQL reads."""
+    cols = [_csv_column(c) for c in data.columns]
+    if any(c is None for c in cols):
+        return None
+    return pa.Table.from_arrays(cols, names=data.column_names)
 
 
 def _to_python(col: pa.ChunkedArray) -> list[Any]:
@@ -308,6 +359,58 @@ class PostgresWarehouse(Warehouse):
             raise self._error(exc, sql) from exc
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
+        if _QUERY.match(sql):
+            table = self._fetch_copy(sql, params)
+            if table is not None:
+                return table
+        return self._fetch_rows(sql, params)
+
+    def _fetch_copy(self, sql: str, params: Sequence[Any] | None) -> pa.Table | None:
+        """A query's result, columnar: ``COPY (query) TO STDOUT`` as CSV on this same connection (so it sees this
+        session's uncommitted rows and temp tables), parsed by pyarrow with the types of the result's columns.
+        None if a column has a type pyarrow cannot read from CSV (arrays, intervals...), or a value it cannot parse
+        (e.g. an infinite date): then the rows path answers."""
+        query = sql.strip().rstrip(";")
+        described = self.execute(f"select * from (\n{query}\n) as q limit 0", params).description
+        if described is None:
+            return None
+        types = [_arrow_type(d) for d in described]
+        if any(t is None or not _csv_readable(t) for t in types):
+            return None
+        copy_sql = f"copy (\n{query}\n) to stdout (format csv)"  # newlines: the query may end in a comment
+        try:
+            with self._conn.cursor() as cur:
+                if params is None:
+                    with cur.copy(copy_sql) as copy:
+                        data = b"".join(bytes(chunk) for chunk in copy)
+                else:
+                    with cur.copy(translate(copy_sql), list(params)) as copy:
+                        data = b"".join(bytes(chunk) for chunk in copy)
+        except psycopg.Error as exc:
+            raise self._error(exc, sql) from exc
+        names = [d.name for d in described]
+        if not data:
+            return pa.Table.from_arrays([pa.array([], type=t) for t in types], names=names)
+        keys = [f"c{i}" for i in range(len(names))]  # a result may repeat a column name
+        try:
+            table = pa_csv.read_csv(
+                pa.py_buffer(data),
+                read_options=pa_csv.ReadOptions(column_names=keys),
+                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+                convert_options=pa_csv.ConvertOptions(
+                    column_types=dict(zip(keys, types, strict=True)),
+                    null_values=[""],  # PostgreSQL writes NULL unquoted and empty, the empty string as ""
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=False,
+                    true_values=["t"],
+                    false_values=["f"],
+                ),
+            )
+        except pa.ArrowInvalid:
+            return None
+        return table.rename_columns(names)
+
+    def _fetch_rows(self, sql: str, params: Sequence[Any] | None) -> pa.Table:
         cur = self.execute(sql, params)
         if cur.description is None:
             return pa.table({})
@@ -335,12 +438,22 @@ class PostgresWarehouse(Warehouse):
             if data.num_rows == 0:
                 return
             cols = ", ".join(quote_ident(n) for n in names)
+            csv = _as_csv(data)
             try:
-                with self._conn.cursor() as cur, cur.copy(f"copy {target} ({cols}) from stdin") as copy:
-                    for batch in data.to_batches(max_chunksize=BATCH_ROWS):
-                        part = pa.Table.from_batches([batch])
-                        for row in zip(*(_to_python(c) for c in part.columns), strict=False):
-                            copy.write_row(row)
+                if csv is not None:  # columnar: pyarrow renders each batch as CSV, COPY takes the whole buffer
+                    options = pa_csv.WriteOptions(include_header=False)
+                    sql = f"copy {target} ({cols}) from stdin (format csv)"
+                    with self._conn.cursor() as cur, cur.copy(sql) as copy:
+                        for batch in csv.to_batches(max_chunksize=BATCH_ROWS):
+                            out = pa.BufferOutputStream()
+                            pa_csv.write_csv(batch, out, options)
+                            copy.write(memoryview(out.getvalue()))
+                else:
+                    with self._conn.cursor() as cur, cur.copy(f"copy {target} ({cols}) from stdin") as copy:
+                        for batch in data.to_batches(max_chunksize=BATCH_ROWS):
+                            part = pa.Table.from_batches([batch])
+                            for row in zip(*(_to_python(c) for c in part.columns), strict=False):
+                                copy.write_row(row)
             except psycopg.Error as exc:
                 raise self._error(exc, "copy") from exc
             if not temporary:

@@ -17,7 +17,7 @@ from outflow.contract import GATING_TABLES
 from outflow.load import load_directory
 from outflow.pipeline import build, generate_and_load
 from outflow.warehouse import connect
-from tests.integration.postgres.conftest import _postgres_env as postgres_env
+from tests.demo_builds import postgres_env
 from tests.integration.test_identity_graph import ARRIVAL
 from tests.warehouse_fixtures import TARGETS, fresh_database
 

@@ -17,6 +17,7 @@ from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.activation_syncs import build_defs
 from orchestration.defs.alerts import run_failure_alert, sync_check_alert
 from orchestration.resources import WarehouseResource
+from tests.activations_fixtures import WarehouseRef
 
 KEY = dg.AssetKey(["activations", "contacts_webhook"])
 
@@ -42,14 +43,13 @@ def received(monkeypatch) -> Iterator[list[dict]]:
 
 
 @pytest.fixture
-def syncs(tmp_path: Path, sandbox: WebhookSandbox, warehouse: Path, monkeypatch) -> dg.Definitions:
+def syncs(tmp_path: Path, sandbox: WebhookSandbox, any_warehouse: WarehouseRef, monkeypatch) -> dg.Definitions:
     write_sync(tmp_path / "syncs", sync_dict(sandbox.url))
     monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(tmp_path / "syncs"))
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(warehouse))
-    return build_defs()
+    return build_defs()  # the warehouse: the settings any_warehouse set
 
 
-def _run(defs: dg.Definitions, warehouse: Path, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
+def _run(defs: dg.Definitions, warehouse: WarehouseRef, instance: dg.DagsterInstance) -> dg.ExecuteInProcessResult:
     resources = {"warehouse": WarehouseResource(path=str(warehouse))}
     return dg.materialize(list(defs.assets), selection=[KEY], resources=resources, instance=instance,
                           raise_on_error=False)  # fmt: skip
@@ -65,10 +65,10 @@ def _context(instance: dg.DagsterInstance, result: dg.ExecuteInProcessResult, ki
     )
 
 
-def test_rejected_rows_in_a_successful_run_are_alerted(syncs, sandbox, warehouse, received) -> None:
+def test_rejected_rows_in_a_successful_run_are_alerted(syncs, sandbox, any_warehouse, received) -> None:
     sandbox.inject("partial", keys=["3"], message="firstName: too long")
     with dg.instance_for_test() as instance:
-        result = _run(syncs, warehouse, instance)
+        result = _run(syncs, any_warehouse, instance)
         assert result.success
         sync_check_alert(_context(instance, result, dg.DagsterEventType.RUN_SUCCESS))
     ((body),) = received
@@ -76,17 +76,17 @@ def test_rejected_rows_in_a_successful_run_are_alerted(syncs, sandbox, warehouse
     assert "outflow sync rejected contacts_webhook" in body["text"]
 
 
-def test_a_clean_run_sends_no_alert(syncs, warehouse, received) -> None:
+def test_a_clean_run_sends_no_alert(syncs, any_warehouse, received) -> None:
     with dg.instance_for_test() as instance:
-        result = _run(syncs, warehouse, instance)
+        result = _run(syncs, any_warehouse, instance)
         sync_check_alert(_context(instance, result, dg.DagsterEventType.RUN_SUCCESS))
     assert received == []
 
 
-def test_a_failed_sync_is_alerted(syncs, sandbox, warehouse, received) -> None:
+def test_a_failed_sync_is_alerted(syncs, sandbox, any_warehouse, received) -> None:
     sandbox.inject("status", code=401, times=5)
     with dg.instance_for_test() as instance:
-        result = _run(syncs, warehouse, instance)
+        result = _run(syncs, any_warehouse, instance)
         assert not result.success
         run_failure_alert(_context(instance, result, dg.DagsterEventType.RUN_FAILURE).for_run_failure())
     ((body),) = received

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from activations.engine import make_destination, run_sync
@@ -15,6 +14,7 @@ from activations.sandboxes.meta import MetaSandbox
 from activations.sandboxes.testing import sync_dict, vendor_sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
 from data_quality.config import QualityConfig
+from outflow.warehouse import Warehouse
 
 TOKEN_ENV, TOKEN = "OUTFLOW_TEST_VENDOR_TOKEN", "sandbox-secret-token-0123456789"
 AUD = "23850000000000001"
@@ -25,8 +25,9 @@ NO_EMAIL_CHECK = QualityConfig(disabled=["email_valid"])
 
 
 @pytest.fixture
-def people(con: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
-    con.execute("CREATE OR REPLACE TABLE main.sync_people AS SELECT * FROM main.sync_contacts WHERE person_id < 20")
+def people(any_con: Warehouse) -> Warehouse:
+    con = any_con
+    con.execute("CREATE TABLE main.sync_people AS SELECT * FROM main.sync_contacts WHERE person_id < 20")
     con.execute(f"UPDATE main.sync_people SET email = '{sha256('user2@example.com')}' WHERE person_id = 2")
     con.execute(f"UPDATE main.sync_people SET email = '{DIGEST_UPPER}' WHERE person_id = 3")
     con.execute(f"UPDATE main.sync_people SET email = '{'a' * 63}' WHERE person_id = 4")  # 63 hex: not a digest
@@ -41,7 +42,7 @@ def meta(monkeypatch: pytest.MonkeyPatch) -> Iterator[MetaSandbox]:
         yield sb
 
 
-def _invalid(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def _invalid(con: Warehouse) -> dict[str, str]:
     return dict(con.execute("SELECT key, reason FROM outflow_sync.sync_invalid_rows").fetchall())  # type: ignore[arg-type]
 
 

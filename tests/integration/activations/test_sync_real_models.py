@@ -1,28 +1,15 @@
-"""End to end on the real dbt activation models (the shared built warehouse, copied)."""
+"""End to end on the real dbt activation models (a copy of the session's demo build, on each target)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
-
-import duckdb
-import pytest
 
 from activations.config import load_sync
 from activations.engine import run_sync
 from activations.sandboxes.webhook import WebhookSandbox
+from tests.warehouse_fixtures import Location
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "activations" / "examples"
-
-
-@pytest.fixture
-def warehouse_copy(built_warehouse: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "outflow.duckdb"  # the default file name: the catalog is called "outflow"
-    shutil.copy(built_warehouse, target)
-    wal = built_warehouse.with_name(built_warehouse.name + ".wal")
-    if wal.exists():
-        shutil.copy(wal, target.with_name(target.name + ".wal"))
-    return target
 
 
 def _cfg(name: str, url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -33,12 +20,13 @@ def _cfg(name: str, url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     return load_sync(path)
 
 
-def test_example_syncs_on_real_models(warehouse_copy: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+def test_example_syncs_on_real_models(demo_warehouse: Location, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+    warehouse = demo_warehouse.ref
     audience = _cfg("hot_leads_webhook", sandbox.url, tmp_path)
     trigger = _cfg("cart_abandoned_webhook", sandbox.url, tmp_path)
-    res = run_sync(audience, warehouse=warehouse_copy)
-    res_t = run_sync(trigger, warehouse=warehouse_copy)
-    con = duckdb.connect(str(warehouse_copy))
+    res = run_sync(audience, warehouse=warehouse)
+    res_t = run_sync(trigger, warehouse=warehouse)
+    con = demo_warehouse.connect()
     model = con.execute(
         "SELECT CAST(person_id AS VARCHAR), email, first_name FROM main.sync_hot_leads_email"
     ).fetchall()
@@ -52,5 +40,5 @@ def test_example_syncs_on_real_models(warehouse_copy: Path, sandbox: WebhookSand
             assert held[key]["email"] == email and held[key]["firstName"] == first_name
     assert sorted(m["key"] for m in sandbox.messages("events")) == sorted(keys)
     assert res_t.acked == len(keys)
-    again = run_sync(audience, warehouse=warehouse_copy)
+    again = run_sync(audience, warehouse=warehouse)
     assert again.to_send == 0

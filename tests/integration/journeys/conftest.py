@@ -3,6 +3,7 @@ profiles, traits, lead scores), filled by the tests with the people they need. O
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from activations.journeys.spec import Journey, load_journey
 from outflow.warehouse import Warehouse
-from tests.warehouse_fixtures import TARGETS, open_target
+from tests.warehouse_fixtures import TARGETS, Location, new_location
 
 DAY0 = datetime(2026, 3, 2)  # a Monday
 SEGMENTS = {"customers", "hot_leads", "lapsed_customers", "engaged_leads"}
@@ -19,8 +20,9 @@ SEGMENTS = {"customers", "hot_leads", "lapsed_customers", "engaged_leads"}
 class People:
     """Builds the warehouse a journey reads, one hand-made person at a time."""
 
-    def __init__(self, wh: Warehouse) -> None:
+    def __init__(self, wh: Warehouse, location: Location) -> None:
         self.wh = wh
+        self.location = location  # to open it again, or name it in the settings
         self._n = 0
         wh.create_schema("main")
         for table, cols in {
@@ -60,19 +62,11 @@ def journey(tmp_path: Path, text: str, name: str = "j.yml") -> Journey:
 
 
 @pytest.fixture(params=TARGETS)
-def people(request, tmp_path):
-    url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    wh = open_target(request.param, tmp_path, url)
+def people(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[People]:
+    """A hand-made warehouse on each target: a DuckDB file, or a fresh database on the session's server."""
+    loc = new_location(request, tmp_path)
+    wh = loc.connect()
     try:
-        yield People(wh)
-    finally:
-        wh.close()
-
-
-@pytest.fixture
-def duck_people(tmp_path):
-    wh = open_target("duckdb", tmp_path)
-    try:
-        yield People(wh)
+        yield People(wh, loc)
     finally:
         wh.close()

@@ -16,14 +16,14 @@ def _run(*args: str) -> str:
     return " ".join(result.output.split())
 
 
-def test_simulate_status_history_and_pause(duck_people, tmp_path, monkeypatch):
-    buyer = duck_people.person("buyer")
-    duck_people.event(buyer, "signup", 0.4)
-    duck_people.event(buyer, "open", 2.1)
-    duck_people.event(buyer, "order_completed", 5.2)
-    duck_people.wh.close()
-    monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(tmp_path / "wh.duckdb"))
+def test_simulate_status_history_and_pause(people, tmp_path, monkeypatch):
+    buyer = people.person("buyer")
+    people.event(buyer, "signup", 0.4)
+    people.event(buyer, "open", 2.1)
+    people.event(buyer, "order_completed", 5.2)
+    people.wh.close()
+    for name, value in people.location.env().items():
+        monkeypatch.setenv(name, value)
     jdir = tmp_path / "journeys"
     jdir.mkdir()
     journey(jdir, ONBOARDING, "onboarding.yml")

@@ -1,4 +1,4 @@
-"""Journey sends leave through the sync engine: on the built demo warehouse, a journey sends to a person with
+"""Journey sends leave through the sync engine: on the demo build (each target), a journey sends to a person with
 email consent and to one without; the Braze sandbox receives only the first, once, carrying the journey's and
 step's ids, and a second sync run sends nothing again."""
 
@@ -14,7 +14,6 @@ from activations.journeys.simulate import replay
 from activations.sandboxes.triggers import BrazeSandbox
 from outflow.warehouse import connect
 from tests.integration.journeys.conftest import journey
-from tests.integration.segments.conftest import copy_warehouse
 
 PING = """
 name: ping
@@ -27,9 +26,8 @@ steps:
 """
 
 
-def test_a_person_without_consent_is_not_sent(built_warehouse, tmp_path, monkeypatch):
-    path = tmp_path / "wh.duckdb"
-    copy_warehouse(built_warehouse, path)
+def test_a_person_without_consent_is_not_sent(demo_warehouse, tmp_path, monkeypatch):
+    path = demo_warehouse.ref  # a copy of the demo build, on each target
     at = datetime(2026, 11, 1, 12)
     with connect(path) as wh:
         usable = (

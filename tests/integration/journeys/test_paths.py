@@ -175,24 +175,24 @@ steps:
 """
 
 
-def test_reentry_rules(duck_people, tmp_path):
-    p = duck_people.person("p")
+def test_reentry_rules(people, tmp_path):
+    p = people.person("p")
     for start, end in ((0, 3), (5, 8), (40, None)):
-        duck_people.enters_segment(p, "customers", start, end)
+        people.enters_segment(p, "customers", start, end)
     entries = {}
     for rule in ("never", "30 days", "always"):
         j = journey(tmp_path, REENTRY.replace("{reentry}", rule), f"{rule.replace(' ', '')}.yml")
-        simulate(duck_people.wh, j, DAY0, DAY0 + timedelta(days=45), timedelta(days=1))
-        rows = duck_people.wh.execute(
+        simulate(people.wh, j, DAY0, DAY0 + timedelta(days=45), timedelta(days=1))
+        rows = people.wh.execute(
             "select moved_at from outflow_journeys_sim.journey_history where from_step is null order by 1"
         ).fetchall()
         entries[rule] = [(r[0] - DAY0).days for r in rows]
     assert entries == {"never": [0], "30 days": [0, 40], "always": [0, 5, 40]}
-    keys = duck_people.wh.execute("select count(distinct idempotency_key) from outflow_journeys_sim.journey_sends")
+    keys = people.wh.execute("select count(distinct idempotency_key) from outflow_journeys_sim.journey_sends")
     assert keys.fetchone()[0] == 3  # each entry's send has its own key
 
 
-def test_exit_criteria_and_the_cap_on_concurrent_journeys(duck_people, tmp_path):
+def test_exit_criteria_and_the_cap_on_concurrent_journeys(people, tmp_path):
     long = journey(
         tmp_path,
         """
@@ -223,11 +223,11 @@ steps:
 """,
         "capped.yml",
     )
-    wh = duck_people.wh
+    wh = people.wh
     for pid in ("stays", "quits"):
-        duck_people.person(pid)
-        duck_people.enters_segment(pid, "customers", 0.5)
-    duck_people.event("quits", "unsubscribe", 1.5)
+        people.person(pid)
+        people.enters_segment(pid, "customers", 0.5)
+    people.event("quits", "unsubscribe", 1.5)
     simulate(wh, long, DAY0, DAY0 + timedelta(days=1), timedelta(hours=6))
     # both are on `long`'s delay (one journey): `capped` (at most one journey at once) admits neither
     simulate(wh, capped, DAY0 + timedelta(days=1), DAY0 + timedelta(days=1), timedelta(hours=6))
@@ -238,7 +238,7 @@ steps:
     assert path_of(wh, "capped", "stays") == [] and path_of(wh, "capped", "quits") == []
 
 
-def test_pause_keeps_state_and_drain_admits_no_one(duck_people, tmp_path):
+def test_pause_keeps_state_and_drain_admits_no_one(people, tmp_path):
     from activations.journeys.engine import set_control
     from activations.journeys.simulate import SIM_SCHEMA
 
@@ -256,11 +256,11 @@ steps:
     send: {sync: journey_messages_braze, message: hello}
 """,
     )
-    wh = duck_people.wh
-    duck_people.person("early")
-    duck_people.enters_segment("early", "customers", 0.5)
-    duck_people.person("late")
-    duck_people.enters_segment("late", "customers", 5.5)
+    wh = people.wh
+    people.person("early")
+    people.enters_segment("early", "customers", 0.5)
+    people.person("late")
+    people.enters_segment("late", "customers", 5.5)
     simulate(wh, j, DAY0, DAY0 + timedelta(days=1), timedelta(hours=12))
     set_control(wh, "slow", "paused", schema=SIM_SCHEMA)
     simulate(wh, j, DAY0 + timedelta(days=1, hours=12), DAY0 + timedelta(days=4), timedelta(hours=12), fresh=False)

@@ -9,11 +9,14 @@ import shutil
 import subprocess
 import sys
 from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from activations.journeys.engine import CRASH_ENV
 from activations.journeys.simulate import path_of, simulate
 from outflow.warehouse import connect
 from tests.integration.journeys.conftest import DAY0, journey
+from tests.warehouse_fixtures import Location, fresh_database, with_database
 
 DRIP = """
 name: drip
@@ -51,13 +54,22 @@ def _history(path):
         ).fetchall()
 
 
-def test_a_process_killed_mid_evaluation_reruns_with_no_double_advance_or_send(duck_people, tmp_path):
+def _copy(loc: Location, tmp_path: Path) -> str:
+    """A second warehouse with the same tables: the file copied, or a database made from this one."""
+    if loc.path is not None:
+        shutil.copy(loc.path, tmp_path / "clean.duckdb")
+        return str(tmp_path / "clean.duckdb")
+    server = with_database(str(loc.url), "postgres")
+    return fresh_database(server, template=urlsplit(str(loc.url)).path.lstrip("/"))
+
+
+def test_a_process_killed_mid_evaluation_reruns_with_no_double_advance_or_send(people, tmp_path):
     for i in range(30):
-        duck_people.person(f"p{i:02d}")
-        duck_people.enters_segment(f"p{i:02d}", "customers", 0.2 + i / 100)
-    duck_people.wh.close()
-    crashed, clean = tmp_path / "wh.duckdb", tmp_path / "clean.duckdb"
-    shutil.copy(crashed, clean)
+        people.person(f"p{i:02d}")
+        people.enters_segment(f"p{i:02d}", "customers", 0.2 + i / 100)
+    people.wh.close()
+    crashed = people.location.ref
+    clean = _copy(people.location, tmp_path)
     (tmp_path / "drip.yml").write_text(DRIP)
     j = journey(tmp_path, DRIP, "drip.yml")
     start, end = DAY0, DAY0 + timedelta(days=3)
@@ -67,7 +79,7 @@ def test_a_process_killed_mid_evaluation_reruns_with_no_double_advance_or_send(d
     # killed (os._exit, no clean-up) after the evaluation inserted its sends, before it committed
     for point, at in (("after_send", start + timedelta(hours=12)), ("before_commit", start + timedelta(days=2))):
         env = {**os.environ, CRASH_ENV: point}
-        args = [str(crashed), str(tmp_path / "drip.yml"), start.isoformat(), end.isoformat()]
+        args = [crashed, str(tmp_path / "drip.yml"), start.isoformat(), end.isoformat()]
         proc = subprocess.run([sys.executable, "-c", _KILLED, *args], env=env, capture_output=True, text=True)
         assert proc.returncode == 75, proc.stderr
         with connect(crashed) as wh:  # what committed before the kill stays; the killed evaluation left nothing
@@ -120,11 +132,11 @@ def test_split_arms_are_stable_when_the_percentages_change(people, tmp_path):
     assert 20 < len(moved) < 60  # about the 10% whose bucket lies between 50 and 60
 
 
-def test_editing_a_live_journey_moves_people_on_removed_steps_to_the_fallback(duck_people, tmp_path):
-    wh = duck_people.wh
+def test_editing_a_live_journey_moves_people_on_removed_steps_to_the_fallback(people, tmp_path):
+    wh = people.wh
     for pid in ("a", "b"):
-        duck_people.person(pid)
-        duck_people.enters_segment(pid, "customers", 0.5)
+        people.person(pid)
+        people.enters_segment(pid, "customers", 0.5)
     v1 = journey(tmp_path, DRIP.replace("delay: 1 day", "delay: 10 days"), "v1.yml")
     simulate(wh, v1, DAY0 + timedelta(days=1), DAY0 + timedelta(days=2), timedelta(days=1))
     assert wh.execute("select step from outflow_journeys_sim.journey_state").fetchall() == [("wait",), ("wait",)]
@@ -153,8 +165,8 @@ steps:
         ("(left)", "sent last_call"),
     ]
     # v3 drops last_call with no fallback: anyone on it leaves, logged
-    duck_people.person("c")
-    duck_people.enters_segment("c", "customers", 3.5)
+    people.person("c")
+    people.enters_segment("c", "customers", 3.5)
     v3 = journey(tmp_path, DRIP.replace("delay: 1 day", "delay: 10 days"), "v3.yml")
     simulate(wh, v3, DAY0 + timedelta(days=4), DAY0 + timedelta(days=4), fresh=False)
     v4 = journey(tmp_path, DRIP.replace("  - id: wait\n    delay: 1 day\n", ""), "v4.yml")

@@ -13,7 +13,7 @@ def test_training_and_scoring_assets_materialize(ml_warehouse, tmp_path, monkeyp
     defs = ml.build_defs()
     lead = {ml.MODEL_KEY, ml.SCORES_KEY}
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) <= lead]
-    resources = {"warehouse": WarehouseResource(path=str(ml_warehouse))}
+    resources = {"warehouse": WarehouseResource(path=ml_warehouse.ref)}
     result = dg.materialize([*assets, *defs.asset_checks], resources=resources)
     assert result.success
     by_key = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
@@ -62,7 +62,7 @@ def test_one_asset_per_model_config_trains_and_scores(ml_warehouse, tmp_path, mo
     assets = [a for a in defs.assets if isinstance(a, dg.AssetsDefinition) and set(a.keys) & {churn_key, user_key}]
     user_asset = next(a for a in assets if user_key in a.keys)
     assert len(assets) == 2 and dg.AssetKey(["dim_profile_traits"]) in user_asset.dependency_keys
-    result = dg.materialize(assets, resources={"warehouse": WarehouseResource(path=str(ml_warehouse))})
+    result = dg.materialize(assets, resources={"warehouse": WarehouseResource(path=ml_warehouse.ref)})
     assert result.success
     by_key = {e.asset_key: e.materialization.metadata for e in result.get_asset_materialization_events()}
     churn = by_key[churn_key]

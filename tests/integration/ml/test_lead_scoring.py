@@ -9,13 +9,12 @@ import pytest
 
 from models_ml import ModelRegistry
 from models_ml.pipeline import train_and_score
-from outflow.build import run_dbt
 from outflow.load import dataset_as_of
-from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
 
 
 def test_rule_scores_built_by_dbt(ml_warehouse):
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         people = con.execute("select count(*) from main.dim_profiles").fetchall()[0][0]
         rows = con.execute(
             "select count(*), count(distinct grade), min(fit_score), max(fit_score), max(engagement_score), "
@@ -32,7 +31,7 @@ def test_rule_scores_built_by_dbt(ml_warehouse):
 @pytest.fixture(scope="module")
 def trained(ml_warehouse, tmp_path_factory):
     registry = ModelRegistry(tmp_path_factory.mktemp("registry"))
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         result = train_and_score(con, registry=registry)
     return result, registry
 
@@ -62,7 +61,7 @@ def test_model_registered_with_report(trained):
 
 def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
     result, _ = trained
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         as_of = dataset_as_of(con)
         scored = con.execute(
             "select count(*), count(distinct model_version), min(decile), max(decile) from main.ml_lead_scores"
@@ -70,12 +69,12 @@ def test_scores_written_back_and_used_by_dbt(trained, ml_warehouse):
         reasons = con.execute("select reason_codes from main.ml_lead_scores limit 1").fetchall()[0][0]
     assert scored == (result["rows_scored"], 1, 1, 10)
     assert json.loads(reasons)[0]["feature"]
-    run_dbt(
+    run_dbt_on(
         ["build", "--select", "int_lead_scores__predictive+", "--exclude", "resource_type:unit_test"],
-        warehouse=ml_warehouse,
+        warehouse=ml_warehouse.ref,
         as_of=as_of,
     )
-    with connect(ml_warehouse) as con:
+    with ml_warehouse.connect() as con:
         row = con.execute(
             "select count(predictive_score), count(*), min(model_version) from main.fct_lead_scores"
         ).fetchall()[0]

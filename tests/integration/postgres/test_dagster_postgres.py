@@ -20,7 +20,8 @@ from activations.sandboxes.webhook import WebhookSandbox
 from orchestration.defs.identity import CHANGES_KEY, COUNTRIES_KEY, EMAILS_KEY, PERSON_MAP_KEY, PHONES_KEY
 from orchestration.defs.privacy import ERASURE_KEY
 from outflow.warehouse import connect
-from tests.integration.postgres.conftest import Builds, _postgres_env
+from tests.demo_builds import Builds
+from tests.demo_builds import postgres_env as _postgres_env
 from tests.warehouse_fixtures import fresh_database
 
 pytestmark = pytest.mark.postgres

@@ -15,7 +15,7 @@ from activations.config import SyncConfig, load_sync
 from activations.engine import run_sync
 from activations.sandboxes.testing import make_secret
 from activations.sandboxes.webhook import WebhookSandbox
-from tests.integration.postgres.conftest import Builds
+from tests.demo_builds import Builds
 from tests.warehouse_fixtures import fresh_database
 
 pytestmark = pytest.mark.postgres

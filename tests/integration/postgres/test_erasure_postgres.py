@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.postgres.conftest import Builds
+from tests.demo_builds import Builds
 from tests.integration.privacy.conftest import sandboxes  # noqa: F401 - the fixture
 from tests.integration.privacy.test_erasure_e2e import (
     test_erasure_reaches_every_destination_that_ever_received_the_person as erasure_scenario,

@@ -13,7 +13,8 @@ from outflow.identity_eval import evaluate, read_truth
 from outflow.load import load_directory
 from outflow.pipeline import build
 from outflow.warehouse import connect
-from tests.integration.postgres.conftest import _database_url, _postgres_env
+from tests.demo_builds import database_url as _database_url
+from tests.demo_builds import postgres_env as _postgres_env
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]  # two real dbt builds
 

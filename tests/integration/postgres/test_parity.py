@@ -32,7 +32,8 @@ from outflow import settings
 from outflow.build import run_dbt
 from outflow.segments.compiler import portable_sql
 from outflow.warehouse import connect
-from tests.integration.postgres.conftest import Builds, _postgres_env
+from tests.demo_builds import Builds
+from tests.demo_builds import postgres_env as _postgres_env
 from tests.integration.postgres.parity import (
     compare,
     duckdb_relations,

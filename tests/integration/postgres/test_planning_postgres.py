@@ -12,7 +12,7 @@ import pytest
 
 from outflow.warehouse import connect
 from outflow.warehouse.postgres import ANALYZE_ROWS
-from tests.integration.postgres.conftest import Builds
+from tests.demo_builds import Builds
 
 pytestmark = pytest.mark.postgres
 

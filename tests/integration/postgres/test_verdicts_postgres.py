@@ -16,7 +16,7 @@ from models_ml import ModelRegistry
 from models_ml.pipeline import train_and_score
 from models_ml.store import read_scores
 from outflow.warehouse import Warehouse, connect
-from tests.integration.postgres.conftest import Builds
+from tests.demo_builds import Builds
 from tests.warehouse_fixtures import fresh_database
 
 pytestmark = pytest.mark.postgres

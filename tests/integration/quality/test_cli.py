@@ -26,11 +26,16 @@ def test_check_exits_zero_on_clean_data_and_one_on_a_blocking_failure(quality_wh
     assert "email_valid" in bad.output and "BLOCKED" in bad.output and "1 / 40" in bad.output
 
 
-def test_check_plan_and_user_errors(quality_db: Path, tmp_path: Path) -> None:
+def test_check_plan_and_an_unknown_asset(quality_where: str) -> None:
     runner = CliRunner()
-    plan = runner.invoke(app, ["check", "raw.orders", "--plan", "--warehouse", str(quality_db)])
+    plan = runner.invoke(app, ["check", "raw.orders", "--plan", "--warehouse", quality_where])
     assert plan.exit_code == 0 and "order_id_unique" in plan.output
-    missing = runner.invoke(app, ["check", "--warehouse", str(tmp_path / "nope.duckdb")])
-    assert missing.exit_code == 1 and "no warehouse at" in missing.output and "Traceback" not in missing.output
-    unknown = runner.invoke(app, ["check", "sync_nope", "--warehouse", str(quality_db)])
+    unknown = runner.invoke(app, ["check", "sync_nope", "--warehouse", quality_where])
     assert unknown.exit_code == 1 and "unknown asset 'sync_nope'" in unknown.output
+    assert "Traceback" not in unknown.output
+
+
+def test_check_on_a_missing_duckdb_file(tmp_path: Path) -> None:
+    """A file that is not there (PostgreSQL's unreachable server: tests/integration/warehouse/test_config_errors.py)."""
+    missing = CliRunner().invoke(app, ["check", "--warehouse", str(tmp_path / "nope.duckdb")])
+    assert missing.exit_code == 1 and "no warehouse at" in missing.output and "Traceback" not in missing.output

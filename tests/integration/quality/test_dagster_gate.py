@@ -26,11 +26,13 @@ SYNC = dg.AssetKey(["activations", "newsletter_webhook"])
 
 
 @pytest.fixture
-def env(quality_db: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(quality_db))
+def env(quality_where: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The fixture warehouse on each target (a DuckDB file, a PostgreSQL URL), as the settings name it."""
+    if "://" not in quality_where:
+        monkeypatch.setenv("OUTFLOW_WAREHOUSE", quality_where)
     monkeypatch.setenv("OUTFLOW_AS_OF", "2026-06-01T12:00:00")
     monkeypatch.delenv("OUTFLOW_QUALITY_CONFIG", raising=False)
-    return quality_db
+    return quality_where
 
 
 def _sync_cfg(sandbox: WebhookSandbox, tmp_path: Path):
@@ -47,18 +49,18 @@ def _sync_cfg(sandbox: WebhookSandbox, tmp_path: Path):
 @dg.asset(key=MODEL)
 def sync_email_newsletter(warehouse: WarehouseResource) -> None:
     """Stand-in for the dbt activation model (same key): rebuilt from the profiles."""
-    with connect(warehouse.file()) as con:
+    with warehouse.connect() as con, con.transaction():
+        con.execute("drop table if exists main.sync_email_newsletter")
         con.execute(
-            "create or replace table main.sync_email_newsletter as "
-            "select person_id, email, first_name from main.dim_profiles"
+            "create table main.sync_email_newsletter as select person_id, email, first_name from main.dim_profiles"
         )
 
 
-def _run(env: Path, sandbox: WebhookSandbox, tmp_path: Path, *extra) -> dg.ExecuteInProcessResult:
+def _run(env: str, sandbox: WebhookSandbox, tmp_path: Path, *extra) -> dg.ExecuteInProcessResult:
     assets = [sync_email_newsletter, build_sync_asset(_sync_cfg(sandbox, tmp_path))]
     return dg.materialize(
         [*assets, quality_checks_for("sync_email_newsletter"), *extra],
-        resources={"warehouse": WarehouseResource(path=str(env))},
+        resources={"warehouse": WarehouseResource(path=env)},
         raise_on_error=False,
     )
 
@@ -73,9 +75,7 @@ def _materialized(result: dg.ExecuteInProcessResult) -> set[dg.AssetKey]:
     return {m.asset_key for m in result.get_asset_materialization_events()}
 
 
-def test_clean_model_passes_its_checks_and_the_sync_delivers(
-    env: Path, sandbox: WebhookSandbox, tmp_path: Path
-) -> None:
+def test_clean_model_passes_its_checks_and_the_sync_delivers(env: str, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     result = _run(env, sandbox, tmp_path)
     assert result.success
     assert _check(result, "email_valid").passed and _check(result, "consent").passed
@@ -84,7 +84,7 @@ def test_clean_model_passes_its_checks_and_the_sync_delivers(
 
 
 def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
-    env: Path, sandbox: WebhookSandbox, tmp_path: Path
+    env: str, sandbox: WebhookSandbox, tmp_path: Path
 ) -> None:
     with connect(env) as con:  # broken upstream data: an invalid email on one profile
         con.execute("update main.dim_profiles set email = 'person7.example.com' where person_id = 'p7'")
@@ -99,7 +99,7 @@ def test_failed_blocking_check_stops_the_sync_and_nothing_reaches_the_sandbox(
     assert sandbox.records("contacts") == {} and sandbox.stats.get("batches_accepted", 0) == 0
 
 
-def test_consent_violation_stops_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+def test_consent_violation_stops_the_sync(env: str, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     with connect(env) as con:
         con.execute(
             "update main.dim_consent set status = 'revoked' "
@@ -111,7 +111,7 @@ def test_consent_violation_stops_the_sync(env: Path, sandbox: WebhookSandbox, tm
 
 
 def test_warn_check_does_not_block(
-    env: Path, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    env: str, sandbox: WebhookSandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cfg = tmp_path / "quality.yml"
     cfg.write_text("severity:\n  sync_email_newsletter:email_valid: warn\n")
@@ -126,7 +126,7 @@ def test_warn_check_does_not_block(
     assert len(sandbox.records("contacts")) == 39
 
 
-def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+def test_raw_blocking_check_stops_everything_downstream(env: str, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     @dg.asset(key=dg.AssetKey(["raw", "orders"]))
     def raw_orders() -> None:
         """Stand-in loader: loads an order without its (required) amount."""
@@ -139,7 +139,7 @@ def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: Webh
 
     result = dg.materialize(
         [raw_orders, model, build_sync_asset(_sync_cfg(sandbox, tmp_path)), quality_checks_for("raw.orders")],
-        resources={"warehouse": WarehouseResource(path=str(env))},
+        resources={"warehouse": WarehouseResource(path=env)},
         raise_on_error=False,
     )
     assert not _check(result, "amount_not_null").passed
@@ -148,7 +148,7 @@ def test_raw_blocking_check_stops_everything_downstream(env: Path, sandbox: Webh
     assert sandbox.records("contacts") == {}
 
 
-def test_engine_preflight_refuses_the_sync(env: Path, sandbox: WebhookSandbox, tmp_path: Path) -> None:
+def test_engine_preflight_refuses_the_sync(env: str, sandbox: WebhookSandbox, tmp_path: Path) -> None:
     cfg = _sync_cfg(sandbox, tmp_path)
     with connect(env) as con:
         con.execute("delete from main.dim_consent where identifier_value = 'person3@example.com'")

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from outflow.build import run_dbt
 from outflow.load import dataset_as_of
 from outflow.warehouse import Warehouse, connect
+from tests.demo_builds import copy_demo, run_dbt_on
+from tests.warehouse_fixtures import TARGETS
 
 
 def sync_models(con: Warehouse) -> dict[str, tuple[str, str, bool]]:
@@ -28,7 +29,7 @@ def trigger_models(con: Warehouse) -> list[str]:
 
 
 def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
-    """Copy the built warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
+    """Copy the built DuckDB warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
     src = connect(built_warehouse)
     src.execute("checkpoint")
     as_of = dataset_as_of(src)
@@ -37,33 +38,36 @@ def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
     return as_of
 
 
+def demo_as_of(ref: str) -> str:
+    """The as-of date of the demo dataset in the warehouse ``ref`` (a DuckDB file or a PostgreSQL URL)."""
+    with connect(ref) as con:
+        return dataset_as_of(con)
+
+
 def members(con: Warehouse, model: str) -> set[str]:
     return {r[0] for r in con.execute(f"select person_id from main.{model}").fetchall()}
 
 
 @dataclass
 class Rebuilt:
-    """A copy of the built warehouse, changed, then rebuilt with dbt."""
+    """A copy of the built warehouse, changed, then rebuilt with dbt (DuckDB files or PostgreSQL URLs)."""
 
-    before: Path
-    after: Path
+    before: str
+    after: str
     erased: str  # person we filed an erasure request for
     revoked: str  # person who revoked marketing email consent
     excluded: str  # person added to the global exclusion list
 
 
-@pytest.fixture(scope="module")
-def rebuilt(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Rebuilt:
+@pytest.fixture(scope="module", params=TARGETS)
+def rebuilt(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Rebuilt:
     """Copy the warehouse; file an erasure, a consent revocation and an exclusion for three current audience
     members in the raw/seed tables; rebuild everything downstream of them (and the triggers) with dbt."""
     root = tmp_path_factory.mktemp("segments_rebuild")
-    before = root / "before.duckdb"
-    after = root / "after.duckdb"
-    src = connect(built_warehouse)
-    src.execute("checkpoint")  # everything into the file before copying it
-    src.close()
-    shutil.copy(built_warehouse, before)
-    shutil.copy(built_warehouse, after)
+    (root / "before").mkdir()
+    (root / "after").mkdir()
+    before = copy_demo(request, request.param, root / "before").ref
+    after = copy_demo(request, request.param, root / "after").ref
     con = connect(after)
     as_of = dataset_as_of(con)
     # Someone in a marketing email audience and in the transactional one (a lapsed customer, say).
@@ -76,17 +80,17 @@ def rebuilt(built_warehouse: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     (erased, erased_email), (revoked, revoked_email), (excluded, excluded_email) = both[:3]
     con.execute(
         "insert into raw.erasure_requests values "
-        "('test-erasure-1', 'email', ?, cast(? as timestamp) - interval 1 hour)",
+        "('test-erasure-1', 'email', ?, cast(? as timestamp) - interval '1 hour')",
         [erased_email.upper(), as_of],
     )
     con.execute(
         "insert into raw.consent_events values ('test-consent-1', 'email', ?, 'marketing', 'email', "
-        "'revoked', 'preference_center', cast(? as timestamp) - interval 1 hour)",
+        "'revoked', 'preference_center', cast(? as timestamp) - interval '1 hour')",
         [f"  {revoked_email} ", as_of],
     )
     con.execute("insert into main.global_exclusions values ('email', ?, 'test', date '2026-01-01')", [excluded_email])
     con.close()
-    run_dbt(
+    run_dbt_on(
         [
             "run",
             "--select",

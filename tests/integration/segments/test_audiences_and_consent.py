@@ -1,9 +1,8 @@
-"""Audiences, triggers and the consent gate on the real dbt build (tests/conftest.py::built_warehouse)."""
+"""Audiences, triggers and the consent gate on the real dbt build of the demo, on each target (tests/demo_builds.py)."""
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -16,9 +15,9 @@ from .conftest import Rebuilt, members, sync_models, trigger_models
 
 
 @pytest.fixture
-def con(built_warehouse: Path) -> Warehouse:
+def con(demo_built: str) -> Warehouse:
     # Read-write like the other test modules: DuckDB refuses mixed configurations within one process.
-    c = connect(built_warehouse)
+    c = connect(demo_built)
     yield c
     c.close()
 
@@ -152,7 +151,7 @@ def test_holdouts_never_leak_and_are_stable_hashes(con) -> None:
 
 def test_priority_groups_put_each_person_in_one_audience(con) -> None:
     groups = con.execute(
-        "select priority_group, list(audience order by priority) from main.audience_definitions "
+        "select priority_group, array_agg(audience order by priority) from main.audience_definitions "
         "group by 1 having count(*) > 1"
     ).fetchall()
     assert groups, "the demo defines a priority group"
@@ -168,7 +167,7 @@ def test_priority_groups_put_each_person_in_one_audience(con) -> None:
                 seen[p] = a
         # Everyone eligible for several audiences of the group lands in the highest one.
         rows = con.execute(
-            """select person_id, list(audience order by priority) from main.int_audience__eligible
+            """select person_id, array_agg(audience order by priority) from main.int_audience__eligible
             where priority_group = ? group by 1 having count(*) > 1""",
             [group],
         ).fetchall()
@@ -183,15 +182,15 @@ def test_priority_groups_put_each_person_in_one_audience(con) -> None:
 
 
 def test_trigger_keys_are_unique_and_quiet_hours_respected(con) -> None:
-    (now,) = con.execute("select max(as_of)::timestamp from raw.dataset_info").fetchone()
+    (now,) = con.execute("select cast(max(as_of) as timestamp) from raw.dataset_info").fetchone()
     deferred = 0
     for model in trigger_models(con):
         n, distinct = con.execute(f"select count(*), count(distinct idempotency_key) from main.{model}").fetchone()
         assert n == distinct
         inside = con.execute(
             f"""select count(*) from main.{model} where time_zone is not null and (
-            hour((send_after at time zone 'UTC') at time zone time_zone) >= 21
-            or hour((send_after at time zone 'UTC') at time zone time_zone) < 8)"""
+            extract(hour from (send_after at time zone 'UTC') at time zone time_zone) >= 21
+            or extract(hour from (send_after at time zone 'UTC') at time zone time_zone) < 8)"""
         ).fetchone()[0]
         assert inside == 0, f"{model} schedules sends inside quiet hours"
         deferred += con.execute(f"select count(*) from main.{model} where send_after > ?", [now]).fetchone()[0]
@@ -199,19 +198,19 @@ def test_trigger_keys_are_unique_and_quiet_hours_respected(con) -> None:
 
 
 def test_frequency_cap_one_trigger_per_person_and_channel(con) -> None:
-    window = """triggered_at > (select max(as_of) from raw.dataset_info) - interval 7 day"""
+    window = """triggered_at > (select max(as_of) from raw.dataset_info) - interval '7 day'"""
     candidates = " union all ".join(
         f"select person_id, channel, triggered_at from main.int_trigger__{t}"
         for t in ("cart_abandoned", "lead_score_threshold", "trial_ending", "reengagement")
     )
     contested = con.execute(
-        f"select count(*) from (select person_id, channel from ({candidates}) where {window} "
-        "group by 1, 2 having count(*) > 1)"
+        f"select count(*) from (select person_id, channel from ({candidates}) c where {window} "
+        "group by 1, 2 having count(*) > 1) contested"
     ).fetchone()[0]
     assert contested > 0, "the demo data has people qualifying for several triggers in a week"
     over = con.execute(
         f"select count(*) from (select person_id, channel from main.int_triggers__gated where {window} "
-        "group by 1, 2 having count(*) > 1)"
+        "group by 1, 2 having count(*) > 1) over_cap"
     ).fetchone()[0]
     assert over == 0, "frequency cap: more than one trigger per person and channel in 7 days"
 
@@ -261,13 +260,13 @@ def test_trigger_idempotency_keys_are_stable_across_rebuilds(rebuilt: Rebuilt) -
         b.close()
 
 
-def test_preview_command_against_the_warehouse(built_warehouse: Path) -> None:
-    result = CliRunner().invoke(app, ["segment", "preview", "hot_leads", "--warehouse", str(built_warehouse)])
+def test_preview_command_against_the_warehouse(demo_built: str) -> None:
+    result = CliRunner().invoke(app, ["segment", "preview", "hot_leads", "--warehouse", demo_built])
     assert result.exit_code == 0, result.output
-    con = connect(built_warehouse)
+    con = connect(demo_built)
     size = con.execute("select count(*) from main.seg_hot_leads").fetchone()[0]
     con.close()
     assert f"hot_leads: {size} members" in result.output
     assert "overlap" in result.output and "customers" in result.output
-    bad = CliRunner().invoke(app, ["segment", "preview", "hot_lead", "--warehouse", str(built_warehouse)])
+    bad = CliRunner().invoke(app, ["segment", "preview", "hot_lead", "--warehouse", demo_built])
     assert bad.exit_code == 1 and "no segment named 'hot_lead'" in bad.output

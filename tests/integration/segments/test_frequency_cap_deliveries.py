@@ -15,26 +15,27 @@ import pytest
 from activations.engine import run_sync
 from activations.sandboxes.testing import make_secret, sync_dict, write_sync
 from activations.sandboxes.webhook import WebhookSandbox
-from outflow.build import run_dbt
 from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
+from tests.warehouse_fixtures import Location
 
-from .conftest import copy_warehouse, members
+from .conftest import demo_as_of, members
 
 SECRET_ENV = "OUTFLOW_TEST_FREQ_CAP_WEBHOOK_SECRET"
 
 
-def _rebuild_triggers(wh: Path, as_of: str, cap: int) -> None:
-    run_dbt(
+def _rebuild_triggers(wh: str, as_of: str, cap: int) -> None:
+    run_dbt_on(
         ["run", "--select", "int_trigger__deliveries+", "--vars", json.dumps({"as_of": as_of, "trigger_cap": cap})],
         warehouse=wh,
     )
 
 
 def test_person_who_received_messages_in_the_window_is_capped(
-    built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_warehouse: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wh = tmp_path / "cap.duckdb"
-    as_of = copy_warehouse(built_warehouse, wh)
+    wh = demo_warehouse.ref  # a copy of the demo build, on each target
+    as_of = demo_as_of(wh)
     con = connect(wh)
     con.execute("drop schema if exists outflow cascade")  # as on a warehouse that was never synced
     con.close()

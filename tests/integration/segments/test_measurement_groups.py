@@ -7,10 +7,11 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-from outflow.build import run_dbt
 from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
+from tests.warehouse_fixtures import Location
 
-from .conftest import copy_warehouse
+from .conftest import demo_as_of
 
 HISTORY = (
     "select stay_id, person_id, audience, measurement_group, entered_at, exited_at from main.audience_holdout_history"
@@ -22,8 +23,8 @@ def _end_of(day: str) -> str:
     return (date.fromisoformat(day) + timedelta(days=1)).isoformat()
 
 
-def _rebuild(wh: Path, as_of: str, control_pct: float) -> None:
-    run_dbt(
+def _rebuild(wh: str, as_of: str, control_pct: float) -> None:
+    run_dbt_on(
         [
             "run",
             "--select",
@@ -35,7 +36,7 @@ def _rebuild(wh: Path, as_of: str, control_pct: float) -> None:
     )
 
 
-def _state(wh: Path) -> tuple[list[tuple], set[tuple[str, str, str]], dict[str, set[str]]]:
+def _state(wh: str) -> tuple[list[tuple], set[tuple[str, str, str]], dict[str, set[str]]]:
     con = connect(wh)
     try:
         rows = con.execute(HISTORY).fetchall()
@@ -51,9 +52,9 @@ def _state(wh: Path) -> tuple[list[tuple], set[tuple[str, str, str]], dict[str, 
     return rows, current, synced
 
 
-def test_control_and_holdout_history_is_incremental_and_stable(built_warehouse: Path, tmp_path: Path) -> None:
-    wh = tmp_path / "groups.duckdb"
-    as_of = copy_warehouse(built_warehouse, wh)
+def test_control_and_holdout_history_is_incremental_and_stable(demo_warehouse: Location, tmp_path: Path) -> None:
+    wh = demo_warehouse.ref  # a copy of the demo build, on each target
+    as_of = demo_as_of(wh)
 
     before, current0, _ = _state(wh)
     assert before and all(r[5] is None for r in before), "the first build opens one stay per group member"

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import date, timedelta
 from pathlib import Path
 
-from outflow.build import run_dbt
 from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
+from tests.warehouse_fixtures import Location
 
-from .conftest import copy_warehouse
+from .conftest import demo_as_of
 
 
-def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tmp_path: Path) -> None:
-    wh = tmp_path / "history.duckdb"
-    as_of = copy_warehouse(built_warehouse, wh)
+def test_incremental_history_records_entries_and_exits(demo_warehouse: Location, tmp_path: Path) -> None:
+    wh = demo_warehouse.ref  # a copy of the demo build, on each target
+    as_of = demo_as_of(wh)
     con = connect(wh)
     before = con.execute(
         "select membership_id, person_id, segment, entered_at, exited_at from main.segment_membership_history"
@@ -23,7 +24,7 @@ def test_incremental_history_records_entries_and_exits(built_warehouse: Path, tm
 
     later = (date.fromisoformat(as_of) + timedelta(days=10)).isoformat()
     # Ten days later the windows have moved: the segments and the history are rebuilt incrementally.
-    run_dbt(["run", "--select", "path:models/segments"], warehouse=wh, as_of=later)
+    run_dbt_on(["run", "--select", "path:models/segments"], warehouse=wh, as_of=later)
 
     con = connect(wh)
     try:

@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 import yaml
 from dbt.cli.main import dbtRunner
 
@@ -15,8 +16,10 @@ from outflow.segments.codegen import write_generated
 from outflow.segments.preview import preview_segment
 from outflow.settings import DBT_PROJECT_DIR
 from outflow.warehouse import connect
+from tests.demo_builds import postgres_env
+from tests.warehouse_fixtures import Location
 
-from .conftest import copy_warehouse
+from .conftest import demo_as_of
 
 SEGMENT = {
     "name": "ml_likely_buyers",
@@ -30,16 +33,18 @@ SEGMENT = {
 }
 
 
-def test_segment_on_the_ml_score_builds_with_dbt_and_previews(built_warehouse: Path, tmp_path: Path) -> None:
-    wh = tmp_path / "ml.duckdb"
-    as_of = copy_warehouse(built_warehouse, wh)
+def test_segment_on_the_ml_score_builds_with_dbt_and_previews(
+    demo_warehouse: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wh = demo_warehouse.ref  # a copy of the demo build, on each target
+    as_of = demo_as_of(wh)
     con = connect(wh)
     # Scores as `outflow score run` writes them: every tenth person, with a spread of scores and deciles.
     con.execute(
         """insert into main.ml_lead_scores
-        select person_id, 1 - (row_number() over (order by person_id) % 10) / 10.0, 1 + (row_number() over
-            (order by person_id) % 10), '[]', 'test-v1', timestamp '2026-01-01'
-        from main.dim_profiles where hash(person_id) % 10 = 0"""
+        select person_id, 1 - (n % 10) / 10.0, 1 + (n % 10), '[]', 'test-v1', timestamp '2026-01-01'
+        from (select person_id, row_number() over (order by person_id) as n from main.dim_profiles) p
+        where n % 7 = 0"""
     )
     expected = {
         r[0]
@@ -59,7 +64,11 @@ def test_segment_on_the_ml_score_builds_with_dbt_and_previews(built_warehouse: P
     model = (project / "models" / "segments" / "seg_ml_likely_buyers.sql").read_text()
     assert "source('ml', 'ml_lead_scores')" in model
 
-    dbt_env(wh)
+    if demo_warehouse.url is not None:
+        postgres_env(monkeypatch, demo_warehouse.url)
+    else:
+        monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
+    dbt_env(demo_warehouse.path)
     result = dbtRunner().invoke(
         [
             "--quiet",

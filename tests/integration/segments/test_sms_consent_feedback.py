@@ -17,17 +17,18 @@ import pytest
 from activations.config import load_syncs
 from activations.engine import run_sync
 from activations.sandboxes.twilio import TwilioSandbox
-from outflow.build import run_dbt
 from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
+from tests.warehouse_fixtures import Location
 
-from .conftest import copy_warehouse, members
+from .conftest import demo_as_of, members
 
 
 def test_sms_consent_and_stop_fed_back_into_the_ledger(
-    built_warehouse: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    demo_warehouse: Location, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wh = tmp_path / "sms.duckdb"
-    as_of = copy_warehouse(built_warehouse, wh)
+    wh = demo_warehouse.ref  # a copy of the demo build, on each target
+    as_of = demo_as_of(wh)
     con = connect(wh)
     rows = con.execute(
         "select t.person_id, t.phone, k.is_granted from main.trg_cart_reminder_sms t left join main.dim_consent k "
@@ -50,7 +51,7 @@ def test_sms_consent_and_stop_fed_back_into_the_ledger(
     assert err.startswith(f"21610 {stopped_phone}:")
     con.close()
 
-    run_dbt(["run", "--select", "int_consent__sms_opt_outs+", "--vars", json.dumps({"as_of": as_of})], warehouse=wh)
+    run_dbt_on(["run", "--select", "int_consent__sms_opt_outs+", "--vars", json.dumps({"as_of": as_of})], warehouse=wh)
     con = connect(wh)
     try:
         decided = con.execute(
