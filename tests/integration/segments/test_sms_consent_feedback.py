@@ -42,7 +42,10 @@ def test_sms_consent_and_stop_fed_back_into_the_ledger(
     with TwilioSandbox(token="twilio-token") as sb:
         monkeypatch.setenv(cfg.destination.secret_env, f"{sb.account_sid}:twilio-token")
         base = urlunsplit(urlsplit(cfg.destination.base_url)._replace(netloc=urlsplit(sb.url).netloc))
-        local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base})})
+        # quiet hours off: this test is about STOP replies, and must not depend on the hour it runs at
+        options = {**cfg.destination.options, "quiet_start_hour": 0, "quiet_end_hour": 0}
+        dest = cfg.destination.model_copy(update={"base_url": base, "options": options})
+        local = cfg.model_copy(update={"destination": dest})
         sb.receive(stopped_phone, "STOP")
         res = run_sync(local, con=con)
         assert res.rejected == 1 and res.acked == len(rows) - 1
