@@ -51,6 +51,12 @@ _ANGLE_RE = re.compile(r"<([^<>]*)>")
 
 def email(raw: str | None) -> Email:
     """Normalize one raw email value (see the module docstring)."""
+    text = email_text(raw)
+    return text if isinstance(text, Email) else email_checked(text)
+
+
+def email_text(raw: str | None) -> str | Email:
+    """The cheap first part of `email`: the address as typed once unwrapped and cleaned, or its rejection."""
     text = clean_text(raw, keep_inner_spaces=True)
     if text is None:
         return Email(None, None, "empty")
@@ -63,6 +69,11 @@ def email(raw: str | None) -> Email:
     text = text.strip("\"'").rstrip(".")
     if "@" not in text:
         return Email(None, None, "not an email address: no @")
+    return text
+
+
+def email_checked(text: str) -> Email:
+    """The second part of `email`: `email_text`'s result checked with email-validator and put in matching form."""
     try:
         valid = validate_email(text, check_deliverability=False)
     except EmailNotValidError as e:

@@ -94,6 +94,27 @@ def normalize_phones(wh: Warehouse) -> int:
     return len(raws)
 
 
+def _emails(raws: list[str]) -> list[normalize.Email]:
+    """`normalize.email` of each raw value, validated once per cleaned value (234k raw values are 142k cleaned at
+    100k people). An ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is
+    checked again as typed, so its reason quotes what was typed."""
+    checked: dict[str, normalize.Email] = {}
+
+    def check(text: str) -> normalize.Email:
+        if text not in checked:
+            checked[text] = normalize.email_checked(text)
+        return checked[text]
+
+    out = []
+    for raw in raws:
+        text = normalize.email_text(raw)
+        if isinstance(text, str):
+            folded = check(text.lower() if text.isascii() else text)
+            text = folded if folded.address is not None else check(text)
+        out.append(text)
+    return out
+
+
 def normalize_emails(wh: Warehouse) -> int:
     """Normalize the raw emails missing from the lookup; return how many."""
     ensure_lookup(wh)
@@ -104,7 +125,7 @@ def normalize_emails(wh: Warehouse) -> int:
     raws = new.column("email_raw").to_pylist()
     if not raws:
         return 0
-    parsed = [normalize.email(r) for r in raws]
+    parsed = _emails(raws)
     wh.write_arrow(
         EMAILS,
         _strings(

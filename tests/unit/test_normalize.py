@@ -115,3 +115,23 @@ def test_country_names_resolve_with_pycountry(raw, iso2):
 def test_unknown_country_is_none():
     assert country_iso2("Atlantis") is None
     assert country_iso2("  ") is None
+
+
+def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_value_its_own_result():
+    from outflow.phones import _emails
+
+    raws = [
+        "ann@example.com",
+        "ANN@Example.COM",
+        " <Ann@EXAMPLE.com> ",
+        "mailto:ann@example.com",
+        "Ann..b@Example.com",  # rejected: its reason is checked as typed
+        "ann..b@example.com",
+        "Ann(x)@Example.com",
+        "ANN@LOCALHOST",
+        "J\u00f6rg@Example.de",  # not ASCII: validated as typed
+        "J\u00d6RG@example.de",
+        "not an email",
+        "",
+    ]
+    assert _emails(raws) == [email(r) for r in raws]
