@@ -20,4 +20,6 @@
             {% do adapter.drop_relation(relation) %}
         {% endif %}
     {% endfor %}
+    {#- run-operation does not commit: without this, the drops are rolled back when its connection closes -#}
+    {% do run_query('commit') %}
 {% endmacro %}
