@@ -205,8 +205,10 @@ def resolve_graph(
     # sorted by key, so that node numbers, component labels and every tie break depend on the data only
     index = nodes.select("key", "type").unique("key").sort("key").with_row_index("idx").cast({"idx": pl.Int64})
     n = index.height
-    keys = index["key"].to_list()
-    node_of = dict(zip(keys, range(n), strict=True))
+    keys = index["key"]
+    # node numbers of the overrides' identifiers only (a lookup of every key would cost a dict of n strings)
+    named = list({k for o in overrides for k in (o.a, o.b)})
+    node_of = dict(index.filter(pl.col("key").is_in(named)).select("key", "idx").rows()) if named else {}
     type_names = sorted(set(index["type"].unique().to_list()) | set(config.max_links_per_type))
     type_code = {t: i for i, t in enumerate(type_names)}
     tc = index["type"].replace_strict(type_code, return_dtype=pl.Int64).to_numpy()
@@ -375,7 +377,7 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
         .sort("comp")
         .join(votes, on="comp", how="left")
     )
-    comps = comps.with_columns(anchor=pl.Series(keys, dtype=pl.String).gather(comps["comp"]))
+    comps = comps.with_columns(anchor=keys.gather(comps["comp"]))
     fresh = comps.filter(pl.col("prev_id").is_null())
     candidates = new_person_ids(fresh["anchor"]).to_list() if fresh.height else []
     issued = set(registry["person_id"].to_list()) | set(prev["prev_id"].to_list())
