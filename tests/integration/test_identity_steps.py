@@ -35,7 +35,11 @@ DISTINCT_PHONES = """
     union all
     select distinct identifier, null, 'consent' from raw.consent_events where identifier_type = 'phone'
     union all
-    select distinct identifier, null, 'erasure' from raw.erasure_requests where identifier_type = 'phone'
+    select distinct identifier, null, 'erasure' from raw.erasure_requests
+    where identifier_type = 'phone' and identifier not like 'erased:sha256:%'
+    union all
+    select distinct identifier_value, null, 'exclusion' from main.global_exclusions
+    where lower(trim(identifier_type)) = 'phone'
 """
 MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size"]
 
