@@ -121,6 +121,12 @@ class Thresholds(_Strict):
     max_invalid_share: float = Field(
         default=0.05, ge=0, le=1, description="the Dagster check fails when more of the model's rows are invalid"
     )
+    max_deferral_hours: float = Field(
+        default=24.0,
+        gt=0,
+        description="a row the destination has held back (quiet hours) for longer than this since it was first "
+        "deferred is rejected instead, with the reason: a wrong time zone cannot hold it for ever",
+    )
 
 
 class SyncConfig(_Strict):

@@ -14,6 +14,8 @@ Failure handling (one rule per failure class):
 - other 4xx for a single row: that row is rejected with the destination's message;
 - a batch whose request body would exceed the destination's ``max_batch_bytes``: sent in parts that fit,
   before any request (a single record over the limit is rejected unsent);
+- a row the destination holds back for a reason of its own (``RowResult.deferred``, e.g. quiet hours): neither
+  acknowledged nor rejected; kept apart (``take_deferred``) for the engine, which offers it again next run;
 - 2xx: the destination parses per-row outcomes (partial failures). An answer that does not confirm its rows
   (no per-row results where the vendor's contract has them, wrong counts, not JSON, any parse error) rejects
   every row of the request as unconfirmed: retried next run, never counted delivered, never a crash;
@@ -43,6 +45,7 @@ from activations.destinations.base import (
     Rejections,
     RowResult,
     Unconfirmed,
+    deferrals,
     rejections,
 )
 from outflow.errors import OutflowError
@@ -154,6 +157,7 @@ class Deliverer:
         self.same_refusals: tuple[tuple[int, str], int] = ((0, ""), 0)  # (status, message), times in a row
         self.stats = DeliveryStats()
         self.notes: dict[str, str] = {}  # key -> the destination's message on a row it accepted
+        self.deferred: dict[str, str] = {}  # key -> why the destination held the row back for the next run
 
     def _wait(self, state) -> float:  # type: ignore[no-untyped-def]
         base = wait_exponential_jitter(
@@ -268,10 +272,7 @@ class Deliverer:
         req = self.dest.build_batch_request(batch)
         limit = self.dest.batch_bytes_limit
         if req is None or (limit is not None and len(req.content) > limit):
-            results = await self.deliver(batch.records())
-            # what a destination says of a row it accepted (e.g. the vendor job that will apply it)
-            self.notes.update((r.key, r.message) for r in results if r.ok and r.message)
-            return rejections(results)
+            return self._outcomes(await self.deliver(batch.records()))
         resp = await self.call(req)
         if 200 <= resp.status_code < 300:
             try:
@@ -283,8 +284,13 @@ class Deliverer:
         if 400 <= resp.status_code < 500:
             self.check_scope(resp)
             answer = await self.dest.resend_without_bad_rows(self.call, records, resp)
-        results = await self._settle(answer, records)
+        return self._outcomes(await self._settle(answer, records))
+
+    def _outcomes(self, results: list[RowResult]) -> Rejections:
+        """The refused rows of these results; what the destination says of a row it accepted (e.g. the vendor
+        job that will apply it) and the rows it deferred are kept for ``take_notes`` and ``take_deferred``."""
         self.notes.update((r.key, r.message) for r in results if r.ok and r.message)
+        self.deferred.update(deferrals(results))
         return rejections(results)
 
     def take_notes(self, keys: list[str]) -> dict[str, str]:
@@ -292,6 +298,12 @@ class Deliverer:
         if not self.notes:
             return {}
         return {k: self.notes.pop(k) for k in keys if k in self.notes}
+
+    def take_deferred(self, keys: list[str]) -> dict[str, str]:
+        """Remove and return the rows of these keys the destination deferred (key -> why)."""
+        if not self.deferred:
+            return {}
+        return {k: self.deferred.pop(k) for k in keys if k in self.deferred}
 
     async def deliver(self, records: list[Record]) -> list[RowResult]:
         """Per-row outcomes for these records; raises AuthFailed / DestinationUnavailable."""

@@ -9,6 +9,7 @@ batch → run log row completed.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 import uuid
@@ -32,12 +33,14 @@ from activations.delivery import (
     shared_limiter,
 )
 from activations.destinations import DESTINATIONS
-from activations.destinations.base import Batch, Destination
+from activations.destinations.base import Batch, Destination, utc_now
 from activations.diff import build_diff_sql, build_rehash_sql, build_source_columns_sql, mapped_alias
 from activations.privacy import SentRecorder
 from activations.state import (
+    Deferrals,
     acquire_lock,
     ensure_schema,
+    forget_settled_deferrals,
     heartbeat_sql,
     locked_warehouse_message,
     mark_in_flight_sql,
@@ -79,6 +82,8 @@ class SyncResult:
     unknown: int = 0  # at_most_once: rows whose acknowledgement was lost, recorded 'unknown', never resent
     acked: int = 0
     rejected: int = 0
+    deferred: int = 0  # rows the destination held back for the next run (quiet hours): not sent, not failed
+    deferred_reason: str | None = None  # why, for the first deferred row (e.g. "held: quiet hours in ...")
     held_before: int = 0
     resent: int = 0  # a full resync: unchanged rows the destination holds, sent again (counted in `changed`)
     duration_s: float = 0.0
@@ -92,8 +97,19 @@ class SyncResult:
 
     @property
     def completion_ratio(self) -> float:
-        """The share of the rows to send that the destination accepted: rejected rows count against it."""
-        return 1.0 if self.to_send == 0 else self.acked / self.to_send
+        """The share of the rows to send that the destination accepted: rejected rows count against it; rows
+        it deferred to the next run do not count (they are not due yet)."""
+        due = self.to_send - self.deferred
+        return 1.0 if due <= 0 else self.acked / due
+
+    @property
+    def outcome(self) -> str:
+        """The run in one line for people: its status, the rows deferred (and why) and its error, e.g.
+        ``success; 12 rows deferred to the next run (held: quiet hours in America/New_York; sent next run)``."""
+        text = "dry run: nothing sent" if self.dry_run else self.status
+        if self.deferred:
+            text += f"; {self.deferred} rows deferred to the next run ({self.deferred_reason})"
+        return f"{text}: {self.error}" if self.error else text
 
     @property
     def invalid_share(self) -> float:
@@ -106,7 +122,12 @@ class SyncResult:
         return self.status in ("success", "partial", "dry_run")
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "completion_ratio": self.completion_ratio, "invalid_share": self.invalid_share}
+        return {
+            **asdict(self),
+            "completion_ratio": self.completion_ratio,
+            "invalid_share": self.invalid_share,
+            "outcome": self.outcome,
+        }
 
 
 class SyncFailed(OutflowError):
@@ -213,8 +234,8 @@ def _finish_run(con: Warehouse, res: SyncResult) -> None:
     res.error = mask(res.error) if res.error else res.error
     con.execute(
         f"""UPDATE {q}.sync_runs SET finished_at = now()::TIMESTAMP, duration_s = ?, status = ?,
-            added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?
-            WHERE run_id = ?""",
+            added = ?, changed = ?, removed = ?, invalid = ?, to_send = ?, acked = ?, rejected = ?, error = ?,
+            deferred = ? WHERE run_id = ?""",
         [
             res.duration_s,
             res.status,
@@ -226,6 +247,7 @@ def _finish_run(con: Warehouse, res: SyncResult) -> None:
             res.acked,
             res.rejected,
             res.error,
+            res.deferred,
             res.run_id,
         ],
     )
@@ -313,10 +335,16 @@ def _commit_batches(
     clear_rejected: bool,
     notes: dict[str, str] | None = None,
     on_commit: Callable[[Warehouse, str, str, str], None] | None = None,
+    deferred: dict[str, str] | None = None,
+    deferred_at: dt.datetime | None = None,
+    clear_deferred: bool = False,
 ) -> None:
     """Record acknowledged batches (rows _rn in the (lo, hi] ranges) atomically: state, rejected rows, row log.
 
     ``notes``: the destination's messages on rows it accepted, kept in the row log beside status ok.
+    ``deferred``: rows the destination held back for the next run (key -> why): logged ``deferred``, kept out of
+    the state and off the rejected rows, recorded in ``sync_deferred_rows`` (first deferred at ``deferred_at``);
+    ``clear_deferred``: the sync has deferred rows on record that an acknowledgement may clear.
 
     ``q`` is the catalog-qualified outflow_sync schema (``ns(con)``). ``has_updates``: the batches hold
     change/remove rows (whose old state must go); ``clear_rejected``: the sync has rejected rows on record
@@ -327,15 +355,18 @@ def _commit_batches(
     rejected = {k: mask(m) for k, m in rejected.items()}  # a vendor's message may echo the credentials
     notes = {k: mask(m) for k, m in notes.items()} if notes else notes
     with con.transaction():
+        acked, log_from, status, message = rng, f"{_PENDING} p", "'ok'", "NULL"
         if rejected:
             temp_text_table(con, "_outflow_rej", {"key": list(rejected), "message": list(rejected.values())})
-            acked = f"{rng} AND p._key NOT IN (SELECT key FROM _outflow_rej)"
-            log_from = f"{_PENDING} p LEFT JOIN _outflow_rej r ON p._key = r.key"
-            status, message = "CASE WHEN r.key IS NULL THEN 'ok' ELSE 'rejected' END", "r.message"
-        else:
-            acked = rng
-            log_from = f"{_PENDING} p"
-            status, message = "'ok'", "NULL"
+            acked += " AND p._key NOT IN (SELECT key FROM _outflow_rej)"
+            log_from += " LEFT JOIN _outflow_rej r ON p._key = r.key"
+            status, message = "CASE WHEN r.key IS NOT NULL THEN 'rejected' ELSE 'ok' END", "r.message"
+        if deferred:
+            temp_text_table(con, "_outflow_def", {"key": list(deferred), "message": list(deferred.values())})
+            acked += " AND p._key NOT IN (SELECT key FROM _outflow_def)"
+            log_from += " LEFT JOIN _outflow_def d ON p._key = d.key"
+            status = f"CASE WHEN d.key IS NOT NULL THEN 'deferred' ELSE {status} END"
+            message = f"coalesce({message}, d.message)"
         if notes:
             temp_text_table(con, "_outflow_notes", {"key": list(notes), "note": list(notes.values())})
             log_from += " LEFT JOIN _outflow_notes n ON p._key = n.key"
@@ -373,6 +404,27 @@ def _commit_batches(
         if clear_rejected:
             con.execute(
                 f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN "
+                f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
+                [cfg.name],
+            )
+            if deferred:  # deferred now: not a failure any more
+                con.execute(
+                    f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key IN (SELECT key FROM _outflow_def)",
+                    [cfg.name],
+                )
+        if deferred:
+            con.execute(
+                f"""INSERT INTO {q}.sync_deferred_rows
+                    (sync_name, key, op, deferrals, reason, first_deferred_at, last_deferred_at)
+                    SELECT ?, d.key, p._op, 1, d.message, ?, ?
+                    FROM _outflow_def d JOIN {_PENDING} p ON p._key = d.key WHERE {rng}
+                    ON CONFLICT (sync_name, key) DO UPDATE SET deferrals = sync_deferred_rows.deferrals + 1,
+                    reason = excluded.reason, op = excluded.op, last_deferred_at = excluded.last_deferred_at""",
+                [cfg.name, deferred_at, deferred_at],
+            )
+        if clear_deferred:
+            con.execute(
+                f"DELETE FROM {q}.sync_deferred_rows WHERE sync_name = ? AND key IN "
                 f"(SELECT p._key FROM {_PENDING} p WHERE {acked})",
                 [cfg.name],
             )
@@ -448,6 +500,10 @@ class _PendingReader:
         return lo, hi, batch, has_updates
 
 
+_Acked = tuple[int, int, dict[str, str], dict[str, str], bool, dict[str, str]]
+"""One batch's outcome: (lo, hi, rejected, notes, has_updates, deferred)."""
+
+
 class _GroupCommitter:
     """Commits acknowledged batches; batches acknowledged while a commit runs go together in the next one.
 
@@ -457,13 +513,19 @@ class _GroupCommitter:
     def __init__(self, run_db: Callable[..., Any], commit: Callable[..., None]) -> None:
         self.run_db, self.commit = run_db, commit
         self.lock = asyncio.Lock()
-        self.queue: list[tuple[tuple[int, int, dict[str, str], dict[str, str], bool], asyncio.Future[None]]] = []
+        self.queue: list[tuple[_Acked, asyncio.Future[None]]] = []
 
     async def __call__(
-        self, lo: int, hi: int, rejected: dict[str, str], notes: dict[str, str], has_updates: bool
+        self,
+        lo: int,
+        hi: int,
+        rejected: dict[str, str],
+        notes: dict[str, str],
+        has_updates: bool,
+        deferred: dict[str, str],
     ) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.queue.append(((lo, hi, rejected, notes, has_updates), fut))
+        self.queue.append(((lo, hi, rejected, notes, has_updates, deferred), fut))
         async with self.lock:
             if not fut.done():
                 group, self.queue = self.queue, []
@@ -471,8 +533,9 @@ class _GroupCommitter:
                 rej = {k: v for item, _f in group for k, v in item[2].items()}
                 noted = {k: v for item, _f in group for k, v in item[3].items()}
                 updates = any(item[4] for item, _f in group)
+                held = {k: v for item, _f in group for k, v in item[5].items()}
                 try:
-                    await self.run_db(self.commit, ranges, rej, noted, updates)
+                    await self.run_db(self.commit, ranges, rej, noted, updates, held)
                 except BaseException as exc:
                     for _, f in group:
                         if f is not fut and not f.done():
@@ -494,6 +557,7 @@ async def _deliver_all(
     res: SyncResult,
     deadline: float,
     on_progress: Callable[[SyncResult], None] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> None:
     """Send every pending row; commit state after each acknowledged batch.
 
@@ -522,12 +586,21 @@ async def _deliver_all(
             ).fetchone()  # type: ignore[misc]
             sent = SentRecorder(con, cfg, dest)  # what was sent where, for removals and erasures
             reader = _PendingReader(con, cfg, dest, res.to_send, sent.lookup)
+            forget_settled_deferrals(con, cfg.name, _PENDING)
+            held = Deferrals(con, cfg.name, cfg.thresholds.max_deferral_hours, clock)
 
             def commit(
-                ranges: list[tuple[int, int]], rejected: dict[str, str], notes: dict[str, str], has_updates: bool
+                ranges: list[tuple[int, int]],
+                rejected: dict[str, str],
+                notes: dict[str, str],
+                has_updates: bool,
+                deferred: dict[str, str],
             ) -> None:
                 clear = bool(had_rejected or res.rejected)
-                _commit_batches(con, q, cfg, res.run_id, ranges, rejected, has_updates, clear, notes, sent.record)
+                _commit_batches(
+                    con, q, cfg, res.run_id, ranges, rejected, has_updates, clear, notes, sent.record, deferred,
+                    held.now(), bool(held.since),
+                )  # fmt: skip
 
             committer = _GroupCommitter(run_db, commit)
 
@@ -538,8 +611,13 @@ async def _deliver_all(
                     if at_most_once:
                         await run_db(con.execute, mark_in_flight_sql(q, _PENDING), [cfg.name, res.run_id, lo, hi])
                     rejected = await deliverer.deliver_batch(batch)
-                    await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates)
-                    res.acked += len(batch) - len(rejected)
+                    deferred, overdue = held.split(deliverer.take_deferred(batch.keys))
+                    rejected |= overdue  # held past thresholds.max_deferral_hours: a failure, with the reason
+                    if deferred and res.deferred_reason is None:
+                        res.deferred_reason = next(iter(deferred.values()))
+                    res.deferred += len(deferred)
+                    await committer(lo, hi, rejected, deliverer.take_notes(batch.keys), has_updates, deferred)
+                    res.acked += len(batch) - len(rejected) - len(deferred)
                     res.rejected += len(rejected)
                     if on_progress is not None:
                         res.retries = deliverer.stats.retries
@@ -576,13 +654,16 @@ def run_sync(
     sample_size: int = 5,
     full_resync: bool = False,
     on_progress: Callable[[SyncResult], None] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SyncResult:
     """Run one sync. Returns its result; raises SyncFailed (an OutflowError) if it failed or was refused.
 
     The quality gate and the consent/erasure filter always run (``quality_config``: the gate's settings,
     default ``OUTFLOW_QUALITY_CONFIG`` or the built-in defaults). ``full_resync``: send every row again, not only
     what changed (the circuit breaker still weighs the real changes and removals). ``on_progress`` is called
-    with the result once the plan is known and after each acknowledged batch (acked, rejected, retries)."""
+    with the result once the plan is known and after each acknowledged batch (acked, rejected, retries).
+    ``clock``: what time it is (aware) for the destination's own rules, such as quiet hours, and for how long a
+    row has been deferred; default the wall clock."""
     return asyncio.run(
         run_sync_async(
             cfg,
@@ -594,6 +675,7 @@ def run_sync(
             sample_size=sample_size,
             full_resync=full_resync,
             on_progress=on_progress,
+            clock=clock,
         )  # fmt: skip
     )
 
@@ -618,6 +700,7 @@ def run_syncs(
     force: bool = False,
     quality_config: QualityConfig | None = None,
     on_progress: Callable[[SyncResult], None] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> list[SyncResult | OutflowError]:
     """Run several syncs concurrently in one event loop; syncs with the same destination share its limiter.
 
@@ -638,6 +721,7 @@ def run_syncs(
                         force=force,
                         quality_config=quality_config,
                         on_progress=on_progress,
+                        clock=clock,
                     )  # fmt: skip
                     for c in cfgs
                 ),
@@ -665,6 +749,7 @@ async def run_sync_async(
     sample_size: int = 5,
     full_resync: bool = False,
     on_progress: Callable[[SyncResult], None] | None = None,
+    clock: Callable[[], dt.datetime] | None = None,
 ) -> SyncResult:
     """``run_sync`` as a coroutine (one event loop can run several syncs)."""
     if full_resync and cfg.mode.value == "insert":
@@ -674,6 +759,7 @@ async def run_sync_async(
         )
     t0 = time.perf_counter()
     dest = make_destination(cfg, dry_run=dry_run)  # missing/ill-shaped secret: error before any data is read
+    dest.clock = clock or utc_now
     own = con is None
     base = _connect(warehouse) if con is None else con
     # own connection (temp tables are private to this run); on Spark, the transactional state store
@@ -693,7 +779,7 @@ async def run_sync_async(
         _start_run(con, cfg, res)
         try:
             opts = {"dry_run": dry_run, "force": force, "quality_config": quality_config, "sample_size": sample_size}
-            opts |= {"full_resync": full_resync, "on_progress": on_progress}
+            opts |= {"full_resync": full_resync, "on_progress": on_progress, "clock": dest.clock}
             opts["deadline"] = time.monotonic() + cfg.run_deadline_seconds
             await _run(con, cfg, dest, res, **opts)
         except (OutflowError, httpx.HTTPError) as exc:
@@ -715,9 +801,9 @@ async def run_sync_async(
         if own:
             base.close()
     log.info(
-        "sync %s: %s (added=%d changed=%d removed=%d invalid=%d acked=%d rejected=%d) in %.2fs",
+        "sync %s: %s (added=%d changed=%d removed=%d invalid=%d acked=%d rejected=%d deferred=%d) in %.2fs",
         cfg.name, res.status, res.added, res.changed, res.removed, res.invalid, res.acked, res.rejected,
-        res.duration_s,
+        res.deferred, res.duration_s,
     )  # fmt: skip
     if not res.ok:
         raise SyncFailed(f"sync {cfg.name} {res.status}: {res.error}", res)
@@ -737,6 +823,7 @@ async def _run(
     deadline: float,
     full_resync: bool = False,
     on_progress: Callable[[SyncResult], None] | None = None,
+    clock: Callable[[], dt.datetime] = utc_now,
 ) -> None:
     q = ns(con)
     # The gate runs here, inside the engine, on every path; no argument switches it off.
@@ -814,9 +901,9 @@ async def _run(
     if on_progress is not None:
         on_progress(res)
     try:
-        await _deliver_all(con, cfg, dest, res, deadline, on_progress)
+        await _deliver_all(con, cfg, dest, res, deadline, on_progress, clock)
     except RunDeadline as exc:
-        left = res.to_send - res.acked - res.rejected
+        left = res.to_send - res.acked - res.rejected - res.deferred
         res.status = "stopped"
         setting = (
             f"destination.retry_budget_seconds: {cfg.destination.retry_budget_seconds:g}"
@@ -831,7 +918,7 @@ async def _run(
         return
     finally:
         res.deliver_s = time.perf_counter() - t_send
-    if res.rejected and not res.acked:
+    if res.rejected and not res.acked and not res.deferred:
         first = con.execute(
             f"SELECT last_error FROM {q}.sync_rejected_rows WHERE sync_name = ? ORDER BY last_failed_at DESC LIMIT 1",
             [cfg.name],

@@ -19,6 +19,7 @@ import logging
 import os
 import re
 import socket
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -80,7 +81,20 @@ DDL = [
         to_send BIGINT,
         acked BIGINT,
         rejected BIGINT,
-        error VARCHAR
+        error VARCHAR,
+        deferred BIGINT
+    )""",
+    # Rows the destination held back for a later run (quiet hours): not sent, not failed, not in the state.
+    # A row still deferred more than thresholds.max_deferral_hours after first_deferred_at is rejected instead.
+    """CREATE TABLE IF NOT EXISTS {ns}.sync_deferred_rows (
+        sync_name VARCHAR NOT NULL,
+        key VARCHAR NOT NULL,
+        op VARCHAR,
+        deferrals INTEGER NOT NULL,
+        reason VARCHAR,
+        first_deferred_at TIMESTAMP,
+        last_deferred_at TIMESTAMP,
+        PRIMARY KEY (sync_name, key)
     )""",
     """CREATE TABLE IF NOT EXISTS {ns}.sync_locks (
         sync_name VARCHAR PRIMARY KEY,
@@ -145,6 +159,8 @@ def ensure_schema(con: Warehouse) -> None:
     q = ns(con)
     for stmt in DDL:
         con.execute(stmt.format(ns=q))
+    if "deferred" not in con.columns(SCHEMA, "sync_runs"):  # a run log from before deferred rows
+        con.execute(f"ALTER TABLE {q}.sync_runs ADD COLUMN deferred BIGINT")
     if con.target == "duckdb" and con.columns(SCHEMA, "sync_state").get("row_hash") == "ubigint":
         _set_aside_legacy_state(con, q)
     index = f"CREATE UNIQUE INDEX IF NOT EXISTS sync_state_key ON {q}.sync_state (sync_name, key)"
@@ -305,6 +321,53 @@ def settle_in_flight(con: Warehouse, sync_name: str) -> int:
     return int(n)
 
 
+# ----------------------------------------------------------------------------------------------- deferred rows
+
+
+class Deferrals:
+    """The rows a destination holds back for a later run (``RowResult.deferred``: the recipient's quiet hours),
+    for one run of one sync. A deferred row is neither acknowledged nor rejected: it stays out of the state, so
+    the next run's diff offers it again, and ``outflow_sync.sync_deferred_rows`` keeps when it was first deferred.
+    Held longer than ``max_hours`` (``thresholds.max_deferral_hours``), it is rejected instead, with the reason,
+    so that a misconfigured time zone or schedule cannot hold a row for ever (``split``)."""
+
+    def __init__(self, con: Warehouse, sync_name: str, max_hours: float, clock: Callable[[], dt.datetime]) -> None:
+        self.max_hours, self.clock = max_hours, clock
+        rows = con.execute(
+            f"SELECT key, first_deferred_at FROM {ns(con)}.sync_deferred_rows WHERE sync_name = ?", [sync_name]
+        ).fetchall()
+        self.since: dict[str, dt.datetime] = dict(rows)
+
+    def now(self) -> dt.datetime:
+        """The run's clock as the state stores time: naive UTC."""
+        return self.clock().astimezone(dt.UTC).replace(tzinfo=None)
+
+    def split(self, deferred: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+        """``deferred`` (key -> why) as (still deferred, rejected: held past the limit -> message)."""
+        keep, over = {}, {}
+        now, limit = self.now(), dt.timedelta(hours=self.max_hours)
+        for key, why in deferred.items():
+            first = self.since.get(key)
+            if first is None or now - first <= limit:
+                keep[key] = why
+            else:
+                over[key] = (
+                    f"deferred too long: held back since {first:%Y-%m-%d %H:%M} UTC, more than "
+                    f"thresholds.max_deferral_hours ({self.max_hours:g}); last reason: {why}; check the row's "
+                    "time zone and the sync's schedule"
+                )
+        return keep, over
+
+
+def forget_settled_deferrals(con: Warehouse, sync_name: str, pending: str) -> None:
+    """Drop the deferral records of rows no longer pending (sent, or gone from the model, out of consent or
+    erased since): ``sync_deferred_rows`` holds only rows still waiting."""
+    con.execute(
+        f"DELETE FROM {ns(con)}.sync_deferred_rows WHERE sync_name = ? AND key NOT IN (SELECT _key FROM {pending})",
+        [sync_name],
+    )
+
+
 # ----------------------------------------------------------------------------------------- run locks
 
 LOCK_STALE_AFTER = dt.timedelta(minutes=15)
@@ -418,7 +481,7 @@ def purge_logs(con: Warehouse, sync_name: str, retention_days: int) -> None:
 
 
 def forget_destination_state(con: Warehouse, sync_names: list[str]) -> None:
-    """Forget what these syncs' destination holds (acknowledged state, rejected rows awaiting a retry), for a
+    """Forget what these syncs' destination holds (acknowledged state, rejected and deferred rows), for a
     destination that lost its data, such as a demo's sandbox once stopped: their next run sends every row.
     The run log and the row log are kept."""
     if not sync_names:
@@ -427,5 +490,5 @@ def forget_destination_state(con: Warehouse, sync_names: list[str]) -> None:
     q = ns(con)
     marks = ", ".join("?" for _ in sync_names)
     with con.transaction():
-        for table in ("sync_state", "sync_rejected_rows"):
+        for table in ("sync_state", "sync_rejected_rows", "sync_deferred_rows"):
             con.execute(f"DELETE FROM {q}.{table} WHERE sync_name IN ({marks})", list(sync_names))

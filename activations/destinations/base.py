@@ -6,6 +6,7 @@ the delivery layer (``activations.delivery``) handles those the same way for eve
 
 from __future__ import annotations
 
+import datetime as dt
 import email.utils
 import hashlib
 import logging
@@ -26,6 +27,11 @@ _REQUEST_STATUSES = frozenset({402, 405, 410})
 """Refusals about the request or the account by default: payment required, method not allowed, gone (a retired
 version). Splitting the batch cannot help with any of them. A 404 may name a row (an update of an unknown
 record) or the request (a missing list): vendors tell which in ``refusal_scope``."""
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock, in UTC (aware): the default ``clock`` of a destination and of a run."""
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -61,6 +67,15 @@ class RowResult:
     key: str
     ok: bool
     message: str | None = None
+    deferred: bool = False
+    """Held back, not refused: the destination chose not to send the row now for a reason of its own (the
+    recipient's quiet hours) and the next run offers it again. ``ok`` is False and ``message`` says why; the
+    engine neither marks it synced nor counts it as a failure (until ``thresholds.max_deferral_hours``)."""
+
+
+def deferral(key: str, reason: str) -> RowResult:
+    """A row the destination holds back for the next run (``RowResult.deferred``), with the reason."""
+    return RowResult(key, False, reason, deferred=True)
 
 
 @dataclass(slots=True)
@@ -118,11 +133,16 @@ def require_dict(body: Any, *keys: str) -> dict[str, Any]:
 UNCONFIRMED_ROW = "unconfirmed: the destination's answer does not name this row; sent again next run"
 
 Rejections = dict[str, str]
-"""Rows a destination refused: key -> the destination's message. A key not in it was acknowledged."""
+"""Rows a destination refused: key -> the destination's message. A key not in it was acknowledged (or deferred)."""
 
 
 def rejections(results: list[RowResult]) -> Rejections:
-    return {r.key: r.message or "rejected" for r in results if not r.ok}
+    return {r.key: r.message or "rejected" for r in results if not r.ok and not r.deferred}
+
+
+def deferrals(results: list[RowResult]) -> dict[str, str]:
+    """Rows a destination held back for the next run: key -> why."""
+    return {r.key: r.message or "deferred" for r in results if r.deferred}
 
 
 @dataclass(frozen=True)
@@ -191,6 +211,8 @@ class Destination(ABC):
         """``check_secret=False``: a destination for a dry run without credentials (it never sends)."""
         self.cfg = cfg
         self._secret = secret
+        self.clock: Callable[[], dt.datetime] = utc_now
+        """What time it is for the destination's own rules (quiet hours); the engine passes its ``clock``."""
         if check_secret:
             self.check_secret()
         self.check_config()

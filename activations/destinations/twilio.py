@@ -14,9 +14,11 @@ Mode ``insert`` from a ``trg_*`` model whose channel is ``sms``: the engine's co
 with SMS consent, and each key fires once. Twilio has no idempotency key for messages: a request whose answer
 is lost may be sent twice on retry, as Twilio documents.
 
-Quiet hours: a row whose recipient's local time (``time_zone``) is between ``quiet_start_hour`` (default 21)
-and ``quiet_end_hour`` (default 8) is not sent; it is refused with ``held: quiet hours`` and stays unsent, so
-the next run sends it (a trigger model usually holds such rows already: ``send_after``).
+Quiet hours: a row whose recipient's local time (``time_zone``, on the run's ``clock``) is between
+``quiet_start_hour`` (default 21) and ``quiet_end_hour`` (default 8) is not sent: it is *deferred*
+(``held: quiet hours in <zone>; sent next run``), neither sent nor failed, and the next run offers it again; a
+row deferred longer than ``thresholds.max_deferral_hours`` is rejected instead (a trigger model usually holds such
+rows already: ``send_after``).
 
 Row refusals (``refusal_scope`` ``rows``): ``21610`` the recipient replied STOP (unsubscribed): the row is
 rejected with ``21610 <E.164>: ...``, which the consent ledger reads (``int_consent__sms_opt_outs``) as an SMS
@@ -38,7 +40,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
-from activations.destinations.base import Call, Destination, PreparedRequest, Record, RowResult, answer_of
+from activations.destinations.base import (
+    Call,
+    Destination,
+    PreparedRequest,
+    Record,
+    RowResult,
+    answer_of,
+    deferral,
+)
 from activations.hashing import country_code, normalize_phone_e164
 from outflow.errors import OutflowError
 
@@ -132,12 +142,13 @@ class TwilioSmsDestination(Destination):
         return str(self.body_template).format_map(values)
 
     def quiet_now(self, r: Record, now: dt.datetime | None = None) -> bool:
-        """Whether it is quiet hours in the recipient's time zone (unknown zone: not quiet)."""
+        """Whether it is quiet hours in the recipient's time zone at ``now`` (default: the destination's
+        ``clock``); an unknown zone is not quiet."""
         tz = r.fields.get("time_zone")
         if not tz:
             return False
         try:
-            local = (now or dt.datetime.now(dt.UTC)).astimezone(ZoneInfo(str(tz)))
+            local = (now or self.clock()).astimezone(ZoneInfo(str(tz)))
         except (ZoneInfoNotFoundError, ValueError):
             return False
         start, end = self.quiet
@@ -172,7 +183,7 @@ class TwilioSmsDestination(Destination):
         if not body or len(body) > MAX_BODY:
             return RowResult(r.key, False, f"body must be 1 to {MAX_BODY} characters (got {len(body)})")
         if self.quiet_now(r):
-            return RowResult(r.key, False, f"held: quiet hours in {r.fields.get('time_zone')}; sent next run")
+            return deferral(r.key, f"held: quiet hours in {r.fields.get('time_zone')}; sent next run")
         resp = await call(self.message_request(r))
         if resp.status_code in (200, 201):
             return self.parse_response(resp, [r])[0]

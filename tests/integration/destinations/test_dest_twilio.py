@@ -14,7 +14,7 @@ import pytest
 
 from activations.destinations.base import Record
 from activations.destinations.twilio import TwilioSmsDestination
-from activations.engine import SyncFailed, run_sync
+from activations.engine import run_sync
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
 from activations.sandboxes.twilio import TwilioSandbox
 from outflow.errors import OutflowError
@@ -80,25 +80,38 @@ def test_stop_reply_and_invalid_number_are_row_refusals(tmp_path: Path, sb: Twil
     assert "+12125550103" not in {m["to"] for m in sb.messages}
 
 
-def test_quiet_hours_in_the_recipients_time_zone(tmp_path: Path, sb: TwilioSandbox, trg, monkeypatch) -> None:
+def test_quiet_hours_in_the_recipients_time_zone(tmp_path: Path, sb: TwilioSandbox, monkeypatch) -> None:
     cfg = _cfg(tmp_path, sb, monkeypatch, {"quiet_start_hour": 21, "quiet_end_hour": 8})
     dest = TwilioSmsDestination(cfg, f"{SID}:twilio-auth-token")
     late_utc = dt.datetime(2026, 11, 26, 23, 30, tzinfo=dt.UTC)  # 23:30 UTC = 18:30 in New York
     assert dest.quiet_now(Record("a", "insert", {"time_zone": "UTC"}, "i"), late_utc)
     assert not dest.quiet_now(Record("a", "insert", {"time_zone": "America/New_York"}, "i"), late_utc)
     assert not dest.quiet_now(Record("a", "insert", {"time_zone": None}, "i"), late_utc)  # unknown: send
-    # every recipient in a zone where it is now about 02:00: nothing sent, every row unsent for the next run
-    n = (dt.datetime.now(dt.UTC).hour - 2) % 24
-    n = n - 24 if n > 12 else n  # Etc/GMT+n is n hours behind UTC
-    zone = f"Etc/GMT{'+' if n >= 0 else '-'}{abs(n)}"
-    trg.execute(f"UPDATE main.trg_sms SET time_zone = '{zone}'")
-    with pytest.raises(SyncFailed) as failed:
-        run_sync(cfg, con=trg)
-    assert failed.value.result.acked == 0 and not sb.messages
-    assert "held: quiet hours" in str(failed.value.result.error)
-    trg.execute("UPDATE main.trg_sms SET time_zone = 'UTC'")  # quiet hours over: the held rows go
-    relaxed = _cfg(tmp_path, sb, monkeypatch)
-    assert run_sync(relaxed, con=trg).acked == 12
+    dest.clock = lambda: late_utc  # the destination's own clock when none is given
+    assert dest.quiet_now(Record("a", "insert", {"time_zone": "UTC"}, "i"))
+
+
+def _at(hour: int, day: int = 26):  # noqa: ANN202
+    return lambda: dt.datetime(2026, 11, day, hour, 30, tzinfo=dt.UTC)
+
+
+def test_quiet_hours_defer_rows_to_the_next_run(tmp_path: Path, sb: TwilioSandbox, trg, monkeypatch) -> None:
+    """A row in its recipient's quiet hours is deferred, not failed: the run succeeds, nothing is sent to that
+    recipient, and a later run outside quiet hours (the run's clock) sends it, once."""
+    cfg = _cfg(tmp_path, sb, monkeypatch, {"quiet_start_hour": 21, "quiet_end_hour": 8})
+    trg.execute("UPDATE main.trg_sms SET time_zone = 'America/New_York' WHERE idempotency_key IN ('k0', 'k1', 'k2')")
+    night = run_sync(cfg, con=trg, clock=_at(3))  # 03:30 UTC, 22:30 in New York: quiet everywhere
+    assert (night.status, night.acked, night.rejected, night.deferred) == ("success", 0, 0, 12)
+    why = "held: quiet hours in America/New_York; sent next run"  # the first deferred row's reason
+    assert night.deferred_reason == why and not sb.messages
+    assert night.outcome == f"success; 12 rows deferred to the next run ({why})"
+    noon = run_sync(cfg, con=trg, clock=_at(12))  # 12:30 UTC, 07:30 in New York: quiet there only
+    assert (noon.status, noon.to_send, noon.acked, noon.deferred) == ("success", 12, 9, 3)
+    assert len(sb.messages) == 9 and "+12125550100" not in {m["to"] for m in sb.messages}
+    later = run_sync(cfg, con=trg, clock=_at(14))  # 09:30 in New York: the deferred rows go
+    assert (later.status, later.to_send, later.acked, later.deferred) == ("success", 3, 3, 0)
+    assert sorted(m["to"] for m in sb.messages) == sorted(f"+121255501{i:02d}" for i in range(12))
+    assert run_sync(cfg, con=trg, clock=_at(15)).to_send == 0  # each key fired once
 
 
 def test_account_refusal_is_about_the_request(tmp_path: Path, sb: TwilioSandbox, monkeypatch) -> None:
