@@ -84,9 +84,9 @@ def validate(
 
 
 def _print_result(res: SyncResult) -> None:
-    table = Table("added", "changed", "removed", "invalid", "acked", "rejected", "duration")
+    table = Table("added", "changed", "removed", "invalid", "acked", "rejected", "deferred", "duration")
     table.add_row(
-        *(str(v) for v in (res.added, res.changed, res.removed, res.invalid, res.acked, res.rejected)),
+        *(str(v) for v in (res.added, res.changed, res.removed, res.invalid, res.acked, res.rejected, res.deferred)),
         f"{res.duration_s:.2f}s",
     )
     console.print(table)
@@ -204,10 +204,8 @@ def _report(res: SyncResult) -> None:
     _print_result(res)
     for hook in RESULT_HOOKS:
         hook(res.as_dict())
-    label = "dry run: nothing sent" if res.dry_run else res.status
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
-    extra = f" ({res.error})" if res.error else ""
-    console.print(f"[{colour}]sync {res.sync_name}: {label}[/{colour}]{extra}", highlight=False)
+    console.print(f"[{colour}]sync {res.sync_name}: {escape(res.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
     if res.unknown:
         console.print(
             f"[yellow]sync {res.sync_name}: {res.unknown} rows of an interrupted run have an unknown outcome "
@@ -248,11 +246,13 @@ def runs(
 ) -> None:
     """Show the latest runs from outflow_sync.sync_runs."""
     from activations.rows import open_for_reading
+    from activations.state import SCHEMA
 
     con, q = open_for_reading(warehouse)
-    try:
+    try:  # a run log from before deferred rows (read only: not altered here) has no column deferred
+        deferred = "deferred" if "deferred" in con.columns(SCHEMA, "sync_runs") else "NULL AS deferred"
         rows = con.execute(
-            "SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, "
+            f"SELECT sync_name, started_at, status, added, changed, removed, invalid, acked, rejected, {deferred}, "
             f"duration_s, error FROM {q}.sync_runs WHERE CAST(? AS VARCHAR) IS NULL OR sync_name = ? "
             "ORDER BY started_at DESC LIMIT ?",
             [name, name, limit],
@@ -260,12 +260,12 @@ def runs(
     finally:
         con.close()
     table = Table()
-    for col in ("sync", "started", "status", "add/chg/rm/inv", "acked/rej", "secs", "error"):
+    for col in ("sync", "started", "status", "add/chg/rm/inv", "acked/rej/def", "secs", "error"):
         table.add_column(col, overflow="fold", no_wrap=col == "status")
     for r in rows:
-        name_, started, status, a, c, rm, inv, ack, rej, secs, error = r
+        name_, started, status, a, c, rm, inv, ack, rej, deferred, secs, error = r
         table.add_row(
             name_, f"{started:%Y-%m-%d %H:%M:%S}" if started else "", status, f"{a}/{c}/{rm}/{inv}",
-            f"{ack}/{rej}", "" if secs is None else str(round(secs, 2)), error or "",
+            f"{ack}/{rej}/{deferred or 0}", "" if secs is None else str(round(secs, 2)), error or "",
         )  # fmt: skip
     console.print(table)

@@ -33,7 +33,7 @@ class SyncProgress:
         self.said: dict[str, int] = {}  # piped: the last tenth of the plan said, per sync
 
     def __call__(self, res: SyncResult) -> None:
-        done = res.acked + res.rejected
+        done = res.acked + res.rejected + res.deferred
         name = res.sync_name
         if name not in self.tasks:
             self.tasks[name] = self.progress.add_task(name, total=res.to_send, rate="", rejected=0, retries=0)
@@ -46,7 +46,7 @@ class SyncProgress:
         tenth = 10 * done // res.to_send if res.to_send else 10
         if tenth > self.said.get(name, -1):  # the start, each further tenth, the end
             self.said[name] = tenth
-            extra = f", {rate}" if rate else ""
+            extra = (f", {res.deferred:,} deferred" if res.deferred else "") + (f", {rate}" if rate else "")
             self.err.print(
                 f"sync {name}: {done:,}/{res.to_send:,} rows sent ({res.rejected:,} rejected, "
                 f"{res.retries:,} retries{extra})",

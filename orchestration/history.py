@@ -25,7 +25,7 @@ from outflow import settings
 log = logging.getLogger(__name__)
 
 #: The metadata a sync materialization carries, as the Dagster sync asset reports it.
-SYNC_FIELDS = ("run_id", "status", "added", "changed", "removed", "rejected", "invalid", "acked")
+SYNC_FIELDS = ("run_id", "status", "added", "changed", "removed", "rejected", "invalid", "acked", "deferred")
 TAG = {"outflow/source": "cli"}
 
 

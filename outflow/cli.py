@@ -405,14 +405,16 @@ def demo_cmd(
             "invalid",
             "acked",
             "rejected",
+            "deferred",
         ):
             table.add_column(col, justify="left" if col in ("sync", "destination", "status") else "right")
         for r in report.syncs:
             table.add_row(
                 r["sync"],
                 r.get("destination", ""),
-                f"{r['status']}: {r['error']}" if r.get("error") else r["status"],
-                *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected")),
+                r.get("outcome") or (f"{r['status']}: {r['error']}" if r.get("error") else r["status"]),
+                *(str(r.get(k, "")) for k in ("added", "changed", "removed", "invalid", "acked", "rejected",
+                                              "deferred")),
             )  # fmt: skip
         console.print(table)
     if report.received:

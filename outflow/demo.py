@@ -76,10 +76,13 @@ def _stop_all(sandboxes: list[Any]) -> None:
             future.result()
 
 
-def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def sync_to_sandboxes(
+    warehouse: Path | None, stack: ExitStack, clock: Callable[[], datetime] | None = None
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """Start every destination sandbox on 127.0.0.1 (free ports), point each declared sync at its sandbox
     (same path, local host and port), give it the sandbox's credentials, and run them all on ``warehouse``
-    (a DuckDB file; ``None``: the warehouse the settings name, e.g. PostgreSQL)."""
+    (a DuckDB file; ``None``: the warehouse the settings name, e.g. PostgreSQL). ``clock``: the syncs' clock
+    (``run_sync``; default the wall clock, which the SMS quiet hours read)."""
     from activations.config import load_syncs
     from activations.engine import SyncFailed, run_sync
     from activations.sandboxes import start_all
@@ -105,7 +108,7 @@ def sync_to_sandboxes(warehouse: Path | None, stack: ExitStack) -> tuple[list[di
             continue
         local = cfg.model_copy(update={"destination": cfg.destination.model_copy(update={"base_url": base_url})})
         try:
-            res = run_sync(local, warehouse=warehouse)  # the engine runs the quality gate itself
+            res = run_sync(local, warehouse=warehouse, clock=clock)  # the engine runs the quality gate itself
             results.append({"sync": cfg.name, "destination": kind, **res.as_dict()})
         except SyncFailed as exc:
             results.append(

@@ -33,8 +33,10 @@ def _metadata(res: SyncResult) -> dict[str, dg.MetadataValue]:
         "rejected": dg.MetadataValue.int(res.rejected),
         "invalid": dg.MetadataValue.int(res.invalid),
         "acked": dg.MetadataValue.int(res.acked),
+        "deferred": dg.MetadataValue.int(res.deferred),  # held back for the next run (quiet hours): no failure
         "duration_s": dg.MetadataValue.float(round(res.duration_s, 3)),
         "completion_ratio": dg.MetadataValue.float(round(res.completion_ratio, 4)),
+        **({"deferred_reason": dg.MetadataValue.text(res.deferred_reason)} if res.deferred_reason else {}),
     }
 
 
@@ -93,7 +95,7 @@ def build_sync_asset(cfg: SyncConfig) -> dg.AssetsDefinition:
             raise dg.Failure(description=str(exc), metadata=_metadata(exc.result)) from None
         context.log.info(
             f"sync {cfg.name}: {res.status}; added={res.added} changed={res.changed} removed={res.removed} "
-            f"rejected={res.rejected} invalid={res.invalid}"
+            f"rejected={res.rejected} invalid={res.invalid} deferred={res.deferred}"
         )
         return dg.MaterializeResult(metadata=_metadata(res), check_results=_checks(cfg, res))
 
