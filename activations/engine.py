@@ -3,7 +3,8 @@
 Order of a run: secret → warehouse → run log row → quality gate (``data_quality.gate.preflight``, always) →
 consent/erasure filter (``data_quality.gate.send_filter``, always) → diff (one set-based query) → invalid rows set
 aside → circuit breaker → (dry run stops here) → batches delivered, state committed after EACH acknowledged
-batch → run log row completed.
+batch (rows the destination defers, such as SMS in quiet hours, stay pending: ``activations.state.Deferrals``) →
+run log row completed.
 """
 
 from __future__ import annotations
@@ -105,10 +106,10 @@ class SyncResult:
     @property
     def outcome(self) -> str:
         """The run in one line for people: its status, the rows deferred (and why) and its error, e.g.
-        ``success; 12 rows deferred to the next run (held: quiet hours in America/New_York; sent next run)``."""
+        ``success; 12 rows deferred (held: quiet hours in America/New_York; sent next run)``."""
         text = "dry run: nothing sent" if self.dry_run else self.status
         if self.deferred:
-            text += f"; {self.deferred} rows deferred to the next run ({self.deferred_reason})"
+            text += f"; {self.deferred} rows deferred ({self.deferred_reason})"
         return f"{text}: {self.error}" if self.error else text
 
     @property
@@ -354,6 +355,7 @@ def _commit_batches(
     rng = _ranges_sql(ranges)
     rejected = {k: mask(m) for k, m in rejected.items()}  # a vendor's message may echo the credentials
     notes = {k: mask(m) for k, m in notes.items()} if notes else notes
+    deferred = {k: mask(m) for k, m in deferred.items()} if deferred else deferred
     with con.transaction():
         acked, log_from, status, message = rng, f"{_PENDING} p", "'ok'", "NULL"
         if rejected:
@@ -586,8 +588,9 @@ async def _deliver_all(
             ).fetchone()  # type: ignore[misc]
             sent = SentRecorder(con, cfg, dest)  # what was sent where, for removals and erasures
             reader = _PendingReader(con, cfg, dest, res.to_send, sent.lookup)
-            forget_settled_deferrals(con, cfg.name, _PENDING)
             held = Deferrals(con, cfg.name, cfg.thresholds.max_deferral_hours, clock)
+            if held.since:
+                forget_settled_deferrals(con, cfg.name, _PENDING)
 
             def commit(
                 ranges: list[tuple[int, int]],

@@ -151,9 +151,9 @@ def row_log(
     person_id: str | None = None,
     limit: int | None = None,
 ) -> pl.DataFrame:
-    """The row log, newest first: what each run did with each row (ok, rejected, unknown) and the destination's
-    message, with the destination each sync sent to; for one sync and/or one person (their keys in every
-    declared sync, ``person_keys_sql``); none without a state (``q`` None)."""
+    """The row log, newest first: what each run did with each row (ok, rejected, deferred, unknown) and the
+    destination's message, with the destination each sync sent to; for one sync and/or one person (their keys in
+    every declared sync, ``person_keys_sql``); none without a state (``q`` None)."""
     if q is None:
         return empty_frame(*LOG_COLUMNS)
     params: list[object] = [sync_name, sync_name]

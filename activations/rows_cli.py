@@ -60,7 +60,7 @@ def log_cmd(
     limit: LimitOpt = 100,
     warehouse: WarehouseOpt = None,
 ) -> None:
-    """The row log, newest first: what each run did with each row (ok, rejected, unknown), and the
+    """The row log, newest first: what each run did with each row (ok, rejected, deferred, unknown), and the
     destination's message."""
     from activations.rows import row_log
 
