@@ -126,27 +126,38 @@ class _Components:
         self.tags[ra] = self.tags[ra] | self.tags[rb]
 
 
-def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame, n: int) -> tuple[np.ndarray, ...]:
-    """Edges as (ia < ib) node numbers with their evidence, records and last seen (epoch µs): one per pair,
-    sorted by pair."""
-    evidence = [
-        (pl.col("records").cast(pl.Int64).fill_null(1) if "records" in edges.columns else pl.lit(1, pl.Int64)).alias(
-            "records"
-        ),
-        (
-            pl.col("last_seen_at").cast(pl.Datetime("us")).dt.epoch("us").fill_null(0)
-            if "last_seen_at" in edges.columns
-            else pl.lit(0, pl.Int64)
-        ).alias("last"),
-    ]
-    ends = index.select("key", "idx")
+def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """Edges as node numbers (the row of each end's key in `index`) with their records and last seen (epoch µs);
+    edges with an end outside `index` are left out."""
+    ends = index.select("key").with_row_index("idx").cast({"idx": pl.Int64})
     coded = (
-        edges.select("a", "b", *evidence)
+        edges.select("a", "b", *[c for c in ("records", "last_seen_at") if c in edges.columns])
         .join(ends.rename({"key": "a", "idx": "x"}), on="a")
         .join(ends.rename({"key": "b", "idx": "y"}), on="b")
     )
-    x, y = coded["x"].to_numpy(), coded["y"].to_numpy()
-    records, last = coded["records"].to_numpy(), coded["last"].to_numpy()
+    return coded_edges(coded)
+
+
+def coded_edges(coded: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """`x`, `y` (node numbers) and optionally `records`, `last_seen_at` as arrays: records (1 where missing) and
+    last seen in epoch µs (0 where missing)."""
+    records = (
+        coded["records"].cast(pl.Int64).fill_null(1).to_numpy()
+        if "records" in coded.columns
+        else np.ones(coded.height, np.int64)
+    )
+    last = (
+        coded["last_seen_at"].cast(pl.Datetime("us")).dt.epoch("us").fill_null(0).to_numpy()
+        if "last_seen_at" in coded.columns
+        else np.zeros(coded.height, np.int64)
+    )
+    return coded["x"].to_numpy(), coded["y"].to_numpy(), records, last
+
+
+def _unique_pairs(x, y, records, last, n: int) -> tuple[np.ndarray, ...]:
+    """One edge per pair of distinct nodes, as (ia < ib), with its most records and latest last seen; sorted by
+    pair."""
+    x, y = np.asarray(x, np.int64), np.asarray(y, np.int64)
     pair = np.minimum(x, y) * n + np.maximum(x, y)
     keep = x != y
     pair, records, last = pair[keep], records[keep], last[keep]
@@ -200,15 +211,37 @@ def resolve_graph(
     nodes: `key` ("email:ann@x.com"), `type`. edges: `a`, `b` and optionally `records`, `last_seen_at`.
     previous: the last map's `key`, `person_id`. registry: every id issued before (REGISTRY_SCHEMA).
     """
+    # sorted by key, so that node numbers, component labels and every tie break depend on the data only
+    index = nodes.select("key", "type").unique("key").sort("key")
+    coded_previous = None
+    if previous is not None:
+        numbered = index.select("key").with_row_index("node").cast({"node": pl.Int64})
+        coded_previous = previous.join(numbered, on="key").select("node", "person_id")
+    return resolve_coded(index, _coded_edges(edges, index), coded_previous, registry, overrides, config, run_at)
+
+
+def resolve_coded(
+    index: pl.DataFrame,
+    edges: tuple[np.ndarray, ...],
+    previous: pl.DataFrame | None = None,
+    registry: pl.DataFrame | None = None,
+    overrides: list[Override] | tuple[Override, ...] = (),
+    config: GraphConfig | None = None,
+    run_at: datetime | None = None,
+) -> Resolution:
+    """`resolve_graph` on numbered nodes: index holds `key`, `type`, one row per node, sorted by key (a node's
+    number is its row); edges are (x, y, records, last seen in epoch µs) arrays of node numbers (`coded_edges`),
+    in any order, repeats allowed; previous holds `node`, `person_id`. Persons come back in the index's order."""
     config = config or GraphConfig()
     run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
-    # sorted by key, so that node numbers, component labels and every tie break depend on the data only
-    index = nodes.select("key", "type").unique("key").sort("key").with_row_index("idx").cast({"idx": pl.Int64})
     n = index.height
     keys = index["key"]
     # node numbers of the overrides' identifiers only (a lookup of every key would cost a dict of n strings)
     named = list({k for o in overrides for k in (o.a, o.b)})
-    node_of = dict(index.filter(pl.col("key").is_in(named)).select("key", "idx").rows()) if named else {}
+    node_of = {}
+    if named:
+        found = index.select("key").with_row_index("idx").filter(pl.col("key").is_in(named))
+        node_of = dict(found.select("key", "idx").rows())
     type_names = sorted(set(index["type"].unique().to_list()) | set(config.max_links_per_type))
     type_code = {t: i for i, t in enumerate(type_names)}
     tc = index["type"].replace_strict(type_code, return_dtype=pl.Int64).to_numpy()
@@ -216,7 +249,7 @@ def resolve_graph(
     strong = np.isin(types, config.strong_types)[tc] if n else np.zeros(0, bool)
     hub = np.isin(types, HUB_TYPES)[tc] if n else np.zeros(0, bool)
 
-    ia, ib, records, last = _coded_edges(edges, index, n)
+    ia, ib, records, last = _unique_pairs(*edges, n)
 
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
@@ -270,6 +303,7 @@ def resolve_graph(
     known = np.zeros(n, bool)
     known[labels[strong & ~shared]] = True
     persons_out = index.select("key", "type").with_columns(
+        node=pl.int_range(n, dtype=pl.Int64),
         comp=pl.Series(labels, dtype=pl.Int64),
         is_shared=pl.Series(shared),
         shared_reason=pl.Series(reason.tolist(), dtype=pl.String),
@@ -334,13 +368,13 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
         registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
     registry = registry.select(*REGISTRY_SCHEMA).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     prev = (
-        pl.DataFrame(schema={"key": pl.String, "prev_id": pl.String})
+        pl.DataFrame(schema={"node": pl.Int64, "prev_id": pl.String})
         if previous is None
-        else previous.select("key", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
+        else previous.select("node", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
     )
     if registry.is_empty() and prev.height:
         # a map from before the registry existed: its ids count as issued, known when they hold a strong identifier
-        legacy = out.join(prev, on="key").group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        legacy = out.join(prev, on="node").group_by("prev_id").agg(pl.col("strong").any().alias("known"))
         registry = (
             prev.select(pl.col("prev_id").alias("person_id"))
             .unique()
@@ -350,7 +384,7 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
             )
             .cast(REGISTRY_SCHEMA)
         )  # type: ignore[arg-type]
-    members = out.filter(~pl.col("is_shared")).join(prev, on="key")
+    members = out.filter(~pl.col("is_shared")).join(prev, on="node")
     # an old id goes to the component holding most of its strong identifiers, then most identifiers
     votes = (
         members.group_by("prev_id", "comp")
@@ -379,18 +413,8 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
     )
     comps = comps.with_columns(anchor=keys.gather(comps["comp"]))
     fresh = comps.filter(pl.col("prev_id").is_null())
-    candidates = new_person_ids(fresh["anchor"]).to_list() if fresh.height else []
-    issued = set(registry["person_id"].to_list()) | set(prev["prev_id"].to_list())
-    issued |= set(comps["prev_id"].drop_nulls().to_list())
-    new_ids = []
-    for anchor, candidate in zip(fresh["anchor"].to_list(), candidates, strict=True):
-        salt = 0
-        while candidate in issued:  # never reuse an id issued before, to anyone
-            salt += 1
-            candidate = _salted_id(anchor, salt)
-        issued.add(candidate)
-        new_ids.append(candidate)
-    fresh = fresh.with_columns(new_id=pl.Series(new_ids, dtype=pl.String))
+    candidates = new_person_ids(fresh["anchor"]) if fresh.height else pl.Series([], dtype=pl.String)
+    fresh = fresh.with_columns(new_id=pl.Series(_unique_ids(fresh["anchor"], candidates, registry, prev, comps)))
     comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
         person_id=pl.coalesce("prev_id", "new_id")
     )
@@ -401,35 +425,52 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
         pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
     ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     registry = pl.concat([registry, new_registry])
-    changes = _changes(persons, prev, registry, never, forced, keys, run_at)
+    changes = _changes(persons, prev, registry, never, forced, run_at)
     return Resolution(
-        persons=persons.sort("key").select(*MAP_SCHEMA).cast(MAP_SCHEMA),  # type: ignore[arg-type]
+        persons=persons.sort("node").select(*MAP_SCHEMA).cast(MAP_SCHEMA),  # type: ignore[arg-type]
         registry=registry,
         changes=changes,
     )
 
 
-def _changes(persons, prev, registry, never, forced, keys, run_at) -> pl.DataFrame:
+def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps) -> pl.Series:
+    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone."""
+    old = pl.concat([registry["person_id"], prev["prev_id"], comps["prev_id"].drop_nulls()])
+    if not (candidates.is_in(old).any() or candidates.is_duplicated().any()):
+        return candidates  # nothing to salt
+    issued = set(old.to_list())
+    new_ids = []
+    for anchor, candidate in zip(anchors.to_list(), candidates.to_list(), strict=True):
+        salt = 0
+        while candidate in issued:
+            salt += 1
+            candidate = _salted_id(anchor, salt)
+        issued.add(candidate)
+        new_ids.append(candidate)
+    return pl.Series(new_ids, dtype=pl.String)
+
+
+def _changes(persons, prev, registry, never, forced, run_at) -> pl.DataFrame:
     """Every identifier that moved to another person this run, grouped as merges and splits with a reason."""
     moved = (
         persons.filter(pl.col("person_id").is_not_null())
-        .join(prev, on="key")
+        .join(prev, on="node")
         .filter(pl.col("prev_id") != pl.col("person_id"))
     )
     if moved.is_empty():
         return pl.DataFrame(schema=CHANGES_SCHEMA)
     alive = set(persons["person_id"].drop_nulls().unique().to_list())
     was_known = dict(registry.select("person_id", "known").rows())
-    override_keys = {keys[x] for pair in never + forced for x in pair}
-    override_persons = set(persons.filter(pl.col("key").is_in(list(override_keys)))["person_id"].drop_nulls())
+    override_nodes = {int(x) for pair in never + forced for x in pair}
+    override_persons = set(persons.filter(pl.col("node").is_in(list(override_nodes)))["person_id"].drop_nulls())
     rows = []
     grouped = moved.group_by("prev_id", "person_id").agg(
-        pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("key")
+        pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("node")
     )
     # the old person's members that are shared now
-    went_shared = set(persons.filter(pl.col("is_shared")).join(prev, on="key")["prev_id"].to_list())
-    for prev_id, person_id, n, known, cut, moved_keys in grouped.sort("prev_id", "person_id").rows():
-        touched = bool(override_keys & set(moved_keys))
+    went_shared = set(persons.filter(pl.col("is_shared")).join(prev, on="node")["prev_id"].to_list())
+    for prev_id, person_id, n, known, cut, moved_nodes in grouped.sort("prev_id", "person_id").rows():
+        touched = bool(override_nodes & set(moved_nodes))
         if prev_id not in alive:
             change = "merge"
             if touched:
