@@ -216,7 +216,8 @@ def resolve_graph(
     coded_previous = None
     if previous is not None:
         numbered = index.select("key").with_row_index("node").cast({"node": pl.Int64})
-        coded_previous = previous.join(numbered, on="key").select("node", "person_id")
+        # an identifier that left the graph has no node number, but its id still counts as issued
+        coded_previous = previous.join(numbered, on="key", how="left").select("node", "person_id")
     return resolve_coded(index, _coded_edges(edges, index), coded_previous, registry, overrides, config, run_at)
 
 
@@ -231,11 +232,11 @@ def resolve_coded(
 ) -> Resolution:
     """`resolve_graph` on numbered nodes: index holds `key`, `type`, one row per node, sorted by key (a node's
     number is its row); edges are (x, y, records, last seen in epoch µs) arrays of node numbers (`coded_edges`),
-    in any order, repeats allowed; previous holds `node`, `person_id`. Persons come back in the index's order."""
+    in any order, repeats allowed; previous holds `node` (null for an identifier no longer in the graph) and
+    `person_id`. Persons come back in the index's order."""
     config = config or GraphConfig()
     run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
     n = index.height
-    keys = index["key"]
     # node numbers of the overrides' identifiers only (a lookup of every key would cost a dict of n strings)
     named = list({k for o in overrides for k in (o.a, o.b)})
     node_of = {}
@@ -255,10 +256,6 @@ def resolve_coded(
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
     by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
     by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
-    reason = np.full(n, None, dtype=object)
-    reason[by_persons] = [f"shared: seen with {p} persons" for p in persons[by_persons]]
-    reason[by_degree] = [f"shared: linked to {d} identifiers" for d in degree[by_degree]]
-    reason[by_type] = "shared: too many identifiers of one type"
     shared = by_type | by_degree | by_persons
 
     # overrides: forced merges un-share their identifiers (an override wins over every rule)
@@ -268,7 +265,15 @@ def resolve_coded(
             (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
     for x, y in forced:
         shared[[x, y]] = False
-        reason[[x, y]] = None
+    # the reason of a shared value: the per-type cap first, then the total degree, then the persons seen with
+    reason = pl.select(
+        pl.when(pl.lit(pl.Series(shared & by_type)))
+        .then(pl.lit("shared: too many identifiers of one type"))
+        .when(pl.lit(pl.Series(shared & by_degree)))
+        .then(pl.format("shared: linked to {} identifiers", pl.lit(pl.Series(degree))))
+        .when(pl.lit(pl.Series(shared & by_persons)))
+        .then(pl.format("shared: seen with {} persons", pl.lit(pl.Series(persons))))
+    ).to_series()
     usable = ~shared[ia] & ~shared[ib]
     ia, ib, records, last = ia[usable], ib[usable], records[usable], last[usable]
     fa = np.array([x for x, _ in forced], dtype=np.int64)
@@ -302,17 +307,19 @@ def resolve_coded(
 
     known = np.zeros(n, bool)
     known[labels[strong & ~shared]] = True
-    persons_out = index.select("key", "type").with_columns(
-        node=pl.int_range(n, dtype=pl.Int64),
-        comp=pl.Series(labels, dtype=pl.Int64),
-        is_shared=pl.Series(shared),
-        shared_reason=pl.Series(reason.tolist(), dtype=pl.String),
-        cluster_size=pl.Series(sizes[labels], dtype=pl.Int64),
-        strong=pl.Series(strong),
-        cut=pl.Series(cut),
-        known=pl.Series(known[labels]),
+    persons_out = pl.DataFrame(
+        {
+            "node": np.arange(n, dtype=np.int64),
+            "comp": labels.astype(np.int64),
+            "is_shared": shared,
+            "shared_reason": reason,
+            "cluster_size": sizes[labels].astype(np.int64),
+            "strong": strong,
+            "cut": cut,
+            "known": known[labels],
+        }
     )
-    return _assign_ids(persons_out, keys, previous, registry, never, forced, run_at)
+    return _assign_ids(persons_out, index, previous, registry, never, forced, run_at)
 
 
 def _resolve_hard(labels, hard, ia, ib, records, last, fa, fb, never, strong, tc, conflict_code, config, n):
@@ -363,7 +370,10 @@ def _salted_id(anchor: str, salt: int) -> str:
     return "p_" + hashlib.md5(f"{anchor}#{salt}".encode()).hexdigest()[:16]
 
 
-def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolution:
+def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolution:
+    """Person ids for the components of `out` (one row per node, in node order), kept from the previous map or
+    new; the persons come back in node order, with their keys from `index`."""
+    keys = index["key"]
     if registry is None:
         registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
     registry = registry.select(*REGISTRY_SCHEMA).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
@@ -418,16 +428,18 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
     comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
         person_id=pl.coalesce("prev_id", "new_id")
     )
-    persons = out.join(comps.select("comp", "person_id"), on="comp", how="left").with_columns(
-        person_id=pl.when(pl.col("is_shared")).then(None).otherwise(pl.col("person_id"))
-    )
+    # each node takes its component's id (a shared value none), in node order
+    by_comp = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(comps["comp"], comps["person_id"])
+    persons = out.with_columns(person_id=pl.when(pl.col("is_shared")).then(None).otherwise(by_comp.gather(out["comp"])))
     new_registry = fresh.select(
         pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
     ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     registry = pl.concat([registry, new_registry])
     changes = _changes(persons, prev, registry, never, forced, run_at)
     return Resolution(
-        persons=persons.sort("node").select(*MAP_SCHEMA).cast(MAP_SCHEMA),  # type: ignore[arg-type]
+        persons=pl.concat([index.select("key", "type"), persons], how="horizontal")
+        .select(*MAP_SCHEMA)
+        .cast(MAP_SCHEMA),  # type: ignore[arg-type]
         registry=registry,
         changes=changes,
     )

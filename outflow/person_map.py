@@ -146,8 +146,10 @@ select e.a, e.b, e.origin,
             and ((s.source_record is null and e.source_record is not null) or e.source_record < s.source_record))
         then e.source_record else s.source_record end as source_record
 from main.int_identity__edges as e
-inner join {seen} as s on s.a = e.a and s.b = e.b and s.origin = e.origin
+inner join {seen} as s on s.a = e.a and s.b = e.b and {same_origin}
 """
+# an edge's origin, matched as polars groups it (a missing origin is one origin of its own)
+_SAME_ORIGIN = "coalesce(s.origin, '') = coalesce({e}.origin, '')"
 
 
 def _remember_edges(wh: Warehouse) -> None:
@@ -164,13 +166,13 @@ def _remember_edges(wh: Warehouse) -> None:
     facts = EDGE_COLUMNS[3:]
     wh.execute(
         f"update {EDGES_SEEN} as s set {', '.join(f'{c} = m.{c}' for c in facts)} "
-        f"from ({_EDGE_MERGE.format(seen=EDGES_SEEN)}) as m "
-        "where m.a = s.a and m.b = s.b and m.origin = s.origin and "
+        f"from ({_EDGE_MERGE.format(seen=EDGES_SEEN, same_origin=_SAME_ORIGIN.format(e='e'))}) as m "
+        f"where m.a = s.a and m.b = s.b and {_SAME_ORIGIN.format(e='m')} and "
         f"({' or '.join(f'm.{c} is distinct from s.{c}' for c in facts)})"
     )
     wh.execute(
         f"insert into {EDGES_SEEN} ({columns}) select {columns} from main.int_identity__edges as e where not exists "
-        f"(select 1 from {EDGES_SEEN} as s where s.a = e.a and s.b = e.b and s.origin = e.origin)"
+        f"(select 1 from {EDGES_SEEN} as s where s.a = e.a and s.b = e.b and {_SAME_ORIGIN.format(e='e')})"
     )
 
 
