@@ -382,9 +382,15 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         if previous is None
         else previous.select("node", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
     )
+    # each node's previous id, in node order (an identifier that left the graph has no node)
+    placed = prev.filter(pl.col("node").is_not_null())
+    prev_ids = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(placed["node"], placed["prev_id"])
+    out = out.with_columns(prev_id=prev_ids)
     if registry.is_empty() and prev.height:
         # a map from before the registry existed: its ids count as issued, known when they hold a strong identifier
-        legacy = out.join(prev, on="node").group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        legacy = (
+            out.filter(pl.col("prev_id").is_not_null()).group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        )
         registry = (
             prev.select(pl.col("prev_id").alias("person_id"))
             .unique()
@@ -394,7 +400,7 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
             )
             .cast(REGISTRY_SCHEMA)
         )  # type: ignore[arg-type]
-    members = out.filter(~pl.col("is_shared")).join(prev, on="node")
+    members = out.filter(~pl.col("is_shared") & pl.col("prev_id").is_not_null())
     # an old id goes to the component holding most of its strong identifiers, then most identifiers
     votes = (
         members.group_by("prev_id", "comp")
@@ -435,7 +441,7 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
     ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     registry = pl.concat([registry, new_registry])
-    changes = _changes(persons, prev, registry, never, forced, run_at)
+    changes = _changes(persons, registry, never, forced, run_at)
     return Resolution(
         persons=pl.concat([index.select("key", "type"), persons], how="horizontal")
         .select(*MAP_SCHEMA)
@@ -462,17 +468,14 @@ def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps
     return pl.Series(new_ids, dtype=pl.String)
 
 
-def _changes(persons, prev, registry, never, forced, run_at) -> pl.DataFrame:
+def _changes(persons, registry, never, forced, run_at) -> pl.DataFrame:
     """Every identifier that moved to another person this run, grouped as merges and splits with a reason."""
-    moved = (
-        persons.filter(pl.col("person_id").is_not_null())
-        .join(prev, on="node")
-        .filter(pl.col("prev_id") != pl.col("person_id"))
-    )
+    moved = persons.filter(pl.col("person_id").is_not_null()).filter(pl.col("prev_id") != pl.col("person_id"))
     if moved.is_empty():
         return pl.DataFrame(schema=CHANGES_SCHEMA)
-    alive = set(persons["person_id"].drop_nulls().unique().to_list())
-    was_known = dict(registry.select("person_id", "known").rows())
+    moved_ids = moved["prev_id"].unique()
+    alive = set(moved_ids.filter(moved_ids.is_in(persons["person_id"].drop_nulls())).to_list())
+    was_known = dict(registry.filter(pl.col("person_id").is_in(moved_ids)).select("person_id", "known").rows())
     override_nodes = {int(x) for pair in never + forced for x in pair}
     override_persons = set(persons.filter(pl.col("node").is_in(list(override_nodes)))["person_id"].drop_nulls())
     rows = []
@@ -480,7 +483,7 @@ def _changes(persons, prev, registry, never, forced, run_at) -> pl.DataFrame:
         pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("node")
     )
     # the old person's members that are shared now
-    went_shared = set(persons.filter(pl.col("is_shared")).join(prev, on="node")["prev_id"].to_list())
+    went_shared = set(persons.filter(pl.col("is_shared"))["prev_id"].drop_nulls().to_list())
     for prev_id, person_id, n, known, cut, moved_nodes in grouped.sort("prev_id", "person_id").rows():
         touched = bool(override_nodes & set(moved_nodes))
         if prev_id not in alive:

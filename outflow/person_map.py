@@ -133,7 +133,9 @@ def load_overrides(path: Path | None = None) -> list[Override]:
 
 
 NODES = "_outflow_identity_nodes"  # this run's node numbers (a temp table)
-# an edge's evidence from this build (e) and from earlier runs (s), merged as the earliest sighting's record wins
+NEW_EDGES = "_outflow_identity_new_edges"  # this build's new and changed remembered edges (a temp table)
+# an edge of this build (e) beside the same edge remembered (s), merged: most records, first and last seen, the
+# earliest sighting's record; `is_new` when it was not remembered
 _EDGE_MERGE = """
 select e.a, e.b, e.origin,
     case when s.records is null or e.records > s.records then e.records else s.records end as records,
@@ -141,20 +143,23 @@ select e.a, e.b, e.origin,
         else s.first_seen_at end as first_seen_at,
     case when s.last_seen_at is null or e.last_seen_at > s.last_seen_at then e.last_seen_at
         else s.last_seen_at end as last_seen_at,
-    case when (s.first_seen_at is null and e.first_seen_at is not null) or e.first_seen_at < s.first_seen_at
+    case when s.a is null or (s.first_seen_at is null and e.first_seen_at is not null)
+        or e.first_seen_at < s.first_seen_at
         or (e.first_seen_at is not distinct from s.first_seen_at
             and ((s.source_record is null and e.source_record is not null) or e.source_record < s.source_record))
-        then e.source_record else s.source_record end as source_record
+        then e.source_record else s.source_record end as source_record,
+    s.a is null as is_new,
+    s.records as s_records, s.first_seen_at as s_first_seen_at, s.last_seen_at as s_last_seen_at,
+    s.source_record as s_source_record
 from main.int_identity__edges as e
-inner join {seen} as s on s.a = e.a and s.b = e.b and {same_origin}
+left join {seen} as s on s.a = e.a and s.b = e.b and coalesce(s.origin, '') = coalesce(e.origin, '')
 """
-# an edge's origin, matched as polars groups it (a missing origin is one origin of its own)
-_SAME_ORIGIN = "coalesce(s.origin, '') = coalesce({e}.origin, '')"
 
 
 def _remember_edges(wh: Warehouse) -> None:
     """Add this build's edges to every edge seen before, in place: a pair keeps its first record and first seen,
-    per origin; only new and changed rows are written. The remembered edges of a stage switched off are dropped."""
+    per origin (a missing origin is one of its own); only new and changed rows are written. The remembered edges
+    of a stage switched off are dropped."""
     columns = ", ".join(EDGE_COLUMNS)
     if not wh.table_exists(SCHEMA, "edges_seen"):
         wh.execute(f"create table {EDGES_SEEN} as select {columns} from main.int_identity__edges")
@@ -164,16 +169,18 @@ def _remember_edges(wh: Warehouse) -> None:
         origins = ", ".join(f"'{origin}'" for origin in off)
         wh.execute(f"delete from {EDGES_SEEN} where origin in ({origins})")
     facts = EDGE_COLUMNS[3:]
+    changed = " or ".join(f"m.{c} is distinct from m.s_{c}" for c in facts)
+    wh.execute(f"drop table if exists {NEW_EDGES}")
     wh.execute(
-        f"update {EDGES_SEEN} as s set {', '.join(f'{c} = m.{c}' for c in facts)} "
-        f"from ({_EDGE_MERGE.format(seen=EDGES_SEEN, same_origin=_SAME_ORIGIN.format(e='e'))}) as m "
-        f"where m.a = s.a and m.b = s.b and {_SAME_ORIGIN.format(e='m')} and "
-        f"({' or '.join(f'm.{c} is distinct from s.{c}' for c in facts)})"
+        f"create temp table {NEW_EDGES} as select {columns}, is_new from "
+        f"({_EDGE_MERGE.format(seen=EDGES_SEEN)}) as m where m.is_new or {changed}"
     )
     wh.execute(
-        f"insert into {EDGES_SEEN} ({columns}) select {columns} from main.int_identity__edges as e where not exists "
-        f"(select 1 from {EDGES_SEEN} as s where s.a = e.a and s.b = e.b and {_SAME_ORIGIN.format(e='e')})"
+        f"update {EDGES_SEEN} as s set {', '.join(f'{c} = m.{c}' for c in facts)} from {NEW_EDGES} as m "
+        "where not m.is_new and m.a = s.a and m.b = s.b and coalesce(s.origin, '') = coalesce(m.origin, '')"
     )
+    wh.execute(f"insert into {EDGES_SEEN} ({columns}) select {columns} from {NEW_EDGES} where is_new")
+    wh.execute(f"drop table {NEW_EDGES}")
 
 
 def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
