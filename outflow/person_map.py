@@ -1,9 +1,10 @@
 """The identity step: identifiers grouped into persons between dbt models, on every engine.
 
-dbt builds the identifier graph in SQL (int_identity__nodes, int_identity__edges); this step pulls it as Arrow
-through the warehouse interface, adds it to the edges every earlier run saw, resolves it with
-`outflow.identity_graph.resolve_graph` (conflict-aware links, overrides, stable ids) and writes back, in one
-transaction, in schema outflow_identity:
+dbt builds the identifier graph in SQL (int_identity__nodes, int_identity__edges); this step, in one
+transaction, adds its edges to the edges every earlier run saw (in the warehouse, writing only new and changed
+rows), numbers the nodes in key order and pulls the graph as Arrow with its ends as node numbers (the warehouse
+joins the string keys, Python sorts and groups integers), resolves it with `outflow.identity_graph.resolve_coded`
+(conflict-aware links, overrides, stable ids) and writes back the rows that changed, in schema outflow_identity:
 
 - person_map: identifier key -> person id (int_identity__identifiers reads it); an identifier that left the
   graph keeps its last row;
