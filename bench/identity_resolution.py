@@ -11,6 +11,11 @@ runs in another, so its peak memory is its own.
     .venv/bin/python bench/identity_resolution.py --identifiers 1000000,10000000   # the issue's sizes
     .venv/bin/python bench/identity_resolution.py --identifiers 20000 --hard       # small, with the hard cases
 
+`--step-only`: the identity step alone (`resolve_person_map`) on a prepared warehouse whose dbt models are
+built, untimed: its CPU and wall seconds from scratch, then again on the same data with the map it wrote.
+
+    .venv/bin/python bench/identity_resolution.py --step-only --identifiers 100000,1000000
+
 `--resolve-only`: Outflow's `resolve` on graphs already in memory (string keys -> guards -> components -> stable
 person ids) beside scipy's connected_components and networkx, checking that all find the same clusters:
 
@@ -254,11 +259,13 @@ def main() -> None:
     parser.add_argument("--identifiers", default="1000000,10000000", help="the whole path at these sizes")
     parser.add_argument("--hard", action="store_true", help="generate the hard identity cases too")
     parser.add_argument("--resolve-only", action="store_true", help="resolve() in memory beside scipy/networkx")
+    parser.add_argument("--step-only", action="store_true", help="the identity step alone on a prepared warehouse")
     parser.add_argument("--sizes", default="100000,1000000,10000000", help="--resolve-only sizes")
     parser.add_argument("--demo", action="store_true", help="also time `outflow demo` at the default size")
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "N", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--prepare", nargs=2, metavar=("PEOPLE", "DIR"), help=argparse.SUPPRESS)
     parser.add_argument("--path", nargs=2, metavar=("DIR", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--step", nargs=2, metavar=("DIR", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         run_one(args.one[0], int(args.one[1]), Path(args.one[2]))
@@ -266,6 +273,10 @@ def main() -> None:
         prepare(int(args.prepare[0]), args.hard, Path(args.prepare[1]))
     elif args.path:
         run_path(Path(args.path[0]), Path(args.path[1]))
+    elif args.step:
+        run_step(Path(args.step[0]), Path(args.step[1]))
+    elif args.step_only:
+        step_only([int(s) for s in args.identifiers.split(",")], args.hard)
     elif args.resolve_only:
         resolve_only(args)
     else:
@@ -304,6 +315,48 @@ def resolve_only(args: argparse.Namespace) -> None:
         )
     if args.demo:
         print(f"make demo at the default size (2,000 people): {time_demo():.1f} s wall")
+
+
+def run_step(work: Path, out: Path) -> None:
+    """Time the identity step alone, from scratch and then again with the map it wrote; figures as JSON."""
+    from outflow.person_map import SCHEMA, resolve_person_map
+    from outflow.warehouse import connect
+
+    # the models the step reads, built by dbt in a child process, so that dbt's memory is not counted
+    build = (
+        "import sys, pathlib; from outflow.build import run_dbt; run_dbt(['run', '--select', '+int_identity__edges'], "
+    )
+    subprocess.run(
+        [sys.executable, "-c", build + "warehouse=pathlib.Path(sys.argv[1]))", str(work / "w.duckdb")], check=True
+    )
+    with connect(work / "w.duckdb") as wh:
+        wh.execute(f"drop schema if exists {SCHEMA} cascade")
+    result: dict = {"load_start": os.getloadavg()[0]}
+    for run in ("first", "again"):
+        t0, c0 = time.perf_counter(), _cpu()
+        with connect(work / "w.duckdb") as wh:
+            result["identifiers"] = resolve_person_map(wh)
+        result[run] = {"wall": time.perf_counter() - t0, "cpu": _cpu() - c0}
+    result["load_end"] = os.getloadavg()[0]
+    result["peak_mb"] = _peak_mb()
+    out.write_text(json.dumps(result))
+
+
+def step_only(sizes: list[int], hard: bool) -> None:
+    print("The identity step alone (resolve_person_map, DuckDB): from scratch, then again with its own map")
+    print(f"{'identifiers':>11} {'first CPU s':>11} {'wall s':>7} {'again CPU s':>11} {'wall s':>7} {'load':>9} "
+          f"{'peak MB':>8}")  # fmt: skip
+    for n in sizes:
+        with tempfile.TemporaryDirectory() as tmp:
+            work, me = Path(tmp), [sys.executable, __file__]
+            people = str(max(50, n // IDENTIFIERS_PER_PERSON))
+            subprocess.run([*me, "--prepare", people, tmp, *(["--hard"] if hard else [])], check=True)
+            subprocess.run([*me, "--step", tmp, str(work / "out.json")], check=True)
+            r = json.loads((work / "out.json").read_text())
+        print(
+            f"{r['identifiers']:>11,} {r['first']['cpu']:>11.2f} {r['first']['wall']:>7.2f} {r['again']['cpu']:>11.2f} "
+            f"{r['again']['wall']:>7.2f} {r['load_start']:>4.1f}-{r['load_end']:<4.1f} {r['peak_mb']:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

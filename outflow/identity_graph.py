@@ -126,27 +126,38 @@ class _Components:
         self.tags[ra] = self.tags[ra] | self.tags[rb]
 
 
-def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame, n: int) -> tuple[np.ndarray, ...]:
-    """Edges as (ia < ib) node numbers with their evidence, records and last seen (epoch µs): one per pair,
-    sorted by pair."""
-    evidence = [
-        (pl.col("records").cast(pl.Int64).fill_null(1) if "records" in edges.columns else pl.lit(1, pl.Int64)).alias(
-            "records"
-        ),
-        (
-            pl.col("last_seen_at").cast(pl.Datetime("us")).dt.epoch("us").fill_null(0)
-            if "last_seen_at" in edges.columns
-            else pl.lit(0, pl.Int64)
-        ).alias("last"),
-    ]
-    ends = index.select("key", "idx")
+def _coded_edges(edges: pl.DataFrame, index: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """Edges as node numbers (the row of each end's key in `index`) with their records and last seen (epoch µs);
+    edges with an end outside `index` are left out."""
+    ends = index.select("key").with_row_index("idx").cast({"idx": pl.Int64})
     coded = (
-        edges.select("a", "b", *evidence)
+        edges.select("a", "b", *[c for c in ("records", "last_seen_at") if c in edges.columns])
         .join(ends.rename({"key": "a", "idx": "x"}), on="a")
         .join(ends.rename({"key": "b", "idx": "y"}), on="b")
     )
-    x, y = coded["x"].to_numpy(), coded["y"].to_numpy()
-    records, last = coded["records"].to_numpy(), coded["last"].to_numpy()
+    return coded_edges(coded)
+
+
+def coded_edges(coded: pl.DataFrame) -> tuple[np.ndarray, ...]:
+    """`x`, `y` (node numbers) and optionally `records`, `last_seen_at` as arrays: records (1 where missing) and
+    last seen in epoch µs (0 where missing)."""
+    records = (
+        coded["records"].cast(pl.Int64).fill_null(1).to_numpy()
+        if "records" in coded.columns
+        else np.ones(coded.height, np.int64)
+    )
+    last = (
+        coded["last_seen_at"].cast(pl.Datetime("us")).dt.epoch("us").fill_null(0).to_numpy()
+        if "last_seen_at" in coded.columns
+        else np.zeros(coded.height, np.int64)
+    )
+    return coded["x"].to_numpy(), coded["y"].to_numpy(), records, last
+
+
+def _unique_pairs(x, y, records, last, n: int) -> tuple[np.ndarray, ...]:
+    """One edge per pair of distinct nodes, as (ia < ib), with its most records and latest last seen; sorted by
+    pair."""
+    x, y = np.asarray(x, np.int64), np.asarray(y, np.int64)
     pair = np.minimum(x, y) * n + np.maximum(x, y)
     keep = x != y
     pair, records, last = pair[keep], records[keep], last[keep]
@@ -200,15 +211,38 @@ def resolve_graph(
     nodes: `key` ("email:ann@x.com"), `type`. edges: `a`, `b` and optionally `records`, `last_seen_at`.
     previous: the last map's `key`, `person_id`. registry: every id issued before (REGISTRY_SCHEMA).
     """
+    # sorted by key, so that node numbers, component labels and every tie break depend on the data only
+    index = nodes.select("key", "type").unique("key").sort("key")
+    coded_previous = None
+    if previous is not None:
+        numbered = index.select("key").with_row_index("node").cast({"node": pl.Int64})
+        # an identifier that left the graph has no node number, but its id still counts as issued
+        coded_previous = previous.join(numbered, on="key", how="left").select("node", "person_id")
+    return resolve_coded(index, _coded_edges(edges, index), coded_previous, registry, overrides, config, run_at)
+
+
+def resolve_coded(
+    index: pl.DataFrame,
+    edges: tuple[np.ndarray, ...],
+    previous: pl.DataFrame | None = None,
+    registry: pl.DataFrame | None = None,
+    overrides: list[Override] | tuple[Override, ...] = (),
+    config: GraphConfig | None = None,
+    run_at: datetime | None = None,
+) -> Resolution:
+    """`resolve_graph` on numbered nodes: index holds `key`, `type`, one row per node, sorted by key (a node's
+    number is its row); edges are (x, y, records, last seen in epoch µs) arrays of node numbers (`coded_edges`),
+    in any order, repeats allowed; previous holds `node` (null for an identifier no longer in the graph) and
+    `person_id`. Persons come back in the index's order."""
     config = config or GraphConfig()
     run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
-    # sorted by key, so that node numbers, component labels and every tie break depend on the data only
-    index = nodes.select("key", "type").unique("key").sort("key").with_row_index("idx").cast({"idx": pl.Int64})
     n = index.height
-    keys = index["key"]
     # node numbers of the overrides' identifiers only (a lookup of every key would cost a dict of n strings)
     named = list({k for o in overrides for k in (o.a, o.b)})
-    node_of = dict(index.filter(pl.col("key").is_in(named)).select("key", "idx").rows()) if named else {}
+    node_of = {}
+    if named:
+        found = index.select("key").with_row_index("idx").filter(pl.col("key").is_in(named))
+        node_of = dict(found.select("key", "idx").rows())
     type_names = sorted(set(index["type"].unique().to_list()) | set(config.max_links_per_type))
     type_code = {t: i for i, t in enumerate(type_names)}
     tc = index["type"].replace_strict(type_code, return_dtype=pl.Int64).to_numpy()
@@ -216,16 +250,12 @@ def resolve_graph(
     strong = np.isin(types, config.strong_types)[tc] if n else np.zeros(0, bool)
     hub = np.isin(types, HUB_TYPES)[tc] if n else np.zeros(0, bool)
 
-    ia, ib, records, last = _coded_edges(edges, index, n)
+    ia, ib, records, last = _unique_pairs(*edges, n)
 
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
     by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
     by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
-    reason = np.full(n, None, dtype=object)
-    reason[by_persons] = [f"shared: seen with {p} persons" for p in persons[by_persons]]
-    reason[by_degree] = [f"shared: linked to {d} identifiers" for d in degree[by_degree]]
-    reason[by_type] = "shared: too many identifiers of one type"
     shared = by_type | by_degree | by_persons
 
     # overrides: forced merges un-share their identifiers (an override wins over every rule)
@@ -235,7 +265,15 @@ def resolve_graph(
             (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
     for x, y in forced:
         shared[[x, y]] = False
-        reason[[x, y]] = None
+    # the reason of a shared value: the per-type cap first, then the total degree, then the persons seen with
+    reason = pl.select(
+        pl.when(pl.lit(pl.Series(shared & by_type)))
+        .then(pl.lit("shared: too many identifiers of one type"))
+        .when(pl.lit(pl.Series(shared & by_degree)))
+        .then(pl.format("shared: linked to {} identifiers", pl.lit(pl.Series(degree))))
+        .when(pl.lit(pl.Series(shared & by_persons)))
+        .then(pl.format("shared: seen with {} persons", pl.lit(pl.Series(persons))))
+    ).to_series()
     usable = ~shared[ia] & ~shared[ib]
     ia, ib, records, last = ia[usable], ib[usable], records[usable], last[usable]
     fa = np.array([x for x, _ in forced], dtype=np.int64)
@@ -269,16 +307,19 @@ def resolve_graph(
 
     known = np.zeros(n, bool)
     known[labels[strong & ~shared]] = True
-    persons_out = index.select("key", "type").with_columns(
-        comp=pl.Series(labels, dtype=pl.Int64),
-        is_shared=pl.Series(shared),
-        shared_reason=pl.Series(reason.tolist(), dtype=pl.String),
-        cluster_size=pl.Series(sizes[labels], dtype=pl.Int64),
-        strong=pl.Series(strong),
-        cut=pl.Series(cut),
-        known=pl.Series(known[labels]),
+    persons_out = pl.DataFrame(
+        {
+            "node": np.arange(n, dtype=np.int64),
+            "comp": labels.astype(np.int64),
+            "is_shared": shared,
+            "shared_reason": reason,
+            "cluster_size": sizes[labels].astype(np.int64),
+            "strong": strong,
+            "cut": cut,
+            "known": known[labels],
+        }
     )
-    return _assign_ids(persons_out, keys, previous, registry, never, forced, run_at)
+    return _assign_ids(persons_out, index, previous, registry, never, forced, run_at)
 
 
 def _resolve_hard(labels, hard, ia, ib, records, last, fa, fb, never, strong, tc, conflict_code, config, n):
@@ -329,18 +370,27 @@ def _salted_id(anchor: str, salt: int) -> str:
     return "p_" + hashlib.md5(f"{anchor}#{salt}".encode()).hexdigest()[:16]
 
 
-def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolution:
+def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolution:
+    """Person ids for the components of `out` (one row per node, in node order), kept from the previous map or
+    new; the persons come back in node order, with their keys from `index`."""
+    keys = index["key"]
     if registry is None:
         registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
     registry = registry.select(*REGISTRY_SCHEMA).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     prev = (
-        pl.DataFrame(schema={"key": pl.String, "prev_id": pl.String})
+        pl.DataFrame(schema={"node": pl.Int64, "prev_id": pl.String})
         if previous is None
-        else previous.select("key", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
+        else previous.select("node", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
     )
+    # each node's previous id, in node order (an identifier that left the graph has no node)
+    placed = prev.filter(pl.col("node").is_not_null())
+    prev_ids = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(placed["node"], placed["prev_id"])
+    out = out.with_columns(prev_id=prev_ids)
     if registry.is_empty() and prev.height:
         # a map from before the registry existed: its ids count as issued, known when they hold a strong identifier
-        legacy = out.join(prev, on="key").group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        legacy = (
+            out.filter(pl.col("prev_id").is_not_null()).group_by("prev_id").agg(pl.col("strong").any().alias("known"))
+        )
         registry = (
             prev.select(pl.col("prev_id").alias("person_id"))
             .unique()
@@ -350,7 +400,7 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
             )
             .cast(REGISTRY_SCHEMA)
         )  # type: ignore[arg-type]
-    members = out.filter(~pl.col("is_shared")).join(prev, on="key")
+    members = out.filter(~pl.col("is_shared") & pl.col("prev_id").is_not_null())
     # an old id goes to the component holding most of its strong identifiers, then most identifiers
     votes = (
         members.group_by("prev_id", "comp")
@@ -379,57 +429,63 @@ def _assign_ids(out, keys, previous, registry, never, forced, run_at) -> Resolut
     )
     comps = comps.with_columns(anchor=keys.gather(comps["comp"]))
     fresh = comps.filter(pl.col("prev_id").is_null())
-    candidates = new_person_ids(fresh["anchor"]).to_list() if fresh.height else []
-    issued = set(registry["person_id"].to_list()) | set(prev["prev_id"].to_list())
-    issued |= set(comps["prev_id"].drop_nulls().to_list())
-    new_ids = []
-    for anchor, candidate in zip(fresh["anchor"].to_list(), candidates, strict=True):
-        salt = 0
-        while candidate in issued:  # never reuse an id issued before, to anyone
-            salt += 1
-            candidate = _salted_id(anchor, salt)
-        issued.add(candidate)
-        new_ids.append(candidate)
-    fresh = fresh.with_columns(new_id=pl.Series(new_ids, dtype=pl.String))
+    candidates = new_person_ids(fresh["anchor"]) if fresh.height else pl.Series([], dtype=pl.String)
+    fresh = fresh.with_columns(new_id=pl.Series(_unique_ids(fresh["anchor"], candidates, registry, prev, comps)))
     comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
         person_id=pl.coalesce("prev_id", "new_id")
     )
-    persons = out.join(comps.select("comp", "person_id"), on="comp", how="left").with_columns(
-        person_id=pl.when(pl.col("is_shared")).then(None).otherwise(pl.col("person_id"))
-    )
+    # each node takes its component's id (a shared value none), in node order
+    by_comp = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(comps["comp"], comps["person_id"])
+    persons = out.with_columns(person_id=pl.when(pl.col("is_shared")).then(None).otherwise(by_comp.gather(out["comp"])))
     new_registry = fresh.select(
         pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
     ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     registry = pl.concat([registry, new_registry])
-    changes = _changes(persons, prev, registry, never, forced, keys, run_at)
+    changes = _changes(persons, registry, never, forced, run_at)
     return Resolution(
-        persons=persons.sort("key").select(*MAP_SCHEMA).cast(MAP_SCHEMA),  # type: ignore[arg-type]
+        persons=pl.concat([index.select("key", "type"), persons], how="horizontal")
+        .select(*MAP_SCHEMA)
+        .cast(MAP_SCHEMA),  # type: ignore[arg-type]
         registry=registry,
         changes=changes,
     )
 
 
-def _changes(persons, prev, registry, never, forced, keys, run_at) -> pl.DataFrame:
+def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps) -> pl.Series:
+    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone."""
+    old = pl.concat([registry["person_id"], prev["prev_id"], comps["prev_id"].drop_nulls()])
+    if not (candidates.is_in(old).any() or candidates.is_duplicated().any()):
+        return candidates  # nothing to salt
+    issued = set(old.to_list())
+    new_ids = []
+    for anchor, candidate in zip(anchors.to_list(), candidates.to_list(), strict=True):
+        salt = 0
+        while candidate in issued:
+            salt += 1
+            candidate = _salted_id(anchor, salt)
+        issued.add(candidate)
+        new_ids.append(candidate)
+    return pl.Series(new_ids, dtype=pl.String)
+
+
+def _changes(persons, registry, never, forced, run_at) -> pl.DataFrame:
     """Every identifier that moved to another person this run, grouped as merges and splits with a reason."""
-    moved = (
-        persons.filter(pl.col("person_id").is_not_null())
-        .join(prev, on="key")
-        .filter(pl.col("prev_id") != pl.col("person_id"))
-    )
+    moved = persons.filter(pl.col("person_id").is_not_null()).filter(pl.col("prev_id") != pl.col("person_id"))
     if moved.is_empty():
         return pl.DataFrame(schema=CHANGES_SCHEMA)
-    alive = set(persons["person_id"].drop_nulls().unique().to_list())
-    was_known = dict(registry.select("person_id", "known").rows())
-    override_keys = {keys[x] for pair in never + forced for x in pair}
-    override_persons = set(persons.filter(pl.col("key").is_in(list(override_keys)))["person_id"].drop_nulls())
+    moved_ids = moved["prev_id"].unique()
+    alive = set(moved_ids.filter(moved_ids.is_in(persons["person_id"].drop_nulls())).to_list())
+    was_known = dict(registry.filter(pl.col("person_id").is_in(moved_ids)).select("person_id", "known").rows())
+    override_nodes = {int(x) for pair in never + forced for x in pair}
+    override_persons = set(persons.filter(pl.col("node").is_in(list(override_nodes)))["person_id"].drop_nulls())
     rows = []
     grouped = moved.group_by("prev_id", "person_id").agg(
-        pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("key")
+        pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("node")
     )
     # the old person's members that are shared now
-    went_shared = set(persons.filter(pl.col("is_shared")).join(prev, on="key")["prev_id"].to_list())
-    for prev_id, person_id, n, known, cut, moved_keys in grouped.sort("prev_id", "person_id").rows():
-        touched = bool(override_keys & set(moved_keys))
+    went_shared = set(persons.filter(pl.col("is_shared"))["prev_id"].drop_nulls().to_list())
+    for prev_id, person_id, n, known, cut, moved_nodes in grouped.sort("prev_id", "person_id").rows():
+        touched = bool(override_nodes & set(moved_nodes))
         if prev_id not in alive:
             change = "merge"
             if touched:

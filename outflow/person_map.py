@@ -1,9 +1,10 @@
 """The identity step: identifiers grouped into persons between dbt models, on every engine.
 
-dbt builds the identifier graph in SQL (int_identity__nodes, int_identity__edges); this step pulls it as Arrow
-through the warehouse interface, adds it to the edges every earlier run saw, resolves it with
-`outflow.identity_graph.resolve_graph` (conflict-aware links, overrides, stable ids) and writes back, in one
-transaction, in schema outflow_identity:
+dbt builds the identifier graph in SQL (int_identity__nodes, int_identity__edges); this step, in one
+transaction, adds its edges to the edges every earlier run saw (in the warehouse, writing only new and changed
+rows), numbers the nodes in key order and pulls the graph as Arrow with its ends as node numbers (the warehouse
+joins the string keys, Python sorts and groups integers), resolves it with `outflow.identity_graph.resolve_coded`
+(conflict-aware links, overrides, stable ids) and writes back the rows that changed, in schema outflow_identity:
 
 - person_map: identifier key -> person id (int_identity__identifiers reads it); an identifier that left the
   graph keeps its last row;
@@ -25,11 +26,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from outflow import normalize, settings
 from outflow.errors import OutflowError
-from outflow.identity_graph import EDGE_COLUMNS, REGISTRY_SCHEMA, STAGE_ORIGINS, GraphConfig, Override, resolve_graph
+from outflow.identity_graph import (
+    EDGE_COLUMNS,
+    REGISTRY_SCHEMA,
+    STAGE_ORIGINS,
+    GraphConfig,
+    Override,
+    coded_edges,
+    resolve_coded,
+)
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -48,6 +58,8 @@ SOURCE_YML = "dbt_project/models/intermediate/_intermediate.yml"
 OVERRIDES_SEED = "identity_overrides.csv"
 OVERRIDE_ACTIONS = ("merge", "never_merge")
 IDENTIFIER_TYPES = ("email", "phone", "crm_id", "user_id", "cookie", "device")
+MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size", "shared_reason"]
+CHANGED = "_outflow_person_map_changed"  # the person map's new and changed rows (a temp table)
 
 
 def identity_config(manifest_path: Path | None = None) -> GraphConfig:
@@ -121,30 +133,91 @@ def load_overrides(path: Path | None = None) -> list[Override]:
     return overrides
 
 
-def _remembered_edges(wh: Warehouse) -> pl.DataFrame:
-    """This build's edges added to every edge seen before (a pair keeps its first record and first seen, per
-    origin); the remembered edges of a stage switched off are dropped."""
-    current = wh.fetch_polars(f"select {', '.join(EDGE_COLUMNS)} from main.int_identity__edges")
+NODES = "_outflow_identity_nodes"  # this run's node numbers (a temp table)
+NEW_EDGES = "_outflow_identity_new_edges"  # this build's new and changed remembered edges (a temp table)
+# an edge of this build (e) beside the same edge remembered (s), merged: most records, first and last seen, the
+# earliest sighting's record; `is_new` when it was not remembered
+_EDGE_MERGE = """
+select e.a, e.b, e.origin,
+    case when s.records is null or e.records > s.records then e.records else s.records end as records,
+    case when s.first_seen_at is null or e.first_seen_at < s.first_seen_at then e.first_seen_at
+        else s.first_seen_at end as first_seen_at,
+    case when s.last_seen_at is null or e.last_seen_at > s.last_seen_at then e.last_seen_at
+        else s.last_seen_at end as last_seen_at,
+    case when s.a is null or (s.first_seen_at is null and e.first_seen_at is not null)
+        or e.first_seen_at < s.first_seen_at
+        or (e.first_seen_at is not distinct from s.first_seen_at
+            and ((s.source_record is null and e.source_record is not null) or e.source_record < s.source_record))
+        then e.source_record else s.source_record end as source_record,
+    s.a is null as is_new,
+    s.records as s_records, s.first_seen_at as s_first_seen_at, s.last_seen_at as s_last_seen_at,
+    s.source_record as s_source_record
+from main.int_identity__edges as e
+left join {seen} as s on s.a = e.a and s.b = e.b and coalesce(s.origin, '') = coalesce(e.origin, '')
+"""
+
+
+def _remember_edges(wh: Warehouse) -> None:
+    """Add this build's edges to every edge seen before, in place: a pair keeps its first record and first seen,
+    per origin (a missing origin is one of its own); only new and changed rows are written. The remembered edges
+    of a stage switched off are dropped."""
+    columns = ", ".join(EDGE_COLUMNS)
     if not wh.table_exists(SCHEMA, "edges_seen"):
-        return current
-    if "origin" not in wh.columns(SCHEMA, "edges_seen"):  # edges remembered before origins were kept
-        wh.execute(f"alter table {EDGES_SEEN} add column origin varchar")
-        wh.execute(f"update {EDGES_SEEN} set origin = 'record'")
-    seen = wh.fetch_polars(f"select {', '.join(EDGE_COLUMNS)} from {EDGES_SEEN}")
+        wh.execute(f"create table {EDGES_SEEN} as select {columns} from main.int_identity__edges")
+        return
     off = [origin for origin, table in STAGE_ORIGINS.items() if not wh.table_exists(SCHEMA, table)]
     if off:
-        seen = seen.filter(~pl.col("origin").is_in(off).fill_null(False))
-    return (
-        pl.concat([seen, current], how="vertical_relaxed")
-        .sort(["a", "b", "origin", "first_seen_at", "source_record"], nulls_last=True)
-        .group_by("a", "b", "origin", maintain_order=True)
-        .agg(
-            pl.col("records").max(),
-            pl.col("first_seen_at").min(),
-            pl.col("last_seen_at").max(),
-            pl.col("source_record").first(),
-        )
+        origins = ", ".join(f"'{origin}'" for origin in off)
+        wh.execute(f"delete from {EDGES_SEEN} where origin in ({origins})")
+    facts = EDGE_COLUMNS[3:]
+    changed = " or ".join(f"m.{c} is distinct from m.s_{c}" for c in facts)
+    wh.execute(f"drop table if exists {NEW_EDGES}")
+    wh.execute(
+        f"create temp table {NEW_EDGES} as select {columns}, is_new from "
+        f"({_EDGE_MERGE.format(seen=EDGES_SEEN)}) as m where m.is_new or {changed}"
     )
+    wh.execute(
+        f"update {EDGES_SEEN} as s set {', '.join(f'{c} = m.{c}' for c in facts)} from {NEW_EDGES} as m "
+        "where not m.is_new and m.a = s.a and m.b = s.b and coalesce(s.origin, '') = coalesce(m.origin, '')"
+    )
+    wh.execute(f"insert into {EDGES_SEEN} ({columns}) select {columns} from {NEW_EDGES} where is_new")
+    wh.execute(f"drop table {NEW_EDGES}")
+
+
+def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
+    """The usable nodes sorted by key (a node's number is its row), the remembered edges as node numbers, and
+    the previous map's rows as node numbers: the warehouse joins the string keys, Python gets integers."""
+    wh.execute(f"drop table if exists {NODES}")
+    wh.execute(
+        f"create temp table {NODES} as select key, type, row_number() over (order by key) - 1 as node from "
+        "(select distinct identifier_key as key, identifier_type as type from main.int_identity__nodes "
+        "where block_reason is null) as usable"
+    )
+    index = wh.fetch_polars(f"select key, type from {NODES} order by node")
+    edges = wh.fetch_polars(
+        f"select x.node as x, y.node as y, e.records, e.last_seen_at from {EDGES_SEEN} as e "
+        f"inner join {NODES} as x on x.key = e.a inner join {NODES} as y on y.key = e.b"
+    )
+    previous = None
+    if wh.table_exists(SCHEMA, TABLE):  # an identifier that left the graph has no node number (its id counts)
+        previous = wh.fetch_polars(
+            f"select n.node, {', '.join(f'm.{c}' for c in MAP_COLUMNS[1:])} from {PERSON_MAP} as m "
+            f"left join {NODES} as n on n.key = m.identifier_key"
+        )
+    wh.execute(f"drop table {NODES}")
+    # the warehouse's collation may order keys otherwise than Python does: renumber by Python's order
+    order = index["key"].arg_sort()
+    if not order.equals(pl.int_range(index.height, dtype=order.dtype, eager=True)):
+        rank = np.empty(index.height, np.int64)
+        rank[order.to_numpy()] = np.arange(index.height)
+        rank = pl.Series(rank)
+        index = index[order]
+        edges = edges.with_columns(x=rank.gather(edges["x"]), y=rank.gather(edges["y"]))
+        if previous is not None:
+            previous = previous.with_columns(node=rank.gather(previous["node"]))
+    if previous is not None:
+        previous = previous.cast({"node": pl.Int64})
+    return index, coded_edges(edges.cast({"x": pl.Int64, "y": pl.Int64})), previous
 
 
 def resolve_person_map(
@@ -153,51 +226,41 @@ def resolve_person_map(
     overrides: list[Override] | None = None,
     run_at: datetime | None = None,
 ) -> int:
-    """Resolve the graph dbt built and replace the person map with the answer; return the identifiers resolved."""
+    """Resolve the graph dbt built and update the person map with the answer; return the identifiers resolved."""
     overrides = load_overrides() if overrides is None else overrides
     if wh.target == "spark":  # the graph stays in the cluster: grouped in Spark SQL, resolved on the executors
         from outflow.label_propagation import resolve_in_warehouse
 
         return resolve_in_warehouse(wh, config or identity_config(), overrides, run_at)
-    nodes = wh.fetch_polars(
-        "select identifier_key as key, identifier_type as type from main.int_identity__nodes where block_reason is null"
-    )
-    edges = _remembered_edges(wh)
-    previous = registry = None
-    if wh.table_exists(SCHEMA, TABLE):
-        previous = wh.fetch_polars(f"select * from {PERSON_MAP}")
-        if "shared_reason" not in previous.columns:  # a map written before shared reasons were kept
-            wh.execute(f"alter table {PERSON_MAP} add column shared_reason varchar")
-            previous = previous.with_columns(shared_reason=pl.lit(None, dtype=pl.String))
-    if wh.table_exists(SCHEMA, "person_ids"):
-        registry = wh.fetch_polars(f"select * from {PERSON_IDS}")
-    result = resolve_graph(
-        nodes,
-        edges,
-        previous=None if previous is None else previous.select(pl.col("identifier_key").alias("key"), "person_id"),
-        registry=registry,
-        overrides=overrides,
-        config=config or identity_config(),
-        run_at=run_at or datetime.now(UTC),
-    )
-    resolved = result.persons.select(
-        pl.col("key").alias("identifier_key"), "person_id", "is_shared", "cluster_size", "shared_reason"
-    )
-    mapped = resolved
-    if previous is not None:
-        kept = previous.select(resolved.columns).join(resolved, on="identifier_key", how="anti")
-        mapped = pl.concat([resolved, kept], how="vertical_relaxed")
-    issued = result.registry.select(*REGISTRY_SCHEMA)
-    if registry is not None:
-        issued = issued.join(registry.select("person_id"), on="person_id", how="anti")
+    config = config or identity_config()
+    if wh.table_exists(SCHEMA, "edges_seen") and "origin" not in wh.columns(SCHEMA, "edges_seen"):
+        wh.execute(f"alter table {EDGES_SEEN} add column origin varchar")  # edges remembered before origins were kept
+        wh.execute(f"update {EDGES_SEEN} set origin = 'record'")
+    if wh.table_exists(SCHEMA, TABLE) and "shared_reason" not in wh.columns(SCHEMA, TABLE):
+        wh.execute(f"alter table {PERSON_MAP} add column shared_reason varchar")  # a map from before shared reasons
+    had_map = wh.table_exists(SCHEMA, TABLE)
+    registry = wh.fetch_polars(f"select * from {PERSON_IDS}") if wh.table_exists(SCHEMA, "person_ids") else None
     wh.create_schema(SCHEMA)
     with wh.transaction():
-        # emptied rather than dropped, so that nothing built on the tables (a user's view) stands in the way
-        for table, exists in ((PERSON_MAP, previous is not None), (EDGES_SEEN, wh.table_exists(SCHEMA, "edges_seen"))):
-            if exists:
-                wh.execute(f"delete from {table}")
-        wh.write_arrow(PERSON_MAP, mapped.to_arrow(), mode="append")
-        wh.write_arrow(EDGES_SEEN, edges.select(EDGE_COLUMNS).to_arrow(), mode="append")
+        _remember_edges(wh)
+        index, edges, previous = _numbered_graph(wh)
+        result = resolve_coded(
+            index,
+            edges,
+            previous=None if previous is None else previous.select("node", "person_id"),
+            registry=registry,
+            overrides=overrides,
+            config=config,
+            run_at=run_at or datetime.now(UTC),
+        )
+        resolved = result.persons.select(pl.col("key").alias("identifier_key"), *MAP_COLUMNS[1:])
+        issued = result.registry.select(*REGISTRY_SCHEMA)
+        if registry is not None:
+            issued = issued.join(registry.select("person_id"), on="person_id", how="anti")
+        if had_map:
+            _update_map(wh, resolved, previous)
+        else:
+            wh.write_arrow(PERSON_MAP, resolved.to_arrow(), mode="append")
         wh.write_arrow(PERSON_IDS, issued.to_arrow(), mode="append")
         wh.write_arrow(CHANGES, result.changes.to_arrow(), mode="append")
     log.info(
@@ -207,3 +270,24 @@ def resolve_person_map(
         result.changes.height,
     )
     return resolved.height
+
+
+def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -> None:
+    """Write the rows of the person map that are new or changed (an identifier that left the graph keeps its
+    last row): the same table as rewriting it whole."""
+    facts = MAP_COLUMNS[1:]
+    old = previous.rename({c: f"{c}_old" for c in facts}).with_columns(was=pl.lit(True))
+    changed = (
+        resolved.with_row_index("node")
+        .cast({"node": pl.Int64})
+        .join(old, on="node", how="left")
+        .filter(pl.col("was").is_null() | pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in facts))
+        .select(MAP_COLUMNS)
+    )
+    if changed.is_empty():
+        return
+    wh.write_arrow(CHANGED, changed.to_arrow(), mode="replace", temporary=True)
+    wh.execute(f"delete from {PERSON_MAP} where identifier_key in (select identifier_key from {CHANGED})")
+    columns = ", ".join(MAP_COLUMNS)
+    wh.execute(f"insert into {PERSON_MAP} ({columns}) select {columns} from {CHANGED}")
+    wh.execute(f"drop table {CHANGED}")
