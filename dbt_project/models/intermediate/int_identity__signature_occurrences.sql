@@ -10,17 +10,11 @@ with signatures as (
 select source, signature_id, 'crm_id' as identifier_type, record_key as identifier_value, records, first_seen_at, last_seen_at
 from signatures where source = 'crm'
 union all
-select source, signature_id, 'email', email_canonical, records, first_seen_at, last_seen_at
-from signatures where email_canonical is not null
+{%- for identifier_type, column in [('email', 'email_canonical'), ('phone', 'phone'), ('cookie', 'cookie_id'),
+    ('user_id', 'user_id')] %}
+select source, signature_id, '{{ identifier_type }}', {{ column }}, records, first_seen_at, last_seen_at
+from signatures where {{ column }} is not null
 union all
-select source, signature_id, 'phone', phone, records, first_seen_at, last_seen_at
-from signatures where phone is not null
-union all
-select source, signature_id, 'cookie', cookie_id, records, first_seen_at, last_seen_at
-from signatures where cookie_id is not null
-union all
-select source, signature_id, 'user_id', user_id, records, first_seen_at, last_seen_at
-from signatures where user_id is not null
-union all
+{%- endfor %}
 select source, signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at
 from signatures where source = 'consent'
