@@ -1,7 +1,7 @@
 """Identity resolution benchmarks.
 
 The whole path (default): generated data loaded into a DuckDB warehouse, then, timed, the real dbt models and the
-identity step, occurrences -> pairs -> nodes -> edges -> components -> person map -> record persons, at a number of
+identity step, signatures -> pairs -> nodes -> edges -> components -> person map -> signature persons, at a number of
 identifiers (~4 per generated person). Reports each stage's wall seconds (dbt start-up: the rest of the wall time,
 dbt's own start and parse), the whole path's wall and CPU seconds
 (DuckDB's threads included), the load average before and after (the machine is shared) and peak memory. Data
@@ -10,6 +10,10 @@ runs in another, so its peak memory is its own.
 
     .venv/bin/python bench/identity_resolution.py --identifiers 1000000,10000000   # the issue's sizes
     .venv/bin/python bench/identity_resolution.py --identifiers 20000 --hard       # small, with the hard cases
+    .venv/bin/python bench/identity_resolution.py --identifiers 100000 --per-model # each model's CPU too
+
+After the path it builds `fct_events` (the first consumer of the persons, outside the path's figures) and reports
+its CPU; `--per-model` then runs each model's compiled SQL again, one at a time, for its own CPU seconds.
 
 `--step-only`: the identity step alone (`resolve_person_map`) on a prepared warehouse whose dbt models are
 built, untimed: its CPU and wall seconds from scratch, then again on the same data with the map it wrote.
@@ -159,7 +163,8 @@ def time_demo() -> float:
 
 IDENTIFIERS_PER_PERSON = 4  # about what the generator gives (emails, phones, CRM ids, user ids, cookies)
 PATH_STAGES = {
-    "occurrences": ["int_identity__occurrences"],
+    # per signature (int_identity__signatures, __signature_occurrences), or per record before (__occurrences)
+    "occurrences": ["int_identity__occurrences", "int_identity__signatures", "int_identity__signature_occurrences"],
     "pairs": ["int_identity__pairs"],
     "nodes": ["int_identity__nodes"],
     "edges": ["int_identity__fuzzy_links", "int_identity__edges"],
@@ -192,7 +197,35 @@ def prepare(people: int, hard: bool, work: Path) -> None:
         normalize_emails(wh)
 
 
-def run_path(work: Path, out: Path) -> None:
+PERSONS_STAGE = "int_identity__identifiers int_identity__signature_persons int_identity__record_persons"
+
+
+def model_cpu(warehouse: Path, names: list[str]) -> dict[str, list]:
+    """Each model's compiled SQL (as the path's dbt run compiled it) run again as `create table ... as` through
+    outflow.warehouse, one at a time: the CPU seconds of this process (DuckDB's threads included) and the rows.
+    A view's figure is what reading it costs."""
+    from outflow.settings import dbt_target_dir
+    from outflow.warehouse import connect
+
+    compiled = dbt_target_dir() / "compiled"
+    out: dict[str, list] = {}
+    with connect(warehouse) as wh:
+        views = {r[0] for r in wh.execute("select table_name from information_schema.tables "
+                                          "where table_type = 'VIEW'").fetchall()}  # fmt: skip
+        for name in names:
+            path = next(compiled.rglob(f"{name}.sql"), None)
+            if path is None:
+                continue
+            c = _cpu()
+            wh.execute(f"create or replace table main.bench_model_cpu as {path.read_text()}")
+            cpu = _cpu() - c
+            rows = wh.execute("select count(*) from main.bench_model_cpu").fetchall()[0][0]
+            wh.execute("drop table main.bench_model_cpu")
+            out[name + (" (view)" if name in views else "")] = [cpu, rows]
+    return out
+
+
+def run_path(work: Path, out: Path, per_model: bool = False) -> None:
     """Time the identity path through the real dbt models and the identity step; write the figures as JSON."""
     from outflow.build import run_dbt
     from outflow.person_map import PERSON_MAP, resolve_person_map
@@ -205,6 +238,7 @@ def run_path(work: Path, out: Path) -> None:
     t0, c0 = time.perf_counter(), _cpu()
     run = run_dbt(["run", "--select", "+int_identity__edges"], warehouse=warehouse)
     seconds = {r["name"]: r["seconds"] for r in run.results}
+    names = list(seconds)
     for stage, models in PATH_STAGES.items():
         result["stages"][stage] = sum(seconds.get(m, 0.0) for m in models)
     result["stages"]["staging"] = sum(v for k, v in seconds.items() if k.startswith("stg_"))
@@ -212,22 +246,37 @@ def run_path(work: Path, out: Path) -> None:
     with connect(warehouse) as wh:
         resolve_person_map(wh)
     result["stages"]["person map"] = time.perf_counter() - t
-    run = run_dbt(["run", "--select", "int_identity__identifiers int_identity__record_persons"], warehouse=warehouse)
-    result["stages"]["record persons"] = sum(r["seconds"] for r in run.results)
+    # record persons: a view over the signature persons (int_identity__record_persons, read by the evaluation);
+    # a table of every record before the graph was built on signatures, so the same selection times both
+    run = run_dbt(["run", "--select", PERSONS_STAGE], warehouse=warehouse)
+    names += [r["name"] for r in run.results]
+    result["stages"]["persons"] = sum(r["seconds"] for r in run.results)
     result["wall"], result["cpu"] = time.perf_counter() - t0, _cpu() - c0
     result["stages"]["dbt start-up"] = result["wall"] - sum(result["stages"].values())
     result["load_end"] = os.getloadavg()[0]
     result["peak_mb"] = _peak_mb()
+    # the first consumer, outside the path: fct_events joins every event to its person
+    c = _cpu()
+    run_dbt(["run", "--select", "fct_events"], warehouse=warehouse)
+    result["fct_events_cpu"] = _cpu() - c
+    if per_model:
+        result["models"] = model_cpu(warehouse, [n for n in names if not n.startswith("stg_")] + ["fct_events"])
     with connect(warehouse) as wh:
         one = lambda sql: wh.execute(sql).fetchall()[0][0]  # noqa: E731
         result["identifiers"] = one("select count(*) from main.int_identity__nodes")
         result["edges"] = one("select count(*) from main.int_identity__edges")
-        result["records"] = one("select count(distinct record_id) from main.int_identity__occurrences")
+        if one("select count(*) from information_schema.tables where table_name = 'int_identity__signatures'"):
+            result["records"] = one("select sum(records) from main.int_identity__signatures")
+            result["signatures"] = one("select count(*) from main.int_identity__signatures")
+        else:  # the models before the graph was built on signatures: one occurrence row per record and identifier
+            result["records"] = result["signatures"] = one(
+                "select count(distinct record_id) from main.int_identity__occurrences"
+            )
         result["persons"] = one("select count(distinct person_id) from main.int_identity__record_persons")
     out.write_text(json.dumps(result))
 
 
-def whole_path(sizes: list[int], hard: bool) -> None:
+def whole_path(sizes: list[int], hard: bool, per_model: bool = False) -> None:
     rows = []
     for n in sizes:
         people = max(50, n // IDENTIFIERS_PER_PERSON)
@@ -235,19 +284,26 @@ def whole_path(sizes: list[int], hard: bool) -> None:
             work = Path(tmp)
             me = [sys.executable, __file__]
             subprocess.run([*me, "--prepare", str(people), str(work), *(["--hard"] if hard else [])], check=True)
-            subprocess.run([*me, "--path", str(work), str(work / "out.json")], check=True)
+            path = [*me, "--path", str(work), str(work / "out.json"), *(["--per-model"] if per_model else [])]
+            subprocess.run(path, check=True)
             rows.append({"people": people, **json.loads((work / "out.json").read_text())})
     mix = "hard" if hard else "easy"
     print(f"Identity resolution, the whole path through dbt and the identity step (DuckDB, {mix} mix)")
     stages = list(rows[0]["stages"]) if rows else []
-    head = f"{'identifiers':>11} {'edges':>10} {'records':>10} {'persons':>9} " + " ".join(f"{s:>14}" for s in stages)
+    head = f"{'identifiers':>11} {'edges':>10} {'records':>10} {'signatures':>10} {'persons':>9} "
+    head += " ".join(f"{s:>14}" for s in stages)
     print(head + f" {'wall s':>7} {'CPU s':>7} {'load':>9} {'peak MB':>8}")
     for r in rows:
         cells = " ".join(f"{r['stages'][s]:>14.2f}" for s in stages)
         print(
-            f"{r['identifiers']:>11,} {r['edges']:>10,} {r['records']:>10,} {r['persons']:>9,} {cells} "
+            f"{r['identifiers']:>11,} {r['edges']:>10,} {r['records']:>10,} {r['signatures']:>10,} "
+            f"{r['persons']:>9,} {cells} "
             f"{r['wall']:>7.2f} {r['cpu']:>7.2f} {r['load_start']:>4.1f}-{r['load_end']:<4.1f} {r['peak_mb']:>8.0f}"
         )
+    for r in rows:
+        print(f"fct_events after the path, full build: {r['fct_events_cpu']:.2f} CPU s")
+        for name, (cpu, n) in r.get("models", {}).items():
+            print(f"  {name:<45} {cpu:>7.2f} CPU s {n:>12,} rows")
     big = [r for r in rows if r["identifiers"] >= 9_000_000]
     if big:
         print(f"goal: 10M identifiers end to end in <= 60 s: {'met' if big[0]['wall'] <= 60 else 'NOT met'} "
@@ -258,6 +314,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--identifiers", default="1000000,10000000", help="the whole path at these sizes")
     parser.add_argument("--hard", action="store_true", help="generate the hard identity cases too")
+    parser.add_argument("--per-model", action="store_true", help="also each model's CPU seconds, one at a time")
     parser.add_argument("--resolve-only", action="store_true", help="resolve() in memory beside scipy/networkx")
     parser.add_argument("--step-only", action="store_true", help="the identity step alone on a prepared warehouse")
     parser.add_argument("--sizes", default="100000,1000000,10000000", help="--resolve-only sizes")
@@ -272,7 +329,7 @@ def main() -> None:
     elif args.prepare:
         prepare(int(args.prepare[0]), args.hard, Path(args.prepare[1]))
     elif args.path:
-        run_path(Path(args.path[0]), Path(args.path[1]))
+        run_path(Path(args.path[0]), Path(args.path[1]), args.per_model)
     elif args.step:
         run_step(Path(args.step[0]), Path(args.step[1]))
     elif args.step_only:
@@ -280,7 +337,7 @@ def main() -> None:
     elif args.resolve_only:
         resolve_only(args)
     else:
-        whole_path([int(s) for s in args.identifiers.split(",")], args.hard)
+        whole_path([int(s) for s in args.identifiers.split(",")], args.hard, args.per_model)
 
 
 def resolve_only(args: argparse.Namespace) -> None:

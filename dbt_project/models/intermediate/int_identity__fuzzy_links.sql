@@ -1,7 +1,7 @@
 {#- Fuzzy duplicates as identifier edges: each accepted pair of the fuzzy stage (outflow/identity_fuzzy.py, Splink;
     source outflow_identity.fuzzy_links) joins one usable identifier of each record, so int_identity__edges links
     the two records' identifiers. Empty when the stage is switched off (its source table is then absent). -#}
--- depends_on: {{ ref('int_identity__occurrences') }}, {{ ref('int_identity__nodes') }}
+-- depends_on: {{ ref('int_identity__signature_occurrences') }}, {{ ref('int_identity__nodes') }}
 {%- set fuzzy_source = source('outflow_identity', 'fuzzy_links') %}
 {%- set fuzzy = load_relation(fuzzy_source) if execute else none %}
 {%- if fuzzy is none %}
@@ -11,13 +11,17 @@ select
 where 1 = 0
 {%- else %}
 with anchors as (
-    -- the record's smallest usable identifier: the record's identifiers are already linked to it
-    select occurrences.record_id, min(nodes.identifier_key) as identifier_key, max(occurrences.observed_at) as observed_at
-    from {{ ref('int_identity__occurrences') }} as occurrences
+    -- the record's smallest usable identifier: the record's identifiers are already linked to it. The fuzzy
+    -- stage links CRM contacts and orders, which are one signature per record (signature_id = record id)
+    select
+        occurrences.signature_id as record_id,
+        min(nodes.identifier_key) as identifier_key,
+        max(occurrences.last_seen_at) as observed_at
+    from {{ ref('int_identity__signature_occurrences') }} as occurrences
     inner join {{ ref('int_identity__nodes') }} as nodes
         using (identifier_type, identifier_value)
-    where nodes.block_reason is null
-    group by occurrences.record_id
+    where nodes.block_reason is null and occurrences.source in ('crm', 'order')
+    group by occurrences.signature_id
 ),
 
 pairs as (

@@ -8,16 +8,17 @@
     - a value shared in the data: seen in records with more distinct strong identifiers (var
       identity_strong_types) than var identity_max_strong_links. A blocked value never creates an edge. -#}
 with occurrences as (
-    select * from {{ ref('int_identity__occurrences') }}
+    select * from {{ ref('int_identity__signature_occurrences') }}
 ),
 
 nodes as (
+    -- an identifier's occurrences: the records of its signatures
     select
         identifier_type,
         identifier_value,
-        min(observed_at) as first_seen_at,
-        max(observed_at) as last_seen_at,
-        count(*) as occurrences
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        cast(sum(records) as bigint) as occurrences
     from occurrences
     group by 1, 2
 ),

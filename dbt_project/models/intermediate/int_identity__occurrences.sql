@@ -1,4 +1,8 @@
-{#- Every identifier seen in every source record, normalized. Identifiers of one record co-occur. -#}
+{#- Every identifier seen in every source record, normalized: the per-record form of
+    int_identity__signature_occurrences, which the graph is built on. A view, computed when read (the evaluation,
+    outflow/identity_eval.py, and tests read it). -#}
+{{ config(materialized='view') }}
+
 with crm as (
     select * from {{ ref('stg_crm__contacts') }}
 ),

@@ -1,33 +1,31 @@
-{#- The person behind each source record: the person of its strongest identifier (a CRM id, then a user id, an
-    email, a phone, a cookie; then the smallest value), so a form filled on a shared cookie belongs to the email
-    typed in it. Identifiers that identify nobody (blocked, shared) are skipped. The strength is ranked once per
-    identifier, so each record takes the smallest rank of its identifiers (a plain aggregate, not a window). -#}
-with ranked as (
-    select
-        identifier_type,
-        identifier_value,
-        person_id,
-        row_number() over (
-            order by
-                case identifier_type
-                    when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 else 5
-                end,
-                identifier_type,
-                identifier_value
-        ) as strength
-    from {{ ref('int_identity__identifiers') }}
-    where person_id is not null
-),
+{#- The person behind each source record: its signature's person (int_identity__signature_persons), joined on
+    the record's natural columns. A view, computed when read: the evaluation (outflow identity --truth) and
+    tests read records by id; the models join int_identity__signature_persons directly. -#}
+{{ config(materialized='view') }}
 
-strongest as (
-    select occurrences.record_id, occurrences.source, min(ranked.strength) as strength
-    from {{ ref('int_identity__occurrences') }} as occurrences
-    inner join ranked
-        using (identifier_type, identifier_value)
-    group by occurrences.record_id, occurrences.source
+with persons as (
+    select * from {{ ref('int_identity__signature_persons') }}
 )
 
-select strongest.record_id, strongest.source, ranked.person_id
-from strongest
-inner join ranked
-    using (strength)
+select 'crm:' || crm.contact_id as record_id, 'crm' as source, persons.person_id
+from {{ ref('stg_crm__contacts') }} as crm
+inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+union all
+select 'order:' || orders.order_id, 'order', persons.person_id
+from {{ ref('stg_shop__orders') }} as orders
+inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
+union all
+select 'web:' || web.event_id, 'web', persons.person_id
+from {{ ref('stg_web__events') }} as web
+inner join persons
+    on persons.source = 'web' and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+union all
+select 'email:' || email.event_id, 'email', persons.person_id
+from {{ ref('stg_email__events') }} as email
+inner join persons on persons.source = 'email' and persons.email_canonical = email.email_canonical
+union all
+select 'consent:' || consent.event_id, 'consent', persons.person_id
+from {{ ref('stg_consent__events') }} as consent
+inner join persons
+    on persons.source = 'consent'
+    and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}

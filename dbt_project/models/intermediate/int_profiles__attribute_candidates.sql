@@ -1,7 +1,8 @@
 {#- Long format: every value a source offers for a golden-record field, with when it was observed.
     Only identifiers that identify exactly this person are offered (no role, junk or shared ones). -#}
 with persons as (
-    select * from {{ ref('int_identity__record_persons') }}
+    -- the person of each identity signature, joined on the records' natural columns (not a record id)
+    select * from {{ ref('int_identity__signature_persons') }}
 ),
 
 usable_emails as (
@@ -17,7 +18,7 @@ usable_phones as (
 crm as (
     select persons.person_id, crm.*
     from {{ ref('stg_crm__contacts') }} as crm
-    inner join persons on persons.record_id = 'crm:' || crm.contact_id
+    inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
 ),
 
 crm_wide as (
@@ -48,20 +49,24 @@ crm_long as (
 orders as (
     select persons.person_id, orders.*
     from {{ ref('stg_shop__orders') }} as orders
-    inner join persons on persons.record_id = 'order:' || orders.order_id
+    inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
 ),
 
 consent_phones as (
     select persons.person_id, consent.identifier_value as phone_e164, consent.occurred_at
     from {{ ref('stg_consent__events') }} as consent
-    inner join persons on persons.record_id = 'consent:' || consent.event_id
+    inner join persons
+        on persons.source = 'consent'
+        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
     where consent.identifier_type = 'phone' and consent.identifier_value is not null
 ),
 
 web as (
     select persons.person_id, web.*
     from {{ ref('stg_web__events') }} as web
-    inner join persons on persons.record_id = 'web:' || web.event_id
+    inner join persons
+        on persons.source = 'web'
+        and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
     where web.email_canonical is not null
 )
 

@@ -11,5 +11,5 @@ select
     snap.dbt_valid_from as valid_from,
     snap.dbt_valid_to as valid_to
 from {{ ref('snap_crm_contacts') }} as snap
-inner join {{ ref('int_identity__record_persons') }} as persons
-    on persons.record_id = 'crm:' || snap.contact_id
+inner join {{ ref('int_identity__signature_persons') }} as persons
+    on persons.source = 'crm' and persons.record_key = snap.contact_id

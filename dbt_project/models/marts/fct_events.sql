@@ -14,7 +14,8 @@
 ) }}
 
 with persons as (
-    select * from {{ ref('int_identity__record_persons') }}
+    -- the person of each identity signature, joined on the events' natural columns (not a record id)
+    select * from {{ ref('int_identity__signature_persons') }}
 ),
 
 web as (
@@ -22,7 +23,8 @@ web as (
         web.event_id, persons.person_id, 'web' as source, web.event_type, web.occurred_at,
         web.page_path, cast(null as varchar) as campaign_id, cast(null as {{ outflow_double() }}) as amount
     from {{ ref('stg_web__events') }} as web
-    left join persons on persons.record_id = 'web:' || web.event_id
+    left join (select * from persons where source = 'web') as persons
+        on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
 ),
 
 email as (
@@ -30,7 +32,8 @@ email as (
         email.event_id, persons.person_id, 'email', email.event_type, email.occurred_at,
         cast(null as varchar), email.campaign_id, cast(null as {{ outflow_double() }})
     from {{ ref('stg_email__events') }} as email
-    left join persons on persons.record_id = 'email:' || email.event_id
+    left join (select * from persons where source = 'email') as persons
+        on persons.email_canonical = email.email_canonical
 ),
 
 orders as (
@@ -38,7 +41,8 @@ orders as (
         orders.order_id, persons.person_id, 'order', 'order_' || orders.status, orders.ordered_at,
         cast(null as varchar), cast(null as varchar), orders.amount
     from {{ ref('stg_shop__orders') }} as orders
-    left join persons on persons.record_id = 'order:' || orders.order_id
+    left join (select * from persons where source = 'order') as persons
+        on persons.record_key = orders.order_id
 ),
 
 events as (
