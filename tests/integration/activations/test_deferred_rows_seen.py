@@ -7,6 +7,10 @@ not as an older layout), and an erasure dropping the erased person's deferred ro
 from __future__ import annotations
 
 import datetime as dt
+import html
+import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -156,3 +160,39 @@ def test_an_erasure_drops_the_erased_persons_deferred_rows(deferred: Warehouse) 
     assert res.status == "success" and res.sent == 0  # never sent to the destination: nothing to erase there
     left = deferred.execute("SELECT sync_name, key FROM outflow_sync.sync_deferred_rows").fetchall()
     assert left == [("cart_sms", "k1")]
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _dom(page: Path) -> str:
+    return subprocess.run(
+        [CHROMIUM or "chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+
+
+def _table(dom: str, table_id: str) -> list[list[str]]:
+    (body,) = re.findall(rf'<table id="{table_id}">(.*?)</table>', dom, re.S)
+    return [re.findall(r"<t[hd]>(.*?)</t[hd]>", tr) for tr in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
+def test_the_report_shows_deferred_rows_in_chromium(deferred: Warehouse, tmp_path: Path) -> None:
+    from outflow.report.site import write_site
+
+    deferred.write_arrow("main.int_audience__activation", pl.DataFrame(
+        {c: ["p_0" if c == "person_id" else "x"] for c in facts.MEMBER_COLUMNS} | {"audience": ["carts_sms"]}
+    ), mode="replace")  # fmt: skip
+    index = write_site(deferred, tmp_path / "site", max_people=10)
+    dom = _dom(index)
+    runs = _table(dom, "sync-runs")
+    assert dict(zip(runs[0], runs[1], strict=True))["deferred"] == "2"
+    assert ["cart_sms", "deferred", html.escape(WHY), "2"] in _table(dom, "sync-reasons")
+    (chart,) = re.findall(r'<section class="chart" data-chart="sync-health">(.*?)</section>', dom, re.S)
+    assert "main-svg" in chart and re.search(r'class="legendtext"[^>]*>deferred<', chart)
+    person = _dom(index.parent / "people" / "p_0.html")
+    (held,) = re.findall(r'<div class="held">(.*?)</div>', person, re.S)
+    assert "<td>deferred</td>" in held and html.escape(f"{WHY} (since 2026-11-26 12:30 UTC, runs: 2)") in held
