@@ -160,7 +160,7 @@ def people_held(con: Warehouse, q: str | None, people: Sequence[str]) -> pl.Data
     keys = person_keys_sql(con, q, load_syncs(), who="IN (SELECT person_id FROM _outflow_people)")
     since = "' (since ' || substr(CAST({at} AS VARCHAR), 1, 16) || ' UTC, runs: ' || CAST({n} AS VARCHAR) || ')'"
     held = [
-        "SELECT sync_name, key, 'rejected' AS held, last_error || "
+        "SELECT sync_name, key, 'rejected' AS held, coalesce(last_error, '') || "
         + since.format(at="first_failed_at", n="attempts")
         + f" AS why FROM {q}.sync_rejected_rows",
         f"SELECT sync_name, key, 'invalid' AS held, reason AS why FROM {q}.sync_invalid_rows",
