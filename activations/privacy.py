@@ -423,6 +423,7 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
             res.unresolved = unresolved_requests(con)
             if not only_record:
                 _erase_all(con, q, res)
+                _forget_erased_deferrals(con, q)
                 if not res.failed:  # every erased person is erased everywhere they were sent
                     with con.transaction():
                         con.execute(f"UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP "
@@ -494,6 +495,31 @@ def _erase_all(con: Any, q: str, res: ErasureResult) -> None:
         _commit_erasures(con, q, sync_name, rows, [t for t in group if outcome.get(t.key, RowResult("", False)).ok])
 
 
+def _forget_erased_deferrals(con: Any, q: str) -> None:
+    """Drop the deferred rows (``sync_deferred_rows``) of erased persons that were never sent, so never erased
+    at the destination: the rows of their person id in each sync's model (as the run log recorded the sync), or
+    keyed by their person id. The rows of theirs that were sent go with their erasure (``_commit_erasures``)."""
+    if not _exists(con, "main", "erased_persons"):
+        return
+    erased = "SELECT CAST(person_id AS VARCHAR) FROM main.erased_persons"
+    syncs = con.execute(
+        f"SELECT DISTINCT f.sync_name, d.config_json FROM {q}.sync_deferred_rows f "
+        f"LEFT JOIN {q}.sync_destinations d ON d.sync_name = f.sync_name"
+    ).fetchall()
+    for sync_name, config in syncs:
+        cfg = json.loads(config) if config else {}
+        source, pk = str(cfg.get("source", "")).removeprefix("main."), cfg.get("primary_key")
+        keys = [erased] if pk == "person_id" else []
+        if source and pk and "person_id" in con.columns("main", source):
+            mine = f"FROM main.{source} WHERE CAST(person_id AS VARCHAR) IN ({erased})"
+            keys.append(f"SELECT CAST({pk} AS VARCHAR) {mine}")
+        if not keys:
+            continue
+        con.execute(
+            f"DELETE FROM {q}.sync_deferred_rows WHERE sync_name = ? AND key IN ({' UNION '.join(keys)})", [sync_name]
+        )
+
+
 def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...]], done: list[_Target]) -> None:
     """Log every erasure; for acknowledged ones mark the row erased, drop it from the sync's state (the
     destination no longer holds it) and reduce the keys the run log kept to their hash."""
@@ -515,7 +541,8 @@ def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...
             con.execute(f"DELETE FROM {q}.sync_state WHERE sync_name = ? AND key = ?", [sync_name, t.key])
             if legacy:
                 con.execute(f"DELETE FROM {q}.{LEGACY} WHERE sync_name = ? AND key = ?", [sync_name, t.key])
-            con.execute(f"DELETE FROM {q}.sync_rejected_rows WHERE sync_name = ? AND key = ?", [sync_name, t.key])
+            for table in ("sync_rejected_rows", "sync_deferred_rows"):
+                con.execute(f"DELETE FROM {q}.{table} WHERE sync_name = ? AND key = ?", [sync_name, t.key])
             con.execute(
                 f"UPDATE {q}.sync_row_log SET key = ? WHERE sync_name = ? AND key = ?", [hashed, sync_name, t.key]
             )

@@ -105,18 +105,78 @@ def invalid_rows(con: Warehouse, q: str, sync_name: str | None = None, limit: in
     return con.fetch_polars(sql + _limit(limit), [sync_name, sync_name])
 
 
+def has_deferrals(con: Warehouse) -> bool:
+    """Whether the state has ``sync_deferred_rows``: a state of the layout before deferred rows has none until
+    the engine's next run creates it, and its readers then show no deferred row (not an "older layout")."""
+    from activations.state import SCHEMA
+
+    return con.table_exists(SCHEMA, "sync_deferred_rows")
+
+
+def deferred_rows(con: Warehouse, q: str, sync_name: str | None = None, limit: int | None = None) -> pl.DataFrame:
+    """Rows the destination held back for a later run (quiet hours), with the reason, how many runs deferred
+    them and since when; none on a state from before deferred rows."""
+    columns = ("sync_name", "key", "op", "runs", "reason", "first_deferred_at", "last_deferred_at")
+    if not has_deferrals(con):
+        return empty_frame(*columns)
+    sql = (
+        f"SELECT {', '.join(columns).replace('runs', 'deferrals AS runs')} FROM {q}.sync_deferred_rows "
+        "WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) ORDER BY sync_name, first_deferred_at, key"
+    )
+    return con.fetch_polars(sql + _limit(limit), [sync_name, sync_name])
+
+
 def reasons(con: Warehouse, q: str | None, sync_name: str | None = None) -> pl.DataFrame:
-    """How many rows each reason holds back, per sync: (sync_name, kind rejected|invalid, reason, rows); none
-    without a state (``q`` None)."""
+    """How many rows each reason holds back, per sync: (sync_name, kind rejected|invalid|deferred, reason,
+    rows); none without a state (``q`` None)."""
     if q is None:
         return empty_frame("sync_name", "kind", "reason", "rows")
+    deferred = (
+        " UNION ALL SELECT sync_name, 'deferred' AS kind, reason, count(*) AS rows "
+        f"FROM {q}.sync_deferred_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, reason"
+        if has_deferrals(con)
+        else ""
+    )
     return con.fetch_polars(
         "SELECT sync_name, 'rejected' AS kind, last_error AS reason, count(*) AS rows "
         f"FROM {q}.sync_rejected_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, "
         "last_error UNION ALL SELECT sync_name, 'invalid' AS kind, reason, count(*) AS rows "
         f"FROM {q}.sync_invalid_rows WHERE (CAST(? AS VARCHAR) IS NULL OR sync_name = ?) GROUP BY sync_name, "
-        "reason ORDER BY 1, 2, 4 DESC",
-        [sync_name] * 4,
+        f"reason{deferred} ORDER BY 1, 2, 4 DESC",
+        [sync_name] * (6 if deferred else 4),
+    )
+
+
+HELD_COLUMNS = ("sync_name", "key", "held", "why")
+
+
+def people_held(con: Warehouse, q: str | None, people: Sequence[str]) -> pl.DataFrame:
+    """The rows of these people a sync holds back now, with a person_id column: rejected by the destination
+    (retried next run), set aside before sending, or deferred, each with one line of why, e.g. ``deferred``,
+    ``held: quiet hours in America/New_York; sent next run (since 2026-11-26 03:30 UTC, runs: 2)``. Their keys
+    as ``people_log`` finds them; reads only."""
+    if q is None or not people:
+        return empty_frame("person_id", *HELD_COLUMNS)
+    keys = person_keys_sql(con, q, load_syncs(), who="IN (SELECT person_id FROM _outflow_people)")
+    since = "' (since ' || substr(CAST({at} AS VARCHAR), 1, 16) || ' UTC, runs: ' || CAST({n} AS VARCHAR) || ')'"
+    held = [
+        "SELECT sync_name, key, 'rejected' AS held, coalesce(last_error, '') || "
+        + since.format(at="first_failed_at", n="attempts")
+        + f" AS why FROM {q}.sync_rejected_rows",
+        f"SELECT sync_name, key, 'invalid' AS held, reason AS why FROM {q}.sync_invalid_rows",
+    ]
+    if has_deferrals(con):
+        held.append(
+            "SELECT sync_name, key, 'deferred' AS held, reason || "
+            + since.format(at="first_deferred_at", n="deferrals")
+            + f" AS why FROM {q}.sync_deferred_rows"
+        )
+    values = ", ".join(["(CAST(? AS VARCHAR))"] * len(people))
+    return con.fetch_polars(
+        f"WITH _outflow_people (person_id) AS (VALUES {values}) SELECT DISTINCT p.person_id, h.sync_name, h.key, "
+        f"h.held, h.why FROM ({' UNION ALL '.join(held)}) h JOIN ({keys}) p ON p.sync_name = h.sync_name "
+        "AND p.key = h.key ORDER BY p.person_id, h.sync_name, h.held, h.key",
+        list(people),
     )
 
 

@@ -26,31 +26,47 @@ def _open(warehouse: object, name: str | None):  # noqa: ANN202
     return con, q
 
 
+#: kind -> (what its listing is titled, what the hint calls its rows, the option that lists them)
+KINDS = {
+    "rejected": ("rejected by the destination", "rejected by the destination", ""),
+    "invalid": ("set aside before sending", "set aside as invalid", " --invalid"),
+    "deferred": ("deferred by the destination", "deferred (sent at a later run)", " --deferred"),
+}
+
+
 @_friendly
 def rejected_cmd(
     name: NameArg = None,
     invalid: Annotated[
         bool, typer.Option("--invalid", help="the rows set aside before sending (bad key or email, no consent)")
     ] = False,
+    deferred: Annotated[
+        bool, typer.Option("--deferred", help="the rows the destination held back for a later run (quiet hours)")
+    ] = False,
     limit: LimitOpt = 100,
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Rows the destination refused, with its message (retried at the next run); --invalid: rows set aside
-    before sending, with the reason."""
-    from activations.rows import invalid_rows, rejected_rows
+    before sending, with the reason; --deferred: rows held back for a later run, with the reason, since when
+    and for how many runs."""
+    from activations.rows import deferred_rows, invalid_rows, rejected_rows
 
+    if invalid and deferred:
+        raise typer.BadParameter("--invalid and --deferred list different rows: give one of them")
+    read = {"rejected": rejected_rows, "invalid": invalid_rows, "deferred": deferred_rows}
+    shown = "invalid" if invalid else "deferred" if deferred else "rejected"
     con, q = _open(warehouse, name)
     try:
-        other = invalid_rows(con, q, name) if not invalid else rejected_rows(con, q, name)
-        rows = (invalid_rows if invalid else rejected_rows)(con, q, name, limit or None)
+        rows = read[shown](con, q, name, limit or None)
+        others = {kind: read[kind](con, q, name).height for kind in KINDS if kind != shown}
     finally:
         con.close()
-    what = "set aside before sending" if invalid else "rejected by the destination"
+    what = KINDS[shown][0]
     print_frame(rows, f"Rows {what}" + (f" ({name})" if name else ""), f"no rows {what}")
-    if other.height:
-        hint = f"outflow sync rejected {name or ''}{'' if invalid else ' --invalid'}".replace("  ", " ")
-        kind = "rejected by the destination" if invalid else "set aside as invalid"
-        err_console.print(f"{other.height:,} rows {kind}: `{hint}`", highlight=False, soft_wrap=True)
+    for kind, n in others.items():
+        if n:
+            hint = f"outflow sync rejected {name or ''}{KINDS[kind][2]}".replace("  ", " ").rstrip()
+            err_console.print(f"{n:,} rows {KINDS[kind][1]}: `{hint}`", highlight=False, soft_wrap=True)
 
 
 @_friendly

@@ -71,7 +71,8 @@ def audience_export(
 @person_app.command("explain")
 def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p_...)")]) -> None:
     """Why a person qualifies and what happened to them: segments, audiences (and group), consent per channel,
-    scores with reason codes, and what was sent where and when."""
+    scores with reason codes, what was sent where and when, and what a sync holds back now (rejected, set aside
+    or deferred) with why."""
     from outflow.report.facts import person, reason_codes, text
 
     with _reading() as con:
@@ -96,3 +97,4 @@ def person_explain(person_id: Annotated[str, typer.Argument(help="a person_id (p
             scores.add_row("reason", code)
         console.print(scores)
     print_frame(p.deliveries, "What was sent where and when")
+    print_frame(p.held, "Held back now (rejected, set aside or deferred), and why", "nothing held back")

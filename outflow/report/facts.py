@@ -69,18 +69,21 @@ def audience_members(con: Warehouse, audience: str) -> pl.DataFrame:
 
 
 def sync_health(con: Warehouse) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(each sync's latest run with its counts, the reasons rows were rejected or set aside); none before a
-    sync has run."""
+    """(each sync's latest run with its counts, the reasons rows were rejected, set aside or deferred); none
+    before a sync has run. A run log from before deferred rows shows none deferred."""
     from activations.rows import empty_frame, reasons, state_for_reading
+    from activations.state import SCHEMA
 
     q = state_for_reading(con)
+    counts = ("added", "changed", "removed", "invalid", "acked", "rejected", "deferred")
     if q is None:
-        columns = ("sync_name", "started_at", "status", "added", "changed", "removed", "invalid", "acked", "rejected")
-        return empty_frame(*columns, "error"), reasons(con, q)
+        return empty_frame("sync_name", "started_at", "status", *counts, "error"), reasons(con, q)
+    deferred = "r.deferred" if "deferred" in con.columns(SCHEMA, "sync_runs") else "CAST(NULL AS BIGINT)"
     latest = con.fetch_polars(
         "SELECT r.sync_name, r.started_at, r.status, r.added, r.changed, r.removed, r.invalid, r.acked, r.rejected, "
-        f"r.error FROM {q}.sync_runs r WHERE r.dry_run = FALSE AND r.started_at = (SELECT max(r2.started_at) "
-        f"FROM {q}.sync_runs r2 WHERE r2.sync_name = r.sync_name AND r2.dry_run = FALSE) ORDER BY r.sync_name"
+        f"{deferred} AS deferred, r.error FROM {q}.sync_runs r WHERE r.dry_run = FALSE AND r.started_at = ("
+        f"SELECT max(r2.started_at) FROM {q}.sync_runs r2 WHERE r2.sync_name = r.sync_name AND r2.dry_run = FALSE) "
+        "ORDER BY r.sync_name"
     )
     return latest, reasons(con, q)
 
@@ -134,13 +137,17 @@ class Person:
     consent: pl.DataFrame
     scores: dict[str, Any] | None
     deliveries: pl.DataFrame
+    held: pl.DataFrame
 
 
-def person(con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = None) -> Person:
+def person(
+    con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = None, held: pl.DataFrame | None = None
+) -> Person:
     """Everything about one person: profile, current segments and audiences (with their group), consent per
-    channel and purpose, scores with reason codes, and what was sent where and when (the row log;
-    ``deliveries``: their rows of ``people_log``, read once for many people)."""
-    from activations.rows import row_log, state_for_reading
+    channel and purpose, scores with reason codes, what was sent where and when (the row log; ``deliveries``:
+    their rows of ``people_log``, read once for many people) and what a sync holds back now, with why (rejected,
+    set aside or deferred; ``held``: their rows of ``people_held``)."""
+    from activations.rows import people_held, row_log, state_for_reading
 
     _require(con, "dim_profiles")
     prof = con.fetch_polars("SELECT * FROM main.dim_profiles WHERE person_id = ?", [person_id])
@@ -171,10 +178,13 @@ def person(con: Warehouse, person_id: str, deliveries: pl.DataFrame | None = Non
             [person_id],
         )
         scores = row.to_dicts()[0] if row.height else None
-    if deliveries is None:
-        deliveries = row_log(con, state_for_reading(con), person_id=person_id)
+    if deliveries is None or held is None:
+        q = state_for_reading(con)
+        deliveries = row_log(con, q, person_id=person_id) if deliveries is None else deliveries
+        held = people_held(con, q, [person_id]) if held is None else held
     deliveries = deliveries.drop("run_id", "person_id", strict=False)
-    return Person(person_id, prof.to_dicts()[0], segments, groups, consent, scores, deliveries)
+    held = held.drop("person_id", strict=False)
+    return Person(person_id, prof.to_dicts()[0], segments, groups, consent, scores, deliveries, held)
 
 
 def reason_codes(value: Any) -> list[str]:

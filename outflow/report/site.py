@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.offline import get_plotlyjs
 
-from activations.rows import people_log, state_for_reading
+from activations.rows import people_held, people_log, state_for_reading
 from outflow.report import facts
 from outflow.warehouse import Warehouse
 
@@ -76,15 +76,15 @@ def _sync_health(latest: pl.DataFrame, reasons: pl.DataFrame) -> str:
         return "<p>No sync has run yet: <code>outflow sync run --all</code>.</p>"
     fig = go.Figure()
     names = latest["sync_name"].to_list()
-    for col, colour in (("acked", "#2ca02c"), ("rejected", "#d62728"), ("invalid", "#ff7f0e")):
+    for col, colour in (("acked", "#2ca02c"), ("rejected", "#d62728"), ("invalid", "#ff7f0e"), ("deferred", "#1f77b4")):
         fig.add_trace(go.Bar(x=names, y=latest[col].fill_null(0).to_list(), name=col, marker_color=colour))
     fig.update_layout(title="Rows of each sync's latest run", barmode="group")
-    why = _table(reasons) if reasons.height else "<p>No row rejected or set aside.</p>"
+    why = _table(reasons, "sync-reasons") if reasons.height else "<p>No row rejected, set aside or deferred.</p>"
     return (
         _chart(fig, "sync-health")
-        + _table(latest)
-        + "<h3>Why rows were rejected (by the destination) or set aside (invalid, no consent, erased)</h3>"
-        + why
+        + _table(latest, "sync-runs")
+        + "<h3>Why rows were rejected (by the destination), set aside (invalid, no consent, erased) or deferred "
+        "(held back by the destination for a later run, such as quiet hours)</h3>" + why
     )
 
 
@@ -138,6 +138,8 @@ def person_page(p: facts.Person) -> str:
     parts.append(
         '<h2>What was sent where and when</h2><div class="deliveries">'
         + (_table(p.deliveries) if p.deliveries.height else "<p>Nothing sent yet.</p>")
+        + '</div><h2>Held back now (rejected, set aside or deferred), and why</h2><div class="held">'
+        + (_table(p.held) if p.held.height else "<p>Nothing held back.</p>")
         + "</div>"
     )
     return _page(f"Person {p.person_id}", "".join(parts), depth=1)
@@ -166,9 +168,11 @@ def write_site(con: Warehouse, out: Path, max_people: int = 1000) -> Path:
     q_people = [p for p in _sent_people(con) if p not in people]
     people |= set(q_people[: max(0, max_people - len(people))])
     chosen = sorted(people)[: max(max_people, 1)]
-    log = people_log(con, state_for_reading(con), chosen)
+    q = state_for_reading(con)
+    log, held = people_log(con, q, chosen), people_held(con, q, chosen)
     for pid in chosen:
-        page = person_page(facts.person(con, pid, log.filter(pl.col("person_id") == pid)))
+        mine = pl.col("person_id") == pid
+        page = person_page(facts.person(con, pid, log.filter(mine), held.filter(mine)))
         (out / "people" / f"{_slug(pid)}.html").write_text(page, encoding="utf-8")
     models = facts.model_reports(con)
     index = (
