@@ -116,9 +116,10 @@ def add_day(root: Path) -> dict:
 
 def lower_bound(root: Path, models: list[str]) -> dict:
     """Each model's compiled SQL run straight into a table, without dbt: wall and CPU seconds."""
+    from outflow.settings import dbt_target_dir
     from outflow.warehouse import connect
 
-    models_dir = ROOT / "dbt_project" / "target" / "compiled" / "outflow" / "models"
+    models_dir = dbt_target_dir() / "compiled" / "outflow" / "models"  # DBT_TARGET_PATH when it is set
     # a model's own SQL, not a unit test's (those sit under the YAML file that declares them)
     compiled = {p.stem: p for p in models_dir.rglob("*.sql") if not any(x.endswith(".yml") for x in p.parts)}
     out = {}
