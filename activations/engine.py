@@ -36,7 +36,7 @@ from activations.delivery import (
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination, utc_now
 from activations.diff import build_diff_sql, build_rehash_sql, build_source_columns_sql, mapped_alias
-from activations.privacy import SentRecorder
+from activations.privacy import SentRecorder, erased_key
 from activations.state import (
     Deferrals,
     acquire_lock,
@@ -309,8 +309,15 @@ def _record_invalid(con: Warehouse, q: str, cfg: SyncConfig, res: SyncResult, bl
     if res.blocked:
         con.execute(
             f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
-            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b",
+            f"SELECT ?, _key, _reason, ?, now()::TIMESTAMP FROM ({blocked_sql}) b WHERE _reason <> 'erased'",
             [cfg.name, res.run_id],
+        )
+        # an erased person's key (an email, a phone, an id) is kept only as its hash, as their erasure leaves it
+        erased = con.execute(f"SELECT _key FROM ({blocked_sql}) b WHERE _reason = 'erased'").fetchall()
+        con.executemany(
+            f"INSERT INTO {q}.sync_invalid_rows (sync_name, key, reason, run_id, detected_at) "
+            "VALUES (?, ?, 'erased', ?, now()::TIMESTAMP)",
+            [(cfg.name, erased_key(cfg.name, k), res.run_id) for (k,) in erased],
         )
 
 

@@ -171,6 +171,11 @@ def key_hash(sync_name: str, key: str) -> str:
     return hashlib.sha256(f"{sync_name}\x1f{key}".encode()).hexdigest()
 
 
+def erased_key(sync_name: str, key: str) -> str:
+    """What the run log keeps of an erased person's key: its hash, marked."""
+    return "erased:" + key_hash(sync_name, key)
+
+
 # --- the engine's hook: what was sent, to which destination ---------------------------------------------------
 class SentRecorder:
     """Records, in the same transaction as the sync state, every acknowledged (sync, key) and the identifiers
@@ -423,7 +428,7 @@ def run_erasure(*, con: Any = None, warehouse: Path | str | None = None, only_re
             res.unresolved = unresolved_requests(con)
             if not only_record:
                 _erase_all(con, q, res)
-                _forget_erased_deferrals(con, q)
+                _forget_erased_keys(con, q)
                 if not res.failed:  # every erased person is erased everywhere they were sent
                     with con.transaction():
                         con.execute(f"UPDATE {q}.erasure_ledger SET processed_at = now()::TIMESTAMP "
@@ -495,29 +500,35 @@ def _erase_all(con: Any, q: str, res: ErasureResult) -> None:
         _commit_erasures(con, q, sync_name, rows, [t for t in group if outcome.get(t.key, RowResult("", False)).ok])
 
 
-def _forget_erased_deferrals(con: Any, q: str) -> None:
-    """Drop the deferred rows (``sync_deferred_rows``) of erased persons that were never sent, so never erased
-    at the destination: the rows of their person id in each sync's model (as the run log recorded the sync), or
-    keyed by their person id. The rows of theirs that were sent go with their erasure (``_commit_erasures``)."""
+def _forget_erased_keys(con: Any, q: str) -> None:
+    """Forget what the run log holds of erased persons' rows that were never sent, so never erased at the
+    destination: their deferred and refused rows go (a later run will not send them), and their keys in the row
+    log and the set-aside rows are reduced to a hash. Their rows are found by their person id in each sync's
+    model (as the run log recorded the sync), or as the key where the sync is keyed by person id. The rows of
+    theirs that were sent go with their erasure (``_commit_erasures``)."""
     if not _exists(con, "main", "erased_persons"):
         return
     erased = "SELECT CAST(person_id AS VARCHAR) FROM main.erased_persons"
-    syncs = con.execute(
-        f"SELECT DISTINCT f.sync_name, d.config_json FROM {q}.sync_deferred_rows f "
-        f"LEFT JOIN {q}.sync_destinations d ON d.sync_name = f.sync_name"
-    ).fetchall()
+    syncs = con.execute(f"SELECT sync_name, config_json FROM {q}.sync_destinations").fetchall()
     for sync_name, config in syncs:
         cfg = json.loads(config) if config else {}
         source, pk = str(cfg.get("source", "")).removeprefix("main."), cfg.get("primary_key")
         keys = [erased] if pk == "person_id" else []
-        if source and pk and "person_id" in con.columns("main", source):
-            mine = f"FROM main.{source} WHERE CAST(person_id AS VARCHAR) IN ({erased})"
-            keys.append(f"SELECT CAST({pk} AS VARCHAR) {mine}")
+        if source and pk and _exists(con, "main", source) and "person_id" in con.columns("main", source):
+            theirs = f"FROM main.{source} WHERE CAST(person_id AS VARCHAR) IN ({erased})"
+            keys.append(f"SELECT CAST({pk} AS VARCHAR) {theirs}")
         if not keys:
             continue
-        con.execute(
-            f"DELETE FROM {q}.sync_deferred_rows WHERE sync_name = ? AND key IN ({' UNION '.join(keys)})", [sync_name]
-        )
+        mine = f"sync_name = ? AND key IN ({' UNION '.join(keys)})"
+        with con.transaction():
+            for table in ("sync_deferred_rows", "sync_rejected_rows"):
+                con.execute(f"DELETE FROM {q}.{table} WHERE {mine}", [sync_name])
+            for table in ("sync_row_log", "sync_invalid_rows"):
+                found = con.execute(f"SELECT DISTINCT key FROM {q}.{table} WHERE {mine}", [sync_name]).fetchall()
+                con.executemany(
+                    f"UPDATE {q}.{table} SET key = ? WHERE sync_name = ? AND key = ?",
+                    [(erased_key(sync_name, k), sync_name, k) for (k,) in found],
+                )
 
 
 def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...]], done: list[_Target]) -> None:
@@ -532,7 +543,7 @@ def _commit_erasures(con: Any, q: str, sync_name: str, rows: list[tuple[Any, ...
             rows,
         )
         for t in done:
-            hashed = "erased:" + key_hash(sync_name, t.key)
+            hashed = erased_key(sync_name, t.key)
             con.execute(
                 f"UPDATE {q}.sync_sent SET erased_at = now()::TIMESTAMP, key = ?, identifiers = NULL "
                 "WHERE sync_name = ? AND key = ?",

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from activations import rows
 from activations.engine import run_sync
-from activations.privacy import run_erasure
+from activations.privacy import erased_key, run_erasure
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
 from activations.sandboxes.twilio import TwilioSandbox
 from outflow.report import facts
@@ -160,6 +160,38 @@ def test_an_erasure_drops_the_erased_persons_deferred_rows(deferred: Warehouse) 
     assert res.status == "success" and res.sent == 0  # never sent to the destination: nothing to erase there
     left = deferred.execute("SELECT sync_name, key FROM outflow_sync.sync_deferred_rows").fetchall()
     assert left == [("cart_sms", "k1")]
+    # the run log keeps the erased person's key only as its hash; the other person's stays as it was
+    logged = deferred.execute("SELECT DISTINCT key FROM outflow_sync.sync_row_log ORDER BY key").fetchall()
+    assert logged == sorted([(erased_key("cart_sms", "k0"),), ("k1",), ("k2",)])
+
+
+def test_a_sync_after_an_erasure_keeps_only_the_hash_of_the_erased_key(
+    deferred: Warehouse, any_warehouse: WarehouseRef, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the gate would refuse the whole sync (an erased person in the model); with that check off, the engine's
+    # own filter holds the person back, and what it records of them is the hash of their key
+    lax = tmp_path / "quality.yml"
+    lax.write_text("disabled: [no_erased_person]\n")
+    monkeypatch.setenv("OUTFLOW_QUALITY_CONFIG", str(lax))
+    deferred.write_arrow("main.int_identity__identifiers", pl.DataFrame({  # the people's phones in the graph
+        "identifier_type": ["phone"] * 3, "identifier_value": [f"+1212555000{i}" for i in range(3)],
+        "person_id": [f"p_{i}" for i in range(3)]}), mode="replace")  # fmt: skip
+    deferred.execute(  # p_1's phone asked to be erased
+        "CREATE TABLE main.stg_privacy__erasure_requests AS SELECT CAST('r-1' AS VARCHAR) AS request_id, "
+        "CAST('phone' AS VARCHAR) AS identifier_type, CAST('+12125550001' AS VARCHAR) AS identifier_value, "
+        "CAST('2026-11-26' AS TIMESTAMP) AS requested_at"
+    )
+    with TwilioSandbox(token="twilio-auth-token", account_sid=SID) as sb:
+        cfg = write_sync(tmp_path / "again", vendor_sync_dict(
+            "twilio_sms", sb.url, name="cart_sms", source="trg_sms", primary_key="idempotency_key", mode="insert",
+            fields={"phone": "to", "first_name": "vars.first_name", "time_zone": "time_zone", "country": "country",
+                    "person_id": "vars.person_id"},
+            options={"from": "+15005550006", "body": "Hi {first_name}, your cart is waiting."},
+            secret_env=SECRET_ENV, obj="messages"))  # fmt: skip
+        res = run_sync(cfg, warehouse=any_warehouse, clock=at(18))
+        assert "+12125550001" not in [m["to"] for m in sb.messages]  # p_1 is erased: never sent
+    held = deferred.execute("SELECT key, reason FROM outflow_sync.sync_invalid_rows WHERE sync_name = 'cart_sms'")
+    assert held.fetchall() == [(erased_key("cart_sms", "k1"), "erased")], res
 
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
