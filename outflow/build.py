@@ -109,6 +109,27 @@ def _as_of_env(as_of: str | None) -> Iterator[None]:
             os.environ[AS_OF_ENV] = before
 
 
+@contextmanager
+def _target_lock() -> Iterator[None]:
+    """Hold the project's dbt target folder (where dbt writes its manifest and partial parse) for one dbt
+    command: another process running dbt on the same project (a Dagster run beside a CLI build) waits rather
+    than reading a half-written manifest. Processes with their own DBT_TARGET_PATH do not wait for each other."""
+    from filelock import FileLock, Timeout
+
+    folder = settings.dbt_target_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(folder / ".outflow-dbt.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        log.warning("another dbt command is running on this project (%s): waiting for it to finish", folder)
+        lock.acquire()
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 #: A node's progress: {"event": "begin" (a dbt invocation) | "start" | "done", "name", "resource_type", "index",
 #: "total", "status", "message"}
 NodeEvent = dict[str, Any]
@@ -166,7 +187,7 @@ def run_dbt(
     if on_node is not None:
         on_node({"event": "begin", "name": " ".join(args[:1]), "resource_type": "", "index": 0, "total": 0,
                  "status": "", "message": ""})  # fmt: skip
-    with _as_of_env(as_of):
+    with _target_lock(), _as_of_env(as_of):
         outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
