@@ -112,7 +112,8 @@ def _as_of_env(as_of: str | None) -> Iterator[None]:
 @contextmanager
 def _target_lock() -> Iterator[None]:
     """Hold the project's dbt target folder (where dbt writes its manifest and partial parse) for one dbt
-    command: another process running dbt on the same project (a Dagster run beside a CLI build) waits rather
+    command: another process running dbt on the same project (two builds, or a build beside Dagster
+    parsing the project at load) waits rather
     than reading a half-written manifest. Processes with their own DBT_TARGET_PATH do not wait for each other."""
     from filelock import FileLock, Timeout
 
