@@ -20,7 +20,8 @@ with exclusions as (
         end as identifier_value,
         seed.reason
     from {{ ref('global_exclusions') }} as seed
-    left join {{ ref('stg_emails__normalized') }} as emails
+    -- the lookup itself rather than stg_emails__normalized: each seed email is one of its distinct values anyway
+    left join {{ source('outflow_identity', 'emails') }} as emails
         on lower(trim(seed.identifier_type)) = 'email' and emails.email_raw = seed.identifier_value
     left join {{ ref('stg_phones__e164') }} as phones
         on lower(trim(seed.identifier_type)) = 'phone' and phones.source = 'exclusion'
