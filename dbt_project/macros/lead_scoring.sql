@@ -57,10 +57,12 @@ rules as (
 ),
 
 {#- An event's points depend only on its source, type and page: the rules are matched once per distinct kind
-    (a few dozen, where events are millions) and the points joined back to the events. -#}
+    (a few dozen, where events are millions) and the points joined back to the events. The kinds are read from
+    fct_events whole, not from `events`: a CTE read twice is materialized (DuckDB writes every event in the
+    window once more, which cost more than the rest of the query), and kinds outside the window join no event. -#}
 kinds as (
     select distinct source, event_type, coalesce(page_path, '') as page_key
-    from events
+    from {{ ref('fct_events') }}
 ),
 
 kind_points as (

@@ -20,7 +20,8 @@ with exclusions as (
         end as identifier_value,
         seed.reason
     from {{ ref('global_exclusions') }} as seed
-    left join {{ ref('stg_emails__normalized') }} as emails
+    -- the lookup itself rather than stg_emails__normalized: each seed email is one of its distinct values anyway
+    left join {{ source('outflow_identity', 'emails') }} as emails
         on lower(trim(seed.identifier_type)) = 'email' and emails.email_raw = seed.identifier_value
     left join {{ ref('stg_phones__e164') }} as phones
         on lower(trim(seed.identifier_type)) = 'phone' and phones.source = 'exclusion'
@@ -33,12 +34,17 @@ matches as (
     inner join {{ ref('int_identity__identifiers') }} as i
         on i.identifier_type = e.identifier_type and i.identifier_value = e.identifier_value
     where i.person_id is not null
+    -- the profile's email and phone as two equi-joins: one join on `a or b` is a nested loop over every profile
     union all
     select p.person_id, e.reason
     from exclusions as e
-    inner join {{ ref('dim_profiles') }} as p
-        on (e.identifier_type = 'email' and p.email_canonical = e.identifier_value)
-        or (e.identifier_type = 'phone' and p.phone = e.identifier_value)
+    inner join {{ ref('dim_profiles') }} as p on p.email_canonical = e.identifier_value
+    where e.identifier_type = 'email'
+    union all
+    select p.person_id, e.reason
+    from exclusions as e
+    inner join {{ ref('dim_profiles') }} as p on p.phone = e.identifier_value
+    where e.identifier_type = 'phone'
 )
 
 select person_id, {{ outflow_string_agg('reason', "', '", distinct=true) }} as reasons

@@ -18,6 +18,6 @@ from {{ source('raw', 'consent_events') }} as consent
 left join phones
     on lower(consent.identifier_type) = 'phone'
     and phones.phone_raw = consent.identifier
-left join {{ ref('stg_emails__normalized') }} as emails
+left join {{ source('outflow_identity', 'emails') }} as emails
     on lower(consent.identifier_type) = 'email'
     and emails.email_raw = consent.identifier

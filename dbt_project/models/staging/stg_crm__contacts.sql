@@ -11,7 +11,7 @@ timezones as (
 ),
 
 emails as (
-    select * from {{ ref('stg_emails__normalized') }}
+    select * from {{ source('outflow_identity', 'emails') }}
 ),
 
 phones as (

@@ -10,7 +10,7 @@ select
     lower(events.bounce_type) as bounce_type,
     events.occurred_at
 from {{ source('raw', 'email_events') }} as events
-left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = events.email
+left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = events.email
 {% if is_incremental() %}
 where events.occurred_at >= {{ outflow_incremental_since('occurred_at') }}
 {% endif %}

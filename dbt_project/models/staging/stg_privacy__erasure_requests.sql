@@ -7,7 +7,7 @@ with phones as (
 ),
 
 emails as (
-    select email_raw, email_canonical, reject_reason from {{ ref('stg_emails__normalized') }}
+    select email_raw, email_canonical, reject_reason from {{ source('outflow_identity', 'emails') }}
 )
 
 select
@@ -30,3 +30,4 @@ left join phones
 left join emails
     on lower(requests.identifier_type) = 'email'
     and emails.email_raw = requests.identifier
+    and requests.identifier not like 'erased:sha256:%'  -- not a raw email (stg_emails__distinct leaves it out)

@@ -17,4 +17,4 @@ from {{ source('raw', 'orders') }} as orders
 left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
 left join phones
     on phones.phone_raw = orders.phone and phones.country_raw is not distinct from countries.country_raw
-left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = orders.email
+left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = orders.email

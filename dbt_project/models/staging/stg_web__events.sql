@@ -13,7 +13,7 @@ select
     web.received_at,
     web.received_at - web.occurred_at > interval '1 day' as is_late
 from {{ source('raw', 'web_events') }} as web
-left join {{ ref('stg_emails__normalized') }} as emails on emails.email_raw = web.email
+left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = web.email
 {% if is_incremental() %}
 where web.received_at >= {{ outflow_incremental_since('received_at') }}
 {% endif %}
