@@ -5,18 +5,19 @@
     identifiers (a plain aggregate, not a window). Consumers join their records on the signature's natural
     columns (outflow_same_signature: null matches null): web events on (cookie_id, user_id, email_canonical),
     email events on email_canonical, consent events on (identifier_type, identifier_value), CRM contacts and
-    orders on record_key (contact_id, order_id). 
+    orders on record_key (contact_id, order_id).
     Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
     stored row, takes this run's stamp (outflow_run_stamp); any other row keeps its stamp, and its other columns
     (records) are refreshed. A stored signature that no longer exists, or no longer has a person, is removed and
     logged in int_identity__signature_persons_removed (with its stamp), so fct_events and the profile models
-    re-read only the records of signatures that changed since they last ran (docs/incremental.md). -#}
+    re-read only the records of signatures that changed since they last ran (docs/incremental.md). A table built
+    before the stamp existed gains the column (on_schema_change) and every row is stamped by that run. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
     incremental_strategy='delete+insert',
-    on_schema_change='fail',
+    on_schema_change='append_new_columns',
     tags=['derived'],
     post_hook=([] if target.type == 'spark' else ["{{ outflow_log_removed_signatures() }}"])
 ) }}
@@ -71,6 +72,10 @@ current_persons as (
     'identifier_value'] %}
 
 {% if is_incremental() %}
+{#- a table built before the stamp existed: every row is stamped by this run -#}
+{%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
+    | map('lower') | list) %}
+{%- set stored_stamp = 'stored.person_changed_at' if stamped else 'cast(null as timestamp)' %}
 -- every signature, current or stored: a stored one that is gone (or has no person) gets a null person_id, then is
 -- logged and removed by the post-hook (outflow_log_removed_signatures)
 select
@@ -84,13 +89,14 @@ select
             {%- for c in ['person_id'] + natural %}
             or stored.{{ c }} is distinct from current_persons.{{ c }}
             {%- endfor %}
+            or {{ stored_stamp }} is null
             then {{ outflow_run_stamp() }}
-        else stored.person_changed_at
+        else {{ stored_stamp }}
     end as person_changed_at
 from current_persons
 full outer join {{ this }} as stored
     on stored.signature_id = current_persons.signature_id
-where current_persons.signature_id is null or stored.signature_id is null
+where current_persons.signature_id is null or stored.signature_id is null or {{ stored_stamp }} is null
     {%- for c in columns if c != 'signature_id' %}
     or stored.{{ c }} is distinct from current_persons.{{ c }}
     {%- endfor %}
