@@ -8,11 +8,12 @@
     orders on record_key (contact_id, order_id).
     Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
-    stored row, takes this run's stamp (outflow_run_stamp); any other row keeps its stamp, and its other columns
-    (records) are refreshed. A stored signature that no longer exists, or no longer has a person, is removed and
-    logged in int_identity__signature_persons_removed (with its stamp), so fct_events and the profile models
-    re-read only the records of signatures that changed since they last ran (docs/incremental.md). A table built
-    before the stamp existed gains the column (on_schema_change) and every row is stamped by that run. -#}
+    stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
+    its stamp, and its other columns (records) are refreshed. A stored signature that no longer exists, or no
+    longer has a person, is removed and logged in int_identity__signature_persons_removed (with its stamp), so
+    fct_events re-reads only the events of signatures that changed since it last ran (docs/incremental.md). A
+    table built before the stamp existed gains the column (on_schema_change) and every row is stamped by that run.
+-#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
@@ -76,6 +77,9 @@ current_persons as (
 {%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
     | map('lower') | list) %}
 {%- set stored_stamp = 'stored.person_changed_at' if stamped else 'cast(null as timestamp)' %}
+{#- later than every stored stamp even if the clock went back, so a model's mark never hides a change -#}
+{%- set stamp = ("greatest(" ~ outflow_run_stamp() ~ ", (select max(person_changed_at) from " ~ this
+    ~ ") + interval '1 second')") if stamped else outflow_run_stamp() %}
 -- every signature, current or stored: a stored one that is gone (or has no person) gets a null person_id, then is
 -- logged and removed by the post-hook (outflow_log_removed_signatures)
 select
@@ -90,7 +94,7 @@ select
             or stored.{{ c }} is distinct from current_persons.{{ c }}
             {%- endfor %}
             or {{ stored_stamp }} is null
-            then {{ outflow_run_stamp() }}
+            then {{ stamp }}
         else {{ stored_stamp }}
     end as person_changed_at
 from current_persons
