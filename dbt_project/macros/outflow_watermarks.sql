@@ -13,8 +13,7 @@
 {#- The stored mark of this model's `name`, as a scalar SQL expression; before any mark was stored (a warehouse
     built before marks existed, or a model whose post-hook never ran), 1900-01-01, so the run reads everything. -#}
 {% macro outflow_watermark(name) -%}
-    {%- set table = adapter.get_relation(database=this.database, schema=this.schema, identifier='outflow_watermarks') -%}
-    {%- if table is none -%}
+    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier='outflow_watermarks') is none -%}
     cast('1900-01-01' as timestamp)
     {%- else -%}
     coalesce(
@@ -50,8 +49,12 @@
 {#- int_identity__signature_persons' post-hook: the signatures its incremental run found gone or without a person
     (written with a null person_id) move to int_identity__signature_persons_removed, with their natural columns and
     stamp, so the models that read records by signature can rewrite or drop the records of those signatures. -#}
+{% macro outflow_removed_signatures(schema) -%}
+    {{ schema }}.int_identity__signature_persons_removed
+{%- endmacro %}
+
 {% macro outflow_log_removed_signatures() -%}
-    {%- set log = this.schema ~ '.int_identity__signature_persons_removed' -%}
+    {%- set log = outflow_removed_signatures(this.schema) -%}
     {%- set columns = 'source, signature_id, record_key, cookie_id, user_id, email_canonical, identifier_type, '
         ~ 'identifier_value, person_changed_at' -%}
     create table if not exists {{ log }} as select {{ columns }} from {{ this }} where 1 = 0;

@@ -8,7 +8,6 @@
     post-hook, as a full build leaves it out. What it read is kept in outflow_watermarks (post-hook, written only
     when the run succeeded). See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
 {%- set signature_persons = ref('int_identity__signature_persons') %}
-{%- set removed = signature_persons.schema ~ '.int_identity__signature_persons_removed' %}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['source', 'event_id'],
@@ -39,7 +38,7 @@ moved as (
     {%- if adapter.get_relation(database=signature_persons.database, schema=signature_persons.schema,
         identifier='int_identity__signature_persons_removed') %}
     union all
-    select source, cookie_id, user_id, email_canonical from {{ removed }}
+    select source, cookie_id, user_id, email_canonical from {{ outflow_removed_signatures(signature_persons.schema) }}
     where person_changed_at > {{ outflow_watermark('person_changed_at') }}
     {%- endif %}
 ),
