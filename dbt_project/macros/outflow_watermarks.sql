@@ -61,3 +61,17 @@
     insert into {{ log }} ({{ columns }}) select {{ columns }} from {{ this }} where person_id is null;
     delete from {{ this }} where person_id is null
 {%- endmacro %}
+
+{#- fct_events' post-hook (the log's only reader): drop the removed signatures at or before its new mark `name`. -#}
+{% macro outflow_prune_removed_signatures(name) -%}
+    {%- set log = outflow_removed_signatures(this.schema) -%}
+    {%- if adapter.get_relation(database=this.database, schema=this.schema,
+        identifier='int_identity__signature_persons_removed') is not none -%}
+    delete from {{ log }} where person_changed_at <= (
+        select max(value) from {{ outflow_watermarks_relation() }}
+        where model = '{{ this.identifier }}' and name = '{{ name }}'
+    )
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}

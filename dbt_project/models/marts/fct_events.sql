@@ -6,7 +6,7 @@
     (restaged whole: a status changes in place). Of those it writes the ones that are new or differ from the
     stored row. An event whose record no longer has a person is written with a null person_id, then removed by the
     post-hook, as a full build leaves it out. What it read is kept in outflow_watermarks (post-hook, written only
-    when the run succeeded). See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
+    when the run succeeded), and the removed signatures it has read are dropped from their log. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
 {%- set signature_persons = ref('int_identity__signature_persons') %}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
@@ -21,6 +21,7 @@
             'web_received_at': ['stg_web__events', 'received_at'],
             'email_occurred_at': ['stg_email__events', 'occurred_at'],
         }) }}",
+        "{{ outflow_prune_removed_signatures('person_changed_at') }}",
     ])
 ) }}
 
