@@ -5,7 +5,24 @@
     identifiers (a plain aggregate, not a window). Consumers join their records on the signature's natural
     columns (outflow_same_signature: null matches null): web events on (cookie_id, user_id, email_canonical),
     email events on email_canonical, consent events on (identifier_type, identifier_value), CRM contacts and
-    orders on record_key (contact_id, order_id). -#}
+    orders on record_key (contact_id, order_id).
+    Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
+    signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
+    stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
+    its stamp, and its other columns (records) are refreshed. A stored signature that no longer exists, or no
+    longer has a person, is removed and logged in int_identity__signature_persons_removed (with its stamp), so
+    fct_events re-reads only the events of signatures that changed since it last ran (docs/incremental.md). A
+    table built before the stamp existed gains the column (on_schema_change) and every row is stamped by that run.
+-#}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    unique_key='signature_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+    tags=['derived'],
+    post_hook=([] if target.type == 'spark' else ["{{ outflow_log_removed_signatures() }}"])
+) }}
+
 with ranked as (
     select
         identifier_type,
@@ -29,21 +46,64 @@ strongest as (
     inner join ranked
         using (identifier_type, identifier_value)
     group by occurrences.signature_id
+),
+
+current_persons as (
+    select
+        signatures.source,
+        signatures.signature_id,
+        ranked.person_id,
+        signatures.record_key,
+        signatures.cookie_id,
+        signatures.user_id,
+        signatures.email_canonical,
+        signatures.identifier_type,
+        signatures.identifier_value,
+        signatures.records
+    from strongest
+    inner join ranked
+        using (strength)
+    inner join {{ ref('int_identity__signatures') }} as signatures
+        using (signature_id)
 )
 
+{%- set columns = ['source', 'signature_id', 'person_id', 'record_key', 'cookie_id', 'user_id', 'email_canonical',
+    'identifier_type', 'identifier_value', 'records'] %}
+{%- set natural = ['source', 'record_key', 'cookie_id', 'user_id', 'email_canonical', 'identifier_type',
+    'identifier_value'] %}
+
+{% if is_incremental() %}
+{#- a table built before the stamp existed: every row is stamped by this run -#}
+{%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
+    | map('lower') | list) %}
+{%- set stored_stamp = 'stored.person_changed_at' if stamped else 'cast(null as timestamp)' %}
+{#- later than every stored stamp even if the clock went back, so a model's mark never hides a change -#}
+{%- set stamp = ("greatest(" ~ outflow_run_stamp() ~ ", (select max(person_changed_at) from " ~ this
+    ~ ") + interval '1 second')") if stamped else outflow_run_stamp() %}
+-- every signature, current or stored: a stored one that is gone (or has no person) gets a null person_id, then is
+-- logged and removed by the post-hook (outflow_log_removed_signatures)
 select
-    signatures.source,
-    signatures.signature_id,
-    ranked.person_id,
-    signatures.record_key,
-    signatures.cookie_id,
-    signatures.user_id,
-    signatures.email_canonical,
-    signatures.identifier_type,
-    signatures.identifier_value,
-    signatures.records
-from strongest
-inner join ranked
-    using (strength)
-inner join {{ ref('int_identity__signatures') }} as signatures
-    using (signature_id)
+    {%- for c in columns %}
+    {% if c == 'person_id' %}current_persons.person_id{% else -%}
+    case when current_persons.signature_id is null then stored.{{ c }} else current_persons.{{ c }} end
+    {%- endif %} as {{ c }},
+    {%- endfor %}
+    case
+        when current_persons.signature_id is null or stored.signature_id is null
+            {%- for c in ['person_id'] + natural %}
+            or stored.{{ c }} is distinct from current_persons.{{ c }}
+            {%- endfor %}
+            or {{ stored_stamp }} is null
+            then {{ stamp }}
+        else {{ stored_stamp }}
+    end as person_changed_at
+from current_persons
+full outer join {{ this }} as stored
+    on stored.signature_id = current_persons.signature_id
+where current_persons.signature_id is null or stored.signature_id is null or {{ stored_stamp }} is null
+    {%- for c in columns if c != 'signature_id' %}
+    or stored.{{ c }} is distinct from current_persons.{{ c }}
+    {%- endfor %}
+{% else %}
+select current_persons.*, {{ outflow_run_stamp() }} as person_changed_at from current_persons
+{% endif %}

@@ -1,28 +1,81 @@
 {#- One person-level timeline: web, email and order events, each tied to its person.
-    Incremental (delete+insert by source and event_id): a run writes only the events that are new or differ from
-    the stored row: an event whose record's person changed (a merge or split of the identity step), an order
-    whose status changed (orders are restaged whole: their status changes in place). An event whose record no
-    longer has a person is written with a null person_id, then removed by the post-hook, as a full build would
-    leave it out. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
+    Incremental (delete+insert by source and event_id): a run reads only the candidate events, each a staged event
+    that may differ from its stored row: web and email events restaged since fct_events last ran (within the
+    staging lookback of the newest ones it had read), events whose signature's person changed since then
+    (int_identity__signature_persons.person_changed_at, and the signatures removed since), and every order
+    (restaged whole: a status changes in place). Of those it writes the ones that are new or differ from the
+    stored row. An event whose record no longer has a person is written with a null person_id, then removed by the
+    post-hook, as a full build leaves it out. What it read is kept in outflow_watermarks (post-hook, written only
+    when the run succeeded), and the removed signatures it has read are dropped from their log. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
+{%- set signature_persons = ref('int_identity__signature_persons') %}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['source', 'event_id'],
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['derived'],
-    post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where person_id is null"])
+    post_hook=([] if target.type == 'spark' else [
+        "delete from {{ this }} where person_id is null",
+        "{{ outflow_watermark_set({
+            'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
+            'web_received_at': ['stg_web__events', 'received_at'],
+            'email_occurred_at': ['stg_email__events', 'occurred_at'],
+        }) }}",
+        "{{ outflow_prune_removed_signatures('person_changed_at') }}",
+    ])
 ) }}
 
 with persons as (
     -- the person of each identity signature, joined on the events' natural columns (not a record id)
-    select * from {{ ref('int_identity__signature_persons') }}
+    select * from {{ signature_persons }}
 ),
+
+{% if is_incremental() -%}
+{%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
+moved as (
+    -- the signatures whose person changed (or that were removed) since fct_events last ran
+    select source, cookie_id, user_id, email_canonical from persons
+    where person_changed_at > {{ outflow_watermark('person_changed_at') }}
+    {%- if adapter.get_relation(database=signature_persons.database, schema=signature_persons.schema,
+        identifier='int_identity__signature_persons_removed') %}
+    union all
+    select source, cookie_id, user_id, email_canonical from {{ outflow_removed_signatures(signature_persons.schema) }}
+    where person_changed_at > {{ outflow_watermark('person_changed_at') }}
+    {%- endif %}
+),
+
+staged_web as (
+    select event_id, cookie_id, user_id, email_canonical, event_type, occurred_at, page_path
+    from {{ ref('stg_web__events') }}
+    where received_at >= {{ outflow_watermark('web_received_at') }} - {{ lookback }}
+    union
+    select web.event_id, web.cookie_id, web.user_id, web.email_canonical, web.event_type, web.occurred_at, web.page_path
+    from {{ ref('stg_web__events') }} as web
+    inner join (select * from moved where source = 'web') as moved
+        on {{ outflow_same_signature('moved', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+),
+
+staged_email as (
+    select event_id, email_canonical, event_type, occurred_at, campaign_id
+    from {{ ref('stg_email__events') }}
+    where occurred_at >= {{ outflow_watermark('email_occurred_at') }} - {{ lookback }}
+    union
+    select email.event_id, email.email_canonical, email.event_type, email.occurred_at, email.campaign_id
+    from {{ ref('stg_email__events') }} as email
+    inner join (select distinct email_canonical from moved where source = 'email') as moved
+        on moved.email_canonical = email.email_canonical
+),
+{%- else %}
+staged_web as (select * from {{ ref('stg_web__events') }}),
+
+staged_email as (select * from {{ ref('stg_email__events') }}),
+{%- endif %}
 
 web as (
     select
         web.event_id, persons.person_id, 'web' as source, web.event_type, web.occurred_at,
         web.page_path, cast(null as varchar) as campaign_id, cast(null as {{ outflow_double() }}) as amount
-    from {{ ref('stg_web__events') }} as web
+    from staged_web as web
     left join (select * from persons where source = 'web') as persons
         on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
 ),
@@ -31,7 +84,7 @@ email as (
     select
         email.event_id, persons.person_id, 'email', email.event_type, email.occurred_at,
         cast(null as varchar), email.campaign_id, cast(null as {{ outflow_double() }})
-    from {{ ref('stg_email__events') }} as email
+    from staged_email as email
     left join (select * from persons where source = 'email') as persons
         on persons.email_canonical = email.email_canonical
 ),
