@@ -10,7 +10,9 @@ Per size (people):
 4. a bare-DuckDB lower bound: the compiled SQL of the three most expensive models of the full build, run
    straight into a table of the same warehouse through outflow.warehouse, without dbt.
 
-Each build runs in its own process, so its peak memory (max RSS) is its own. Every figure is printed with
+Each build runs in its own process, so its peak memory (max RSS) is its own; each phase's peak is printed too
+(each dbt part, with the models running at its highest, and each Python step between them), with the phase that
+set the build's peak. Every figure is printed with
 wall and CPU seconds (the build process's user + system time; DuckDB's threads are in it) and the load average,
 because the machine may be shared: CPU seconds per million events is the figure that holds under load.
 
