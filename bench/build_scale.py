@@ -12,9 +12,9 @@ Per size (people):
 
 Each build runs in its own process, so its peak memory (max RSS) is its own; each phase's peak is printed too
 (each dbt part, with the models running at its highest, and each Python step between them), with the phase that
-set the build's peak. Every figure is printed with
-wall and CPU seconds (the build process's user + system time; DuckDB's threads are in it) and the load average,
-because the machine may be shared: CPU seconds per million events is the figure that holds under load.
+set the build's peak. Every figure is printed with wall and CPU seconds (the build process's user + system
+time; DuckDB's threads are in it) and the load average, because the machine may be shared: CPU seconds per
+million events is the figure that holds under load.
 
     .venv/bin/python bench/build_scale.py                          # 100k people
     .venv/bin/python bench/build_scale.py --people 100000,1000000,3000000
@@ -85,7 +85,6 @@ class PhasePeaks:
         self.running: dict[str, None] = {}  # the dbt nodes running now, in start order
         self._top = (0.0, "")
         self._dbt_parts = 0
-        self._stop = threading.Event()
 
     def install(self) -> None:
         import outflow.pipeline as pipeline
@@ -118,7 +117,8 @@ class PhasePeaks:
             self.running.pop(event["name"], None)
 
     def _sample(self) -> None:
-        while not self._stop.wait(0.05):
+        while True:
+            time.sleep(0.05)
             rss = _status_mb("VmRSS")
             if rss > self._top[0]:
                 self._top = (rss, ", ".join(self.running))
