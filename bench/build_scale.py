@@ -10,9 +10,11 @@ Per size (people):
 4. a bare-DuckDB lower bound: the compiled SQL of the three most expensive models of the full build, run
    straight into a table of the same warehouse through outflow.warehouse, without dbt.
 
-Each build runs in its own process, so its peak memory (max RSS) is its own. Every figure is printed with
-wall and CPU seconds (the build process's user + system time; DuckDB's threads are in it) and the load average,
-because the machine may be shared: CPU seconds per million events is the figure that holds under load.
+Each build runs in its own process, so its peak memory (max RSS) is its own; each phase's peak is printed too
+(each dbt part, with the models running at its highest, and each Python step between them), with the phase that
+set the build's peak. Every figure is printed with wall and CPU seconds (the build process's user + system
+time; DuckDB's threads are in it) and the load average, because the machine may be shared: CPU seconds per
+million events is the figure that holds under load.
 
     .venv/bin/python bench/build_scale.py                          # 100k people
     .venv/bin/python bench/build_scale.py --people 100000,1000000,3000000
@@ -23,10 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -63,6 +67,66 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, in MB."""
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+)", f.read(), re.M).group(1)) / 1024
+
+
+class PhasePeaks:
+    """The peak memory of each phase of `outflow.pipeline.build`: each dbt part (with the models running when its
+    resident memory was highest, sampled every 50 ms) and each Python step between them (exact: the kernel's
+    high-water mark, reset as the phase starts). Wraps the steps where outflow.pipeline calls them."""
+
+    STEPS = ("run_dbt", "normalize_phones", "normalize_emails", "link_fuzzy", "clear_fuzzy", "resolve_person_map")
+
+    def __init__(self) -> None:
+        self.peaks: list[tuple[str, float, str]] = []  # (phase, peak MB, what ran at the peak)
+        self.running: dict[str, None] = {}  # the dbt nodes running now, in start order
+        self._top = (0.0, "")
+        self._dbt_parts = 0
+
+    def install(self) -> None:
+        import outflow.pipeline as pipeline
+
+        for name in self.STEPS:
+            setattr(pipeline, name, self._wrap(name, getattr(pipeline, name)))
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _wrap(self, name: str, func):
+        def phase(*args, **kwargs):
+            label = name
+            if name == "run_dbt":
+                self._dbt_parts += 1
+                label = f"dbt part {self._dbt_parts}"
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the memory resident now
+            self._top = (0.0, "")
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.peaks.append((label, _status_mb("VmHWM"), self._top[1]))
+
+        return phase
+
+    def on_node(self, event: dict) -> None:
+        if event.get("resource_type") != "model":
+            return
+        if event["event"] == "start":
+            self.running[event["name"]] = None
+        elif event["event"] == "done":
+            self.running.pop(event["name"], None)
+
+    def _sample(self) -> None:
+        while True:
+            time.sleep(0.05)
+            rss = _status_mb("VmRSS")
+            if rss > self._top[0]:
+                self._top = (rss, ", ".join(self.running))
+
+    def peak(self) -> tuple[str, float, str]:
+        return max(self.peaks, key=lambda p: p[1])
+
+
 def generate(people: int, root: Path) -> dict:
     from outflow.pipeline import generate_and_load
 
@@ -72,15 +136,18 @@ def generate(people: int, root: Path) -> dict:
 
 
 def build(root: Path) -> dict:
-    from outflow.pipeline import build
+    import outflow.pipeline
 
-    run = build(warehouse=root / "w.duckdb")
+    phases = PhasePeaks()
+    phases.install()
+    run = outflow.pipeline.build(warehouse=root / "w.duckdb", on_node=phases.on_node)
     models = [r for r in run.results if r["resource_type"].endswith("model")]
     models.sort(key=lambda r: r["seconds"], reverse=True)
     return {
         "models": [(r["name"], round(r["seconds"], 2)) for r in models[:10]],
         "dbt_seconds": round(sum(r["seconds"] for r in run.results), 1),
-        "peak_mb": _peak_mb(),
+        "phases": phases.peaks,
+        "peak_mb": max(_peak_mb(), phases.peak()[1]),
     }
 
 
@@ -135,6 +202,13 @@ def lower_bound(root: Path, models: list[str]) -> dict:
     return {"models": out, "peak_mb": _peak_mb()}
 
 
+def print_phases(phases: list) -> None:
+    """Each phase's peak MB, and the phase that set the build's peak (with the models running then)."""
+    print("  peak MB by phase: " + ", ".join(f"{name} {mb:,.0f}" for name, mb, _ in phases))
+    name, mb, models = max(phases, key=lambda p: p[1])
+    print(f"  the peak, {mb:,.0f} MB, in {name}" + (f" (running: {models})" if models else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--people", default="100000", help="comma-separated sizes (e.g. 100000,1000000,3000000)")
@@ -165,11 +239,13 @@ def main() -> None:
             load = _load()
             full, wall, cpu, peak = _child("build", tmp)
             print(f"{'full':<34} {wall:>8.1f} {cpu:>8.1f} {cpu / mev:>15.2f} {peak:>8.0f}  {load}")
+            print_phases(full["phases"])
             day, _, _, _ = _child("day", tmp)
             load = _load()
             daily, dwall, dcpu, dpeak = _child("build", tmp)
             label = "a day later (" + ", ".join(f"{k} {v:,}" for k, v in day["added"].items()) + ")"
             print(f"{'daily build':<34} {dwall:>8.1f} {dcpu:>8.1f} {dcpu / mev:>15.2f} {dpeak:>8.0f}  {load}")
+            print_phases(daily["phases"])
             print(f"  {label}; daily / full: {dwall / wall:.0%} wall, {dcpu / cpu:.0%} CPU")
             print("ten most expensive models of the daily build (dbt's own seconds):")
             for name, seconds in daily["models"]:

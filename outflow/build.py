@@ -78,7 +78,8 @@ def dbt_env(warehouse: Path | None = None) -> str:
     else:
         from outflow.warehouse.duckdb import memory_limit
 
-        memory_limit()  # checked here, so that a bad value is one line naming it, not a dbt error
+        # checked here, so that a bad value is one line naming it, not a dbt error; the profile reads the default too
+        os.environ["OUTFLOW_DUCKDB_MEMORY_LIMIT"] = memory_limit()
         path = warehouse or settings.warehouse_path()
         path.parent.mkdir(parents=True, exist_ok=True)
         os.environ["OUTFLOW_WAREHOUSE"] = str(path)

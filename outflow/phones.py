@@ -115,27 +115,35 @@ def _emails(raws: list[str]) -> list[normalize.Email]:
     return out
 
 
+#: How many raw emails the email step holds as Python strings at once (its memory: about 0.2 GB per 100,000)
+EMAIL_CHUNK = 200_000
+
+
 def normalize_emails(wh: Warehouse) -> int:
-    """Normalize the raw emails missing from the lookup; return how many."""
+    """Normalize the raw emails missing from the lookup, a chunk at a time; return how many.
+
+    The raw values come sorted by their lower-cased text, so the spellings of one address (case, spaces) fall in
+    one chunk and are validated once (`_emails`); each chunk is appended to the lookup as it is done, so the
+    step's memory is a chunk's, not the whole list's (2.3M raw emails at 1M people)."""
     ensure_lookup(wh)
     new = wh.fetch_arrow(
         f"select d.email_raw from {DISTINCT_EMAILS} as d where not exists ("
-        f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw)",
-    )
-    raws = new.column("email_raw").to_pylist()
-    if not raws:
-        return 0
-    parsed = _emails(raws)
-    wh.write_arrow(
-        EMAILS,
-        _strings(
-            {
-                "email_raw": raws,
-                "email_address": [p.address for p in parsed],
-                "email_canonical": [p.canonical for p in parsed],
-                "reject_reason": [p.reason for p in parsed],
-            }
-        ),
-    )
-    log.info("emails: %d new raw emails normalized", len(raws))
-    return len(raws)
+        f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw) order by lower(trim(d.email_raw)), d.email_raw",
+    ).column("email_raw")
+    for start in range(0, len(new), EMAIL_CHUNK):
+        raws = new.slice(start, EMAIL_CHUNK).to_pylist()
+        parsed = _emails(raws)
+        wh.write_arrow(
+            EMAILS,
+            _strings(
+                {
+                    "email_raw": raws,
+                    "email_address": [p.address for p in parsed],
+                    "email_canonical": [p.canonical for p in parsed],
+                    "reject_reason": [p.reason for p in parsed],
+                }
+            ),
+        )
+    if len(new):
+        log.info("emails: %d new raw emails normalized", len(new))
+    return len(new)

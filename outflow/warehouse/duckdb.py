@@ -28,17 +28,43 @@ log = logging.getLogger(__name__)
 DEFAULT_LOCK_TIMEOUT = 30.0
 
 
-#: How much memory DuckDB may take (OUTFLOW_DUCKDB_MEMORY_LIMIT), in dbt and in every connection: DuckDB's own
-#: default, 80% of the machine's memory. Past it, DuckDB spills to a temporary folder beside the file.
-DEFAULT_MEMORY_LIMIT = "80%"
+#: How much memory DuckDB may take (OUTFLOW_DUCKDB_MEMORY_LIMIT), in dbt and in every connection, by default: a
+#: quarter of the machine's memory (or of the container's limit), at least 1 GiB and at most 4 GiB. Past it, DuckDB
+#: spills to a temporary folder beside the file. DuckDB's own default, 80% of the memory, is a cache that grows
+#: with the data (10 GB at 1M people) and leaves too little to the Python steps on a laptop; 4 GiB costs no CPU
+#: at 1M people (docs/performance.md). Bigger data on a bigger machine: raise it.
+DEFAULT_MEMORY_SHARE = 0.25
+DEFAULT_MEMORY_MIN_MIB = 1024
+DEFAULT_MEMORY_MAX_MIB = 4096
 _MEMORY_SIZE = re.compile(r"\d+(\.\d+)?\s*(%|b|kb|mb|gb|tb|kib|mib|gib|tib)", re.IGNORECASE)
+# a container's memory limit (cgroup v2, then v1): "max" or a huge number when there is none
+_CGROUP_LIMITS = ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+
+
+def machine_memory() -> int:
+    """The memory this process may use, in bytes: the machine's, or its container's limit when lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    for path in _CGROUP_LIMITS:
+        try:
+            raw = Path(path).read_text().strip()
+        except OSError:
+            continue
+        if raw.isdigit():
+            total = min(total, int(raw))
+    return total
+
+
+def default_memory_limit() -> str:
+    """DEFAULT_MEMORY_SHARE of `machine_memory()`, between the minimum and the maximum, in MiB (e.g. ``4096MiB``)."""
+    mib = int(machine_memory() * DEFAULT_MEMORY_SHARE) // 2**20
+    return f"{max(DEFAULT_MEMORY_MIN_MIB, min(DEFAULT_MEMORY_MAX_MIB, mib))}MiB"
 
 
 def memory_limit() -> str:
-    """OUTFLOW_DUCKDB_MEMORY_LIMIT (e.g. ``4GB`` or ``50%``), checked; else the default."""
+    """OUTFLOW_DUCKDB_MEMORY_LIMIT (e.g. ``4GB`` or ``50%``), checked; else the default (`default_memory_limit`)."""
     raw = os.environ.get("OUTFLOW_DUCKDB_MEMORY_LIMIT", "").strip()
     if not raw:
-        return DEFAULT_MEMORY_LIMIT
+        return default_memory_limit()
     if not _MEMORY_SIZE.fullmatch(raw):
         raise WarehouseError(
             f"OUTFLOW_DUCKDB_MEMORY_LIMIT={raw!r} is not a memory size: set it like 4GB, or 50% of the machine's"

@@ -11,7 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from outflow import normalize, pipeline, settings
+from outflow import normalize, phones, pipeline, settings
 from outflow.errors import OutflowError
 from outflow.identity_fuzzy import clear_fuzzy
 from outflow.identity_graph import GraphConfig, resolve_graph
@@ -125,6 +125,18 @@ def test_phone_step_parses_only_new_pairs(warehouse_copy: Path) -> None:
         ).fetchone()
     assert row == ("+12125550147",)
     assert row2 == ("new.buyer@example.com", "new.buyer@example.com", "+442079460958", "9")
+
+
+def test_email_step_in_small_chunks_writes_the_same_lookup(warehouse_copy: Path, monkeypatch) -> None:
+    columns = "email_raw, email_address, email_canonical, reject_reason"
+    with connect(warehouse_copy) as wh:
+        whole = wh.fetch_polars(f"select {columns} from {EMAILS}")
+        wh.execute(f"delete from {EMAILS}")
+        monkeypatch.setattr(phones, "EMAIL_CHUNK", 97)
+        assert normalize_emails(wh) == whole.height > 1000
+        chunked = wh.fetch_polars(f"select {columns} from {EMAILS}")
+    assert chunked.height == whole.height
+    assert _rows(chunked, columns.split(", ")) == _rows(whole, columns.split(", "))
 
 
 def test_person_map_equals_the_former_model_and_keeps_ids(warehouse_copy: Path) -> None:

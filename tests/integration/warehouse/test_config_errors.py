@@ -63,27 +63,33 @@ def test_a_duckdb_memory_limit_that_is_not_a_size(command: list[str], tmp_path: 
     assert_one_line(code, out, "OUTFLOW_DUCKDB_MEMORY_LIMIT='lots' is not a memory size", "4GB")
 
 
+@pytest.mark.parametrize(("setting", "shown"), [("1GB", "953.6 MiB"), (None, "2.0 GiB")])
 def test_the_duckdb_memory_limit_reaches_every_connection_and_dbt(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    setting: str | None, shown: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dbt.cli.main import dbtRunner
 
     from outflow import settings
     from outflow.build import dbt_env
+    from outflow.warehouse import duckdb
 
     monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
-    monkeypatch.setenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", "1GB")
+    if setting is None:  # the default: a quarter of an 8 GiB machine
+        monkeypatch.delenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", raising=False)
+        monkeypatch.setattr(duckdb, "machine_memory", lambda: 8 * 2**30)
+    else:
+        monkeypatch.setenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", setting)
     path = tmp_path / "limited.duckdb"
     with connect(path) as wh:
-        assert wh.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+        assert wh.execute("select current_setting('memory_limit')").fetchone()[0] == shown
     target = dbt_env(path)
     project = str(settings.DBT_PROJECT_DIR)
     sql = "select current_setting('memory_limit') as m"
-    shown = dbtRunner().invoke(
+    result = dbtRunner().invoke(
         ["--quiet", "show", "--inline", sql, "--project-dir", project, "--profiles-dir", project, "--target", target]
     )
-    assert shown.success, shown.exception
-    assert shown.result.results[0].agate_table.rows[0][0] == "953.6 MiB"
+    assert result.success, result.exception
+    assert result.result.results[0].agate_table.rows[0][0] == shown
 
 
 def test_postgres_without_a_url(tmp_path: Path) -> None:
