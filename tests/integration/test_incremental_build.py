@@ -25,7 +25,14 @@ from tests.warehouse_fixtures import TARGETS, fresh_database
 # web events arrive when the collector received them (their load key), late ones days after they occurred
 DAY_ARRIVAL = {**ARRIVAL, "web_events": "received_at"}
 # the incremental models computed from the raw data (tag `derived`), and a mart built on them
-COMPARED = ["stg_web__events", "stg_email__events", "int_identity__signatures", "fct_events", "dim_profile_traits"]
+COMPARED = [
+    "stg_web__events",
+    "stg_email__events",
+    "int_identity__signatures",
+    "int_identity__nodes",
+    "fct_events",
+    "dim_profile_traits",
+]
 
 
 def _rows(wh, model: str) -> pl.DataFrame:
