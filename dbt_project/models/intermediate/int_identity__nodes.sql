@@ -8,13 +8,20 @@
     - a value shared in the data: seen in records with more distinct strong identifiers (var
       identity_strong_types) than var identity_max_strong_links. A blocked value never creates an edge.
     The junk patterns and the role check (regular expressions) run only on the identifiers the last build did not
-    see or found blocked: one it found usable matched none of them then. So a change of the seed
-    identity_junk_patterns or of var role_account_pattern needs `outflow build --full-refresh` (tag `derived`),
-    which drops this table and checks every identifier again. On Spark, and on a full refresh, every identifier. -#}
-{{ config(tags=['derived']) }}
+    see or found blocked: one it found usable matched none of them then. The patterns a build checked with are
+    kept beside the table (post-hook, <this>__patterns); when the seed identity_junk_patterns or var
+    role_account_pattern differ from them, or on a full refresh (tag `derived`) or on Spark, every identifier is
+    checked. -#}
+{{ config(
+    tags=['derived'],
+    post_hook=([] if target.type == 'spark' else [
+        "drop table if exists {{ outflow_identity_patterns_relation(this) }}",
+        "create table {{ outflow_identity_patterns_relation(this) }} as {{ outflow_identity_block_patterns() }}",
+    ])
+) }}
 
-{#- the table the last build left, read before this one replaces it -#}
-{%- set prior = load_relation(this) if execute and target.type != 'spark' and not should_full_refresh() else none %}
+{#- the table the last build left (read before this one replaces it), if its patterns are this build's -#}
+{%- set prior = outflow_identity_prior_nodes(this) %}
 
 with occurrences as (
     select * from {{ ref('int_identity__signature_occurrences') }}
