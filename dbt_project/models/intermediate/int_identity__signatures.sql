@@ -153,20 +153,16 @@ signatures as (
         cast(1 as bigint), ordered_at, ordered_at, null, null, null, null, null, null
     from {{ ref('stg_shop__orders') }}
     where email_canonical is not null or phone_e164 is not null or user_id is not null
+    {%- for s in streams %}
     union all
     select
-        'web', signature_id, null, cookie_id, user_id, email_canonical, null, null, null, records, first_seen_at,
-        last_seen_at, loaded_at, settled_records, settled_first_seen_at, settled_last_seen_at, settled_first_record,
-        settled_loaded_at
-    from web
+        '{{ s.source }}', signature_id, null,
+        {%- for c in ['cookie_id', 'user_id', 'email_canonical'] %} {{ c if c in s.key else 'null' }},{% endfor %}
+        null, null, null, records, first_seen_at, last_seen_at, loaded_at, settled_records, settled_first_seen_at,
+        settled_last_seen_at, settled_first_record, settled_loaded_at
+    from {{ s.source }}
     where records > 0
-    union all
-    select
-        'email', signature_id, null, null, null, email_canonical, null, null, null, records, first_seen_at,
-        last_seen_at, loaded_at, settled_records, settled_first_seen_at, settled_last_seen_at, settled_first_record,
-        settled_loaded_at
-    from email
-    where records > 0
+    {%- endfor %}
     union all
     select
         'consent', signature_id, null, null, null, null, null, identifier_type, identifier_value,
