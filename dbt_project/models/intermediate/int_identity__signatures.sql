@@ -170,8 +170,20 @@ signatures as (
     from consent
 )
 
+{%- if not is_incremental() %}
 select * from signatures
-{%- if is_incremental() %}
+{%- else %}
+-- the web and email signatures read again, and the CRM, order and consent ones that are new or changed
+select signatures.*
+from signatures
+left join (select * from {{ this }} where source in ('crm', 'order', 'consent')) as stored
+    on stored.signature_id = signatures.signature_id
+where signatures.source in ('web', 'email')
+    or stored.signature_id is null
+    {%- for c in ['record_key', 'user_id', 'email_canonical', 'phone', 'identifier_type', 'identifier_value',
+        'records', 'first_seen_at', 'last_seen_at'] %}
+    or signatures.{{ c }} is distinct from stored.{{ c }}
+    {%- endfor %}
 -- stored signatures written again with no records, which the post-hook deletes: web and email ones read again
 -- that are gone or renamed, and CRM, order and consent ones no longer there
 union all
