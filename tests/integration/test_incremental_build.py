@@ -29,6 +29,8 @@ DAY_ARRIVAL = {**ARRIVAL, "web_events": "received_at"}
 COMPARED = [
     "stg_web__events",
     "stg_email__events",
+    "int_identity__signatures",
+    "int_identity__nodes",
     "int_identity__signature_persons",
     "fct_events",
     "int_profiles__attribute_candidates",

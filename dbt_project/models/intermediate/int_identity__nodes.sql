@@ -6,7 +6,23 @@
     - a role address shared by a whole company (var role_account_pattern, with suffixes such as info.uk@,
       sales.team@, admin2@);
     - a value shared in the data: seen in records with more distinct strong identifiers (var
-      identity_strong_types) than var identity_max_strong_links. A blocked value never creates an edge. -#}
+      identity_strong_types) than var identity_max_strong_links. A blocked value never creates an edge.
+    The junk patterns and the role check (regular expressions) run only on the identifiers the last build did not
+    see or found blocked: one it found usable matched none of them then. The patterns a build checked with are
+    kept beside the table (post-hook, <this>__patterns); when the seed identity_junk_patterns or var
+    role_account_pattern differ from them, or on a full refresh (tag `derived`) or on Spark, every identifier is
+    checked. -#}
+{{ config(
+    tags=['derived'],
+    post_hook=([] if target.type == 'spark' else [
+        "drop table if exists {{ outflow_identity_patterns_relation(this) }}",
+        "create table {{ outflow_identity_patterns_relation(this) }} as {{ outflow_identity_block_patterns() }}",
+    ])
+) }}
+
+{#- the table the last build left (read before this one replaces it), if its patterns are this build's -#}
+{%- set prior = outflow_identity_prior_nodes(this) %}
+
 with occurrences as (
     select * from {{ ref('int_identity__signature_occurrences') }}
 ),
@@ -23,6 +39,18 @@ nodes as (
     group by 1, 2
 ),
 
+checked as (
+    -- the identifiers the patterns and the role check are run on: every one, or those the last build did not find
+    -- usable (new, or blocked then)
+    select nodes.identifier_type, nodes.identifier_value
+    from nodes
+    {%- if prior is not none %}
+    left join (select identifier_key from {{ prior }} where block_reason is null) as usable_before
+        on usable_before.identifier_key = nodes.identifier_type || ':' || nodes.identifier_value
+    where usable_before.identifier_key is null
+    {%- endif %}
+),
+
 {#- the seed's patterns are read when the model compiles and written into the SQL as constants, so each regular
     expression is compiled once rather than once per identifier (a pattern taken from a joined column is) -#}
 {%- set patterns_seed = ref('identity_junk_patterns') %}
@@ -37,12 +65,12 @@ pattern_hits as (
     from (
         {%- for p in patterns %}
         select identifier_type, identifier_value, {{ outflow_sql_string(p[2]) if p[2] is not none else 'cast(null as varchar)' }} as reason
-        from nodes
+        from checked
         where identifier_type = {{ outflow_sql_string(p[0]) }}
             and {{ outflow_regex_full_match("lower(split_part(identifier_value, ';', 1))", p[1]) }}
         union all
         {%- endfor %}
-        select identifier_type, identifier_value, cast(null as varchar) as reason from nodes where 1 = 0
+        select identifier_type, identifier_value, cast(null as varchar) as reason from checked where 1 = 0
     ) as hits
     group by 1, 2
 ),
@@ -66,7 +94,7 @@ select
     case
         when blocklist.identifier_value is not null then blocklist.reason
         when pattern_hits.reason is not null then pattern_hits.reason
-        when nodes.identifier_type = 'email'
+        when checked.identifier_value is not null and nodes.identifier_type = 'email'
             and {{ outflow_regex_full_match("split_part(nodes.identifier_value, '@', 1)", var('role_account_pattern') ~ '([._-][a-z0-9]+|[0-9]+)?') }}
             then 'role account'
         when strong_links.n is not null
@@ -79,6 +107,8 @@ left join (
     from {{ ref('identity_blocklist') }}
 ) as blocklist
     on blocklist.identifier_type = nodes.identifier_type and blocklist.identifier_value = nodes.identifier_value
+left join checked
+    on checked.identifier_type = nodes.identifier_type and checked.identifier_value = nodes.identifier_value
 left join pattern_hits
     on pattern_hits.identifier_type = nodes.identifier_type and pattern_hits.identifier_value = nodes.identifier_value
 left join strong_links

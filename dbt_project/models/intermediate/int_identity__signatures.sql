@@ -4,24 +4,127 @@
     emails, at 100k people. Each signature keeps its natural columns (what its consumers join on), how many
     records carry it, when they were first and last seen, and its first record's id (`signature_id`,
     '<source>:' || the smallest record id: unique, and the smallest record id of the signature as the per-record
-    models wrote it). CRM contacts and orders stay one signature per record (record_key: contact_id, order_id). -#}
-with web as (
-    select
-        'web:' || min(event_id) as signature_id, cookie_id, user_id, email_canonical,
-        count(*) as records, min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
-    from {{ ref('stg_web__events') }}
-    where cookie_id is not null or user_id is not null or email_canonical is not null
-    group by cookie_id, user_id, email_canonical
+    models wrote it). CRM contacts and orders stay one signature per record (record_key: contact_id, order_id).
+
+    Incremental, keyed by load time (docs/incremental.md). Web and email signatures keep `loaded_at`, the newest
+    load key of their events (web: received_at; email: occurred_at, the staging models' keys), and the `settled_*`
+    part of their counts: the events loaded more than incremental_lookback_days before the newest one, which the
+    staging models never restage. A run reads only the staged events from the last run's settled boundary on (the
+    newest stored loaded_at less the lookback): it adds those that settle now to the settled part and counts the
+    rest anew, so a restaged event is never counted twice, and signature_id stays the smallest record id. A
+    signature renamed (a late event with a smaller id) or left without events is written with no records under
+    its stored id and removed by the post-hook (delete+insert by signature_id). CRM contacts and orders change in
+    place and consent events are few: those signatures are recomputed whole. On Spark a table rebuilt whole. -#}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    unique_key='signature_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived'],
+    post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where records = 0"])
+) }}
+
+{%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
+{%- set streams = [
+    {'source': 'web', 'model': 'stg_web__events', 'loaded': 'received_at', 'key': ['cookie_id', 'user_id', 'email_canonical']},
+    {'source': 'email', 'model': 'stg_email__events', 'loaded': 'occurred_at', 'key': ['email_canonical']},
+] %}
+
+with
+{%- for s in streams %}
+{%- set src = s.source %}
+{%- if is_incremental() %}
+{{ src }}_since as (
+    -- the last run's settled boundary: the events loaded since may be new or restaged
+    select coalesce(max(loaded_at), cast('1900-01-01' as timestamp)) - {{ lookback }} as since
+    from {{ this }}
+    where source = '{{ src }}'
+),
+{%- endif %}
+
+{{ src }}_window as (
+    -- the events read: every one, or those loaded from the last run's settled boundary on
+    select {{ s.key | join(', ') }}, event_id, occurred_at, {{ s.loaded }} as loaded
+    from {{ ref(s.model) }}
+    where ({% for c in s.key %}{{ c }} is not null{{ ' or ' if not loop.last }}{% endfor %})
+    {%- if is_incremental() %}
+        and {{ s.loaded }} >= (select since from {{ src }}_since)
+    {%- endif %}
 ),
 
-email as (
-    select
-        'email:' || min(event_id) as signature_id, email_canonical,
-        count(*) as records, min(occurred_at) as first_seen_at, max(occurred_at) as last_seen_at
-    from {{ ref('stg_email__events') }}
-    where email_canonical is not null
-    group by email_canonical
+{{ src }}_settle as (
+    -- this run's settled boundary: the newest load key less the lookback
+    select max(loaded) - {{ lookback }} as before from {{ src }}_window
 ),
+
+{{ src }}_read as (
+    -- per signature, the events read that settle now and those still within the lookback
+    select
+        {{ s.key | join(', ') }},
+        count(case when loaded < before then 1 end) as settling_records,
+        min(case when loaded < before then occurred_at end) as settling_first_seen_at,
+        max(case when loaded < before then occurred_at end) as settling_last_seen_at,
+        min(case when loaded < before then event_id end) as settling_first_record,
+        max(case when loaded < before then loaded end) as settling_loaded_at,
+        count(case when loaded >= before then 1 end) as recent_records,
+        min(case when loaded >= before then occurred_at end) as recent_first_seen_at,
+        max(case when loaded >= before then occurred_at end) as recent_last_seen_at,
+        min(case when loaded >= before then event_id end) as recent_first_record,
+        max(loaded) as loaded_at
+    from {{ src }}_window
+    cross join {{ src }}_settle
+    group by {{ s.key | join(', ') }}
+),
+
+{{ src }}_merged as (
+    select
+        {%- for c in s.key %}
+        {%- if is_incremental() %}
+        case when fresh.loaded_at is not null then fresh.{{ c }} else stored.{{ c }} end as {{ c }},
+        {%- else %}
+        fresh.{{ c }},
+        {%- endif %}
+        {%- endfor %}
+        {%- if is_incremental() %}
+        stored.signature_id as stored_id,
+        coalesce(stored.settled_records, 0) + coalesce(fresh.settling_records, 0) as settled_records,
+        least(stored.settled_first_seen_at, fresh.settling_first_seen_at) as settled_first_seen_at,
+        greatest(stored.settled_last_seen_at, fresh.settling_last_seen_at) as settled_last_seen_at,
+        least(stored.settled_first_record, fresh.settling_first_record) as settled_first_record,
+        greatest(stored.settled_loaded_at, fresh.settling_loaded_at) as settled_loaded_at,
+        greatest(stored.settled_loaded_at, fresh.loaded_at) as loaded_at,
+        {%- else %}
+        cast(null as varchar) as stored_id,
+        fresh.settling_records as settled_records,
+        fresh.settling_first_seen_at as settled_first_seen_at,
+        fresh.settling_last_seen_at as settled_last_seen_at,
+        fresh.settling_first_record as settled_first_record,
+        fresh.settling_loaded_at as settled_loaded_at,
+        fresh.loaded_at,
+        {%- endif %}
+        coalesce(fresh.recent_records, 0) as recent_records,
+        fresh.recent_first_seen_at,
+        fresh.recent_last_seen_at,
+        fresh.recent_first_record
+    from {{ src }}_read as fresh
+    {%- if is_incremental() %}
+    -- the stored signatures read again: those with events in the window now, or then (records not yet settled)
+    full outer join (select * from {{ this }} where source = '{{ src }}') as stored
+        on {{ outflow_same_signature('fresh', 'stored', s.key) }}
+    where fresh.loaded_at is not null or stored.records > stored.settled_records
+    {%- endif %}
+),
+
+{{ src }} as (
+    select
+        *,
+        settled_records + recent_records as records,
+        least(settled_first_seen_at, recent_first_seen_at) as first_seen_at,
+        greatest(settled_last_seen_at, recent_last_seen_at) as last_seen_at,
+        '{{ src }}:' || least(settled_first_record, recent_first_record) as signature_id
+    from {{ src }}_merged
+),
+{%- endfor %}
 
 consent as (
     select
@@ -30,28 +133,74 @@ consent as (
     from {{ ref('stg_consent__events') }}
     where identifier_value is not null
     group by identifier_type, identifier_value
+),
+
+signatures as (
+    select
+        'crm' as source, 'crm:' || contact_id as signature_id, contact_id as record_key,
+        cast(null as varchar) as cookie_id, cast(null as varchar) as user_id, email_canonical,
+        {{ phone_identifier('phone_e164', 'phone_extension') }} as phone,
+        cast(null as varchar) as identifier_type, cast(null as varchar) as identifier_value,
+        cast(1 as bigint) as records, updated_at as first_seen_at, updated_at as last_seen_at,
+        cast(null as timestamp) as loaded_at, cast(null as bigint) as settled_records,
+        cast(null as timestamp) as settled_first_seen_at, cast(null as timestamp) as settled_last_seen_at,
+        cast(null as varchar) as settled_first_record, cast(null as timestamp) as settled_loaded_at
+    from {{ ref('stg_crm__contacts') }}
+    union all
+    select
+        'order', 'order:' || order_id, order_id, null, user_id, email_canonical,
+        {{ phone_identifier('phone_e164', 'phone_extension') }}, null, null,
+        cast(1 as bigint), ordered_at, ordered_at, null, null, null, null, null, null
+    from {{ ref('stg_shop__orders') }}
+    where email_canonical is not null or phone_e164 is not null or user_id is not null
+    {%- for s in streams %}
+    union all
+    select
+        '{{ s.source }}', signature_id, null,
+        {%- for c in ['cookie_id', 'user_id', 'email_canonical'] %} {{ c if c in s.key else 'null' }},{% endfor %}
+        null, null, null, records, first_seen_at, last_seen_at, loaded_at, settled_records, settled_first_seen_at,
+        settled_last_seen_at, settled_first_record, settled_loaded_at
+    from {{ s.source }}
+    where records > 0
+    {%- endfor %}
+    union all
+    select
+        'consent', signature_id, null, null, null, null, null, identifier_type, identifier_value,
+        records, first_seen_at, last_seen_at, null, null, null, null, null, null
+    from consent
 )
 
-select
-    'crm' as source, 'crm:' || contact_id as signature_id, contact_id as record_key,
-    cast(null as varchar) as cookie_id, cast(null as varchar) as user_id, email_canonical,
-    {{ phone_identifier('phone_e164', 'phone_extension') }} as phone,
-    cast(null as varchar) as identifier_type, cast(null as varchar) as identifier_value,
-    cast(1 as bigint) as records, updated_at as first_seen_at, updated_at as last_seen_at
-from {{ ref('stg_crm__contacts') }}
+{%- if not is_incremental() %}
+select * from signatures
+{%- else %}
+-- the web and email signatures read again, and the CRM, order and consent ones that are new or changed
+select signatures.*
+from signatures
+left join (select * from {{ this }} where source in ('crm', 'order', 'consent')) as stored
+    on stored.signature_id = signatures.signature_id
+where signatures.source in ('web', 'email')
+    or stored.signature_id is null
+    {%- for c in ['record_key', 'user_id', 'email_canonical', 'phone', 'identifier_type', 'identifier_value',
+        'records', 'first_seen_at', 'last_seen_at'] %}
+    or signatures.{{ c }} is distinct from stored.{{ c }}
+    {%- endfor %}
+-- stored signatures written again with no records, which the post-hook deletes: web and email ones read again
+-- that are gone or renamed, and CRM, order and consent ones no longer there
 union all
 select
-    'order', 'order:' || order_id, order_id, null, user_id, email_canonical,
-    {{ phone_identifier('phone_e164', 'phone_extension') }}, null, null,
-    cast(1 as bigint), ordered_at, ordered_at
-from {{ ref('stg_shop__orders') }}
-where email_canonical is not null or phone_e164 is not null or user_id is not null
-union all
-select 'web', signature_id, null, cookie_id, user_id, email_canonical, null, null, null, records, first_seen_at, last_seen_at
-from web
-union all
-select 'email', signature_id, null, null, null, email_canonical, null, null, null, records, first_seen_at, last_seen_at
-from email
-union all
-select 'consent', signature_id, null, null, null, null, null, identifier_type, identifier_value, records, first_seen_at, last_seen_at
-from consent
+    stored.source, stored.signature_id, stored.record_key, stored.cookie_id, stored.user_id,
+    stored.email_canonical, stored.phone, stored.identifier_type, stored.identifier_value, cast(0 as bigint),
+    stored.first_seen_at, stored.last_seen_at, stored.loaded_at, stored.settled_records,
+    stored.settled_first_seen_at, stored.settled_last_seen_at, stored.settled_first_record, stored.settled_loaded_at
+from {{ this }} as stored
+where stored.signature_id in (
+    select stored_id from web where records = 0 or signature_id <> stored_id
+    union all
+    select stored_id from email where records = 0 or signature_id <> stored_id
+    union all
+    select stored.signature_id
+    from {{ this }} as stored
+    left join signatures on signatures.signature_id = stored.signature_id
+    where stored.source in ('crm', 'order', 'consent') and signatures.signature_id is null
+)
+{%- endif %}
