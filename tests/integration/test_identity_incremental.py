@@ -96,3 +96,13 @@ def test_a_new_junk_value_is_blocked_and_a_pattern_change_checks_every_identifie
     assert reason(email) == "role account"
     run_dbt(["run", "--select", "int_identity__nodes"], warehouse=warehouse)
     assert reason(email) is None
+
+
+def test_a_signatures_table_from_before_it_was_incremental_is_rebuilt_whole(warehouse: Path) -> None:
+    expected = _signatures(warehouse)
+    with connect(warehouse) as wh:  # the table as a build before incremental signatures left it
+        old = [c for c in wh.columns("main", "int_identity__signatures") if c != "loaded_at" and "settled" not in c]
+        wh.execute(f"create or replace table main.int_identity__signatures as select {', '.join(old)} "
+                   "from main.int_identity__signatures")  # fmt: skip
+    _rebuild(warehouse)  # dropped by the on-run-start hook, then built whole: no failure on the missing columns
+    assert _signatures(warehouse) == expected

@@ -21,6 +21,7 @@
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['derived'],
+    meta={'outflow_layout_column': 'loaded_at'},
     post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where records = 0"])
 ) }}
 
