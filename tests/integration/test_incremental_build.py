@@ -31,6 +31,7 @@ COMPARED = [
     "stg_email__events",
     "int_identity__signatures",
     "int_identity__nodes",
+    "int_identity__identifiers",
     "int_identity__signature_persons",
     "fct_events",
     "int_profiles__attribute_candidates",
@@ -147,6 +148,16 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
             "select count(*) from main.fct_events as f join raw.orders as o on o.order_id = f.event_id "
             "where f.source = 'order' and f.event_type <> 'order_' || o.status"
         ).fetchone()[0]
+        # the email that joined the two contacts, shared since day 3, identifies nobody (the person map keeps its
+        # last row from when it was usable: that person must not come back through it)
+        blocked_with_person = wh.execute(
+            "select count(*) from main.int_identity__identifiers where block_reason is not null "
+            "and person_id is not null"
+        ).fetchone()[0]
+        shared_since = wh.execute(
+            "select count(*) from main.int_identity__identifiers as i join outflow_identity.person_map as m "
+            "using (identifier_key) where i.block_reason is not null and m.person_id is not null"
+        ).fetchone()[0]
         # a stored row the incremental path cannot see again (outside the lookback): only a full refresh restores it
         wh.execute("delete from main.stg_web__events where event_id = (select min(event_id) from main.stg_web__events)")
     refresh = CliRunner().invoke(app, ["build", "--full-refresh"])  # one command
@@ -165,3 +176,4 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert day3[contacts[0]] != day3[contacts[1]]  # split again
     assert job_title.startswith("Chief ")
     assert refunded == 0
+    assert shared_since > 0 and blocked_with_person == 0
