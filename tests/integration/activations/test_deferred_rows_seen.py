@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 from activations import rows
+from activations.config import SyncConfig
 from activations.engine import run_sync
 from activations.privacy import erased_key, run_erasure
 from activations.sandboxes.testing import vendor_sync_dict, write_sync
@@ -38,6 +39,16 @@ def at(hour: int, minute: int = 30):  # noqa: ANN201
     return lambda: dt.datetime(2026, 11, 26, hour, minute, tzinfo=dt.UTC)
 
 
+def cart_sms(syncs: Path, url: str) -> SyncConfig:
+    """The SMS sync of the cart reminders (trg_sms) to the Twilio sandbox at ``url``, written in ``syncs``."""
+    return write_sync(syncs, vendor_sync_dict(
+        "twilio_sms", url, name="cart_sms", source="trg_sms", primary_key="idempotency_key", mode="insert",
+        fields={"phone": "to", "first_name": "vars.first_name", "time_zone": "time_zone", "country": "country",
+                "person_id": "vars.person_id"},
+        options={"from": "+15005550006", "body": "Hi {first_name}, your cart is waiting."},
+        secret_env=SECRET_ENV, obj="messages"))  # fmt: skip
+
+
 @pytest.fixture
 def deferred(
     tmp_path: Path, any_warehouse: WarehouseRef, any_con: Warehouse, monkeypatch: pytest.MonkeyPatch
@@ -54,12 +65,7 @@ def deferred(
     syncs = tmp_path / "syncs"
     monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(syncs))
     with TwilioSandbox(token="twilio-auth-token", account_sid=SID) as sb:
-        cfg = write_sync(syncs, vendor_sync_dict(
-            "twilio_sms", sb.url, name="cart_sms", source="trg_sms", primary_key="idempotency_key", mode="insert",
-            fields={"phone": "to", "first_name": "vars.first_name", "time_zone": "time_zone", "country": "country",
-                    "person_id": "vars.person_id"},
-            options={"from": "+15005550006", "body": "Hi {first_name}, your cart is waiting."},
-            secret_env=SECRET_ENV, obj="messages"))  # fmt: skip
+        cfg = cart_sms(syncs, sb.url)
         assert run_sync(cfg, warehouse=any_warehouse, clock=at(12)).deferred == 2
         assert run_sync(cfg, warehouse=any_warehouse, clock=at(12, 50)).deferred == 2
         assert [m["to"] for m in sb.messages] == ["+12125550002"]
@@ -182,12 +188,7 @@ def test_a_sync_after_an_erasure_keeps_only_the_hash_of_the_erased_key(
         "CAST('2026-11-26' AS TIMESTAMP) AS requested_at"
     )
     with TwilioSandbox(token="twilio-auth-token", account_sid=SID) as sb:
-        cfg = write_sync(tmp_path / "again", vendor_sync_dict(
-            "twilio_sms", sb.url, name="cart_sms", source="trg_sms", primary_key="idempotency_key", mode="insert",
-            fields={"phone": "to", "first_name": "vars.first_name", "time_zone": "time_zone", "country": "country",
-                    "person_id": "vars.person_id"},
-            options={"from": "+15005550006", "body": "Hi {first_name}, your cart is waiting."},
-            secret_env=SECRET_ENV, obj="messages"))  # fmt: skip
+        cfg = cart_sms(tmp_path / "again", sb.url)
         res = run_sync(cfg, warehouse=any_warehouse, clock=at(18))
         assert "+12125550001" not in [m["to"] for m in sb.messages]  # p_1 is erased: never sent
     held = deferred.execute("SELECT key, reason FROM outflow_sync.sync_invalid_rows WHERE sync_name = 'cart_sms'")
