@@ -163,6 +163,10 @@ def _node_events(on_node: Callable[[NodeEvent], None]) -> Callable[[Any], None]:
     return callback
 
 
+def _is_hook(node: Any) -> bool:
+    return str(getattr(node, "resource_type", "")) == "operation"
+
+
 def run_dbt(
     args: list[str],
     warehouse: Path | None = None,
@@ -193,8 +197,10 @@ def run_dbt(
         outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
-        # a node's results (a run-operation's carry no node: its outcome is `success`)
-        for r in (r for r in outcome.result.results if hasattr(r, "node")):
+        # a node's results (a run-operation's carry no node: its outcome is `success`); the project's on-run-start
+        # hook runs in every command and is no node of the project: only its failure is reported
+        nodes = (r for r in outcome.result.results if hasattr(r, "node"))
+        for r in (r for r in nodes if not (_is_hook(r.node) and str(r.status) == "success")):
             results.append(
                 {
                     "name": getattr(r.node, "name", "?"),
