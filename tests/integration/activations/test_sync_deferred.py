@@ -222,9 +222,7 @@ def test_the_demo_reports_the_sms_sync_succeeded_with_rows_deferred(
         assert sms["status"] == "success" and sms["rejected"] == 0, sms
         assert (sms["deferred"] > 0) == quiet and sms["acked"] + sms["deferred"] == sms["to_send"] > 0
         if quiet:
-            assert sms["outcome"] == (
-                f"success; {sms['deferred']} rows deferred ({sms['deferred_reason']})"
-            )
+            assert sms["outcome"] == (f"success; {sms['deferred']} rows deferred ({sms['deferred_reason']})")
             assert sms["deferred_reason"].startswith("held: quiet hours in ")
         else:
             assert sms["outcome"] == "success"
