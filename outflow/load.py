@@ -390,12 +390,6 @@ def _good_rows(local: Warehouse, file: _Checked, extra: str = "") -> Iterator:
     )
 
 
-def _write_batches(wh: Warehouse, table: str, batches: Iterable, *, temporary: bool = False) -> None:
-    """Replace `table` with the Arrow batches (at least one, so its columns are known) through the interface."""
-    for i, batch in enumerate(batches):
-        wh.write_arrow(table, batch, mode="append" if i else "replace", temporary=temporary)
-
-
 def _ensure_table(wh: Warehouse, table: Table) -> None:
     """Create `raw.<table>` with the contract's columns; recreate it if its columns differ (never the ledger)."""
     cols = ", ".join(f"{_q(c.name)} {TYPES[c.type][1]}" for c in table.columns)
@@ -444,8 +438,7 @@ def _swap(
             else:
                 wh.execute(f"delete from {target}")  # emptied, not dropped: views on it stay valid
                 for file in checked[table.name]:
-                    for batch in _good_rows(local, file):
-                        wh.write_arrow(f"raw.{table.name}", batch, mode="append")
+                    wh.write_arrow_batches(f"raw.{table.name}", _good_rows(local, file))
                 expected = sum(f.good for f in checked[table.name])
                 if _count(wh, target) != expected:
                     raise OutflowError(f"{table.name}: a file changed while it was loaded; load again")
@@ -463,7 +456,7 @@ def _swap(
             wh.create_schema("truth")
         for sub in truth:
             parts = local.fetch_arrow_batches(f"select * from read_parquet({_lit(str(sub / '*.parquet'))})")
-            _write_batches(wh, f"truth.{sub.name}", parts)
+            wh.write_arrow_batches(f"truth.{sub.name}", parts, mode="replace")
         wh.execute("create table if not exists raw.dataset_info (as_of date)")
         wh.execute("delete from raw.dataset_info")
         if as_of:
@@ -479,7 +472,7 @@ def _append_new(wh: Warehouse, local: Warehouse, table: Table, file: _Checked, r
     names = ", ".join(_q(c) for c in table.column_names)
     key = _q(table.key)
     target = f"raw.{_q(table.name)}"
-    _write_batches(wh, SOURCE, _good_rows(local, file, ", row_number() over () as _n"), temporary=True)
+    wh.write_arrow_batches(SOURCE, _good_rows(local, file, ", row_number() over () as _n"), "replace", temporary=True)
     firsts = (
         f"(select * from (select *, row_number() over (partition by {key} order by _n) as _k from {SOURCE}) "
         "as numbered where _k = 1) as s"

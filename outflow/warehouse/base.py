@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -184,17 +184,46 @@ class Warehouse(abc.ABC):
         recreates it, ``create`` fails if it exists. ``temporary=True`` makes a temp table that only this session
         sees (give a bare name). Never row-by-row: DuckDB scans the Arrow table, PostgreSQL uses COPY.
         """
+        table = as_arrow(data)
+        schema, name = self._write_target(qualified_table, mode, temporary)
+        self._write(schema, name, table, mode, temporary)
+        return table.num_rows
+
+    def write_arrow_batches(
+        self,
+        qualified_table: str,
+        batches: Iterable[pa.RecordBatch],
+        mode: WriteMode = "append",
+        *,
+        temporary: bool = False,
+    ) -> int:
+        """`write_arrow` for a stream of record batches too big to hold at once (at least one batch, so the
+        columns are known; another session's or engine's `fetch_arrow_batches` gives that: within one session,
+        copy with SQL); return the number of rows written. The first batch
+        is written in ``mode``, the rest appended. Back ends that can scan a stream write it in one statement
+        (DuckDB: inside a transaction, a large write then goes to the file as it runs instead of being held in
+        memory until the commit)."""
+        schema, name = self._write_target(qualified_table, mode, temporary)
+        return self._write_batches(schema, name, iter(batches), mode, temporary)
+
+    def _write_batches(
+        self, schema: str | None, table: str, batches: Iterator[pa.RecordBatch], mode: WriteMode, temporary: bool
+    ) -> int:
+        written = 0
+        for i, batch in enumerate(batches):
+            self._write(schema, table, as_arrow(batch), mode if i == 0 else "append", temporary)
+            written += batch.num_rows
+        return written
+
+    def _write_target(self, qualified_table: str, mode: WriteMode, temporary: bool) -> tuple[str | None, str]:
+        """(schema, table) of a write, checked: the schema is None for a temp table."""
         if mode not in ("append", "replace", "create"):
             raise ValueError(f"write_arrow mode must be append, replace or create, not {mode!r}")
-        table = as_arrow(data)
         if temporary:
             if "." in qualified_table:
                 raise ValueError(f"a temp table has no schema: {qualified_table!r}")
-            self._write(None, qualified_table, table, mode, True)
-        else:
-            schema, name = split_name(qualified_table, self.default_schema)
-            self._write(schema, name, table, mode, False)
-        return table.num_rows
+            return None, qualified_table
+        return split_name(qualified_table, self.default_schema)
 
     def qualify(self, schema: str | None, table: str) -> str:
         return f"{quote_ident(schema)}.{quote_ident(table)}" if schema else quote_ident(table)

@@ -172,8 +172,9 @@ def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
 def local_engine(temp_directory: Path | str | None = None) -> DuckDBWarehouse:
     """A private in-memory DuckDB used as a local file engine (reading and checking CSV/Parquet files), apart
     from the warehouse whatever its target. ``temp_directory`` is where it spills when memory runs short; rows
-    keep their file order."""
-    config: dict[str, Any] = {"preserve_insertion_order": True}
+    keep their file order. Its memory is bounded like the warehouse's (`memory_limit`): without it DuckDB takes 80%
+    of the machine, and a load of 3M people's files reached 19 GB."""
+    config: dict[str, Any] = {"preserve_insertion_order": True, "memory_limit": memory_limit()}
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
     con = duckdb.connect(":memory:", config=config)
@@ -234,7 +235,26 @@ class DuckDBWarehouse(Warehouse):
         except duckdb.Error as exc:
             raise DuckDBQueryError(str(exc)) from exc
 
-    def _write(self, schema: str | None, table: str, data: pa.Table, mode: WriteMode, temporary: bool) -> None:
+    def _write_batches(
+        self, schema: str | None, table: str, batches: Iterator[pa.RecordBatch], mode: WriteMode, temporary: bool
+    ) -> int:
+        # one statement scans the whole stream: many small appends in one transaction stay in memory until the
+        # commit (a load of 1M people's files in one transaction: 3.7 GB for its events alone, 0.9 GB as a stream)
+        first = next(batches)
+        written = 0
+
+        def counted() -> Iterator[pa.RecordBatch]:
+            nonlocal written
+            for batch in itertools.chain([first], batches):
+                written += batch.num_rows
+                yield batch
+
+        self._write(schema, table, pa.RecordBatchReader.from_batches(first.schema, counted()), mode, temporary)
+        return written
+
+    def _write(
+        self, schema: str | None, table: str, data: pa.Table | pa.RecordBatchReader, mode: WriteMode, temporary: bool
+    ) -> None:
         view = f"_outflow_write_{next(_views)}"
         target = self.qualify(schema, table)
         self._con.complete()

@@ -118,6 +118,26 @@ def test_fetch_arrow_batches_streams_every_row_and_always_gives_the_columns(wh: 
     assert empty.num_rows == 0 and empty.schema.names == ["n", "s"] and pa.types.is_string(empty.schema.field("s").type)
 
 
+def test_write_arrow_batches_writes_a_stream_in_its_order_and_mode(wh: Warehouse) -> None:
+    from outflow.warehouse import local_engine
+
+    wh.write_arrow("ml.stream", pa.table({"n": [-1]}), mode="create")
+    files = local_engine()  # what the loader does: rows streamed from its file engine, in one transaction
+    try:
+        rows = files.fetch_arrow_batches("select n, cast(n as varchar) as s from range(300000) as r(n) order by n")
+        with wh.transaction():
+            assert wh.write_arrow_batches("ml.stream", rows, mode="replace") == 300_000
+    finally:
+        files.close()
+    back = wh.fetch_arrow("select n, s from ml.stream")  # replaced: the -1 is gone, the new column is there
+    assert back.column("n").to_pylist() == list(range(300_000)) and back.column("s")[299_999].as_py() == "299999"
+    batches = [pa.record_batch({"n": [7], "s": ["7"]}), pa.record_batch({"n": [8], "s": ["8"]})]
+    assert wh.write_arrow_batches("ml.stream", iter(batches)) == 2  # append, the default
+    assert wh.write_arrow_batches("tmp_stream", iter(batches), "replace", temporary=True) == 2
+    assert wh.execute("select count(*), max(n) from ml.stream").fetchone() == (300_002, 299_999)
+    assert wh.execute("select sum(n) from tmp_stream").fetchone() == (15,)
+
+
 def test_bulk_write_of_200k_rows(wh: Warehouse) -> None:
     n = 200_000
     df = pl.DataFrame({"id": pl.int_range(0, n, eager=True)}).with_columns(

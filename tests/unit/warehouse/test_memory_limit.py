@@ -42,3 +42,15 @@ def test_every_connection_takes_the_default_unless_the_variable_is_set(
     monkeypatch.setenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", "1GB")
     with connect(tmp_path / "w.duckdb") as wh:
         assert wh.execute("select current_setting('memory_limit')").fetchone()[0] == "953.6 MiB"
+
+
+def test_the_loaders_file_engine_is_bounded_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from outflow.warehouse import local_engine
+
+    monkeypatch.delenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", raising=False)
+    monkeypatch.setattr(duckdb, "machine_memory", lambda: 8 * 2**30)
+    engine = local_engine(tmp_path)
+    try:
+        assert engine.execute("select current_setting('memory_limit')").fetchone()[0] == "2.0 GiB"
+    finally:
+        engine.close()
