@@ -3,10 +3,14 @@
     that may differ from its stored row: web and email events restaged since fct_events last ran (within the
     staging lookback of the newest ones it had read), events whose signature's person changed since then
     (int_identity__signature_persons.person_changed_at, and the signatures removed since), and every order
-    (restaged whole: a status changes in place). Of those it writes the ones that are new or differ from the
-    stored row. An event whose record no longer has a person is written with a null person_id, then removed by the
-    post-hook, as a full build leaves it out. What it read is kept in outflow_watermarks (post-hook, written only
-    when the run succeeded), and the removed signatures it has read are dropped from their log. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
+    (restaged whole: a status changes in place). The events of those moved signatures are written as they are now,
+    without a comparison (their person changed, or they have none any more). The restaged events and the orders are
+    compared with the stored rows they can have, found without reading every stored event: the web and email
+    events that occurred since the first restaged one (a constant range the scan filters on) and the orders; the new
+    ones and those with any column changed are written. An event whose record no longer has a person is written
+    with a null person_id, then removed by the post-hook, as a full build leaves it out. What it read is kept in
+    outflow_watermarks (post-hook, written only when the run succeeded), and the removed signatures it has read are
+    dropped from their log. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['source', 'event_id'],
