@@ -146,9 +146,10 @@ events as (
 
 -- the stored rows the compared events can have: the web and email events that occurred since the first restaged one
 -- (found by a range on occurred_at: the engine reads the other columns only of the rows in range, and skips whole
--- blocks by their stored min and max), and the orders. An event whose stored row is not among them (its occurred_at
--- changed in place) is written as new, whatever its person: the delete+insert replaces its stored row by key, and
--- one without a person is then removed (post-hook).
+-- blocks by their stored min and max), and every stored order. A web or email event whose stored row is not among
+-- them (it has none, or its occurred_at changed in place) is written as new, whatever its person: the delete+insert
+-- replaces a stored row by key, and one without a person is then removed (post-hook). An order without a stored row
+-- has none (every stored order is read), so it is written only if it has a person, as a full build would.
 stored as (
     {%- for source in ['web', 'email'] %}
     select {{ columns }} from {{ this }}
@@ -167,15 +168,15 @@ union
 select {% for c in columns.split(', ') %}events.{{ c }}{{ ', ' if not loop.last }}{% endfor %}
 from events
 left join stored on stored.source = events.source and stored.event_id = events.event_id
-where not events.rewrite and (
-    stored.event_id is null
-    or stored.person_id is distinct from events.person_id
-    or stored.event_type is distinct from events.event_type
-    or stored.occurred_at is distinct from events.occurred_at
-    or stored.page_path is distinct from events.page_path
-    or stored.campaign_id is distinct from events.campaign_id
-    or stored.amount is distinct from events.amount
-)
+where not events.rewrite and case
+    when stored.event_id is null then events.person_id is not null or events.source <> 'order'
+    else stored.person_id is distinct from events.person_id
+        or stored.event_type is distinct from events.event_type
+        or stored.occurred_at is distinct from events.occurred_at
+        or stored.page_path is distinct from events.page_path
+        or stored.campaign_id is distinct from events.campaign_id
+        or stored.amount is distinct from events.amount
+end
 {% else %}
 select {{ columns }} from events where person_id is not null
 {% endif %}
