@@ -4,9 +4,9 @@ Per size (people):
 
 1. generate and load the synthetic data (not timed here; bench/generate_scale.py times it);
 2. the full build (`outflow.pipeline.build`: dbt, the normalization and identity steps, every dbt test);
-3. a day later: 1% new events (web, email) and 1% of the CRM contacts changed, appended to the raw tables,
-   then the daily build again: incremental where the models are (docs/incremental.md), with its wall and CPU
-   seconds as a share of the full build's;
+3. a day later: the dataset's as-of date a day on, 1% new events (web, email) and orders on that day, and 1% of
+   the CRM contacts changed that day, appended to the raw tables, then the daily build again: incremental where
+   the models are (docs/incremental.md), with its wall and CPU seconds as a share of the full build's;
 4. a bare-DuckDB lower bound: the compiled SQL of the three most expensive models of the full build, run
    straight into a table of the same warehouse through outflow.warehouse, without dbt.
 
@@ -167,21 +167,31 @@ def build(root: Path) -> dict:
 
 
 def add_day(root: Path) -> dict:
-    """A day later: 1% new events copied a day forward under new ids, and 1% of the CRM contacts changed."""
+    """A day later, as a daily load brings it: the dataset's as-of date one day on; 1% new web and email events and
+    orders, copies under new ids moved to that day (a web event by when it arrived, so a late one occurred days
+    before); 1% of the CRM contacts changed that day."""
+    from datetime import date, timedelta
+
+    from outflow.load import dataset_as_of
     from outflow.warehouse import connect
 
     added = {}
     with connect(root / "w.duckdb") as con:
-        for table, key in (("web_events", "event_id"), ("email_events", "event_id")):
+        day = f"timestamp '{date.fromisoformat(dataset_as_of(con)) + timedelta(days=1)}'"
+        con.execute(f"update raw.dataset_info set as_of = cast({day} as date)")
+        for table, key, clock in (
+            ("web_events", "event_id", "received_at"),
+            ("email_events", "event_id", "occurred_at"),
+            ("orders", "order_id", "ordered_at"),
+        ):
             cols = list(con.columns("raw", table))
-            shifted = [
-                f"'d1-' || {c}" if c == key else f"{c} + interval '1 day'" if c in ("occurred_at", "received_at") else c
-                for c in cols
-            ]
+            # each copy keeps its time of day and, on the web, the time it took to arrive
+            shift = f"({day} - date_trunc('day', {clock}))"
+            moved = [f"'d1-' || {c}" if c == key else f"{c} + {shift}" if c.endswith("_at") else c for c in cols]
             n = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
             take = max(1, int(n * DAY_SHARE))
             con.execute(
-                f"insert into raw.{table} ({', '.join(cols)}) select {', '.join(shifted)} from raw.{table} "
+                f"insert into raw.{table} ({', '.join(cols)}) select {', '.join(moved)} from raw.{table} "
                 f"order by {key} limit {take}"
             )
             added[table] = take
@@ -189,7 +199,7 @@ def add_day(root: Path) -> dict:
         take = max(1, int(n * DAY_SHARE))
         con.execute(
             "update raw.crm_contacts set job_title = coalesce(job_title, '') || ' II', "
-            "updated_at = updated_at + interval '1 day' "
+            f"updated_at = updated_at + ({day} - date_trunc('day', updated_at)) "
             f"where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit {take})"
         )
         added["crm_contacts changed"] = take
