@@ -1,0 +1,104 @@
+{#- The golden-record models recompute only the persons whose inputs changed (docs/incremental.md, "The golden
+    record: persons touched since the last run"). Three plain tables kept beside the models, like the marks
+    (macros/outflow_watermarks.sql):
+
+    - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
+      int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed)
+      touches its previous person too;
+    - int_profiles__candidates_emails (identifier_value): the emails that were usable (identified exactly one
+      person) when it last ran, so an email that became shared, or usable again, touches the persons of the web
+      signatures that carry it;
+    - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
+      stamp; int_profiles__survivors and dim_profiles recompute the persons logged after their own mark, and
+      dim_profiles drops what both have read.
+
+    A model's incremental run writes every row of each touched person plus one tombstone row per touched person
+    (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no
+    rows left in the batch); its post-hook deletes the tombstones. Portable SQL (DuckDB and PostgreSQL). -#}
+
+{% macro profiles_table(name) -%}
+    {{ this.schema }}.int_profiles__{{ name }}
+{%- endmacro %}
+
+{% macro profiles_table_exists(name) -%}
+    {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+        identifier='int_profiles__' ~ name) is not none) }}
+{%- endmacro %}
+
+{#- The stamp of this run's tombstones: the run's start, later than every logged one even if the clock went back. -#}
+{% macro profiles_touch_stamp() -%}
+    {%- if profiles_table_exists('touched_persons') -%}
+    greatest({{ outflow_run_stamp() }},
+        coalesce((select max(touched_at) from {{ profiles_table('touched_persons') }}),
+            cast('1900-01-01' as timestamp)) + interval '1 second')
+    {%- else -%}
+    {{ outflow_run_stamp() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The persons logged by the candidates since this model's mark (a query of person_id). -#}
+{% macro profiles_touched_since_mark() -%}
+    select distinct person_id from {{ profiles_table('touched_persons') }}
+    where touched_at > {{ outflow_watermark('touched_at') }}
+{%- endmacro %}
+
+{#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
+    without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
+    stamped since its mark or gone, and the usable emails. Then its marks (outflow_watermark_set). -#}
+{% macro profiles_candidates_post_hook() -%}
+    {%- set signatures = ref('int_identity__signature_persons') -%}
+    {%- set identifiers = ref('int_identity__identifiers') -%}
+    create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
+    insert into {{ profiles_table('touched_persons') }} (person_id, touched_at)
+    select distinct person_id, observed_at from {{ this }} where field is null;
+    delete from {{ this }} where field is null;
+    create table if not exists {{ profiles_table('candidates_signatures') }} (
+        signature_id varchar(400), person_id varchar(200)
+    );
+    delete from {{ profiles_table('candidates_signatures') }} as kept
+    where not exists (
+        select 1 from {{ signatures }} as s
+        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ outflow_watermark('person_changed_at') }}
+    );
+    insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
+    select signature_id, person_id from {{ signatures }}
+    where person_changed_at > {{ outflow_watermark('person_changed_at') }};
+    create table if not exists {{ profiles_table('candidates_emails') }} (identifier_value varchar(400));
+    delete from {{ profiles_table('candidates_emails') }} as kept
+    where not exists (
+        select 1 from {{ identifiers }} as i
+        where i.identifier_type = 'email' and i.person_id is not null and i.identifier_value = kept.identifier_value
+    );
+    insert into {{ profiles_table('candidates_emails') }} (identifier_value)
+    select i.identifier_value from {{ identifiers }} as i
+    where i.identifier_type = 'email' and i.person_id is not null
+        and not exists (
+            select 1 from {{ profiles_table('candidates_emails') }} as kept
+            where kept.identifier_value = i.identifier_value
+        )
+{%- endmacro %}
+
+{#- int_profiles__survivors' and dim_profiles' post-hook: drop the tombstones (`tombstone`: the condition that
+    marks them), then store the newest logged stamp as this model's mark `touched_at`. dim_profiles, the last
+    reader, also drops from the log what both readers have read (`prune`). -#}
+{% macro profiles_reader_post_hook(tombstone, prune=false) -%}
+    delete from {{ this }} where {{ tombstone }};
+    create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
+    create table if not exists {{ outflow_watermarks_relation() }} (
+        model varchar(200), name varchar(200), value timestamp
+    );
+    delete from {{ outflow_watermarks_relation() }} where model = '{{ this.identifier }}';
+    insert into {{ outflow_watermarks_relation() }} (model, name, value)
+    select '{{ this.identifier }}', 'touched_at',
+        coalesce(max(touched_at), cast('1900-01-01' as timestamp)) from {{ profiles_table('touched_persons') }}
+    {%- if prune %};
+    delete from {{ profiles_table('touched_persons') }}
+    where touched_at <= (
+        select least(
+            coalesce(max(case when model = 'int_profiles__survivors' then value end), cast('1900-01-01' as timestamp)),
+            coalesce(max(case when model = '{{ this.identifier }}' then value end), cast('1900-01-01' as timestamp))
+        )
+        from {{ outflow_watermarks_relation() }} where name = 'touched_at'
+    )
+    {%- endif %}
+{%- endmacro %}
