@@ -16,6 +16,11 @@
     (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no
     rows left in the batch); its post-hook deletes the tombstones. Portable SQL (DuckDB and PostgreSQL). -#}
 
+{#- their marks (macros/outflow_watermarks.sql) are kept in a table of their own -#}
+{% macro profiles_marks() -%}
+    {{ return('int_profiles__marks') }}
+{%- endmacro %}
+
 {% macro profiles_table(name) -%}
     {{ this.schema }}.int_profiles__{{ name }}
 {%- endmacro %}
@@ -39,7 +44,7 @@
 {#- The persons logged by the candidates since this model's mark (a query of person_id). -#}
 {% macro profiles_touched_since_mark() -%}
     select distinct person_id from {{ profiles_table('touched_persons') }}
-    where touched_at > {{ outflow_watermark('touched_at') }}
+    where touched_at > {{ outflow_watermark('touched_at', profiles_marks()) }}
 {%- endmacro %}
 
 {#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
@@ -58,11 +63,11 @@
     delete from {{ profiles_table('candidates_signatures') }} as kept
     where not exists (
         select 1 from {{ signatures }} as s
-        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ outflow_watermark('person_changed_at') }}
+        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ outflow_watermark('person_changed_at', profiles_marks()) }}
     );
     insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
     select signature_id, person_id from {{ signatures }}
-    where person_changed_at > {{ outflow_watermark('person_changed_at') }};
+    where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }};
     create table if not exists {{ profiles_table('candidates_emails') }} (identifier_value varchar(400));
     delete from {{ profiles_table('candidates_emails') }} as kept
     where not exists (
@@ -84,11 +89,11 @@
 {% macro profiles_reader_post_hook(tombstone, prune=false) -%}
     delete from {{ this }} where {{ tombstone }};
     create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
-    create table if not exists {{ outflow_watermarks_relation() }} (
+    create table if not exists {{ outflow_watermarks_relation(profiles_marks()) }} (
         model varchar(200), name varchar(200), value timestamp
     );
-    delete from {{ outflow_watermarks_relation() }} where model = '{{ this.identifier }}';
-    insert into {{ outflow_watermarks_relation() }} (model, name, value)
+    delete from {{ outflow_watermarks_relation(profiles_marks()) }} where model = '{{ this.identifier }}';
+    insert into {{ outflow_watermarks_relation(profiles_marks()) }} (model, name, value)
     select '{{ this.identifier }}', 'touched_at',
         coalesce(max(touched_at), cast('1900-01-01' as timestamp)) from {{ profiles_table('touched_persons') }}
     {%- if prune %};
@@ -98,7 +103,7 @@
             coalesce(max(case when model = 'int_profiles__survivors' then value end), cast('1900-01-01' as timestamp)),
             coalesce(max(case when model = '{{ this.identifier }}' then value end), cast('1900-01-01' as timestamp))
         )
-        from {{ outflow_watermarks_relation() }} where name = 'touched_at'
+        from {{ outflow_watermarks_relation(profiles_marks()) }} where name = 'touched_at'
     )
     {%- endif %}
 {%- endmacro %}

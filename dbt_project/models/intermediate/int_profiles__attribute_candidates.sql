@@ -21,7 +21,7 @@
         "{{ outflow_watermark_set({
             'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
             'web_received_at': ['stg_web__events', 'received_at'],
-        }) }}",
+        }, profiles_marks()) }}",
     ])
 ) }}
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and
@@ -131,7 +131,7 @@ touched as (
     select persons.person_id, kept.person_id as previous_person_id
     from persons
     left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
-    where persons.person_changed_at > {{ outflow_watermark('person_changed_at') }}
+    where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
     union all
     -- signatures gone since
     select kept.person_id, cast(null as varchar)
@@ -145,7 +145,7 @@ touched as (
     inner join (
         select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
         where email_canonical is not null
-            and received_at >= {{ outflow_watermark('web_received_at') }} - {{ lookback }}
+            and received_at >= {{ outflow_watermark('web_received_at', profiles_marks()) }} - {{ lookback }}
     ) as web on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
     where persons.source = 'web'
     union all
