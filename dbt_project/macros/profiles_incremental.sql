@@ -1,5 +1,5 @@
 {#- The golden-record models recompute only the persons whose inputs changed (docs/incremental.md, "The golden
-    record: persons touched since the last run"). Three plain tables kept beside the models, like the marks
+    record: persons touched since the last run"). Plain tables kept beside the models, like the marks
     (macros/outflow_watermarks.sql):
 
     - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
@@ -8,6 +8,8 @@
     - int_profiles__candidates_emails (identifier_value): the emails that were usable (identified exactly one
       person) when it last ran, so an email that became shared, or usable again, touches the persons of the web
       signatures that carry it;
+    - int_profiles__candidates_records (source, record_key, fingerprint): each CRM contact's, order's and consent
+      event's fingerprint (profiles_record_fingerprints) when it last ran;
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
       stamp; int_profiles__survivors and dim_profiles recompute the persons logged after their own mark, and
       dim_profiles drops what both have read.
@@ -49,7 +51,7 @@
 
 {#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
     without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
-    stamped since its mark or gone, and the usable emails. Then its marks (outflow_watermark_set). -#}
+    stamped since its mark or gone, the records' fingerprints and the usable emails. Then its marks (outflow_watermark_set). -#}
 {% macro profiles_candidates_post_hook() -%}
     {%- set signatures = ref('int_identity__signature_persons') -%}
     {%- set identifiers = ref('int_identity__identifiers') -%}
@@ -68,6 +70,12 @@
     insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
     select signature_id, person_id from {{ signatures }}
     where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }};
+    create table if not exists {{ profiles_table('candidates_records') }} (
+        source varchar(20), record_key varchar(400), fingerprint varchar(64)
+    );
+    delete from {{ profiles_table('candidates_records') }};
+    insert into {{ profiles_table('candidates_records') }} (source, record_key, fingerprint)
+    select source, record_key, fingerprint from ({{ profiles_record_fingerprints() }}) as records;
     create table if not exists {{ profiles_table('candidates_emails') }} (identifier_value varchar(400));
     delete from {{ profiles_table('candidates_emails') }} as kept
     where not exists (
@@ -106,4 +114,55 @@
         from {{ outflow_watermarks_relation(profiles_marks()) }} where name = 'touched_at'
     )
     {%- endif %}
+{%- endmacro %}
+
+{#- The fingerprint of each CRM contact, order and consent event the candidates read: (source, record_key,
+    person_id, fingerprint), an md5 of every column a candidate row takes from the record, its person and whether
+    its email and phone are usable (identify one person). A record whose fingerprint differs from the one kept in
+    int_profiles__candidates_records touches its person: a contact changed in place, with or without a newer
+    updated_at, or an identifier that became usable or not. Each value is written with its length, so no two
+    records share a fingerprint by how their values split. -#}
+{% macro profiles_record_fingerprints() -%}
+    {%- set persons = ref('int_identity__signature_persons') -%}
+    {%- set usable -%}
+        (select identifier_value from {{ ref('int_identity__identifiers') }}
+         where identifier_type = '{type}' and person_id is not null)
+    {%- endset -%}
+    {%- set crm_columns = ['updated_at', 'email', 'email_canonical', 'phone_e164', 'first_name', 'last_name',
+        'company', 'job_title', 'industry', 'employee_count', 'country', 'city', 'state', 'postal_code', 'gender',
+        'birth_date'] -%}
+    {%- set crm_values = ['persons.person_id'] -%}
+    {%- for c in crm_columns %}{% do crm_values.append('crm.' ~ c) %}{% endfor %}
+    select 'crm' as source, crm.contact_id as record_key, persons.person_id,
+        {{ profiles_fingerprint(crm_values
+            + ["case when crm.email_canonical in " ~ usable.replace('{type}', 'email') ~ " then 'u' end",
+               "case when crm.phone_e164 in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }} as fingerprint
+    from {{ ref('stg_crm__contacts') }} as crm
+    inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    union all
+    select 'order', orders.order_id, persons.person_id,
+        {{ profiles_fingerprint(['persons.person_id', 'orders.ordered_at', 'orders.email', 'orders.email_canonical',
+            'orders.phone_e164',
+            "case when orders.email_canonical in " ~ usable.replace('{type}', 'email') ~ " then 'u' end",
+            "case when orders.phone_e164 in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }}
+    from {{ ref('stg_shop__orders') }} as orders
+    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
+    union all
+    select 'consent', consent.event_id, persons.person_id,
+        {{ profiles_fingerprint(['persons.person_id', 'consent.identifier_value', 'consent.occurred_at',
+            "case when consent.identifier_value in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }}
+    from {{ ref('stg_consent__events') }} as consent
+    inner join {{ persons }} as persons
+        on persons.source = 'consent'
+        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
+    where consent.identifier_type = 'phone' and consent.identifier_value is not null
+{%- endmacro %}
+
+{% macro profiles_fingerprint(columns) -%}
+    md5(
+        {%- for c in columns %}
+        coalesce(cast(length(cast({{ c }} as varchar)) as varchar) || ':' || cast({{ c }} as varchar), '-')
+        {%- if not loop.last %} || '|' ||{% endif %}
+        {%- endfor %}
+    )
 {%- endmacro %}

@@ -5,8 +5,8 @@
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): a run rewrites only the persons
     touched since it last ran (docs/incremental.md): the persons, then and now, of the signatures stamped since its
     mark or gone; the persons of web signatures with an email event received since its mark (less the staging
-    lookback), or whose email became usable or unusable; and the persons whose CRM, order or consent candidates
-    differ from the stored ones (recomputed whole: a contact changes in place). Each touched person also gets a
+    lookback), or whose email became usable or unusable; and the persons of CRM contacts, orders and consent
+    events whose fingerprint changed (a contact changes in place; profiles_record_fingerprints). Each touched person also gets a
     tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 {%- set incremental = target.type != 'spark' %}
@@ -27,7 +27,7 @@
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and
     every stored person rewritten: a table from before this layout) -#}
 {%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')
-    and profiles_table_exists('candidates_emails') %}
+    and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_records') %}
 {%- set earliest = [] %}
 {%- for field, rule in var('survivorship').items() if rule.prefer == 'earliest' %}
 {%- do earliest.append("'" ~ field ~ "'") %}
@@ -46,80 +46,6 @@ usable_emails as (
 usable_phones as (
     select identifier_value from {{ ref('int_identity__identifiers') }}
     where identifier_type = 'phone' and person_id is not null
-),
-
-crm as (
-    select persons.person_id, crm.*
-    from {{ ref('stg_crm__contacts') }} as crm
-    inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
-),
-
-crm_wide as (
-    select
-        person_id,
-        updated_at as observed_at,
-        case when email_canonical in (select identifier_value from usable_emails) then email end as email,
-        case when phone_e164 in (select identifier_value from usable_phones) then phone_e164 end as phone,
-        first_name, last_name, company, job_title, industry,
-        cast(employee_count as varchar) as employee_count,
-        country, city, state, postal_code, gender,
-        cast(birth_date as varchar) as birth_date
-    from crm
-),
-
-{#- One row per (record, field) with a value: an unpivot, written as a union for every engine. #}
-{%- set crm_fields = ['email', 'phone', 'first_name', 'last_name', 'company', 'job_title', 'industry',
-    'employee_count', 'country', 'city', 'state', 'postal_code', 'gender', 'birth_date'] %}
-crm_long as (
-    {%- for f in crm_fields %}
-    select person_id, observed_at, '{{ f }}' as field, {{ f }} as value from crm_wide where {{ f }} is not null
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-),
-
-orders as (
-    select persons.person_id, orders.*
-    from {{ ref('stg_shop__orders') }} as orders
-    inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
-),
-
-consent_phones as (
-    select persons.person_id, consent.identifier_value as phone_e164, consent.occurred_at
-    from {{ ref('stg_consent__events') }} as consent
-    inner join persons
-        on persons.source = 'consent'
-        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
-    where consent.identifier_type = 'phone' and consent.identifier_value is not null
-),
-
-records as (
-    -- every observation of the CRM, orders and consent events (few beside web events), always read whole
-    select person_id, field, value, 'crm' as source, observed_at from crm_long
-    union all
-    select person_id, 'email', email, 'order', ordered_at from orders
-    where email_canonical in (select identifier_value from usable_emails)
-    union all
-    select person_id, 'phone', phone_e164, 'order', ordered_at from orders
-    where phone_e164 in (select identifier_value from usable_phones)
-    union all
-    select person_id, 'phone', phone_e164, 'consent', occurred_at from consent_phones
-    where phone_e164 in (select identifier_value from usable_phones)
-),
-
-{#- per (person, field, source, value): the observation survivorship prefers (max and min skip nulls, as its
-    `nulls last` does) -#}
-{%- set preferred -%}
-    case when field in ({{ earliest | join(', ') if earliest else "''" }}) then min(observed_at)
-        else max(observed_at) end
-{%- endset %}
-{%- set web_preferred = 'min' if var('survivorship').get('email', {}).get('prefer') == 'earliest' else 'max' %}
-
-record_candidates as (
-    select person_id, field, value, source, {{ preferred }} as observed_at
-    from records
-    group by person_id, field, source, value
 ),
 
 {%- if touched_only %}
@@ -160,17 +86,15 @@ touched as (
     ) as changed on changed.email_canonical = persons.email_canonical
     where persons.source = 'web'
     union all
-    -- CRM, order and consent candidates that differ from the stored ones (a record changed in place, an
-    -- identifier that became usable or not, a record moved)
-    select record_candidates.person_id, stored.person_id
-    from record_candidates
-    full outer join (select * from {{ this }} where source in ('crm', 'order', 'consent')) as stored
-        on stored.person_id = record_candidates.person_id
-        and stored.field = record_candidates.field
-        and stored.source = record_candidates.source
-        and stored.value = record_candidates.value
-    where record_candidates.person_id is null or stored.person_id is null
-        or stored.observed_at is distinct from record_candidates.observed_at
+    -- CRM contacts, orders and consent events whose fingerprint changed (in place, with or without a newer
+    -- updated_at; an identifier that became usable or not; new records)
+    select records.person_id, cast(null as varchar)
+    from ({{ profiles_record_fingerprints() }}) as records
+    where not exists (
+        select 1 from {{ profiles_table('candidates_records') }} as kept
+        where kept.source = records.source and kept.record_key = records.record_key
+            and kept.fingerprint = records.fingerprint
+    )
 ),
 
 touched_persons as (
@@ -188,6 +112,89 @@ touched_persons as (
     select person_id from persons
 ),
 {%- endif %}
+
+crm as (
+    select persons.person_id, crm.*
+    from {{ ref('stg_crm__contacts') }} as crm
+    inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    {%- if is_incremental() %}
+    where persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
+),
+
+crm_wide as (
+    select
+        person_id,
+        updated_at as observed_at,
+        case when email_canonical in (select identifier_value from usable_emails) then email end as email,
+        case when phone_e164 in (select identifier_value from usable_phones) then phone_e164 end as phone,
+        first_name, last_name, company, job_title, industry,
+        cast(employee_count as varchar) as employee_count,
+        country, city, state, postal_code, gender,
+        cast(birth_date as varchar) as birth_date
+    from crm
+),
+
+{#- One row per (record, field) with a value: an unpivot, written as a union for every engine. #}
+{%- set crm_fields = ['email', 'phone', 'first_name', 'last_name', 'company', 'job_title', 'industry',
+    'employee_count', 'country', 'city', 'state', 'postal_code', 'gender', 'birth_date'] %}
+crm_long as (
+    {%- for f in crm_fields %}
+    select person_id, observed_at, '{{ f }}' as field, {{ f }} as value from crm_wide where {{ f }} is not null
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- endfor %}
+),
+
+orders as (
+    select persons.person_id, orders.*
+    from {{ ref('stg_shop__orders') }} as orders
+    inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
+    {%- if is_incremental() %}
+    where persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
+),
+
+consent_phones as (
+    select persons.person_id, consent.identifier_value as phone_e164, consent.occurred_at
+    from {{ ref('stg_consent__events') }} as consent
+    inner join persons
+        on persons.source = 'consent'
+        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
+    where consent.identifier_type = 'phone' and consent.identifier_value is not null
+    {%- if is_incremental() %}
+        and persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
+),
+
+records as (
+    -- every observation of the CRM, orders and consent events (of the touched persons)
+    select person_id, field, value, 'crm' as source, observed_at from crm_long
+    union all
+    select person_id, 'email', email, 'order', ordered_at from orders
+    where email_canonical in (select identifier_value from usable_emails)
+    union all
+    select person_id, 'phone', phone_e164, 'order', ordered_at from orders
+    where phone_e164 in (select identifier_value from usable_phones)
+    union all
+    select person_id, 'phone', phone_e164, 'consent', occurred_at from consent_phones
+    where phone_e164 in (select identifier_value from usable_phones)
+),
+
+{#- per (person, field, source, value): the observation survivorship prefers (max and min skip nulls, as its
+    `nulls last` does) -#}
+{%- set preferred -%}
+    case when field in ({{ earliest | join(', ') if earliest else "''" }}) then min(observed_at)
+        else max(observed_at) end
+{%- endset %}
+{%- set web_preferred = 'min' if var('survivorship').get('email', {}).get('prefer') == 'earliest' else 'max' %}
+
+record_candidates as (
+    select person_id, field, value, source, {{ preferred }} as observed_at
+    from records
+    group by person_id, field, source, value
+),
 
 web_values as (
     -- each raw email of a web signature, once, with its newest (or earliest) event
@@ -216,7 +223,7 @@ web_candidates as (
 )
 
 {%- if is_incremental() %}
-select * from record_candidates where person_id in (select person_id from touched_persons)
+select * from record_candidates
 union all
 select * from web_candidates
 union all
