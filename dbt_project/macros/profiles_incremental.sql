@@ -120,49 +120,52 @@
     person_id, fingerprint), an md5 of every column a candidate row takes from the record, its person and whether
     its email and phone are usable (identify one person). A record whose fingerprint differs from the one kept in
     int_profiles__candidates_records touches its person: a contact changed in place, with or without a newer
-    updated_at, or an identifier that became usable or not. Each value is written with its length, so no two
-    records share a fingerprint by how their values split. -#}
+    updated_at, or an identifier that became usable or not. -#}
 {% macro profiles_record_fingerprints() -%}
     {%- set persons = ref('int_identity__signature_persons') -%}
     {%- set usable -%}
         (select identifier_value from {{ ref('int_identity__identifiers') }}
          where identifier_type = '{type}' and person_id is not null)
     {%- endset -%}
-    {%- set crm_columns = ['updated_at', 'email', 'email_canonical', 'phone_e164', 'first_name', 'last_name',
-        'company', 'job_title', 'industry', 'employee_count', 'country', 'city', 'state', 'postal_code', 'gender',
-        'birth_date'] -%}
-    {%- set crm_values = ['persons.person_id'] -%}
-    {%- for c in crm_columns %}{% do crm_values.append('crm.' ~ c) %}{% endfor %}
+    {%- set usable_email = usable.replace('{type}', 'email') -%}
+    {%- set usable_phone = usable.replace('{type}', 'phone') -%}
+    {%- set crm_values = ['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value'] -%}
+    {%- for c in ['updated_at', 'email', 'email_canonical', 'phone_e164', 'first_name', 'last_name', 'company',
+        'job_title', 'industry', 'employee_count', 'country', 'city', 'state', 'postal_code', 'gender',
+        'birth_date'] %}{% do crm_values.append('crm.' ~ c) %}{% endfor -%}
     select 'crm' as source, crm.contact_id as record_key, persons.person_id,
-        {{ profiles_fingerprint(crm_values
-            + ["case when crm.email_canonical in " ~ usable.replace('{type}', 'email') ~ " then 'u' end",
-               "case when crm.phone_e164 in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }} as fingerprint
+        {{ profiles_fingerprint(crm_values) }} as fingerprint
     from {{ ref('stg_crm__contacts') }} as crm
     inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    left join {{ usable_email }} as usable_email on usable_email.identifier_value = crm.email_canonical
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = crm.phone_e164
     union all
     select 'order', orders.order_id, persons.person_id,
-        {{ profiles_fingerprint(['persons.person_id', 'orders.ordered_at', 'orders.email', 'orders.email_canonical',
-            'orders.phone_e164',
-            "case when orders.email_canonical in " ~ usable.replace('{type}', 'email') ~ " then 'u' end",
-            "case when orders.phone_e164 in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }}
+        {{ profiles_fingerprint(['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value',
+            'orders.ordered_at', 'orders.email', 'orders.email_canonical', 'orders.phone_e164']) }}
     from {{ ref('stg_shop__orders') }} as orders
     inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
+    left join {{ usable_email }} as usable_email on usable_email.identifier_value = orders.email_canonical
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = orders.phone_e164
     union all
     select 'consent', consent.event_id, persons.person_id,
-        {{ profiles_fingerprint(['persons.person_id', 'consent.identifier_value', 'consent.occurred_at',
-            "case when consent.identifier_value in " ~ usable.replace('{type}', 'phone') ~ " then 'u' end"]) }}
+        {{ profiles_fingerprint(['persons.person_id', 'usable_phone.identifier_value', 'consent.identifier_value',
+            'consent.occurred_at']) }}
     from {{ ref('stg_consent__events') }} as consent
     inner join {{ persons }} as persons
         on persons.source = 'consent'
         and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = consent.identifier_value
     where consent.identifier_type = 'phone' and consent.identifier_value is not null
 {%- endmacro %}
 
+{#- An md5 of the values, separated by the ASCII unit separator (chr(31)), a null written as the record separator
+    (chr(30)): control characters that the staged text columns do not hold. -#}
 {% macro profiles_fingerprint(columns) -%}
     md5(
         {%- for c in columns %}
-        coalesce(cast(length(cast({{ c }} as varchar)) as varchar) || ':' || cast({{ c }} as varchar), '-')
-        {%- if not loop.last %} || '|' ||{% endif %}
+        coalesce(cast({{ c }} as varchar), chr(30))
+        {%- if not loop.last %} || chr(31) ||{% endif %}
         {%- endfor %}
     )
 {%- endmacro %}
