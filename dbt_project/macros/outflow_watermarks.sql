@@ -6,18 +6,20 @@
     run that failed or was skipped leaves the mark where it was and the next run reads everything since then.
     Portable SQL (DuckDB and PostgreSQL). -#}
 
-{% macro outflow_watermarks_relation() -%}
-    {{ this.schema }}.outflow_watermarks
+{#- `table`: the marks' table; outflow_watermarks, or one of a model family's own (the golden-record models keep
+    theirs in int_profiles__marks), so that models built side by side never create the same table at once. -#}
+{% macro outflow_watermarks_relation(table='outflow_watermarks') -%}
+    {{ this.schema }}.{{ table }}
 {%- endmacro %}
 
 {#- The stored mark of this model's `name`, as a scalar SQL expression; before any mark was stored (a warehouse
     built before marks existed, or a model whose post-hook never ran), 1900-01-01, so the run reads everything. -#}
-{% macro outflow_watermark(name) -%}
-    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier='outflow_watermarks') is none -%}
+{% macro outflow_watermark(name, table='outflow_watermarks') -%}
+    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier=table) is none -%}
     cast('1900-01-01' as timestamp)
     {%- else -%}
     coalesce(
-        (select max(value) from {{ outflow_watermarks_relation() }}
+        (select max(value) from {{ outflow_watermarks_relation(table) }}
          where model = '{{ this.identifier }}' and name = '{{ name }}'),
         cast('1900-01-01' as timestamp)
     )
@@ -26,12 +28,12 @@
 
 {#- A post-hook: store this model's marks, {name: [model, column]}: the newest value of each column as the model read
     it, replacing the previous marks. -#}
-{% macro outflow_watermark_set(marks) -%}
-    create table if not exists {{ outflow_watermarks_relation() }} (
+{% macro outflow_watermark_set(marks, table='outflow_watermarks') -%}
+    create table if not exists {{ outflow_watermarks_relation(table) }} (
         model varchar(200), name varchar(200), value timestamp
     );
-    delete from {{ outflow_watermarks_relation() }} where model = '{{ this.identifier }}';
-    insert into {{ outflow_watermarks_relation() }} (model, name, value)
+    delete from {{ outflow_watermarks_relation(table) }} where model = '{{ this.identifier }}';
+    insert into {{ outflow_watermarks_relation(table) }} (model, name, value)
     {%- for name, value in marks.items() %}
     select '{{ this.identifier }}', '{{ name }}', cast(max({{ value[1] }}) as timestamp) from {{ ref(value[0]) }}
     {%- if not loop.last %}

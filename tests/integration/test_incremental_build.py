@@ -85,6 +85,45 @@ def _move_occurred_at(wh) -> tuple[str, object]:
     return event_id, received_at
 
 
+def _change_quietly(wh, contacts: list[str]) -> dict:
+    """A fourth day with no new rows, only changes that no signature's person shows: a CRM city changed in place
+    (updated_at kept), an email known only from a person's web events becoming shared (five new CRM contacts take
+    it, so it stops identifying anyone), and a person whose one record, a CRM contact, is deleted."""
+    single = (
+        "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
+        "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1) "
+        "and record_key not in ({})"
+    )
+    moved = wh.execute(single.format(", ".join("?" * len(contacts))), contacts).fetchone()[0]
+    wh.execute("update raw.crm_contacts set city = 'Quietville' where contact_id = ?", [moved])
+    # the golden email of a person whose email candidates are all from web events, none received within the
+    # staging lookback (which the daily build reads again) and each with a user id (which keeps the person)
+    web_email = wh.execute(
+        "select min(p.email) from main.dim_profiles as p join main.int_profiles__attribute_candidates as c "
+        "on c.person_id = p.person_id and c.field = 'email' and c.source = 'web' and c.value = p.email "
+        "where not exists (select 1 from main.int_profiles__attribute_candidates as o "
+        "where o.person_id = p.person_id and o.field = 'email' and o.source <> 'web') "
+        "and not exists (select 1 from main.stg_web__events as w where w.email_canonical = p.email_canonical "
+        "and (w.user_id is null or w.received_at > (select max(received_at) from main.stg_web__events) "
+        "- interval '8 days'))"
+    ).fetchone()[0]
+    columns = list(wh.columns("raw", "crm_contacts"))
+    values = ", ".join(
+        "'quiet-' || contact_id" if c == "contact_id" else "?" if c == "email" else "null" if c == "phone" else c
+        for c in columns
+    )
+    wh.execute(
+        f"insert into raw.crm_contacts ({', '.join(columns)}) select {values} from raw.crm_contacts "
+        "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
+        [web_email],
+    )
+    removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
+    removed_person = _person(wh, f"crm:{removed}")
+    wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+    assert moved and web_email and removed_person
+    return {"moved": moved, "web_email": web_email, "removed_person": removed_person}
+
+
 @pytest.fixture(scope="module")
 def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]:
     """The generated dataset (its files, and loaded in full) and the cut-offs of its first two days."""
@@ -149,8 +188,23 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         build(**warehouse["build"])
         with connect(**warehouse["connect"]) as wh:
             persons.append({c: _person(wh, f"crm:{c}") for c in contacts[:2]})
+    # a fourth day: no new rows, only what the golden record's incremental models must find on their own
+    with connect(**warehouse["connect"]) as wh:
+        quiet = _change_quietly(wh, contacts)
+    build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         incremental = {model: _rows(wh, model) for model in COMPARED}
+        city = wh.execute(
+            "select p.city from main.dim_profiles as p join main.int_identity__record_persons as r "
+            "on r.person_id = p.person_id where r.record_id = ?",
+            [f"crm:{quiet['moved']}"],
+        ).fetchone()[0]
+        web_email_kept = wh.execute(
+            "select count(*) from main.dim_profiles where email = ?", [quiet["web_email"]]
+        ).fetchone()[0]
+        removed_kept = wh.execute(
+            "select count(*) from main.dim_profiles where person_id = ?", [quiet["removed_person"]]
+        ).fetchone()[0]
         late = wh.execute(
             "select count(*) from main.stg_web__events where received_at - occurred_at > interval '1 day' "
             "and received_at > ?",
@@ -199,3 +253,7 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert refunded == 0
     assert corrected_rows == [(corrected[1],)]  # replaced, not kept beside its old version
     assert shared_since > 0 and blocked_with_person == 0
+    # day 4: the golden record followed changes that moved no signature to another person
+    assert city == "Quietville"
+    assert web_email_kept == 0
+    assert removed_kept == 0

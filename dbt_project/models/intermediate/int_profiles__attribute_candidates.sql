@@ -1,5 +1,38 @@
-{#- Long format: every value a source offers for a golden-record field, with when it was observed.
-    Only identifiers that identify exactly this person are offered (no role, junk or shared ones). -#}
+{#- Long format: the values each source offers for a golden-record field, one row per (person, field, source,
+    value) with the observation survivorship prefers among that value's (the newest; the earliest for a field whose
+    rule is `prefer: earliest`), so the winners are those of every observation. Only identifiers that identify
+    exactly this person are offered (no role, junk or shared ones).
+    Incremental (delete+insert on person_id; on Spark a table rebuilt whole): a run rewrites only the persons
+    touched since it last ran (docs/incremental.md): the persons, then and now, of the signatures stamped since its
+    mark or gone; the persons of web signatures with an email event received since its mark (less the staging
+    lookback), or whose email became usable or unusable; and the persons of CRM contacts, orders and consent
+    events whose fingerprint changed (a contact changes in place; profiles_record_fingerprints). Each touched person also gets a
+    tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
+    and deletes (macros/profiles_incremental.sql). -#}
+{%- set incremental = target.type != 'spark' %}
+{{ config(
+    materialized=('incremental' if incremental else 'table'),
+    unique_key='person_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived'],
+    post_hook=([] if not incremental else [
+        "{{ profiles_candidates_post_hook() }}",
+        "{{ outflow_watermark_set({
+            'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
+            'web_received_at': ['stg_web__events', 'received_at'],
+        }, profiles_marks()) }}",
+    ])
+) }}
+{#- read only what changed: an incremental run with the record of what the last run read (else everything, and
+    every stored person rewritten: a table from before this layout) -#}
+{%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')
+    and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_records') %}
+{%- set earliest = [] %}
+{%- for field, rule in var('survivorship').items() if rule.prefer == 'earliest' %}
+{%- do earliest.append("'" ~ field ~ "'") %}
+{%- endfor %}
+
 with persons as (
     -- the person of each identity signature, joined on the records' natural columns (not a record id)
     select * from {{ ref('int_identity__signature_persons') }}
@@ -15,10 +48,78 @@ usable_phones as (
     where identifier_type = 'phone' and person_id is not null
 ),
 
+{%- if touched_only %}
+{%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
+{%- set signatures_read = profiles_table('candidates_signatures') %}
+
+touched as (
+    -- signatures stamped since the last run (new, or another person): their person now and then
+    select persons.person_id, kept.person_id as previous_person_id
+    from persons
+    left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
+    where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
+    union all
+    -- signatures gone since
+    select kept.person_id, cast(null as varchar)
+    from {{ signatures_read }} as kept
+    where not exists (select 1 from persons where persons.signature_id = kept.signature_id)
+    union all
+    -- web signatures with email events received since (restaged within the lookback), or whose email became
+    -- usable or unusable
+    select persons.person_id, cast(null as varchar)
+    from persons
+    inner join (
+        select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
+        where email_canonical is not null
+            and received_at >= {{ outflow_watermark('web_received_at', profiles_marks()) }} - {{ lookback }}
+    ) as web on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    where persons.source = 'web'
+    union all
+    select persons.person_id, cast(null as varchar)
+    from persons
+    inner join (
+        select coalesce(now_usable.identifier_value, kept.identifier_value) as email_canonical
+        from usable_emails as now_usable
+        full outer join {{ profiles_table('candidates_emails') }} as kept
+            on kept.identifier_value = now_usable.identifier_value
+        where now_usable.identifier_value is null or kept.identifier_value is null
+    ) as changed on changed.email_canonical = persons.email_canonical
+    where persons.source = 'web'
+    union all
+    -- CRM contacts, orders and consent events whose fingerprint changed (in place, with or without a newer
+    -- updated_at; an identifier that became usable or not; new records)
+    select records.person_id, cast(null as varchar)
+    from ({{ profiles_record_fingerprints() }}) as records
+    where not exists (
+        select 1 from {{ profiles_table('candidates_records') }} as kept
+        where kept.source = records.source and kept.record_key = records.record_key
+            and kept.fingerprint = records.fingerprint
+    )
+),
+
+touched_persons as (
+    select person_id from touched where person_id is not null
+    union
+    select previous_person_id from touched where previous_person_id is not null
+),
+
+{%- elif is_incremental() %}
+
+touched_persons as (
+    -- a table from before this layout: every person, stored or now, is rewritten
+    select person_id from {{ this }}
+    union
+    select person_id from persons
+),
+{%- endif %}
+
 crm as (
     select persons.person_id, crm.*
     from {{ ref('stg_crm__contacts') }} as crm
     inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    {%- if is_incremental() %}
+    where persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
 ),
 
 crm_wide as (
@@ -50,6 +151,9 @@ orders as (
     select persons.person_id, orders.*
     from {{ ref('stg_shop__orders') }} as orders
     inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
+    {%- if is_incremental() %}
+    where persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
 ),
 
 consent_phones as (
@@ -59,27 +163,75 @@ consent_phones as (
         on persons.source = 'consent'
         and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
     where consent.identifier_type = 'phone' and consent.identifier_value is not null
+    {%- if is_incremental() %}
+        and persons.person_id in (select person_id from touched_persons)
+    {%- endif %}
 ),
 
-web as (
-    select persons.person_id, web.*
+records as (
+    -- every observation of the CRM, orders and consent events (of the touched persons)
+    select person_id, field, value, 'crm' as source, observed_at from crm_long
+    union all
+    select person_id, 'email', email, 'order', ordered_at from orders
+    where email_canonical in (select identifier_value from usable_emails)
+    union all
+    select person_id, 'phone', phone_e164, 'order', ordered_at from orders
+    where phone_e164 in (select identifier_value from usable_phones)
+    union all
+    select person_id, 'phone', phone_e164, 'consent', occurred_at from consent_phones
+    where phone_e164 in (select identifier_value from usable_phones)
+),
+
+{#- per (person, field, source, value): the observation survivorship prefers (max and min skip nulls, as its
+    `nulls last` does) -#}
+{%- set preferred -%}
+    case when field in ({{ earliest | join(', ') if earliest else "''" }}) then min(observed_at)
+        else max(observed_at) end
+{%- endset %}
+{%- set web_preferred = 'min' if var('survivorship').get('email', {}).get('prefer') == 'earliest' else 'max' %}
+
+record_candidates as (
+    select person_id, field, value, source, {{ preferred }} as observed_at
+    from records
+    group by person_id, field, source, value
+),
+
+web_values as (
+    -- each raw email of a web signature, once, with its newest (or earliest) event
+    select
+        web.cookie_id, web.user_id, web.email_canonical, web.email,
+        {{ web_preferred }}(web.occurred_at) as observed_at
     from {{ ref('stg_web__events') }} as web
+    {%- if is_incremental() %}
+    inner join (
+        select cookie_id, user_id, email_canonical from persons
+        where source = 'web' and person_id in (select person_id from touched_persons)
+    ) as touched_web on {{ outflow_same_signature('touched_web', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    {%- endif %}
+    where web.email_canonical in (select identifier_value from usable_emails)
+    group by web.cookie_id, web.user_id, web.email_canonical, web.email
+),
+
+web_candidates as (
+    select persons.person_id, 'email' as field, web.email as value, 'web' as source,
+        {{ web_preferred }}(web.observed_at) as observed_at
+    from web_values as web
     inner join persons
         on persons.source = 'web'
         and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
-    where web.email_canonical is not null
+    group by persons.person_id, web.email
 )
 
-select person_id, field, value, 'crm' as source, observed_at from crm_long
+{%- if is_incremental() %}
+select * from record_candidates
 union all
-select person_id, 'email', email, 'order', ordered_at from orders
-where email_canonical in (select identifier_value from usable_emails)
+select * from web_candidates
 union all
-select person_id, 'phone', phone_e164, 'order', ordered_at from orders
-where phone_e164 in (select identifier_value from usable_phones)
+-- one tombstone per touched person: the post-hook logs it and deletes it
+select person_id, cast(null as varchar), cast(null as varchar), cast(null as varchar), {{ profiles_touch_stamp() }}
+from touched_persons
+{%- else %}
+select * from record_candidates
 union all
-select person_id, 'phone', phone_e164, 'consent', occurred_at from consent_phones
-where phone_e164 in (select identifier_value from usable_phones)
-union all
-select person_id, 'email', email, 'web', occurred_at from web
-where email_canonical in (select identifier_value from usable_emails)
+select * from web_candidates
+{%- endif %}

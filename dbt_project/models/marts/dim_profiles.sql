@@ -1,4 +1,26 @@
-{#- The golden record: one row per person. -#}
+{#- The golden record: one row per person.
+    Incremental (delete+insert on person_id; on Spark a table rebuilt whole): the per-person identifier aggregates
+    (identifier_count, first and last seen, crm_id, user_id) change for every person with a new sighting and are
+    recomputed from int_identity__identifiers (a table rebuilt whole) for every person; the golden fields only
+    for the persons the candidates logged as touched since its mark (int_profiles__touched_persons), the others
+    keep their stored ones. A run writes the persons whose row differs from the stored one, and a tombstone (no
+    identifier_count) for each stored person that no longer exists, which the post-hook deletes
+    (macros/profiles_incremental.sql, docs/incremental.md). -#}
+{%- set incremental = target.type != 'spark' %}
+{{ config(
+    materialized=('incremental' if incremental else 'table'),
+    unique_key='person_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived'],
+    post_hook=([] if not incremental else ["{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"])
+) }}
+{%- set survivors = ref('int_profiles__survivors') %}
+{%- set types = {'employee_count': 'integer', 'birth_date': 'date'} %}
+{%- set columns = ['person_id', 'email', 'email_canonical', 'phone', 'first_name', 'last_name', 'company',
+    'job_title', 'industry', 'employee_count', 'country', 'timezone', 'city', 'state', 'postal_code', 'gender',
+    'birth_date', 'crm_id', 'user_id', 'identifier_count', 'is_known', 'first_seen_at', 'last_seen_at'] %}
+
 with identifiers as (
     select * from {{ ref('int_identity__identifiers') }} where person_id is not null
 ),
@@ -16,35 +38,85 @@ per_person as (
     group by person_id
 ),
 
+{%- if is_incremental() %}
+
+touched_persons as (
+    {%- if profiles_table_exists('touched_persons') %}
+    {{ profiles_touched_since_mark() }}
+    {%- else %}
+    -- no log yet (a table from before it): every person
+    select person_id from per_person
+    {%- endif %}
+),
+
 golden as (
-    {{ survivorship_pivot(ref('int_profiles__survivors'), {'employee_count': 'integer', 'birth_date': 'date'}) }}
+    -- the touched persons' golden fields anew, the others' as stored
+    select pivoted.*, {{ canonical_email('pivoted.email') }} as email_canonical
+    from (
+        {{ survivorship_pivot('(select * from ' ~ survivors ~ ' where person_id in (select person_id from touched_persons)) as touched_survivors', types) | indent(8) }}
+    ) as pivoted
+    union all
+    select person_id
+        {%- for field in var('survivorship') %}, {{ field }}{% endfor %}, email_canonical
+    from {{ this }} as stored
+    where not exists (select 1 from touched_persons where touched_persons.person_id = stored.person_id)
+),
+{%- else %}
+
+golden as (
+    select pivoted.*, {{ canonical_email('pivoted.email') }} as email_canonical
+    from ({{ survivorship_pivot(survivors, types) | indent(4) }}) as pivoted
+),
+{%- endif %}
+
+profiles as (
+    -- typed as the contract, so an incremental run's rows match the stored table's columns on every engine
+    select
+        cast(per_person.person_id as varchar) as person_id,
+        golden.email,
+        cast(golden.email_canonical as varchar) as email_canonical,
+        golden.phone,
+        golden.first_name,
+        golden.last_name,
+        golden.company,
+        golden.job_title,
+        golden.industry,
+        golden.employee_count,
+        golden.country,
+        countries.timezone,
+        golden.city,
+        golden.state,
+        golden.postal_code,
+        golden.gender,
+        golden.birth_date,
+        cast(per_person.crm_id as varchar) as crm_id,
+        cast(per_person.user_id as varchar) as user_id,
+        cast(per_person.identifier_count as integer) as identifier_count,
+        per_person.is_known,
+        per_person.first_seen_at,
+        per_person.last_seen_at
+    from per_person
+    left join golden using (person_id)
+    left join (select distinct iso2, timezone from {{ ref('country_codes') }}) as countries
+        on countries.iso2 = golden.country
 )
 
-select
-    per_person.person_id,
-    golden.email,
-    {{ canonical_email('golden.email') }} as email_canonical,
-    golden.phone,
-    golden.first_name,
-    golden.last_name,
-    golden.company,
-    golden.job_title,
-    golden.industry,
-    golden.employee_count,
-    golden.country,
-    countries.timezone,
-    golden.city,
-    golden.state,
-    golden.postal_code,
-    golden.gender,
-    golden.birth_date,
-    per_person.crm_id,
-    per_person.user_id,
-    cast(per_person.identifier_count as integer) as identifier_count,
-    per_person.is_known,
-    per_person.first_seen_at,
-    per_person.last_seen_at
-from per_person
-left join golden using (person_id)
-left join (select distinct iso2, timezone from {{ ref('country_codes') }}) as countries
-    on countries.iso2 = golden.country
+{%- if is_incremental() %}
+-- the persons whose row changed, and a tombstone for each stored person gone
+select profiles.*
+from profiles
+left join {{ this }} as stored on stored.person_id = profiles.person_id
+where stored.person_id is null
+    {%- for c in columns if c != 'person_id' %}
+    or stored.{{ c }} is distinct from profiles.{{ c }}
+    {%- endfor %}
+union all
+select stored.person_id
+    {%- for c in columns if c != 'person_id' %},
+    {% if c == 'identifier_count' %}cast(null as integer){% else %}stored.{{ c }}{% endif %}
+    {%- endfor %}
+from {{ this }} as stored
+where not exists (select 1 from per_person where per_person.person_id = stored.person_id)
+{%- else %}
+select * from profiles
+{%- endif %}

@@ -1,0 +1,171 @@
+{#- The golden-record models recompute only the persons whose inputs changed (docs/incremental.md, "The golden
+    record: persons touched since the last run"). Plain tables kept beside the models, like the marks
+    (macros/outflow_watermarks.sql):
+
+    - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
+      int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed)
+      touches its previous person too;
+    - int_profiles__candidates_emails (identifier_value): the emails that were usable (identified exactly one
+      person) when it last ran, so an email that became shared, or usable again, touches the persons of the web
+      signatures that carry it;
+    - int_profiles__candidates_records (source, record_key, fingerprint): each CRM contact's, order's and consent
+      event's fingerprint (profiles_record_fingerprints) when it last ran;
+    - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
+      stamp; int_profiles__survivors and dim_profiles recompute the persons logged after their own mark, and
+      dim_profiles drops what both have read.
+
+    A model's incremental run writes every row of each touched person plus one tombstone row per touched person
+    (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no
+    rows left in the batch); its post-hook deletes the tombstones. Portable SQL (DuckDB and PostgreSQL). -#}
+
+{#- their marks (macros/outflow_watermarks.sql) are kept in a table of their own -#}
+{% macro profiles_marks() -%}
+    {{ return('int_profiles__marks') }}
+{%- endmacro %}
+
+{% macro profiles_table(name) -%}
+    {{ this.schema }}.int_profiles__{{ name }}
+{%- endmacro %}
+
+{% macro profiles_table_exists(name) -%}
+    {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+        identifier='int_profiles__' ~ name) is not none) }}
+{%- endmacro %}
+
+{#- The stamp of this run's tombstones: the run's start, later than every logged one even if the clock went back. -#}
+{% macro profiles_touch_stamp() -%}
+    {%- if profiles_table_exists('touched_persons') -%}
+    greatest({{ outflow_run_stamp() }},
+        coalesce((select max(touched_at) from {{ profiles_table('touched_persons') }}),
+            cast('1900-01-01' as timestamp)) + interval '1 second')
+    {%- else -%}
+    {{ outflow_run_stamp() }}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- The persons logged by the candidates since this model's mark (a query of person_id). -#}
+{% macro profiles_touched_since_mark() -%}
+    select distinct person_id from {{ profiles_table('touched_persons') }}
+    where touched_at > {{ outflow_watermark('touched_at', profiles_marks()) }}
+{%- endmacro %}
+
+{#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
+    without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
+    stamped since its mark or gone, the records' fingerprints and the usable emails. Then its marks (outflow_watermark_set). -#}
+{% macro profiles_candidates_post_hook() -%}
+    {%- set signatures = ref('int_identity__signature_persons') -%}
+    {%- set identifiers = ref('int_identity__identifiers') -%}
+    create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
+    insert into {{ profiles_table('touched_persons') }} (person_id, touched_at)
+    select distinct person_id, observed_at from {{ this }} where field is null;
+    delete from {{ this }} where field is null;
+    create table if not exists {{ profiles_table('candidates_signatures') }} (
+        signature_id varchar(400), person_id varchar(200)
+    );
+    delete from {{ profiles_table('candidates_signatures') }} as kept
+    where not exists (
+        select 1 from {{ signatures }} as s
+        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ outflow_watermark('person_changed_at', profiles_marks()) }}
+    );
+    insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
+    select signature_id, person_id from {{ signatures }}
+    where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }};
+    create table if not exists {{ profiles_table('candidates_records') }} (
+        source varchar(20), record_key varchar(400), fingerprint varchar(64)
+    );
+    delete from {{ profiles_table('candidates_records') }};
+    insert into {{ profiles_table('candidates_records') }} (source, record_key, fingerprint)
+    select source, record_key, fingerprint from ({{ profiles_record_fingerprints() }}) as records;
+    create table if not exists {{ profiles_table('candidates_emails') }} (identifier_value varchar(400));
+    delete from {{ profiles_table('candidates_emails') }} as kept
+    where not exists (
+        select 1 from {{ identifiers }} as i
+        where i.identifier_type = 'email' and i.person_id is not null and i.identifier_value = kept.identifier_value
+    );
+    insert into {{ profiles_table('candidates_emails') }} (identifier_value)
+    select i.identifier_value from {{ identifiers }} as i
+    where i.identifier_type = 'email' and i.person_id is not null
+        and not exists (
+            select 1 from {{ profiles_table('candidates_emails') }} as kept
+            where kept.identifier_value = i.identifier_value
+        )
+{%- endmacro %}
+
+{#- int_profiles__survivors' and dim_profiles' post-hook: drop the tombstones (`tombstone`: the condition that
+    marks them), then store the newest logged stamp as this model's mark `touched_at`. dim_profiles, the last
+    reader, also drops from the log what both readers have read (`prune`). -#}
+{% macro profiles_reader_post_hook(tombstone, prune=false) -%}
+    delete from {{ this }} where {{ tombstone }};
+    create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
+    create table if not exists {{ outflow_watermarks_relation(profiles_marks()) }} (
+        model varchar(200), name varchar(200), value timestamp
+    );
+    delete from {{ outflow_watermarks_relation(profiles_marks()) }} where model = '{{ this.identifier }}';
+    insert into {{ outflow_watermarks_relation(profiles_marks()) }} (model, name, value)
+    select '{{ this.identifier }}', 'touched_at',
+        coalesce(max(touched_at), cast('1900-01-01' as timestamp)) from {{ profiles_table('touched_persons') }}
+    {%- if prune %};
+    delete from {{ profiles_table('touched_persons') }}
+    where touched_at <= (
+        select least(
+            coalesce(max(case when model = 'int_profiles__survivors' then value end), cast('1900-01-01' as timestamp)),
+            coalesce(max(case when model = '{{ this.identifier }}' then value end), cast('1900-01-01' as timestamp))
+        )
+        from {{ outflow_watermarks_relation(profiles_marks()) }} where name = 'touched_at'
+    )
+    {%- endif %}
+{%- endmacro %}
+
+{#- The fingerprint of each CRM contact, order and consent event the candidates read: (source, record_key,
+    person_id, fingerprint), an md5 of every column a candidate row takes from the record, its person and whether
+    its email and phone are usable (identify one person). A record whose fingerprint differs from the one kept in
+    int_profiles__candidates_records touches its person: a contact changed in place, with or without a newer
+    updated_at, or an identifier that became usable or not. -#}
+{% macro profiles_record_fingerprints() -%}
+    {%- set persons = ref('int_identity__signature_persons') -%}
+    {%- set usable -%}
+        (select identifier_value from {{ ref('int_identity__identifiers') }}
+         where identifier_type = '{type}' and person_id is not null)
+    {%- endset -%}
+    {%- set usable_email = usable.replace('{type}', 'email') -%}
+    {%- set usable_phone = usable.replace('{type}', 'phone') -%}
+    {%- set crm_values = ['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value'] -%}
+    {%- for c in ['updated_at', 'email', 'email_canonical', 'phone_e164', 'first_name', 'last_name', 'company',
+        'job_title', 'industry', 'employee_count', 'country', 'city', 'state', 'postal_code', 'gender',
+        'birth_date'] %}{% do crm_values.append('crm.' ~ c) %}{% endfor -%}
+    select 'crm' as source, crm.contact_id as record_key, persons.person_id,
+        {{ profiles_fingerprint(crm_values) }} as fingerprint
+    from {{ ref('stg_crm__contacts') }} as crm
+    inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    left join {{ usable_email }} as usable_email on usable_email.identifier_value = crm.email_canonical
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = crm.phone_e164
+    union all
+    select 'order', orders.order_id, persons.person_id,
+        {{ profiles_fingerprint(['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value',
+            'orders.ordered_at', 'orders.email', 'orders.email_canonical', 'orders.phone_e164']) }}
+    from {{ ref('stg_shop__orders') }} as orders
+    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
+    left join {{ usable_email }} as usable_email on usable_email.identifier_value = orders.email_canonical
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = orders.phone_e164
+    union all
+    select 'consent', consent.event_id, persons.person_id,
+        {{ profiles_fingerprint(['persons.person_id', 'usable_phone.identifier_value', 'consent.identifier_value',
+            'consent.occurred_at']) }}
+    from {{ ref('stg_consent__events') }} as consent
+    inner join {{ persons }} as persons
+        on persons.source = 'consent'
+        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
+    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = consent.identifier_value
+    where consent.identifier_type = 'phone' and consent.identifier_value is not null
+{%- endmacro %}
+
+{#- An md5 of the values, separated by the ASCII unit separator (chr(31)), a null written as the record separator
+    (chr(30)): control characters that the staged text columns do not hold. -#}
+{% macro profiles_fingerprint(columns) -%}
+    md5(
+        {%- for c in columns %}
+        coalesce(cast({{ c }} as varchar), chr(30))
+        {%- if not loop.last %} || chr(31) ||{% endif %}
+        {%- endfor %}
+    )
+{%- endmacro %}
