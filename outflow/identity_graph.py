@@ -451,16 +451,25 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
     )
 
 
+SALTS = 4  # salted ids of a clashing anchor checked against every issued id at once, before it needs them
+
+
 def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps) -> pl.Series:
-    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone."""
+    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone. Only
+    the ids a new person could take are looked up among the issued ones (all at once), so no set of every issued
+    id is built: a daily build, where a cookie-only person that logs in keeps its anchor and so clashes with its
+    old id, would otherwise hold millions of ids as Python strings."""
     old = pl.concat([registry["person_id"], prev["prev_id"], comps["prev_id"].drop_nulls()])
-    if not (candidates.is_in(old).any() or candidates.is_duplicated().any()):
+    clash = candidates.is_in(old) | candidates.is_duplicated()
+    if not clash.any():
         return candidates  # nothing to salt
-    issued = set(old.to_list())
+    salted = [_salted_id(a, s) for a in anchors.filter(clash).to_list() for s in range(1, SALTS + 1)]
+    looked_up = set(candidates.to_list()) | set(salted)
+    issued = set(old.filter(old.is_in(pl.Series(list(looked_up), dtype=pl.String))).to_list())
     new_ids = []
     for anchor, candidate in zip(anchors.to_list(), candidates.to_list(), strict=True):
         salt = 0
-        while candidate in issued:
+        while candidate in issued or (candidate not in looked_up and old.is_in([candidate]).any()):
             salt += 1
             candidate = _salted_id(anchor, salt)
         issued.add(candidate)
