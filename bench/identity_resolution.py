@@ -323,10 +323,19 @@ def run_path(work: Path, out: Path, per_model: bool = False, second: bool = Fals
 
 
 def stage(work: Path) -> None:
-    """Build the staging models the identity path reads on a warehouse prepared earlier (untimed)."""
+    """The normalization lookups and the staging models the identity path reads, built again on a warehouse
+    prepared earlier (untimed): its lookups may predate the present normalization step."""
     from outflow.build import run_dbt
+    from outflow.phones import normalize_emails, normalize_phones
+    from outflow.pipeline import PHONE_STEP_INPUTS
+    from outflow.warehouse import connect
 
-    run_dbt(["run", "--select", f"{IDENTITY_PATH},{STAGING}"], warehouse=work / "w.duckdb")
+    warehouse = work / "w.duckdb"
+    run_dbt(["run", "--select", " ".join(PHONE_STEP_INPUTS)], warehouse=warehouse)
+    with connect(warehouse) as wh:
+        normalize_phones(wh)
+        normalize_emails(wh)
+    run_dbt(["run", "--select", f"{IDENTITY_PATH},{STAGING}"], warehouse=warehouse)
 
 
 def _has_held_back(warehouse: Path) -> bool:

@@ -255,8 +255,8 @@ def resolve_person_map(
         )
         resolved = result.persons.select(pl.col("key").alias("identifier_key"), *MAP_COLUMNS[1:])
         issued = result.registry.select(*REGISTRY_SCHEMA)
-        if registry is not None:
-            issued = issued.join(registry.select("person_id"), on="person_id", how="anti")
+        if registry is not None and registry.height:  # the ids issued now follow the registry's rows
+            issued = issued.slice(registry.height)
         if had_map:
             _update_map(wh, resolved, previous)
         else:
