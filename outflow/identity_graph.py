@@ -439,9 +439,8 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
     fresh = fresh.with_columns(
         new_id=pl.Series(_unique_ids(fresh["anchor"], candidates, registry["person_id"], old_ids))
     )
-    comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
-        person_id=pl.coalesce(old_ids.gather(comps["prev"]), "new_id")
-    )
+    comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left")
+    comps = comps.with_columns(person_id=pl.coalesce(old_ids.gather(comps["prev"]), pl.col("new_id")))
     # each node takes its component's id (a shared value none), and the code of the old id it kept, in node order
     by_comp = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(comps["comp"], comps["person_id"])
     kept = pl.Series(dtype=pl.Int64).extend_constant(None, out.height).scatter(comps["comp"], comps["prev"])
