@@ -124,8 +124,8 @@ def test_signature_occurrences_hold_one_identifier_per_type_and_count_them(demo_
         one = lambda sql: wh.execute(sql).fetchall()[0][0]  # noqa: E731
         assert (
             one(
-                "select count(*) from (select signature_id, identifier_type from main.int_identity__signature_occurrences "
-                "group by 1, 2 having count(*) > 1) as d"
+                "select count(*) from (select signature_id, identifier_type "
+                "from main.int_identity__signature_occurrences group by 1, 2 having count(*) > 1) as d"
             )
             == 0
         )
