@@ -11,6 +11,10 @@ and is not timed; the timed path runs in another, so its peak memory is its own.
     .venv/bin/python bench/identity_resolution.py --identifiers 1000000,10000000   # the issue's sizes
     .venv/bin/python bench/identity_resolution.py --identifiers 20000 --hard       # small, with the hard cases
     .venv/bin/python bench/identity_resolution.py --identifiers 100000 --per-model # each model's CPU too
+    .venv/bin/python bench/identity_resolution.py --warehouse /tmp/id10m/w.duckdb  # a warehouse prepared earlier
+
+`--warehouse` times the path on a copy of a warehouse `--prepare` made earlier (its staging models built again,
+untimed); without held-back events (prepared before they existed) there is no second build.
 
 The newest 1% of the web and email events is held back from the first run; the "second build" then appends them,
 restages them (untimed) and times the same path again on the warehouse the first run left (its person map kept):
@@ -37,7 +41,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -89,6 +95,12 @@ def make_graph(n_ids: int, seed: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _status_mb(field: str) -> float:
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, in MB."""
+    with open("/proc/self/status") as f:
+        return int(re.search(rf"^{field}:\s+(\d+)", f.read(), re.M).group(1)) / 1024
 
 
 def _canonical(labels: np.ndarray) -> np.ndarray:
@@ -273,9 +285,12 @@ def run_path(work: Path, out: Path, per_model: bool = False, second: bool = Fals
     for stage, models in PATH_STAGES.items():
         result["stages"][stage] = sum(seconds.get(m, 0.0) for m in models)
     t = time.perf_counter()
+    rss_before = _status_mb("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")  # the identity step's own peak: the high-water mark reset here
     with connect(warehouse) as wh:
         resolve_person_map(wh)
     result["stages"]["person map"] = time.perf_counter() - t
+    result["step_peak_mb"], result["step_rss_before_mb"] = _status_mb("VmHWM"), rss_before
     # record persons: a view over the signature persons (int_identity__record_persons, read by the evaluation);
     # a table of every record before the graph was built on signatures, so the same selection times both
     run = run_dbt(["run", "--select", PERSONS_STAGE], warehouse=warehouse)
@@ -307,18 +322,47 @@ def run_path(work: Path, out: Path, per_model: bool = False, second: bool = Fals
     out.write_text(json.dumps(result))
 
 
-def whole_path(sizes: list[int], hard: bool, per_model: bool = False) -> None:
+def stage(work: Path) -> None:
+    """The normalization lookups and the staging models the identity path reads, built again on a warehouse
+    prepared earlier (untimed): its lookups may predate the present normalization step."""
+    from outflow.build import run_dbt
+    from outflow.phones import normalize_emails, normalize_phones
+    from outflow.pipeline import PHONE_STEP_INPUTS
+    from outflow.warehouse import connect
+
+    warehouse = work / "w.duckdb"
+    run_dbt(["run", "--select", " ".join(PHONE_STEP_INPUTS)], warehouse=warehouse)
+    with connect(warehouse) as wh:
+        normalize_phones(wh)
+        normalize_emails(wh)
+    run_dbt(["run", "--select", f"{IDENTITY_PATH},{STAGING}"], warehouse=warehouse)
+
+
+def _has_held_back(warehouse: Path) -> bool:
+    from outflow.warehouse import connect
+
+    with connect(warehouse) as wh:
+        return wh.table_exists("raw", f"held_{next(iter(HELD_BACK))}")
+
+
+def whole_path(sizes: list[int], hard: bool, per_model: bool = False, reuse: Path | None = None) -> None:
     rows = []
-    for n in sizes:
+    for n in [0] if reuse else sizes:
         people = max(50, n // IDENTIFIERS_PER_PERSON)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             me = [sys.executable, __file__]
-            subprocess.run([*me, "--prepare", str(people), str(work), *(["--hard"] if hard else [])], check=True)
+            if reuse:  # a copy of a warehouse prepared earlier, staged again (untimed)
+                shutil.copyfile(reuse, work / "w.duckdb")
+                subprocess.run([*me, "--stage", str(work)], check=True)
+            else:
+                subprocess.run([*me, "--prepare", str(people), str(work), *(["--hard"] if hard else [])], check=True)
             path = [*me, "--path", str(work), str(work / "out.json"), *(["--per-model"] if per_model else [])]
             subprocess.run(path, check=True)
-            subprocess.run([*me, "--path", str(work), str(work / "second.json"), "--second"], check=True)
-            second = json.loads((work / "second.json").read_text())
+            second = None
+            if _has_held_back(work / "w.duckdb"):  # a warehouse prepared before the held-back events has none
+                subprocess.run([*me, "--path", str(work), str(work / "second.json"), "--second"], check=True)
+                second = json.loads((work / "second.json").read_text())
             rows.append({"people": people, **json.loads((work / "out.json").read_text()), "second": second})
     mix = "hard" if hard else "easy"
     print(f"Identity resolution, the whole path through dbt and the identity step (DuckDB, {mix} mix)")
@@ -335,13 +379,19 @@ def whole_path(sizes: list[int], hard: bool, per_model: bool = False) -> None:
         )
     for r in rows:
         print(f"fct_events after the path, full build: {r['fct_events_cpu']:.2f} CPU s")
+        print(
+            f"identity step's own peak: {r['step_peak_mb']:.0f} MB (resident before it: {r['step_rss_before_mb']:.0f})"
+        )
         for name, (cpu, n) in r.get("models", {}).items():
             print(f"  {name:<45} {cpu:>7.2f} CPU s {n:>12,} rows")
         s = r["second"]
+        if s is None:
+            continue
         print(
             f"second build, after 1% new events ({s['records'] - r['records']:,} records): {s['wall']:.2f} wall s, "
             f"{s['cpu']:.2f} CPU s ({100 * s['cpu'] / r['cpu']:.0f}% of the first), load "
-            f"{s['load_start']:.1f}-{s['load_end']:.1f}, peak {s['peak_mb']:.0f} MB; dbt seconds, first and second:"
+            f"{s['load_start']:.1f}-{s['load_end']:.1f}, peak {s['peak_mb']:.0f} MB (the identity step's own "
+            f"{s['step_peak_mb']:.0f}); dbt seconds, first and second:"
         )
         for name, sec in r["dbt_seconds"].items():
             print(f"  {name:<45} {sec:>7.2f} {s['dbt_seconds'].get(name, 0.0):>7.2f}")
@@ -365,11 +415,15 @@ def main() -> None:
     parser.add_argument("--path", nargs=2, metavar=("DIR", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--step", nargs=2, metavar=("DIR", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--second", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--stage", metavar="DIR", help=argparse.SUPPRESS)
+    parser.add_argument("--warehouse", type=Path, help="time the path on a copy of this prepared warehouse instead")
     args = parser.parse_args()
     if args.one:
         run_one(args.one[0], int(args.one[1]), Path(args.one[2]))
     elif args.prepare:
         prepare(int(args.prepare[0]), args.hard, Path(args.prepare[1]))
+    elif args.stage:
+        stage(Path(args.stage))
     elif args.path:
         run_path(Path(args.path[0]), Path(args.path[1]), args.per_model, args.second)
     elif args.step:
@@ -379,7 +433,7 @@ def main() -> None:
     elif args.resolve_only:
         resolve_only(args)
     else:
-        whole_path([int(s) for s in args.identifiers.split(",")], args.hard, args.per_model)
+        whole_path([int(s) for s in args.identifiers.split(",")], args.hard, args.per_model, args.warehouse)
 
 
 def resolve_only(args: argparse.Namespace) -> None:

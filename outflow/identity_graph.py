@@ -372,7 +372,9 @@ def _salted_id(anchor: str, salt: int) -> str:
 
 def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolution:
     """Person ids for the components of `out` (one row per node, in node order), kept from the previous map or
-    new; the persons come back in node order, with their keys from `index`."""
+    new; the persons come back in node order, with their keys from `index`. The previous ids are handled as
+    integer codes (their rows in `old_ids`, the distinct previous ids sorted, so codes sort as the ids do): a
+    daily build groups and compares integers, not a string per identifier."""
     keys = index["key"]
     if registry is None:
         registry = pl.DataFrame(schema=REGISTRY_SCHEMA)
@@ -382,43 +384,47 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         if previous is None
         else previous.select("node", pl.col("person_id").alias("prev_id")).filter(pl.col("prev_id").is_not_null())
     )
-    # each node's previous id, in node order (an identifier that left the graph has no node)
+    old_ids = prev["prev_id"].unique().sort()
+    # each node's previous id, as a code, in node order (an identifier that left the graph has no node)
     placed = prev.filter(pl.col("node").is_not_null())
-    prev_ids = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(placed["node"], placed["prev_id"])
-    out = out.with_columns(prev_id=prev_ids)
-    if registry.is_empty() and prev.height:
+    codes = pl.DataFrame({"prev_id": old_ids, "prev": pl.int_range(old_ids.len(), dtype=pl.Int64, eager=True)})
+    placed = placed.join(codes, on="prev_id").select("node", "prev")
+    out = out.with_columns(
+        prev=pl.Series(dtype=pl.Int64).extend_constant(None, out.height).scatter(placed["node"], placed["prev"])
+    )
+    del prev, placed
+    if registry.is_empty() and old_ids.len():
         # a map from before the registry existed: its ids count as issued, known when they hold a strong identifier
-        legacy = (
-            out.filter(pl.col("prev_id").is_not_null()).group_by("prev_id").agg(pl.col("strong").any().alias("known"))
-        )
+        legacy = out.filter(pl.col("prev").is_not_null()).group_by("prev").agg(pl.col("strong").any().alias("known"))
         registry = (
-            prev.select(pl.col("prev_id").alias("person_id"))
-            .unique()
-            .join(legacy.rename({"prev_id": "person_id"}), on="person_id", how="left")
+            codes.join(legacy, on="prev", how="left")
+            .rename({"prev_id": "person_id"})
             .select(
                 "person_id", issued_at=pl.lit(datetime(1970, 1, 1)), known=pl.col("known").fill_null(False), anchor=None
             )
             .cast(REGISTRY_SCHEMA)
         )  # type: ignore[arg-type]
-    members = out.filter(~pl.col("is_shared") & pl.col("prev_id").is_not_null())
+    issued = codes.join(
+        registry.select(pl.col("person_id").alias("prev_id"), "issued_at", pl.col("known").alias("was_known")),
+        on="prev_id",
+        how="left",
+    ).select("prev", "issued_at", "was_known")  # fmt: skip
+    members = out.filter(~pl.col("is_shared") & pl.col("prev").is_not_null()).select("prev", "comp", "strong")
     # an old id goes to the component holding most of its strong identifiers, then most identifiers
     votes = (
-        members.group_by("prev_id", "comp")
+        members.group_by("prev", "comp")
         .agg(pl.col("strong").sum().alias("strong_n"), pl.len().alias("n"))
-        .sort(["prev_id", "strong_n", "n", "comp"], descending=[False, True, True, False])
-        .unique("prev_id", keep="first")
-        .join(
-            registry.select(pl.col("person_id").alias("prev_id"), "issued_at", pl.col("known").alias("was_known")),
-            on="prev_id",
-            how="left",
-        )  # fmt: skip
+        .sort(["prev", "strong_n", "n", "comp"], descending=[False, True, True, False])
+        .unique("prev", keep="first")
+        .join(issued, on="prev", how="left")
         .join(out.select("comp", "known").unique("comp"), on="comp")
         # a known person never takes a cookie-only id; the oldest eligible id survives, then the smallest
         .filter(~pl.col("known") | pl.col("was_known").fill_null(False))
-        .sort(["comp", "issued_at", "prev_id"], nulls_last=False)
+        .sort(["comp", "issued_at", "prev"], nulls_last=False)
         .unique("comp", keep="first")
-        .select("comp", "prev_id")
+        .select("comp", "prev")
     )
+    del members
     # a component's label is its smallest node number, so its anchor (smallest key) is that node's key
     comps = (
         out.filter(~pl.col("is_shared"))
@@ -428,20 +434,25 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         .join(votes, on="comp", how="left")
     )
     comps = comps.with_columns(anchor=keys.gather(comps["comp"]))
-    fresh = comps.filter(pl.col("prev_id").is_null())
+    fresh = comps.filter(pl.col("prev").is_null())
     candidates = new_person_ids(fresh["anchor"]) if fresh.height else pl.Series([], dtype=pl.String)
-    fresh = fresh.with_columns(new_id=pl.Series(_unique_ids(fresh["anchor"], candidates, registry, prev, comps)))
-    comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left").with_columns(
-        person_id=pl.coalesce("prev_id", "new_id")
+    fresh = fresh.with_columns(
+        new_id=pl.Series(_unique_ids(fresh["anchor"], candidates, registry["person_id"], old_ids))
     )
-    # each node takes its component's id (a shared value none), in node order
+    comps = comps.join(fresh.select("comp", "new_id"), on="comp", how="left")
+    comps = comps.with_columns(person_id=pl.coalesce(old_ids.gather(comps["prev"]), pl.col("new_id")))
+    # each node takes its component's id (a shared value none), and the code of the old id it kept, in node order
     by_comp = pl.Series(dtype=pl.String).extend_constant(None, out.height).scatter(comps["comp"], comps["person_id"])
-    persons = out.with_columns(person_id=pl.when(pl.col("is_shared")).then(None).otherwise(by_comp.gather(out["comp"])))
+    kept = pl.Series(dtype=pl.Int64).extend_constant(None, out.height).scatter(comps["comp"], comps["prev"])
+    persons = out.with_columns(
+        person_id=pl.when(pl.col("is_shared")).then(None).otherwise(by_comp.gather(out["comp"])),
+        kept=pl.when(pl.col("is_shared")).then(None).otherwise(kept.gather(out["comp"])),
+    )
     new_registry = fresh.select(
         pl.col("new_id").alias("person_id"), issued_at=pl.lit(run_at), known=pl.col("known"), anchor=pl.col("anchor")
     ).cast(REGISTRY_SCHEMA)  # type: ignore[arg-type]
     registry = pl.concat([registry, new_registry])
-    changes = _changes(persons, registry, never, forced, run_at)
+    changes = _changes(persons, old_ids, comps["prev"], registry, never, forced, run_at)
     return Resolution(
         persons=pl.concat([index.select("key", "type"), persons], how="horizontal")
         .select(*MAP_SCHEMA)
@@ -451,16 +462,25 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
     )
 
 
-def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps) -> pl.Series:
-    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone."""
-    old = pl.concat([registry["person_id"], prev["prev_id"], comps["prev_id"].drop_nulls()])
-    if not (candidates.is_in(old).any() or candidates.is_duplicated().any()):
+SALTS = 4  # salted ids of a clashing anchor checked against every issued id at once, before it needs them
+
+
+def _unique_ids(anchors: pl.Series, candidates: pl.Series, *issued_before: pl.Series) -> pl.Series:
+    """The new ids, each salted ("#1", "#2"...) until it differs from every id issued before, to anyone. Only
+    the ids a new person could take are looked up among the issued ones (all at once), so no set of every issued
+    id is built: a daily build, where a cookie-only person that logs in keeps its anchor and so clashes with its
+    old id, would otherwise hold millions of ids as Python strings."""
+    old = pl.concat(issued_before)
+    clash = candidates.is_in(old) | candidates.is_duplicated()
+    if not clash.any():
         return candidates  # nothing to salt
-    issued = set(old.to_list())
+    salted = [_salted_id(a, s) for a in anchors.filter(clash).to_list() for s in range(1, SALTS + 1)]
+    looked_up = set(candidates.to_list()) | set(salted)
+    issued = set(old.filter(old.is_in(pl.Series(list(looked_up), dtype=pl.String))).to_list())
     new_ids = []
     for anchor, candidate in zip(anchors.to_list(), candidates.to_list(), strict=True):
         salt = 0
-        while candidate in issued:
+        while candidate in issued or (candidate not in looked_up and old.is_in([candidate]).any()):
             salt += 1
             candidate = _salted_id(anchor, salt)
         issued.add(candidate)
@@ -468,13 +488,20 @@ def _unique_ids(anchors: pl.Series, candidates: pl.Series, registry, prev, comps
     return pl.Series(new_ids, dtype=pl.String)
 
 
-def _changes(persons, registry, never, forced, run_at) -> pl.DataFrame:
-    """Every identifier that moved to another person this run, grouped as merges and splits with a reason."""
-    moved = persons.filter(pl.col("person_id").is_not_null()).filter(pl.col("prev_id") != pl.col("person_id"))
+def _changes(persons, old_ids, kept_codes, registry, never, forced, run_at) -> pl.DataFrame:
+    """Every identifier that moved to another person this run, grouped as merges and splits with a reason.
+    `persons` holds `prev` (the code of each node's previous id in `old_ids`) and `kept` (the code of the old id
+    its person kept, null for a new id); `kept_codes` the codes kept by any person."""
+    moved = persons.filter(
+        pl.col("person_id").is_not_null()
+        & pl.col("prev").is_not_null()
+        & (pl.col("kept").is_null() | (pl.col("kept") != pl.col("prev")))
+    )
     if moved.is_empty():
         return pl.DataFrame(schema=CHANGES_SCHEMA)
+    moved = moved.with_columns(prev_id=old_ids.gather(moved["prev"]))
+    alive = set(old_ids.gather(moved["prev"].unique().filter(moved["prev"].unique().is_in(kept_codes))).to_list())
     moved_ids = moved["prev_id"].unique()
-    alive = set(moved_ids.filter(moved_ids.is_in(persons["person_id"].drop_nulls())).to_list())
     was_known = dict(registry.filter(pl.col("person_id").is_in(moved_ids)).select("person_id", "known").rows())
     override_nodes = {int(x) for pair in never + forced for x in pair}
     override_persons = set(persons.filter(pl.col("node").is_in(list(override_nodes)))["person_id"].drop_nulls())
@@ -483,7 +510,8 @@ def _changes(persons, registry, never, forced, run_at) -> pl.DataFrame:
         pl.len().alias("n"), pl.col("known").first(), pl.col("cut").any(), pl.col("node")
     )
     # the old person's members that are shared now
-    went_shared = set(persons.filter(pl.col("is_shared"))["prev_id"].drop_nulls().to_list())
+    shared_codes = persons.filter(pl.col("is_shared"))["prev"].drop_nulls().unique()
+    went_shared = set(old_ids.gather(shared_codes).to_list())
     for prev_id, person_id, n, known, cut, moved_nodes in grouped.sort("prev_id", "person_id").rows():
         touched = bool(override_nodes & set(moved_nodes))
         if prev_id not in alive:

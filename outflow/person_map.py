@@ -255,8 +255,8 @@ def resolve_person_map(
         )
         resolved = result.persons.select(pl.col("key").alias("identifier_key"), *MAP_COLUMNS[1:])
         issued = result.registry.select(*REGISTRY_SCHEMA)
-        if registry is not None:
-            issued = issued.join(registry.select("person_id"), on="person_id", how="anti")
+        if registry is not None and registry.height:  # the ids issued now follow the registry's rows
+            issued = issued.slice(registry.height)
         if had_map:
             _update_map(wh, resolved, previous)
         else:
@@ -274,19 +274,20 @@ def resolve_person_map(
 
 def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -> None:
     """Write the rows of the person map that are new or changed (an identifier that left the graph keeps its
-    last row): the same table as rewriting it whole."""
-    facts = MAP_COLUMNS[1:]
-    old = previous.rename({c: f"{c}_old" for c in facts}).with_columns(was=pl.lit(True))
-    changed = (
-        resolved.with_row_index("node")
-        .cast({"node": pl.Int64})
-        .join(old, on="node", how="left")
-        .filter(pl.col("was").is_null() | pl.any_horizontal(pl.col(c).ne_missing(pl.col(f"{c}_old")) for c in facts))
-        .select(MAP_COLUMNS)
-    )
-    if changed.is_empty():
+    last row): the same table as rewriting it whole. Each previous column is placed by node number and compared
+    in turn, rather than joined whole to the answer."""
+    placed = previous.filter(pl.col("node").is_not_null())
+    changed = np.ones(resolved.height, bool)  # an identifier new to the map
+    changed[placed["node"].to_numpy()] = False
+    for c in MAP_COLUMNS[1:]:
+        before = pl.Series(dtype=resolved[c].dtype).extend_constant(None, resolved.height)
+        before = before.scatter(placed["node"], placed[c].cast(resolved[c].dtype))
+        changed |= resolved[c].ne_missing(before).to_numpy()
+    if not changed.any():
         return
-    wh.write_arrow(CHANGED, changed.to_arrow(), mode="replace", temporary=True)
+    wh.write_arrow(
+        CHANGED, resolved.filter(pl.Series(changed)).select(MAP_COLUMNS).to_arrow(), mode="replace", temporary=True
+    )
     wh.execute(f"delete from {PERSON_MAP} where identifier_key in (select identifier_key from {CHANGED})")
     columns = ", ".join(MAP_COLUMNS)
     wh.execute(f"insert into {PERSON_MAP} ({columns}) select {columns} from {CHANGED}")

@@ -114,3 +114,24 @@ def test_fct_events_persons_are_the_record_persons(demo_built: str) -> None:
         ).fetchall()[0][0]
         assert web_without_email > 0  # null columns must match nulls for these
         assert _differences(wh, EVENT_PERSONS, records) == (0, 0)
+
+
+def test_signature_occurrences_hold_one_identifier_per_type_and_count_them(demo_built: str) -> None:
+    """int_identity__signature_persons ranks a signature's identifiers by type alone, and int_identity__pairs takes
+    the signatures with several identifiers by `signature_identifiers`: both hold only if each signature lists at
+    most one identifier of each type and the count is its number of rows."""
+    with connect(demo_built) as wh:
+        one = lambda sql: wh.execute(sql).fetchall()[0][0]  # noqa: E731
+        assert (
+            one(
+                "select count(*) from (select signature_id, identifier_type "
+                "from main.int_identity__signature_occurrences group by 1, 2 having count(*) > 1) as d"
+            )
+            == 0
+        )
+        counts = (
+            "select signature_id, count(*) as n, min(signature_identifiers) as low, max(signature_identifiers) as high "
+            "from main.int_identity__signature_occurrences group by signature_id"
+        )
+        assert one(f"select count(*) from ({counts}) as c where n <> low or n <> high") == 0
+        assert one(f"select count(*) from ({counts}) as c where n > 1") > 1000

@@ -185,6 +185,32 @@ def test_new_ids_never_collide_with_an_id_issued_before():
     assert split.changes["change"].to_list() == ["split"]
 
 
+def test_a_long_chain_of_squatted_salts_is_followed_past_the_ids_looked_up_at_once():
+    edges = [("email:ann@x.com", "user_id:u1")]
+    day1 = _run(*edges)
+    # every id email:cat@x.com could take up to salt 6 was issued before, to someone else
+    squatted = [new_person_ids(pl.Series(["email:cat@x.com"])).item()] + [
+        _salted_id("email:cat@x.com", salt) for salt in range(1, 7)
+    ]
+    others = pl.DataFrame({"person_id": squatted}).join(day1.registry.drop("person_id").head(1), how="cross")
+    day1.registry = pl.concat([day1.registry, others.select(day1.registry.columns)])
+    day2 = _run(*edges, ("email:cat@x.com", "user_id:u3"), before=day1, run_at=DAY2)
+    assert _ids(day2)["email:cat@x.com"] == _salted_id("email:cat@x.com", 7)
+    assert day2.registry["person_id"].n_unique() == day2.registry.height
+
+
+def test_a_cookie_only_person_that_logs_in_gets_a_new_id_unlike_its_old_one():
+    """Its smallest key, the anchor of both ids, stays the cookie: the new id is the anchor's salted id."""
+    day1 = _run(("cookie:a1", "cookie:a2"), ("email:bob@x.com", "user_id:b"))
+    old = _ids(day1)["cookie:a1"]
+    day2 = _run(("cookie:a1", "cookie:a2"), ("email:bob@x.com", "user_id:b"), ("cookie:a1", "user_id:c"),
+                before=day1, run_at=DAY2)  # fmt: skip
+    ids = _ids(day2)
+    assert ids["cookie:a1"] == ids["user_id:c"] == _salted_id("cookie:a1", 1) != old
+    assert ids["email:bob@x.com"] == _ids(day1)["email:bob@x.com"]
+    assert day2.registry["person_id"].n_unique() == day2.registry.height
+
+
 def test_numbered_nodes_give_the_same_answer_as_keys():
     """resolve_coded (node numbers, edges in any order and repeated, a previous id whose identifier left the
     graph) gives resolve_graph's persons, ids, registry and changes."""

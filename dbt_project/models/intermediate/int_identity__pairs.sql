@@ -6,24 +6,16 @@
     serves both the shared-value check of int_identity__nodes (how many strong identifiers a value is seen
     with) and int_identity__edges (the pairs whose ends are usable), so the signatures are joined to themselves
     once. -#}
-with occurrences as (
-    select signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at
-    from {{ ref('int_identity__signature_occurrences') }}
-),
-
-multi as (
-    select signature_id from occurrences group by signature_id having count(*) > 1
-),
-
-in_multi as (
+with in_multi as (
+    -- the identifiers of signatures with several (signature_identifiers: how many their signature has)
     select
         signature_id,
         identifier_type || ':' || identifier_value as identifier_key,
         records,
         first_seen_at,
         last_seen_at
-    from occurrences
-    where signature_id in (select signature_id from multi)
+    from {{ ref('int_identity__signature_occurrences') }}
+    where signature_identifiers > 1
 )
 
 select
