@@ -1,9 +1,8 @@
 {#- The person behind each identity signature, and so behind each of its records: the person of its strongest
-    identifier (a CRM id, then a user id, an email, a phone, a cookie), so a form filled on a shared cookie
-    belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are skipped. Each
-    identifier's strength is its type's rank and a number unique to it, so each signature takes the smallest
-    strength of its identifiers (a plain aggregate); nothing is sorted, since a signature holds at most one
-    identifier of each type (no tie to break by value). Consumers join their records on the signature's natural
+    identifier (a CRM id, then a user id, an email, a phone, a cookie; then the smallest value), so a form filled
+    on a shared cookie belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are
+    skipped. The strength is ranked once per identifier, so each signature takes the smallest rank of its
+    identifiers (a plain aggregate, not a window). Consumers join their records on the signature's natural
     columns (outflow_same_signature: null matches null): web events on (cookie_id, user_id, email_canonical),
     email events on email_canonical, consent events on (identifier_type, identifier_value), CRM contacts and
     orders on record_key (contact_id, order_id).
@@ -29,13 +28,14 @@ with ranked as (
         identifier_type,
         identifier_value,
         person_id,
-        -- the type's rank, then a number unique to the identifier (in no order: a signature holds at most one
-        -- identifier of each type, as int_identity__signature_occurrences lists them, so the rank alone decides,
-        -- and nothing is sorted)
-        case identifier_type
-            when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 when 'cookie' then 5
-            when 'device' then 6 else 7
-        end * 1000000000000 + row_number() over () as strength
+        row_number() over (
+            order by
+                case identifier_type
+                    when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 else 5
+                end,
+                identifier_type,
+                identifier_value
+        ) as strength
     from {{ ref('int_identity__identifiers') }}
     where person_id is not null
 ),
