@@ -199,10 +199,9 @@ class Warehouse(abc.ABC):
     ) -> int:
         """`write_arrow` for a stream of record batches too big to hold at once (at least one batch, so the
         columns are known; another session's or engine's `fetch_arrow_batches` gives that: within one session,
-        copy with SQL); return the number of rows written. The first batch
-        is written in ``mode``, the rest appended. Back ends that can scan a stream write it in one statement
-        (DuckDB: inside a transaction, a large write then goes to the file as it runs instead of being held in
-        memory until the commit)."""
+        copy with SQL); return the number of rows written. The first batch is written in ``mode``, the rest
+        appended. Back ends that can scan a stream write it in one statement (DuckDB: inside a transaction, a large
+        write then goes to the file as it runs instead of being held in memory until the commit)."""
         schema, name = self._write_target(qualified_table, mode, temporary)
         return self._write_batches(schema, name, iter(batches), mode, temporary)
 

@@ -172,8 +172,8 @@ def open_duckdb(path: Path | str, read_only: bool = False) -> DuckDBWarehouse:
 def local_engine(temp_directory: Path | str | None = None) -> DuckDBWarehouse:
     """A private in-memory DuckDB used as a local file engine (reading and checking CSV/Parquet files), apart
     from the warehouse whatever its target. ``temp_directory`` is where it spills when memory runs short; rows
-    keep their file order. Its memory is bounded like the warehouse's (`memory_limit`): without it DuckDB takes 80%
-    of the machine, and a load of 3M people's files reached 19 GB."""
+    keep their file order. Its memory is bounded like the warehouse's (`memory_limit`), not DuckDB's default of
+    80% of the machine."""
     config: dict[str, Any] = {"preserve_insertion_order": True, "memory_limit": memory_limit()}
     if temp_directory is not None:
         config["temp_directory"] = str(temp_directory)
