@@ -78,14 +78,16 @@ def _status_mb(field: str) -> float:
 
 
 class PhasePeaks:
-    """The peak memory of each phase of `outflow.pipeline.build`: each dbt part (with the models running when its
-    resident memory was highest, sampled every 50 ms) and each Python step between them (exact: the kernel's
-    high-water mark, reset as the phase starts). Wraps the steps where outflow.pipeline calls them."""
+    """The wall and CPU seconds and the peak memory of each phase of `outflow.pipeline.build`: each dbt part (with
+    the models running when its resident memory was highest, sampled every 50 ms) and each Python step between them
+    (exact: the kernel's high-water mark, reset as the phase starts). CPU seconds are the whole process's (DuckDB's
+    threads are in it). Wraps the steps where outflow.pipeline calls them."""
 
     STEPS = ("run_dbt", "normalize_phones", "normalize_emails", "link_fuzzy", "clear_fuzzy", "resolve_person_map")
 
     def __init__(self) -> None:
         self.peaks: list[tuple[str, float, str]] = []  # (phase, peak MB, what ran at the peak)
+        self.seconds: list[tuple[str, float, float]] = []  # (phase, wall s, CPU s)
         self.running: dict[str, None] = {}  # the dbt nodes running now, in start order
         self._top = (0.0, "")
         self._dbt_parts = 0
@@ -105,9 +107,11 @@ class PhasePeaks:
                 label = f"dbt part {self._dbt_parts}"
             Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the memory resident now
             self._top = (0.0, "")
+            wall, cpu = time.perf_counter(), time.process_time()
             try:
                 return func(*args, **kwargs)
             finally:
+                self.seconds.append((label, time.perf_counter() - wall, time.process_time() - cpu))
                 self.peaks.append((label, _status_mb("VmHWM"), self._top[1]))
 
         return phase
@@ -162,6 +166,7 @@ def build(root: Path) -> dict:
         "models": [(r["name"], round(r["seconds"], 2)) for r in models[:10]],
         "dbt_seconds": round(sum(r["seconds"] for r in run.results), 1),
         "phases": phases.peaks,
+        "phase_seconds": phases.seconds,
         "peak_mb": max(_peak_mb(), phases.peak()[1]),
     }
 
@@ -227,8 +232,10 @@ def lower_bound(root: Path, models: list[str]) -> dict:
     return {"models": out, "peak_mb": _peak_mb()}
 
 
-def print_phases(phases: list) -> None:
-    """Each phase's peak MB, and the phase that set the build's peak (with the models running then)."""
+def print_phases(phases: list, seconds: list) -> None:
+    """Each phase's wall and CPU seconds and peak MB, and the phase that set the build's peak (with the models
+    running then)."""
+    print("  wall s / CPU s by phase: " + ", ".join(f"{name} {w:.1f}/{c:.1f}" for name, w, c in seconds))
     print("  peak MB by phase: " + ", ".join(f"{name} {mb:,.0f}" for name, mb, _ in phases))
     name, mb, models = max(phases, key=lambda p: p[1])
     print(f"  the peak, {mb:,.0f} MB, in {name}" + (f" (running: {models})" if models else ""))
@@ -284,13 +291,13 @@ def main() -> None:
             load = _load()
             full, wall, cpu, peak = _child("build", tmp)
             print(f"{'full':<34} {wall:>8.1f} {cpu:>8.1f} {cpu / mev:>15.2f} {peak:>8.0f}  {load}")
-            print_phases(full["phases"])
+            print_phases(full["phases"], full["phase_seconds"])
             day, _, _, _ = _child("day", tmp)
             load = _load()
             daily, dwall, dcpu, dpeak = _child("build", tmp)
             label = "a day later (" + ", ".join(f"{k} {v:,}" for k, v in day["added"].items()) + ")"
             print(f"{'daily build':<34} {dwall:>8.1f} {dcpu:>8.1f} {dcpu / mev:>15.2f} {dpeak:>8.0f}  {load}")
-            print_phases(daily["phases"])
+            print_phases(daily["phases"], daily["phase_seconds"])
             print(f"  {label}; daily / full: {dwall / wall:.0%} wall, {dcpu / cpu:.0%} CPU")
             print("ten most expensive models of the daily build (dbt's own seconds):")
             for name, seconds in daily["models"]:
