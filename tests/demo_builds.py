@@ -128,14 +128,19 @@ def builds(demo_duckdb: DuckdbDemo, postgres_url: str) -> Builds:
     )
 
 
+def copy_duckdb(src: Path, dest: Path) -> None:
+    """Copy the DuckDB warehouse file ``src`` to ``dest``, everything checkpointed into the file first."""
+    with connect(src) as con:
+        con.execute("checkpoint")
+    shutil.copy(src, dest)
+
+
 def copy_demo(request: pytest.FixtureRequest, target: str, dest: Path) -> Location:
     """A private copy of the demo build on ``target``: the DuckDB file (and its WAL) copied into the folder ``dest``,
     or a new database of the session's server made from the PostgreSQL build."""
     if target == "duckdb":
         src = request.getfixturevalue("built_warehouse")
-        with connect(src) as con:
-            con.execute("checkpoint")  # everything into the file before copying it
-        shutil.copy(src, dest / src.name)
+        copy_duckdb(src, dest / src.name)
         return Location("duckdb", path=dest / src.name)
     b: Builds = request.getfixturevalue("builds")
     url = fresh_database(request.getfixturevalue("postgres_url"), template=urlsplit(b.pg_url).path.lstrip("/"))

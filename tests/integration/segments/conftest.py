@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from outflow.load import dataset_as_of
 from outflow.warehouse import Warehouse, connect
-from tests.demo_builds import copy_demo, run_dbt_on
+from tests.demo_builds import copy_demo, copy_duckdb, run_dbt_on
 from tests.warehouse_fixtures import TARGETS
 
 
@@ -30,12 +29,9 @@ def trigger_models(con: Warehouse) -> list[str]:
 
 def copy_warehouse(built_warehouse: Path, dest: Path) -> str:
     """Copy the built DuckDB warehouse to ``dest`` (checkpointed first); return the dataset's as-of date."""
-    src = connect(built_warehouse)
-    src.execute("checkpoint")
-    as_of = dataset_as_of(src)
-    src.close()
-    shutil.copy(built_warehouse, dest)
-    return as_of
+    copy_duckdb(built_warehouse, dest)
+    with connect(dest) as con:
+        return dataset_as_of(con)
 
 
 def demo_as_of(ref: str) -> str:
