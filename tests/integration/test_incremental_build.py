@@ -150,14 +150,19 @@ def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield {"connect": {"url": url}, "build": {}}
 
 
-@pytest.mark.slow  # four builds of a small dataset per target
-def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
-    data, full, cutoffs = days
+def _build_first_day(warehouse: dict, data: Path, cutoff) -> None:
+    """Load the dataset's rows that arrived by `cutoff` into the empty warehouse and build it from scratch."""
     with connect(**warehouse["connect"]) as wh:
         load_directory(wh, data, allow_empty=GATING_TABLES)
         for table, column in DAY_ARRIVAL.items():
-            wh.execute(f"delete from raw.{table} where {column} > ?", [cutoffs[0]])
+            wh.execute(f"delete from raw.{table} where {column} > ?", [cutoff])
     build(**warehouse["build"])
+
+
+@pytest.mark.slow  # four builds of a small dataset per target
+def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
+    data, full, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[0])
     with connect(**warehouse["connect"]) as wh:
         first = dict(wh.execute("select event_id, person_id from main.fct_events").fetchall())
         # contact 1: the first whose email a person's email events carry; 0 and 2-7: the first others with an email
@@ -267,11 +272,7 @@ def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
     (macros/outflow_written_keys.sql): an event written with the id of one stored under another source (the
     delete+insert on source and event_id keeps both) must fail the build, and so must the whole-table check."""
     data, _, cutoffs = days
-    with connect(**warehouse["connect"]) as wh:
-        load_directory(wh, data, allow_empty=GATING_TABLES)
-        for table, column in DAY_ARRIVAL.items():
-            wh.execute(f"delete from raw.{table} where {column} > ?", [cutoffs[1]])
-    build(**warehouse["build"])
+    _build_first_day(warehouse, data, cutoffs[1])
     with connect(**warehouse["connect"]) as wh:
         # a build from scratch keeps no written keys: its test checked every event
         assert not wh.table_exists("main", "fct_events__written")
