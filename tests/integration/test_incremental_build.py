@@ -13,8 +13,10 @@ import polars.selectors as cs
 import pytest
 from typer.testing import CliRunner
 
+from outflow.build import run_dbt
 from outflow.cli import app
 from outflow.contract import GATING_TABLES
+from outflow.errors import OutflowError
 from outflow.load import load_directory
 from outflow.pipeline import build, generate_and_load
 from outflow.warehouse import connect
@@ -148,14 +150,19 @@ def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Itera
     yield {"connect": {"url": url}, "build": {}}
 
 
-@pytest.mark.slow  # four builds of a small dataset per target
-def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
-    data, full, cutoffs = days
+def _build_first_day(warehouse: dict, data: Path, cutoff) -> None:
+    """Load the dataset's rows that arrived by `cutoff` into the empty warehouse and build it from scratch."""
     with connect(**warehouse["connect"]) as wh:
         load_directory(wh, data, allow_empty=GATING_TABLES)
         for table, column in DAY_ARRIVAL.items():
-            wh.execute(f"delete from raw.{table} where {column} > ?", [cutoffs[0]])
+            wh.execute(f"delete from raw.{table} where {column} > ?", [cutoff])
     build(**warehouse["build"])
+
+
+@pytest.mark.slow  # four builds of a small dataset per target
+def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
+    data, full, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[0])
     with connect(**warehouse["connect"]) as wh:
         first = dict(wh.execute("select event_id, person_id from main.fct_events").fetchall())
         # contact 1: the first whose email a person's email events carry; 0 and 2-7: the first others with an email
@@ -257,3 +264,39 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert city == "Quietville"
     assert web_email_kept == 0
     assert removed_kept == 0
+
+
+@pytest.mark.slow  # two builds of a small dataset per target
+def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
+    """fct_events' uniqueness test on a daily build checks only the events the run wrote, against every event
+    (macros/outflow_written_keys.sql): an event written with the id of one stored under another source (the
+    delete+insert on source and event_id keeps both) must fail the build, and so must the whole-table check."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        # a build from scratch keeps no written keys: its test checked every event
+        assert not wh.table_exists("main", "fct_events__written")
+        email_event = wh.execute("select min(event_id) from main.fct_events where source = 'email'").fetchone()[0]
+        # the copy of the newest web event that has a person (so restaged, and written), under the email event's id
+        web_event = wh.execute(
+            "select w.event_id from raw.web_events as w join main.fct_events as f "
+            "on f.source = 'web' and f.event_id = w.event_id order by w.received_at desc, w.event_id limit 1"
+        ).fetchone()[0]
+        columns = list(wh.columns("raw", "web_events"))
+        values = ", ".join("?" if c == "event_id" else c for c in columns)
+        wh.execute(
+            f"insert into raw.web_events ({', '.join(columns)}) select {values} from raw.web_events where event_id = ?",
+            [email_event, web_event],
+        )
+    with pytest.raises(OutflowError, match="outflow_unique_written_fct_events_event_id"):
+        build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        assert wh.execute("select count(*) from main.fct_events where event_id = ?", [email_event]).fetchone()[0] == 2
+        written = wh.execute("select count(*) from main.fct_events__written").fetchone()[0]
+        duplicate = wh.execute(
+            "select count(*) from main.fct_events__written where event_id = ?", [email_event]
+        ).fetchone()[0]
+        assert duplicate == 1 and written < wh.execute("select count(*) from main.fct_events").fetchone()[0] / 2
+        wh.execute("drop table main.fct_events__written")  # as after a build from scratch: every event checked
+    with pytest.raises(OutflowError, match="outflow_unique_written_fct_events_event_id"):
+        run_dbt(["test", "--select", "fct_events"], **warehouse["build"])

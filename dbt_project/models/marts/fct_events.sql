@@ -10,13 +10,16 @@
     ones and those with any column changed are written. An event whose record no longer has a person is written
     with a null person_id, then removed by the post-hook, as a full build leaves it out. What it read is kept in
     outflow_watermarks (post-hook, written only when the run succeeded), and the removed signatures it has read are
-    dropped from their log. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
+    dropped from their log. The strategy keeps the keys it wrote (macros/outflow_written_keys.sql), so its uniqueness
+    test checks those against every row. Orders are read from stg_shop__orders_base, without the buyer's contact
+    lookups. See docs/incremental.md. On Spark (Parquet: no `delete`) it is a table rebuilt whole. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['source', 'event_id'],
-    incremental_strategy='delete+insert',
+    incremental_strategy='outflow_delete_insert',
     on_schema_change='fail',
     tags=['derived'],
+    pre_hook=([] if target.type == 'spark' else ["{{ outflow_written_keys_reset() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "delete from {{ this }} where person_id is null",
         "{{ outflow_watermark_set({
@@ -122,7 +125,7 @@ orders as (
     select
         orders.order_id, persons.person_id, 'order', 'order_' || orders.status, orders.ordered_at,
         cast(null as varchar), cast(null as varchar), orders.amount, false
-    from {{ ref('stg_shop__orders') }} as orders
+    from {{ ref('stg_shop__orders_base') }} as orders
     left join {{ persons.replace('SOURCE', 'order') }} as persons
         on persons.record_key = orders.order_id
 ),

@@ -4,17 +4,17 @@ with phones as (
 
 select
     orders.order_id,
-    coalesce(emails.email_address, {{ normalize_email('orders.email') }}) as email,
+    coalesce(emails.email_address, {{ normalize_email('orders.email_raw') }}) as email,
     emails.email_canonical,
     phones.phone_e164,
     phones.phone_extension,
-    nullif(trim(orders.user_id), '') as user_id,
+    orders.user_id,
     orders.amount,
-    upper(orders.currency) as currency,
-    lower(orders.status) as status,
+    orders.currency,
+    orders.status,
     orders.ordered_at
-from {{ source('raw', 'orders') }} as orders
+from {{ ref('stg_shop__orders_base') }} as orders
 left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
 left join phones
-    on phones.phone_raw = orders.phone and phones.country_raw is not distinct from countries.country_raw
-left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = orders.email
+    on phones.phone_raw = orders.phone_raw and phones.country_raw is not distinct from countries.country_raw
+left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = orders.email_raw

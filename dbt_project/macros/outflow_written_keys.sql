@@ -1,0 +1,48 @@
+{#- Tests that cost what an incremental run wrote (docs/incremental.md, "Tests on a daily build").
+
+    The incremental strategy `outflow_delete_insert` is dbt's delete+insert that also keeps the unique keys of the
+    rows the run wrote in `<model>__written` (replaced by each incremental run). The model's pre-hook
+    `outflow_written_keys_reset()` drops that table first, so it exists only after an incremental run that got as far
+    as writing: a build from scratch (the first, `--full-refresh`, `outflow build --full-refresh`) or a run that
+    failed before writing leaves none. The test `outflow_unique_written` then checks every row when there is no such
+    table, and otherwise only the rows whose value is one a run wrote, against every row of the model: a stored row
+    that no run wrote since the last check is unchanged, so a duplicate made by this run holds at least one row it
+    wrote. Portable: plain SQL on DuckDB and PostgreSQL (on Spark the models are tables rebuilt whole, and the test
+    checks every row). -#}
+
+{% macro outflow_written_keys_relation(relation) -%}
+    {{ relation.schema }}.{{ relation.identifier }}__written
+{%- endmacro %}
+
+{#- A pre-hook: forget what an earlier run wrote. -#}
+{% macro outflow_written_keys_reset() -%}
+    drop table if exists {{ outflow_written_keys_relation(this) }}
+{%- endmacro %}
+
+{% macro get_incremental_outflow_delete_insert_sql(arg_dict) -%}
+    {%- set keys = arg_dict['unique_key'] if arg_dict['unique_key'] is sequence
+        and arg_dict['unique_key'] is not string else [arg_dict['unique_key']] -%}
+    {{ get_incremental_delete_insert_sql(arg_dict) }};
+    create table {{ outflow_written_keys_relation(arg_dict['target_relation']) }} as
+    select distinct {{ keys | join(', ') }} from {{ arg_dict['temp_relation'] }}
+{%- endmacro %}
+
+{#- `column_name` is unique in `model`: every row when no incremental run wrote it last, else the values written. -#}
+{% test outflow_unique_written(model, column_name) %}
+{%- set written = none %}
+{%- if execute and target.type != 'spark' %}
+{%- set found = run_query(
+    "select count(*) from information_schema.tables where table_schema = '" ~ model.schema
+    ~ "' and table_name = '" ~ model.identifier ~ "__written'"
+).rows[0][0] %}
+{%- if found | int > 0 %}{% set written = outflow_written_keys_relation(model) %}{% endif %}
+{%- endif %}
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+{%- if written is not none %}
+    and {{ column_name }} in (select {{ column_name }} from {{ written }})
+{%- endif %}
+group by {{ column_name }}
+having count(*) > 1
+{% endtest %}
