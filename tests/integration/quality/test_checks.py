@@ -210,6 +210,8 @@ def test_a_rule_dbt_tests_is_not_repeated_in_gx(con: Warehouse, tmp_path: Path) 
     covered = dbt_rules(project)
     assert ("raw.orders", "order_id", "unique") in covered
     assert ("main.sync_email_newsletter", "email", "not_null") in covered
+    # the project's own: fct_events.event_id's outflow_unique_written is a unique test
+    assert ("main.fct_events", "event_id", "unique") in dbt_rules()
     cfg = QualityConfig()
     specs = raw_suite(con, "orders", cfg, AS_OF) + activation_suite(con, "sync_email_newsletter", cfg, None)
     kept, deferred = apply_policy(specs, cfg, covered)
