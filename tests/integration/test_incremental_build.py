@@ -38,6 +38,7 @@ COMPARED = [
     "int_profiles__survivors",
     "dim_profiles",
     "dim_profile_traits",
+    "int_lead_scores__fit",
 ]
 
 
@@ -86,9 +87,10 @@ def _move_occurred_at(wh) -> tuple[str, object]:
 
 
 def _change_quietly(wh, contacts: list[str]) -> dict:
-    """A fourth day with no new rows, only changes that no signature's person shows: a CRM city changed in place
-    (updated_at kept), an email known only from a person's web events becoming shared (five new CRM contacts take
-    it, so it stops identifying anyone), and a person whose one record, a CRM contact, is deleted."""
+    """A fourth day with no new rows but one consent event, only changes that no signature's person shows: a CRM
+    city changed in place (updated_at kept), an email known only from a person's web events becoming shared (five
+    new CRM contacts take it, so it stops identifying anyone), a phone consent event for a phone that already has
+    one, and a person whose one record, a CRM contact, is deleted."""
     single = (
         "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
         "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1) "
@@ -117,11 +119,29 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
         "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
         [web_email],
     )
+    # a phone consent event arrives for a phone that already has one, a day after the newest: a consent signature
+    # that keeps its person and gains a record (no stamp), whose phone candidate is observed later
+    consent_columns = list(wh.columns("raw", "consent_events"))
+    consent = wh.execute(
+        "select min(c.event_id) from raw.consent_events as c join main.stg_consent__events as s using (event_id) "
+        "join main.int_profiles__attribute_candidates as a on a.source = 'consent' and a.value = s.identifier_value "
+        "where lower(c.identifier_type) = 'phone'"
+    ).fetchone()[0]
+    later = ", ".join(
+        "'quiet-' || event_id" if c == "event_id"
+        else "(select max(occurred_at) from raw.consent_events) + interval '1 day'" if c == "occurred_at" else c
+        for c in consent_columns
+    )  # fmt: skip
+    wh.execute(
+        f"insert into raw.consent_events ({', '.join(consent_columns)}) select {later} from raw.consent_events "
+        "where event_id = ?",
+        [consent],
+    )
     removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
     removed_person = _person(wh, f"crm:{removed}")
     wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-    assert moved and web_email and removed_person
-    return {"moved": moved, "web_email": web_email, "removed_person": removed_person}
+    assert moved and web_email and removed_person and consent
+    return {"moved": moved, "web_email": web_email, "removed_person": removed_person, "consent": consent}
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +211,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     # a fourth day: no new rows, only what the golden record's incremental models must find on their own
     with connect(**warehouse["connect"]) as wh:
         quiet = _change_quietly(wh, contacts)
+        # the fit rules changed since the fit score last ran (as a seed edit would): it must score every person
+        # again, not only the touched ones (the stored scores are spoiled, so that one left alone shows)
+        wh.execute("update main.int_lead_scores__fit_rules set points = points + 1")
+        wh.execute("update main.int_lead_scores__fit set fit_score = -1")
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         incremental = {model: _rows(wh, model) for model in COMPARED}
@@ -204,6 +228,12 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         ).fetchone()[0]
         removed_kept = wh.execute(
             "select count(*) from main.dim_profiles where person_id = ?", [quiet["removed_person"]]
+        ).fetchone()[0]
+        consent_seen = wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates as a "
+            "join main.stg_consent__events as s on s.identifier_value = a.value "
+            "where a.source = 'consent' and s.event_id = ? and a.observed_at = s.occurred_at",
+            [f"quiet-{quiet['consent']}"],
         ).fetchone()[0]
         late = wh.execute(
             "select count(*) from main.stg_web__events where received_at - occurred_at > interval '1 day' "
@@ -257,3 +287,4 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert city == "Quietville"
     assert web_email_kept == 0
     assert removed_kept == 0
+    assert consent_seen == 1  # the new consent event's time is its phone candidate's
