@@ -5,14 +5,15 @@
     - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
       int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed)
       touches its previous person too;
-    - int_profiles__candidates_emails (identifier_value): the emails that were usable (identified exactly one
-      person) when it last ran, so an email that became shared, or usable again, touches the persons of the web
-      signatures that carry it;
-    - int_profiles__candidates_records (source, record_key, fingerprint): each CRM contact's, order's and consent
-      event's fingerprint (profiles_record_fingerprints) when it last ran;
+    - int_profiles__candidates_emails and __candidates_phones (identifier_value): the emails and phones that were
+      usable (identified exactly one person) when it last ran, so one that became shared, or usable again, touches
+      the persons of the web signatures, CRM contacts, orders and consent signatures that carry it;
+    - int_profiles__candidates_raw (source, record_key, fingerprint, identifier_value): each CRM contact's, order's
+      and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a consent
+      event's staged phone (its signature); it replaces int_profiles__candidates_records (staged fingerprints);
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
-      stamp; int_profiles__survivors and dim_profiles recompute the persons logged after their own mark, and
-      dim_profiles drops what both have read.
+      stamp; int_profiles__survivors, dim_profiles and int_lead_scores__fit recompute the persons logged after their
+      own mark, and dim_profiles and the fit drop what every reader has read.
 
     A model's incremental run writes every row of each touched person plus one tombstone row per touched person
     (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no

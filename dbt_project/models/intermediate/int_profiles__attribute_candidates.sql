@@ -5,9 +5,10 @@
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): a run rewrites only the persons
     touched since it last ran (docs/incremental.md): the persons, then and now, of the signatures stamped since its
     mark or gone; the persons of web signatures with an email event received since its mark (less the staging
-    lookback), or whose email became usable or unusable; and the persons of CRM contacts, orders and consent
-    events whose fingerprint changed (a contact changes in place; profiles_record_fingerprints). Each touched person also gets a
-    tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
+    lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not the
+    kept one (new, or changed in place: profiles_record_fingerprints), and of the records whose email or phone
+    became usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
+    person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
 {%- set incremental = target.type != 'spark' %}
