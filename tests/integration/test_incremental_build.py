@@ -90,7 +90,8 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
     """A fourth day with no new rows but one consent event, only changes that no signature's person shows: a CRM
     city changed in place (updated_at kept), an email known only from a person's web events becoming shared (five
     new CRM contacts take it, so it stops identifying anyone), a phone consent event for a phone that already has
-    one, and a person whose one record, a CRM contact, is deleted."""
+    one, the phone of an order becoming shared (five new CRM contacts take it), and a person whose one record, a CRM
+    contact, is deleted."""
     single = (
         "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
         "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1) "
@@ -119,6 +120,24 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
         "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
         [web_email],
     )
+    # the phone of an order, which its person has from orders only, becomes shared: five new CRM contacts take it
+    # (in E.164, so read the same in any region), so it stops identifying anyone; the order is unchanged and its
+    # person too (an order's email is a stronger identifier than its phone)
+    order_phone = wh.execute(
+        "select min(c.value) from main.int_profiles__attribute_candidates as c where c.source = 'order' "
+        "and c.field = 'phone' and not exists (select 1 from main.int_profiles__attribute_candidates as o "
+        "where o.person_id = c.person_id and o.field = 'phone' and o.source <> 'order')"
+    ).fetchone()[0]
+    phone_values = ", ".join(
+        "'quiet-phone-' || contact_id" if c == "contact_id" else "?" if c == "phone" else "null" if c == "email"
+        else c
+        for c in columns
+    )  # fmt: skip
+    wh.execute(
+        f"insert into raw.crm_contacts ({', '.join(columns)}) select {phone_values} from raw.crm_contacts "
+        "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
+        [order_phone],
+    )
     # a phone consent event arrives for a phone that already has one, a day after the newest: a consent signature
     # that keeps its person and gains a record (no stamp), whose phone candidate is observed later
     consent_columns = list(wh.columns("raw", "consent_events"))
@@ -140,8 +159,14 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
     removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
     removed_person = _person(wh, f"crm:{removed}")
     wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-    assert moved and web_email and removed_person and consent
-    return {"moved": moved, "web_email": web_email, "removed_person": removed_person, "consent": consent}
+    assert moved and web_email and removed_person and consent and order_phone
+    return {
+        "moved": moved,
+        "web_email": web_email,
+        "removed_person": removed_person,
+        "consent": consent,
+        "order_phone": order_phone,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +254,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         removed_kept = wh.execute(
             "select count(*) from main.dim_profiles where person_id = ?", [quiet["removed_person"]]
         ).fetchone()[0]
+        order_phone_kept = wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates where field = 'phone' and value = ?",
+            [quiet["order_phone"]],
+        ).fetchone()[0]
         consent_seen = wh.execute(
             "select count(*) from main.int_profiles__attribute_candidates as a "
             "join main.stg_consent__events as s on s.identifier_value = a.value "
@@ -288,3 +317,4 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert web_email_kept == 0
     assert removed_kept == 0
     assert consent_seen == 1  # the new consent event's time is its phone candidate's
+    assert order_phone_kept == 0  # a shared phone is nobody's candidate
