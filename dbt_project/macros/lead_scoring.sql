@@ -107,3 +107,23 @@ select
 from {{ ref('dim_profiles') }} as profiles
 left join per_person using (person_id)
 {%- endmacro %}
+
+{#- The fit rules int_lead_scores__fit last applied (a table beside it, written by its post-hook
+    lead_fit_keep_rules): its name, or none when there is none yet. -#}
+{% macro lead_fit_rules_kept() -%}
+    {%- set kept = adapter.get_relation(database=this.database, schema=this.schema,
+        identifier=this.identifier ~ '_rules') -%}
+    {{ return(none if kept is none else this.schema ~ '.' ~ this.identifier ~ '_rules') }}
+{%- endmacro %}
+
+{#- int_lead_scores__fit's post-hook: keep the rules it applied (the seed's rows for its attributes, the CTE
+    applied_rules of its query), so that the next run scores every person again if they differ. -#}
+{% macro lead_fit_keep_rules() -%}
+    {%- set attributes = var('lead_fit_attributes', ['job_title', 'employee_count', 'industry', 'country', 'company']) -%}
+    {%- set kept = this.schema ~ '.' ~ this.identifier ~ '_rules' -%}
+    drop table if exists {{ kept }};
+    create table {{ kept }} as
+    select rule_id, attribute, operator, value, min_value, max_value, points
+    from {{ ref('lead_fit_rules') }}
+    where attribute in ('{{ attributes | join("', '") }}')
+{%- endmacro %}

@@ -5,14 +5,15 @@
     - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
       int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed)
       touches its previous person too;
-    - int_profiles__candidates_emails (identifier_value): the emails that were usable (identified exactly one
-      person) when it last ran, so an email that became shared, or usable again, touches the persons of the web
-      signatures that carry it;
-    - int_profiles__candidates_records (source, record_key, fingerprint): each CRM contact's, order's and consent
-      event's fingerprint (profiles_record_fingerprints) when it last ran;
+    - int_profiles__candidates_emails and __candidates_phones (identifier_value): the emails and phones that were
+      usable (identified exactly one person) when it last ran, so one that became shared, or usable again, touches
+      the persons of the web signatures, CRM contacts, orders and consent signatures that carry it;
+    - int_profiles__candidates_raw (source, record_key, fingerprint, identifier_value): each CRM contact's, order's
+      and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a consent
+      event's staged phone (its signature); it replaces int_profiles__candidates_records (staged fingerprints);
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
-      stamp; int_profiles__survivors and dim_profiles recompute the persons logged after their own mark, and
-      dim_profiles drops what both have read.
+      stamp; int_profiles__survivors, dim_profiles and int_lead_scores__fit recompute the persons logged after their
+      own mark, and dim_profiles and the fit drop what every reader has read.
 
     A model's incremental run writes every row of each touched person plus one tombstone row per touched person
     (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no
@@ -70,30 +71,37 @@
     insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
     select signature_id, person_id from {{ signatures }}
     where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }};
-    create table if not exists {{ profiles_table('candidates_records') }} (
-        source varchar(20), record_key varchar(400), fingerprint varchar(64)
+    drop table if exists {{ profiles_table('candidates_records') }};
+    create table if not exists {{ profiles_table('candidates_raw') }} (
+        source varchar(20), record_key varchar(400), fingerprint varchar(64), identifier_value varchar(400)
     );
-    delete from {{ profiles_table('candidates_records') }};
-    insert into {{ profiles_table('candidates_records') }} (source, record_key, fingerprint)
-    select source, record_key, fingerprint from ({{ profiles_record_fingerprints() }}) as records;
-    create table if not exists {{ profiles_table('candidates_emails') }} (identifier_value varchar(400));
-    delete from {{ profiles_table('candidates_emails') }} as kept
+    delete from {{ profiles_table('candidates_raw') }};
+    insert into {{ profiles_table('candidates_raw') }} (source, record_key, fingerprint, identifier_value)
+    select records.source, records.record_key, records.fingerprint, consent.identifier_value
+    from ({{ profiles_record_fingerprints() }}) as records
+    left join ({{ profiles_consent_phones() }}) as consent
+        on records.source = 'consent' and consent.event_id = records.record_key
+    {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
+    create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
+    delete from {{ profiles_table('candidates_' ~ kept) }} as kept
     where not exists (
         select 1 from {{ identifiers }} as i
-        where i.identifier_type = 'email' and i.person_id is not null and i.identifier_value = kept.identifier_value
+        where i.identifier_type = '{{ identifier_type }}' and i.person_id is not null
+            and i.identifier_value = kept.identifier_value
     );
-    insert into {{ profiles_table('candidates_emails') }} (identifier_value)
+    insert into {{ profiles_table('candidates_' ~ kept) }} (identifier_value)
     select i.identifier_value from {{ identifiers }} as i
-    where i.identifier_type = 'email' and i.person_id is not null
+    where i.identifier_type = '{{ identifier_type }}' and i.person_id is not null
         and not exists (
-            select 1 from {{ profiles_table('candidates_emails') }} as kept
+            select 1 from {{ profiles_table('candidates_' ~ kept) }} as kept
             where kept.identifier_value = i.identifier_value
         )
+    {%- endfor %}
 {%- endmacro %}
 
-{#- int_profiles__survivors' and dim_profiles' post-hook: drop the tombstones (`tombstone`: the condition that
-    marks them), then store the newest logged stamp as this model's mark `touched_at`. dim_profiles, the last
-    reader, also drops from the log what both readers have read (`prune`). -#}
+{#- The post-hook of the log's readers (int_profiles__survivors, dim_profiles, int_lead_scores__fit): drop the
+    tombstones (`tombstone`: the condition that marks them), then store the newest logged stamp as this model's mark
+    `touched_at`. dim_profiles and the fit score (`prune`) also drop from the log what every reader has read. -#}
 {% macro profiles_reader_post_hook(tombstone, prune=false) -%}
     delete from {{ this }} where {{ tombstone }};
     create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
@@ -109,54 +117,47 @@
     where touched_at <= (
         select least(
             coalesce(max(case when model = 'int_profiles__survivors' then value end), cast('1900-01-01' as timestamp)),
-            coalesce(max(case when model = '{{ this.identifier }}' then value end), cast('1900-01-01' as timestamp))
+            coalesce(max(case when model = 'dim_profiles' then value end), cast('1900-01-01' as timestamp)),
+            -- the fit score reads the log once it has a mark (without one it scores every person)
+            coalesce(max(case when model = 'int_lead_scores__fit' then value end), cast('9999-12-31' as timestamp))
         )
         from {{ outflow_watermarks_relation(profiles_marks()) }} where name = 'touched_at'
     )
     {%- endif %}
 {%- endmacro %}
 
-{#- The fingerprint of each CRM contact, order and consent event the candidates read: (source, record_key,
-    person_id, fingerprint), an md5 of every column a candidate row takes from the record, its person and whether
-    its email and phone are usable (identify one person). A record whose fingerprint differs from the one kept in
-    int_profiles__candidates_records touches its person: a contact changed in place, with or without a newer
-    updated_at, or an identifier that became usable or not. -#}
+{#- The staged phone consent events (event_id, identifier_value): the signature each belongs to. -#}
+{% macro profiles_consent_phones() -%}
+    select event_id, identifier_value from {{ ref('stg_consent__events') }}
+    where identifier_type = 'phone' and identifier_value is not null
+{%- endmacro %}
+
+{#- The fingerprint of each CRM contact, order and phone consent event as it arrived: (source, record_key,
+    fingerprint), an md5 of the raw columns its candidate rows are staged from, read from the raw tables without
+    staging them (the lookups staging joins, the email and phone normalization, give a raw value the same result
+    every run; a change of them needs --full-refresh, docs/incremental.md). An order's phone is read in the
+    country of its buyer's CRM contacts (stg_shop__order_countries), so that country is in its fingerprint. A
+    record whose fingerprint is not the one kept in int_profiles__candidates_raw is new or changed in place, with
+    or without a newer updated_at. Its person, and whether its email and phone are usable, are not in it: a
+    signature whose person changed is stamped, and the usable emails and phones are kept apart. -#}
 {% macro profiles_record_fingerprints() -%}
-    {%- set persons = ref('int_identity__signature_persons') -%}
-    {%- set usable -%}
-        (select identifier_value from {{ ref('int_identity__identifiers') }}
-         where identifier_type = '{type}' and person_id is not null)
-    {%- endset -%}
-    {%- set usable_email = usable.replace('{type}', 'email') -%}
-    {%- set usable_phone = usable.replace('{type}', 'phone') -%}
-    {%- set crm_values = ['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value'] -%}
-    {%- for c in ['updated_at', 'email', 'email_canonical', 'phone_e164', 'first_name', 'last_name', 'company',
-        'job_title', 'industry', 'employee_count', 'country', 'city', 'state', 'postal_code', 'gender',
-        'birth_date'] %}{% do crm_values.append('crm.' ~ c) %}{% endfor -%}
-    select 'crm' as source, crm.contact_id as record_key, persons.person_id,
-        {{ profiles_fingerprint(crm_values) }} as fingerprint
-    from {{ ref('stg_crm__contacts') }} as crm
-    inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
-    left join {{ usable_email }} as usable_email on usable_email.identifier_value = crm.email_canonical
-    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = crm.phone_e164
+    {%- set crm_columns = [] -%}
+    {%- for c in ['updated_at', 'email', 'phone', 'country', 'first_name', 'last_name', 'company', 'job_title',
+        'industry', 'employee_count', 'city', 'state', 'postal_code', 'gender', 'birth_date'] %}
+    {%- do crm_columns.append('crm.' ~ c) %}
+    {%- endfor -%}
+    select 'crm' as source, crm.contact_id as record_key, {{ profiles_fingerprint(crm_columns) }} as fingerprint
+    from {{ source('raw', 'crm_contacts') }} as crm
     union all
-    select 'order', orders.order_id, persons.person_id,
-        {{ profiles_fingerprint(['persons.person_id', 'usable_email.identifier_value', 'usable_phone.identifier_value',
-            'orders.ordered_at', 'orders.email', 'orders.email_canonical', 'orders.phone_e164']) }}
-    from {{ ref('stg_shop__orders') }} as orders
-    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
-    left join {{ usable_email }} as usable_email on usable_email.identifier_value = orders.email_canonical
-    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = orders.phone_e164
+    select 'order', orders.order_id,
+        {{ profiles_fingerprint(['orders.ordered_at', 'orders.email', 'orders.phone', 'countries.country_raw']) }}
+    from {{ source('raw', 'orders') }} as orders
+    left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
     union all
-    select 'consent', consent.event_id, persons.person_id,
-        {{ profiles_fingerprint(['persons.person_id', 'usable_phone.identifier_value', 'consent.identifier_value',
-            'consent.occurred_at']) }}
-    from {{ ref('stg_consent__events') }} as consent
-    inner join {{ persons }} as persons
-        on persons.source = 'consent'
-        and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
-    left join {{ usable_phone }} as usable_phone on usable_phone.identifier_value = consent.identifier_value
-    where consent.identifier_type = 'phone' and consent.identifier_value is not null
+    select 'consent', consent.event_id,
+        {{ profiles_fingerprint(['consent.identifier', 'consent.occurred_at']) }}
+    from {{ source('raw', 'consent_events') }} as consent
+    where lower(consent.identifier_type) = 'phone'
 {%- endmacro %}
 
 {#- An md5 of the values, separated by the ASCII unit separator (chr(31)), a null written as the record separator

@@ -40,6 +40,7 @@ COMPARED = [
     "int_profiles__survivors",
     "dim_profiles",
     "dim_profile_traits",
+    "int_lead_scores__fit",
 ]
 
 
@@ -88,9 +89,11 @@ def _move_occurred_at(wh) -> tuple[str, object]:
 
 
 def _change_quietly(wh, contacts: list[str]) -> dict:
-    """A fourth day with no new rows, only changes that no signature's person shows: a CRM city changed in place
-    (updated_at kept), an email known only from a person's web events becoming shared (five new CRM contacts take
-    it, so it stops identifying anyone), and a person whose one record, a CRM contact, is deleted."""
+    """A fourth day with no new rows but one consent event, only changes that no signature's person shows: a CRM
+    city changed in place (updated_at kept), an email known only from a person's web events becoming shared (five
+    new CRM contacts take it, so it stops identifying anyone), a phone consent event for a phone that already has
+    one, the phone of an order becoming shared (five new CRM contacts take it), and a person whose one record, a CRM
+    contact, is deleted."""
     single = (
         "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
         "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1) "
@@ -119,11 +122,53 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
         "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
         [web_email],
     )
+    # the phone of an order, which its person has from orders only, becomes shared: five new CRM contacts take it
+    # (in E.164, so read the same in any region), so it stops identifying anyone; the order is unchanged and its
+    # person too (an order's email is a stronger identifier than its phone)
+    order_phone = wh.execute(
+        "select min(c.value) from main.int_profiles__attribute_candidates as c where c.source = 'order' "
+        "and c.field = 'phone' and not exists (select 1 from main.int_profiles__attribute_candidates as o "
+        "where o.person_id = c.person_id and o.field = 'phone' and o.source <> 'order')"
+    ).fetchone()[0]
+    phone_values = ", ".join(
+        "'quiet-phone-' || contact_id" if c == "contact_id" else "?" if c == "phone" else "null" if c == "email"
+        else c
+        for c in columns
+    )  # fmt: skip
+    wh.execute(
+        f"insert into raw.crm_contacts ({', '.join(columns)}) select {phone_values} from raw.crm_contacts "
+        "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
+        [order_phone],
+    )
+    # a phone consent event arrives for a phone that already has one, a day after the newest: a consent signature
+    # that keeps its person and gains a record (no stamp), whose phone candidate is observed later
+    consent_columns = list(wh.columns("raw", "consent_events"))
+    consent = wh.execute(
+        "select min(c.event_id) from raw.consent_events as c join main.stg_consent__events as s using (event_id) "
+        "join main.int_profiles__attribute_candidates as a on a.source = 'consent' and a.value = s.identifier_value "
+        "where lower(c.identifier_type) = 'phone'"
+    ).fetchone()[0]
+    later = ", ".join(
+        "'quiet-' || event_id" if c == "event_id"
+        else "(select max(occurred_at) from raw.consent_events) + interval '1 day'" if c == "occurred_at" else c
+        for c in consent_columns
+    )  # fmt: skip
+    wh.execute(
+        f"insert into raw.consent_events ({', '.join(consent_columns)}) select {later} from raw.consent_events "
+        "where event_id = ?",
+        [consent],
+    )
     removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
     removed_person = _person(wh, f"crm:{removed}")
     wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-    assert moved and web_email and removed_person
-    return {"moved": moved, "web_email": web_email, "removed_person": removed_person}
+    assert moved and web_email and removed_person and consent and order_phone
+    return {
+        "moved": moved,
+        "web_email": web_email,
+        "removed_person": removed_person,
+        "consent": consent,
+        "order_phone": order_phone,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +243,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     # a fourth day: no new rows, only what the golden record's incremental models must find on their own
     with connect(**warehouse["connect"]) as wh:
         quiet = _change_quietly(wh, contacts)
+        # the fit rules changed since the fit score last ran (as a seed edit would): it must score every person
+        # again, not only the touched ones (the stored scores are spoiled, so that one left alone shows)
+        wh.execute("update main.int_lead_scores__fit_rules set points = points + 1")
+        wh.execute("update main.int_lead_scores__fit set fit_score = -1")
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         incremental = {model: _rows(wh, model) for model in COMPARED}
@@ -211,6 +260,16 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         ).fetchone()[0]
         removed_kept = wh.execute(
             "select count(*) from main.dim_profiles where person_id = ?", [quiet["removed_person"]]
+        ).fetchone()[0]
+        order_phone_kept = wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates where field = 'phone' and value = ?",
+            [quiet["order_phone"]],
+        ).fetchone()[0]
+        consent_seen = wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates as a "
+            "join main.stg_consent__events as s on s.identifier_value = a.value "
+            "where a.source = 'consent' and s.event_id = ? and a.observed_at = s.occurred_at",
+            [f"quiet-{quiet['consent']}"],
         ).fetchone()[0]
         late = wh.execute(
             "select count(*) from main.stg_web__events where received_at - occurred_at > interval '1 day' "
@@ -264,6 +323,8 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert city == "Quietville"
     assert web_email_kept == 0
     assert removed_kept == 0
+    assert consent_seen == 1  # the new consent event's time is its phone candidate's
+    assert order_phone_kept == 0  # a shared phone is nobody's candidate
 
 
 @pytest.mark.slow  # two builds of a small dataset per target

@@ -5,10 +5,12 @@
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): a run rewrites only the persons
     touched since it last ran (docs/incremental.md): the persons, then and now, of the signatures stamped since its
     mark or gone; the persons of web signatures with an email event received since its mark (less the staging
-    lookback), or whose email became usable or unusable; and the persons of CRM contacts, orders and consent
-    events whose fingerprint changed (a contact changes in place; profiles_record_fingerprints). Each touched person also gets a
-    tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
+    lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not the
+    kept one (new, or changed in place: profiles_record_fingerprints), and of the records whose email or phone
+    became usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
+    person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
+-- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
 {%- set incremental = target.type != 'spark' %}
 {{ config(
     materialized=('incremental' if incremental else 'table'),
@@ -27,7 +29,8 @@
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and
     every stored person rewritten: a table from before this layout) -#}
 {%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')
-    and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_records') %}
+    and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_phones')
+    and profiles_table_exists('candidates_raw') %}
 {%- set earliest = [] %}
 {%- for field, rule in var('survivorship').items() if rule.prefer == 'earliest' %}
 {%- do earliest.append("'" ~ field ~ "'") %}
@@ -51,6 +54,34 @@ usable_phones as (
 {%- if touched_only %}
 {%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
 {%- set signatures_read = profiles_table('candidates_signatures') %}
+{%- set records_read = profiles_table('candidates_raw') %}
+
+records_now as (
+    -- each CRM contact's, order's and phone consent event's fingerprint as it arrived
+    {{ profiles_record_fingerprints() | indent(4) }}
+),
+
+records_changed as (
+    -- new, or changed in place (with or without a newer updated_at)
+    select source, record_key from records_now
+    where not exists (
+        select 1 from {{ records_read }} as kept
+        where kept.source = records_now.source and kept.record_key = records_now.record_key
+            and kept.fingerprint = records_now.fingerprint
+    )
+),
+
+{%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %}
+
+{{ identifier_type }}s_changed as (
+    -- {{ kept }} that became usable (identify one person) or unusable since the last run
+    select coalesce(now_usable.identifier_value, kept.identifier_value) as identifier_value
+    from usable_{{ kept }} as now_usable
+    full outer join {{ profiles_table('candidates_' ~ kept) }} as kept
+        on kept.identifier_value = now_usable.identifier_value
+    where now_usable.identifier_value is null or kept.identifier_value is null
+),
+{%- endfor %}
 
 touched as (
     -- signatures stamped since the last run (new, or another person): their person now and then
@@ -77,24 +108,48 @@ touched as (
     union all
     select persons.person_id, cast(null as varchar)
     from persons
-    inner join (
-        select coalesce(now_usable.identifier_value, kept.identifier_value) as email_canonical
-        from usable_emails as now_usable
-        full outer join {{ profiles_table('candidates_emails') }} as kept
-            on kept.identifier_value = now_usable.identifier_value
-        where now_usable.identifier_value is null or kept.identifier_value is null
-    ) as changed on changed.email_canonical = persons.email_canonical
+    inner join emails_changed as changed on changed.identifier_value = persons.email_canonical
     where persons.source = 'web'
     union all
-    -- CRM contacts, orders and consent events whose fingerprint changed (in place, with or without a newer
-    -- updated_at; an identifier that became usable or not; new records)
-    select records.person_id, cast(null as varchar)
-    from ({{ profiles_record_fingerprints() }}) as records
-    where not exists (
-        select 1 from {{ profiles_table('candidates_records') }} as kept
-        where kept.source = records.source and kept.record_key = records.record_key
-            and kept.fingerprint = records.fingerprint
+    -- CRM contacts and orders new or changed in place (a deleted one is a signature gone, above)
+    select persons.person_id, cast(null as varchar)
+    from records_changed as changed
+    inner join persons on persons.source = changed.source and persons.record_key = changed.record_key
+    where changed.source in ('crm', 'order')
+    union all
+    -- CRM contacts and orders whose email or phone became usable or unusable (their signature carries the
+    -- phone with its extension, the candidate without)
+    select persons.person_id, cast(null as varchar)
+    from persons
+    where persons.signature_id in (
+        select signature_id from {{ ref('int_identity__signatures') }}
+        where source in ('crm', 'order')
+            and (
+                email_canonical in (select identifier_value from emails_changed)
+                or split_part(phone, ';ext=', 1) in (select identifier_value from phones_changed)
+            )
     )
+    union all
+    -- phone consent events new, changed in place or deleted, and consent phones that became usable or unusable:
+    -- the person of their signature, with the phone now and as kept
+    select persons.person_id, cast(null as varchar)
+    from persons
+    inner join (
+        select identifier_value from ({{ profiles_consent_phones() }}) as consent
+        where event_id in (select record_key from records_changed where source = 'consent')
+        union
+        select kept.identifier_value from {{ records_read }} as kept
+        where kept.source = 'consent'
+            and not exists (
+                select 1 from records_now
+                where records_now.source = 'consent' and records_now.record_key = kept.record_key
+                    and records_now.fingerprint = kept.fingerprint
+            )
+        union
+        select identifier_value from phones_changed
+    ) as consent
+        on persons.source = 'consent' and persons.identifier_type = 'phone'
+        and persons.identifier_value = consent.identifier_value
 ),
 
 touched_persons as (

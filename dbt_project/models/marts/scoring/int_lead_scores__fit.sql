@@ -1,13 +1,76 @@
 {#- Fit score: firmographic/demographic rules from the seed `lead_fit_rules`. Per attribute the best
     matching rule counts; the score is the sum over attributes, capped to 0..100. The attributes read
-    from dim_profiles are the var `lead_fit_attributes`. -#}
+    from dim_profiles are the var `lead_fit_attributes`.
+    Incremental (delete+insert on person_id; on Spark a table rebuilt whole) when every attribute is a golden-record
+    field (var `survivorship`): a run scores only the persons the golden record logged as touched since its mark
+    (int_profiles__touched_persons, as dim_profiles reads it), and a tombstone (no fit_score) for each of them no
+    longer in dim_profiles, which the post-hook deletes. Every person is scored again when the rules it applies
+    (the seed's rows for these attributes) differ from the ones it kept (int_lead_scores__fit_rules) or it has
+    no mark (docs/incremental.md, "Traits and scores"). -#}
 {%- set attributes = var('lead_fit_attributes', ['job_title', 'employee_count', 'industry', 'country', 'company']) -%}
-with profiles as (
-    select * from {{ ref('dim_profiles') }}
+{%- set incremental = target.type != 'spark' %}
+{%- set attribute_list = "'" ~ (attributes | join("', '")) ~ "'" %}
+{{ config(
+    materialized=('incremental' if incremental else 'table'),
+    unique_key='person_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived'],
+    post_hook=([] if not incremental else [
+        "{{ profiles_reader_post_hook('fit_score is null', prune=true) }}",
+        "{{ lead_fit_keep_rules() }}",
+    ])
+) }}
+{#- only the touched persons: attributes that only the golden record sets, a log, the rules it last applied -#}
+{%- set touched_only = is_incremental() and profiles_table_exists('touched_persons')
+    and lead_fit_rules_kept() is not none
+    and (attributes | reject('in', var('survivorship').keys()) | list | length) == 0 %}
+with applied_rules as (
+    select rule_id, attribute, operator, value, min_value, max_value, points
+    from {{ ref('lead_fit_rules') }}
+    where attribute in ({{ attribute_list }})
 ),
 
+{%- if touched_only %}
+
+rescore_all as (
+    -- the rules changed since the last run, or it has no mark: every person
+    select 1 as rescore from (
+        select * from applied_rules
+        except
+        select rule_id, attribute, operator, value, min_value, max_value, points from {{ lead_fit_rules_kept() }}
+    ) as added
+    union all
+    select 1 from (
+        select rule_id, attribute, operator, value, min_value, max_value, points from {{ lead_fit_rules_kept() }}
+        except
+        select * from applied_rules
+    ) as removed
+    union all
+    select 1 where not exists (
+        select 1 from {{ outflow_watermarks_relation(profiles_marks()) }}
+        where model = '{{ this.identifier }}' and name = 'touched_at'
+    )
+),
+
+touched_persons as (
+    {{ profiles_touched_since_mark() }}
+),
+
+profiles as (
+    select * from {{ ref('dim_profiles') }}
+    where exists (select 1 from rescore_all)
+        or person_id in (select person_id from touched_persons)
+),
+{%- else %}
+
+profiles as (
+    select * from {{ ref('dim_profiles') }}
+),
+{%- endif %}
+
 rules as (
-    select * from {{ ref('lead_fit_rules') }}
+    select * from applied_rules
 ),
 
 attribute_values as (
@@ -88,3 +151,11 @@ select
 from profiles
 left join best_per_attribute using (person_id)
 group by profiles.person_id
+
+{%- if is_incremental() %}
+union all
+-- a tombstone per person it may hold who is no longer in dim_profiles: the post-hook deletes it
+select gone.person_id, cast(null as {{ outflow_double() }}), cast(null as varchar[])
+from {{ 'touched_persons' if touched_only else this }} as gone
+where not exists (select 1 from {{ ref('dim_profiles') }} as kept where kept.person_id = gone.person_id)
+{%- endif %}
