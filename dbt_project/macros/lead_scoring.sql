@@ -108,6 +108,11 @@ from {{ ref('dim_profiles') }} as profiles
 left join per_person using (person_id)
 {%- endmacro %}
 
+{#- The profile attributes the fit rules read: the var `lead_fit_attributes`. -#}
+{% macro lead_fit_attributes() -%}
+    {{ return(var('lead_fit_attributes', ['job_title', 'employee_count', 'industry', 'country', 'company'])) }}
+{%- endmacro %}
+
 {#- The fit rules int_lead_scores__fit last applied (a table beside it, written by its post-hook
     lead_fit_keep_rules): its name, or none when there is none yet. -#}
 {% macro lead_fit_rules_kept() -%}
@@ -119,7 +124,7 @@ left join per_person using (person_id)
 {#- int_lead_scores__fit's post-hook: keep the rules it applied (the seed's rows for its attributes, the CTE
     applied_rules of its query), so that the next run scores every person again if they differ. -#}
 {% macro lead_fit_keep_rules() -%}
-    {%- set attributes = var('lead_fit_attributes', ['job_title', 'employee_count', 'industry', 'country', 'company']) -%}
+    {%- set attributes = lead_fit_attributes() -%}
     {%- set kept = this.schema ~ '.' ~ this.identifier ~ '_rules' -%}
     drop table if exists {{ kept }};
     create table {{ kept }} as

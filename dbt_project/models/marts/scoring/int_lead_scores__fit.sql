@@ -7,7 +7,7 @@
     longer in dim_profiles, which the post-hook deletes. Every person is scored again when the rules it applies
     (the seed's rows for these attributes) differ from the ones it kept (int_lead_scores__fit_rules) or it has
     no mark (docs/incremental.md, "Traits and scores"). -#}
-{%- set attributes = var('lead_fit_attributes', ['job_title', 'employee_count', 'industry', 'country', 'company']) -%}
+{%- set attributes = lead_fit_attributes() -%}
 {%- set incremental = target.type != 'spark' %}
 {%- set attribute_list = "'" ~ (attributes | join("', '")) ~ "'" %}
 {{ config(
