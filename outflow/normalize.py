@@ -58,8 +58,16 @@ def email(raw: str | None) -> Email:
     return text if isinstance(text, Email) else email_checked(text)
 
 
+# What makes a printable ASCII email need more than its outer spaces removed: inner spaces, wrapping, quotes
+_NOT_PLAIN = frozenset(" <:\"'")
+
+
 def email_text(raw: str | None) -> str | Email:
     """The cheap first part of `email`: the address as typed once unwrapped and cleaned, or its rejection."""
+    if raw is not None and raw.isascii():  # the usual value: printable ASCII, nothing to unwrap, as typed
+        plain = raw.strip(" ")
+        if "@" in plain and plain.isprintable() and _NOT_PLAIN.isdisjoint(plain) and not plain.endswith("."):
+            return plain
     text = clean_text(raw, keep_inner_spaces=True)
     if text is None:
         return Email(None, None, "empty")

@@ -232,3 +232,22 @@ def test_the_phone_checker_parses_each_number_once_with_the_same_result_as_phone
     assert [checker(r, g) for r, g in PHONE_PAIRS] == [phone(r, g) for r, g in PHONE_PAIRS]
     assert ("2122068963", "US") in checker.parsed and ("+442079460958", None) in checker.parsed
     assert len(checker.parsed) < len(PHONE_PAIRS) * 2 / 3  # one parse for the spellings of one number
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("  Ann@Example.com  ", "Ann@Example.com"),  # as typed but its outer spaces
+        ("o'brien@example.com", "o'brien@example.com"),
+        ("'ann@example.com'", "ann@example.com"),  # the rest is cleaned
+        ("ann@example.com.", "ann@example.com"),
+        ("ann @example.com", "ann@example.com"),
+        ("ann@example.com\x1f", "ann@example.com"),  # a control character Python counts as whitespace
+        ("ann@example.com\x7f", "ann@example.com\x7f"),  # one it does not: left for the validator to reject
+        ("Mailto:ann@example.com", "ann@example.com"),
+    ],
+)
+def test_email_text_keeps_a_plain_value_as_typed_and_cleans_the_others(raw, text):
+    from outflow.normalize import email_text
+
+    assert email_text(raw) == text
