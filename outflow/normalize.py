@@ -11,6 +11,9 @@ records every rejection with its reason, so a value is never dropped silently.
 - `phone` strips labels (`mobile`, `mob.`, `tel:`), reads the `00` international prefix, parses with
   phonenumbers for a region, and keeps the extension as its own attribute.
 - `country_iso2` resolves a country name, code or native name (España, Sverige, Brasil) with pycountry.
+
+`EmailChecker` and `PhoneChecker` give the same results for many values at a time, at less cost: each distinct
+local part, domain and number is checked once.
 """
 
 from __future__ import annotations
@@ -55,8 +58,16 @@ def email(raw: str | None) -> Email:
     return text if isinstance(text, Email) else email_checked(text)
 
 
+# What makes a printable ASCII email need more than its outer spaces removed: inner spaces, wrapping, quotes
+_NOT_PLAIN = frozenset(" <:\"'")
+
+
 def email_text(raw: str | None) -> str | Email:
     """The cheap first part of `email`: the address as typed once unwrapped and cleaned, or its rejection."""
+    if raw is not None and raw.isascii():  # the usual value: printable ASCII, nothing to unwrap, as typed
+        plain = raw.strip(" ")
+        if "@" in plain and plain.isprintable() and _NOT_PLAIN.isdisjoint(plain) and not plain.endswith("."):
+            return plain
     text = clean_text(raw, keep_inner_spaces=True)
     if text is None:
         return Email(None, None, "empty")
@@ -82,6 +93,72 @@ def email_checked(text: str) -> Email:
     return Email(address, canonical_address(address), None)
 
 
+# Longer texts (or results) are validated whole, so no length limit of the whole address can apply to the split.
+_SPLIT_MAX_LENGTH = 200
+
+
+@cache
+def _no_domain() -> str:
+    """email-validator's reason for an address with a valid local part and nothing after the `@`."""
+    try:
+        validate_email("a@", check_deliverability=False)
+    except EmailNotValidError as e:
+        return str(e)
+    raise AssertionError("email-validator accepted an address without a domain")
+
+
+class EmailChecker:
+    """`email_checked` for many values, each distinct local part and each distinct domain validated once.
+
+    email-validator's `validate_email` splits the address at its `@`, checks the local part, then the domain, then
+    the whole address's length, and raises the first failure. So an address with one `@`, in ASCII, without quotes
+    or angle brackets and too short for a length limit, is checked as its two parts, each with `validate_email`:
+    the local part as `local@` (its own rejection, or, when it is valid, the rejection of the missing domain), the
+    domain as `a@domain` (its normalized and ASCII forms, or its rejection). A valid ASCII local part without
+    quotes is kept as typed, and the address is lower-cased: the same result and the same rejection reason as
+    `email_checked`, at about a third of its cost (the domain's IDNA checks are most of it). Any other text is
+    validated whole. `domains` may be shared between checkers (a few thousand at 1M people); `locals` grows with
+    the values checked."""
+
+    def __init__(self, domains: dict[str, tuple[str, str] | str] | None = None) -> None:
+        self.locals: dict[str, str | None] = {}  # None: valid; else the rejection
+        self.domains: dict[str, tuple[str, str] | str] = {} if domains is None else domains
+
+    def __call__(self, text: str) -> Email:
+        if len(text) > _SPLIT_MAX_LENGTH or not text.isascii() or text.count("@") != 1 or '"' in text or "<" in text:
+            return email_checked(text)
+        local, domain_text = text.split("@")
+        if (reason := self._local(local)) is not None:
+            return Email(None, None, f"invalid email: {reason}")
+        domain = self._domain(domain_text)
+        if isinstance(domain, str):
+            return Email(None, None, f"invalid email: {domain}")
+        normalized, ascii_form = f"{local}@{domain[0]}", f"{local}@{domain[1]}"
+        if max(len(normalized.encode()), len(ascii_form.encode())) > _SPLIT_MAX_LENGTH:
+            return email_checked(text)
+        address = normalized.lower()
+        return Email(address, canonical_address(address), None)
+
+    def _local(self, text: str) -> str | None:
+        if text not in self.locals:
+            try:
+                validate_email(text + "@", check_deliverability=False)
+                self.locals[text] = None
+            except EmailNotValidError as e:
+                self.locals[text] = None if str(e) == _no_domain() else str(e)
+        return self.locals[text]
+
+    def _domain(self, text: str) -> tuple[str, str] | str:
+        if (known := self.domains.get(text)) is None:
+            try:
+                valid = validate_email("a@" + text, check_deliverability=False)
+                known = (valid.domain, valid.ascii_domain)
+            except EmailNotValidError as e:
+                known = str(e)
+            self.domains[text] = known
+        return known
+
+
 def canonical_address(address: str) -> str:
     """The matching form of a valid, lower-case address: plus-tag removed; gmail dots removed, domain gmail.com."""
     local, domain = address.rsplit("@", 1)
@@ -104,6 +181,13 @@ _LABEL_RE = re.compile(r"^\s*(?:mobile|mob|tel|telephone|phone|ph|cell|work|home
 
 def phone(raw: str | None, region: str | None) -> Phone:
     """`raw` in E.164 with its extension apart, read as a number of `region` when it has no country code."""
+    text = phone_text(raw)
+    return text if isinstance(text, Phone) else phone_parsed(text, region)
+
+
+def phone_text(raw: str | None) -> str | Phone:
+    """The cheap first part of `phone`: the number as typed without labels, `tel:` and a `00` prefix (read as
+    `+`), or its rejection."""
     text = clean_text(raw, keep_inner_spaces=True)
     if text is None:
         return Phone(None, None, "empty")
@@ -113,6 +197,11 @@ def phone(raw: str | None, region: str | None) -> Phone:
     digits_start = text.lstrip("( ")
     if digits_start.startswith("00"):  # the international prefix of most of the world
         text = "+" + digits_start[2:]
+    return text
+
+
+def phone_parsed(text: str, region: str | None) -> Phone:
+    """The second part of `phone`: `phone_text`'s result parsed and checked with phonenumbers."""
     try:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as e:
@@ -121,6 +210,39 @@ def phone(raw: str | None, region: str | None) -> Phone:
         where = f"for region {region}" if region and not text.startswith("+") else "for its country code"
         return Phone(None, None, f"not a valid number {where}")
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number.extension, None)
+
+
+# A number written with digits, spaces, dots, dashes and parentheses only (and a leading `+`)
+_PLAIN_NUMBER_RE = re.compile(r"\+?[0-9 .()-]*")
+_NOT_DIGIT_RE = re.compile(r"[^0-9]")
+
+
+class PhoneChecker:
+    """`phone` for many (raw, region) pairs, each distinct number parsed once.
+
+    phonenumbers reads a number from its digits: it skips the punctuation around them (spaces, dots, dashes,
+    parentheses), and a leading `+` makes it ignore the region. So a number written with these characters only,
+    with at least three digits (fewer can make the punctuation matter: `12` is a number, `1 2` is not), is parsed
+    once per (`+`, its digits, the region unless it has a `+`): `(212) 206-8963`, `212.206.8963` and `2122068963`
+    in the US are one parse, `+44 7400 123456` in every region another. It gets the same result and the same
+    rejection reason as `phone`; any other text (labels left, letters, an extension) is parsed as typed, once per
+    (text, region)."""
+
+    def __init__(self) -> None:
+        self.parsed: dict[tuple[str, str | None], Phone] = {}
+
+    def __call__(self, raw: str | None, region: str | None) -> Phone:
+        text = phone_text(raw)
+        if isinstance(text, Phone):
+            return text
+        key = (text, region)
+        if len(text) <= 100 and _PLAIN_NUMBER_RE.fullmatch(text):
+            digits = _NOT_DIGIT_RE.sub("", text)
+            if len(digits) >= 3:
+                key = ("+" + digits, None) if text.startswith("+") else (digits, region)
+        if (known := self.parsed.get(key)) is None:
+            known = self.parsed[key] = phone_parsed(*key)
+        return known
 
 
 # Names people use that are not a country's name in any language pycountry knows.

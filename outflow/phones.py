@@ -65,6 +65,12 @@ def normalize_countries(wh: Warehouse) -> int:
     return len(raws)
 
 
+def _phones(raws: list[str], regions: list[str | None]) -> list[normalize.Phone]:
+    """`normalize.phone` of each (raw, region) pair, each distinct number parsed once (`normalize.PhoneChecker`)."""
+    check = normalize.PhoneChecker()
+    return [check(r, g) for r, g in zip(raws, regions, strict=True)]
+
+
 def normalize_phones(wh: Warehouse) -> int:
     """Resolve new countries, then parse the (phone, region) pairs missing from the lookup; return how many."""
     normalize_countries(wh)
@@ -77,7 +83,7 @@ def normalize_phones(wh: Warehouse) -> int:
     if not new.num_rows:
         return 0
     raws, regions = new.column("phone_raw").to_pylist(), new.column("region").to_pylist()
-    parsed = [normalize.phone(r, g) for r, g in zip(raws, regions, strict=True)]
+    parsed = _phones(raws, regions)
     wh.write_arrow(
         LOOKUP,
         _strings(
@@ -94,15 +100,18 @@ def normalize_phones(wh: Warehouse) -> int:
     return len(raws)
 
 
-def _emails(raws: list[str]) -> list[normalize.Email]:
+def _emails(raws: list[str], domains: dict | None = None) -> list[normalize.Email]:
     """`normalize.email` of each raw value, validated once per cleaned value (234k raw values are 142k cleaned at
-    100k people). An ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is
-    checked again as typed, so its reason quotes what was typed."""
+    100k people), each distinct local part and domain once (`normalize.EmailChecker`: 135k local parts, 4k
+    domains). An ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is
+    checked again as typed, so its reason quotes what was typed. `domains` carries the domains' results from one
+    chunk to the next."""
+    checker = normalize.EmailChecker(domains)
     checked: dict[str, normalize.Email] = {}
 
     def check(text: str) -> normalize.Email:
         if text not in checked:
-            checked[text] = normalize.email_checked(text)
+            checked[text] = checker(text)
         return checked[text]
 
     out = []
@@ -130,9 +139,10 @@ def normalize_emails(wh: Warehouse) -> int:
         f"select d.email_raw from {DISTINCT_EMAILS} as d where not exists ("
         f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw) order by lower(trim(d.email_raw)), d.email_raw",
     ).column("email_raw")
+    domains: dict = {}
     for start in range(0, len(new), EMAIL_CHUNK):
         raws = new.slice(start, EMAIL_CHUNK).to_pylist()
-        parsed = _emails(raws)
+        parsed = _emails(raws, domains)
         wh.write_arrow(
             EMAILS,
             _strings(

@@ -4,7 +4,8 @@ row with what the incremental days left, on DuckDB and PostgreSQL."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import astuple
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import polars.selectors as cs
 import pytest
 from typer.testing import CliRunner
 
+from outflow import normalize
 from outflow.build import run_dbt
 from outflow.cli import app
 from outflow.contract import GATING_TABLES
@@ -171,6 +173,24 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
     }
 
 
+def _normalization_lookups(wh) -> list[tuple[list[tuple], int, Callable]]:
+    """The rows of each lookup of the normalization step, its key's width, and the pure function that gives them."""
+
+    def email(raw: str) -> tuple:
+        return (raw, *astuple(normalize.email(raw)))
+
+    def phone(raw: str, region: str) -> tuple:
+        return (raw, region, *astuple(normalize.phone(raw, region)))
+
+    emails = wh.execute(
+        "select email_raw, email_address, email_canonical, reject_reason from outflow_identity.emails"
+    ).fetchall()
+    phones = wh.execute(
+        "select phone_raw, region, phone_e164, phone_extension, reject_reason from outflow_identity.phones_e164"
+    ).fetchall()
+    return [(emails, 1, email), (phones, 2, phone)]
+
+
 @pytest.fixture(scope="module")
 def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]:
     """The generated dataset (its files, and loaded in full) and the cut-offs of its first two days."""
@@ -301,6 +321,7 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         ).fetchone()[0]
         # a stored row the incremental path cannot see again (outside the lookback): only a full refresh restores it
         wh.execute("delete from main.stg_web__events where event_id = (select min(event_id) from main.stg_web__events)")
+        lookups = _normalization_lookups(wh)
     refresh = CliRunner().invoke(app, ["build", "--full-refresh"])  # one command
     assert refresh.exit_code == 0, refresh.output
     with connect(**warehouse["connect"]) as wh:
@@ -317,6 +338,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert day3[contacts[0]] != day3[contacts[1]]  # split again
     assert job_title.startswith("Chief ")
     assert refunded == 0
+    # the normalization lookups, appended day by day (each distinct email part and phone number checked once a
+    # run), hold what the pure functions give for each raw value, rejection reasons included
+    for rows, key, pure in lookups:
+        assert len(rows) > 100 and rows == [pure(*row[:key]) for row in rows]
     assert corrected_rows == [(corrected[1],)]  # replaced, not kept beside its old version
     assert shared_since > 0 and blocked_with_person == 0
     # day 4: the golden record followed changes that moved no signature to another person

@@ -135,3 +135,119 @@ def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_valu
         "",
     ]
     assert _emails(raws) == [email(r) for r in raws]
+
+
+# Texts as `email_text` leaves them: each takes the split check (one `@`, ASCII, no quotes or angle brackets, short)
+# or the whole one, valid or rejected for a reason of its local part, its domain or its length.
+CHECKED_TEXTS = [
+    "ann@example.com",
+    "Ann.Smith@Example.COM",
+    "ann+news@example.com",
+    "INFO@Example.com",  # a role name email-validator lower-cases itself
+    "Postmaster@example.com",
+    "ann..b@example.com",  # local part rejected
+    ".ann@example.com",
+    "ann.@example.com",
+    "Ann(x)@Example.com",
+    "@example.com",  # empty local part
+    "a" * 64 + "@example.com",  # the longest local part
+    "a" * 65 + "@example.com",  # one too long
+    "ann@localhost",  # domain rejected
+    "ann@example",
+    "ann@-example.com",
+    "ann@exa_mple.com",
+    "ann@example..com",
+    "ann@.example.com",
+    "ann@",
+    "ann@[192.0.2.1]",  # a domain literal, not allowed
+    "ann@xn--bcher-kva.example",  # IDNA: a Unicode domain written in ASCII
+    "ann@xn--zz.example",  # an invalid IDNA label
+    "ann..b@localhost",  # both parts rejected: the local part's reason comes first
+    "l" * 64 + "@" + ".".join(["b" * 60] * 3) + ".com",  # too long as a whole: checked whole
+    "n" * 64 + "@" + ".".join(["b" * 63] * 3) + ".com",  # rejected: too long
+    "m" * 60 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 20 + ".com",
+    "jörg@example.de",  # not ASCII: checked whole
+    "ann@bücher.example",
+    '"ann b"@example.com',  # quoted
+    "a@b@example.com",  # two @
+]
+
+
+def test_the_email_checker_checks_each_part_once_with_the_same_result_as_the_whole_check():
+    from outflow.normalize import EmailChecker, email_checked
+
+    checker = EmailChecker()
+    texts = CHECKED_TEXTS + [t.upper() for t in CHECKED_TEXTS] + ["bob@example.com", "bob@localhost"]
+    assert [checker(t) for t in texts] == [email_checked(t) for t in texts]
+    assert {"ann", "bob", "ann..b"} <= checker.locals.keys()  # the split check ran...
+    assert checker.locals["ann..b"] is not None and checker.locals["ann"] is None
+    assert isinstance(checker.domains["localhost"], str)  # ...once per part (a domain's rejection is kept too)
+    assert not {"jörg", "l" * 64, "m" * 60} & checker.locals.keys()  # and not on the others
+
+
+PHONE_PAIRS = [
+    (raw, region)
+    for region in ("US", "GB", "DE", None)
+    for raw in [
+        "(212) 206-8963",
+        "212.206.8963",
+        "212-206-8963",
+        "2122068963",
+        "+1 212 206 8963",
+        "+12122068963",
+        "001 212 206 8963",
+        "(001) 212 206 8963",
+        "+44 20 7946 0958",
+        "+44 (0)20 7946 0958",
+        "0044 20 7946 0958",
+        "020 7946 0958",
+        "(020) 7946-0958",
+        "+49 151 10040638",
+        "015110040638",
+        "+44 20 7946 0958 ext. 12",
+        "+44 20 7946 0958 x 34",
+        "1-800-FLOWERS",
+        "mobile: 020 7946 0958",
+        "12",  # two digits: a number to phonenumbers, where `1 2` and `+12` are not
+        "1 2",
+        "+12",
+        "123",
+        "1 2 3",
+        "+999 123 456",  # no such country code
+        "+1 212 206 896",  # too short to be valid
+        "(212) 206-89631234567890",
+        "n/a",
+        "",
+        "+",
+        "()",
+        "١٢١٢٢٠٦٨٩٦٣",  # Arabic-Indic digits: parsed as typed
+    ]
+]
+
+
+def test_the_phone_checker_parses_each_number_once_with_the_same_result_as_phone():
+    from outflow.normalize import PhoneChecker
+
+    checker = PhoneChecker()
+    assert [checker(r, g) for r, g in PHONE_PAIRS] == [phone(r, g) for r, g in PHONE_PAIRS]
+    assert ("2122068963", "US") in checker.parsed and ("+442079460958", None) in checker.parsed
+    assert len(checker.parsed) < len(PHONE_PAIRS) * 2 / 3  # one parse for the spellings of one number
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        ("  Ann@Example.com  ", "Ann@Example.com"),  # as typed but its outer spaces
+        ("o'brien@example.com", "o'brien@example.com"),
+        ("'ann@example.com'", "ann@example.com"),  # the rest is cleaned
+        ("ann@example.com.", "ann@example.com"),
+        ("ann @example.com", "ann@example.com"),
+        ("ann@example.com\x1f", "ann@example.com"),  # a control character Python counts as whitespace
+        ("ann@example.com\x7f", "ann@example.com\x7f"),  # one it does not: left for the validator to reject
+        ("Mailto:ann@example.com", "ann@example.com"),
+    ],
+)
+def test_email_text_keeps_a_plain_value_as_typed_and_cleans_the_others(raw, text):
+    from outflow.normalize import email_text
+
+    assert email_text(raw) == text
