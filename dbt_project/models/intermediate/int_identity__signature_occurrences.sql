@@ -7,10 +7,10 @@
 
     Incremental (delete+insert by signature_id): a run rewrites the signatures stamped (`written_at`) after the
     newest stamp it holds, and removes those int_identity__signatures logged as removed (a row with no identifier,
-    deleted by the post-hook, which then empties the log). When every signature is newer than what it holds (the
-    signatures were rebuilt whole), the pre-hook empties it first, so no signature gone since stays. On Spark a
-    table rebuilt whole. -#}
-{%- set signatures_model = ref('int_identity__signatures') %}
+    deleted by the post-hook, which then empties the log). Its pre-hook logs the identifiers it replaces, as they
+    were, in <this>__replaced, for int_identity__pairs; and when every signature is newer than what it holds (the
+    signatures were rebuilt whole), it empties the table first, so no signature gone since stays. On Spark a table
+    rebuilt whole. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
@@ -19,16 +19,12 @@
     tags=['derived'],
     meta={'outflow_layout_column': 'written_at'},
     pre_hook=([] if target.type == 'spark' else [
-        "{{ outflow_identity_occurrences_reset(ref('int_identity__signatures')) }}"]),
+        "{{ outflow_identity_occurrences_prepare(ref('int_identity__signatures')) }}"]),
     post_hook=([] if target.type == 'spark' else [
         "delete from {{ this }} where identifier_type is null",
-        "{{ outflow_identity_prune_removed(ref('int_identity__signatures')) }}"])
+        "delete from {{ outflow_identity_log('int_identity__signatures__removed') }}"])
 ) }}
 
-{%- set removed = none %}
-{%- if execute and is_incremental() %}
-    {%- set removed = load_relation(outflow_identity_removed_relation(signatures_model)) %}
-{%- endif %}
 
 with signatures as (
     select
@@ -37,7 +33,7 @@ with signatures as (
         {%- for column in ['email_canonical', 'phone', 'cookie_id', 'user_id'] %}
         + case when {{ column }} is not null then 1 else 0 end
         {%- endfor %} as signature_identifiers
-    from {{ signatures_model }}
+    from {{ ref('int_identity__signatures') }}
     {%- if is_incremental() %}
     where written_at > (select coalesce(max(written_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {%- endif %}
@@ -57,9 +53,9 @@ union all
 select source, signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at,
     signature_identifiers, written_at
 from signatures where source = 'consent'
-{%- if removed is not none %}
+{%- if is_incremental() %}
 union all
 -- the signatures removed since: their stored rows are deleted, this row by the post-hook
 select source, signature_id, null, null, 0, null, null, 0, written_at
-from {{ removed }}
+from {{ outflow_identity_log('int_identity__signatures__removed') }}
 {%- endif %}
