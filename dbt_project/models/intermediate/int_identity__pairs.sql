@@ -67,8 +67,11 @@ holding as (
     where identifier_key in (select a from touched union select b from touched)
 ),
 
-recomputed as (
-    -- each touched pair summed again over every signature holding both
+{%- endif %}
+
+summed as (
+    -- each pair summed over every signature holding both (on an incremental run: each touched pair)
+    {%- set held = 'holding' if is_incremental() else 'in_multi' %}
     select
         x.identifier_key as a,
         y.identifier_key as b,
@@ -76,36 +79,24 @@ recomputed as (
         min(x.first_seen_at) as first_seen_at,
         max(x.last_seen_at) as last_seen_at,
         min(x.signature_id) as source_record
-    from holding as x
-    inner join holding as y
+    from {{ held }} as x
+    inner join {{ held }} as y
         on x.signature_id = y.signature_id and x.identifier_key < y.identifier_key
+    {%- if is_incremental() %}
     inner join touched
         on touched.a = x.identifier_key and touched.b = y.identifier_key
+    {%- endif %}
     group by 1, 2
 )
 
+{%- if is_incremental() %}
 -- a touched pair no signature holds any more: no records (deleted by the post-hook)
 select
-    touched.a, touched.b, coalesce(recomputed.records, 0) as records, recomputed.first_seen_at,
-    recomputed.last_seen_at, recomputed.source_record
+    touched.a, touched.b, coalesce(summed.records, 0) as records, summed.first_seen_at, summed.last_seen_at,
+    summed.source_record
 from touched
-left join recomputed
-    on recomputed.a = touched.a and recomputed.b = touched.b
+left join summed
+    on summed.a = touched.a and summed.b = touched.b
 {%- else %}
-
-summed as (
-    select
-        a.identifier_key as a,
-        b.identifier_key as b,
-        cast(sum(a.records) as bigint) as records,
-        min(a.first_seen_at) as first_seen_at,
-        max(a.last_seen_at) as last_seen_at,
-        min(a.signature_id) as source_record
-    from in_multi as a
-    inner join in_multi as b
-        on a.signature_id = b.signature_id and a.identifier_key < b.identifier_key
-    group by 1, 2
-)
-
 select * from summed
 {%- endif %}
