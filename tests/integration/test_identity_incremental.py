@@ -29,10 +29,24 @@ def _rebuild(warehouse: Path) -> None:
              "int_identity__pairs int_identity__nodes"], warehouse=warehouse)  # fmt: skip
 
 
-def _signatures(path: Path) -> set[tuple]:
+def _rows(path: Path, model: str) -> set[tuple]:
+    """A model's rows without the stamp of the run that wrote them (written_at)."""
     with connect(path) as wh:
         wh.execute("checkpoint")  # the file holds every change, so a copy of it does
-        return set(wh.execute("select * from main.int_identity__signatures").fetchall())
+        columns = [c for c in wh.columns("main", model) if c != "written_at"]
+        return set(wh.execute(f"select {', '.join(columns)} from main.{model}").fetchall())
+
+
+def _signatures(path: Path) -> set[tuple]:
+    return _rows(path, "int_identity__signatures")
+
+
+GRAPH = [
+    "int_identity__signatures",
+    "int_identity__signature_occurrences",
+    "int_identity__pairs",
+    "int_identity__nodes",
+]
 
 
 def test_incremental_signatures_equal_a_full_rebuild(warehouse: Path, tmp_path: Path) -> None:
@@ -52,17 +66,56 @@ def test_incremental_signatures_equal_a_full_rebuild(warehouse: Path, tmp_path: 
             "insert into raw.web_events select 'A-late', ?, ?, null, 'page_view', '/', ? - interval 40 day, ?",
             [cookie, user, newest, newest],
         )
+    # the occurrences follow the web changes while the pairs wait: the next pairs run takes two runs' changes
+    run_dbt(["run", "--select", "stg_web__events int_identity__signatures int_identity__signature_occurrences"],
+            warehouse=warehouse)  # fmt: skip
+    with connect(warehouse) as wh:
+        # CRM contacts change in place: one takes another email (its signature keeps its id, its identifiers and
+        # pairs change), one loses its phone, one is deleted (its signature, identifiers and pairs go)
+        # another contact's email: the normalization lookup knows it (dbt alone normalizes no new value)
+        (changed, _), (dropped_phone, _), (deleted, _), (source_contact, other_email) = wh.execute(
+            "select contact_id, email from raw.crm_contacts where email is not null and phone is not null "
+            "order by contact_id limit 4"
+        ).fetchall()
+        wh.execute("update raw.crm_contacts set email = ? where contact_id = ?", [other_email, changed])
+        other = wh.execute(
+            "select email_canonical from main.stg_crm__contacts where contact_id = ?", [source_contact]
+        ).fetchone()[0]
+        wh.execute("update raw.crm_contacts set phone = null where contact_id = ?", [dropped_phone])
+        wh.execute("delete from raw.crm_contacts where contact_id = ?", [deleted])
     _rebuild(warehouse)
     incremental = _signatures(warehouse)
     ids = {row[1] for row in incremental}
-    assert "web:A-late" in ids and first not in ids
+    assert "web:A-late" in ids and first not in ids and f"crm:{deleted}" not in ids
     assert {(row[1], row[9]) for row in incremental if row[3] == "ck-corrected"} == {(f"web:{moved}", 1)}
     assert min(row[9] for row in incremental) > 0  # no record counted twice, no signature left without records
+    graph = {model: _rows(warehouse, model) for model in GRAPH[1:]}
+    occurrences = {(row[1], row[2], row[3]) for row in graph["int_identity__signature_occurrences"]}
+    assert ("crm:" + changed, "email", other) in occurrences
+    assert not any(row[0] in (first, f"crm:{deleted}") for row in occurrences)
+    assert not any(row[0] == f"crm:{dropped_phone}" and row[1] == "phone" for row in occurrences)
 
     full = tmp_path / "full.duckdb"
     shutil.copy(warehouse, full)
-    run_dbt(["run", "--select", "int_identity__signatures", "--full-refresh"], warehouse=full)
+    run_dbt(["run", "--select", " ".join(GRAPH), "--full-refresh"], warehouse=full)
     assert incremental == _signatures(full)
+    for model, rows in graph.items():
+        assert rows == _rows(full, model), f"{model}: the incremental build differs from a full rebuild"
+
+
+def test_occurrences_follow_signatures_rebuilt_whole(warehouse: Path) -> None:
+    """Signatures rebuilt alone (every one stamped anew) log no removal: the occurrences drop what they hold of a
+    signature gone since rather than keep it."""
+    expected = _rows(warehouse, "int_identity__signature_occurrences")
+    with connect(warehouse) as wh:
+        wh.execute(
+            "insert into main.int_identity__signature_occurrences (source, signature_id, identifier_type, "
+            "identifier_value, records, signature_identifiers, written_at) "
+            "values ('crm', 'crm:gone', 'crm_id', 'gone', 1, 1, timestamp '2000-01-01')"
+        )
+    run_dbt(["run", "--select", "int_identity__signatures", "--full-refresh"], warehouse=warehouse)
+    run_dbt(["run", "--select", "int_identity__signature_occurrences"], warehouse=warehouse)
+    assert _rows(warehouse, "int_identity__signature_occurrences") == expected
 
 
 def test_a_new_junk_value_is_blocked_and_a_pattern_change_checks_every_identifier(warehouse: Path) -> None:
@@ -98,11 +151,11 @@ def test_a_new_junk_value_is_blocked_and_a_pattern_change_checks_every_identifie
     assert reason(email) is None
 
 
-def test_a_signatures_table_from_before_it_was_incremental_is_rebuilt_whole(warehouse: Path) -> None:
-    expected = _signatures(warehouse)
-    with connect(warehouse) as wh:  # the table as a build before incremental signatures left it
-        old = [c for c in wh.columns("main", "int_identity__signatures") if c != "loaded_at" and "settled" not in c]
-        wh.execute(f"create or replace table main.int_identity__signatures as select {', '.join(old)} "
-                   "from main.int_identity__signatures")  # fmt: skip
+def test_tables_from_before_they_were_incremental_are_rebuilt_whole(warehouse: Path) -> None:
+    expected = {model: _rows(warehouse, model) for model in GRAPH[:2]}
+    with connect(warehouse) as wh:  # the tables as a build before incremental signatures and occurrences left them
+        for model in GRAPH[:2]:
+            old = [c for c in wh.columns("main", model) if c not in ("loaded_at", "written_at") and "settled" not in c]
+            wh.execute(f"create or replace table main.{model} as select {', '.join(old)} from main.{model}")
     _rebuild(warehouse)  # dropped by the on-run-start hook, then built whole: no failure on the missing columns
-    assert _signatures(warehouse) == expected
+    assert {model: _rows(warehouse, model) for model in GRAPH[:2]} == expected

@@ -3,7 +3,29 @@
     __nodes, __fuzzy_links, __signature_persons). The identifiers of one signature co-occur. Summed over the
     signatures, an identifier's records and sightings are those of the per-record occurrences
     (int_identity__occurrences, a view). `signature_identifiers` is how many identifiers its signature has (its
-    rows here), so int_identity__pairs takes the signatures with several without grouping them. -#}
+    rows here), so int_identity__pairs takes the signatures with several without grouping them.
+
+    Incremental (delete+insert by signature_id): a run rewrites the signatures stamped (`written_at`) after the
+    newest stamp it holds, and removes those int_identity__signatures logged as removed (a row with no identifier,
+    deleted by the post-hook, which then empties the log). Its pre-hook logs the identifiers it replaces, as they
+    were, in <this>__replaced, for int_identity__pairs; and when every signature is newer than what it holds (the
+    signatures were rebuilt whole), it empties the table first, so no signature gone since stays. On Spark a table
+    rebuilt whole. -#}
+{{ config(
+    materialized=('table' if target.type == 'spark' else 'incremental'),
+    unique_key='signature_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='fail',
+    tags=['derived'],
+    meta={'outflow_layout_column': 'written_at'},
+    pre_hook=([] if target.type == 'spark' else [
+        "{{ outflow_identity_occurrences_prepare(ref('int_identity__signatures')) }}"]),
+    post_hook=([] if target.type == 'spark' else [
+        "delete from {{ this }} where identifier_type is null",
+        "delete from {{ outflow_identity_log('int_identity__signatures__removed') }}"])
+) }}
+
+
 with signatures as (
     select
         *,
@@ -12,19 +34,28 @@ with signatures as (
         + case when {{ column }} is not null then 1 else 0 end
         {%- endfor %} as signature_identifiers
     from {{ ref('int_identity__signatures') }}
+    {%- if is_incremental() %}
+    where written_at > (select coalesce(max(written_at), cast('1900-01-01' as timestamp)) from {{ this }})
+    {%- endif %}
 )
 
 select source, signature_id, 'crm_id' as identifier_type, record_key as identifier_value, records, first_seen_at, last_seen_at,
-    signature_identifiers
+    signature_identifiers, written_at
 from signatures where source = 'crm'
 union all
 {%- for identifier_type, column in [('email', 'email_canonical'), ('phone', 'phone'), ('cookie', 'cookie_id'),
     ('user_id', 'user_id')] %}
 select source, signature_id, '{{ identifier_type }}', {{ column }}, records, first_seen_at, last_seen_at,
-    signature_identifiers
+    signature_identifiers, written_at
 from signatures where {{ column }} is not null
 union all
 {%- endfor %}
 select source, signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at,
-    signature_identifiers
+    signature_identifiers, written_at
 from signatures where source = 'consent'
+{%- if is_incremental() %}
+union all
+-- the signatures removed since: their stored rows are deleted, this row by the post-hook
+select source, signature_id, null, null, 0, null, null, 0, written_at
+from {{ outflow_identity_log('int_identity__signatures__removed') }}
+{%- endif %}

@@ -14,16 +14,23 @@
     rest anew, so a restaged event is never counted twice, and signature_id stays the smallest record id. A
     signature renamed (a late event with a smaller id) or left without events is written with no records under
     its stored id and removed by the post-hook (delete+insert by signature_id). CRM contacts and orders change in
-    place and consent events are few: those signatures are recomputed whole. On Spark a table rebuilt whole. -#}
+    place and consent events are few: those signatures are recomputed whole. On Spark a table rebuilt whole.
+
+    `written_at` is when a run last found the signature new or with other records, first or last sighting (a
+    signature read again unchanged keeps its stamp), so int_identity__signature_occurrences rewrites only those.
+    The post-hook logs the signatures it removes in <this>__removed (outflow_log_removed_identity_signatures). -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
     incremental_strategy='delete+insert',
     on_schema_change='fail',
     tags=['derived'],
-    meta={'outflow_layout_column': 'loaded_at'},
-    post_hook=([] if target.type == 'spark' else ["delete from {{ this }} where records = 0"])
+    meta={'outflow_layout_column': 'written_at'},
+    post_hook=([] if target.type == 'spark' else ["{{ outflow_log_removed_identity_signatures() }}"])
 ) }}
+
+{#- this run's stamp: later than every stored one even if the clock went back -#}
+{%- set stamp = outflow_identity_stamp('written_at') %}
 
 {%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
 {%- set streams = [
@@ -88,6 +95,10 @@ with
         {%- endfor %}
         {%- if is_incremental() %}
         stored.signature_id as stored_id,
+        stored.records as stored_records,
+        stored.first_seen_at as stored_first_seen_at,
+        stored.last_seen_at as stored_last_seen_at,
+        stored.written_at as stored_written_at,
         coalesce(stored.settled_records, 0) + coalesce(fresh.settling_records, 0) as settled_records,
         least(stored.settled_first_seen_at, fresh.settling_first_seen_at) as settled_first_seen_at,
         greatest(stored.settled_last_seen_at, fresh.settling_last_seen_at) as settled_last_seen_at,
@@ -96,6 +107,10 @@ with
         greatest(stored.settled_loaded_at, fresh.loaded_at) as loaded_at,
         {%- else %}
         cast(null as varchar) as stored_id,
+        cast(null as bigint) as stored_records,
+        cast(null as timestamp) as stored_first_seen_at,
+        cast(null as timestamp) as stored_last_seen_at,
+        cast(null as timestamp) as stored_written_at,
         fresh.settling_records as settled_records,
         fresh.settling_first_seen_at as settled_first_seen_at,
         fresh.settling_last_seen_at as settled_last_seen_at,
@@ -145,13 +160,14 @@ signatures as (
         cast(1 as bigint) as records, updated_at as first_seen_at, updated_at as last_seen_at,
         cast(null as timestamp) as loaded_at, cast(null as bigint) as settled_records,
         cast(null as timestamp) as settled_first_seen_at, cast(null as timestamp) as settled_last_seen_at,
-        cast(null as varchar) as settled_first_record, cast(null as timestamp) as settled_loaded_at
+        cast(null as varchar) as settled_first_record, cast(null as timestamp) as settled_loaded_at,
+        {{ stamp }} as written_at
     from {{ ref('stg_crm__contacts') }}
     union all
     select
         'order', 'order:' || order_id, order_id, null, user_id, email_canonical,
         {{ phone_identifier('phone_e164', 'phone_extension') }}, null, null,
-        cast(1 as bigint), ordered_at, ordered_at, null, null, null, null, null, null
+        cast(1 as bigint), ordered_at, ordered_at, null, null, null, null, null, null, {{ stamp }}
     from {{ ref('stg_shop__orders') }}
     where email_canonical is not null or phone_e164 is not null or user_id is not null
     {%- for s in streams %}
@@ -160,14 +176,21 @@ signatures as (
         '{{ s.source }}', signature_id, null,
         {%- for c in ['cookie_id', 'user_id', 'email_canonical'] %} {{ c if c in s.key else 'null' }},{% endfor %}
         null, null, null, records, first_seen_at, last_seen_at, loaded_at, settled_records, settled_first_seen_at,
-        settled_last_seen_at, settled_first_record, settled_loaded_at
+        settled_last_seen_at, settled_first_record, settled_loaded_at,
+        -- the stored stamp when its records and sightings are those stored
+        case
+            when stored_id = signature_id and stored_records = records and stored_first_seen_at = first_seen_at
+                and stored_last_seen_at = last_seen_at
+                then stored_written_at
+            else {{ stamp }}
+        end
     from {{ s.source }}
     where records > 0
     {%- endfor %}
     union all
     select
         'consent', signature_id, null, null, null, null, null, identifier_type, identifier_value,
-        records, first_seen_at, last_seen_at, null, null, null, null, null, null
+        records, first_seen_at, last_seen_at, null, null, null, null, null, null, {{ stamp }}
     from consent
 )
 
@@ -192,7 +215,8 @@ select
     stored.source, stored.signature_id, stored.record_key, stored.cookie_id, stored.user_id,
     stored.email_canonical, stored.phone, stored.identifier_type, stored.identifier_value, cast(0 as bigint),
     stored.first_seen_at, stored.last_seen_at, stored.loaded_at, stored.settled_records,
-    stored.settled_first_seen_at, stored.settled_last_seen_at, stored.settled_first_record, stored.settled_loaded_at
+    stored.settled_first_seen_at, stored.settled_last_seen_at, stored.settled_first_record, stored.settled_loaded_at,
+    {{ stamp }}
 from {{ this }} as stored
 where stored.signature_id in (
     select stored_id from web where records = 0 or signature_id <> stored_id

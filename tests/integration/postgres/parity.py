@@ -19,7 +19,11 @@ import pyarrow as pa
 from outflow.build import DbtRun
 
 #: columns that record when a build ran, not what it computed: left out of every comparison
-RUN_STAMPS = {"int_identity__signature_persons": ["person_changed_at"]}
+RUN_STAMPS = {
+    "int_identity__signature_persons": ["person_changed_at"],
+    "int_identity__signatures": ["written_at"],
+    "int_identity__signature_occurrences": ["written_at"],
+}
 #: |a - b| <= FLOAT_TOLERANCE * max(1, |a|, |b|)
 FLOAT_TOLERANCE = 1e-9
 SORT_DECIMALS = 6
