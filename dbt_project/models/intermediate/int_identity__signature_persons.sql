@@ -1,11 +1,12 @@
 {#- The person behind each identity signature, and so behind each of its records: the person of its strongest
     identifier (a CRM id, then a user id, an email, a phone, a cookie; then the smallest value), so a form filled
     on a shared cookie belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are
-    skipped. Each signature takes the first of its identifiers in that order (a window per signature: its
-    identifiers are distinct, so the order is total). Consumers join their records on the signature's natural
-    columns (outflow_same_signature: null matches null): web events on (cookie_id, user_id, email_canonical),
-    email events on email_canonical, consent events on (identifier_type, identifier_value), CRM contacts and
-    orders on record_key (contact_id, order_id).
+    skipped. The strength is ranked once per identifier, so each signature takes the smallest rank of its
+    identifiers (a plain aggregate, not a window); a daily run ranks the few signatures it reads again with a
+    window per signature instead (the same order: a signature's identifiers are distinct). Consumers join their
+    records on the signature's natural columns (outflow_same_signature: null matches null): web events on
+    (cookie_id, user_id, email_canonical), email events on email_canonical, consent events on (identifier_type,
+    identifier_value), CRM contacts and orders on record_key (contact_id, order_id).
     Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
     stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
@@ -75,8 +76,10 @@ touched as (
 ),
 {%- endif %}
 
+{%- if narrowed %}
 ranked as (
-    -- each signature's identifiers that identify a person, strongest first
+    -- the identifiers of the signatures ranked again that identify a person, strongest first per signature (a
+    -- signature's identifiers are distinct, so the order is total)
     select
         occurrences.signature_id,
         identifiers.person_id,
@@ -94,16 +97,52 @@ ranked as (
         on identifiers.identifier_type = occurrences.identifier_type
         and identifiers.identifier_value = occurrences.identifier_value
     where identifiers.person_id is not null
-    {%- if narrowed %}
         and occurrences.signature_id in (select signature_id from touched)
-    {%- endif %}
 ),
+
+strongest as (
+    select signature_id, person_id from ranked where strength = 1
+),
+{%- else %}
+ranked as (
+    -- every identifier that identifies a person, ranked once by strength (on a build from scratch cheaper than a
+    -- window per signature)
+    select
+        identifier_type,
+        identifier_value,
+        person_id,
+        row_number() over (
+            order by
+                case identifier_type
+                    when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 else 5
+                end,
+                identifier_type,
+                identifier_value
+        ) as strength
+    from {{ ref('int_identity__identifiers') }}
+    where person_id is not null
+),
+
+strongest as (
+    -- each signature takes the smallest rank of its identifiers (a plain aggregate), and that identifier's person
+    select best.signature_id, ranked.person_id
+    from (
+        select occurrences.signature_id, min(ranked.strength) as strength
+        from {{ ref('int_identity__signature_occurrences') }} as occurrences
+        inner join ranked
+            using (identifier_type, identifier_value)
+        group by occurrences.signature_id
+    ) as best
+    inner join ranked
+        using (strength)
+),
+{%- endif %}
 
 current_persons as (
     select
         signatures.source,
         signatures.signature_id,
-        ranked.person_id,
+        strongest.person_id,
         signatures.record_key,
         signatures.cookie_id,
         signatures.user_id,
@@ -111,10 +150,9 @@ current_persons as (
         signatures.identifier_type,
         signatures.identifier_value,
         signatures.records
-    from ranked
+    from strongest
     inner join {{ ref('int_identity__signatures') }} as signatures
-        on signatures.signature_id = ranked.signature_id
-    where ranked.strength = 1
+        on signatures.signature_id = strongest.signature_id
 )
 
 {% if is_incremental() %}
