@@ -12,7 +12,13 @@ joins the string keys, Python sorts and groups integers), resolves it with `outf
   data (a CRM contact that changed email) keeps joining its identifiers; the fuzzy stage's edges are forgotten
   when the stage is switched off (its table outflow_identity.fuzzy_links is then absent);
 - person_ids: every person id ever issued (new ids are unique against it);
-- identity_changes: every merge and split, with its reason.
+- identity_changes: every merge and split, with its reason;
+- changed_identifiers: the identifiers whose person int_identity__identifiers may show otherwise since
+  int_identity__signature_persons last read them (a map row new or changed, or an identifier that entered or left
+  the graph), which it reads and then empties, so a daily build re-ranks only the signatures that hold one; a row
+  with a null identifier_type stands for every identifier (a map written before the list was kept);
+- outside_graph: the keys of the person map that were not in the graph at this run (blocked or gone), so the
+  next run lists those that enter or leave it.
 
 Nothing here imports Dagster.
 """
@@ -60,6 +66,9 @@ OVERRIDE_ACTIONS = ("merge", "never_merge")
 IDENTIFIER_TYPES = ("email", "phone", "crm_id", "user_id", "cookie", "device")
 MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size", "shared_reason"]
 CHANGED = "_outflow_person_map_changed"  # the person map's new and changed rows (a temp table)
+CHANGED_IDENTIFIERS = f"{SCHEMA}.changed_identifiers"
+OUTSIDE = f"{SCHEMA}.outside_graph"
+QUEUE_SCHEMA = {"identifier_type": pl.String, "identifier_value": pl.String}
 
 
 def identity_config(manifest_path: Path | None = None) -> GraphConfig:
@@ -186,7 +195,8 @@ def _remember_edges(wh: Warehouse) -> None:
 
 def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
     """The usable nodes sorted by key (a node's number is its row), the remembered edges as node numbers, and
-    the previous map's rows as node numbers: the warehouse joins the string keys, Python gets integers."""
+    the previous map's rows as node numbers: the warehouse joins the string keys, Python gets integers (and the
+    key, as `outside`, of a row outside the graph now)."""
     wh.execute(f"drop table if exists {NODES}")
     wh.execute(
         f"create temp table {NODES} as select key, type, row_number() over (order by key) - 1 as node from "
@@ -201,7 +211,8 @@ def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | 
     previous = None
     if wh.table_exists(SCHEMA, TABLE):  # an identifier that left the graph has no node number (its id counts)
         previous = wh.fetch_polars(
-            f"select n.node, {', '.join(f'm.{c}' for c in MAP_COLUMNS[1:])} from {PERSON_MAP} as m "
+            f"select n.node, {', '.join(f'm.{c}' for c in MAP_COLUMNS[1:])}, "
+            f"case when n.node is null then m.identifier_key end as outside from {PERSON_MAP} as m "
             f"left join {NODES} as n on n.key = m.identifier_key"
         )
     wh.execute(f"drop table {NODES}")
@@ -258,9 +269,11 @@ def resolve_person_map(
         if registry is not None and registry.height:  # the ids issued now follow the registry's rows
             issued = issued.slice(registry.height)
         if had_map:
-            _update_map(wh, resolved, previous)
+            changed = _update_map(wh, resolved, previous)
         else:
             wh.write_arrow(PERSON_MAP, resolved.to_arrow(), mode="append")
+            changed = None
+        _list_changed_identifiers(wh, changed, None if previous is None else previous["outside"].drop_nulls())
         wh.write_arrow(PERSON_IDS, issued.to_arrow(), mode="append")
         wh.write_arrow(CHANGES, result.changes.to_arrow(), mode="append")
     log.info(
@@ -272,10 +285,35 @@ def resolve_person_map(
     return resolved.height
 
 
-def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -> None:
+def _list_changed_identifiers(wh: Warehouse, changed: pl.Series | None, outside: pl.Series | None) -> None:
+    """Add to outflow_identity.changed_identifiers the identifiers whose person int_identity__identifiers may show
+    otherwise now: the keys of the map rows written (`changed`), and those that entered or left the graph since
+    the last run (`outside`: the map's keys outside the graph now, against the list the last run kept). Without a
+    map or that list before (`None`), one row with a null identifier_type: every identifier."""
+    listed = outside is not None and changed is not None and wh.table_exists(SCHEMA, "outside_graph")
+    if listed:
+        before = wh.fetch_polars(f"select identifier_key from {OUTSIDE}")["identifier_key"]
+        keys = pl.concat([changed, outside.filter(~outside.is_in(before)), before.filter(~before.is_in(outside))])
+        rows = (
+            pl.DataFrame({"identifier_key": keys.unique()})
+            .select(
+                pl.col("identifier_key").str.extract(r"^([^:]*):", 1).alias("identifier_type"),
+                pl.col("identifier_key").str.extract(r"^[^:]*:(.*)$", 1).alias("identifier_value"),
+            )
+            .sort("identifier_type", "identifier_value")
+            .cast(QUEUE_SCHEMA)
+        )
+    else:
+        rows = pl.DataFrame([[None, None]], schema=QUEUE_SCHEMA, orient="row")
+    wh.write_arrow(CHANGED_IDENTIFIERS, rows.to_arrow(), mode="append")
+    outside = pl.Series("identifier_key", [] if outside is None else outside, dtype=pl.String)
+    wh.write_arrow(OUTSIDE, outside.to_frame().to_arrow(), mode="replace")
+
+
+def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -> pl.Series:
     """Write the rows of the person map that are new or changed (an identifier that left the graph keeps its
-    last row): the same table as rewriting it whole. Each previous column is placed by node number and compared
-    in turn, rather than joined whole to the answer."""
+    last row): the same table as rewriting it whole; return their keys. Each previous column is placed by node
+    number and compared in turn, rather than joined whole to the answer."""
     placed = previous.filter(pl.col("node").is_not_null())
     changed = np.ones(resolved.height, bool)  # an identifier new to the map
     changed[placed["node"].to_numpy()] = False
@@ -284,7 +322,7 @@ def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -
         before = before.scatter(placed["node"], placed[c].cast(resolved[c].dtype))
         changed |= resolved[c].ne_missing(before).to_numpy()
     if not changed.any():
-        return
+        return pl.Series("identifier_key", [], dtype=pl.String)
     wh.write_arrow(
         CHANGED, resolved.filter(pl.Series(changed)).select(MAP_COLUMNS).to_arrow(), mode="replace", temporary=True
     )
@@ -292,3 +330,4 @@ def _update_map(wh: Warehouse, resolved: pl.DataFrame, previous: pl.DataFrame) -
     columns = ", ".join(MAP_COLUMNS)
     wh.execute(f"insert into {PERSON_MAP} ({columns}) select {columns} from {CHANGED}")
     wh.execute(f"drop table {CHANGED}")
+    return resolved["identifier_key"].filter(pl.Series(changed))

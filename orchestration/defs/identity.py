@@ -18,6 +18,7 @@ COUNTRIES_KEY = dg.AssetKey(["outflow_identity", "countries"])
 EMAILS_KEY = dg.AssetKey(["outflow_identity", "emails"])
 PERSON_MAP_KEY = dg.AssetKey(["outflow_identity", "person_map"])
 CHANGES_KEY = dg.AssetKey(["outflow_identity", "identity_changes"])
+CHANGED_IDENTIFIERS_KEY = dg.AssetKey(["outflow_identity", "changed_identifiers"])
 FUZZY_KEY = dg.AssetKey(["outflow_identity", "fuzzy_links"])
 
 
@@ -75,6 +76,12 @@ def build_defs() -> dg.Definitions:
                 owners=["team:analytics-engineering"],
                 description="Every merge and split of persons, with its reason.",
             ),
+            dg.AssetSpec(
+                CHANGED_IDENTIFIERS_KEY,
+                deps=[dg.AssetKey("int_identity__nodes"), dg.AssetKey("int_identity__edges")],
+                owners=["team:analytics-engineering"],
+                description="Identifiers whose person changed since int_identity__signature_persons last read them.",
+            ),
         ],
         group_name="intermediate",
         pool=WAREHOUSE_POOL,
@@ -86,6 +93,7 @@ def build_defs() -> dg.Definitions:
             asset_key=PERSON_MAP_KEY, metadata={"identifiers": dg.MetadataValue.int(identifiers)}
         )
         yield dg.MaterializeResult(asset_key=CHANGES_KEY)
+        yield dg.MaterializeResult(asset_key=CHANGED_IDENTIFIERS_KEY)
 
     @dg.asset(
         key=FUZZY_KEY,

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from outflow import pipeline
 from outflow.build import run_dbt
 from outflow.warehouse import connect
 
@@ -159,3 +160,73 @@ def test_tables_from_before_they_were_incremental_are_rebuilt_whole(warehouse: P
             wh.execute(f"create or replace table main.{model} as select {', '.join(old)} from main.{model}")
     _rebuild(warehouse)  # dropped by the on-run-start hook, then built whole: no failure on the missing columns
     assert {model: _rows(warehouse, model) for model in GRAPH[:2]} == expected
+
+
+def _signature_persons(path: Path) -> set[tuple]:
+    """int_identity__signature_persons without its run stamps (a full refresh stamps every row anew)."""
+    with connect(path) as wh:
+        wh.execute("checkpoint")
+        columns = [c for c in wh.columns("main", "int_identity__signature_persons") if c != "person_changed_at"]
+        return set(wh.execute(f"select {', '.join(columns)} from main.int_identity__signature_persons").fetchall())
+
+
+@pytest.mark.slow  # three partial builds and a full refresh of the demo warehouse
+def test_signature_persons_rank_again_what_the_identity_step_lists(warehouse: Path, tmp_path: Path) -> None:
+    """A daily run of int_identity__signature_persons ranks again only the signatures that changed, those holding an
+    identifier the identity step listed, and the CRM and order ones. Two changes no stored column shows: an email
+    that leaves the graph (shared) and comes back with its old person (its map row unchanged: only the list of
+    identifiers outside the graph tells), and an order whose phone, its only identifier, changes in place."""
+    select = "+int_identity__signature_persons"
+    with connect(warehouse) as wh:
+        assert wh.execute("select count(*) from outflow_identity.changed_identifiers").fetchone()[0] == 0
+        email, person = wh.execute(
+            "select i.identifier_value, i.person_id from main.int_identity__identifiers as i "
+            "join main.int_identity__signature_persons as p on p.source = 'email' "
+            "and p.email_canonical = i.identifier_value where i.identifier_type = 'email' and i.person_id is not null "
+            "order by 1 limit 1"
+        ).fetchone()
+        # an order with a phone that identifies a person, and another whose phone identifies someone else; neither
+        # has a country (their phones are read in the same region)
+        orders = wh.execute(
+            "select o.order_id, r.phone, p.person_id from main.stg_shop__orders as o "
+            "join raw.orders as r using (order_id) "
+            "join main.int_identity__identifiers as p on p.identifier_type = 'phone' "
+            "and p.identifier_value = o.phone_e164 and p.person_id is not null "
+            "where o.order_id not in (select order_id from main.stg_shop__order_countries) order by 1"
+        ).fetchall()
+        (order, _, _), (_, phone, phone_person) = orders[0], next(o for o in orders if o[2] != orders[0][2])
+        wh.execute("update raw.orders set email = null, user_id = null where order_id = ?", [order])
+        columns = list(wh.columns("raw", "crm_contacts"))
+        values = ", ".join(
+            "'shared-' || contact_id" if c == "contact_id" else "?" if c == "email" else "null" if c == "phone" else c
+            for c in columns
+        )
+        wh.execute(  # five contacts take the email: it is shared, so blocked
+            f"insert into raw.crm_contacts ({', '.join(columns)}) select {values} from raw.crm_contacts "
+            "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
+            [email],
+        )
+    pipeline.build(warehouse=warehouse, select=select)
+
+    def persons_of(sql: str, params: list) -> list:
+        with connect(warehouse) as wh:
+            return [r[0] for r in wh.execute(sql, params).fetchall()]
+
+    persons = "select person_id from main.int_identity__signature_persons where "
+    by_email = persons + "source = 'email' and email_canonical = ?"
+    assert persons_of(by_email, [email]) == []  # the email identifies nobody now
+    with connect(warehouse) as wh:
+        wh.execute("update raw.orders set phone = ? where order_id = ?", [phone, order])
+        wh.execute("delete from raw.crm_contacts where contact_id like 'shared-%'")
+    pipeline.build(warehouse=warehouse, select=select)
+    assert persons_of(by_email, [email]) == [person]  # back in the graph, with its old person
+    by_order = persons + "source = 'order' and record_key = ?"
+    assert persons_of(by_order, [order]) == [phone_person]
+    incremental = _signature_persons(warehouse)  # (checkpointed: the copy holds every change)
+    with connect(warehouse) as wh:
+        assert wh.execute("select count(*) from outflow_identity.changed_identifiers").fetchone()[0] == 0
+
+    full = tmp_path / "full.duckdb"
+    shutil.copy(warehouse, full)
+    run_dbt(["run", "--select", "int_identity__signature_persons", "--full-refresh"], warehouse=full)
+    assert incremental == _signature_persons(full)

@@ -2,10 +2,11 @@
     identifier (a CRM id, then a user id, an email, a phone, a cookie; then the smallest value), so a form filled
     on a shared cookie belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are
     skipped. The strength is ranked once per identifier, so each signature takes the smallest rank of its
-    identifiers (a plain aggregate, not a window). Consumers join their records on the signature's natural
-    columns (outflow_same_signature: null matches null): web events on (cookie_id, user_id, email_canonical),
-    email events on email_canonical, consent events on (identifier_type, identifier_value), CRM contacts and
-    orders on record_key (contact_id, order_id).
+    identifiers (a plain aggregate, not a window); a daily run ranks the few signatures it reads again with a
+    window per signature instead (the same order: a signature's identifiers are distinct). Consumers join their
+    records on the signature's natural columns (outflow_same_signature: null matches null): web events on
+    (cookie_id, user_id, email_canonical), email events on email_canonical, consent events on (identifier_type,
+    identifier_value), CRM contacts and orders on record_key (contact_id, order_id).
     Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
     stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
@@ -13,17 +14,99 @@
     longer has a person, is removed and logged in int_identity__signature_persons_removed (with its stamp), so
     fct_events re-reads only the events of signatures that changed since it last ran (docs/incremental.md). A
     table built before the stamp existed gains the column (on_schema_change) and every row is stamped by that run.
--#}
+    A daily run ranks again only the signatures that can have another row: those new, gone, or with other natural
+    columns or records than stored; those holding an identifier the identity step listed as changed since this
+    model last ran (outflow_identity.changed_identifiers: its person map row written, or the identifier entered or
+    left the graph; the post-hook empties the list); and every CRM and order signature, whose phone (an identifier
+    the stored row does not show) may change in place. Without the list, or when it stands for every identifier,
+    every signature is ranked again. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     tags=['derived'],
-    post_hook=([] if target.type == 'spark' else ["{{ outflow_log_removed_signatures() }}"])
+    post_hook=([] if target.type == 'spark' else [
+        "{{ outflow_log_removed_signatures() }}",
+        "{{ outflow_identity_clear_changed_identifiers() }}",
+    ])
 ) }}
 
-with ranked as (
+{%- set columns = ['source', 'signature_id', 'person_id', 'record_key', 'cookie_id', 'user_id', 'email_canonical',
+    'identifier_type', 'identifier_value', 'records'] %}
+{%- set natural = ['source', 'record_key', 'cookie_id', 'user_id', 'email_canonical', 'identifier_type',
+    'identifier_value'] %}
+{%- set narrowed = false %}
+{%- if is_incremental() %}
+{#- a table built before the stamp existed: every row is stamped by this run -#}
+{%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
+    | map('lower') | list) %}
+{%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) %}
+{%- if execute and stamped and listed is not none %}
+{%- set narrowed = run_query('select count(*) from ' ~ listed ~ ' where identifier_type is null').rows[0][0] == 0 %}
+{%- endif %}
+{%- endif %}
+
+with
+{%- if narrowed %}
+changed_signatures as (
+    -- signatures new, gone, or with other natural columns or records than stored
+    select coalesce(signatures.signature_id, stored.signature_id) as signature_id
+    from {{ ref('int_identity__signatures') }} as signatures
+    full outer join {{ this }} as stored
+        on stored.signature_id = signatures.signature_id
+    where signatures.signature_id is null or stored.signature_id is null
+        {%- for c in natural + ['records'] %}
+        or stored.{{ c }} is distinct from signatures.{{ c }}
+        {%- endfor %}
+),
+
+touched as (
+    -- the signatures ranked again: those changed, those holding an identifier listed as changed, and every CRM and
+    -- order signature (their phone may change in place, and no stored column shows it)
+    select signature_id from changed_signatures
+    union
+    select occurrences.signature_id
+    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    inner join {{ listed }} as listed
+        on listed.identifier_type = occurrences.identifier_type
+        and listed.identifier_value = occurrences.identifier_value
+    union
+    select signature_id from {{ ref('int_identity__signatures') }} where source in ('crm', 'order')
+),
+{%- endif %}
+
+{%- if narrowed %}
+ranked as (
+    -- the identifiers of the signatures ranked again that identify a person, strongest first per signature (a
+    -- signature's identifiers are distinct, so the order is total)
+    select
+        occurrences.signature_id,
+        identifiers.person_id,
+        row_number() over (
+            partition by occurrences.signature_id
+            order by
+                case occurrences.identifier_type
+                    when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 else 5
+                end,
+                occurrences.identifier_type,
+                occurrences.identifier_value
+        ) as strength
+    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    inner join {{ ref('int_identity__identifiers') }} as identifiers
+        on identifiers.identifier_type = occurrences.identifier_type
+        and identifiers.identifier_value = occurrences.identifier_value
+    where identifiers.person_id is not null
+        and occurrences.signature_id in (select signature_id from touched)
+),
+
+strongest as (
+    select signature_id, person_id from ranked where strength = 1
+),
+{%- else %}
+ranked as (
+    -- every identifier that identifies a person, ranked once by strength (on a build from scratch cheaper than a
+    -- window per signature)
     select
         identifier_type,
         identifier_value,
@@ -41,18 +124,25 @@ with ranked as (
 ),
 
 strongest as (
-    select occurrences.signature_id, min(ranked.strength) as strength
-    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    -- each signature takes the smallest rank of its identifiers (a plain aggregate), and that identifier's person
+    select best.signature_id, ranked.person_id
+    from (
+        select occurrences.signature_id, min(ranked.strength) as strength
+        from {{ ref('int_identity__signature_occurrences') }} as occurrences
+        inner join ranked
+            using (identifier_type, identifier_value)
+        group by occurrences.signature_id
+    ) as best
     inner join ranked
-        using (identifier_type, identifier_value)
-    group by occurrences.signature_id
+        using (strength)
 ),
+{%- endif %}
 
 current_persons as (
     select
         signatures.source,
         signatures.signature_id,
-        ranked.person_id,
+        strongest.person_id,
         signatures.record_key,
         signatures.cookie_id,
         signatures.user_id,
@@ -61,21 +151,11 @@ current_persons as (
         signatures.identifier_value,
         signatures.records
     from strongest
-    inner join ranked
-        using (strength)
     inner join {{ ref('int_identity__signatures') }} as signatures
-        using (signature_id)
+        on signatures.signature_id = strongest.signature_id
 )
 
-{%- set columns = ['source', 'signature_id', 'person_id', 'record_key', 'cookie_id', 'user_id', 'email_canonical',
-    'identifier_type', 'identifier_value', 'records'] %}
-{%- set natural = ['source', 'record_key', 'cookie_id', 'user_id', 'email_canonical', 'identifier_type',
-    'identifier_value'] %}
-
 {% if is_incremental() %}
-{#- a table built before the stamp existed: every row is stamped by this run -#}
-{%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
-    | map('lower') | list) %}
 {%- set stored_stamp = 'stored.person_changed_at' if stamped else 'cast(null as timestamp)' %}
 {#- later than every stored stamp even if the clock went back, so a model's mark never hides a change -#}
 {%- set stamp = ("greatest(" ~ outflow_run_stamp() ~ ", (select max(person_changed_at) from " ~ this
@@ -98,7 +178,12 @@ select
         else {{ stored_stamp }}
     end as person_changed_at
 from current_persons
-full outer join {{ this }} as stored
+full outer join (
+    select * from {{ this }}
+    {%- if narrowed %}
+    where signature_id in (select signature_id from touched)
+    {%- endif %}
+) as stored
     on stored.signature_id = current_persons.signature_id
 where current_persons.signature_id is null or stored.signature_id is null or {{ stored_stamp }} is null
     {%- for c in columns if c != 'signature_id' %}
