@@ -17,7 +17,7 @@ import yaml
 
 from activations.sandboxes.testing import make_secret
 from activations.sandboxes.webhook import WebhookSandbox
-from orchestration.defs.identity import CHANGES_KEY, COUNTRIES_KEY, EMAILS_KEY, PERSON_MAP_KEY, PHONES_KEY
+from orchestration.defs.identity import COUNTRIES_KEY, EMAILS_KEY, PERSON_MAP_KEY, PHONES_KEY
 from orchestration.defs.privacy import ERASURE_KEY
 from outflow.warehouse import connect
 from tests.demo_builds import Builds
@@ -70,8 +70,9 @@ def test_asset_graph_materializes_on_postgres(
         monkeypatch.setenv("OUTFLOW_SYNCS_DIR", str(_sync_dir(tmp_path, sandbox.url)))
         defs = build_definitions()
         graph = (
-            dg.AssetSelection.assets(PERSON_MAP_KEY).downstream() & dg.AssetSelection.assets(MODEL).upstream()
-        ) | dg.AssetSelection.assets(PHONES_KEY, COUNTRIES_KEY, EMAILS_KEY, CHANGES_KEY, ERASURE_KEY, SYNC_KEY)
+            (dg.AssetSelection.assets(PERSON_MAP_KEY).downstream() & dg.AssetSelection.assets(MODEL).upstream())
+            | dg.AssetSelection.assets(PHONES_KEY, COUNTRIES_KEY, EMAILS_KEY, ERASURE_KEY, SYNC_KEY)
+        ).required_multi_asset_neighbors()  # every table a selected step writes (the identity step writes several)
         job = dg.define_asset_job("postgres_graph", selection=graph)
         merged = dg.Definitions.merge(defs, dg.Definitions(jobs=[job]))
         result = merged.resolve_job_def("postgres_graph").execute_in_process()
