@@ -19,6 +19,20 @@
     (delete+insert on person_id removes all the stored rows of the person, the tombstone keeps a person with no
     rows left in the batch); its post-hook deletes the tombstones. Portable SQL (DuckDB and PostgreSQL). -#}
 
+{#- The config of a model kept per person (the golden-record models and the fit score): delete+insert on person_id
+    with the model's post-hooks; on Spark a table rebuilt whole, without them. -#}
+{% macro profiles_person_config(post_hook) -%}
+    {%- set incremental = target.type != 'spark' -%}
+    {{ return({
+        'materialized': 'incremental' if incremental else 'table',
+        'unique_key': 'person_id',
+        'incremental_strategy': 'delete+insert',
+        'on_schema_change': 'fail',
+        'tags': ['derived'],
+        'post_hook': post_hook if incremental else [],
+    }) }}
+{%- endmacro %}
+
 {#- their marks (macros/outflow_watermarks.sql) are kept in a table of their own -#}
 {% macro profiles_marks() -%}
     {{ return('int_profiles__marks') }}

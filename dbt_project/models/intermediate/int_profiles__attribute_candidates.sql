@@ -11,21 +11,13 @@
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
-{%- set incremental = target.type != 'spark' %}
-{{ config(
-    materialized=('incremental' if incremental else 'table'),
-    unique_key='person_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived'],
-    post_hook=([] if not incremental else [
-        "{{ profiles_candidates_post_hook() }}",
-        "{{ outflow_watermark_set({
-            'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
-            'web_received_at': ['stg_web__events', 'received_at'],
-        }, profiles_marks()) }}",
-    ])
-) }}
+{{ config(**profiles_person_config([
+    "{{ profiles_candidates_post_hook() }}",
+    "{{ outflow_watermark_set({
+        'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
+        'web_received_at': ['stg_web__events', 'received_at'],
+    }, profiles_marks()) }}",
+    ])) }}
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and
     every stored person rewritten: a table from before this layout) -#}
 {%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')

@@ -3,15 +3,7 @@
     candidates logged as touched since its mark (int_profiles__touched_persons), each with a tombstone row (no
     field) that the post-hook deletes, so a person left without winners loses its stored rows
     (macros/profiles_incremental.sql, docs/incremental.md). -#}
-{%- set incremental = target.type != 'spark' %}
-{{ config(
-    materialized=('incremental' if incremental else 'table'),
-    unique_key='person_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived'],
-    post_hook=([] if not incremental else ["{{ profiles_reader_post_hook('field is null') }}"])
-) }}
+{{ config(**profiles_person_config(["{{ profiles_reader_post_hook('field is null') }}"])) }}
 {%- set candidates = ref('int_profiles__attribute_candidates') %}
 
 {%- if is_incremental() %}

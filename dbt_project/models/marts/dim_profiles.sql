@@ -6,15 +6,7 @@
     keep their stored ones. A run writes the persons whose row differs from the stored one, and a tombstone (no
     identifier_count) for each stored person that no longer exists, which the post-hook deletes
     (macros/profiles_incremental.sql, docs/incremental.md). -#}
-{%- set incremental = target.type != 'spark' %}
-{{ config(
-    materialized=('incremental' if incremental else 'table'),
-    unique_key='person_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived'],
-    post_hook=([] if not incremental else ["{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"])
-) }}
+{{ config(**profiles_person_config(["{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"])) }}
 {%- set survivors = ref('int_profiles__survivors') %}
 {%- set types = {'employee_count': 'integer', 'birth_date': 'date'} %}
 {%- set columns = ['person_id', 'email', 'email_canonical', 'phone', 'first_name', 'last_name', 'company',

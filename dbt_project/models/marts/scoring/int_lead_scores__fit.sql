@@ -8,19 +8,11 @@
     (the seed's rows for these attributes) differ from the ones it kept (int_lead_scores__fit_rules) or it has
     no mark (docs/incremental.md, "Traits and scores"). -#}
 {%- set attributes = lead_fit_attributes() -%}
-{%- set incremental = target.type != 'spark' %}
 {%- set attribute_list = "'" ~ (attributes | join("', '")) ~ "'" %}
-{{ config(
-    materialized=('incremental' if incremental else 'table'),
-    unique_key='person_id',
-    incremental_strategy='delete+insert',
-    on_schema_change='fail',
-    tags=['derived'],
-    post_hook=([] if not incremental else [
-        "{{ profiles_reader_post_hook('fit_score is null', prune=true) }}",
-        "{{ lead_fit_keep_rules() }}",
-    ])
-) }}
+{{ config(**profiles_person_config([
+    "{{ profiles_reader_post_hook('fit_score is null', prune=true) }}",
+    "{{ lead_fit_keep_rules() }}",
+    ])) }}
 {#- only the touched persons: attributes that only the golden record sets, a log, the rules it last applied -#}
 {%- set touched_only = is_incremental() and profiles_table_exists('touched_persons')
     and lead_fit_rules_kept() is not none
