@@ -97,6 +97,12 @@ def dbt_vars(as_of: str | None) -> list[str]:
 AS_OF_ENV = "OUTFLOW_DBT_AS_OF"
 
 
+#: The dbt arguments that leave the unit tests out of a `dbt build`. They test the models' SQL on fixed fixtures, so
+#: they belong to development and CI, not to the production build (dbt's documentation, "Unit tests": "When to run
+#: unit tests", https://docs.getdbt.com/docs/build/unit-tests); `outflow build --unit-tests` runs them too.
+SKIP_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
+
+
 @contextmanager
 def _as_of_env(as_of: str | None) -> Iterator[None]:
     before = os.environ.get(AS_OF_ENV)
