@@ -12,7 +12,7 @@ from pathlib import Path
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, run_dbt
+from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, parse_manifest, run_dbt
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
@@ -103,17 +103,22 @@ def build(
     dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
     runs: list[DbtRun] = []
+    # the project loaded once for every dbt command of the build (docs/performance.md, "dbt's own cost per build")
+    manifest = parse_manifest(warehouse)
     if full_refresh:
-        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of)
+        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
 
-    def dbt_build(phase: list[str], exclude: list[str]) -> bool:
+    def dbt_build(phase: list[str], exclude: list[str], last: bool = False) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
         selection = [f"{t},{p}" for t in terms for p in phase] if terms and phase else (phase or terms)
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
         args += [] if unit_tests else SKIP_UNIT_TESTS
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node))
+        # the parse wrote manifest.json; the last part writes it again with run_results.json, the parts before it
+        # would only have been overwritten
+        args += [] if last else ["--no-write-json"]
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
@@ -132,7 +137,7 @@ def build(
     if dbt_build(IDENTITY_STEP_INPUTS, done) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS + done)
+    dbt_build([], IDENTITY_STEP_INPUTS + done, last=True)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 
