@@ -99,17 +99,11 @@ def build(warehouse: Path) -> dict:
 DBT_PARTS = (
     ("load the manifest (partial parse)", ("dbt/parser/manifest.py", "get_full_manifest")),
     ("populate the relation cache", ("dbt/task/runnable.py", "populate_adapter_cache")),
-    (
-        "write manifest.json, run_results.json",
-        ("dbt/contracts/graph/manifest.py", "write"),
-        ("dbt/task/runnable.py", "write_run_results"),
-    ),
+    ("write manifest.json", ("dbt/contracts/graph/manifest.py", "write")),
+    ("select the nodes", ("dbt/graph/selector.py", "get_selected")),
     ("compile the nodes", ("dbt/compilation.py", "compile_node")),
-    (
-        "SQL in DuckDB",
-        ("{method 'execute' of '_duckdb.DuckDBPyConnection' objects}", ""),
-        ("{method 'execute' of 'duckdb.DuckDBPyConnection' objects}", ""),
-    ),
+    ("SQL in DuckDB (dbt-duckdb's cursor)", ("dbt/adapters/duckdb/environments/local.py", "execute")),
+    ("log events (formatted, scrubbed of secrets)", ("dbt_common/events/functions.py", "fire_event")),
 )
 
 
@@ -146,7 +140,7 @@ def cprofile(warehouse: Path, out: Path) -> dict:
             stat[3]
             for (file, _, name), stat in stats.stats.items()
             for suffix, func in functions
-            if (file.endswith(suffix) and name == func) or (not func and name == suffix)
+            if file.endswith(suffix) and name == func
         )
     invocations = sum(
         stat[1] for (f, _, n), stat in stats.stats.items() if f.endswith("dbt/cli/main.py") and n == "invoke"
