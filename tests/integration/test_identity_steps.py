@@ -303,7 +303,6 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     # by default, the same selection without the unit tests: the model's data tests run, its unit tests do not
     unit = {n["name"] for n in manifest["unit_tests"].values() if n["model"] == "fct_lead_scores"}
     assert len(unit) >= 2
-    calls.clear()
     run = pipeline.build(warehouse=warehouse, select="fct_lead_scores")
     kinds = {r["name"]: r["resource_type"] for r in run.results}
     assert kinds["fct_lead_scores"] == "model" and "test" in kinds.values()
