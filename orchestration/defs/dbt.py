@@ -64,8 +64,9 @@ def ensure_manifest() -> None:
 
 
 class DbtBuildConfig(dg.Config):
-    """Run config of the dbt assets: `unit_tests: true` also runs dbt's unit tests (left out by default, as
-    `outflow build` leaves them out: they test the SQL on fixtures, which CI does)."""
+    """Run config of a dbt op (outflow_dbt_models, and outflow_dbt_models_2... where a job splits the dbt assets
+    around the steps): `unit_tests: true` also runs dbt's unit tests, which it leaves out by default, as `outflow
+    build` does (they test the SQL on fixtures, which CI does)."""
 
     unit_tests: bool = False
 
