@@ -108,16 +108,13 @@ def build(
     if full_refresh:
         run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
 
-    def dbt_build(phase: list[str], exclude: list[str], last: bool = False) -> bool:
+    def dbt_build(phase: list[str], exclude: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
         selection = [f"{t},{p}" for t in terms for p in phase] if terms and phase else (phase or terms)
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
         args += [] if unit_tests else SKIP_UNIT_TESTS
-        # the parse wrote manifest.json; the last part writes it again with run_results.json, the parts before it
-        # would only have been overwritten
-        args += [] if last else ["--no-write-json"]
         runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest))
         return bool(runs[-1].results)
 
@@ -137,7 +134,7 @@ def build(
     if dbt_build(IDENTITY_STEP_INPUTS, done) or not terms:
         with connect(warehouse) as wh:
             resolve_person_map(wh)
-    dbt_build([], IDENTITY_STEP_INPUTS + done, last=True)
+    dbt_build([], IDENTITY_STEP_INPUTS + done)
     return DbtRun(success=all(r.success for r in runs), results=[x for r in runs for x in r.results])
 
 
