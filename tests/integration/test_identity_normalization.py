@@ -24,6 +24,7 @@ CRM = [
     ("C-role3", "sales.team@hn-role.io", None, "India"),
     ("C-role4", "admin2@hn-role.io", None, None),
     ("C-bad", "not-an-email", "n/a", "Atlantis"),
+    ("C-both", "info@example.com", None, "UK"),  # a junk domain and a role address: the smaller reason
 ]
 WEB = [
     # (event_id, cookie_id, user_id, email)
@@ -119,6 +120,8 @@ def test_junk_values_and_role_variants_never_link(warehouse: Path) -> None:
         assert _block(wh, "phone:+441234567890") == "junk value"
         for address in ("info.uk@hn-role.io", "sales.team@hn-role.io", "admin2@hn-role.io"):
             assert _block(wh, f"email:{address}") == "role account"
+        # several patterns match: the smallest of their reasons ('junk value' < 'role account'), whichever comes first
+        assert _block(wh, "email:info@example.com") == "junk value"
         guests = _persons(wh, "web:W-g1", "web:W-g2")
         junk = _persons(wh, "crm:C-junk1", "crm:C-junk2")
         roles = _persons(wh, "crm:C-role1", "crm:C-role2", "web:W-r1", "web:W-r2")

@@ -135,3 +135,18 @@ def test_signature_occurrences_hold_one_identifier_per_type_and_count_them(demo_
         )
         assert one(f"select count(*) from ({counts}) as c where n <> low or n <> high") == 0
         assert one(f"select count(*) from ({counts}) as c where n > 1") > 1000
+
+
+def test_edges_are_the_pairs_whose_ends_are_usable(demo_built: str) -> None:
+    """int_identity__edges drops the pairs with a blocked end (a join with the few blocked nodes): the usable ends,
+    as a full build gives them, only if every end of a pair is a node. The record edges are then the pairs whose
+    ends are both usable nodes, some pairs having a blocked end."""
+    usable = "select identifier_key from main.int_identity__nodes where block_reason is null"
+    pairs = f"select {PAIR_COLUMNS} from main.int_identity__pairs"
+    with connect(demo_built) as wh:
+        one = lambda sql: wh.execute(sql).fetchall()[0][0]  # noqa: E731
+        nodes = "select identifier_key from main.int_identity__nodes"
+        assert one(f"select count(*) from main.int_identity__pairs where a not in ({nodes}) or b not in ({nodes})") == 0
+        assert one(f"select count(*) from ({pairs}) as p where a not in ({usable}) or b not in ({usable})") > 0
+        edges = f"select {PAIR_COLUMNS} from main.int_identity__edges where origin = 'record'"
+        assert _differences(wh, f"{pairs} where a in ({usable}) and b in ({usable})", edges) == (0, 0)

@@ -4,15 +4,21 @@
     `origin` names what produced the edge ('record': seen together in one source record; 'fuzzy': the fuzzy
     stage), so that a stage switched off drops the edges it made. Another kind of link joins by one more
     `union all` input with the same columns (a < b) and an origin of its own. -#}
-with usable as (
-    select identifier_key from {{ ref('int_identity__nodes') }} where block_reason is null
+with blocked as (
+    -- every end of a pair is a node (both come from int_identity__signature_occurrences), so the usable ends are
+    -- those not blocked: a join with the few blocked nodes, not with every usable one
+    select identifier_key from {{ ref('int_identity__nodes') }} where block_reason is not null
 ),
 
 co_occurrence as (
     -- the pairs seen in one record whose ends are both usable
     select pairs.*
     from {{ ref('int_identity__pairs') }} as pairs
-    where pairs.a in (select identifier_key from usable) and pairs.b in (select identifier_key from usable)
+    left join blocked as blocked_a
+        on blocked_a.identifier_key = pairs.a
+    left join blocked as blocked_b
+        on blocked_b.identifier_key = pairs.b
+    where blocked_a.identifier_key is null and blocked_b.identifier_key is null
 )
 
 select a, b, 'record' as origin, records, first_seen_at, last_seen_at, source_record from co_occurrence

@@ -23,11 +23,7 @@
 {#- the table the last build left (read before this one replaces it), if its patterns are this build's -#}
 {%- set prior = outflow_identity_prior_nodes(this) %}
 
-with occurrences as (
-    select * from {{ ref('int_identity__signature_occurrences') }}
-),
-
-nodes as (
+with nodes as (
     -- an identifier's occurrences: the records of its signatures
     select
         identifier_type,
@@ -35,45 +31,39 @@ nodes as (
         min(first_seen_at) as first_seen_at,
         max(last_seen_at) as last_seen_at,
         cast(sum(records) as bigint) as occurrences
-    from occurrences
+    from {{ ref('int_identity__signature_occurrences') }}
     group by 1, 2
 ),
 
-checked as (
-    -- the identifiers the patterns and the role check are run on: every one, or those the last build did not find
-    -- usable (new, or blocked then)
-    select nodes.identifier_type, nodes.identifier_value
+keyed as (
+    -- each identifier's key, and whether the patterns and the role check run on it: on every one, or on those the
+    -- last build did not find usable (new, or blocked then)
+    select
+        nodes.*,
+        nodes.identifier_type || ':' || nodes.identifier_value as identifier_key,
+        {%- if prior is not none %}
+        usable_before.identifier_key is null as checked
+        {%- else %}
+        true as checked
+        {%- endif %}
     from nodes
     {%- if prior is not none %}
     left join (select identifier_key from {{ prior }} where block_reason is null) as usable_before
         on usable_before.identifier_key = nodes.identifier_type || ':' || nodes.identifier_value
-    where usable_before.identifier_key is null
     {%- endif %}
 ),
 
 {#- the seed's patterns are read when the model compiles and written into the SQL as constants, so each regular
-    expression is compiled once rather than once per identifier (a pattern taken from a joined column is) -#}
+    expression is compiled once rather than once per identifier (a pattern taken from a joined column is). They
+    are tried in the order of their reasons, so the first that matches gives the smallest reason of those that
+    match; a pattern without a reason blocks nothing. -#}
 {%- set patterns_seed = ref('identity_junk_patterns') %}
 {%- set patterns = [] %}
 {%- if execute and load_relation(patterns_seed) is not none %}
     {%- set patterns = run_query(
         'select identifier_type, pattern, reason from ' ~ patterns_seed
-        ~ ' where pattern is not null order by identifier_type, pattern, reason').rows %}
+        ~ ' where pattern is not null and reason is not null order by reason, identifier_type, pattern').rows %}
 {%- endif %}
-pattern_hits as (
-    select identifier_type, identifier_value, min(reason) as reason
-    from (
-        {%- for p in patterns %}
-        select identifier_type, identifier_value, {{ outflow_sql_string(p[2]) if p[2] is not none else 'cast(null as varchar)' }} as reason
-        from checked
-        where identifier_type = {{ outflow_sql_string(p[0]) }}
-            and {{ outflow_regex_full_match("lower(split_part(identifier_value, ';', 1))", p[1]) }}
-        union all
-        {%- endfor %}
-        select identifier_type, identifier_value, cast(null as varchar) as reason from checked where 1 = 0
-    ) as hits
-    group by 1, 2
-),
 
 strong_links as (
     -- distinct strong identifiers each value is seen with in one record
@@ -89,27 +79,31 @@ strong_links as (
 )
 
 select
-    nodes.*,
-    nodes.identifier_type || ':' || nodes.identifier_value as identifier_key,
+    keyed.identifier_type,
+    keyed.identifier_value,
+    keyed.first_seen_at,
+    keyed.last_seen_at,
+    keyed.occurrences,
+    keyed.identifier_key,
     case
         when blocklist.identifier_value is not null then blocklist.reason
-        when pattern_hits.reason is not null then pattern_hits.reason
-        when checked.identifier_value is not null and nodes.identifier_type = 'email'
-            and {{ outflow_regex_full_match("split_part(nodes.identifier_value, '@', 1)", var('role_account_pattern') ~ '([._-][a-z0-9]+|[0-9]+)?') }}
+        {%- for p in patterns %}
+        when keyed.checked and keyed.identifier_type = {{ outflow_sql_string(p[0]) }}
+            and {{ outflow_regex_full_match("lower(split_part(keyed.identifier_value, ';', 1))", p[1]) }}
+            then {{ outflow_sql_string(p[2]) }}
+        {%- endfor %}
+        when keyed.checked and keyed.identifier_type = 'email'
+            and {{ outflow_regex_full_match("split_part(keyed.identifier_value, '@', 1)", var('role_account_pattern') ~ '([._-][a-z0-9]+|[0-9]+)?') }}
             then 'role account'
         when strong_links.n is not null
             then 'shared: seen with ' || cast(strong_links.n as varchar) || ' strong identifiers'
     end as block_reason
-from nodes
+from keyed
 left join (
     -- an empty value in the seed is the text 'null' (see the seed's description)
     select identifier_type, coalesce(identifier_value, 'null') as identifier_value, reason
     from {{ ref('identity_blocklist') }}
 ) as blocklist
-    on blocklist.identifier_type = nodes.identifier_type and blocklist.identifier_value = nodes.identifier_value
-left join checked
-    on checked.identifier_type = nodes.identifier_type and checked.identifier_value = nodes.identifier_value
-left join pattern_hits
-    on pattern_hits.identifier_type = nodes.identifier_type and pattern_hits.identifier_value = nodes.identifier_value
+    on blocklist.identifier_type = keyed.identifier_type and blocklist.identifier_value = keyed.identifier_value
 left join strong_links
-    on strong_links.identifier_key = nodes.identifier_type || ':' || nodes.identifier_value
+    on strong_links.identifier_key = keyed.identifier_key

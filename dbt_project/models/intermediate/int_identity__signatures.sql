@@ -50,19 +50,25 @@ with
 ),
 {%- endif %}
 
-{{ src }}_window as (
-    -- the events read: every one, or those loaded from the last run's settled boundary on
-    select {{ s.key | join(', ') }}, event_id, occurred_at, {{ s.loaded }} as loaded
+{#- the events read: every one, or those loaded from the last run's settled boundary on. Written out twice (the
+    rows, and their newest load key) rather than read from one CTE, which DuckDB would materialize: a copy of every
+    event read -#}
+{%- set window %}
     from {{ ref(s.model) }}
     where ({% for c in s.key %}{{ c }} is not null{{ ' or ' if not loop.last }}{% endfor %})
     {%- if is_incremental() %}
         and {{ s.loaded }} >= (select since from {{ src }}_since)
     {%- endif %}
+{%- endset %}
+{{ src }}_window as (
+    select {{ s.key | join(', ') }}, event_id, occurred_at, {{ s.loaded }} as loaded
+    {{- window }}
 ),
 
 {{ src }}_settle as (
-    -- this run's settled boundary: the newest load key less the lookback
-    select max(loaded) - {{ lookback }} as before from {{ src }}_window
+    -- this run's settled boundary: the newest load key of the events read less the lookback
+    select max({{ s.loaded }}) - {{ lookback }} as before
+    {{- window }}
 ),
 
 {{ src }}_read as (
