@@ -10,7 +10,7 @@
     became usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
--- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
+-- depends_on: {{ ref('int_identity__signatures') }}
 {{ config(**profiles_person_config([
     "{{ profiles_candidates_post_hook() }}",
     "{{ outflow_watermark_set({
@@ -160,9 +160,13 @@ touched_persons as (
 ),
 {%- endif %}
 
+{#- the touched persons' CRM contacts and orders, restaged alone (macros/staging_records.sql) -#}
+{%- set touched_records = "select record_key from persons where source = '%s'"
+    ~ " and person_id in (select person_id from touched_persons)" if is_incremental() else none %}
+
 crm as (
     select persons.person_id, crm.*
-    from {{ ref('stg_crm__contacts') }} as crm
+    from ({{ stg_crm_contacts_select(touched_records | format('crm') if touched_records else none) }}) as crm
     inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
@@ -196,7 +200,7 @@ crm_long as (
 
 orders as (
     select persons.person_id, orders.*
-    from {{ ref('stg_shop__orders') }} as orders
+    from ({{ stg_shop_orders_select(touched_records | format('order') if touched_records else none) }}) as orders
     inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
