@@ -10,7 +10,8 @@
     became usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
--- depends_on: {{ ref('int_identity__signatures') }}
+-- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
+-- depends_on: {{ ref('stg_shop__orders_base') }}, {{ ref('country_codes') }}
 {{ config(**profiles_person_config([
     "{{ profiles_candidates_post_hook() }}",
     "{{ outflow_watermark_set({
@@ -159,13 +160,18 @@ touched_persons as (
 ),
 {%- endif %}
 
-{#- the touched persons' CRM contacts and orders, restaged alone (macros/staging_records.sql) -#}
+{#- an incremental run restages the touched persons' CRM contacts and orders alone (macros/staging_records.sql: the
+    staging views' own SQL, restricted to their record keys first); a full build reads the views -#}
 {%- set touched_records = "select record_key from " ~ persons ~ " where source = '%s'"
     ~ " and person_id in (select person_id from touched_persons)" if is_incremental() else none %}
 
 crm as (
     select persons.person_id, crm.*
-    from ({{ stg_crm_contacts_select(touched_records | format('crm') if touched_records else none) }}) as crm
+    {%- if touched_records %}
+    from ({{ stg_crm_contacts_select(touched_records | format('crm')) }}) as crm
+    {%- else %}
+    from {{ ref('stg_crm__contacts') }} as crm
+    {%- endif %}
     inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
@@ -199,7 +205,11 @@ crm_long as (
 
 orders as (
     select persons.person_id, orders.*
-    from ({{ stg_shop_orders_select(touched_records | format('order') if touched_records else none) }}) as orders
+    {%- if touched_records %}
+    from ({{ stg_shop_orders_select(touched_records | format('order')) }}) as orders
+    {%- else %}
+    from {{ ref('stg_shop__orders') }} as orders
+    {%- endif %}
     inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
