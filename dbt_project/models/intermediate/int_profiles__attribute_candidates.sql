@@ -163,11 +163,11 @@ touched_persons as (
 {#- an incremental run restages the touched persons' CRM contacts and orders alone (macros/staging_records.sql: the
     staging views' own SQL, restricted to their record keys first); a full build reads the views -#}
 {%- set touched_records = "select record_key from " ~ persons ~ " where source = '%s'"
-    ~ " and person_id in (select person_id from touched_persons)" if is_incremental() else none %}
+    ~ " and person_id in (select person_id from touched_persons)" %}
 
 crm as (
     select persons.person_id, crm.*
-    {%- if touched_records %}
+    {%- if is_incremental() %}
     from ({{ stg_crm_contacts_select(touched_records | format('crm')) }}) as crm
     {%- else %}
     from {{ ref('stg_crm__contacts') }} as crm
@@ -205,7 +205,7 @@ crm_long as (
 
 orders as (
     select persons.person_id, orders.*
-    {%- if touched_records %}
+    {%- if is_incremental() %}
     from ({{ stg_shop_orders_select(touched_records | format('order')) }}) as orders
     {%- else %}
     from {{ ref('stg_shop__orders') }} as orders
