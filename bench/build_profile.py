@@ -18,6 +18,14 @@ beside every figure, because the machine may be shared.
     .venv/bin/python bench/build_profile.py                         # 100k people
     .venv/bin/python bench/build_profile.py --people 100000,300000
     .venv/bin/python bench/build_profile.py --warehouse W.duckdb    # a loaded (raw) warehouse, built in place
+
+With `--cprofile OUT.prof` the build of `--warehouse` (a loaded one, or a built one with a day added: a daily build)
+runs under cProfile instead, in every thread (dbt runs its nodes on a thread pool), timed by each thread's CPU
+clock, and what follows is where dbt's own time goes, per invocation and per node: the manifest loaded (partial
+parse), the relation cache, the artifacts written, compiling, the SQL run (the calling thread's share only: DuckDB's
+own threads are not Python's). cProfile slows Python down, so its seconds are shares, not CPU:
+
+    .venv/bin/python bench/build_profile.py --warehouse DAY.duckdb --cprofile /tmp/daily.prof
 """
 
 from __future__ import annotations
@@ -87,6 +95,59 @@ def build(warehouse: Path) -> dict:
     return {"steps": dict(steps), "nodes": dict(nodes), "peak_mb": peak_mb}
 
 
+#: Where dbt's own time goes: a label and the functions (file suffix, name) whose cumulative time it is.
+DBT_PARTS = (
+    ("load the manifest (partial parse)", ("dbt/parser/manifest.py", "get_full_manifest")),
+    ("populate the relation cache", ("dbt/task/runnable.py", "populate_adapter_cache")),
+    ("write manifest.json", ("dbt/contracts/graph/manifest.py", "write")),
+    ("select the nodes", ("dbt/graph/selector.py", "get_selected")),
+    ("compile the nodes", ("dbt/compilation.py", "compile_node")),
+    ("SQL in DuckDB (dbt-duckdb's cursor)", ("dbt/adapters/duckdb/environments/local.py", "execute")),
+    ("log events (formatted, scrubbed of secrets)", ("dbt_common/events/functions.py", "fire_event")),
+)
+
+
+def cprofile(warehouse: Path, out: Path) -> dict:
+    """The build under cProfile, in the main thread and in every thread started meanwhile (dbt's node threads):
+    the merged profile in ``out``, and dbt's invocations and nodes with the cumulative seconds of DBT_PARTS."""
+    import cProfile
+    import pstats
+    import threading
+    import time
+
+    from outflow import pipeline
+
+    profiles = [cProfile.Profile(time.thread_time)]
+    thread_run = threading.Thread.run
+
+    def profiled(self):
+        profile = cProfile.Profile(time.thread_time)
+        profiles.append(profile)
+        profile.runcall(thread_run, self)
+
+    threading.Thread.run = profiled
+    try:
+        run = profiles[0].runcall(pipeline.build, warehouse=warehouse)
+    finally:
+        threading.Thread.run = thread_run
+    stats = pstats.Stats(profiles[0])
+    for profile in profiles[1:]:
+        stats.add(profile)
+    stats.dump_stats(out)
+    parts: dict[str, float] = {}
+    for label, *functions in DBT_PARTS:
+        parts[label] = sum(
+            stat[3]
+            for (file, _, name), stat in stats.stats.items()
+            for suffix, func in functions
+            if file.endswith(suffix) and name == func
+        )
+    invocations = sum(
+        stat[1] for (f, _, n), stat in stats.stats.items() if f.endswith("dbt/cli/main.py") and n == "invoke"
+    )
+    return {"seconds": stats.total_tt, "parts": parts, "invocations": invocations, "nodes": len(run.results)}
+
+
 def _compiled(node: dict) -> Path:
     base = TARGET / "compiled" / "outflow" / node["original_file_path"]
     return base / node["path"] if node["resource_type"] == "test" else base
@@ -127,8 +188,14 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=15, help="how many of the costliest models and tests to list")
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep the warehouse (one size only)")
+    parser.add_argument("--cprofile", type=Path, help="profile the build of --warehouse into this file (above)")
     parser.add_argument("--one", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.cprofile:
+        if not args.warehouse:
+            parser.error("--cprofile needs --warehouse")
+        _print_profile(args.warehouse, args.cprofile)
+        return
     if args.one:
         stage, warehouse = args.one[0], Path(args.one[1])
         os.environ["OUTFLOW_WAREHOUSE"] = str(warehouse)
@@ -150,6 +217,21 @@ def main() -> None:
             report.append(_print(people, load, wall, cpu, built, replayed, args.top))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+
+
+def _print_profile(warehouse: Path, out: Path) -> None:
+    load = _load()
+    os.environ["OUTFLOW_WAREHOUSE"] = str(warehouse)
+    start = _cpu()
+    found = cprofile(warehouse, out)
+    cpu = _cpu() - start
+    total, nodes, runs = found["seconds"], found["nodes"], found["invocations"]
+    print(f"the build under cProfile: {cpu:.1f} s CPU, {total:.1f} profiled s in every thread; {runs} dbt "
+          f"invocations, {nodes} nodes; load average {load} (profile in {out})")  # fmt: skip
+    print(f"{'part (cumulative, every thread)':<44} {'s':>7} {'share':>6} {'per invocation':>15} {'per node ms':>12}")
+    for label, seconds in found["parts"].items():
+        print(f"{label:<44} {seconds:>7.2f} {seconds / total:>6.0%} {seconds / max(runs, 1):>15.2f} "
+              f"{seconds / max(nodes, 1) * 1000:>12.1f}")  # fmt: skip
 
 
 def _print(people: int | None, load: str, wall: float, cpu: float, built: dict, replayed: dict, top: int) -> dict:

@@ -97,6 +97,12 @@ def dbt_vars(as_of: str | None) -> list[str]:
 AS_OF_ENV = "OUTFLOW_DBT_AS_OF"
 
 
+#: The dbt arguments that leave the unit tests out of a `dbt build`. They test the models' SQL on fixed fixtures, so
+#: they belong to development and CI, not to the production build (dbt's documentation, "Unit tests": "When to run
+#: unit tests", https://docs.getdbt.com/docs/build/unit-tests); `outflow build --unit-tests` runs them too.
+SKIP_UNIT_TESTS = ["--exclude-resource-type", "unit_test"]
+
+
 @contextmanager
 def _as_of_env(as_of: str | None) -> Iterator[None]:
     before = os.environ.get(AS_OF_ENV)
@@ -167,15 +173,16 @@ def _is_hook(node: Any) -> bool:
     return str(getattr(node, "resource_type", "")) == "operation"
 
 
-def run_dbt(
+def _invoke(
     args: list[str],
-    warehouse: Path | None = None,
-    as_of: str | None = None,
-    quiet: bool = True,
-    on_node: Callable[[NodeEvent], None] | None = None,
-) -> DbtRun:
-    """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed.
-    ``on_node`` hears dbt's own per-node events (start, then done with its status), for progress."""
+    warehouse: Path | None,
+    as_of: str | None,
+    quiet: bool,
+    on_node: Callable[[NodeEvent], None] | None,
+    manifest: Any | None,
+) -> Any:
+    """dbt's own result (a dbtRunnerResult) of one command in dbt_project/, on the manifest given, else on the one
+    dbt loads (partial parse)."""
     from dbt.cli.main import dbtRunner
 
     target = dbt_env(warehouse)
@@ -194,7 +201,31 @@ def run_dbt(
         on_node({"event": "begin", "name": " ".join(args[:1]), "resource_type": "", "index": 0, "total": 0,
                  "status": "", "message": ""})  # fmt: skip
     with _target_lock(), _as_of_env(as_of):
-        outcome = dbtRunner(callbacks=[_node_events(on_node)] if on_node else None).invoke(full)
+        runner = dbtRunner(manifest=manifest, callbacks=[_node_events(on_node)] if on_node else None)
+        return runner.invoke(full)
+
+
+def parse_manifest(warehouse: Path | None = None) -> Any:
+    """The project's dbt manifest, loaded once (dbt's partial parse) and written to the target folder's
+    manifest.json, for several dbt commands to share (``run_dbt(manifest=...)``): each skips loading it again."""
+    outcome = _invoke(["parse"], warehouse, None, True, None, None)
+    if not outcome.success:
+        raise OutflowError(f"dbt parse failed: {' '.join(str(outcome.exception or 'see the dbt log').split())}")
+    return outcome.result
+
+
+def run_dbt(
+    args: list[str],
+    warehouse: Path | None = None,
+    as_of: str | None = None,
+    quiet: bool = True,
+    on_node: Callable[[NodeEvent], None] | None = None,
+    manifest: Any | None = None,
+) -> DbtRun:
+    """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed.
+    ``on_node`` hears dbt's own per-node events (start, then done with its status), for progress; ``manifest`` (from
+    parse_manifest) is the project as already loaded."""
+    outcome = _invoke(args, warehouse, as_of, quiet, on_node, manifest)
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         # a node's results (a run-operation's carry no node: its outcome is `success`); the project's on-run-start

@@ -293,8 +293,11 @@ def build_cmd(
     full_refresh: bool = typer.Option(
         False, "--full-refresh", help="Rebuild the incremental event models from the raw data (histories are kept)."
     ),
+    unit_tests: bool = typer.Option(
+        False, "--unit-tests", help="Also run dbt's unit tests (the models' SQL on fixed fixtures; CI runs them)."
+    ),
 ) -> None:
-    """Run `dbt build` (models, seeds, tests) against the warehouse, as of one date."""
+    """Run `dbt build` (models, seeds, snapshot, data tests) against the warehouse, as of one date."""
     from outflow.asof import resolve_as_of
     from outflow.pipeline import build, require_raw_tables
     from outflow.warehouse import connect
@@ -306,7 +309,7 @@ def build_cmd(
     from outflow.build_progress import dbt_progress
 
     with dbt_progress(console) as on_node:
-        run = build(select=select, as_of=at, on_node=on_node, full_refresh=full_refresh)
+        run = build(select=select, as_of=at, on_node=on_node, full_refresh=full_refresh, unit_tests=unit_tests)
     from orchestration.history import record_dbt
 
     record_dbt(run.results)  # the Dagster UI shows what this build materialized

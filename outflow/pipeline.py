@@ -12,7 +12,7 @@ from pathlib import Path
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import DbtRun, NodeEvent, run_dbt
+from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, parse_manifest, run_dbt
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
@@ -80,6 +80,7 @@ def build(
     as_of: AsOf | str | None = None,
     on_node: Callable[[NodeEvent], None] | None = None,
     full_refresh: bool = False,
+    unit_tests: bool = False,
 ) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
@@ -88,7 +89,11 @@ def build(
 
     The incremental models computed from the raw data alone (dbt tag `derived`: event staging, fct_events) add
     only what changed since the last build; `full_refresh` drops them first, so they are rebuilt from scratch,
-    with the same result. The history tables are kept either way (docs/incremental.md)."""
+    with the same result. The history tables are kept either way (docs/incremental.md).
+
+    dbt's unit tests check the models' logic on fixed fixtures, not the data: a production build leaves them out,
+    as dbt recommends, and `unit_tests` runs them too (each before its model, as `dbt build` orders them). CI runs
+    every one of them on each engine (the parity tests)."""
     load_overrides()  # a malformed override row stops the build before dbt runs, in one line
     with connect(warehouse) as con:
         require_raw_tables(con)
@@ -98,8 +103,10 @@ def build(
     dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
     runs: list[DbtRun] = []
+    # the project loaded once for every dbt command of the build (docs/performance.md, "dbt's own cost per build")
+    manifest = parse_manifest(warehouse)
     if full_refresh:
-        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of)
+        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
 
     def dbt_build(phase: list[str], exclude: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
@@ -107,7 +114,8 @@ def build(
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(exclude)] if exclude else []
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node))
+        args += [] if unit_tests else SKIP_UNIT_TESTS
+        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest))
         return bool(runs[-1].results)
 
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:

@@ -48,7 +48,7 @@ def demo_duckdb(tmp_path_factory: pytest.TempPathFactory) -> DuckdbDemo:
     load = generate_and_load(DEMO_PEOPLE, DEMO_SEED, warehouse=warehouse, data_dir=data)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("OUTFLOW_TARGET", "duckdb")
-        run = build(warehouse=warehouse)
+        run = build(warehouse=warehouse, unit_tests=True)  # CI runs every dbt unit test, on each engine
     manifest = json.loads((settings.dbt_target_dir() / "manifest.json").read_text())
     return DuckdbDemo(warehouse, data, run, load, manifest)
 
@@ -114,7 +114,8 @@ def builds(demo_duckdb: DuckdbDemo, postgres_url: str) -> Builds:
         pg_as_of = dataset_as_of(pg)
     with pytest.MonkeyPatch.context() as mp:
         postgres_env(mp, pg_url)
-        postgres_run = build()  # the phone and identity steps run on PostgreSQL through the warehouse interface
+        # the phone and identity steps run on PostgreSQL through the warehouse interface; every unit test runs too
+        postgres_run = build(unit_tests=True)
     return Builds(
         demo_duckdb.warehouse,
         pg_url,

@@ -16,7 +16,7 @@ from dagster_dbt import (
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource, retry_on_lock
 from outflow import settings
 from outflow.asof import resolve_as_of
-from outflow.build import dbt_env, dbt_vars, run_dbt
+from outflow.build import SKIP_UNIT_TESTS, dbt_env, dbt_vars, run_dbt
 
 # the dbt installed beside this interpreter, so the UI works without activating the venv
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -63,11 +63,21 @@ def ensure_manifest() -> None:
     run_dbt(["parse"])
 
 
+class DbtBuildConfig(dg.Config):
+    """Run config of a dbt op (outflow_dbt_models, and outflow_dbt_models_2... where a job splits the dbt assets
+    around the steps): `unit_tests: true` also runs dbt's unit tests, which it leaves out by default, as `outflow
+    build` does (they test the SQL on fixtures, which CI does)."""
+
+    unit_tests: bool = False
+
+
 def build_defs() -> dg.Definitions:
     ensure_manifest()
 
     @dbt_assets(manifest=DBT_PROJECT.manifest_path, dagster_dbt_translator=OutflowDbtTranslator(), pool=WAREHOUSE_POOL)
-    def outflow_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    def outflow_dbt_models(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource, config: DbtBuildConfig
+    ):
         # the warehouse the settings name (OUTFLOW_TARGET), for dbt as for every other asset
         dbt_env(warehouse.file())
         with warehouse.connect() as con:
@@ -75,7 +85,9 @@ def build_defs() -> dg.Definitions:
         context.log.info(f"dbt build {as_of.describe()}")
         with retry_on_lock():  # dbt could not open the DuckDB file another process holds: the step is retried
             yield from dbt.cli(
-                ["build", "--target", settings.target(), *dbt_vars(as_of.dbt_var)], context=context
+                ["build", "--target", settings.target(), *dbt_vars(as_of.dbt_var)]
+                + ([] if config.unit_tests else SKIP_UNIT_TESTS),
+                context=context,
             ).stream()
 
     return dg.Definitions(

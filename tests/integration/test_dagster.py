@@ -133,3 +133,13 @@ def test_whole_graph_materializes_in_process(tmp_path, monkeypatch):
     assert checks and all(c.passed for c in checks)  # dbt tests ran as asset checks
     with connect(warehouse) as con:
         assert con.execute("select count(*) from main.dim_profiles").fetchall()[0][0] > 200
+
+
+def test_every_dbt_op_takes_the_unit_tests_switch(defs):
+    """The dbt ops leave dbt's unit tests out unless their run config says `unit_tests: true` (docs/performance.md)."""
+    ops = defs.resolve_job_def("outflow_daily").run_config_schema.config_type.fields["ops"].config_type.fields
+    dbt_ops = [name for name in ops if name.startswith("outflow_dbt_models")]
+    assert len(dbt_ops) >= 2
+    for name in dbt_ops:
+        field = ops[name].config_type.fields["config"].config_type.fields["unit_tests"]
+        assert not field.is_required and field.default_value is False

@@ -267,7 +267,8 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
 
 def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Three dbt invocations: up to the phone step's input, up to the identity step's, then the rest; every model,
-    seed, snapshot, test and unit test of the project runs exactly once, each step after its inputs."""
+    seed, snapshot, test and (asked for) unit test of the project runs exactly once, each step after its inputs.
+    By default a build leaves the unit tests out and runs everything else."""
     warehouse = tmp_path / "w.duckdb"
     pipeline.generate_and_load(300, 7, warehouse=warehouse, data_dir=tmp_path / "data")
     calls: list[object] = []
@@ -283,7 +284,7 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     monkeypatch.setattr(pipeline, "normalize_phones", lambda wh: calls.append("phones") or real_phones(wh))
     monkeypatch.setattr(pipeline, "normalize_emails", lambda wh: calls.append("emails") or real_emails(wh))
     monkeypatch.setattr(pipeline, "resolve_person_map", lambda wh: calls.append("identity") or real_map(wh))
-    pipeline.build(warehouse=warehouse)
+    pipeline.build(warehouse=warehouse, unit_tests=True)
 
     assert [c if isinstance(c, str) else "dbt" for c in calls] == ["dbt", "phones", "emails", "dbt", "identity", "dbt"]
     before_phones, before_identity, rest = calls[0], calls[3], calls[5]
@@ -298,6 +299,16 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     ]
     ran = [*before_phones, *before_identity, *rest]
     assert sorted(ran) == sorted(project)
+
+    # by default, the same selection without the unit tests: the model's data tests run, its unit tests do not
+    unit = {n["name"] for n in manifest["unit_tests"].values() if n["model"] == "fct_lead_scores"}
+    assert len(unit) >= 2
+    run = pipeline.build(warehouse=warehouse, select="fct_lead_scores")
+    kinds = {r["name"]: r["resource_type"] for r in run.results}
+    assert kinds["fct_lead_scores"] == "model" and "test" in kinds.values()
+    assert "unit_test" not in kinds.values() and not unit & set(kinds)
+    run = pipeline.build(warehouse=warehouse, select="fct_lead_scores", unit_tests=True)
+    assert {r["name"] for r in run.results if r["resource_type"] == "unit_test"} == unit
 
     # a selection downstream of both steps builds only itself and runs no step
     calls.clear()

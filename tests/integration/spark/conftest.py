@@ -59,7 +59,7 @@ def spark_build(built_warehouse: Path, spark_root: Path):
         start = time.perf_counter()
         with connect() as wh:
             loaded = load_directory(wh, data, allow_empty=GATING_TABLES)
-        run = build()
+        run = build(unit_tests=True)  # every dbt unit test runs on Spark too
         seconds = time.perf_counter() - start
     return SparkBuild(built_warehouse, data, root, loaded, run, seconds)
 
