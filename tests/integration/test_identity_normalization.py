@@ -161,3 +161,33 @@ def test_rejected_values_are_listed_with_their_reason(warehouse: Path) -> None:
         ).fetchall()
     assert [(t, v) for t, v, _ in rows] == [("country", "Atlantis"), ("email", "not-an-email"), ("phone", "n/a")]
     assert all(reason for _, _, reason in rows)
+
+
+def test_contacts_and_orders_read_each_phone_as_the_step_parsed_it(warehouse: Path) -> None:
+    """stg_crm__contacts and stg_shop__orders (one staging shared with the golden record's daily restage, which
+    looks each phone up in its region directly) give every record the phone stg_phones__e164 lists for its raw
+    phone, country (an order's: its buyer's) and source."""
+    staged = {
+        "crm": (
+            "select contact_id, phone_e164, phone_extension from main.stg_crm__contacts",
+            "select raw.contact_id, phones.phone_e164, phones.phone_extension from raw.crm_contacts as raw "
+            "left join main.stg_phones__e164 as phones on phones.source = 'crm' and phones.phone_raw = raw.phone "
+            "and phones.country_raw is not distinct from raw.country",
+        ),
+        "order": (
+            "select order_id, phone_e164, phone_extension from main.stg_shop__orders",
+            "select raw.order_id, phones.phone_e164, phones.phone_extension from raw.orders as raw "
+            "left join main.stg_shop__order_countries as buyers on buyers.order_id = raw.order_id "
+            "left join main.stg_phones__e164 as phones on phones.source = 'order' and phones.phone_raw = raw.phone "
+            "and phones.country_raw is not distinct from buyers.country_raw",
+        ),
+    }
+    with connect(warehouse) as wh:
+        for source, (view, expected) in staged.items():
+            for left, right in ((view, expected), (expected, view)):
+                differ = wh.execute(f"select count(*) from ({left} except all {right}) as d").fetchone()
+                assert differ == (0,), source
+            phones = wh.execute(f"select count(phone_e164), count(*) from ({view}) as v").fetchone()
+            assert 0 < phones[0] < phones[1], source
+        spanish = wh.execute("select phone_e164 from main.stg_shop__orders where order_id = 'O-es'").fetchone()
+    assert spanish == ("+34612345678",)

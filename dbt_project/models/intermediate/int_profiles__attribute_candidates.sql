@@ -11,6 +11,7 @@
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
+-- depends_on: {{ ref('stg_shop__orders_base') }}, {{ ref('country_codes') }}
 {{ config(**profiles_person_config([
     "{{ profiles_candidates_post_hook() }}",
     "{{ outflow_watermark_set({
@@ -28,12 +29,11 @@
 {%- do earliest.append("'" ~ field ~ "'") %}
 {%- endfor %}
 
-with persons as (
-    -- the person of each identity signature, joined on the records' natural columns (not a record id)
-    select * from {{ ref('int_identity__signature_persons') }}
-),
+{#- the person of each identity signature, joined on the records' natural columns (not a record id); read where
+    it is needed rather than as a CTE, which DuckDB and PostgreSQL would materialize whole for its many readers -#}
+{%- set persons = ref('int_identity__signature_persons') %}
 
-usable_emails as (
+with usable_emails as (
     select identifier_value from {{ ref('int_identity__identifiers') }}
     where identifier_type = 'email' and person_id is not null
 ),
@@ -78,19 +78,19 @@ records_changed as (
 touched as (
     -- signatures stamped since the last run (new, or another person): their person now and then
     select persons.person_id, kept.person_id as previous_person_id
-    from persons
+    from {{ persons }} as persons
     left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
     where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
     union all
     -- signatures gone since
     select kept.person_id, cast(null as varchar)
     from {{ signatures_read }} as kept
-    where not exists (select 1 from persons where persons.signature_id = kept.signature_id)
+    where not exists (select 1 from {{ persons }} as persons where persons.signature_id = kept.signature_id)
     union all
     -- web signatures with email events received since (restaged within the lookback), or whose email became
     -- usable or unusable
     select persons.person_id, cast(null as varchar)
-    from persons
+    from {{ persons }} as persons
     inner join (
         select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
         where email_canonical is not null
@@ -99,20 +99,20 @@ touched as (
     where persons.source = 'web'
     union all
     select persons.person_id, cast(null as varchar)
-    from persons
+    from {{ persons }} as persons
     inner join emails_changed as changed on changed.identifier_value = persons.email_canonical
     where persons.source = 'web'
     union all
     -- CRM contacts and orders new or changed in place (a deleted one is a signature gone, above)
     select persons.person_id, cast(null as varchar)
     from records_changed as changed
-    inner join persons on persons.source = changed.source and persons.record_key = changed.record_key
+    inner join {{ persons }} as persons on persons.source = changed.source and persons.record_key = changed.record_key
     where changed.source in ('crm', 'order')
     union all
     -- CRM contacts and orders whose email or phone became usable or unusable (their signature carries the
     -- phone with its extension, the candidate without)
     select persons.person_id, cast(null as varchar)
-    from persons
+    from {{ persons }} as persons
     where persons.signature_id in (
         select signature_id from {{ ref('int_identity__signatures') }}
         where source in ('crm', 'order')
@@ -125,7 +125,7 @@ touched as (
     -- phone consent events new, changed in place or deleted, and consent phones that became usable or unusable:
     -- the person of their signature, with the phone now and as kept
     select persons.person_id, cast(null as varchar)
-    from persons
+    from {{ persons }} as persons
     inner join (
         select identifier_value from ({{ profiles_consent_phones() }}) as consent
         where event_id in (select record_key from records_changed where source = 'consent')
@@ -156,14 +156,23 @@ touched_persons as (
     -- a table from before this layout: every person, stored or now, is rewritten
     select person_id from {{ this }}
     union
-    select person_id from persons
+    select person_id from {{ persons }} as persons
 ),
 {%- endif %}
 
+{#- an incremental run restages the touched persons' CRM contacts and orders alone (macros/staging_records.sql: the
+    staging views' own SQL, restricted to their record keys first); a full build reads the views -#}
+{%- set touched_records = "select record_key from " ~ persons ~ " where source = '%s'"
+    ~ " and person_id in (select person_id from touched_persons)" %}
+
 crm as (
     select persons.person_id, crm.*
+    {%- if is_incremental() %}
+    from ({{ stg_crm_contacts_select(touched_records | format('crm')) }}) as crm
+    {%- else %}
     from {{ ref('stg_crm__contacts') }} as crm
-    inner join persons on persons.source = 'crm' and persons.record_key = crm.contact_id
+    {%- endif %}
+    inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
     {%- endif %}
@@ -196,8 +205,12 @@ crm_long as (
 
 orders as (
     select persons.person_id, orders.*
+    {%- if is_incremental() %}
+    from ({{ stg_shop_orders_select(touched_records | format('order')) }}) as orders
+    {%- else %}
     from {{ ref('stg_shop__orders') }} as orders
-    inner join persons on persons.source = 'order' and persons.record_key = orders.order_id
+    {%- endif %}
+    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
     {%- if is_incremental() %}
     where persons.person_id in (select person_id from touched_persons)
     {%- endif %}
@@ -206,7 +219,7 @@ orders as (
 consent_phones as (
     select persons.person_id, consent.identifier_value as phone_e164, consent.occurred_at
     from {{ ref('stg_consent__events') }} as consent
-    inner join persons
+    inner join {{ persons }} as persons
         on persons.source = 'consent'
         and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
     where consent.identifier_type = 'phone' and consent.identifier_value is not null
@@ -243,17 +256,28 @@ record_candidates as (
     group by person_id, field, source, value
 ),
 
+{%- if is_incremental() %}
+
+touched_web as (
+    select cookie_id, user_id, email_canonical from {{ persons }} as persons
+    where source = 'web' and person_id in (select person_id from touched_persons)
+),
+{%- endif %}
+
 web_values as (
     -- each raw email of a web signature, once, with its newest (or earliest) event
     select
         web.cookie_id, web.user_id, web.email_canonical, web.email,
         {{ web_preferred }}(web.occurred_at) as observed_at
-    from {{ ref('stg_web__events') }} as web
     {%- if is_incremental() %}
-    inner join (
-        select cookie_id, user_id, email_canonical from persons
-        where source = 'web' and person_id in (select person_id from touched_persons)
-    ) as touched_web on {{ outflow_same_signature('touched_web', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    from (
+        -- the events of the touched web signatures' emails first (a web candidate's email is never null)
+        select * from {{ ref('stg_web__events') }}
+        where email_canonical in (select email_canonical from touched_web)
+    ) as web
+    inner join touched_web on {{ outflow_same_signature('touched_web', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    {%- else %}
+    from {{ ref('stg_web__events') }} as web
     {%- endif %}
     where web.email_canonical in (select identifier_value from usable_emails)
     group by web.cookie_id, web.user_id, web.email_canonical, web.email
@@ -263,7 +287,7 @@ web_candidates as (
     select persons.person_id, 'email' as field, web.email as value, 'web' as source,
         {{ web_preferred }}(web.observed_at) as observed_at
     from web_values as web
-    inner join persons
+    inner join {{ persons }} as persons
         on persons.source = 'web'
         and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
     group by persons.person_id, web.email
