@@ -255,7 +255,7 @@ def resolve_coded(
 
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
-    by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
+    by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps, distinct=True) if n else np.zeros(0, bool)
     by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
     shared = by_type | by_degree | by_persons
 
