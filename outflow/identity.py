@@ -62,10 +62,14 @@ def _distinct(values: np.ndarray) -> np.ndarray:
     return ordered[np.r_[True, ordered[1:] != ordered[:-1]]] if ordered.size else ordered
 
 
-def shared_mask(ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray) -> np.ndarray:
+def shared_mask(
+    ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, n: int, caps: np.ndarray, distinct: bool = False
+) -> np.ndarray:
     """True for nodes linked to more distinct nodes of some type than that type's cap.
 
     ia/ib: integer node ids of the edges' ends; ta/tb: their type codes; caps[type_code]: the cap (-1: none).
+    distinct: the edges are already distinct pairs of distinct nodes (each pair once, either way), so they need
+    no sort to count distinct neighbours.
     """
     node = np.concatenate([ia, ib]).astype(np.int64)
     other = np.concatenate([ib, ia]).astype(np.int64)
@@ -73,8 +77,9 @@ def shared_mask(ia: np.ndarray, ib: np.ndarray, ta: np.ndarray, tb: np.ndarray, 
     capped = caps[other_type] >= 0
     node, other, other_type = node[capped], other[capped], other_type[capped]
     # distinct (node, other) pairs; the other end's type is a function of `other`, so it rides along
-    pair = _distinct(node * n + other)
-    node, other = pair // n, pair % n
+    if not distinct:
+        pair = _distinct(node * n + other)
+        node, other = pair // n, pair % n
     ntypes = len(caps)
     type_of = np.zeros(n, dtype=np.int64)
     type_of[np.concatenate([ia, ib])] = np.concatenate([ta, tb])

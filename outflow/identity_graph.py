@@ -94,6 +94,7 @@ class Resolution:
     persons: pl.DataFrame  # MAP_SCHEMA, one row per node
     registry: pl.DataFrame  # REGISTRY_SCHEMA: every id ever issued, the new ones appended
     changes: pl.DataFrame  # CHANGES_SCHEMA: this run's merges and splits
+    person_count: int = 0  # the distinct person ids in `persons`
 
 
 class _Components:
@@ -254,7 +255,7 @@ def resolve_coded(
 
     # 1. shared values
     caps = np.array([config.max_links_per_type.get(t, -1) for t in type_names], dtype=np.int64)
-    by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps) if n else np.zeros(0, bool)
+    by_type = shared_mask(ia, ib, tc[ia], tc[ib], n, caps, distinct=True) if n else np.zeros(0, bool)
     by_degree, degree, by_persons, persons = _shared_in_graph(ia, ib, n, hub, strong, config)
     shared = by_type | by_degree | by_persons
 
@@ -265,15 +266,7 @@ def resolve_coded(
             (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
     for x, y in forced:
         shared[[x, y]] = False
-    # the reason of a shared value: the per-type cap first, then the total degree, then the persons seen with
-    reason = pl.select(
-        pl.when(pl.lit(pl.Series(shared & by_type)))
-        .then(pl.lit("shared: too many identifiers of one type"))
-        .when(pl.lit(pl.Series(shared & by_degree)))
-        .then(pl.format("shared: linked to {} identifiers", pl.lit(pl.Series(degree))))
-        .when(pl.lit(pl.Series(shared & by_persons)))
-        .then(pl.format("shared: seen with {} persons", pl.lit(pl.Series(persons))))
-    ).to_series()
+    reason = _shared_reasons(shared, by_type, by_degree, degree, by_persons, persons)
     usable = ~shared[ia] & ~shared[ib]
     ia, ib, records, last = ia[usable], ib[usable], records[usable], last[usable]
     fa = np.array([x for x, _ in forced], dtype=np.int64)
@@ -320,6 +313,21 @@ def resolve_coded(
         }
     )
     return _assign_ids(persons_out, index, previous, registry, never, forced, run_at)
+
+
+def _shared_reasons(shared, by_type, by_degree, degree, by_persons, persons) -> pl.Series:
+    """The reason of each shared value (null for the others): the per-type cap first, then the total degree,
+    then the persons seen with; formatted for the shared rows only."""
+    rows = np.flatnonzero(shared)
+    text = pl.select(
+        pl.when(pl.lit(pl.Series(by_type[rows])))
+        .then(pl.lit("shared: too many identifiers of one type"))
+        .when(pl.lit(pl.Series(by_degree[rows])))
+        .then(pl.format("shared: linked to {} identifiers", pl.lit(pl.Series(degree[rows]))))
+        .when(pl.lit(pl.Series(by_persons[rows])))
+        .then(pl.format("shared: seen with {} persons", pl.lit(pl.Series(persons[rows]))))
+    ).to_series()
+    return pl.Series(dtype=pl.String).extend_constant(None, shared.size).scatter(rows, text)
 
 
 def _resolve_hard(labels, hard, ia, ib, records, last, fa, fb, never, strong, tc, conflict_code, config, n):
@@ -409,6 +417,12 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         on="prev_id",
         how="left",
     ).select("prev", "issued_at", "was_known")  # fmt: skip
+    # whether each component is known, by component label (a label is a node number), and the labels of persons
+    comp = out["comp"].to_numpy()
+    known = np.zeros(out.height, bool)
+    known[comp] = out["known"].to_numpy()
+    present = np.zeros(out.height, bool)
+    present[comp[~out["is_shared"].to_numpy()]] = True
     members = out.filter(~pl.col("is_shared") & pl.col("prev").is_not_null()).select("prev", "comp", "strong")
     # an old id goes to the component holding most of its strong identifiers, then most identifiers
     votes = (
@@ -417,22 +431,19 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         .sort(["prev", "strong_n", "n", "comp"], descending=[False, True, True, False])
         .unique("prev", keep="first")
         .join(issued, on="prev", how="left")
-        .join(out.select("comp", "known").unique("comp"), on="comp")
+    )
+    del members
+    votes = (
         # a known person never takes a cookie-only id; the oldest eligible id survives, then the smallest
-        .filter(~pl.col("known") | pl.col("was_known").fill_null(False))
+        votes.filter(~pl.Series(known[votes["comp"].to_numpy()]) | pl.col("was_known").fill_null(False))
         .sort(["comp", "issued_at", "prev"], nulls_last=False)
         .unique("comp", keep="first")
         .select("comp", "prev")
     )
-    del members
     # a component's label is its smallest node number, so its anchor (smallest key) is that node's key
-    comps = (
-        out.filter(~pl.col("is_shared"))
-        .group_by("comp")
-        .agg(pl.col("known").first())
-        .sort("comp")
-        .join(votes, on="comp", how="left")
-    )
+    labels = np.flatnonzero(present)
+    comps = pl.DataFrame({"comp": labels, "known": known[labels]}, schema={"comp": pl.Int64, "known": pl.Boolean})
+    comps = comps.join(votes, on="comp", how="left")
     comps = comps.with_columns(anchor=keys.gather(comps["comp"]))
     fresh = comps.filter(pl.col("prev").is_null())
     candidates = new_person_ids(fresh["anchor"]) if fresh.height else pl.Series([], dtype=pl.String)
@@ -459,6 +470,7 @@ def _assign_ids(out, index, previous, registry, never, forced, run_at) -> Resolu
         .cast(MAP_SCHEMA),  # type: ignore[arg-type]
         registry=registry,
         changes=changes,
+        person_count=comps.height,
     )
 
 

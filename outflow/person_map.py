@@ -217,8 +217,8 @@ def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | 
         )
     wh.execute(f"drop table {NODES}")
     # the warehouse's collation may order keys otherwise than Python does: renumber by Python's order
-    order = index["key"].arg_sort()
-    if not order.equals(pl.int_range(index.height, dtype=order.dtype, eager=True)):
+    if not index["key"].is_sorted():
+        order = index["key"].arg_sort()
         rank = np.empty(index.height, np.int64)
         rank[order.to_numpy()] = np.arange(index.height)
         rank = pl.Series(rank)
@@ -279,7 +279,7 @@ def resolve_person_map(
     log.info(
         "identity: %d identifiers resolved into %d persons; %d merges and splits",
         resolved.height,
-        resolved["person_id"].n_unique(),
+        result.person_count,
         result.changes.height,
     )
     return resolved.height

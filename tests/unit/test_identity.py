@@ -2,7 +2,7 @@ import networkx as nx
 import numpy as np
 import polars as pl
 
-from outflow.identity import IdentityConfig, connected_components, pairwise_scores, resolve
+from outflow.identity import IdentityConfig, connected_components, pairwise_scores, resolve, shared_mask
 
 
 def _nodes(*keys):
@@ -97,3 +97,21 @@ def test_pairwise_scores():
     over = pl.DataFrame({"key": list("abcd"), "cluster": ["1", "1", "1", "1"]})
     o = pairwise_scores(over, truth)
     assert o.recall == 1.0 and abs(o.precision - 3 / 6) < 1e-9
+
+
+def test_shared_mask_on_distinct_pairs_counts_as_on_repeated_edges():
+    """Edges given once per pair (distinct=True, no sort) share the same nodes as the same edges repeated and
+    reversed, whose distinct neighbours must be counted."""
+    rng = np.random.default_rng(3)
+    n = 60
+    src, dst = rng.integers(0, n, 70), rng.integers(0, n, 70)
+    keep = src != dst
+    src, dst = np.r_[src[keep], src[keep][:20]], np.r_[dst[keep], dst[keep][:20]]  # some edges seen twice
+    types = rng.integers(0, 3, n)
+    caps = np.array([1, 2, -1])
+    pair = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
+    ia, ib = pair // n, pair % n
+    repeated = shared_mask(np.r_[src, dst], np.r_[dst, src], types[np.r_[src, dst]], types[np.r_[dst, src]], n, caps)
+    once = shared_mask(ia, ib, types[ia], types[ib], n, caps, distinct=True)
+    assert repeated.any() and not repeated.all()
+    assert np.array_equal(once, repeated)

@@ -233,3 +233,21 @@ def test_numbered_nodes_give_the_same_answer_as_keys():
     assert by_numbers.persons.equals(by_keys.persons)
     assert by_numbers.registry.equals(by_keys.registry)
     assert by_numbers.changes.equals(by_keys.changes) and by_keys.changes.height > 0
+
+
+def test_each_shared_value_has_its_reason_and_the_others_none():
+    """The three reasons in one graph (each formatted for its shared rows only), none for an identifier that is
+    not shared, and the count of persons (shared values are no person)."""
+    edges = [("cookie:tv", "user_id:u1"), ("cookie:tv", "email:a@x.com"), ("cookie:tv", "phone:+1555")]
+    edges += [(f"email:p{i}@x.com", f"crm_id:{i}") for i in range(3)]
+    edges += [(f"crm_id:{i}", "phone:+1800") for i in range(3)]
+    edges += [(f"email:q{i}@x.com", "user_id:x") for i in range(2)]
+    out = _run(*edges, config=GraphConfig(max_links_per_type={"email": 1}, max_persons=2))
+    reasons = dict(out.persons.filter(pl.col("is_shared")).select("key", "shared_reason").rows())
+    assert reasons == {
+        "cookie:tv": "shared: linked to 3 identifiers",
+        "phone:+1800": "shared: seen with 3 persons",
+        "user_id:x": "shared: too many identifiers of one type",
+    }
+    assert out.persons.filter(~pl.col("is_shared"))["shared_reason"].null_count() == out.persons.height - 3
+    assert out.person_count == out.persons["person_id"].drop_nulls().n_unique() == 8
