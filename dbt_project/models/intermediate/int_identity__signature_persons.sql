@@ -15,14 +15,15 @@
     fct_events re-reads only the events of signatures that changed since it last ran (docs/incremental.md). A
     table built before the stamp existed gains the column (on_schema_change) and every row is stamped by that run.
     A daily run ranks again only the signatures that can have another row: those int_identity__signatures wrote
-    since this model's mark (written_at: new, or with other natural columns, identifiers or records, a CRM
-    contact's or an order's phone changed in place included), those it removed since (its log
-    int_identity__signatures__removed_for_persons, which the post-hook empties), and those holding an identifier the
-    identity step listed as changed since this model last ran (outflow_identity.changed_identifiers: its person map
-    row written, or the identifier entered or left the graph; the post-hook empties the list). The post-hook stores
-    the mark, the newest signature stamp read (int_identity__marks). Without a mark or the list, when the list
-    stands for every identifier, or when no signature is as old as the mark (the signatures were rebuilt whole,
-    which logs no removal), every signature is ranked again and compared with its stored row. -#}
+    since this model's mark (written_at, which their occurrences carry: new, or with other natural columns,
+    identifiers or records, a CRM contact's or an order's phone changed in place included), those it removed since
+    (its log int_identity__signatures__removed_for_persons, which the post-hook empties), and those holding an
+    identifier the identity step listed as changed since this model last ran (outflow_identity.changed_identifiers:
+    its person map row written, or the identifier entered or left the graph; the post-hook empties the list). Only
+    those are compared with their stored rows. The post-hook stores the mark, the newest occurrence stamp read
+    (int_identity__marks). Without a mark or the list, when the list stands for every identifier, or when no
+    occurrence is as old as the mark (the signatures were rebuilt whole, which logs no removal, and the occurrences
+    with them), every signature is ranked again and compared with its stored row. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
