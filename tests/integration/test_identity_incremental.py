@@ -232,7 +232,6 @@ def test_signature_persons_rank_again_what_the_identity_step_lists(warehouse: Pa
     assert incremental == _signature_persons(full)
 
 
-
 @pytest.mark.slow  # a partial build, a signatures rebuild and a full refresh of the demo warehouse
 def test_signature_persons_follow_the_signatures_written_and_removed(warehouse: Path, tmp_path: Path) -> None:
     """A daily run of int_identity__signature_persons reads the signatures written since its mark and those logged as
