@@ -46,6 +46,8 @@
     creates them, so a model's SQL may read them even in the run that creates them):
     - int_identity__signatures__removed (source, signature_id, written_at): the signatures int_identity__signatures
       removed, until int_identity__signature_occurrences has removed their identifiers;
+    - int_identity__signatures__removed_for_persons (the same columns): the same removals, until
+      int_identity__signature_persons has removed their persons (it runs after the occurrences emptied theirs);
     - int_identity__signature_occurrences__replaced (signature_id, identifier_key): the identifiers of the
       signatures the occurrences rewrote or removed, as they were, until int_identity__pairs has re-aggregated the
       pairs they held. -#}
@@ -54,20 +56,24 @@
 {%- endmacro %}
 
 {% macro outflow_identity_create_logs() -%}
-    create table if not exists {{ outflow_identity_log('int_identity__signatures__removed') }} (
+    {%- for log in ['int_identity__signatures__removed', 'int_identity__signatures__removed_for_persons'] %}
+    create table if not exists {{ outflow_identity_log(log) }} (
         source varchar, signature_id varchar, written_at timestamp
     );
+    {%- endfor %}
     create table if not exists {{ outflow_identity_log('int_identity__signature_occurrences__replaced') }} (
         signature_id varchar, identifier_key varchar
     )
 {%- endmacro %}
 
 {#- int_identity__signatures' post-hook: the signatures its run wrote with no records (gone or renamed) move to
-    the log, then leave the table. -#}
+    the logs (one per reader), then leave the table. -#}
 {% macro outflow_log_removed_identity_signatures() -%}
     {{ outflow_identity_create_logs() }};
-    insert into {{ outflow_identity_log('int_identity__signatures__removed') }} (source, signature_id, written_at)
+    {%- for log in ['int_identity__signatures__removed', 'int_identity__signatures__removed_for_persons'] %}
+    insert into {{ outflow_identity_log(log) }} (source, signature_id, written_at)
     select source, signature_id, written_at from {{ this }} where records = 0;
+    {%- endfor %}
     delete from {{ this }} where records = 0
 {%- endmacro %}
 

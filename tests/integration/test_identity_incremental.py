@@ -230,3 +230,56 @@ def test_signature_persons_rank_again_what_the_identity_step_lists(warehouse: Pa
     shutil.copy(warehouse, full)
     run_dbt(["run", "--select", "int_identity__signature_persons", "--full-refresh"], warehouse=full)
     assert incremental == _signature_persons(full)
+
+
+@pytest.mark.slow  # a partial build, a signatures rebuild and a full refresh of the demo warehouse
+def test_signature_persons_follow_the_signatures_written_and_removed(warehouse: Path, tmp_path: Path) -> None:
+    """A daily run of int_identity__signature_persons reads the signatures written since its mark and those logged as
+    removed, not every stored row: a renamed web signature and a deleted CRM contact leave it, the new name comes in,
+    and the stored row of a signature nobody rewrote is not read (a tampered record count stays). Signatures rebuilt
+    whole (no removal logged) make it compare every stored row again."""
+    persons = "main.int_identity__signature_persons"
+    with connect(warehouse) as wh:
+        newest = wh.execute("select max(received_at) from raw.web_events").fetchone()[0]
+        cookie, user, renamed = wh.execute(
+            f"select cookie_id, user_id, signature_id from {persons} "
+            "where source = 'web' and email_canonical is null and cookie_id is not null order by signature_id limit 1"
+        ).fetchone()
+        wh.execute(  # a late event with a smaller id than every event of the signature: it is renamed
+            "insert into raw.web_events select 'A-late', ?, ?, null, 'page_view', '/', ? - interval 40 day, ?",
+            [cookie, user, newest, newest],
+        )
+        deleted = wh.execute(f"select record_key from {persons} where source = 'crm' order by 1 limit 1").fetchone()[0]
+        wh.execute("delete from raw.crm_contacts where contact_id = ?", [deleted])
+        untouched, count = wh.execute(  # of another person: the identity step lists none of its identifiers
+            f"select signature_id, records from {persons} where source = 'email' and person_id not in "
+            f"(select person_id from {persons} where signature_id in (?, ?)) order by 1 limit 1",
+            [renamed, f"crm:{deleted}"],
+        ).fetchone()
+        wh.execute(f"update {persons} set records = -1 where signature_id = ?", [untouched])
+    pipeline.build(warehouse=warehouse, select="+int_identity__signature_persons")
+
+    def records(signature_id: str) -> list:
+        with connect(warehouse) as wh:
+            return [r[0] for r in wh.execute(f"select records from {persons} where signature_id = ?",
+                                             [signature_id]).fetchall()]  # fmt: skip
+
+    assert records(renamed) == [] and records(f"crm:{deleted}") == [] and len(records("web:A-late")) == 1
+    assert records(untouched) == [-1]  # not written since the mark, so not read
+    with connect(warehouse) as wh:
+        assert wh.execute("select count(*) from main.int_identity__signatures__removed_for_persons").fetchone()[0] == 0
+        wh.execute(f"update {persons} set records = ? where signature_id = ?", [count, untouched])
+    incremental = _signature_persons(warehouse)  # (checkpointed: the copy holds every change)
+    full = tmp_path / "full.duckdb"
+    shutil.copy(warehouse, full)
+    run_dbt(["run", "--select", "int_identity__signature_persons", "--full-refresh"], warehouse=full)
+    assert incremental == _signature_persons(full)
+
+    # the signatures rebuilt whole log no removal (and the occurrences follow them whole): a stored row of a
+    # signature gone since is found all the same
+    with connect(warehouse) as wh:
+        wh.execute(f"update {persons} set signature_id = 'crm:gone' where signature_id = ?", [untouched])
+    run_dbt(["run", "--select", "int_identity__signatures", "--full-refresh"], warehouse=warehouse)
+    run_dbt(["run", "--select", "int_identity__signature_occurrences int_identity__signature_persons"],
+            warehouse=warehouse)  # fmt: skip
+    assert records("crm:gone") == [] and records(untouched) == [count]

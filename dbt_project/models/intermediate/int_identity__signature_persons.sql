@@ -14,21 +14,29 @@
     longer has a person, is removed and logged in int_identity__signature_persons_removed (with its stamp), so
     fct_events re-reads only the events of signatures that changed since it last ran (docs/incremental.md). A
     table built before the stamp existed gains the column (on_schema_change) and every row is stamped by that run.
-    A daily run ranks again only the signatures that can have another row: those new, gone, or with other natural
-    columns or records than stored; those holding an identifier the identity step listed as changed since this
-    model last ran (outflow_identity.changed_identifiers: its person map row written, or the identifier entered or
-    left the graph; the post-hook empties the list); and every CRM and order signature, whose phone (an identifier
-    the stored row does not show) may change in place. Without the list, or when it stands for every identifier,
-    every signature is ranked again. -#}
+    A daily run ranks again only the signatures that can have another row: those int_identity__signatures wrote
+    since this model's mark (written_at, which their occurrences carry: new, or with other natural columns,
+    identifiers or records, a CRM contact's or an order's phone changed in place included), those it removed since
+    (its log int_identity__signatures__removed_for_persons, which the post-hook empties), and those holding an
+    identifier the identity step listed as changed since this model last ran (outflow_identity.changed_identifiers:
+    its person map row written, or the identifier entered or left the graph; the post-hook empties the list). Only
+    those are compared with their stored rows. The post-hook stores the mark, the newest occurrence stamp read
+    (int_identity__marks). Without a mark or the list, when the list stands for every identifier, or when no
+    occurrence is as old as the mark (the signatures were rebuilt whole, which logs no removal, and the occurrences
+    with them), every signature is ranked again and compared with its stored row. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
     tags=['derived'],
+    pre_hook=([] if target.type == 'spark' else ["{{ outflow_identity_create_logs() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "{{ outflow_log_removed_signatures() }}",
         "{{ outflow_identity_clear_changed_identifiers() }}",
+        "{{ outflow_watermark_set({'occurrences': ['int_identity__signature_occurrences', 'written_at']},
+            'int_identity__marks') }}",
+        "delete from {{ outflow_identity_log('int_identity__signatures__removed_for_persons') }}",
     ])
 ) }}
 
@@ -42,41 +50,53 @@
 {%- set stamped = 'person_changed_at' in (adapter.get_columns_in_relation(this) | map(attribute='name')
     | map('lower') | list) %}
 {%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) %}
+{%- set mark = outflow_watermark('occurrences', 'int_identity__marks') %}
 {%- if execute and stamped and listed is not none %}
-{%- set narrowed = run_query('select count(*) from ' ~ listed ~ ' where identifier_type is null').rows[0][0] == 0 %}
+{%- set state = run_query('select (select count(*) from ' ~ listed ~ ' where identifier_type is null), '
+    ~ '(select count(*) from ' ~ ref('int_identity__signature_occurrences') ~ ' where written_at <= ' ~ mark ~ ')'
+    ).rows[0] %}
+{%- set narrowed = state[0] == 0 and state[1] > 0 %}
 {%- endif %}
 {%- endif %}
 
 with
 {%- if narrowed %}
-changed_signatures as (
-    -- signatures new, gone, or with other natural columns or records than stored
-    select coalesce(signatures.signature_id, stored.signature_id) as signature_id
-    from {{ ref('int_identity__signatures') }} as signatures
-    full outer join {{ this }} as stored
-        on stored.signature_id = signatures.signature_id
-    where signatures.signature_id is null or stored.signature_id is null
-        {%- for c in natural + ['records'] %}
-        or stored.{{ c }} is distinct from signatures.{{ c }}
-        {%- endfor %}
-),
-
-touched as (
-    -- the signatures ranked again: those changed, those holding an identifier listed as changed, and every CRM and
-    -- order signature (their phone may change in place, and no stored column shows it)
-    select signature_id from changed_signatures
-    union
+listed_signatures as (
+    -- the signatures holding an identifier the identity step listed as changed
     select occurrences.signature_id
     from {{ ref('int_identity__signature_occurrences') }} as occurrences
     inner join {{ listed }} as listed
         on listed.identifier_type = occurrences.identifier_type
         and listed.identifier_value = occurrences.identifier_value
-    union
-    select signature_id from {{ ref('int_identity__signatures') }} where source in ('crm', 'order')
 ),
-{%- endif %}
 
-{%- if narrowed %}
+touched_occurrences as materialized (
+    -- the identifiers of the signatures ranked again: those written since the mark (an occurrence carries its
+    -- signature's stamp, and the newest stamps are read alone) and those holding a listed identifier
+    select signature_id, identifier_type, identifier_value
+    from {{ ref('int_identity__signature_occurrences') }}
+    where written_at > {{ mark }}
+    union
+    select signature_id, identifier_type, identifier_value
+    from {{ ref('int_identity__signature_occurrences') }}
+    where signature_id in (select signature_id from listed_signatures)
+),
+
+touched as (
+    -- the signatures compared with their stored rows: those ranked again and those removed since the mark
+    select signature_id from touched_occurrences
+    union
+    select signature_id from {{ outflow_identity_log('int_identity__signatures__removed_for_persons') }}
+),
+
+touched_signatures as (
+    -- the signatures ranked again, as they are: those written since the mark, then those only listed
+    select * from {{ ref('int_identity__signatures') }} where written_at > {{ mark }}
+    union all
+    select * from {{ ref('int_identity__signatures') }}
+    where written_at <= {{ mark }} and signature_id in (select signature_id from listed_signatures)
+),
+
 ranked as (
     -- the identifiers of the signatures ranked again that identify a person, strongest first per signature (a
     -- signature's identifiers are distinct, so the order is total)
@@ -92,12 +112,11 @@ ranked as (
                 occurrences.identifier_type,
                 occurrences.identifier_value
         ) as strength
-    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    from touched_occurrences as occurrences
     inner join {{ ref('int_identity__identifiers') }} as identifiers
         on identifiers.identifier_type = occurrences.identifier_type
         and identifiers.identifier_value = occurrences.identifier_value
     where identifiers.person_id is not null
-        and occurrences.signature_id in (select signature_id from touched)
 ),
 
 strongest as (
@@ -151,7 +170,7 @@ current_persons as (
         signatures.identifier_value,
         signatures.records
     from strongest
-    inner join {{ ref('int_identity__signatures') }} as signatures
+    inner join {{ 'touched_signatures' if narrowed else ref('int_identity__signatures') }} as signatures
         on signatures.signature_id = strongest.signature_id
 )
 
