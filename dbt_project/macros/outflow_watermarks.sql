@@ -64,7 +64,9 @@
     delete from {{ this }} where person_id is null
 {%- endmacro %}
 
-{#- fct_events' post-hook (the log's only reader): drop the removed signatures at or before its new mark `name`. -#}
+{#- fct_events' post-hook: drop the removed signatures at or before its new mark `name`, and at or before the mark of
+    the log's other reader, int_profiles__attribute_candidates (`person_changed_at` in int_profiles__marks, once it
+    has one), which may run after it in the same build. -#}
 {% macro outflow_prune_removed_signatures(name) -%}
     {%- set log = outflow_removed_signatures(this.schema) -%}
     {%- if adapter.get_relation(database=this.database, schema=this.schema,
@@ -73,6 +75,12 @@
         select max(value) from {{ outflow_watermarks_relation() }}
         where model = '{{ this.identifier }}' and name = '{{ name }}'
     )
+    {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier='int_profiles__marks') %}
+    and person_changed_at <= (
+        select coalesce(max(value), cast('9999-12-31' as timestamp)) from {{ outflow_watermarks_relation('int_profiles__marks') }}
+        where model = 'int_profiles__attribute_candidates' and name = 'person_changed_at'
+    )
+    {%- endif %}
     {%- else -%}
     select 1
     {%- endif -%}

@@ -3,14 +3,16 @@
     (macros/outflow_watermarks.sql):
 
     - int_profiles__candidates_signatures (signature_id, person_id): each signature's person as
-      int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed)
-      touches its previous person too;
+      int_profiles__attribute_candidates last read it, so a signature that moved to another person (or was removed:
+      int_identity__signature_persons_removed, profiles_removals_logged) touches its previous person too;
     - int_profiles__candidates_emails and __candidates_phones (identifier_value): the emails and phones that were
       usable (identified exactly one person) when it last ran, so one that became shared, or usable again, touches
       the persons of the web signatures, CRM contacts, orders and consent signatures that carry it;
-    - int_profiles__candidates_raw (source, record_key, fingerprint, identifier_value): each CRM contact's, order's
-      and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a consent
-      event's staged phone (its signature); it replaces int_profiles__candidates_records (staged fingerprints);
+    - int_profiles__candidates_fingerprints (source, record_key, fingerprint, identifier_value): each CRM contact's,
+      order's and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a
+      contact's email and a consent event's staged phone; the pre-hook writes this run's beside it
+      (__candidates_fingerprints_now) and the post-hook puts it in its place. It replaces
+      int_profiles__candidates_raw (an order's fingerprint held its buyer's country) and __candidates_records;
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
       stamp; int_profiles__survivors, dim_profiles and int_lead_scores__fit recompute the persons logged after their
       own mark, and dim_profiles and the fit drop what every reader has read.
@@ -21,7 +23,7 @@
 
 {#- The config of a model kept per person (the golden-record models and the fit score): delete+insert on person_id
     with the model's post-hooks; on Spark a table rebuilt whole, without them. -#}
-{% macro profiles_person_config(post_hook) -%}
+{% macro profiles_person_config(post_hook, pre_hook=[]) -%}
     {%- set incremental = target.type != 'spark' -%}
     {{ return({
         'materialized': 'incremental' if incremental else 'table',
@@ -29,6 +31,7 @@
         'incremental_strategy': 'delete+insert',
         'on_schema_change': 'fail',
         'tags': ['derived'],
+        'pre_hook': pre_hook if incremental else [],
         'post_hook': post_hook if incremental else [],
     }) }}
 {%- endmacro %}
@@ -64,12 +67,44 @@
     where touched_at > {{ outflow_watermark('touched_at', profiles_marks()) }}
 {%- endmacro %}
 
+{#- Whether the signatures removed since the candidates' mark are the ones int_identity__signature_persons logged
+    (int_identity__signature_persons_removed, kept until the candidates read it: outflow_prune_removed_signatures):
+    the log exists and some signature is as old as the mark. Else the signature persons were rebuilt whole since
+    (which logs no removal, and stamps every signature): each kept signature is looked up instead. -#}
+{% macro profiles_removals_logged() -%}
+    {%- set persons = ref('int_identity__signature_persons') -%}
+    {%- if not execute or adapter.get_relation(database=persons.database, schema=persons.schema,
+        identifier='int_identity__signature_persons_removed') is none -%}
+    {{ return(false) }}
+    {%- endif -%}
+    {%- set kept = run_query('select count(*) from (select 1 from ' ~ persons ~ ' where person_changed_at <= '
+        ~ outflow_watermark('person_changed_at', profiles_marks()) ~ ' limit 1) as kept').rows[0][0] -%}
+    {{ return(kept > 0) }}
+{%- endmacro %}
+
+{#- The signatures removed since the candidates' mark (signature_id), when logged (profiles_removals_logged). -#}
+{% macro profiles_removed_signatures() -%}
+    {%- set persons = ref('int_identity__signature_persons') -%}
+    select signature_id from {{ outflow_removed_signatures(persons.schema) }}
+    where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
+{%- endmacro %}
+
+{#- int_profiles__attribute_candidates' pre-hook: this run's fingerprints of the records, written once for the query
+    to compare with the kept ones and for the post-hook to keep. -#}
+{% macro profiles_candidates_pre_hook() -%}
+    drop table if exists {{ profiles_table('candidates_fingerprints_now') }};
+    create table {{ profiles_table('candidates_fingerprints_now') }} as
+    {{ profiles_record_fingerprints() }}
+{%- endmacro %}
+
 {#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
     without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
-    stamped since its mark or gone, the records' fingerprints and the usable emails. Then its marks (outflow_watermark_set). -#}
+    stamped since its mark or removed, the records' fingerprints (this run's, from the pre-hook) and the usable
+    emails. Then its marks (outflow_watermark_set). -#}
 {% macro profiles_candidates_post_hook() -%}
     {%- set signatures = ref('int_identity__signature_persons') -%}
     {%- set identifiers = ref('int_identity__identifiers') -%}
+    {%- set mark = outflow_watermark('person_changed_at', profiles_marks()) -%}
     create table if not exists {{ profiles_table('touched_persons') }} (person_id varchar(200), touched_at timestamp);
     insert into {{ profiles_table('touched_persons') }} (person_id, touched_at)
     select distinct person_id, observed_at from {{ this }} where field is null;
@@ -77,24 +112,27 @@
     create table if not exists {{ profiles_table('candidates_signatures') }} (
         signature_id varchar(400), person_id varchar(200)
     );
+    {%- if profiles_removals_logged() %}
+    delete from {{ profiles_table('candidates_signatures') }}
+    where signature_id in (
+        select signature_id from {{ signatures }} where person_changed_at > {{ mark }}
+        union all
+        {{ profiles_removed_signatures() }}
+    );
+    {%- else %}
     delete from {{ profiles_table('candidates_signatures') }} as kept
     where not exists (
         select 1 from {{ signatures }} as s
-        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ outflow_watermark('person_changed_at', profiles_marks()) }}
+        where s.signature_id = kept.signature_id and s.person_changed_at <= {{ mark }}
     );
+    {%- endif %}
     insert into {{ profiles_table('candidates_signatures') }} (signature_id, person_id)
     select signature_id, person_id from {{ signatures }}
-    where person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }};
+    where person_changed_at > {{ mark }};
     drop table if exists {{ profiles_table('candidates_records') }};
-    create table if not exists {{ profiles_table('candidates_raw') }} (
-        source varchar(20), record_key varchar(400), fingerprint varchar(64), identifier_value varchar(400)
-    );
-    delete from {{ profiles_table('candidates_raw') }};
-    insert into {{ profiles_table('candidates_raw') }} (source, record_key, fingerprint, identifier_value)
-    select records.source, records.record_key, records.fingerprint, consent.identifier_value
-    from ({{ profiles_record_fingerprints() }}) as records
-    left join ({{ profiles_consent_phones() }}) as consent
-        on records.source = 'consent' and consent.event_id = records.record_key
+    drop table if exists {{ profiles_table('candidates_raw') }};
+    drop table if exists {{ profiles_table('candidates_fingerprints') }};
+    alter table {{ profiles_table('candidates_fingerprints_now') }} rename to int_profiles__candidates_fingerprints
     {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
     create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
     delete from {{ profiles_table('candidates_' ~ kept) }} as kept
@@ -140,43 +178,55 @@
     {%- endif %}
 {%- endmacro %}
 
-{#- The staged phone consent events (event_id, identifier_value): the signature each belongs to. -#}
-{% macro profiles_consent_phones() -%}
-    select event_id, identifier_value from {{ ref('stg_consent__events') }}
-    where identifier_type = 'phone' and identifier_value is not null
-{%- endmacro %}
-
 {#- The fingerprint of each CRM contact, order and phone consent event as it arrived: (source, record_key,
-    fingerprint), an md5 of the raw columns its candidate rows are staged from, read from the raw tables without
-    staging them (the lookups staging joins, the email and phone normalization, give a raw value the same result
-    every run; a change of them needs --full-refresh, docs/incremental.md). An order's phone is read in the
-    country of its buyer's CRM contacts (stg_shop__order_countries), so that country is in its fingerprint. A
-    record whose fingerprint is not the one kept in int_profiles__candidates_raw is new or changed in place, with
-    or without a newer updated_at. Its person, and whether its email and phone are usable, are not in it: a
-    signature whose person changed is stamped, and the usable emails and phones are kept apart. -#}
+    fingerprint, identifier_value), an md5 of the record's source, key and the raw columns its candidate rows are
+    staged from, read from the raw tables without staging them (the lookups staging joins, the email and phone
+    normalization, give a raw value the same result every run; a change of them needs --full-refresh,
+    docs/incremental.md); one column, so that the records changed are one join of this run's fingerprints with
+    the kept ones. `identifier_value` is what ties a record to others: a CRM contact's email as
+    stg_shop__order_countries matches it (an order's phone is read in the country of its buyer's CRM contacts,
+    so a contact new, changed or deleted touches the orders of its email, now and as kept), a phone consent
+    event's staged phone (its signature). A record whose fingerprint is not a kept one is new or changed in
+    place, with or without a newer updated_at. Its person, and whether its email and phone are usable, are not in
+    it: a signature whose person changed is stamped, and the usable emails and phones are kept apart. -#}
 {% macro profiles_record_fingerprints() -%}
-    {%- set crm_columns = [] -%}
+    {%- set crm_columns = ["'crm'", 'crm.contact_id'] -%}
     {%- for c in ['updated_at', 'email', 'phone', 'country', 'first_name', 'last_name', 'company', 'job_title',
         'industry', 'employee_count', 'city', 'state', 'postal_code', 'gender', 'birth_date'] %}
     {%- do crm_columns.append('crm.' ~ c) %}
     {%- endfor -%}
-    select 'crm' as source, crm.contact_id as record_key, {{ profiles_fingerprint(crm_columns) }} as fingerprint
+    select 'crm' as source, crm.contact_id as record_key, {{ profiles_fingerprint(crm_columns) }} as fingerprint,
+        {{ normalize_email('crm.email') }} as identifier_value
     from {{ source('raw', 'crm_contacts') }} as crm
     union all
     select 'order', orders.order_id,
-        {{ profiles_fingerprint(['orders.ordered_at', 'orders.email', 'orders.phone', 'countries.country_raw']) }}
+        {{ profiles_fingerprint(["'order'", 'orders.order_id', 'orders.ordered_at', 'orders.email', 'orders.phone']) }},
+        cast(null as varchar)
     from {{ source('raw', 'orders') }} as orders
-    left join {{ ref('stg_shop__order_countries') }} as countries on countries.order_id = orders.order_id
     union all
     select 'consent', consent.event_id,
-        {{ profiles_fingerprint(['consent.identifier', 'consent.occurred_at']) }}
+        {{ profiles_fingerprint(["'consent'", 'consent.event_id', 'consent.identifier', 'consent.occurred_at']) }},
+        staged.identifier_value
     from {{ source('raw', 'consent_events') }} as consent
+    left join {{ ref('stg_consent__events') }} as staged
+        on staged.event_id = consent.event_id and staged.identifier_type = 'phone'
     where lower(consent.identifier_type) = 'phone'
 {%- endmacro %}
 
-{#- An md5 of the values, separated by the ASCII unit separator (chr(31)), a null written as the record separator
-    (chr(30)): control characters that the staged text columns do not hold. -#}
+{#- A fingerprint of the values: on DuckDB its 64-bit hash() of them (positional, a null hashed as such; about a
+    quarter of the CPU of an md5 of their text, measured at 300k people, docs/performance.md); elsewhere an md5 of
+    the values as text, separated by the ASCII unit separator (chr(31)), a null written as the record separator
+    (chr(30)): control characters that the staged text columns do not hold. A new engine version whose hash
+    differs makes every record look changed once: one run rewrites every person. -#}
 {% macro profiles_fingerprint(columns) -%}
+    {{ return(adapter.dispatch('profiles_fingerprint')(columns)) }}
+{%- endmacro %}
+
+{% macro duckdb__profiles_fingerprint(columns) -%}
+    hash({{ columns | join(', ') }})
+{%- endmacro %}
+
+{% macro default__profiles_fingerprint(columns) -%}
     md5(
         {%- for c in columns %}
         coalesce(cast({{ c }} as varchar), chr(30))

@@ -63,12 +63,32 @@ select
     orders.status,
     orders.ordered_at
 from {{ staging_records_of(ref('stg_shop__orders_base'), 'order_id', keys) }} as orders
-left join {{ ref('stg_shop__order_countries') }} as buyers on buyers.order_id = orders.order_id
+left join {% if keys is none %}{{ ref('stg_shop__order_countries') }}{% else -%}
+    ({{ stg_shop_order_countries_select(keys) }}){%- endif %} as buyers on buyers.order_id = orders.order_id
 left join {{ source('outflow_identity', 'countries') }} as countries on countries.country_raw = buyers.country_raw
 left join {{ source('outflow_identity', 'phones_e164') }} as phones
     on phones.phone_raw = orders.phone_raw
     and phones.region = coalesce(countries.iso2, {{ phone_default_region('order') }})
 left join {{ source('outflow_identity', 'emails') }} as emails on emails.email_raw = orders.email_raw
+{%- endmacro %}
+
+{#- The country of the person behind each order (stg_shop__order_countries), or of the orders in `keys` alone: the
+    CRM contacts read are then those of their emails. -#}
+{% macro stg_shop_order_countries_select(keys=none) -%}
+select orders.order_id, contacts.country_raw
+from {{ staging_records_of(source('raw', 'orders'), 'order_id', keys) }} as orders
+inner join (
+    select {{ normalize_email('email') }} as email, min(country) as country_raw
+    from {{ source('raw', 'crm_contacts') }}
+    where email is not null and country is not null
+    {%- if keys is not none %}
+        and {{ normalize_email('email') }} in (
+            select {{ normalize_email('email') }} from {{ source('raw', 'orders') }} where order_id in ({{ keys }})
+        )
+    {%- endif %}
+    group by 1
+    having count(distinct lower(trim(country))) = 1
+) as contacts on contacts.email = {{ normalize_email('orders.email') }}
 {%- endmacro %}
 
 {#- `relation`, or only its rows whose `key` is in the query `keys` (a derived table) -#}

@@ -5,14 +5,15 @@
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): a run rewrites only the persons
     touched since it last ran (docs/incremental.md): the persons, then and now, of the signatures stamped since its
     mark or gone; the persons of web signatures with an email event received since its mark (less the staging
-    lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not the
-    kept one (new, or changed in place: profiles_record_fingerprints), and of the records whose email or phone
-    became usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
+    lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not a
+    kept one (new, or changed in place: profiles_record_fingerprints, written once by the pre-hook), of the orders
+    whose buyer's CRM contacts changed (their phone's country), and of the records whose email or phone became
+    usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
--- depends_on: {{ ref('stg_shop__orders_base') }}, {{ ref('country_codes') }}
-{{ config(**profiles_person_config([
+-- depends_on: {{ ref('stg_shop__orders_base') }}, {{ ref('country_codes') }}, {{ ref('stg_consent__events') }}
+{{ config(**profiles_person_config(pre_hook=["{{ profiles_candidates_pre_hook() }}"], post_hook=[
     "{{ profiles_candidates_post_hook() }}",
     "{{ outflow_watermark_set({
         'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
@@ -23,7 +24,7 @@
     every stored person rewritten: a table from before this layout) -#}
 {%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')
     and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_phones')
-    and profiles_table_exists('candidates_raw') %}
+    and profiles_table_exists('candidates_fingerprints') %}
 {%- set earliest = [] %}
 {%- for field, rule in var('survivorship').items() if rule.prefer == 'earliest' %}
 {%- do earliest.append("'" ~ field ~ "'") %}
@@ -46,21 +47,19 @@ usable_phones as (
 {%- if touched_only %}
 {%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
 {%- set signatures_read = profiles_table('candidates_signatures') %}
-{%- set records_read = profiles_table('candidates_raw') %}
-
-records_now as (
-    -- each CRM contact's, order's and phone consent event's fingerprint as it arrived
-    {{ profiles_record_fingerprints() | indent(4) }}
-),
 
 records_changed as (
-    -- new, or changed in place (with or without a newer updated_at)
-    select source, record_key from records_now
-    where not exists (
-        select 1 from {{ records_read }} as kept
-        where kept.source = records_now.source and kept.record_key = records_now.record_key
-            and kept.fingerprint = records_now.fingerprint
-    )
+    -- the records new or changed in place (with or without a newer updated_at) as they are now (`now`), and
+    -- those changed or deleted as they were kept (not `now`): the fingerprints, which hold the record's source and
+    -- key, found on one side only
+    select
+        coalesce(records_now.source, kept.source) as source,
+        coalesce(records_now.record_key, kept.record_key) as record_key,
+        coalesce(records_now.identifier_value, kept.identifier_value) as identifier_value,
+        records_now.fingerprint is not null as now
+    from {{ profiles_table('candidates_fingerprints_now') }} as records_now
+    full outer join {{ profiles_table('candidates_fingerprints') }} as kept on kept.fingerprint = records_now.fingerprint
+    where records_now.fingerprint is null or kept.fingerprint is null
 ),
 
 {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %}
@@ -82,10 +81,14 @@ touched as (
     left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
     where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
     union all
-    -- signatures gone since
+    -- signatures gone since: their person then
     select kept.person_id, cast(null as varchar)
     from {{ signatures_read }} as kept
+    {%- if profiles_removals_logged() %}
+    where kept.signature_id in ({{ profiles_removed_signatures() }})
+    {%- else %}
     where not exists (select 1 from {{ persons }} as persons where persons.signature_id = kept.signature_id)
+    {%- endif %}
     union all
     -- web signatures with email events received since (restaged within the lookback), or whose email became
     -- usable or unusable
@@ -107,7 +110,15 @@ touched as (
     select persons.person_id, cast(null as varchar)
     from records_changed as changed
     inner join {{ persons }} as persons on persons.source = changed.source and persons.record_key = changed.record_key
-    where changed.source in ('crm', 'order')
+    where changed.source in ('crm', 'order') and changed.now
+    union all
+    -- orders whose buyer's CRM contacts changed, now or as kept: the country their phone is read in
+    select persons.person_id, cast(null as varchar)
+    from {{ source('raw', 'orders') }} as orders
+    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
+    where {{ normalize_email('orders.email') }} in (
+        select identifier_value from records_changed where source = 'crm'
+    )
     union all
     -- CRM contacts and orders whose email or phone became usable or unusable (their signature carries the
     -- phone with its extension, the candidate without)
@@ -127,16 +138,7 @@ touched as (
     select persons.person_id, cast(null as varchar)
     from {{ persons }} as persons
     inner join (
-        select identifier_value from ({{ profiles_consent_phones() }}) as consent
-        where event_id in (select record_key from records_changed where source = 'consent')
-        union
-        select kept.identifier_value from {{ records_read }} as kept
-        where kept.source = 'consent'
-            and not exists (
-                select 1 from records_now
-                where records_now.source = 'consent' and records_now.record_key = kept.record_key
-                    and records_now.fingerprint = kept.fingerprint
-            )
+        select identifier_value from records_changed where source = 'consent'
         union
         select identifier_value from phones_changed
     ) as consent
