@@ -389,3 +389,37 @@ def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
         wh.execute("drop table main.fct_events__written")  # as after a build from scratch: every event checked
     with pytest.raises(OutflowError, match="outflow_unique_written_fct_events_event_id"):
         run_dbt(["test", "--select", "fct_events"], **warehouse["build"])
+
+
+@pytest.mark.slow  # two builds of a small dataset per target
+def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: dict) -> None:
+    """The candidates find a removed signature in int_identity__signature_persons_removed, which fct_events prunes
+    (outflow_prune_removed_signatures): a removal that fct_events read in a run of its own, before the candidates
+    ran, must stay logged until they read it, and its person's candidates must then be gone."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        # a CRM contact that is its person's only record
+        removed = wh.execute(
+            "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
+            "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
+        ).fetchone()[0]
+        person = _person(wh, f"crm:{removed}")
+        assert wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates where person_id = ?", [person]
+        ).fetchone()[0] > 0
+        wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+    # the signature persons log the removal, and fct_events, run alone, reads it and prunes what it has read
+    run_dbt(["run", "--select", "+int_identity__signature_persons", "fct_events"], **warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        logged = wh.execute(
+            "select count(*) from main.int_identity__signature_persons_removed where source = 'crm' and record_key = ?",
+            [removed],
+        ).fetchone()[0]
+    assert logged == 1  # kept for the candidates, which have not read it
+    build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        left = wh.execute(
+            "select count(*) from main.int_profiles__attribute_candidates where person_id = ?", [person]
+        ).fetchone()[0]
+    assert left == 0  # the person's one record is gone, and so are its candidates

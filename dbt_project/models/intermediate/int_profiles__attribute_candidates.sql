@@ -49,14 +49,14 @@ usable_phones as (
 {%- set signatures_read = profiles_table('candidates_signatures') %}
 
 records_changed as (
-    -- the records new or changed in place (with or without a newer updated_at) as they are now (`now`), and
-    -- those changed or deleted as they were kept (not `now`): the fingerprints, which hold the record's source and
-    -- key, found on one side only
+    -- the records new or changed in place (with or without a newer updated_at) as they arrived (`arrived`), and
+    -- those changed or deleted as they were kept: the fingerprints, which hold the record's source and key, found
+    -- on one side only
     select
         coalesce(records_now.source, kept.source) as source,
         coalesce(records_now.record_key, kept.record_key) as record_key,
         coalesce(records_now.identifier_value, kept.identifier_value) as identifier_value,
-        records_now.fingerprint is not null as now
+        records_now.fingerprint is not null as arrived
     from {{ profiles_table('candidates_fingerprints_now') }} as records_now
     full outer join {{ profiles_table('candidates_fingerprints') }} as kept on kept.fingerprint = records_now.fingerprint
     where records_now.fingerprint is null or kept.fingerprint is null
@@ -98,7 +98,10 @@ touched as (
         select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
         where email_canonical is not null
             and received_at >= {{ outflow_watermark('web_received_at', profiles_marks()) }} - {{ lookback }}
-    ) as web on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    ) as web
+        -- the email first: a plain column to hash on (never null here), not the signature's null-safe form alone
+        on persons.email_canonical = web.email_canonical
+        and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
     where persons.source = 'web'
     union all
     select persons.person_id, cast(null as varchar)
@@ -110,7 +113,7 @@ touched as (
     select persons.person_id, cast(null as varchar)
     from records_changed as changed
     inner join {{ persons }} as persons on persons.source = changed.source and persons.record_key = changed.record_key
-    where changed.source in ('crm', 'order') and changed.now
+    where changed.source in ('crm', 'order') and changed.arrived
     union all
     -- orders whose buyer's CRM contacts changed, now or as kept: the country their phone is read in
     select persons.person_id, cast(null as varchar)
@@ -162,10 +165,21 @@ touched_persons as (
 ),
 {%- endif %}
 
+{%- if is_incremental() %}
+
+touched_signatures as (
+    -- the touched persons' signatures, read once for every part below
+    select source, record_key, cookie_id, user_id, email_canonical, identifier_type, identifier_value, person_id
+    from {{ persons }}
+    where person_id in (select person_id from touched_persons)
+),
+{%- endif %}
+{#- the signature persons the parts below read: the touched persons' alone on an incremental run -#}
+{%- set persons = 'touched_signatures' if is_incremental() else persons %}
+
 {#- an incremental run restages the touched persons' CRM contacts and orders alone (macros/staging_records.sql: the
     staging views' own SQL, restricted to their record keys first); a full build reads the views -#}
-{%- set touched_records = "select record_key from " ~ persons ~ " where source = '%s'"
-    ~ " and person_id in (select person_id from touched_persons)" %}
+{%- set touched_records = "select record_key from touched_signatures where source = '%s'" %}
 
 crm as (
     select persons.person_id, crm.*
@@ -175,9 +189,6 @@ crm as (
     from {{ ref('stg_crm__contacts') }} as crm
     {%- endif %}
     inner join {{ persons }} as persons on persons.source = 'crm' and persons.record_key = crm.contact_id
-    {%- if is_incremental() %}
-    where persons.person_id in (select person_id from touched_persons)
-    {%- endif %}
 ),
 
 crm_wide as (
@@ -213,9 +224,6 @@ orders as (
     from {{ ref('stg_shop__orders') }} as orders
     {%- endif %}
     inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
-    {%- if is_incremental() %}
-    where persons.person_id in (select person_id from touched_persons)
-    {%- endif %}
 ),
 
 consent_phones as (
@@ -225,9 +233,6 @@ consent_phones as (
         on persons.source = 'consent'
         and {{ outflow_same_signature('persons', 'consent', ['identifier_type', 'identifier_value']) }}
     where consent.identifier_type = 'phone' and consent.identifier_value is not null
-    {%- if is_incremental() %}
-        and persons.person_id in (select person_id from touched_persons)
-    {%- endif %}
 ),
 
 records as (
@@ -261,8 +266,7 @@ record_candidates as (
 {%- if is_incremental() %}
 
 touched_web as (
-    select cookie_id, user_id, email_canonical from {{ persons }} as persons
-    where source = 'web' and person_id in (select person_id from touched_persons)
+    select cookie_id, user_id, email_canonical from touched_signatures where source = 'web'
 ),
 {%- endif %}
 
