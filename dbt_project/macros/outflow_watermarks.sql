@@ -77,7 +77,8 @@
     )
     {%- if adapter.get_relation(database=this.database, schema=this.schema, identifier='int_profiles__marks') %}
     and person_changed_at <= (
-        select coalesce(max(value), cast('9999-12-31' as timestamp)) from {{ outflow_watermarks_relation('int_profiles__marks') }}
+        select coalesce(max(value), cast('9999-12-31' as timestamp))
+        from {{ outflow_watermarks_relation('int_profiles__marks') }}
         where model = 'int_profiles__attribute_candidates' and name = 'person_changed_at'
     )
     {%- endif %}

@@ -58,7 +58,8 @@ records_changed as (
         coalesce(records_now.identifier_value, kept.identifier_value) as identifier_value,
         records_now.fingerprint is not null as arrived
     from {{ profiles_table('candidates_fingerprints_now') }} as records_now
-    full outer join {{ profiles_table('candidates_fingerprints') }} as kept on kept.fingerprint = records_now.fingerprint
+    full outer join {{ profiles_table('candidates_fingerprints') }} as kept
+        on kept.fingerprint = records_now.fingerprint
     where records_now.fingerprint is null or kept.fingerprint is null
 ),
 
