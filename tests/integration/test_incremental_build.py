@@ -405,10 +405,11 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
             "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
         ).fetchone()[0]
         person = _person(wh, f"crm:{removed}")
-        assert wh.execute(
+        held = wh.execute(
             "select count(*) from main.int_profiles__attribute_candidates where person_id = ?", [person]
-        ).fetchone()[0] > 0
+        ).fetchone()[0]
         wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+    assert held > 0
     # the signature persons log the removal, and fct_events, run alone, reads it and prunes what it has read
     run_dbt(["run", "--select", "+int_identity__signature_persons", "fct_events"], **warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
