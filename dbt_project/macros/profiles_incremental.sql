@@ -11,7 +11,8 @@
     - int_profiles__candidates_fingerprints (source, record_key, fingerprint, identifier_value): each CRM contact's,
       order's and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a
       contact's email and a consent event's staged phone; the pre-hook writes this run's beside it
-      (__candidates_fingerprints_now) and the post-hook puts it in its place. It replaces
+      (__candidates_fingerprints_now, left in place until the next run, so that the compiled query can be run
+      again as it ran) and the post-hook copies it in its place. It replaces
       int_profiles__candidates_raw (an order's fingerprint held its buyer's country) and __candidates_records;
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
       stamp; int_profiles__survivors, dim_profiles and int_lead_scores__fit recompute the persons logged after their
@@ -132,7 +133,8 @@
     drop table if exists {{ profiles_table('candidates_records') }};
     drop table if exists {{ profiles_table('candidates_raw') }};
     drop table if exists {{ profiles_table('candidates_fingerprints') }};
-    alter table {{ profiles_table('candidates_fingerprints_now') }} rename to int_profiles__candidates_fingerprints
+    create table {{ profiles_table('candidates_fingerprints') }} as
+    select * from {{ profiles_table('candidates_fingerprints_now') }}
     {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
     create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
     delete from {{ profiles_table('candidates_' ~ kept) }} as kept
