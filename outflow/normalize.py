@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
+import polars as pl
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
@@ -107,6 +108,16 @@ def _no_domain() -> str:
     raise AssertionError("email-validator accepted an address without a domain")
 
 
+# RFC 5322's dot-atom (3.2.3) in ASCII: atext characters, dots only between them. email-validator accepts such a
+# local part whenever it is no longer than RFC 5321's 64 characters (4.5.3.1.1), in strict mode too, and keeps it as
+# typed: `validate_email(local + "@")` then fails only for the missing domain (tests/unit/test_normalize.py checks
+# it on email-validator's own test addresses and on random ones). Any other local part is validated.
+_ATEXT = "A-Za-z0-9" + "".join("\\" + c for c in "!#$%&'*+-/=?^_`{|}~")
+_DOT_ATOM = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+_DOT_ATOM_RE = re.compile(_DOT_ATOM)
+_LOCAL_MAX_LENGTH = 64
+
+
 class EmailChecker:
     """`email_checked` for many values, each distinct local part and each distinct domain validated once.
 
@@ -130,7 +141,7 @@ class EmailChecker:
         local, domain_text = text.split("@")
         if (reason := self._local(local)) is not None:
             return Email(None, None, f"invalid email: {reason}")
-        domain = self._domain(domain_text)
+        domain = self.domain(domain_text)
         if isinstance(domain, str):
             return Email(None, None, f"invalid email: {domain}")
         normalized, ascii_form = f"{local}@{domain[0]}", f"{local}@{domain[1]}"
@@ -140,6 +151,8 @@ class EmailChecker:
         return Email(address, canonical_address(address), None)
 
     def _local(self, text: str) -> str | None:
+        if len(text) <= _LOCAL_MAX_LENGTH and _DOT_ATOM_RE.fullmatch(text):
+            return None  # a dot-atom: valid without a call (see `_DOT_ATOM`)
         if text not in self.locals:
             try:
                 validate_email(text + "@", check_deliverability=False)
@@ -148,7 +161,8 @@ class EmailChecker:
                 self.locals[text] = None if str(e) == _no_domain() else str(e)
         return self.locals[text]
 
-    def _domain(self, text: str) -> tuple[str, str] | str:
+    def domain(self, text: str) -> tuple[str, str] | str:
+        """The domain's normalized and ASCII forms, or its rejection (validated once)."""
         if (known := self.domains.get(text)) is None:
             try:
                 valid = validate_email("a@" + text, check_deliverability=False)
@@ -157,6 +171,51 @@ class EmailChecker:
                 known = str(e)
             self.domains[text] = known
         return known
+
+
+def plain_emails(raws: pl.Series, checker: EmailChecker) -> pl.DataFrame:
+    """`email(raw)`'s address and matching form for each raw value of the usual kind, both null for the others.
+
+    The usual kind, decided for all values at once: printable ASCII (kept as typed but its outer spaces by
+    `email_text`) whose lower-cased text is a dot-atom local part of at most 64 characters (valid without a call,
+    see `_DOT_ATOM`), one `@` and a domain that `checker` finds valid with an ASCII normalized form, 200
+    characters at most in all. That is the path `email` takes for such a value, so the results are the same; each
+    distinct domain is validated once by `checker`. A value of any other kind needs `email`."""
+    text = pl.col("raw").str.strip_chars(" ")
+    frame = pl.DataFrame({"raw": raws}, schema={"raw": pl.String}).select(
+        pl.when(
+            pl.col("raw").str.contains(r"^[ -~]*$")  # printable ASCII
+            & ~text.str.contains(r"[ <:\"']")
+            & ~text.str.ends_with(".")
+            & (text.str.len_bytes() <= _SPLIT_MAX_LENGTH)
+        )
+        .then(text.str.to_lowercase().str.extract_groups(rf"^({_DOT_ATOM})@([^@]*)$"))
+        .struct.rename_fields(["local", "domain_text"])
+        .struct.unnest()
+    )
+    forms = {"domain_text": [], "domain": [], "ascii_length": []}
+    for text in frame.get_column("domain_text").drop_nulls().unique().to_list():
+        known = checker.domain(text)
+        if isinstance(known, tuple) and known[0].isascii():
+            forms["domain_text"].append(text)
+            forms["domain"].append(known[0].lower())
+            forms["ascii_length"].append(max(len(known[0]), len(known[1])))
+    local = pl.col("local")
+    tagless = local.str.extract(r"^([^+]*)", 1)
+    tagless = pl.when(tagless == "").then(local).otherwise(tagless)
+    gmail = pl.col("domain").is_in(["gmail.com", "googlemail.com"])
+    valid = (local.str.len_bytes() <= _LOCAL_MAX_LENGTH) & (
+        local.str.len_bytes() + 1 + pl.col("ascii_length") <= _SPLIT_MAX_LENGTH
+    )
+    schema = {"domain_text": pl.String, "domain": pl.String, "ascii_length": pl.Int64}
+    return frame.join(pl.DataFrame(forms, schema=schema), on="domain_text", how="left", maintain_order="left").select(
+        address=pl.when(valid).then(pl.concat_str(local, pl.lit("@"), pl.col("domain"))),
+        canonical=pl.when(valid).then(
+            pl.when(gmail)
+            .then(pl.concat_str(tagless.str.replace_all(".", "", literal=True), pl.lit("@gmail.com")))
+            .otherwise(pl.concat_str(tagless, pl.lit("@"), pl.col("domain")))
+        ),
+    )
 
 
 def canonical_address(address: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import polars as pl
 import pyarrow as pa
 
 from outflow import normalize
@@ -100,13 +101,16 @@ def normalize_phones(wh: Warehouse) -> int:
     return len(raws)
 
 
-def _emails(raws: list[str], domains: dict | None = None) -> list[normalize.Email]:
-    """`normalize.email` of each raw value, validated once per cleaned value (234k raw values are 142k cleaned at
-    100k people), each distinct local part and domain once (`normalize.EmailChecker`: 135k local parts, 4k
-    domains). An ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is
-    checked again as typed, so its reason quotes what was typed. `domains` carries the domains' results from one
-    chunk to the next."""
+def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
+    """The lookup's rows for `raws`: `normalize.email` of each raw value. Values of the usual kind are normalized
+    all at once (`normalize.plain_emails`: at 300k people 96% of the raw values); the others one at a time,
+    validated once per cleaned value, each distinct local part and domain once (`normalize.EmailChecker`). An
+    ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is checked again as
+    typed, so its reason quotes what was typed. `domains` carries the domains' results from one chunk to the
+    next."""
     checker = normalize.EmailChecker(domains)
+    plain = normalize.plain_emails(raws, checker)
+    rest = plain.get_column("address").is_null().arg_true()
     checked: dict[str, normalize.Email] = {}
 
     def check(text: str) -> normalize.Email:
@@ -115,14 +119,26 @@ def _emails(raws: list[str], domains: dict | None = None) -> list[normalize.Emai
         return checked[text]
 
     out = []
-    for raw in raws:
+    for raw in raws.gather(rest).to_list():
         text = normalize.email_text(raw)
         if isinstance(text, str):
             folded = check(text.lower() if text.isascii() else text)
             text = folded if folded.address is not None else check(text)
         out.append(text)
-    return out
+    def column(values: pl.Series, attr: str) -> pl.Series:
+        return values.scatter(rest, pl.Series([getattr(e, attr) for e in out], dtype=pl.String))
 
+    return pl.DataFrame(
+        {
+            "email_raw": raws,
+            "email_address": column(plain.get_column("address"), "address"),
+            "email_canonical": column(plain.get_column("canonical"), "canonical"),
+            "reject_reason": column(pl.Series([None] * len(raws), dtype=pl.String), "reason"),
+        }
+    )
+
+
+_STRINGS = pa.schema([(name, pa.string()) for name in ("email_raw", "email_address", "email_canonical", "reject_reason")])
 
 #: How many raw emails the email step holds as Python strings at once (its memory: about 0.2 GB per 100,000)
 EMAIL_CHUNK = 200_000
@@ -141,19 +157,8 @@ def normalize_emails(wh: Warehouse) -> int:
     ).column("email_raw")
     domains: dict = {}
     for start in range(0, len(new), EMAIL_CHUNK):
-        raws = new.slice(start, EMAIL_CHUNK).to_pylist()
-        parsed = _emails(raws, domains)
-        wh.write_arrow(
-            EMAILS,
-            _strings(
-                {
-                    "email_raw": raws,
-                    "email_address": [p.address for p in parsed],
-                    "email_canonical": [p.canonical for p in parsed],
-                    "reject_reason": [p.reason for p in parsed],
-                }
-            ),
-        )
+        rows = _emails(pl.Series(new.slice(start, EMAIL_CHUNK), dtype=pl.String), domains)
+        wh.write_arrow(EMAILS, rows.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(_STRINGS))
     if len(new):
         log.info("emails: %d new raw emails normalized", len(new))
     return len(new)

@@ -1,5 +1,7 @@
 """One case per rule of outflow.normalize (pure functions, no warehouse)."""
 
+import string
+
 import pytest
 
 from outflow.normalize import clean_text, country_iso2, email, phone
@@ -134,7 +136,21 @@ def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_valu
         "not an email",
         "",
     ]
-    assert _emails(raws) == [email(r) for r in raws]
+    assert _step_rows(raws) == [(r, *_email_row(r)) for r in raws]
+
+
+def _email_row(raw):
+    result = email(raw)
+    return result.address, result.canonical, result.reason
+
+
+def _step_rows(raws):
+    """The email step's lookup rows for `raws` (`outflow.phones._emails`), as tuples."""
+    import polars as pl
+
+    from outflow.phones import _emails
+
+    return list(_emails(pl.Series(raws, dtype=pl.String)).iter_rows())
 
 
 # Texts as `email_text` leaves them: each takes the split check (one `@`, ASCII, no quotes or angle brackets, short)
@@ -179,10 +195,11 @@ def test_the_email_checker_checks_each_part_once_with_the_same_result_as_the_who
     checker = EmailChecker()
     texts = CHECKED_TEXTS + [t.upper() for t in CHECKED_TEXTS] + ["bob@example.com", "bob@localhost"]
     assert [checker(t) for t in texts] == [email_checked(t) for t in texts]
-    assert {"ann", "bob", "ann..b"} <= checker.locals.keys()  # the split check ran...
-    assert checker.locals["ann..b"] is not None and checker.locals["ann"] is None
+    assert {"ann..b", "Ann(x)", "a" * 65} <= checker.locals.keys()  # the split check ran...
+    assert checker.locals["ann..b"] is not None and checker.locals["a" * 65] is None
     assert isinstance(checker.domains["localhost"], str)  # ...once per part (a domain's rejection is kept too)
     assert not {"jörg", "l" * 64, "m" * 60} & checker.locals.keys()  # and not on the others
+    assert not {"ann", "bob", "ann.smith", "a" * 64} & checker.locals.keys()  # dot-atoms: valid without a call
 
 
 PHONE_PAIRS = [
@@ -251,3 +268,106 @@ def test_email_text_keeps_a_plain_value_as_typed_and_cleans_the_others(raw, text
     from outflow.normalize import email_text
 
     assert email_text(raw) == text
+
+
+def _random_locals(rng, n):
+    """Local parts of every kind: mostly atext and dots (dot-atoms and near misses: leading, trailing or double
+    dots, 64 characters or more), some with characters a dot-atom cannot hold (space, quote, parentheses,
+    backslash, `@`, non-ASCII, controls)."""
+    atext = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"
+    odd = ' "(),:;<>@[\\]\x7f\tλéü\u200b'
+    out = []
+    for i in range(n):
+        alphabet = atext + "." * 8 + (odd if i % 4 == 0 else "")
+        length = rng.choice([0, 1, 2, 5, 10, 20, 40, 63, 64, 65, 70]) if i % 10 == 0 else rng.randint(1, 25)
+        out.append("".join(rng.choice(alphabet) for _ in range(length)))
+    return out
+
+
+def test_a_dot_atom_local_part_is_valid_without_a_call_as_email_validator_says():
+    import random
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from outflow.normalize import EmailChecker, _no_domain
+
+    def validated(local):
+        try:
+            validate_email(local + "@", check_deliverability=False)
+        except EmailNotValidError as e:
+            return None if str(e) == _no_domain() else str(e)
+        raise AssertionError(local)
+
+    locals_ = _random_locals(random.Random(5), 20_000) + [
+        "a",
+        "a.b",
+        "a" * 64,
+        "a" * 65,
+        "!#$%&'*+-/=?^_`.{|}~",
+        "user+mailbox/department=shipping",
+        ".a",
+        "a.",
+        "a..b",
+        "",
+        'a"b',
+        "a b",
+        "a\\b",
+        "jörg",
+        "INFO",
+    ]
+    checker = EmailChecker()
+    assert [checker._local(x) for x in locals_] == [validated(x) for x in locals_]
+    assert len(checker.locals) < len(set(locals_)) / 2  # most were dot-atoms, taken as valid without a call
+
+
+@pytest.fixture(scope="module")
+def hard_values(tmp_path_factory):
+    """Every raw email, phone and country of a small dataset of the generator's hard mode."""
+    import polars as pl
+
+    from outflow.generate import generate
+
+    out = tmp_path_factory.mktemp("hard")
+    generate(1500, 11, out, hard=True)
+    frames = [pl.read_parquet(f) for f in sorted(out.glob("raw/**/*.parquet"))]
+    return {
+        column: sorted({v for f in frames if column in f.columns for v in f.get_column(column).drop_nulls()})
+        for column in ("email", "phone", "country")
+    }
+
+
+def test_the_email_step_gives_each_raw_value_what_email_gives(hard_values):
+    """The step's rows (most values of the usual kind normalized all at once, the others one at a time) equal
+    `email` of each value: the generator's hard mode, the checker's texts in several spellings, random addresses."""
+    import random
+
+    import polars as pl
+
+    from outflow.normalize import EmailChecker, plain_emails
+
+    rng = random.Random(3)
+    domains = [
+        "example.com",
+        "Example.COM",
+        "gmail.com",
+        "GoogleMail.com",
+        "localhost",
+        "exa_mple.com",
+        "xn--bcher-kva.example",
+        "bücher.example",
+        "-x.com",
+        "x..com",
+        "",
+        ".".join(["b" * 60] * 3) + ".com",
+        "[192.0.2.1]",
+    ]
+    addresses = [f"{local}@{rng.choice(domains)}" for local in _random_locals(rng, 5_000)]
+    spellings = [
+        form
+        for text in CHECKED_TEXTS
+        for form in (text, text.upper(), f" {text} ", f"<{text}>", f"Ann <{text}>", f"mailto:{text}", f"{text}.")
+    ]
+    raws = hard_values["email"] + spellings + addresses + ["", " ", "\u200b", "no at sign", "a@b@c.com", "@"]
+    assert _step_rows(raws) == [(r, *_email_row(r)) for r in raws]
+    plain = plain_emails(pl.Series(raws), EmailChecker()).get_column("address").is_not_null().sum()
+    assert len(raws) / 4 < plain < len(raws)  # both paths taken: all at once and one at a time
