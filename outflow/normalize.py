@@ -262,13 +262,69 @@ def phone_text(raw: str | None) -> str | Phone:
 def phone_parsed(text: str, region: str | None) -> Phone:
     """The second part of `phone`: `phone_text`'s result parsed and checked with phonenumbers."""
     try:
-        number = phonenumbers.parse(text, region)
+        number = _international(text) or phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as e:
         return Phone(None, None, f"not a phone number: {e}")
-    if not phonenumbers.is_valid_number(number):
+    if not _is_valid(number):
         where = f"for region {region}" if region and not text.startswith("+") else "for its country code"
         return Phone(None, None, f"not a valid number {where}")
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number.extension, None)
+
+
+@cache
+def _main_region(country_code: int) -> str | None:
+    """The main region of a country code shared by several (the US for 1, Great Britain for 44) when phonenumbers
+    tells its numbers by their type alone (no leading-digits pattern); else None."""
+    regions = phonenumbers.region_codes_for_country_code(country_code)
+    main = phonenumbers.PhoneMetadata.metadata_for_region(regions[0]) if len(regions) > 1 else None
+    return regions[0] if main is not None and main.leading_digits is None else None
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_valid_number`, sooner for a number of its country code's main region.
+
+    `is_valid_number` finds the number's region (`region_code_for_number`: the first region of the country code,
+    in phonenumbers' order, that the number's leading digits or type fit) and checks the number's type there. The
+    main region comes first; without a leading-digits pattern it is the number's region exactly when the number
+    is valid there. So a number valid for the main region is valid, found with one type check where
+    `is_valid_number` makes two; any other is checked by `is_valid_number`."""
+    main = _main_region(number.country_code)
+    return (main is not None and phonenumbers.is_valid_number_for_region(number, main)) or (
+        phonenumbers.is_valid_number(number)
+    )
+
+
+_INTERNATIONAL_RE = re.compile(r"\+([1-9][0-9]{2,})")
+
+
+def _international(text: str) -> phonenumbers.PhoneNumber | None:
+    """`phonenumbers.parse(text)` for a `+` and digits whose reading is evident, without parsing; else None.
+
+    phonenumbers reads such a text as its country code (the shortest of the first one to three digits that is
+    one), then the national number; it strips a national prefix there if the country's pattern for it matches
+    (`PhoneMetadata.national_prefix_for_parsing`: `1` in the US, `0` in Great Britain, more in Argentina or
+    Brazil), marks leading zeros, and rejects national numbers of fewer than 2 or more than 17 digits. A national
+    number that has none of these is evident: the number is built from the two parts as `parse` would build it
+    (tests/unit/test_normalize.py compares them). About half of `parse`'s cost, and most numbers written `+`."""
+    match = _INTERNATIONAL_RE.fullmatch(text)
+    if match is None:
+        return None
+    digits = match.group(1)
+    for size in (1, 2, 3):
+        if (code := int(digits[:size])) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code)
+    )
+    prefix = metadata and metadata.national_prefix_for_parsing
+    if metadata is None or (prefix and re.match(prefix, national)):
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
 
 
 # A number written with digits, spaces, dots, dashes and parentheses only (and a leading `+`)
@@ -299,9 +355,33 @@ class PhoneChecker:
             digits = _NOT_DIGIT_RE.sub("", text)
             if len(digits) >= 3:
                 key = ("+" + digits, None) if text.startswith("+") else (digits, region)
-        if (known := self.parsed.get(key)) is None:
-            known = self.parsed[key] = phone_parsed(*key)
+        return self.key(*key)
+
+    def key(self, text: str, region: str | None) -> Phone:
+        """`phone_parsed(text, region)`, once per (text, region)."""
+        if (known := self.parsed.get((text, region))) is None:
+            known = self.parsed[(text, region)] = phone_parsed(text, region)
         return known
+
+
+def plain_phone_keys(raws: pl.Series, regions: pl.Series) -> pl.DataFrame:
+    """`PhoneChecker`'s key (number, region) of each (raw, region) pair written plainly, both null for the others.
+
+    Written plainly: up to 100 characters of digits, spaces, dots, dashes and parentheses, with a `+` only at the
+    start, at least three digits. `phone_text` leaves such a value as it is but its spaces and a `00` prefix
+    (read as `+`), so its key is its digits (without that `00`) and the region, or `+`, the digits and no region.
+    Decided for all pairs at once; a pair of any other kind needs `PhoneChecker`."""
+    raw = pl.col("raw")
+    plus = raw.str.contains(r"^ *\+")
+    double_zero = raw.str.contains(r"^[ (]*00")
+    digits = raw.str.replace_all(r"[^0-9]", "")
+    digits = pl.when(double_zero).then(digits.str.slice(2)).otherwise(digits)
+    plain = raw.str.contains(r"^ *\+?[0-9 .()-]*$") & (raw.str.len_chars() <= 100) & (digits.str.len_bytes() >= 3)
+    international = plus | double_zero
+    return pl.DataFrame({"raw": raws, "region": regions}, schema={"raw": pl.String, "region": pl.String}).select(
+        number=pl.when(plain).then(pl.when(international).then(pl.concat_str(pl.lit("+"), digits)).otherwise(digits)),
+        key_region=pl.when(plain & ~international).then(pl.col("region")),
+    )
 
 
 # Names people use that are not a country's name in any language pycountry knows.

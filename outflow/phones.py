@@ -53,6 +53,12 @@ def _strings(columns: dict[str, list]) -> pa.Table:
     return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
 
+def _string_table(frame: pl.DataFrame) -> pa.Table:
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(
+        pa.schema([(c, pa.string()) for c in frame.columns])
+    )
+
+
 def normalize_countries(wh: Warehouse) -> int:
     """Resolve the raw country names the lookup has not seen with pycountry; return how many."""
     ensure_lookup(wh)
@@ -66,10 +72,34 @@ def normalize_countries(wh: Warehouse) -> int:
     return len(raws)
 
 
-def _phones(raws: list[str], regions: list[str | None]) -> list[normalize.Phone]:
-    """`normalize.phone` of each (raw, region) pair, each distinct number parsed once (`normalize.PhoneChecker`)."""
+def _phones(raws: pl.Series, regions: pl.Series) -> pl.DataFrame:
+    """`normalize.phone` of each (raw, region) pair: columns e164, extension, reason. Pairs written plainly get
+    their key all at once (`normalize.plain_phone_keys`: at 300k people every pair), the others one at a time
+    (`normalize.PhoneChecker`); each distinct key is parsed once."""
     check = normalize.PhoneChecker()
-    return [check(r, g) for r, g in zip(raws, regions, strict=True)]
+    keys = normalize.plain_phone_keys(raws, regions)
+    rest = keys.get_column("number").is_null().arg_true()
+    out = [check(r, g) for r, g in zip(raws.gather(rest).to_list(), regions.gather(rest).to_list(), strict=True)]
+    distinct = keys.filter(pl.col("number").is_not_null()).unique()
+    parsed = [check.key(n, g) for n, g in distinct.iter_rows()]
+    looked_up = keys.join(
+        distinct.with_columns(
+            **{
+                attr: pl.Series([getattr(p, attr) for p in parsed], dtype=pl.String)
+                for attr in ("e164", "extension", "reason")
+            }
+        ),
+        on=["number", "key_region"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    return pl.DataFrame(
+        {
+            attr: looked_up.get_column(attr).scatter(rest, pl.Series([getattr(p, attr) for p in out], dtype=pl.String))
+            for attr in ("e164", "extension", "reason")
+        }
+    )
 
 
 def normalize_phones(wh: Warehouse) -> int:
@@ -83,22 +113,16 @@ def normalize_phones(wh: Warehouse) -> int:
     )
     if not new.num_rows:
         return 0
-    raws, regions = new.column("phone_raw").to_pylist(), new.column("region").to_pylist()
-    parsed = _phones(raws, regions)
-    wh.write_arrow(
-        LOOKUP,
-        _strings(
-            {
-                "phone_raw": raws,
-                "region": regions,
-                "phone_e164": [p.e164 for p in parsed],
-                "phone_extension": [p.extension for p in parsed],
-                "reject_reason": [p.reason for p in parsed],
-            }
-        ),
+    pairs = pl.from_arrow(new)
+    parsed = _phones(pairs.get_column("phone_raw"), pairs.get_column("region"))
+    rows = pairs.with_columns(
+        phone_e164=parsed.get_column("e164"),
+        phone_extension=parsed.get_column("extension"),
+        reject_reason=parsed.get_column("reason"),
     )
-    log.info("phones: %d new (phone, region) pairs normalized", len(raws))
-    return len(raws)
+    wh.write_arrow(LOOKUP, _string_table(rows))
+    log.info("phones: %d new (phone, region) pairs normalized", rows.height)
+    return rows.height
 
 
 def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
@@ -125,6 +149,7 @@ def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
             folded = check(text.lower() if text.isascii() else text)
             text = folded if folded.address is not None else check(text)
         out.append(text)
+
     def column(values: pl.Series, attr: str) -> pl.Series:
         return values.scatter(rest, pl.Series([getattr(e, attr) for e in out], dtype=pl.String))
 
@@ -137,8 +162,6 @@ def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
         }
     )
 
-
-_STRINGS = pa.schema([(name, pa.string()) for name in ("email_raw", "email_address", "email_canonical", "reject_reason")])
 
 #: How many raw emails the email step holds as Python strings at once (its memory: about 0.2 GB per 100,000)
 EMAIL_CHUNK = 200_000
@@ -158,7 +181,7 @@ def normalize_emails(wh: Warehouse) -> int:
     domains: dict = {}
     for start in range(0, len(new), EMAIL_CHUNK):
         rows = _emails(pl.Series(new.slice(start, EMAIL_CHUNK), dtype=pl.String), domains)
-        wh.write_arrow(EMAILS, rows.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(_STRINGS))
+        wh.write_arrow(EMAILS, _string_table(rows))
     if len(new):
         log.info("emails: %d new raw emails normalized", len(new))
     return len(new)

@@ -120,7 +120,6 @@ def test_unknown_country_is_none():
 
 
 def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_value_its_own_result():
-    from outflow.phones import _emails
 
     raws = [
         "ann@example.com",
@@ -371,3 +370,84 @@ def test_the_email_step_gives_each_raw_value_what_email_gives(hard_values):
     assert _step_rows(raws) == [(r, *_email_row(r)) for r in raws]
     plain = plain_emails(pl.Series(raws), EmailChecker()).get_column("address").is_not_null().sum()
     assert len(raws) / 4 < plain < len(raws)  # both paths taken: all at once and one at a time
+
+
+def _phone_texts():
+    """`+` and digits of every kind: libphonenumber's example number of each region, non-geographic code and number
+    type (as written, with a national prefix or a 0 after the country code, cut short and made long), and random
+    digits after every country code, and after unknown ones."""
+    import random
+
+    import phonenumbers
+
+    examples = [
+        phonenumbers.example_number_for_type(region, kind)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in range(12)
+    ] + [
+        phonenumbers.example_number_for_non_geo_entity(code)
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+    ]
+    texts = set()
+    for n in filter(None, examples):
+        national = phonenumbers.national_significant_number(n)
+        prefix = phonenumbers.ndd_prefix_for_region(phonenumbers.region_code_for_number(n) or "ZZ", True) or ""
+        for digits in (national, prefix + national, "0" + national, national[:-2], national + "12", "1" + national):
+            texts.add(f"+{n.country_code}{digits}")
+    rng = random.Random(9)
+    for code in [*sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE), 0, 28, 999]:
+        for _ in range(40):
+            texts.add(f"+{code}" + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 19))))
+    return sorted(texts)
+
+
+def test_an_evident_international_number_is_built_as_parse_reads_it(hard_values):
+    import phonenumbers
+
+    from outflow.normalize import _international
+
+    texts = _phone_texts() + ["+" + "".join(filter(str.isdigit, p)) for p in hard_values["phone"] if "+" in p]
+
+    def parsed(text):
+        try:
+            return phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            return "rejected"
+
+    built = [(t, _international(t)) for t in texts]
+    assert [(t, n) for t, n in built if n is not None] == [(t, parsed(t)) for t, n in built if n is not None]
+    assert len(texts) / 2 < sum(n is not None for _, n in built) < len(texts)  # most evident, some left to parse
+
+
+def test_validity_checked_in_the_main_region_first_is_phonenumbers_validity(hard_values):
+    import phonenumbers
+
+    from outflow.normalize import _is_valid
+
+    numbers = []
+    for text in _phone_texts() + hard_values["phone"]:
+        for region in ("US", "GB", "AU", "IT", "CA"):
+            try:
+                numbers.append(phonenumbers.parse(text, region))
+            except phonenumbers.NumberParseException:
+                pass
+    assert [_is_valid(n) for n in numbers] == [phonenumbers.is_valid_number(n) for n in numbers]
+    assert {n.country_code for n in numbers if phonenumbers.is_valid_number(n)} >= {1, 44, 61, 39}
+
+
+def test_the_phone_step_gives_each_pair_what_phone_gives(hard_values):
+    """The step's rows (pairs written plainly keyed all at once, the others one at a time) equal `phone` of each
+    pair: the generator's hard mode and the checker's pairs, in several regions."""
+    import polars as pl
+
+    from outflow.normalize import plain_phone_keys
+    from outflow.phones import _phones
+
+    spellings = [f" {r}" for r, _ in PHONE_PAIRS] + ["(00 44) 20 7946 0958", "00 1", "+ 44 20 7946 0958", "+44+20"]
+    raws = hard_values["phone"] + [r for r, _ in PHONE_PAIRS] + spellings + ["1" * 101, " " * 120 + "2122068963"]
+    pairs = [(r, g) for r in raws for g in ("US", "GB", "DE", None)]
+    raw, region = pl.Series([r for r, _ in pairs], dtype=pl.String), pl.Series([g for _, g in pairs], dtype=pl.String)
+    got = _phones(raw, region)
+    assert list(got.iter_rows()) == [tuple(vars(phone(r, g)).values()) for r, g in pairs]
+    keys = plain_phone_keys(raw, region).get_column("number")
+    assert len(pairs) / 2 < keys.is_not_null().sum() < len(pairs)  # both paths taken
