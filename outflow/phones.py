@@ -59,6 +59,11 @@ def _string_table(frame: pl.DataFrame) -> pa.Table:
     )
 
 
+def _filled(column: pl.Series, rows: pl.Series, results: list, attr: str) -> pl.Series:
+    """`column` with each of `rows` set to that result's `attr` (the values normalized one at a time)."""
+    return column.scatter(rows, pl.Series([getattr(r, attr) for r in results], dtype=pl.String))
+
+
 def normalize_countries(wh: Warehouse) -> int:
     """Resolve the raw country names the lookup has not seen with pycountry; return how many."""
     ensure_lookup(wh)
@@ -95,10 +100,7 @@ def _phones(raws: pl.Series, regions: pl.Series) -> pl.DataFrame:
         maintain_order="left",
     )
     return pl.DataFrame(
-        {
-            attr: looked_up.get_column(attr).scatter(rest, pl.Series([getattr(p, attr) for p in out], dtype=pl.String))
-            for attr in ("e164", "extension", "reason")
-        }
+        {attr: _filled(looked_up.get_column(attr), rest, out, attr) for attr in ("e164", "extension", "reason")}
     )
 
 
@@ -127,7 +129,7 @@ def normalize_phones(wh: Warehouse) -> int:
 
 def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
     """The lookup's rows for `raws`: `normalize.email` of each raw value. Values of the usual kind are normalized
-    all at once (`normalize.plain_emails`: at 300k people 96% of the raw values); the others one at a time,
+    all at once (`normalize.plain_emails`: at 300k people every raw value); the others one at a time,
     validated once per cleaned value, each distinct local part and domain once (`normalize.EmailChecker`). An
     ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is checked again as
     typed, so its reason quotes what was typed. `domains` carries the domains' results from one chunk to the
@@ -149,21 +151,17 @@ def _emails(raws: pl.Series, domains: dict | None = None) -> pl.DataFrame:
             folded = check(text.lower() if text.isascii() else text)
             text = folded if folded.address is not None else check(text)
         out.append(text)
-
-    def column(values: pl.Series, attr: str) -> pl.Series:
-        return values.scatter(rest, pl.Series([getattr(e, attr) for e in out], dtype=pl.String))
-
     return pl.DataFrame(
         {
             "email_raw": raws,
-            "email_address": column(plain.get_column("address"), "address"),
-            "email_canonical": column(plain.get_column("canonical"), "canonical"),
-            "reject_reason": column(pl.Series([None] * len(raws), dtype=pl.String), "reason"),
+            "email_address": _filled(plain.get_column("address"), rest, out, "address"),
+            "email_canonical": _filled(plain.get_column("canonical"), rest, out, "canonical"),
+            "reject_reason": _filled(pl.Series([None] * len(raws), dtype=pl.String), rest, out, "reason"),
         }
     )
 
 
-#: How many raw emails the email step holds as Python strings at once (its memory: about 0.2 GB per 100,000)
+#: How many raw emails the email step normalizes and writes at once (its memory is a chunk's)
 EMAIL_CHUNK = 200_000
 
 
