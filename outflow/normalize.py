@@ -130,12 +130,12 @@ class EmailChecker:
     domain as `a@domain` (its normalized and ASCII forms, or its rejection). A valid ASCII local part without
     quotes is kept as typed, and the address is lower-cased: the same result and the same rejection reason as
     `email_checked`, at about a third of its cost (the domain's IDNA checks are most of it). Any other text is
-    validated whole. `domains` may be shared between checkers (a few thousand at 1M people); `locals` grows with
-    the values checked."""
+    validated whole. A dot-atom local part is valid without a call (`_DOT_ATOM`), so `locals` holds only the
+    others; `domains` holds every domain checked (a few thousand at 1M people)."""
 
-    def __init__(self, domains: dict[str, tuple[str, str] | str] | None = None) -> None:
+    def __init__(self) -> None:
         self.locals: dict[str, str | None] = {}  # None: valid; else the rejection
-        self.domains: dict[str, tuple[str, str] | str] = {} if domains is None else domains
+        self.domains: dict[str, tuple[str, str] | str] = {}
 
     def __call__(self, text: str) -> Email:
         if len(text) > _SPLIT_MAX_LENGTH or not text.isascii() or text.count("@") != 1 or '"' in text or "<" in text:
