@@ -13,7 +13,9 @@ records every rejection with its reason, so a value is never dropped silently.
 - `country_iso2` resolves a country name, code or native name (España, Sverige, Brasil) with pycountry.
 
 `EmailChecker` and `PhoneChecker` give the same results for many values at a time, at less cost: each distinct
-local part, domain and number is checked once.
+local part, domain and number is checked once. `plain_emails` and `plain_phone_keys` do the usual values' part of
+that for all of them at once, in polars; a dot-atom local part, an evident `+` number and a number valid in its
+country code's main region skip part of the libraries' work (each proven equal in tests/unit/test_normalize.py).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from dataclasses import dataclass
 from functools import cache
 
 import phonenumbers
+import polars as pl
 import pycountry
 from email_validator import EmailNotValidError, validate_email
 
@@ -107,6 +110,16 @@ def _no_domain() -> str:
     raise AssertionError("email-validator accepted an address without a domain")
 
 
+# RFC 5322's dot-atom (3.2.3) in ASCII: atext characters, dots only between them. email-validator accepts such a
+# local part whenever it is no longer than RFC 5321's 64 characters (4.5.3.1.1), in strict mode too, and keeps it as
+# typed: `validate_email(local + "@")` then fails only for the missing domain (tests/unit/test_normalize.py checks
+# it on email-validator's own test addresses and on random ones). Any other local part is validated.
+_ATEXT = "A-Za-z0-9" + "".join("\\" + c for c in "!#$%&'*+-/=?^_`{|}~")
+_DOT_ATOM = rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*"
+_DOT_ATOM_RE = re.compile(_DOT_ATOM)
+_LOCAL_MAX_LENGTH = 64
+
+
 class EmailChecker:
     """`email_checked` for many values, each distinct local part and each distinct domain validated once.
 
@@ -117,12 +130,12 @@ class EmailChecker:
     domain as `a@domain` (its normalized and ASCII forms, or its rejection). A valid ASCII local part without
     quotes is kept as typed, and the address is lower-cased: the same result and the same rejection reason as
     `email_checked`, at about a third of its cost (the domain's IDNA checks are most of it). Any other text is
-    validated whole. `domains` may be shared between checkers (a few thousand at 1M people); `locals` grows with
-    the values checked."""
+    validated whole. A dot-atom local part is valid without a call (`_DOT_ATOM`), so `locals` holds only the
+    others; `domains` holds every domain checked (a few thousand at 1M people)."""
 
-    def __init__(self, domains: dict[str, tuple[str, str] | str] | None = None) -> None:
+    def __init__(self) -> None:
         self.locals: dict[str, str | None] = {}  # None: valid; else the rejection
-        self.domains: dict[str, tuple[str, str] | str] = {} if domains is None else domains
+        self.domains: dict[str, tuple[str, str] | str] = {}
 
     def __call__(self, text: str) -> Email:
         if len(text) > _SPLIT_MAX_LENGTH or not text.isascii() or text.count("@") != 1 or '"' in text or "<" in text:
@@ -130,7 +143,7 @@ class EmailChecker:
         local, domain_text = text.split("@")
         if (reason := self._local(local)) is not None:
             return Email(None, None, f"invalid email: {reason}")
-        domain = self._domain(domain_text)
+        domain = self.domain(domain_text)
         if isinstance(domain, str):
             return Email(None, None, f"invalid email: {domain}")
         normalized, ascii_form = f"{local}@{domain[0]}", f"{local}@{domain[1]}"
@@ -140,6 +153,8 @@ class EmailChecker:
         return Email(address, canonical_address(address), None)
 
     def _local(self, text: str) -> str | None:
+        if len(text) <= _LOCAL_MAX_LENGTH and _DOT_ATOM_RE.fullmatch(text):
+            return None  # a dot-atom: valid without a call (see `_DOT_ATOM`)
         if text not in self.locals:
             try:
                 validate_email(text + "@", check_deliverability=False)
@@ -148,7 +163,8 @@ class EmailChecker:
                 self.locals[text] = None if str(e) == _no_domain() else str(e)
         return self.locals[text]
 
-    def _domain(self, text: str) -> tuple[str, str] | str:
+    def domain(self, text: str) -> tuple[str, str] | str:
+        """The domain's normalized and ASCII forms, or its rejection (validated once)."""
         if (known := self.domains.get(text)) is None:
             try:
                 valid = validate_email("a@" + text, check_deliverability=False)
@@ -157,6 +173,51 @@ class EmailChecker:
                 known = str(e)
             self.domains[text] = known
         return known
+
+
+def plain_emails(raws: pl.Series, checker: EmailChecker) -> pl.DataFrame:
+    """`email(raw)`'s address and matching form for each raw value of the usual kind, both null for the others.
+
+    The usual kind, decided for all values at once: printable ASCII (kept as typed but its outer spaces by
+    `email_text`) whose lower-cased text is a dot-atom local part of at most 64 characters (valid without a call,
+    see `_DOT_ATOM`), one `@` and a domain that `checker` finds valid with an ASCII normalized form, 200
+    characters at most in all. That is the path `email` takes for such a value, so the results are the same; each
+    distinct domain is validated once by `checker`. A value of any other kind needs `email`."""
+    text = pl.col("raw").str.strip_chars(" ")
+    frame = pl.DataFrame({"raw": raws}, schema={"raw": pl.String}).select(
+        pl.when(
+            pl.col("raw").str.contains(r"^[ -~]*$")  # printable ASCII
+            & ~text.str.contains(r"[ <:\"']")
+            & ~text.str.ends_with(".")
+            & (text.str.len_bytes() <= _SPLIT_MAX_LENGTH)
+        )
+        .then(text.str.to_lowercase().str.extract_groups(rf"^({_DOT_ATOM})@([^@]*)$"))
+        .struct.rename_fields(["local", "domain_text"])
+        .struct.unnest()
+    )
+    forms = {"domain_text": [], "domain": [], "ascii_length": []}
+    for text in frame.get_column("domain_text").drop_nulls().unique().to_list():
+        known = checker.domain(text)
+        if isinstance(known, tuple) and known[0].isascii():
+            forms["domain_text"].append(text)
+            forms["domain"].append(known[0].lower())
+            forms["ascii_length"].append(max(len(known[0]), len(known[1])))
+    local = pl.col("local")
+    tagless = local.str.extract(r"^([^+]*)", 1)
+    tagless = pl.when(tagless == "").then(local).otherwise(tagless)
+    gmail = pl.col("domain").is_in(["gmail.com", "googlemail.com"])
+    valid = (local.str.len_bytes() <= _LOCAL_MAX_LENGTH) & (
+        local.str.len_bytes() + 1 + pl.col("ascii_length") <= _SPLIT_MAX_LENGTH
+    )
+    schema = {"domain_text": pl.String, "domain": pl.String, "ascii_length": pl.Int64}
+    return frame.join(pl.DataFrame(forms, schema=schema), on="domain_text", how="left", maintain_order="left").select(
+        address=pl.when(valid).then(pl.concat_str(local, pl.lit("@"), pl.col("domain"))),
+        canonical=pl.when(valid).then(
+            pl.when(gmail)
+            .then(pl.concat_str(tagless.str.replace_all(".", "", literal=True), pl.lit("@gmail.com")))
+            .otherwise(pl.concat_str(tagless, pl.lit("@"), pl.col("domain")))
+        ),
+    )
 
 
 def canonical_address(address: str) -> str:
@@ -203,13 +264,69 @@ def phone_text(raw: str | None) -> str | Phone:
 def phone_parsed(text: str, region: str | None) -> Phone:
     """The second part of `phone`: `phone_text`'s result parsed and checked with phonenumbers."""
     try:
-        number = phonenumbers.parse(text, region)
+        number = _international(text) or phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException as e:
         return Phone(None, None, f"not a phone number: {e}")
-    if not phonenumbers.is_valid_number(number):
+    if not _is_valid(number):
         where = f"for region {region}" if region and not text.startswith("+") else "for its country code"
         return Phone(None, None, f"not a valid number {where}")
     return Phone(phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), number.extension, None)
+
+
+@cache
+def _main_region(country_code: int) -> str | None:
+    """The main region of a country code shared by several (the US for 1, Great Britain for 44) when phonenumbers
+    tells its numbers by their type alone (no leading-digits pattern); else None."""
+    regions = phonenumbers.region_codes_for_country_code(country_code)
+    main = phonenumbers.PhoneMetadata.metadata_for_region(regions[0]) if len(regions) > 1 else None
+    return regions[0] if main is not None and main.leading_digits is None else None
+
+
+def _is_valid(number: phonenumbers.PhoneNumber) -> bool:
+    """`phonenumbers.is_valid_number`, sooner for a number of its country code's main region.
+
+    `is_valid_number` finds the number's region (`region_code_for_number`: the first region of the country code,
+    in phonenumbers' order, that the number's leading digits or type fit) and checks the number's type there. The
+    main region comes first; without a leading-digits pattern it is the number's region exactly when the number
+    is valid there. So a number valid for the main region is valid, found with one type check where
+    `is_valid_number` makes two; any other is checked by `is_valid_number`."""
+    main = _main_region(number.country_code)
+    return (main is not None and phonenumbers.is_valid_number_for_region(number, main)) or (
+        phonenumbers.is_valid_number(number)
+    )
+
+
+_INTERNATIONAL_RE = re.compile(r"\+([1-9][0-9]{2,})")
+
+
+def _international(text: str) -> phonenumbers.PhoneNumber | None:
+    """`phonenumbers.parse(text)` for a `+` and digits whose reading is evident, without parsing; else None.
+
+    phonenumbers reads such a text as its country code (the shortest of the first one to three digits that is
+    one), then the national number; it strips a national prefix there if the country's pattern for it matches
+    (`PhoneMetadata.national_prefix_for_parsing`: `1` in the US, `0` in Great Britain, more in Argentina or
+    Brazil), marks leading zeros, and rejects national numbers of fewer than 2 or more than 17 digits. A national
+    number that has none of these is evident: the number is built from the two parts as `parse` would build it
+    (tests/unit/test_normalize.py compares them). About half of `parse`'s cost, and most numbers written `+`."""
+    match = _INTERNATIONAL_RE.fullmatch(text)
+    if match is None:
+        return None
+    digits = match.group(1)
+    for size in (1, 2, 3):
+        if (code := int(digits[:size])) in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code)
+    )
+    prefix = metadata and metadata.national_prefix_for_parsing
+    if metadata is None or (prefix and re.match(prefix, national)):
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
 
 
 # A number written with digits, spaces, dots, dashes and parentheses only (and a leading `+`)
@@ -240,9 +357,33 @@ class PhoneChecker:
             digits = _NOT_DIGIT_RE.sub("", text)
             if len(digits) >= 3:
                 key = ("+" + digits, None) if text.startswith("+") else (digits, region)
-        if (known := self.parsed.get(key)) is None:
-            known = self.parsed[key] = phone_parsed(*key)
+        return self.key(*key)
+
+    def key(self, text: str, region: str | None) -> Phone:
+        """`phone_parsed(text, region)`, once per (text, region)."""
+        if (known := self.parsed.get((text, region))) is None:
+            known = self.parsed[(text, region)] = phone_parsed(text, region)
         return known
+
+
+def plain_phone_keys(raws: pl.Series, regions: pl.Series) -> pl.DataFrame:
+    """`PhoneChecker`'s key (number, region) of each (raw, region) pair written plainly, both null for the others.
+
+    Written plainly: up to 100 characters of digits, spaces, dots, dashes and parentheses, with a `+` only at the
+    start, at least three digits. `phone_text` leaves such a value as it is but its spaces and a `00` prefix
+    (read as `+`), so its key is its digits (without that `00`) and the region, or `+`, the digits and no region.
+    Decided for all pairs at once; a pair of any other kind needs `PhoneChecker`."""
+    raw = pl.col("raw")
+    plus = raw.str.contains(r"^ *\+")
+    double_zero = raw.str.contains(r"^[ (]*00")
+    digits = raw.str.replace_all(r"[^0-9]", "")
+    digits = pl.when(double_zero).then(digits.str.slice(2)).otherwise(digits)
+    plain = raw.str.contains(r"^ *\+?[0-9 .()-]*$") & (raw.str.len_chars() <= 100) & (digits.str.len_bytes() >= 3)
+    international = plus | double_zero
+    return pl.DataFrame({"raw": raws, "region": regions}, schema={"raw": pl.String, "region": pl.String}).select(
+        number=pl.when(plain).then(pl.when(international).then(pl.concat_str(pl.lit("+"), digits)).otherwise(digits)),
+        key_region=pl.when(plain & ~international).then(pl.col("region")),
+    )
 
 
 # Names people use that are not a country's name in any language pycountry knows.

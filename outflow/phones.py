@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+import polars as pl
 import pyarrow as pa
 
 from outflow import normalize
@@ -52,6 +53,17 @@ def _strings(columns: dict[str, list]) -> pa.Table:
     return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 
 
+def _string_table(frame: pl.DataFrame) -> pa.Table:
+    return frame.to_arrow(compat_level=pl.CompatLevel.oldest()).cast(
+        pa.schema([(c, pa.string()) for c in frame.columns])
+    )
+
+
+def _filled(column: pl.Series, rows: pl.Series, results: list, attr: str) -> pl.Series:
+    """`column` with each of `rows` set to that result's `attr` (the values normalized one at a time)."""
+    return column.scatter(rows, pl.Series([getattr(r, attr) for r in results], dtype=pl.String))
+
+
 def normalize_countries(wh: Warehouse) -> int:
     """Resolve the raw country names the lookup has not seen with pycountry; return how many."""
     ensure_lookup(wh)
@@ -65,10 +77,31 @@ def normalize_countries(wh: Warehouse) -> int:
     return len(raws)
 
 
-def _phones(raws: list[str], regions: list[str | None]) -> list[normalize.Phone]:
-    """`normalize.phone` of each (raw, region) pair, each distinct number parsed once (`normalize.PhoneChecker`)."""
+def _phones(raws: pl.Series, regions: pl.Series) -> pl.DataFrame:
+    """`normalize.phone` of each (raw, region) pair: columns e164, extension, reason. Pairs written plainly get
+    their key all at once (`normalize.plain_phone_keys`: at 300k people every pair), the others one at a time
+    (`normalize.PhoneChecker`); each distinct key is parsed once."""
     check = normalize.PhoneChecker()
-    return [check(r, g) for r, g in zip(raws, regions, strict=True)]
+    keys = normalize.plain_phone_keys(raws, regions)
+    rest = keys.get_column("number").is_null().arg_true()
+    out = [check(r, g) for r, g in zip(raws.gather(rest).to_list(), regions.gather(rest).to_list(), strict=True)]
+    distinct = keys.filter(pl.col("number").is_not_null()).unique()
+    parsed = [check.key(n, g) for n, g in distinct.iter_rows()]
+    looked_up = keys.join(
+        distinct.with_columns(
+            **{
+                attr: pl.Series([getattr(p, attr) for p in parsed], dtype=pl.String)
+                for attr in ("e164", "extension", "reason")
+            }
+        ),
+        on=["number", "key_region"],
+        how="left",
+        nulls_equal=True,
+        maintain_order="left",
+    )
+    return pl.DataFrame(
+        {attr: _filled(looked_up.get_column(attr), rest, out, attr) for attr in ("e164", "extension", "reason")}
+    )
 
 
 def normalize_phones(wh: Warehouse) -> int:
@@ -82,31 +115,28 @@ def normalize_phones(wh: Warehouse) -> int:
     )
     if not new.num_rows:
         return 0
-    raws, regions = new.column("phone_raw").to_pylist(), new.column("region").to_pylist()
-    parsed = _phones(raws, regions)
-    wh.write_arrow(
-        LOOKUP,
-        _strings(
-            {
-                "phone_raw": raws,
-                "region": regions,
-                "phone_e164": [p.e164 for p in parsed],
-                "phone_extension": [p.extension for p in parsed],
-                "reject_reason": [p.reason for p in parsed],
-            }
-        ),
+    pairs = pl.from_arrow(new)
+    parsed = _phones(pairs.get_column("phone_raw"), pairs.get_column("region"))
+    rows = pairs.with_columns(
+        phone_e164=parsed.get_column("e164"),
+        phone_extension=parsed.get_column("extension"),
+        reject_reason=parsed.get_column("reason"),
     )
-    log.info("phones: %d new (phone, region) pairs normalized", len(raws))
-    return len(raws)
+    wh.write_arrow(LOOKUP, _string_table(rows))
+    log.info("phones: %d new (phone, region) pairs normalized", rows.height)
+    return rows.height
 
 
-def _emails(raws: list[str], domains: dict | None = None) -> list[normalize.Email]:
-    """`normalize.email` of each raw value, validated once per cleaned value (234k raw values are 142k cleaned at
-    100k people), each distinct local part and domain once (`normalize.EmailChecker`: 135k local parts, 4k
-    domains). An ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is
-    checked again as typed, so its reason quotes what was typed. `domains` carries the domains' results from one
-    chunk to the next."""
-    checker = normalize.EmailChecker(domains)
+def _emails(raws: pl.Series, checker: normalize.EmailChecker | None = None) -> pl.DataFrame:
+    """The lookup's rows for `raws`: `normalize.email` of each raw value. Values of the usual kind are normalized
+    all at once (`normalize.plain_emails`: at 300k people every raw value); the others one at a time,
+    validated once per cleaned value, each distinct local part and domain once (`normalize.EmailChecker`). An
+    ASCII address is validated in lower case, as its result is lower-cased anyway; a rejection is checked again as
+    typed, so its reason quotes what was typed. `checker` carries the parts' results from one chunk to the next
+    (a few thousand domains, and the local parts that are not dot-atoms)."""
+    checker = checker or normalize.EmailChecker()
+    plain = normalize.plain_emails(raws, checker)
+    rest = plain.get_column("address").is_null().arg_true()
     checked: dict[str, normalize.Email] = {}
 
     def check(text: str) -> normalize.Email:
@@ -115,45 +145,43 @@ def _emails(raws: list[str], domains: dict | None = None) -> list[normalize.Emai
         return checked[text]
 
     out = []
-    for raw in raws:
+    for raw in raws.gather(rest).to_list():
         text = normalize.email_text(raw)
         if isinstance(text, str):
             folded = check(text.lower() if text.isascii() else text)
             text = folded if folded.address is not None else check(text)
         out.append(text)
-    return out
+    return pl.DataFrame(
+        {
+            "email_raw": raws,
+            "email_address": _filled(plain.get_column("address"), rest, out, "address"),
+            "email_canonical": _filled(plain.get_column("canonical"), rest, out, "canonical"),
+            "reject_reason": _filled(pl.Series([None] * len(raws), dtype=pl.String), rest, out, "reason"),
+        }
+    )
 
 
-#: How many raw emails the email step holds as Python strings at once (its memory: about 0.2 GB per 100,000)
+#: How many raw emails the email step normalizes and writes at once (its memory is a chunk's)
 EMAIL_CHUNK = 200_000
 
 
 def normalize_emails(wh: Warehouse) -> int:
     """Normalize the raw emails missing from the lookup, a chunk at a time; return how many.
 
-    The raw values come sorted by their lower-cased text, so the spellings of one address (case, spaces) fall in
-    one chunk and are validated once (`_emails`); each chunk is appended to the lookup as it is done, so the
-    step's memory is a chunk's, not the whole list's (2.3M raw emails at 1M people)."""
+    Each chunk is appended to the lookup as it is done, so the step's memory is a chunk's, not the whole list's
+    (2.3M raw emails at 1M people). The raw values come in no order: one checker serves every chunk, so each
+    distinct domain and local part is validated once whatever chunk its spellings fall in (sorting them by their
+    lower-cased text, to keep one address's spellings in one chunk, cost about a third of the step's remaining
+    CPU)."""
     ensure_lookup(wh)
     new = wh.fetch_arrow(
         f"select d.email_raw from {DISTINCT_EMAILS} as d where not exists ("
-        f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw) order by lower(trim(d.email_raw)), d.email_raw",
+        f"select 1 from {EMAILS} as l where l.email_raw = d.email_raw)",
     ).column("email_raw")
-    domains: dict = {}
+    checker = normalize.EmailChecker()
     for start in range(0, len(new), EMAIL_CHUNK):
-        raws = new.slice(start, EMAIL_CHUNK).to_pylist()
-        parsed = _emails(raws, domains)
-        wh.write_arrow(
-            EMAILS,
-            _strings(
-                {
-                    "email_raw": raws,
-                    "email_address": [p.address for p in parsed],
-                    "email_canonical": [p.canonical for p in parsed],
-                    "reject_reason": [p.reason for p in parsed],
-                }
-            ),
-        )
+        rows = _emails(pl.Series(new.slice(start, EMAIL_CHUNK), dtype=pl.String), checker)
+        wh.write_arrow(EMAILS, _string_table(rows))
     if len(new):
         log.info("emails: %d new raw emails normalized", len(new))
     return len(new)

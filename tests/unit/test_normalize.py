@@ -1,5 +1,7 @@
 """One case per rule of outflow.normalize (pure functions, no warehouse)."""
 
+import string
+
 import pytest
 
 from outflow.normalize import clean_text, country_iso2, email, phone
@@ -118,7 +120,6 @@ def test_unknown_country_is_none():
 
 
 def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_value_its_own_result():
-    from outflow.phones import _emails
 
     raws = [
         "ann@example.com",
@@ -134,7 +135,21 @@ def test_the_email_step_validates_once_per_cleaned_value_and_gives_each_raw_valu
         "not an email",
         "",
     ]
-    assert _emails(raws) == [email(r) for r in raws]
+    assert _step_rows(raws) == [(r, *_email_row(r)) for r in raws]
+
+
+def _email_row(raw):
+    result = email(raw)
+    return result.address, result.canonical, result.reason
+
+
+def _step_rows(raws):
+    """The email step's lookup rows for `raws` (`outflow.phones._emails`), as tuples."""
+    import polars as pl
+
+    from outflow.phones import _emails
+
+    return list(_emails(pl.Series(raws, dtype=pl.String)).iter_rows())
 
 
 # Texts as `email_text` leaves them: each takes the split check (one `@`, ASCII, no quotes or angle brackets, short)
@@ -179,10 +194,11 @@ def test_the_email_checker_checks_each_part_once_with_the_same_result_as_the_who
     checker = EmailChecker()
     texts = CHECKED_TEXTS + [t.upper() for t in CHECKED_TEXTS] + ["bob@example.com", "bob@localhost"]
     assert [checker(t) for t in texts] == [email_checked(t) for t in texts]
-    assert {"ann", "bob", "ann..b"} <= checker.locals.keys()  # the split check ran...
-    assert checker.locals["ann..b"] is not None and checker.locals["ann"] is None
+    assert {"ann..b", "Ann(x)", "a" * 65} <= checker.locals.keys()  # the split check ran...
+    assert checker.locals["ann..b"] is not None and checker.locals["a" * 65] is None
     assert isinstance(checker.domains["localhost"], str)  # ...once per part (a domain's rejection is kept too)
     assert not {"jörg", "l" * 64, "m" * 60} & checker.locals.keys()  # and not on the others
+    assert not {"ann", "bob", "ann.smith", "a" * 64} & checker.locals.keys()  # dot-atoms: valid without a call
 
 
 PHONE_PAIRS = [
@@ -251,3 +267,187 @@ def test_email_text_keeps_a_plain_value_as_typed_and_cleans_the_others(raw, text
     from outflow.normalize import email_text
 
     assert email_text(raw) == text
+
+
+def _random_locals(rng, n):
+    """Local parts of every kind: mostly atext and dots (dot-atoms and near misses: leading, trailing or double
+    dots, 64 characters or more), some with characters a dot-atom cannot hold (space, quote, parentheses,
+    backslash, `@`, non-ASCII, controls)."""
+    atext = string.ascii_letters + string.digits + "!#$%&'*+-/=?^_`{|}~"
+    odd = ' "(),:;<>@[\\]\x7f\tλéü\u200b'
+    out = []
+    for i in range(n):
+        alphabet = atext + "." * 8 + (odd if i % 4 == 0 else "")
+        length = rng.choice([0, 1, 2, 5, 10, 20, 40, 63, 64, 65, 70]) if i % 10 == 0 else rng.randint(1, 25)
+        out.append("".join(rng.choice(alphabet) for _ in range(length)))
+    return out
+
+
+def test_a_dot_atom_local_part_is_valid_without_a_call_as_email_validator_says():
+    import random
+
+    from email_validator import EmailNotValidError, validate_email
+
+    from outflow.normalize import EmailChecker, _no_domain
+
+    def validated(local):
+        try:
+            validate_email(local + "@", check_deliverability=False)
+        except EmailNotValidError as e:
+            return None if str(e) == _no_domain() else str(e)
+        raise AssertionError(local)
+
+    locals_ = _random_locals(random.Random(5), 20_000) + [
+        "a",
+        "a.b",
+        "a" * 64,
+        "a" * 65,
+        "!#$%&'*+-/=?^_`.{|}~",
+        "user+mailbox/department=shipping",
+        ".a",
+        "a.",
+        "a..b",
+        "",
+        'a"b',
+        "a b",
+        "a\\b",
+        "jörg",
+        "INFO",
+    ]
+    checker = EmailChecker()
+    assert [checker._local(x) for x in locals_] == [validated(x) for x in locals_]
+    assert len(checker.locals) < len(set(locals_)) / 2  # most were dot-atoms, taken as valid without a call
+
+
+@pytest.fixture(scope="module")
+def hard_values(tmp_path_factory):
+    """Every raw email, phone and country of a small dataset of the generator's hard mode."""
+    import polars as pl
+
+    from outflow.generate import generate
+
+    out = tmp_path_factory.mktemp("hard")
+    generate(1500, 11, out, hard=True)
+    frames = [pl.read_parquet(f) for f in sorted(out.glob("raw/**/*.parquet"))]
+    return {
+        column: sorted({v for f in frames if column in f.columns for v in f.get_column(column).drop_nulls()})
+        for column in ("email", "phone", "country")
+    }
+
+
+def test_the_email_step_gives_each_raw_value_what_email_gives(hard_values):
+    """The step's rows (most values of the usual kind normalized all at once, the others one at a time) equal
+    `email` of each value: the generator's hard mode, the checker's texts in several spellings, random addresses."""
+    import random
+
+    import polars as pl
+
+    from outflow.normalize import EmailChecker, plain_emails
+
+    rng = random.Random(3)
+    domains = [
+        "example.com",
+        "Example.COM",
+        "gmail.com",
+        "GoogleMail.com",
+        "localhost",
+        "exa_mple.com",
+        "xn--bcher-kva.example",
+        "bücher.example",
+        "-x.com",
+        "x..com",
+        "",
+        ".".join(["b" * 60] * 3) + ".com",
+        "[192.0.2.1]",
+    ]
+    addresses = [f"{local}@{rng.choice(domains)}" for local in _random_locals(rng, 5_000)]
+    spellings = [
+        form
+        for text in CHECKED_TEXTS
+        for form in (text, text.upper(), f" {text} ", f"<{text}>", f"Ann <{text}>", f"mailto:{text}", f"{text}.")
+    ]
+    raws = hard_values["email"] + spellings + addresses + ["", " ", "\u200b", "no at sign", "a@b@c.com", "@"]
+    assert _step_rows(raws) == [(r, *_email_row(r)) for r in raws]
+    plain = plain_emails(pl.Series(raws), EmailChecker()).get_column("address").is_not_null().sum()
+    assert len(raws) / 4 < plain < len(raws)  # both paths taken: all at once and one at a time
+
+
+def _phone_texts():
+    """`+` and digits of every kind: libphonenumber's example number of each region, non-geographic code and number
+    type (as written, with a national prefix or a 0 after the country code, cut short and made long), and random
+    digits after every country code, and after unknown ones."""
+    import random
+
+    import phonenumbers
+
+    examples = [
+        phonenumbers.example_number_for_type(region, kind)
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in range(12)
+    ] + [
+        phonenumbers.example_number_for_non_geo_entity(code)
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+    ]
+    texts = set()
+    for n in filter(None, examples):
+        national = phonenumbers.national_significant_number(n)
+        prefix = phonenumbers.ndd_prefix_for_region(phonenumbers.region_code_for_number(n) or "ZZ", True) or ""
+        for digits in (national, prefix + national, "0" + national, national[:-2], national + "12", "1" + national):
+            texts.add(f"+{n.country_code}{digits}")
+    rng = random.Random(9)
+    for code in [*sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE), 0, 28, 999]:
+        for _ in range(40):
+            texts.add(f"+{code}" + "".join(rng.choice("0123456789") for _ in range(rng.randint(0, 19))))
+    return sorted(texts)
+
+
+def test_an_evident_international_number_is_built_as_parse_reads_it(hard_values):
+    import phonenumbers
+
+    from outflow.normalize import _international
+
+    texts = _phone_texts() + ["+" + "".join(filter(str.isdigit, p)) for p in hard_values["phone"] if "+" in p]
+
+    def parsed(text):
+        try:
+            return phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            return "rejected"
+
+    built = [(t, _international(t)) for t in texts]
+    assert [(t, n) for t, n in built if n is not None] == [(t, parsed(t)) for t, n in built if n is not None]
+    assert len(texts) / 2 < sum(n is not None for _, n in built) < len(texts)  # most evident, some left to parse
+
+
+def test_validity_checked_in_the_main_region_first_is_phonenumbers_validity(hard_values):
+    import phonenumbers
+
+    from outflow.normalize import _is_valid
+
+    numbers = []
+    for text in _phone_texts() + hard_values["phone"]:
+        for region in ("US", "GB", "AU", "IT", "CA"):
+            try:
+                numbers.append(phonenumbers.parse(text, region))
+            except phonenumbers.NumberParseException:
+                pass
+    assert [_is_valid(n) for n in numbers] == [phonenumbers.is_valid_number(n) for n in numbers]
+    assert {n.country_code for n in numbers if phonenumbers.is_valid_number(n)} >= {1, 44, 61, 39}
+
+
+def test_the_phone_step_gives_each_pair_what_phone_gives(hard_values):
+    """The step's rows (pairs written plainly keyed all at once, the others one at a time) equal `phone` of each
+    pair: the generator's hard mode and the checker's pairs, in several regions."""
+    import polars as pl
+
+    from outflow.normalize import plain_phone_keys
+    from outflow.phones import _phones
+
+    spellings = [f" {r}" for r, _ in PHONE_PAIRS] + ["(00 44) 20 7946 0958", "00 1", "+ 44 20 7946 0958", "+44+20"]
+    raws = hard_values["phone"] + [r for r, _ in PHONE_PAIRS] + spellings + ["1" * 101, " " * 120 + "2122068963"]
+    pairs = [(r, g) for r in raws for g in ("US", "GB", "DE", None)]
+    raw, region = pl.Series([r for r, _ in pairs], dtype=pl.String), pl.Series([g for _, g in pairs], dtype=pl.String)
+    got = _phones(raw, region)
+    assert list(got.iter_rows()) == [tuple(vars(phone(r, g)).values()) for r, g in pairs]
+    keys = plain_phone_keys(raw, region).get_column("number")
+    assert len(pairs) / 2 < keys.is_not_null().sum() < len(pairs)  # both paths taken
