@@ -27,10 +27,11 @@
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='outflow_delete_insert',
     on_schema_change='append_new_columns',
     tags=['derived'],
-    pre_hook=([] if target.type == 'spark' else ["{{ outflow_identity_create_logs() }}"]),
+    pre_hook=([] if target.type == 'spark' else [
+        "{{ outflow_written_keys_reset() }}", "{{ outflow_identity_create_logs() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "{{ outflow_log_removed_signatures() }}",
         "{{ outflow_identity_clear_changed_identifiers() }}",
