@@ -7,7 +7,8 @@
     records on the signature's natural columns (outflow_same_signature: null matches null): web events on
     (cookie_id, user_id, email_canonical), email events on email_canonical, consent events on (identifier_type,
     identifier_value), CRM contacts and orders on record_key (contact_id, order_id).
-    Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
+    Incremental (delete+insert on signature_id, keeping the keys written for the daily `unique` test,
+    outflow_unique_written; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
     stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
     its stamp, and its other columns (records) are refreshed. A stored signature that no longer exists, or no
