@@ -1,10 +1,55 @@
 {#- int_identity__signature_persons' post-hook: the identifiers the identity step listed as changed
-    (outflow_identity.changed_identifiers, outflow/person_map.py) have been read; the list starts again empty. -#}
+    (outflow_identity.changed_identifiers, outflow/person_map.py) have been read by both readers; the list starts
+    again empty. int_identity__identifiers reads it too, before (it is an input of the signature persons): the
+    list is emptied only when that model read it in this dbt invocation (its mark `listed` is this invocation's
+    stamp), else it is kept for its next run (the signature persons then rank those signatures again, to the same
+    rows). -#}
 {% macro outflow_identity_clear_changed_identifiers() -%}
     {%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) -%}
-    {%- if listed is not none -%}
+    {%- set marks = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_identity__marks') -%}
+    {%- if listed is not none and marks is not none -%}
     delete from {{ listed }}
+    where (
+        select max(value) from {{ outflow_watermarks_relation('int_identity__marks') }}
+        where model = 'int_identity__identifiers' and name = 'listed'
+    ) = {{ outflow_run_stamp() }}
     {%- else -%}
     select 1
     {%- endif -%}
+{%- endmacro %}
+
+{#- Whether int_identity__identifiers' run recomputes only the identifiers whose node was written or removed since
+    its mark and those the identity step listed: an incremental run with a mark older than some node, and a list
+    without its row for every identifier. Read when the model compiles and by its pre-hook, which empties the table
+    otherwise. -#}
+{% macro outflow_identity_identifiers_narrowed() %}
+    {%- if not execute or not is_incremental() or target.type == 'spark' -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) -%}
+    {%- if listed is none -%}
+        {{ return(false) }}
+    {%- endif -%}
+    {%- set state = run_query('select (select count(*) from ' ~ listed ~ ' where identifier_type is null), '
+        ~ '(select count(*) from ' ~ ref('int_identity__nodes') ~ ' where written_at <= '
+        ~ outflow_watermark('nodes', 'int_identity__marks') ~ ')').rows[0] -%}
+    {{ return(state[0] == 0 and state[1] > 0) }}
+{% endmacro %}
+
+{#- int_identity__identifiers' pre-hook: unless its run recomputes only what changed, empty it, so every identifier
+    is computed again and none gone since stays. -#}
+{% macro outflow_identity_identifiers_prepare() -%}
+    {%- if is_incremental() and not outflow_identity_identifiers_narrowed() -%}
+    delete from {{ this }}
+    {%- else -%}
+    select 1
+    {%- endif -%}
+{%- endmacro %}
+
+{#- int_identity__identifiers' post-hook: its marks, the newest node stamp it read (`nodes`) and this invocation's
+    stamp (`listed`: it read the identity step's list in this invocation). -#}
+{% macro outflow_identity_identifiers_marks() -%}
+    {{ outflow_watermark_set({'nodes': ['int_identity__nodes', 'written_at']}, 'int_identity__marks') }};
+    insert into {{ outflow_watermarks_relation('int_identity__marks') }} (model, name, value)
+    values ('{{ this.identifier }}', 'listed', {{ outflow_run_stamp() }})
 {%- endmacro %}

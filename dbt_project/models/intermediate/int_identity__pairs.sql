@@ -46,13 +46,21 @@ with in_multi as (
 
 {%- if is_incremental() %}
 
+rewritten as materialized (
+    -- the identifiers of the signatures rewritten since the mark (a signature's occurrences carry its stamp, so
+    -- both ends of its pairs are here), read before the join: the mark is a subquery, which the planner would
+    -- otherwise compare after joining every signature to itself
+    select signature_id, identifier_key
+    from in_multi
+    where written_at > {{ outflow_watermark('occurrences', 'int_identity__marks') }}
+),
+
 touched as (
     -- the pairs of the signatures rewritten since the mark, as they are now and as they were
     select a.identifier_key as a, b.identifier_key as b
-    from in_multi as a
-    inner join in_multi as b
+    from rewritten as a
+    inner join rewritten as b
         on a.signature_id = b.signature_id and a.identifier_key < b.identifier_key
-    where a.written_at > {{ outflow_watermark('occurrences', 'int_identity__marks') }}
     union
     select a.identifier_key, b.identifier_key
     from {{ outflow_identity_log('int_identity__signature_occurrences__replaced') }} as a

@@ -1,13 +1,15 @@
 {#- The person behind each identity signature, and so behind each of its records: the person of its strongest
     identifier (a CRM id, then a user id, an email, a phone, a cookie; then the smallest value), so a form filled
     on a shared cookie belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are
-    skipped. The strength is ranked once per identifier, so each signature takes the smallest rank of its
-    identifiers (a plain aggregate, not a window); a daily run ranks the few signatures it reads again with a
-    window per signature instead (the same order: a signature's identifiers are distinct). Consumers join their
+    skipped. A build from scratch takes it in one aggregate per signature (outflow_identity_strongest_person: the
+    person of the identifier first by strength, type and value), without numbering every identifier first; a daily
+    run ranks the few signatures it reads again with a window per signature (the same order: a signature's
+    identifiers are distinct). Consumers join their
     records on the signature's natural columns (outflow_same_signature: null matches null): web events on
     (cookie_id, user_id, email_canonical), email events on email_canonical, consent events on (identifier_type,
     identifier_value), CRM contacts and orders on record_key (contact_id, order_id).
-    Incremental (delete+insert on signature_id; on Spark a table rebuilt whole): `person_changed_at` stamps when a
+    Incremental (delete+insert on signature_id, keeping the keys written for the daily `unique` test,
+    outflow_unique_written; on Spark a table rebuilt whole): `person_changed_at` stamps when a
     signature's person last changed: a new signature, or one whose person (or natural columns) differ from the
     stored row, takes this run's stamp (outflow_run_stamp, and later than any stored stamp); any other row keeps
     its stamp, and its other columns (records) are refreshed. A stored signature that no longer exists, or no
@@ -27,10 +29,11 @@
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='outflow_delete_insert',
     on_schema_change='append_new_columns',
     tags=['derived'],
-    pre_hook=([] if target.type == 'spark' else ["{{ outflow_identity_create_logs() }}"]),
+    pre_hook=([] if target.type == 'spark' else [
+        "{{ outflow_written_keys_reset() }}", "{{ outflow_identity_create_logs() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "{{ outflow_log_removed_signatures() }}",
         "{{ outflow_identity_clear_changed_identifiers() }}",
@@ -123,37 +126,22 @@ strongest as (
     select signature_id, person_id from ranked where strength = 1
 ),
 {%- else %}
-ranked as (
-    -- every identifier that identifies a person, ranked once by strength (on a build from scratch cheaper than a
-    -- window per signature)
-    select
-        identifier_type,
-        identifier_value,
-        person_id,
-        row_number() over (
-            order by
-                case identifier_type
-                    when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 when 'phone' then 4 else 5
-                end,
-                identifier_type,
-                identifier_value
-        ) as strength
-    from {{ ref('int_identity__identifiers') }}
-    where person_id is not null
-),
-
 strongest as (
-    -- each signature takes the smallest rank of its identifiers (a plain aggregate), and that identifier's person
-    select best.signature_id, ranked.person_id
-    from (
-        select occurrences.signature_id, min(ranked.strength) as strength
-        from {{ ref('int_identity__signature_occurrences') }} as occurrences
-        inner join ranked
-            using (identifier_type, identifier_value)
-        group by occurrences.signature_id
-    ) as best
-    inner join ranked
-        using (strength)
+    -- each signature takes the person of its strongest identifier, in one aggregate over its identifiers that
+    -- identify a person (a signature's identifiers are distinct, so the order is total)
+    select
+        occurrences.signature_id,
+        {{ outflow_identity_strongest_person(
+            'identifiers.person_id',
+            "case identifiers.identifier_type when 'crm_id' then 1 when 'user_id' then 2 when 'email' then 3 "
+                ~ "when 'phone' then 4 else 5 end",
+            'identifiers.identifier_type',
+            'identifiers.identifier_value') }} as person_id
+    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    inner join {{ ref('int_identity__identifiers') }} as identifiers
+        using (identifier_type, identifier_value)
+    where identifiers.person_id is not null
+    group by occurrences.signature_id
 ),
 {%- endif %}
 

@@ -18,14 +18,17 @@
 
     `written_at` is when a run last found the signature new or with other records, first or last sighting (a
     signature read again unchanged keeps its stamp), so int_identity__signature_occurrences rewrites only those.
-    The post-hook logs the signatures it removes in <this>__removed (outflow_log_removed_identity_signatures). -#}
+    The post-hook logs the signatures it removes in <this>__removed (outflow_log_removed_identity_signatures). The
+    strategy keeps the keys a run wrote (<this>__written), so the daily `unique` test checks those against every
+    row (outflow_unique_written). -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='signature_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy='outflow_delete_insert',
     on_schema_change='fail',
     tags=['derived'],
     meta={'outflow_layout_column': 'written_at'},
+    pre_hook=([] if target.type == 'spark' else ["{{ outflow_written_keys_reset() }}"]),
     post_hook=([] if target.type == 'spark' else ["{{ outflow_log_removed_identity_signatures() }}"])
 ) }}
 
