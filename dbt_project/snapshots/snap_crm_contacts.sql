@@ -15,10 +15,8 @@
 {%- set stored = adapter.get_relation(database=this.database, schema=this.schema, identifier=this.identifier) %}
 {%- if stored is not none %}
 {%- set kept = adapter.get_columns_in_relation(stored) | map(attribute='name') | map('lower') | list %}
-{%- for column in adapter.get_columns_in_relation(staged) | map(attribute='name') | map('lower') %}
-{%- do columns.append(column) %}
-{%- if column not in kept %}{% set stored = none %}{% endif %}
-{%- endfor %}
+{%- set columns = adapter.get_columns_in_relation(staged) | map(attribute='name') | map('lower') | list %}
+{%- if columns | reject('in', kept) | list %}{% set stored = none %}{% endif %}
 {%- endif %}
 {%- endif %}
 {%- if stored is none and execute %}
