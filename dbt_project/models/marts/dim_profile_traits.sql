@@ -4,7 +4,8 @@
 {#- Three aggregates, each over the events it needs: first and last seen and the conversions over every event before
     now, the 30-day counts over the events of the last 30 days, the orders over the completed orders. One aggregate
     of every event with every figure filtered inside it evaluated each filter on every event; the same rows, about a
-    fifth cheaper (docs/performance.md, "Traits: three aggregates, each over its events"). -#}
+    fifth cheaper (docs/performance.md, "Traits, scores and the CRM snapshot on a daily build"). It is still
+    rebuilt whole: every row changes with the as-of every day (docs/incremental.md). -#}
 {%- set events = "(select * from " ~ ref('fct_events') ~ " where occurred_at < " ~ outflow_now() ~ ")" %}
 with profiles as (
     select * from {{ ref('dim_profiles') }}
