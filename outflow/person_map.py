@@ -26,6 +26,8 @@ Nothing here imports Dagster.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -45,6 +47,7 @@ from outflow.identity_graph import (
     Override,
     coded_edges,
     resolve_coded,
+    resolve_touched,
 )
 
 if TYPE_CHECKING:
@@ -68,6 +71,9 @@ MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size", "shar
 CHANGED = "_outflow_person_map_changed"  # the person map's new and changed rows (a temp table)
 CHANGED_IDENTIFIERS = f"{SCHEMA}.changed_identifiers"
 OUTSIDE = f"{SCHEMA}.outside_graph"
+STATE = f"{SCHEMA}.step_state"  # what the last run was given and left: config and overrides, row counts
+RULES = 1  # the version of the resolution's rules: a change makes the next run resolve the whole graph
+GONE = "_outflow_identity_gone"  # keys that left the graph this run (a temp table)
 QUEUE_SCHEMA = {"identifier_type": pl.String, "identifier_value": pl.String}
 
 
@@ -166,17 +172,20 @@ left join {seen} as s on s.a = e.a and s.b = e.b and coalesce(s.origin, '') = co
 """
 
 
-def _remember_edges(wh: Warehouse) -> None:
+def _remember_edges(wh: Warehouse) -> pl.Series | None:
     """Add this build's edges to every edge seen before, in place: a pair keeps its first record and first seen,
     per origin (a missing origin is one of its own); only new and changed rows are written. The remembered edges
-    of a stage switched off are dropped."""
+    of a stage switched off are dropped. Return the keys at an end of a new or changed edge, or None when no edge
+    was remembered before or some were dropped (every edge is then new to the graph's resolution)."""
     columns = ", ".join(EDGE_COLUMNS)
     if not wh.table_exists(SCHEMA, "edges_seen"):
         wh.execute(f"create table {EDGES_SEEN} as select {columns} from main.int_identity__edges")
-        return
+        return None
+    dropped = False
     off = [origin for origin, table in STAGE_ORIGINS.items() if not wh.table_exists(SCHEMA, table)]
     if off:
         origins = ", ".join(f"'{origin}'" for origin in off)
+        dropped = wh.fetch_polars(f"select count(*) as n from {EDGES_SEEN} where origin in ({origins})")["n"][0] > 0
         wh.execute(f"delete from {EDGES_SEEN} where origin in ({origins})")
     facts = EDGE_COLUMNS[3:]
     changed = " or ".join(f"m.{c} is distinct from m.s_{c}" for c in facts)
@@ -190,7 +199,9 @@ def _remember_edges(wh: Warehouse) -> None:
         "where not m.is_new and m.a = s.a and m.b = s.b and coalesce(s.origin, '') = coalesce(m.origin, '')"
     )
     wh.execute(f"insert into {EDGES_SEEN} ({columns}) select {columns} from {NEW_EDGES} where is_new")
+    ends = wh.fetch_polars(f"select a as k from {NEW_EDGES} union select b from {NEW_EDGES}")["k"]
     wh.execute(f"drop table {NEW_EDGES}")
+    return None if dropped else ends
 
 
 def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
@@ -231,13 +242,70 @@ def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | 
     return index, coded_edges(edges.cast({"x": pl.Int64, "y": pl.Int64})), previous
 
 
+def _fingerprint(config: GraphConfig, overrides: list[Override]) -> str:
+    """What the rules were given besides the graph: the config, the overrides and the rules' own version."""
+    given = [RULES, dataclasses.asdict(config), [dataclasses.astuple(o) for o in overrides]]
+    return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()
+
+
+def _counts(wh: Warehouse) -> tuple[int, int]:
+    """The rows of the person map and of the remembered edges."""
+    row = wh.fetch_polars(f"select (select count(*) from {PERSON_MAP}) as m, (select count(*) from {EDGES_SEEN}) as e")
+    return int(row["m"][0]), int(row["e"][0])
+
+
+def _trusted(wh: Warehouse, fingerprint: str) -> bool:
+    """Whether the map, the remembered edges, the registry and the keys outside the graph are as the last run of
+    this step left them, with the same config and overrides: only then does a run resolve the touched components
+    alone."""
+    tables = (TABLE, "edges_seen", "person_ids", "outside_graph", "step_state")
+    if not all(wh.table_exists(SCHEMA, t) for t in tables):
+        return False
+    state = wh.fetch_polars(f"select fingerprint, map_rows, edges_rows from {STATE}")
+    if state.height != 1 or state["fingerprint"][0] != fingerprint:
+        return False
+    if wh.fetch_polars(f"select count(*) as n from {PERSON_IDS}")["n"][0] == 0:
+        return False  # a map from before the registry: its ids are registered from the whole map
+    return _counts(wh) == (state["map_rows"][0], state["edges_rows"][0])
+
+
+def _nodes_of(index: pl.DataFrame, keys: pl.Series) -> np.ndarray:
+    """The node numbers of those keys that are nodes (the index is sorted by key)."""
+    if not index.height or not keys.len():
+        return np.zeros(0, np.int64)
+    at = np.minimum(index["key"].search_sorted(keys).to_numpy().astype(np.int64), index.height - 1)
+    return at[(index["key"].gather(at) == keys).to_numpy()]
+
+
+def _touched(wh: Warehouse, index: pl.DataFrame, previous: pl.DataFrame, ends: pl.Series, before: pl.Series):
+    """The nodes whose edges or neighbours changed since the last run: at an end of a new or changed edge, new to
+    the map or back in the graph (a key outside it at the last run), or a neighbour of a node that left it."""
+    placed = np.zeros(index.height, bool)
+    placed[previous["node"].drop_nulls().to_numpy()] = True
+    gone = previous["outside"].drop_nulls()
+    gone = gone.filter(~gone.is_in(before))
+    near = pl.Series(dtype=pl.String)
+    if gone.len():
+        wh.write_arrow(GONE, gone.alias("key").to_frame().to_arrow(), mode="replace", temporary=True)
+        near = wh.fetch_polars(
+            f"select e.b as k from {EDGES_SEEN} as e inner join {GONE} as g on g.key = e.a "
+            f"union select e.a from {EDGES_SEEN} as e inner join {GONE} as g on g.key = e.b"
+        )["k"]
+        wh.execute(f"drop table {GONE}")
+    keys = pl.concat([ends, before, near]).unique().sort()
+    return np.r_[np.flatnonzero(~placed), _nodes_of(index, keys)]
+
+
 def resolve_person_map(
     wh: Warehouse,
     config: GraphConfig | None = None,
     overrides: list[Override] | None = None,
     run_at: datetime | None = None,
+    whole: bool = False,
 ) -> int:
-    """Resolve the graph dbt built and update the person map with the answer; return the identifiers resolved."""
+    """Resolve the graph dbt built and update the person map with the answer; return the identifiers in the
+    graph. A run after this step's last one, with the same config and overrides, resolves only the components
+    that changed (`resolve_touched`) unless `whole`: the map is the same."""
     overrides = load_overrides() if overrides is None else overrides
     if wh.target == "spark":  # the graph stays in the cluster: grouped in Spark SQL, resolved on the executors
         from outflow.label_propagation import resolve_in_warehouse
@@ -250,49 +318,70 @@ def resolve_person_map(
     if wh.table_exists(SCHEMA, TABLE) and "shared_reason" not in wh.columns(SCHEMA, TABLE):
         wh.execute(f"alter table {PERSON_MAP} add column shared_reason varchar")  # a map from before shared reasons
     had_map = wh.table_exists(SCHEMA, TABLE)
+    fingerprint = _fingerprint(config, overrides)
+    trusted = not whole and _trusted(wh, fingerprint)
     registry = wh.fetch_polars(f"select * from {PERSON_IDS}") if wh.table_exists(SCHEMA, "person_ids") else None
+    before = (
+        wh.fetch_polars(f"select identifier_key from {OUTSIDE}")["identifier_key"]
+        if wh.table_exists(SCHEMA, "outside_graph")
+        else None
+    )
     wh.create_schema(SCHEMA)
     with wh.transaction():
-        _remember_edges(wh)
+        ends = _remember_edges(wh)
         index, edges, previous = _numbered_graph(wh)
-        result = resolve_coded(
-            index,
-            edges,
-            previous=None if previous is None else previous.select("node", "person_id"),
-            registry=registry,
-            overrides=overrides,
-            config=config,
-            run_at=run_at or datetime.now(UTC),
-        )
+        run_at = run_at or datetime.now(UTC)
+        part = trusted and ends is not None and previous is not None and before is not None
+        if part:
+            touched = _touched(wh, index, previous, ends, before)
+            result, _, previous_rows = resolve_touched(
+                index, edges, touched, previous, registry, overrides, config, run_at
+            )
+        else:
+            result = resolve_coded(
+                index,
+                edges,
+                previous=None if previous is None else previous.select("node", "person_id"),
+                registry=registry,
+                overrides=overrides,
+                config=config,
+                run_at=run_at,
+            )
+            previous_rows = previous
         resolved = result.persons.select(pl.col("key").alias("identifier_key"), *MAP_COLUMNS[1:])
         issued = result.registry.select(*REGISTRY_SCHEMA)
         if registry is not None and registry.height:  # the ids issued now follow the registry's rows
             issued = issued.slice(registry.height)
         if had_map:
-            changed = _update_map(wh, resolved, previous)
+            changed = _update_map(wh, resolved, previous_rows)
         else:
             wh.write_arrow(PERSON_MAP, resolved.to_arrow(), mode="append")
             changed = None
-        _list_changed_identifiers(wh, changed, None if previous is None else previous["outside"].drop_nulls())
+        _list_changed_identifiers(wh, changed, None if previous is None else previous["outside"].drop_nulls(), before)
         wh.write_arrow(PERSON_IDS, issued.to_arrow(), mode="append")
         wh.write_arrow(CHANGES, result.changes.to_arrow(), mode="append")
+        map_rows, edges_rows = _counts(wh)
+        state = {"fingerprint": [fingerprint], "map_rows": [map_rows], "edges_rows": [edges_rows]}
+        wh.write_arrow(STATE, pl.DataFrame(state).to_arrow(), mode="replace")
     log.info(
-        "identity: %d identifiers resolved into %d persons; %d merges and splits",
+        "identity: %d identifiers in the graph, %d of them resolved (%s) into %d persons; %d merges and splits",
+        index.height,
         resolved.height,
+        "the components that changed" if part else "the whole graph",
         result.person_count,
         result.changes.height,
     )
-    return resolved.height
+    return index.height
 
 
-def _list_changed_identifiers(wh: Warehouse, changed: pl.Series | None, outside: pl.Series | None) -> None:
+def _list_changed_identifiers(
+    wh: Warehouse, changed: pl.Series | None, outside: pl.Series | None, before: pl.Series | None
+) -> None:
     """Add to outflow_identity.changed_identifiers the identifiers whose person int_identity__identifiers may show
     otherwise now: the keys of the map rows written (`changed`), and those that entered or left the graph since
-    the last run (`outside`: the map's keys outside the graph now, against the list the last run kept). Without a
-    map or that list before (`None`), one row with a null identifier_type: every identifier."""
-    listed = outside is not None and changed is not None and wh.table_exists(SCHEMA, "outside_graph")
-    if listed:
-        before = wh.fetch_polars(f"select identifier_key from {OUTSIDE}")["identifier_key"]
+    the last run (`outside`: the map's keys outside the graph now, against `before`, the list the last run kept).
+    Without a map or that list before (`None`), one row with a null identifier_type: every identifier."""
+    if outside is not None and changed is not None and before is not None:
         keys = pl.concat([changed, outside.filter(~outside.is_in(before)), before.filter(~before.is_in(outside))])
         rows = (
             pl.DataFrame({"identifier_key": keys.unique()})
