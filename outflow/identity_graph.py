@@ -321,64 +321,14 @@ def _override_pairs(index: pl.DataFrame, overrides) -> tuple[list[tuple[int, int
     return forced, never
 
 
-def touched_nodes(
-    index: pl.DataFrame,
-    edges: tuple[np.ndarray, ...],
-    touched: np.ndarray,
-    previous: pl.DataFrame,
-    overrides: list[Override] | tuple[Override, ...] = (),
-) -> np.ndarray:
-    """The nodes whose person, shared flag or cluster size may differ from the previous map's, as a mask: every
-    node of a component that holds a touched node (one whose edges or neighbours changed) or an override's
-    identifier, or that holds a node whose previous person also has a node in such a component (repeated until
-    no component is added). The components are those of every edge, shared values included, and of the forced
-    merges: each rule (the caps, the persons a value is seen with, conflicts, the size guard, never-merge pairs)
-    looks no further than one, and an old id is voted for only by the nodes that held it, so every other
-    component resolves as it did and keeps its rows. previous: `node`, `person_id` as `resolve_coded` takes it."""
-    n = index.height
-    forced, never = _override_pairs(index, overrides)
+def graph_components(index: pl.DataFrame, edges: tuple[np.ndarray, ...], overrides=()) -> np.ndarray:
+    """Each node's component of every edge, shared values included, and of the forced merges: no rule (the caps,
+    the persons a value is seen with, conflicts, the size guard, never-merge pairs) looks further than one, and
+    an old id is voted for only by the nodes that held it, so a component whose nodes and edges did not change,
+    and whose old ids no other component holds, resolves as it did."""
+    forced, _ = _override_pairs(index, overrides)
     fa, fb = np.array(forced, dtype=np.int64).reshape(-1, 2).T
-    labels = connected_components(np.r_[edges[0], fa], np.r_[edges[1], fb], n)
-    hit = np.zeros(n, bool)
-    hit[labels[np.r_[np.asarray(touched, np.int64), np.array(forced + never, dtype=np.int64).ravel()]]] = True
-    held = previous.filter(pl.col("node").is_not_null() & pl.col("person_id").is_not_null())
-    node, person = held["node"].to_numpy(), held["person_id"]
-    added = hit.copy()  # the components added in the last round, whose old ids are looked up next
-    while added.any():
-        ids = person.filter(pl.Series(added[labels[node]])).unique()
-        spanned = labels[node[person.is_in(ids).to_numpy()]]
-        added = np.zeros(n, bool)
-        added[spanned[~hit[spanned]]] = True
-        hit |= added
-    return hit[labels]
-
-
-def resolve_touched(
-    index: pl.DataFrame,
-    edges: tuple[np.ndarray, ...],
-    touched: np.ndarray,
-    previous: pl.DataFrame,
-    registry: pl.DataFrame,
-    overrides: list[Override] | tuple[Override, ...] = (),
-    config: GraphConfig | None = None,
-    run_at: datetime | None = None,
-) -> tuple[Resolution, np.ndarray, pl.DataFrame]:
-    """`resolve_coded` on the components `touched_nodes` finds only: the nodes' resolution (in node order),
-    their node numbers, and the previous rows renumbered as the resolution's rows (with those of identifiers no
-    longer in the graph). Every other node keeps its previous row: the whole graph's resolution gives it again,
-    given the same config and overrides, a registry, and a previous map that resolution wrote."""
-    mask = touched_nodes(index, edges, touched, previous, overrides)
-    kept = np.flatnonzero(mask)
-    local = np.full(index.height, -1, dtype=np.int64)
-    local[kept] = np.arange(kept.size)
-    inside = mask[edges[0]]  # an edge's ends are in one component
-    coded = (local[edges[0][inside]], local[edges[1][inside]], *(e[inside] for e in edges[2:]))
-    keep = np.ones(previous.height, bool)  # an identifier that left the graph keeps its row (its id counts)
-    keep[previous["node"].is_not_null().to_numpy()] = mask[previous["node"].drop_nulls().to_numpy()]
-    previous = previous.filter(pl.Series(keep))
-    previous = previous.with_columns(node=pl.Series(local).gather(previous["node"]))
-    result = resolve_coded(index[kept], coded, previous, registry, overrides, config, run_at)
-    return result, kept, previous
+    return connected_components(np.r_[edges[0], fa], np.r_[edges[1], fb], index.height)
 
 
 def _shared_reasons(shared, by_type, by_degree, degree, by_persons, persons) -> pl.Series:
