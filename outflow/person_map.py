@@ -227,18 +227,16 @@ def _touched_keys(wh: Warehouse, overrides: list[Override]) -> tuple[pl.Series, 
     for table in (USABLE, SEEDS, APPEARED, HIT, FRONTIER, ADDED, KEYS, GONE):
         wh.execute(f"drop table if exists {table}")
     wh.execute(f"create temp table {USABLE} as {_USABLE}")
-    wh.execute(
-        f"create temp table {GONE} as select c.identifier_key as key from {COMPONENTS} as c "
-        f"left join {USABLE} as n on n.key = c.identifier_key where n.key is null"
+    wh.execute(  # the nodes with no component (new or back) and the components with no node (gone), in one join
+        f"create temp table {SEEDS} as select n.key as appeared, c.identifier_key as gone from {USABLE} as n "
+        f"full join {COMPONENTS} as c on c.identifier_key = n.key where n.key is null or c.identifier_key is null"
     )
+    wh.execute(f"create temp table {GONE} as select gone as key from {SEEDS} where gone is not null")
+    wh.execute(f"create temp table {APPEARED} as select appeared as key from {SEEDS} where appeared is not null")
+    wh.execute(f"drop table {SEEDS}")
+    wh.execute(f"create temp table {SEEDS} as select key from {GONE} union all select key from {APPEARED}")
     gone = wh.fetch_polars(f"select key from {GONE}")["key"]
     nodes = int(wh.fetch_polars(f"select count(*) as n from {USABLE}")["n"][0])
-    wh.execute(f"create temp table {SEEDS} as select key from {GONE}")
-    wh.execute(
-        f"create temp table {APPEARED} as select n.key from {USABLE} as n left join {COMPONENTS} as c "
-        f"on c.identifier_key = n.key where c.identifier_key is null"
-    )
-    wh.execute(f"insert into {SEEDS} select key from {APPEARED}")
     wh.execute(f"insert into {SEEDS} select key from {ENDS}")
     named = sorted({k for o in overrides for k in (o.a, o.b)})
     if named:
@@ -269,9 +267,9 @@ def _touched_keys(wh: Warehouse, overrides: list[Override]) -> tuple[pl.Series, 
         wh.execute(f"delete from {FRONTIER}")
         wh.execute(f"insert into {FRONTIER} select component from {ADDED}")
     wh.execute(
-        f"create temp table {KEYS} as select n.key, n.type from {USABLE} as n "
-        f"left join {COMPONENTS} as c on c.identifier_key = n.key "
-        f"where c.identifier_key is null or c.component in (select component from {HIT})"
+        f"create temp table {KEYS} as select n.key, n.type from {USABLE} as n inner join (select key from {APPEARED} "
+        f"union all select c.identifier_key from {COMPONENTS} as c inner join {HIT} as h on h.component = c.component"
+        ") as k on k.key = n.key"
     )
     for table in (USABLE, SEEDS, APPEARED, HIT, FRONTIER, ADDED, ENDS):
         wh.execute(f"drop table {table}")
