@@ -18,7 +18,12 @@ joins the string keys, Python sorts and groups integers), resolves it with `outf
   the graph), which it reads and then empties, so a daily build re-ranks only the signatures that hold one; a row
   with a null identifier_type stands for every identifier (a map written before the list was kept);
 - outside_graph: the keys of the person map that were not in the graph at this run (blocked or gone), so the
-  next run lists those that enter or leave it.
+  next run lists those that enter or leave it;
+- components: each node of this run's graph and the label of its component (of every edge, shared values
+  included, and of the forced merges), and step_state: the fingerprint of the config and overrides, and the rows
+  the step left; with them a later run resolves only the components that changed (`_touched_keys`) and keeps
+  every other row, which is what resolving the whole graph would write (docs/identity.md, "A day resolves the
+  components that changed").
 
 Nothing here imports Dagster.
 """

@@ -15,45 +15,28 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from outflow.contract import GATING_TABLES
-from outflow.generate import generate
 from outflow.identity_graph import Override
-from outflow.load import load_directory
 from outflow.person_map import SCHEMA, identity_config, resolve_person_map
-from outflow.pipeline import build
 from outflow.warehouse import Warehouse, connect
+from tests.hard_graph import GRAPH, graph_only, hard_graph, split_and_merge
 from tests.warehouse_fixtures import TARGETS, open_target
 
-GRAPH = ("int_identity__nodes", "int_identity__edges")
 TABLES = ("person_map", "person_ids", "identity_changes", "edges_seen", "changed_identifiers", "outside_graph")
 DAYS = 6
 RUN = datetime(2026, 11, 2, 6)
 
 
 @pytest.fixture(scope="module")
-def hard_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The hard-mode identity graph dbt built, alone in a DuckDB file."""
-    root = tmp_path_factory.mktemp("hard")
-    generate(600, 7, root / "data", hard=True)
-    with connect(root / "built.duckdb") as con:
-        load_directory(con, root / "data", allow_empty=GATING_TABLES)
-    build(warehouse=root / "built.duckdb")
-    return _graph_only(root / "built.duckdb", root / "graph.duckdb")
-
-
-def _graph_only(built: Path, graph: Path) -> Path:
-    with connect(built, read_only=True) as src, connect(graph) as dest:
-        for table in GRAPH:
-            dest.write_arrow(f"main.{table}", src.fetch_arrow(f"select * from main.{table}"), mode="replace")
-    return graph
+def hard(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return hard_graph(tmp_path_factory.mktemp("hard"))
 
 
 @pytest.fixture(params=["demo", "hard"])
 def graph(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[pl.DataFrame, pl.DataFrame]:
     if request.param == "demo":
-        path = _graph_only(request.getfixturevalue("built_warehouse"), tmp_path / "demo.duckdb")
+        path = graph_only(request.getfixturevalue("built_warehouse"), tmp_path / "demo.duckdb")
     else:
-        path = request.getfixturevalue("hard_graph")
+        path = request.getfixturevalue("hard")
     with connect(path, read_only=True) as wh:
         return tuple(wh.fetch_polars(f"select * from main.{table}") for table in GRAPH)  # type: ignore[return-value]
 
@@ -97,20 +80,6 @@ def _tables(wh: Warehouse) -> dict[str, list[tuple]]:
     return out
 
 
-def _overrides(wh: Warehouse) -> list[Override]:
-    """A never-merge that splits the largest person, and a forced merge of two persons with an email each."""
-    mapped = wh.fetch_polars(f"select identifier_key, person_id from {SCHEMA}.person_map where person_id is not null")
-    largest = mapped.group_by("person_id").len().sort(["len", "person_id"], descending=[True, False])["person_id"][0]
-    split = mapped.filter(pl.col("person_id") == largest)["identifier_key"].sort()
-    emails = (
-        mapped.filter(pl.col("identifier_key").str.starts_with("email:"))
-        .group_by("person_id")
-        .agg(pl.col("identifier_key").min())
-        .sort("identifier_key")["identifier_key"]
-    )
-    return [Override("never_merge", split[0], split[-1], "two people"), Override("merge", emails[0], emails[-1], "one")]
-
-
 def test_a_day_resolves_what_changed_and_writes_what_the_whole_graph_gives(graph, wh, tmp_path, caplog) -> None:
     nodes, edges = graph
     config = identity_config()
@@ -120,7 +89,7 @@ def test_a_day_resolves_what_changed_and_writes_what_the_whole_graph_gives(graph
         for day in range(1, DAYS + 1):
             day_nodes, day_edges = _day(nodes, edges, day)
             if day == 2:  # overrides from day 2: that day resolves the whole graph, the next ones again in part
-                overrides = _overrides(whole)
+                overrides = split_and_merge(whole.fetch_polars(f"select * from {SCHEMA}.person_map"))
             if day == DAYS:  # another config: the whole graph again
                 config = replace(config, max_cluster_size=config.max_cluster_size - 1)
             at = RUN + timedelta(days=day)
