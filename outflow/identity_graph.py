@@ -238,12 +238,7 @@ def resolve_coded(
     config = config or GraphConfig()
     run_at = (run_at or datetime.now(UTC)).replace(tzinfo=None)
     n = index.height
-    # node numbers of the overrides' identifiers only (a lookup of every key would cost a dict of n strings)
-    named = list({k for o in overrides for k in (o.a, o.b)})
-    node_of = {}
-    if named:
-        found = index.select("key").with_row_index("idx").filter(pl.col("key").is_in(named))
-        node_of = dict(found.select("key", "idx").rows())
+    forced, never = _override_pairs(index, overrides)
     type_names = sorted(set(index["type"].unique().to_list()) | set(config.max_links_per_type))
     type_code = {t: i for i, t in enumerate(type_names)}
     tc = index["type"].replace_strict(type_code, return_dtype=pl.Int64).to_numpy()
@@ -260,10 +255,6 @@ def resolve_coded(
     shared = by_type | by_degree | by_persons
 
     # overrides: forced merges un-share their identifiers (an override wins over every rule)
-    forced, never = [], []
-    for o in overrides:
-        if o.a in node_of and o.b in node_of:
-            (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
     for x, y in forced:
         shared[[x, y]] = False
     reason = _shared_reasons(shared, by_type, by_degree, degree, by_persons, persons)
@@ -313,6 +304,31 @@ def resolve_coded(
         }
     )
     return _assign_ids(persons_out, index, previous, registry, never, forced, run_at)
+
+
+def _override_pairs(index: pl.DataFrame, overrides) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """The forced merges and the never-merge pairs whose identifiers are both in the graph, as node numbers (only
+    the overrides' keys are looked up: a lookup of every key would cost a dict of n strings)."""
+    named = list({k for o in overrides for k in (o.a, o.b)})
+    node_of = {}
+    if named:
+        found = index.select("key").with_row_index("idx").filter(pl.col("key").is_in(named))
+        node_of = dict(found.select("key", "idx").rows())
+    forced, never = [], []
+    for o in overrides:
+        if o.a in node_of and o.b in node_of:
+            (forced if o.action == "merge" else never).append((node_of[o.a], node_of[o.b]))
+    return forced, never
+
+
+def graph_components(index: pl.DataFrame, edges: tuple[np.ndarray, ...], overrides=()) -> np.ndarray:
+    """Each node's component of every edge, shared values included, and of the forced merges: no rule (the caps,
+    the persons a value is seen with, conflicts, the size guard, never-merge pairs) looks further than one, and
+    an old id is voted for only by the nodes that held it, so a component whose nodes and edges did not change,
+    and whose old ids no other component holds, resolves as it did."""
+    forced, _ = _override_pairs(index, overrides)
+    fa, fb = np.array(forced, dtype=np.int64).reshape(-1, 2).T
+    return connected_components(np.r_[edges[0], fa], np.r_[edges[1], fb], index.height)
 
 
 def _shared_reasons(shared, by_type, by_degree, degree, by_persons, persons) -> pl.Series:

@@ -18,7 +18,12 @@ joins the string keys, Python sorts and groups integers), resolves it with `outf
   the graph), which it reads and then empties, so a daily build re-ranks only the signatures that hold one; a row
   with a null identifier_type stands for every identifier (a map written before the list was kept);
 - outside_graph: the keys of the person map that were not in the graph at this run (blocked or gone), so the
-  next run lists those that enter or leave it.
+  next run lists those that enter or leave it;
+- components: each node of this run's graph and the label of its component (of every edge, shared values
+  included, and of the forced merges), and step_state: the fingerprint of the config and overrides, and the rows
+  the step left; with them a later run resolves only the components that changed (`_touched_keys`) and keeps
+  every other row, which is what resolving the whole graph would write (docs/identity.md, "A day resolves the
+  components that changed").
 
 Nothing here imports Dagster.
 """
@@ -26,6 +31,8 @@ Nothing here imports Dagster.
 from __future__ import annotations
 
 import csv
+import dataclasses
+import hashlib
 import json
 import logging
 from datetime import UTC, datetime
@@ -44,6 +51,7 @@ from outflow.identity_graph import (
     GraphConfig,
     Override,
     coded_edges,
+    graph_components,
     resolve_coded,
 )
 
@@ -68,6 +76,15 @@ MAP_COLUMNS = ["identifier_key", "person_id", "is_shared", "cluster_size", "shar
 CHANGED = "_outflow_person_map_changed"  # the person map's new and changed rows (a temp table)
 CHANGED_IDENTIFIERS = f"{SCHEMA}.changed_identifiers"
 OUTSIDE = f"{SCHEMA}.outside_graph"
+STATE = f"{SCHEMA}.step_state"  # what the last run was given and left: config and overrides, row counts
+RULES = 1  # the version of the resolution's rules: a change makes the next run resolve the whole graph
+COMPONENTS = f"{SCHEMA}.components"  # each node of the last run's graph and its component (of every edge)
+# temp tables of a run that resolves the components that changed
+ENDS = "_outflow_identity_ends"  # keys at an end of a new or changed edge
+USABLE, SEEDS, OVERRIDDEN = "_outflow_identity_usable", "_outflow_identity_seeds", "_outflow_identity_overridden"
+APPEARED = "_outflow_identity_appeared"  # nodes with no component: new to the graph or back in it
+HIT, FRONTIER, ADDED = "_outflow_identity_hit", "_outflow_identity_frontier", "_outflow_identity_added"
+KEYS, GONE = "_outflow_identity_keys", "_outflow_identity_gone"  # the nodes resolved again, the nodes gone
 QUEUE_SCHEMA = {"identifier_type": pl.String, "identifier_value": pl.String}
 
 
@@ -166,17 +183,20 @@ left join {seen} as s on s.a = e.a and s.b = e.b and coalesce(s.origin, '') = co
 """
 
 
-def _remember_edges(wh: Warehouse) -> None:
+def _remember_edges(wh: Warehouse) -> bool:
     """Add this build's edges to every edge seen before, in place: a pair keeps its first record and first seen,
     per origin (a missing origin is one of its own); only new and changed rows are written. The remembered edges
-    of a stage switched off are dropped."""
+    of a stage switched off are dropped. Return whether the edges were merged into those remembered, none
+    dropped; the keys at an end of a new or changed edge are then left in the temp table ENDS."""
     columns = ", ".join(EDGE_COLUMNS)
     if not wh.table_exists(SCHEMA, "edges_seen"):
         wh.execute(f"create table {EDGES_SEEN} as select {columns} from main.int_identity__edges")
-        return
+        return False
+    dropped = False
     off = [origin for origin, table in STAGE_ORIGINS.items() if not wh.table_exists(SCHEMA, table)]
     if off:
         origins = ", ".join(f"'{origin}'" for origin in off)
+        dropped = wh.fetch_polars(f"select count(*) as n from {EDGES_SEEN} where origin in ({origins})")["n"][0] > 0
         wh.execute(f"delete from {EDGES_SEEN} where origin in ({origins})")
     facts = EDGE_COLUMNS[3:]
     changed = " or ".join(f"m.{c} is distinct from m.s_{c}" for c in facts)
@@ -190,18 +210,86 @@ def _remember_edges(wh: Warehouse) -> None:
         "where not m.is_new and m.a = s.a and m.b = s.b and coalesce(s.origin, '') = coalesce(m.origin, '')"
     )
     wh.execute(f"insert into {EDGES_SEEN} ({columns}) select {columns} from {NEW_EDGES} where is_new")
+    wh.execute(f"drop table if exists {ENDS}")
+    wh.execute(f"create temp table {ENDS} as select a as key from {NEW_EDGES} union select b from {NEW_EDGES}")
     wh.execute(f"drop table {NEW_EDGES}")
+    return not dropped
 
 
-def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
+_USABLE = (
+    "select distinct identifier_key as key, identifier_type as type from main.int_identity__nodes "
+    "where block_reason is null"
+)
+
+
+def _touched_keys(wh: Warehouse, overrides: list[Override]) -> tuple[pl.Series, int]:
+    """Leave in the temp table KEYS the usable nodes of every component (of the last run, in
+    outflow_identity.components) that a day may resolve otherwise, and the nodes new to the graph: the components
+    holding a key at an end of a new or changed edge (ENDS), a node new or back, a node gone, an override's
+    identifier, or a neighbour of any of these; then, until none is added, those holding a node whose previous
+    person has a node in one already taken. Leave the keys gone from the graph since the last run in GONE and
+    return them, with the number of nodes in the graph."""
+    for table in (USABLE, SEEDS, APPEARED, HIT, FRONTIER, ADDED, KEYS, GONE):
+        wh.execute(f"drop table if exists {table}")
+    wh.execute(f"create temp table {USABLE} as {_USABLE}")
+    wh.execute(  # the nodes with no component (new or back) and the components with no node (gone), in one join
+        f"create temp table {SEEDS} as select n.key as appeared, c.identifier_key as gone from {USABLE} as n "
+        f"full join {COMPONENTS} as c on c.identifier_key = n.key where n.key is null or c.identifier_key is null"
+    )
+    wh.execute(f"create temp table {GONE} as select gone as key from {SEEDS} where gone is not null")
+    wh.execute(f"create temp table {APPEARED} as select appeared as key from {SEEDS} where appeared is not null")
+    wh.execute(f"drop table {SEEDS}")
+    wh.execute(f"create temp table {SEEDS} as select key from {GONE} union all select key from {APPEARED}")
+    gone = wh.fetch_polars(f"select key from {GONE}")["key"]
+    nodes = int(wh.fetch_polars(f"select count(*) as n from {USABLE}")["n"][0])
+    wh.execute(f"insert into {SEEDS} select key from {ENDS}")
+    named = sorted({k for o in overrides for k in (o.a, o.b)})
+    if named:
+        wh.write_arrow(OVERRIDDEN, pl.DataFrame({"key": named}).to_arrow(), mode="replace", temporary=True)
+        wh.execute(f"insert into {SEEDS} select key from {OVERRIDDEN}")
+        wh.execute(f"drop table {OVERRIDDEN}")
+    wh.execute(
+        f"create temp table {HIT} as select distinct c.component from {COMPONENTS} as c inner join ("
+        f"select key from {SEEDS} union select e.b from {EDGES_SEEN} as e inner join {SEEDS} as s on s.key = e.a "
+        f"union select e.a from {EDGES_SEEN} as e inner join {SEEDS} as s on s.key = e.b"
+        ") as t on t.key = c.identifier_key"
+    )
+    wh.execute(f"create temp table {FRONTIER} as select component from {HIT}")
+    while True:  # the components holding an old id of a node new to the graph or of a component taken last round
+        wh.execute(f"drop table if exists {ADDED}")
+        wh.execute(
+            f"create temp table {ADDED} as select distinct c2.component from (select c.identifier_key as key "
+            f"from {FRONTIER} as f inner join {COMPONENTS} as c on c.component = f.component "
+            f"union all select key from {APPEARED}) as k "
+            f"inner join {PERSON_MAP} as m on m.identifier_key = k.key "
+            f"inner join {PERSON_MAP} as m2 on m2.person_id = m.person_id "
+            f"inner join {COMPONENTS} as c2 on c2.identifier_key = m2.identifier_key "
+            f"where c2.component not in (select component from {HIT})"
+        )
+        if not wh.fetch_polars(f"select count(*) as n from {ADDED}")["n"][0]:
+            break
+        wh.execute(f"insert into {HIT} select component from {ADDED}")
+        wh.execute(f"delete from {FRONTIER}")
+        wh.execute(f"insert into {FRONTIER} select component from {ADDED}")
+    wh.execute(
+        f"create temp table {KEYS} as select n.key, n.type from {USABLE} as n inner join (select key from {APPEARED} "
+        f"union all select c.identifier_key from {COMPONENTS} as c inner join {HIT} as h on h.component = c.component"
+        ") as k on k.key = n.key"
+    )
+    for table in (USABLE, SEEDS, APPEARED, HIT, FRONTIER, ADDED, ENDS):
+        wh.execute(f"drop table {table}")
+    return gone, nodes
+
+
+def _numbered_graph(wh: Warehouse, part: bool) -> tuple[pl.DataFrame, tuple, pl.DataFrame | None]:
     """The usable nodes sorted by key (a node's number is its row), the remembered edges as node numbers, and
     the previous map's rows as node numbers: the warehouse joins the string keys, Python gets integers (and the
-    key, as `outside`, of a row outside the graph now)."""
+    key, as `outside`, of a row outside the graph now). With `part`, the nodes in KEYS only, and the previous
+    rows of those nodes only."""
     wh.execute(f"drop table if exists {NODES}")
     wh.execute(
         f"create temp table {NODES} as select key, type, row_number() over (order by key) - 1 as node from "
-        "(select distinct identifier_key as key, identifier_type as type from main.int_identity__nodes "
-        "where block_reason is null) as usable"
+        f"({f'select key, type from {KEYS}' if part else _USABLE}) as usable"
     )
     index = wh.fetch_polars(f"select key, type from {NODES} order by node")
     edges = wh.fetch_polars(
@@ -213,7 +301,7 @@ def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | 
         previous = wh.fetch_polars(
             f"select n.node, {', '.join(f'm.{c}' for c in MAP_COLUMNS[1:])}, "
             f"case when n.node is null then m.identifier_key end as outside from {PERSON_MAP} as m "
-            f"left join {NODES} as n on n.key = m.identifier_key"
+            f"{'inner' if part else 'left'} join {NODES} as n on n.key = m.identifier_key"
         )
     wh.execute(f"drop table {NODES}")
     # the warehouse's collation may order keys otherwise than Python does: renumber by Python's order
@@ -231,13 +319,64 @@ def _numbered_graph(wh: Warehouse) -> tuple[pl.DataFrame, tuple, pl.DataFrame | 
     return index, coded_edges(edges.cast({"x": pl.Int64, "y": pl.Int64})), previous
 
 
+def _fingerprint(config: GraphConfig, overrides: list[Override]) -> str:
+    """What the rules were given besides the graph: the config, the overrides and the rules' own version."""
+    given = [RULES, dataclasses.asdict(config), [dataclasses.astuple(o) for o in overrides]]
+    return hashlib.sha256(json.dumps(given, sort_keys=True).encode()).hexdigest()
+
+
+def _counts(wh: Warehouse) -> tuple[int, int, int]:
+    """The rows of the person map, of the remembered edges and of the components."""
+    row = wh.fetch_polars(
+        f"select (select count(*) from {PERSON_MAP}) as m, (select count(*) from {EDGES_SEEN}) as e, "
+        f"(select count(*) from {COMPONENTS}) as c"
+    )
+    return int(row["m"][0]), int(row["e"][0]), int(row["c"][0])
+
+
+def _trusted(wh: Warehouse, fingerprint: str) -> bool:
+    """Whether the map, the remembered edges, the components, the registry and the keys outside the graph are as
+    the last run of this step left them, with the same config and overrides: only then does a run resolve the
+    components that changed alone."""
+    tables = (TABLE, "edges_seen", "person_ids", "outside_graph", "components", "step_state")
+    if not all(wh.table_exists(SCHEMA, t) for t in tables):
+        return False
+    state = wh.fetch_polars(f"select * from {STATE}")
+    if state.height != 1 or state["fingerprint"][0] != fingerprint:
+        return False
+    if wh.fetch_polars(f"select count(*) as n from {PERSON_IDS}")["n"][0] == 0:
+        return False  # a map from before the registry: its ids are registered from the whole map
+    return _counts(wh) == tuple(state.select("map_rows", "edges_rows", "component_rows").row(0))
+
+
+def _write_components(wh: Warehouse, index: pl.DataFrame, labels: np.ndarray, part: bool) -> None:
+    """Record each resolved node's component: the whole table, or (`part`: a run on the components that changed,
+    KEYS) those nodes' rows replaced, under labels unused so far, and the rows of the nodes gone (GONE) deleted."""
+    rows = pl.DataFrame({"identifier_key": index["key"], "component": labels.astype(np.int64)})
+    if not part:
+        wh.write_arrow(COMPONENTS, rows.to_arrow(), mode="replace")
+        return
+    start = wh.fetch_polars(f"select coalesce(max(component), -1) + 1 as n from {COMPONENTS}")["n"][0]
+    wh.write_arrow(CHANGED, rows.with_columns(pl.col("component") + start).to_arrow(), mode="replace", temporary=True)
+    wh.execute(
+        f"delete from {COMPONENTS} where identifier_key in (select key from {KEYS}) "
+        f"or identifier_key in (select key from {GONE})"
+    )
+    wh.execute(f"insert into {COMPONENTS} select identifier_key, component from {CHANGED}")
+    for table in (CHANGED, KEYS, GONE):
+        wh.execute(f"drop table {table}")
+
+
 def resolve_person_map(
     wh: Warehouse,
     config: GraphConfig | None = None,
     overrides: list[Override] | None = None,
     run_at: datetime | None = None,
+    whole: bool = False,
 ) -> int:
-    """Resolve the graph dbt built and update the person map with the answer; return the identifiers resolved."""
+    """Resolve the graph dbt built and update the person map with the answer; return the identifiers in it.
+    A run after this step's last one, with the same config and overrides, resolves only the components that
+    changed (`_touched_keys`) unless `whole`, and writes the same rows."""
     overrides = load_overrides() if overrides is None else overrides
     if wh.target == "spark":  # the graph stays in the cluster: grouped in Spark SQL, resolved on the executors
         from outflow.label_propagation import resolve_in_warehouse
@@ -250,11 +389,23 @@ def resolve_person_map(
     if wh.table_exists(SCHEMA, TABLE) and "shared_reason" not in wh.columns(SCHEMA, TABLE):
         wh.execute(f"alter table {PERSON_MAP} add column shared_reason varchar")  # a map from before shared reasons
     had_map = wh.table_exists(SCHEMA, TABLE)
+    fingerprint = _fingerprint(config, overrides)
+    trusted = not whole and _trusted(wh, fingerprint)
     registry = wh.fetch_polars(f"select * from {PERSON_IDS}") if wh.table_exists(SCHEMA, "person_ids") else None
+    before = (
+        wh.fetch_polars(f"select identifier_key from {OUTSIDE}")["identifier_key"]
+        if wh.table_exists(SCHEMA, "outside_graph")
+        else None
+    )
     wh.create_schema(SCHEMA)
     with wh.transaction():
-        _remember_edges(wh)
-        index, edges, previous = _numbered_graph(wh)
+        merged = _remember_edges(wh)
+        part = merged and trusted and before is not None
+        if part:
+            gone, nodes = _touched_keys(wh, overrides)
+        elif merged:
+            wh.execute(f"drop table {ENDS}")
+        index, edges, previous = _numbered_graph(wh, part)
         result = resolve_coded(
             index,
             edges,
@@ -264,6 +415,7 @@ def resolve_person_map(
             config=config,
             run_at=run_at or datetime.now(UTC),
         )
+        _write_components(wh, index, graph_components(index, edges, overrides), part)
         resolved = result.persons.select(pl.col("key").alias("identifier_key"), *MAP_COLUMNS[1:])
         issued = result.registry.select(*REGISTRY_SCHEMA)
         if registry is not None and registry.height:  # the ids issued now follow the registry's rows
@@ -273,26 +425,36 @@ def resolve_person_map(
         else:
             wh.write_arrow(PERSON_MAP, resolved.to_arrow(), mode="append")
             changed = None
-        _list_changed_identifiers(wh, changed, None if previous is None else previous["outside"].drop_nulls())
+        if part:  # the keys outside the graph: those outside before and not back, and those gone
+            outside = pl.concat([before.filter(~before.is_in(index["key"])), gone])
+        else:
+            outside = None if previous is None else previous["outside"].drop_nulls()
+            nodes = index.height
+        _list_changed_identifiers(wh, changed, outside, before)
         wh.write_arrow(PERSON_IDS, issued.to_arrow(), mode="append")
         wh.write_arrow(CHANGES, result.changes.to_arrow(), mode="append")
+        counts = dict(zip(("map_rows", "edges_rows", "component_rows"), _counts(wh), strict=True))
+        state = pl.DataFrame({"fingerprint": [fingerprint], **{k: [v] for k, v in counts.items()}})
+        wh.write_arrow(STATE, state.to_arrow(), mode="replace")
     log.info(
-        "identity: %d identifiers resolved into %d persons; %d merges and splits",
+        "identity: %d identifiers in the graph, %d of them resolved (%s) into %d persons; %d merges and splits",
+        nodes,
         resolved.height,
+        "the components that changed" if part else "the whole graph",
         result.person_count,
         result.changes.height,
     )
-    return resolved.height
+    return nodes
 
 
-def _list_changed_identifiers(wh: Warehouse, changed: pl.Series | None, outside: pl.Series | None) -> None:
+def _list_changed_identifiers(
+    wh: Warehouse, changed: pl.Series | None, outside: pl.Series | None, before: pl.Series | None
+) -> None:
     """Add to outflow_identity.changed_identifiers the identifiers whose person int_identity__identifiers may show
     otherwise now: the keys of the map rows written (`changed`), and those that entered or left the graph since
-    the last run (`outside`: the map's keys outside the graph now, against the list the last run kept). Without a
-    map or that list before (`None`), one row with a null identifier_type: every identifier."""
-    listed = outside is not None and changed is not None and wh.table_exists(SCHEMA, "outside_graph")
-    if listed:
-        before = wh.fetch_polars(f"select identifier_key from {OUTSIDE}")["identifier_key"]
+    the last run (`outside`: the map's keys outside the graph now, against `before`, the list the last run kept).
+    Without a map or that list before (`None`), one row with a null identifier_type: every identifier."""
+    if outside is not None and changed is not None and before is not None:
         keys = pl.concat([changed, outside.filter(~outside.is_in(before)), before.filter(~before.is_in(outside))])
         rows = (
             pl.DataFrame({"identifier_key": keys.unique()})

@@ -16,19 +16,16 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from outflow.contract import GATING_TABLES
-from outflow.generate import generate
 from outflow.identity_graph import Override
 from outflow.label_propagation import resolve_in_warehouse
-from outflow.load import load_directory
 from outflow.person_map import identity_config, resolve_person_map
-from outflow.pipeline import build
 from outflow.warehouse import Warehouse, connect
+from tests.hard_graph import GRAPH, split_and_merge
+from tests.hard_graph import hard_graph as build_hard_graph
 from tests.integration.spark.conftest import SparkBuild
 
 pytestmark = pytest.mark.spark
 
-GRAPH = ("int_identity__nodes", "int_identity__edges")
 SOURCE, SCHEMA = "hard_graph", "hard_identity"  # on Spark, beside the demo's build
 RUNS = (datetime(2026, 11, 2, 6), datetime(2026, 11, 3, 6))
 
@@ -36,16 +33,7 @@ RUNS = (datetime(2026, 11, 2, 6), datetime(2026, 11, 3, 6))
 @pytest.fixture(scope="module")
 def hard_graph(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DuckDB warehouse holding only the hard-mode identity graph dbt built."""
-    root = tmp_path_factory.mktemp("hard")
-    generate(600, 7, root / "data", hard=True)
-    with connect(root / "built.duckdb") as con:
-        load_directory(con, root / "data", allow_empty=GATING_TABLES)
-    build(warehouse=root / "built.duckdb")
-    graph = root / "graph.duckdb"
-    with connect(root / "built.duckdb", read_only=True) as built, connect(graph) as con:
-        for table in GRAPH:
-            con.write_arrow(f"main.{table}", built.fetch_arrow(f"select * from main.{table}"), mode="replace")
-    return graph
+    return build_hard_graph(tmp_path_factory.mktemp("hard"))
 
 
 def _tables(wh: Warehouse, schema: str) -> dict[str, pl.DataFrame]:
@@ -58,23 +46,6 @@ def _tables(wh: Warehouse, schema: str) -> dict[str, pl.DataFrame]:
         ),
         "identity_changes": wh.fetch_polars(f"select * from {schema}.identity_changes").sort(pl.all()),
     }
-
-
-def _overrides(person_map: pl.DataFrame) -> list[Override]:
-    """A never-merge that splits the largest person, and a forced merge of two persons with an email each."""
-    mapped = person_map.filter(pl.col("person_id").is_not_null())
-    largest = mapped.group_by("person_id").len().sort(["len", "person_id"], descending=[True, False])["person_id"][0]
-    split = mapped.filter(pl.col("person_id") == largest)["identifier_key"].sort()
-    emails = (
-        mapped.filter(pl.col("identifier_key").str.starts_with("email:"))
-        .group_by("person_id")
-        .agg(pl.col("identifier_key").min())
-        .sort("identifier_key")["identifier_key"]
-    )
-    return [
-        Override("never_merge", split[0], split[-1], "two people"),
-        Override("merge", emails[0], emails[1], "one person"),
-    ]
 
 
 def test_hard_mode_ids_equal_duckdb(on_spark: SparkBuild, hard_graph: Path, caplog) -> None:
@@ -96,7 +67,7 @@ def test_hard_mode_ids_equal_duckdb(on_spark: SparkBuild, hard_graph: Path, capl
             assert got[name] is not None and got[name].equals(frame), f"run {run + 1}: {name} differs on Spark"
         if run == 0:
             assert expected["person_ids"].height == expected["person_map"]["person_id"].n_unique() - 1  # + null
-            overrides = _overrides(expected["person_map"])
+            overrides = split_and_merge(expected["person_map"])
         else:  # the overrides moved identifiers, and the changes say so
             reasons = set(expected["identity_changes"]["reason"].to_list())
             assert {"override: never merge", "override: forced merge"} <= reasons
