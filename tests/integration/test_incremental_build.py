@@ -46,6 +46,10 @@ COMPARED = [
     "dim_profiles",
     "dim_profile_traits",
     "int_lead_scores__fit",
+    "int_consent__events",
+    "int_consent__email_events",
+    "int_consent__ledger",
+    "dim_consent",
 ]
 
 

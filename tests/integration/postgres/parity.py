@@ -23,6 +23,8 @@ RUN_STAMPS = {
     "int_identity__signature_persons": ["person_changed_at"],
     "int_identity__signatures": ["written_at"],
     "int_identity__signature_occurrences": ["written_at"],
+    "int_consent__events": ["written_at"],
+    "int_consent__email_events": ["written_at"],
 }
 #: |a - b| <= FLOAT_TOLERANCE * max(1, |a|, |b|)
 FLOAT_TOLERANCE = 1e-9
