@@ -40,39 +40,30 @@
     {% endif %}
 {% endmacro %}
 
-{#- Whether the ledger's incremental run may rewrite only the identifiers touched since it last ran: it has marks
-    (its post-hook ran with this layout), its copy of the changed identifiers exists and does not stand for every
-    identifier. Otherwise its run recomputes every fact (the pre-hook empties the table first). -#}
-{% macro consent_ledger_narrowed() %}
+{#- Whether this model's incremental run may rewrite only what its log names (`log`: int_consent__changed_identifiers
+    for the ledger, int_consent__touched_persons for dim_consent): it has marks in int_consent__marks (its post-hook
+    ran with this layout), and the log exists and holds no row that stands for everything (a null `column`).
+    Otherwise its run recomputes every row (the pre-hook empties the table first). -#}
+{% macro consent_narrowed(log, column) %}
     {%- if not execute or not is_incremental() -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set marks = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_consent__marks') -%}
-    {%- set copy = adapter.get_relation(database=this.database, schema=this.schema,
-        identifier='int_consent__changed_identifiers') -%}
-    {%- if marks is none or copy is none -%}
+    {%- set logged = adapter.get_relation(database=this.database, schema=this.schema, identifier=log) -%}
+    {%- if marks is none or logged is none -%}
         {{ return(false) }}
     {%- endif -%}
     {%- set state = run_query('select (select count(*) from ' ~ marks ~ " where model = '" ~ this.identifier
-        ~ "'), (select count(*) from " ~ copy ~ ' where identifier_type is null)').rows[0] -%}
+        ~ "'), (select count(*) from " ~ logged ~ ' where ' ~ column ~ ' is null)').rows[0] -%}
     {{ return(state[0] > 0 and state[1] == 0) }}
 {% endmacro %}
 
-{#- Whether dim_consent's incremental run may recompute only the persons the ledger logged: it has its mark, and
-    the log does not stand for every person. -#}
+{% macro consent_ledger_narrowed() %}
+    {{ return(consent_narrowed('int_consent__changed_identifiers', 'identifier_type')) }}
+{% endmacro %}
+
 {% macro consent_dim_narrowed() %}
-    {%- if not execute or not is_incremental() -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set marks = adapter.get_relation(database=this.database, schema=this.schema, identifier='int_consent__marks') -%}
-    {%- set log = adapter.get_relation(database=this.database, schema=this.schema,
-        identifier='int_consent__touched_persons') -%}
-    {%- if marks is none or log is none -%}
-        {{ return(false) }}
-    {%- endif -%}
-    {%- set state = run_query('select (select count(*) from ' ~ marks ~ " where model = '" ~ this.identifier
-        ~ "'), (select count(*) from " ~ log ~ ' where person_id is null)').rows[0] -%}
-    {{ return(state[0] > 0 and state[1] == 0) }}
+    {{ return(consent_narrowed('int_consent__touched_persons', 'person_id')) }}
 {% endmacro %}
 
 {#- A pre-hook of an incremental run that recomputes every row: the stored rows go first, so that a row no longer

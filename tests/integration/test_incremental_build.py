@@ -97,6 +97,29 @@ def _move_occurred_at(wh) -> tuple[str, object]:
     return event_id, received_at
 
 
+def _copy_raw(wh, table: str, where: str, params: list, values: dict[str, str]) -> None:
+    """Insert into raw `table` a copy of its first row (by its first column) matching `where`, with the columns in
+    `values` set to those SQL expressions."""
+    columns = list(wh.columns("raw", table))
+    wh.execute(
+        f"insert into raw.{table} ({', '.join(columns)}) select {', '.join(values.get(c, c) for c in columns)} "
+        f"from raw.{table} where {where} order by {columns[0]} limit 1",
+        params,
+    )
+
+
+def _copy_consent_event(wh, event_id: str, new_id: str, status: str = "status") -> None:
+    """A copy of a raw consent event a day after the newest, under another id (and with `status`, a SQL value)."""
+    later = "(select max(occurred_at) from raw.consent_events) + interval '1 day'"
+    _copy_raw(
+        wh,
+        "consent_events",
+        "event_id = ?",
+        [event_id],
+        {"event_id": f"'{new_id}'", "status": status, "occurred_at": later},
+    )
+
+
 def _change_quietly(wh, contacts: list[str]) -> dict:
     """A fourth day with no new rows but one consent event, only changes that no signature's person shows: a CRM
     city changed in place (updated_at kept), an email known only from a person's web events becoming shared (five
@@ -151,22 +174,12 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
     )
     # a phone consent event arrives for a phone that already has one, a day after the newest: a consent signature
     # that keeps its person and gains a record (no stamp), whose phone candidate is observed later
-    consent_columns = list(wh.columns("raw", "consent_events"))
     consent = wh.execute(
         "select min(c.event_id) from raw.consent_events as c join main.stg_consent__events as s using (event_id) "
         "join main.int_profiles__attribute_candidates as a on a.source = 'consent' and a.value = s.identifier_value "
         "where lower(c.identifier_type) = 'phone'"
     ).fetchone()[0]
-    later = ", ".join(
-        "'quiet-' || event_id" if c == "event_id"
-        else "(select max(occurred_at) from raw.consent_events) + interval '1 day'" if c == "occurred_at" else c
-        for c in consent_columns
-    )  # fmt: skip
-    wh.execute(
-        f"insert into raw.consent_events ({', '.join(consent_columns)}) select {later} from raw.consent_events "
-        "where event_id = ?",
-        [consent],
-    )
+    _copy_consent_event(wh, consent, f"quiet-{consent}")
     removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
     removed_person = _person(wh, f"crm:{removed}")
     wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
@@ -400,21 +413,6 @@ def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
 CONSENT = ["int_consent__ledger", "dim_consent", "int_consent__suppressions", "erased_persons"]
 
 
-def _copy_consent_event(wh, event_id: str, new_id: str, status: str) -> None:
-    """A later copy of a raw consent event (a day after the newest), under another id, with `status`."""
-    columns = list(wh.columns("raw", "consent_events"))
-    values = ", ".join(
-        "?" if c in ("event_id", "status")
-        else "(select max(occurred_at) from raw.consent_events) + interval '1 day'" if c == "occurred_at" else c
-        for c in columns
-    )  # fmt: skip
-    wh.execute(
-        f"insert into raw.consent_events ({', '.join(columns)}) select {values} from raw.consent_events "
-        "where event_id = ?",
-        [new_id, status, event_id],
-    )
-
-
 @pytest.mark.slow  # four builds of a small dataset per target
 def test_daily_consent_misses_no_opt_out(days, warehouse: dict) -> None:
     """The consent ledger and dim_consent rewrite only what changed on a daily build, and miss no opt-out: a
@@ -482,19 +480,19 @@ def test_daily_consent_misses_no_opt_out(days, warehouse: dict) -> None:
         for model in ("int_consent__ledger", "dim_consent"):
             wh.execute(f"update main.{model} set source = 'spoiled' where person_id = ?", [spoiled])
         # day 2
-        _copy_consent_event(wh, granted, "later-revocation", "revoked")
+        _copy_consent_event(wh, granted, "later-revocation", "'revoked'")
         wh.execute("update raw.crm_contacts set email = ? where contact_id = ?", [raw_revoked, contact])
-        columns = list(wh.columns("raw", "email_events"))
-        values = ", ".join(
-            "'later-unsubscribe'" if c == "event_id" else "'unsubscribe'" if c == "event_type"
-            else "null" if c == "bounce_type"
-            else "(select max(occurred_at) from raw.consent_events) + interval '3 days'" if c == "occurred_at" else c
-            for c in columns
-        )  # fmt: skip
-        wh.execute(
-            f"insert into raw.email_events ({', '.join(columns)}) select {values} from raw.email_events "
-            "where email = ? order by event_id limit 1",
+        _copy_raw(
+            wh,
+            "email_events",
+            "email = ?",
             [unsubscribed],
+            {
+                "event_id": "'later-unsubscribe'",
+                "event_type": "'unsubscribe'",
+                "bounce_type": "null",
+                "occurred_at": "(select max(occurred_at) from raw.consent_events) + interval '3 days'",
+            },
         )
         wh.execute("create schema if not exists outflow_sync")
         wh.execute(
@@ -544,7 +542,9 @@ def test_daily_consent_misses_no_opt_out(days, warehouse: dict) -> None:
         # day 3: the revoked email that merged the two persons becomes shared (five new CRM contacts take it), so
         # the link through it stops linking and the persons split again; the revocation reaches nobody
         columns = list(wh.columns("raw", "crm_contacts"))
-        values = ", ".join("'shared-' || contact_id" if c == "contact_id" else "?" if c == "email" else c for c in columns)
+        values = ", ".join(
+            "'shared-' || contact_id" if c == "contact_id" else "?" if c == "email" else c for c in columns
+        )
         wh.execute(
             f"insert into raw.crm_contacts ({', '.join(columns)}) select {values} from raw.crm_contacts "
             "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
