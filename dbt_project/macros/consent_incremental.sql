@@ -132,8 +132,21 @@ left join {{ source('outflow_identity', 'emails') }} as emails
     and emails.email_raw = consent.identifier
 {%- endmacro %}
 
-{#- The fingerprint of a raw consent event: every column it is staged from. -#}
+{#- The fingerprint of a raw consent event: every column it is staged from. On DuckDB its hash() of the columns (a
+    64-bit hash, about a seventh of an md5's cost over every raw event; a DuckDB version that hashes otherwise
+    only makes every event look changed once); elsewhere the md5 of profiles_fingerprint. -#}
 {% macro consent_event_fingerprint(alias) -%}
-    {{ profiles_fingerprint([alias ~ '.identifier_type', alias ~ '.identifier', alias ~ '.purpose',
-        alias ~ '.channel', alias ~ '.status', alias ~ '.source', alias ~ '.occurred_at']) }}
+    {%- set columns = [] -%}
+    {%- for c in ['identifier_type', 'identifier', 'purpose', 'channel', 'status', 'source', 'occurred_at'] -%}
+    {%- do columns.append(alias ~ '.' ~ c) -%}
+    {%- endfor -%}
+    {{ return(adapter.dispatch('consent_event_fingerprint')(columns)) }}
+{%- endmacro %}
+
+{% macro default__consent_event_fingerprint(columns) -%}
+    {{ profiles_fingerprint(columns) }}
+{%- endmacro %}
+
+{% macro duckdb__consent_event_fingerprint(columns) -%}
+    cast(hash({{ columns | join(', ') }}) as varchar)
 {%- endmacro %}
