@@ -155,7 +155,7 @@ inner join identifiers as i
 {%- if narrowed %}
 union all
 -- a marker per touched identifier and person its stored rows had (or none), for the post-hook
-select
+select distinct
     cast(null as varchar) as ledger_id,
     stored.person_id,
     touched.identifier_type,
@@ -168,6 +168,6 @@ select
     cast(null as varchar) as fact_id,
     cast(null as timestamp) as occurred_at
 from touched
-left join (select distinct identifier_type, identifier_value, person_id from {{ this }}) as stored
+left join {{ this }} as stored
     on stored.identifier_type = touched.identifier_type and stored.identifier_value = touched.identifier_value
 {%- endif %}
