@@ -76,13 +76,13 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- The ledger's post-hook. Its run wrote, for each identifier it touched, a marker row (null ledger_id) with each
-    person the identifier's stored rows had (or none): the persons of those identifiers, before and now, go to
-    int_consent__touched_persons; a run that recomputed every fact logs every person (a null). Then the markers
-    leave the table, the copy of the changed identifiers is emptied, and the marks are set. -#}
-{% macro consent_ledger_post_hook(narrowed) -%}
+{#- The ledger's post-hook. A narrowed run wrote, for each identifier it touched, a marker row (null ledger_id) with
+    each person the identifier's stored rows had (or none): the persons of those identifiers, before and now, go to
+    int_consent__touched_persons. A run that computed every fact (a build from scratch included) wrote one marker
+    without identifier: it logs every person (a null). Then the markers leave the table, the copy of the changed
+    identifiers is emptied, and the marks are set. -#}
+{% macro consent_ledger_post_hook() -%}
     {{ consent_create_logs() }};
-    {%- if narrowed %}
     insert into {{ consent_log('int_consent__touched_persons') }} (person_id)
     select distinct ledger.person_id
     from {{ this }} as ledger
@@ -90,11 +90,12 @@
         select distinct identifier_type, identifier_value from {{ this }} where ledger_id is null
     ) as touched
         on touched.identifier_type = ledger.identifier_type and touched.identifier_value = ledger.identifier_value
-    where ledger.person_id is not null;
+    where ledger.person_id is not null
+    union all
+    select cast(null as varchar)
+    from {{ this }}
+    where ledger_id is null and identifier_type is null;
     delete from {{ this }} where ledger_id is null;
-    {%- else %}
-    insert into {{ consent_log('int_consent__touched_persons') }} (person_id) values (null);
-    {%- endif %}
     delete from {{ consent_log('int_consent__changed_identifiers') }};
     {{ outflow_watermark_set({'events': ['int_consent__events', 'written_at'],
         'email_events': ['int_consent__email_events', 'written_at']}, 'int_consent__marks') }}

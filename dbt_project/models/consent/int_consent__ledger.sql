@@ -12,7 +12,8 @@
 -- written since (int_consent__email_events), and every SMS opt-out. For each it writes a marker row (no ledger_id)
 -- per person its stored rows had; the post-hook logs those persons and the identifiers' persons now for
 -- dim_consent, then deletes the markers (macros/consent_incremental.sql). Without marks, or when the list stands
--- for every identifier, every fact is computed again (the pre-hook empties the table first).
+-- for every identifier, every fact is computed again (the pre-hook empties the table first), with one marker
+-- without identifier, so that dim_consent recomputes every person.
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['identifier_type', 'identifier_value'],
@@ -22,7 +23,7 @@
         "{{ consent_create_logs() }}",
         "{{ consent_empty_unless(consent_ledger_narrowed()) }}",
     ]),
-    post_hook=([] if target.type == 'spark' else ["{{ consent_ledger_post_hook(consent_ledger_narrowed()) }}"])
+    post_hook=([] if target.type == 'spark' else ["{{ consent_ledger_post_hook() }}"])
 ) }}
 
 {%- set narrowed = consent_ledger_narrowed() %}
@@ -170,4 +171,11 @@ select distinct
 from touched
 left join {{ this }} as stored
     on stored.identifier_type = touched.identifier_type and stored.identifier_value = touched.identifier_value
+{%- elif target.type != 'spark' %}
+union all
+-- every fact was computed: one marker without identifier, so the post-hook logs every person for dim_consent
+select
+    cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar),
+    cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar), cast(null as varchar),
+    cast(null as timestamp)
 {%- endif %}
