@@ -562,21 +562,22 @@ def test_daily_consent_misses_no_opt_out(days, warehouse: dict) -> None:
     assert unsubscribed_now == [("revoked", "unsubscribe")]
     assert sms == [("marketing",), ("transactional",)]
     assert erased_now == 1
-    assert day2["spoiled"] > 0 and day3["spoiled"] > 0  # the days were incremental: an untouched row stayed
+    # the days were incremental: a row of a person nothing touched stayed spoiled in both models
+    assert min(day2["spoiled"] + day3["spoiled"]) > 0
     # day 3: the shared email identifies nobody, so its revocation is in no person's rows
     assert shared_rows == 0
 
 
 def _consent_day(warehouse: dict, spoiled: str) -> dict:
     """Build a day incrementally: the consent models' rows but the spoiled person's, and how many of that person's
-    rows are still spoiled."""
+    rows are still spoiled in the ledger and in dim_consent."""
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         rows = {model: _rows(wh, model).filter(pl.col("person_id") != spoiled) for model in CONSENT}
-        rows["spoiled"] = sum(
+        rows["spoiled"] = [
             wh.execute(f"select count(*) from main.{m} where source = 'spoiled'").fetchone()[0]
             for m in ("int_consent__ledger", "dim_consent")
-        )
+        ]
     return rows
 
 
