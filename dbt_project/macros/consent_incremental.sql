@@ -35,7 +35,7 @@
             {% do run_query('insert into ' ~ copy ~ ' (identifier_type, identifier_value) '
                 ~ 'select identifier_type, identifier_value from ' ~ listed
                 ~ ' except select identifier_type, identifier_value from ' ~ copy) %}
-            {% do run_query('commit') %}
+            {% do adapter.commit() %}
         {% endif %}
     {% endif %}
 {% endmacro %}

@@ -4,6 +4,7 @@
 -- not the stored one); an event gone from the raw table is written without identifier or fingerprint, and kept so
 -- (the consent ledger reads what was written since its mark: a changed or deleted event's old identifier is in the
 -- ledger's rows of that event). Incremental (delete+insert on event_id); on Spark a table rebuilt whole.
+-- depends_on: {{ ref('stg_consent__events') }} (the same staging: a selection of the view's descendants includes this)
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='event_id',
