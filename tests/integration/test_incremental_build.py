@@ -46,6 +46,10 @@ COMPARED = [
     "dim_profiles",
     "dim_profile_traits",
     "int_lead_scores__fit",
+    "int_consent__events",
+    "int_consent__email_events",
+    "int_consent__ledger",
+    "dim_consent",
 ]
 
 
@@ -91,6 +95,29 @@ def _move_occurred_at(wh) -> tuple[str, object]:
     ).fetchone()
     wh.execute("update raw.web_events set occurred_at = received_at where event_id = ?", [event_id])
     return event_id, received_at
+
+
+def _copy_raw(wh, table: str, where: str, params: list, values: dict[str, str]) -> None:
+    """Insert into raw `table` a copy of its first row (by its first column) matching `where`, with the columns in
+    `values` set to those SQL expressions."""
+    columns = list(wh.columns("raw", table))
+    wh.execute(
+        f"insert into raw.{table} ({', '.join(columns)}) select {', '.join(values.get(c, c) for c in columns)} "
+        f"from raw.{table} where {where} order by {columns[0]} limit 1",
+        params,
+    )
+
+
+def _copy_consent_event(wh, event_id: str, new_id: str, status: str = "status") -> None:
+    """A copy of a raw consent event a day after the newest, under another id (and with `status`, a SQL value)."""
+    later = "(select max(occurred_at) from raw.consent_events) + interval '1 day'"
+    _copy_raw(
+        wh,
+        "consent_events",
+        "event_id = ?",
+        [event_id],
+        {"event_id": f"'{new_id}'", "status": status, "occurred_at": later},
+    )
 
 
 def _change_quietly(wh, contacts: list[str]) -> dict:
@@ -147,22 +174,12 @@ def _change_quietly(wh, contacts: list[str]) -> dict:
     )
     # a phone consent event arrives for a phone that already has one, a day after the newest: a consent signature
     # that keeps its person and gains a record (no stamp), whose phone candidate is observed later
-    consent_columns = list(wh.columns("raw", "consent_events"))
     consent = wh.execute(
         "select min(c.event_id) from raw.consent_events as c join main.stg_consent__events as s using (event_id) "
         "join main.int_profiles__attribute_candidates as a on a.source = 'consent' and a.value = s.identifier_value "
         "where lower(c.identifier_type) = 'phone'"
     ).fetchone()[0]
-    later = ", ".join(
-        "'quiet-' || event_id" if c == "event_id"
-        else "(select max(occurred_at) from raw.consent_events) + interval '1 day'" if c == "occurred_at" else c
-        for c in consent_columns
-    )  # fmt: skip
-    wh.execute(
-        f"insert into raw.consent_events ({', '.join(consent_columns)}) select {later} from raw.consent_events "
-        "where event_id = ?",
-        [consent],
-    )
+    _copy_consent_event(wh, consent, f"quiet-{consent}")
     removed = wh.execute(single.format(", ".join("?" * (len(contacts) + 1))), [*contacts, moved]).fetchone()[0]
     removed_person = _person(wh, f"crm:{removed}")
     wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
@@ -424,3 +441,188 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
             "select count(*) from main.int_profiles__attribute_candidates where person_id = ?", [person]
         ).fetchone()[0]
     assert left == 0  # the person's one record is gone, and so are its candidates
+
+
+# the consent models, incremental on DuckDB and PostgreSQL (docs/incremental.md, "The consent ledger and
+# dim_consent on a daily build")
+CONSENT = ["int_consent__ledger", "dim_consent", "int_consent__suppressions", "erased_persons"]
+
+
+@pytest.mark.slow  # four builds of a small dataset per target
+def test_daily_consent_misses_no_opt_out(days, warehouse: dict) -> None:
+    """The consent ledger and dim_consent rewrite only what changed on a daily build, and miss no opt-out: a
+    revocation that arrives a day later (a consent event, an email unsubscribe, an SMS STOP), a merge that moves a
+    revocation onto another person, then a split as the email that merged them becomes shared, and an erasure
+    request. Each day's rows are those of a full refresh; a stored row of a person nothing touched is spoiled before
+    the days and stays so, so the daily runs were incremental."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        # a granted email consent, revoked a day later by a new consent event for the same identifier
+        granted, granted_person = wh.execute(
+            "select l.fact_id, l.person_id from main.int_consent__ledger as l join main.dim_consent as d "
+            "on d.person_id = l.person_id and d.channel = l.channel and d.purpose = l.purpose "
+            "and d.identifier_value = l.identifier_value where l.fact_kind = 'consent_event' "
+            "and l.status = 'granted' and l.identifier_type = 'email' and d.is_granted order by 1 limit 1"
+        ).fetchone()
+        # a revoked email (a consent event) and a CRM contact of another person: the contact takes that email
+        revoked_email, raw_revoked, revoked_person = wh.execute(
+            "select l.identifier_value, min(c.identifier), min(l.person_id) from main.int_consent__ledger as l "
+            "join raw.consent_events as c on c.event_id = l.fact_id where l.fact_kind = 'consent_event' "
+            "and l.status = 'revoked' and l.identifier_type = 'email' and l.person_id <> ? "
+            "group by l.identifier_value order by 1 limit 1",
+            [granted_person],
+        ).fetchone()
+        contact = wh.execute(
+            "select min(c.contact_id) from raw.crm_contacts as c join main.int_identity__record_persons as r "
+            "on r.record_id = 'crm:' || c.contact_id where c.email is not null and r.person_id not in (?, ?)",
+            [granted_person, revoked_person],
+        ).fetchone()[0]
+        contact_person = _person(wh, f"crm:{contact}")
+        # an email with a person and no unsubscribe, spam report or bounce yet: it unsubscribes a day later
+        unsubscribed, unsubscribed_person = wh.execute(
+            "select e.email, i.person_id from raw.email_events as e join main.stg_email__events as s "
+            "using (event_id) join main.int_identity__identifiers as i on i.identifier_type = 'email' "
+            "and i.identifier_value = s.email_canonical where i.person_id not in (?, ?, ?) "
+            "and s.email_canonical not in (select email_canonical from main.int_consent__email_events "
+            "where email_canonical is not null) order by 1 limit 1",
+            [granted_person, revoked_person, contact_person],
+        ).fetchone()
+        # a phone with a person: its SMS STOP comes back from the SMS destination
+        stopped, stopped_person = wh.execute(
+            "select identifier_value, person_id from main.int_identity__identifiers "
+            "where identifier_type = 'phone' and person_id not in (?, ?, ?, ?) and identifier_value like '+%' "
+            "and identifier_value not like '%;%' order by 1 limit 1",
+            [granted_person, revoked_person, contact_person, unsubscribed_person],
+        ).fetchone()
+        # a person with an email to erase
+        erased, erased_person = wh.execute(
+            "select c.email, r.person_id from raw.crm_contacts as c join main.int_identity__record_persons "
+            "as r on r.record_id = 'crm:' || c.contact_id where c.email is not null and r.person_id not in "
+            "(select person_id from main.erased_persons) and r.person_id not in (?, ?, ?, ?, ?) order by 1 limit 1",
+            [granted_person, revoked_person, contact_person, unsubscribed_person, stopped_person],
+        ).fetchone()
+        touched = [granted_person, revoked_person, contact_person, unsubscribed_person, stopped_person]
+        # a stored row of a person none of this touches: a daily run that recomputed everything would restore it
+        # (nor day 3's: the first five CRM contacts are copied then)
+        spoiled = wh.execute(
+            "select min(person_id) from main.dim_consent where person_id not in (?, ?, ?, ?, ?, ?) "
+            "and person_id not in (select r.person_id from main.int_identity__record_persons as r "
+            "join (select contact_id from raw.crm_contacts order by contact_id limit 5) as c "
+            "on r.record_id = 'crm:' || c.contact_id)",
+            [*touched, erased_person],
+        ).fetchone()[0]
+        for model in ("int_consent__ledger", "dim_consent"):
+            wh.execute(f"update main.{model} set source = 'spoiled' where person_id = ?", [spoiled])
+        # day 2
+        _copy_consent_event(wh, granted, "later-revocation", "'revoked'")
+        wh.execute("update raw.crm_contacts set email = ? where contact_id = ?", [raw_revoked, contact])
+        _copy_raw(
+            wh,
+            "email_events",
+            "email = ?",
+            [unsubscribed],
+            {
+                "event_id": "'later-unsubscribe'",
+                "event_type": "'unsubscribe'",
+                "bounce_type": "null",
+                "occurred_at": "(select max(occurred_at) from raw.consent_events) + interval '3 days'",
+            },
+        )
+        wh.execute("create schema if not exists outflow_sync")
+        wh.execute(
+            "create table outflow_sync.sync_rejected_rows "
+            "(sync_name varchar, key varchar, last_error varchar, last_failed_at timestamp)"
+        )
+        wh.execute(
+            "insert into outflow_sync.sync_rejected_rows values "
+            "('sms_test', 'k1', ?, (select max(occurred_at) from raw.consent_events) + interval '2 days')",
+            [f"21610 {stopped}: Attempt to send to unsubscribed recipient"],
+        )
+        wh.execute(
+            "insert into raw.erasure_requests (request_id, identifier_type, identifier, requested_at) "
+            "values ('later-erasure', 'email', ?, (select max(occurred_at) from raw.consent_events))",
+            [erased],
+        )
+    day2 = _consent_day(warehouse, spoiled)
+    with connect(**warehouse["connect"]) as wh:
+        revoked = wh.execute(
+            "select d.status, d.decided_by from main.dim_consent as d join main.int_consent__ledger as l "
+            "on l.person_id = d.person_id and l.channel = d.channel and l.purpose = d.purpose "
+            "where l.fact_id = 'later-revocation'"
+        ).fetchall()
+        merged = _person(wh, f"crm:{contact}")
+        moved = wh.execute(
+            "select count(*) from main.int_consent__ledger where identifier_value = ? and status = 'revoked' "
+            "and person_id = ?",
+            [revoked_email, merged],
+        ).fetchone()[0]
+        unsubscribed_now = wh.execute(
+            "select status, decided_by from main.dim_consent where person_id = ? and channel = 'email' "
+            "and purpose = 'marketing'",
+            [unsubscribed_person],
+        ).fetchall()
+        sms = wh.execute(
+            "select purpose from main.dim_consent where person_id = ? and channel = 'sms' and status = 'revoked' "
+            "and decided_by = 'sms_stop' order by 1",
+            [stopped_person],
+        ).fetchall()
+        erased_now = wh.execute(
+            "select count(*) from main.erased_persons where person_id = ?", [erased_person]
+        ).fetchone()[0]
+    _assert_full_refresh_equal(warehouse, day2, spoiled)
+    with connect(**warehouse["connect"]) as wh:
+        for model in ("int_consent__ledger", "dim_consent"):
+            wh.execute(f"update main.{model} set source = 'spoiled' where person_id = ?", [spoiled])
+        # day 3: the revoked email that merged the two persons becomes shared (five new CRM contacts take it), so
+        # the link through it stops linking and the persons split again; the revocation reaches nobody
+        columns = list(wh.columns("raw", "crm_contacts"))
+        values = ", ".join(
+            "'shared-' || contact_id" if c == "contact_id" else "?" if c == "email" else c for c in columns
+        )
+        wh.execute(
+            f"insert into raw.crm_contacts ({', '.join(columns)}) select {values} from raw.crm_contacts "
+            "where contact_id in (select contact_id from raw.crm_contacts order by contact_id limit 5)",
+            [raw_revoked],
+        )
+    day3 = _consent_day(warehouse, spoiled)
+    with connect(**warehouse["connect"]) as wh:
+        shared_rows = wh.execute(
+            "select count(*) from main.int_consent__ledger where identifier_value = ?", [revoked_email]
+        ).fetchone()[0]
+    _assert_full_refresh_equal(warehouse, day3, spoiled)
+    # day 2: each opt-out reached its person on the next build
+    assert revoked and all(r == ("revoked", "consent_event") for r in revoked)
+    assert moved > 0  # the merge took the revoked email, and its revocation, onto the contact's person
+    assert unsubscribed_now == [("revoked", "unsubscribe")]
+    assert sms == [("marketing",), ("transactional",)]
+    assert erased_now == 1
+    # the days were incremental: a row of a person nothing touched stayed spoiled in both models
+    assert min(day2["spoiled"] + day3["spoiled"]) > 0
+    # day 3: the shared email identifies nobody, so its revocation is in no person's rows
+    assert shared_rows == 0
+
+
+def _consent_day(warehouse: dict, spoiled: str) -> dict:
+    """Build a day incrementally: the consent models' rows but the spoiled person's, and how many of that person's
+    rows are still spoiled in the ledger and in dim_consent."""
+    build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        rows = {model: _rows(wh, model).filter(pl.col("person_id") != spoiled) for model in CONSENT}
+        rows["spoiled"] = [
+            wh.execute(f"select count(*) from main.{m} where source = 'spoiled'").fetchone()[0]
+            for m in ("int_consent__ledger", "dim_consent")
+        ]
+    return rows
+
+
+def _assert_full_refresh_equal(warehouse: dict, rows: dict, spoiled: str) -> None:
+    """Rebuild with --full-refresh and compare the consent models with the day's rows (the spoiled person's left
+    out)."""
+    refresh = CliRunner().invoke(app, ["build", "--full-refresh"])
+    assert refresh.exit_code == 0, refresh.output
+    with connect(**warehouse["connect"]) as wh:
+        for model in CONSENT:
+            assert rows[model].height > 0, model
+            refreshed = _rows(wh, model).filter(pl.col("person_id") != spoiled)
+            assert rows[model].equals(refreshed), f"{model}: the daily build differs from a full refresh"
