@@ -22,8 +22,9 @@ import pytest
 from outflow.label_propagation import TABLES, recover, resolve_in_warehouse
 from outflow.person_map import identity_config
 from outflow.warehouse import Warehouse, connect
+from tests.hard_graph import GRAPH, split_and_merge
 from tests.integration.spark.conftest import spark_env
-from tests.integration.spark.test_identity import GRAPH, RUNS, _overrides
+from tests.integration.spark.test_identity import RUNS
 
 pytestmark = pytest.mark.spark
 
@@ -81,7 +82,7 @@ def test_a_crash_at_any_point_then_a_rerun_gives_the_uncrashed_tables(
             _run(recording, "clean_identity", run, overrides)
             expected.append(_tables(spark, "clean_identity"))
             writes.append(recording.published)
-            overrides = _overrides(expected[0]["person_map"])
+            overrides = split_and_merge(expected[0]["person_map"])
         assert expected[1]["identity_changes"].height > expected[0]["identity_changes"].height
         assert expected[1]["person_ids"].height >= expected[0]["person_ids"].height > 100
 
@@ -108,7 +109,7 @@ def test_a_crash_at_any_point_then_a_rerun_gives_the_uncrashed_tables(
                 assert got[name].equals(frame), f"run {run + 1}: {name} differs after the crashes"
             generations = {t.rpartition("__")[2] for t in spark.tables("crash_identity") if "__" in t}
             assert len(generations) == 1  # the generation before and the unfinished ones are gone
-            overrides = _overrides(expected[0]["person_map"])
+            overrides = split_and_merge(expected[0]["person_map"])
 
 
 def test_tables_from_before_generations_are_taken_over(spark_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
