@@ -135,19 +135,11 @@ left join {{ source('outflow_identity', 'emails') }} as emails
 
 {#- The fingerprint of a raw consent event: every column it is staged from. On DuckDB its hash() of the columns (a
     64-bit hash, about a seventh of an md5's cost over every raw event; a DuckDB version that hashes otherwise
-    only makes every event look changed once); elsewhere the md5 of profiles_fingerprint. -#}
+    only makes every event look changed once), elsewhere an md5: profiles_fingerprint, as text on every engine. -#}
 {% macro consent_event_fingerprint(alias) -%}
     {%- set columns = [] -%}
     {%- for c in ['identifier_type', 'identifier', 'purpose', 'channel', 'status', 'source', 'occurred_at'] -%}
     {%- do columns.append(alias ~ '.' ~ c) -%}
     {%- endfor -%}
-    {{ return(adapter.dispatch('consent_event_fingerprint')(columns)) }}
-{%- endmacro %}
-
-{% macro default__consent_event_fingerprint(columns) -%}
-    {{ profiles_fingerprint(columns) }}
-{%- endmacro %}
-
-{% macro duckdb__consent_event_fingerprint(columns) -%}
-    cast(hash({{ columns | join(', ') }}) as varchar)
+    cast({{ profiles_fingerprint(columns) }} as varchar)
 {%- endmacro %}
