@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 
 class JobQueue:
+    clock = staticmethod(time.monotonic)  # the time source (a test may move it by hand)
+
     def __init__(self, job_seconds: float, lock: threading.RLock) -> None:
         self.job_seconds = job_seconds
         self.lock = lock
@@ -18,12 +20,12 @@ class JobQueue:
     def submit(self, process: Callable[[], None], seconds: float | None = None) -> None:
         """``process`` runs (under the sandbox lock) once the job is due."""
         with self.lock:
-            self._due.append((time.monotonic() + (self.job_seconds if seconds is None else seconds), process))
+            self._due.append((self.clock() + (self.job_seconds if seconds is None else seconds), process))
 
     def advance(self) -> None:
         """Process every job that is due, in submission order."""
         with self.lock:
-            now = time.monotonic()
+            now = self.clock()
             due = [p for t, p in self._due if t <= now]
             self._due = [(t, p) for t, p in self._due if t > now]
             for process in due:
