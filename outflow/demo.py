@@ -167,12 +167,17 @@ def demo_warehouse() -> Iterator[str]:
 
 
 def run_demo(
-    people: int, seed: int, as_of: date | None = None, on_stage: Callable[[str], None] | None = None
+    people: int,
+    seed: int,
+    as_of: date | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    on_built: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> DemoReport:
     """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL).
 
     The data is generated through the end of `as_of` (default: OUTFLOW_AS_OF's date, else the generator's
-    default), and every step runs as of the end of that day."""
+    default), and every step runs as of the end of that day. ``on_stage`` is told each stage's name as it starts;
+    ``on_built`` each dbt build's node results as it ends (the CLI records them while the demo goes on)."""
     if as_of is None:
         setting = settings.as_of_setting()
         as_of = parse_as_of(setting[:10], "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
@@ -183,6 +188,12 @@ def run_demo(
     skipped = NOT_YET_ON_POSTGRES if target == "postgres" else {}
     timer = StageTimer(on_stage=on_stage)
     dbt_results: list[dict[str, Any]] = []
+
+    def built(results: list[dict[str, Any]]) -> None:
+        dbt_results.extend(results)
+        if on_built is not None:
+            on_built(results)
+
     with timer.stage("generate + load"):
         if warehouse is not None:
             _fresh_warehouse(warehouse)
@@ -190,7 +201,7 @@ def run_demo(
     with timer.stage("dbt build"):
         # everything but what the predictive scores feed: that is built once, after the model has scored
         manifest = parse_manifest(warehouse)  # the project loaded once for both builds
-        dbt_results += build(warehouse=warehouse, as_of=at, exclude=SCORED, manifest=manifest).results
+        built(build(warehouse=warehouse, as_of=at, exclude=SCORED, manifest=manifest).results)
     with timer.stage("lead scores"):
         from models_ml.pipeline import train_and_score
         from models_ml.registry import ModelRegistry
@@ -201,7 +212,7 @@ def run_demo(
         with connect(warehouse) as con:
             scoring = train_and_score(con, as_of=at.moment, registry=ModelRegistry(registry_dir))
         # predictive scores flow into the marts: one dbt command, on the project as loaded for the first build
-        dbt_results += build(warehouse=warehouse, select=SCORED, steps=False, as_of=at, manifest=manifest).results
+        built(build(warehouse=warehouse, select=SCORED, steps=False, as_of=at, manifest=manifest).results)
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary
