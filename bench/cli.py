@@ -6,7 +6,7 @@ machine may be shared:
 - `outflow --help` (the median of five runs);
 - one `outflow sync run` of a small audience, end to end: a fresh copy of a built warehouse, the sync
   `hot_leads_webhook` pointed at a webhook sandbox on 127.0.0.1 (the median of three runs);
-- `make demo` after set-up (once; `--demo`);
+- `make demo` after set-up (once; `--demo`), and the wall seconds of each of its stages as it prints them;
 - `outflow sandbox > file`: from the start of the process to its first URL in the file (the median of three;
   wall only, the server keeps running).
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
 import shutil
 import statistics
@@ -37,8 +38,9 @@ def _load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
-    """Wall and CPU seconds (user + system of the child and its children) of one command."""
+def timed(cmd: list[str], env: dict[str, str] | None = None, out: list[str] | None = None) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the child and its children) of one command; ``out`` gets its
+    stdout."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -46,7 +48,15 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, flo
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    if out is not None:
+        out.append(proc.stdout)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def demo_stages(stdout: str) -> list[tuple[str, float]]:
+    """The demo's own stage times (its summary's `time: <stage>` rows, wall seconds)."""
+    found = re.findall(r"^time: (.+?)\s+([\d.]+) s$", stdout, flags=re.MULTILINE)
+    return [(name, float(seconds)) for name, seconds in found]
 
 
 def median_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
@@ -112,8 +122,11 @@ def main() -> None:
     rows: list[tuple[str, float, float, str]] = []
     if args.demo:
         load = _load()
-        wall, cpu = timed(["make", "demo"])
+        out: list[str] = []
+        wall, cpu = timed(["make", "demo"], out=out)
         rows.append(("make demo", wall, cpu, load))
+        stages = demo_stages(out[0])
+        rows += [(f"  demo stage: {name} (wall only)", seconds, float("nan"), "") for name, seconds in stages]
     load = _load()
     wall, cpu = median_of([timed([str(OUTFLOW), "--help"]) for _ in range(5)])
     rows.append(("outflow --help", wall, cpu, load))

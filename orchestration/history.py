@@ -81,8 +81,10 @@ def record_dbt(results: list[dict[str, Any]], command: str = "outflow build") ->
     """Materializations for the dbt models, seeds and snapshots that built, and a check evaluation for every
     dbt test (on the model it tests, named as dagster-dbt names it: the test's name)."""
     dg = _dagster()
-    if dg is None:
-        return 0
+    return 0 if dg is None else _report(_dbt_events(dg, results, command))
+
+
+def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[Any]:
     events: list[Any] = []
     for r in results:
         kind = r["resource_type"].rsplit(".", 1)[-1].lower()
@@ -100,46 +102,56 @@ def record_dbt(results: list[dict[str, Any]], command: str = "outflow build") ->
                     metadata={"dbt status": status, "by": command, "message": str(r.get("message") or "")},
                 )
             )
-    return _report(events)
+    return events
 
 
 def record_sync(result: Mapping[str, Any], command: str = "outflow sync run") -> int:
     """A materialization of the sync's asset (``activations/<sync>``) with the counts the Dagster asset reports.
     A dry run, or a run that failed or was refused, materializes nothing."""
     dg = _dagster()
-    if dg is None or result.get("dry_run") or result.get("status") not in ("success", "partial"):
-        return 0
+    return 0 if dg is None else _report(_sync_events(dg, result, command))
+
+
+def _sync_events(dg: Any, result: Mapping[str, Any], command: str) -> list[Any]:
+    if result.get("dry_run") or result.get("status") not in ("success", "partial"):
+        return []
     meta: dict[str, Any] = {k: result[k] for k in SYNC_FIELDS if k in result}
     meta["duration_s"] = round(float(result.get("duration_s") or 0.0), 3)
     if "completion_ratio" in result:
         meta["completion_ratio"] = round(float(result["completion_ratio"]), 4)
     meta["by"] = command
     key = dg.AssetKey(["activations", str(result["sync_name"])])
-    return _report([dg.AssetMaterialization(asset_key=key, metadata=meta, tags=TAG)])
+    return [dg.AssetMaterialization(asset_key=key, metadata=meta, tags=TAG)]
 
 
 def record_assets(keys: list[list[str]], metadata: Mapping[str, Any], command: str) -> int:
     """A materialization of each asset (its key path, e.g. ``["ml", "ml_lead_scores"]``) with ``metadata``."""
     dg = _dagster()
+    return 0 if dg is None else _report(_asset_events(dg, keys, metadata, command))
+
+
+def _asset_events(dg: Any, keys: list[list[str]], metadata: Mapping[str, Any], command: str) -> list[Any]:
+    meta = {**metadata, "by": command}
+    return [dg.AssetMaterialization(asset_key=dg.AssetKey(k), metadata=meta, tags=TAG) for k in keys]
+
+
+def record_demo(report: Any, dbt: bool = True) -> int:
+    """What `outflow demo` materialized: its dbt builds (``dbt=False``: recorded already, as each ended), the lead
+    score model and scores, and each sync, written through one instance (opening one costs about a tenth of a
+    second)."""
+    dg = _dagster()
     if dg is None:
         return 0
-    meta = {**metadata, "by": command}
-    return _report(dg.AssetMaterialization(asset_key=dg.AssetKey(k), metadata=meta, tags=TAG) for k in keys)
-
-
-def record_demo(report: Any) -> int:
-    """What `outflow demo` materialized: its dbt builds, the lead score model and scores, and each sync."""
-    if _dagster() is None:
-        return 0
-    n = record_dbt(report.dbt_results, "outflow demo")
+    command = "outflow demo"
+    events = _dbt_events(dg, report.dbt_results, command) if dbt else []
     if report.scoring:
         from orchestration.defs.ml import MODEL_KEY, SCORES_KEY
 
         meta = {k: v for k, v in report.scoring.items() if isinstance(v, (int, float, str)) and v is not None}
-        n += record_assets([MODEL_KEY.path, SCORES_KEY.path], meta, "outflow demo")
+        events += _asset_events(dg, [MODEL_KEY.path, SCORES_KEY.path], meta, command)
     for r in report.syncs:
-        n += record_sync({**r, "sync_name": r["sync"]}, "outflow demo")
-    return n
+        events += _sync_events(dg, {**r, "sync_name": r["sync"]}, command)
+    return _report(events)
 
 
 def record_quality(run: Any, command: str = "outflow check") -> int:

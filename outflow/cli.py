@@ -7,6 +7,7 @@ import re
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
@@ -19,6 +20,9 @@ from outflow.report.cli import audience_app, person_app
 from outflow.report.cli import site as report_site
 from outflow.warehouse import creating
 from outflow.warehouse.base import QueryError
+
+if TYPE_CHECKING:
+    from outflow.demo import DemoReport
 
 
 def _quiet_help_types() -> None:
@@ -342,11 +346,18 @@ def demo_cmd(
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
     server started for the demo."""
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from orchestration.history import record_dbt, record_demo
     from outflow.console import err_console
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    with creating(), demo_warehouse() as where:
+    # The Dagster UI shows what the demo materialized. Its history is written on a thread of its own as each dbt
+    # build ends, while the demo goes on: each event is a few SQLite commits, each waiting for the disk.
+    history = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outflow-history")
+    recorded: list[Future] = []
+    with creating(), demo_warehouse() as where, history:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("demo: starting") as status:
 
@@ -356,10 +367,20 @@ def demo_cmd(
                 else:
                     err_console.print(f"demo: {name}", highlight=False, soft_wrap=True)
 
-            report = run_demo(people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage)
-    from orchestration.history import record_demo
+            def built(results: list[dict]) -> None:
+                recorded.append(history.submit(record_dbt, results, "outflow demo"))
 
-    record_demo(report)  # the Dagster UI shows what the demo materialized
+            report = run_demo(
+                people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage, on_built=built
+            )
+        recorded.append(history.submit(record_demo, report, dbt=False))
+        _print_demo(report)
+    for future in recorded:
+        future.result()
+
+
+def _print_demo(report: DemoReport) -> None:
+    """The demo's summary tables."""
     console.print(report.as_of, highlight=False)
     for step, why in report.skipped.items():
         line = f"[yellow]skipped on {settings.target()}: {step}: {why}[/yellow]"

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from outflow import settings
 from outflow.asof import AsOf, end_of_day, parse_as_of
+from outflow.build import parse_manifest
 from outflow.generate import DEFAULT_AS_OF
 from outflow.pipeline import StageTimer, WarehouseSummary, build, generate_and_load, summarize
 from outflow.warehouse import connect
@@ -32,6 +33,11 @@ log = logging.getLogger(__name__)
 #: Demo steps that do not run on PostgreSQL yet, and why: the demo skips them there and says so. Remove an entry
 #: when its part runs through outflow.warehouse on PostgreSQL.
 NOT_YET_ON_POSTGRES: dict[str, str] = {}
+
+#: What the predictive lead scores (models_ml, read by the table int_lead_scores__predictive) feed: the demo's first
+#: build leaves it out and builds it once the model has scored. The model trains on nothing in it (fct_events,
+#: dim_profiles, dim_profile_history, fct_lead_scores_backtest).
+SCORED = "int_lead_scores__predictive+"
 
 
 @dataclass
@@ -161,12 +167,17 @@ def demo_warehouse() -> Iterator[str]:
 
 
 def run_demo(
-    people: int, seed: int, as_of: date | None = None, on_stage: Callable[[str], None] | None = None
+    people: int,
+    seed: int,
+    as_of: date | None = None,
+    on_stage: Callable[[str], None] | None = None,
+    on_built: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> DemoReport:
     """Run every step on the warehouse the settings name (see :func:`demo_warehouse` for a local PostgreSQL).
 
     The data is generated through the end of `as_of` (default: OUTFLOW_AS_OF's date, else the generator's
-    default), and every step runs as of the end of that day."""
+    default), and every step runs as of the end of that day. ``on_stage`` is told each stage's name as it starts;
+    ``on_built`` each dbt build's node results as it ends (the CLI records them while the demo goes on)."""
     if as_of is None:
         setting = settings.as_of_setting()
         as_of = parse_as_of(setting[:10], "OUTFLOW_AS_OF").date() - timedelta(days=1) if setting else DEFAULT_AS_OF
@@ -177,12 +188,20 @@ def run_demo(
     skipped = NOT_YET_ON_POSTGRES if target == "postgres" else {}
     timer = StageTimer(on_stage=on_stage)
     dbt_results: list[dict[str, Any]] = []
+
+    def built(results: list[dict[str, Any]]) -> None:
+        dbt_results.extend(results)
+        if on_built is not None:
+            on_built(results)
+
     with timer.stage("generate + load"):
         if warehouse is not None:
             _fresh_warehouse(warehouse)
         generate_and_load(people, seed, warehouse=warehouse, as_of=as_of)
     with timer.stage("dbt build"):
-        dbt_results += build(warehouse=warehouse, as_of=at).results
+        # everything but what the predictive scores feed: that is built once, after the model has scored
+        manifest = parse_manifest(warehouse)  # the project loaded once for both builds
+        built(build(warehouse=warehouse, as_of=at, exclude=SCORED, manifest=manifest).results)
     with timer.stage("lead scores"):
         from models_ml.pipeline import train_and_score
         from models_ml.registry import ModelRegistry
@@ -192,8 +211,8 @@ def run_demo(
         shutil.rmtree(registry_dir, ignore_errors=True)
         with connect(warehouse) as con:
             scoring = train_and_score(con, as_of=at.moment, registry=ModelRegistry(registry_dir))
-        # predictive scores flow into the marts
-        dbt_results += build(warehouse=warehouse, select="fct_lead_scores+", as_of=at).results
+        # predictive scores flow into the marts: one dbt command, on the project as loaded for the first build
+        built(build(warehouse=warehouse, select=SCORED, steps=False, as_of=at, manifest=manifest).results)
     report_segments: list[tuple[str, int]] = []
     with timer.stage("segments"):
         from outflow.segments import summary as segment_summary

@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
@@ -81,6 +82,9 @@ def build(
     on_node: Callable[[NodeEvent], None] | None = None,
     full_refresh: bool = False,
     unit_tests: bool = False,
+    exclude: str | None = None,
+    steps: bool = True,
+    manifest: Any | None = None,
 ) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
@@ -93,7 +97,12 @@ def build(
 
     dbt's unit tests check the models' logic on fixed fixtures, not the data: a production build leaves them out,
     as dbt recommends, and `unit_tests` runs them too (each before its model, as `dbt build` orders them). CI runs
-    every one of them on each engine (the parity tests)."""
+    every one of them on each engine (the parity tests).
+
+    `exclude` (dbt's --exclude) is left out of every part. `steps=False` builds the selection in one dbt command,
+    with no step: for a selection that lies wholly after the identity step (the demo's `int_lead_scores__predictive+`,
+    once the model has scored). `manifest` (outflow.build.parse_manifest) is the project already loaded, for several
+    builds to share."""
     load_overrides()  # a malformed override row stops the build before dbt runs, in one line
     with connect(warehouse) as con:
         require_raw_tables(con)
@@ -102,22 +111,27 @@ def build(
     log.info("dbt build %s", as_of.describe())
     dbt_as_of = as_of.dbt_var
     terms = select.split() if select else []
+    left_out = exclude.split() if exclude else []
     runs: list[DbtRun] = []
     # the project loaded once for every dbt command of the build (docs/performance.md, "dbt's own cost per build")
-    manifest = parse_manifest(warehouse)
+    if manifest is None:
+        manifest = parse_manifest(warehouse)
     if full_refresh:
         run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
 
-    def dbt_build(phase: list[str], exclude: list[str]) -> bool:
+    def dbt_build(phase: list[str], earlier: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
         selection = [f"{t},{p}" for t in terms for p in phase] if terms and phase else (phase or terms)
         args = ["build", "--indirect-selection", "buildable"]
         args += ["--select", " ".join(selection)] if selection else []
-        args += ["--exclude", " ".join(exclude)] if exclude else []
+        args += ["--exclude", " ".join(earlier + left_out)] if earlier or left_out else []
         args += [] if unit_tests else SKIP_UNIT_TESTS
         runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest))
         return bool(runs[-1].results)
 
+    if not steps:
+        dbt_build([], [])
+        return runs[0]
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
             normalize_phones(wh)

@@ -1,6 +1,7 @@
 """`outflow demo` piped (as in CI or `make demo > log`): each stage is a line on stderr as it starts, in order,
 the summary tables are plain tab-separated rows on stdout, and what it materialized is recorded in the Dagster
-instance the UI reads (its models and each sync)."""
+instance the UI reads (its models and each sync). The model's scores reach the marts, and each dbt model is built
+once: what the scores feed waits for them."""
 
 from __future__ import annotations
 
@@ -35,3 +36,11 @@ def test_the_piped_demo_prints_a_line_per_stage(tmp_path: Path) -> None:
         synced = [c.name for c in load_syncs()
                   if instance.get_latest_materialization_event(dg.AssetKey(["activations", c.name]))]  # fmt: skip
         assert synced, "no sync of the demo was recorded"
+        for model in ("dim_profiles", "fct_lead_scores", "seg_hot_leads"):
+            built = instance.fetch_materializations(dg.AssetKey([model]), limit=5).records
+            assert len(built) == 1, f"{model} was built {len(built)} times"
+    from outflow.warehouse import connect
+
+    with connect(tmp_path / "outflow.duckdb", read_only=True) as con:
+        people, scored = con.execute("select count(*), count(predictive_score) from main.fct_lead_scores").fetchall()[0]
+    assert people > 0 and scored == people, f"{scored} of {people} people have a predictive score in fct_lead_scores"
