@@ -65,7 +65,7 @@ where rank_in_field = 1
 {% macro duckdb__survivorship_winners(candidates) -%}
 select person_id, field, arg_min(value, struct_pack(
     source_rank := {{ survivorship_source_rank() }},
-    no_time := ({{ survivorship_time_key() }}) is null,
+    no_time := observed_at is null,
     time_key := coalesce({{ survivorship_time_key() }}, 0),
     value := value
   )) as value
