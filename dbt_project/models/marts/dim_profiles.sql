@@ -19,6 +19,10 @@ with identifiers as (
     select * from {{ ref('int_identity__identifiers') }} where person_id is not null
 ),
 
+countries as (
+    select distinct iso2, timezone from {{ ref('country_codes') }}
+),
+
 per_person as (
     select
         person_id,
@@ -45,19 +49,22 @@ touched_persons as (
 
 changed as (
     -- the persons whose row can differ from the stored one, with their aggregates: new, gone (no identifier
-    -- left: no aggregates), touched since the mark, or with aggregates other than the stored ones. Every other
-    -- person's row is the stored one, so it is neither rebuilt nor compared again.
+    -- left: no aggregates), touched since the mark, with aggregates other than the stored ones, or whose stored
+    -- country has another time zone now. Every other person's row is the stored one, so it is neither rebuilt
+    -- nor compared again.
     select coalesce(per_person.person_id, stored.person_id) as person_id,
         per_person.crm_id, per_person.user_id, per_person.identifier_count, per_person.is_known,
         per_person.first_seen_at, per_person.last_seen_at
     from per_person
     full outer join {{ this }} as stored on stored.person_id = per_person.person_id
+    left join countries on countries.iso2 = stored.country
     where per_person.person_id is null
         or stored.person_id is null
         or per_person.person_id in (select person_id from touched_persons)
         {%- for c in ['crm_id', 'user_id', 'identifier_count', 'is_known', 'first_seen_at', 'last_seen_at'] %}
         or stored.{{ c }} is distinct from per_person.{{ c }}
         {%- endfor %}
+        or stored.timezone is distinct from countries.timezone
 ),
 
 golden as (
@@ -113,8 +120,7 @@ profiles as (
     from per_person
     {%- endif %}
     left join golden using (person_id)
-    left join (select distinct iso2, timezone from {{ ref('country_codes') }}) as countries
-        on countries.iso2 = golden.country
+    left join countries on countries.iso2 = golden.country
     {%- if is_incremental() %}
     where per_person.identifier_count is not null
     {%- endif %}
