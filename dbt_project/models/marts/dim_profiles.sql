@@ -4,7 +4,8 @@
     recomputed from int_identity__identifiers for every person (no stamp there tells which persons' identifiers
     changed), and compared with the stored ones in one join; the golden fields only for the persons the
     candidates logged as touched since its mark (int_profiles__touched_persons). Only the persons touched, new,
-    gone or with other aggregates are assembled and compared in full (the others' stored row is kept as it is).
+    gone, with other aggregates or another time zone for their stored country are assembled and compared in full
+    (the others' stored row is kept as it is).
     A run writes the persons whose row differs from the stored one, and a tombstone (no identifier_count) for each
     stored person that no longer exists, which the post-hook deletes (macros/profiles_incremental.sql,
     docs/incremental.md). -#}
