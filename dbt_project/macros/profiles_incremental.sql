@@ -11,8 +11,9 @@
     - int_profiles__candidates_fingerprints (source, record_key, fingerprint, identifier_value): each CRM contact's,
       order's and phone consent event's raw fingerprint (profiles_record_fingerprints) when it last ran, with a
       contact's email and a consent event's staged phone; the pre-hook writes this run's beside it
-      (__candidates_fingerprints_now, left in place until the next run, so that the compiled query can be run
-      again as it ran) and the post-hook copies it in its place. It replaces
+      (__candidates_fingerprints_now, which the query compares with the kept ones) and the post-hook renames it in
+      place of the kept ones, so no copy is written and nothing of the run is left beside them (the compiled query
+      reads a table that exists only while the model runs: bench/build_scale.py does not replay it). It replaces
       int_profiles__candidates_raw (an order's fingerprint held its buyer's country) and __candidates_records;
     - int_profiles__touched_persons (person_id, touched_at): the persons the candidates rewrote, with the run's
       stamp; int_profiles__survivors, dim_profiles and int_lead_scores__fit recompute the persons logged after their
@@ -100,8 +101,8 @@
 
 {#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
     without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
-    stamped since its mark or removed, the records' fingerprints (this run's, from the pre-hook) and the usable
-    emails. Then its marks (outflow_watermark_set). -#}
+    stamped since its mark or removed, the records' fingerprints (this run's, from the pre-hook, renamed in place)
+    and the usable emails. Then its marks (outflow_watermark_set). -#}
 {% macro profiles_candidates_post_hook() -%}
     {%- set signatures = ref('int_identity__signature_persons') -%}
     {%- set identifiers = ref('int_identity__identifiers') -%}
@@ -133,8 +134,7 @@
     drop table if exists {{ profiles_table('candidates_records') }};
     drop table if exists {{ profiles_table('candidates_raw') }};
     drop table if exists {{ profiles_table('candidates_fingerprints') }};
-    create table {{ profiles_table('candidates_fingerprints') }} as
-    select * from {{ profiles_table('candidates_fingerprints_now') }}
+    alter table {{ profiles_table('candidates_fingerprints_now') }} rename to int_profiles__candidates_fingerprints
     {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
     create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
     delete from {{ profiles_table('candidates_' ~ kept) }} as kept

@@ -287,6 +287,15 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         # again, not only the touched ones (the stored scores are spoiled, so that one left alone shows)
         wh.execute("update main.int_lead_scores__fit_rules set points = points + 1")
         wh.execute("update main.int_lead_scores__fit set fit_score = -1")
+        # a person the golden record never touches (cookies only, no candidates) with stored identifier aggregates
+        # that no longer hold, as a new sighting leaves them: dim_profiles compares every person's aggregates, not
+        # only the touched persons' rows
+        spoiled = wh.execute("select min(person_id) from main.dim_profiles where not is_known").fetchone()[0]
+        wh.execute(
+            "update main.dim_profiles set identifier_count = identifier_count + 100, last_seen_at = null "
+            "where person_id = ?",
+            [spoiled],
+        )
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         incremental = {model: _rows(wh, model) for model in COMPARED}
@@ -342,6 +351,8 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         # a stored row the incremental path cannot see again (outside the lookback): only a full refresh restores it
         wh.execute("delete from main.stg_web__events where event_id = (select min(event_id) from main.stg_web__events)")
         lookups = _normalization_lookups(wh)
+        # the run's fingerprints were renamed in place of the kept ones: nothing of the run is left beside them
+        golden_tables = set(wh.tables("main"))
     refresh = CliRunner().invoke(app, ["build", "--full-refresh"])  # one command
     assert refresh.exit_code == 0, refresh.output
     with connect(**warehouse["connect"]) as wh:
@@ -370,6 +381,9 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert removed_kept == 0
     assert consent_seen == 1  # the new consent event's time is its phone candidate's
     assert order_phone_kept == 0  # a shared phone is nobody's candidate
+    assert spoiled is not None  # and its row equals the full refresh's (above)
+    assert "int_profiles__candidates_fingerprints" in golden_tables
+    assert "int_profiles__candidates_fingerprints_now" not in golden_tables
 
 
 @pytest.mark.slow  # two builds of a small dataset per target

@@ -1,11 +1,14 @@
 {#- The golden record: one row per person.
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): the per-person identifier aggregates
     (identifier_count, first and last seen, crm_id, user_id) change for every person with a new sighting and are
-    recomputed from int_identity__identifiers (a table rebuilt whole) for every person; the golden fields only
-    for the persons the candidates logged as touched since its mark (int_profiles__touched_persons), the others
-    keep their stored ones. A run writes the persons whose row differs from the stored one, and a tombstone (no
-    identifier_count) for each stored person that no longer exists, which the post-hook deletes
-    (macros/profiles_incremental.sql, docs/incremental.md). -#}
+    recomputed from int_identity__identifiers for every person (no stamp there tells which persons' identifiers
+    changed), and compared with the stored ones in one join; the golden fields only for the persons the
+    candidates logged as touched since its mark (int_profiles__touched_persons). Only the persons touched, new,
+    gone, with other aggregates or another time zone for their stored country are assembled and compared in full
+    (the others' stored row is kept as it is).
+    A run writes the persons whose row differs from the stored one, and a tombstone (no identifier_count) for each
+    stored person that no longer exists, which the post-hook deletes (macros/profiles_incremental.sql,
+    docs/incremental.md). -#}
 {{ config(**profiles_person_config(["{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"])) }}
 {%- set survivors = ref('int_profiles__survivors') %}
 {%- set types = {'employee_count': 'integer', 'birth_date': 'date'} %}
@@ -15,6 +18,10 @@
 
 with identifiers as (
     select * from {{ ref('int_identity__identifiers') }} where person_id is not null
+),
+
+countries as (
+    select distinct iso2, timezone from {{ ref('country_codes') }}
 ),
 
 per_person as (
@@ -41,8 +48,28 @@ touched_persons as (
     {%- endif %}
 ),
 
+changed as (
+    -- the persons whose row can differ from the stored one, with their aggregates: new, gone (no identifier
+    -- left: no aggregates), touched since the mark, with aggregates other than the stored ones, or whose stored
+    -- country has another time zone now. Every other person's row is the stored one, so it is neither rebuilt
+    -- nor compared again.
+    select coalesce(per_person.person_id, stored.person_id) as person_id,
+        per_person.crm_id, per_person.user_id, per_person.identifier_count, per_person.is_known,
+        per_person.first_seen_at, per_person.last_seen_at
+    from per_person
+    full outer join {{ this }} as stored on stored.person_id = per_person.person_id
+    left join countries on countries.iso2 = stored.country
+    where per_person.person_id is null
+        or stored.person_id is null
+        or per_person.person_id in (select person_id from touched_persons)
+        {%- for c in ['crm_id', 'user_id', 'identifier_count', 'is_known', 'first_seen_at', 'last_seen_at'] %}
+        or stored.{{ c }} is distinct from per_person.{{ c }}
+        {%- endfor %}
+        or stored.timezone is distinct from countries.timezone
+),
+
 golden as (
-    -- the touched persons' golden fields anew, the others' as stored
+    -- the touched persons' golden fields anew, the other changed persons' as stored
     select pivoted.*, {{ canonical_email('pivoted.email') }} as email_canonical
     from (
         {{ survivorship_pivot('(select * from ' ~ survivors ~ ' where person_id in (select person_id from touched_persons)) as touched_survivors', types) | indent(8) }}
@@ -51,7 +78,8 @@ golden as (
     select person_id
         {%- for field in var('survivorship') %}, {{ field }}{% endfor %}, email_canonical
     from {{ this }} as stored
-    where not exists (select 1 from touched_persons where touched_persons.person_id = stored.person_id)
+    where stored.person_id in (select person_id from changed)
+        and not exists (select 1 from touched_persons where touched_persons.person_id = stored.person_id)
 ),
 {%- else %}
 
@@ -87,10 +115,16 @@ profiles as (
         per_person.is_known,
         per_person.first_seen_at,
         per_person.last_seen_at
+    {%- if is_incremental() %}
+    from changed as per_person
+    {%- else %}
     from per_person
+    {%- endif %}
     left join golden using (person_id)
-    left join (select distinct iso2, timezone from {{ ref('country_codes') }}) as countries
-        on countries.iso2 = golden.country
+    left join countries on countries.iso2 = golden.country
+    {%- if is_incremental() %}
+    where per_person.identifier_count is not null
+    {%- endif %}
 )
 
 {%- if is_incremental() %}
@@ -108,7 +142,7 @@ select stored.person_id
     {% if c == 'identifier_count' %}cast(null as integer){% else %}stored.{{ c }}{% endif %}
     {%- endfor %}
 from {{ this }} as stored
-where not exists (select 1 from per_person where per_person.person_id = stored.person_id)
+where stored.person_id in (select person_id from changed where identifier_count is null)
 {%- else %}
 select * from profiles
 {%- endif %}
