@@ -25,18 +25,21 @@
 {% endmacro %}
 
 {#- on-run-start (dbt_project.yml), in every dbt command: a derived model's stored table that lacks the column its
-    config names in meta `outflow_layout_column` was built before the model's present layout (say a table from
-    before the model became incremental); it is dropped, so this run builds it whole instead of failing on the
-    missing columns. Only derived models (computed from the raw data alone), so nothing is lost. -#}
+    config names in meta `outflow_layout_column`, or holds one of the columns named in meta `outflow_layout_dropped`
+    (columns the model no longer writes), was built before the model's present layout (say a table from before the
+    model became incremental); it is dropped, so this run builds it whole instead of failing on the changed
+    columns. Only derived models (computed from the raw data alone), so nothing is lost. -#}
 {% macro outflow_drop_outdated_derived() %}
     {% if execute and target.type != 'spark' %}
         {% set dropped = [] %}
         {% for node in graph.nodes.values() if node.resource_type == 'model' and 'derived' in node.tags
-            and node.config.meta.get('outflow_layout_column') %}
+            and (node.config.meta.get('outflow_layout_column') or node.config.meta.get('outflow_layout_dropped')) %}
             {% set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) %}
             {% if relation %}
                 {% set names = adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list %}
-                {% if node.config.meta['outflow_layout_column'] not in names %}
+                {% set present = node.config.meta.get('outflow_layout_column') %}
+                {% set stale = node.config.meta.get('outflow_layout_dropped', []) | select('in', names) | list %}
+                {% if (present and present not in names) or stale %}
                     {% do log(node.name ~ ' was built before its present layout: rebuilding it whole', info=true) %}
                     {% do adapter.drop_relation(relation) %}
                     {% do dropped.append(relation) %}
