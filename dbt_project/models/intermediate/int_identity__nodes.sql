@@ -134,7 +134,8 @@ strong_links as (
         where b in (select identifier_key from changed_keys)
         {%- endif %}
     ) as neighbours
-    where split_part(other, ':', 1) in ({% for t in var('identity_strong_types') %}'{{ t }}'{% if not loop.last %}, {% endif %}{% endfor %})
+    -- the other end's type is strong: its key starts with '<type>:' (a prefix compared, not the key split)
+    where ({% for t in var('identity_strong_types') %}substr(other, 1, {{ t | length + 1 }}) = {{ outflow_sql_string(t ~ ":") }}{% if not loop.last %} or {% endif %}{% endfor %})
     group by identifier_key
     having count(*) > {{ var('identity_max_strong_links') }}
 )

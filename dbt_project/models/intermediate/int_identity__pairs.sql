@@ -13,7 +13,12 @@
     written with no records and deleted by the post-hook, which then stores the mark (the newest occurrence stamp
     read, in int_identity__marks) and empties the log. When every occurrence is newer than the mark (none stored,
     or the occurrences were rebuilt whole), the pre-hook empties the table and every pair is computed. On Spark a
-    table rebuilt whole. -#}
+    table rebuilt whole.
+
+    From scratch (a first build, a full refresh, Spark) each signature's pairs are taken from its row of
+    int_identity__signatures, which holds its identifiers side by side (the columns the occurrences unpivot), rather
+    than by joining its occurrences to themselves on signature_id: the same pairs, without a join of every
+    occurrence of a signature with several identifiers on a string key. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['a', 'b'],
@@ -28,23 +33,66 @@
         "delete from {{ outflow_identity_log('int_identity__signature_occurrences__replaced') }}"])
 ) }}
 
+{#- the daily run reads the occurrences; dbt finds a ref only in the SQL it parses (as a build from scratch) -#}
+-- depends_on: {{ ref('int_identity__signature_occurrences') }}
 
-with in_multi as (
+with
+{%- if not is_incremental() %}
+
+keyed as (
+    -- each signature's identifier keys, as int_identity__signature_occurrences writes them (a consent signature
+    -- holds one identifier, so no pair)
+    select
+        signature_id,
+        records,
+        first_seen_at,
+        last_seen_at,
+        case when source = 'crm' then 'crm_id:' || record_key end as k1,
+        'email:' || email_canonical as k2,
+        'phone:' || phone as k3,
+        'cookie:' || cookie_id as k4,
+        'user_id:' || user_id as k5
+    from {{ ref('int_identity__signatures') }}
+),
+
+held as (
+    -- each two of a signature's five keys (null when it lacks one)
+    select
+        signature_id,
+        records,
+        first_seen_at,
+        last_seen_at,
+        case slot.i when 1 then k1 when 2 then k2 when 3 then k3 else k4 end as x,
+        case slot.j when 2 then k2 when 3 then k3 when 4 then k4 else k5 end as y
+    from keyed
+    cross join (values (1, 2), (1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5), (3, 4), (3, 5), (4, 5)) as slot (i, j)
+)
+
+select
+    least(x, y) as a,
+    greatest(x, y) as b,
+    cast(sum(records) as bigint) as records,
+    min(first_seen_at) as first_seen_at,
+    max(last_seen_at) as last_seen_at,
+    min(signature_id) as source_record
+from held
+where x is not null and y is not null
+group by least(x, y), greatest(x, y)
+
+{%- else %}
+
+in_multi as (
     -- the identifiers of signatures with several (signature_identifiers: how many their signature has)
     select
         signature_id,
         identifier_type || ':' || identifier_value as identifier_key,
         records,
         first_seen_at,
-        last_seen_at
-        {%- if is_incremental() %},
+        last_seen_at,
         written_at
-        {%- endif %}
     from {{ ref('int_identity__signature_occurrences') }}
     where signature_identifiers > 1
 ),
-
-{%- if is_incremental() %}
 
 rewritten as materialized (
     -- the identifiers of the signatures rewritten since the mark (a signature's occurrences carry its stamp, so
@@ -75,11 +123,8 @@ holding as (
     where identifier_key in (select a from touched union select b from touched)
 ),
 
-{%- endif %}
-
 summed as (
-    -- each pair summed over every signature holding both (on an incremental run: each touched pair)
-    {%- set held = 'holding' if is_incremental() else 'in_multi' %}
+    -- each touched pair summed over every signature holding both
     select
         x.identifier_key as a,
         y.identifier_key as b,
@@ -87,17 +132,14 @@ summed as (
         min(x.first_seen_at) as first_seen_at,
         max(x.last_seen_at) as last_seen_at,
         min(x.signature_id) as source_record
-    from {{ held }} as x
-    inner join {{ held }} as y
+    from holding as x
+    inner join holding as y
         on x.signature_id = y.signature_id and x.identifier_key < y.identifier_key
-    {%- if is_incremental() %}
     inner join touched
         on touched.a = x.identifier_key and touched.b = y.identifier_key
-    {%- endif %}
     group by 1, 2
 )
 
-{%- if is_incremental() %}
 -- a touched pair no signature holds any more: no records (deleted by the post-hook)
 select
     touched.a, touched.b, coalesce(summed.records, 0) as records, summed.first_seen_at, summed.last_seen_at,
@@ -105,6 +147,4 @@ select
 from touched
 left join summed
     on summed.a = touched.a and summed.b = touched.b
-{%- else %}
-select * from summed
 {%- endif %}
