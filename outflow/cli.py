@@ -295,7 +295,9 @@ def build_cmd(
     select: str = typer.Option(None, "--select", "-s", help="dbt selection, e.g. 'marts'."),
     as_of: str = typer.Option(None, "--as-of", help=AS_OF_HELP),
     full_refresh: bool = typer.Option(
-        False, "--full-refresh", help="Rebuild the incremental event models from the raw data (histories are kept)."
+        False,
+        "--full-refresh",
+        help="Rebuild the incremental models and the normalization lookups from the raw data (histories are kept).",
     ),
     unit_tests: bool = typer.Option(
         False, "--unit-tests", help="Also run dbt's unit tests (the models' SQL on fixed fixtures; CI runs them)."

@@ -49,6 +49,16 @@ def ensure_lookup(wh: Warehouse) -> None:
     )
 
 
+def clear_lookups(wh: Warehouse) -> None:
+    """Empty the lookups, for `outflow build --full-refresh`: the step then normalizes every raw value again with
+    the rules of today (a new phonenumbers, email rules or source regions), as the rebuilt models expect. They are a
+    cache of pure functions, not history, so nothing is lost. Truncated, not dropped: the staging views that read
+    them stay valid on every engine."""
+    ensure_lookup(wh)
+    for table in (LOOKUP, COUNTRIES, EMAILS):
+        wh.execute(f"truncate table {table}")
+
+
 def _strings(columns: dict[str, list]) -> pa.Table:
     return pa.table({name: pa.array(values, pa.string()) for name, values in columns.items()})
 

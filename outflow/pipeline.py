@@ -21,7 +21,7 @@ from outflow.identity import PairScores, warehouse_accuracy
 from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.load import LoadResult, load_directory
 from outflow.person_map import load_overrides, resolve_person_map
-from outflow.phones import normalize_emails, normalize_phones
+from outflow.phones import clear_lookups, normalize_emails, normalize_phones
 from outflow.warehouse import Warehouse, connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -92,8 +92,9 @@ def build(
     something. Returns the three parts' results as one run.
 
     The incremental models computed from the raw data alone (dbt tag `derived`: event staging, fct_events) add
-    only what changed since the last build; `full_refresh` drops them first, so they are rebuilt from scratch,
-    with the same result. The history tables are kept either way (docs/incremental.md).
+    only what changed since the last build; `full_refresh` drops them and empties the normalization lookups first,
+    so they are rebuilt from scratch, with the same result. The history tables are kept either way
+    (docs/incremental.md).
 
     dbt's unit tests check the models' logic on fixed fixtures, not the data: a production build leaves them out,
     as dbt recommends, and `unit_tests` runs them too (each before its model, as `dbt build` orders them). CI runs
@@ -118,6 +119,8 @@ def build(
         manifest = parse_manifest(warehouse)
     if full_refresh:
         run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
+        with connect(warehouse) as wh:
+            clear_lookups(wh)
 
     def dbt_build(phase: list[str], earlier: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them

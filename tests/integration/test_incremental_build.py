@@ -351,6 +351,11 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         # a stored row the incremental path cannot see again (outside the lookback): only a full refresh restores it
         wh.execute("delete from main.stg_web__events where event_id = (select min(event_id) from main.stg_web__events)")
         lookups = _normalization_lookups(wh)
+        # a lookup row written by other rules (a normalizer since changed): the full refresh normalizes it again
+        wh.execute(
+            "update outflow_identity.emails set email_canonical = 'stale@example.invalid' where email_raw = "
+            "(select min(email_raw) from outflow_identity.emails where email_canonical is not null)"
+        )
         # the run's fingerprints were renamed in place of the kept ones: nothing of the run is left beside them
         golden_tables = set(wh.tables("main"))
     refresh = CliRunner().invoke(app, ["build", "--full-refresh"])  # one command
@@ -359,6 +364,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         for model, rows in incremental.items():
             assert rows.height > 0, model
             assert rows.equals(_rows(wh, model)), f"{model}: the incremental build differs from a full refresh"
+        refreshed = _normalization_lookups(wh)
+        stale = wh.execute(
+            "select count(*) from main.stg_emails__normalized where email_canonical = 'stale@example.invalid'"
+        ).fetchone()[0]
     # the days exercised what incremental runs must carry over: web events that arrived late, identity merges
     # and splits that move stored events and CRM records to another person, a CRM record changed in place, and
     # changed order statuses
@@ -373,6 +382,10 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     # run), hold what the pure functions give for each raw value, rejection reasons included
     for rows, key, pure in lookups:
         assert len(rows) > 100 and rows == [pure(*row[:key]) for row in rows]
+    # the full refresh emptied them and normalized every value again: the stale row is gone everywhere
+    for again, key, pure in refreshed:
+        assert len(again) > 100 and again == [pure(*row[:key]) for row in again]
+    assert stale == 0
     assert corrected_rows == [(corrected[1],)]  # replaced, not kept beside its old version
     assert shared_since > 0 and blocked_with_person == 0
     # day 4: the golden record followed changes that moved no signature to another person
