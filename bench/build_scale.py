@@ -185,7 +185,9 @@ def add_day(root: Path) -> dict:
 
     added = {}
     with connect(root / "w.duckdb") as con:
-        day = f"timestamp '{date.fromisoformat(dataset_as_of(con)) + timedelta(days=1)}'"
+        new_date = date.fromisoformat(dataset_as_of(con)) + timedelta(days=1)
+        day = f"timestamp '{new_date}'"
+        prefix = f"'d{new_date:%Y%m%d}-'"  # the day's own: a second day added to a kept warehouse adds new ids
         con.execute(f"update raw.dataset_info set as_of = cast({day} as date)")
         for table, key, clock in (
             ("web_events", "event_id", "received_at"),
@@ -195,7 +197,7 @@ def add_day(root: Path) -> dict:
             cols = list(con.columns("raw", table))
             # each copy keeps its time of day and, on the web, the time it took to arrive
             shift = f"({day} - date_trunc('day', {clock}))"
-            moved = [f"'d1-' || {c}" if c == key else f"{c} + {shift}" if c.endswith("_at") else c for c in cols]
+            moved = [f"{prefix} || {c}" if c == key else f"{c} + {shift}" if c.endswith("_at") else c for c in cols]
             n = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
             take = max(1, int(n * DAY_SHARE))
             con.execute(
