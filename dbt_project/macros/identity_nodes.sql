@@ -135,7 +135,7 @@
         )
     {%- endset -%};
     insert into {{ outflow_identity_log('int_identity__signature_occurrences__replaced') }} (signature_id, identifier_key)
-    select signature_id, identifier_type || ':' || identifier_value
+    select signature_id, {{ outflow_identity_key('identifier_type', 'identifier_value') }}
     from {{ this }}
     where signature_identifiers > 1 and ({{ everything }} or {{ rewritten }});
     insert into {{ outflow_identity_log('int_identity__signature_occurrences__replaced_for_nodes') }}

@@ -32,3 +32,28 @@ coalesce({{ left }}.{{ c }}, '') = coalesce({{ right }}.{{ c }}, '')
 {% macro postgres__outflow_identity_strongest_person(person, rank, type, value) -%}
     (array_agg({{ person }} order by {{ rank }}, {{ type }}, {{ value }}))[1]
 {%- endmacro %}
+
+{#- The identifiers a row of int_identity__signatures holds side by side, as (identifier type, column, condition):
+    the row holds that identifier when the condition holds (none: when the column is not null). A consent signature
+    holds one identifier of any type, in its own identifier_type and identifier_value columns, so it is not listed.
+    int_identity__signature_occurrences unpivots these columns, and int_identity__pairs from scratch takes each two of
+    them: one list, so both read the same identifiers. -#}
+{% macro outflow_identity_signature_identifiers() -%}
+    {{ return([
+        ('crm_id', 'record_key', "source = 'crm'"),
+        ('email', 'email_canonical', none),
+        ('phone', 'phone', none),
+        ('cookie', 'cookie_id', none),
+        ('user_id', 'user_id', none),
+    ]) }}
+{%- endmacro %}
+
+{#- When a signature's row holds the identifier (type, column, condition) of outflow_identity_signature_identifiers -#}
+{% macro outflow_identity_signature_holds(column, condition) -%}
+    {{ condition if condition else column ~ ' is not null' }}
+{%- endmacro %}
+
+{#- An identifier's key, the graph's node: its type, ':' and its value (SQL expressions). -#}
+{% macro outflow_identity_key(identifier_type, identifier_value) -%}
+    {{ identifier_type }} || ':' || {{ identifier_value }}
+{%- endmacro %}

@@ -39,33 +39,36 @@
 with
 {%- if not is_incremental() %}
 
+{%- set held = outflow_identity_signature_identifiers() %}
+
 keyed as (
-    -- each signature's identifier keys, as int_identity__signature_occurrences writes them (a consent signature
-    -- holds one identifier, so no pair)
+    -- each signature's identifier keys, as int_identity__signature_occurrences writes them (null where it lacks
+    -- one; a consent signature holds one identifier, so no pair)
     select
         signature_id,
         records,
         first_seen_at,
-        last_seen_at,
-        case when source = 'crm' then 'crm_id:' || record_key end as k1,
-        'email:' || email_canonical as k2,
-        'phone:' || phone as k3,
-        'cookie:' || cookie_id as k4,
-        'user_id:' || user_id as k5
+        last_seen_at
+        {%- for identifier_type, column, condition in held %},
+        {% if condition %}case when {{ condition }} then {% endif -%}
+        {{ outflow_identity_key("'" ~ identifier_type ~ "'", column) }}{% if condition %} end{% endif %} as k{{ loop.index }}
+        {%- endfor %}
     from {{ ref('int_identity__signatures') }}
 ),
 
 held as (
-    -- each two of a signature's five keys (null when it lacks one)
+    -- each two of a signature's keys (null when it lacks one)
     select
         signature_id,
         records,
         first_seen_at,
         last_seen_at,
-        case slot.i when 1 then k1 when 2 then k2 when 3 then k3 else k4 end as x,
-        case slot.j when 2 then k2 when 3 then k3 when 4 then k4 else k5 end as y
+        case slot.i {% for i in range(1, held | length) %}when {{ i }} then k{{ i }} {% endfor %}end as x,
+        case slot.j {% for j in range(2, held | length + 1) %}when {{ j }} then k{{ j }} {% endfor %}end as y
     from keyed
-    cross join (values (1, 2), (1, 3), (1, 4), (1, 5), (2, 3), (2, 4), (2, 5), (3, 4), (3, 5), (4, 5)) as slot (i, j)
+    cross join (values
+        {%- for i in range(1, held | length) %}{% for j in range(i + 1, held | length + 1) %}
+        {{- ' ' if loop.first and i == 1 else ', ' }}({{ i }}, {{ j }}){% endfor %}{% endfor %}) as slot (i, j)
 )
 
 select
@@ -85,7 +88,7 @@ in_multi as (
     -- the identifiers of signatures with several (signature_identifiers: how many their signature has)
     select
         signature_id,
-        identifier_type || ':' || identifier_value as identifier_key,
+        {{ outflow_identity_key('identifier_type', 'identifier_value') }} as identifier_key,
         records,
         first_seen_at,
         last_seen_at,

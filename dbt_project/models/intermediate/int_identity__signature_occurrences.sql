@@ -26,12 +26,14 @@
 ) }}
 
 
+{%- set held = outflow_identity_signature_identifiers() %}
+
 with signatures as (
     select
         *,
-        case when source in ('crm', 'consent') then 1 else 0 end
-        {%- for column in ['email_canonical', 'phone', 'cookie_id', 'user_id'] %}
-        + case when {{ column }} is not null then 1 else 0 end
+        case when source = 'consent' then 1 else 0 end
+        {%- for identifier_type, column, condition in held %}
+        + case when {{ outflow_identity_signature_holds(column, condition) }} then 1 else 0 end
         {%- endfor %} as signature_identifiers
     from {{ ref('int_identity__signatures') }}
     {%- if is_incremental() %}
@@ -39,15 +41,10 @@ with signatures as (
     {%- endif %}
 )
 
-select source, signature_id, 'crm_id' as identifier_type, record_key as identifier_value, records, first_seen_at, last_seen_at,
-    signature_identifiers, written_at
-from signatures where source = 'crm'
-union all
-{%- for identifier_type, column in [('email', 'email_canonical'), ('phone', 'phone'), ('cookie', 'cookie_id'),
-    ('user_id', 'user_id')] %}
-select source, signature_id, '{{ identifier_type }}', {{ column }}, records, first_seen_at, last_seen_at,
-    signature_identifiers, written_at
-from signatures where {{ column }} is not null
+{%- for identifier_type, column, condition in held %}
+select source, signature_id, '{{ identifier_type }}' as identifier_type, {{ column }} as identifier_value, records,
+    first_seen_at, last_seen_at, signature_identifiers, written_at
+from signatures where {{ outflow_identity_signature_holds(column, condition) }}
 union all
 {%- endfor %}
 select source, signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at,
