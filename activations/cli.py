@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from functools import wraps
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,9 +25,11 @@ err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 
-#: Called with each finished run's result (``SyncResult.as_dict()``) of `outflow sync run`; the app layer
-#: (outflow/cli.py) adds one that records the run in the Dagster instance (orchestration/history.py).
-RESULT_HOOKS: list[Callable[[dict[str, Any]], Any]] = []
+#: Each is entered as `outflow sync run` starts its runs (not a dry run), and what it gives is called with each
+#: finished run's result (``SyncResult.as_dict()``); it is left, and so waited for, before the command ends. The app
+#: layer (outflow/cli.py) adds one that records the runs in the Dagster instance (orchestration/history.py): entered
+#: first, it gets ready while the syncs run.
+RECORDERS: list[Callable[[], AbstractContextManager[Callable[[dict[str, Any]], Any]]]] = []
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -137,6 +140,14 @@ def run(
             raise OutflowError("--full-resync: name one sync")
         if not dry_run:
             _confirm_full_resync(cfgs[0], warehouse, force, yes)
+    with ExitStack() as stack:
+        record = [] if dry_run else [stack.enter_context(start()) for start in RECORDERS]
+        _run(cfgs, warehouse, dry_run, force, full_resync, verify, record)
+
+
+def _run(
+    cfgs: list[Any], warehouse: Any, dry_run: bool, force: bool, full_resync: bool, verify: bool, record: list[Any]
+) -> None:
     from activations.progress import sync_progress
 
     if len(cfgs) == 1:
@@ -149,7 +160,7 @@ def run(
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
-        _report(res)
+        _report(res, record)
         if verify and not dry_run and res.requests == 0:  # nothing sent: nothing proved the credentials yet
             console.print(check_connection(cfgs[0]), highlight=False, soft_wrap=True, markup=False)
         return
@@ -159,7 +170,7 @@ def run(
     by_name = {c.name: c for c in cfgs}
     for out in outs:
         if isinstance(out, SyncResult):
-            _report(out)
+            _report(out, record)
             if verify and not dry_run and out.requests == 0:
                 console.print(check_connection(by_name[out.sync_name]), highlight=False, soft_wrap=True, markup=False)
             continue
@@ -200,9 +211,9 @@ def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> No
         raise OutflowError("full resync cancelled: nothing was sent")
 
 
-def _report(res: SyncResult) -> None:
+def _report(res: SyncResult, record: list[Callable[[dict[str, Any]], Any]]) -> None:
     _print_result(res)
-    for hook in RESULT_HOOKS:
+    for hook in record:
         hook(res.as_dict())
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     console.print(f"[{colour}]sync {res.sync_name}: {escape(res.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
