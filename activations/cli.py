@@ -8,27 +8,32 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, ExitStack
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
-from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
 from outflow.errors import OutflowError
+
+if TYPE_CHECKING:
+    from activations.engine import SyncResult
+
+# The sync engine (DuckDB, Arrow, sqlglot, httpx) is imported by the commands that run syncs, once they run: so
+# `outflow sync run` starts the process that writes its Dagster history (RECORDERS) before it loads the engine.
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
 err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 
-#: Each is entered as `outflow sync run` starts its runs (not a dry run), and what it gives is called with each
-#: finished run's result (``SyncResult.as_dict()``); it is left, and so waited for, before the command ends. The app
-#: layer (outflow/cli.py) adds one that records the runs in the Dagster instance (orchestration/history.py): entered
-#: first, it gets ready while the syncs run.
+#: Each is entered as `outflow sync run` starts (not a dry run), and what it gives is called with each finished
+#: run's result (``SyncResult.as_dict()``); it is left, and so waited for, before the command ends. The app layer
+#: (outflow/cli.py) adds one that records the runs in the Dagster instance (orchestration/history.py): entered first,
+#: it gets ready while the syncs are loaded and run.
 RECORDERS: list[Callable[[], AbstractContextManager[Callable[[dict[str, Any]], Any]]]] = []
 
 
@@ -129,7 +134,19 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    cfgs = _selected(names, all_, directory, "run")
+    with ExitStack() as stack:
+        record = [] if dry_run else [stack.enter_context(start()) for start in RECORDERS]
+        cfgs = _selected(names, all_, directory, "run")
+        _run(cfgs, warehouse, dry_run, force, full_resync, yes, verify, record)
+
+
+def _run(
+    cfgs: list[Any], warehouse: Any, dry_run: bool, force: bool, full_resync: bool, yes: bool, verify: bool,
+    record: list[Callable[[dict[str, Any]], Any]],
+) -> None:  # fmt: skip
+    from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
+    from activations.progress import sync_progress
+
     distinct = unique_syncs(cfgs)
     names = [c.name for c in cfgs]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -140,16 +157,6 @@ def run(
             raise OutflowError("--full-resync: name one sync")
         if not dry_run:
             _confirm_full_resync(cfgs[0], warehouse, force, yes)
-    with ExitStack() as stack:
-        record = [] if dry_run else [stack.enter_context(start()) for start in RECORDERS]
-        _run(cfgs, warehouse, dry_run, force, full_resync, verify, record)
-
-
-def _run(
-    cfgs: list[Any], warehouse: Any, dry_run: bool, force: bool, full_resync: bool, verify: bool, record: list[Any]
-) -> None:
-    from activations.progress import sync_progress
-
     if len(cfgs) == 1:
         try:
             with sync_progress(console) as on_progress:
@@ -195,6 +202,8 @@ def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> No
     """Show what a full resync would send (a dry run: nothing is sent) and ask before going on."""
     import sys
 
+    from activations.engine import run_sync
+
     plan = run_sync(cfg, warehouse=warehouse, dry_run=True, full_resync=True)
     real = plan.changed - plan.resent
     console.print(
@@ -234,6 +243,8 @@ def test_connection(
 ) -> None:
     """Check that each sync's destination answers and accepts its credentials, without sending data (the
     vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
+    from activations.engine import check_connection, unique_syncs
+
     cfgs = unique_syncs(_selected(names, all_, directory, "test"))
     failed = []
     for cfg in cfgs:

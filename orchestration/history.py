@@ -11,11 +11,11 @@ The instance is the one `outflow ui` (and `make ui`) uses: ``DAGSTER_HOME``, els
 ``orchestration/dagster_home``. ``OUTFLOW_DAGSTER_HISTORY=0`` turns recording off; without dagster installed
 nothing is recorded. A failure to record is one warning, never a failed command.
 
-Importing dagster and opening its SQLite instance costs about a CPU second, and writing an event about a hundredth
-more, each a few SQLite commits that wait for the disk. So `outflow build`, `outflow sync run` and `outflow demo`
-write through a ``Writer``: a child process (``python -m orchestration.history``) started as the command starts,
-which imports dagster and opens the instance on the other core while the command works, is handed each result as
-plain data when it is known, writes its events at once, and is waited for before the command exits.
+Importing dagster and its SQLite storage costs about a CPU second, and writing an event about a hundredth more,
+each a few SQLite commits that wait for the disk. So `outflow build`, `outflow sync run` and `outflow demo` write
+through a ``Writer``: a child process (``python -m orchestration.history``) started as the command starts, which
+does those imports on the other core while the command works, is handed each result as plain data when it is
+known, writes its events at once, and is waited for before the command exits.
 """
 
 from __future__ import annotations
@@ -113,10 +113,15 @@ def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[An
     return events
 
 
+def _materialized(result: Mapping[str, Any]) -> bool:
+    """Whether a sync run materialized its asset: not a dry run, nor a run that failed or was refused."""
+    return not result.get("dry_run") and result.get("status") in ("success", "partial")
+
+
 def _sync_events(dg: Any, result: Mapping[str, Any], command: str) -> list[Any]:
     """A materialization of the sync's asset (``activations/<sync>``) with the counts the Dagster asset reports.
     A dry run, or a run that failed or was refused, materializes nothing."""
-    if result.get("dry_run") or result.get("status") not in ("success", "partial"):
+    if not _materialized(result):
         return []
     meta: dict[str, Any] = {k: result[k] for k in SYNC_FIELDS if k in result}
     meta["duration_s"] = round(float(result.get("duration_s") or 0.0), 3)
@@ -188,12 +193,16 @@ def _sync_data(result: Mapping[str, Any]) -> dict[str, Any]:
 
 class Writer:
     """The history of one command, written by a child process (``python -m orchestration.history COMMAND``) that
-    imports dagster and opens the instance as soon as it starts, then writes the events of each message it is
-    handed (a JSON line on its standard input) at once. ``close`` waits until it has written them all. Nothing is
-    started when recording is off; a writer that could not start or failed is one warning."""
+    imports dagster and its SQLite storage as soon as it starts, while the command works, then opens the instance
+    at the first message it is handed (a JSON line on its standard input) and writes each message's events at once.
+
+    ``close`` waits until it has written them all; a writer handed nothing (a run that failed or was refused, a
+    mistake in the command) has touched no file yet and is stopped at once. Nothing is started when recording is
+    off; a writer that could not start or failed is one warning."""
 
     def __init__(self, command: str) -> None:
         self._proc: subprocess.Popen[str] | None = None
+        self._sent = 0
         if not enabled():
             return
         try:
@@ -212,7 +221,8 @@ class Writer:
         try:
             self._proc.stdin.write(json.dumps({"kind": kind, "data": data}, default=str) + "\n")
             self._proc.stdin.flush()
-        except OSError as exc:  # the writer is gone: it said why on stderr
+            self._sent += 1
+        except OSError as exc:  # the writer is gone
             self._proc.wait()
             self._failed(f"the history writer stopped ({exc})")
 
@@ -222,7 +232,8 @@ class Writer:
 
     def sync(self, result: Mapping[str, Any]) -> None:
         """A sync run's result (``SyncResult.as_dict()``); a dry run, failed or refused run records nothing."""
-        self._send("sync", _sync_data(result))
+        if _materialized(result):
+            self._send("sync", _sync_data(result))
 
     def demo(self, report: Any) -> None:
         """What `outflow demo` materialized beside its dbt builds (sent as each ended): the lead score model and
@@ -234,14 +245,15 @@ class Writer:
     def close(self) -> None:
         """Wait until every event handed over is written (or the writer has given up, with a warning)."""
         proc, self._proc = self._proc, None
-        if proc is None:
+        if proc is None or proc.stdin is None:
             return
-        if proc.stdin is not None:
-            try:
-                proc.stdin.close()
-            except OSError:  # it had stopped: its exit code says so below
-                pass
-        if proc.wait() != 0:
+        if not self._sent:  # it has only imported modules: nothing to wait for
+            proc.terminate()
+        try:
+            proc.stdin.close()
+        except OSError:  # it had stopped: its exit code says so below
+            pass
+        if proc.wait() != 0 and self._sent:
             self._failed(f"the history writer exited with {proc.returncode}")
 
 
@@ -256,29 +268,32 @@ def writer(command: str) -> Iterator[Writer]:
 
 
 def _serve(command: str, lines: Iterable[str]) -> int:
-    """The child process of a ``Writer``: open the instance, then write each message's events as it comes; the
-    number of events written."""
+    """The child process of a ``Writer``: import what opening the instance needs, open it at the first message,
+    and write each message's events as it comes; the number of events written."""
     dg = _dagster()
     if dg is None:
         return 0
-    try:
-        instance = _instance()
-    except Exception as exc:
-        log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), exc)
-        return 0
+    # the default (SQLite) storage: most of what opening the instance costs is importing it and SQLAlchemy
+    import dagster._core.storage.sqlite_storage  # noqa: F401
+
+    instance = None
     n = 0
-    with instance:
+    try:
         for line in lines:
-            try:
-                message = json.loads(line)
-                data = message["data"]
-                kind = message["kind"]
-                args = (data["scoring"], data["syncs"]) if kind == "demo" else (data,)
-                for event in _EVENTS[kind](dg, *args, command):
-                    instance.report_runless_asset_event(event)
-                    n += 1
-            except Exception as exc:  # the command succeeded: its history is a bonus, never a failure
-                log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), exc)
+            instance = instance or _instance()
+            message = json.loads(line)
+            kind, data = message["kind"], message["data"]
+            args = (data["scoring"], data["syncs"]) if kind == "demo" else (data,)
+            for event in _EVENTS[kind](dg, *args, command):
+                instance.report_runless_asset_event(event)
+                n += 1
+    except Exception as exc:  # the command succeeded: its history is a bonus, never a failure
+        log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), exc)
+        for _ in lines:  # take what the command still hands over, so that it does not wait on a full pipe
+            pass
+    finally:
+        if instance is not None:
+            instance.dispose()
     return n
 
 
