@@ -1,8 +1,8 @@
 """One history for the CLI and Dagster: what an `outflow` command materialized is recorded in the Dagster
 instance the UI reads, so that the UI and the warehouse agree.
 
-The CLI (the app layer) calls these functions after a command that materializes assets (`outflow build`,
-`outflow sync run`, `outflow demo`); the libraries never import this module, nor dagster. Each event is a
+The CLI (the app layer) uses this module for the commands that materialize assets (`outflow build`, `outflow sync
+run`, `outflow demo`, `outflow check`, `outflow score`); the libraries never import it, nor dagster. Each event is a
 runless asset event (``DagsterInstance.report_runless_asset_event``): an ``AssetMaterialization`` on the same
 asset key as the Dagster asset (dbt models by name, syncs as ``activations/<sync>``), and an
 ``AssetCheckEvaluation`` per dbt test on the model it tests.
@@ -271,7 +271,9 @@ def _serve(command: str, lines: Iterable[str]) -> int:
     """The child process of a ``Writer``: import what opening the instance needs, open it at the first message,
     and write each message's events as it comes; the number of events written."""
     dg = _dagster()
-    if dg is None:
+    if dg is None:  # dagster is not installed: nothing is recorded
+        for _ in lines:
+            pass
         return 0
     # the default (SQLite) storage: most of what opening the instance costs is importing it and SQLAlchemy
     import dagster._core.storage.sqlite_storage  # noqa: F401
@@ -280,7 +282,8 @@ def _serve(command: str, lines: Iterable[str]) -> int:
     n = 0
     try:
         for line in lines:
-            instance = instance or _instance()
+            if instance is None:
+                instance = _instance()
             message = json.loads(line)
             kind, data = message["kind"], message["data"]
             args = (data["scoring"], data["syncs"]) if kind == "demo" else (data,)

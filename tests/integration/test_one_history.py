@@ -89,6 +89,7 @@ def test_a_cli_sync_run_is_in_the_dagster_history_when_it_returns(
         app, ["sync", "run", "hot_leads_webhook", "--dir", str(folder)]
     )
     assert wrong.exit_code == 1 and "failed" in wrong.output, wrong.output  # the sandbox refused its signatures
+    assert not home.exists(), "a run that failed hands its writer nothing: stopped, it opened no instance"
     out = CliRunner().invoke(app, ["sync", "run", "hot_leads_webhook", "--dir", str(folder)])
     assert out.exit_code == 0, out.output
     sent = len(sandbox.records("contacts"))
