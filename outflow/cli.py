@@ -49,7 +49,8 @@ _quiet_help_types()
 # loaded.
 @contextmanager
 def _sync_history() -> Iterator[Callable[[dict], None]]:
-    """The history of `outflow sync run`, written by a process started as the runs start (ready when they end)."""
+    """The history of `outflow sync run`, written by a process started as the command starts (ready when the runs
+    end)."""
     from orchestration.history import writer
 
     with writer("outflow sync run") as history:
