@@ -5,28 +5,36 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager, ExitStack
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
-from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
 from outflow.errors import OutflowError
+
+if TYPE_CHECKING:
+    from activations.engine import SyncResult
+
+# The sync engine (DuckDB, Arrow, sqlglot, httpx) is imported by the commands that run syncs, once they run: so
+# `outflow sync run` starts the process that writes its Dagster history (RECORDERS) before it loads the engine.
 
 app = typer.Typer(help="Activation syncs: push sync_*/trg_* models to destinations.", no_args_is_help=True)
 err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 
-#: Called with each finished run's result (``SyncResult.as_dict()``) of `outflow sync run`; the app layer
-#: (outflow/cli.py) adds one that records the run in the Dagster instance (orchestration/history.py).
-RESULT_HOOKS: list[Callable[[dict[str, Any]], Any]] = []
+#: Each is entered as `outflow sync run` starts (not a dry run), and what it gives is called with each finished
+#: run's result (``SyncResult.as_dict()``); it is left, and so waited for, before the command ends. The app layer
+#: (outflow/cli.py) adds one that records the runs in the Dagster instance (orchestration/history.py): entered first,
+#: it gets ready while the syncs are loaded and run.
+RECORDERS: list[Callable[[], AbstractContextManager[Callable[[dict[str, Any]], Any]]]] = []
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -126,7 +134,19 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    cfgs = _selected(names, all_, directory, "run")
+    with ExitStack() as stack:
+        record = [] if dry_run else [stack.enter_context(start()) for start in RECORDERS]
+        cfgs = _selected(names, all_, directory, "run")
+        _run(cfgs, warehouse, dry_run, force, full_resync, yes, verify, record)
+
+
+def _run(
+    cfgs: list[Any], warehouse: Any, dry_run: bool, force: bool, full_resync: bool, yes: bool, verify: bool,
+    record: list[Callable[[dict[str, Any]], Any]],
+) -> None:  # fmt: skip
+    from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
+    from activations.progress import sync_progress
+
     distinct = unique_syncs(cfgs)
     names = [c.name for c in cfgs]
     for name in sorted({n for n in names if names.count(n) > 1}):
@@ -137,8 +157,6 @@ def run(
             raise OutflowError("--full-resync: name one sync")
         if not dry_run:
             _confirm_full_resync(cfgs[0], warehouse, force, yes)
-    from activations.progress import sync_progress
-
     if len(cfgs) == 1:
         try:
             with sync_progress(console) as on_progress:
@@ -149,7 +167,7 @@ def run(
         except SyncFailed as exc:
             _print_result(exc.result)
             raise
-        _report(res)
+        _report(res, record)
         if verify and not dry_run and res.requests == 0:  # nothing sent: nothing proved the credentials yet
             console.print(check_connection(cfgs[0]), highlight=False, soft_wrap=True, markup=False)
         return
@@ -159,7 +177,7 @@ def run(
     by_name = {c.name: c for c in cfgs}
     for out in outs:
         if isinstance(out, SyncResult):
-            _report(out)
+            _report(out, record)
             if verify and not dry_run and out.requests == 0:
                 console.print(check_connection(by_name[out.sync_name]), highlight=False, soft_wrap=True, markup=False)
             continue
@@ -184,6 +202,8 @@ def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> No
     """Show what a full resync would send (a dry run: nothing is sent) and ask before going on."""
     import sys
 
+    from activations.engine import run_sync
+
     plan = run_sync(cfg, warehouse=warehouse, dry_run=True, full_resync=True)
     real = plan.changed - plan.resent
     console.print(
@@ -200,9 +220,9 @@ def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> No
         raise OutflowError("full resync cancelled: nothing was sent")
 
 
-def _report(res: SyncResult) -> None:
+def _report(res: SyncResult, record: list[Callable[[dict[str, Any]], Any]]) -> None:
     _print_result(res)
-    for hook in RESULT_HOOKS:
+    for hook in record:
         hook(res.as_dict())
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     console.print(f"[{colour}]sync {res.sync_name}: {escape(res.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
@@ -223,6 +243,8 @@ def test_connection(
 ) -> None:
     """Check that each sync's destination answers and accepts its credentials, without sending data (the
     vendor's own cheap authenticated read, such as Mailchimp's /ping or HubSpot's contacts page)."""
+    from activations.engine import check_connection, unique_syncs
+
     cfgs = unique_syncs(_selected(names, all_, directory, "test"))
     failed = []
     for cfg in cfgs:

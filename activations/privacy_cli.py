@@ -10,7 +10,6 @@ from rich.table import Table
 
 from activations.cli import DirOpt, WarehouseOpt, _friendly
 from activations.config import find_sync
-from activations.privacy import person_report, reconcile, run_erasure
 from outflow.console import console
 
 app = typer.Typer(help="Privacy: erasure runs and per-person erasure reports.", no_args_is_help=True)
@@ -28,6 +27,8 @@ def erase(
 ) -> None:
     """Record new erasure requests in the ledger, then erase every erased person at every destination that
     ever received them (from the run log), whatever the sync's mode and whether its YAML still exists."""
+    from activations.privacy import run_erasure
+
     res = run_erasure(warehouse=warehouse, only_record=record_only)
     table = Table("sync", "erasures sent", "acknowledged", "failed")
     for name, c in sorted(res.by_sync.items()):
@@ -59,6 +60,8 @@ def report(
     warehouse: WarehouseOpt = None,
 ) -> None:
     """Every destination a person was sent to, what and when, and the erasure's acknowledgement."""
+    from activations.privacy import person_report
+
     rep = person_report(who, warehouse=warehouse)
     if not rep.known:
         console.print(f"nothing known about {who}: no person, erasure request or send matches it")
@@ -91,6 +94,8 @@ def reconcile_cmd(
     """Compare what the destination holds with the sync's state and model, and repair the drift: members the
     model does not hold are removed; state rows the destination lacks are cleared (sent again next run)."""
     cfg = find_sync(name, directory)
+    from activations.privacy import reconcile
+
     res = reconcile(cfg, warehouse=warehouse, dry_run=dry_run)
     table = Table("held", "in state", "in model", "removed" if not dry_run else "to remove",
                   "state cleared" if not dry_run else "to clear", "removal failed")  # fmt: skip

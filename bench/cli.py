@@ -5,7 +5,8 @@ machine may be shared:
 
 - `outflow --help` (the median of five runs);
 - one `outflow sync run` of a small audience, end to end: a fresh copy of a built warehouse, the sync
-  `hot_leads_webhook` pointed at a webhook sandbox on 127.0.0.1 (the median of three runs);
+  `hot_leads_webhook` pointed at a webhook sandbox on 127.0.0.1 (the median of three runs); then the same with
+  `OUTFLOW_DAGSTER_HISTORY=0`, the sync alone, without the process that writes its Dagster history beside it;
 - `make demo` after set-up (once; `--demo`), and the wall seconds of each of its stages as it prints them;
 - `outflow sandbox > file`: from the start of the process to its first URL in the file (the median of three;
   wall only, the server keeps running).
@@ -63,7 +64,7 @@ def median_of(runs: list[tuple[float, float]]) -> tuple[float, float]:
     return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
-def sync_run(warehouse: Path, repeats: int) -> tuple[tuple[float, float], str]:
+def sync_run(warehouse: Path, repeats: int, history: bool = True) -> tuple[tuple[float, float], str]:
     sys.path.insert(0, str(ROOT))
     from activations.sandboxes.testing import make_secret
     from activations.sandboxes.webhook import WebhookSandbox
@@ -86,6 +87,7 @@ def sync_run(warehouse: Path, repeats: int) -> tuple[tuple[float, float], str]:
                 "OUTFLOW_WAREHOUSE": str(copy),
                 "OUTFLOW_SYNCS_DIR": str(syncs),
                 "OUTFLOW_WEBHOOK_SECRET": secret,
+                "OUTFLOW_DAGSTER_HISTORY": "1" if history else "0",
             }
             runs.append(timed([str(OUTFLOW), "sync", "run", NAME], env=env))
         held = f"{len(sandbox.records('contacts'))} contacts"
@@ -136,6 +138,9 @@ def main() -> None:
         load = _load()
         (wall, cpu), held = sync_run(args.warehouse, 3)
         rows.append((f"outflow sync run {SYNC} ({held})", wall, cpu, load))
+        load = _load()
+        (wall, cpu), held = sync_run(args.warehouse, 3, history=False)
+        rows.append(("  the same, OUTFLOW_DAGSTER_HISTORY=0 (the sync alone)", wall, cpu, load))
     else:
         print(f"no warehouse at {args.warehouse}: run `make demo` first for the sync figure", file=sys.stderr)
     print(f"{'command':<60} {'wall s':>7} {'CPU s':>7}  load average (1/5/15 min) at start")

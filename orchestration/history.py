@@ -1,8 +1,8 @@
 """One history for the CLI and Dagster: what an `outflow` command materialized is recorded in the Dagster
 instance the UI reads, so that the UI and the warehouse agree.
 
-The CLI (the app layer) calls these functions after a command that materializes assets (`outflow build`,
-`outflow sync run`, `outflow demo`); the libraries never import this module, nor dagster. Each event is a
+The CLI (the app layer) uses this module for the commands that materialize assets (`outflow build`, `outflow sync
+run`, `outflow demo`, `outflow check`, `outflow score`); the libraries never import it, nor dagster. Each event is a
 runless asset event (``DagsterInstance.report_runless_asset_event``): an ``AssetMaterialization`` on the same
 asset key as the Dagster asset (dbt models by name, syncs as ``activations/<sync>``), and an
 ``AssetCheckEvaluation`` per dbt test on the model it tests.
@@ -10,22 +10,35 @@ asset key as the Dagster asset (dbt models by name, syncs as ``activations/<sync
 The instance is the one `outflow ui` (and `make ui`) uses: ``DAGSTER_HOME``, else
 ``orchestration/dagster_home``. ``OUTFLOW_DAGSTER_HISTORY=0`` turns recording off; without dagster installed
 nothing is recorded. A failure to record is one warning, never a failed command.
+
+Importing dagster and its SQLite storage costs about a CPU second, and writing an event about a hundredth more,
+each a few SQLite commits that wait for the disk. So `outflow build`, `outflow sync run` and `outflow demo` write
+through a ``Writer``: a child process (``python -m orchestration.history``) started as the command starts, which
+does those imports on the other core while the command works, is handed each result as plain data when it is
+known, writes its events at once, and is waited for before the command exits.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Iterable, Mapping
+import signal
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from outflow import settings
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("orchestration.history")  # named so also in the writer process (its __main__)
 
 #: The metadata a sync materialization carries, as the Dagster sync asset reports it.
 SYNC_FIELDS = ("run_id", "status", "added", "changed", "removed", "rejected", "invalid", "acked", "deferred")
+#: What a sync's materialization is made of: its fields, and what says whether the run materialized anything.
+SYNC_KEYS = (*SYNC_FIELDS, "sync_name", "dry_run", "duration_s", "completion_ratio")
 TAG = {"outflow/source": "cli"}
 
 
@@ -77,14 +90,9 @@ def _report(events: Iterable[Any]) -> int:
         return 0
 
 
-def record_dbt(results: list[dict[str, Any]], command: str = "outflow build") -> int:
+def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[Any]:
     """Materializations for the dbt models, seeds and snapshots that built, and a check evaluation for every
     dbt test (on the model it tests, named as dagster-dbt names it: the test's name)."""
-    dg = _dagster()
-    return 0 if dg is None else _report(_dbt_events(dg, results, command))
-
-
-def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[Any]:
     events: list[Any] = []
     for r in results:
         kind = r["resource_type"].rsplit(".", 1)[-1].lower()
@@ -105,15 +113,15 @@ def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[An
     return events
 
 
-def record_sync(result: Mapping[str, Any], command: str = "outflow sync run") -> int:
-    """A materialization of the sync's asset (``activations/<sync>``) with the counts the Dagster asset reports.
-    A dry run, or a run that failed or was refused, materializes nothing."""
-    dg = _dagster()
-    return 0 if dg is None else _report(_sync_events(dg, result, command))
+def _materialized(result: Mapping[str, Any]) -> bool:
+    """Whether a sync run materialized its asset: not a dry run, nor a run that failed or was refused."""
+    return not result.get("dry_run") and result.get("status") in ("success", "partial")
 
 
 def _sync_events(dg: Any, result: Mapping[str, Any], command: str) -> list[Any]:
-    if result.get("dry_run") or result.get("status") not in ("success", "partial"):
+    """A materialization of the sync's asset (``activations/<sync>``) with the counts the Dagster asset reports.
+    A dry run, or a run that failed or was refused, materializes nothing."""
+    if not _materialized(result):
         return []
     meta: dict[str, Any] = {k: result[k] for k in SYNC_FIELDS if k in result}
     meta["duration_s"] = round(float(result.get("duration_s") or 0.0), 3)
@@ -135,23 +143,16 @@ def _asset_events(dg: Any, keys: list[list[str]], metadata: Mapping[str, Any], c
     return [dg.AssetMaterialization(asset_key=dg.AssetKey(k), metadata=meta, tags=TAG) for k in keys]
 
 
-def record_demo(report: Any, dbt: bool = True) -> int:
-    """What `outflow demo` materialized: its dbt builds (``dbt=False``: recorded already, as each ended), the lead
-    score model and scores, and each sync, written through one instance (opening one costs about a tenth of a
-    second)."""
-    dg = _dagster()
-    if dg is None:
-        return 0
-    command = "outflow demo"
-    events = _dbt_events(dg, report.dbt_results, command) if dbt else []
-    if report.scoring:
+def _demo_events(dg: Any, scoring: Mapping[str, Any], syncs: list[Mapping[str, Any]], command: str) -> list[Any]:
+    """What `outflow demo` materialized after its dbt builds: the lead score model and scores, and each sync."""
+    events = []
+    if scoring:
         from orchestration.defs.ml import MODEL_KEY, SCORES_KEY
 
-        meta = {k: v for k, v in report.scoring.items() if isinstance(v, (int, float, str)) and v is not None}
-        events += _asset_events(dg, [MODEL_KEY.path, SCORES_KEY.path], meta, command)
-    for r in report.syncs:
-        events += _sync_events(dg, {**r, "sync_name": r["sync"]}, command)
-    return _report(events)
+        events += _asset_events(dg, [MODEL_KEY.path, SCORES_KEY.path], scoring, command)
+    for r in syncs:
+        events += _sync_events(dg, r, command)
+    return events
 
 
 def record_quality(run: Any, command: str = "outflow check") -> int:
@@ -180,3 +181,127 @@ def record_quality(run: Any, command: str = "outflow check") -> int:
             )
         )
     return _report(events)
+
+
+#: How the child process builds each kind of message's events: ``Writer.dbt``, ``Writer.sync``, ``Writer.demo``.
+_EVENTS = {"dbt": _dbt_events, "sync": _sync_events, "demo": _demo_events}
+
+
+def _sync_data(result: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: result[k] for k in SYNC_KEYS if k in result}
+
+
+class Writer:
+    """The history of one command, written by a child process (``python -m orchestration.history COMMAND``) that
+    imports dagster and its SQLite storage as soon as it starts, while the command works, then opens the instance
+    at the first message it is handed (a JSON line on its standard input) and writes each message's events at once.
+
+    ``close`` waits until it has written them all; a writer handed nothing (a run that failed or was refused, a
+    mistake in the command) has touched no file yet and is stopped at once. Nothing is started when recording is
+    off; a writer that could not start or failed is one warning."""
+
+    def __init__(self, command: str) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self._sent = 0
+        if not enabled():
+            return
+        try:
+            cmd = [sys.executable, "-m", "orchestration.history", command]
+            self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        except OSError as exc:
+            self._failed(exc)
+
+    def _failed(self, why: object) -> None:
+        log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), why)
+        self._proc = None
+
+    def _send(self, kind: str, data: object) -> None:
+        if self._proc is None or self._proc.stdin is None:
+            return
+        try:
+            self._proc.stdin.write(json.dumps({"kind": kind, "data": data}, default=str) + "\n")
+            self._proc.stdin.flush()
+            self._sent += 1
+        except OSError as exc:  # the writer is gone
+            self._proc.wait()
+            self._failed(f"the history writer stopped ({exc})")
+
+    def dbt(self, results: list[dict[str, Any]]) -> None:
+        """A dbt command's node results (``outflow.build``'s ``DbtRun.results``)."""
+        self._send("dbt", results)
+
+    def sync(self, result: Mapping[str, Any]) -> None:
+        """A sync run's result (``SyncResult.as_dict()``); a dry run, failed or refused run records nothing."""
+        if _materialized(result):
+            self._send("sync", _sync_data(result))
+
+    def demo(self, report: Any) -> None:
+        """What `outflow demo` materialized beside its dbt builds (sent as each ended): the lead score model and
+        scores, and each sync."""
+        scoring = {k: v for k, v in report.scoring.items() if isinstance(v, (int, float, str)) and v is not None}
+        syncs = [_sync_data({**r, "sync_name": r["sync"]}) for r in report.syncs]
+        self._send("demo", {"scoring": scoring, "syncs": syncs})
+
+    def close(self) -> None:
+        """Wait until every event handed over is written (or the writer has given up, with a warning)."""
+        proc, self._proc = self._proc, None
+        if proc is None or proc.stdin is None:
+            return
+        if not self._sent:  # it has only imported modules: nothing to wait for
+            proc.terminate()
+        try:
+            proc.stdin.close()
+        except OSError:  # it had stopped: its exit code says so below
+            pass
+        if proc.wait() != 0 and self._sent:
+            self._failed(f"the history writer exited with {proc.returncode}")
+
+
+@contextmanager
+def writer(command: str) -> Iterator[Writer]:
+    """A ``Writer`` for ``command`` (``by`` in each event's metadata), closed, and so waited for, on the way out."""
+    history = Writer(command)
+    try:
+        yield history
+    finally:
+        history.close()
+
+
+def _serve(command: str, lines: Iterable[str]) -> int:
+    """The child process of a ``Writer``: import what opening the instance needs, open it at the first message,
+    and write each message's events as it comes; the number of events written."""
+    dg = _dagster()
+    if dg is None:  # dagster is not installed: nothing is recorded
+        for _ in lines:
+            pass
+        return 0
+    # the default (SQLite) storage: most of what opening the instance costs is importing it and SQLAlchemy
+    import dagster._core.storage.sqlite_storage  # noqa: F401
+
+    instance = None
+    n = 0
+    try:
+        for line in lines:
+            if instance is None:
+                instance = _instance()
+            message = json.loads(line)
+            kind, data = message["kind"], message["data"]
+            args = (data["scoring"], data["syncs"]) if kind == "demo" else (data,)
+            for event in _EVENTS[kind](dg, *args, command):
+                instance.report_runless_asset_event(event)
+                n += 1
+    except Exception as exc:  # the command succeeded: its history is a bonus, never a failure
+        log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), exc)
+        for _ in lines:  # take what the command still hands over, so that it does not wait on a full pipe
+            pass
+    finally:
+        if instance is not None:
+            instance.dispose()
+    return n
+
+
+if __name__ == "__main__":
+    # Ctrl-C stops the command; this process then sees the end of its input and writes what it was handed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _serve(sys.argv[1], sys.stdin)

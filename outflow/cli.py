@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,11 +45,16 @@ _quiet_help_types()
 
 
 # Each command's results are recorded in the Dagster instance the UI reads (one history; orchestration/history.py).
-# The libraries expose RESULT_HOOKS; the recorders are added when a command's module is first loaded.
-def _record_sync(result: dict) -> None:
-    from orchestration.history import record_sync
+# The libraries expose RESULT_HOOKS (RECORDERS for syncs); the recorders are added when a command's module is first
+# loaded.
+@contextmanager
+def _sync_history() -> Iterator[Callable[[dict], None]]:
+    """The history of `outflow sync run`, written by a process started as the command starts (ready when the runs
+    end)."""
+    from orchestration.history import writer
 
-    record_sync(result)
+    with writer("outflow sync run") as history:
+        yield history.sync
 
 
 def _record_scores(keys: list[list[str]], metadata: dict) -> None:
@@ -69,12 +76,12 @@ def _hooked(hooks: list, hook: object) -> None:
 
 @factory
 def _sync_app() -> typer.Typer:
-    from activations.cli import RESULT_HOOKS
+    from activations.cli import RECORDERS
     from activations.cli import app as sync_app
     from activations.privacy_cli import reconcile_cmd
     from activations.rows_cli import log_cmd, rejected_cmd
 
-    _hooked(RESULT_HOOKS, _record_sync)
+    _hooked(RECORDERS, _sync_history)
     have = {c.name for c in sync_app.registered_commands}
     for name, cmd in (("reconcile", reconcile_cmd), ("rejected", rejected_cmd), ("log", log_cmd)):
         if name not in have:
@@ -312,13 +319,13 @@ def build_cmd(
         require_raw_tables(con)
         at = resolve_as_of(as_of, con)
     console.print(at.describe(), highlight=False)
+    from orchestration.history import writer
     from outflow.build_progress import dbt_progress
 
-    with dbt_progress(console) as on_node:
+    # the Dagster UI shows what this build materialized: its writer gets ready while dbt builds
+    with writer("outflow build") as history, dbt_progress(console) as on_node:
         run = build(select=select, as_of=at, on_node=on_node, full_refresh=full_refresh, unit_tests=unit_tests)
-    from orchestration.history import record_dbt
-
-    record_dbt(run.results)  # the Dagster UI shows what this build materialized
+        history.dbt(run.results)
     console.print("[green]dbt build passed[/green]")
 
 
@@ -348,18 +355,15 @@ def demo_cmd(
     """The whole job: synthetic data → dbt → scores → segments → syncs to sandboxes. On the embedded DuckDB by
     default; with OUTFLOW_TARGET=postgres on OUTFLOW_POSTGRES_URL, or, if that is not set, on a local PostgreSQL
     server started for the demo."""
-    from concurrent.futures import Future, ThreadPoolExecutor
-
-    from orchestration.history import record_dbt, record_demo
+    from orchestration.history import writer
     from outflow.console import err_console
     from outflow.demo import demo_warehouse, run_demo
 
     console.rule("[bold]Outflow demo")
-    # The Dagster UI shows what the demo materialized. Its history is written on a thread of its own as each dbt
-    # build ends, while the demo goes on: each event is a few SQLite commits, each waiting for the disk.
-    history = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outflow-history")
-    recorded: list[Future] = []
-    with creating(), demo_warehouse() as where, history:
+    # The Dagster UI shows what the demo materialized. Its history is written by a process of its own as each dbt
+    # build ends, while the demo goes on (each event is a few SQLite commits, each waiting for the disk); the
+    # command waits for it before it exits.
+    with writer("outflow demo") as history, creating(), demo_warehouse() as where:
         console.print(f"warehouse: {where}", highlight=False, soft_wrap=True)
         with console.status("demo: starting") as status:
 
@@ -369,16 +373,11 @@ def demo_cmd(
                 else:
                     err_console.print(f"demo: {name}", highlight=False, soft_wrap=True)
 
-            def built(results: list[dict]) -> None:
-                recorded.append(history.submit(record_dbt, results, "outflow demo"))
-
             report = run_demo(
-                people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage, on_built=built
+                people, seed, as_of=_date(as_of, "--as-of") if as_of else None, on_stage=stage, on_built=history.dbt
             )
-        recorded.append(history.submit(record_demo, report, dbt=False))
+        history.demo(report)
         _print_demo(report)
-    for future in recorded:
-        future.result()
 
 
 def _print_demo(report: DemoReport) -> None:
