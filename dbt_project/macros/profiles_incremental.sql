@@ -236,3 +236,21 @@
         {%- endfor %}
     )
 {%- endmacro %}
+
+{#- dim_profiles' log of the persons its run removed, `dim_profiles__removed` (person_id), for the `relationships`
+    test of the models that refer to a person (outflow_relationships_written): the pre-hook replaces it with an
+    empty log on an incremental run, and with one null row, "rebuilt whole: check everything", on a build from
+    scratch; the post-hook (profiles_removed_log_post_hook) adds the persons of the run's tombstones. -#}
+{% macro profiles_removed_log_pre_hook() -%}
+    drop table if exists {{ this.schema }}.{{ this.identifier }}__removed;
+    create table {{ this.schema }}.{{ this.identifier }}__removed as
+    select cast(null as varchar(200)) as person_id
+    {%- if is_incremental() %}
+    where 1 = 0
+    {%- endif %}
+{%- endmacro %}
+
+{% macro profiles_removed_log_post_hook(tombstone) -%}
+    insert into {{ this.schema }}.{{ this.identifier }}__removed (person_id)
+    select person_id from {{ this }} where {{ tombstone }}
+{%- endmacro %}
