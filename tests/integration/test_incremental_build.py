@@ -488,7 +488,8 @@ def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dic
         build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         assert wh.execute("select person_id from main.dim_profiles__removed").fetchall() == [(person,)]
-        assert wh.execute("select count(*) from main.fct_events__written where event_id = 'orphan-1'").fetchone()[0] == 0
+        orphan_written = "select count(*) from main.fct_events__written where event_id = 'orphan-1'"
+        assert wh.execute(orphan_written).fetchone()[0] == 0
         assert wh.execute("select count(*) from main.dim_profiles where person_id = ?", [person]).fetchone()[0] == 0
         wh.execute("delete from main.dim_profiles__removed")  # a day that removed no one: only the written events
     run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
