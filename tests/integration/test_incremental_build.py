@@ -462,10 +462,10 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
 
 @pytest.mark.slow  # two builds of a small dataset per target
 def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dict) -> None:
-    """fct_events' `relationships` test on a daily build reads the events the run wrote and those of the persons
-    dim_profiles removed in its run (dim_profiles__removed; macros/outflow_written_keys.sql): a stored event that
-    no run rewrote, whose person dim_profiles removes that day, must fail the build; without the removal log the
-    daily check would pass it, and the whole-table check (no log) fails it again."""
+    """fct_events' `relationships` test on a daily build reads only the events the run wrote unless dim_profiles
+    logged a removed person (dim_profiles__removed; macros/outflow_written_keys.sql): a stored event that no run
+    rewrote, whose person dim_profiles removes that day, must fail the build; with the log emptied the daily check
+    passes it (so it is the log that catches it), and without the log the whole-table check fails it again."""
     data, _, cutoffs = days
     _build_first_day(warehouse, data, cutoffs[1])
     with connect(**warehouse["connect"]) as wh:
@@ -491,7 +491,7 @@ def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dic
         orphan_written = "select count(*) from main.fct_events__written where event_id = 'orphan-1'"
         assert wh.execute(orphan_written).fetchone()[0] == 0
         assert wh.execute("select count(*) from main.dim_profiles where person_id = ?", [person]).fetchone()[0] == 0
-        wh.execute("delete from main.dim_profiles__removed")  # a day that removed no one: only the written events
+        wh.execute("delete from main.dim_profiles__removed")  # as a day that removed no one: the written events
     run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         wh.execute("drop table main.dim_profiles__removed")  # as after a build from scratch: every event checked
