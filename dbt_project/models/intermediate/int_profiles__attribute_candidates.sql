@@ -8,7 +8,8 @@
     lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not a
     kept one (new, or changed in place: profiles_record_fingerprints, written once by the pre-hook), of the orders
     whose buyer's CRM contacts changed (their phone's country), and of the records whose email or phone became
-    usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
+    usable or unusable (kept apart); a consent event deleted touches its signature's person. The pre-hook writes
+    the touched persons as a table of the run (profiles_candidates_touched), which the query reads. Each touched
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
