@@ -103,13 +103,10 @@
     {{ profiles_candidates_touched() }}
     {%- endif %}
 {%- endmacro %}
-{#- int_profiles__attribute_candidates' touched persons (docs/incremental.md, "The golden record"), a query of
-    person_id: written by its pre-hook as int_profiles__candidates_touched_now, which the query reads and the
-    post-hook drops. A table, not a CTE of the query: DuckDB cannot estimate the union of the many parts below, and
-    took the touched persons for more than the signature persons, building its hash table on every signature person
-    to pick the touched persons' ones (docs/performance.md). -#}
-{% macro profiles_candidates_touched() -%}
-{%- set persons = ref('int_identity__signature_persons') %}
+
+{#- The emails and phones that identify exactly one person now (CTEs usable_emails and usable_phones, opening a
+    query's `with`): the candidates offer no other, and their touched persons compare them with the kept ones. -#}
+{% macro profiles_usable_identifiers() -%}
 with usable_emails as (
     select identifier_value from {{ ref('int_identity__identifiers') }}
     where identifier_type = 'email' and person_id is not null
@@ -118,7 +115,17 @@ with usable_emails as (
 usable_phones as (
     select identifier_value from {{ ref('int_identity__identifiers') }}
     where identifier_type = 'phone' and person_id is not null
-),
+)
+{%- endmacro %}
+
+{#- int_profiles__attribute_candidates' touched persons (docs/incremental.md, "The golden record"), a query of
+    person_id: written by its pre-hook as int_profiles__candidates_touched_now, which the query reads and the
+    post-hook drops. A table, not a CTE of the query: DuckDB cannot estimate the union of the many parts below, and
+    took the touched persons for more than the signature persons, building its hash table on every signature person
+    to pick the touched persons' ones (docs/performance.md). -#}
+{% macro profiles_candidates_touched() -%}
+{%- set persons = ref('int_identity__signature_persons') %}
+{{ profiles_usable_identifiers() }},
 
 {%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
 {%- set signatures_read = profiles_table('candidates_signatures') %}

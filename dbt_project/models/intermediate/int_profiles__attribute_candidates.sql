@@ -33,15 +33,7 @@
     it is needed rather than as a CTE, which DuckDB and PostgreSQL would materialize whole for its many readers -#}
 {%- set persons = ref('int_identity__signature_persons') %}
 
-with usable_emails as (
-    select identifier_value from {{ ref('int_identity__identifiers') }}
-    where identifier_type = 'email' and person_id is not null
-),
-
-usable_phones as (
-    select identifier_value from {{ ref('int_identity__identifiers') }}
-    where identifier_type = 'phone' and person_id is not null
-),
+{{ profiles_usable_identifiers() }},
 
 {%- if touched_only %}
 
