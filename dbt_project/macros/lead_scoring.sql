@@ -37,19 +37,20 @@
     end)
 {%- endmacro %}
 
-{#- Engagement per person from events strictly before `as_of` (a SQL timestamp expression). -#}
-{% macro lead_engagement_scores(as_of) -%}
+{#- Decayed engagement points per person with a scored event, at `as_of` (engagement_points, scored_events) and at
+    `backtest_as_of` (backtest_points, backtest_events), each from the events strictly before it within
+    engagement_lookback_days: one scan of the events of both windows, one match of the rules, one aggregate with
+    each window's figures filtered in it (int_lead_scores__engagement_points, read by the engagement score and the
+    backtest). -#}
+{% macro lead_engagement_points(as_of, backtest_as_of) -%}
+{%- set lookback = -1 * var('engagement_lookback_days', 365) -%}
+{%- set windows = {'': as_of, 'backtest_': backtest_as_of} -%}
 with events as (
-    select
-        person_id,
-        source,
-        event_type,
-        page_path,
-        cast({{ dbt.datediff('occurred_at', as_of, 'second') }} as {{ outflow_double() }}) / 86400.0 as age_days
+    select person_id, source, event_type, page_path, occurred_at
     from {{ ref('fct_events') }}
     where person_id is not null
-      and occurred_at < {{ as_of }}
-      and occurred_at >= {{ dbt.dateadd('day', -1 * var('engagement_lookback_days', 365), as_of) }}
+      and occurred_at < greatest({{ as_of }}, {{ backtest_as_of }})
+      and occurred_at >= least({{ dbt.dateadd('day', lookback, as_of) }}, {{ dbt.dateadd('day', lookback, backtest_as_of) }})
 ),
 
 rules as (
@@ -84,28 +85,36 @@ kind_points as (
             and (rules.page_pattern is null or position(lower(rules.page_pattern) in lower(kinds.page_key)) > 0)
     ) as ranked
     where rule_rank = 1
-),
-
-per_person as (
-    select
-        events.person_id,
-        sum(kind_points.points * {{ lead_decay('events.age_days') }}) as engagement_points,
-        count(*) as scored_events
-    from events
-    inner join kind_points
-        on kind_points.source = events.source
-        and kind_points.event_type = events.event_type
-        and kind_points.page_key = coalesce(events.page_path, '')
-    group by events.person_id
 )
 
 select
+    events.person_id
+    {%- for prefix, at in windows.items() %}
+    {%- set within = 'events.occurred_at < ' ~ at ~ ' and events.occurred_at >= ' ~ dbt.dateadd('day', lookback, at) %},
+    sum(kind_points.points * {{ lead_decay('cast(' ~ dbt.datediff('events.occurred_at', at, 'second') ~ ' as ' ~ outflow_double() ~ ') / 86400.0') }})
+        filter (where {{ within }}) as {{ prefix }}{{ 'points' if prefix else 'engagement_points' }},
+    count(*) filter (where {{ within }}) as {{ prefix }}{{ 'events' if prefix else 'scored_events' }}
+    {%- endfor %}
+from events
+inner join kind_points
+    on kind_points.source = events.source
+    and kind_points.event_type = events.event_type
+    and kind_points.page_key = coalesce(events.page_path, '')
+group by events.person_id
+{%- endmacro %}
+
+{#- Engagement per person (every person of dim_profiles) from the points of int_lead_scores__engagement_points
+    (`prefix`: '' for now, 'backtest_' for the backtest): a person without a scored event in the window has none. -#}
+{% macro lead_engagement_scores(prefix='') -%}
+{%- set points = prefix ~ ('points' if prefix else 'engagement_points') -%}
+{%- set events = prefix ~ ('events' if prefix else 'scored_events') -%}
+select
     profiles.person_id,
-    cast(coalesce(per_person.engagement_points, 0) as {{ outflow_double() }}) as engagement_points,
-    cast(coalesce(per_person.scored_events, 0) as integer) as scored_events,
-    cast({{ lead_engagement_score('coalesce(per_person.engagement_points, 0)') }} as {{ outflow_double() }}) as engagement_score
+    cast(coalesce(points.{{ points }}, 0) as {{ outflow_double() }}) as engagement_points,
+    cast(coalesce(points.{{ events }}, 0) as integer) as scored_events,
+    cast({{ lead_engagement_score('coalesce(points.' ~ points ~ ', 0)') }} as {{ outflow_double() }}) as engagement_score
 from {{ ref('dim_profiles') }} as profiles
-left join per_person using (person_id)
+left join {{ ref('int_lead_scores__engagement_points') }} as points using (person_id)
 {%- endmacro %}
 
 {#- The profile attributes the fit rules read: the var `lead_fit_attributes`. -#}
@@ -131,4 +140,9 @@ left join per_person using (person_id)
     select rule_id, attribute, operator, value, min_value, max_value, points
     from {{ ref('lead_fit_rules') }}
     where attribute in ('{{ attributes | join("', '") }}')
+{%- endmacro %}
+
+{#- The backtest's as-of: lead_score_backtest_days (30) before outflow_now(), a SQL timestamp expression. -#}
+{% macro lead_backtest_as_of() -%}
+    ({{ dbt.dateadd('day', -1 * var('lead_score_backtest_days', 30), outflow_now()) }})
 {%- endmacro %}

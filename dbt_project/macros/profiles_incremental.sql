@@ -96,8 +96,155 @@
 {% macro profiles_candidates_pre_hook() -%}
     drop table if exists {{ profiles_table('candidates_fingerprints_now') }};
     create table {{ profiles_table('candidates_fingerprints_now') }} as
-    {{ profiles_record_fingerprints() }}
+    {{ profiles_record_fingerprints() }};
+    drop table if exists {{ profiles_table('candidates_touched_now') }}
+    {%- if profiles_candidates_touched_only() %};
+    create table {{ profiles_table('candidates_touched_now') }} as
+    {{ profiles_candidates_touched() }}
+    {%- endif %}
 {%- endmacro %}
+
+{#- The emails and phones that identify exactly one person now (CTEs usable_emails and usable_phones, opening a
+    query's `with`): the candidates offer no other, and their touched persons compare them with the kept ones. -#}
+{% macro profiles_usable_identifiers() -%}
+with usable_emails as (
+    select identifier_value from {{ ref('int_identity__identifiers') }}
+    where identifier_type = 'email' and person_id is not null
+),
+
+usable_phones as (
+    select identifier_value from {{ ref('int_identity__identifiers') }}
+    where identifier_type = 'phone' and person_id is not null
+)
+{%- endmacro %}
+
+{#- int_profiles__attribute_candidates' touched persons (docs/incremental.md, "The golden record"), a query of
+    person_id: written by its pre-hook as int_profiles__candidates_touched_now, which the query reads and the
+    post-hook drops. A table, not a CTE of the query: DuckDB cannot estimate the union of the many parts below, and
+    took the touched persons for more than the signature persons, building its hash table on every signature person
+    to pick the touched persons' ones (docs/performance.md). -#}
+{% macro profiles_candidates_touched() -%}
+{%- set persons = ref('int_identity__signature_persons') %}
+{{ profiles_usable_identifiers() }},
+
+{%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
+{%- set signatures_read = profiles_table('candidates_signatures') %}
+
+records_changed as (
+    -- the records new or changed in place (with or without a newer updated_at) as they arrived (`arrived`), and
+    -- those changed or deleted as they were kept: the fingerprints, which hold the record's source and key, found
+    -- on one side only
+    select
+        coalesce(records_now.source, kept.source) as source,
+        coalesce(records_now.record_key, kept.record_key) as record_key,
+        coalesce(records_now.identifier_value, kept.identifier_value) as identifier_value,
+        records_now.fingerprint is not null as arrived
+    from {{ profiles_table('candidates_fingerprints_now') }} as records_now
+    full outer join {{ profiles_table('candidates_fingerprints') }} as kept
+        on kept.fingerprint = records_now.fingerprint
+    where records_now.fingerprint is null or kept.fingerprint is null
+),
+
+{%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %}
+
+{{ identifier_type }}s_changed as (
+    -- {{ kept }} that became usable (identify one person) or unusable since the last run
+    select coalesce(now_usable.identifier_value, kept.identifier_value) as identifier_value
+    from usable_{{ kept }} as now_usable
+    full outer join {{ profiles_table('candidates_' ~ kept) }} as kept
+        on kept.identifier_value = now_usable.identifier_value
+    where now_usable.identifier_value is null or kept.identifier_value is null
+),
+{%- endfor %}
+
+touched as (
+    -- signatures stamped since the last run (new, or another person): their person now and then
+    select persons.person_id, kept.person_id as previous_person_id
+    from {{ persons }} as persons
+    left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
+    where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
+    union all
+    -- signatures gone since: their person then
+    select kept.person_id, cast(null as varchar)
+    from {{ signatures_read }} as kept
+    {%- if profiles_removals_logged() %}
+    where kept.signature_id in ({{ profiles_removed_signatures() }})
+    {%- else %}
+    where not exists (select 1 from {{ persons }} as persons where persons.signature_id = kept.signature_id)
+    {%- endif %}
+    union all
+    -- web signatures with email events received since (restaged within the lookback), or whose email became
+    -- usable or unusable
+    select persons.person_id, cast(null as varchar)
+    from {{ persons }} as persons
+    inner join (
+        select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
+        where email_canonical is not null
+            and received_at >= {{ outflow_watermark('web_received_at', profiles_marks()) }} - {{ lookback }}
+    ) as web
+        -- the email first: a plain column to hash on (never null here), not the signature's null-safe form alone
+        on persons.email_canonical = web.email_canonical
+        and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
+    where persons.source = 'web'
+    union all
+    select persons.person_id, cast(null as varchar)
+    from {{ persons }} as persons
+    inner join emails_changed as changed on changed.identifier_value = persons.email_canonical
+    where persons.source = 'web'
+    union all
+    -- CRM contacts and orders new or changed in place (a deleted one is a signature gone, above)
+    select persons.person_id, cast(null as varchar)
+    from records_changed as changed
+    inner join {{ persons }} as persons on persons.source = changed.source and persons.record_key = changed.record_key
+    where changed.source in ('crm', 'order') and changed.arrived
+    union all
+    -- orders whose buyer's CRM contacts changed, now or as kept: the country their phone is read in
+    select persons.person_id, cast(null as varchar)
+    from {{ source('raw', 'orders') }} as orders
+    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
+    where {{ normalize_email('orders.email') }} in (
+        select identifier_value from records_changed where source = 'crm'
+    )
+    union all
+    -- CRM contacts and orders whose email or phone became usable or unusable (their signature carries the
+    -- phone with its extension, the candidate without)
+    select persons.person_id, cast(null as varchar)
+    from {{ persons }} as persons
+    where persons.signature_id in (
+        select signature_id from {{ ref('int_identity__signatures') }}
+        where source in ('crm', 'order')
+            and (
+                email_canonical in (select identifier_value from emails_changed)
+                or split_part(phone, ';ext=', 1) in (select identifier_value from phones_changed)
+            )
+    )
+    union all
+    -- phone consent events new, changed in place or deleted, and consent phones that became usable or unusable:
+    -- the person of their signature, with the phone now and as kept
+    select persons.person_id, cast(null as varchar)
+    from {{ persons }} as persons
+    inner join (
+        select identifier_value from records_changed where source = 'consent'
+        union
+        select identifier_value from phones_changed
+    ) as consent
+        on persons.source = 'consent' and persons.identifier_type = 'phone'
+        and persons.identifier_value = consent.identifier_value
+)
+
+select person_id from touched where person_id is not null
+union
+select previous_person_id from touched where previous_person_id is not null
+{%- endmacro %}
+
+{#- Whether the candidates' run reads only what changed: an incremental run with the record of what the last run
+    read (else everything, and every stored person rewritten: a table from before this layout). -#}
+{% macro profiles_candidates_touched_only() -%}
+    {{ return(is_incremental() and profiles_table_exists('candidates_signatures')
+        and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_phones')
+        and profiles_table_exists('candidates_fingerprints')) }}
+{%- endmacro %}
+
 
 {#- int_profiles__attribute_candidates' post-hooks: log the persons it rewrote and drop their tombstones (rows
     without a field, observed_at the stamp), then bring its record of what it read up to date: the signatures
@@ -134,6 +281,7 @@
     drop table if exists {{ profiles_table('candidates_records') }};
     drop table if exists {{ profiles_table('candidates_raw') }};
     drop table if exists {{ profiles_table('candidates_fingerprints') }};
+    drop table if exists {{ profiles_table('candidates_touched_now') }};
     alter table {{ profiles_table('candidates_fingerprints_now') }} rename to int_profiles__candidates_fingerprints
     {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
     create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
@@ -235,4 +383,22 @@
         {%- if not loop.last %} || chr(31) ||{% endif %}
         {%- endfor %}
     )
+{%- endmacro %}
+
+{#- dim_profiles' log of the persons its run removed, `dim_profiles__removed` (person_id), for the `relationships`
+    test of the models that refer to a person (outflow_relationships_written): the pre-hook replaces it with an
+    empty log on an incremental run, and with one null row, "rebuilt whole: check everything", on a build from
+    scratch; the post-hook (profiles_removed_log_post_hook) adds the persons of the run's tombstones. -#}
+{% macro profiles_removed_log_pre_hook() -%}
+    drop table if exists {{ this.schema }}.{{ this.identifier }}__removed;
+    create table {{ this.schema }}.{{ this.identifier }}__removed as
+    select cast(null as varchar(200)) as person_id
+    {%- if is_incremental() %}
+    where 1 = 0
+    {%- endif %}
+{%- endmacro %}
+
+{% macro profiles_removed_log_post_hook(tombstone) -%}
+    insert into {{ this.schema }}.{{ this.identifier }}__removed (person_id)
+    select person_id from {{ this }} where {{ tombstone }}
 {%- endmacro %}

@@ -46,6 +46,9 @@ COMPARED = [
     "dim_profiles",
     "dim_profile_traits",
     "int_lead_scores__fit",
+    "int_lead_scores__engagement_points",
+    "int_lead_scores__engagement",
+    "fct_lead_scores_backtest",
     "int_consent__events",
     "int_consent__email_events",
     "int_consent__ledger",
@@ -468,6 +471,45 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
             "select count(*) from main.int_profiles__attribute_candidates where person_id = ?", [person]
         ).fetchone()[0]
     assert left == 0  # the person's one record is gone, and so are its candidates
+
+
+@pytest.mark.slow  # two builds of a small dataset per target
+def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dict) -> None:
+    """fct_events' `relationships` test on a daily build reads only the events the run wrote unless dim_profiles
+    logged a removed person (dim_profiles__removed; macros/outflow_written_keys.sql): a stored event that no run
+    rewrote, whose person dim_profiles removes that day, must fail the build; with the log emptied the daily check
+    passes it (so it is the log that catches it), and without the log the whole-table check fails it again."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        # a build from scratch logs "rebuilt whole" (one null row): the test checked every event
+        assert wh.execute("select count(*), count(person_id) from main.dim_profiles__removed").fetchone() == (1, 0)
+        # a CRM contact that is its person's only record: deleted, its person leaves dim_profiles
+        removed = wh.execute(
+            "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
+            "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
+        ).fetchone()[0]
+        person = _person(wh, f"crm:{removed}")
+        wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+        # a stored event of that person that no source holds, so no daily run rewrites or removes it
+        wh.execute(
+            "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
+            "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
+            [person],
+        )
+    with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
+        build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        assert wh.execute("select person_id from main.dim_profiles__removed").fetchall() == [(person,)]
+        orphan_written = "select count(*) from main.fct_events__written where event_id = 'orphan-1'"
+        assert wh.execute(orphan_written).fetchone()[0] == 0
+        assert wh.execute("select count(*) from main.dim_profiles where person_id = ?", [person]).fetchone()[0] == 0
+        wh.execute("delete from main.dim_profiles__removed")  # as a day that removed no one: the written events
+    run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        wh.execute("drop table main.dim_profiles__removed")  # as after a build from scratch: every event checked
+    with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
+        run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
 
 
 # the consent models, incremental on DuckDB and PostgreSQL (docs/incremental.md, "The consent ledger and

@@ -8,7 +8,8 @@
     lookback); the persons of CRM contacts, orders and phone consent events whose raw row's fingerprint is not a
     kept one (new, or changed in place: profiles_record_fingerprints, written once by the pre-hook), of the orders
     whose buyer's CRM contacts changed (their phone's country), and of the records whose email or phone became
-    usable or unusable (kept apart); a consent event deleted touches its signature's person. Each touched
+    usable or unusable (kept apart); a consent event deleted touches its signature's person. The pre-hook writes
+    the touched persons as a table of the run (profiles_candidates_touched), which the query reads. Each touched
     person also gets a tombstone row (no field; observed_at the run's stamp), which the post-hook logs in int_profiles__touched_persons
     and deletes (macros/profiles_incremental.sql). -#}
 -- depends_on: {{ ref('int_identity__signatures') }}, {{ ref('stg_shop__order_countries') }}
@@ -22,9 +23,7 @@
     ])) }}
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and
     every stored person rewritten: a table from before this layout) -#}
-{%- set touched_only = is_incremental() and profiles_table_exists('candidates_signatures')
-    and profiles_table_exists('candidates_emails') and profiles_table_exists('candidates_phones')
-    and profiles_table_exists('candidates_fingerprints') %}
+{%- set touched_only = profiles_candidates_touched_only() %}
 {%- set earliest = [] %}
 {%- for field, rule in var('survivorship').items() if rule.prefer == 'earliest' %}
 {%- do earliest.append("'" ~ field ~ "'") %}
@@ -34,126 +33,13 @@
     it is needed rather than as a CTE, which DuckDB and PostgreSQL would materialize whole for its many readers -#}
 {%- set persons = ref('int_identity__signature_persons') %}
 
-with usable_emails as (
-    select identifier_value from {{ ref('int_identity__identifiers') }}
-    where identifier_type = 'email' and person_id is not null
-),
-
-usable_phones as (
-    select identifier_value from {{ ref('int_identity__identifiers') }}
-    where identifier_type = 'phone' and person_id is not null
-),
+{{ profiles_usable_identifiers() }},
 
 {%- if touched_only %}
-{%- set lookback = "interval '" ~ (var('incremental_lookback_days') | int) ~ " days'" %}
-{%- set signatures_read = profiles_table('candidates_signatures') %}
-
-records_changed as (
-    -- the records new or changed in place (with or without a newer updated_at) as they arrived (`arrived`), and
-    -- those changed or deleted as they were kept: the fingerprints, which hold the record's source and key, found
-    -- on one side only
-    select
-        coalesce(records_now.source, kept.source) as source,
-        coalesce(records_now.record_key, kept.record_key) as record_key,
-        coalesce(records_now.identifier_value, kept.identifier_value) as identifier_value,
-        records_now.fingerprint is not null as arrived
-    from {{ profiles_table('candidates_fingerprints_now') }} as records_now
-    full outer join {{ profiles_table('candidates_fingerprints') }} as kept
-        on kept.fingerprint = records_now.fingerprint
-    where records_now.fingerprint is null or kept.fingerprint is null
-),
-
-{%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %}
-
-{{ identifier_type }}s_changed as (
-    -- {{ kept }} that became usable (identify one person) or unusable since the last run
-    select coalesce(now_usable.identifier_value, kept.identifier_value) as identifier_value
-    from usable_{{ kept }} as now_usable
-    full outer join {{ profiles_table('candidates_' ~ kept) }} as kept
-        on kept.identifier_value = now_usable.identifier_value
-    where now_usable.identifier_value is null or kept.identifier_value is null
-),
-{%- endfor %}
-
-touched as (
-    -- signatures stamped since the last run (new, or another person): their person now and then
-    select persons.person_id, kept.person_id as previous_person_id
-    from {{ persons }} as persons
-    left join {{ signatures_read }} as kept on kept.signature_id = persons.signature_id
-    where persons.person_changed_at > {{ outflow_watermark('person_changed_at', profiles_marks()) }}
-    union all
-    -- signatures gone since: their person then
-    select kept.person_id, cast(null as varchar)
-    from {{ signatures_read }} as kept
-    {%- if profiles_removals_logged() %}
-    where kept.signature_id in ({{ profiles_removed_signatures() }})
-    {%- else %}
-    where not exists (select 1 from {{ persons }} as persons where persons.signature_id = kept.signature_id)
-    {%- endif %}
-    union all
-    -- web signatures with email events received since (restaged within the lookback), or whose email became
-    -- usable or unusable
-    select persons.person_id, cast(null as varchar)
-    from {{ persons }} as persons
-    inner join (
-        select distinct cookie_id, user_id, email_canonical from {{ ref('stg_web__events') }}
-        where email_canonical is not null
-            and received_at >= {{ outflow_watermark('web_received_at', profiles_marks()) }} - {{ lookback }}
-    ) as web
-        -- the email first: a plain column to hash on (never null here), not the signature's null-safe form alone
-        on persons.email_canonical = web.email_canonical
-        and {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
-    where persons.source = 'web'
-    union all
-    select persons.person_id, cast(null as varchar)
-    from {{ persons }} as persons
-    inner join emails_changed as changed on changed.identifier_value = persons.email_canonical
-    where persons.source = 'web'
-    union all
-    -- CRM contacts and orders new or changed in place (a deleted one is a signature gone, above)
-    select persons.person_id, cast(null as varchar)
-    from records_changed as changed
-    inner join {{ persons }} as persons on persons.source = changed.source and persons.record_key = changed.record_key
-    where changed.source in ('crm', 'order') and changed.arrived
-    union all
-    -- orders whose buyer's CRM contacts changed, now or as kept: the country their phone is read in
-    select persons.person_id, cast(null as varchar)
-    from {{ source('raw', 'orders') }} as orders
-    inner join {{ persons }} as persons on persons.source = 'order' and persons.record_key = orders.order_id
-    where {{ normalize_email('orders.email') }} in (
-        select identifier_value from records_changed where source = 'crm'
-    )
-    union all
-    -- CRM contacts and orders whose email or phone became usable or unusable (their signature carries the
-    -- phone with its extension, the candidate without)
-    select persons.person_id, cast(null as varchar)
-    from {{ persons }} as persons
-    where persons.signature_id in (
-        select signature_id from {{ ref('int_identity__signatures') }}
-        where source in ('crm', 'order')
-            and (
-                email_canonical in (select identifier_value from emails_changed)
-                or split_part(phone, ';ext=', 1) in (select identifier_value from phones_changed)
-            )
-    )
-    union all
-    -- phone consent events new, changed in place or deleted, and consent phones that became usable or unusable:
-    -- the person of their signature, with the phone now and as kept
-    select persons.person_id, cast(null as varchar)
-    from {{ persons }} as persons
-    inner join (
-        select identifier_value from records_changed where source = 'consent'
-        union
-        select identifier_value from phones_changed
-    ) as consent
-        on persons.source = 'consent' and persons.identifier_type = 'phone'
-        and persons.identifier_value = consent.identifier_value
-),
 
 touched_persons as (
-    select person_id from touched where person_id is not null
-    union
-    select previous_person_id from touched where previous_person_id is not null
+    -- the touched persons, written by the pre-hook (profiles_candidates_touched)
+    select person_id from {{ profiles_table('candidates_touched_now') }}
 ),
 
 {%- elif is_incremental() %}

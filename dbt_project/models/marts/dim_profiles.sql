@@ -8,8 +8,11 @@
     (the others' stored row is kept as it is).
     A run writes the persons whose row differs from the stored one, and a tombstone (no identifier_count) for each
     stored person that no longer exists, which the post-hook deletes (macros/profiles_incremental.sql,
-    docs/incremental.md). -#}
-{{ config(**profiles_person_config(["{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"])) }}
+    docs/incremental.md) and logs in dim_profiles__removed for fct_events' `relationships` test. -#}
+{{ config(**profiles_person_config(
+    ["{{ profiles_removed_log_post_hook('identifier_count is null') }}",
+     "{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"],
+    pre_hook=["{{ profiles_removed_log_pre_hook() }}"])) }}
 {%- set survivors = ref('int_profiles__survivors') %}
 {%- set types = {'employee_count': 'integer', 'birth_date': 'date'} %}
 {%- set columns = ['person_id', 'email', 'email_canonical', 'phone', 'first_name', 'last_name', 'company',
