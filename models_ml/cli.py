@@ -171,13 +171,15 @@ def verdict_line(report: dict[str, Any]) -> str:
 #: the command has materialized the model or the scores; the app layer (outflow/cli.py) adds one that records them
 #: in the Dagster instance (orchestration/history.py): entered as the command starts, it gets ready meanwhile.
 RECORDERS: list[Recorder] = []
+#: The same for `outflow model train|run`: each hands over the config's asset (`ModelConfig.asset`).
+MODEL_RECORDERS: list[Recorder] = []
 MODEL_ASSET, SCORES_ASSET = ["ml", "lead_score_model"], ["ml", "ml_lead_scores"]  # the Dagster asset keys
 
 
 @contextmanager
-def _recording() -> Iterator[Callable[[list[list[str]], dict[str, Any]], None]]:
+def _recording(recorders: list[Recorder] = RECORDERS) -> Iterator[Callable[[list[list[str]], dict[str, Any]], None]]:
     """What the command materialized, handed to the recorders: its scalar metadata only."""
-    with recording(RECORDERS) as record:
+    with recording(recorders) as record:
         yield lambda keys, metadata: record(
             keys, {k: v for k, v in metadata.items() if isinstance(v, int | float | str)}
         )
@@ -319,7 +321,7 @@ def model_train_cmd(
     from models_ml.config import find_config
     from models_ml.configured import registry_for, train_config
 
-    with _user_errors():
+    with _user_errors(), _recording(MODEL_RECORDERS) as materialized:
         cfg = find_config(name)
         with _connect(warehouse) as con, console.status(f"training {cfg.name}…"):
             result = train_config(con, cfg, as_of=as_of, registry=registry_for(cfg, registry), margin=margin)
@@ -335,6 +337,7 @@ def model_train_cmd(
             )
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
         console.print(f"model {result['model_version']}: {verdict} — {result['promotion_reason']}")
+        materialized([cfg.asset], {k: result[k] for k in ("model_version", "promoted", "promotion_reason")})
 
 
 @model_app.command("run")
@@ -349,7 +352,7 @@ def model_run_cmd(
     from models_ml.config import find_config
     from models_ml.configured import registry_for, run_config
 
-    with _user_errors():
+    with _user_errors(), _recording(MODEL_RECORDERS) as materialized:
         cfg = find_config(name)
         with _connect(warehouse) as con, console.status(f"scoring {cfg.name}…"):
             result = run_config(con, cfg, as_of=as_of, registry=registry_for(cfg, registry), version=version)
@@ -357,6 +360,12 @@ def model_run_cmd(
             f"scored {result['rows']} rows with model {result['model_version']} "
             f"(mean score {_fmt(result['mean_score'])}) → {result['table']}"
         )
+        scored = {
+            "rows_scored": result["rows"],
+            "model_version": result["model_version"],
+            "scores_table": result["table"],
+        }
+        materialized([cfg.asset], scored)
 
 
 @model_app.command("report")

@@ -64,6 +64,7 @@ def _history(command: str, kind: str) -> Recorder:
 _SYNC_HISTORY = _history("outflow sync run", "sync")
 _CHECK_HISTORY = _history("outflow check", "checks")
 _SCORE_HISTORY = _history("outflow score", "assets")
+_MODEL_HISTORY = _history("outflow model", "assets")
 
 
 def _hooked(hooks: list, hook: object) -> None:
@@ -102,6 +103,14 @@ def _score_app() -> typer.Typer:
     return app
 
 
+@factory
+def _model_app() -> typer.Typer:
+    from models_ml.cli import MODEL_RECORDERS, model_app
+
+    _hooked(MODEL_RECORDERS, _MODEL_HISTORY)
+    return model_app
+
+
 # Subcommands whose modules are imported only when they run (outflow/lazy_cli.py); the help is what --help lists.
 LAZY = {
     "check": Lazy("outflow.cli:_check", "Run the checks of ASSET; exit 1 when a blocking check fails."),
@@ -110,7 +119,7 @@ LAZY = {
     "sandbox": Lazy("activations.sandboxes.cli:sandbox_app", "Local sandboxes for every destination."),
     "score": Lazy("outflow.cli:_score_app", "Predictive lead scoring: train, score, report."),
     "model": Lazy(
-        "models_ml.cli:model_app",
+        "outflow.cli:_model_app",
         "Models declared as configs (YAML) over warehouse tables: train, run, report. Configs live in "
         "models_ml/configs/ and the folders in OUTFLOW_MODEL_CONFIGS.",
     ),
