@@ -57,3 +57,92 @@ coalesce({{ left }}.{{ c }}, '') = coalesce({{ right }}.{{ c }}, '')
 {% macro outflow_identity_key(identifier_type, identifier_value) -%}
     {{ identifier_type }} || ':' || {{ identifier_value }}
 {%- endmacro %}
+
+{#- int_identity__signatures' record fingerprints (docs/incremental.md, "The identity signatures' CRM, order and
+    consent records on a daily build"): a plain table beside the model, <this>__fingerprints (source, record_key,
+    fingerprint, identifier_type, identifier_value), one row per CRM contact, order and consent event as the model
+    last read it. The fingerprint (profiles_fingerprint) is of the record's source, key and the raw columns its
+    signature is staged from, read from the raw tables without staging them (the lookups staging joins give a raw
+    value the same result every run; a change of them needs --full-refresh, as for the golden record's
+    fingerprints). The identifier ties a record to the others its signature depends on: a CRM contact's email as
+    stg_shop__order_countries matches it (an order's phone is read in the country of its buyer's CRM contacts), a
+    consent event's staged identifier (its signature, which groups every event of it). The pre-hook writes this
+    run's beside the kept ones (<this>__fingerprints_now), the daily query restages only the records found on one
+    side (new, changed in place, or gone), and the post-hook puts this run's in place of the kept ones. -#}
+{% macro outflow_identity_fingerprints(suffix='') -%}
+    {{ this.schema }}.{{ this.identifier }}__fingerprints{{ suffix }}
+{%- endmacro %}
+
+{#- Whether this run restages only the records whose fingerprint changed: an incremental run with the fingerprints
+    of the last one (else every record is restaged and compared with its stored signature). -#}
+{% macro outflow_identity_signatures_narrowed() -%}
+    {%- if not execute or not is_incremental() -%}
+    {{ return(false) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+        identifier=this.identifier ~ '__fingerprints') is not none) }}
+{%- endmacro %}
+
+{#- The fingerprints of every CRM contact, order and consent event now. A consent event's staged identifier is the
+    kept one when its fingerprint is kept (unchanged), else it is restaged (`narrowed`; stg_consent_events_select
+    with the keys of the events not kept); without kept fingerprints every event is read through the view. -#}
+{% macro outflow_identity_record_fingerprints(narrowed) -%}
+    {%- set crm_columns = ["'crm'"] -%}
+    {%- for c in ['contact_id', 'email', 'phone', 'country', 'updated_at'] %}
+    {%- do crm_columns.append('crm.' ~ c) %}
+    {%- endfor -%}
+    {%- set order_columns = ["'order'"] -%}
+    {%- for c in ['order_id', 'email', 'phone', 'user_id', 'ordered_at'] %}
+    {%- do order_columns.append('orders.' ~ c) %}
+    {%- endfor -%}
+    {%- set consent_columns = ["'consent'"] -%}
+    {%- for c in ['event_id', 'identifier_type', 'identifier', 'occurred_at'] %}
+    {%- do consent_columns.append('consent.' ~ c) %}
+    {%- endfor -%}
+    {%- set kept = outflow_identity_fingerprints() -%}
+select
+    'crm' as source, crm.contact_id as record_key, {{ profiles_fingerprint(crm_columns) }} as fingerprint,
+    'email' as identifier_type, {{ normalize_email('crm.email') }} as identifier_value
+from {{ source('raw', 'crm_contacts') }} as crm
+union all
+select
+    'order', orders.order_id, {{ profiles_fingerprint(order_columns) }},
+    cast(null as varchar), cast(null as varchar)
+from {{ source('raw', 'orders') }} as orders
+union all
+select
+    'consent', consent.event_id, consent.fingerprint,
+    {%- if narrowed %}
+    case when kept.fingerprint is null then staged.identifier_type else kept.identifier_type end,
+    case when kept.fingerprint is null then staged.identifier_value else kept.identifier_value end
+    {%- else %}
+    staged.identifier_type, staged.identifier_value
+    {%- endif %}
+from (
+    select consent.event_id, {{ profiles_fingerprint(consent_columns) }} as fingerprint
+    from {{ source('raw', 'consent_events') }} as consent
+) as consent
+{%- if narrowed %}
+left join {{ kept }} as kept on kept.fingerprint = consent.fingerprint
+left join ({{ stg_consent_events_select(
+    'select consent.event_id from ' ~ source('raw', 'consent_events') ~ ' as consent where not exists ('
+    ~ 'select 1 from ' ~ kept ~ ' as kept where kept.fingerprint = ' ~ profiles_fingerprint(consent_columns) ~ ')'
+) }}) as staged
+{%- else %}
+left join {{ ref('stg_consent__events') }} as staged
+{%- endif %}
+    on staged.event_id = consent.event_id
+{%- endmacro %}
+
+{#- int_identity__signatures' pre-hook: this run's fingerprints, for the query to compare with the kept ones -#}
+{% macro outflow_identity_fingerprints_prepare() -%}
+    drop table if exists {{ outflow_identity_fingerprints('_now') }};
+    create table {{ outflow_identity_fingerprints('_now') }} as
+    {{ outflow_identity_record_fingerprints(outflow_identity_signatures_narrowed()) }}
+{%- endmacro %}
+
+{#- int_identity__signatures' post-hook: this run's fingerprints kept in place of the last run's -#}
+{% macro outflow_identity_fingerprints_keep() -%}
+    drop table if exists {{ outflow_identity_fingerprints() }};
+    alter table {{ outflow_identity_fingerprints('_now') }} rename to {{ this.identifier }}__fingerprints
+{%- endmacro %}
