@@ -168,16 +168,11 @@ with
 {%- if narrowed %}
 
 records_changed as (
-    -- the CRM contacts, orders and consent events new, changed in place or gone since the last run: their
-    -- fingerprint (this run's, written by the pre-hook, or the kept one) found on one side only
-    select
-        coalesce(records_now.source, kept.source) as source,
-        coalesce(records_now.record_key, kept.record_key) as record_key,
-        records_now.identifier_type, records_now.identifier_value,
-        kept.identifier_type as kept_identifier_type, kept.identifier_value as kept_identifier_value
-    from {{ outflow_identity_fingerprints('_now') }} as records_now
-    full outer join {{ outflow_identity_fingerprints() }} as kept on kept.fingerprint = records_now.fingerprint
-    where records_now.fingerprint is null or kept.fingerprint is null
+    -- the CRM contacts, orders and consent events new, changed in place or gone since the last run, with their
+    -- identifier now and as kept (written by the pre-hook: outflow_identity_fingerprints_prepare)
+    select source, record_key, fingerprint, identifier_type, identifier_value, kept_identifier_type,
+        kept_identifier_value
+    from {{ outflow_identity_fingerprints('_changed') }}
 ),
 
 crm_keys as (
@@ -206,13 +201,19 @@ consent_touched as (
 ),
 
 consent_keys as (
-    -- every consent event of those identifiers
-    select records_now.record_key
-    from {{ outflow_identity_fingerprints('_now') }} as records_now
+    -- every consent event of those identifiers: the kept ones (those gone or changed restage to nothing or to
+    -- their identifier now) and those new or changed
+    select kept.record_key
+    from {{ outflow_identity_fingerprints() }} as kept
     inner join consent_touched as touched
-        on touched.identifier_type = records_now.identifier_type
-        and touched.identifier_value = records_now.identifier_value
-    where records_now.source = 'consent'
+        on touched.identifier_type = kept.identifier_type and touched.identifier_value = kept.identifier_value
+    where kept.source = 'consent'
+    union
+    select changed.record_key
+    from records_changed as changed
+    inner join consent_touched as touched
+        on touched.identifier_type = changed.identifier_type and touched.identifier_value = changed.identifier_value
+    where changed.source = 'consent' and changed.fingerprint is not null
 ),
 {%- endif %}
 
@@ -264,41 +265,51 @@ record_signatures as (
     from consent
 ),
 
-signatures as (
-    select * from record_signatures
+event_signatures as (
+    -- the web and email signatures: every one, or those read again
     {%- for s in streams %}
+    {%- if not loop.first %}
     union all
+    {%- endif %}
     select
-        '{{ s.source }}', signature_id, null,
-        {%- for c in ['cookie_id', 'user_id', 'email_canonical'] %} {{ c if c in s.key else 'null' }},{% endfor %}
-        null, null, null, records, first_seen_at, last_seen_at, loaded_at, settled_records, settled_first_seen_at,
-        settled_last_seen_at, settled_first_record, settled_loaded_at,
+        '{{ s.source }}' as source, signature_id, cast(null as varchar) as record_key,
+        {%- for c in ['cookie_id', 'user_id', 'email_canonical'] %}
+        {{ c if c in s.key else 'cast(null as varchar)' }} as {{ c }},
+        {%- endfor %}
+        cast(null as varchar) as phone, cast(null as varchar) as identifier_type,
+        cast(null as varchar) as identifier_value, records, first_seen_at, last_seen_at, loaded_at, settled_records,
+        settled_first_seen_at, settled_last_seen_at, settled_first_record, settled_loaded_at,
         -- the stored stamp when its records and sightings are those stored
         case
             when stored_id = signature_id and stored_records = records and stored_first_seen_at = first_seen_at
                 and stored_last_seen_at = last_seen_at
                 then stored_written_at
             else {{ stamp }}
-        end
+        end as written_at
     from {{ s.source }}
     where records > 0
     {%- endfor %}
 )
 
+select record_signatures.* from record_signatures
 {%- if not is_incremental() %}
-select * from signatures
+union all
+select * from event_signatures
 {%- else %}
--- the web and email signatures read again, and the CRM, order and consent ones that are new or changed
-select signatures.*
-from signatures
-left join (select * from {{ this }} where source in ('crm', 'order', 'consent')) as stored
-    on stored.signature_id = signatures.signature_id
-where signatures.source in ('web', 'email')
-    or stored.signature_id is null
+-- the CRM, order and consent ones that are new or changed (compared with the stored rows of their ids alone: a
+-- join built on every stored row would hold them all while the web and email joins hold theirs), and the web and
+-- email signatures read again
+left join (
+    select * from {{ this }} where signature_id in (select signature_id from record_signatures)
+) as stored
+    on stored.signature_id = record_signatures.signature_id
+where stored.signature_id is null
     {%- for c in ['record_key', 'user_id', 'email_canonical', 'phone', 'identifier_type', 'identifier_value',
         'records', 'first_seen_at', 'last_seen_at'] %}
-    or signatures.{{ c }} is distinct from stored.{{ c }}
+    or record_signatures.{{ c }} is distinct from stored.{{ c }}
     {%- endfor %}
+union all
+select * from event_signatures
 -- stored signatures written again with no records, which the post-hook deletes: web and email ones read again
 -- that are gone or renamed, and CRM, order and consent ones (of the records restaged) no longer there
 union all
