@@ -434,9 +434,9 @@ def test_signatures_restage_only_the_records_that_changed(demo_warehouse: Locati
             "where signature_id not like 'web:%' and signature_id not like 'email:%'"
         ).fetchall()}  # fmt: skip
         incremental = _signature_rows(wh)
-    assert written == {
-        f"crm:{moved}", f"crm:{deleted}", f"order:{order}", shrunk, renamed, "consent:A-late"
-    }, "the day wrote CRM, order or consent signatures of records that did not change"
+    assert written == {f"crm:{moved}", f"crm:{deleted}", f"order:{order}", shrunk, renamed, "consent:A-late"}, (
+        "the day wrote CRM, order or consent signatures of records that did not change"
+    )
     assert incremental[f"crm:{untouched}"][6] == "tampered"  # not restaged, so not compared
     assert f"crm:{deleted}" not in incremental and renamed not in incremental and "consent:A-late" in incremental
     assert incremental[f"order:{order}"][6] is None
