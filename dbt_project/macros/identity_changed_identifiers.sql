@@ -53,3 +53,41 @@
     insert into {{ outflow_watermarks_relation('int_identity__marks') }} (model, name, value)
     values ('{{ this.identifier }}', 'listed', {{ outflow_run_stamp() }})
 {%- endmacro %}
+
+{#- The identifiers a narrowed run of int_identity__identifiers recomputes (a query of identifier_key): the nodes
+    written or removed since its mark, and the identifiers the identity step listed. -#}
+{% macro outflow_identity_identifiers_changed() -%}
+    {%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) -%}
+    select identifier_key from {{ ref('int_identity__nodes') }}
+    where written_at > {{ outflow_watermark('nodes', 'int_identity__marks') }}
+    union
+    select identifier_key from {{ outflow_identity_log('int_identity__nodes__removed') }}
+    union
+    select identifier_type || ':' || identifier_value from {{ listed }}
+{%- endmacro %}
+
+{#- int_identity__identifiers' log of the persons its identifiers left, int_identity__identifiers_removed
+    (identifier_key, person_id, removed_at), read by dim_profiles (profiles_identifiers_narrowed). -#}
+{% macro outflow_identity_identifiers_removed() -%}
+    {{ this.schema }}.int_identity__identifiers_removed
+{%- endmacro %}
+
+{% macro outflow_identity_identifiers_create_removed() -%}
+    create table if not exists {{ outflow_identity_identifiers_removed() }} (
+        identifier_key varchar(400), person_id varchar(200), removed_at timestamp
+    )
+{%- endmacro %}
+
+{#- int_identity__identifiers' pre-hook, before a narrowed run rewrites or deletes the identifiers it recomputes:
+    their stored person, with the stamp the run gives its rows (the person may change or the row go; dim_profiles
+    recomputes those persons). -#}
+{% macro outflow_identity_identifiers_log_previous() -%}
+    {{ outflow_identity_identifiers_create_removed() }}
+    {%- if outflow_identity_identifiers_narrowed() %};
+    insert into {{ outflow_identity_identifiers_removed() }} (identifier_key, person_id, removed_at)
+    select stored.identifier_key, stored.person_id, {{ outflow_identity_stamp('written_at') }}
+    from {{ this }} as stored
+    where stored.person_id is not null
+        and stored.identifier_key in ({{ outflow_identity_identifiers_changed() }})
+    {%- endif %}
+{%- endmacro %}

@@ -385,16 +385,20 @@ select previous_person_id from touched where previous_person_id is not null
     )
 {%- endmacro %}
 
-{#- dim_profiles' log of the persons its run removed, `dim_profiles__removed` (person_id), for the `relationships`
-    test of the models that refer to a person (outflow_relationships_written): the pre-hook replaces it with an
-    empty log on an incremental run, and with one null row, "rebuilt whole: check everything", on a build from
-    scratch; the post-hook (profiles_removed_log_post_hook) adds the persons of the run's tombstones. -#}
+{#- dim_profiles' log of the persons it removed, `dim_profiles__removed` (person_id), for the `relationships` test
+    of the models that refer to a person (outflow_relationships_written): kept until every such test has passed
+    after the removal, so a build that runs dim_profiles without the test (a partial selection) leaves it for the
+    next one. The pre-hook replaces it with one null row, "rebuilt whole: check everything", on a build from
+    scratch, and creates it empty if missing on an incremental run; the post-hook (profiles_removed_log_post_hook)
+    adds the persons of the run's tombstones; the on-run-end hook profiles_removed_log_checked empties it once the
+    tests that read it passed in the same dbt command. -#}
 {% macro profiles_removed_log_pre_hook() -%}
+    {%- if is_incremental() -%}
+    create table if not exists {{ this.schema }}.{{ this.identifier }}__removed (person_id varchar(200))
+    {%- else -%}
     drop table if exists {{ this.schema }}.{{ this.identifier }}__removed;
     create table {{ this.schema }}.{{ this.identifier }}__removed as
     select cast(null as varchar(200)) as person_id
-    {%- if is_incremental() %}
-    where 1 = 0
     {%- endif %}
 {%- endmacro %}
 
@@ -402,3 +406,63 @@ select previous_person_id from touched where previous_person_id is not null
     insert into {{ this.schema }}.{{ this.identifier }}__removed (person_id)
     select person_id from {{ this }} where {{ tombstone }}
 {%- endmacro %}
+
+{#- Whether dim_profiles' incremental run reads only the persons of the identifiers written since its mark
+    `identifiers` (int_identity__identifiers' `written_at`) and those an identifier left since (the log
+    int_identity__identifiers_removed): the log exists and some identifier is as old as the mark. Else the
+    identifiers were rebuilt whole since (which logs no person: every row is stamped), or it never ran with the
+    stamp: every person is read, as before. -#}
+{% macro profiles_identifiers_narrowed() -%}
+    {%- if not execute or not is_incremental() or target.type == 'spark' or adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='int_identity__identifiers_removed') is none -%}
+    {{ return(false) }}
+    {%- endif -%}
+    {%- set kept = run_query('select count(*) from (select 1 from ' ~ ref('int_identity__identifiers')
+        ~ ' where written_at <= ' ~ outflow_watermark('identifiers', profiles_marks()) ~ ' limit 1) as kept').rows[0][0] -%}
+    {{ return(kept > 0) }}
+{%- endmacro %}
+
+{#- dim_profiles' last post-hook (after profiles_reader_post_hook, which replaces its marks): its mark
+    `identifiers`, the newest identifier stamp or logged removal it read, then drop from the log what it has read
+    (it is the log's one reader). -#}
+{% macro profiles_identifiers_mark() -%}
+    {%- set removed = outflow_identity_identifiers_removed() -%}
+    {%- set never = "cast('1900-01-01' as timestamp)" -%}
+    {{ outflow_identity_identifiers_create_removed() }};
+    insert into {{ outflow_watermarks_relation(profiles_marks()) }} (model, name, value)
+    select '{{ this.identifier }}', 'identifiers', greatest(
+        coalesce((select max(written_at) from {{ ref('int_identity__identifiers') }}), {{ never }}),
+        coalesce((select max(removed_at) from {{ removed }}), {{ never }}));
+    delete from {{ removed }} where removed_at <= {{ outflow_watermark('identifiers', profiles_marks()) }}
+{%- endmacro %}
+
+{#- on-run-end (dbt_project.yml): empty a model's log of removals (`<model>__removed`) when every
+    outflow_relationships_written test that reads it passed in this dbt command. Each such test runs after the
+    model (it depends on it), which runs at most once a command, so the test read every row the log holds now: a
+    passing test checked every row that refers to a removed one. A removal the test has not checked (it failed, or
+    was not selected) stays logged for the next. -#}
+{% macro profiles_removed_log_checked(results) %}
+    {% if execute and target.type != 'spark' %}
+        {% set passed = [] %}
+        {% for result in results if result.status == 'pass' %}{% do passed.append(result.node.unique_id) %}{% endfor %}
+        {% set readers = {} %}
+        {% for test in graph.nodes.values() if test.resource_type == 'test' and test.test_metadata
+            and test.test_metadata.name == 'outflow_relationships_written' %}
+            {% for parent in test.depends_on.nodes if parent != test.attached_node %}
+                {% do readers.setdefault(parent, []).append(test.unique_id) %}
+            {% endfor %}
+        {% endfor %}
+        {% set emptied = [] %}
+        {% for parent, tests in readers.items() if tests | reject('in', passed) | list | length == 0 %}
+            {% set node = graph.nodes[parent] %}
+            {#- information_schema, not dbt's cache of relations: the log may have been created in this command -#}
+            {% set found = run_query("select count(*) from information_schema.tables where table_schema = '"
+                ~ node.schema ~ "' and table_name = '" ~ node.alias ~ "__removed'").rows[0][0] %}
+            {% if found | int > 0 %}
+                {% do run_query('delete from ' ~ node.schema ~ '.' ~ node.alias ~ '__removed') %}
+                {% do emptied.append(parent) %}
+            {% endif %}
+        {% endfor %}
+        {% if emptied %}{% do adapter.commit() %}{% endif %}
+    {% endif %}
+{% endmacro %}
