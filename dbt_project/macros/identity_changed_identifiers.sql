@@ -78,16 +78,18 @@
     )
 {%- endmacro %}
 
-{#- int_identity__identifiers' pre-hook, before a narrowed run rewrites or deletes the identifiers it recomputes:
-    their stored person, with the stamp the run gives its rows (the person may change or the row go; dim_profiles
-    recomputes those persons). -#}
-{% macro outflow_identity_identifiers_log_previous() -%}
-    {{ outflow_identity_identifiers_create_removed() }}
-    {%- if outflow_identity_identifiers_narrowed() %};
+{#- int_identity__identifiers' incremental strategy: outflow_delete_insert (dbt's delete+insert keeping the written
+    keys, macros/outflow_written_keys.sql), after logging the stored person of every row the run replaces or deletes
+    in int_identity__identifiers_removed, with the run's stamp (its rows' written_at; the rows of identifiers that
+    are no node any more carry it too). A run that recomputes everything emptied the table first: it logs nothing.
+    Found by the keys of the run's own rows, once they are written to dbt's temporary relation (a pre-hook reading
+    them from the model's sources cost three times as much at 300k people, docs/performance.md). -#}
+{% macro get_incremental_outflow_identifiers_replace_sql(arg_dict) -%}
+    {%- set written = arg_dict['temp_relation'] -%}
     insert into {{ outflow_identity_identifiers_removed() }} (identifier_key, person_id, removed_at)
-    select stored.identifier_key, stored.person_id, {{ outflow_identity_stamp('written_at') }}
-    from {{ this }} as stored
+    select stored.identifier_key, stored.person_id, (select max(written_at) from {{ written }})
+    from {{ arg_dict['target_relation'] }} as stored
     where stored.person_id is not null
-        and stored.identifier_key in ({{ outflow_identity_identifiers_changed() }})
-    {%- endif %}
+        and stored.identifier_key in (select identifier_key from {{ written }});
+    {{ get_incremental_outflow_delete_insert_sql(arg_dict) }}
 {%- endmacro %}

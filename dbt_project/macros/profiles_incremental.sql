@@ -459,7 +459,10 @@ select previous_person_id from touched where previous_person_id is not null
             {% set found = run_query("select count(*) from information_schema.tables where table_schema = '"
                 ~ node.schema ~ "' and table_name = '" ~ node.alias ~ "__removed'").rows[0][0] %}
             {% if found | int > 0 %}
-                {% do run_query('delete from ' ~ node.schema ~ '.' ~ node.alias ~ '__removed') %}
+                {#- in a transaction of dbt's own (run_query opens none), committed below -#}
+                {% call statement('profiles_removed_log_checked', auto_begin=true) -%}
+                    delete from {{ node.schema }}.{{ node.alias }}__removed
+                {%- endcall %}
                 {% do emptied.append(parent) %}
             {% endif %}
         {% endfor %}

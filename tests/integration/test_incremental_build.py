@@ -485,6 +485,24 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
     assert left == 0  # the person's one record is gone, and so are its candidates
 
 
+def _remove_a_person_leaving_an_event(wh) -> str:
+    """Delete the CRM contact that is its person's only record (so the next build removes the person from
+    dim_profiles) and store an event of that person that no source holds (so no daily run rewrites or removes it).
+    Returns the person."""
+    removed = wh.execute(
+        "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
+        "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
+    ).fetchone()[0]
+    person = _person(wh, f"crm:{removed}")
+    wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+    wh.execute(
+        "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
+        "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
+        [person],
+    )
+    return person
+
+
 @pytest.mark.slow  # two builds of a small dataset per target
 def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dict) -> None:
     """fct_events' `relationships` test on a daily build reads only the events the run wrote unless dim_profiles
@@ -496,19 +514,7 @@ def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dic
     with connect(**warehouse["connect"]) as wh:
         # a build from scratch logs "rebuilt whole" (one null row): the test checked every event, then emptied it
         assert wh.execute("select count(*) from main.dim_profiles__removed").fetchone()[0] == 0
-        # a CRM contact that is its person's only record: deleted, its person leaves dim_profiles
-        removed = wh.execute(
-            "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
-            "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
-        ).fetchone()[0]
-        person = _person(wh, f"crm:{removed}")
-        wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-        # a stored event of that person that no source holds, so no daily run rewrites or removes it
-        wh.execute(
-            "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
-            "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
-            [person],
-        )
+        person = _remove_a_person_leaving_an_event(wh)
     with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
         build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
@@ -532,20 +538,9 @@ def test_a_removal_stays_logged_until_the_relationships_test_passes(days, wareho
     data, _, cutoffs = days
     _build_first_day(warehouse, data, cutoffs[1])
     with connect(**warehouse["connect"]) as wh:
-        # the build from scratch logged "rebuilt whole", and its test, which checked every event, emptied the log
-        assert wh.execute("select count(*) from main.dim_profiles__removed").fetchone()[0] == 0
-        removed = wh.execute(
-            "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
-            "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
-        ).fetchone()[0]
-        person = _person(wh, f"crm:{removed}")
-        wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-        wh.execute(
-            "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
-            "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
-            [person],
-        )
-    build(**warehouse["build"], select="+dim_profiles")  # fct_events and its tests are not in it
+        person = _remove_a_person_leaving_an_event(wh)
+    # a build that leaves out fct_events and its `relationships` test
+    build(**warehouse["build"], exclude="fct_events test_name:outflow_relationships_written")
     with connect(**warehouse["connect"]) as wh:
         assert wh.execute("select count(*) from main.dim_profiles where person_id = ?", [person]).fetchone()[0] == 0
         assert wh.execute("select person_id from main.dim_profiles__removed").fetchall() == [(person,)]
@@ -573,11 +568,10 @@ def test_an_identifier_that_moves_updates_both_persons(days, warehouse: dict) ->
     )
     profiles = "select person_id, identifier_count, first_seen_at, last_seen_at from main.dim_profiles"
     with connect(**warehouse["connect"]) as wh:
-        cookie_person, cookie = wh.execute(
-            "select person_id, min(identifier_value) from main.int_identity__identifiers where person_id in "
-            "(select person_id from main.dim_profiles where not is_known and identifier_count = 1) "
-            "group by person_id order by person_id limit 1"
-        ).fetchone()
+        cookie_person = wh.execute(
+            "select min(p.person_id) from main.dim_profiles as p join main.fct_events as f "
+            "on f.person_id = p.person_id and f.source = 'web' where not p.is_known and p.identifier_count = 1"
+        ).fetchone()[0]
         user_person, user_id = wh.execute(
             "select person_id, identifier_value from main.int_identity__identifiers where identifier_type = 'user_id' "
             "and person_id is not null order by identifier_key limit 1"
@@ -586,11 +580,12 @@ def test_an_identifier_that_moves_updates_both_persons(days, warehouse: dict) ->
         _copy_raw(
             wh,
             "web_events",
-            "cookie_id = ?",
-            [cookie],
+            "event_id = (select min(event_id) from main.fct_events where source = 'web' and person_id = ?)",
+            [cookie_person],
             {"event_id": "'moved-1'", "user_id": f"'{user_id}'", "occurred_at": newest, "received_at": newest},
         )
-    build(**warehouse["build"], select="+int_identity__identifiers dim_profiles")
+        assert wh.execute("select count(*) from raw.web_events where event_id = 'moved-1'").fetchone()[0] == 1
+    build(**warehouse["build"], exclude="int_profiles__attribute_candidates")
     with connect(**warehouse["connect"]) as wh:
         after = {
             p: wh.execute("select count(*) from main.int_identity__identifiers where person_id = ?", [p]).fetchone()[0]

@@ -14,22 +14,22 @@
     Everything is recomputed without a mark, when the list holds its row for every identifier, or when no node is as
     old as the mark (the nodes were rebuilt whole).
 
-    `written_at` is the run that last wrote the row. Before a narrowed run rewrites or deletes its identifiers, the
-    pre-hook logs each one's stored person in int_identity__identifiers_removed (identifier_key, person_id,
-    removed_at: the run's stamp), so that dim_profiles can recompute only the persons of the rows written since its
-    mark and those the log names (the person an identifier left); dim_profiles drops what it has read. A run that
-    recomputes everything logs nothing: it stamps every row, and dim_profiles then reads every person. -#}
+    `written_at` is the run that last wrote the row. As a run replaces or deletes its identifiers, its strategy
+    (outflow_identifiers_replace) logs each one's stored person in int_identity__identifiers_removed (identifier_key,
+    person_id, removed_at: the run's stamp), so that dim_profiles can recompute only the persons of the rows written
+    since its mark and those the log names (the person an identifier left); dim_profiles drops what it has read. A
+    run that recomputes everything logs nothing: it stamps every row, and dim_profiles then reads every person. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='identifier_key',
-    incremental_strategy='outflow_delete_insert',
+    incremental_strategy='outflow_identifiers_replace',
     on_schema_change='fail',
     tags=['derived'],
     meta={'outflow_layout_column': 'written_at'},
     pre_hook=([] if target.type == 'spark' else [
         "{{ outflow_written_keys_reset() }}",
         "{{ outflow_identity_create_logs() }}",
-        "{{ outflow_identity_identifiers_log_previous() }}",
+        "{{ outflow_identity_identifiers_create_removed() }}",
         "{{ outflow_identity_identifiers_prepare() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "delete from {{ this }} where identifier_type is null",
@@ -91,7 +91,7 @@ union all
 select
     cast(null as varchar), cast(null as varchar), changed.identifier_key, cast(null as varchar), false,
     cast(null as varchar), cast(null as bigint), cast(null as timestamp), cast(null as timestamp),
-    cast(null as bigint), cast(null as timestamp)
+    cast(null as bigint), {{ outflow_identity_stamp('written_at') }}
 from changed
 where changed.identifier_key not in (select identifier_key from nodes)
 {%- endif %}
