@@ -53,3 +53,43 @@
     insert into {{ outflow_watermarks_relation('int_identity__marks') }} (model, name, value)
     values ('{{ this.identifier }}', 'listed', {{ outflow_run_stamp() }})
 {%- endmacro %}
+
+{#- The identifiers a narrowed run of int_identity__identifiers recomputes (a query of identifier_key): the nodes
+    written or removed since its mark, and the identifiers the identity step listed. -#}
+{% macro outflow_identity_identifiers_changed() -%}
+    {%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) -%}
+    select identifier_key from {{ ref('int_identity__nodes') }}
+    where written_at > {{ outflow_watermark('nodes', 'int_identity__marks') }}
+    union
+    select identifier_key from {{ outflow_identity_log('int_identity__nodes__removed') }}
+    union
+    select identifier_type || ':' || identifier_value from {{ listed }}
+{%- endmacro %}
+
+{#- int_identity__identifiers' log of the persons its identifiers left, int_identity__identifiers_removed
+    (identifier_key, person_id, removed_at), read by dim_profiles (profiles_identifiers_narrowed). -#}
+{% macro outflow_identity_identifiers_removed() -%}
+    {{ this.schema }}.int_identity__identifiers_removed
+{%- endmacro %}
+
+{% macro outflow_identity_identifiers_create_removed() -%}
+    create table if not exists {{ outflow_identity_identifiers_removed() }} (
+        identifier_key varchar(400), person_id varchar(200), removed_at timestamp
+    )
+{%- endmacro %}
+
+{#- int_identity__identifiers' incremental strategy: outflow_delete_insert (dbt's delete+insert keeping the written
+    keys, macros/outflow_written_keys.sql), after logging the stored person of every row the run replaces or deletes
+    in int_identity__identifiers_removed, with the run's stamp (its rows' written_at; the rows of identifiers that
+    are no node any more carry it too). A run that recomputes everything emptied the table first: it logs nothing.
+    Found by the keys of the run's own rows, once they are written to dbt's temporary relation (a pre-hook reading
+    them from the model's sources cost three times as much at 300k people, docs/performance.md). -#}
+{% macro get_incremental_outflow_identifiers_replace_sql(arg_dict) -%}
+    {%- set written = arg_dict['temp_relation'] -%}
+    insert into {{ outflow_identity_identifiers_removed() }} (identifier_key, person_id, removed_at)
+    select stored.identifier_key, stored.person_id, (select max(written_at) from {{ written }})
+    from {{ arg_dict['target_relation'] }} as stored
+    where stored.person_id is not null
+        and stored.identifier_key in (select identifier_key from {{ written }});
+    {{ get_incremental_outflow_delete_insert_sql(arg_dict) }}
+{%- endmacro %}

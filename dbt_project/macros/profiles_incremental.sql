@@ -149,11 +149,18 @@ records_changed as (
 
 {{ identifier_type }}s_changed as (
     -- {{ kept }} that became usable (identify one person) or unusable since the last run
+    {%- if profiles_candidates_identifiers_narrowed() %}
+    select since.identifier_value
+    from ({{ profiles_identifiers_since_mark(identifier_type) | indent(8) }}) as since
+    left join {{ profiles_table('candidates_' ~ kept) }} as kept on kept.identifier_value = since.identifier_value
+    where since.usable <> (kept.identifier_value is not null)
+    {%- else %}
     select coalesce(now_usable.identifier_value, kept.identifier_value) as identifier_value
     from usable_{{ kept }} as now_usable
     full outer join {{ profiles_table('candidates_' ~ kept) }} as kept
         on kept.identifier_value = now_usable.identifier_value
     where now_usable.identifier_value is null or kept.identifier_value is null
+    {%- endif %}
 ),
 {%- endfor %}
 
@@ -283,8 +290,23 @@ select previous_person_id from touched where previous_person_id is not null
     drop table if exists {{ profiles_table('candidates_fingerprints') }};
     drop table if exists {{ profiles_table('candidates_touched_now') }};
     alter table {{ profiles_table('candidates_fingerprints_now') }} rename to int_profiles__candidates_fingerprints
+    {%- set narrowed = profiles_candidates_identifiers_narrowed() %}
     {%- for kept, identifier_type in [('emails', 'email'), ('phones', 'phone')] %};
     create table if not exists {{ profiles_table('candidates_' ~ kept) }} (identifier_value varchar(400));
+    {%- if narrowed %}
+    -- only the {{ kept }} whose identifier was written or logged since the mark can have become usable or unusable
+    create temporary table profiles_{{ kept }}_since as
+    {{ profiles_identifiers_since_mark(identifier_type) }};
+    delete from {{ profiles_table('candidates_' ~ kept) }}
+    where identifier_value in (select identifier_value from profiles_{{ kept }}_since where not usable);
+    insert into {{ profiles_table('candidates_' ~ kept) }} (identifier_value)
+    select since.identifier_value from profiles_{{ kept }}_since as since
+    where since.usable and not exists (
+        select 1 from {{ profiles_table('candidates_' ~ kept) }} as kept
+        where kept.identifier_value = since.identifier_value
+    );
+    drop table profiles_{{ kept }}_since
+    {%- else %}
     delete from {{ profiles_table('candidates_' ~ kept) }} as kept
     where not exists (
         select 1 from {{ identifiers }} as i
@@ -298,7 +320,36 @@ select previous_person_id from touched where previous_person_id is not null
             select 1 from {{ profiles_table('candidates_' ~ kept) }} as kept
             where kept.identifier_value = i.identifier_value
         )
+    {%- endif %}
     {%- endfor %}
+{%- endmacro %}
+
+{#- Whether the candidates find the emails and phones that became usable or unusable among the identifiers written
+    since their mark `identifiers` (int_identity__identifiers' `written_at`) and those the log
+    int_identity__identifiers_removed names since (profiles_identifiers_since_mark), instead of comparing every usable
+    one with the kept ones: the log exists and some identifier is as old as the mark (else the identifiers were
+    rebuilt whole since, which logs no removal, or the candidates never read the stamp). -#}
+{% macro profiles_candidates_identifiers_narrowed() -%}
+    {{ return(profiles_candidates_touched_only() and profiles_identifiers_narrowed()) }}
+{%- endmacro %}
+
+{#- The emails or phones (`identifier_type`) whose usability can have changed since this model's mark `identifiers`,
+    with whether they are usable now (a query of identifier_value, usable): the identifiers written since the mark
+    (usable when they have a person), and those the log names since that were not written again (gone). -#}
+{% macro profiles_identifiers_since_mark(identifier_type) -%}
+{%- set identifiers = ref('int_identity__identifiers') -%}
+{%- set mark = outflow_watermark('identifiers', profiles_marks()) -%}
+select identifier_value, person_id is not null as usable
+from {{ identifiers }}
+where identifier_type = '{{ identifier_type }}' and written_at > {{ mark }}
+union all
+select distinct substr(removed.identifier_key, {{ identifier_type | length + 2 }}), false
+from {{ outflow_identity_identifiers_removed() }} as removed
+where removed.removed_at > {{ mark }} and removed.identifier_key like '{{ identifier_type }}:%'
+    and not exists (
+        select 1 from {{ identifiers }} as i
+        where i.identifier_key = removed.identifier_key and i.written_at > {{ mark }}
+    )
 {%- endmacro %}
 
 {#- The post-hook of the log's readers (int_profiles__survivors, dim_profiles, int_lead_scores__fit): drop the
@@ -385,16 +436,20 @@ select previous_person_id from touched where previous_person_id is not null
     )
 {%- endmacro %}
 
-{#- dim_profiles' log of the persons its run removed, `dim_profiles__removed` (person_id), for the `relationships`
-    test of the models that refer to a person (outflow_relationships_written): the pre-hook replaces it with an
-    empty log on an incremental run, and with one null row, "rebuilt whole: check everything", on a build from
-    scratch; the post-hook (profiles_removed_log_post_hook) adds the persons of the run's tombstones. -#}
+{#- dim_profiles' log of the persons it removed, `dim_profiles__removed` (person_id), for the `relationships` test
+    of the models that refer to a person (outflow_relationships_written): kept until every such test has passed
+    after the removal, so a build that runs dim_profiles without the test (a partial selection) leaves it for the
+    next one. The pre-hook replaces it with one null row, "rebuilt whole: check everything", on a build from
+    scratch, and creates it empty if missing on an incremental run; the post-hook (profiles_removed_log_post_hook)
+    adds the persons of the run's tombstones; the on-run-end hook profiles_removed_log_checked empties it once the
+    tests that read it passed in the same dbt command. -#}
 {% macro profiles_removed_log_pre_hook() -%}
+    {%- if is_incremental() -%}
+    create table if not exists {{ this.schema }}.{{ this.identifier }}__removed (person_id varchar(200))
+    {%- else -%}
     drop table if exists {{ this.schema }}.{{ this.identifier }}__removed;
     create table {{ this.schema }}.{{ this.identifier }}__removed as
     select cast(null as varchar(200)) as person_id
-    {%- if is_incremental() %}
-    where 1 = 0
     {%- endif %}
 {%- endmacro %}
 
@@ -402,3 +457,75 @@ select previous_person_id from touched where previous_person_id is not null
     insert into {{ this.schema }}.{{ this.identifier }}__removed (person_id)
     select person_id from {{ this }} where {{ tombstone }}
 {%- endmacro %}
+
+{#- Whether dim_profiles' incremental run reads only the persons of the identifiers written since its mark
+    `identifiers` (int_identity__identifiers' `written_at`) and those an identifier left since (the log
+    int_identity__identifiers_removed): the log exists and some identifier is as old as the mark. Else the
+    identifiers were rebuilt whole since (which logs no person: every row is stamped), or it never ran with the
+    stamp: every person is read, as before. -#}
+{% macro profiles_identifiers_narrowed() -%}
+    {%- if not execute or not is_incremental() or target.type == 'spark' or adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='int_identity__identifiers_removed') is none -%}
+    {{ return(false) }}
+    {%- endif -%}
+    {%- set kept = run_query('select count(*) from (select 1 from ' ~ ref('int_identity__identifiers')
+        ~ ' where written_at <= ' ~ outflow_watermark('identifiers', profiles_marks()) ~ ' limit 1) as kept').rows[0][0] -%}
+    {{ return(kept > 0) }}
+{%- endmacro %}
+
+{#- dim_profiles' last post-hook (after profiles_reader_post_hook, which replaces its marks): its mark
+    `identifiers`, the newest identifier stamp or logged removal it read, then drop from the log what both its
+    readers have read (dim_profiles and the candidates, whose mark of the same name is the newest stamp they read;
+    they run before it). -#}
+{% macro profiles_identifiers_mark() -%}
+    {%- set removed = outflow_identity_identifiers_removed() -%}
+    {%- set never = "cast('1900-01-01' as timestamp)" -%}
+    {{ outflow_identity_identifiers_create_removed() }};
+    insert into {{ outflow_watermarks_relation(profiles_marks()) }} (model, name, value)
+    select '{{ this.identifier }}', 'identifiers', greatest(
+        coalesce((select max(written_at) from {{ ref('int_identity__identifiers') }}), {{ never }}),
+        coalesce((select max(removed_at) from {{ removed }}), {{ never }}));
+    delete from {{ removed }} where removed_at <= (
+        select least(
+            coalesce(max(case when model = 'dim_profiles' then value end), cast('1900-01-01' as timestamp)),
+            -- the candidates read it once they have a mark (without one they compare every usable identifier)
+            coalesce(max(case when model = 'int_profiles__attribute_candidates' then value end),
+                cast('9999-12-31' as timestamp))
+        )
+        from {{ outflow_watermarks_relation(profiles_marks()) }} where name = 'identifiers'
+    )
+{%- endmacro %}
+
+{#- on-run-end (dbt_project.yml): empty a model's log of removals (`<model>__removed`) when every
+    outflow_relationships_written test that reads it passed in this dbt command. Each such test runs after the
+    model (it depends on it), which runs at most once a command, so the test read every row the log holds now: a
+    passing test checked every row that refers to a removed one. A removal the test has not checked (it failed, or
+    was not selected) stays logged for the next. -#}
+{% macro profiles_removed_log_checked(results) %}
+    {% if execute and target.type != 'spark' %}
+        {% set passed = [] %}
+        {% for result in results if result.status == 'pass' %}{% do passed.append(result.node.unique_id) %}{% endfor %}
+        {% set readers = {} %}
+        {% for test in graph.nodes.values() if test.resource_type == 'test' and test.test_metadata
+            and test.test_metadata.name == 'outflow_relationships_written' %}
+            {% for parent in test.depends_on.nodes if parent != test.attached_node %}
+                {% do readers.setdefault(parent, []).append(test.unique_id) %}
+            {% endfor %}
+        {% endfor %}
+        {% set emptied = [] %}
+        {% for parent, tests in readers.items() if tests | reject('in', passed) | list | length == 0 %}
+            {% set node = graph.nodes[parent] %}
+            {#- information_schema, not dbt's cache of relations: the log may have been created in this command -#}
+            {% set found = run_query("select count(*) from information_schema.tables where table_schema = '"
+                ~ node.schema ~ "' and table_name = '" ~ node.alias ~ "__removed'").rows[0][0] %}
+            {% if found | int > 0 %}
+                {#- in a transaction of dbt's own (run_query opens none), committed below -#}
+                {% call statement('profiles_removed_log_checked', auto_begin=true) -%}
+                    delete from {{ node.schema }}.{{ node.alias }}__removed
+                {%- endcall %}
+                {% do emptied.append(parent) %}
+            {% endif %}
+        {% endfor %}
+        {% if emptied %}{% do adapter.commit() %}{% endif %}
+    {% endif %}
+{% endmacro %}

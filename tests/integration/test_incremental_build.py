@@ -124,7 +124,8 @@ def _copy_consent_event(wh, event_id: str, new_id: str, status: str = "status") 
 
 
 def _change_quietly(wh, contacts: list[str]) -> dict:
-    """A fourth day with no new rows but one consent event, only changes that no signature's person shows: a CRM
+    """A fourth day with no new rows but one consent event (and the web event the caller adds), only changes that no
+    signature's person shows: a CRM
     city changed in place (updated_at kept), an email known only from a person's web events becoming shared (five
     new CRM contacts take it, so it stops identifying anyone), a phone consent event for a phone that already has
     one, the phone of an order becoming shared (five new CRM contacts take it), and a person whose one record, a CRM
@@ -290,14 +291,20 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         # again, not only the touched ones (the stored scores are spoiled, so that one left alone shows)
         wh.execute("update main.int_lead_scores__fit_rules set points = points + 1")
         wh.execute("update main.int_lead_scores__fit set fit_score = -1")
-        # a person the golden record never touches (cookies only, no candidates) with stored identifier aggregates
-        # that no longer hold, as a new sighting leaves them: dim_profiles compares every person's aggregates, not
-        # only the touched persons' rows
-        spoiled = wh.execute("select min(person_id) from main.dim_profiles where not is_known").fetchone()[0]
-        wh.execute(
-            "update main.dim_profiles set identifier_count = identifier_count + 100, last_seen_at = null "
-            "where person_id = ?",
-            [spoiled],
+        # a person the golden record never touches (cookies only, no candidates) seen again: a web event of its
+        # cookie arrives after every other, so its identifier's last_seen_at moves and no signature's person does;
+        # dim_profiles must read the persons of the identifiers written since its mark, not only the touched ones
+        sighted = wh.execute(
+            "select min(p.person_id) from main.dim_profiles as p join main.fct_events as f "
+            "on f.person_id = p.person_id and f.source = 'web' where not p.is_known"
+        ).fetchone()[0]
+        newest = "(select max(received_at) from raw.web_events) + interval '1 hour'"
+        _copy_raw(
+            wh,
+            "web_events",
+            "event_id = (select min(event_id) from main.fct_events where source = 'web' and person_id = ?)",
+            [sighted],
+            {"event_id": "'quiet-sighting'", "occurred_at": newest, "received_at": newest},
         )
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
@@ -313,6 +320,11 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
         removed_kept = wh.execute(
             "select count(*) from main.dim_profiles where person_id = ?", [quiet["removed_person"]]
         ).fetchone()[0]
+        sighted_row = wh.execute(
+            "select p.last_seen_at, f.occurred_at from main.dim_profiles as p join main.fct_events as f "
+            "on f.person_id = p.person_id and f.event_id = 'quiet-sighting' where p.person_id = ?",
+            [sighted],
+        ).fetchone()
         order_phone_kept = wh.execute(
             "select count(*) from main.int_profiles__attribute_candidates where field = 'phone' and value = ?",
             [quiet["order_phone"]],
@@ -397,7 +409,7 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert removed_kept == 0
     assert consent_seen == 1  # the new consent event's time is its phone candidate's
     assert order_phone_kept == 0  # a shared phone is nobody's candidate
-    assert spoiled is not None  # and its row equals the full refresh's (above)
+    assert sighted_row is not None and sighted_row[0] == sighted_row[1]  # and equals the full refresh's (above)
     assert "int_profiles__candidates_fingerprints" in golden_tables
     assert "int_profiles__candidates_fingerprints_now" not in golden_tables
 
@@ -473,6 +485,24 @@ def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: d
     assert left == 0  # the person's one record is gone, and so are its candidates
 
 
+def _remove_a_person_leaving_an_event(wh) -> str:
+    """Delete the CRM contact that is its person's only record (so the next build removes the person from
+    dim_profiles) and store an event of that person that no source holds (so no daily run rewrites or removes it).
+    Returns the person."""
+    removed = wh.execute(
+        "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
+        "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
+    ).fetchone()[0]
+    person = _person(wh, f"crm:{removed}")
+    wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
+    wh.execute(
+        "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
+        "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
+        [person],
+    )
+    return person
+
+
 @pytest.mark.slow  # two builds of a small dataset per target
 def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dict) -> None:
     """fct_events' `relationships` test on a daily build reads only the events the run wrote unless dim_profiles
@@ -482,21 +512,9 @@ def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dic
     data, _, cutoffs = days
     _build_first_day(warehouse, data, cutoffs[1])
     with connect(**warehouse["connect"]) as wh:
-        # a build from scratch logs "rebuilt whole" (one null row): the test checked every event
-        assert wh.execute("select count(*), count(person_id) from main.dim_profiles__removed").fetchone() == (1, 0)
-        # a CRM contact that is its person's only record: deleted, its person leaves dim_profiles
-        removed = wh.execute(
-            "select min(record_key) from main.int_identity__signature_persons where source = 'crm' and person_id in "
-            "(select person_id from main.int_identity__signature_persons group by person_id having count(*) = 1)"
-        ).fetchone()[0]
-        person = _person(wh, f"crm:{removed}")
-        wh.execute("delete from raw.crm_contacts where contact_id = ?", [removed])
-        # a stored event of that person that no source holds, so no daily run rewrites or removes it
-        wh.execute(
-            "insert into main.fct_events (event_id, person_id, source, event_type, occurred_at) "
-            "select 'orphan-1', ?, 'web', 'page_view', min(occurred_at) from main.fct_events",
-            [person],
-        )
+        # a build from scratch logs "rebuilt whole" (one null row): the test checked every event, then emptied it
+        assert wh.execute("select count(*) from main.dim_profiles__removed").fetchone()[0] == 0
+        person = _remove_a_person_leaving_an_event(wh)
     with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
         build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
@@ -510,6 +528,73 @@ def test_an_event_of_a_removed_person_fails_the_daily_build(days, warehouse: dic
         wh.execute("drop table main.dim_profiles__removed")  # as after a build from scratch: every event checked
     with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
         run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
+
+
+@pytest.mark.slow  # three builds of a small dataset per target
+def test_a_removal_stays_logged_until_the_relationships_test_passes(days, warehouse: dict) -> None:
+    """dim_profiles logs the persons it removes (dim_profiles__removed) for fct_events' `relationships` test: a
+    build that runs dim_profiles without that test (a partial selection) must leave its removals logged, so the
+    next build's test checks every event and finds a stored event of the removed person that no run rewrote."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        person = _remove_a_person_leaving_an_event(wh)
+    # a build that leaves out fct_events and its `relationships` test
+    build(**warehouse["build"], exclude="fct_events test_name:outflow_relationships_written")
+    with connect(**warehouse["connect"]) as wh:
+        assert wh.execute("select count(*) from main.dim_profiles where person_id = ?", [person]).fetchone()[0] == 0
+        assert wh.execute("select person_id from main.dim_profiles__removed").fetchall() == [(person,)]
+    with pytest.raises(OutflowError, match="outflow_relationships_written_fct_events_person_id"):
+        build(**warehouse["build"])  # dim_profiles removes no one this time; the earlier removal is still logged
+    with connect(**warehouse["connect"]) as wh:
+        assert wh.execute("select person_id from main.dim_profiles__removed").fetchall() == [(person,)]
+        wh.execute("delete from main.fct_events where event_id = 'orphan-1'")
+    run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:  # checked and passed: the log is emptied
+        assert wh.execute("select count(*) from main.dim_profiles__removed").fetchone()[0] == 0
+
+
+@pytest.mark.slow  # two builds of a small dataset per target
+def test_an_identifier_that_moves_updates_both_persons(days, warehouse: dict) -> None:
+    """dim_profiles reads the persons of the identifiers written since its mark and those an identifier left
+    (int_identity__identifiers_removed): a cookie-only person's cookie seen with another person's user id joins
+    that person, and both rows must follow (one person gone, the other with one more identifier), here in a build
+    without the golden-record candidates, whose log of touched persons would name them too."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    aggregates = (
+        "select person_id, count(*), min(first_seen_at), max(last_seen_at) from main.int_identity__identifiers "
+        "where person_id is not null group by person_id"
+    )
+    profiles = "select person_id, identifier_count, first_seen_at, last_seen_at from main.dim_profiles"
+    with connect(**warehouse["connect"]) as wh:
+        cookie_person = wh.execute(
+            "select min(p.person_id) from main.dim_profiles as p join main.fct_events as f "
+            "on f.person_id = p.person_id and f.source = 'web' where not p.is_known and p.identifier_count = 1"
+        ).fetchone()[0]
+        user_person, user_id = wh.execute(
+            "select person_id, identifier_value from main.int_identity__identifiers where identifier_type = 'user_id' "
+            "and person_id is not null order by identifier_key limit 1"
+        ).fetchone()
+        newest = "(select max(received_at) from raw.web_events) + interval '1 hour'"
+        _copy_raw(
+            wh,
+            "web_events",
+            "event_id = (select min(event_id) from main.fct_events where source = 'web' and person_id = ?)",
+            [cookie_person],
+            {"event_id": "'moved-1'", "user_id": f"'{user_id}'", "occurred_at": newest, "received_at": newest},
+        )
+        assert wh.execute("select count(*) from raw.web_events where event_id = 'moved-1'").fetchone()[0] == 1
+    build(**warehouse["build"], exclude="int_profiles__attribute_candidates")
+    with connect(**warehouse["connect"]) as wh:
+        after = {
+            p: wh.execute("select count(*) from main.int_identity__identifiers where person_id = ?", [p]).fetchone()[0]
+            for p in (cookie_person, user_person)
+        }
+        expected = sorted(wh.execute(aggregates).fetchall())
+        stored = sorted(wh.execute(profiles).fetchall())
+    assert sorted(after.values())[0] == 0  # the two persons are one now
+    assert stored == expected
 
 
 # the consent models, incremental on DuckDB and PostgreSQL (docs/incremental.md, "The consent ledger and

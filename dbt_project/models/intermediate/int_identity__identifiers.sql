@@ -12,15 +12,24 @@
     same dbt invocation (the post-hook here stores that invocation's stamp as the mark `listed`), so no reader misses
     a row. An identifier recomputed that is no node any more is written without a type and deleted by the post-hook.
     Everything is recomputed without a mark, when the list holds its row for every identifier, or when no node is as
-    old as the mark (the nodes were rebuilt whole). -#}
+    old as the mark (the nodes were rebuilt whole).
+
+    `written_at` is the run that last wrote the row. As a run replaces or deletes its identifiers, its strategy
+    (outflow_identifiers_replace) logs each one's stored person in int_identity__identifiers_removed (identifier_key,
+    person_id, removed_at: the run's stamp), so that dim_profiles can recompute only the persons of the rows written
+    since its mark and those the log names (the person an identifier left); dim_profiles drops what it has read. A
+    run that recomputes everything logs nothing: it stamps every row, and dim_profiles then reads every person. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key='identifier_key',
-    incremental_strategy='outflow_delete_insert',
+    incremental_strategy='outflow_identifiers_replace',
     on_schema_change='fail',
+    tags=['derived'],
+    meta={'outflow_layout_column': 'written_at'},
     pre_hook=([] if target.type == 'spark' else [
         "{{ outflow_written_keys_reset() }}",
         "{{ outflow_identity_create_logs() }}",
+        "{{ outflow_identity_identifiers_create_removed() }}",
         "{{ outflow_identity_identifiers_prepare() }}"]),
     post_hook=([] if target.type == 'spark' else [
         "delete from {{ this }} where identifier_type is null",
@@ -34,14 +43,8 @@
 
 with
 {%- if narrowed %}
-{%- set listed = load_relation(source('outflow_identity', 'changed_identifiers')) %}
 changed as (
-    -- the nodes written or removed since the mark, and the identifiers the identity step listed
-    select identifier_key from {{ nodes }} where written_at > {{ outflow_watermark('nodes', 'int_identity__marks') }}
-    union
-    select identifier_key from {{ outflow_identity_log('int_identity__nodes__removed') }}
-    union
-    select identifier_type || ':' || identifier_value from {{ listed }}
+    {{ outflow_identity_identifiers_changed() | indent(4) }}
 ),
 
 nodes as (
@@ -74,7 +77,8 @@ identifiers as (
         case when nodes.block_reason is null then map.cluster_size end as cluster_size,
         nodes.first_seen_at,
         nodes.last_seen_at,
-        nodes.occurrences
+        nodes.occurrences,
+        {{ outflow_identity_stamp('written_at') }} as written_at
     from nodes
     left join map
         using (identifier_key)
@@ -87,7 +91,7 @@ union all
 select
     cast(null as varchar), cast(null as varchar), changed.identifier_key, cast(null as varchar), false,
     cast(null as varchar), cast(null as bigint), cast(null as timestamp), cast(null as timestamp),
-    cast(null as bigint)
+    cast(null as bigint), {{ outflow_identity_stamp('written_at') }}
 from changed
 where changed.identifier_key not in (select identifier_key from nodes)
 {%- endif %}

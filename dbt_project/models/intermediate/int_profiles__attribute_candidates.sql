@@ -19,6 +19,7 @@
     "{{ outflow_watermark_set({
         'person_changed_at': ['int_identity__signature_persons', 'person_changed_at'],
         'web_received_at': ['stg_web__events', 'received_at'],
+        'identifiers': ['int_identity__identifiers', 'written_at'],
     }, profiles_marks()) }}",
     ])) }}
 {#- read only what changed: an incremental run with the record of what the last run read (else everything, and

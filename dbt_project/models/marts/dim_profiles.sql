@@ -1,17 +1,20 @@
 {#- The golden record: one row per person.
     Incremental (delete+insert on person_id; on Spark a table rebuilt whole): the per-person identifier aggregates
-    (identifier_count, first and last seen, crm_id, user_id) change for every person with a new sighting and are
-    recomputed from int_identity__identifiers for every person (no stamp there tells which persons' identifiers
-    changed), and compared with the stored ones in one join; the golden fields only for the persons the
-    candidates logged as touched since its mark (int_profiles__touched_persons). Only the persons touched, new,
-    gone, with other aggregates or another time zone for their stored country are assembled and compared in full
-    (the others' stored row is kept as it is).
+    (identifier_count, first and last seen, crm_id, user_id) change only with a person's identifiers, so they are
+    recomputed from int_identity__identifiers for the persons of the rows written since its mark (`written_at`) and
+    the persons an identifier left since (the log int_identity__identifiers_removed), and compared with the stored
+    ones; the golden fields only for the persons the candidates logged as touched since its mark
+    (int_profiles__touched_persons). Those persons and the stored ones whose country has another time zone now are
+    read; of them only the persons touched, new, gone, or with other aggregates or another time zone are assembled
+    and compared in full (the others' stored row is kept as it is). Every person is read when the identifiers were
+    rebuilt whole since its mark (no row as old as it), or without a mark or a log (profiles_identifiers_narrowed).
     A run writes the persons whose row differs from the stored one, and a tombstone (no identifier_count) for each
     stored person that no longer exists, which the post-hook deletes (macros/profiles_incremental.sql,
     docs/incremental.md) and logs in dim_profiles__removed for fct_events' `relationships` test. -#}
 {{ config(**profiles_person_config(
     ["{{ profiles_removed_log_post_hook('identifier_count is null') }}",
-     "{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}"],
+     "{{ profiles_reader_post_hook('identifier_count is null', prune=true) }}",
+     "{{ profiles_identifiers_mark() }}"],
     pre_hook=["{{ profiles_removed_log_pre_hook() }}"])) }}
 {%- set survivors = ref('int_profiles__survivors') %}
 {%- set types = {'employee_count': 'integer', 'birth_date': 'date'} %}
@@ -19,12 +22,50 @@
     'job_title', 'industry', 'employee_count', 'country', 'timezone', 'city', 'state', 'postal_code', 'gender',
     'birth_date', 'crm_id', 'user_id', 'identifier_count', 'is_known', 'first_seen_at', 'last_seen_at'] %}
 
-with identifiers as (
-    select * from {{ ref('int_identity__identifiers') }} where person_id is not null
+{%- set narrowed = profiles_identifiers_narrowed() %}
+{%- set all_identifiers = ref('int_identity__identifiers') %}
+
+with countries as (
+    select distinct iso2, timezone from {{ ref('country_codes') }}
 ),
 
-countries as (
-    select distinct iso2, timezone from {{ ref('country_codes') }}
+{%- if is_incremental() %}
+
+touched_persons as (
+    {%- if profiles_table_exists('touched_persons') %}
+    {{ profiles_touched_since_mark() }}
+    {%- else %}
+    -- no log yet (a table from before it): every person
+    select distinct person_id from {{ all_identifiers }} where person_id is not null
+    {%- endif %}
+),
+{%- endif %}
+
+{%- if narrowed %}
+{%- set mark = outflow_watermark('identifiers', profiles_marks()) %}
+
+read_persons as (
+    -- the persons whose row can differ from the stored one: touched, of an identifier written since the mark or
+    -- that an identifier left since, or whose stored country has another time zone now
+    select person_id from touched_persons
+    union
+    select person_id from {{ all_identifiers }} where written_at > {{ mark }} and person_id is not null
+    union
+    select person_id from {{ outflow_identity_identifiers_removed() }} where removed_at > {{ mark }}
+    union
+    select stored.person_id
+    from {{ this }} as stored
+    left join countries on countries.iso2 = stored.country
+    where stored.timezone is distinct from countries.timezone
+),
+{%- endif %}
+
+identifiers as (
+    select * from {{ all_identifiers }}
+    where person_id is not null
+    {%- if narrowed %}
+        and person_id in (select person_id from read_persons)
+    {%- endif %}
 ),
 
 per_person as (
@@ -42,15 +83,6 @@ per_person as (
 
 {%- if is_incremental() %}
 
-touched_persons as (
-    {%- if profiles_table_exists('touched_persons') %}
-    {{ profiles_touched_since_mark() }}
-    {%- else %}
-    -- no log yet (a table from before it): every person
-    select person_id from per_person
-    {%- endif %}
-),
-
 changed as (
     -- the persons whose row can differ from the stored one, with their aggregates: new, gone (no identifier
     -- left: no aggregates), touched since the mark, with aggregates other than the stored ones, or whose stored
@@ -60,7 +92,12 @@ changed as (
         per_person.crm_id, per_person.user_id, per_person.identifier_count, per_person.is_known,
         per_person.first_seen_at, per_person.last_seen_at
     from per_person
-    full outer join {{ this }} as stored on stored.person_id = per_person.person_id
+    {%- if narrowed %}
+    full outer join (select * from {{ this }} where person_id in (select person_id from read_persons)) as stored
+    {%- else %}
+    full outer join {{ this }} as stored
+    {%- endif %}
+        on stored.person_id = per_person.person_id
     left join countries on countries.iso2 = stored.country
     where per_person.person_id is null
         or stored.person_id is null

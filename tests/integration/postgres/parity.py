@@ -24,6 +24,7 @@ RUN_STAMPS = {
     "int_identity__signatures": ["written_at"],
     "int_identity__signature_occurrences": ["written_at"],
     "int_identity__nodes": ["written_at"],
+    "int_identity__identifiers": ["written_at"],
     "int_consent__events": ["written_at"],
     "int_consent__email_events": ["written_at"],
 }
