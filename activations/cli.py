@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from contextlib import AbstractContextManager, ExitStack
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -18,6 +17,7 @@ from activations.config import find_sync, load_sync, load_syncs, mask, syncs_dir
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console, err_console
 from outflow.errors import OutflowError
+from outflow.recorders import Recorder, recording
 
 if TYPE_CHECKING:
     from activations.engine import SyncResult
@@ -30,11 +30,10 @@ err = err_console
 
 DirOpt = Annotated[Path | None, typer.Option("--dir", help="directory of sync YAML files")]
 
-#: Each is entered as `outflow sync run` starts (not a dry run), and what it gives is called with each finished
-#: run's result (``SyncResult.as_dict()``); it is left, and so waited for, before the command ends. The app layer
-#: (outflow/cli.py) adds one that records the runs in the Dagster instance (orchestration/history.py): entered first,
-#: it gets ready while the syncs are loaded and run.
-RECORDERS: list[Callable[[], AbstractContextManager[Callable[[dict[str, Any]], Any]]]] = []
+#: Recorders (outflow/recorders.py) of `outflow sync run` (not a dry run), each handed every finished run's result
+#: (``SyncResult.as_dict()``). The app layer (outflow/cli.py) adds one that records the runs in the Dagster instance
+#: (orchestration/history.py): entered first, it gets ready while the syncs are loaded and run.
+RECORDERS: list[Recorder] = []
 
 
 def _friendly(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -134,15 +133,14 @@ def run(
     level = logging.INFO if verbose else logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    with ExitStack() as stack:
-        record = [] if dry_run else [stack.enter_context(start()) for start in RECORDERS]
+    with recording([] if dry_run else RECORDERS) as record:
         cfgs = _selected(names, all_, directory, "run")
         _run(cfgs, warehouse, dry_run, force, full_resync, yes, verify, record)
 
 
 def _run(
     cfgs: list[Any], warehouse: Any, dry_run: bool, force: bool, full_resync: bool, yes: bool, verify: bool,
-    record: list[Callable[[dict[str, Any]], Any]],
+    record: Callable[[dict[str, Any]], None],
 ) -> None:  # fmt: skip
     from activations.engine import SyncFailed, SyncResult, check_connection, run_sync, run_syncs, unique_syncs
     from activations.progress import sync_progress
@@ -220,10 +218,9 @@ def _confirm_full_resync(cfg: Any, warehouse: Any, force: bool, yes: bool) -> No
         raise OutflowError("full resync cancelled: nothing was sent")
 
 
-def _report(res: SyncResult, record: list[Callable[[dict[str, Any]], Any]]) -> None:
+def _report(res: SyncResult, record: Callable[[dict[str, Any]], None]) -> None:
     _print_result(res)
-    for hook in record:
-        hook(res.as_dict())
+    record(res.as_dict())
     colour = "yellow" if res.status in ("partial", "dry_run") else "green"
     console.print(f"[{colour}]sync {res.sync_name}: {escape(res.outcome)}[/{colour}]", highlight=False, soft_wrap=True)
     if res.unknown:

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
@@ -18,6 +17,7 @@ from data_quality.config import Severity, load_config
 from data_quality.errors import QualityError
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console
+from outflow.recorders import Recorder, recording
 from outflow.warehouse import Warehouse, WarehouseError
 
 _STATUS_STYLE = {"passed": "green", "failed": "bold red", "skipped": "dim", "error": "bold yellow"}
@@ -40,9 +40,10 @@ def _connect(warehouse: Path | str | None) -> Warehouse:
         raise QualityError(str(exc)) from None
 
 
-#: Called with each finished quality run (`outflow check`); the app layer (outflow/cli.py) adds one that records
-#: its results as asset check evaluations in the Dagster instance (orchestration/history.py).
-RESULT_HOOKS: list[Callable[[Any], Any]] = []
+#: Recorders (outflow/recorders.py) of `outflow check`, each handed the finished quality run; the app layer
+#: (outflow/cli.py) adds one that records its results as asset check evaluations in the Dagster instance
+#: (orchestration/history.py): entered as the checks start, it gets ready while they run.
+RECORDERS: list[Recorder] = []
 
 
 def check(
@@ -95,27 +96,27 @@ def _check(
     if as_of:
         now = runner._parse_as_of(as_of)
     con = _connect(warehouse)
-    try:
-        if not runner.resolve_assets(con, asset):  # nothing loaded or built: nothing to check is not "OK"
-            from outflow.warehouse import MISSING_HINT
+    with recording([] if plan_only or rebaseline else RECORDERS) as record:  # the history gets ready meanwhile
+        try:
+            if not runner.resolve_assets(con, asset):  # nothing loaded or built: nothing to check is not "OK"
+                from outflow.warehouse import MISSING_HINT
 
-            raise QualityError(f"the warehouse has no table to check: {MISSING_HINT}")
-        if rebaseline:
-            for a in runner.resolve_assets(con, asset or "activation"):
-                if a.startswith("raw.") or a == "dim_profiles":
-                    continue
-                console.print(f"{a}: baseline set to {store.rebaseline(con, a)} rows")
-            return
-        if plan_only:
-            _print_plan(con, asset, cfg, runner.resolve_now(now, con))
-            return
-        with console.status("running data quality checks (Great Expectations)…"):
-            run = runner.run_checks(con, asset, config=cfg, now=now)
-    finally:
-        con.close()
-    _print_run(run, show_passed)
-    for hook in RESULT_HOOKS:
-        hook(run)
+                raise QualityError(f"the warehouse has no table to check: {MISSING_HINT}")
+            if rebaseline:
+                for a in runner.resolve_assets(con, asset or "activation"):
+                    if a.startswith("raw.") or a == "dim_profiles":
+                        continue
+                    console.print(f"{a}: baseline set to {store.rebaseline(con, a)} rows")
+                return
+            if plan_only:
+                _print_plan(con, asset, cfg, runner.resolve_now(now, con))
+                return
+            with console.status("running data quality checks (Great Expectations)…"):
+                run = runner.run_checks(con, asset, config=cfg, now=now)
+        finally:
+            con.close()
+        _print_run(run, show_passed)
+        record(run)
     failing = bool(run.blocking_failures) or (fail_on_warn and bool(run.warnings))
     if failing:
         raise typer.Exit(1)

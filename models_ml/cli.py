@@ -16,6 +16,7 @@ from models_ml.errors import ModelError
 from models_ml.registry import DEFAULT_MARGIN, ModelRegistry
 from outflow.cli_options import WarehouseOpt
 from outflow.console import console
+from outflow.recorders import Recorder, recording
 
 if TYPE_CHECKING:
     from outflow.warehouse import Warehouse
@@ -166,15 +167,22 @@ def verdict_line(report: dict[str, Any]) -> str:
     return f"{best} wins: AUC {best_auc:.3f} against {model_auc:.3f} for the model"
 
 
-#: Called with (asset key paths, metadata) after `outflow score` materializes the model or the scores; the app
-#: layer (outflow/cli.py) adds one that records them in the Dagster instance (orchestration/history.py).
-RESULT_HOOKS: list[Callable[[list[list[str]], dict[str, Any]], Any]] = []
+#: Recorders (outflow/recorders.py) of `outflow score train|run|all`, each handed (asset key paths, metadata) when
+#: the command has materialized the model or the scores; the app layer (outflow/cli.py) adds one that records them
+#: in the Dagster instance (orchestration/history.py): entered as the command starts, it gets ready meanwhile.
+RECORDERS: list[Recorder] = []
+#: The same for `outflow model train|run`: each hands over the config's asset (`ModelConfig.asset`).
+MODEL_RECORDERS: list[Recorder] = []
 MODEL_ASSET, SCORES_ASSET = ["ml", "lead_score_model"], ["ml", "ml_lead_scores"]  # the Dagster asset keys
 
 
-def _materialized(keys: list[list[str]], metadata: dict[str, Any]) -> None:
-    for hook in RESULT_HOOKS:
-        hook(keys, {k: v for k, v in metadata.items() if isinstance(v, (int, float, str))})
+@contextmanager
+def _recording(recorders: list[Recorder] = RECORDERS) -> Iterator[Callable[[list[list[str]], dict[str, Any]], None]]:
+    """What the command materialized, handed to the recorders: its scalar metadata only."""
+    with recording(recorders) as record:
+        yield lambda keys, metadata: record(
+            keys, {k: v for k, v in metadata.items() if isinstance(v, int | float | str)}
+        )
 
 
 @app.command("train")
@@ -189,7 +197,7 @@ def train_cmd(
     """Train a model on past cutoffs, evaluate it on the holdout, register it, promote it if better."""
     from models_ml.pipeline import train_model
 
-    with _user_errors():
+    with _user_errors(), _recording() as materialized:
         reg = ModelRegistry(registry)
         with _connect(warehouse) as con:
             at = _as_of(con, as_of)
@@ -200,7 +208,7 @@ def train_cmd(
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
         console.print(f"model {result['model_version']}: {verdict} — {result['promotion_reason']}")
         console.print(f"current model: {result['current_version']}")
-        _materialized([MODEL_ASSET], {k: result[k] for k in ("model_version", "promoted", "current_version")})
+        materialized([MODEL_ASSET], {k: result[k] for k in ("model_version", "promoted", "current_version")})
 
 
 @app.command("run")
@@ -213,7 +221,7 @@ def run_cmd(
     """Score everyone with the current model into main.ml_lead_scores."""
     from models_ml.pipeline import score_people
 
-    with _user_errors():
+    with _user_errors(), _recording() as materialized:
         with _connect(warehouse) as con:
             at = _as_of(con, as_of)
             with console.status("scoring…"):
@@ -223,7 +231,7 @@ def run_cmd(
             f"(mean score {_fmt(result['mean_score'])}, drift PSI vs previous run {_fmt(result['psi'])}) "
             "→ main.ml_lead_scores"
         )
-        _materialized([SCORES_ASSET], {k: result[k] for k in ("rows", "model_version", "mean_score", "psi")})
+        materialized([SCORES_ASSET], {k: result[k] for k in ("rows", "model_version", "mean_score", "psi")})
         top = result["scores"].sort("score", descending=True).head(5)
         table = Table(title="top 5")
         for col in ("person_id", "score", "decile", "reasons"):
@@ -261,7 +269,7 @@ def all_cmd(
     """Train (through the promotion gate) and score; compare with the rule-based score on ground truth."""
     from models_ml.pipeline import train_and_score
 
-    with _user_errors():
+    with _user_errors(), _recording() as materialized:
         with _connect(warehouse) as con:
             at = _as_of(con, as_of)
             with console.status("training and scoring…"):
@@ -276,7 +284,7 @@ def all_cmd(
         console.print(table)
         verdict = "promoted" if r["promoted"] else "not promoted"
         console.print(f"model {r['model_version']} {verdict}; {r['rows_scored']} people scored")
-        _materialized([MODEL_ASSET, SCORES_ASSET], r)
+        materialized([MODEL_ASSET, SCORES_ASSET], r)
 
 
 model_app = typer.Typer(
@@ -313,7 +321,7 @@ def model_train_cmd(
     from models_ml.config import find_config
     from models_ml.configured import registry_for, train_config
 
-    with _user_errors():
+    with _user_errors(), _recording(MODEL_RECORDERS) as materialized:
         cfg = find_config(name)
         with _connect(warehouse) as con, console.status(f"training {cfg.name}…"):
             result = train_config(con, cfg, as_of=as_of, registry=registry_for(cfg, registry), margin=margin)
@@ -329,6 +337,7 @@ def model_train_cmd(
             )
         verdict = "[green]promoted[/green]" if result["promoted"] else "[yellow]not promoted[/yellow]"
         console.print(f"model {result['model_version']}: {verdict} — {result['promotion_reason']}")
+        materialized([cfg.asset], {k: result[k] for k in ("model_version", "promoted", "promotion_reason")})
 
 
 @model_app.command("run")
@@ -343,7 +352,7 @@ def model_run_cmd(
     from models_ml.config import find_config
     from models_ml.configured import registry_for, run_config
 
-    with _user_errors():
+    with _user_errors(), _recording(MODEL_RECORDERS) as materialized:
         cfg = find_config(name)
         with _connect(warehouse) as con, console.status(f"scoring {cfg.name}…"):
             result = run_config(con, cfg, as_of=as_of, registry=registry_for(cfg, registry), version=version)
@@ -351,6 +360,12 @@ def model_run_cmd(
             f"scored {result['rows']} rows with model {result['model_version']} "
             f"(mean score {_fmt(result['mean_score'])}) → {result['table']}"
         )
+        scored = {
+            "rows_scored": result["rows"],
+            "model_version": result["model_version"],
+            "scores_table": result["table"],
+        }
+        materialized([cfg.asset], scored)
 
 
 @model_app.command("report")

@@ -85,6 +85,11 @@ class ModelConfig(BaseModel):
     def scores(self) -> str:
         return self.scores_table or f"main.ml_{self.name}_scores"
 
+    @property
+    def asset(self) -> list[str]:
+        """Its Dagster asset key: the model trained, promoted and scored (orchestration/defs/ml.py)."""
+        return ["ml", f"{self.name}_model"]
+
     def where(self, key: str) -> str:
         """'<file>: <key>' for error messages."""
         return f"{self.path or self.name}: {key}"

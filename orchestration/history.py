@@ -12,10 +12,10 @@ The instance is the one `outflow ui` (and `make ui`) uses: ``DAGSTER_HOME``, els
 nothing is recorded. A failure to record is one warning, never a failed command.
 
 Importing dagster and its SQLite storage costs about a CPU second, and writing an event about a hundredth more,
-each a few SQLite commits that wait for the disk. So `outflow build`, `outflow sync run` and `outflow demo` write
-through a ``Writer``: a child process (``python -m orchestration.history``) started as the command starts, which
-does those imports on the other core while the command works, is handed each result as plain data when it is
-known, writes its events at once, and is waited for before the command exits.
+each a few SQLite commits that wait for the disk. So every command writes through a ``Writer``: a child process
+(``python -m orchestration.history``) started as the command starts, which does those imports on the other core
+while the command works, is handed each result as plain data when it is known, writes its events at once, and is
+waited for before the command exits.
 """
 
 from __future__ import annotations
@@ -73,23 +73,6 @@ def _instance() -> Any | None:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def _report(events: Iterable[Any]) -> int:
-    """Write the events to the instance; the number written (0 when recording is off or fails)."""
-    try:
-        instance = _instance()
-        if instance is None:
-            return 0
-        n = 0
-        with instance:
-            for event in events:
-                instance.report_runless_asset_event(event)
-                n += 1
-        return n
-    except Exception as exc:  # the command succeeded: its history is a bonus, never a failure
-        log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), exc)
-        return 0
-
-
 def _dbt_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[Any]:
     """Materializations for the dbt models, seeds and snapshots that built, and a check evaluation for every
     dbt test (on the model it tests, named as dagster-dbt names it: the test's name)."""
@@ -132,12 +115,6 @@ def _sync_events(dg: Any, result: Mapping[str, Any], command: str) -> list[Any]:
     return [dg.AssetMaterialization(asset_key=key, metadata=meta, tags=TAG)]
 
 
-def record_assets(keys: list[list[str]], metadata: Mapping[str, Any], command: str) -> int:
-    """A materialization of each asset (its key path, e.g. ``["ml", "ml_lead_scores"]``) with ``metadata``."""
-    dg = _dagster()
-    return 0 if dg is None else _report(_asset_events(dg, keys, metadata, command))
-
-
 def _asset_events(dg: Any, keys: list[list[str]], metadata: Mapping[str, Any], command: str) -> list[Any]:
     meta = {**metadata, "by": command}
     return [dg.AssetMaterialization(asset_key=dg.AssetKey(k), metadata=meta, tags=TAG) for k in keys]
@@ -155,36 +132,46 @@ def _demo_events(dg: Any, scoring: Mapping[str, Any], syncs: list[Mapping[str, A
     return events
 
 
-def record_quality(run: Any, command: str = "outflow check") -> int:
+def _check_results(run: Any) -> list[dict[str, Any]]:
+    """A quality run's results that applied (skipped checks are left out), as plain data."""
+    keep = ("asset", "name", "status", "failed_count")
+    return [
+        {**{k: getattr(r, k) for k in keep}, "severity": r.severity.value} for r in run.results if r.status != "skipped"
+    ]
+
+
+def _check_events(dg: Any, results: list[dict[str, Any]], command: str) -> list[Any]:
     """Each quality check result of `outflow check` as the asset check the Dagster definitions declare (the
-    rule's name, on the asset it checks); checks that did not apply are left out."""
-    dg = _dagster()
-    if dg is None:
-        return 0
+    rule's name, on the asset it checks)."""
     from orchestration.defs.quality import asset_key
 
     events = []
-    for r in run.results:
-        if r.status == "skipped":
-            continue
-        failed = r.status in ("failed", "error")
-        meta: dict[str, Any] = {"status": r.status, "severity": r.severity.value, "by": command}
-        if r.failed_count is not None:
-            meta["failed_count"] = r.failed_count
+    for r in results:
+        meta: dict[str, Any] = {"status": r["status"], "severity": r["severity"], "by": command}
+        if r["failed_count"] is not None:
+            meta["failed_count"] = r["failed_count"]
+        blocking = r["severity"] == "blocking"
         events.append(
             dg.AssetCheckEvaluation(
-                asset_key=asset_key(r.asset),
-                check_name=r.name,
-                passed=not failed,
-                severity=dg.AssetCheckSeverity.ERROR if r.severity.value == "blocking" else dg.AssetCheckSeverity.WARN,
+                asset_key=asset_key(r["asset"]),
+                check_name=r["name"],
+                passed=r["status"] not in ("failed", "error"),
+                severity=dg.AssetCheckSeverity.ERROR if blocking else dg.AssetCheckSeverity.WARN,
                 metadata=meta,
             )
         )
-    return _report(events)
+    return events
 
 
-#: How the child process builds each kind of message's events: ``Writer.dbt``, ``Writer.sync``, ``Writer.demo``.
-_EVENTS = {"dbt": _dbt_events, "sync": _sync_events, "demo": _demo_events}
+#: How the child process builds each kind of message's events: ``Writer.dbt``, ``.sync``, ``.demo``, ``.checks``,
+#: ``.assets``.
+_EVENTS = {
+    "dbt": _dbt_events,
+    "sync": _sync_events,
+    "demo": _demo_events,
+    "checks": _check_events,
+    "assets": _asset_events,
+}
 
 
 def _sync_data(result: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,11 +202,11 @@ class Writer:
         log.warning("could not record this run in the Dagster instance %s: %s", dagster_home(), why)
         self._proc = None
 
-    def _send(self, kind: str, data: object) -> None:
+    def _send(self, kind: str, *args: object) -> None:
         if self._proc is None or self._proc.stdin is None:
             return
         try:
-            self._proc.stdin.write(json.dumps({"kind": kind, "data": data}, default=str) + "\n")
+            self._proc.stdin.write(json.dumps({"kind": kind, "args": args}, default=str) + "\n")
             self._proc.stdin.flush()
             self._sent += 1
         except OSError as exc:  # the writer is gone
@@ -240,7 +227,15 @@ class Writer:
         scores, and each sync."""
         scoring = {k: v for k, v in report.scoring.items() if isinstance(v, (int, float, str)) and v is not None}
         syncs = [_sync_data({**r, "sync_name": r["sync"]}) for r in report.syncs]
-        self._send("demo", {"scoring": scoring, "syncs": syncs})
+        self._send("demo", scoring, syncs)
+
+    def checks(self, run: Any) -> None:
+        """A quality run of `outflow check` (``data_quality``'s ``QualityRun``)."""
+        self._send("checks", _check_results(run))
+
+    def assets(self, keys: list[list[str]], metadata: Mapping[str, Any]) -> None:
+        """A materialization of each asset (its key path, e.g. ``["ml", "ml_lead_scores"]``) with ``metadata``."""
+        self._send("assets", keys, metadata)
 
     def close(self) -> None:
         """Wait until every event handed over is written (or the writer has given up, with a warning)."""
@@ -285,9 +280,7 @@ def _serve(command: str, lines: Iterable[str]) -> int:
             if instance is None:
                 instance = _instance()
             message = json.loads(line)
-            kind, data = message["kind"], message["data"]
-            args = (data["scoring"], data["syncs"]) if kind == "demo" else (data,)
-            for event in _EVENTS[kind](dg, *args, command):
+            for event in _EVENTS[message["kind"]](dg, *message["args"], command):
                 instance.report_runless_asset_event(event)
                 n += 1
     except Exception as exc:  # the command succeeded: its history is a bonus, never a failure

@@ -248,14 +248,33 @@ def run_dbt(
     if not run.success:
         failed = run.failures()
         if failed:
-            detail = "; ".join(f"{f['name']}: {(f['message'] or f['status']).splitlines()[0]}" for f in failed[:3])
-        else:
+            detail = "; ".join(f"{f['name']}: {_failure_line(f['message'] or f['status'])}" for f in failed[:3])
+        else:  # no node failed: dbt's own error (an inline query's, a compilation's), all of it
             detail = str(outcome.exception or "see the dbt log above")
+            detail = _out_of_memory(detail) or detail
+        if any(_out_of_memory(m or "") for m in [str(outcome.exception or ""), *(f["message"] for f in failed)]):
+            from outflow.warehouse.duckdb import memory_hint
+
+            detail += f"; {memory_hint()}"
         detail = " ".join(detail.split())  # one line
         if secret := os.environ.get(PG_ENV["password"]):
             detail = detail.replace(secret, "***")
         raise OutflowError(f"dbt {' '.join(args)} failed: {detail}")
     return run
+
+
+def _out_of_memory(message: str) -> str | None:
+    """DuckDB's out-of-memory line in a node's failure (dbt's first line only says "Runtime Error in model ...")."""
+    if os.environ.get("OUTFLOW_TARGET") != "duckdb":
+        return None
+    from outflow.warehouse.duckdb import out_of_memory
+
+    return out_of_memory(message)
+
+
+def _failure_line(message: str) -> str:
+    """The line that says why a node failed: DuckDB's out-of-memory line, else the message's first line."""
+    return _out_of_memory(message) or message.splitlines()[0]
 
 
 def _attached(node: Any) -> str | None:

@@ -18,6 +18,7 @@ from outflow import __version__, settings
 from outflow.console import FORMATS, console, hoist_output_option, line_buffered
 from outflow.errors import OutflowError
 from outflow.lazy_cli import Lazy, factory, lazy_group
+from outflow.recorders import Recorder
 from outflow.report.cli import audience_app, person_app
 from outflow.report.cli import site as report_site
 from outflow.warehouse import creating
@@ -45,28 +46,25 @@ _quiet_help_types()
 
 
 # Each command's results are recorded in the Dagster instance the UI reads (one history; orchestration/history.py).
-# The libraries expose RESULT_HOOKS (RECORDERS for syncs); the recorders are added when a command's module is first
-# loaded.
-@contextmanager
-def _sync_history() -> Iterator[Callable[[dict], None]]:
-    """The history of `outflow sync run`, written by a process started as the command starts (ready when the runs
-    end)."""
-    from orchestration.history import writer
+# The libraries expose RECORDERS (outflow/recorders.py); ours are added when a command's module is first loaded.
+def _history(command: str, kind: str) -> Recorder:
+    """A recorder handing each result to the ``Writer`` method ``kind`` of a history written by a process started
+    as ``command`` starts (ready when its results are)."""
 
-    with writer("outflow sync run") as history:
-        yield history.sync
+    @contextmanager
+    def start() -> Iterator[Callable[..., None]]:
+        from orchestration.history import writer
 
+        with writer(command) as history:
+            yield getattr(history, kind)
 
-def _record_scores(keys: list[list[str]], metadata: dict) -> None:
-    from orchestration.history import record_assets
-
-    record_assets(keys, metadata, "outflow score")
+    return start
 
 
-def _record_checks(run) -> None:  # noqa: ANN001 - a data_quality QualityRun
-    from orchestration.history import record_quality
-
-    record_quality(run)
+_SYNC_HISTORY = _history("outflow sync run", "sync")
+_CHECK_HISTORY = _history("outflow check", "checks")
+_SCORE_HISTORY = _history("outflow score", "assets")
+_MODEL_HISTORY = _history("outflow model", "assets")
 
 
 def _hooked(hooks: list, hook: object) -> None:
@@ -81,7 +79,7 @@ def _sync_app() -> typer.Typer:
     from activations.privacy_cli import reconcile_cmd
     from activations.rows_cli import log_cmd, rejected_cmd
 
-    _hooked(RECORDERS, _sync_history)
+    _hooked(RECORDERS, _SYNC_HISTORY)
     have = {c.name for c in sync_app.registered_commands}
     for name, cmd in (("reconcile", reconcile_cmd), ("rejected", rejected_cmd), ("log", log_cmd)):
         if name not in have:
@@ -91,25 +89,25 @@ def _sync_app() -> typer.Typer:
 
 @factory
 def _check() -> object:
-    from data_quality.cli import RESULT_HOOKS, check
+    from data_quality.cli import RECORDERS, check
 
-    _hooked(RESULT_HOOKS, _record_checks)
+    _hooked(RECORDERS, _CHECK_HISTORY)
     return check
 
 
 @factory
 def _score_app() -> typer.Typer:
-    from models_ml.cli import RESULT_HOOKS, app
+    from models_ml.cli import RECORDERS, app
 
-    _hooked(RESULT_HOOKS, _record_scores)
+    _hooked(RECORDERS, _SCORE_HISTORY)
     return app
 
 
 @factory
 def _model_app() -> typer.Typer:
-    from models_ml.cli import RESULT_HOOKS, model_app
+    from models_ml.cli import MODEL_RECORDERS, model_app
 
-    _hooked(RESULT_HOOKS, _record_scores)
+    _hooked(MODEL_RECORDERS, _MODEL_HISTORY)
     return model_app
 
 

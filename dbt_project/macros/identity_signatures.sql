@@ -57,3 +57,122 @@ coalesce({{ left }}.{{ c }}, '') = coalesce({{ right }}.{{ c }}, '')
 {% macro outflow_identity_key(identifier_type, identifier_value) -%}
     {{ identifier_type }} || ':' || {{ identifier_value }}
 {%- endmacro %}
+
+{#- int_identity__signatures' record fingerprints (docs/incremental.md, "The identity signatures' CRM, order and
+    consent records on a daily build"): a plain table beside the model, <this>__fingerprints (source, record_key,
+    fingerprint, identifier_type, identifier_value), one row per CRM contact, order and consent event as the model
+    last read it. The fingerprint (profiles_fingerprint) is of the record's source, key and the raw columns its
+    signature is staged from, read from the raw tables without staging them (the lookups staging joins give a raw
+    value the same result every run; a change of them needs --full-refresh, as for the golden record's
+    fingerprints). The identifier ties a record to the others its signature depends on: a CRM contact's email as
+    stg_shop__order_countries matches it (an order's phone is read in the country of its buyer's CRM contacts), a
+    consent event's staged identifier (its signature groups every event of it).
+
+    A daily run's pre-hook writes the records whose fingerprint is found on one side only, this run's or the kept
+    ones (new, changed in place, or gone), as <this>__fingerprints_changed (the kept side's fingerprint and
+    identifier beside this run's; a consent event new or changed is restaged for its identifier); the query
+    restages those, and the post-hook replaces their kept rows with this run's. A build from scratch (or a run
+    without kept fingerprints) writes every record's fingerprint as the kept ones and no record changed. -#}
+{% macro outflow_identity_fingerprints(suffix='') -%}
+    {{ this.schema }}.{{ this.identifier }}__fingerprints{{ suffix }}
+{%- endmacro %}
+
+{#- Whether this run restages only the records whose fingerprint changed: an incremental run with the fingerprints
+    of the last one (else every record is restaged and compared with its stored signature). -#}
+{% macro outflow_identity_signatures_narrowed() -%}
+    {%- if not execute or not is_incremental() -%}
+    {{ return(false) }}
+    {%- endif -%}
+    {{ return(adapter.get_relation(database=this.database, schema=this.schema,
+        identifier=this.identifier ~ '__fingerprints') is not none) }}
+{%- endmacro %}
+
+{#- The fingerprints of every CRM contact, order and consent event now; a consent event's staged identifier only
+    with `staged_consent` (every event read through the view). -#}
+{% macro outflow_identity_record_fingerprints(staged_consent) -%}
+    {%- set columns = {
+        'crm': ['contact_id', 'email', 'phone', 'country', 'updated_at'],
+        'order': ['order_id', 'email', 'phone', 'user_id', 'ordered_at'],
+        'consent': ['event_id', 'identifier_type', 'identifier', 'occurred_at'],
+    } -%}
+    {%- set fingerprint = {} -%}
+    {%- for source, alias in [('crm', 'crm'), ('order', 'orders'), ('consent', 'consent')] -%}
+    {%- set values = ["'" ~ source ~ "'"] -%}
+    {%- for c in columns[source] %}{% do values.append(alias ~ '.' ~ c) %}{% endfor -%}
+    {%- do fingerprint.update({source: profiles_fingerprint(values)}) -%}
+    {%- endfor -%}
+select
+    'crm' as source, crm.contact_id as record_key, {{ fingerprint.crm }} as fingerprint,
+    'email' as identifier_type, {{ normalize_email('crm.email') }} as identifier_value
+from {{ source('raw', 'crm_contacts') }} as crm
+union all
+select 'order', orders.order_id, {{ fingerprint.order }}, cast(null as varchar), cast(null as varchar)
+from {{ source('raw', 'orders') }} as orders
+union all
+select
+    'consent', consent.event_id, {{ fingerprint.consent }},
+    {%- if staged_consent %}
+    staged.identifier_type, staged.identifier_value
+    {%- else %}
+    cast(null as varchar), cast(null as varchar)
+    {%- endif %}
+from {{ source('raw', 'consent_events') }} as consent
+{%- if staged_consent %}
+left join {{ ref('stg_consent__events') }} as staged on staged.event_id = consent.event_id
+{%- endif %}
+{%- endmacro %}
+
+{#- int_identity__signatures' pre-hook: the records changed since the last run (a daily run); else every record's
+    fingerprint, written in place of the kept ones, and no record changed -#}
+{% macro outflow_identity_fingerprints_prepare() -%}
+    {%- set changed = outflow_identity_fingerprints('_changed') -%}
+    drop table if exists {{ changed }};
+    {%- if outflow_identity_signatures_narrowed() %}
+    create table {{ changed }} as
+    with records_changed as (
+        select
+            coalesce(records_now.source, kept.source) as source,
+            coalesce(records_now.record_key, kept.record_key) as record_key,
+            records_now.fingerprint, kept.fingerprint as kept_fingerprint,
+            records_now.identifier_type, records_now.identifier_value,
+            kept.identifier_type as kept_identifier_type, kept.identifier_value as kept_identifier_value
+        from ({{ outflow_identity_record_fingerprints(false) }}) as records_now
+        full outer join {{ outflow_identity_fingerprints() }} as kept on kept.fingerprint = records_now.fingerprint
+        where records_now.fingerprint is null or kept.fingerprint is null
+    )
+    select
+        changed.source, changed.record_key, changed.fingerprint, changed.kept_fingerprint,
+        case when changed.source = 'consent' then staged.identifier_type else changed.identifier_type end
+            as identifier_type,
+        case when changed.source = 'consent' then staged.identifier_value else changed.identifier_value end
+            as identifier_value,
+        changed.kept_identifier_type, changed.kept_identifier_value
+    from records_changed as changed
+    -- a consent event new or changed: its staged identifier
+    left join ({{ stg_consent_events_select(
+        "select record_key from records_changed where source = 'consent' and fingerprint is not null"
+    ) }}) as staged
+        on changed.source = 'consent' and changed.fingerprint is not null and staged.event_id = changed.record_key
+    {%- else %}
+    drop table if exists {{ outflow_identity_fingerprints() }};
+    create table {{ outflow_identity_fingerprints() }} as
+    {{ outflow_identity_record_fingerprints(true) }};
+    create table {{ changed }} as
+    select
+        source, record_key, fingerprint, fingerprint as kept_fingerprint, identifier_type, identifier_value,
+        identifier_type as kept_identifier_type, identifier_value as kept_identifier_value
+    from {{ outflow_identity_fingerprints() }}
+    where 1 = 0
+    {%- endif %}
+{%- endmacro %}
+
+{#- int_identity__signatures' post-hook: the kept rows of the records changed replaced with this run's -#}
+{% macro outflow_identity_fingerprints_keep() -%}
+    {%- set changed = outflow_identity_fingerprints('_changed') -%}
+    delete from {{ outflow_identity_fingerprints() }}
+    where fingerprint in (select kept_fingerprint from {{ changed }} where kept_fingerprint is not null);
+    insert into {{ outflow_identity_fingerprints() }} (source, record_key, fingerprint, identifier_type, identifier_value)
+    select source, record_key, fingerprint, identifier_type, identifier_value from {{ changed }}
+    where fingerprint is not null;
+    drop table {{ changed }}
+{%- endmacro %}

@@ -37,14 +37,14 @@
     end)
 {%- endmacro %}
 
-{#- Decayed engagement points per person with a scored event, at `as_of` (engagement_points, scored_events) and at
+{#- Decayed engagement points per person with a scored event, at `as_of` (now_points, now_events) and at
     `backtest_as_of` (backtest_points, backtest_events), each from the events strictly before it within
     engagement_lookback_days: one scan of the events of both windows, one match of the rules, one aggregate with
     each window's figures filtered in it (int_lead_scores__engagement_points, read by the engagement score and the
     backtest). -#}
 {% macro lead_engagement_points(as_of, backtest_as_of) -%}
 {%- set lookback = -1 * var('engagement_lookback_days', 365) -%}
-{%- set windows = {'': as_of, 'backtest_': backtest_as_of} -%}
+{%- set windows = {'now_': as_of, 'backtest_': backtest_as_of} -%}
 with events as (
     select person_id, source, event_type, page_path, occurred_at
     from {{ ref('fct_events') }}
@@ -92,8 +92,8 @@ select
     {%- for prefix, at in windows.items() %}
     {%- set within = 'events.occurred_at < ' ~ at ~ ' and events.occurred_at >= ' ~ dbt.dateadd('day', lookback, at) %},
     sum(kind_points.points * {{ lead_decay('cast(' ~ dbt.datediff('events.occurred_at', at, 'second') ~ ' as ' ~ outflow_double() ~ ') / 86400.0') }})
-        filter (where {{ within }}) as {{ prefix }}{{ 'points' if prefix else 'engagement_points' }},
-    count(*) filter (where {{ within }}) as {{ prefix }}{{ 'events' if prefix else 'scored_events' }}
+        filter (where {{ within }}) as {{ prefix }}points,
+    count(*) filter (where {{ within }}) as {{ prefix }}events
     {%- endfor %}
 from events
 inner join kind_points
@@ -104,15 +104,13 @@ group by events.person_id
 {%- endmacro %}
 
 {#- Engagement per person (every person of dim_profiles) from the points of int_lead_scores__engagement_points
-    (`prefix`: '' for now, 'backtest_' for the backtest): a person without a scored event in the window has none. -#}
-{% macro lead_engagement_scores(prefix='') -%}
-{%- set points = prefix ~ ('points' if prefix else 'engagement_points') -%}
-{%- set events = prefix ~ ('events' if prefix else 'scored_events') -%}
+    (`prefix`: 'now_' for now, 'backtest_' for the backtest): a person without a scored event in the window has none. -#}
+{% macro lead_engagement_scores(prefix) -%}
 select
     profiles.person_id,
-    cast(coalesce(points.{{ points }}, 0) as {{ outflow_double() }}) as engagement_points,
-    cast(coalesce(points.{{ events }}, 0) as integer) as scored_events,
-    cast({{ lead_engagement_score('coalesce(points.' ~ points ~ ', 0)') }} as {{ outflow_double() }}) as engagement_score
+    cast(coalesce(points.{{ prefix }}points, 0) as {{ outflow_double() }}) as engagement_points,
+    cast(coalesce(points.{{ prefix }}events, 0) as integer) as scored_events,
+    cast({{ lead_engagement_score('coalesce(points.' ~ prefix ~ 'points, 0)') }} as {{ outflow_double() }}) as engagement_score
 from {{ ref('dim_profiles') }} as profiles
 left join {{ ref('int_lead_scores__engagement_points') }} as points using (person_id)
 {%- endmacro %}

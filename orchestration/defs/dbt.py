@@ -48,19 +48,23 @@ class OutflowDbtTranslator(DagsterDbtTranslator):
         return [owner if "@" in owner or owner.startswith("team:") else f"team:{owner}"]
 
 
+def manifest_is_stale(manifest: Path, project_dir: Path) -> bool:
+    """Whether the parsed manifest is missing or older than the project: a file of the models, macros, seeds,
+    snapshots or tests, or ``dbt_project.yml``, written after it, or a file added, removed or renamed since (the
+    folder that held it then has a newer time: a model deleted changes no file that is left)."""
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    folders = [project_dir / d for d in ("models", "macros", "seeds", "snapshots", "tests")]
+    paths = [project_dir / "dbt_project.yml", *folders, *(p for d in folders for p in d.rglob("*"))]
+    return any(p.stat().st_mtime > built for p in paths if p.exists())
+
+
 def ensure_manifest() -> None:
-    """Parse the project when the manifest is missing (a fresh clone) or older than any project file, so
-    the asset graph always matches the models on disk."""
-    manifest = DBT_PROJECT.manifest_path
-    if manifest.exists():
-        built = manifest.stat().st_mtime
-        sources = [
-            p for d in ("models", "macros", "seeds", "snapshots") for p in (settings.DBT_PROJECT_DIR / d).rglob("*")
-        ]
-        sources.append(settings.DBT_PROJECT_DIR / "dbt_project.yml")
-        if all(p.stat().st_mtime <= built for p in sources if p.is_file()):
-            return
-    run_dbt(["parse"])
+    """Parse the project when the manifest is stale (`manifest_is_stale`; missing on a fresh clone), so the asset
+    graph always matches the models on disk."""
+    if manifest_is_stale(DBT_PROJECT.manifest_path, settings.DBT_PROJECT_DIR):
+        run_dbt(["parse"])
 
 
 class DbtBuildConfig(dg.Config):

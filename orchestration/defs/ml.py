@@ -44,7 +44,7 @@ def _registry(warehouse: WarehouseResource) -> ModelRegistry:
 
 
 def config_key(cfg: ModelConfig) -> dg.AssetKey:
-    return dg.AssetKey(["ml", f"{cfg.name}_model"])
+    return dg.AssetKey(cfg.asset)
 
 
 def _config_deps(cfg: ModelConfig) -> list[dg.AssetKey]:

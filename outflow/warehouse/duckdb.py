@@ -20,6 +20,35 @@ class DuckDBQueryError(QueryError, duckdb.Error):
     """A refused statement; still a ``duckdb.Error`` for code written against the driver."""
 
 
+class DuckDBOutOfMemory(WarehouseError, DuckDBQueryError):
+    """A statement that needed more memory than OUTFLOW_DUCKDB_MEMORY_LIMIT allows: the user's setting to raise."""
+
+
+#: How DuckDB ends every out-of-memory message, whatever its error class ("Out of Memory Error: could not allocate
+#: ...", "TransactionContext Error: Failed to commit: failed to pin block ..."): "(57.0 MiB/57.2 MiB used)".
+_MEMORY_USED = re.compile(r"\(\d+(\.\d+)? \w+/\d+(\.\d+)? \w+ used\)")
+
+
+def out_of_memory(message: str) -> str | None:
+    """The line of a DuckDB message (the driver's, or dbt's for a model) that says it ran out of memory, or None."""
+    return next((ln.strip() for ln in message.splitlines() if _MEMORY_USED.search(ln)), None)
+
+
+def memory_hint() -> str:
+    """What to do when DuckDB ran out of memory: the setting that raises its limit, with the limit it had."""
+    return (
+        f"DuckDB ran out of memory at its limit of {memory_limit()}: set OUTFLOW_DUCKDB_MEMORY_LIMIT higher "
+        "(e.g. 8GB, or 50% of the machine's memory) and run again"
+    )
+
+
+def _query_error(exc: duckdb.Error) -> DuckDBQueryError:
+    text = str(exc)
+    if line := out_of_memory(text):
+        return DuckDBOutOfMemory(f"{memory_hint()} ({line})")
+    return DuckDBQueryError(text)
+
+
 _views = itertools.count()
 log = logging.getLogger(__name__)
 
@@ -204,7 +233,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         except duckdb.Error as exc:
-            raise DuckDBQueryError(str(exc)) from exc
+            raise _query_error(exc) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -212,15 +241,15 @@ class DuckDBWarehouse(Warehouse):
         try:
             self._con.executemany(sql, rows)
         except duckdb.Error as exc:
-            raise DuckDBQueryError(str(exc)) from exc
+            raise _query_error(exc) from exc
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
             self._con.complete()  # DuckDB runs nothing else while an execute() result is unread
             rel = self._con.sql(sql, params=params)
+            return rel.to_arrow_table() if rel is not None else pa.table({})  # the query runs here
         except duckdb.Error as exc:
-            raise DuckDBQueryError(str(exc)) from exc
-        return rel.to_arrow_table() if rel is not None else pa.table({})
+            raise _query_error(exc) from exc
 
     def fetch_arrow_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
         try:
@@ -233,7 +262,7 @@ class DuckDBWarehouse(Warehouse):
             if empty:
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as exc:
-            raise DuckDBQueryError(str(exc)) from exc
+            raise _query_error(exc) from exc
 
     def _write_batches(
         self, schema: str | None, table: str, batches: Iterator[pa.RecordBatch], mode: WriteMode, temporary: bool

@@ -15,6 +15,8 @@ import pytest
 from outflow import pipeline
 from outflow.build import run_dbt
 from outflow.warehouse import connect
+from tests.demo_builds import run_dbt_on
+from tests.warehouse_fixtures import Location
 
 
 @pytest.fixture
@@ -371,3 +373,90 @@ def test_the_changed_identifiers_stay_listed_until_both_readers_read_them(wareho
     run_dbt(["run", "--select", "int_identity__identifiers int_identity__signature_persons"], warehouse=warehouse)
     with connect(warehouse) as wh:
         assert wh.execute(f"select count(*) from {listed}").fetchone()[0] == 0
+
+
+def _signature_rows(wh) -> dict[str, tuple]:
+    """int_identity__signatures by signature_id, without the stamp of the run that wrote them (written_at)."""
+    columns = [c for c in wh.columns("main", "int_identity__signatures") if c != "written_at"]
+    rows = wh.execute(f"select {', '.join(columns)} from main.int_identity__signatures").fetchall()
+    return {row[columns.index("signature_id")]: row for row in rows}
+
+
+@pytest.mark.slow  # a copy of the demo build per target, two daily runs and a full refresh of the signatures
+def test_signatures_restage_only_the_records_that_changed(demo_warehouse: Location) -> None:
+    """A daily run of int_identity__signatures restages only the CRM contacts, orders and consent events whose raw
+    fingerprint changed (and the consent events of their identifiers), on each target: a contact that takes
+    another email moves its signature, a deleted one loses it, an order that loses its phone and the consent
+    signatures of a deleted and of a late event are rewritten, and nothing else of those sources is written or
+    read (a tampered stored row of an untouched contact stays). The result equals a full rebuild. Without the
+    kept fingerprints (a table from before them) every record is restaged again."""
+    signatures = "main.int_identity__signatures"
+    with demo_warehouse.connect() as wh:
+        (moved, _), (deleted, _), (untouched, _), (_, other_email) = wh.execute(
+            "select contact_id, email from raw.crm_contacts where email is not null and phone is not null "
+            "order by contact_id limit 4"
+        ).fetchall()
+        wh.execute("update raw.crm_contacts set email = ? where contact_id = ?", [other_email, moved])
+        wh.execute("delete from raw.crm_contacts where contact_id = ?", [deleted])
+        order = wh.execute(
+            f"select record_key from {signatures} where source = 'order' and phone is not null "
+            "and email_canonical is not null order by 1 limit 1"
+        ).fetchone()[0]
+        wh.execute("update raw.orders set phone = null where order_id = ?", [order])
+        # a consent signature of several events loses its newest one; another gets a late event with a smaller id
+        # than its events (its id changes: the old one is removed)
+        shrunk, shrunk_type, shrunk_value = wh.execute(
+            f"select signature_id, identifier_type, identifier_value from {signatures} "
+            "where source = 'consent' and records > 1 order by signature_id limit 1"
+        ).fetchone()
+        wh.execute(
+            "delete from raw.consent_events where event_id = (select max(event_id) from main.stg_consent__events "
+            "where identifier_type = ? and identifier_value = ?)",
+            [shrunk_type, shrunk_value],
+        )
+        renamed, first_event = wh.execute(
+            f"select signature_id, substr(signature_id, 9) from {signatures} "
+            "where source = 'consent' and signature_id <> ? order by signature_id limit 1",
+            [shrunk],
+        ).fetchone()
+        wh.execute(
+            "insert into raw.consent_events select 'A-late', identifier_type, identifier, purpose, channel, status, "
+            "source, occurred_at - interval '1 day' from raw.consent_events where event_id = ?",
+            [first_event],
+        )
+        # a stored row that a run reading every contact would find changed, and rewrite
+        wh.execute(f"update {signatures} set phone = 'tampered' where signature_id = ?", [f"crm:{untouched}"])
+    run_dbt_on(["run", "--select", "int_identity__signatures"], warehouse=demo_warehouse.ref)
+
+    with demo_warehouse.connect() as wh:
+        written = {r[0] for r in wh.execute(
+            "select signature_id from main.int_identity__signatures__written "
+            "where signature_id not like 'web:%' and signature_id not like 'email:%'"
+        ).fetchall()}  # fmt: skip
+        incremental = _signature_rows(wh)
+    assert written == {f"crm:{moved}", f"crm:{deleted}", f"order:{order}", shrunk, renamed, "consent:A-late"}, (
+        "the day wrote CRM, order or consent signatures of records that did not change"
+    )
+    assert incremental[f"crm:{untouched}"][6] == "tampered"  # not restaged, so not compared
+    assert f"crm:{deleted}" not in incremental and renamed not in incremental and "consent:A-late" in incremental
+    assert incremental[f"order:{order}"][6] is None
+    with demo_warehouse.connect() as wh:
+        other = wh.execute(
+            "select email_canonical from main.stg_crm__contacts where contact_id = ?", [moved]
+        ).fetchone()[0]
+    assert incremental[f"crm:{moved}"][5] == other
+    narrowed = {k: row for k, row in incremental.items() if k != f"crm:{untouched}"}
+
+    # without the kept fingerprints every record is restaged: the tampered row is found and written again
+    with demo_warehouse.connect() as wh:
+        wh.execute("drop table main.int_identity__signatures__fingerprints")
+    run_dbt_on(["run", "--select", "int_identity__signatures"], warehouse=demo_warehouse.ref)
+    with demo_warehouse.connect() as wh:
+        incremental = _signature_rows(wh)
+        assert wh.table_exists("main", "int_identity__signatures__fingerprints")
+    assert incremental[f"crm:{untouched}"][6] != "tampered"
+    run_dbt_on(["run", "--select", "int_identity__signatures", "--full-refresh"], warehouse=demo_warehouse.ref)
+    with demo_warehouse.connect() as wh:
+        full = _signature_rows(wh)
+    assert incremental == full
+    assert narrowed == {k: row for k, row in full.items() if k != f"crm:{untouched}"}

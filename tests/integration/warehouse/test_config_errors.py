@@ -92,6 +92,65 @@ def test_the_duckdb_memory_limit_reaches_every_connection_and_dbt(
     assert result.result.results[0].agate_table.rows[0][0] == shown
 
 
+#: A query DuckDB cannot spill to disk: one list of 30M integers needs ~240 MB, far over a 50MB limit.
+TOO_BIG = "select list(range) as l from range(30000000)"
+
+
+def test_duckdb_out_of_memory_names_the_setting_in_the_interface_and_in_dbt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from outflow.build import dbt_env, run_dbt
+    from outflow.errors import OutflowError
+    from outflow.warehouse import QueryError
+
+    monkeypatch.setenv("OUTFLOW_TARGET", "duckdb")
+    monkeypatch.setenv("OUTFLOW_DUCKDB_MEMORY_LIMIT", "50MB")
+    path = tmp_path / "small.duckdb"
+    with connect(path) as wh:
+        for run in (wh.fetch_arrow, wh.execute):
+            with pytest.raises(WarehouseError) as err:
+                run(TOO_BIG)
+            assert isinstance(err.value, QueryError)  # still a refused statement for code that catches those
+            message = str(err.value)
+            assert "ran out of memory at its limit of 50MB" in message and "OUTFLOW_DUCKDB_MEMORY_LIMIT" in message
+            assert "MiB used)" in message and len(message.splitlines()) == 1, message
+        assert wh.execute("select 1").fetchone() == (1,)  # the connection is still usable
+    dbt_env(path)
+    with pytest.raises(OutflowError) as err:
+        run_dbt(["show", "--inline", TOO_BIG])
+    message = str(err.value)
+    assert "ran out of memory at its limit of 50MB" in message and "OUTFLOW_DUCKDB_MEMORY_LIMIT" in message
+    assert "Possible solutions" not in message and len(message.splitlines()) == 1, message
+
+
+def test_a_dbt_model_out_of_memory_names_the_setting() -> None:
+    """dbt's failure of a model starts "Runtime Error in model ..."; DuckDB's own line follows, in any of its error
+    classes (this one is a commit's, as DuckDB writes it)."""
+    from outflow import build
+
+    message = (
+        "Runtime Error in model fct_events (models/marts/fct_events.sql)\n"
+        "  TransactionContext Error: Failed to commit: failed to pin block of size 256.0 KiB (57.0 MiB/57.2 MiB used)"
+        "\n  \n  Possible solutions:\n  * Increasing the memory limit (SET memory_limit='...GB')"
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OUTFLOW_TARGET", "duckdb")
+        assert build._failure_line(message).startswith("TransactionContext Error: Failed to commit")
+        mp.setenv("OUTFLOW_TARGET", "postgres")  # PostgreSQL's errors are its own: the first line
+        assert build._failure_line(message) == "Runtime Error in model fct_events (models/marts/fct_events.sql)"
+
+
+def test_a_build_out_of_memory_is_one_line(tmp_path: Path) -> None:
+    """A build past the memory limit, wherever it stops (the phone step or a dbt model), says which setting to raise
+    in one line: no traceback."""
+    code, out = outflow("generate", "--people", "2000", "--out", str(tmp_path / "raw"), env={}, tmp_path=tmp_path)
+    assert code == 0, out
+    code, out = outflow("build", env={"OUTFLOW_DUCKDB_MEMORY_LIMIT": "30MB"}, tmp_path=tmp_path)
+    errors = [line for line in out.splitlines() if line.startswith("error:")]  # after dbt's progress lines
+    assert code == 1 and "Traceback" not in out and len(errors) == 1, out
+    assert "ran out of memory at its limit of 30MB" in errors[0] and "OUTFLOW_DUCKDB_MEMORY_LIMIT" in errors[0], out
+
+
 def test_postgres_without_a_url(tmp_path: Path) -> None:
     code, out = outflow("segment", "preview", "engaged_leads", env={"OUTFLOW_TARGET": "postgres"}, tmp_path=tmp_path)
     assert_one_line(code, out, "OUTFLOW_POSTGRES_URL", "is not set")

@@ -87,14 +87,32 @@ def plain_xgboost_cv_auc(df: pl.DataFrame, features: list[str], folds: np.ndarra
     return float(np.mean(aucs))
 
 
-def test_bank_marketing_trains_runs_and_reports_through_the_cli(env):
+def _recorded(home: Path, key: list[str]) -> dict[str, object]:
+    """The metadata of the latest materialization of ``key`` in the Dagster instance at ``home``."""
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey(key))
+        assert event is not None, key
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+
+def test_bank_marketing_trains_runs_and_reports_through_the_cli(env, tmp_path, monkeypatch):
     db, _ = env
+    home = tmp_path / "dagster_home"  # the one history: each command records the config's Dagster asset
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("OUTFLOW_DAGSTER_HISTORY", "1")
     runner = CliRunner()
     trained = runner.invoke(app, ["model", "train", "bank_marketing"])
     assert trained.exit_code == 0, trained.stdout
     assert "promoted" in trained.stdout and "cross-validated AUC" in trained.stdout
 
     cfg = find_config("bank_marketing")
+    from orchestration.defs.ml import config_key
+
+    assert config_key(cfg).path == cfg.asset == ["ml", "bank_marketing_model"]
+    recorded = _recorded(home, cfg.asset)
+    assert recorded["by"] == "outflow model" and recorded["promoted"] is True
     model, meta = registry_for(cfg).load()
     report = meta["metrics"]["holdout"]
     assert "duration" not in model.feature_names and "client_id" not in model.feature_names
@@ -133,6 +151,8 @@ def test_bank_marketing_trains_runs_and_reports_through_the_cli(env):
         rows = con.fetch_polars("select * from main.ml_bank_marketing_scores")
     assert rows.height == 4521 and rows["client_id"].n_unique() == 4521
     assert rows["score"].is_between(0, 1).all() and rows["reason_codes"].str.contains("feature").all()
+    recorded = _recorded(home, cfg.asset)
+    assert recorded["rows_scored"] == 4521 and recorded["scores_table"] == "main.ml_bank_marketing_scores"
 
     shown = runner.invoke(app, ["model", "report", "bank_marketing"])
     assert shown.exit_code == 0, shown.stdout
