@@ -48,6 +48,13 @@ def _rows(df: pl.DataFrame, columns: list[str]) -> list[tuple]:
     return sorted(df.select(columns).rows(), key=lambda r: tuple((v is None, str(v)) for v in r))
 
 
+def _edges_as_table(wh) -> None:
+    """int_identity__edges (a view) replaced by a table of its rows, so that a test can add and remove edges."""
+    wh.execute("create table main.edges_rows as select * from main.int_identity__edges")
+    wh.execute("drop view main.int_identity__edges")
+    wh.execute("alter table main.edges_rows rename to int_identity__edges")
+
+
 def _expected_phones(wh) -> pl.DataFrame:
     """The pure functions on every distinct raw phone: region from the country (pycountry), else US."""
     rows = []
@@ -176,6 +183,7 @@ def test_switching_the_fuzzy_stage_off_forgets_its_edges(warehouse_copy: Path) -
         wh.execute("create table outflow_identity.fuzzy_links (record_id_l varchar, record_id_r varchar)")
         new = "cookie:000-f"
         wh.execute("insert into main.int_identity__nodes (identifier_key, identifier_type) values (?, 'cookie')", [new])
+        _edges_as_table(wh)
         edge = "insert into main.int_identity__edges (a, b, origin, records) values (?, ?, ?, 1)"
         wh.execute(edge, [new, user, "fuzzy"])
         resolve_person_map(wh)
@@ -237,6 +245,7 @@ def test_steps_on_postgres_give_the_duckdb_answers(warehouse_copy: Path, postgre
             "order by identifier_key limit 3"
         )["identifier_key"].to_list()
         duck.execute(change[0])
+        _edges_as_table(duck)
         duck.execute(change[1], users)
         resolve_person_map(duck)
         second = duck.fetch_polars(f"select * from {PERSON_MAP}")

@@ -3,7 +3,11 @@
     these to the edges it remembers (outflow_identity.edges_seen) and orders weak links by their evidence.
     `origin` names what produced the edge ('record': seen together in one source record; 'fuzzy': the fuzzy
     stage), so that a stage switched off drops the edges it made. Another kind of link joins by one more
-    `union all` input with the same columns (a < b) and an origin of its own. -#}
+    `union all` input with the same columns (a < b) and an origin of its own.
+    A view: its one reader, the identity step, copies it into outflow_identity.edges_seen from scratch and merges
+    it there on a day, so a table would write every pair a second time per build for nothing (the blocked ends are
+    a join with the few blocked nodes, read as the step reads the view). -#}
+{{ config(materialized='view') }}
 with blocked as (
     -- every end of a pair is a node (both come from int_identity__signature_occurrences), so the usable ends are
     -- those not blocked: a join with the few blocked nodes, not with every usable one

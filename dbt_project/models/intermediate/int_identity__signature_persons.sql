@@ -2,7 +2,9 @@
     identifier (a CRM id, then a user id, an email, a phone, a cookie; then the smallest value), so a form filled
     on a shared cookie belongs to the email typed in it. Identifiers that identify nobody (blocked, shared) are
     skipped. A build from scratch takes it in one aggregate per signature (outflow_identity_strongest_person: the
-    person of the identifier first by strength, type and value), without numbering every identifier first; a daily
+    person of the identifier first by strength, type and value), without numbering every identifier first, and
+    only over the signatures with several identifiers (a signature with one, most of them, takes its person with no
+    grouping: `signature_identifiers`, how many its signature has, rides on each occurrence); a daily
     run ranks the few signatures it reads again with a window per signature (the same order: a signature's
     identifiers are distinct). Consumers join their
     records on the signature's natural columns (outflow_same_signature: null matches null): web events on
@@ -127,8 +129,16 @@ strongest as (
 ),
 {%- else %}
 strongest as (
-    -- each signature takes the person of its strongest identifier, in one aggregate over its identifiers that
-    -- identify a person (a signature's identifiers are distinct, so the order is total)
+    -- a signature with one identifier takes its person as it is (signature_identifiers: how many identifiers the
+    -- signature has, its rows among the occurrences); one with several, the person of its strongest identifier, in
+    -- one aggregate over its identifiers that identify a person (a signature's identifiers are distinct, so the
+    -- order is total)
+    select occurrences.signature_id, identifiers.person_id
+    from {{ ref('int_identity__signature_occurrences') }} as occurrences
+    inner join {{ ref('int_identity__identifiers') }} as identifiers
+        using (identifier_type, identifier_value)
+    where identifiers.person_id is not null and occurrences.signature_identifiers = 1
+    union all
     select
         occurrences.signature_id,
         {{ outflow_identity_strongest_person(
@@ -140,7 +150,7 @@ strongest as (
     from {{ ref('int_identity__signature_occurrences') }} as occurrences
     inner join {{ ref('int_identity__identifiers') }} as identifiers
         using (identifier_type, identifier_value)
-    where identifiers.person_id is not null
+    where identifiers.person_id is not null and occurrences.signature_identifiers > 1
     group by occurrences.signature_id
 ),
 {%- endif %}
