@@ -28,7 +28,8 @@ VALUES = ["a", "a-b", "a.b", "a:b", "a;b", "a_b", "ab", "a b", "A", "a0", "a9", 
 
 
 def _duckdb_macro() -> str:
-    module = jinja2.Environment().from_string(MACROS.read_text()).module
+    # dbt's Jinja has the `do` statement, which other macros of the file use
+    module = jinja2.Environment(extensions=["jinja2.ext.do"]).from_string(MACROS.read_text()).module
     return str(module.default__outflow_identity_strongest_person("person_id", RANK_SQL, "identifier_type",
                                                                   "identifier_value")).strip()  # fmt: skip
 
