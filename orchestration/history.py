@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +270,10 @@ def _serve(command: str, lines: Iterable[str]) -> int:
         for _ in lines:
             pass
         return 0
-    # the default (SQLite) storage: most of what opening the instance costs is importing it and SQLAlchemy
-    import dagster._core.storage.sqlite_storage  # noqa: F401
+    # the default (SQLite) storage: most of what opening the instance costs is importing it and SQLAlchemy; a
+    # private module, so a dagster that moved it only loses the head start
+    with suppress(ImportError):
+        import dagster._core.storage.sqlite_storage  # noqa: F401
 
     instance = None
     n = 0

@@ -214,6 +214,17 @@ def parse_manifest(warehouse: Path | None = None) -> Any:
     return outcome.result
 
 
+def selected_sources(select: list[str], warehouse: Path | None = None, manifest: Any | None = None) -> set[str]:
+    """The sources a dbt selection holds, as `source_name.table` (`+dim_profiles` holds every source upstream of
+    it), listed by `dbt ls` on the manifest given."""
+    args = ["--log-level", "none", "ls", "--resource-type", "source", "--output", "json"]
+    args += ["--output-keys", "source_name name", "--select", *select]
+    outcome = _invoke(args, warehouse, None, True, None, manifest)
+    if not outcome.success:
+        raise OutflowError(f"dbt ls --select {' '.join(select)} failed: {' '.join(str(outcome.exception).split())}")
+    return {"{source_name}.{name}".format(**json.loads(line)) for line in outcome.result or []}
+
+
 def run_dbt(
     args: list[str],
     warehouse: Path | None = None,

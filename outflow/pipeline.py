@@ -13,15 +13,23 @@ from typing import Any
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, parse_manifest, run_dbt
+from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, parse_manifest, run_dbt, selected_sources
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
 from outflow.identity import PairScores, warehouse_accuracy
-from outflow.identity_fuzzy import clear_fuzzy, fuzzy_config, link_fuzzy
+from outflow.identity_fuzzy import LINKS, REVIEW, clear_fuzzy, fuzzy_config, link_fuzzy
 from outflow.load import LoadResult, load_directory
-from outflow.person_map import load_overrides, resolve_person_map
-from outflow.phones import clear_lookups, normalize_emails, normalize_phones
+from outflow.person_map import (
+    CHANGED_IDENTIFIERS,
+    CHANGES,
+    EDGES_SEEN,
+    PERSON_IDS,
+    PERSON_MAP,
+    load_overrides,
+    resolve_person_map,
+)
+from outflow.phones import COUNTRIES, EMAILS, LOOKUP, clear_lookups, normalize_emails, normalize_phones
 from outflow.warehouse import Warehouse, connect, table_exists
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,25 @@ PHONE_STEP_INPUTS = ["+stg_phones__distinct", "+stg_countries__distinct", "+stg_
 IDENTITY_STEP_INPUTS = ["+int_identity__nodes", "+int_identity__edges"]
 # the fuzzy identity stage, when on, runs between these and the rest of the identity step's inputs
 FUZZY_STEP_INPUTS = ["+int_identity__nodes"]
+# What each step writes, the dbt sources its readers declare: a selection that holds one of them (`+dim_profiles`
+# holds the person map) holds the step's inputs too, as dbt's `+` means, since dbt cannot see a step's inputs.
+STEP_SOURCES = [
+    ({LOOKUP, COUNTRIES, EMAILS}, PHONE_STEP_INPUTS),
+    ({LINKS, REVIEW}, FUZZY_STEP_INPUTS),
+    ({PERSON_MAP, EDGES_SEEN, PERSON_IDS, CHANGES, CHANGED_IDENTIFIERS}, IDENTITY_STEP_INPUTS),
+]
+
+
+def through_steps(terms: list[str], warehouse: Path | None, manifest: Any) -> list[str]:
+    """The selection's terms, with the inputs of every step whose output the selection holds upstream (again for
+    the steps before those inputs, until none is added)."""
+    terms = list(terms)
+    while True:
+        held = selected_sources(terms, warehouse, manifest)
+        more = [i for outputs, inputs in STEP_SOURCES if outputs & held for i in inputs if i not in terms]
+        if not more:
+            return terms
+        terms += dict.fromkeys(more)
 
 
 def require_raw_tables(con: Warehouse) -> None:
@@ -88,8 +115,9 @@ def build(
 ) -> DbtRun:
     """`dbt build` the project against the warehouse, at the as-of date (`as_of`, else OUTFLOW_AS_OF, else the loaded
     dataset's date; see outflow/asof.py), and the phone and identity steps where their inputs are built. With
-    `select`, each part builds only what the selection holds, and a step runs only when the part before it built
-    something. Returns the three parts' results as one run.
+    `select`, each part builds only what the selection holds (with the inputs of a step whose output it holds
+    upstream: `+dim_profiles` builds everything the identity and phone steps read), and a step runs only when the
+    part before it built something. Returns the three parts' results as one run.
 
     The incremental models computed from the raw data alone (dbt tag `derived`: event staging, fct_events) add
     only what changed since the last build; `full_refresh` drops them and empties the normalization lookups first,
@@ -111,12 +139,14 @@ def build(
             as_of = resolve_as_of(as_of, con)
     log.info("dbt build %s", as_of.describe())
     dbt_as_of = as_of.dbt_var
-    terms = select.split() if select else []
     left_out = exclude.split() if exclude else []
     runs: list[DbtRun] = []
     # the project loaded once for every dbt command of the build (docs/performance.md, "dbt's own cost per build")
     if manifest is None:
         manifest = parse_manifest(warehouse)
+    terms = select.split() if select else []
+    if terms and steps:
+        terms = through_steps(terms, warehouse, manifest)
     if full_refresh:
         run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
         with connect(warehouse) as wh:

@@ -327,3 +327,21 @@ def test_build_runs_every_dbt_node_once_around_the_steps(tmp_path: Path, monkeyp
     pipeline.build(warehouse=warehouse, select="dim_profiles")
     assert calls[:2] == [[], []] and len(calls) == 3
     assert "dim_profiles" in calls[2] and "int_identity__identifiers" not in calls[2]
+
+
+def test_an_ancestor_selection_builds_the_inputs_of_the_steps_it_reaches(tmp_path: Path) -> None:
+    """dbt sees what the steps write (the person map, the lookups) as sources, not their inputs. On a warehouse only
+    loaded, `+dim_profiles` still builds everything upstream: the phone step's and the identity step's inputs, both
+    steps, then the profiles; and nothing the profiles do not need."""
+    warehouse = tmp_path / "w.duckdb"
+    pipeline.generate_and_load(200, 7, warehouse=warehouse, data_dir=tmp_path / "data")
+    run = pipeline.build(warehouse=warehouse, select="+dim_profiles")
+    built = {r["name"] for r in run.results}
+    assert {"stg_phones__distinct", "int_identity__nodes", "int_identity__identifiers", "dim_profiles"} <= built
+    assert "fct_lead_scores" not in built and "segment_membership" not in built
+    with connect(warehouse) as wh:
+        assert wh.execute(f"select count(*) from {LOOKUP}").fetchone()[0] > 0
+        profiles, mapped = wh.execute(
+            f"select (select count(*) from main.dim_profiles), (select count(*) from {PERSON_MAP})"
+        ).fetchone()
+    assert profiles > 0 and mapped > 0
