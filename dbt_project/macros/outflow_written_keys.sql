@@ -78,3 +78,34 @@ where child.{{ column_name }} is not null
     {%- endif %}
     and not exists (select 1 from {{ to }} as parent where parent.{{ field }} = child.{{ column_name }})
 {% endtest %}
+
+{#- `column_name` is unique in the raw source `model`, read for the values of the rows its staged model `staged`
+    restages on its next incremental run (load key `since` within incremental_lookback_days of the newest it stored,
+    outflow_incremental_since, or null), against every row: a row older than that window was in the table when an
+    earlier build's test passed (a failed test stops the build before the staged model moves on), and the staged
+    model never reads it again. Every row is checked when `staged` is not stored (the first build, `outflow build
+    --full-refresh`, which drops it first) and on Spark. What it leaves unseen: a row loaded later with a load key
+    older than the window, which the incremental staging skips too and a build from scratch checks. The semi-join
+    probes the ids with the window's few instead of grouping every row (0.39 against 2.3 CPU s on the web events of
+    1M people, docs/incremental.md). -#}
+{% test outflow_unique_since(model, column_name, since, staged) %}
+{%- set stored = none %}
+{%- if execute and target.type != 'spark' %}
+{%- set nodes = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
+    | selectattr('name', 'equalto', staged) | list %}
+{%- if nodes %}
+{%- set stored = adapter.get_relation(database=nodes[0].database, schema=nodes[0].schema, identifier=nodes[0].alias) %}
+{%- endif %}
+{%- endif %}
+select {{ column_name }} as unique_field, count(*) as n_records
+from {{ model }}
+where {{ column_name }} is not null
+{%- if stored is not none %}
+    and {{ column_name }} in (
+        select {{ column_name }} from {{ model }}
+        where {{ since }} >= {{ outflow_incremental_since(since, stored) }} or {{ since }} is null
+    )
+{%- endif %}
+group by {{ column_name }}
+having count(*) > 1
+{% endtest %}

@@ -450,6 +450,38 @@ def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
         run_dbt(["test", "--select", "fct_events"], **warehouse["build"])
 
 
+@pytest.mark.slow  # four builds of a small dataset per target
+def test_a_raw_duplicate_fails_the_build_that_would_stage_it(days, warehouse: dict) -> None:
+    """The raw web events' uniqueness test on a daily build reads the ids of the rows their staging restages next
+    (received_at within the lookback of the newest staged), against every row (macros/outflow_written_keys.sql): a
+    row received today under a stored event's id fails the build. A copy loaded with a received_at older than that
+    window is read by neither the staging nor the daily test, and `outflow build --full-refresh` checks every row."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    failed = "source_outflow_unique_since_raw_web_events_event_id"
+    with connect(**warehouse["connect"]) as wh:
+        oldest, received = wh.execute(
+            "select event_id, received_at from raw.web_events order by received_at, event_id limit 1"
+        ).fetchone()
+        newest = wh.execute("select max(received_at) from raw.web_events").fetchone()[0]
+        columns = list(wh.columns("raw", "web_events"))
+        values = ", ".join("?" if c == "received_at" else c for c in columns)
+        copy = (
+            f"insert into raw.web_events ({', '.join(columns)}) select {values} from raw.web_events where event_id = ?"
+        )
+        wh.execute(copy, [newest + timedelta(hours=1), oldest])
+    with pytest.raises(OutflowError, match=failed):
+        build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        wh.execute("delete from raw.web_events where event_id = ? and received_at > ?", [oldest, received])
+        wh.execute(copy, [received, oldest])  # the same copy, received with the original
+    build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:  # staged once: the staging read neither copy again
+        assert wh.execute("select count(*) from main.stg_web__events where event_id = ?", [oldest]).fetchone()[0] == 1
+    with pytest.raises(OutflowError, match=failed):
+        build(**warehouse["build"], full_refresh=True)
+
+
 @pytest.mark.slow  # two builds of a small dataset per target
 def test_the_golden_record_reads_removals_fct_events_has_read(days, warehouse: dict) -> None:
     """The candidates find a removed signature in int_identity__signature_persons_removed, which fct_events prunes
