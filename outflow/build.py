@@ -188,7 +188,9 @@ def _invoke(
     target = dbt_env(warehouse)
     project = str(settings.DBT_PROJECT_DIR)
     full = [
-        *(["--quiet"] if quiet else []),
+        # quiet: no console logger at all (dbt formats every event for each logger before it filters by level; the
+        # file log, dbt_project/logs/dbt.log, keeps them): the run's failures are reported from its results
+        *(["--log-level", "none"] if quiet else []),
         *args,
         "--project-dir",
         project,
@@ -217,7 +219,7 @@ def parse_manifest(warehouse: Path | None = None) -> Any:
 def selected_sources(select: list[str], warehouse: Path | None = None, manifest: Any | None = None) -> set[str]:
     """The sources a dbt selection holds, as `source_name.table` (`+dim_profiles` holds every source upstream of
     it), listed by `dbt ls` on the manifest given."""
-    args = ["--log-level", "none", "ls", "--resource-type", "source", "--output", "json"]
+    args = ["ls", "--resource-type", "source", "--output", "json"]
     args += ["--output-keys", "source_name name", "--select", *select]
     outcome = _invoke(args, warehouse, None, True, None, manifest)
     if not outcome.success:
