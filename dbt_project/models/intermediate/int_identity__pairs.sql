@@ -18,7 +18,8 @@
     From scratch (a first build, a full refresh, Spark) each signature's pairs are taken from its row of
     int_identity__signatures, which holds its identifiers side by side (the columns the occurrences unpivot), rather
     than by joining its occurrences to themselves on signature_id: the same pairs, without a join of every
-    occurrence of a signature with several identifiers on a string key. -#}
+    occurrence of a signature with several identifiers on a string key; grouped by the two identifiers' types and
+    values, the keys built once per pair after the grouping. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['a', 'b'],
