@@ -141,6 +141,36 @@ def test_signature_occurrences_hold_one_identifier_per_type_and_count_them(demo_
         assert one(f"select count(*) from ({counts}) as c where n > 1") > 1000
 
 
+# int_identity__signature_occurrences as one filtered read of the signatures per identifier column (the model
+# unpivots each signature in one read, by a cross join with a slot per column)
+OCCURRENCES_PER_COLUMN = " union all ".join(
+    f"select signature_id, {identifier_type} as identifier_type, {value} as identifier_value, records, "
+    f"first_seen_at, last_seen_at, written_at from main.int_identity__signatures where {condition}"
+    for identifier_type, value, condition in [
+        ("'crm_id'", "record_key", "source = 'crm'"),
+        ("'email'", "email_canonical", "email_canonical is not null"),
+        ("'phone'", "phone", "phone is not null"),
+        ("'cookie'", "cookie_id", "cookie_id is not null"),
+        ("'user_id'", "user_id", "user_id is not null"),
+        ("identifier_type", "identifier_value", "source = 'consent'"),
+    ]
+)
+
+
+def test_signature_occurrences_are_each_signatures_identifier_columns(demo_built: str) -> None:
+    """Each signature's occurrences are its identifier columns that hold a value (a CRM id only for a CRM contact,
+    a consent signature's own identifier), with its records, sightings and stamp: an unpivot slot reading the
+    wrong column, or a condition applied to the wrong slot, leaves rows on one side."""
+    model = (
+        "select signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at, written_at "
+        "from main.int_identity__signature_occurrences"
+    )
+    with connect(demo_built) as wh:
+        types = {r[0] for r in wh.execute(f"select distinct identifier_type from ({model}) as m").fetchall()}
+        assert {"crm_id", "email", "phone", "cookie", "user_id"} <= types
+        assert _differences(wh, OCCURRENCES_PER_COLUMN, model) == (0, 0)
+
+
 def test_edges_are_the_pairs_whose_ends_are_usable(demo_built: str) -> None:
     """int_identity__edges drops the pairs with a blocked end (a join with the few blocked nodes): the usable ends,
     as a full build gives them, only if every end of a pair is a node. The record edges are then the pairs whose

@@ -18,7 +18,8 @@
     From scratch (a first build, a full refresh, Spark) each signature's pairs are taken from its row of
     int_identity__signatures, which holds its identifiers side by side (the columns the occurrences unpivot), rather
     than by joining its occurrences to themselves on signature_id: the same pairs, without a join of every
-    occurrence of a signature with several identifiers on a string key. -#}
+    occurrence of a signature with several identifiers on a string key; grouped by the two identifiers' types and
+    values, the keys built once per pair after the grouping. -#}
 {{ config(
     materialized=('table' if target.type == 'spark' else 'incremental'),
     unique_key=['a', 'b'],
@@ -41,8 +42,19 @@ with
 
 {%- set held = outflow_identity_signature_identifiers() %}
 
-keyed as (
-    -- each signature's identifier keys, as int_identity__signature_occurrences writes them (null where it lacks
+{#- each two of the identifier columns, as slots (i, j) ordered so that type i sorts before type j: a key is its
+    type, ':' and its value, and no type is a prefix of another, so of two keys of different types the one of the
+    type that sorts first is the smaller whatever the values (a < b by key, as the daily run compares them) -#}
+{%- set slots = [] %}
+{%- for i in range(held | length) %}{% for j in range(i + 1, held | length) %}
+{%- if held[i][0].startswith(held[j][0]) or held[j][0].startswith(held[i][0]) %}
+{{- exceptions.raise_compiler_error('identifier types ' ~ held[i][0] ~ ' and ' ~ held[j][0] ~ ': one is a prefix of the other') }}
+{%- endif %}
+{%- if held[i][0] < held[j][0] %}{% do slots.append((i + 1, j + 1)) %}{% else %}{% do slots.append((j + 1, i + 1)) %}{% endif %}
+{%- endfor %}{% endfor %}
+
+valued as (
+    -- each signature's identifier values, as int_identity__signature_occurrences writes them (null where it lacks
     -- one; a consent signature holds one identifier, so no pair)
     select
         signature_id,
@@ -51,36 +63,55 @@ keyed as (
         last_seen_at
         {%- for identifier_type, column, condition in held %},
         {% if condition %}case when {{ condition }} then {% endif -%}
-        {{ outflow_identity_key("'" ~ identifier_type ~ "'", column) }}{% if condition %} end{% endif %} as k{{ loop.index }}
+        {{ column }}{% if condition %} end{% endif %} as v{{ loop.index }}
         {%- endfor %}
     from {{ ref('int_identity__signatures') }}
 ),
 
 held as (
-    -- each two of a signature's keys (null when it lacks one)
+    -- each two of a signature's values (null when it lacks one), type i's first
     select
         signature_id,
         records,
         first_seen_at,
         last_seen_at,
-        case slot.i {% for i in range(1, held | length) %}when {{ i }} then k{{ i }} {% endfor %}end as x,
-        case slot.j {% for j in range(2, held | length + 1) %}when {{ j }} then k{{ j }} {% endfor %}end as y
-    from keyed
+        slot.i,
+        slot.j,
+        case slot.i {% for n in range(1, held | length + 1) %}when {{ n }} then v{{ n }} {% endfor %}end as x,
+        case slot.j {% for n in range(1, held | length + 1) %}when {{ n }} then v{{ n }} {% endfor %}end as y
+    from valued
     cross join (values
-        {%- for i in range(1, held | length) %}{% for j in range(i + 1, held | length + 1) %}
-        {{- ' ' if loop.first and i == 1 else ', ' }}({{ i }}, {{ j }}){% endfor %}{% endfor %}) as slot (i, j)
+        {%- for i, j in slots %}{{ ' ' if loop.first else ', ' }}({{ i }}, {{ j }}){% endfor %}) as slot (i, j)
+),
+
+grouped as (
+    -- grouped by the two types and values (the same groups as by the two keys), the keys built once per pair
+    select
+        i,
+        j,
+        x,
+        y,
+        cast(sum(records) as bigint) as records,
+        min(first_seen_at) as first_seen_at,
+        max(last_seen_at) as last_seen_at,
+        min(signature_id) as source_record
+    from held
+    where x is not null and y is not null
+    group by i, j, x, y
 )
 
+{%- set types = [] %}
+{%- for identifier_type, column, condition in held %}
+{%- do types.append('when ' ~ loop.index ~ " then '" ~ identifier_type ~ "'") %}
+{%- endfor %}
 select
-    least(x, y) as a,
-    greatest(x, y) as b,
-    cast(sum(records) as bigint) as records,
-    min(first_seen_at) as first_seen_at,
-    max(last_seen_at) as last_seen_at,
-    min(signature_id) as source_record
-from held
-where x is not null and y is not null
-group by least(x, y), greatest(x, y)
+    {{ outflow_identity_key('case i ' ~ types | join(' ') ~ ' end', 'x') }} as a,
+    {{ outflow_identity_key('case j ' ~ types | join(' ') ~ ' end', 'y') }} as b,
+    records,
+    first_seen_at,
+    last_seen_at,
+    source_record
+from grouped
 
 {%- else %}
 

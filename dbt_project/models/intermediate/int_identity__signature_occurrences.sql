@@ -39,17 +39,42 @@ with signatures as (
     {%- if is_incremental() %}
     where written_at > (select coalesce(max(written_at), cast('1900-01-01' as timestamp)) from {{ this }})
     {%- endif %}
+),
+
+{#- each signature read once and unpivoted by a cross join with one slot per identifier column (a consent
+    signature's own identifier last), rather than one filtered read per column of a CTE, which DuckDB would
+    materialize: a copy of every signature -#}
+unpivoted as (
+    select
+        source,
+        signature_id,
+        case slot.i
+            {%- for identifier_type, column, condition in held %} when {{ loop.index }} then '{{ identifier_type }}'
+            {%- endfor %} else identifier_type
+        end as identifier_type,
+        case slot.i
+            {%- for identifier_type, column, condition in held %} when {{ loop.index }} then {{ column }}
+            {%- endfor %} else identifier_value
+        end as identifier_value,
+        records,
+        first_seen_at,
+        last_seen_at,
+        signature_identifiers,
+        written_at,
+        case slot.i
+            {%- for identifier_type, column, condition in held %}
+            when {{ loop.index }} then {{ outflow_identity_signature_holds(column, condition) }}
+            {%- endfor %}
+            else source = 'consent'
+        end as held
+    from signatures
+    cross join (values {% for i in range(1, held | length + 2) %}{{ ', ' if not loop.first }}({{ i }}){% endfor %}) as slot (i)
 )
 
-{%- for identifier_type, column, condition in held %}
-select source, signature_id, '{{ identifier_type }}' as identifier_type, {{ column }} as identifier_value, records,
-    first_seen_at, last_seen_at, signature_identifiers, written_at
-from signatures where {{ outflow_identity_signature_holds(column, condition) }}
-union all
-{%- endfor %}
 select source, signature_id, identifier_type, identifier_value, records, first_seen_at, last_seen_at,
     signature_identifiers, written_at
-from signatures where source = 'consent'
+from unpivoted
+where held
 {%- if is_incremental() %}
 union all
 -- the signatures removed since: their stored rows are deleted, this row by the post-hook
