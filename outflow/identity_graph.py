@@ -162,7 +162,7 @@ def _unique_pairs(x, y, records, last, n: int) -> tuple[np.ndarray, ...]:
     pair = np.minimum(x, y) * n + np.maximum(x, y)
     keep = x != y
     pair, records, last = pair[keep], records[keep], last[keep]
-    order = np.argsort(pair, kind="stable")
+    order = np.argsort(pair)  # a pair's maxima do not depend on its edges' order: no stable sort needed
     pair, records, last = pair[order], records[order], last[order]
     if not pair.size:
         empty = np.zeros(0, np.int64)
