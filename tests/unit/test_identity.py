@@ -132,7 +132,9 @@ def test_shared_mask_counts_each_type_of_neighbour_against_its_cap():
     for x, y in zip(src.tolist(), dst.tolist(), strict=True):
         neighbours[x][types[y]].add(y)
         neighbours[y][types[x]].add(x)
-    expected = np.array([any(cap >= 0 and len(s) > cap for s, cap in zip(row, caps, strict=True)) for row in neighbours])
+    expected = np.array(
+        [any(cap >= 0 and len(s) > cap for s, cap in zip(row, caps, strict=True)) for row in neighbours]
+    )
     pair = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
     ia, ib = pair // n, pair % n
     assert expected.any() and not expected.all()
