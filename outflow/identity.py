@@ -71,21 +71,24 @@ def shared_mask(
     distinct: the edges are already distinct pairs of distinct nodes (each pair once, either way), so they need
     no sort to count distinct neighbours.
     """
+    shared = np.zeros(n, bool)
+    if distinct:  # each pair once: a node's neighbours of a type are the other ends of its edges to that type
+        for t in np.flatnonzero(caps >= 0):
+            shared |= np.bincount(np.concatenate([ia[tb == t], ib[ta == t]]), minlength=n) > caps[t]
+        return shared
     node = np.concatenate([ia, ib]).astype(np.int64)
     other = np.concatenate([ib, ia]).astype(np.int64)
     other_type = np.concatenate([tb, ta]).astype(np.int64)
     capped = caps[other_type] >= 0
-    node, other, other_type = node[capped], other[capped], other_type[capped]
     # distinct (node, other) pairs; the other end's type is a function of `other`, so it rides along
-    if not distinct:
-        pair = _distinct(node * n + other)
-        node, other = pair // n, pair % n
-    ntypes = len(caps)
+    pair = _distinct(node[capped] * n + other[capped])
     type_of = np.zeros(n, dtype=np.int64)
     type_of[np.concatenate([ia, ib])] = np.concatenate([ta, tb])
-    counts = np.bincount(node * ntypes + type_of[other], minlength=n * ntypes).reshape(n, ntypes)
-    limits = np.where(caps >= 0, caps, np.iinfo(np.int64).max)
-    return (counts > limits).any(axis=1)
+    node, other_type = pair // n, type_of[pair % n]
+    # counted one type at a time (a count per node and type would hold n times the types)
+    for t in np.flatnonzero(caps >= 0):
+        shared |= np.bincount(node[other_type == t], minlength=n) > caps[t]
+    return shared
 
 
 def new_person_ids(anchors: pl.Series) -> pl.Series:

@@ -162,7 +162,7 @@ def _unique_pairs(x, y, records, last, n: int) -> tuple[np.ndarray, ...]:
     pair = np.minimum(x, y) * n + np.maximum(x, y)
     keep = x != y
     pair, records, last = pair[keep], records[keep], last[keep]
-    order = np.argsort(pair, kind="stable")
+    order = np.argsort(pair)  # a pair's maxima do not depend on its edges' order: no stable sort needed
     pair, records, last = pair[order], records[order], last[order]
     if not pair.size:
         empty = np.zeros(0, np.int64)
@@ -189,7 +189,13 @@ def _shared_in_graph(ia: np.ndarray, ib: np.ndarray, n: int, hub: np.ndarray, st
     # many visitors): itself and each other group met count
     weak_ok = ~strong & ~by_degree & ~by_persons
     through = strong[node] & weak_ok[other]
-    met = pl.DataFrame({"w": other[through], "s": node[through], "c": cores[node[through]]})
+    w, s, c = other[through], node[through], cores[node[through]]
+    # only a weak identifier seen with two groups or more makes one meet another: the others are left out first
+    wc = _distinct(w * n + c) // n
+    several = np.zeros(n, bool)
+    several[wc[1:][wc[1:] == wc[:-1]]] = True
+    keep = several[w]
+    met = pl.DataFrame({"w": w[keep], "s": s[keep], "c": c[keep]})
     met = met.join(met.select("w", other_core="c"), on="w").filter(pl.col("c") != pl.col("other_core"))
     met = met.select("s", "other_core").unique()
     strong_persons = 1 + np.bincount(met["s"].to_numpy(), minlength=n)

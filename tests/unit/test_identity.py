@@ -115,3 +115,33 @@ def test_shared_mask_on_distinct_pairs_counts_as_on_repeated_edges():
     once = shared_mask(ia, ib, types[ia], types[ib], n, caps, distinct=True)
     assert repeated.any() and not repeated.all()
     assert np.array_equal(once, repeated)
+
+
+def test_shared_mask_counts_each_type_of_neighbour_against_its_cap():
+    """A node is shared exactly when its distinct neighbours of some capped type outnumber that type's cap (counted
+    here with sets, one node at a time), on distinct pairs and on repeated, reversed edges; an uncapped type (-1)
+    never shares, however many neighbours of it a node has."""
+    rng = np.random.default_rng(11)
+    n = 80
+    src, dst = rng.integers(0, n, 160), rng.integers(0, n, 160)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    types = rng.integers(0, 4, n)
+    caps = np.array([2, -1, 1, 3])
+    neighbours = [[set() for _ in caps] for _ in range(n)]
+    for x, y in zip(src.tolist(), dst.tolist(), strict=True):
+        neighbours[x][types[y]].add(y)
+        neighbours[y][types[x]].add(x)
+    expected = np.array(
+        [any(cap >= 0 and len(s) > cap for s, cap in zip(row, caps, strict=True)) for row in neighbours]
+    )
+    pair = np.unique(np.minimum(src, dst) * n + np.maximum(src, dst))
+    ia, ib = pair // n, pair % n
+    assert expected.any() and not expected.all()
+    assert np.array_equal(shared_mask(ia, ib, types[ia], types[ib], n, caps, distinct=True), expected)
+    both = np.r_[src, dst, src[:30]], np.r_[dst, src, dst[:30]]
+    assert np.array_equal(shared_mask(*both, types[both[0]], types[both[1]], n, caps), expected)
+    # the uncapped type alone: many neighbours of type 1, none shared
+    hub = np.zeros(5, np.int64)
+    spokes = np.arange(1, 6)
+    assert not shared_mask(hub, spokes, np.ones(5, np.int64), np.ones(5, np.int64), 6, caps, distinct=True).any()
