@@ -60,10 +60,12 @@ rules as (
 {#- An event's points depend only on its source, type and page: the rules are matched once per distinct kind
     (a few dozen, where events are millions) and the points joined back to the events. The kinds are read from
     fct_events whole, not from `events`: a CTE read twice is materialized (DuckDB writes every event in the
-    window once more, which cost more than the rest of the query), and kinds outside the window join no event. -#}
+    window once more, which cost more than the rest of the query), and kinds outside the window join no event. The
+    distinct is taken on the stored columns and the page made a key after it: no expression over every event (a
+    null page and an empty one give the same key twice, one partition below, so still one rule per key). -#}
 kinds as (
-    select distinct source, event_type, coalesce(page_path, '') as page_key
-    from {{ ref('fct_events') }}
+    select source, event_type, coalesce(page_path, '') as page_key
+    from (select distinct source, event_type, page_path from {{ ref('fct_events') }}) as stored_kinds
 ),
 
 kind_points as (
