@@ -3,7 +3,9 @@
 Reads the YAML property files of the dbt project (sources and models) and returns the set of
 ``(relation, column, kind)`` that dbt covers: generic tests ``not_null``, ``unique``, ``accepted_values``
 and enforced ``not_null``/``unique`` column constraints of a model contract. The project's own
-``outflow_unique_written`` (unique, checked on a daily build against the rows the run wrote) counts as ``unique``.
+``outflow_unique_written`` (unique, checked on a daily build against the rows the run wrote) and
+``outflow_unique_since`` (a raw table's key, checked on a daily build for the rows its staging reads again) count as
+``unique``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ log = logging.getLogger(__name__)
 
 KINDS = {"not_null", "unique", "accepted_values"}
 # the project's generic tests that check one of KINDS (macros/outflow_written_keys.sql)
-SAME_KIND = {"outflow_unique_written": "unique"}
+SAME_KIND = {"outflow_unique_written": "unique", "outflow_unique_since": "unique"}
 
 # staging models that are 1:1 projections of a raw table: a test on one of their columns covers the
 # raw column of the same name (the rule is checked once, on the normalized value)
