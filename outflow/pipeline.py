@@ -89,7 +89,7 @@ def through_steps(terms: list[str], warehouse: Path | None, manifest: Any) -> li
         more = [i for outputs, inputs in STEP_SOURCES if outputs & held for i in inputs if i not in terms]
         if not more:
             return terms
-        terms += dict.fromkeys(more)
+        terms += list(dict.fromkeys(more))  # (the fuzzy and identity steps share an input)
 
 
 def require_raw_tables(con: Warehouse) -> None:

@@ -1,6 +1,6 @@
-{#- The lower bound of an incremental run's load key: the newest `column` already in {{ this }} (or `relation`), less the lookback
-    (var incremental_lookback_days), so rows that reach the warehouse up to that much out of order are still
-    picked up. On an empty table, every row. Portable: plain SQL on DuckDB and PostgreSQL. -#}
+{#- The lower bound of an incremental run's load key: the newest `column` already in {{ this }} (or `relation`),
+    less the lookback (var incremental_lookback_days), so rows that reach the warehouse up to that much out of order
+    are still picked up. On an empty table, every row. Portable: plain SQL on DuckDB and PostgreSQL. -#}
 {% macro outflow_incremental_since(column, relation=none) -%}
     (
         select coalesce(max({{ column }}), cast('1900-01-01' as timestamp))
