@@ -306,6 +306,16 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
             [sighted],
             {"event_id": "'quiet-sighting'", "occurred_at": newest, "received_at": newest},
         )
+        # a web event with a blank cookie (staged as none) of a known user: its signature has no cookie, so
+        # fct_events' daily run must find its person among the signatures without one, not only by the cookies
+        # the day's events carry
+        _copy_raw(
+            wh,
+            "web_events",
+            "user_id is not null and event_id in (select event_id from main.fct_events where source = 'web')",
+            [],
+            {"event_id": "'quiet-no-cookie'", "cookie_id": "''", "occurred_at": newest, "received_at": newest},
+        )
     build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
         incremental = {model: _rows(wh, model) for model in COMPARED}
@@ -346,6 +356,9 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
             "on r.person_id = p.person_id where r.record_id = ?",
             [f"crm:{contacts[2]}"],
         ).fetchone()[0]
+        no_cookie_person = wh.execute(
+            "select person_id from main.fct_events where source = 'web' and event_id = 'quiet-no-cookie'"
+        ).fetchall()
         corrected_rows = wh.execute(
             "select occurred_at from main.fct_events where source = 'web' and event_id = ?", [corrected[0]]
         ).fetchall()
@@ -410,6 +423,7 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert consent_seen == 1  # the new consent event's time is its phone candidate's
     assert order_phone_kept == 0  # a shared phone is nobody's candidate
     assert sighted_row is not None and sighted_row[0] == sighted_row[1]  # and equals the full refresh's (above)
+    assert len(no_cookie_person) == 1 and no_cookie_person[0][0] is not None
     assert "int_profiles__candidates_fingerprints" in golden_tables
     assert "int_profiles__candidates_fingerprints_now" not in golden_tables
 

@@ -108,7 +108,16 @@ web as (
         web.page_path, cast(null as varchar) as campaign_id, cast(null as {{ outflow_double() }}) as amount,
         web.rewrite
     from staged_web as web
+    {%- if is_incremental() %}
+    -- the web signatures whose cookie a staged event has (or none, as an event can): one column probed for each
+    -- stored signature, instead of every signature's null-safe columns hashed for the join
+    left join (
+        select * from {{ signature_persons }}
+        where source = 'web' and (cookie_id in (select cookie_id from staged_web) or cookie_id is null)
+    ) as persons
+    {%- else %}
     left join {{ persons.replace('SOURCE', 'web') }} as persons
+    {%- endif %}
         on {{ outflow_same_signature('persons', 'web', ['cookie_id', 'user_id', 'email_canonical']) }}
 ),
 
