@@ -180,6 +180,11 @@ def _is_hook(node: Any) -> bool:
 FILE_LOG_LEVEL = "warn"
 
 
+def dbt_log_file() -> Path:
+    """dbt's own log file: DBT_LOG_PATH (dbt's setting), else the project's logs/ folder, as dbt chooses it."""
+    return Path(os.environ.get("DBT_LOG_PATH") or settings.DBT_PROJECT_DIR / "logs") / "dbt.log"
+
+
 def _invoke(
     args: list[str],
     warehouse: Path | None,
@@ -220,7 +225,7 @@ def parse_manifest(warehouse: Path | None = None) -> Any:
     manifest.json, for several dbt commands to share (``run_dbt(manifest=...)``): each skips loading it again."""
     outcome = _invoke(["parse"], warehouse, None, True, None, None)
     if not outcome.success:
-        raise OutflowError(f"dbt parse failed: {' '.join(str(outcome.exception or 'see the dbt log').split())}")
+        raise OutflowError(f"dbt parse failed: {' '.join(str(outcome.exception or f'see {dbt_log_file()}').split())}")
     return outcome.result
 
 
@@ -278,7 +283,7 @@ def run_dbt(
         if failed:
             detail = "; ".join(f"{f['name']}: {_failure_line(f['message'] or f['status'])}" for f in failed[:3])
         else:  # no node failed: dbt's own error (an inline query's, a compilation's), all of it
-            detail = str(outcome.exception or "see the dbt log above")
+            detail = str(outcome.exception or f"see {dbt_log_file()}")
             detail = _out_of_memory(detail) or detail
         if any(_out_of_memory(m or "") for m in [str(outcome.exception or ""), *(f["message"] for f in failed)]):
             from outflow.warehouse.duckdb import memory_hint

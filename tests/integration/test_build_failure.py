@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from outflow import pipeline, settings
+from outflow.build import dbt_log_file
 from outflow.errors import OutflowError
 from outflow.warehouse import connect
 
@@ -39,7 +40,8 @@ def test_a_failed_build_names_its_node_in_the_error_in_dbt_log_and_in_run_result
     assert not any(r["unique_id"] == "model.outflow.fct_events" for r in run["results"])  # the last part never ran
     assert (settings.dbt_target_dir() / "manifest.json").is_file()  # the project's, written when it was loaded
 
-    log = (logs / "dbt.log").read_text()
+    assert dbt_log_file() == logs / "dbt.log"
+    log = dbt_log_file().read_text()
     errors = [line for line in log.splitlines() if "[error]" in line]
     assert all(any(name in line for line in errors) for name in failed), log[-3000:]
     assert "email" in log  # the reason, DuckDB's own error, is in the log beside the node's line
