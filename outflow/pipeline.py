@@ -160,8 +160,11 @@ def build(
         args += ["--exclude", " ".join(earlier + left_out)] if earlier or left_out else []
         args += [] if unit_tests else SKIP_UNIT_TESTS
         # manifest.json is the one the parse wrote: no part writes it again, each writes its run_results.json
-        kwargs = {"warehouse": warehouse, "as_of": dbt_as_of, "on_node": on_node, "manifest": manifest}
-        runs.append(run_dbt(args, **kwargs, write_manifest=False))
+        runs.append(
+            run_dbt(
+                args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest, write_manifest=False
+            )
+        )
         return bool(runs[-1].results)
 
     if not steps:

@@ -1,7 +1,7 @@
 """A failed build still explains itself: outflow's one-line error names the failing node, dbt's own log
 (dbt.log, at FILE_LOG_LEVEL) holds the node's error though dbt runs with no console logger, and run_results.json
-holds the failed part's results (the parts before the last write no manifest.json, only their results), so
-`dbt retry` reruns what failed."""
+holds the failed part's results, which `dbt retry` reads (the build's parts write no manifest.json, only their
+results)."""
 
 from __future__ import annotations
 
