@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -173,6 +174,17 @@ def _is_hook(node: Any) -> bool:
     return str(getattr(node, "resource_type", "")) == "operation"
 
 
+#: The level of dbt's own log, dbt_project/logs/dbt.log (DBT_LOG_PATH): its warnings and errors, a failed node's
+#: whole error among them. Given explicitly: dbt's file log follows --log-level unless told otherwise, and
+#: `--log-level none` alone turns it off too.
+FILE_LOG_LEVEL = "warn"
+
+
+def dbt_log_file() -> Path:
+    """dbt's own log file: DBT_LOG_PATH (dbt's setting), else the project's logs/ folder, as dbt chooses it."""
+    return Path(os.environ.get("DBT_LOG_PATH") or settings.DBT_PROJECT_DIR / "logs") / "dbt.log"
+
+
 def _invoke(
     args: list[str],
     warehouse: Path | None,
@@ -188,9 +200,10 @@ def _invoke(
     target = dbt_env(warehouse)
     project = str(settings.DBT_PROJECT_DIR)
     full = [
-        # quiet: no console logger at all (dbt formats every event for each logger before it filters by level; the
-        # file log, dbt_project/logs/dbt.log, keeps them): the run's failures are reported from its results
-        *(["--log-level", "none"] if quiet else []),
+        # quiet: no console logger at all (dbt formats every event for each logger before it filters by level): the
+        # run's failures are reported from its results; the file log keeps its own level (FILE_LOG_LEVEL), without
+        # the colour codes dbt puts in its lines for a terminal
+        *(["--log-level", "none", "--log-level-file", FILE_LOG_LEVEL, "--no-use-colors"] if quiet else []),
         *args,
         "--project-dir",
         project,
@@ -212,7 +225,7 @@ def parse_manifest(warehouse: Path | None = None) -> Any:
     manifest.json, for several dbt commands to share (``run_dbt(manifest=...)``): each skips loading it again."""
     outcome = _invoke(["parse"], warehouse, None, True, None, None)
     if not outcome.success:
-        raise OutflowError(f"dbt parse failed: {' '.join(str(outcome.exception or 'see the dbt log').split())}")
+        raise OutflowError(f"dbt parse failed: {' '.join(str(outcome.exception or f'see {dbt_log_file()}').split())}")
     return outcome.result
 
 
@@ -234,11 +247,18 @@ def run_dbt(
     quiet: bool = True,
     on_node: Callable[[NodeEvent], None] | None = None,
     manifest: Any | None = None,
+    write_manifest: bool = True,
 ) -> DbtRun:
     """Run a dbt command (e.g. ["build"]) in dbt_project/; raise OutflowError naming what failed.
     ``on_node`` hears dbt's own per-node events (start, then done with its status), for progress; ``manifest`` (from
-    parse_manifest) is the project as already loaded."""
-    outcome = _invoke(args, warehouse, as_of, quiet, on_node, manifest)
+    parse_manifest) is the project as already loaded. ``write_manifest=False`` leaves the target folder's
+    manifest.json as it is (the one parse_manifest wrote) and writes only the run's results, run_results.json, which
+    `dbt retry` reads: a failed part's results are there, as dbt writes them."""
+    outcome = _invoke(
+        [*args, *([] if write_manifest else ["--no-write-json"])], warehouse, as_of, quiet, on_node, manifest
+    )
+    if not write_manifest and hasattr(outcome.result, "write"):
+        outcome.result.write(str(settings.dbt_target_dir() / "run_results.json"))  # dbt's own artifact, as dbt does
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         # a node's results (a run-operation's carry no node: its outcome is `success`); the project's on-run-start
@@ -263,7 +283,7 @@ def run_dbt(
         if failed:
             detail = "; ".join(f"{f['name']}: {_failure_line(f['message'] or f['status'])}" for f in failed[:3])
         else:  # no node failed: dbt's own error (an inline query's, a compilation's), all of it
-            detail = str(outcome.exception or "see the dbt log above")
+            detail = str(outcome.exception or f"see {dbt_log_file()}")
             detail = _out_of_memory(detail) or detail
         if any(_out_of_memory(m or "") for m in [str(outcome.exception or ""), *(f["message"] for f in failed)]):
             from outflow.warehouse.duckdb import memory_hint
@@ -285,9 +305,17 @@ def _out_of_memory(message: str) -> str | None:
     return out_of_memory(message)
 
 
+#: dbt's heading of a node's failure ("Runtime Error in model x (models/x.sql)"): the reason is on the next line
+_FAILURE_HEADING = re.compile(r"[\w ]*Error in \w+ \S+ \(.*\)")
+
+
 def _failure_line(message: str) -> str:
-    """The line that says why a node failed: DuckDB's out-of-memory line, else the message's first line."""
-    return _out_of_memory(message) or message.splitlines()[0]
+    """The line that says why a node failed: DuckDB's out-of-memory line, else the message's first line, with the
+    line after it when the first is only dbt's heading (the database's own error: a missing column, a bad cast)."""
+    if line := _out_of_memory(message):
+        return line
+    lines = [line.strip() for line in message.splitlines() if line.strip()] or [message]
+    return f"{lines[0]}: {lines[1]}" if len(lines) > 1 and _FAILURE_HEADING.fullmatch(lines[0]) else lines[0]
 
 
 def _attached(node: Any) -> str | None:

@@ -159,7 +159,12 @@ def build(
         args += ["--select", " ".join(selection)] if selection else []
         args += ["--exclude", " ".join(earlier + left_out)] if earlier or left_out else []
         args += [] if unit_tests else SKIP_UNIT_TESTS
-        runs.append(run_dbt(args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest))
+        # manifest.json is the one the parse wrote: no part writes it again, each writes its run_results.json
+        runs.append(
+            run_dbt(
+                args, warehouse=warehouse, as_of=dbt_as_of, on_node=on_node, manifest=manifest, write_manifest=False
+            )
+        )
         return bool(runs[-1].results)
 
     if not steps:
