@@ -71,21 +71,18 @@ def shared_mask(
     distinct: the edges are already distinct pairs of distinct nodes (each pair once, either way), so they need
     no sort to count distinct neighbours.
     """
-    shared = np.zeros(n, bool)
-    if distinct:  # each pair once: a node's neighbours of a type are the other ends of its edges to that type
-        for t in np.flatnonzero(caps >= 0):
-            shared |= np.bincount(np.concatenate([ia[tb == t], ib[ta == t]]), minlength=n) > caps[t]
-        return shared
     node = np.concatenate([ia, ib]).astype(np.int64)
-    other = np.concatenate([ib, ia]).astype(np.int64)
     other_type = np.concatenate([tb, ta]).astype(np.int64)
-    capped = caps[other_type] >= 0
-    # distinct (node, other) pairs; the other end's type is a function of `other`, so it rides along
-    pair = _distinct(node[capped] * n + other[capped])
-    type_of = np.zeros(n, dtype=np.int64)
-    type_of[np.concatenate([ia, ib])] = np.concatenate([ta, tb])
-    node, other_type = pair // n, type_of[pair % n]
-    # counted one type at a time (a count per node and type would hold n times the types)
+    if not distinct:  # distinct (node, other) pairs first; the other end's type is a function of `other`
+        other = np.concatenate([ib, ia]).astype(np.int64)
+        capped = caps[other_type] >= 0
+        pair = _distinct(node[capped] * n + other[capped])
+        type_of = np.zeros(n, dtype=np.int64)
+        type_of[node] = np.concatenate([ta, tb])
+        node, other_type = pair // n, type_of[pair % n]
+    # a node's neighbours of a type, counted one type at a time (a count per node and type would hold n times the
+    # types)
+    shared = np.zeros(n, bool)
     for t in np.flatnonzero(caps >= 0):
         shared |= np.bincount(node[other_type == t], minlength=n) > caps[t]
     return shared
