@@ -38,8 +38,6 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-TARGET = ROOT / "dbt_project" / "target"
 EVENT_TABLES = ("web_events", "email_events", "orders")
 STEPS = ("normalize_phones", "normalize_emails", "link_fuzzy", "clear_fuzzy", "resolve_person_map")
 
@@ -149,15 +147,18 @@ def cprofile(warehouse: Path, out: Path) -> dict:
 
 
 def _compiled(node: dict) -> Path:
-    base = TARGET / "compiled" / "outflow" / node["original_file_path"]
+    from outflow.settings import dbt_target_dir
+
+    base = dbt_target_dir() / "compiled" / "outflow" / node["original_file_path"]
     return base / node["path"] if node["resource_type"] == "test" else base
 
 
 def replay(warehouse: Path) -> dict:
     """The compiled SQL of every table and incremental model, and of every data test, with its CPU seconds."""
+    from outflow.settings import dbt_target_dir
     from outflow.warehouse import connect
 
-    manifest = json.loads((TARGET / "manifest.json").read_text())
+    manifest = json.loads((dbt_target_dir() / "manifest.json").read_text())
     models, tests = {}, {}
     with connect(warehouse) as con:
         events = sum(con.execute(f"select count(*) from raw.{t}").fetchone()[0] for t in EVENT_TABLES)

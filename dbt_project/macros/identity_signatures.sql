@@ -53,6 +53,15 @@ coalesce({{ left }}.{{ c }}, '') = coalesce({{ right }}.{{ c }}, '')
     {{ condition if condition else column ~ ' is not null' }}
 {%- endmacro %}
 
+{#- The identifier type of slot `slot` (a SQL expression, 1-based) of outflow_identity_signature_identifiers' list,
+    `otherwise` beyond it (none: null), as one `case`: int_identity__signature_occurrences and int_identity__pairs
+    number the identifier columns the same way -#}
+{% macro outflow_identity_slot_type(slot, otherwise=none) -%}
+    case {{ slot }}
+        {%- for identifier_type, column, condition in outflow_identity_signature_identifiers() %} when {{ loop.index }} then '{{ identifier_type }}'
+        {%- endfor %}{% if otherwise %} else {{ otherwise }}{% endif %} end
+{%- endmacro %}
+
 {#- An identifier's key, the graph's node: its type, ':' and its value (SQL expressions). -#}
 {% macro outflow_identity_key(identifier_type, identifier_value) -%}
     {{ identifier_type }} || ':' || {{ identifier_value }}

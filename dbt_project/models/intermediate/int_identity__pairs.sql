@@ -100,13 +100,9 @@ grouped as (
     group by i, j, x, y
 )
 
-{%- set types = [] %}
-{%- for identifier_type, column, condition in held %}
-{%- do types.append('when ' ~ loop.index ~ " then '" ~ identifier_type ~ "'") %}
-{%- endfor %}
 select
-    {{ outflow_identity_key('case i ' ~ types | join(' ') ~ ' end', 'x') }} as a,
-    {{ outflow_identity_key('case j ' ~ types | join(' ') ~ ' end', 'y') }} as b,
+    {{ outflow_identity_key(outflow_identity_slot_type('i'), 'x') }} as a,
+    {{ outflow_identity_key(outflow_identity_slot_type('j'), 'y') }} as b,
     records,
     first_seen_at,
     last_seen_at,

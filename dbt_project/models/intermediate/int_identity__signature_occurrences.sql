@@ -48,10 +48,7 @@ unpivoted as (
     select
         source,
         signature_id,
-        case slot.i
-            {%- for identifier_type, column, condition in held %} when {{ loop.index }} then '{{ identifier_type }}'
-            {%- endfor %} else identifier_type
-        end as identifier_type,
+        {{ outflow_identity_slot_type('slot.i', 'identifier_type') }} as identifier_type,
         case slot.i
             {%- for identifier_type, column, condition in held %} when {{ loop.index }} then {{ column }}
             {%- endfor %} else identifier_value
