@@ -258,7 +258,10 @@ def run_dbt(
         [*args, *([] if write_manifest else ["--no-write-json"])], warehouse, as_of, quiet, on_node, manifest
     )
     if not write_manifest and hasattr(outcome.result, "write"):
-        outcome.result.write(str(settings.dbt_target_dir() / "run_results.json"))  # dbt's own artifact, as dbt does
+        # dbt's own artifact, as dbt does; `dbt retry` runs again with the arguments it records, so they say that
+        # artifacts are written (this run's --no-write-json only spared the manifest)
+        outcome.result.args["write_json"] = True
+        outcome.result.write(str(settings.dbt_target_dir() / "run_results.json"))
     results = []
     if outcome.result is not None and hasattr(outcome.result, "results"):
         # a node's results (a run-operation's carry no node: its outcome is `success`); the project's on-run-start

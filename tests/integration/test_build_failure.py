@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from outflow import pipeline, settings
-from outflow.build import dbt_log_file
+from outflow.build import dbt_log_file, run_dbt
 from outflow.errors import OutflowError
 from outflow.warehouse import connect
 
@@ -47,3 +47,14 @@ def test_a_failed_build_names_its_node_in_the_error_in_dbt_log_and_in_run_result
     assert "email" in log  # the reason, DuckDB's own error, is in the log beside the node's line
     assert "\x1b[" not in log  # no colour codes in the file
     assert "[debug]" not in log and "[info ]" not in log  # warnings and errors, not dbt's every event
+
+    # the export fixed, `dbt retry` builds what failed or was skipped, and writes its own results (it runs with
+    # the arguments the failed part recorded: the part's --no-write-json must not be among them)
+    with connect(warehouse) as wh:
+        wh.execute("alter table raw.crm_contacts rename column email_address to email")
+    retried = run_dbt(["retry"], warehouse=warehouse)
+    assert retried.results and all(r["status"] in ("success", "pass") for r in retried.results), retried.results
+    again = json.loads(results.read_text())  # the retry's results, no longer the failed part's
+    assert again["args"].get("write_json") is not False
+    assert not [r for r in again["results"] if r["status"] == "error"]
+    assert {r["unique_id"].rsplit(".", 1)[-1] for r in again["results"]} >= failed
