@@ -14,7 +14,7 @@ coalesce({{ left }}.{{ c }}, '') = coalesce({{ right }}.{{ c }}, '')
     (int_identity__signature_persons). The three make a total order, as a signature's identifiers are distinct.
     DuckDB's arg_min by one string, the rank's digit, the type, ':' and the value: compared byte by byte, it orders
     as the three do (a one-digit rank; no type is a prefix of another), and the aggregate's state is one string,
-    not a struct of three, which matters when the aggregate spills (docs/identity.md, "The signature persons and
+    not a struct of three, which matters when the aggregate spills (docs/identity-performance.md, "The signature persons and
     the identity step at 10M identifiers"); Spark's min_by by a struct compared field by field; PostgreSQL, which
     has neither, takes the first of the persons ordered so. -#}
 {% macro outflow_identity_strongest_person(person, rank, type, value) -%}
