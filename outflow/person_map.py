@@ -22,8 +22,8 @@ joins the string keys, Python sorts and groups integers), resolves it with `outf
 - components: each node of this run's graph and the label of its component (of every edge, shared values
   included, and of the forced merges), and step_state: the fingerprint of the config and overrides, and the rows
   the step left; with them a later run resolves only the components that changed (`_touched_keys`) and keeps
-  every other row, which is what resolving the whole graph would write (docs/identity-performance.md, "A day resolves the
-  components that changed").
+  every other row, which is what resolving the whole graph would write (docs/identity-performance.md, "A day
+  resolves the components that changed").
 
 Nothing here imports Dagster.
 """
