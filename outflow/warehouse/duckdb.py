@@ -43,7 +43,13 @@ def memory_hint() -> str:
 
 
 class DuckDBStaleCatalog(WarehouseError, DuckDBQueryError):
-    """A view naming the catalog of the file's old name (built by DuckDB < 2.0, then copied or renamed)."""
+    """A view naming the catalog of the file's old name (stored by DuckDB 1, then the file copied or renamed)."""
+
+    def __init__(self, catalog: str) -> None:
+        super().__init__(
+            f"this warehouse's views name the catalog '{catalog}' (the file's name when they were built, before it "
+            "was copied or renamed): run `outflow build` once, which recreates them"
+        )
 
 
 #: The catalog a statement named that is not attached: DuckDB 2's "Table with name "old.main.t" does not exist
@@ -51,19 +57,12 @@ class DuckDBStaleCatalog(WarehouseError, DuckDBQueryError):
 _MISSING_CATALOG = re.compile(r'because schema "([^".]+)\.[^"]+" does not exist|Catalog "([^"]+)" does not exist')
 
 
-def stale_catalog_hint(catalog: str) -> str:
-    return (
-        f"this warehouse's views name the catalog '{catalog}' (the file's name when they were built, before it was "
-        "copied or renamed): run `outflow build` once, which recreates them"
-    )
-
-
 def _query_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection | None = None) -> DuckDBQueryError:
     text = str(exc)
     if line := out_of_memory(text):
         return DuckDBOutOfMemory(f"{memory_hint()} ({line})")
     if con is not None and (catalog := _stale_catalog(con, text)):
-        return DuckDBStaleCatalog(stale_catalog_hint(catalog))
+        return DuckDBStaleCatalog(catalog)
     return DuckDBQueryError(text)
 
 

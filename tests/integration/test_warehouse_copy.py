@@ -19,7 +19,7 @@ from outflow import settings
 from outflow.cli import app
 from outflow.generate import DEFAULT_AS_OF
 from outflow.pipeline import build, generate_and_load
-from outflow.warehouse import connect
+from outflow.warehouse import QueryError, WarehouseError, connect
 from tests.demo_builds import DEMO_PEOPLE, DEMO_SEED, copy_duckdb
 
 OUTFLOW = [sys.executable, "-c", "from outflow.cli import run; run()"]
@@ -52,15 +52,13 @@ def _outflow(path: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProc
     return subprocess.run([*OUTFLOW, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
-def _name_the_old_catalog(path: Path, catalog: str) -> None:
-    """Store int_identity__record_persons as DuckDB 1 stored dbt's views: reading a relation of `catalog`, the
-    file's name when it was built (attached here for the moment, as that file then was)."""
+def _name_the_old_catalog_of(path: Path, catalog: str, view: str, query: str) -> None:
+    """Store ``view`` as DuckDB 1 stored dbt's views: reading a table of ``catalog``, the file's name when it was
+    built (attached for the moment, as that file then was), holding what ``query`` gives."""
     with connect(path) as con:
         con.execute(f"attach ':memory:' as {catalog}")
-        con.execute(f"create table {catalog}.main.record_persons as select * from main.int_identity__record_persons")
-        con.execute(
-            f"create or replace view main.int_identity__record_persons as select * from {catalog}.main.record_persons"
-        )
+        con.execute(f"create table {catalog}.main.{view} as {query}")
+        con.execute(f"create or replace view main.{view} as select * from {catalog}.main.{view}")
         con.execute(f"detach {catalog}")
 
 
@@ -78,7 +76,8 @@ def test_a_copied_warehouse_reads_builds_and_leaves_the_original_alone(built_war
     assert dry.returncode == 0 and "dry run" in dry.stdout + dry.stderr, dry.stderr
 
     # a view stored before dbt named relations without the catalog: one line says what to run
-    _name_the_old_catalog(copy, built_warehouse.stem)
+    view = "int_identity__record_persons"
+    _name_the_old_catalog_of(copy, built_warehouse.stem, view, f"select * from main.{view}")
     stale = _outflow(copy, tmp_path, "identity")
     assert stale.returncode == 1 and "Traceback" not in stale.stderr, stale.stderr
     errors = [ln for ln in (stale.stdout + stale.stderr).splitlines() if ln.startswith("error:")]
@@ -110,3 +109,18 @@ def test_a_copied_warehouse_reads_builds_and_leaves_the_original_alone(built_war
         assert out.exit_code == 0, out.output
     assert _counts(built_warehouse) == before  # the original: every table's rows as they were
     _views(built_warehouse)
+
+
+def test_only_a_view_naming_a_catalog_that_is_gone_says_to_build(tmp_path: Path) -> None:
+    path = tmp_path / "renamed.duckdb"
+    with connect(path) as con:
+        con.execute("create table main.t as select 1 as x")
+    _name_the_old_catalog_of(path, "old", "v", "select * from main.t")
+    with connect(path, read_only=True) as con:
+        for read in (con.execute, con.fetch_arrow):
+            with pytest.raises(WarehouseError, match="views name the catalog 'old'.*run `outflow build` once"):
+                read("select * from main.v")
+        # a name of the user's own that no view holds: DuckDB's message, not the hint
+        with pytest.raises(QueryError) as typo:
+            con.execute("select * from gone.main.t")
+        assert not isinstance(typo.value, WarehouseError) and "gone.main" in str(typo.value)
