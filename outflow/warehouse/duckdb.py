@@ -42,11 +42,52 @@ def memory_hint() -> str:
     )
 
 
-def _query_error(exc: duckdb.Error) -> DuckDBQueryError:
+class DuckDBStaleCatalog(WarehouseError, DuckDBQueryError):
+    """A view naming the catalog of the file's old name (stored by DuckDB 1, then the file copied or renamed)."""
+
+    def __init__(self, catalog: str) -> None:
+        super().__init__(
+            f"this warehouse's views name the catalog '{catalog}' (the file's name when they were built, before it "
+            "was copied or renamed): run `outflow build` once, which recreates them"
+        )
+
+
+#: The catalog a statement named that is not attached: DuckDB 2's "Table with name "old.main.t" does not exist
+#: because schema "old.main" does not exist", DuckDB 1's "Catalog "old" does not exist!".
+_MISSING_CATALOG = re.compile(r'because schema "([^".]+)\.[^"]+" does not exist|Catalog "([^"]+)" does not exist')
+
+
+def _query_error(exc: duckdb.Error, con: duckdb.DuckDBPyConnection | None = None) -> DuckDBQueryError:
     text = str(exc)
     if line := out_of_memory(text):
         return DuckDBOutOfMemory(f"{memory_hint()} ({line})")
+    if con is not None and (catalog := _stale_catalog(con, text)):
+        return DuckDBStaleCatalog(catalog)
     return DuckDBQueryError(text)
+
+
+def _stale_catalog(con: duckdb.DuckDBPyConnection, text: str) -> str | None:
+    """The catalog a failed statement named, when it is no attached database and a view of the warehouse names it.
+
+    DuckDB names a file's catalog after its stem. dbt names relations without it (macros/relation_names.sql) and
+    DuckDB 2 drops a view's own catalog from the text it stores, but a view stored by DuckDB 1 keeps it and stops
+    working once the file is copied or renamed."""
+    found = _MISSING_CATALOG.search(text)
+    catalog = found and (found.group(1) or found.group(2))
+    if not catalog:
+        return None
+    try:
+        attached = {row[0] for row in con.execute("select database_name from duckdb_databases()").fetchall()}
+        if catalog in attached:
+            return None
+        named = con.execute(
+            "select count(*) from duckdb_views() where not internal and database_name = current_database() "
+            "and (contains(lower(sql), lower(?)) or contains(lower(sql), lower(?)))",
+            [f"{catalog}.", f'"{catalog}".'],
+        ).fetchone()
+    except duckdb.Error:  # the connection is unusable after the first error: say what DuckDB said
+        return None
+    return catalog if named and named[0] else None
 
 
 _views = itertools.count()
@@ -233,7 +274,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             return self._con.execute(sql, params) if params is not None else self._con.execute(sql)
         except duckdb.Error as exc:
-            raise _query_error(exc) from exc
+            raise _query_error(exc, self._con) from exc
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -241,7 +282,7 @@ class DuckDBWarehouse(Warehouse):
         try:
             self._con.executemany(sql, rows)
         except duckdb.Error as exc:
-            raise _query_error(exc) from exc
+            raise _query_error(exc, self._con) from exc
 
     def fetch_arrow(self, sql: str, params: Sequence[Any] | None = None) -> pa.Table:
         try:
@@ -249,7 +290,7 @@ class DuckDBWarehouse(Warehouse):
             rel = self._con.sql(sql, params=params)
             return rel.to_arrow_table() if rel is not None else pa.table({})  # the query runs here
         except duckdb.Error as exc:
-            raise _query_error(exc) from exc
+            raise _query_error(exc, self._con) from exc
 
     def fetch_arrow_batches(self, sql: str, params: Sequence[Any] | None = None) -> Iterator[pa.RecordBatch]:
         try:
@@ -262,7 +303,7 @@ class DuckDBWarehouse(Warehouse):
             if empty:
                 yield pa.RecordBatch.from_pylist([], schema=reader.schema)
         except duckdb.Error as exc:
-            raise _query_error(exc) from exc
+            raise _query_error(exc, self._con) from exc
 
     def _write_batches(
         self, schema: str | None, table: str, batches: Iterator[pa.RecordBatch], mode: WriteMode, temporary: bool
