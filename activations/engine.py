@@ -37,11 +37,10 @@ from activations.delivery import (
 from activations.destinations import DESTINATIONS
 from activations.destinations.base import Batch, Destination, utc_now
 from activations.diff import build_diff_sql, build_rehash_sql, build_source_columns_sql, mapped_alias
-from activations.privacy import SentRecorder, erased_key
+from activations.privacy import SentRecorder, ensure_privacy_schema, erased_key
 from activations.state import (
     Deferrals,
     acquire_lock,
-    ensure_schema,
     forget_settled_deferrals,
     heartbeat_sql,
     locked_warehouse_message,
@@ -784,7 +783,9 @@ async def run_sync_async(
     con = sync_session(base, cfg.source)
     res = SyncResult(run_id=uuid.uuid4().hex, sync_name=cfg.name, dry_run=dry_run, forced=force)
     try:
-        ensure_schema(con)
+        # the state's whole layout, the privacy tables too, whether or not this run sends: the readers (the
+        # report, `outflow sync rejected`) take a partial layout for an older one
+        ensure_privacy_schema(con)
         _check_source(con, cfg)
         acquire_lock(con, cfg.name, res.run_id)  # one runner per sync: SyncLocked names the holder
     except BaseException:

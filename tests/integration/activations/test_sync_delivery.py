@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from activations import rows
 from activations.config import SyncConfig
 from activations.engine import SyncFailed, run_sync
 from activations.sandboxes.testing import make_secret, make_triggers, sync_dict, write_sync
@@ -14,6 +15,7 @@ from activations.sandboxes.webhook import WebhookSandbox
 from data_quality.config import QualityConfig
 from outflow.cli import app
 from outflow.errors import OutflowError
+from outflow.report import facts
 from outflow.warehouse import Warehouse
 from tests.activations_fixtures import WarehouseRef, open_warehouse
 
@@ -162,6 +164,11 @@ def test_dry_run_sends_nothing(tmp_path: Path, sandbox: WebhookSandbox, con) -> 
     assert res.status == "dry_run" and res.added == 500 and len(res.samples["add"]) == 5
     assert sandbox.stats.get("requests", 0) == 0
     assert con.execute("SELECT count(*) FROM outflow_sync.sync_state").fetchone() == (0,)
+    # a dry run as the first run of a warehouse leaves the state's whole layout: its readers (the HTML report,
+    # `outflow sync rejected`) read it rather than calling it an older layout to migrate
+    assert rows.state_for_reading(con) is not None
+    latest, _ = facts.sync_health(con)
+    assert latest.height == 0  # a dry run is no delivery
 
 
 def test_cli_dry_run_and_breaker(tmp_path: Path, sandbox: WebhookSandbox, warehouse: WarehouseRef) -> None:
