@@ -81,9 +81,9 @@ having count(*) > 1
 {#- `column_name` refers to a row of `to` (its `field`), as dbt's `relationships`. After an incremental run of the
     model that removed no row of `to`, only the rows written since the model's tests last all passed are read
     (`written_key`, a column of its `<model>__written` that picks them out: fct_events' `event_id`, unique): a stored
-    row that no run wrote since referred to a row of `to` when the last check passed, and `to` logs every row it removes (`<to>__removed`,
-    profiles_removed_log_pre_hook) until this test has passed after the removal (profiles_removed_log_checked,
-    on-run-end), so with an empty log it still does. Every row is checked when either log is
+    row that no run wrote since referred to a row of `to` when the last check passed, and `to` logs every row it
+    removes (`<to>__removed`, profiles_removed_log_pre_hook) until this test has passed after the removal
+    (profiles_removed_log_checked, on-run-end), so with an empty log it still does. Every row is checked when either log is
     missing (a model built from scratch, Spark, a warehouse from before the logs) or `to` logged a removal or that
     it was rebuilt whole (a null value): the rows of the removed values are found by a scan of `column_name`
     whatever their number, and the whole check costs about that scan (checking the written rows and the removed
