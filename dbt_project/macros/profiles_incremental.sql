@@ -503,17 +503,8 @@ where removed.removed_at > {{ mark }} and removed.identifier_key like '{{ identi
     was not selected) stays logged for the next. -#}
 {% macro profiles_removed_log_checked(results) %}
     {% if execute and target.type != 'spark' %}
-        {% set passed = [] %}
-        {% for result in results if result.status == 'pass' %}{% do passed.append(result.node.unique_id) %}{% endfor %}
-        {% set readers = {} %}
-        {% for test in graph.nodes.values() if test.resource_type == 'test' and test.test_metadata
-            and test.test_metadata.name == 'outflow_relationships_written' %}
-            {% for parent in test.depends_on.nodes if parent != test.attached_node %}
-                {% do readers.setdefault(parent, []).append(test.unique_id) %}
-            {% endfor %}
-        {% endfor %}
         {% set emptied = [] %}
-        {% for parent, tests in readers.items() if tests | reject('in', passed) | list | length == 0 %}
+        {% for parent in outflow_checked_nodes(results, ['outflow_relationships_written'], false) %}
             {% set node = graph.nodes[parent] %}
             {#- information_schema, not dbt's cache of relations: the log may have been created in this command -#}
             {% set found = run_query("select count(*) from information_schema.tables where table_schema = '"

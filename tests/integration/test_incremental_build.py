@@ -428,40 +428,92 @@ def test_incremental_days_equal_a_full_refresh(days, warehouse: dict) -> None:
     assert "int_profiles__candidates_fingerprints_now" not in golden_tables
 
 
-@pytest.mark.slow  # two builds of a small dataset per target
-def test_a_duplicate_event_fails_the_daily_build(days, warehouse: dict) -> None:
-    """fct_events' uniqueness test on a daily build checks only the events the run wrote, against every event
-    (macros/outflow_written_keys.sql): an event written with the id of one stored under another source (the
-    delete+insert on source and event_id keeps both) must fail the build, and so must the whole-table check."""
+def _duplicate_a_written_event(wh) -> str:
+    """Load a copy of the newest web event that has a person (so restaged, and written by the next run) under the id
+    of a stored email event: the delete+insert on (source, event_id) keeps both. Returns the duplicated id."""
+    email_event = wh.execute("select min(event_id) from main.fct_events where source = 'email'").fetchone()[0]
+    web_event = wh.execute(
+        "select w.event_id from raw.web_events as w join main.fct_events as f "
+        "on f.source = 'web' and f.event_id = w.event_id order by w.received_at desc, w.event_id limit 1"
+    ).fetchone()[0]
+    columns = list(wh.columns("raw", "web_events"))
+    values = ", ".join("?" if c == "event_id" else c for c in columns)
+    wh.execute(
+        f"insert into raw.web_events ({', '.join(columns)}) select {values} from raw.web_events where event_id = ?",
+        [email_event, web_event],
+    )
+    return email_event
+
+
+def _written(wh, event_id: str) -> int:
+    return wh.execute("select count(*) from main.fct_events__written where event_id = ?", [event_id]).fetchone()[0]
+
+
+UNIQUE_EVENTS = "outflow_unique_written_fct_events_event_id"
+
+
+@pytest.mark.slow  # four builds of a small dataset per target
+def test_a_duplicate_event_fails_every_daily_build_until_removed(days, warehouse: dict) -> None:
+    """fct_events' uniqueness test on a daily build checks the events written since the test last passed, against
+    every event (macros/outflow_written_keys.sql): an event written with the id of one stored under another source
+    must fail the build, and every later build, here one with the next days' data that does not write that event
+    again, until the duplicate is gone. A passing build empties the keys."""
     data, _, cutoffs = days
     _build_first_day(warehouse, data, cutoffs[1])
     with connect(**warehouse["connect"]) as wh:
-        # a build from scratch keeps no written keys: its test checked every event
-        assert not wh.table_exists("main", "fct_events__written")
-        email_event = wh.execute("select min(event_id) from main.fct_events where source = 'email'").fetchone()[0]
-        # the copy of the newest web event that has a person (so restaged, and written), under the email event's id
-        web_event = wh.execute(
-            "select w.event_id from raw.web_events as w join main.fct_events as f "
-            "on f.source = 'web' and f.event_id = w.event_id order by w.received_at desc, w.event_id limit 1"
-        ).fetchone()[0]
-        columns = list(wh.columns("raw", "web_events"))
-        values = ", ".join("?" if c == "event_id" else c for c in columns)
-        wh.execute(
-            f"insert into raw.web_events ({', '.join(columns)}) select {values} from raw.web_events where event_id = ?",
-            [email_event, web_event],
-        )
-    with pytest.raises(OutflowError, match="outflow_unique_written_fct_events_event_id"):
+        # the build from scratch checked every event and passed: no key is left unchecked
+        assert wh.execute("select count(*) from main.fct_events__written").fetchone()[0] == 0
+        duplicated = _duplicate_a_written_event(wh)
+    with pytest.raises(OutflowError, match=UNIQUE_EVENTS):
         build(**warehouse["build"])
     with connect(**warehouse["connect"]) as wh:
-        assert wh.execute("select count(*) from main.fct_events where event_id = ?", [email_event]).fetchone()[0] == 2
+        assert wh.execute("select count(*) from main.fct_events where event_id = ?", [duplicated]).fetchone()[0] == 2
         written = wh.execute("select count(*) from main.fct_events__written").fetchone()[0]
-        duplicate = wh.execute(
-            "select count(*) from main.fct_events__written where event_id = ?", [email_event]
-        ).fetchone()[0]
-        assert duplicate == 1 and written < wh.execute("select count(*) from main.fct_events").fetchone()[0] / 2
-        wh.execute("drop table main.fct_events__written")  # as after a build from scratch: every event checked
-    with pytest.raises(OutflowError, match="outflow_unique_written_fct_events_event_id"):
-        run_dbt(["test", "--select", "fct_events"], **warehouse["build"])
+        assert written < wh.execute("select count(*) from main.fct_events").fetchone()[0] / 2
+        assert _written(wh, duplicated) == 1
+        load_directory(wh, data, allow_empty=GATING_TABLES)  # the next days (the copy is not in the files)
+    with pytest.raises(OutflowError, match=UNIQUE_EVENTS):
+        build(**warehouse["build"])  # the run did not write the duplicate again; the failed run's key stays
+    with connect(**warehouse["connect"]) as wh:
+        assert _written(wh, duplicated) == 1
+        wh.execute("delete from main.fct_events where source = 'web' and event_id = ?", [duplicated])
+    build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:  # the kept keys checked and passed: emptied
+        assert wh.execute("select count(*) from main.fct_events__written").fetchone()[0] == 0
+
+
+@pytest.mark.slow  # three builds of a small dataset per target
+def test_the_keys_of_a_build_without_tests_are_checked_by_the_next(days, warehouse: dict) -> None:
+    """A build that writes an event without running fct_events' uniqueness test (left out of the selection; its
+    `relationships` test runs and passes, which is not enough) keeps the keys it wrote, so the next build's test
+    reads them, though that run does not write the event again."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        duplicated = _duplicate_a_written_event(wh)
+    build(**warehouse["build"], exclude="test_name:outflow_unique_written")
+    with connect(**warehouse["connect"]) as wh:
+        assert _written(wh, duplicated) == 1
+    with pytest.raises(OutflowError, match=UNIQUE_EVENTS):
+        build(**warehouse["build"])
+
+
+@pytest.mark.slow  # three builds of a small dataset per target
+def test_a_failed_build_from_scratch_leaves_every_row_to_check(days, warehouse: dict) -> None:
+    """`outflow build --full-refresh` whose uniqueness test fails leaves fct_events with no written keys, and the
+    next daily build, which does not write the duplicate again, still checks every event."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    with connect(**warehouse["connect"]) as wh:
+        _duplicate_a_written_event(wh)
+    with pytest.raises(OutflowError, match=UNIQUE_EVENTS):
+        build(**warehouse["build"], full_refresh=True)
+    with connect(**warehouse["connect"]) as wh:
+        assert not wh.table_exists("main", "fct_events__written")
+    with pytest.raises(OutflowError, match=UNIQUE_EVENTS):
+        build(**warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        assert not wh.table_exists("main", "fct_events__written")
 
 
 @pytest.mark.slow  # four builds of a small dataset per target
@@ -598,6 +650,32 @@ def test_a_removal_stays_logged_until_the_relationships_test_passes(days, wareho
     run_dbt(["test", "--select", "fct_events,test_name:outflow_relationships_written"], **warehouse["build"])
     with connect(**warehouse["connect"]) as wh:  # checked and passed: the log is emptied
         assert wh.execute("select count(*) from main.dim_profiles__removed").fetchone()[0] == 0
+
+
+@pytest.mark.slow  # one build of a small dataset per target, two runs of one model
+def test_the_identifiers_log_holds_one_row_a_person_left(days, warehouse: dict) -> None:
+    """int_identity__identifiers logs the person of every row it rewrites (int_identity__identifiers_removed) until
+    dim_profiles reads it: runs that rewrite the same identifiers without dim_profiles (not selected, or skipped after
+    a failed test) keep one row per identifier and person, with the newest stamp, not one per run."""
+    data, _, cutoffs = days
+    _build_first_day(warehouse, data, cutoffs[1])
+    log = "main.int_identity__identifiers_removed"
+    with connect(**warehouse["connect"]) as wh:
+        assert wh.execute(f"select count(*) from {log}").fetchone()[0] == 0  # dim_profiles read it
+        listed = wh.execute(
+            "select identifier_type, identifier_value from main.int_identity__identifiers "
+            "where person_id is not null order by identifier_key limit 3"
+        ).fetchall()
+        # the identity step's list, which int_identity__identifiers recomputes (kept: the signature persons, which
+        # empty it, do not run)
+        wh.executemany("insert into outflow_identity.changed_identifiers values (?, ?)", listed)
+    for _ in range(2):
+        run_dbt(["run", "--select", "int_identity__identifiers"], **warehouse["build"])
+    with connect(**warehouse["connect"]) as wh:
+        rows = wh.execute(f"select identifier_key, person_id, removed_at from {log}").fetchall()
+        newest = wh.execute("select max(written_at) from main.int_identity__identifiers").fetchone()[0]
+    assert sorted(key for key, _, _ in rows) == sorted(f"{t}:{v}" for t, v in listed)
+    assert {stamp for _, _, stamp in rows} == {newest}
 
 
 @pytest.mark.slow  # two builds of a small dataset per target
