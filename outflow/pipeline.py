@@ -106,9 +106,9 @@ def _parents(node: Any) -> list[str]:
 
 
 def views_over(nodes: set[str], manifest: Any) -> list[Any]:
-    """The views that read one of `nodes` that is not a view, directly or through other views, and are not in
-    `nodes` themselves. On PostgreSQL dbt rebuilds a table (or drops it, for a full refresh) with `drop ... cascade`,
-    which drops these views with it: a selection that rebuilds the table must rebuild them too."""
+    """The views that read one of `nodes`, directly or through other views, and are not in `nodes` themselves. On
+    PostgreSQL dbt rebuilds a table or a view (or drops a table, for a full refresh) with `drop ... cascade`, which
+    drops these views with it: a selection that rebuilds the relation must rebuild them too."""
     children: dict[str, list[str]] = {}
     for uid, node in manifest.nodes.items():
         for parent in _parents(node):
@@ -119,7 +119,7 @@ def views_over(nodes: set[str], manifest: Any) -> list[Any]:
         return node.resource_type == "model" and node.config.materialized == "view"
 
     found: dict[str, None] = {}
-    todo = [uid for uid in nodes if uid in manifest.nodes and not is_view(uid)]
+    todo = [uid for uid in nodes if uid in manifest.nodes]
     while todo:
         for child in children.get(todo.pop(), []):
             if is_view(child) and child not in nodes and child not in found:
