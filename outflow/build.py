@@ -229,15 +229,28 @@ def parse_manifest(warehouse: Path | None = None) -> Any:
     return outcome.result
 
 
+def _listed(args: list[str], select: list[str], warehouse: Path | None, manifest: Any | None) -> list[dict]:
+    """`dbt ls --output json` of a selection, one dict per node."""
+    outcome = _invoke(["ls", "--output", "json", *args, "--select", *select], warehouse, None, True, None, manifest)
+    if not outcome.success:
+        raise OutflowError(f"dbt ls --select {' '.join(select)} failed: {' '.join(str(outcome.exception).split())}")
+    return [json.loads(line) for line in outcome.result or []]
+
+
 def selected_sources(select: list[str], warehouse: Path | None = None, manifest: Any | None = None) -> set[str]:
     """The sources a dbt selection holds, as `source_name.table` (`+dim_profiles` holds every source upstream of
     it), listed by `dbt ls` on the manifest given."""
-    args = ["ls", "--resource-type", "source", "--output", "json"]
-    args += ["--output-keys", "source_name name", "--select", *select]
-    outcome = _invoke(args, warehouse, None, True, None, manifest)
-    if not outcome.success:
-        raise OutflowError(f"dbt ls --select {' '.join(select)} failed: {' '.join(str(outcome.exception).split())}")
-    return {"{source_name}.{name}".format(**json.loads(line)) for line in outcome.result or []}
+    listed = _listed(["--resource-type", "source", "--output-keys", "source_name name"], select, warehouse, manifest)
+    return {"{source_name}.{name}".format(**node) for node in listed}
+
+
+def selected_relations(
+    select: list[str], exclude: list[str], warehouse: Path | None = None, manifest: Any | None = None
+) -> set[str]:
+    """The unique ids of the models, seeds, snapshots and sources a dbt selection holds, less `exclude` (`dbt ls`)."""
+    args = ["--resource-type", "model", "seed", "snapshot", "source", "--output-keys", "unique_id"]
+    args += ["--exclude", *exclude] if exclude else []
+    return {node["unique_id"] for node in _listed(args, select, warehouse, manifest)}
 
 
 def run_dbt(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +14,15 @@ from typing import Any
 
 from outflow import settings
 from outflow.asof import AsOf, resolve_as_of
-from outflow.build import SKIP_UNIT_TESTS, DbtRun, NodeEvent, parse_manifest, run_dbt, selected_sources
+from outflow.build import (
+    SKIP_UNIT_TESTS,
+    DbtRun,
+    NodeEvent,
+    parse_manifest,
+    run_dbt,
+    selected_relations,
+    selected_sources,
+)
 from outflow.contract import GATING_TABLES, TABLES
 from outflow.errors import OutflowError
 from outflow.generate import DEFAULT_AS_OF, generate
@@ -92,6 +101,54 @@ def through_steps(terms: list[str], warehouse: Path | None, manifest: Any) -> li
         terms += list(dict.fromkeys(more))  # (the fuzzy and identity steps share an input)
 
 
+def _parents(node: Any) -> list[str]:
+    return getattr(node.depends_on, "nodes", [])  # (a seed's or a snapshot's names macros only)
+
+
+def views_over(nodes: set[str], manifest: Any) -> list[Any]:
+    """The views that read one of `nodes`, directly or through other views, and are not in `nodes` themselves. On
+    PostgreSQL dbt rebuilds a table or a view (or drops a table, for a full refresh) with `drop ... cascade`, which
+    drops these views with it: a selection that rebuilds the relation must rebuild them too."""
+    children: dict[str, list[str]] = {}
+    for uid, node in manifest.nodes.items():
+        for parent in _parents(node):
+            children.setdefault(parent, []).append(uid)
+
+    def is_view(uid: str) -> bool:
+        node = manifest.nodes[uid]
+        return node.resource_type == "model" and node.config.materialized == "view"
+
+    found: dict[str, None] = {}
+    todo = [uid for uid in nodes if uid in manifest.nodes]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if is_view(child) and child not in nodes and child not in found:
+                found[child] = None
+                todo.append(child)
+    return [manifest.nodes[uid] for uid in sorted(found)]
+
+
+def require_parents(con: Warehouse, nodes: set[str], manifest: Any) -> None:
+    """One line naming what to build first when a selection (`nodes`: its models, seeds, snapshots and sources) reads
+    a relation it does not hold and the warehouse does not have (a mart selected without `+` on a warehouse not yet
+    built), before anything is written. The steps' outputs are left to the steps, which write them in the build."""
+    step_outputs = set().union(*(outputs for outputs, _ in STEP_SOURCES))
+    for uid in sorted(n for n in nodes if n in manifest.nodes):
+        node = manifest.nodes[uid]
+        for parent_id in _parents(node):
+            parent = manifest.nodes.get(parent_id) or manifest.sources.get(parent_id)
+            if parent_id in nodes or parent is None or getattr(parent.config, "materialized", None) == "ephemeral":
+                continue
+            if parent.resource_type == "source" and f"{parent.source_name}.{parent.name}" in step_outputs:
+                continue
+            name = parent.identifier if parent.resource_type == "source" else parent.alias
+            if not con.table_exists(parent.schema, name):
+                raise OutflowError(
+                    f"{node.name} reads {parent.schema}.{name}, which the warehouse {con.location} does not have: "
+                    f"build what it reads first (`outflow build --select +{node.name}`)"
+                )
+
+
 def require_raw_tables(con: Warehouse) -> None:
     """One line naming what to run when the warehouse has not been loaded: a build needs every raw table."""
     missing = [name for name in TABLES if not con.table_exists("raw", name)]
@@ -147,10 +204,18 @@ def build(
     terms = select.split() if select else []
     if terms and steps:
         terms = through_steps(terms, warehouse, manifest)
+    derived = None  # a full refresh drops every derived model, or with a selection those it holds
+    if terms:
+        nodes = selected_relations(terms, left_out, warehouse, manifest)
+        with connect(warehouse) as con:
+            require_parents(con, nodes, manifest)
+            if manifest.metadata.adapter_type == "postgres":  # (a view not built yet has nothing to lose)
+                terms += [v.name for v in views_over(nodes, manifest) if con.table_exists(v.schema, v.alias)]
+        derived = sorted(n.name for n in map(manifest.nodes.get, nodes) if n is not None and "derived" in n.tags)
     if full_refresh:
-        run_dbt(["run-operation", "outflow_drop_derived"], warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
-        with connect(warehouse) as wh:
-            clear_lookups(wh)
+        drop = ["run-operation", "outflow_drop_derived"]
+        drop += ["--args", json.dumps({"names": derived})] if derived is not None else []
+        run_dbt(drop, warehouse=warehouse, as_of=dbt_as_of, manifest=manifest)
 
     def dbt_build(phase: list[str], earlier: list[str]) -> bool:
         # a test runs in the part that builds the last of its parents (buildable), never before them
@@ -172,6 +237,8 @@ def build(
         return runs[0]
     if dbt_build(PHONE_STEP_INPUTS, []) or not terms:
         with connect(warehouse) as wh:
+            if full_refresh:  # (only when the step runs again: the staging views read the lookups)
+                clear_lookups(wh)
             normalize_phones(wh)
             normalize_emails(wh)
     done = PHONE_STEP_INPUTS

@@ -11,9 +11,11 @@
 
 {#- `outflow build --full-refresh`: drop every model tagged `derived` (incremental, yet computed from the raw data
     alone), so the build that follows rebuilds it from scratch. The history tables (trigger, journey and audience
-    exposure, holdouts, segment membership) are not tagged: they record what happened and cannot be recomputed. -#}
-{% macro outflow_drop_derived() %}
-    {% for node in graph.nodes.values() if node.resource_type == 'model' and 'derived' in node.tags %}
+    exposure, holdouts, segment membership) are not tagged: they record what happened and cannot be recomputed.
+    `names`: only these derived models (`outflow build --full-refresh --select ...`: those the selection rebuilds). -#}
+{% macro outflow_drop_derived(names=none) %}
+    {% for node in graph.nodes.values() if node.resource_type == 'model' and 'derived' in node.tags
+        and (names is none or node.name in names) %}
         {% set relation = adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias) %}
         {% if relation %}
             {% do log('full refresh: dropping ' ~ relation, info=true) %}
