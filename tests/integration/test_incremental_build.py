@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import astuple
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import polars as pl
 import polars.selectors as cs
@@ -22,7 +23,7 @@ from outflow.errors import OutflowError
 from outflow.load import load_directory
 from outflow.pipeline import build, generate_and_load
 from outflow.warehouse import connect
-from tests.demo_builds import postgres_env
+from tests.demo_builds import copy_duckdb, postgres_env
 from tests.integration.postgres.parity import RUN_STAMPS
 from tests.integration.test_identity_graph import ARRIVAL
 from tests.warehouse_fixtures import TARGETS, fresh_database
@@ -226,26 +227,54 @@ def days(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list]:
     return root / "data", full, [end - timedelta(days=60), end - timedelta(days=20)]
 
 
+@pytest.fixture(scope="module")
+def first_days(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Warehouses built from scratch on a first day, kept per target and cut-off (a DuckDB file, or a PostgreSQL
+    database to copy as a template): most tests start from the same first day, built once and copied."""
+    return {"folder": tmp_path_factory.mktemp("first_days")}
+
+
 @pytest.fixture(params=TARGETS)
-def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict]:
+def warehouse(request, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_days: dict) -> Iterator[dict]:
     """connect() and build() arguments for an empty warehouse of the target (PostgreSQL: its own database)."""
     if request.param == "duckdb":
         path = tmp_path / "incremental.duckdb"
         monkeypatch.setenv("OUTFLOW_WAREHOUSE", str(path))  # for the CLI
-        yield {"connect": {"path": path}, "build": {"warehouse": path}}
+        yield {"connect": {"path": path}, "build": {"warehouse": path}, "first_days": first_days}
         return
-    url = fresh_database(request.getfixturevalue("postgres_url"))
+    server = request.getfixturevalue("postgres_url")
+    url = fresh_database(server)
     postgres_env(monkeypatch, url)
-    yield {"connect": {"url": url}, "build": {}}
+    yield {"connect": {"url": url}, "build": {}, "first_days": first_days, "server": server}
+
+
+def _database(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
 
 
 def _build_first_day(warehouse: dict, data: Path, cutoff) -> None:
-    """Load the dataset's rows that arrived by `cutoff` into the empty warehouse and build it from scratch."""
+    """Load the dataset's rows that arrived by `cutoff` into the empty warehouse and build it from scratch; the
+    first test of a target and cut-off builds it, the next ones start from a copy of what that build left."""
+    kept, key = warehouse["first_days"], ("path" in warehouse["connect"], cutoff)
+    if key in kept and "path" in warehouse["connect"]:
+        copy_duckdb(kept[key], warehouse["connect"]["path"])
+        return
+    if key in kept:  # the test's empty database replaced by a copy of the kept one, under the same name
+        with connect(url=warehouse["server"]) as admin:
+            name = _database(warehouse["connect"]["url"])
+            admin.execute(f'drop database "{name}"')
+            admin.execute(f'create database "{name}" template "{kept[key]}"')
+        return
     with connect(**warehouse["connect"]) as wh:
         load_directory(wh, data, allow_empty=GATING_TABLES)
         for table, column in DAY_ARRIVAL.items():
             wh.execute(f"delete from raw.{table} where {column} > ?", [cutoff])
     build(**warehouse["build"])
+    if "path" in warehouse["connect"]:
+        kept[key] = kept["folder"] / f"first_day_{len(kept)}.duckdb"
+        copy_duckdb(warehouse["connect"]["path"], kept[key])
+    else:
+        kept[key] = _database(fresh_database(warehouse["server"], template=_database(warehouse["connect"]["url"])))
 
 
 @pytest.mark.slow  # four builds of a small dataset per target
